@@ -1,0 +1,324 @@
+"""A streaming reader for LDIF content files (RFC 2849).
+
+Directory exports arrive as LDIF more often than as anything else: ``slapcat``,
+``ldapsearch -LLL``, Apache Directory Studio and ``ldifde`` all write it. This
+module turns such a file into a stream of :class:`LdifRecord` without loading
+it whole, and refuses — with one line naming the file and line — what it cannot
+read faithfully.
+
+What is understood:
+
+* an optional ``version: 1`` line at the top;
+* comments (``#`` at the start of a line), including their folded continuations;
+* folded lines: a line starting with exactly one space continues the previous
+  line (the space is dropped, everything after it is kept);
+* ``attr: value`` (leading spaces of the value are dropped, trailing ones kept),
+  ``attr:: base64`` (decoded; kept as the base64 text when the bytes are not
+  text, see :func:`decode_base64_value`);
+* attribute options: ``;binary`` is dropped from the name and the value stays
+  base64; any other option (``cn;lang-en``) stays part of the name;
+* ``changetype: add`` right after the DN (``ldifde`` writes it on every entry):
+  the record is read as a content record;
+* CRLF line endings, a UTF-8 byte order mark, UTF-16 with a byte order mark.
+
+What is refused (:class:`~recondiff.errors.InputError`): other change records
+(``modify``, ``delete``, ``modrdn``), controls, ``attr:< URL`` values, lines
+without a colon, records not starting with ``dn:``, invalid base64 and bytes
+that are not UTF-8.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import io
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from recondiff.errors import InputError
+
+__all__ = [
+    "LdifRecord",
+    "decode_base64_value",
+    "parse_ldif",
+    "read_ldif",
+    "text_lines",
+]
+
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(?:;[A-Za-z0-9_.\-]+)*")
+"""An attribute description: a name or OID, then ``;option``s."""
+
+_NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters that mark decoded bytes as binary (tab, CR and LF are text)."""
+
+_UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+
+
+class LdifRecord(NamedTuple):
+    """One entry of an LDIF content file.
+
+    ``attributes`` maps each attribute name (first spelling met in this entry,
+    options other than ``;binary`` included) to its values in file order.
+    ``line`` is the 1-based line of the entry's ``dn:``.
+    """
+
+    dn: str
+    attributes: dict[str, list[str]]
+    line: int
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, text)`` for each line of a text file, streaming.
+
+    Line endings (LF or CRLF) are removed. The encoding is UTF-8 unless the
+    file starts with a byte order mark: a UTF-8 BOM is skipped, a UTF-16 LE/BE
+    BOM switches to UTF-16. Bytes that do not decode raise :class:`InputError`
+    with the line number and the offending byte. Shared by the line-oriented
+    readers (LDIF, JSON Lines).
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    with handle:
+        start = handle.read(4)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            handle.seek(0)
+            yield from _utf16_lines(path, handle)
+            return
+        if start.startswith(codecs.BOM_UTF8):
+            handle.seek(len(codecs.BOM_UTF8))
+        else:
+            handle.seek(0)
+        for number, raw in enumerate(handle, start=1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            try:
+                yield number, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                raise InputError(
+                    f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+                ) from None
+
+
+def _utf16_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
+    """Stream the lines of a UTF-16 file (BOM first), splitting on LF only."""
+    number = 0
+    text = io.TextIOWrapper(handle, encoding="utf-16", errors="strict", newline="\n")
+    try:
+        for line in text:
+            number += 1
+            yield number, line.removesuffix("\n").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{path}: line {number + 1}: not valid UTF-16 (truncated or a lone surrogate); "
+            f"{_UTF8_ADVICE}"
+        ) from None
+    finally:
+        text.detach()
+
+
+def decode_base64_value(encoded: str) -> str | None:
+    """Decode an LDIF base64 value to text, or return None if it is binary.
+
+    The value is text when its bytes are valid UTF-8 without control
+    characters other than tab, CR and LF; the text is then returned exactly,
+    leading and trailing spaces included. Binary values (a ``jpegPhoto``, an
+    ``objectGUID``) return None: the caller keeps the base64 text. Raises
+    :class:`binascii.Error` if ``encoded`` is not base64.
+    """
+    padded = encoded + "=" * (-len(encoded) % 4)
+    data = base64.b64decode(padded, validate=True)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if _NOT_TEXT.search(text):
+        return None
+    return text
+
+
+def read_ldif(path: Path) -> Iterator[LdifRecord]:
+    """Stream the entries of the LDIF file at ``path`` (see :func:`parse_ldif`)."""
+    return parse_ldif(text_lines(path), str(path))
+
+
+def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifRecord]:
+    """Parse numbered lines of LDIF content records into :class:`LdifRecord`.
+
+    ``lines`` yields ``(line_number, text)`` without line endings (as
+    :func:`text_lines` does); ``name`` names the source in error messages.
+    """
+    dn: str | None = None
+    dn_line = 0
+    attributes: dict[str, list[str]] = {}
+    spelling: dict[str, str] = {}
+    first_line_after_dn = False
+    seen_anything = False
+
+    for number, text in _logical_lines(lines, name):
+        if text is None:  # blank line: end of record
+            if dn is not None:
+                yield LdifRecord(dn, attributes, dn_line)
+                dn = None
+            continue
+        attr, value, is_base64 = _split_line(number, text, name)
+        key = attr.lower()
+
+        if dn is None or key == "dn":
+            if dn is not None:
+                # A new "dn:" without a blank line before it: be lenient, the
+                # previous record ends here.
+                yield LdifRecord(dn, attributes, dn_line)
+            if key == "version" and not seen_anything:
+                seen_anything = True
+                if value.strip() != "1":
+                    raise InputError(
+                        f'{name}: line {number}: LDIF version "{value.strip()}" is not '
+                        'supported; only "version: 1" is'
+                    )
+                continue
+            seen_anything = True
+            if key != "dn":
+                raise InputError(
+                    f'{name}: line {number}: a record must start with "dn:", not "{attr}:"; '
+                    "is a blank line missing or one too many?"
+                )
+            dn = _dn_value(number, value, is_base64, name)
+            dn_line = number
+            attributes = {}
+            spelling = {}
+            first_line_after_dn = True
+            continue
+
+        if key == "control":
+            raise InputError(
+                f"{name}: line {number}: LDIF controls are not supported; "
+                "export the entries as content records"
+            )
+        if key == "changetype" and first_line_after_dn:
+            first_line_after_dn = False
+            kind = value.strip()
+            if kind.lower() == "add":
+                continue  # an "add" record carries exactly the entry's content
+            raise InputError(
+                f"{name}: line {number}: change records (changetype: {kind}) are not "
+                "supported; export the entries as content records"
+            )
+        first_line_after_dn = False
+
+        attr, value = _attribute_value(number, attr, value, is_base64, name)
+        key = attr.lower()
+        known = spelling.get(key)
+        if known is None:
+            spelling[key] = attr
+            attributes[attr] = [value]
+        else:
+            attributes[known].append(value)
+
+    if dn is not None:
+        yield LdifRecord(dn, attributes, dn_line)
+
+
+def _logical_lines(
+    lines: Iterable[tuple[int, str]], name: str
+) -> Iterator[tuple[int, str | None]]:
+    """Unfold continuation lines and drop comments.
+
+    Yields ``(line_number, text)`` for each logical line, numbered by its first
+    physical line, and ``(line_number, None)`` for each blank line.
+    """
+    current: list[str] | None = None
+    current_number = 0
+    in_comment = False
+    for number, text in lines:
+        if text.startswith(" "):
+            if current is not None:
+                current.append(text[1:])
+                continue
+            if in_comment:
+                continue
+            if text.strip() == "":
+                yield number, None  # a line of spaces between records: a separator
+                continue
+            raise InputError(
+                f'{name}: line {number}: continuation line (starts with a space) follows '
+                f'no line: "{text[:40]}"'
+            )
+        if current is not None:
+            yield current_number, "".join(current)
+            current = None
+        in_comment = False
+        if text == "":
+            yield number, None
+        elif text.startswith("#"):
+            in_comment = True
+        else:
+            current, current_number = [text], number
+    if current is not None:
+        yield current_number, "".join(current)
+
+
+def _split_line(number: int, text: str, name: str) -> tuple[str, str, bool]:
+    """Split ``attr: value`` / ``attr:: base64``; return (attr, value, is_base64)."""
+    colon = text.find(":")
+    if colon < 0:
+        raise InputError(
+            f'{name}: line {number}: no ":" in "{text[:40]}"; '
+            'each LDIF line is "attribute: value"'
+        )
+    attr = text[:colon]
+    if not _ATTRIBUTE_NAME.fullmatch(attr):
+        raise InputError(
+            f'{name}: line {number}: "{attr[:40]}" is not an attribute name; '
+            'each LDIF line is "attribute: value"'
+        )
+    rest = text[colon + 1 :]
+    if rest.startswith(":"):
+        return attr, rest[1:].strip(" "), True
+    if rest.startswith("<"):
+        raise InputError(
+            f'{name}: line {number}: "{attr}:<" takes the value from a URL, which is not '
+            "supported; export the value inline"
+        )
+    return attr, rest.lstrip(" "), False
+
+
+def _dn_value(number: int, value: str, is_base64: bool, name: str) -> str:
+    """The DN of a ``dn:`` or ``dn::`` line; a base64 DN must decode to text."""
+    if not is_base64:
+        return value
+    try:
+        text = decode_base64_value(value)
+    except (binascii.Error, ValueError):
+        text = None
+    if text is None:
+        raise InputError(f'{name}: line {number}: "dn::" is not base64 of UTF-8 text')
+    return text
+
+
+def _attribute_value(
+    number: int, attr: str, value: str, is_base64: bool, name: str
+) -> tuple[str, str]:
+    """Apply option and base64 rules; return the attribute name and value to keep."""
+    binary = False
+    if ";" in attr:
+        base, *options = attr.split(";")
+        kept = [option for option in options if option.lower() != "binary"]
+        binary = len(kept) != len(options)
+        attr = ";".join([base, *kept])
+    if not is_base64:
+        return attr, value
+    try:
+        text = decode_base64_value(value)
+    except (binascii.Error, ValueError):
+        raise InputError(
+            f'{name}: line {number}: the value of "{attr}::" is not valid base64'
+        ) from None
+    if binary or text is None:
+        return attr, value
+    return attr, text

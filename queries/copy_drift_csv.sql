@@ -1,0 +1,1 @@
+COPY (SELECT * FROM drift_out) TO $path (FORMAT csv, HEADER true);

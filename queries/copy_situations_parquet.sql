@@ -1,0 +1,1 @@
+COPY (SELECT * FROM situations_out) TO $path (FORMAT parquet, COMPRESSION zstd);

@@ -1,0 +1,149 @@
+-- Normalisation, one macro per compare kind (docs/semantics.md, "Compare kinds").
+--
+-- Every kind maps "no value" (NULL, '', whitespace only, an empty list) to NULL,
+-- so that two absent values compare equal with IS NOT DISTINCT FROM.
+-- Scalar kinds take VARCHAR and return VARCHAR; set kinds take VARCHAR[] and
+-- return a sorted, de-duplicated VARCHAR[] (or NULL when empty). The staging
+-- queries call the specific macro for each attribute (fast); the drift query
+-- calls rd_norm(value, kind), which dispatches to the very same macros, so the
+-- hash that decides "in sync" and the drift rows can never disagree.
+
+-- Whitespace that "trim" removes: space, tab, CR, LF, NBSP.
+CREATE OR REPLACE MACRO rd_ws() AS ' ' || chr(9) || chr(10) || chr(13) || chr(160);
+
+-- A value that is only whitespace is no value.
+CREATE OR REPLACE MACRO rd_value(v) AS
+    CASE WHEN trim(v, rd_ws()) = '' THEN NULL ELSE v END;
+
+-- Keys and links compare case-insensitively, trimmed.
+CREATE OR REPLACE MACRO rd_key(v) AS nullif(lower(trim(v, rd_ws())), '');
+
+CREATE OR REPLACE MACRO rd_exact(v) AS rd_value(v);
+CREATE OR REPLACE MACRO rd_casefold(v) AS rd_value(lower(v));
+CREATE OR REPLACE MACRO rd_trim(v) AS nullif(trim(v, rd_ws()), '');
+CREATE OR REPLACE MACRO rd_casefold_trim(v) AS nullif(lower(trim(v, rd_ws())), '');
+
+-- integer: the number it spells ('007' = '7' = '+7'); other text compares trimmed.
+CREATE OR REPLACE MACRO rd_integer(v) AS
+    coalesce(CAST(try_cast(trim(v, rd_ws()) AS HUGEINT) AS VARCHAR), rd_trim(v));
+
+CREATE OR REPLACE MACRO rd_boolean(v) AS
+    CASE
+        WHEN lower(trim(v, rd_ws())) IN ('true', 'yes', 'y', 'on', '1', 't') THEN 'true'
+        WHEN lower(trim(v, rd_ws())) IN ('false', 'no', 'n', 'off', '0', 'f') THEN 'false'
+        ELSE rd_casefold_trim(v)
+    END;
+
+-- An instant in UTC from ISO 8601, AD generalized time (YYYYMMDDHHMMSS[.f][Z|±hhmm])
+-- or AD FILETIME (100 ns ticks since 1601-01-01 UTC; 0 and 2^63-1 mean "never").
+-- Returns NULL for "never" and for text that is none of these.
+-- The session runs with TimeZone = 'UTC', so naive ISO values are read as UTC.
+CREATE OR REPLACE MACRO rd_instant(t) AS
+    CASE
+        WHEN regexp_full_match(t, '[0-9]{15,19}') THEN
+            CASE WHEN t IN ('0', '9223372036854775807') OR try_cast(t AS HUGEINT) = 0 THEN NULL
+                 ELSE CAST(TIMESTAMP '1601-01-01' AS TIMESTAMPTZ)
+                      + to_microseconds(CAST(try_cast(t AS HUGEINT) // 10 AS BIGINT))
+            END
+        WHEN regexp_full_match(t, '[0-9]{14}([.,][0-9]+)?(Z|[+-][0-9]{4})?') THEN
+            try_cast(
+                substr(t, 1, 4) || '-' || substr(t, 5, 2) || '-' || substr(t, 7, 2) || ' '
+                || substr(t, 9, 2) || ':' || substr(t, 11, 2) || ':' || substr(t, 13, 2)
+                || coalesce(nullif(regexp_extract(t, '([+-][0-9]{4})$', 1), ''), '+0000')
+                AS TIMESTAMPTZ)
+        ELSE try_cast(t AS TIMESTAMPTZ)
+    END;
+
+CREATE OR REPLACE MACRO rd_date(v) AS
+    CASE
+        WHEN rd_trim(v) IS NULL THEN NULL
+        WHEN regexp_full_match(trim(v, rd_ws()), '0|9223372036854775807') THEN NULL
+        ELSE coalesce(strftime(rd_instant(trim(v, rd_ws())), '%Y-%m-%d'), rd_trim(v))
+    END;
+
+CREATE OR REPLACE MACRO rd_timestamp(v) AS
+    CASE
+        WHEN rd_trim(v) IS NULL THEN NULL
+        WHEN regexp_full_match(trim(v, rd_ws()), '0|9223372036854775807') THEN NULL
+        ELSE coalesce(strftime(rd_instant(trim(v, rd_ws())), '%Y-%m-%d %H:%M:%S'), rd_trim(v))
+    END;
+
+-- dn: RFC 4514 canonical form.
+-- 1. Escaped special characters (\, or \2c, \+ or \2b, ...) become private-use
+--    placeholders, so that they survive splitting on the separators.
+-- 2. Remaining hex escapes (UTF-8 bytes such as \c3\a9) are decoded; then any
+--    other escaped character stands for itself.
+-- 3. RDNs split on ',', AVAs on '+'; types lower-cased and trimmed, values
+--    trimmed and case-folded; the AVAs of a multi-valued RDN sorted.
+-- 4. Placeholders for ',' '+' '\' become escapes again; the rest literal.
+CREATE OR REPLACE MACRO rd_dn_protect(s) AS
+    regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+    regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+        regexp_replace(s, '\\\\|\\5[cC]', chr(57348), 'g'),
+        '\\,|\\2[cC]', chr(57344), 'g'),
+        '\\\+|\\2[bB]', chr(57345), 'g'),
+        '\\=|\\3[dD]', chr(57346), 'g'),
+        '\\"|\\22', chr(57347), 'g'),
+        '\\<|\\3[cC]', '<', 'g'),
+        '\\>|\\3[eE]', '>', 'g'),
+        '\\;|\\3[bB]', ';', 'g'),
+        '\\ |\\20', chr(57352), 'g'),
+        '\\#|\\23', '#', 'g');
+
+CREATE OR REPLACE MACRO rd_dn_unescape(s) AS
+    regexp_replace(
+        coalesce(
+            try(url_decode(regexp_replace(replace(s, '%', '%25'), '\\([0-9A-Fa-f]{2})', '%\1', 'g'))),
+            s),
+        '\\(.)', '\1', 'g');
+
+CREATE OR REPLACE MACRO rd_dn_ava(ava) AS
+    lower(trim(split_part(ava, '=', 1), rd_ws()))
+    || '='
+    || lower(trim(substr(ava, strpos(ava, '=') + 1), rd_ws()));
+
+CREATE OR REPLACE MACRO rd_dn(v) AS
+    CASE WHEN rd_trim(v) IS NULL THEN NULL ELSE
+    replace(replace(replace(replace(replace(
+        array_to_string(
+            list_transform(
+                string_split(rd_dn_unescape(rd_dn_protect(trim(v, rd_ws()))), ','),
+                lambda rdn: array_to_string(
+                    list_sort(list_transform(string_split(rdn, '+'), lambda ava: rd_dn_ava(ava))),
+                    '+')),
+            ','),
+        chr(57344), '\,'),
+        chr(57345), '\+'),
+        chr(57346), '='),
+        chr(57347), '"'),
+        chr(57348), '\\')
+    END;
+
+-- Escaped spaces are ordinary spaces once the surrounding ones were trimmed.
+CREATE OR REPLACE MACRO rd_dn_final(v) AS replace(rd_dn(v), chr(57352), ' ');
+
+-- Set kinds: normalise each value, drop no-values, sort and de-duplicate.
+CREATE OR REPLACE MACRO rd_setof(l) AS
+    CASE WHEN len(list_filter(l, lambda x: x IS NOT NULL)) = 0 THEN NULL
+         ELSE list_sort(list_distinct(list_filter(l, lambda x: x IS NOT NULL))) END;
+CREATE OR REPLACE MACRO rd_set(l) AS rd_setof(list_transform(l, lambda x: rd_exact(x)));
+CREATE OR REPLACE MACRO rd_casefold_set(l) AS rd_setof(list_transform(l, lambda x: rd_casefold_trim(x)));
+CREATE OR REPLACE MACRO rd_dn_set(l) AS rd_setof(list_transform(l, lambda x: rd_dn_final(x)));
+
+-- One value of one kind, for the drift query. Set kinds name the normalisation of
+-- one of their elements.
+CREATE OR REPLACE MACRO rd_norm(v, kind) AS
+    CASE kind
+        WHEN 'exact' THEN rd_exact(v)
+        WHEN 'casefold' THEN rd_casefold(v)
+        WHEN 'trim' THEN rd_trim(v)
+        WHEN 'casefold_trim' THEN rd_casefold_trim(v)
+        WHEN 'dn' THEN rd_dn_final(v)
+        WHEN 'integer' THEN rd_integer(v)
+        WHEN 'boolean' THEN rd_boolean(v)
+        WHEN 'date' THEN rd_date(v)
+        WHEN 'timestamp' THEN rd_timestamp(v)
+        WHEN 'set' THEN rd_exact(v)
+        WHEN 'casefold_set' THEN rd_casefold_trim(v)
+        WHEN 'dn_set' THEN rd_dn_final(v)
+    END;

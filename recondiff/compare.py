@@ -1,0 +1,513 @@
+"""One reconciliation run: snapshots in, situations, drift and summary out.
+
+Python only orchestrates: it resolves the config against the snapshots'
+schemas, fills the few identifier slots of ``queries/*.sql`` and runs the steps
+in order on one DuckDB connection. Every decision is in the SQL files; the
+order and what each decides is in ``queries/README.md``.
+
+Outputs are written to a staging directory inside OUTDIR and renamed into
+place at the end, ``summary.json`` last, so a failed or interrupted run never
+leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+
+from recondiff import __version__
+from recondiff import ingest as ingest_mod
+from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
+from recondiff.errors import ConfigError, ExitCode, InputError
+from recondiff.queries import load, render
+from recondiff.sqlgen import (
+    Column,
+    element_values,
+    hash_of,
+    list_of,
+    normalised,
+    null_or,
+)
+
+Progress = Callable[[str], None]
+
+OUTPUT_FILES = (
+    "situations.parquet",
+    "situations.csv",
+    "drift.parquet",
+    "drift.csv",
+)
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """One side's input as the run read it."""
+
+    path: Path
+    format: str
+    rows: int
+    captured_at: datetime
+    sha256: str
+    snapshot: Path
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "rows": self.rows,
+            "captured_at": self.captured_at.isoformat(),
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    outdir: Path
+    summary: dict[str, Any]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def differences(self) -> int:
+        return int(self.summary["differences"])
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.DIFFERENCES if self.differences else ExitCode.IN_SYNC
+
+
+@dataclass
+class _Side:
+    """A snapshot's columns, looked up case-insensitively, with config-aware errors."""
+
+    label: str  # "[endpoint]" or "[repository]"
+    file: Path
+    config_file: Path
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, label: str, snapshot: Path, source: Path, config_file: Path) -> _Side:
+        try:
+            schema = pq.read_schema(snapshot)
+        except Exception as exc:  # pyarrow raises several types for a bad file
+            raise InputError(
+                f"{source}: not a readable Parquet file (truncated or corrupt?): "
+                f"{str(exc).splitlines()[0]}; re-export it or re-run recondiff ingest"
+            ) from None
+        side = cls(label, source, config_file)
+        for f in schema:
+            side.columns.setdefault(f.name.lower(), Column(f.name, f.type))
+        return side
+
+    def find(self, name: str, key: str) -> Column:
+        column = self.columns.get(name.lower())
+        if column is None:
+            names = [c.name for c in self.columns.values()]
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; it has: {', '.join(names[:12])}"
+            raise ConfigError(
+                f"{self.config_file}: {key} = '{name}': no such attribute in {self.file}{hint}"
+            )
+        return column
+
+    def optional(self, *names: str) -> Column | None:
+        for name in names:
+            if name.lower() in self.columns:
+                return self.columns[name.lower()]
+        return None
+
+
+def compare(
+    config: Config | str | Path,
+    outdir: str | Path,
+    *,
+    allow_empty: bool = False,
+    progress: Progress | None = None,
+) -> CompareResult:
+    """Run one reconciliation and write its outputs to ``outdir``.
+
+    Raises :class:`~recondiff.errors.RecondiffError` for bad config or input.
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    out = Path(outdir)
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    started = datetime.now(UTC)
+
+    with tempfile.TemporaryDirectory(prefix="recondiff-") as work_name:
+        work = Path(work_name)
+        with _timed(timings, "ingest"):
+            say("reading inputs")
+            ep_in = _input(cfg, "endpoint", work, allow_empty)
+            repo_in = _input(cfg, "repository", work, allow_empty)
+        ep = _Side.read("[endpoint]", ep_in.snapshot, ep_in.path, cfg.path)
+        repo = _Side.read("[repository]", repo_in.snapshot, repo_in.path, cfg.path)
+
+        con = _connect(cfg, work)
+        try:
+            con.execute(load("macros"))
+            params: dict[str, Any] = {
+                "endpoint_path": str(ep_in.snapshot),
+                "repository_path": str(repo_in.snapshot),
+                "protected": [p.strip().lower() for p in cfg.endpoint.protected],
+                "deleted_values": [v.strip().lower() for v in cfg.repository.deleted_values],
+                "rule_names": [r.name for r in cfg.correlation],
+                "kinds": [a.compare for a in cfg.attributes],
+                "attributes": [a.endpoint for a in cfg.attributes],
+                "repository_attributes": [a.repository for a in cfg.attributes],
+                "incremental": cfg.endpoint.incremental,
+                "expect_account": cfg.repository.expect_account,
+                "situation_order": list(SITUATIONS),
+            }
+            fills = _Fills(cfg, ep, repo, con, params)
+
+            say("classifying accounts")
+            with _timed(timings, "stage"):
+                _step(con, "stage_endpoint", params, **fills.stage_endpoint())
+                _step(con, "stage_repository", params, **fills.stage_repository())
+            _check_repository_keys(con, cfg, repo_in.path)
+            with _timed(timings, "classify"):
+                for name in ("endpoint_state", "link", "correlate", "situations"):
+                    _step(con, name, params)
+            say("computing drift")
+            with _timed(timings, "drift"):
+                _step(con, "drift", params, **fills.drift())
+
+            blank_rows = [r[0] for r in _step(con, "blank_keys", params).fetchall()]
+            counts = _counts(con, params)
+            if counts["blank_keys"]:
+                warnings.append(
+                    f"{ep_in.path}: {counts['blank_keys']} record(s) with a blank "
+                    f"'{cfg.endpoint.key}' skipped (record {', '.join(map(str, blank_rows))}"
+                    f"{', …' if counts['blank_keys'] > len(blank_rows) else ''})"
+                )
+
+            say("writing results")
+            with _timed(timings, "write"):
+                summary = _summary(cfg, counts, ep_in, repo_in, started, timings, warnings)
+                _write_outputs(con, params, out, summary)
+        finally:
+            con.close()
+    return CompareResult(outdir=out, summary=summary, warnings=tuple(warnings))
+
+
+# --- inputs -----------------------------------------------------------------
+
+
+def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummary:
+    section = cfg.endpoint if side == "endpoint" else cfg.repository
+    path = section.snapshot
+    if not path.exists():
+        raise InputError(
+            f"{path}: no such file ([{side}] snapshot in {cfg.path}); "
+            "check the path, which is relative to the config file"
+        )
+    fmt = ingest_mod.detect_format(path, section.format)
+    options = ingest_mod.ReadOptions(
+        multi_valued=tuple(section.multi_valued),
+        separator=section.separator,
+        allow_empty=allow_empty,
+    )
+    if fmt == "parquet":
+        info = ingest_mod.read_snapshot_info(path)
+        snapshot = path
+        sha = info.sha256
+    else:
+        snapshot = work / f"{side}.parquet"
+        info = ingest_mod.ingest(path, snapshot, fmt, options)
+        sha = info.source_sha256
+    if info.rows == 0 and not allow_empty:
+        raise InputError(
+            f"{path}: no records; an empty export would make every account look orphaned. "
+            "Pass --allow-empty if it really is empty"
+        )
+    return InputSummary(
+        path=path,
+        format=fmt,
+        rows=info.rows,
+        captured_at=info.captured_at,
+        sha256=sha,
+        snapshot=snapshot,
+    )
+
+
+def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    # Naive ISO timestamps in the data are read as UTC (compare kind "date").
+    con.execute("SET TimeZone = 'UTC'")
+    temp = cfg.engine.temp_directory or (work / "duckdb-tmp")
+    con.execute("SET temp_directory = $t", {"t": str(temp)})
+    if cfg.engine.memory_limit:
+        try:
+            con.execute("SET memory_limit = $m", {"m": cfg.engine.memory_limit})
+        except duckdb.Error:
+            raise ConfigError(
+                f"{cfg.path}: [engine] memory_limit: {cfg.engine.memory_limit!r} is not a size "
+                "like \"2GB\" or \"512MB\""
+            ) from None
+    if cfg.engine.threads:
+        con.execute("SET threads = $n", {"n": cfg.engine.threads})
+    return con
+
+
+# --- SQL slots ----------------------------------------------------------------
+
+
+class _Fills:
+    """Resolves the config against both snapshots and builds the slot fills."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        ep: _Side,
+        repo: _Side,
+        con: duckdb.DuckDBPyConnection,
+        params: dict[str, Any],
+    ) -> None:
+        self.cfg, self.ep, self.repo, self.con, self.params = cfg, ep, repo, con, params
+        self.ep_key = ep.find(cfg.endpoint.key, "[endpoint] key")
+        self.repo_key = repo.find(cfg.repository.key, "[repository] key")
+        self.link = (
+            repo.find(cfg.repository.link, "[repository] link") if cfg.repository.link else None
+        )
+        self.status = (
+            repo.find(cfg.repository.status, "[repository] status")
+            if cfg.repository.status
+            else None
+        )
+        self.ep_attrs = []
+        self.repo_attrs = []
+        for i, a in enumerate(cfg.attributes, 1):
+            self.ep_attrs.append(ep.find(a.endpoint, f"[[attribute]] #{i} endpoint"))
+            self.repo_attrs.append(repo.find(a.repository, f"[[attribute]] #{i} repository"))
+        for name in cfg.endpoint.multi_valued:
+            ep.find(name, "[endpoint] multi_valued")
+        for name in cfg.repository.multi_valued:
+            repo.find(name, "[repository] multi_valued")
+        self.ep_scope = self._predicate("endpoint", cfg.endpoint.scope)
+        self.repo_scope = self._predicate("repository", cfg.repository.scope)
+        self.ep_corr = [self._corr_values("endpoint", i, r) for i, r in enumerate(cfg.correlation, 1)]
+        self.repo_corr = [
+            self._corr_values("repository", i, r) for i, r in enumerate(cfg.correlation, 1)
+        ]
+
+    def _probe(self, side: str, expression: str, key: str) -> str:
+        """Check a config SQL expression against the snapshot; return its type."""
+        sql = render("probe_expression", expression=expression)
+        try:
+            cursor = self.con.execute(sql, {"path": self.params[f"{side}_path"]})
+        except duckdb.Error as exc:
+            first = str(exc).splitlines()[0]
+            raise ConfigError(
+                f"{self.cfg.path}: {key} is not a valid SQL expression over "
+                f"{self.ep.file if side == 'endpoint' else self.repo.file}: {first}"
+            ) from None
+        return str(cursor.description[0][1]) if cursor.description else "NULL"
+
+    def _predicate(self, side: str, scope: str | None) -> str:
+        if not scope:
+            return "TRUE"
+        kind = self._probe(side, scope, f"[{side}] scope")
+        if kind.upper() not in ("BOOLEAN", '"NULL"', "NULL"):
+            raise ConfigError(
+                f"{self.cfg.path}: [{side}] scope must be a predicate (true or false), "
+                f"but it gives {kind}; write a comparison such as \"employeeType <> 'Service'\""
+            )
+        return scope
+
+    def _corr_values(self, side: str, i: int, rule: CorrelationRule) -> str:
+        attr = getattr(rule, side)
+        if attr is not None:
+            source = self.ep if side == "endpoint" else self.repo
+            column = source.find(attr, f"[[correlation]] #{i} {side}")
+            return element_values(column.values(), rule.compare)
+        expression = getattr(rule, f"{side}_sql")
+        kind = self._probe(side, expression, f"[[correlation]] #{i} {side}_sql")
+        if kind.endswith("[]"):
+            values = f"CAST(({expression}) AS VARCHAR[])"
+        else:
+            values = f"[CAST(({expression}) AS VARCHAR)]"
+        return element_values(values, rule.compare)
+
+    def stage_endpoint(self) -> dict[str, str]:
+        dn = self.ep.optional("dn", "distinguishedName")
+        return {
+            "key": self.ep_key.first(),
+            "dn": null_or(dn.first() if dn else None),
+            "scope": self.ep_scope,
+            "corr": list_of(self.ep_corr, "VARCHAR[]"),
+            "attr_hash": hash_of(
+                [normalised(c, a.compare) for c, a in zip(self.ep_attrs, self.cfg.attributes, strict=True)]
+            ),
+        }
+
+    def stage_repository(self) -> dict[str, str]:
+        return {
+            "key": self.repo_key.first(),
+            "link": null_or(self.link.first() if self.link else None),
+            "status": null_or(self.status.first() if self.status else None),
+            "scope": self.repo_scope,
+            "corr": list_of(self.repo_corr, "VARCHAR[]"),
+            "attr_hash": hash_of(
+                [
+                    normalised(c, a.compare)
+                    for c, a in zip(self.repo_attrs, self.cfg.attributes, strict=True)
+                ]
+            ),
+        }
+
+    def drift(self) -> dict[str, str]:
+        return {
+            "values": list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+            "repository_values": list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+        }
+
+
+_PARAM = re.compile(r"\$(\w+)")
+
+
+def _step(
+    con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], **fills: str
+) -> duckdb.DuckDBPyConnection:
+    sql = render(name, **fills)
+    used = {p: params[p] for p in set(_PARAM.findall(sql))}
+    return con.execute(sql, used)
+
+
+def _check_repository_keys(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path) -> None:
+    problems = con.execute(load("repository_key_problems")).fetchall()
+    if not problems:
+        return
+    problem, key, rows = problems[0]
+    where = ", ".join(str(r) for r in rows)
+    if problem == "blank":
+        raise InputError(
+            f"{path}: record {where}: blank identity key '{cfg.repository.key}'; "
+            "every identity needs a key (fix the export or narrow [repository] scope)"
+        )
+    raise InputError(
+        f"{path}: records {where}: identity key '{cfg.repository.key}' = '{key}' is not unique; "
+        "the repository key must identify one identity"
+    )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = round(timings.get(phase, 0.0) + time.perf_counter() - t0, 3)
+
+
+# --- results --------------------------------------------------------------------
+
+
+def _counts(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str, Any]:
+    situations = dict.fromkeys(SITUATIONS, 0)
+    by_attribute = dict.fromkeys(params["attributes"], 0)
+    counts: dict[str, Any] = {"situations": situations, "by_attribute": by_attribute}
+    for what, name, n in con.execute(load("summary")).fetchall():
+        if what == "situation":
+            situations[name] = int(n)
+        elif what == "attribute":
+            by_attribute[name] = int(n)
+        else:
+            counts[what] = int(n)
+    sync = {"in_sync": 0, "drifted": 0}
+    counts["linked_in_sync"] = 0
+    for situation, state, n in con.execute(load("sync_counts")).fetchall():
+        sync[state] += int(n)
+        if situation == "linked" and state == "in_sync":
+            counts["linked_in_sync"] = int(n)
+    counts["sync"] = sync
+    counts["drift_rows"] = int(con.execute("SELECT count(*) FROM drift").fetchall()[0][0])
+    return counts
+
+
+def _summary(
+    cfg: Config,
+    counts: dict[str, Any],
+    ep_in: InputSummary,
+    repo_in: InputSummary,
+    started: datetime,
+    timings: dict[str, float],
+    warnings: list[str],
+) -> dict[str, Any]:
+    situations = counts["situations"]
+    # Every record (and missing identity) but an excluded one or a linked account
+    # in sync is a difference; a correlated account still lacks its link.
+    in_sync_linked = counts["linked_in_sync"]
+    differences = sum(n for s, n in situations.items() if s != "excluded") - in_sync_linked
+    endpoint = ep_in.as_json() | {"blank_keys": counts["blank_keys"]}
+    return {
+        "recondiff_version": __version__,
+        "run": {
+            "config": str(cfg.path),
+            "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
+            "endpoint": cfg.endpoint.name,
+            "repository": cfg.repository.name,
+            "incremental": cfg.endpoint.incremental,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "situations": situations,
+        "sync": counts["sync"],
+        "drift": {
+            "by_attribute": counts["by_attribute"],
+            "accounts": counts["drift_accounts"],
+            "rows": counts["drift_rows"],
+        },
+        "differences": differences,
+        "inputs": {"endpoint": endpoint, "repository": repo_in.as_json()},
+        "warnings": warnings,
+        "timings": timings,
+    }
+
+
+def _write_outputs(
+    con: duckdb.DuckDBPyConnection, params: dict[str, Any], out: Path, summary: dict[str, Any]
+) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create output directory: {exc.strerror}") from None
+    staging = Path(tempfile.mkdtemp(prefix=".recondiff-tmp-", dir=out))
+    try:
+        _step(con, "export_situations", params)
+        _step(con, "export_drift", params)
+        for name in ("situations", "drift"):
+            for fmt in ("parquet", "csv"):
+                target = staging / f"{name}.{fmt}"
+                _step(con, f"copy_{name}_{fmt}", {"path": str(target)})
+        (staging / "summary.json").write_text(
+            json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        for name in (*OUTPUT_FILES, "summary.json"):
+            _fsync(staging / name)
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,387 @@
+"""Load and validate ``recondiff.toml``.
+
+Validation is strict and every error is one line naming the file and the key
+and saying what is allowed (docs/config.md is the reference). Checks that need
+the snapshots (does an attribute exist?) happen in :mod:`recondiff.compare`
+once the snapshot schemas are known; they raise :class:`ConfigError` too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from recondiff.errors import ConfigError
+
+COMPARE_KINDS = (
+    "exact",
+    "casefold",
+    "trim",
+    "casefold_trim",
+    "dn",
+    "set",
+    "casefold_set",
+    "dn_set",
+    "integer",
+    "boolean",
+    "date",
+    "timestamp",
+)
+SET_KINDS = frozenset({"set", "casefold_set", "dn_set"})
+
+SITUATIONS = (
+    "linked",
+    "correlated",
+    "collision",
+    "ambiguous",
+    "unmatched",
+    "missing",
+    "deleted_in_repository",
+    "excluded",
+    "duplicate_key",
+)
+
+RESPONSES = (
+    "do_nothing",
+    "link",
+    "unlink",
+    "add_to_repository",
+    "assign_default_user",
+    "delete_from_repository",
+    "add_to_endpoint",
+    "delete_from_endpoint",
+    "disable_in_endpoint",
+    "update_endpoint",
+    "update_repository",
+    "review",
+    "reject",
+)
+
+# Conservative defaults: nothing is deleted or disabled unless configured.
+DEFAULT_SITUATION_RESPONSES: dict[str, str] = {
+    "linked": "do_nothing",
+    "correlated": "review",
+    "collision": "review",
+    "ambiguous": "review",
+    "unmatched": "review",
+    "missing": "review",
+    "deleted_in_repository": "review",
+    "excluded": "do_nothing",
+    "duplicate_key": "do_nothing",
+}
+
+FORMATS = ("csv", "ldif", "jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    snapshot: Path
+    key: str
+    format: str | None = None
+    multi_valued: tuple[str, ...] = ()
+    separator: str = ";"
+    scope: str | None = None
+    protected: tuple[str, ...] = ()
+    incremental: bool = False
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    snapshot: Path
+    key: str
+    name: str = "repository"
+    format: str | None = None
+    link: str | None = None
+    status: str | None = None
+    deleted_values: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = ()
+    separator: str = ";"
+    scope: str | None = None
+    expect_account: bool = False
+
+
+@dataclass(frozen=True)
+class CorrelationRule:
+    name: str
+    compare: str
+    endpoint: str | None = None
+    repository: str | None = None
+    endpoint_sql: str | None = None
+    repository_sql: str | None = None
+
+
+@dataclass(frozen=True)
+class AttributeMapping:
+    endpoint: str
+    repository: str
+    compare: str = "exact"
+    on_drift: str = "review"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    memory_limit: str | None = None
+    threads: int | None = None
+    temp_directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    endpoint: EndpointConfig
+    repository: RepositoryConfig
+    correlation: tuple[CorrelationRule, ...] = ()
+    attributes: tuple[AttributeMapping, ...] = ()
+    situations: Mapping[str, str] = field(default_factory=dict)
+    engine: EngineConfig = EngineConfig()
+
+    def response_for(self, situation: str) -> str:
+        return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])
+
+
+class _Section:
+    """Reads one TOML table, remembering which keys were used, so that every
+    key left over is reported as unknown with a suggestion."""
+
+    def __init__(self, file: Path, where: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file}: {where} must be a table, not {_type_name(data)}")
+        self.file = file
+        self.where = where
+        self.data: dict[str, Any] = data
+        self.allowed: list[str] = []
+
+    def _err(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.file}: {self.where} {key}: {message}")
+
+    def _get(self, key: str, required: bool) -> Any:
+        self.allowed.append(key)
+        if key not in self.data:
+            if required:
+                raise ConfigError(f"{self.file}: {self.where} is missing required key '{key}'")
+            return None
+        return self.data[key]
+
+    def string(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
+        value = self._get(key, required)
+        if value is None:
+            return default
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self._err(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def req_string(self, key: str) -> str:
+        value = self.string(key, required=True)
+        assert value is not None
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        value = self.string(key, default=default)
+        if value is not None and value not in choices:
+            raise self._err(key, f"{value!r} is not one of {', '.join(choices)}{_hint(value, choices)}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._err(key, f"must be true or false, got {value!r}")
+        return value
+
+    def integer(self, key: str) -> int | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self._err(key, f"must be a positive integer, got {value!r}")
+        return value
+
+    def strings(self, key: str) -> tuple[str, ...] | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._err(key, f'must be a list of strings, like ["a", "b"], got {value!r}')
+        return tuple(value)
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.allowed:
+                raise ConfigError(
+                    f"{self.file}: {self.where} has unknown key '{key}'{_hint(key, self.allowed)}"
+                    f" (allowed: {', '.join(self.allowed)})"
+                )
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a table", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def _hint(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file. Raises :class:`ConfigError`."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file; pass -c PATH to recondiff.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not UTF-8 text; save the config as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return parse_config(data, file)
+
+
+def parse_config(data: dict[str, Any], file: Path) -> Config:
+    base = file.parent
+    top = _Section(file, "config", data)
+    top.allowed = ["endpoint", "repository", "correlation", "attribute", "situations", "engine"]
+    top.finish()
+    if "endpoint" not in data:
+        raise ConfigError(f"{file}: missing required table [endpoint]")
+    if "repository" not in data:
+        raise ConfigError(f"{file}: missing required table [repository]")
+
+    s = _Section(file, "[endpoint]", data["endpoint"])
+    endpoint = EndpointConfig(
+        name=s.req_string("name"),
+        snapshot=base / s.req_string("snapshot"),
+        key=s.req_string("key"),
+        format=s.choice("format", FORMATS, None),
+        multi_valued=s.strings("multi_valued") or (),
+        separator=_separator(s),
+        scope=s.string("scope"),
+        protected=s.strings("protected") or (),
+        incremental=s.boolean("incremental", False),
+    )
+    s.finish()
+
+    s = _Section(file, "[repository]", data["repository"])
+    status = s.string("status")
+    deleted = s.strings("deleted_values")
+    if deleted is None:
+        deleted = ("deleted", "terminated") if status else ()
+    elif deleted and not status:
+        raise ConfigError(
+            f"{file}: [repository] deleted_values needs 'status' naming the status column"
+        )
+    repository = RepositoryConfig(
+        name=s.string("name", default="repository") or "repository",
+        snapshot=base / s.req_string("snapshot"),
+        key=s.req_string("key"),
+        format=s.choice("format", FORMATS, None),
+        link=s.string("link"),
+        status=status,
+        deleted_values=deleted,
+        multi_valued=s.strings("multi_valued") or (),
+        separator=_separator(s),
+        scope=s.string("scope"),
+        expect_account=s.boolean("expect_account", False),
+    )
+    s.finish()
+
+    rules = []
+    raw_rules = data.get("correlation", [])
+    if not isinstance(raw_rules, list):
+        raise ConfigError(f"{file}: correlation must be written [[correlation]] (a list of tables)")
+    names: set[str] = set()
+    for i, raw_rule in enumerate(raw_rules, 1):
+        s = _Section(file, f"[[correlation]] #{i}", raw_rule)
+        name = s.req_string("name")
+        if name.lower() in names:
+            raise ConfigError(f"{file}: [[correlation]] #{i} name '{name}' is used twice; names must be unique")
+        names.add(name.lower())
+        rule = CorrelationRule(
+            name=name,
+            compare=s.choice("compare", COMPARE_KINDS, "casefold_trim") or "casefold_trim",
+            endpoint=s.string("endpoint"),
+            repository=s.string("repository"),
+            endpoint_sql=s.string("endpoint_sql"),
+            repository_sql=s.string("repository_sql"),
+        )
+        s.finish()
+        for side in ("endpoint", "repository"):
+            attr, expr = getattr(rule, side), getattr(rule, f"{side}_sql")
+            if (attr is None) == (expr is None):
+                raise ConfigError(
+                    f"{file}: [[correlation]] #{i} ('{name}') needs exactly one of "
+                    f"'{side}' (an attribute) or '{side}_sql' (a SQL expression)"
+                )
+        rules.append(rule)
+
+    attributes = []
+    raw_attrs = data.get("attribute", [])
+    if not isinstance(raw_attrs, list):
+        raise ConfigError(f"{file}: attribute must be written [[attribute]] (a list of tables)")
+    seen: dict[str, int] = {}
+    for i, raw_attr in enumerate(raw_attrs, 1):
+        s = _Section(file, f"[[attribute]] #{i}", raw_attr)
+        mapping = AttributeMapping(
+            endpoint=s.req_string("endpoint"),
+            repository=s.req_string("repository"),
+            compare=s.choice("compare", COMPARE_KINDS, "exact") or "exact",
+            on_drift=s.choice("on_drift", RESPONSES, "review") or "review",
+        )
+        s.finish()
+        if mapping.endpoint.lower() in seen:
+            raise ConfigError(
+                f"{file}: [[attribute]] #{i} endpoint '{mapping.endpoint}' is already mapped by "
+                f"[[attribute]] #{seen[mapping.endpoint.lower()]}; map each endpoint attribute once"
+            )
+        seen[mapping.endpoint.lower()] = i
+        attributes.append(mapping)
+
+    s = _Section(file, "[situations]", data.get("situations", {}))
+    situations: dict[str, str] = {}
+    for key, value in s.data.items():
+        if key not in SITUATIONS:
+            raise ConfigError(
+                f"{file}: [situations] has unknown situation '{key}'{_hint(key, SITUATIONS)}"
+                f" (allowed: {', '.join(SITUATIONS)})"
+            )
+        if not isinstance(value, str) or value not in RESPONSES:
+            raise ConfigError(
+                f"{file}: [situations] {key}: {value!r} is not a response"
+                f"{_hint(str(value), RESPONSES)} (allowed: {', '.join(RESPONSES)})"
+            )
+        situations[key] = value
+
+    s = _Section(file, "[engine]", data.get("engine", {}))
+    temp = s.string("temp_directory")
+    engine = EngineConfig(
+        memory_limit=s.string("memory_limit"),
+        threads=s.integer("threads"),
+        temp_directory=base / temp if temp else None,
+    )
+    s.finish()
+
+    return Config(
+        path=file,
+        endpoint=endpoint,
+        repository=repository,
+        correlation=tuple(rules),
+        attributes=tuple(attributes),
+        situations=situations,
+        engine=engine,
+    )
+
+
+def _separator(s: _Section) -> str:
+    sep = s.string("separator", default=";") or ";"
+    if len(sep) != 1:
+        raise ConfigError(f"{s.file}: {s.where} separator: must be one character, got {sep!r}")
+    return sep

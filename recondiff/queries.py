@@ -1,0 +1,52 @@
+"""Load the SQL files of ``queries/`` by name and fill their ``{{slot}}`` markers.
+
+Installed, the files live inside the package (``recondiff/queries``, mapped by
+the wheel build); in a checkout they are the top-level ``queries/`` directory.
+Slots take only what :mod:`recondiff.sqlgen` emits (quoted identifiers, macro
+calls, validated config expressions); values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+_SLOT = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def _resource_dir(name: str) -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here / name, here.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"recondiff is installed without its {name}/ directory")
+
+
+def query_dir() -> Path:
+    return _resource_dir("queries")
+
+
+def reports_dir() -> Path:
+    return _resource_dir("reports")
+
+
+@cache
+def load(name: str) -> str:
+    """The text of ``queries/<name>.sql``."""
+    return (query_dir() / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def slots(name: str) -> set[str]:
+    return set(_SLOT.findall(load(name)))
+
+
+def render(name: str, **fills: str) -> str:
+    """``queries/<name>.sql`` with every ``{{slot}}`` replaced; all must be given."""
+    text = load(name)
+    wanted = set(_SLOT.findall(text))
+    if wanted != set(fills):
+        raise ValueError(
+            f"queries/{name}.sql: slots {sorted(wanted)} but filled {sorted(fills)}"
+        )
+    return _SLOT.sub(lambda m: fills[m.group(1)], text)

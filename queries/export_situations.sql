@@ -19,5 +19,8 @@ SELECT
 FROM situation s
 LEFT JOIN counts c USING (ep_row)
 ORDER BY
-    list_position($situation_order::VARCHAR[], s.situation),
+    list_position(
+        ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
+         'deleted_in_repository', 'excluded', 'duplicate_key'],
+        s.situation),
     lower(s.ep_key), s.ep_key, s.identity_key, s.ep_row;

@@ -38,7 +38,7 @@ accounts AS (
         CASE
             WHEN s.pre_situation IS NOT NULL THEN s.pre_rule
             WHEN l.ep_row IS NOT NULL THEN 'link'
-            WHEN c.rule_idx IS NOT NULL THEN $rule_names::VARCHAR[][c.rule_idx]
+            WHEN c.rule_idx IS NOT NULL THEN list_extract($rule_names::VARCHAR[], c.rule_idx)
         END AS rule,
         CASE
             WHEN s.pre_situation IS NOT NULL THEN NULL

@@ -172,7 +172,6 @@ def compare(
                 "repository_attributes": [a.repository for a in cfg.attributes],
                 "incremental": cfg.endpoint.incremental,
                 "expect_account": cfg.repository.expect_account,
-                "situation_order": list(SITUATIONS),
             }
             fills = _Fills(cfg, ep, repo, con, params)
 

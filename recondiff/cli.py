@@ -1,0 +1,161 @@
+"""The command line: parse, call the library, map errors to exit codes.
+
+stdout is data (counts, JSON); stderr is diagnostics (errors, warnings,
+progress). Exit codes are an API (:class:`recondiff.errors.ExitCode`):
+0 in sync, 1 differences found, 2 usage/config/input error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from recondiff import __version__
+from recondiff import compare as compare_mod
+from recondiff import ingest as ingest_mod
+from recondiff.config import SITUATIONS
+from recondiff.errors import ExitCode, RecondiffError
+
+
+class _Cli(click.Group):
+    """Turns library errors into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RecondiffError as exc:
+            click.echo(f"recondiff: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("recondiff: interrupted; no output was half-written", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+
+
+def _progress(quiet: bool) -> compare_mod.Progress | None:
+    if quiet or not sys.stderr.isatty():
+        return None
+    return lambda msg: click.echo(f"recondiff: {msg}…", err=True)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="recondiff")
+def cli() -> None:
+    """Reconcile what an identity system believes against what an endpoint holds.
+
+    Example: recondiff compare -c sample_data/recondiff.toml -o out
+    """
+
+
+@cli.command()
+@click.option(
+    "-c", "--config", "config_path", required=True, type=click.Path(path_type=Path),
+    help="The recondiff.toml to run.",
+)
+@click.option(
+    "-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+    help="Directory for summary.json, situations.* and drift.* (created if needed).",
+)
+@click.option("--allow-empty", is_flag=True, help="Accept an input with no records.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or warnings on stderr.")
+def compare(config_path: Path, outdir: Path, allow_empty: bool, as_json: bool, quiet: bool) -> None:
+    """Run one reconciliation: classify every account and list every drift.
+
+    Exit status: 0 everything in sync, 1 differences found, 2 bad
+    usage/config/input, 130 interrupted.
+
+    Example: recondiff compare -c sample_data/recondiff.toml -o out
+    """
+    result = compare_mod.compare(
+        config_path, outdir, allow_empty=allow_empty, progress=_progress(quiet)
+    )
+    if not quiet:
+        for warning in result.warnings:
+            click.echo(f"recondiff: warning: {warning}", err=True)
+    summary = result.summary
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        for situation in SITUATIONS:
+            click.echo(f"{situation}\t{summary['situations'][situation]}")
+        click.echo(f"drifted\t{summary['sync']['drifted']}")
+    click.get_current_context().exit(result.exit_code)
+
+
+@cli.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option(
+    "-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+    help="The snapshot Parquet file to write.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(ingest_mod.FORMATS),
+    help="Input format (default: from the file extension).",
+)
+@click.option(
+    "-m", "--multi-valued", "multi_valued", multiple=True, metavar="ATTR",
+    help="A column holding several values (repeatable).",
+)
+@click.option("--separator", default=";", show_default=True, help="Multi-valued separator in CSV.")
+@click.option(
+    "--captured-at", "captured_at", metavar="ISO8601",
+    help="When the export was taken (default: the file's modification time).",
+)
+@click.option("--allow-empty", is_flag=True, help="Accept an export with no records.")
+def ingest(
+    source: Path,
+    out: Path,
+    fmt: str | None,
+    multi_valued: tuple[str, ...],
+    separator: str,
+    captured_at: str | None,
+    allow_empty: bool,
+) -> None:
+    """Turn an export (CSV, LDIF, JSON Lines, Parquet) into a snapshot.
+
+    Prints the snapshot's metadata as JSON on stdout.
+
+    Example: recondiff ingest exports/ad-users.ldif -o snapshots/ad.parquet
+    """
+    when = _parse_time(captured_at) if captured_at else None
+    options = ingest_mod.ReadOptions(
+        multi_valued=multi_valued, separator=separator, allow_empty=allow_empty
+    )
+    info = ingest_mod.ingest(source, out, fmt, options, captured_at=when)
+    click.echo(
+        json.dumps(
+            {
+                "path": str(info.path),
+                "rows": info.rows,
+                "captured_at": info.captured_at.isoformat(),
+                "source": info.source,
+                "source_sha256": info.source_sha256,
+                "sha256": info.sha256,
+                "format": info.format,
+            },
+            indent=2,
+        )
+    )
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 time like 2026-11-23T08:00:00Z", param_hint="--captured-at"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def main() -> None:
+    cli(prog_name="recondiff")
+
+
+if __name__ == "__main__":
+    main()

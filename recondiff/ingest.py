@@ -1,0 +1,875 @@
+"""Export readers: turn CSV, LDIF, JSON Lines or Parquet exports into snapshots.
+
+Every reader returns a :class:`pyarrow.Table` whose columns are ``string``
+(single-valued attributes) or ``list<string>`` (multi-valued ones), named as
+the export names them (first spelling kept), unique case-insensitively, in
+order of first appearance. :func:`ingest` writes such a table atomically as a
+zstd-compressed Parquet *snapshot* whose key-value metadata records when and
+from what it was captured; :func:`read_snapshot_info` reads that back.
+
+Every bad input raises :class:`~recondiff.errors.InputError` with one line
+naming the file (and the row or line) and saying what to do.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from recondiff import __version__
+from recondiff.errors import InputError
+from recondiff.ldif import read_ldif, text_lines
+
+__all__ = [
+    "FORMATS",
+    "ReadOptions",
+    "SnapshotInfo",
+    "detect_format",
+    "file_sha256",
+    "ingest",
+    "read_export",
+    "read_snapshot_info",
+]
+
+FORMATS = ("csv", "ldif", "jsonl", "parquet")
+"""The export formats :func:`read_export` understands (``--format`` choices)."""
+
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".ldif": "ldif",
+    ".ldf": "ldif",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+_CHOICES = "csv, ldif, jsonl or parquet"
+_UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+_CHUNK = 1 << 20
+_CSV_BLOCK = 16 << 20  # one CSV record (quoted newlines included) must fit in a block
+
+META_CAPTURED_AT = "recondiff.captured_at"
+META_SOURCE = "recondiff.source"
+META_SOURCE_SHA256 = "recondiff.source_sha256"
+META_ROWS = "recondiff.rows"
+META_FORMAT = "recondiff.format"
+META_VERSION = "recondiff.version"
+
+STRING = pa.string()
+STRING_LIST = pa.list_(pa.string())
+
+
+# --------------------------------------------------------------------------- API
+
+
+def detect_format(path: Path, fmt: str | None = None) -> str:
+    """Return the export format of ``path``: ``fmt`` if given, else by extension.
+
+    ``.csv``/``.txt`` → csv, ``.ldif``/``.ldf`` → ldif, ``.jsonl``/``.ndjson``/
+    ``.json`` → jsonl, ``.parquet``/``.pq`` → parquet (case-insensitive).
+    """
+    if fmt is not None:
+        chosen = fmt.strip().lower()
+        if chosen not in FORMATS:
+            raise InputError(f'{path}: unknown format "{fmt}"; use --format {_CHOICES}')
+        return chosen
+    suffix = Path(path).suffix.lower()
+    found = _EXTENSIONS.get(suffix)
+    if found is None:
+        what = f'extension "{suffix}"' if suffix else "a name without an extension"
+        raise InputError(
+            f"{path}: cannot tell the format from {what}; pass --format {_CHOICES}"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read an export.
+
+    ``multi_valued`` names attributes (case-insensitively) that hold several
+    values: they become ``list<string>`` in every format, and CSV cells of
+    those columns are split on ``separator``. ``allow_empty`` accepts an export
+    without records (else that is an error: an empty export would make every
+    account look orphaned).
+    """
+
+    multi_valued: tuple[str, ...] = ()
+    separator: str = ";"
+    allow_empty: bool = False
+
+
+def read_export(
+    path: Path, fmt: str | None = None, options: ReadOptions = ReadOptions()
+) -> pa.Table:
+    """Read the export at ``path`` into a table of string / list<string> columns."""
+    path = Path(path)
+    kind = detect_format(path, fmt)
+    if kind == "csv":
+        table = _read_csv(path, options)
+    elif kind == "ldif":
+        table = _read_ldif(path, options)
+    elif kind == "jsonl":
+        table = _read_jsonl(path, options)
+    else:
+        table = _read_parquet(path, options)
+    if table.num_rows == 0 and not options.allow_empty:
+        raise InputError(
+            f"{path}: no records; an empty export would make every account look orphaned. "
+            "Pass --allow-empty if it really is empty"
+        )
+    return table
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What a snapshot's metadata says about it (see :func:`read_snapshot_info`)."""
+
+    path: Path
+    rows: int
+    captured_at: datetime
+    """When the data was captured, timezone-aware UTC."""
+    source: str
+    """The export the snapshot was made from, as given to ``ingest``."""
+    source_sha256: str
+    sha256: str
+    """SHA-256 of the snapshot (Parquet) file itself."""
+    format: str
+    """The source's format: csv, ldif, jsonl or parquet."""
+    recondiff_version: str
+    """The recondiff version that wrote it; empty if not written by recondiff."""
+
+
+def ingest(
+    source: Path,
+    out: Path,
+    fmt: str | None = None,
+    options: ReadOptions = ReadOptions(),
+    captured_at: datetime | None = None,
+) -> SnapshotInfo:
+    """Read ``source`` and write it as a Parquet snapshot at ``out``, atomically.
+
+    The capture time is ``captured_at`` if given (a naive datetime is taken as
+    UTC), else the capture time recorded in ``source`` if it is itself a
+    snapshot, else the source file's modification time. The snapshot is
+    written to a temporary file beside ``out``, synced, then renamed over
+    ``out``; on any failure the temporary file is removed and ``out`` is left
+    as it was.
+    """
+    source = Path(source)
+    out = Path(out)
+    kind = detect_format(source, fmt)
+    table = read_export(source, kind, options)
+
+    when = _source_captured_at(source, kind) if captured_at is None else _as_utc(captured_at)
+    source_sha256 = file_sha256(source)
+    metadata = {
+        META_CAPTURED_AT: when.isoformat(),
+        META_SOURCE: str(source),
+        META_SOURCE_SHA256: source_sha256,
+        META_ROWS: str(table.num_rows),
+        META_FORMAT: kind,
+        META_VERSION: __version__,
+    }
+    table = table.replace_schema_metadata(metadata)
+    _write_atomically(table, out)
+    return SnapshotInfo(
+        path=out,
+        rows=table.num_rows,
+        captured_at=when,
+        source=str(source),
+        source_sha256=source_sha256,
+        sha256=file_sha256(out),
+        format=kind,
+        recondiff_version=__version__,
+    )
+
+
+def read_snapshot_info(path: Path) -> SnapshotInfo:
+    """Read a snapshot's metadata (without reading its data).
+
+    A Parquet file not written by recondiff is still a snapshot: its capture
+    time is the file's modification time, its source the file itself.
+    """
+    path = Path(path)
+    parquet = _open_parquet(path)
+    rows = parquet.metadata.num_rows
+    raw = parquet.schema_arrow.metadata or {}
+    meta = {
+        key.decode("utf-8", "replace"): value.decode("utf-8", "replace")
+        for key, value in raw.items()
+    }
+    sha256 = file_sha256(path)
+    if META_CAPTURED_AT not in meta:
+        return SnapshotInfo(
+            path=path,
+            rows=rows,
+            captured_at=_mtime(path),
+            source=str(path),
+            source_sha256=sha256,
+            sha256=sha256,
+            format="parquet",
+            recondiff_version="",
+        )
+    return SnapshotInfo(
+        path=path,
+        rows=rows,
+        captured_at=_parse_captured_at(path, meta[META_CAPTURED_AT]),
+        source=meta.get(META_SOURCE, str(path)),
+        source_sha256=meta.get(META_SOURCE_SHA256, ""),
+        sha256=sha256,
+        format=meta.get(META_FORMAT, "parquet"),
+        recondiff_version=meta.get(META_VERSION, ""),
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise _cannot_read(path, exc) from exc
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ shared helpers
+
+
+def _cannot_read(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot read ({exc.strerror or exc})")
+
+
+def _first_line(message: object) -> str:
+    text = str(message).strip()
+    return text.splitlines()[0] if text else type(message).__name__
+
+
+def _check_unique(path: Path, names: Sequence[str], where: str = "") -> None:
+    """Raise if two names are equal case-insensitively (attribute names are)."""
+    seen: dict[str, str] = {}
+    for name in names:
+        key = name.lower()
+        if key in seen:
+            other = seen[key]
+            if other == name:
+                problem = f'column "{name}" appears twice'
+            else:
+                problem = (
+                    f'columns "{other}" and "{name}" differ only in case '
+                    "(attribute names are case-insensitive)"
+                )
+            raise InputError(f"{path}: {where}{problem}; rename or drop one of them")
+        seen[key] = name
+
+
+def _multi(options: ReadOptions) -> set[str]:
+    return {name.lower() for name in options.multi_valued}
+
+
+def _to_string_column(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
+    """Cast a column (string or list of strings, any width) to string / list<string>."""
+    chunked = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    target = STRING_LIST if _is_list(chunked.type) else STRING
+    if chunked.type == target:
+        return chunked
+    pieces = [
+        piece.cast(target)
+        for chunk in chunked.chunks
+        for piece in _slices(chunk)
+    ]
+    return pa.chunked_array(pieces, type=target)
+
+
+def _slices(chunk: pa.Array, size: int = 1 << 18) -> Iterator[pa.Array]:
+    """Zero-copy slices, so no slice outgrows 32-bit string offsets on cast."""
+    for start in range(0, max(len(chunk), 1), size):
+        yield chunk.slice(start, size)
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    )
+
+
+# ---------------------------------------------------------------------------- CSV
+
+
+def _read_csv(path: Path, options: ReadOptions) -> pa.Table:
+    """Read a CSV export (header row; comma-separated; RFC 4180 quoting).
+
+    UTF-8 (with or without BOM) is read in place; UTF-16 with a BOM is first
+    transcoded to a temporary UTF-8 file. A leading PowerShell ``#TYPE`` line
+    is skipped. The fast path is Arrow's multi-threaded CSV reader, which is
+    strict about field counts; when it refuses a file, a slower Python pass
+    finds the row and says what is wrong with it.
+    """
+    if not options.separator:
+        raise InputError(f"{path}: the multi-valued separator must not be empty")
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(4)
+    except OSError as exc:
+        raise _cannot_read(path, exc) from exc
+
+    temp: Path | None = None
+    try:
+        readable = path
+        bom = start.startswith(codecs.BOM_UTF8)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            temp = _transcode_utf16(path)
+            readable, bom = temp, False
+        encoding = "utf-8-sig" if bom else "utf-8"
+        skip, header = _csv_header(path, readable, encoding)
+        return _csv_table(path, readable, encoding, skip, header, options)
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+
+
+def _transcode_utf16(path: Path) -> Path:
+    """Copy a UTF-16 (BOM) file to a temporary UTF-8 file, streaming."""
+    decoder = codecs.getincrementaldecoder("utf-16")(errors="strict")
+    fd, name = tempfile.mkstemp(prefix="recondiff-", suffix=".csv")
+    temp = Path(name)
+    lines = 1
+    try:
+        with os.fdopen(fd, "wb") as out, path.open("rb") as source:
+            while True:
+                chunk = source.read(_CHUNK)
+                try:
+                    text = decoder.decode(chunk, final=not chunk)
+                except UnicodeDecodeError:
+                    raise InputError(
+                        f"{path}: line {lines}: not valid UTF-16 (truncated or a lone "
+                        f"surrogate); {_UTF8_ADVICE}"
+                    ) from None
+                lines += text.count("\n")
+                out.write(text.encode("utf-8"))
+                if not chunk:
+                    break
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _open_text(readable: Path, encoding: str) -> IO[str]:
+    """Open CSV text for the Python csv module; undecodable bytes become surrogates."""
+    return readable.open(encoding=encoding, errors="surrogateescape", newline="")
+
+
+def _bad_byte(text: str) -> int | None:
+    """The first undecodable byte smuggled into ``text`` by ``surrogateescape``."""
+    for char in text:
+        if "\udc80" <= char <= "\udcff":
+            return ord(char) - 0xDC00
+    return None
+
+
+def _csv_header(path: Path, readable: Path, encoding: str) -> tuple[int, list[str]]:
+    """Return (lines to skip before the header, header names stripped)."""
+    try:
+        with _open_text(readable, encoding) as text:
+            first = text.readline()
+            skip = 0
+            if first.upper().startswith("#TYPE"):
+                skip = 1
+            else:
+                text.seek(0)
+            if "\x00" in first:
+                raise InputError(
+                    f"{path}: line 1: contains NUL characters; is it UTF-16 without a "
+                    f"byte order mark? {_UTF8_ADVICE}"
+                )
+            reader = csv.reader(text, strict=True)
+            header: list[str] | None = None
+            for record in reader:
+                if record:
+                    header = record
+                    break
+    except csv.Error as exc:
+        raise InputError(f"{path}: the header row is not valid CSV ({exc})") from None
+    except OSError as exc:
+        raise _cannot_read(path, exc) from exc
+    if header is None:
+        raise InputError(f"{path}: no header row; the first line must name the columns")
+    names = [name.strip() for name in header]
+    for number, name in enumerate(names, start=1):
+        byte = _bad_byte(name)
+        if byte is not None:
+            raise InputError(
+                f"{path}: header: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+            )
+        if not name:
+            raise InputError(
+                f"{path}: column {number} of the header has no name; name it or remove it"
+            )
+    _check_unique(path, names, "header: ")
+    return skip, header
+
+
+def _csv_table(
+    path: Path,
+    readable: Path,
+    encoding: str,
+    skip: int,
+    raw_header: list[str],
+    options: ReadOptions,
+) -> pa.Table:
+    """Read the CSV body with Arrow; split the multi-valued columns."""
+    if _odd_quotes(readable):
+        # A quote was left open: Arrow would swallow the rest of the file into
+        # one value. The Python pass finds where (or finds it is harmless).
+        _diagnose_csv(path, readable, encoding, skip)
+    try:
+        table = pa_csv.read_csv(
+            readable,
+            read_options=pa_csv.ReadOptions(skip_rows=skip, block_size=_CSV_BLOCK),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(raw_header, STRING),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                check_utf8=True,
+            ),
+        )
+    except (pa.ArrowException, ValueError) as exc:
+        _diagnose_csv(path, readable, encoding, skip)
+        raise InputError(f"{path}: not a readable CSV file ({_first_line(exc)})") from None
+    except OSError as exc:
+        raise _cannot_read(path, exc) from exc
+    names = [name.strip() for name in raw_header]
+    if table.column_names != raw_header:
+        # Arrow and the csv module read the header differently: trust neither.
+        _diagnose_csv(path, readable, encoding, skip)
+        raise InputError(f"{path}: the header row could not be read consistently")
+    table = table.rename_columns(names)
+    multi = _multi(options)
+    columns = []
+    for name in names:
+        column = table.column(name)
+        if name.lower() in multi:
+            column = _split_cells(column, options.separator)
+        columns.append(_to_string_column(column))
+    return pa.table(columns, names=names)
+
+
+def _odd_quotes(readable: Path) -> bool:
+    """True if the file holds an odd number of double quotes (cheap pre-check)."""
+    count = 0
+    with readable.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            count += chunk.count(b'"')
+    return count % 2 == 1
+
+
+def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
+    """Walk the CSV with Python's csv module and raise at the first bad record.
+
+    Rows are numbered from 1 for the first data row (the header is row 0);
+    lines are physical lines of the file. Returns if nothing is wrong.
+    """
+    with _open_text(readable, encoding) as text:
+        for _ in range(skip):
+            text.readline()
+        reader = csv.reader(text, strict=True)
+        row = -1
+        width = 0
+        line = skip + 1
+        try:
+            for record in reader:
+                if not record:
+                    line = skip + reader.line_num + 1
+                    continue
+                row += 1
+                for value in record:
+                    byte = _bad_byte(value)
+                    if byte is not None:
+                        where = f"row {row}" if row else "header"
+                        raise InputError(
+                            f"{path}: {where}: not valid UTF-8 (byte 0x{byte:02X}); "
+                            f"{_UTF8_ADVICE}"
+                        )
+                if row == 0:
+                    width = len(record)
+                elif len(record) != width:
+                    raise InputError(
+                        f"{path}: row {row} (line {line}): {len(record)} fields where the "
+                        f"header has {width}; quote values that contain commas"
+                    )
+                line = skip + reader.line_num + 1
+        except csv.Error as exc:
+            raise InputError(
+                f"{path}: row {row + 1} (line {line}): not valid CSV ({exc}); "
+                'is a quote (") left open?'
+            ) from None
+
+
+def _split_cells(column: pa.ChunkedArray, separator: str) -> pa.ChunkedArray:
+    """Split a CSV column into lists on ``separator``; drop blank pieces."""
+    series = pl.from_arrow(column)
+    assert isinstance(series, pl.Series)
+    piece = pl.element()
+    split = series.str.split(separator).list.eval(
+        piece.filter(piece.str.strip_chars() != "")
+    )
+    arrow = split.to_arrow().cast(pa.large_list(pa.large_string()))
+    return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
+
+
+# --------------------------------------------------------------------------- LDIF
+
+
+class _Columns:
+    """Accumulate sparse records column by column (names case-insensitive)."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}  # folded name -> first spelling
+        self.values: dict[str, list[Any]] = {}
+        self.is_list: dict[str, bool] = {}
+        self.rows = 0
+
+    def column(self, name: str) -> str:
+        """Register ``name``; return the folded key of its column."""
+        key = name.lower()
+        if key not in self.names:
+            self.names[key] = name
+            self.values[key] = []
+            self.is_list[key] = False
+        return key
+
+    def put(self, key: str, value: Any) -> None:
+        """Set the value of column ``key`` in the current row."""
+        values = self.values[key]
+        if len(values) < self.rows:
+            values.extend([None] * (self.rows - len(values)))
+        values.append(value)
+
+    def table(self, multi: set[str], make: Any) -> pa.Table:
+        """Build the table; ``make(values, as_list)`` turns one column into an array."""
+        arrays = []
+        for key, values in self.values.items():
+            values.extend([None] * (self.rows - len(values)))
+            as_list = self.is_list[key] or key in multi
+            arrays.append(make(values, as_list))
+        return pa.table(arrays, names=list(self.names.values()))
+
+
+def _read_ldif(path: Path, options: ReadOptions) -> pa.Table:
+    """Read an LDIF export: ``dn`` first, then attributes in order of appearance.
+
+    An attribute is ``list<string>`` when it is in ``multi_valued`` or some
+    entry has more than one value for it; otherwise ``string``.
+    """
+    columns = _Columns()
+    dn_key = columns.column("dn")
+    for record in read_ldif(path):
+        columns.put(dn_key, [record.dn])
+        for attr, values in record.attributes.items():
+            key = columns.column(attr)
+            if len(values) > 1:
+                columns.is_list[key] = True
+            columns.put(key, values)
+        columns.rows += 1
+
+    def make(values: list[list[str] | None], as_list: bool) -> pa.Array:
+        if as_list:
+            return pa.array(
+                [None if v is None else [x for x in v if x != ""] for v in values],
+                STRING_LIST,
+            )
+        return pa.array([None if v is None else v[0] for v in values], STRING)
+
+    return columns.table(_multi(options), make)
+
+
+# --------------------------------------------------------------------- JSON Lines
+
+
+class _Number(str):
+    """A JSON number, kept as the text it was written with."""
+
+
+class _Object(list[tuple[str, Any]]):
+    """A JSON object as its key/value pairs, in order, duplicates kept."""
+
+
+def _json_text(value: Any) -> str:
+    """Serialise a parsed value back to compact JSON, numbers as written."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, _Number):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, _Object):
+        items = (f"{json.dumps(k, ensure_ascii=False)}:{_json_text(v)}" for k, v in value)
+        return "{" + ",".join(items) + "}"
+    return "[" + ",".join(_json_text(v) for v in value) + "]"
+
+
+def _json_scalar(value: Any) -> str | None:
+    """A JSON value as a cell: strings as is, numbers/bools as JSON text, null as null."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _json_text(value)
+
+
+_JSON_KIND = {str: "a string", list: "an array", bool: "a boolean", type(None): "null"}
+
+
+def _read_jsonl(path: Path, options: ReadOptions) -> pa.Table:
+    """Read JSON Lines: one object per line; blank lines ignored.
+
+    A column is ``list<string>`` when any row holds an array there or it is in
+    ``multi_valued``; array elements that are null are dropped. Nested objects
+    become their JSON text.
+    """
+    decoder = json.JSONDecoder(
+        parse_int=_Number, parse_float=_Number, parse_constant=_Number, object_pairs_hook=_Object
+    )
+    columns = _Columns()
+    for number, text in text_lines(path):
+        if not text.strip():
+            continue
+        try:
+            parsed = decoder.decode(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{path}: line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
+            ) from None
+        except RecursionError:
+            raise InputError(f"{path}: line {number}: JSON nested too deeply") from None
+        if not isinstance(parsed, _Object):
+            kind = "a number" if isinstance(parsed, _Number) else _JSON_KIND[type(parsed)]
+            raise InputError(
+                f"{path}: line {number}: {kind}, not an object; JSON Lines needs one "
+                "JSON object per line"
+            )
+        _check_unique(path, [key for key, _ in parsed], f"line {number}: keys: ")
+        for name, value in parsed:
+            key = columns.column(name)
+            if isinstance(value, list) and not isinstance(value, _Object):
+                columns.is_list[key] = True
+                cells = (_json_scalar(item) for item in value)
+                columns.put(key, [cell for cell in cells if cell is not None])
+            else:
+                columns.put(key, _json_scalar(value))
+        columns.rows += 1
+
+    def make(values: list[Any], as_list: bool) -> pa.Array:
+        if as_list:
+            return pa.array(
+                [
+                    None
+                    if v is None
+                    else [x for x in v if x != ""]
+                    if isinstance(v, list)
+                    else ([v] if v != "" else [])
+                    for v in values
+                ],
+                STRING_LIST,
+            )
+        return pa.array(values, STRING)
+
+    return columns.table(_multi(options), make)
+
+
+# ------------------------------------------------------------------------ Parquet
+
+
+def _not_parquet(path: Path, exc: BaseException) -> InputError:
+    return InputError(
+        f"{path}: not a readable Parquet file (truncated or corrupt?): {_first_line(exc)}; "
+        "re-export it or re-run recondiff ingest"
+    )
+
+
+def _open_parquet(path: Path) -> pq.ParquetFile:
+    """Open a Parquet file's footer, or raise the one-line InputError."""
+    try:
+        return pq.ParquetFile(path)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise _cannot_read(path, exc) from exc
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _not_parquet(path, exc) from exc
+
+
+def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
+    """Read a Parquet file; cast every column to string or list<string>."""
+    parquet = _open_parquet(path)
+    try:
+        table = parquet.read()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise _not_parquet(path, exc) from exc
+    names = table.column_names
+    _check_unique(path, names)
+    multi = _multi(options)
+    columns = []
+    for name, column in zip(names, table.columns, strict=True):
+        converted = _parquet_column(path, name, column)
+        if name.lower() in multi and converted.type == STRING:
+            converted = _wrap_in_lists(converted)
+        columns.append(converted)
+    return pa.table(columns, names=names)
+
+
+def _scalar_strings(path: Path, name: str, array: pa.Array) -> pa.Array:
+    """Cast an array of scalars to strings; timestamps and dates as ISO 8601."""
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        return _scalar_strings(path, name, array.dictionary_decode())
+    if pa.types.is_timestamp(kind):
+        if kind.tz is not None:
+            array = array.cast(pa.timestamp(kind.unit, tz="UTC"))
+        text = array.cast(STRING)
+        return pc.replace_substring(text, " ", "T", max_replacements=1)
+    if (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_time(kind)
+        or pa.types.is_null(kind)
+    ):
+        return array.cast(STRING)
+    raise InputError(
+        f'{path}: column "{name}" has type {kind}, which recondiff cannot compare; '
+        "export it as text (or a list of text)"
+    )
+
+
+def _parquet_column(path: Path, name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Convert one Parquet column to string or list<string>."""
+    pieces: list[pa.Array] = []
+    as_list = _is_list(column.type)
+    for chunk in column.chunks:
+        for piece in _slices(chunk):
+            if as_list:
+                if pa.types.is_fixed_size_list(piece.type):
+                    piece = piece.cast(pa.list_(piece.type.value_type))
+                inner = piece.values
+                if _is_list(inner.type):
+                    raise InputError(
+                        f'{path}: column "{name}" has type {column.type}, which recondiff '
+                        "cannot compare; export it as text (or a list of text)"
+                    )
+                values = _scalar_strings(path, name, inner)
+                offsets = piece.offsets.cast(pa.int32())
+                pieces.append(
+                    pa.ListArray.from_arrays(offsets, values, mask=piece.is_null())
+                )
+            else:
+                pieces.append(_scalar_strings(path, name, piece))
+    target = STRING_LIST if as_list else STRING
+    return pa.chunked_array(pieces, type=target)
+
+
+def _wrap_in_lists(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A multi-valued attribute stored as plain strings: one-element lists."""
+    values = column.to_pylist()
+    return pa.chunked_array(
+        [pa.array([None if v is None else ([v] if v != "" else []) for v in values], STRING_LIST)]
+    )
+
+
+# ---------------------------------------------------------------- snapshot writing
+
+
+def _as_utc(when: datetime) -> datetime:
+    """A timezone-aware UTC datetime (naive ones are taken as UTC)."""
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
+
+def _mtime(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError as exc:
+        raise _cannot_read(path, exc) from exc
+
+
+def _parse_captured_at(path: Path, text: str) -> datetime:
+    try:
+        return _as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise InputError(
+            f'{path}: {META_CAPTURED_AT} "{text}" is not an ISO 8601 time; '
+            "re-run recondiff ingest"
+        ) from None
+
+
+def _source_captured_at(source: Path, kind: str) -> datetime:
+    """The capture time of a source: its own metadata if a snapshot, else its mtime."""
+    if kind == "parquet":
+        info = read_snapshot_info(source)
+        return info.captured_at
+    return _mtime(source)
+
+
+def _write_atomically(table: pa.Table, out: Path) -> None:
+    """Write ``table`` as zstd Parquet to ``out`` via a synced temp file and a rename."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create its directory ({exc.strerror or exc})") from exc
+    temp = out.with_name(f"{out.name}.tmp-{secrets.token_hex(6)}")
+    try:
+        pq.write_table(table, temp, compression="zstd")
+        with temp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, out)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write the snapshot ({exc.strerror or exc})") from exc
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(out.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename durable (best effort: not every platform allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

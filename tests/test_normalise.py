@@ -1,0 +1,105 @@
+"""The normalisation macros of queries/macros.sql, one row per rule of
+docs/semantics.md ("Compare kinds")."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from recondiff.queries import load
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    c.execute("SET TimeZone = 'UTC'")
+    c.execute(load("macros"))
+    return c
+
+
+def norm(con: duckdb.DuckDBPyConnection, value: object, kind: str) -> object:
+    return con.execute("SELECT rd_norm($v, $k)", {"v": value, "k": kind}).fetchone()[0]
+
+
+EQUAL = [
+    ("exact", "Alice", "Alice"),
+    ("exact", None, ""),
+    ("exact", None, "   "),
+    ("casefold", "Alice@Example.ORG", "alice@example.org"),
+    ("casefold", "ÉMILE", "émile"),
+    ("trim", "  Alice\t", "Alice"),
+    ("casefold_trim", " ALICE ", "alice"),
+    ("dn", r"cn=Smith\, J,OU=X", r"CN=smith\2c j, ou=x"),
+    ("dn", "CN = A , OU = B , DC = example", "cn=a,ou=b,dc=example"),
+    ("dn", "cn=a+sn=b,dc=x", "SN=B + CN=A,DC=X"),
+    ("dn", r"cn=caf\c3\a9,o=x", "cn=CAFÉ,o=x"),
+    ("dn", r"cn=a\20b,o=x", "cn=a b,o=x"),
+    ("dn", r"cn=a\5cb,o=x", r"cn=a\\b,o=x"),
+    ("dn", r'cn=say \"hi\",o=x', r"cn=say \22hi\22,o=x"),
+    ("integer", "007", "7"),
+    ("integer", "+7", " 7 "),
+    ("boolean", "Yes", "TRUE"),
+    ("boolean", "off", "0"),
+    ("date", "2024-01-15", "20240115103000.0Z"),
+    ("date", "133499664000000000", "2024-01-17"),  # 2024-01-17 12:00 UTC
+    ("date", "2024-01-15T23:30:00-02:00", "2024-01-16"),
+    ("date", "0", None),
+    ("date", "9223372036854775807", ""),
+    ("timestamp", "20240115103000.0Z", "2024-01-15T10:30:00Z"),
+    ("timestamp", "20240115123000+0200", "2024-01-15T10:30:00+00:00"),
+]
+
+DIFFERENT = [
+    ("exact", "Alice", "alice"),
+    ("exact", "Alice", "Alice "),
+    ("casefold", "alice", " alice"),
+    ("trim", "Alice", "alice"),
+    ("dn", r"cn=a\,b,o=x", "cn=a,cn=b,o=x"),
+    ("dn", "cn=a,o=x", "cn=b,o=x"),
+    ("integer", "7", "8"),
+    ("boolean", "yes", "no"),
+    ("date", "2024-01-15", "2024-01-16"),
+    ("date", "0", "2024-01-16"),
+    ("timestamp", "2024-01-15T10:30:00Z", "2024-01-15T10:30:01Z"),
+]
+
+
+@pytest.mark.parametrize(("kind", "a", "b"), EQUAL)
+def test_equal_after_normalisation(con: duckdb.DuckDBPyConnection, kind: str, a: str, b: str) -> None:
+    assert norm(con, a, kind) == norm(con, b, kind)
+
+
+@pytest.mark.parametrize(("kind", "a", "b"), DIFFERENT)
+def test_different_after_normalisation(
+    con: duckdb.DuckDBPyConnection, kind: str, a: str, b: str
+) -> None:
+    assert norm(con, a, kind) != norm(con, b, kind)
+
+
+def test_dn_canonical_form_is_readable(con: duckdb.DuckDBPyConnection) -> None:
+    assert norm(con, r"CN=Smith\2C J, OU=Sales , DC=Example", "dn") == r"cn=smith\, j,ou=sales,dc=example"
+
+
+@pytest.mark.parametrize(
+    ("macro", "values", "expected"),
+    [
+        ("rd_set", ["b", "a", "b", "", None], ["a", "b"]),
+        ("rd_set", [], None),
+        ("rd_set", ["  "], None),
+        ("rd_casefold_set", ["B ", "b", "A"], ["a", "b"]),
+        ("rd_dn_set", ["CN=G1, OU=Groups", "cn=g1,ou=groups"], ["cn=g1,ou=groups"]),
+    ],
+)
+def test_set_kinds(
+    con: duckdb.DuckDBPyConnection, macro: str, values: list[str | None], expected: list[str] | None
+) -> None:
+    # The macro name comes from the parametrize table above, not from input.
+    sql = {"rd_set": "SELECT rd_set($v::VARCHAR[])",
+           "rd_casefold_set": "SELECT rd_casefold_set($v::VARCHAR[])",
+           "rd_dn_set": "SELECT rd_dn_set($v::VARCHAR[])"}[macro]
+    assert con.execute(sql, {"v": values}).fetchone()[0] == expected
+
+
+def test_keys_fold_case_and_trim(con: duckdb.DuckDBPyConnection) -> None:
+    assert con.execute("SELECT rd_key(' JDoe ')").fetchone()[0] == "jdoe"
+    assert con.execute("SELECT rd_key('   ')").fetchone()[0] is None

@@ -1,0 +1,107 @@
+"""Strict config validation: one line naming file and key, and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recondiff.config import load_config
+from recondiff.errors import ConfigError
+
+BASE = """
+[endpoint]
+name = "ad"
+snapshot = "ad.csv"
+key = "sAMAccountName"
+
+[repository]
+snapshot = "ids.csv"
+key = "employee_id"
+link = "ad_account"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recondiff.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message.replace(str(path), "CONFIG")
+
+
+def test_minimal_config_has_conservative_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE))
+    assert cfg.endpoint.snapshot == tmp_path / "ad.csv"  # relative to the config file
+    assert cfg.response_for("unmatched") == "review"
+    assert cfg.response_for("deleted_in_repository") == "review"
+    assert cfg.response_for("linked") == "do_nothing"
+    assert cfg.repository.deleted_values == ()
+
+
+def test_status_defaults_deleted_values(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BASE + 'status = "status"\n'))
+    assert cfg.repository.deleted_values == ("deleted", "terminated")
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, engine)"),
+        ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompare = "casefold_trimmed"\n',
+         "CONFIG: [[attribute]] #1 compare: 'casefold_trimmed' is not one of exact, casefold, trim, casefold_trim, dn, set, casefold_set, dn_set, integer, boolean, date, timestamp; did you mean 'casefold_trim'?"),
+        ('[[attribute]]\nendpoint = "title"\nrepository = "title"\non_drift = "delete"\n',
+         "CONFIG: [[attribute]] #1 on_drift: 'delete' is not one of do_nothing, link, unlink, add_to_repository, assign_default_user, delete_from_repository, add_to_endpoint, delete_from_endpoint, disable_in_endpoint, update_endpoint, update_repository, review, reject"),
+        ('[[attribute]]\nendpoint = "title"\n', "CONFIG: [[attribute]] #1 is missing required key 'repository'"),
+        ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompar = "exact"\n',
+         "CONFIG: [[attribute]] #1 has unknown key 'compar'; did you mean 'compare'? (allowed: endpoint, repository, compare, on_drift)"),
+        ('[situations]\norphan = "review"\n',
+         "CONFIG: [situations] has unknown situation 'orphan' (allowed: linked, correlated, collision, ambiguous, unmatched, missing, deleted_in_repository, excluded, duplicate_key)"),
+        ('[situations]\nunmatched = "delete"\n',
+         "CONFIG: [situations] unmatched: 'delete' is not a response (allowed: do_nothing, link, unlink, add_to_repository, assign_default_user, delete_from_repository, add_to_endpoint, delete_from_endpoint, disable_in_endpoint, update_endpoint, update_repository, review, reject)"),
+        ('[[correlation]]\nname = "m"\nendpoint = "mail"\n',
+         "CONFIG: [[correlation]] #1 ('m') needs exactly one of 'repository' (an attribute) or 'repository_sql' (a SQL expression)"),
+        ('[[correlation]]\nname = "m"\nendpoint = "mail"\nrepository = "email"\n[[correlation]]\nname = "M"\nendpoint = "uid"\nrepository = "uid"\n',
+         "CONFIG: [[correlation]] #2 name 'M' is used twice; names must be unique"),
+        ('[engine]\nthreads = 0\n', "CONFIG: [engine] threads: must be a positive integer, got 0"),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(tmp_path: Path, extra: str, expected: str) -> None:
+    assert error_of(tmp_path, BASE + extra) == expected
+
+
+def test_missing_required_key(tmp_path: Path) -> None:
+    text = BASE.replace('key = "sAMAccountName"\n', "")
+    assert error_of(tmp_path, text) == "CONFIG: [endpoint] is missing required key 'key'"
+
+
+def test_unknown_key_in_endpoint(tmp_path: Path) -> None:
+    text = BASE.replace('name = "ad"', 'name = "ad"\nsceop = "x"')
+    assert error_of(tmp_path, text).startswith(
+        "CONFIG: [endpoint] has unknown key 'sceop'; did you mean 'scope'?"
+    )
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file; pass -c PATH"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_wrong_types(tmp_path: Path) -> None:
+    text = BASE.replace('key = "sAMAccountName"', 'key = "sAMAccountName"\nprotected = "krbtgt"')
+    assert error_of(tmp_path, text) == (
+        "CONFIG: [endpoint] protected: must be a list of strings, like [\"a\", \"b\"], got 'krbtgt'"
+    )
+
+
+def test_toml_syntax_error(tmp_path: Path) -> None:
+    message = error_of(tmp_path, BASE + '[endpoint]\nname="x"\n')
+    assert message.startswith("CONFIG: not valid TOML: ")
+    assert "line 12" in message

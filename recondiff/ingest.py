@@ -97,9 +97,7 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     found = _EXTENSIONS.get(suffix)
     if found is None:
         what = f'extension "{suffix}"' if suffix else "a name without an extension"
-        raise InputError(
-            f"{path}: cannot tell the format from {what}; pass --format {_CHOICES}"
-        )
+        raise InputError(f"{path}: cannot tell the format from {what}; pass --format {_CHOICES}")
     return found
 
 
@@ -295,11 +293,7 @@ def _to_string_column(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
     target = STRING_LIST if _is_list(chunked.type) else STRING
     if chunked.type == target:
         return chunked
-    pieces = [
-        piece.cast(target)
-        for chunk in chunked.chunks
-        for piece in _slices(chunk)
-    ]
+    pieces = [piece.cast(target) for chunk in chunked.chunks for piece in _slices(chunk)]
     return pa.chunked_array(pieces, type=target)
 
 
@@ -421,9 +415,7 @@ def _csv_header(path: Path, readable: Path, encoding: str) -> tuple[int, list[st
     for number, name in enumerate(names, start=1):
         byte = _bad_byte(name)
         if byte is not None:
-            raise InputError(
-                f"{path}: header: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
-            )
+            raise InputError(f"{path}: header: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}")
         if not name:
             raise InputError(
                 f"{path}: column {number} of the header has no name; name it or remove it"
@@ -511,8 +503,7 @@ def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
                     if byte is not None:
                         where = f"row {row}" if row else "header"
                         raise InputError(
-                            f"{path}: {where}: not valid UTF-8 (byte 0x{byte:02X}); "
-                            f"{_UTF8_ADVICE}"
+                            f"{path}: {where}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
                         )
                 if row == 0:
                     width = len(record)
@@ -534,9 +525,7 @@ def _split_cells(column: pa.ChunkedArray, separator: str) -> pa.ChunkedArray:
     series = pl.from_arrow(column)
     assert isinstance(series, pl.Series)
     piece = pl.element()
-    split = series.str.split(separator).list.eval(
-        piece.filter(piece.str.strip_chars() != "")
-    )
+    split = series.str.split(separator).list.eval(piece.filter(piece.str.strip_chars() != ""))
     arrow = split.to_arrow().cast(pa.large_list(pa.large_string()))
     return arrow if isinstance(arrow, pa.ChunkedArray) else pa.chunked_array([arrow])
 
@@ -792,9 +781,7 @@ def _parquet_column(path: Path, name: str, column: pa.ChunkedArray) -> pa.Chunke
                     )
                 values = _scalar_strings(path, name, inner)
                 offsets = piece.offsets.cast(pa.int32())
-                pieces.append(
-                    pa.ListArray.from_arrays(offsets, values, mask=piece.is_null())
-                )
+                pieces.append(pa.ListArray.from_arrays(offsets, values, mask=piece.is_null()))
             else:
                 pieces.append(_scalar_strings(path, name, piece))
     target = STRING_LIST if as_list else STRING
@@ -831,8 +818,7 @@ def _parse_captured_at(path: Path, text: str) -> datetime:
         return _as_utc(datetime.fromisoformat(text))
     except ValueError:
         raise InputError(
-            f'{path}: {META_CAPTURED_AT} "{text}" is not an ISO 8601 time; '
-            "re-run recondiff ingest"
+            f'{path}: {META_CAPTURED_AT} "{text}" is not an ISO 8601 time; re-run recondiff ingest'
         ) from None
 
 

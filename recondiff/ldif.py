@@ -224,9 +224,7 @@ def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifReco
         yield LdifRecord(dn, attributes, dn_line)
 
 
-def _logical_lines(
-    lines: Iterable[tuple[int, str]], name: str
-) -> Iterator[tuple[int, str | None]]:
+def _logical_lines(lines: Iterable[tuple[int, str]], name: str) -> Iterator[tuple[int, str | None]]:
     """Unfold continuation lines and drop comments.
 
     Yields ``(line_number, text)`` for each logical line, numbered by its first
@@ -246,7 +244,7 @@ def _logical_lines(
                 yield number, None  # a line of spaces between records: a separator
                 continue
             raise InputError(
-                f'{name}: line {number}: continuation line (starts with a space) follows '
+                f"{name}: line {number}: continuation line (starts with a space) follows "
                 f'no line: "{text[:40]}"'
             )
         if current is not None:
@@ -268,8 +266,7 @@ def _split_line(number: int, text: str, name: str) -> tuple[str, str, bool]:
     colon = text.find(":")
     if colon < 0:
         raise InputError(
-            f'{name}: line {number}: no ":" in "{text[:40]}"; '
-            'each LDIF line is "attribute: value"'
+            f'{name}: line {number}: no ":" in "{text[:40]}"; each LDIF line is "attribute: value"'
         )
     attr = text[:colon]
     if not _ATTRIBUTE_NAME.fullmatch(attr):

@@ -354,9 +354,15 @@ def _transcode_utf16(path: Path) -> Path:
         with os.fdopen(fd, "wb") as out, path.open("rb") as source:
             while True:
                 chunk = source.read(_CHUNK)
+                state = decoder.getstate()
                 try:
                     text = decoder.decode(chunk, final=not chunk)
-                except UnicodeDecodeError:
+                except UnicodeDecodeError as exc:
+                    # Count the lines decoded before the bad bytes in this chunk.
+                    good = chunk[: max(exc.start - len(state[0]), 0)]
+                    replacer = codecs.getincrementaldecoder("utf-16")(errors="replace")
+                    replacer.setstate(state)
+                    lines += replacer.decode(good).count("\n")
                     raise InputError(
                         f"{path}: line {lines}: not valid UTF-16 (truncated or a lone "
                         f"surrogate); {_UTF8_ADVICE}"
@@ -709,9 +715,11 @@ def _not_parquet(path: Path, exc: BaseException) -> InputError:
 def _open_parquet(path: Path) -> pq.ParquetFile:
     """Open a Parquet file's footer, or raise the one-line InputError."""
     try:
-        return pq.ParquetFile(path)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        path.open("rb").close()  # a missing or unreadable file is not a corrupt one
+    except OSError as exc:
         raise _cannot_read(path, exc) from exc
+    try:
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise _not_parquet(path, exc) from exc
 

@@ -231,8 +231,10 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
             problems.append(f"rule must be a correlation rule name {sorted(rule_names)}: {row}")
         if sit in ("ambiguous", "deleted_in_repository") and rule not in rule_names | {"link"}:
             problems.append(f"rule must be 'link' or a correlation rule name: {row}")
-        if sit in ("unmatched", "missing", "duplicate_key") and rule:
+        if sit in ("unmatched", "duplicate_key") and rule:
             problems.append(f"no rule expected: {row}")
+        if sit == "missing" and rule != ("link" if key.strip() else "expect_account"):
+            problems.append(f"missing rows have rule 'link' (or 'expect_account' without a link): {row}")
         cand_list = cands.split(";") if cands else []
         if cand_list != sorted(cand_list):
             problems.append(f"candidates must be sorted: {row}")
@@ -282,8 +284,9 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
     if blank != declared:
         problems.append(f"{blank} blank endpoint key(s) in the input, summary declares {declared}")
 
-    # exit code: 0 only when every row is excluded or linked/correlated in_sync
-    differs = any(r[0] != "excluded" and r[1] != "in_sync" for r in sits)
+    # exit code: 0 only when every row is excluded or linked in_sync (a
+    # correlated account still lacks its link)
+    differs = any(r[0] != "excluded" and (r[0], r[1]) != ("linked", "in_sync") for r in sits)
     if _expected_exit_code(case) != int(differs):
         problems.append(f"exit_code should be {int(differs)}")
 

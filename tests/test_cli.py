@@ -232,3 +232,27 @@ def test_outputs_copy_is_independent_of_checkout(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE, tmp_path / "s")
     code, _, _ = run("compare", "-c", str(tmp_path / "s" / "recondiff.toml"), "-o", str(tmp_path / "o"))
     assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("ad.ldif", b"dn: uid=a,o=x\nsAMAccountName: a\nbroken line\n",
+         '{dir}/ad.ldif: line 3: no ":" in "broken line"; each LDIF line is "attribute: value"'),
+        ("ad.ldif", b"dn: uid=a,o=x\nchangetype: modify\n",
+         "{dir}/ad.ldif: line 2: change records (changetype: modify) are not supported; "
+         "export the entries as content records"),
+        ("ad.csv", b"sAMAccountName,title\njdoe,Ing\xe9nieur\n",
+         "{dir}/ad.csv: row 1: not valid UTF-8 (byte 0xE9); save the export as UTF-8 "
+         "(or UTF-16 with a BOM)"),
+    ],
+)
+def test_unreadable_export_through_compare(
+    tmp_path: Path, name: str, content: bytes, expected: str
+) -> None:
+    cfg = mini(tmp_path, "", "employee_id,ad_account,title\n1,jdoe,Eng\n",
+               MINI.replace('"ad.csv"', f'"{name}"'))
+    (tmp_path / name).write_bytes(content)
+    code, stdout, stderr = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert (code, stdout) == (2, "")
+    assert stderr == "recondiff: error: " + expected.format(dir=tmp_path) + "\n"

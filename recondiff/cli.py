@@ -53,11 +53,19 @@ def cli() -> None:
 
 @cli.command()
 @click.option(
-    "-c", "--config", "config_path", required=True, type=click.Path(path_type=Path),
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
     help="The recondiff.toml to run.",
 )
 @click.option(
-    "-o", "--output", "outdir", required=True, type=click.Path(path_type=Path),
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    type=click.Path(path_type=Path),
     help="Directory for summary.json, situations.* and drift.* (created if needed).",
 )
 @click.option("--allow-empty", is_flag=True, help="Accept an input with no records.")
@@ -90,20 +98,32 @@ def compare(config_path: Path, outdir: Path, allow_empty: bool, as_json: bool, q
 @cli.command()
 @click.argument("source", type=click.Path(path_type=Path))
 @click.option(
-    "-o", "--output", "out", required=True, type=click.Path(path_type=Path),
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
     help="The snapshot Parquet file to write.",
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(ingest_mod.FORMATS),
+    "--format",
+    "fmt",
+    type=click.Choice(ingest_mod.FORMATS),
     help="Input format (default: from the file extension).",
 )
 @click.option(
-    "-m", "--multi-valued", "multi_valued", multiple=True, metavar="ATTR",
+    "-m",
+    "--multi-valued",
+    "multi_valued",
+    multiple=True,
+    metavar="ATTR",
     help="A column holding several values (repeatable).",
 )
 @click.option("--separator", default=";", show_default=True, help="Multi-valued separator in CSV.")
 @click.option(
-    "--captured-at", "captured_at", metavar="ISO8601",
+    "--captured-at",
+    "captured_at",
+    metavar="ISO8601",
     help="When the export was taken (default: the file's modification time).",
 )
 @click.option("--allow-empty", is_flag=True, help="Accept an export with no records.")
@@ -148,7 +168,8 @@ def _parse_time(text: str) -> datetime:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(
-            f"{text!r} is not an ISO 8601 time like 2026-11-23T08:00:00Z", param_hint="--captured-at"
+            f"{text!r} is not an ISO 8601 time like 2026-11-23T08:00:00Z",
+            param_hint="--captured-at",
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 

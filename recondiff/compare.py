@@ -118,7 +118,9 @@ class _Side:
         if column is None:
             names = [c.name for c in self.columns.values()]
             close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; it has: {', '.join(names[:12])}"
+            hint = (
+                f"; did you mean '{close[0]}'?" if close else f"; it has: {', '.join(names[:12])}"
+            )
             raise ConfigError(
                 f"{self.config_file}: {key} = '{name}': no such attribute in {self.file}{hint}"
             )
@@ -257,7 +259,7 @@ def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
         except duckdb.Error:
             raise ConfigError(
                 f"{cfg.path}: [engine] memory_limit: {cfg.engine.memory_limit!r} is not a size "
-                "like \"2GB\" or \"512MB\""
+                'like "2GB" or "512MB"'
             ) from None
     if cfg.engine.threads:
         con.execute("SET threads = $n", {"n": cfg.engine.threads})
@@ -300,7 +302,9 @@ class _Fills:
             repo.find(name, "[repository] multi_valued")
         self.ep_scope = self._predicate("endpoint", cfg.endpoint.scope)
         self.repo_scope = self._predicate("repository", cfg.repository.scope)
-        self.ep_corr = [self._corr_values("endpoint", i, r) for i, r in enumerate(cfg.correlation, 1)]
+        self.ep_corr = [
+            self._corr_values("endpoint", i, r) for i, r in enumerate(cfg.correlation, 1)
+        ]
         self.repo_corr = [
             self._corr_values("repository", i, r) for i, r in enumerate(cfg.correlation, 1)
         ]
@@ -351,7 +355,10 @@ class _Fills:
             "scope": self.ep_scope,
             "corr": list_of(self.ep_corr, "VARCHAR[]"),
             "attr_hash": hash_of(
-                [normalised(c, a.compare) for c, a in zip(self.ep_attrs, self.cfg.attributes, strict=True)]
+                [
+                    normalised(c, a.compare)
+                    for c, a in zip(self.ep_attrs, self.cfg.attributes, strict=True)
+                ]
             ),
         }
 

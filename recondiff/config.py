@@ -183,7 +183,9 @@ class _Section:
     def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
         value = self.string(key, default=default)
         if value is not None and value not in choices:
-            raise self._err(key, f"{value!r} is not one of {', '.join(choices)}{_hint(value, choices)}")
+            raise self._err(
+                key, f"{value!r} is not one of {', '.join(choices)}{_hint(value, choices)}"
+            )
         return value
 
     def boolean(self, key: str, default: bool) -> bool:
@@ -220,7 +222,8 @@ class _Section:
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "a table", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "a table", list: "a list", str: "a string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _hint(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -303,7 +306,9 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         s = _Section(file, f"[[correlation]] #{i}", raw_rule)
         name = s.req_string("name")
         if name.lower() in names:
-            raise ConfigError(f"{file}: [[correlation]] #{i} name '{name}' is used twice; names must be unique")
+            raise ConfigError(
+                f"{file}: [[correlation]] #{i} name '{name}' is used twice; names must be unique"
+            )
         names.add(name.lower())
         rule = CorrelationRule(
             name=name,

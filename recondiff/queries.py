@@ -46,7 +46,5 @@ def render(name: str, **fills: str) -> str:
     text = load(name)
     wanted = set(_SLOT.findall(text))
     if wanted != set(fills):
-        raise ValueError(
-            f"queries/{name}.sql: slots {sorted(wanted)} but filled {sorted(fills)}"
-        )
+        raise ValueError(f"queries/{name}.sql: slots {sorted(wanted)} but filled {sorted(fills)}")
     return _SLOT.sub(lambda m: fills[m.group(1)], text)

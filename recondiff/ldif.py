@@ -188,7 +188,7 @@ def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifReco
                     f'{name}: line {number}: a record must start with "dn:", not "{attr}:"; '
                     "is a blank line missing or one too many?"
                 )
-            dn = _dn_value(number, value, is_base64, name)
+            dn = _text_value(number, attr, value, is_base64, name)
             dn_line = number
             attributes = {}
             spelling = {}
@@ -202,7 +202,7 @@ def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifReco
             )
         if key == "changetype" and first_line_after_dn:
             first_line_after_dn = False
-            kind = value.strip()
+            kind = _text_value(number, attr, value, is_base64, name).strip()
             if kind.lower() == "add":
                 continue  # an "add" record carries exactly the entry's content
             raise InputError(
@@ -285,8 +285,8 @@ def _split_line(number: int, text: str, name: str) -> tuple[str, str, bool]:
     return attr, rest.lstrip(" "), False
 
 
-def _dn_value(number: int, value: str, is_base64: bool, name: str) -> str:
-    """The DN of a ``dn:`` or ``dn::`` line; a base64 DN must decode to text."""
+def _text_value(number: int, attr: str, value: str, is_base64: bool, name: str) -> str:
+    """The text of a ``dn:``/``changetype:`` line; a base64 one must decode to text."""
     if not is_base64:
         return value
     try:
@@ -294,7 +294,7 @@ def _dn_value(number: int, value: str, is_base64: bool, name: str) -> str:
     except (binascii.Error, ValueError):
         text = None
     if text is None:
-        raise InputError(f'{name}: line {number}: "dn::" is not base64 of UTF-8 text')
+        raise InputError(f'{name}: line {number}: "{attr}::" is not base64 of UTF-8 text')
     return text
 
 

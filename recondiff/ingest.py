@@ -210,13 +210,7 @@ def read_snapshot_info(path: Path) -> SnapshotInfo:
     time is the file's modification time, its source the file itself.
     """
     path = Path(path)
-    parquet = _open_parquet(path)
-    rows = parquet.metadata.num_rows
-    raw = parquet.schema_arrow.metadata or {}
-    meta = {
-        key.decode("utf-8", "replace"): value.decode("utf-8", "replace")
-        for key, value in raw.items()
-    }
+    rows, meta = _snapshot_metadata(path)
     sha256 = file_sha256(path)
     if META_CAPTURED_AT not in meta:
         return SnapshotInfo(
@@ -239,6 +233,17 @@ def read_snapshot_info(path: Path) -> SnapshotInfo:
         format=meta.get(META_FORMAT, "parquet"),
         recondiff_version=meta.get(META_VERSION, ""),
     )
+
+
+def _snapshot_metadata(path: Path) -> tuple[int, dict[str, str]]:
+    """A Parquet file's row count and key-value metadata (decoded)."""
+    parquet = _open_parquet(path)
+    raw = parquet.schema_arrow.metadata or {}
+    meta = {
+        key.decode("utf-8", "replace"): value.decode("utf-8", "replace")
+        for key, value in raw.items()
+    }
+    return int(parquet.metadata.num_rows), meta
 
 
 def file_sha256(path: Path) -> str:
@@ -485,13 +490,24 @@ def _odd_quotes(readable: Path) -> bool:
     return count % 2 == 1
 
 
+@contextlib.contextmanager
+def _no_field_limit() -> Iterator[None]:
+    """Lift the csv module's 128 KiB field limit (a long memberOf is no error)."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
 def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
     """Walk the CSV with Python's csv module and raise at the first bad record.
 
     Rows are numbered from 1 for the first data row (the header is row 0);
     lines are physical lines of the file. Returns if nothing is wrong.
     """
-    with _open_text(readable, encoding) as text:
+    with _open_text(readable, encoding) as text, _no_field_limit():
         for _ in range(skip):
             text.readline()
         reader = csv.reader(text, strict=True)
@@ -833,8 +849,9 @@ def _parse_captured_at(path: Path, text: str) -> datetime:
 def _source_captured_at(source: Path, kind: str) -> datetime:
     """The capture time of a source: its own metadata if a snapshot, else its mtime."""
     if kind == "parquet":
-        info = read_snapshot_info(source)
-        return info.captured_at
+        _, meta = _snapshot_metadata(source)
+        if META_CAPTURED_AT in meta:
+            return _parse_captured_at(source, meta[META_CAPTURED_AT])
     return _mtime(source)
 
 

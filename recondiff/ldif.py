@@ -45,6 +45,7 @@ __all__ = [
     "decode_base64_value",
     "parse_ldif",
     "read_ldif",
+    "snippet",
     "text_lines",
 ]
 
@@ -70,13 +71,28 @@ class LdifRecord(NamedTuple):
     line: int
 
 
+def snippet(text: str, length: int = 40) -> str:
+    """The first ``length`` characters of ``text``, unprintable ones shown as "?"."""
+    return "".join(char if char.isprintable() else "?" for char in text[:length])
+
+
+def _no_nul(path: Path, number: int, text: str) -> str:
+    """Refuse NUL characters: no text export holds them, UTF-16 without a BOM does."""
+    if "\x00" in text:
+        raise InputError(
+            f"{path}: line {number}: contains NUL characters; is it UTF-16 without a "
+            f"byte order mark? {_UTF8_ADVICE}"
+        )
+    return text
+
+
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each line of a text file, streaming.
 
     Line endings (LF or CRLF) are removed. The encoding is UTF-8 unless the
     file starts with a byte order mark: a UTF-8 BOM is skipped, a UTF-16 LE/BE
-    BOM switches to UTF-16. Bytes that do not decode raise :class:`InputError`
-    with the line number and the offending byte. Shared by the line-oriented
+    BOM switches to UTF-16. Bytes that do not decode, and NUL characters, raise
+    :class:`InputError` with the line number (and the offending byte). Shared by the line-oriented
     readers (LDIF, JSON Lines).
     """
     try:
@@ -97,12 +113,13 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
             if raw.endswith(b"\n"):
                 raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
             try:
-                yield number, raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 byte = raw[exc.start]
                 raise InputError(
                     f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
                 ) from None
+            yield number, _no_nul(path, number, text)
 
 
 def _utf16_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
@@ -112,7 +129,7 @@ def _utf16_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
     try:
         for line in text:
             number += 1
-            yield number, line.removesuffix("\n").removesuffix("\r")
+            yield number, _no_nul(path, number, line.removesuffix("\n").removesuffix("\r"))
     except UnicodeDecodeError:
         raise InputError(
             f"{path}: line {number + 1}: not valid UTF-16 (truncated or a lone surrogate); "
@@ -245,7 +262,7 @@ def _logical_lines(lines: Iterable[tuple[int, str]], name: str) -> Iterator[tupl
                 continue
             raise InputError(
                 f"{name}: line {number}: continuation line (starts with a space) follows "
-                f'no line: "{text[:40]}"'
+                f'no line: "{snippet(text)}"'
             )
         if current is not None:
             yield current_number, "".join(current)
@@ -266,12 +283,13 @@ def _split_line(number: int, text: str, name: str) -> tuple[str, str, bool]:
     colon = text.find(":")
     if colon < 0:
         raise InputError(
-            f'{name}: line {number}: no ":" in "{text[:40]}"; each LDIF line is "attribute: value"'
+            f'{name}: line {number}: no ":" in "{snippet(text)}"; '
+            'each LDIF line is "attribute: value"'
         )
     attr = text[:colon]
     if not _ATTRIBUTE_NAME.fullmatch(attr):
         raise InputError(
-            f'{name}: line {number}: "{attr[:40]}" is not an attribute name; '
+            f'{name}: line {number}: "{snippet(attr)}" is not an attribute name; '
             'each LDIF line is "attribute: value"'
         )
     rest = text[colon + 1 :]

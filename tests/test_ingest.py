@@ -780,3 +780,20 @@ def test_snapshot_round_trip_equals_read_export(tmp_path: Path) -> None:
         pq.read_table(out).replace_schema_metadata(None).equals(read_export(source, None, options))
     )
     assert json.loads(json.dumps(rows(read_export(out))))[0]["SamAccountName"] == "jdoe"
+
+
+def test_csv_long_field_with_a_stray_quote_elsewhere(tmp_path: Path) -> None:
+    # The odd quote count sends the file through the Python check, whose
+    # default 128 KiB field limit must not turn a long memberOf into an error.
+    groups = ";".join(f"cn=group{i},ou=groups,dc=example,dc=com" for i in range(6000))
+    path = write(tmp_path, "u.csv", f'uid,height,memberOf\na,5\'11",x\nb,6,"{groups}"\n')
+    table = read_export(path, options=ReadOptions(multi_valued=("memberOf",)))
+    assert len(rows(table)[1]["memberOf"]) == 6000
+    assert rows(table)[0]["height"] == "5'11\""
+
+
+def test_csv_record_larger_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest_module, "_CSV_BLOCK", 64)
+    path = write(tmp_path, "u.csv", "uid,note\na," + "x" * 500 + "\n")
+    text = message(path)
+    assert text.startswith(f"{path}: not a readable CSV file (")

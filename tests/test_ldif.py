@@ -472,3 +472,19 @@ def test_futurama_msad_change_records_are_refused() -> None:
         f"{path}: line 5: change records (changetype: modify) are not supported; "
         "export the entries as content records"
     )
+
+
+def test_utf16_without_bom_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "dn: cn=a\ncn: a\n".encode("utf-16-le"))
+    with pytest.raises(InputError) as caught:
+        list(read_ldif(path))
+    assert str(caught.value) == (
+        f"{path}: line 1: contains NUL characters; is it UTF-16 without a byte order mark? "
+        "save the export as UTF-8 (or UTF-16 with a BOM)"
+    )
+
+
+def test_unprintable_characters_in_messages_are_masked() -> None:
+    assert refuse("dn: cn=a\nbad\x1b[31m line\n") == (
+        't.ldif: line 2: no ":" in "bad?[31m line"; each LDIF line is "attribute: value"'
+    )

@@ -199,9 +199,13 @@ def compare(
                 )
 
             say("writing results")
-            with _timed(timings, "write"):
-                summary = _summary(cfg, counts, ep_in, repo_in, started, timings, warnings)
-                _write_outputs(con, params, out, summary)
+            summary = _write_outputs(
+                con,
+                params,
+                out,
+                timings,
+                lambda: _summary(cfg, counts, ep_in, repo_in, started, timings, warnings),
+            )
         finally:
             con.close()
     return CompareResult(outdir=out, summary=summary, warnings=tuple(warnings))
@@ -487,20 +491,31 @@ def _summary(
 
 
 def _write_outputs(
-    con: duckdb.DuckDBPyConnection, params: dict[str, Any], out: Path, summary: dict[str, Any]
-) -> None:
+    con: duckdb.DuckDBPyConnection,
+    params: dict[str, Any],
+    out: Path,
+    timings: dict[str, float],
+    make_summary: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """Write every table into a staging directory inside ``out``, then the
+    summary (which records how long that took), then rename them all into
+    place, summary.json last."""
     try:
         out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".recondiff-tmp-", dir=out))
     except OSError as exc:
-        raise InputError(f"{out}: cannot create output directory: {exc.strerror}") from None
-    staging = Path(tempfile.mkdtemp(prefix=".recondiff-tmp-", dir=out))
+        raise InputError(
+            f"{out}: cannot write the output directory ({exc.strerror}); pass another -o"
+        ) from None
     try:
-        _step(con, "export_situations", params)
-        _step(con, "export_drift", params)
-        for name in ("situations", "drift"):
-            for fmt in ("parquet", "csv"):
-                target = staging / f"{name}.{fmt}"
-                _step(con, f"copy_{name}_{fmt}", {"path": str(target)})
+        with _timed(timings, "write"):
+            _step(con, "export_situations", params)
+            _step(con, "export_drift", params)
+            for name in ("situations", "drift"):
+                for fmt in ("parquet", "csv"):
+                    target = staging / f"{name}.{fmt}"
+                    _step(con, f"copy_{name}_{fmt}", {"path": str(target)})
+        summary = make_summary()
         (staging / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -509,6 +524,7 @@ def _write_outputs(
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return summary
 
 
 def _fsync(path: Path) -> None:

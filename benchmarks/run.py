@@ -1,0 +1,214 @@
+"""Side-by-side benchmark: recondiff end to end, the read limit, and datacompy,
+each as a whole process on the same generated snapshots.
+
+    python benchmarks/run.py --sizes 1000000,3000000,10000000
+
+For every size it generates the scenario (benchmarks/generate.py, cached in
+--work), runs each tool as a child process, records wall time and peak RSS
+(wait4's ru_maxrss), checks recondiff's summary.json against the injected
+truth (a wrong count fails the run), and writes a Markdown table with the
+machine, the date and the command to --out.
+
+datacompy runs under a memory cap (--datacompy-cap-gb): a process over the cap
+is killed and reported as such, rather than skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from generate import write_config  # noqa: E402
+
+
+@dataclass
+class Measure:
+    tool: str
+    size: int
+    wall: float
+    rss_mb: float
+    outcome: str
+    correct: str = ""
+
+
+def run_process(argv: list[str], cwd: Path, cap_mb: float | None = None) -> tuple[float, float, str]:
+    """Run one child; return (wall seconds, peak RSS MB of that child, outcome).
+
+    os.wait4 returns the resource usage of exactly this child, so ru_maxrss is
+    its own peak resident set (Linux reports it in KiB)."""
+    log = cwd / f".{Path(argv[1]).stem if len(argv) > 1 else 'run'}.stderr"
+    t0 = time.perf_counter()
+    with open(os.devnull, "wb") as devnull, open(log, "wb") as errors:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=devnull, stderr=errors)
+        killed = threading.Event()
+
+        def watch() -> None:
+            status = Path(f"/proc/{proc.pid}/status")
+            while not done.is_set():
+                try:
+                    for line in status.read_text().splitlines():
+                        if line.startswith("VmRSS:") and int(line.split()[1]) / 1024 > (cap_mb or 0):
+                            killed.set()
+                            os.kill(proc.pid, signal.SIGKILL)
+                except (FileNotFoundError, ProcessLookupError, ValueError):
+                    return
+                time.sleep(0.1)
+
+        done = threading.Event()
+        if cap_mb:
+            threading.Thread(target=watch, daemon=True).start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
+    wall = time.perf_counter() - t0
+    rss = usage.ru_maxrss / 1024
+    code = os.waitstatus_to_exitcode(status)
+    if killed.is_set():
+        return wall, rss, f"killed over the {cap_mb / 1024:.0f} GB cap"
+    if code < 0:
+        return wall, rss, f"killed by signal {-code}"
+    if code not in (0, 1):
+        last = (log.read_text(errors="replace").strip().splitlines() or ["?"])[-1]
+        return wall, rss, f"failed ({code}): {last[:100]}"
+    return wall, rss, "ok"
+
+
+def check(summary_path: Path, truth: dict[str, int]) -> list[str]:
+    s = json.loads(summary_path.read_text())
+    got = {
+        "linked": s["situations"]["linked"],
+        "missing": s["situations"]["missing"],
+        "deleted_in_repository": s["situations"]["deleted_in_repository"],
+        "unmatched": s["situations"]["unmatched"],
+        "drift_title": s["drift"]["by_attribute"]["title"],
+        "drift_memberof": s["drift"]["by_attribute"]["memberOf"],
+        "drift_accounts": s["drift"]["accounts"],
+    }
+    wrong = [f"{k}: {got[k]} != {truth[k]}" for k in got if got[k] != truth[k]]
+    others = {k: v for k, v in s["situations"].items() if k not in got and v}
+    wrong += [f"{k}: {v} != 0" for k, v in others.items()]
+    return wrong
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000000,3000000,10000000")
+    parser.add_argument("--work", type=Path, default=Path("/var/tmp/recondiff-bench"))
+    parser.add_argument("--tools", default="read-limit,recondiff,datacompy")
+    parser.add_argument("--datacompy-cap-gb", type=float, default=16.0)
+    parser.add_argument(
+        "--spill-at", type=int, default=10_000_000,
+        help="also run recondiff with memory_limit=1GB at this size (0: never)",
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    tools = args.tools.split(",")
+    results: list[Measure] = []
+    failures: list[str] = []
+    py = sys.executable
+    for n in sizes:
+        directory = args.work / str(n)
+        print(f"== {n:,} identities: generating in {directory}", file=sys.stderr)
+        # Generated in a child process: a big parent would inflate every later
+        # child's ru_maxrss (the high-water mark is inherited through fork).
+        subprocess.run([py, str(HERE / "generate.py"), str(n), str(directory)], check=True,
+                       stdout=subprocess.DEVNULL)
+        truth = json.loads((directory / "truth.json").read_text())
+        ep, repo = directory / "endpoint.parquet", directory / "repository.parquet"
+        runs: list[tuple[str, list[str], float | None, Path | None]] = []
+        if "read-limit" in tools:
+            runs.append(("read limit", [py, str(HERE / "read_limit.py"), str(ep), str(repo)], None, None))
+        if "recondiff" in tools:
+            out = directory / "out"
+            runs.append(("recondiff", [py, "-m", "recondiff.cli", "compare", "-q",
+                                       "-c", str(directory / "recondiff.toml"), "-o", str(out)], None, out))
+            if n == args.spill_at:
+                cfg = write_config(directory, "1GB")
+                out1 = directory / "out-1GB"
+                runs.append(("recondiff, memory_limit 1GB",
+                             [py, "-m", "recondiff.cli", "compare", "-q", "-c", str(cfg), "-o", str(out1)],
+                             None, out1))
+        if "datacompy" in tools:
+            runs.append(("datacompy (polars)", [py, str(HERE / "datacompy_run.py"), str(ep), str(repo)],
+                         args.datacompy_cap_gb * 1024, None))
+        for tool, argv, cap, out in runs:
+            print(f"   {tool} ...", file=sys.stderr, end="", flush=True)
+            wall, rss, outcome = run_process(argv, directory, cap)
+            m = Measure(tool, n, wall, rss, outcome)
+            if out is not None and outcome == "ok":
+                wrong = check(out / "summary.json", truth)
+                m.correct = "yes" if not wrong else "NO: " + "; ".join(wrong)
+                if wrong:
+                    failures.append(f"{tool} at {n:,}: " + "; ".join(wrong))
+            elif out is not None:
+                failures.append(f"{tool} at {n:,}: {outcome}")
+            print(f" {wall:.1f} s, {rss:.0f} MB, {outcome} {m.correct}", file=sys.stderr)
+            results.append(m)
+    text = report(results, args)
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def report(results: list[Measure], args: argparse.Namespace) -> str:
+    command = "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    lines = [
+        "# recondiff benchmark",
+        "",
+        f"- date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        f"- python {platform.python_version()}",
+        "",
+        "| identities | tool | wall (s) | peak RSS (MB) | × read limit | outcome | counts correct |",
+        "| ---: | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    limits = {m.size: m.wall for m in results if m.tool == "read limit" and m.outcome == "ok"}
+    for m in results:
+        ratio = f"{m.wall / limits[m.size]:.2f}" if m.size in limits else ""
+        lines.append(
+            f"| {m.size:,} | {m.tool} | {m.wall:.1f} | {m.rss_mb:,.0f} | {ratio} | {m.outcome} | {m.correct} |"
+        )
+    by = {(m.size, m.tool): m for m in results}
+    notes = []
+    for size in sorted({m.size for m in results}):
+        r, d = by.get((size, "recondiff")), by.get((size, "datacompy (polars)"))
+        if r and d and d.outcome == "ok":
+            notes.append(
+                f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "
+                f"needs {r.rss_mb / d.rss_mb:.2f} of datacompy's peak memory"
+            )
+    return "\n".join(lines + [""] + notes) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,7 +11,6 @@ import sys
 
 import polars as pl
 from datacompy import PolarsCompare
-
 from generate import ATTRIBUTES  # type: ignore[import-not-found]
 
 

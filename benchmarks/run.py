@@ -45,7 +45,9 @@ class Measure:
     correct: str = ""
 
 
-def run_process(argv: list[str], cwd: Path, cap_mb: float | None = None) -> tuple[float, float, str]:
+def run_process(
+    argv: list[str], cwd: Path, cap_mb: float | None = None
+) -> tuple[float, float, str]:
     """Run one child; return (wall seconds, peak RSS MB of that child, outcome).
 
     os.wait4 returns the resource usage of exactly this child, so ru_maxrss is
@@ -61,7 +63,9 @@ def run_process(argv: list[str], cwd: Path, cap_mb: float | None = None) -> tupl
             while not done.is_set():
                 try:
                     for line in status.read_text().splitlines():
-                        if line.startswith("VmRSS:") and int(line.split()[1]) / 1024 > (cap_mb or 0):
+                        if line.startswith("VmRSS:") and int(line.split()[1]) / 1024 > (
+                            cap_mb or 0
+                        ):
                             killed.set()
                             os.kill(proc.pid, signal.SIGKILL)
                 except (FileNotFoundError, ProcessLookupError, ValueError):
@@ -123,7 +127,9 @@ def main() -> int:
     parser.add_argument("--tools", default="read-limit,recondiff,datacompy")
     parser.add_argument("--datacompy-cap-gb", type=float, default=16.0)
     parser.add_argument(
-        "--spill-at", type=int, default=10_000_000,
+        "--spill-at",
+        type=int,
+        default=10_000_000,
         help="also run recondiff with memory_limit=1GB at this size (0: never)",
     )
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -138,26 +144,68 @@ def main() -> int:
         print(f"== {n:,} identities: generating in {directory}", file=sys.stderr)
         # Generated in a child process: a big parent would inflate every later
         # child's ru_maxrss (the high-water mark is inherited through fork).
-        subprocess.run([py, str(HERE / "generate.py"), str(n), str(directory)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [py, str(HERE / "generate.py"), str(n), str(directory)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         truth = json.loads((directory / "truth.json").read_text())
         ep, repo = directory / "endpoint.parquet", directory / "repository.parquet"
         runs: list[tuple[str, list[str], float | None, Path | None]] = []
         if "read-limit" in tools:
-            runs.append(("read limit", [py, str(HERE / "read_limit.py"), str(ep), str(repo)], None, None))
+            runs.append(
+                ("read limit", [py, str(HERE / "read_limit.py"), str(ep), str(repo)], None, None)
+            )
         if "recondiff" in tools:
             out = directory / "out"
-            runs.append(("recondiff", [py, "-m", "recondiff.cli", "compare", "-q",
-                                       "-c", str(directory / "recondiff.toml"), "-o", str(out)], None, out))
+            runs.append(
+                (
+                    "recondiff",
+                    [
+                        py,
+                        "-m",
+                        "recondiff.cli",
+                        "compare",
+                        "-q",
+                        "-c",
+                        str(directory / "recondiff.toml"),
+                        "-o",
+                        str(out),
+                    ],
+                    None,
+                    out,
+                )
+            )
             if n == args.spill_at:
                 cfg = write_config(directory, "1GB")
                 out1 = directory / "out-1GB"
-                runs.append(("recondiff, memory_limit 1GB",
-                             [py, "-m", "recondiff.cli", "compare", "-q", "-c", str(cfg), "-o", str(out1)],
-                             None, out1))
+                runs.append(
+                    (
+                        "recondiff, memory_limit 1GB",
+                        [
+                            py,
+                            "-m",
+                            "recondiff.cli",
+                            "compare",
+                            "-q",
+                            "-c",
+                            str(cfg),
+                            "-o",
+                            str(out1),
+                        ],
+                        None,
+                        out1,
+                    )
+                )
         if "datacompy" in tools:
-            runs.append(("datacompy (polars)", [py, str(HERE / "datacompy_run.py"), str(ep), str(repo)],
-                         args.datacompy_cap_gb * 1024, None))
+            runs.append(
+                (
+                    "datacompy (polars)",
+                    [py, str(HERE / "datacompy_run.py"), str(ep), str(repo)],
+                    args.datacompy_cap_gb * 1024,
+                    None,
+                )
+            )
         for tool, argv, cap, out in runs:
             print(f"   {tool} ...", file=sys.stderr, end="", flush=True)
             wall, rss, outcome = run_process(argv, directory, cap)
@@ -207,7 +255,7 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
                 f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "
                 f"needs {r.rss_mb / d.rss_mb:.2f} of datacompy's peak memory"
             )
-    return "\n".join(lines + [""] + notes) + "\n"
+    return "\n".join([*lines, "", *notes]) + "\n"
 
 
 if __name__ == "__main__":

@@ -117,7 +117,8 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {system}"
 
 
 def main() -> int:
@@ -237,14 +238,16 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
         f"- command: `{command}`",
         f"- python {platform.python_version()}",
         "",
-        "| identities | tool | wall (s) | peak RSS (MB) | × read limit | outcome | counts correct |",
+        "| identities | tool | wall (s) | peak RSS (MB) | × read limit | outcome"
+        " | counts correct |",
         "| ---: | --- | ---: | ---: | ---: | --- | --- |",
     ]
     limits = {m.size: m.wall for m in results if m.tool == "read limit" and m.outcome == "ok"}
     for m in results:
         ratio = f"{m.wall / limits[m.size]:.2f}" if m.size in limits else ""
         lines.append(
-            f"| {m.size:,} | {m.tool} | {m.wall:.1f} | {m.rss_mb:,.0f} | {ratio} | {m.outcome} | {m.correct} |"
+            f"| {m.size:,} | {m.tool} | {m.wall:.1f} | {m.rss_mb:,.0f} | {ratio}"
+            f" | {m.outcome} | {m.correct} |"
         )
     by = {(m.size, m.tool): m for m in results}
     notes = []

@@ -1,3 +1,6 @@
 -- Checks a config expression (scope, *_sql) against a snapshot without reading
--- rows; its result type tells a predicate from a value or a list.
-SELECT ({{expression}}) AS value FROM read_parquet($path) LIMIT 0;
+-- rows; its result type tells a predicate from a value or a list. The row
+-- number beside it makes an aggregate (count(*) > 0) fail here, not mid-run.
+SELECT ({{expression}}) AS value, file_row_number
+FROM read_parquet($path, file_row_number = true)
+LIMIT 0;

@@ -77,7 +77,8 @@ FROM accounts a
 LEFT JOIN repo r USING (id_row)
 UNION ALL
 SELECT
-    'missing', NULL, NULL, r.link_key, NULL, r.id_row, r.id_key,
+    'missing', NULL, NULL, CASE WHEN r.link_norm IS NOT NULL THEN r.link_key END, NULL,
+    r.id_row, r.id_key,
     CASE WHEN r.link_norm IS NULL THEN 'expect_account' ELSE 'link' END, NULL
 FROM repo r
 WHERE NOT $incremental

@@ -13,7 +13,7 @@ SELECT
     rd_key({{key}})                            AS ep_key_norm,
     {{dn}}                                     AS ep_dn,
     ({{scope}}) IS NOT FALSE                   AS in_scope,
-    list_contains($protected::VARCHAR[], rd_key({{key}})) AS protected,
+    list_contains(list_transform($protected::VARCHAR[], lambda p: rd_key(p)), rd_key({{key}})) AS protected,
     {{corr}}                                   AS corr,
     {{attr_hash}}                              AS attr_hash
 FROM read_parquet($endpoint_path, file_row_number = true);

@@ -9,7 +9,7 @@ SELECT
     rd_key({{key}})                            AS id_key_norm,
     {{link}}                                   AS link_key,
     rd_key({{link}})                           AS link_norm,
-    coalesce(list_contains($deleted_values::VARCHAR[], lower(trim({{status}}, rd_ws()))), false)
+    coalesce(list_contains(list_transform($deleted_values::VARCHAR[], lambda v: rd_key(v)), rd_key({{status}})), false)
                                                AS deleted,
     {{corr}}                                   AS corr,
     {{attr_hash}}                              AS attr_hash

@@ -25,6 +25,24 @@ from recondiff.errors import ExitCode, RecondiffError
 class _Cli(click.Group):
     """Turns library errors into one line on stderr and the documented exit code."""
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # click's own usage errors print three lines (Usage/Try/Error); the
+        # contract is one line on stderr and exit 2.
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"recondiff: error: {exc.format_message()}{where}", err=True)
+            sys.exit(ExitCode.USAGE)
+        except click.ClickException as exc:
+            click.echo(f"recondiff: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("recondiff: interrupted; no output was half-written", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -42,7 +60,7 @@ def _progress(quiet: bool) -> compare_mod.Progress | None:
     return lambda msg: click.echo(f"recondiff: {msg}…", err=True)
 
 
-@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(name="recondiff", cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="recondiff")
 def cli() -> None:
     """Reconcile what an identity system believes against what an endpoint holds.

@@ -18,7 +18,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recondiff import __version__
@@ -110,7 +113,19 @@ class _Side:
             ) from None
         side = cls(label, source, config_file)
         for f in schema:
-            side.columns.setdefault(f.name.lower(), Column(f.name, f.type))
+            if f.name.lower() in side.columns:
+                first = side.columns[f.name.lower()].name
+                raise InputError(
+                    f"{source}: columns '{first}' and '{f.name}' differ only in case; "
+                    "attribute names match case-insensitively, so keep one"
+                )
+            if not _comparable(f.type):
+                raise InputError(
+                    f"{source}: column '{f.name}' has type {f.type}, which recondiff does not "
+                    "compare; use text, numbers, booleans, dates or lists of them "
+                    "(recondiff ingest converts what it can)"
+                )
+            side.columns[f.name.lower()] = Column(f.name, f.type)
         return side
 
     def find(self, name: str, key: str) -> Column:
@@ -131,6 +146,27 @@ class _Side:
             if name.lower() in self.columns:
                 return self.columns[name.lower()]
         return None
+
+
+def _comparable(t: pa.DataType) -> bool:
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _scalar_type(t.value_type)
+    return _scalar_type(t)
+
+
+def _scalar_type(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return bool(
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_temporal(t)
+        or pa.types.is_null(t)
+    )
 
 
 def compare(
@@ -166,8 +202,9 @@ def compare(
             params: dict[str, Any] = {
                 "endpoint_path": str(ep_in.snapshot),
                 "repository_path": str(repo_in.snapshot),
-                "protected": [p.strip().lower() for p in cfg.endpoint.protected],
-                "deleted_values": [v.strip().lower() for v in cfg.repository.deleted_values],
+                # Folded in SQL (rd_key), exactly as the keys and statuses they meet.
+                "protected": list(cfg.endpoint.protected),
+                "deleted_values": list(cfg.repository.deleted_values),
                 "rule_names": [r.name for r in cfg.correlation],
                 "kinds": [a.compare for a in cfg.attributes],
                 "attributes": [a.endpoint for a in cfg.attributes],
@@ -175,19 +212,24 @@ def compare(
                 "incremental": cfg.endpoint.incremental,
                 "expect_account": cfg.repository.expect_account,
             }
+            blame = {
+                "config": str(cfg.path),
+                "endpoint": str(ep_in.path),
+                "repository": str(repo_in.path),
+            }
             fills = _Fills(cfg, ep, repo, con, params)
 
             say("classifying accounts")
             with _timed(timings, "stage"):
-                _step(con, "stage_endpoint", params, **fills.stage_endpoint())
-                _step(con, "stage_repository", params, **fills.stage_repository())
+                _step(con, "stage_endpoint", params, blame, **fills.stage_endpoint())
+                _step(con, "stage_repository", params, blame, **fills.stage_repository())
             _check_repository_keys(con, cfg, repo_in.path)
             with _timed(timings, "classify"):
                 for name in ("endpoint_state", "link", "correlate", "situations"):
-                    _step(con, name, params)
+                    _step(con, name, params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
-                _step(con, "drift", params, **fills.drift())
+                _step(con, "drift", params, blame, **fills.drift())
 
             blank_rows = [r[0] for r in _step(con, "blank_keys", params).fetchall()]
             counts = _counts(con, params)
@@ -390,13 +432,48 @@ class _Fills:
 
 _PARAM = re.compile(r"\$(\w+)")
 
+# When a step fails inside DuckDB, what the user should look at. Formatted with
+# the run's paths; the DuckDB message follows after a colon.
+_BLAME = {
+    "stage_endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope or "
+    "[[correlation]] endpoint_sql failed on its data, or the file is corrupt)",
+    "stage_repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
+    "or [[correlation]] repository_sql failed on its data, or the file is corrupt)",
+    "correlate": "{config}: a [[correlation]] rule failed on the data",
+    "drift": "{endpoint}, {repository}: cannot read the snapshots again for drift "
+    "(were they changed during the run?)",
+    "copy_situations_csv": "{out}: cannot write the results",
+    "copy_situations_parquet": "{out}: cannot write the results",
+    "copy_drift_csv": "{out}: cannot write the results",
+    "copy_drift_parquet": "{out}: cannot write the results",
+}
+
 
 def _step(
-    con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], **fills: str
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: dict[str, Any],
+    blame: dict[str, str] | None = None,
+    **fills: str,
 ) -> duckdb.DuckDBPyConnection:
-    sql = render(name, **fills)
-    used = {p: params[p] for p in set(_PARAM.findall(sql))}
-    return con.execute(sql, used)
+    """Run ``queries/<name>.sql`` with its ``{{slots}}`` filled.
+
+    Only the parameters the query file itself names are bound: a ``$`` inside
+    a config expression or a column name is never taken for one. A DuckDB
+    failure becomes one line naming what to check; an interrupt stays an
+    interrupt.
+    """
+    used = {p: params[p] for p in set(_PARAM.findall(load(name)))}
+    try:
+        return con.execute(render(name, **fills), used)
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except duckdb.Error as exc:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = _BLAME.get(name, "queries/" + name + ".sql failed (please report this)")
+        raise InputError(f"{where.format(**(blame or {}))}: {first}") from None
 
 
 def _check_repository_keys(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path) -> None:
@@ -509,22 +586,41 @@ def _write_outputs(
         ) from None
     try:
         with _timed(timings, "write"):
-            _step(con, "export_situations", params)
-            _step(con, "export_drift", params)
+            blame = {"out": str(out)}
+            _step(con, "export_situations", params, blame)
+            _step(con, "export_drift", params, blame)
             for name in ("situations", "drift"):
                 for fmt in ("parquet", "csv"):
                     target = staging / f"{name}.{fmt}"
-                    _step(con, f"copy_{name}_{fmt}", {"path": str(target)})
+                    _step(con, f"copy_{name}_{fmt}", {"path": str(target)}, blame)
         summary = make_summary()
         (staging / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         for name in (*OUTPUT_FILES, "summary.json"):
             _fsync(staging / name)
-            os.replace(staging / name, out / name)
+        # summary.json marks a complete result: it leaves first and comes back
+        # last, and an interrupt waits until the swap is done.
+        with _interrupts_deferred():
+            (out / "summary.json").unlink(missing_ok=True)
+            for name in (*OUTPUT_FILES, "summary.json"):
+                os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT (in the main thread) for a few renames; it arrives after."""
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _fsync(path: Path) -> None:

@@ -171,8 +171,11 @@ class _Section:
         value = self._get(key, required)
         if value is None:
             return default
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self._err(key, f"must be a non-empty string, got {value!r}")
+        if not isinstance(value, str):
+            raise self._err(key, f"must be a string, got {value!r}")
+        if not value.strip():
+            fix = "give a value" if required else "give a value or leave the key out"
+            raise self._err(key, f"is empty; {fix}")
         return value
 
     def req_string(self, key: str) -> str:
@@ -367,6 +370,8 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 
     s = _Section(file, "[engine]", data.get("engine", {}))
     temp = s.string("temp_directory")
+    if temp and (base / temp).exists() and not (base / temp).is_dir():
+        raise ConfigError(f"{file}: [engine] temp_directory: {base / temp} is not a directory")
     engine = EngineConfig(
         memory_limit=s.string("memory_limit"),
         threads=s.integer("threads"),

@@ -220,10 +220,12 @@ def test_every_command_has_help_with_an_example() -> None:
         assert command.help and "Example:" in command.help, name
 
 
-def test_usage_error_exit_2() -> None:
+def test_usage_error_is_one_line_exit_2() -> None:
     code, _, err = run("compare")
     assert code == 2
-    assert "Missing option '-c'" in err
+    assert err == (
+        "recondiff: error: Missing option '-c' / '--config'. (see 'recondiff compare --help')\n"
+    )
 
 
 def test_outputs_copy_is_independent_of_checkout(tmp_path: Path) -> None:
@@ -256,3 +258,70 @@ def test_unreadable_export_through_compare(
     code, stdout, stderr = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
     assert (code, stdout) == (2, "")
     assert stderr == "recondiff: error: " + expected.format(dir=tmp_path) + "\n"
+
+
+def scoped(scope: str) -> str:
+    return MINI.replace('key = "sAMAccountName"', f'key = "sAMAccountName"\nscope = "{scope}"')
+
+
+def test_scope_failing_on_the_data_is_one_line(tmp_path: Path) -> None:
+    cfg = mini(tmp_path, "sAMAccountName,title\njdoe,Eng\n", "employee_id,ad_account,title\n1,jdoe,Eng\n",
+               scoped("CAST(title AS INTEGER) > 1"))
+    code, _, err = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith(f"recondiff: error: {tmp_path}/ad.csv: cannot evaluate it with {cfg} "
+                          "([endpoint] scope or [[correlation]] endpoint_sql failed on its data")
+    assert err.count("\n") == 1
+
+
+def test_aggregate_scope_is_a_config_error(tmp_path: Path) -> None:
+    cfg = mini(tmp_path, "sAMAccountName,title\njdoe,Eng\n", "employee_id,ad_account,title\n1,jdoe,Eng\n",
+               scoped("count(*) > 0"))
+    code, _, err = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert err.startswith(f"recondiff: error: {cfg}: [endpoint] scope is not a valid SQL expression")
+
+
+def test_dollar_in_config_sql_is_not_a_parameter(tmp_path: Path) -> None:
+    cfg = mini(tmp_path, "sAMAccountName,title\njdoe,Eng\nadm,$protected\n",
+               "employee_id,ad_account,title\n1,jdoe,Eng\n",
+               scoped("title NOT LIKE '%$protected%'"))
+    code, out, _ = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert code == 0
+    assert "excluded\t1" in out.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"sAMAccountName": ["jdoe"], "Title": ["a"], "title": ["b"]},
+         "columns 'Title' and 'title' differ only in case; attribute names match "
+         "case-insensitively, so keep one"),
+        ({"sAMAccountName": ["jdoe"], "title": [{"a": 1}]},
+         "column 'title' has type struct<a: int64>, which recondiff does not compare; use text, "
+         "numbers, booleans, dates or lists of them (recondiff ingest converts what it can)"),
+    ],
+)
+def test_parquet_snapshot_is_checked_like_an_export(
+    tmp_path: Path, table: dict[str, list[object]], expected: str
+) -> None:
+    import pyarrow as pa
+
+    pq.write_table(pa.table(table), tmp_path / "ad.parquet")
+    cfg = mini(tmp_path, "", "employee_id,ad_account,title\n1,jdoe,Eng\n",
+               MINI.replace('"ad.csv"', '"ad.parquet"'))
+    code, _, err = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert err == f"recondiff: error: {tmp_path}/ad.parquet: {expected}\n"
+
+
+def test_protected_and_deleted_values_fold_like_keys(tmp_path: Path) -> None:
+    config = MINI.replace('key = "sAMAccountName"', 'key = "sAMAccountName"\nprotected = ["İSTANBUL"]')
+    config = config.replace('link = "ad_account"', 'link = "ad_account"\nstatus = "status"\n'
+                            'deleted_values = ["τερματισμένος"]')
+    cfg = mini(tmp_path, "sAMAccountName,title\nİstanbul,x\nnikos,y\n",
+               "employee_id,ad_account,title,status\n1,nikos,y,ΤΕΡΜΑΤΙΣΜΈΝΟΣ\n", config)
+    code, out, _ = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
+    assert code == 1
+    assert "excluded\t1" in out.splitlines()
+    assert "deleted_in_repository\t1" in out.splitlines()

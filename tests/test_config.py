@@ -105,3 +105,17 @@ def test_toml_syntax_error(tmp_path: Path) -> None:
     message = error_of(tmp_path, BASE + '[endpoint]\nname="x"\n')
     assert message.startswith("CONFIG: not valid TOML: ")
     assert "line 1" in message
+
+
+@pytest.mark.parametrize("key", ["link", "status", "scope"])
+def test_empty_optional_value_is_refused(tmp_path: Path, key: str) -> None:
+    text = BASE.replace('link = "ad_account"\n', "") + f'{key} = ""\n'
+    assert error_of(tmp_path, text) == (
+        f"CONFIG: [repository] {key}: is empty; give a value or leave the key out"
+    )
+
+
+def test_temp_directory_must_be_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    message = error_of(tmp_path, BASE + '[engine]\ntemp_directory = "afile"\n')
+    assert message == f"CONFIG: [engine] temp_directory: {tmp_path}/afile is not a directory"

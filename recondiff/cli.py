@@ -8,6 +8,7 @@ progress). Exit codes are an API (:class:`recondiff.errors.ExitCode`):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,9 @@ class _Cli(click.Group):
 
 
 def _progress(quiet: bool) -> compare_mod.Progress | None:
-    if quiet or not sys.stderr.isatty():
+    # On a terminal, or when RECONDIFF_PROGRESS=1 (CI logs, tests).
+    forced = os.environ.get("RECONDIFF_PROGRESS") == "1"
+    if quiet or not (sys.stderr.isatty() or forced):
         return None
     return lambda msg: click.echo(f"recondiff: {msg}…", err=True)
 

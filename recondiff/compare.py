@@ -468,6 +468,10 @@ def _step(
         return con.execute(render(name, **fills), used)
     except duckdb.InterruptException:
         raise KeyboardInterrupt from None
+    except RuntimeError as exc:  # DuckDB reports Ctrl-C as "Query interrupted"
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
     except duckdb.Error as exc:
         if "interrupted" in str(exc).lower():
             raise KeyboardInterrupt from None

@@ -1,35 +1,17 @@
--- By correlation: active accounts that no in-scope identity links.
--- A rule matches an identity when both normalised values are present and equal
--- (multi-valued: when the sets share a value). Per account, the first rule
--- (in config order) with exactly one matching identity decides; if no rule has
--- exactly one but one has several, the first such rule makes it ambiguous.
--- Columns: unique_row (the identity, when decided by a unique hit), rule_idx,
--- candidates (ambiguous), and whether the hit is deleted or collides:
+-- Correlation, step 4: decide. A rule matches an identity when both normalised
+-- values are present and equal (value by value for multi-valued attributes:
+-- any shared value). Per account, the first rule (config order) with exactly
+-- one matching identity decides; if no rule has exactly one but one has
+-- several, the first such rule makes it ambiguous.
 --   deleted   -> deleted_in_repository
 --   collides  -> collision: the identity's link names another account, or the
 --                identity is the unique hit of another account too
 --   else      -> correlated
 CREATE OR REPLACE TEMP TABLE ep_corr AS
-WITH todo AS (
-    SELECT e.ep_row, e.ep_key_norm, e.corr
-    FROM ep e
-    JOIN ep_state s USING (ep_row)
-    ANTI JOIN ep_link l USING (ep_row)
-    WHERE s.pre_situation IS NULL
-),
-ep_values AS (
-    SELECT DISTINCT ep_row, rule_idx, unnest(vals) AS value
-    FROM (SELECT ep_row, generate_subscripts(corr, 1) AS rule_idx, unnest(corr) AS vals FROM todo)
-),
-repo_values AS (
-    SELECT DISTINCT id_row, rule_idx, unnest(vals) AS value
-    FROM (SELECT id_row, generate_subscripts(corr, 1) AS rule_idx, unnest(corr) AS vals FROM repo)
-),
-hits AS (
+WITH hits AS (
     SELECT DISTINCT e.ep_row, e.rule_idx, r.id_row
-    FROM ep_values e
-    JOIN repo_values r ON r.rule_idx = e.rule_idx AND r.value = e.value
-    WHERE e.value IS NOT NULL
+    FROM corr_ep_values e
+    JOIN corr_repo_values r ON r.rule_idx = e.rule_idx AND r.value = e.value
 ),
 per_rule AS (
     SELECT ep_row, rule_idx, count(*) AS n, min(id_row) AS id_row, list(id_row) AS id_rows
@@ -58,6 +40,8 @@ SELECT
     res.ep_row,
     res.rule_idx,
     res.unique_row,
+    r.id_key AS unique_key,
+    r.attr_hash AS unique_hash,
     res.candidate_rows,
     coalesce(r.deleted, false) AS deleted,
     coalesce(
@@ -65,5 +49,5 @@ SELECT
         OR count(*) OVER (PARTITION BY res.unique_row) > 1,
         false) AS collides
 FROM result res
-JOIN todo t USING (ep_row)
+JOIN corr_todo t USING (ep_row)
 LEFT JOIN repo r ON r.id_row = res.unique_row;

@@ -8,7 +8,7 @@
 -- single-valued kind shows its values joined with ';'.
 CREATE OR REPLACE TEMP TABLE drift AS
 WITH pairs AS (
-    SELECT ep_row, id_row, ep_key, identity_key, situation
+    SELECT ep_row, id_row, identity_key, situation
     FROM situation
     WHERE sync = 'drifted'
 ),
@@ -20,7 +20,7 @@ mapping AS (
         unnest($repository_attributes::VARCHAR[])     AS repository_attribute
 ),
 e AS (
-    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{values}} AS vals
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{key}} AS ep_key, {{values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
     WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM pairs)
 ),
@@ -30,7 +30,7 @@ r AS (
     WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM pairs)
 ),
 long AS (
-    SELECT p.*, m.*, e.vals[m.attr_idx] AS e_vals, r.vals[m.attr_idx] AS r_vals
+    SELECT p.*, e.ep_key, m.*, e.vals[m.attr_idx] AS e_vals, r.vals[m.attr_idx] AS r_vals
     FROM pairs p
     JOIN e USING (ep_row)
     JOIN r USING (id_row)
@@ -81,8 +81,9 @@ set_changes AS (
 SELECT * FROM changed
 UNION ALL
 SELECT
-    sc.ep_row, p.ep_key, p.identity_key, p.situation, sc.attr_idx, m.attribute,
+    sc.ep_row, e.ep_key, p.identity_key, p.situation, sc.attr_idx, m.attribute,
     m.repository_attribute, m.compare, sc.kind, sc.endpoint_value, sc.repository_value
 FROM set_changes sc
 JOIN pairs p USING (ep_row)
+JOIN e USING (ep_row)
 JOIN mapping m USING (attr_idx);

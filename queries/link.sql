@@ -1,17 +1,36 @@
--- By link: active accounts that in-scope identities name in their link column.
---   live_links = 1          -> linked
---   live_links > 1          -> ambiguous (candidates: the live identities)
---   live_links = 0          -> deleted_in_repository (only deleted identities link it)
-CREATE OR REPLACE TEMP TABLE ep_link AS
+-- By link: per account key, the in-scope identities whose link names it.
+--   live_links = 1   -> linked (owner: that identity)
+--   live_links > 1   -> ambiguous (candidates: the live identities)
+--   live_links = 0   -> deleted_in_repository (only deleted identities link it)
+-- Grouped once over the repository, so the account side needs one join.
+CREATE OR REPLACE TEMP TABLE link_owner AS
+WITH owners AS (
+    SELECT
+        link_norm,
+        count(*) FILTER (WHERE NOT deleted)                      AS live_links,
+        count(*) FILTER (WHERE deleted)                          AS deleted_links,
+        arg_min(id_row, (deleted, id_row))                       AS owner_row,
+        arg_min(id_key, (deleted, id_row))                       AS owner_key,
+        arg_min(attr_hash, (deleted, id_row))                    AS owner_hash
+    FROM repo
+    WHERE link_norm IS NOT NULL
+    GROUP BY link_norm
+),
+shared AS (
+    -- the rare account named by several identities: who they are
+    SELECT
+        link_norm,
+        list_sort(list(id_key) FILTER (WHERE NOT deleted)) AS live_keys,
+        list_sort(list(id_key) FILTER (WHERE deleted))     AS deleted_keys
+    FROM repo
+    WHERE link_norm IN (SELECT link_norm FROM owners WHERE live_links + deleted_links > 1)
+    GROUP BY link_norm
+)
 SELECT
-    e.ep_row,
-    count(*) FILTER (WHERE NOT r.deleted)                        AS live_links,
-    min(r.id_row) FILTER (WHERE NOT r.deleted)                   AS live_row,
-    min(r.id_row) FILTER (WHERE r.deleted)                       AS deleted_row,
-    list_sort(list(r.id_key) FILTER (WHERE NOT r.deleted))       AS live_candidates,
-    list_sort(list(r.id_key) FILTER (WHERE r.deleted))           AS deleted_candidates
-FROM ep e
-JOIN ep_state s USING (ep_row)
-JOIN repo r ON r.link_norm = e.ep_key_norm
-WHERE s.pre_situation IS NULL
-GROUP BY e.ep_row;
+    o.*,
+    CASE
+        WHEN o.live_links > 1 THEN s.live_keys
+        WHEN o.live_links = 0 AND o.deleted_links > 1 THEN s.deleted_keys
+    END AS candidates
+FROM owners o
+LEFT JOIN shared s USING (link_norm);

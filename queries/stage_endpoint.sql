@@ -1,19 +1,24 @@
--- Stage the endpoint: one row per account record.
--- Decides nothing yet; computes what every later step needs:
+-- Stage the endpoint: one narrow row per account record, kept in memory for
+-- the steps that follow (the wide attributes stay in the Parquet file and are
+-- read again only for the few records that need them).
 --   ep_key_norm  the key, case-folded and trimmed (NULL = blank key, skipped)
---   in_scope     the scope predicate; only FALSE puts a record out of scope
---   protected    key listed in [endpoint] protected
---   corr         per correlation rule (in order), the normalised values (a list)
---   attr_hash    hash of every mapped attribute, normalised; equal hashes on
---                both sides mean "in sync" without looking at attributes
+--   excluded_by  'scope' when the scope predicate is FALSE, 'protected' when the
+--                key is listed in [endpoint] protected, else NULL
+--   attr_hash    one hash over every mapped attribute; equal hashes on both
+--                sides mean "in sync" without looking at any attribute. Cheap
+--                kinds enter it normalised, costly ones (dn, set kinds) raw:
+--                equal raw values are equal normalised values, and the rare
+--                pair whose raw values differ is settled exactly by drift.sql.
 CREATE OR REPLACE TEMP TABLE ep AS
+WITH protected AS (
+    SELECT coalesce(list(rd_key(p)), []) AS keys FROM unnest($protected::VARCHAR[]) t(p)
+)
 SELECT
     CAST(file_row_number AS BIGINT) + 1        AS ep_row,
-    {{key}}                                    AS ep_key,
     rd_key({{key}})                            AS ep_key_norm,
-    {{dn}}                                     AS ep_dn,
-    ({{scope}}) IS NOT FALSE                   AS in_scope,
-    list_contains(list_transform($protected::VARCHAR[], lambda p: rd_key(p)), rd_key({{key}})) AS protected,
-    {{corr}}                                   AS corr,
+    CASE
+        WHEN ({{scope}}) IS FALSE THEN 'scope'
+        WHEN list_contains((SELECT keys FROM protected), rd_key({{key}})) THEN 'protected'
+    END                                        AS excluded_by,
     {{attr_hash}}                              AS attr_hash
 FROM read_parquet($endpoint_path, file_row_number = true);

@@ -40,10 +40,11 @@ from recondiff.errors import ConfigError, ExitCode, InputError
 from recondiff.queries import load, render
 from recondiff.sqlgen import (
     Column,
+    correlation_values,
     element_values,
     hash_of,
+    hashed,
     list_of,
-    normalised,
     null_or,
 )
 
@@ -225,8 +226,13 @@ def compare(
                 _step(con, "stage_repository", params, blame, **fills.stage_repository())
             _check_repository_keys(con, cfg, repo_in.path)
             with _timed(timings, "classify"):
-                for name in ("endpoint_state", "link", "correlate", "situations"):
-                    _step(con, name, params, blame)
+                _step(con, "endpoint_state", params, blame)
+                _step(con, "link", params, blame)
+                _step(con, "correlate_todo", params, blame)
+                _step(con, "correlate_endpoint_values", params, blame, **fills.correlate_endpoint())
+                _step(con, "correlate_repository_values", params, blame, **fills.correlate_repo())
+                _step(con, "correlate", params, blame)
+                _step(con, "situations", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
                 _step(con, "drift", params, blame, **fills.drift())
@@ -244,6 +250,7 @@ def compare(
             summary = _write_outputs(
                 con,
                 params,
+                fills,
                 out,
                 timings,
                 lambda: _summary(cfg, counts, ep_in, repo_in, started, timings, warnings),
@@ -384,7 +391,7 @@ class _Fills:
         if attr is not None:
             source = self.ep if side == "endpoint" else self.repo
             column = source.find(attr, f"[[correlation]] #{i} {side}")
-            return element_values(column.values(), rule.compare)
+            return correlation_values(column, rule.compare)
         expression = getattr(rule, f"{side}_sql")
         kind = self._probe(side, expression, f"[[correlation]] #{i} {side}_sql")
         if kind.endswith("[]"):
@@ -393,16 +400,17 @@ class _Fills:
             values = f"[CAST(({expression}) AS VARCHAR)]"
         return element_values(values, rule.compare)
 
-    def stage_endpoint(self) -> dict[str, str]:
+    def _dn(self) -> str:
         dn = self.ep.optional("dn", "distinguishedName")
+        return null_or(dn.first() if dn else None)
+
+    def stage_endpoint(self) -> dict[str, str]:
         return {
             "key": self.ep_key.first(),
-            "dn": null_or(dn.first() if dn else None),
             "scope": self.ep_scope,
-            "corr": list_of(self.ep_corr, "VARCHAR[]"),
             "attr_hash": hash_of(
                 [
-                    normalised(c, a.compare)
+                    hashed(c, a.compare)
                     for c, a in zip(self.ep_attrs, self.cfg.attributes, strict=True)
                 ]
             ),
@@ -414,20 +422,29 @@ class _Fills:
             "link": null_or(self.link.first() if self.link else None),
             "status": null_or(self.status.first() if self.status else None),
             "scope": self.repo_scope,
-            "corr": list_of(self.repo_corr, "VARCHAR[]"),
             "attr_hash": hash_of(
                 [
-                    normalised(c, a.compare)
+                    hashed(c, a.compare)
                     for c, a in zip(self.repo_attrs, self.cfg.attributes, strict=True)
                 ]
             ),
         }
 
+    def correlate_endpoint(self) -> dict[str, str]:
+        return {"endpoint_values": list_of(self.ep_corr, "VARCHAR[]")}
+
+    def correlate_repo(self) -> dict[str, str]:
+        return {"repository_values": list_of(self.repo_corr, "VARCHAR[]")}
+
     def drift(self) -> dict[str, str]:
         return {
+            "key": self.ep_key.first(),
             "values": list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
             "repository_values": list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
         }
+
+    def situations_out(self) -> dict[str, str]:
+        return {"key": self.ep_key.first(), "dn": self._dn()}
 
 
 _PARAM = re.compile(r"\$(\w+)")
@@ -574,6 +591,7 @@ def _summary(
 def _write_outputs(
     con: duckdb.DuckDBPyConnection,
     params: dict[str, Any],
+    fills: _Fills,
     out: Path,
     timings: dict[str, float],
     make_summary: Callable[[], dict[str, Any]],
@@ -591,12 +609,14 @@ def _write_outputs(
     try:
         with _timed(timings, "write"):
             blame = {"out": str(out)}
-            _step(con, "export_situations", params, blame)
+            situations = staging / "situations.parquet"
+            copy = params | {"path": str(situations)}
+            _step(con, "copy_situations_parquet", copy, blame, **fills.situations_out())
+            copy = {"situations_parquet": str(situations), "path": str(staging / "situations.csv")}
+            _step(con, "copy_situations_csv", copy, blame)
             _step(con, "export_drift", params, blame)
-            for name in ("situations", "drift"):
-                for fmt in ("parquet", "csv"):
-                    target = staging / f"{name}.{fmt}"
-                    _step(con, f"copy_{name}_{fmt}", {"path": str(target)}, blame)
+            for fmt in ("parquet", "csv"):
+                _step(con, f"copy_drift_{fmt}", {"path": str(staging / f"drift.{fmt}")}, blame)
         summary = make_summary()
         (staging / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -85,6 +85,28 @@ def normalised(column: Column, kind: str) -> str:
     return f"{ELEMENT_MACRO[kind]}({column.text()})"
 
 
+# Kinds whose normalisation costs more than reading the value (DN parsing, list
+# lambdas). The staging hash takes their raw value instead: equal raw values
+# normalise equally, and a pair whose raw values differ is settled exactly by
+# queries/drift.sql. Measured on the 10M benchmark: staging 80 s -> see
+# benchmarks/RESULTS.md.
+COSTLY_KINDS = frozenset({"dn", "set", "casefold_set", "dn_set"})
+
+
+def hashed(column: Column, kind: str) -> str:
+    """What the staging hash takes of a column: normalised, or raw for costly kinds."""
+    if kind in COSTLY_KINDS:
+        return column.values() if kind in SET_KINDS else column.text()
+    return normalised(column, kind)
+
+
+def correlation_values(column: Column, kind: str) -> str:
+    """The column's values, each normalised by the kind, as a VARCHAR[]."""
+    if column.is_list:
+        return element_values(column.values(), kind)
+    return f"[{ELEMENT_MACRO[kind]}({column.text()})]"
+
+
 def element_values(values_sql: str, kind: str) -> str:
     """A VARCHAR[] expression with each element normalised (for correlation)."""
     return f"list_transform({values_sql}, lambda x: {ELEMENT_MACRO[kind]}(x))"

@@ -8,9 +8,7 @@
 -- single-valued kind shows its values joined with ';'.
 CREATE OR REPLACE TEMP TABLE drift AS
 WITH pairs AS (
-    SELECT ep_row, id_row, identity_key, situation
-    FROM situation
-    WHERE sync = 'drifted'
+    SELECT * FROM drift_pairs
 ),
 mapping AS (
     SELECT
@@ -22,12 +20,12 @@ mapping AS (
 e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{key}} AS ep_key, {{values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
-    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM pairs)
+    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM drift_pairs)
 ),
 r AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
     FROM read_parquet($repository_path, file_row_number = true)
-    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM pairs)
+    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM drift_pairs)
 ),
 long AS (
     SELECT p.*, e.ep_key, m.*, e.vals[m.attr_idx] AS e_vals, r.vals[m.attr_idx] AS r_vals
@@ -35,6 +33,8 @@ long AS (
     JOIN e USING (ep_row)
     JOIN r USING (id_row)
     CROSS JOIN mapping m
+    -- equal raw values are equal normalised values: only the others are normalised
+    WHERE e.vals[m.attr_idx] IS DISTINCT FROM r.vals[m.attr_idx]
 ),
 changed AS (
     SELECT

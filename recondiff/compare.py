@@ -50,6 +50,8 @@ from recondiff.sqlgen import (
 
 Progress = Callable[[str], None]
 
+DEFAULT_MEMORY_LIMIT = "1GB"
+
 OUTPUT_FILES = (
     "situations.parquet",
     "situations.csv",
@@ -235,6 +237,7 @@ def compare(
                 _step(con, "situations", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
+                _step(con, "drift_pairs", params, blame)
                 _step(con, "drift", params, blame, **fills.drift())
 
             blank_rows = [r[0] for r in _step(con, "blank_keys", params).fetchall()]
@@ -306,14 +309,16 @@ def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     temp = cfg.engine.temp_directory or (work / "duckdb-tmp")
     con.execute("SET temp_directory = $t", {"t": str(temp)})
-    if cfg.engine.memory_limit:
-        try:
-            con.execute("SET memory_limit = $m", {"m": cfg.engine.memory_limit})
-        except duckdb.Error:
-            raise ConfigError(
-                f"{cfg.path}: [engine] memory_limit: {cfg.engine.memory_limit!r} is not a size "
-                'like "2GB" or "512MB"'
-            ) from None
+    # Default 1GB: a 10M-account run then peaks under 2 GB resident and spills
+    # the rest to temp_directory (benchmarks/RESULTS.md has both settings).
+    memory_limit = cfg.engine.memory_limit or DEFAULT_MEMORY_LIMIT
+    try:
+        con.execute("SET memory_limit = $m", {"m": memory_limit})
+    except duckdb.Error:
+        raise ConfigError(
+            f"{cfg.path}: [engine] memory_limit: {memory_limit!r} is not a size "
+            'like "2GB" or "512MB"'
+        ) from None
     if cfg.engine.threads:
         con.execute("SET threads = $n", {"n": cfg.engine.threads})
     return con

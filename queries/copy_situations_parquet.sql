@@ -28,10 +28,5 @@ COPY (
     FROM situation s
     LEFT JOIN e USING (ep_row)
     LEFT JOIN counts c USING (ep_row)
-    ORDER BY
-        list_position(
-            ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
-             'deleted_in_repository', 'excluded', 'duplicate_key'],
-            s.situation),
-        s.ep_row, s.identity_key
+    ORDER BY s.rank, s.ep_row, s.identity_key
 ) TO $path (FORMAT parquet, COMPRESSION zstd);

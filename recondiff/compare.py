@@ -213,7 +213,6 @@ def compare(
                 "attributes": [a.endpoint for a in cfg.attributes],
                 "repository_attributes": [a.repository for a in cfg.attributes],
                 "incremental": cfg.endpoint.incremental,
-                "expect_account": cfg.repository.expect_account,
             }
             blame = {
                 "config": str(cfg.path),
@@ -230,11 +229,14 @@ def compare(
             with _timed(timings, "classify"):
                 _step(con, "endpoint_state", params, blame)
                 _step(con, "link", params, blame)
+                _step(con, "link_accounts", params, blame)
                 _step(con, "correlate_todo", params, blame)
                 _step(con, "correlate_endpoint_values", params, blame, **fills.correlate_endpoint())
                 _step(con, "correlate_repository_values", params, blame, **fills.correlate_repo())
                 _step(con, "correlate", params, blame)
                 _step(con, "situations", params, blame)
+                if cfg.repository.expect_account and not cfg.endpoint.incremental:
+                    _step(con, "missing_expected", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
                 _step(con, "drift_pairs", params, blame)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,12 @@ def _progress(quiet: bool) -> compare_mod.Progress | None:
     forced = os.environ.get("RECONDIFF_PROGRESS") == "1"
     if quiet or not (sys.stderr.isatty() or forced):
         return None
-    return lambda msg: click.echo(f"recondiff: {msg}…", err=True)
+    start = time.monotonic()
+
+    def show(message: str) -> None:
+        click.echo(f"recondiff: [{time.monotonic() - start:6.1f} s] {message}…", err=True)
+
+    return show
 
 
 @click.group(name="recondiff", cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})

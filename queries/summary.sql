@@ -6,4 +6,4 @@ SELECT 'attribute', attribute, count(DISTINCT ep_row) FROM drift GROUP BY attrib
 UNION ALL
 SELECT 'drift_accounts', NULL, count(DISTINCT ep_row) FROM drift
 UNION ALL
-SELECT 'blank_keys', NULL, count(*) FROM ep WHERE ep_key_norm IS NULL;
+SELECT 'blank_keys', NULL, count(*) FROM blank_records;

@@ -228,8 +228,11 @@ def compare(
             _check_repository_keys(con, cfg, repo_in.path)
             with _timed(timings, "classify"):
                 _step(con, "endpoint_state", params, blame)
+                _step(con, "release_endpoint_stage", params, blame)
+                _step(con, "blank_records", params, blame)
                 _step(con, "link", params, blame)
                 _step(con, "link_accounts", params, blame)
+                _step(con, "release_link_stage", params, blame)
                 _step(con, "correlate_todo", params, blame)
                 _step(con, "correlate_endpoint_values", params, blame, **fills.correlate_endpoint())
                 _step(con, "correlate_repository_values", params, blame, **fills.correlate_repo())
@@ -237,6 +240,7 @@ def compare(
                 _step(con, "situations", params, blame)
                 if cfg.repository.expect_account and not cfg.endpoint.incremental:
                     _step(con, "missing_expected", params, blame)
+                _step(con, "release_situation_stage", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
                 _step(con, "drift_pairs", params, blame)

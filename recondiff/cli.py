@@ -154,6 +154,7 @@ def compare(config_path: Path, outdir: Path, allow_empty: bool, as_json: bool, q
     help="When the export was taken (default: the file's modification time).",
 )
 @click.option("--allow-empty", is_flag=True, help="Accept an export with no records.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 def ingest(
     source: Path,
     out: Path,
@@ -162,6 +163,7 @@ def ingest(
     separator: str,
     captured_at: str | None,
     allow_empty: bool,
+    quiet: bool,
 ) -> None:
     """Turn an export (CSV, LDIF, JSON Lines, Parquet) into a snapshot.
 
@@ -173,7 +175,12 @@ def ingest(
     options = ingest_mod.ReadOptions(
         multi_valued=multi_valued, separator=separator, allow_empty=allow_empty
     )
+    progress = _progress(quiet)
+    if progress:
+        progress(f"reading {source}")
     info = ingest_mod.ingest(source, out, fmt, options, captured_at=when)
+    if progress:
+        progress(f"wrote {info.rows} records to {out}")
     click.echo(
         json.dumps(
             {

@@ -180,7 +180,7 @@ def ingest(
         progress(f"reading {source}")
     info = ingest_mod.ingest(source, out, fmt, options, captured_at=when)
     if progress:
-        progress(f"wrote {info.rows} records to {out}")
+        click.echo(f"recondiff: wrote {info.rows} records to {out}", err=True)
     click.echo(
         json.dumps(
             {

@@ -463,11 +463,14 @@ _PARAM = re.compile(r"\$(\w+)")
 # When a step fails inside DuckDB, what the user should look at. Formatted with
 # the run's paths; the DuckDB message follows after a colon.
 _BLAME = {
-    "stage_endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope or "
-    "[[correlation]] endpoint_sql failed on its data, or the file is corrupt)",
+    "stage_endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope "
+    "failed on its data, or the file is corrupt)",
     "stage_repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
-    "or [[correlation]] repository_sql failed on its data, or the file is corrupt)",
-    "correlate": "{config}: a [[correlation]] rule failed on the data",
+    "failed on its data, or the file is corrupt)",
+    "correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
+    "in {config} failed on its data",
+    "correlate_repository_values": "{repository}: a [[correlation]] repository or "
+    "repository_sql in {config} failed on its data",
     "drift": "{endpoint}, {repository}: cannot read the snapshots again for drift "
     "(were they changed during the run?)",
     "copy_situations_csv": "{out}: cannot write the results",

@@ -113,9 +113,13 @@ def element_values(values_sql: str, kind: str) -> str:
 
 
 def hash_of(expressions: list[str]) -> str:
+    """One hash over several values, each hashed on its own first: DuckDB's
+    hash(l1, l2) of adjacent lists equals that of the lists joined differently
+    (hash(['b','a'], NULL) = hash(['b'], ['a'])), which would let a value move
+    between two set attributes unseen."""
     if not expressions:
         return "CAST(0 AS UBIGINT)"
-    return "hash(" + ", ".join(expressions) + ")"
+    return "hash(" + ", ".join(f"hash({e})" for e in expressions) + ")"
 
 
 def list_of(expressions: list[str], element_type: str) -> str:

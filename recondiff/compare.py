@@ -153,23 +153,8 @@ class _Side:
 
 def _comparable(t: pa.DataType) -> bool:
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _scalar_type(t.value_type)
-    return _scalar_type(t)
-
-
-def _scalar_type(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    return bool(
-        pa.types.is_string(t)
-        or pa.types.is_large_string(t)
-        or pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_temporal(t)
-        or pa.types.is_null(t)
-    )
+        return ingest_mod.scalar_type_supported(t.value_type)
+    return ingest_mod.scalar_type_supported(t)
 
 
 def compare(

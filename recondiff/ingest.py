@@ -759,6 +759,25 @@ def _read_parquet(path: Path, options: ReadOptions) -> pa.Table:
     return pa.table(columns, names=names)
 
 
+def scalar_type_supported(kind: pa.DataType) -> bool:
+    """Whether recondiff compares values of this Arrow type (as text)."""
+    if pa.types.is_dictionary(kind):
+        return scalar_type_supported(kind.value_type)
+    return bool(
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_string_view(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_time(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_null(kind)
+    )
+
+
 def _scalar_strings(path: Path, name: str, array: pa.Array) -> pa.Array:
     """Cast an array of scalars to strings; timestamps and dates as ISO 8601."""
     kind = array.type
@@ -769,18 +788,7 @@ def _scalar_strings(path: Path, name: str, array: pa.Array) -> pa.Array:
             array = array.cast(pa.timestamp(kind.unit, tz="UTC"))
         text = array.cast(STRING)
         return pc.replace_substring(text, " ", "T", max_replacements=1)
-    if (
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_string_view(kind)
-        or pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_date(kind)
-        or pa.types.is_time(kind)
-        or pa.types.is_null(kind)
-    ):
+    if scalar_type_supported(kind):
         return array.cast(STRING)
     raise InputError(
         f'{path}: column "{name}" has type {kind}, which recondiff cannot compare; '

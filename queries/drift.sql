@@ -28,7 +28,11 @@ r AS (
     WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM drift_pairs)
 ),
 long AS (
-    SELECT p.*, e.ep_key, m.*, e.vals[m.attr_idx] AS e_vals, r.vals[m.attr_idx] AS r_vals
+    SELECT
+        p.ep_row, p.identity_key, p.situation, e.ep_key, m.*,
+        m.compare IN ('set', 'casefold_set', 'dn_set') AS is_set,
+        e.vals[m.attr_idx] AS e_vals,
+        r.vals[m.attr_idx] AS r_vals
     FROM pairs p
     JOIN e USING (ep_row)
     JOIN r USING (id_row)
@@ -36,54 +40,56 @@ long AS (
     -- equal raw values are equal normalised values: only the others are normalised
     WHERE e.vals[m.attr_idx] IS DISTINCT FROM r.vals[m.attr_idx]
 ),
+-- Every value to normalise, once: a set kind's values one by one; a
+-- single-valued kind's values joined with ';' as one value. rd_norm appears
+-- once in this query (it is a large macro, and every use adds to planning).
+items AS (
+    SELECT ep_row, attr_idx, compare, is_set, 'e' AS side,
+           unnest(CASE WHEN is_set THEN e_vals ELSE [nullif(array_to_string(e_vals, ';'), '')] END)
+               AS raw
+    FROM long
+    UNION ALL
+    SELECT ep_row, attr_idx, compare, is_set, 'r',
+           unnest(CASE WHEN is_set THEN r_vals ELSE [nullif(array_to_string(r_vals, ';'), '')] END)
+    FROM long
+),
+normed AS (
+    SELECT ep_row, attr_idx, is_set, side, raw, rd_norm(raw, compare) AS norm FROM items
+),
 changed AS (
     SELECT
-        ep_row, ep_key, identity_key, situation, attr_idx, attribute, repository_attribute, compare,
-        'changed' AS kind,
-        nullif(array_to_string(e_vals, ';'), '') AS endpoint_value,
-        nullif(array_to_string(r_vals, ';'), '') AS repository_value
-    FROM long
-    WHERE compare NOT IN ('set', 'casefold_set', 'dn_set')
-      AND rd_norm(array_to_string(e_vals, ';'), compare)
-          IS DISTINCT FROM rd_norm(array_to_string(r_vals, ';'), compare)
+        l.ep_row, l.ep_key, l.identity_key, l.situation, l.attr_idx, l.attribute,
+        l.repository_attribute, l.compare, 'changed' AS kind,
+        ne.raw AS endpoint_value, nr.raw AS repository_value
+    FROM long l
+    JOIN normed ne ON ne.ep_row = l.ep_row AND ne.attr_idx = l.attr_idx AND ne.side = 'e'
+    JOIN normed nr ON nr.ep_row = l.ep_row AND nr.attr_idx = l.attr_idx AND nr.side = 'r'
+    WHERE NOT l.is_set AND ne.norm IS DISTINCT FROM nr.norm
 ),
-e_set AS (
-    SELECT ep_row, attr_idx, norm, min(v) AS raw
-    FROM (
-        SELECT ep_row, attr_idx, v, rd_norm(v, compare) AS norm
-        FROM (SELECT ep_row, attr_idx, compare, unnest(e_vals) AS v
-              FROM long WHERE compare IN ('set', 'casefold_set', 'dn_set'))
-    )
-    WHERE norm IS NOT NULL
-    GROUP BY ep_row, attr_idx, norm
-),
-r_set AS (
-    SELECT ep_row, attr_idx, norm, min(v) AS raw
-    FROM (
-        SELECT ep_row, attr_idx, v, rd_norm(v, compare) AS norm
-        FROM (SELECT ep_row, attr_idx, compare, unnest(r_vals) AS v
-              FROM long WHERE compare IN ('set', 'casefold_set', 'dn_set'))
-    )
-    WHERE norm IS NOT NULL
+sets AS (
+    -- per set attribute and normalised value: the first spelling on each side
+    SELECT ep_row, attr_idx, norm,
+           min(raw) FILTER (WHERE side = 'e') AS e_raw,
+           min(raw) FILTER (WHERE side = 'r') AS r_raw,
+           bool_or(side = 'e') AS on_endpoint,
+           bool_or(side = 'r') AS in_repository
+    FROM normed
+    WHERE is_set AND norm IS NOT NULL
     GROUP BY ep_row, attr_idx, norm
 ),
 set_changes AS (
     SELECT
-        coalesce(es.ep_row, rs.ep_row) AS ep_row,
-        coalesce(es.attr_idx, rs.attr_idx) AS attr_idx,
-        CASE WHEN rs.norm IS NULL THEN 'added' ELSE 'removed' END AS kind,
-        es.raw AS endpoint_value,
-        rs.raw AS repository_value
-    FROM e_set es
-    FULL OUTER JOIN r_set rs ON es.ep_row = rs.ep_row AND es.attr_idx = rs.attr_idx AND es.norm = rs.norm
-    WHERE es.norm IS NULL OR rs.norm IS NULL
+        ep_row, attr_idx,
+        CASE WHEN on_endpoint THEN 'added' ELSE 'removed' END AS kind,
+        CASE WHEN on_endpoint THEN e_raw END AS endpoint_value,
+        CASE WHEN in_repository THEN r_raw END AS repository_value
+    FROM sets
+    WHERE on_endpoint <> in_repository
 )
 SELECT * FROM changed
 UNION ALL
 SELECT
-    sc.ep_row, e.ep_key, p.identity_key, p.situation, sc.attr_idx, m.attribute,
-    m.repository_attribute, m.compare, sc.kind, sc.endpoint_value, sc.repository_value
+    sc.ep_row, l.ep_key, l.identity_key, l.situation, sc.attr_idx, l.attribute,
+    l.repository_attribute, l.compare, sc.kind, sc.endpoint_value, sc.repository_value
 FROM set_changes sc
-JOIN pairs p USING (ep_row)
-JOIN e USING (ep_row)
-JOIN mapping m USING (attr_idx);
+JOIN long l USING (ep_row, attr_idx);

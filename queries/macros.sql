@@ -73,19 +73,17 @@ CREATE OR REPLACE MACRO rd_instant(t) AS
         ELSE try_cast(t AS TIMESTAMPTZ)
     END;
 
-CREATE OR REPLACE MACRO rd_date(v) AS
+-- date and timestamp: the instant, formatted to the day or to the second;
+-- "never" and empty are no value; text that is no instant compares trimmed.
+CREATE OR REPLACE MACRO rd_when(v, fmt) AS
     CASE
-        WHEN nullif(rd_strip(v), '') IS NULL THEN NULL
-        WHEN rd_strip(v) IN ('0', '9223372036854775807') THEN NULL
-        ELSE coalesce(strftime(rd_instant(rd_strip(v)), '%Y-%m-%d'), nullif(rd_strip(v), ''))
+        WHEN nullif(rd_strip(v), '') IS NULL OR rd_strip(v) IN ('0', '9223372036854775807')
+            THEN NULL
+        ELSE coalesce(strftime(rd_instant(rd_strip(v)), fmt), rd_strip(v))
     END;
 
-CREATE OR REPLACE MACRO rd_timestamp(v) AS
-    CASE
-        WHEN nullif(rd_strip(v), '') IS NULL THEN NULL
-        WHEN rd_strip(v) IN ('0', '9223372036854775807') THEN NULL
-        ELSE coalesce(strftime(rd_instant(rd_strip(v)), '%Y-%m-%d %H:%M:%S'), nullif(rd_strip(v), ''))
-    END;
+CREATE OR REPLACE MACRO rd_date(v) AS rd_when(v, '%Y-%m-%d');
+CREATE OR REPLACE MACRO rd_timestamp(v) AS rd_when(v, '%Y-%m-%d %H:%M:%S');
 
 -- dn: RFC 4514 canonical form.
 -- 1. Escaped special characters (\, or \2c, \+ or \2b, ...) become private-use

@@ -100,13 +100,12 @@ class CompareResult:
 class _Side:
     """A snapshot's columns, looked up case-insensitively, with config-aware errors."""
 
-    label: str  # "[endpoint]" or "[repository]"
     file: Path
     config_file: Path
     columns: dict[str, Column] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, label: str, snapshot: Path, source: Path, config_file: Path) -> _Side:
+    def read(cls, snapshot: Path, source: Path, config_file: Path) -> _Side:
         try:
             schema = pq.read_schema(snapshot)
         except Exception as exc:  # pyarrow raises several types for a bad file
@@ -114,7 +113,7 @@ class _Side:
                 f"{source}: not a readable Parquet file (truncated or corrupt?): "
                 f"{str(exc).splitlines()[0]}; re-export it or re-run recondiff ingest"
             ) from None
-        side = cls(label, source, config_file)
+        side = cls(source, config_file)
         for f in schema:
             if f.name.lower() in side.columns:
                 first = side.columns[f.name.lower()].name
@@ -181,8 +180,8 @@ def compare(
             say("reading inputs")
             ep_in = _input(cfg, "endpoint", work, allow_empty)
             repo_in = _input(cfg, "repository", work, allow_empty)
-        ep = _Side.read("[endpoint]", ep_in.snapshot, ep_in.path, cfg.path)
-        repo = _Side.read("[repository]", repo_in.snapshot, repo_in.path, cfg.path)
+        ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
+        repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
         con = _connect(cfg, work)
         try:

@@ -20,6 +20,8 @@ import click
 from recondiff import __version__
 from recondiff import compare as compare_mod
 from recondiff import ingest as ingest_mod
+from recondiff.cli_apply import apply_command
+from recondiff.cli_plan import plan_group
 from recondiff.config import SITUATIONS
 from recondiff.errors import ExitCode, RecondiffError
 
@@ -206,6 +208,11 @@ def _parse_time(text: str) -> datetime:
             param_hint="--captured-at",
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+# Commands kept in their own modules (still CLI-only code: parse, call, map).
+cli.add_command(plan_group)
+cli.add_command(apply_command)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ def test_every_query_file_is_used_by_the_core() -> None:
 
 def test_core_does_not_import_click() -> None:
     for path in (ROOT / "recondiff").glob("*.py"):
-        if path.name == "cli.py":
+        if path.name == "cli.py" or path.name.startswith("cli_"):
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):

@@ -10,6 +10,7 @@ import click
 def apply_command(plan_file: str) -> None:
     """Execute the approved and auto endpoint events of PLAN against an LDAP server.
 
-    Example: recondiff apply out/plan.json --url ldap://dc1:389 --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
+    Example: recondiff apply out/plan.json --url ldap://dc1:389
+    --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     raise click.UsageError("apply is not implemented yet")

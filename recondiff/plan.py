@@ -105,7 +105,9 @@ def load_plan(path: str | Path) -> Plan:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{file}: no such plan file; recondiff compare writes OUTDIR/plan.json") from None
+        raise InputError(
+            f"{file}: no such plan file; recondiff compare writes OUTDIR/plan.json"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{file}: cannot read the plan ({exc})") from None
     try:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from recondiff.errors import ConfigError
 
@@ -75,6 +75,46 @@ DEFAULT_SITUATION_RESPONSES: dict[str, str] = {
 }
 
 FORMATS = ("csv", "ldif", "jsonl", "parquet")
+_T = TypeVar("_T")
+
+# Which responses each situation accepts (docs/plan.md). `review` holds the
+# situation's default proposal (REVIEW_PROPOSALS) for an approver.
+SITUATION_RESPONSES: dict[str, tuple[str, ...]] = {
+    "linked": ("do_nothing", "unlink"),
+    "correlated": ("do_nothing", "link", "review"),
+    "collision": ("do_nothing", "review"),
+    "ambiguous": ("do_nothing", "review"),
+    "unmatched": (
+        "do_nothing",
+        "review",
+        "reject",
+        "delete_from_endpoint",
+        "disable_in_endpoint",
+        "add_to_repository",
+        "assign_default_user",
+    ),
+    "missing": ("do_nothing", "review", "add_to_endpoint", "unlink", "delete_from_repository"),
+    "deleted_in_repository": (
+        "do_nothing",
+        "review",
+        "disable_in_endpoint",
+        "delete_from_endpoint",
+        "unlink",
+    ),
+    "excluded": ("do_nothing", "review"),
+    "duplicate_key": ("do_nothing", "review"),
+}
+REVIEW_PROPOSALS: dict[str, str | None] = {
+    "correlated": "link",
+    "unmatched": "reject",
+    "missing": "add_to_endpoint",
+    "deleted_in_repository": "disable_in_endpoint",
+}
+DRIFT_RESPONSES = ("do_nothing", "update_endpoint", "reject", "review", "update_repository")
+DRIFT_KINDS = ("any", "added", "removed", "changed")
+ENDPOINT_KINDS = ("ldap", "ad", "openldap")
+DISABLE_METHODS = ("ad", "openldap", "attribute")
+REJECTED_ACTIONS = ("disable", "delete")
 
 
 @dataclass(frozen=True)
@@ -88,6 +128,19 @@ class EndpointConfig:
     scope: str | None = None
     protected: tuple[str, ...] = ()
     incremental: bool = False
+    kind: str = "ldap"
+    disable: DisableConfig | None = None
+    create_dn: str | None = None
+    create_object_class: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DisableConfig:
+    """How ``disable_in_endpoint`` disables an account (docs/plan.md)."""
+
+    method: str
+    attribute: str | None = None
+    value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +169,32 @@ class CorrelationRule:
 
 
 @dataclass(frozen=True)
+class DriftRule:
+    """A value-pattern rule of one attribute: the first that fits a drift row decides."""
+
+    match: str
+    kind: str = "any"
+    response: str = "review"
+    alert: str | None = None
+
+
+@dataclass(frozen=True)
 class AttributeMapping:
     endpoint: str
     repository: str
     compare: str = "exact"
     on_drift: str = "review"
+    capability: bool = False
+    membership: str | None = None
+    rules: tuple[DriftRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    new_account_rejected_action: str = "disable"
+    default_identity: str | None = None
+    max_deletes: int = 50
+    max_delete_percent: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +213,7 @@ class Config:
     attributes: tuple[AttributeMapping, ...] = ()
     situations: Mapping[str, str] = field(default_factory=dict)
     engine: EngineConfig = EngineConfig()
+    plan: PlanConfig = PlanConfig()
 
     def response_for(self, situation: str) -> str:
         return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])
@@ -199,13 +274,25 @@ class _Section:
             raise self._err(key, f"must be true or false, got {value!r}")
         return value
 
-    def integer(self, key: str) -> int | None:
+    def integer(self, key: str, minimum: int = 1) -> int | None:
         value = self._get(key, False)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self._err(key, f"must be a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise self._err(key, f"must be {what}, got {value!r}")
         return value
+
+    def percent(self, key: str) -> float | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            raise self._err(key, f"must be a number from 0 to 100, got {value!r}")
+        return float(value)
+
+    def table(self, key: str) -> Any:
+        return self._get(key, False)
 
     def strings(self, key: str) -> tuple[str, ...] | None:
         value = self._get(key, False)
@@ -255,7 +342,15 @@ def load_config(path: str | Path) -> Config:
 def parse_config(data: dict[str, Any], file: Path) -> Config:
     base = file.parent
     top = _Section(file, "config", data)
-    top.allowed = ["endpoint", "repository", "correlation", "attribute", "situations", "engine"]
+    top.allowed = [
+        "endpoint",
+        "repository",
+        "correlation",
+        "attribute",
+        "situations",
+        "plan",
+        "engine",
+    ]
     top.finish()
     if "endpoint" not in data:
         raise ConfigError(f"{file}: missing required table [endpoint]")
@@ -273,8 +368,14 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         scope=s.string("scope"),
         protected=s.strings("protected") or (),
         incremental=s.boolean("incremental", False),
+        kind=s.choice("kind", ENDPOINT_KINDS, "ldap") or "ldap",
+        disable=None,
+        create_dn=s.string("create_dn"),
+        create_object_class=s.strings("create_object_class") or (),
     )
+    raw_disable = s.table("disable")
     s.finish()
+    endpoint = replace(endpoint, disable=_disable(file, endpoint.kind, raw_disable))
 
     s = _Section(file, "[repository]", data["repository"])
     status = s.string("status")
@@ -342,9 +443,22 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
             endpoint=s.req_string("endpoint"),
             repository=s.req_string("repository"),
             compare=s.choice("compare", COMPARE_KINDS, "exact") or "exact",
-            on_drift=s.choice("on_drift", RESPONSES, "review") or "review",
+            on_drift=s.choice("on_drift", DRIFT_RESPONSES, "review") or "review",
+        )
+        capability = s.boolean("capability", False)
+        membership = s.string("membership")
+        mapping = replace(
+            mapping,
+            capability=capability or membership is not None,
+            membership=membership,
+            rules=_rules(file, i, s.table("rule")),
         )
         s.finish()
+        if mapping.membership and mapping.compare not in SET_KINDS:
+            raise ConfigError(
+                f"{file}: [[attribute]] #{i} membership needs a set compare kind "
+                f"(set, casefold_set, dn_set), not {mapping.compare!r}"
+            )
         if mapping.endpoint.lower() in seen:
             raise ConfigError(
                 f"{file}: [[attribute]] #{i} endpoint '{mapping.endpoint}' is already mapped by "
@@ -361,12 +475,32 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
                 f"{file}: [situations] has unknown situation '{key}'{_hint(key, SITUATIONS)}"
                 f" (allowed: {', '.join(SITUATIONS)})"
             )
-        if not isinstance(value, str) or value not in RESPONSES:
+        allowed = SITUATION_RESPONSES[key]
+        if not isinstance(value, str) or value not in allowed:
+            what = "is not a response" if value not in RESPONSES else "does not apply here"
             raise ConfigError(
-                f"{file}: [situations] {key}: {value!r} is not a response"
-                f"{_hint(str(value), RESPONSES)} (allowed: {', '.join(RESPONSES)})"
+                f"{file}: [situations] {key}: {value!r} {what}"
+                f"{_hint(str(value), allowed)} (allowed for {key}: {', '.join(allowed)})"
             )
         situations[key] = value
+
+    s = _Section(file, "[plan]", data.get("plan", {}))
+    plan = PlanConfig(
+        new_account_rejected_action=s.choice(
+            "new_account_rejected_action", REJECTED_ACTIONS, "disable"
+        )
+        or "disable",
+        default_identity=s.string("default_identity"),
+        max_deletes=_or(s.integer("max_deletes", minimum=0), 50),
+        max_delete_percent=_or(s.percent("max_delete_percent"), 5.0),
+    )
+    s.finish()
+    responses = {situations.get(k, v) for k, v in DEFAULT_SITUATION_RESPONSES.items()}
+    if "assign_default_user" in responses and not plan.default_identity:
+        raise ConfigError(
+            f"{file}: [situations] uses assign_default_user, which needs "
+            "[plan] default_identity = '<identity key>'"
+        )
 
     s = _Section(file, "[engine]", data.get("engine", {}))
     temp = s.string("temp_directory")
@@ -387,7 +521,54 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         attributes=tuple(attributes),
         situations=situations,
         engine=engine,
+        plan=plan,
     )
+
+
+def _or(value: _T | None, default: _T) -> _T:
+    return default if value is None else value
+
+
+def _disable(file: Path, kind: str, raw: Any) -> DisableConfig | None:
+    """[endpoint.disable]; by default AD's userAccountControl bit or OpenLDAP's lock."""
+    if raw is None:
+        return DisableConfig(kind) if kind in ("ad", "openldap") else None
+    s = _Section(file, "[endpoint.disable]", raw)
+    method = s.choice("method", DISABLE_METHODS, None)
+    attribute, value = s.string("attribute"), s.string("value")
+    s.finish()
+    if method is None:
+        method = "attribute" if attribute else kind if kind in ("ad", "openldap") else None
+    if method is None:
+        raise ConfigError(
+            f"{file}: [endpoint.disable] needs method = 'ad', 'openldap' or 'attribute'"
+        )
+    if method == "attribute" and not (attribute and value):
+        raise ConfigError(
+            f"{file}: [endpoint.disable] method 'attribute' needs attribute and value "
+            "(for example attribute = 'nsAccountLock', value = 'TRUE')"
+        )
+    return DisableConfig(method, attribute, value)
+
+
+def _rules(file: Path, i: int, raw: Any) -> tuple[DriftRule, ...]:
+    """[[attribute.rule]] tables of attribute #i."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{file}: [[attribute]] #{i} rule must be written [[attribute.rule]]")
+    rules = []
+    for j, raw_rule in enumerate(raw, 1):
+        s = _Section(file, f"[[attribute]] #{i} rule #{j}", raw_rule)
+        rule = DriftRule(
+            match=s.req_string("match"),
+            kind=s.choice("kind", DRIFT_KINDS, "any") or "any",
+            response=s.choice("response", DRIFT_RESPONSES, "review") or "review",
+            alert=s.string("alert"),
+        )
+        s.finish()
+        rules.append(rule)
+    return tuple(rules)
 
 
 def _separator(s: _Section) -> str:

@@ -54,18 +54,18 @@ def test_status_defaults_deleted_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, engine)"),
+        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, engine)"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompare = "casefold_trimmed"\n',
          "CONFIG: [[attribute]] #1 compare: 'casefold_trimmed' is not one of exact, casefold, trim, casefold_trim, dn, set, casefold_set, dn_set, integer, boolean, date, timestamp; did you mean 'casefold_trim'?"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\non_drift = "delete"\n',
-         "CONFIG: [[attribute]] #1 on_drift: 'delete' is not one of do_nothing, link, unlink, add_to_repository, assign_default_user, delete_from_repository, add_to_endpoint, delete_from_endpoint, disable_in_endpoint, update_endpoint, update_repository, review, reject"),
+         "CONFIG: [[attribute]] #1 on_drift: 'delete' is not one of do_nothing, update_endpoint, reject, review, update_repository"),
         ('[[attribute]]\nendpoint = "title"\n', "CONFIG: [[attribute]] #1 is missing required key 'repository'"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompar = "exact"\n',
-         "CONFIG: [[attribute]] #1 has unknown key 'compar'; did you mean 'compare'? (allowed: endpoint, repository, compare, on_drift)"),
+         "CONFIG: [[attribute]] #1 has unknown key 'compar'; did you mean 'compare'? (allowed: endpoint, repository, compare, on_drift, capability, membership, rule)"),
         ('[situations]\norphan = "review"\n',
          "CONFIG: [situations] has unknown situation 'orphan' (allowed: linked, correlated, collision, ambiguous, unmatched, missing, deleted_in_repository, excluded, duplicate_key)"),
         ('[situations]\nunmatched = "delete"\n',
-         "CONFIG: [situations] unmatched: 'delete' is not a response (allowed: do_nothing, link, unlink, add_to_repository, assign_default_user, delete_from_repository, add_to_endpoint, delete_from_endpoint, disable_in_endpoint, update_endpoint, update_repository, review, reject)"),
+         "CONFIG: [situations] unmatched: 'delete' is not a response (allowed for unmatched: do_nothing, review, reject, delete_from_endpoint, disable_in_endpoint, add_to_repository, assign_default_user)"),
         ('[[correlation]]\nname = "m"\nendpoint = "mail"\n',
          "CONFIG: [[correlation]] #1 ('m') needs exactly one of 'repository' (an attribute) or 'repository_sql' (a SQL expression)"),
         ('[[correlation]]\nname = "m"\nendpoint = "mail"\nrepository = "email"\n[[correlation]]\nname = "M"\nendpoint = "uid"\nrepository = "uid"\n',
@@ -119,3 +119,29 @@ def test_temp_directory_must_be_a_directory(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
     message = error_of(tmp_path, BASE + '[engine]\ntemp_directory = "afile"\n')
     assert message == f"CONFIG: [engine] temp_directory: {tmp_path}/afile is not a directory"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[situations]\nlinked = "delete_from_endpoint"\n',
+         "CONFIG: [situations] linked: 'delete_from_endpoint' does not apply here (allowed for linked: do_nothing, unlink)"),
+        ('[situations]\nunmatched = "assign_default_user"\n',
+         "CONFIG: [situations] uses assign_default_user, which needs [plan] default_identity = '<identity key>'"),
+        ('[plan]\nnew_account_rejected_action = "purge"\n',
+         "CONFIG: [plan] new_account_rejected_action: 'purge' is not one of disable, delete"),
+        ('[plan]\nmax_delete_percent = 120\n',
+         "CONFIG: [plan] max_delete_percent: must be a number from 0 to 100, got 120"),
+        ('[plan]\nmax_deletes = -1\n',
+         "CONFIG: [plan] max_deletes: must be an integer >= 0, got -1"),
+        ('[endpoint.disable]\nmethod = "attribute"\n',
+         "CONFIG: [endpoint.disable] method 'attribute' needs attribute and value (for example attribute = 'nsAccountLock', value = 'TRUE')"),
+        ('[[attribute]]\nendpoint = "title"\nrepository = "title"\nmembership = "member"\n',
+         "CONFIG: [[attribute]] #1 membership needs a set compare kind (set, casefold_set, dn_set), not 'exact'"),
+        ('[[attribute]]\nendpoint = "memberOf"\nrepository = "groups"\ncompare = "dn_set"\n'
+         '[[attribute.rule]]\nmatch = "cn=Domain Admins,*"\nkind = "granted"\n',
+         "CONFIG: [[attribute]] #1 rule #1 kind: 'granted' is not one of any, added, removed, changed"),
+    ],
+)
+def test_plan_settings_are_checked(tmp_path: Path, extra: str, expected: str) -> None:
+    assert error_of(tmp_path, BASE + extra) == expected

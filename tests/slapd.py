@@ -1,0 +1,266 @@
+"""A throwaway OpenLDAP server for tests (Debian ``slapd`` 2.5, see /work/shared/data/README.md).
+
+``Slapd(directory)`` writes a ``slapd.conf`` into ``directory`` (mdb with
+``dbnosync``, suffix ``dc=example,dc=org``, rootdn ``cn=admin,dc=example,dc=org``,
+schemas core/cosine/inetorgperson/nis, overlays memberof + refint so that
+``memberOf`` follows groupOfNames ``member``, and ppolicy with a default policy
+so ``pwdAccountLockedTime`` exists and locks), picks a free port on 127.0.0.1
+and runs ``slapd -d 0`` in the foreground as a child::
+
+    with Slapd(tmp_path / "ldap") as ldap:
+        ldap.load(Path("tests/data/ldap/directory.ldif"))
+        ldap.entry("uid=jdoe,ou=people,dc=example,dc=org")   # {"title": ["Engineer"], ...}
+        ldap.kill(); ldap.restart()
+
+The password is passed to the ldap-utils with ``-y FILE``, never on a command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import ldap3
+
+SLAPD = shutil.which("slapd") or ("/usr/sbin/slapd" if Path("/usr/sbin/slapd").exists() else None)
+LDAPMODIFY = shutil.which("ldapmodify")
+SCHEMA_DIR = Path("/etc/ldap/schema")
+MODULE_DIR = Path("/usr/lib/ldap")
+
+
+def available() -> bool:
+    """slapd and ldap-utils are installed (else the tests that need them skip or fail)."""
+    return bool(SLAPD and LDAPMODIFY and (MODULE_DIR / "back_mdb.so").exists())
+
+
+CONF = """\
+include {schema}/core.schema
+include {schema}/cosine.schema
+include {schema}/inetorgperson.schema
+include {schema}/nis.schema
+
+modulepath {modules}
+moduleload back_mdb
+moduleload memberof
+moduleload refint
+moduleload ppolicy
+
+pidfile {dir}/slapd.pid
+argsfile {dir}/slapd.args
+sizelimit unlimited
+
+database mdb
+suffix "{base}"
+rootdn "{admin}"
+rootpw {password}
+directory {dir}/db
+dbnosync
+index objectClass eq
+
+overlay memberof
+memberof-refint TRUE
+
+overlay refint
+refint_attributes member
+
+overlay ppolicy
+ppolicy_default "cn=default,ou=policies,{base}"
+"""
+
+_GROUP_CLASS = re.compile(r"^objectclass:\s*(groupofnames|groupofuniquenames|group)\s*$", re.I | re.M)
+
+
+class Slapd:
+    """One slapd child process; see the module docstring."""
+
+    base = "dc=example,dc=org"
+    admin_dn = "cn=admin,dc=example,dc=org"
+    password = "s3cret-test-only"
+
+    def __init__(self, directory: Path, *, start: bool = True) -> None:
+        if not available():
+            raise RuntimeError("slapd / ldap-utils are not installed")
+        self.directory = Path(directory)
+        (self.directory / "db").mkdir(parents=True, exist_ok=True)
+        self.conf = self.directory / "slapd.conf"
+        self.conf.write_text(
+            CONF.format(
+                schema=SCHEMA_DIR,
+                modules=MODULE_DIR,
+                dir=self.directory,
+                base=self.base,
+                admin=self.admin_dn,
+                password=self.password,
+            ),
+            encoding="utf-8",
+        )
+        self.password_file = self.directory / "password"
+        self.password_file.write_text(self.password, encoding="utf-8")  # -y: no newline
+        self.password_file.chmod(0o600)
+        self.log = self.directory / "slapd.log"
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+        if start:
+            self.start()
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"ldap://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Start on a free port (or, after a first start, the same port)."""
+        fixed = self.port != 0
+        for _attempt in range(5):
+            if not fixed:
+                self.port = _free_port()
+            if self._spawn():
+                return
+            if fixed:
+                time.sleep(0.2)  # the old socket may linger a moment
+        raise RuntimeError(f"slapd did not start; see {self.log}:\n{self._log_tail()}")
+
+    def _spawn(self) -> bool:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(SLAPD), "-f", str(self.conf), "-h", self.url + "/", "-d", "0"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                return False
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.2
+            ):
+                return True
+            time.sleep(0.01)
+        self.kill()
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies without a clean shutdown (data written so far stays)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM and wait for a clean shutdown."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        """Stop (if running) and start again with the same data and port."""
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def __enter__(self) -> Slapd:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- data ----------------------------------------------------------------
+
+    def load(self, ldif: str | Path) -> None:
+        """Add the entries of an LDIF file (a Path) or text with ``ldapadd``.
+
+        Groups (groupOfNames and the like) go after everything else, so that
+        memberOf is maintained for their members.
+        """
+        text = ldif.read_text(encoding="utf-8") if isinstance(ldif, Path) else ldif
+        records = [r for r in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if _has_dn(r)]
+        others = [r for r in records if not _GROUP_CLASS.search(r)]
+        groups = [r for r in records if _GROUP_CLASS.search(r)]
+        self._utility(["-a"], "\n\n".join(others + groups) + "\n")
+
+    def modify(self, ldif: str | Path) -> None:
+        """Apply an LDIF change file (``changetype:`` records) with ``ldapmodify``."""
+        text = ldif.read_text(encoding="utf-8") if isinstance(ldif, Path) else ldif
+        self._utility([], text)
+
+    def _utility(self, extra: list[str], text: str) -> subprocess.CompletedProcess[str]:
+        assert LDAPMODIFY
+        command = [LDAPMODIFY, "-x", "-H", self.url, "-D", self.admin_dn, "-y"]
+        command += [str(self.password_file), *extra]
+        done = subprocess.run(command, input=text, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise RuntimeError(f"ldapmodify failed ({done.returncode}): {done.stderr.strip()}")
+        return done
+
+    def connection(self) -> ldap3.Connection:
+        """An ldap3 connection bound as the rootdn (the caller unbinds it)."""
+        server = ldap3.Server(self.url, get_info=ldap3.NONE)
+        return ldap3.Connection(server, self.admin_dn, self.password, auto_bind=True)
+
+    def entry(self, dn: str, *attributes: str) -> dict[str, list[str]] | None:
+        """The entry's attributes (names lower-cased, values as strings), or None."""
+        wanted = list(attributes) or [ldap3.ALL_ATTRIBUTES, ldap3.ALL_OPERATIONAL_ATTRIBUTES]
+        conn = self.connection()
+        try:
+            conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=wanted)
+            if conn.result["result"] == 32:
+                return None
+            if conn.result["result"] != 0:
+                raise RuntimeError(f"search {dn}: {conn.result}")
+            raw: dict[str, Any] = conn.response[0]["raw_attributes"]
+            return {
+                name.lower(): [v.decode("utf-8") for v in values] for name, values in raw.items()
+            }
+        finally:
+            conn.unbind()
+
+    def values(self, dn: str, attribute: str) -> list[str]:
+        """One attribute's values (``[]`` when absent; the entry must exist)."""
+        found = self.entry(dn, attribute)
+        if found is None:
+            raise LookupError(dn)
+        return found.get(attribute.lower(), [])
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+
+def _has_dn(record: str) -> bool:
+    return any(line.lower().startswith("dn:") for line in record.splitlines())
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+

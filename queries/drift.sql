@@ -5,7 +5,8 @@
 --   set kinds: one 'added' row per value only on the endpoint, one 'removed'
 --   row per value only in the repository.
 -- Values are reported as the sources spell them; a multi-valued column under a
--- single-valued kind shows its values joined with ';'.
+-- single-valued kind shows its values joined with ';' (and, for the plan, its
+-- value lists are kept in endpoint_values/repository_values).
 CREATE OR REPLACE TEMP TABLE drift AS
 WITH pairs AS (
     SELECT * FROM drift_pairs
@@ -60,7 +61,9 @@ changed AS (
     SELECT
         l.ep_row, l.ep_key, l.identity_key, l.situation, l.attr_idx, l.attribute,
         l.repository_attribute, l.compare, 'changed' AS kind,
-        ne.raw AS endpoint_value, nr.raw AS repository_value
+        ne.raw AS endpoint_value, nr.raw AS repository_value,
+        -- the raw value lists too, for the plan's delete-old/add-new changes
+        l.e_vals AS endpoint_values, l.r_vals AS repository_values
     FROM long l
     JOIN normed ne ON ne.ep_row = l.ep_row AND ne.attr_idx = l.attr_idx AND ne.side = 'e'
     JOIN normed nr ON nr.ep_row = l.ep_row AND nr.attr_idx = l.attr_idx AND nr.side = 'r'
@@ -90,6 +93,7 @@ SELECT * FROM changed
 UNION ALL
 SELECT
     sc.ep_row, l.ep_key, l.identity_key, l.situation, sc.attr_idx, l.attribute,
-    l.repository_attribute, l.compare, sc.kind, sc.endpoint_value, sc.repository_value
+    l.repository_attribute, l.compare, sc.kind, sc.endpoint_value, sc.repository_value,
+    NULL, NULL
 FROM set_changes sc
 JOIN long l USING (ep_row, attr_idx);

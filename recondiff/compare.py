@@ -35,8 +35,11 @@ import pyarrow.parquet as pq
 
 from recondiff import __version__
 from recondiff import ingest as ingest_mod
+from recondiff import plan as plan_mod
 from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
 from recondiff.errors import ConfigError, ExitCode, InputError
+from recondiff.plan import Plan
+from recondiff.planner import Planner
 from recondiff.queries import load, render
 from recondiff.sqlgen import (
     Column,
@@ -57,6 +60,7 @@ OUTPUT_FILES = (
     "situations.csv",
     "drift.parquet",
     "drift.csv",
+    "plan.json",
 )
 
 
@@ -239,6 +243,19 @@ def compare(
                     f"{', …' if counts['blank_keys'] > len(blank_rows) else ''})"
                 )
 
+            planner = Planner(
+                cfg,
+                lambda name, p, **f: _step(con, name, p, blame, **f),
+                fills.ep_attrs,
+                ep.columns,
+                fills.repo_key,
+            )
+
+            def make_plan(situations_parquet: Path) -> Plan:
+                say("writing the action plan")
+                with _timed(timings, "plan"):
+                    return planner.build(params, situations_parquet, ep_in, repo_in, started)
+
             say("writing results")
             summary = _write_outputs(
                 con,
@@ -246,7 +263,9 @@ def compare(
                 fills,
                 out,
                 timings,
-                lambda: _summary(cfg, counts, ep_in, repo_in, started, timings, warnings),
+                make_plan,
+                lambda plan: _summary(cfg, counts, ep_in, repo_in, started, timings, warnings)
+                | {"plan": _plan_summary(plan)},
             )
         finally:
             con.close()
@@ -592,7 +611,8 @@ def _write_outputs(
     fills: _Fills,
     out: Path,
     timings: dict[str, float],
-    make_summary: Callable[[], dict[str, Any]],
+    make_plan: Callable[[Path], Plan],
+    make_summary: Callable[[Plan], dict[str, Any]],
 ) -> dict[str, Any]:
     """Write every table into a staging directory inside ``out``, then the
     summary (which records how long that took), then rename them all into
@@ -615,7 +635,9 @@ def _write_outputs(
             _step(con, "export_drift", params, blame)
             for fmt in ("parquet", "csv"):
                 _step(con, f"copy_drift_{fmt}", {"path": str(staging / f"drift.{fmt}")}, blame)
-        summary = make_summary()
+        plan = make_plan(situations)
+        (staging / "plan.json").write_text(plan_mod.dumps(plan), encoding="utf-8")
+        summary = make_summary(plan)
         (staging / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -630,6 +652,15 @@ def _write_outputs(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def _plan_summary(plan: Plan) -> dict[str, Any]:
+    return {
+        "plan_id": plan["plan_id"],
+        "digest": plan["digest"],
+        "attention": len(plan["attention"]),
+        **plan["counts"],
+    }
 
 
 @contextmanager

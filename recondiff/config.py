@@ -118,6 +118,15 @@ REJECTED_ACTIONS = ("disable", "delete")
 
 
 @dataclass(frozen=True)
+class DisableConfig:
+    """How ``disable_in_endpoint`` disables an account (docs/plan.md)."""
+
+    method: str
+    attribute: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
 class EndpointConfig:
     name: str
     snapshot: Path
@@ -129,18 +138,9 @@ class EndpointConfig:
     protected: tuple[str, ...] = ()
     incremental: bool = False
     kind: str = "ldap"
-    disable: DisableConfig | None = None
+    disable: DisableConfig = DisableConfig("openldap")
     create_dn: str | None = None
     create_object_class: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DisableConfig:
-    """How ``disable_in_endpoint`` disables an account (docs/plan.md)."""
-
-    method: str
-    attribute: str | None = None
-    value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -369,7 +369,6 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         protected=s.strings("protected") or (),
         incremental=s.boolean("incremental", False),
         kind=s.choice("kind", ENDPOINT_KINDS, "ldap") or "ldap",
-        disable=None,
         create_dn=s.string("create_dn"),
         create_object_class=s.strings("create_object_class") or (),
     )
@@ -529,20 +528,17 @@ def _or(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 
-def _disable(file: Path, kind: str, raw: Any) -> DisableConfig | None:
+def _disable(file: Path, kind: str, raw: Any) -> DisableConfig:
     """[endpoint.disable]; by default AD's userAccountControl bit or OpenLDAP's lock."""
     if raw is None:
-        return DisableConfig(kind) if kind in ("ad", "openldap") else None
+        # a plain LDAP server: the password-policy lock (draft-behera ppolicy)
+        return DisableConfig("ad" if kind == "ad" else "openldap")
     s = _Section(file, "[endpoint.disable]", raw)
     method = s.choice("method", DISABLE_METHODS, None)
     attribute, value = s.string("attribute"), s.string("value")
     s.finish()
     if method is None:
-        method = "attribute" if attribute else kind if kind in ("ad", "openldap") else None
-    if method is None:
-        raise ConfigError(
-            f"{file}: [endpoint.disable] needs method = 'ad', 'openldap' or 'attribute'"
-        )
+        method = "attribute" if attribute else "ad" if kind == "ad" else "openldap"
     if method == "attribute" and not (attribute and value):
         raise ConfigError(
             f"{file}: [endpoint.disable] method 'attribute' needs attribute and value "

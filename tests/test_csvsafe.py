@@ -1,0 +1,142 @@
+"""recondiff.csvsafe: formula injection neutralised, exactly reversible, spreadsheet round trips."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recondiff import csvsafe
+from recondiff.errors import InputError
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=cmd|' /C calc'!A0", "'=cmd|' /C calc'!A0"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(1)", "'@SUM(1)"),
+        ("\t=1+1", "'\t=1+1"),
+        ("\r=1+1", "'\r=1+1"),
+        ("'already quoted", "''already quoted"),
+        (-1, "'-1"),
+        (None, ""),
+        ("", ""),
+        ("jdoe", "jdoe"),
+        (" =1+1", " =1+1"),
+        ("a=b", "a=b"),
+        ("CN=John Doe,OU=Staff", "CN=John Doe,OU=Staff"),
+        (42, "42"),
+    ],
+)
+def test_neutralise(value: object, cell: str) -> None:
+    assert csvsafe.neutralise(value) == cell
+    if isinstance(value, str):
+        assert csvsafe.restore(cell) == value
+
+
+@given(st.text())
+def test_neutralise_is_safe_and_reversible(value: str) -> None:
+    cell = csvsafe.neutralise(value)
+    assert not cell.startswith(csvsafe.DANGEROUS)
+    assert csvsafe.restore(cell) == value
+    assert len(cell) - len(value) in (0, 1)
+
+
+def test_to_csv_crlf_and_bom() -> None:
+    text = csvsafe.to_csv(["a", "b"], [["=1", "x,y"], [None, "-2"]])
+    assert text == "a,b\r\n'=1,\"x,y\"\r\n,'-2\r\n"
+    assert csvsafe.to_csv(["a"], [], bom=True) == "\ufeffa\r\n"
+    with pytest.raises(ValueError, match="row of 1 cells under a header of 2"):
+        csvsafe.to_csv(["a", "b"], [["x"]])
+
+
+def test_write_csv_is_atomic_and_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "out.csv"
+    csvsafe.write_csv(path, ["name"], [["Zoë"]], bom=True)
+    assert path.read_bytes() == "\ufeffname\r\nZoë\r\n".encode()
+    assert [p.name for p in path.parent.iterdir()] == ["out.csv"]
+
+
+HOSTILE = st.lists(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")),
+    min_size=2,
+    max_size=2,
+)
+
+
+@given(st.lists(HOSTILE, max_size=5), st.booleans())
+def test_write_then_read_gives_the_values_back(rows: list[list[str]], bom: bool) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.csv"
+        body = [["k", *row] for row in rows]
+        csvsafe.write_csv(path, ["id", "a", "b"], body, bom=bom)
+        table = csvsafe.read_csv(path)
+    assert table.header == ["id", "a", "b"]
+    assert [list(r.values()) for _, r in table.rows] == body
+    assert [n for n, _ in table.rows] == list(range(2, len(rows) + 2))
+
+
+def test_read_what_a_spreadsheet_saves(tmp_path: Path) -> None:
+    path = tmp_path / "s.csv"
+    path.write_bytes("\ufeffB ;A;'C\r\n'=x;2\r\n;;\r\n\r\n5;6;7\r\n".encode())
+    table = csvsafe.read_csv(path)
+    assert table.header == ["B", "A", "C"]
+    assert table.rows == [(2, {"B": "=x", "A": "2", "C": ""}), (5, {"B": "5", "A": "6", "C": "7"})]
+
+
+def test_read_tabs_and_lf(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("a\tb\n1\t2\n", encoding="utf-8")
+    assert csvsafe.read_csv(path).rows == [(2, {"a": "1", "b": "2"})]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "t.csv: empty CSV file: it has no header row"),
+        (b"a,,c\r\n", "t.csv: row 1, column 2 has no name; name it or delete it"),
+        (b"a,A\r\n", "t.csv: row 1: column A appears twice; keep one"),
+        (
+            b"a,b\r\n1,2,3\r\n",
+            "t.csv: row 2 has 3 cells but the header names 2 columns; remove the extra cells",
+        ),
+        (
+            b'a,b\r\n"1"x,2\r\n',
+            "t.csv: line 2: not readable as CSV (',' expected after '\"'); "
+            "check the quotes on that line",
+        ),
+        (
+            b"a\r\n\xff\r\n",
+            "t.csv: line 2 is not UTF-8 (byte 3); save it as 'CSV UTF-8' and try again",
+        ),
+    ],
+)
+def test_read_refusals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("t.csv").write_bytes(content)
+    with pytest.raises(InputError) as caught:
+        csvsafe.read_csv(Path("t.csv"))
+    assert str(caught.value) == message
+
+
+def test_read_missing(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"nope\.csv: no such sheet$"):
+        csvsafe.read_csv(tmp_path / "nope.csv", what="sheet")
+
+
+def test_a_neutralised_file_reads_as_text_in_the_csv_module(tmp_path: Path) -> None:
+    """What a spreadsheet importer sees: no cell starts a formula."""
+    path = tmp_path / "x.csv"
+    csvsafe.write_csv(path, ["v"], [["=1+1"], ["@A1"], ["\t-3"]])
+    with path.open(newline="", encoding="utf-8") as handle:
+        cells = [row[0] for row in csv.reader(handle)]
+    assert cells == ["v", "'=1+1", "'@A1", "'\t-3"]

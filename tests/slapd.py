@@ -8,7 +8,7 @@ so ``pwdAccountLockedTime`` exists and locks), picks a free port on 127.0.0.1
 and runs ``slapd -d 0`` in the foreground as a child::
 
     with Slapd(tmp_path / "ldap") as ldap:
-        ldap.load(Path("tests/data/ldap/directory.ldif"))
+        ldap.load(DIRECTORY)
         ldap.entry("uid=jdoe,ou=people,dc=example,dc=org")   # {"title": ["Engineer"], ...}
         ldap.kill(); ldap.restart()
 
@@ -24,11 +24,18 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import ldap3
+import pytest
+
+from tests.conftest import ROOT, require_system
+
+DIRECTORY = ROOT / "tests" / "data" / "ldap" / "directory.ldif"
+"""Five people (jdoe, asmith, bwong, cdavis, administrator), groups staff and vpn."""
 
 SLAPD = shutil.which("slapd") or ("/usr/sbin/slapd" if Path("/usr/sbin/slapd").exists() else None)
 LDAPMODIFY = shutil.which("ldapmodify")
@@ -70,12 +77,15 @@ memberof-refint TRUE
 
 overlay refint
 refint_attributes member
+refint_nothing "{admin}"
 
 overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{base}"
 """
 
-_GROUP_CLASS = re.compile(r"^objectclass:\s*(groupofnames|groupofuniquenames|group)\s*$", re.I | re.M)
+_GROUP_CLASS = re.compile(
+    r"^objectclass:\s*(groupofnames|groupofuniquenames|group)\s*$", re.I | re.M
+)
 
 
 class Slapd:
@@ -142,8 +152,9 @@ class Slapd:
             if self.process.poll() is not None:
                 self.process = None
                 return False
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
             ):
                 return True
             time.sleep(0.01)
@@ -254,6 +265,22 @@ class Slapd:
             return ""
 
 
+@pytest.fixture
+def ldap_server(tmp_path: Path) -> Iterator[Slapd]:
+    """A fresh slapd per test, loaded with :data:`DIRECTORY`.
+
+    Skips when slapd is missing, fails instead under RECONDIFF_REQUIRE_SYSTEM=1.
+    Use it from another module with ``from tests.slapd import ldap_server``.
+    """
+    require_system("slapd (Debian packages slapd and ldap-utils)", available())
+    server = Slapd(tmp_path / "slapd")
+    try:
+        server.load(DIRECTORY)
+        yield server
+    finally:
+        server.stop()
+
+
 def _has_dn(record: str) -> bool:
     return any(line.lower().startswith("dn:") for line in record.splitlines())
 
@@ -263,4 +290,3 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-

@@ -1,0 +1,785 @@
+"""Execute an approved plan against an LDAP server (``recondiff apply``, docs/plan.md).
+
+Only :func:`recondiff.plan.runnable` events run (approved or auto endpoint
+events, in plan order); pending and rejected ones are journalled ``skipped``;
+repository events never run. Each event is one LDAP operation (add, delete or
+one modify), carrying its ``preconditions`` as an RFC 4528 assertion control
+when the server supports it, so that a value changed since the diff fails the
+operation atomically on the server (the event is then ``stale``, never forced).
+
+The journal (JSON Lines, one fsynced line per state change) makes a re-run
+resume: events whose last line is ``applied``, ``stale`` or ``failed`` are not
+sent again, and one left ``started`` (the process or the server died after it
+was sent) is looked up on the server and recorded ``applied`` if its changes
+are there, else sent again. A lost connection therefore stops the run with a
+one-line error instead of recording the event ``failed``: re-running the same
+command applies every event exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+import ldap3
+from ldap3.core import exceptions as ldap_exc
+from ldap3.operation.search import compile_filter, parse_filter
+from pyasn1.codec.ber import encoder as ber_encoder
+
+from recondiff.atomic import fsync_directory
+from recondiff.errors import ExitCode, InputError, RecondiffError
+from recondiff.plan import Event, Plan, load_plan, runnable
+
+ASSERTION_CONTROL = "1.3.6.1.1.12"
+"""RFC 4528: the operation is performed only if the entry matches a filter."""
+
+STALE_RESULTS = {
+    122: "assertionFailed",
+    16: "noSuchAttribute",
+    20: "attributeOrValueExists",
+    32: "noSuchObject",
+    68: "entryAlreadyExists",
+}
+"""Result codes that mean the object changed since the diff: the event is ``stale``."""
+
+UNAVAILABLE_RESULTS = {51: "busy", 52: "unavailable"}
+"""The server could not take the operation now: stop, the re-run resumes."""
+
+FINAL = ("applied", "stale", "failed")
+"""Journal outcomes after which an event is never sent again."""
+
+MASS_OPERATIONS = ("delete", "disable")
+
+Progress = Callable[[str], None]
+
+_ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$")
+_FILTER_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,@+/")
+
+
+class SafetyError(InputError):
+    """The plan deletes or disables more accounts than its safety thresholds allow."""
+
+
+class LdapError(RecondiffError):
+    """Cannot connect, bind, or keep the connection to the LDAP server."""
+
+
+class JournalError(InputError):
+    """The journal cannot be read, belongs to another plan, or is in use."""
+
+
+@dataclass(frozen=True)
+class LdapTarget:
+    """Where to apply: ``ldap://`` or ``ldaps://`` URL, simple bind, optional StartTLS."""
+
+    url: str
+    bind_dn: str
+    password: str = field(repr=False)
+    starttls: bool = False
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    """What happened to one event (``previous`` when read from an earlier run's journal).
+
+    ``outcome`` is ``applied``, ``stale``, ``failed`` or ``skipped``; a dry run
+    says ``would_apply``, ``would_be_stale`` or ``would_fail`` instead.
+    """
+
+    event_id: str
+    outcome: str
+    result: int | None
+    message: str
+    previous: bool = False
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[EventOutcome]
+    journal: Path
+    dry_run: bool
+    assertion_control: bool
+
+    def counts(self) -> dict[str, int]:
+        tally: dict[str, int] = {}
+        for item in self.outcomes:
+            tally[item.outcome] = tally.get(item.outcome, 0) + 1
+        return tally
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every event to run was applied (or would be), else 1."""
+        bad = ("stale", "failed", "would_be_stale", "would_fail")
+        if any(item.outcome in bad for item in self.outcomes):
+            return ExitCode.DIFFERENCES
+        return ExitCode.IN_SYNC
+
+
+# -- filters and the assertion control ------------------------------------------------
+
+
+def escape_filter_value(value: str) -> str:
+    """RFC 4515 escaping; every byte outside a plain set is written ``\\hh``.
+
+    Escaping spaces too keeps leading and trailing ones (ldap3's parser strips
+    unescaped ones) and makes the filter unambiguous for any value.
+    """
+    return "".join(chr(b) if b in _FILTER_SAFE else f"\\{b:02x}" for b in value.encode("utf-8"))
+
+
+def _check_attribute(name: str) -> str:
+    if not _ATTRIBUTE.match(name):
+        raise ValueError(f"{name!r} is not an LDAP attribute description")
+    return name
+
+
+def _and(clauses: Sequence[str]) -> str | None:
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else "(&" + "".join(clauses) + ")"
+
+
+def assertion_filter(preconditions: Sequence[dict[str, Any]]) -> str | None:
+    """``(&(attr=v)…)``, with ``(!(attr=*))`` for an attribute that must be absent."""
+    clauses: list[str] = []
+    for condition in preconditions:
+        name = _check_attribute(condition["attribute"])
+        if not condition["values"]:
+            clauses.append(f"(!({name}=*))")
+        clauses += [f"({name}={escape_filter_value(v)})" for v in condition["values"]]
+    return _and(clauses)
+
+
+def changes_filter(changes: Sequence[dict[str, Any]]) -> str | None:
+    """A filter that holds once a modify's ``changes`` are in the entry (for resuming)."""
+    clauses: list[str] = []
+    for change in changes:
+        name = _check_attribute(change["attribute"])
+        values = [escape_filter_value(v) for v in change["values"]]
+        if change["op"] in ("add", "replace"):
+            clauses += [f"({name}={v})" for v in values]
+            if change["op"] == "replace" and not values:
+                clauses.append(f"(!({name}=*))")
+        elif values:
+            clauses += [f"(!({name}={v}))" for v in values]
+        else:
+            clauses.append(f"(!({name}=*))")
+    return _and(clauses)
+
+
+def assertion_control(filter_text: str) -> tuple[str, bool, bytes]:
+    """The RFC 4528 control for ``filter_text``: its BER-encoded Filter, critical."""
+    tree = parse_filter(filter_text, None, True, False, None, False)
+    ber: bytes = ber_encoder.encode(compile_filter(tree.elements[0]))
+    return (ASSERTION_CONTROL, True, ber)
+
+
+# -- plan-level checks -------------------------------------------------------------------
+
+
+def mass_change_count(plan: Plan) -> int:
+    """Deletes and disables among the events ``apply`` runs."""
+    return sum(1 for e in runnable(plan) if e["operation"] in MASS_OPERATIONS)
+
+
+def check_safety(plan: Plan, allow_mass_change: int | None, source: Path | str) -> None:
+    """Refuse the whole apply when the plan deletes or disables too many accounts."""
+    count = mass_change_count(plan)
+    limit = plan["safety"]["max_deletes"]
+    percent = plan["safety"]["max_delete_percent"]
+    rows = plan["inputs"]["endpoint"]["rows"]
+    share = 100.0 * count / rows if rows else (100.0 if count else 0.0)
+    if count <= limit and share <= percent:
+        return
+    if allow_mass_change is not None and allow_mass_change >= count:
+        return
+    raise SafetyError(
+        f"{source}: the plan deletes or disables {count} accounts ({share:.1f}% of the "
+        f"endpoint's {rows} rows), over its safety limits (max_deletes {limit}, "
+        f"max_delete_percent {percent:g}); review the plan, then allow it with "
+        f"--allow-mass-change {count}"
+    )
+
+
+def _rdn_value(dn: str | None) -> str | None:
+    if not dn:
+        return None
+    first = re.split(r"(?<!\\),", dn, maxsplit=1)[0]
+    _, _, value = first.partition("=")
+    return value.strip().replace("\\", "") or None
+
+
+def refusal(plan: Plan, event: Event) -> str | None:
+    """Why ``event`` must not run at all (no DN, protected key, not an LDAP operation)."""
+    obj = event["object"]
+    if not obj.get("dn"):
+        return (
+            "the endpoint snapshot had no DN column (dn or distinguishedName), "
+            "so the event has no DN to change; export the DN and re-run compare"
+        )
+    protected = {p.casefold() for p in plan["endpoint"]["protected"]}
+    member = obj.get("member_of") or {}
+    names = [
+        obj.get("key"),
+        member.get("key"),
+        _rdn_value(obj.get("dn")),
+        _rdn_value(member.get("dn")),
+    ]
+    hit = next((n for n in names if n and n.casefold() in protected), None)
+    if hit is not None:
+        return f"{hit} is a protected account ([endpoint] protected); recondiff never changes it"
+    if event["operation"] not in ("add", "modify", "delete", "disable", "enable"):
+        return f"operation {event['operation']} is not an endpoint operation"
+    try:
+        assertion_filter(event["preconditions"])
+        changes_filter(event["changes"])
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+# -- the journal -----------------------------------------------------------------------
+
+
+def default_journal(plan_path: Path | str) -> Path:
+    """``PLAN`` with ``.journal.jsonl`` (``out/plan.json`` -> ``out/plan.journal.jsonl``)."""
+    return Path(plan_path).with_suffix(".journal.jsonl")
+
+
+class Journal:
+    """The JSON Lines record of an apply; see the module docstring."""
+
+    def __init__(self, path: Path, digest: str) -> None:
+        self.path = path
+        self.digest = digest
+        self.last: dict[str, dict[str, Any]] = {}
+        self._handle: IO[str] | None = None
+        self._read()
+
+    def _read(self) -> None:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise JournalError(
+                f"{self.path}: cannot read the journal ({exc.strerror or exc})"
+            ) from None
+        lines = data.split(b"\n")
+        # A last line without its newline was being written when the process died:
+        # that state change never completed, so it is ignored (and cut off on append).
+        for number, raw in enumerate(lines[:-1], start=1):
+            try:
+                record = json.loads(raw)
+                event, outcome, plan_digest = record["event"], record["outcome"], record["plan"]
+            except (ValueError, TypeError, KeyError):
+                raise JournalError(
+                    f"{self.path}: line {number} is not a recondiff journal record; "
+                    "pass another --journal"
+                ) from None
+            if plan_digest != self.digest:
+                raise JournalError(
+                    f"{self.path}: this journal belongs to another plan ({plan_digest}, "
+                    f"this plan is {self.digest}); pass a new --journal for this plan"
+                )
+            if outcome not in (*FINAL, "started", "skipped"):
+                raise JournalError(f"{self.path}: line {number}: unknown outcome {outcome!r}")
+            self.last[event] = record
+
+    def outcome(self, event_id: str) -> str | None:
+        record = self.last.get(event_id)
+        return None if record is None else str(record["outcome"])
+
+    def open(self) -> None:
+        """Open for appending, cut off a half-written last line, lock against a second apply."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            handle = self.path.open("a+", encoding="utf-8")
+        except OSError as exc:
+            raise JournalError(
+                f"{self.path}: cannot write the journal ({exc.strerror or exc})"
+            ) from None
+        try:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX
+            pass
+        except OSError:
+            handle.close()
+            raise JournalError(
+                f"{self.path}: another recondiff apply is using this journal; wait for it"
+            ) from None
+        size = os.fstat(handle.fileno()).st_size
+        if size:
+            with self.path.open("rb") as reader:
+                data = reader.read()
+            keep = data.rfind(b"\n") + 1
+            if keep != size:
+                handle.truncate(keep)
+        self._handle = handle
+        if created:
+            fsync_directory(self.path.parent)
+
+    def record(self, event_id: str, outcome: str, result: int | None, message: str) -> None:
+        record = {
+            "event": event_id,
+            "outcome": outcome,
+            "result": result,
+            "message": message,
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "plan": self.digest,
+        }
+        assert self._handle is not None
+        try:
+            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise JournalError(
+                f"{self.path}: cannot write the journal ({exc.strerror or exc})"
+            ) from None
+        self.last[event_id] = record
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+# -- the connection ------------------------------------------------------------------
+
+
+class _Lost(Exception):
+    """The connection broke during an operation (becomes an :class:`LdapError`)."""
+
+
+_CONNECTION_ERRORS = (
+    ldap_exc.LDAPCommunicationError,
+    ldap_exc.LDAPResponseTimeoutError,
+    ldap_exc.LDAPMaximumRetriesError,
+    ldap_exc.LDAPSocketOpenError,
+    OSError,
+)
+
+
+def _server(target: LdapTarget) -> ldap3.Server:
+    parts = urlsplit(target.url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("ldap", "ldaps") or not parts.hostname:
+        raise LdapError(
+            f"{target.url}: not an LDAP URL; use ldap://HOST[:PORT] or ldaps://HOST[:PORT]"
+        )
+    if parts.path not in ("", "/") or parts.query:
+        raise LdapError(f"{target.url}: give only the server (ldap://HOST:PORT), not a DN or query")
+    if scheme == "ldaps" and target.starttls:
+        raise LdapError(f"{target.url}: StartTLS is for ldap:// URLs; ldaps:// is TLS already")
+    try:
+        port = parts.port or (636 if scheme == "ldaps" else 389)
+    except ValueError:
+        raise LdapError(f"{target.url}: the port is not a number") from None
+    tls = None
+    if scheme == "ldaps" or target.starttls:
+        if target.ca_file is not None and not Path(target.ca_file).is_file():
+            raise LdapError(f"{target.ca_file}: no such CA file (--ca-file)")
+        tls = ldap3.Tls(
+            validate=ssl.CERT_REQUIRED,
+            ca_certs_file=str(target.ca_file) if target.ca_file else None,
+            sni=parts.hostname,
+        )
+    return ldap3.Server(
+        unquote(parts.hostname),
+        port=port,
+        use_ssl=scheme == "ldaps",
+        tls=tls,
+        get_info=ldap3.NONE,
+        connect_timeout=target.timeout,
+    )
+
+
+def connect(target: LdapTarget, *, read_only: bool = False) -> ldap3.Connection:
+    """Open, secure and bind; any failure is one :class:`LdapError` line naming the URL."""
+    if not target.password:
+        raise LdapError(f"{target.url}: the bind password is empty; give the service account's")
+    server = _server(target)
+    conn = ldap3.Connection(
+        server,
+        user=target.bind_dn,
+        password=target.password,
+        auto_bind=ldap3.AUTO_BIND_NONE,
+        raise_exceptions=False,
+        read_only=read_only,
+        check_names=False,
+        auto_referrals=False,
+        receive_timeout=max(1, round(target.timeout)),
+    )
+    try:
+        conn.open()
+        if target.starttls and not conn.start_tls():
+            raise LdapError(f"{target.url}: StartTLS failed ({_describe(conn.result)})")
+        if not conn.bind():
+            raise LdapError(
+                f"{target.url}: bind as {target.bind_dn} failed ({_describe(conn.result)})"
+            )
+    except LdapError:
+        _unbind(conn)
+        raise
+    except (ldap_exc.LDAPException, OSError) as exc:
+        _unbind(conn)
+        raise LdapError(f"{target.url}: cannot connect ({_exception_text(exc)})") from None
+    return conn
+
+
+def _unbind(conn: ldap3.Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.unbind()
+
+
+def _exception_text(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _describe(result: dict[str, Any] | None) -> str:
+    if not result:
+        return "no answer"
+    code = result.get("result")
+    text = f"{result.get('description') or 'error'} ({code})"
+    message = " ".join(str(result.get("message") or "").split())
+    return f"{text}: {message}" if message else text
+
+
+def supports_assertion(conn: ldap3.Connection) -> bool:
+    """The root DSE lists the assertion control."""
+    ok = conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["supportedControl"])
+    if not ok or not conn.response:
+        return False
+    raw: dict[str, list[bytes]] = conn.response[0].get("raw_attributes", {})
+    values = next((v for k, v in raw.items() if k.lower() == "supportedcontrol"), [])
+    return ASSERTION_CONTROL.encode() in values
+
+
+# -- one event -----------------------------------------------------------------------
+
+
+def _modify_changes(changes: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, list[str]]]]:
+    ops = {"add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE, "replace": ldap3.MODIFY_REPLACE}
+    grouped: dict[str, list[tuple[str, list[str]]]] = {}
+    for change in changes:
+        grouped.setdefault(change["attribute"], []).append(
+            (ops[change["op"]], list(change["values"]))
+        )
+    return grouped
+
+
+def _add_attributes(changes: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
+    attributes: dict[str, list[str]] = {}
+    for change in changes:
+        attributes.setdefault(change["attribute"], []).extend(change["values"])
+    return attributes
+
+
+class _Session:
+    """A bound connection plus what an event needs: sending, checking, explaining."""
+
+    def __init__(self, conn: ldap3.Connection, target: LdapTarget, assertion: bool) -> None:
+        self.conn = conn
+        self.target = target
+        self.assertion = assertion
+
+    def _call(self, operation: Callable[[], Any], event_id: str) -> dict[str, Any]:
+        try:
+            operation()
+        except _CONNECTION_ERRORS as exc:
+            raise _Lost(f"{_exception_text(exc)} during {event_id}") from None
+        result: dict[str, Any] = dict(self.conn.result or {})
+        if not result:
+            raise _Lost(f"no answer to {event_id}")
+        if result.get("result") in UNAVAILABLE_RESULTS:
+            raise _Lost(f"the server answered {_describe(result)} to {event_id}")
+        return result
+
+    def exists(self, dn: str, filter_text: str | None, event_id: str) -> bool | None:
+        """Base search: True if ``dn`` matches, False if it does not, None if no such entry."""
+        result = self._call(
+            lambda: self.conn.search(
+                dn, filter_text or "(objectClass=*)", ldap3.BASE, attributes=["1.1"]
+            ),
+            event_id,
+        )
+        code = result.get("result")
+        if code == 32:
+            return None
+        if code != 0:
+            raise _SearchFailed(result)
+        return bool(self.conn.response)
+
+    def values(self, dn: str, attributes: Sequence[str], event_id: str) -> dict[str, list[str]]:
+        result = self._call(
+            lambda: self.conn.search(
+                dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes)
+            ),
+            event_id,
+        )
+        if result.get("result") != 0 or not self.conn.response:
+            return {}
+        raw = self.conn.response[0].get("raw_attributes", {})
+        return {k.lower(): [v.decode("utf-8", "replace") for v in vals] for k, vals in raw.items()}
+
+    def explain(self, event: Event) -> str:
+        """Which preconditions no longer hold (best effort, for the message)."""
+        wanted = [c["attribute"] for c in event["preconditions"]]
+        if not wanted:
+            return ""
+        try:
+            now = self.values(event["object"]["dn"], wanted, event["id"])
+        except _Lost:
+            return ""
+        if not now:
+            return ""
+        parts = []
+        for condition in event["preconditions"]:
+            have = now.get(condition["attribute"].lower(), [])
+            if sorted(v.casefold() for v in have) != sorted(
+                v.casefold() for v in condition["values"]
+            ):
+                parts.append(
+                    f"{condition['attribute']} is {_show(have)} on the server, "
+                    f"the plan expected {_show(condition['values'])}"
+                )
+        return "; ".join(parts)
+
+    def send(self, event: Event) -> EventOutcome:
+        dn = event["object"]["dn"]
+        operation = event["operation"]
+        controls = None
+        precondition = assertion_filter(event["preconditions"])
+        if precondition and operation != "add":
+            if self.assertion:
+                controls = [assertion_control(precondition)]
+            else:
+                # No assertion control: check first (not atomic, but never blind).
+                try:
+                    holds = self.exists(dn, precondition, event["id"])
+                except _SearchFailed as failed:
+                    return self._outcome(event, failed.result)
+                if not holds:
+                    code = 32 if holds is None else 122
+                    return self._outcome(
+                        event, {"result": code, "description": STALE_RESULTS[code]}
+                    )
+        if operation == "add":
+            attributes = _add_attributes(event["changes"])
+            result = self._call(lambda: self.conn.add(dn, attributes=attributes), event["id"])
+        elif operation == "delete":
+            result = self._call(lambda: self.conn.delete(dn, controls=controls), event["id"])
+        else:
+            changes = _modify_changes(event["changes"])
+            result = self._call(
+                lambda: self.conn.modify(dn, changes, controls=controls), event["id"]
+            )
+        return self._outcome(event, result)
+
+    def _outcome(self, event: Event, result: dict[str, Any]) -> EventOutcome:
+        code = int(result.get("result") or 0)
+        if code == 0:
+            return EventOutcome(event["id"], "applied", 0, _summary(event))
+        if code in STALE_RESULTS:
+            why = self.explain(event) if code in (122, 16, 20) else ""
+            message = f"{_describe(result)}: the object changed since the diff, not forced"
+            return EventOutcome(event["id"], "stale", code, f"{message}; {why}" if why else message)
+        return EventOutcome(event["id"], "failed", code, _describe(result))
+
+    def already_done(self, event: Event) -> bool:
+        """Are the changes of an event left ``started`` on the server already?"""
+        dn = event["object"]["dn"]
+        operation = event["operation"]
+        try:
+            if operation == "add":
+                return self.exists(dn, None, event["id"]) is not None
+            if operation == "delete":
+                return self.exists(dn, None, event["id"]) is None
+            wanted = changes_filter(event["changes"])
+            return bool(wanted) and bool(self.exists(dn, wanted, event["id"]))
+        except _SearchFailed:
+            return False
+
+    def check(self, event: Event) -> EventOutcome:
+        """Dry run: would the event apply? (A base search with its preconditions.)"""
+        dn = event["object"]["dn"]
+        try:
+            if event["operation"] == "add":
+                there = self.exists(dn, None, event["id"])
+                if there is not None:
+                    return EventOutcome(event["id"], "would_be_stale", 68, f"{dn} already exists")
+                return EventOutcome(event["id"], "would_apply", None, _summary(event))
+            precondition = assertion_filter(event["preconditions"])
+            holds = self.exists(dn, precondition, event["id"])
+        except _SearchFailed as failed:
+            return EventOutcome(event["id"], "would_fail", failed.code, _describe(failed.result))
+        if holds is None:
+            return EventOutcome(event["id"], "would_be_stale", 32, f"no such entry {dn}")
+        if not holds:
+            why = self.explain(event) or "its preconditions no longer hold"
+            return EventOutcome(event["id"], "would_be_stale", 122, why)
+        return EventOutcome(event["id"], "would_apply", None, _summary(event))
+
+
+class _SearchFailed(Exception):
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__(_describe(result))
+        self.result = result
+        self.code = int(result.get("result") or 0)
+
+
+def _show(values: Sequence[str]) -> str:
+    if not values:
+        return "absent"
+    return ", ".join(repr(v) for v in values[:5]) + (", …" if len(values) > 5 else "")
+
+
+def _summary(event: Event) -> str:
+    obj = event["object"]
+    member = obj.get("member_of")
+    if member:
+        ops = sorted({c["op"] for c in event["changes"]})
+        return f"{'/'.join(ops)} member {member.get('dn') or member.get('key')} of {obj['dn']}"
+    names = ", ".join(dict.fromkeys(c["attribute"] for c in event["changes"]))
+    what = f" ({names})" if names and event["operation"] != "add" else ""
+    return f"{event['operation']} {obj['dn']}{what}"
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+def apply_plan(
+    plan_path: Path | str,
+    target: LdapTarget,
+    *,
+    journal_path: Path | str | None = None,
+    dry_run: bool = False,
+    allow_mass_change: int | None = None,
+    progress: Progress | None = None,
+    after_event: Callable[[EventOutcome], None] | None = None,
+) -> ApplyResult:
+    """Run the plan's approved and auto endpoint events against ``target``.
+
+    ``after_event`` is called with every event's outcome as soon as it is
+    journalled (the CLI prints it; tests use it to kill the server mid-run).
+    Raises :class:`RecondiffError` subclasses (one line): the plan is unreadable
+    or edited (:class:`InputError`), over its safety limits (:class:`SafetyError`),
+    the journal belongs to another plan (:class:`JournalError`), or the server
+    cannot be reached or the connection is lost (:class:`LdapError`; the journal
+    then shows where it stopped and a re-run resumes).
+    """
+    plan = load_plan(plan_path)
+    check_safety(plan, allow_mass_change, plan_path)
+    journal = Journal(
+        Path(journal_path) if journal_path else default_journal(plan_path), plan["digest"]
+    )
+    to_run = runnable(plan)
+    outcomes: list[EventOutcome] = []
+
+    def report(outcome: EventOutcome) -> None:
+        outcomes.append(outcome)
+        if after_event is not None:
+            after_event(outcome)
+
+    if progress:
+        progress(f"connecting to {target.url}")
+    conn = connect(target, read_only=dry_run)
+    try:
+        if not dry_run:
+            journal.open()
+        try:
+            session = _Session(conn, target, supports_assertion(conn))
+        except _CONNECTION_ERRORS as exc:
+            raise LdapError(f"{target.url}: lost the connection ({_exception_text(exc)})") from None
+        if progress:
+            control = "with" if session.assertion else "without"
+            progress(f"{len(to_run)} events to run, {control} the assertion control")
+        done = 0
+        for event in _endpoint_events(plan):
+            state = event["approval"]["state"]
+            if state not in ("auto", "approved"):
+                message = "pending approval" if state == "pending" else _rejected(event)
+                if not dry_run and journal.outcome(event["id"]) != "skipped":
+                    journal.record(event["id"], "skipped", None, message)
+                report(EventOutcome(event["id"], "skipped", None, message))
+                continue
+            done += 1
+            if progress and (done % 100 == 0 or done == len(to_run)):
+                progress(f"event {done}/{len(to_run)}")
+            try:
+                _run_one(event, plan, session, journal, dry_run, report)
+            except _Lost as exc:
+                where = (
+                    ""
+                    if dry_run
+                    else f"; re-run the same command to resume from the journal {journal.path}"
+                )
+                raise LdapError(f"{target.url}: lost the connection ({exc}){where}") from None
+    finally:
+        journal.close()
+        _unbind(conn)
+    return ApplyResult(outcomes, journal.path, dry_run, session.assertion)
+
+
+def _endpoint_events(plan: Plan) -> Iterator[Event]:
+    return (e for e in plan["events"] if e["target"] == "endpoint")
+
+
+def _rejected(event: Event) -> str:
+    by = event["approval"].get("by")
+    return f"rejected by {by}" if by else "rejected"
+
+
+def _run_one(
+    event: Event,
+    plan: Plan,
+    session: _Session,
+    journal: Journal,
+    dry_run: bool,
+    report: Callable[[EventOutcome], None],
+) -> None:
+    event_id = event["id"]
+    last = journal.last.get(event_id)
+    if last is not None and last["outcome"] in FINAL:
+        report(
+            EventOutcome(event_id, last["outcome"], last["result"], last["message"], previous=True)
+        )
+        return
+    refused = refusal(plan, event)
+    if refused is not None:
+        if dry_run:
+            report(EventOutcome(event_id, "would_fail", None, refused))
+            return
+        journal.record(event_id, "failed", None, refused)
+        report(EventOutcome(event_id, "failed", None, refused))
+        return
+    if dry_run:
+        report(session.check(event))
+        return
+    if last is not None and last["outcome"] == "started" and session.already_done(event):
+        message = (
+            f"{_summary(event)} (already on the server: the previous run stopped after sending it)"
+        )
+        journal.record(event_id, "applied", 0, message)
+        report(EventOutcome(event_id, "applied", 0, message))
+        return
+    journal.record(event_id, "started", None, _summary(event))
+    outcome = session.send(event)
+    journal.record(event_id, outcome.outcome, outcome.result, outcome.message)
+    report(outcome)

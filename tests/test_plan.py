@@ -1,0 +1,265 @@
+"""plan.json as compare writes it: responses, events, golden file of the sample.
+
+The tiny directory used here (every difference written down):
+
+endpoint (sAMAccountName, dn, title, mail, memberOf, userAccountControl)
+  jdoe    linked to 1001; title "Engineer" vs repository "Senior Engineer";
+          memberOf has "CN=Domain Admins,CN=Users,DC=ex" the repository lacks
+          and lacks "CN=VPN,OU=Groups,DC=ex" the repository has
+  asmith  linked to 1002; in sync
+  bwong   linked to 1003, whose status is terminated -> deleted_in_repository
+  cdavis  no link, mail matches identity 1004 -> correlated
+  zz-temp no link, no match -> unmatched (userAccountControl 512)
+  old-off no link, no match, already disabled (userAccountControl 514) -> unmatched
+repository
+  1005    linked to "egone", which the endpoint lacks -> missing
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recondiff.compare import compare
+from recondiff.errors import ConfigError
+from recondiff.plan import digest_of, load_plan
+from tests.conftest import ROOT, SAMPLE
+
+UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
+GOLDEN = ROOT / "tests" / "golden" / "sample"
+
+ENDPOINT = """\
+sAMAccountName,dn,title,mail,memberOf,userAccountControl
+jdoe,"CN=John Doe,OU=Staff,DC=ex",Engineer,jdoe@ex.org,"CN=Staff,OU=Groups,DC=ex;CN=Domain Admins,CN=Users,DC=ex",512
+asmith,"CN=Ann Smith,OU=Staff,DC=ex",Analyst,asmith@ex.org,"CN=Staff,OU=Groups,DC=ex",512
+bwong,"CN=Bo Wong,OU=Staff,DC=ex",Clerk,bwong@ex.org,"CN=Staff,OU=Groups,DC=ex",512
+cdavis,"CN=Cy Davis,OU=Staff,DC=ex",Buyer,cdavis@ex.org,"CN=Staff,OU=Groups,DC=ex",512
+zz-temp,"CN=zz-temp,OU=Staff,DC=ex",,,,512
+old-off,"CN=old-off,OU=Staff,DC=ex",,,,514
+"""
+
+REPOSITORY = """\
+id,first,last,title,email,groups,status,ad_account
+1001,John,Doe,Senior Engineer,jdoe@ex.org,"CN=Staff,OU=Groups,DC=ex;CN=VPN,OU=Groups,DC=ex",active,jdoe
+1002,Ann,Smith,Analyst,asmith@ex.org,"CN=Staff,OU=Groups,DC=ex",active,asmith
+1003,Bo,Wong,Clerk,bwong@ex.org,"CN=Staff,OU=Groups,DC=ex",terminated,bwong
+1004,Cy,Davis,Buyer,cdavis@ex.org,"CN=Staff,OU=Groups,DC=ex",active,
+1005,Eve,Gone,Auditor,egone@ex.org,"CN=Staff,OU=Groups,DC=ex",active,egone
+"""
+
+CONFIG = """\
+[endpoint]
+name = "test-ad"
+snapshot = "endpoint.csv"
+key = "sAMAccountName"
+multi_valued = ["memberOf"]
+kind = "ad"
+create_dn = "CN={{first}} {{last}},OU=Staff,DC=ex"
+create_object_class = ["top", "person", "user"]
+
+[repository]
+snapshot = "repository.csv"
+key = "id"
+link = "ad_account"
+status = "status"
+multi_valued = ["groups"]
+
+[[correlation]]
+name = "by-mail"
+endpoint = "mail"
+repository = "email"
+
+[[attribute]]
+endpoint = "title"
+repository = "title"
+on_drift = "update_endpoint"
+
+[[attribute]]
+endpoint = "memberOf"
+repository = "groups"
+compare = "dn_set"
+membership = "member"
+on_drift = "review"
+
+[[attribute.rule]]
+match = "CN=Domain Admins,*"
+kind = "added"
+response = "reject"
+alert = "privileged group granted outside the identity system"
+
+{extra}
+"""
+
+
+def run(tmp_path: Path, extra: str = "", endpoint: str = ENDPOINT) -> dict[str, Any]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "endpoint.csv").write_text(endpoint, encoding="utf-8")
+    (tmp_path / "repository.csv").write_text(REPOSITORY, encoding="utf-8")
+    (tmp_path / "recondiff.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
+    compare(tmp_path / "recondiff.toml", tmp_path / "out")
+    return load_plan(tmp_path / "out" / "plan.json")
+
+
+def brief(plan: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """(target, operation, response, key or group DN, approval state, changes) per event."""
+    return [
+        (
+            e["target"],
+            e["operation"],
+            e["response"],
+            e["object"]["key"] or e["object"]["dn"],
+            e["approval"]["state"],
+            [(c["op"], c["attribute"], c["values"]) for c in e["changes"]],
+        )
+        for e in plan["events"]
+    ]
+
+
+def test_default_responses_give_these_events(tmp_path: Path) -> None:
+    plan = run(tmp_path)
+    assert brief(plan) == [
+        # linked jdoe: title pushed (auto), one event per membership value, on the group
+        ("endpoint", "modify", "update_endpoint", "jdoe", "auto",
+         [("delete", "title", ["Engineer"]), ("add", "title", ["Senior Engineer"])]),
+        ("endpoint", "modify", "reject", "CN=Domain Admins,CN=Users,DC=ex", "auto",
+         [("delete", "member", ["CN=John Doe,OU=Staff,DC=ex"])]),
+        ("endpoint", "modify", "review", "CN=VPN,OU=Groups,DC=ex", "pending",
+         [("add", "member", ["CN=John Doe,OU=Staff,DC=ex"])]),
+        # correlated cdavis: default review -> link proposal, pending
+        ("repository", "link", "review", "cdavis", "pending",
+         [("replace", "ad_account", ["cdavis"])]),
+        # unmatched zz-temp: default review -> reject -> disable (old-off is disabled already)
+        ("endpoint", "disable", "review", "zz-temp", "pending",
+         [("delete", "userAccountControl", ["512"]), ("add", "userAccountControl", ["514"])]),
+        # missing egone: default review -> add_to_endpoint from the DN template
+        ("endpoint", "add", "review", "egone", "pending",
+         [("add", "objectClass", ["top", "person", "user"]),
+          ("add", "sAMAccountName", ["egone"]), ("add", "title", ["Auditor"])]),
+        # deleted_in_repository bwong: default review -> disable
+        ("endpoint", "disable", "review", "bwong", "pending",
+         [("delete", "userAccountControl", ["512"]), ("add", "userAccountControl", ["514"])]),
+    ]
+    alert = plan["events"][1]
+    assert alert["alert"] == "privileged group granted outside the identity system"
+    assert alert["object"]["member_of"] == {"key": "jdoe", "dn": "CN=John Doe,OU=Staff,DC=ex"}
+    assert alert["preconditions"] == [
+        {"attribute": "member", "values": ["CN=John Doe,OU=Staff,DC=ex"]}
+    ]
+    assert plan["events"][0]["preconditions"] == [{"attribute": "title", "values": ["Engineer"]}]
+    assert plan["events"][5]["object"]["dn"] == "CN=Eve Gone,OU=Staff,DC=ex"
+    disable = plan["events"][4]
+    assert disable["preconditions"] == [
+        {"attribute": "sAMAccountName", "values": ["zz-temp"]},
+        {"attribute": "title", "values": []},
+        {"attribute": "userAccountControl", "values": ["512"]},
+    ]
+    assert plan["counts"] == {
+        "events": 7,
+        "by_operation": {"add": 1, "disable": 2, "link": 1, "modify": 3},
+        "by_response": {"reject": 1, "review": 5, "update_endpoint": 1},
+        "by_approval": {"auto": 2, "pending": 5},
+        "alerts": 1,
+    }
+
+
+def test_configured_responses(tmp_path: Path) -> None:
+    plan = run(
+        tmp_path,
+        '[situations]\ncorrelated = "link"\nunmatched = "reject"\n'
+        'deleted_in_repository = "unlink"\nmissing = "delete_from_repository"\n'
+        '[plan]\nnew_account_rejected_action = "delete"\n',
+    )
+    ops = [(e["target"], e["operation"], e["response"], e["object"]["key"],
+            e["approval"]["state"]) for e in plan["events"][3:]]
+    assert ops == [
+        ("repository", "link", "link", "cdavis", "auto"),
+        ("endpoint", "delete", "reject", "zz-temp", "auto"),
+        # a rejected account that is already disabled is still deleted
+        ("endpoint", "delete", "reject", "old-off", "auto"),
+        ("repository", "delete", "delete_from_repository", "egone", "auto"),
+        ("repository", "unlink", "unlink", "bwong", "auto"),
+    ]
+
+
+def test_assign_default_user_and_add_to_repository(tmp_path: Path) -> None:
+    plan = run(tmp_path, '[situations]\nunmatched = "assign_default_user"\n'
+                         '[plan]\ndefault_identity = "9999"\n')
+    links = [e for e in plan["events"] if e["response"] == "assign_default_user"]
+    assert [(e["object"]["key"], e["object"]["identity_key"]) for e in links] == [
+        ("zz-temp", "9999"), ("old-off", "9999")]
+
+    plan = run(tmp_path, '[situations]\nunmatched = "add_to_repository"\n')
+    adds = [e for e in plan["events"] if e["response"] == "add_to_repository"]
+    assert [c["attribute"] for c in adds[0]["changes"]] == ["ad_account"]  # no title, no groups
+
+
+def test_update_repository_goes_to_the_feed_side(tmp_path: Path) -> None:
+    run(tmp_path)
+    config = CONFIG.replace('on_drift = "update_endpoint"', 'on_drift = "update_repository"')
+    (tmp_path / "recondiff.toml").write_text(config.format(extra=""), encoding="utf-8")
+    compare(tmp_path / "recondiff.toml", tmp_path / "out")
+    plan = load_plan(tmp_path / "out" / "plan.json")
+    repo = [e for e in plan["events"] if e["response"] == "update_repository"]
+    assert [(e["target"], e["operation"], e["changes"], e["preconditions"]) for e in repo] == [
+        ("repository", "modify",
+         [{"op": "replace", "attribute": "title", "values": ["Engineer"]}],
+         [{"attribute": "title", "values": ["Senior Engineer"]}]),
+    ]
+
+
+def test_ids_are_stable_and_the_plan_checks_its_digest(tmp_path: Path) -> None:
+    first = run(tmp_path / "a")
+    second = run(tmp_path / "b")
+    assert [e["id"] for e in first["events"]] == [e["id"] for e in second["events"]]
+    assert first["digest"] == digest_of(first)
+    path = tmp_path / "a" / "out" / "plan.json"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace('"state": "pending"', '"state": "approved"', 1), encoding="utf-8")
+    with pytest.raises(Exception, match="does not match its digest"):
+        load_plan(path)
+
+
+def test_ad_disable_needs_user_account_control(tmp_path: Path) -> None:
+    no_uac = "\n".join(line.rsplit(",", 1)[0] for line in ENDPOINT.splitlines()) + "\n"
+    with pytest.raises(ConfigError, match="needs a userAccountControl column"):
+        run(tmp_path, endpoint=no_uac)
+
+
+def test_openldap_and_attribute_disable(tmp_path: Path) -> None:
+    plan = run(tmp_path, '[situations]\nunmatched = "disable_in_endpoint"\n'
+                         '[endpoint.disable]\nmethod = "openldap"\n')
+    zz = next(e for e in plan["events"] if e["object"]["key"] == "zz-temp")
+    assert zz["changes"] == [
+        {"op": "add", "attribute": "pwdAccountLockedTime", "values": ["000001010000Z"]}]
+    plan = run(tmp_path, '[situations]\nunmatched = "disable_in_endpoint"\n'
+                         '[endpoint.disable]\nattribute = "nsAccountLock"\nvalue = "TRUE"\n')
+    zz = next(e for e in plan["events"] if e["object"]["key"] == "zz-temp")
+    assert zz["changes"] == [{"op": "replace", "attribute": "nsAccountLock", "values": ["TRUE"]}]
+
+
+def _normalised(plan: dict[str, Any]) -> dict[str, Any]:
+    plan = json.loads(json.dumps(plan))
+    plan["created_at"] = "<created_at>"
+    plan["recondiff_version"] = "<version>"
+    plan["digest"] = "<digest>"
+    plan["config"]["path"] = "sample_data/recondiff.toml"
+    for side in ("endpoint", "repository"):
+        plan["inputs"][side]["path"] = Path(plan["inputs"][side]["path"]).name
+        plan["inputs"][side]["captured_at"] = "<captured_at>"
+    return plan
+
+
+def test_sample_plan_matches_the_golden_file(tmp_path: Path) -> None:
+    """``RECONDIFF_UPDATE_GOLDEN=1 pytest tests/test_plan.py`` rewrites the golden file."""
+    compare(SAMPLE / "recondiff.toml", tmp_path)
+    actual = _normalised(load_plan(tmp_path / "plan.json"))
+    golden = GOLDEN / "plan.json"
+    if UPDATE_GOLDEN:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        pytest.skip("golden plan rewritten; review git diff tests/golden")
+    assert actual == json.loads(golden.read_text(encoding="utf-8"))

@@ -228,8 +228,14 @@ def refusal(plan: Plan, event: Event) -> str | None:
             "the endpoint snapshot had no DN column (dn or distinguishedName), "
             "so the event has no DN to change; export the DN and re-run compare"
         )
+    member = obj.get("member_of")
+    if member is not None and not member.get("dn"):
+        return (
+            "the endpoint snapshot had no DN column (dn or distinguishedName), "
+            "so the member to add or remove has no DN; export the DN and re-run compare"
+        )
+    member = member or {}
     protected = {p.casefold() for p in plan["endpoint"]["protected"]}
-    member = obj.get("member_of") or {}
     names = [
         obj.get("key"),
         member.get("key"),

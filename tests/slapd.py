@@ -39,6 +39,7 @@ DIRECTORY = ROOT / "tests" / "data" / "ldap" / "directory.ldif"
 
 SLAPD = shutil.which("slapd") or ("/usr/sbin/slapd" if Path("/usr/sbin/slapd").exists() else None)
 LDAPMODIFY = shutil.which("ldapmodify")
+OPENSSL = shutil.which("openssl")
 SCHEMA_DIR = Path("/etc/ldap/schema")
 MODULE_DIR = Path("/usr/lib/ldap")
 
@@ -83,6 +84,12 @@ overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{base}"
 """
 
+TLS_CONF = """\
+TLSCACertificateFile {dir}/cert.pem
+TLSCertificateFile {dir}/cert.pem
+TLSCertificateKeyFile {dir}/key.pem
+"""
+
 _GROUP_CLASS = re.compile(
     r"^objectclass:\s*(groupofnames|groupofuniquenames|group)\s*$", re.I | re.M
 )
@@ -95,28 +102,35 @@ class Slapd:
     admin_dn = "cn=admin,dc=example,dc=org"
     password = "s3cret-test-only"
 
-    def __init__(self, directory: Path, *, start: bool = True) -> None:
+    def __init__(self, directory: Path, *, start: bool = True, tls: bool = False) -> None:
+        """``tls=True`` adds a self-signed certificate for 127.0.0.1 (``ca_file``),
+        StartTLS on ``url`` and an ``ldaps_url`` listener (needs openssl)."""
         if not available():
             raise RuntimeError("slapd / ldap-utils are not installed")
         self.directory = Path(directory)
         (self.directory / "db").mkdir(parents=True, exist_ok=True)
         self.conf = self.directory / "slapd.conf"
-        self.conf.write_text(
-            CONF.format(
-                schema=SCHEMA_DIR,
-                modules=MODULE_DIR,
-                dir=self.directory,
-                base=self.base,
-                admin=self.admin_dn,
-                password=self.password,
-            ),
-            encoding="utf-8",
+        text = CONF.format(
+            schema=SCHEMA_DIR,
+            modules=MODULE_DIR,
+            dir=self.directory,
+            base=self.base,
+            admin=self.admin_dn,
+            password=self.password,
         )
+        self.tls = tls
+        self.ca_file: Path | None = None
+        if tls:
+            self.ca_file = self._certificate()
+            head, _, tail = text.partition("\ndatabase mdb")
+            text = head + "\n" + TLS_CONF.format(dir=self.directory) + "\ndatabase mdb" + tail
+        self.conf.write_text(text, encoding="utf-8")
         self.password_file = self.directory / "password"
         self.password_file.write_text(self.password, encoding="utf-8")  # -y: no newline
         self.password_file.chmod(0o600)
         self.log = self.directory / "slapd.log"
         self.port = 0
+        self.tls_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         if start:
             self.start()
@@ -127,12 +141,32 @@ class Slapd:
     def url(self) -> str:
         return f"ldap://127.0.0.1:{self.port}"
 
+    @property
+    def ldaps_url(self) -> str:
+        """``ldaps://`` listener (only with ``tls=True``)."""
+        return f"ldaps://127.0.0.1:{self.tls_port}"
+
+    def _certificate(self) -> Path:
+        if not OPENSSL:
+            raise RuntimeError("openssl is not installed")
+        cert, key = self.directory / "cert.pem", self.directory / "key.pem"
+        subprocess.run(
+            [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+             "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+             "-addext", "basicConstraints=critical,CA:TRUE"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        return cert
+
     def start(self) -> None:
         """Start on a free port (or, after a first start, the same port)."""
         fixed = self.port != 0
         for _attempt in range(5):
             if not fixed:
                 self.port = _free_port()
+                self.tls_port = _free_port() if self.tls else 0
             if self._spawn():
                 return
             if fixed:
@@ -142,7 +176,7 @@ class Slapd:
     def _spawn(self) -> bool:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(SLAPD), "-f", str(self.conf), "-h", self.url + "/", "-d", "0"],
+                [str(SLAPD), "-f", str(self.conf), "-h", self._listeners(), "-d", "0"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -160,6 +194,10 @@ class Slapd:
             time.sleep(0.01)
         self.kill()
         return False
+
+    def _listeners(self) -> str:
+        urls = [self.url + "/"] + ([self.ldaps_url + "/"] if self.tls else [])
+        return " ".join(urls)
 
     def kill(self) -> None:
         """SIGKILL: the server dies without a clean shutdown (data written so far stays)."""

@@ -305,6 +305,8 @@ def test_odd_values_round_trip_through_the_assertion(ldap_server: Slapd, tmp_pat
     )
     ev = modify_title(JDOE, odd, "Plain")
     plan = write_plan(tmp_path / "plan.json", [ev])
+    dry = apply_plan(plan, target(ldap_server), dry_run=True)  # the same filter in a search
+    assert [o.outcome for o in dry.outcomes] == ["would_apply"]
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["applied"]
     assert ldap_server.values(JDOE, "title") == ["Plain"]
@@ -500,6 +502,21 @@ def test_journal_of_another_plan_is_refused(ldap_server: Slapd, tmp_path: Path) 
     assert ldap_server.values(ASMITH, "title") == ["Analyst"]
 
 
+def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
+    from recondiff.apply import Journal
+
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    digest = json.loads(plan.read_text())["digest"]
+    holder = Journal(default_journal(plan), digest)
+    holder.open()
+    try:
+        with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
+            apply_plan(plan, target(ldap_server))
+    finally:
+        holder.close()
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
 # -- connection errors -----------------------------------------------------------------
 
 
@@ -599,3 +616,42 @@ def test_cli_errors_are_one_line_exit_2(ldap_server: Slapd, tmp_path: Path) -> N
     assert err.startswith("recondiff: error: ldap://127.0.0.1:1: cannot connect (")
     assert err.count("\n") == 1
     assert ldap_server.password not in err
+
+
+# -- TLS -------------------------------------------------------------------------------
+
+
+def test_starttls_and_ldaps_verify_the_certificate(tmp_path: Path) -> None:
+    from tests.conftest import require_system
+    from tests.slapd import DIRECTORY, OPENSSL, available
+
+    require_system("slapd (Debian packages slapd and ldap-utils)", available())
+    require_system("openssl", OPENSSL is not None)
+    with Slapd(tmp_path / "tls", tls=True) as server:
+        server.load(DIRECTORY)
+        plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+        assert server.ca_file is not None
+        # The certificate is not trusted by the system: refused without --ca-file.
+        with pytest.raises(LdapError) as caught:
+            apply_plan(plan, target(server, starttls=True), dry_run=True)
+        assert str(caught.value).startswith(f"{server.url}: cannot connect (")
+        dry = apply_plan(plan, target(server, starttls=True, ca_file=server.ca_file), dry_run=True)
+        assert [o.outcome for o in dry.outcomes] == ["would_apply"]
+        over_ldaps = LdapTarget(server.ldaps_url, server.admin_dn, server.password, ca_file=server.ca_file)
+        result = apply_plan(plan, over_ldaps)
+        assert [o.outcome for o in result.outcomes] == ["applied"]
+        assert server.values(JDOE, "title") == ["Lead Engineer"]
+        with pytest.raises(LdapError, match="StartTLS is for ldap:// URLs"):
+            apply_plan(plan, LdapTarget(server.ldaps_url, "cn=x", "pw", starttls=True))
+
+
+def test_cli_progress_on_stderr_when_asked(ldap_server: Slapd, tmp_path: Path) -> None:
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    env = {"RD_PW": ldap_server.password, "RECONDIFF_PROGRESS": "1"}
+    code, out, err = run_cli(*cli_args(ldap_server, plan, "--password-env", "RD_PW"), env=env)
+    assert code == 0
+    lines = err.splitlines()
+    assert lines[0].startswith("recondiff: [") and lines[0].endswith(f"connecting to {ldap_server.url}…")
+    assert lines[1].endswith("1 events to run, with the assertion control…")
+    assert lines[-1] == f"recondiff: applied 1 (journal {default_journal(plan)})"
+    assert out.count("\n") == 1

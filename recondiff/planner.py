@@ -160,6 +160,9 @@ class Planner:
                 event = self._account_event(row, decision, accounts, identities)
                 if event is not None:
                     events.append(event)
+                    if event["operation"] == "add" and event["target"] == "endpoint":
+                        record = identities.get(_fold(row["identity_key"]), {})
+                        events.extend(self._new_memberships(event, record, decision))
             if row["sync"] == "drifted":
                 events.extend(self._drift_events(row, drift.get(row["endpoint_record"], [])))
 
@@ -355,7 +358,7 @@ class Planner:
         if key:
             changes.append(_change("add", self.cfg.endpoint.key, [key]))
         for a in self.cfg.attributes:
-            # only what the endpoint is meant to follow; memberships come as drift next run
+            # only what the endpoint is meant to follow; memberships are events of their own
             if a.membership or a.on_drift in ("do_nothing", "update_repository"):
                 continue
             if a.endpoint.lower() == self.cfg.endpoint.key.lower():
@@ -365,6 +368,40 @@ class Planner:
                 changes.append(_change("add", a.endpoint, values))
         template = self.cfg.endpoint.create_dn
         return (_fill_dn(template, fields | {"key": key}) if template else None), changes
+
+    def _new_memberships(
+        self, added: Event, record: dict[str, Any], decision: _Decision
+    ) -> list[Event]:
+        """A created account's groups: one membership event per group, after the add."""
+        dn = added["object"]["dn"]
+        if not dn:
+            return []
+        fields = {k.lower(): v for k, v in record.items()}
+        events = []
+        for a in self.cfg.attributes:
+            if not a.membership or a.on_drift in ("do_nothing", "update_repository"):
+                continue
+            for group in _clean(_as_list(fields.get(a.repository.lower()))):
+                obj = {
+                    "key": None,
+                    "dn": group,
+                    "identity_key": added["object"]["identity_key"],
+                    "member_of": {"key": added["object"]["key"], "dn": dn},
+                }
+                events.append(
+                    _event(
+                        "endpoint",
+                        "modify",
+                        decision.response,
+                        obj,
+                        [_change("add", a.membership, [dn])],
+                        [],
+                        dict(added["reason"]),
+                        None,
+                        decision.review,
+                    )
+                )
+        return events
 
     def _drift_events(self, row: dict[str, Any], drift: list[dict[str, Any]]) -> list[Event]:
         """One modify of the account for its plain attributes, one event per capability

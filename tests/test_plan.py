@@ -139,6 +139,9 @@ def test_default_responses_give_these_events(tmp_path: Path) -> None:
         ("endpoint", "add", "review", "egone", "pending",
          [("add", "objectClass", ["top", "person", "user"]),
           ("add", "sAMAccountName", ["egone"]), ("add", "title", ["Auditor"])]),
+        # ... and its groups, one event each, after it
+        ("endpoint", "modify", "review", "CN=Staff,OU=Groups,DC=ex", "pending",
+         [("add", "member", ["CN=Eve Gone,OU=Staff,DC=ex"])]),
         # deleted_in_repository bwong: default review -> disable
         ("endpoint", "disable", "review", "bwong", "pending",
          [("delete", "userAccountControl", ["512"]), ("add", "userAccountControl", ["514"])]),
@@ -158,10 +161,10 @@ def test_default_responses_give_these_events(tmp_path: Path) -> None:
         {"attribute": "userAccountControl", "values": ["512"]},
     ]
     assert plan["counts"] == {
-        "events": 7,
-        "by_operation": {"add": 1, "disable": 2, "link": 1, "modify": 3},
-        "by_response": {"reject": 1, "review": 5, "update_endpoint": 1},
-        "by_approval": {"auto": 2, "pending": 5},
+        "events": 8,
+        "by_operation": {"add": 1, "disable": 2, "link": 1, "modify": 4},
+        "by_response": {"reject": 1, "review": 6, "update_endpoint": 1},
+        "by_approval": {"auto": 2, "pending": 6},
         "alerts": 1,
     }
 

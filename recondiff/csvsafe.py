@@ -101,7 +101,8 @@ class CsvTable:
 
     Row numbers are the spreadsheet's: the header is row 1, so the first data
     row is row 2. Cells are :func:`restore`-d and missing trailing cells are
-    ``""``; rows whose every cell is blank are left out.
+    ``""``; rows whose every cell is blank are left out, and so are nameless
+    columns at the right that hold nothing.
     """
 
     path: Path
@@ -146,6 +147,19 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
     if not records:
         raise InputError(f"{path}: empty {what}: it has no header row")
     header = [restore(h).strip() for h in records[0]]
+    body = [
+        (number, record)
+        for number, record in enumerate(records[1:], start=2)
+        if any(cell.strip() for cell in record)
+    ]
+    # A spreadsheet may save empty, nameless columns at the right: drop those.
+    while (
+        header
+        and not header[-1]
+        and not any(len(r) >= len(header) and r[len(header) - 1].strip() for _, r in body)
+    ):
+        header.pop()
+        body = [(n, r[: len(header)]) for n, r in body]
     seen: set[str] = set()
     for i, name in enumerate(header, start=1):
         if not name:
@@ -154,9 +168,7 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
             raise InputError(f"{path}: row 1: column {name} appears twice; keep one")
         seen.add(name.lower())
     rows: list[tuple[int, dict[str, str]]] = []
-    for number, record in enumerate(records[1:], start=2):
-        if not any(cell.strip() for cell in record):
-            continue
+    for number, record in body:
         if len(record) > len(header):
             raise InputError(
                 f"{path}: row {number} has {len(record)} cells but the header names "

@@ -246,10 +246,11 @@ def summary_lines(plan: Plan) -> list[str]:
         "",
         f"alerts ({len(info['alerts'])})",
     ]
+    by_id = {e["id"]: e for e in plan["events"]}
     for event in info["alerts"]:
         lines.append(
             f"  {event['id']}  {_subject(event)}  {_one_line(event['alert'])} -- "
-            f"{_alert_what(_event(plan, event['id']))}"
+            f"{_alert_what(by_id[event['id']])}"
         )
     lines += ["", f"attention ({len(info['attention'])})"]
     for item in info["attention"]:
@@ -282,11 +283,6 @@ def _subject(event: dict[str, Any]) -> str:
             return _one_line(f"identity {event['identity_key']}")
         return _one_line(f"account {event['endpoint_key']}")
     return _one_line(event["endpoint_key"] or event["identity_key"] or "-")
-
-
-def _event(plan: Plan, event_id: str) -> Event:
-    found: Event = next(e for e in plan["events"] if e["id"] == event_id)
-    return found
 
 
 # ---------------------------------------------------------------- deciding

@@ -91,6 +91,17 @@ def test_read_what_a_spreadsheet_saves(tmp_path: Path) -> None:
     assert table.rows == [(2, {"B": "=x", "A": "2", "C": ""}), (5, {"B": "5", "A": "6", "C": "7"})]
 
 
+def test_read_drops_empty_nameless_columns_at_the_right(tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    path.write_text("a,b,,\r\n1,2,,\r\n3\r\n", encoding="utf-8")
+    table = csvsafe.read_csv(path)
+    assert table.header == ["a", "b"]
+    assert table.rows == [(2, {"a": "1", "b": "2"}), (3, {"a": "3", "b": ""})]
+    path.write_text("a,b,\r\n1,2,x\r\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 1, column 3 has no name; name it or delete it$"):
+        csvsafe.read_csv(path)
+
+
 def test_read_tabs_and_lf(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text("a\tb\n1\t2\n", encoding="utf-8")

@@ -510,6 +510,9 @@ class _Session:
             operation()
         except _CONNECTION_ERRORS as exc:
             raise _Lost(f"{_exception_text(exc)} during {event_id}") from None
+        except ldap_exc.LDAPException as exc:
+            # Refused by ldap3 before anything was sent (say, an add without objectClass).
+            return {"result": None, "description": "not sent", "message": _exception_text(exc)}
         result: dict[str, Any] = dict(self.conn.result or {})
         if not result:
             raise _Lost(f"no answer to {event_id}")
@@ -599,7 +602,9 @@ class _Session:
         return self._outcome(event, result)
 
     def _outcome(self, event: Event, result: dict[str, Any]) -> EventOutcome:
-        code = int(result.get("result") or 0)
+        if result.get("result") is None:
+            return EventOutcome(event["id"], "failed", None, f"not sent: {result.get('message')}")
+        code = int(result["result"])
         if code == 0:
             return EventOutcome(event["id"], "applied", 0, _summary(event))
         if code in STALE_RESULTS:
@@ -647,7 +652,7 @@ class _SearchFailed(Exception):
     def __init__(self, result: dict[str, Any]) -> None:
         super().__init__(_describe(result))
         self.result = result
-        self.code = int(result.get("result") or 0)
+        self.code: int | None = result.get("result")
 
 
 def _show(values: Sequence[str]) -> str:

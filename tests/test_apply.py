@@ -320,6 +320,18 @@ def test_deleted_entry_is_stale(ldap_server: Slapd, tmp_path: Path) -> None:
     assert [(o.outcome, o.result) for o in result.outcomes] == [("stale", 32), ("stale", 68)]
 
 
+def test_malformed_event_fails_without_stopping_the_run(ldap_server: Slapd, tmp_path: Path) -> None:
+    classless = event("add", f"uid=nobody,ou=people,{BASE}", [change("add", "uid", "nobody")], situation="missing")
+    schema_violation = event("modify", JDOE, [change("add", "noSuchAttributeType", "x")])
+    fine = modify_title(JDOE, "Engineer", "Lead Engineer")
+    plan = write_plan(tmp_path / "plan.json", [classless, schema_violation, fine])
+    result = apply_plan(plan, target(ldap_server))
+    assert [(o.outcome, o.result) for o in result.outcomes] == [("failed", None), ("failed", 17), ("applied", 0)]
+    assert result.outcomes[0].message == "not sent: objectClass attribute is mandatory"
+    assert result.outcomes[1].message.startswith("undefinedAttributeType (17)")
+    assert result.exit_code == 1
+
+
 # -- crash and resume ------------------------------------------------------------------
 
 

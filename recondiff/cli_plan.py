@@ -173,6 +173,7 @@ def import_decisions(plan_file: Path, sheet: Path, by: str | None) -> None:
     "--output",
     "outdir",
     required=True,
+    metavar="DIR",
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory for repository_changes.csv and .jsonl (created if needed).",
 )

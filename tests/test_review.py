@@ -770,6 +770,17 @@ def test_ldif_to_a_file_and_stdout(plan_path: Path, fake_ldif: list[dict[str, An
     assert (code, out, err) == (0, expected, "")
 
 
+def test_ldif_with_the_real_writer(plan_path: Path) -> None:
+    from recondiff.changes_ldif import plan_to_ldif
+
+    code, out, err = run("plan", "ldif", str(plan_path), "-o", "changes.ldif")
+    assert (code, out, err) == (0, "", "")
+    text = Path("changes.ldif").read_text(encoding="utf-8")
+    assert text == plan_to_ldif(plan_mod.load_plan(plan_path))
+    assert f"dn: {MAIL['object']['dn']}" in text.splitlines()  # auto: in
+    assert f"dn: {JDOE_DN}" not in text.splitlines()  # pending: out
+
+
 # ------------------------------------------------------------------ every command
 
 

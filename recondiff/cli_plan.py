@@ -213,7 +213,7 @@ def ldif(plan_file: Path, out: str) -> None:
     Example: recondiff plan ldif out/plan.json -o changes.ldif
     """
     # Imported here: the LDIF writer is its own module (and its own engineer's).
-    from recondiff.changes_ldif import plan_to_ldif  # type: ignore[import-untyped,unused-ignore]
+    from recondiff.changes_ldif import plan_to_ldif
 
     text = plan_to_ldif(load_plan(plan_file))
     if out == "-":

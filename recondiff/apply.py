@@ -178,6 +178,42 @@ def changes_filter(changes: Sequence[dict[str, Any]]) -> str | None:
     return _and(clauses)
 
 
+MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember"})
+
+
+def membership_event(event: Event) -> bool:
+    """An event that changes a group's member list (``object.member_of``, or ``member`` changes)."""
+    if event["object"].get("member_of") is not None:
+        return True
+    return any(c["attribute"].lower() in MEMBER_ATTRIBUTES for c in event["changes"])
+
+
+def split_preconditions(event: Event) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(for the assertion control, to check by a search first)``.
+
+    OpenLDAP's memberof overlay (2.5) applies a group modify's assertion control
+    to its own internal update of each member's ``memberOf`` too, where it does
+    not hold, and then silently leaves ``memberOf`` stale. So a membership event
+    carries no assertion: its preconditions are the member values it deletes,
+    which the modify checks by itself (a value already gone fails with 16), and
+    any other precondition is checked with a base search just before sending
+    (not atomic). Other events send all their preconditions as the control.
+    """
+    preconditions = list(event["preconditions"])
+    if not membership_event(event):
+        return preconditions, []
+    deleted: dict[str, set[str]] = {}
+    for change in event["changes"]:
+        if change["op"] == "delete":
+            deleted.setdefault(change["attribute"].lower(), set()).update(change["values"])
+    rest = [
+        c
+        for c in preconditions
+        if not c["values"] or not set(c["values"]) <= deleted.get(c["attribute"].lower(), set())
+    ]
+    return [], rest
+
+
 def assertion_control(filter_text: str) -> tuple[str, bool, bytes]:
     """The RFC 4528 control for ``filter_text``: its BER-encoded Filter, critical."""
     tree = parse_filter(filter_text, None, True, False, None, False)
@@ -574,21 +610,24 @@ class _Session:
         dn = event["object"]["dn"]
         operation = event["operation"]
         controls = None
-        precondition = assertion_filter(event["preconditions"])
-        if precondition and operation != "add":
-            if self.assertion:
-                controls = [assertion_control(precondition)]
-            else:
-                # No assertion control: check first (not atomic, but never blind).
-                try:
-                    holds = self.exists(dn, precondition, event["id"])
-                except _SearchFailed as failed:
-                    return self._outcome(event, failed.result)
-                if not holds:
-                    code = 32 if holds is None else 122
-                    return self._outcome(
-                        event, {"result": code, "description": STALE_RESULTS[code]}
-                    )
+        asserted, searched = split_preconditions(event)
+        if not self.assertion:
+            asserted, searched = [], searched + asserted
+        if operation != "add" and asserted:
+            controls = [assertion_control(assertion_filter(asserted) or "")]
+        precondition = assertion_filter(searched)
+        if operation != "add" and precondition:
+            # No assertion control for these: check first (not atomic, but never blind).
+            try:
+                holds = self.exists(dn, precondition, event["id"])
+            except _SearchFailed as failed:
+                return self._outcome(event, failed.result)
+            if not holds:
+                code = 32 if holds is None else 122
+                checked = "checked with a search before sending"
+                return self._outcome(
+                    event, {"result": code, "description": STALE_RESULTS[code], "message": checked}
+                )
         if operation == "add":
             attributes = _add_attributes(event["changes"])
             result = self._call(lambda: self.conn.add(dn, attributes=attributes), event["id"])

@@ -4,7 +4,10 @@ The file is for ``ldapmodify``: one change record per event, in plan order,
 each after a comment naming the event and why it exists. Like ``apply``, each
 record carries its preconditions as an RFC 4528 assertion ``control:`` line, so
 ``ldapmodify`` stops at the first object that changed since the diff (result
-122) instead of overwriting it. It does not keep a journal: after a failure,
+122) instead of overwriting it. Membership records carry none (OpenLDAP's
+memberof overlay would then leave memberOf stale; see
+:func:`recondiff.apply.split_preconditions`): deleting a member value that is
+gone fails by itself. It does not keep a journal: after a failure,
 fix or drop the failed record and run the rest (``ldapmodify -c`` continues
 past errors) — or use ``recondiff apply``, which resumes on its own.
 """
@@ -14,7 +17,13 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
-from recondiff.apply import ASSERTION_CONTROL, assertion_control, assertion_filter, refusal
+from recondiff.apply import (
+    ASSERTION_CONTROL,
+    assertion_control,
+    assertion_filter,
+    refusal,
+    split_preconditions,
+)
 from recondiff.errors import InputError
 from recondiff.plan import Event, Plan, runnable
 
@@ -82,7 +91,11 @@ def event_record(event: Event, *, assertions: bool = True) -> Iterator[str]:
     )
     yield attribute_line("dn", event["object"]["dn"])
     operation = event["operation"]
-    precondition = assertion_filter(event["preconditions"])
+    asserted, unchecked = split_preconditions(event)
+    if unchecked and operation != "add":
+        # A membership event: no assertion (see split_preconditions), say what is not checked.
+        yield _comment(f"not asserted (membership): {assertion_filter(unchecked)}")
+    precondition = assertion_filter(asserted)
     if assertions and precondition and operation != "add":
         _, _, ber = assertion_control(precondition)
         yield fold(f"control: {ASSERTION_CONTROL} true:: {base64.b64encode(ber).decode('ascii')}")

@@ -109,7 +109,7 @@ def membership(op: str, group: str, account: str, **kw: Any) -> dict[str, Any]:
         "modify",
         group,
         [change(op, "member", account)],
-        [],
+        [pre("member", account)] if op == "delete" else [],  # as the planner writes them
         key=group.split(",")[0].split("=")[1],
         member_of={"key": key, "dn": account},
         response="update_endpoint",
@@ -254,7 +254,9 @@ def test_every_kind_is_applied(ldap_server: Slapd, tmp_path: Path) -> None:
     assert ldap_server.values(STAFF, "member") == [JDOE, ASMITH, BWONG]
     assert ldap_server.values(BWONG, "memberOf") == [STAFF]
     assert ASMITH not in ldap_server.values(VPN, "member")
+    assert ldap_server.values(ASMITH, "memberOf") == [STAFF]  # memberOf followed the group
     assert ldap_server.entry(CDAVIS) is None
+    assert CDAVIS not in ldap_server.values(VPN, "member")  # refint
     assert ldap_server.values(ASMITH, "employeeType") == ["disabled"]
     assert ldap_server.values(BWONG, "pwdAccountLockedTime") == ["000001010000Z"]
     assert ldap_server.values(f"uid=eve,ou=people,{BASE}", "title") == ["New Hire"]
@@ -294,6 +296,30 @@ def test_changed_value_is_stale_and_untouched(ldap_server: Slapd, tmp_path: Path
     again = apply_plan(plan, target(ldap_server))
     assert {o.event_id: (o.outcome, o.previous) for o in again.outcomes}[stale["id"]] == ("stale", True)
     assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
+def test_membership_events_keep_memberof_right(ldap_server: Slapd, tmp_path: Path) -> None:
+    """slapd's memberof overlay applies a group modify's assertion to its own update of
+    the member's memberOf, so membership events rely on value-level checks instead."""
+    gone = membership("delete", VPN, JDOE)
+    already_gone = membership("delete", STAFF, BWONG)  # bwong is not in staff: 16, stale
+    guarded = event(  # a precondition the modify does not check by itself: searched first
+        "modify", VPN, [change("add", "member", BWONG)], [pre("cn", "vpn"), pre("member", ASMITH)],
+        member_of={"key": "bwong", "dn": BWONG},
+    )
+    unguarded = event(
+        "modify", STAFF, [change("add", "member", CDAVIS)], [pre("cn", "not-staff")],
+        member_of={"key": "cdavis", "dn": CDAVIS},
+    )
+    plan = write_plan(tmp_path / "plan.json", [gone, already_gone, guarded, unguarded])
+    result = apply_plan(plan, target(ldap_server))
+    assert [(o.outcome, o.result) for o in result.outcomes] == [
+        ("applied", 0), ("stale", 16), ("applied", 0), ("stale", 122),
+    ]
+    assert result.outcomes[3].message.startswith("assertionFailed (122): checked with a search before sending")
+    assert ldap_server.values(JDOE, "memberOf") == [STAFF]
+    assert ldap_server.values(BWONG, "memberOf") == [VPN]
+    assert ldap_server.values(CDAVIS, "memberOf") == [VPN]
 
 
 def test_odd_values_round_trip_through_the_assertion(ldap_server: Slapd, tmp_path: Path) -> None:

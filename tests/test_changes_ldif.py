@@ -85,6 +85,7 @@ def test_ldapmodify_applies_it(ldap_server: Slapd, tmp_path: Path) -> None:
     assert ldap_server.values(STAFF, "member") == [JDOE, ASMITH, BWONG]
     assert ldap_server.values(BWONG, "memberOf") == [STAFF]
     assert ASMITH not in ldap_server.values(VPN, "member")
+    assert ldap_server.values(ASMITH, "memberOf") == [STAFF]
     assert ldap_server.entry(CDAVIS) is None
     assert ldap_server.values(ASMITH, "employeeType") == ["disabled"]
     assert ldap_server.values(BWONG, "pwdAccountLockedTime") == ["000001010000Z"]

@@ -302,8 +302,12 @@ def default_journal(plan_path: Path | str) -> Path:
 class Journal:
     """The JSON Lines record of an apply; see the module docstring."""
 
-    def __init__(self, path: Path, digest: str) -> None:
+    def __init__(self, path: Path, plan_id: str, digest: str) -> None:
+        # Keyed by the plan id, not its digest: approving more events later
+        # changes the digest but not the events, and a re-run with the same
+        # journal must still skip what is done (event ids are content hashes).
         self.path = path
+        self.plan_id = plan_id
         self.digest = digest
         self.last: dict[str, dict[str, Any]] = {}
         self._handle: IO[str] | None = None
@@ -324,16 +328,16 @@ class Journal:
         for number, raw in enumerate(lines[:-1], start=1):
             try:
                 record = json.loads(raw)
-                event, outcome, plan_digest = record["event"], record["outcome"], record["plan"]
+                event, outcome, plan = record["event"], record["outcome"], record["plan"]
             except (ValueError, TypeError, KeyError):
                 raise JournalError(
                     f"{self.path}: line {number} is not a recondiff journal record; "
                     "pass another --journal"
                 ) from None
-            if plan_digest != self.digest:
+            if plan != self.plan_id:
                 raise JournalError(
-                    f"{self.path}: this journal belongs to another plan ({plan_digest}, "
-                    f"this plan is {self.digest}); pass a new --journal for this plan"
+                    f"{self.path}: this journal belongs to another plan ({plan}, "
+                    f"this plan is {self.plan_id}); pass a new --journal for this plan"
                 )
             if outcome not in (*FINAL, "started", "skipped"):
                 raise JournalError(f"{self.path}: line {number}: unknown outcome {outcome!r}")
@@ -382,7 +386,8 @@ class Journal:
             "result": result,
             "message": message,
             "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "plan": self.digest,
+            "plan": self.plan_id,
+            "digest": self.digest,
         }
         assert self._handle is not None
         try:
@@ -737,7 +742,9 @@ def apply_plan(
     plan = load_plan(plan_path)
     check_safety(plan, allow_mass_change, plan_path)
     journal = Journal(
-        Path(journal_path) if journal_path else default_journal(plan_path), plan["digest"]
+        Path(journal_path) if journal_path else default_journal(plan_path),
+        plan["plan_id"],
+        plan["digest"],
     )
     to_run = runnable(plan)
     outcomes: list[EventOutcome] = []

@@ -172,10 +172,11 @@ def make_plan(
     max_delete_percent: float = 50.0,
     protected: tuple[str, ...] = ("Administrator", "krbtgt"),
     disable: dict[str, Any] | None = None,
+    plan_id: str = "pl-0123456789abcdef",
 ) -> dict[str, Any]:
     return {
         "format": "recondiff-plan/1",
-        "plan_id": "pl-0123456789abcdef",
+        "plan_id": plan_id,
         "created_at": "2026-11-23T13:00:00+00:00",
         "recondiff_version": "0.1.0",
         "config": {"path": "recondiff.toml", "sha256": SHA},
@@ -260,13 +261,15 @@ def test_every_kind_is_applied(ldap_server: Slapd, tmp_path: Path) -> None:
     assert ldap_server.values(ASMITH, "employeeType") == ["disabled"]
     assert ldap_server.values(BWONG, "pwdAccountLockedTime") == ["000001010000Z"]
     assert ldap_server.values(f"uid=eve,ou=people,{BASE}", "title") == ["New Hire"]
-    # The journal: started then applied, in plan order, with the plan's digest.
+    # The journal: started then applied, in plan order, with the plan's id and digest.
     lines = journal_lines(default_journal(plan))
     assert [(line["event"], line["outcome"]) for line in lines] == [
         (e["id"], o) for e in events for o in ("started", "applied")
     ]
-    digest = json.loads(plan.read_text())["digest"]
-    assert {line["plan"] for line in lines} == {digest}
+    written = json.loads(plan.read_text())
+    assert {(line["plan"], line["digest"]) for line in lines} == {
+        (written["plan_id"], written["digest"])
+    }
     # A second run changes nothing and sends nothing: everything is in the journal.
     again = apply_plan(plan, target(ldap_server))
     assert all(o.previous and o.outcome == "applied" for o in again.outcomes)
@@ -533,19 +536,47 @@ def test_hand_edited_plan_is_refused(ldap_server: Slapd, tmp_path: Path) -> None
 
 def test_journal_of_another_plan_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
     one = write_plan(tmp_path / "one.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
-    two = write_plan(tmp_path / "two.json", [modify_title(ASMITH, "Analyst", "Lead Analyst")])
+    two = write_plan(
+        tmp_path / "two.json",
+        [modify_title(ASMITH, "Analyst", "Lead Analyst")],
+        plan_id="pl-fedcba9876543210",
+    )
     apply_plan(one, target(ldap_server))
     with pytest.raises(JournalError, match="this journal belongs to another plan"):
         apply_plan(two, target(ldap_server), journal_path=default_journal(one))
     assert ldap_server.values(ASMITH, "title") == ["Analyst"]
 
 
+def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """The board approves in two sittings: the second apply runs only what is new,
+    although approving changed the plan's digest."""
+    from recondiff.plan import decide, load_plan, save_plan
+
+    first = modify_title(JDOE, "Engineer", "Lead Engineer", state="approved")
+    later = modify_title(ASMITH, "Analyst", "Lead Analyst", state="pending")
+    plan = write_plan(tmp_path / "plan.json", [first, later])
+    result = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["applied", "skipped"]
+
+    loaded = load_plan(plan)
+    decide(loaded, [later["id"]], "approved", "cab")
+    save_plan(loaded, plan)
+    again = apply_plan(plan, target(ldap_server))
+    assert [(o.outcome, o.previous) for o in again.outcomes] == [
+        ("applied", True), ("applied", False)
+    ]
+    assert ldap_server.values(JDOE, "title") == ["Lead Engineer"]  # not sent twice
+    assert ldap_server.values(ASMITH, "title") == ["Lead Analyst"]
+
+
 def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
     from recondiff.apply import Journal
 
     plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
-    digest = json.loads(plan.read_text())["digest"]
-    holder = Journal(default_journal(plan), digest)
+    written = json.loads(plan.read_text())
+    holder = Journal(default_journal(plan), written["plan_id"], written["digest"])
     holder.open()
     try:
         with pytest.raises(JournalError, match="another recondiff apply is using this journal"):

@@ -196,7 +196,8 @@ def summarise(plan: Plan) -> dict[str, Any]:
             "target": event["target"],
             "operation": event["operation"],
             "response": event["response"],
-            "endpoint_key": obj["key"],
+            # a membership event is about the member account, on the group's DN
+            "endpoint_key": obj["key"] or (obj.get("member_of") or {}).get("key"),
             "dn": obj["dn"],
             "identity_key": obj["identity_key"],
             "state": event["approval"]["state"],

@@ -266,3 +266,11 @@ def test_sample_plan_matches_the_golden_file(tmp_path: Path) -> None:
         golden.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", "utf-8")
         pytest.skip("golden plan rewritten; review git diff tests/golden")
     assert actual == json.loads(golden.read_text(encoding="utf-8"))
+
+
+def test_show_names_the_member_of_a_membership_event(tmp_path: Path) -> None:
+    from recondiff.review import summarise
+
+    pending = summarise(run(tmp_path))["pending"]
+    vpn = next(p for p in pending if p["dn"] == "CN=VPN,OU=Groups,DC=ex")
+    assert vpn["endpoint_key"] == "jdoe"

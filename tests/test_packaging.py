@@ -45,6 +45,7 @@ def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> No
     assert "recondiff/queries/macros.sql" in names
     assert "recondiff/queries/situations.sql" in names
     assert any(n.startswith("recondiff/reports/") for n in names)
+    assert "recondiff/schemas/plan.schema.json" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     # Run from elsewhere, importing only the unpacked wheel (dependencies from
@@ -54,6 +55,8 @@ def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> No
         "import recondiff.queries as q, recondiff.compare as c, sys;"
         f"assert str(q.query_dir()).startswith({str(site)!r}), q.query_dir();"
         f"r = c.compare({str(SAMPLE / 'recondiff.toml')!r}, {str(tmp_path / 'out')!r});"
+        "import recondiff.plan as p;"
+        f"p.load_plan({str(tmp_path / 'out' / 'plan.json')!r});"  # the schema ships too
         "print(r.summary['situations']['linked'])"
     )
     done = subprocess.run(

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from recondiff.changes_ldif import plan_to_ldif
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
-from recondiff.plan import digest_of, load_plan
+from recondiff.plan import decide, digest_of, finalise, load_plan
 from tests.conftest import ROOT, SAMPLE
 
 UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
@@ -256,16 +259,24 @@ def _normalised(plan: dict[str, Any]) -> dict[str, Any]:
     return plan
 
 
-def test_sample_plan_matches_the_golden_file(tmp_path: Path) -> None:
-    """``RECONDIFF_UPDATE_GOLDEN=1 pytest tests/test_plan.py`` rewrites the golden file."""
+def test_sample_plan_and_ldif_match_the_golden_files(tmp_path: Path) -> None:
+    """``RECONDIFF_UPDATE_GOLDEN=1 pytest tests/test_plan.py`` rewrites the golden files.
+
+    The LDIF is that of the plan with every pending event approved: all the
+    endpoint changes the sample proposes, as ldapmodify would get them."""
     compare(SAMPLE / "recondiff.toml", tmp_path)
-    actual = _normalised(load_plan(tmp_path / "plan.json"))
-    golden = GOLDEN / "plan.json"
+    plan = load_plan(tmp_path / "plan.json")
+    actual = _normalised(plan)
+    decide(plan, None, "approved", "golden", at=datetime(2026, 11, 23, tzinfo=UTC))
+    ldif = re.sub(r"sha256:[0-9a-f]{64}", "sha256:<digest>", plan_to_ldif(finalise(plan)))
+    golden, golden_ldif = GOLDEN / "plan.json", GOLDEN / "changes.ldif"
     if UPDATE_GOLDEN:
         golden.parent.mkdir(parents=True, exist_ok=True)
         golden.write_text(json.dumps(actual, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        pytest.skip("golden plan rewritten; review git diff tests/golden")
+        golden_ldif.write_text(ldif, "utf-8")
+        pytest.skip("golden plan and LDIF rewritten; review git diff tests/golden")
     assert actual == json.loads(golden.read_text(encoding="utf-8"))
+    assert ldif == golden_ldif.read_text(encoding="utf-8")
 
 
 def test_show_names_the_member_of_a_membership_event(tmp_path: Path) -> None:

@@ -176,3 +176,9 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
         WHEN 'casefold_set' THEN rd_casefold_trim(v)
         WHEN 'dn_set' THEN rd_dn_final(v)
     END;
+
+-- A CSV cell a spreadsheet will not run as a formula (recondiff/csvsafe.py has
+-- the same rule): a value beginning with = + - @ TAB CR or ' gets one ' in
+-- front; dropping one leading ' from every cell that has one restores it.
+CREATE OR REPLACE MACRO rd_csv(v) AS
+    CASE WHEN left(v, 1) IN ('=', '+', '-', '@', chr(9), chr(13), '''') THEN '''' || v ELSE v END;

@@ -49,6 +49,7 @@ from recondiff.sqlgen import (
     hashed,
     list_of,
     null_or,
+    quote_ident,
 )
 
 Progress = Callable[[str], None]
@@ -60,6 +61,7 @@ OUTPUT_FILES = (
     "situations.csv",
     "drift.parquet",
     "drift.csv",
+    "drift_diff.csv",
     "plan.json",
 )
 
@@ -457,6 +459,16 @@ class _Fills:
             "repository_values": list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
         }
 
+    def diff_cells(self) -> dict[str, str]:
+        # one column per compared attribute, named as configured (quoted)
+        return {
+            "cells": "".join(
+                f",\n        rd_csv(first(cell) FILTER (WHERE attr_idx = {i})) AS "
+                f"{quote_ident(a.endpoint)}"
+                for i, a in enumerate(self.cfg.attributes, 1)
+            )
+        }
+
     def situations_out(self) -> dict[str, str]:
         return {"key": self.ep_key.first(), "dn": self._dn()}
 
@@ -480,6 +492,7 @@ _BLAME = {
     "copy_situations_parquet": "{out}: cannot write the results",
     "copy_drift_csv": "{out}: cannot write the results",
     "copy_drift_parquet": "{out}: cannot write the results",
+    "copy_drift_diff_csv": "{out}: cannot write the results",
 }
 
 
@@ -635,6 +648,17 @@ def _write_outputs(
             _step(con, "export_drift", params, blame)
             for fmt in ("parquet", "csv"):
                 _step(con, f"copy_drift_{fmt}", {"path": str(staging / f"drift.{fmt}")}, blame)
+            _step(
+                con,
+                "copy_drift_diff_csv",
+                {"path": str(staging / "drift_diff.csv")},
+                blame,
+                **fills.diff_cells(),
+            )
+        if fills.cfg.report.csv_bom:
+            for name in OUTPUT_FILES:
+                if name.endswith(".csv"):
+                    _prepend_bom(staging / name)
         plan = make_plan(situations)
         (staging / "plan.json").write_text(plan_mod.dumps(plan), encoding="utf-8")
         summary = make_summary(plan)
@@ -674,6 +698,15 @@ def _interrupts_deferred() -> Iterator[None]:
     finally:
         if main:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _prepend_bom(path: Path) -> None:
+    """[report] csv_bom: a UTF-8 byte-order mark first, so that Excel reads UTF-8."""
+    with_bom = path.with_name(path.name + ".bom")
+    with path.open("rb") as source, with_bom.open("wb") as target:
+        target.write(b"\xef\xbb\xbf")
+        shutil.copyfileobj(source, target, 1 << 20)
+    os.replace(with_bom, path)
 
 
 def _fsync(path: Path) -> None:

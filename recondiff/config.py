@@ -205,6 +205,15 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    rows_per_table: int = 500
+    segment: str | None = None
+    max_age_hours: float = 24.0
+    max_apart_hours: float = 12.0
+    csv_bom: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     endpoint: EndpointConfig
@@ -214,6 +223,7 @@ class Config:
     situations: Mapping[str, str] = field(default_factory=dict)
     engine: EngineConfig = EngineConfig()
     plan: PlanConfig = PlanConfig()
+    report: ReportConfig = ReportConfig()
 
     def response_for(self, situation: str) -> str:
         return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])
@@ -291,6 +301,14 @@ class _Section:
             raise self._err(key, f"must be a number from 0 to 100, got {value!r}")
         return float(value)
 
+    def hours(self, key: str) -> float | None:
+        value = self._get(key, False)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self._err(key, f"must be a positive number of hours, got {value!r}")
+        return float(value)
+
     def table(self, key: str) -> Any:
         return self._get(key, False)
 
@@ -349,6 +367,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         "attribute",
         "situations",
         "plan",
+        "report",
         "engine",
     ]
     top.finish()
@@ -501,6 +520,16 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
             "[plan] default_identity = '<identity key>'"
         )
 
+    s = _Section(file, "[report]", data.get("report", {}))
+    report = ReportConfig(
+        rows_per_table=_or(s.integer("rows_per_table"), 500),
+        segment=s.string("segment"),
+        max_age_hours=_or(s.hours("max_age_hours"), 24.0),
+        max_apart_hours=_or(s.hours("max_apart_hours"), 12.0),
+        csv_bom=s.boolean("csv_bom", False),
+    )
+    s.finish()
+
     s = _Section(file, "[engine]", data.get("engine", {}))
     temp = s.string("temp_directory")
     if temp and (base / temp).exists() and not (base / temp).is_dir():
@@ -521,6 +550,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         situations=situations,
         engine=engine,
         plan=plan,
+        report=report,
     )
 
 

@@ -182,3 +182,12 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
 -- front; dropping one leading ' from every cell that has one restores it.
 CREATE OR REPLACE MACRO rd_csv(v) AS
     CASE WHEN left(v, 1) IN ('=', '+', '-', '@', chr(9), chr(13), '''') THEN '''' || v ELSE v END;
+
+-- The identity of a finding across runs (history): its situation (with the
+-- sync state of a pair) and the folded keys of both sides.
+CREATE OR REPLACE MACRO rd_finding(situation, sync, endpoint_key, identity_key) AS
+    situation || coalesce(':' || sync, '')
+    || '|' || coalesce(rd_key(endpoint_key), '') || '|' || coalesce(rd_key(identity_key), '');
+-- A situations row is a finding unless it is excluded or a linked pair in sync.
+CREATE OR REPLACE MACRO rd_is_finding(situation, sync) AS
+    situation <> 'excluded' AND NOT (situation = 'linked' AND sync IS NOT DISTINCT FROM 'in_sync');

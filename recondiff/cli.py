@@ -23,7 +23,8 @@ from recondiff import ingest as ingest_mod
 from recondiff.cli_apply import apply_command
 from recondiff.cli_plan import plan_group
 from recondiff.config import SITUATIONS
-from recondiff.errors import ExitCode, RecondiffError
+from recondiff.errors import ExitCode, InputError, RecondiffError
+from recondiff.history import History, history_path
 
 
 class _Cli(click.Group):
@@ -98,9 +99,22 @@ def cli() -> None:
     help="Directory for summary.json, situations.* and drift.* (created if needed).",
 )
 @click.option("--allow-empty", is_flag=True, help="Accept an input with no records.")
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of the run history (history.duckdb); default: the output directory.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or warnings on stderr.")
-def compare(config_path: Path, outdir: Path, allow_empty: bool, as_json: bool, quiet: bool) -> None:
+def compare(
+    config_path: Path,
+    outdir: Path,
+    allow_empty: bool,
+    state_dir: Path | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
     """Run one reconciliation: classify every account and list every drift.
 
     Exit status: 0 everything in sync, 1 differences found, 2 bad
@@ -109,7 +123,11 @@ def compare(config_path: Path, outdir: Path, allow_empty: bool, as_json: bool, q
     Example: recondiff compare -c sample_data/recondiff.toml -o out
     """
     result = compare_mod.compare(
-        config_path, outdir, allow_empty=allow_empty, progress=_progress(quiet)
+        config_path,
+        outdir,
+        allow_empty=allow_empty,
+        progress=_progress(quiet),
+        state_dir=state_dir,
     )
     if not quiet:
         for warning in result.warnings:
@@ -197,6 +215,62 @@ def ingest(
             indent=2,
         )
     )
+
+
+@cli.command()
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("out"),
+    show_default=True,
+    help="The directory holding history.duckdb (compare's --state, or its -o).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def history(state_dir: Path, as_json: bool) -> None:
+    """List the recorded runs, newest first: when, which config, what was found.
+
+    Example: recondiff history --state out
+    """
+    path = history_path(state_dir, None)
+    if not path.exists():
+        raise InputError(
+            f"{path}: no run history here; pass --state DIR (compare's --state, or its -o)"
+        )
+    runs = History(path).runs()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    r | {"started_at": r["started_at"].isoformat(),
+                         "finished_at": r["finished_at"].isoformat()}
+                    for r in runs
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    header = ("run", "finished", "endpoint", "repository", "differences", "drifted", "config")
+    rows = [
+        (
+            r["run_id"],
+            r["finished_at"].isoformat(timespec="seconds"),
+            r["summary"]["run"]["endpoint"],
+            r["summary"]["run"]["repository"],
+            str(r["summary"]["differences"]),
+            str(r["summary"]["drift"]["accounts"]),
+            r["config_path"],
+        )
+        for r in runs
+    ]
+    if not sys.stdout.isatty():  # data for scripts: tab-separated, no padding
+        for row in (header, *rows):
+            click.echo("\t".join(row))
+        return
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 def _parse_time(text: str) -> datetime:

@@ -38,6 +38,7 @@ from recondiff import ingest as ingest_mod
 from recondiff import plan as plan_mod
 from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
 from recondiff.errors import ConfigError, ExitCode, InputError
+from recondiff.history import History, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import load, render
@@ -168,13 +169,18 @@ def compare(
     *,
     allow_empty: bool = False,
     progress: Progress | None = None,
+    state_dir: str | Path | None = None,
 ) -> CompareResult:
     """Run one reconciliation and write its outputs to ``outdir``.
 
+    The run history (history.py) lives in ``state_dir``, by default ``outdir``.
     Raises :class:`~recondiff.errors.RecondiffError` for bad config or input.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
     out = Path(outdir)
+    history = History(history_path(out, Path(state_dir) if state_dir is not None else None))
+    history_key = config_key(cfg.endpoint.name, cfg.repository.name)
+    previous = history.previous(history_key)
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -230,6 +236,9 @@ def compare(
                 _step(con, "situations", params, blame)
                 if cfg.repository.expect_account and not cfg.endpoint.incremental:
                     _step(con, "missing_expected", params, blame)
+                if previous is not None and previous.owners.num_rows:
+                    con.register("history_owner", previous.owners)
+                    _step(con, "vanished", params, blame, key=fills.repo_key.first())
                 _step(con, "release_situation_stage", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
@@ -271,6 +280,15 @@ def compare(
             )
         finally:
             con.close()
+    history.record(
+        run_id=summary["run"]["id"],
+        key=history_key,
+        config_path=cfg.path,
+        outdir=out,
+        summary=summary,
+        situations_parquet=out / "situations.parquet",
+        previous=previous,
+    )
     return CompareResult(outdir=out, summary=summary, warnings=tuple(warnings))
 
 
@@ -596,6 +614,7 @@ def _summary(
     return {
         "recondiff_version": __version__,
         "run": {
+            "id": _run_id(started, ep_in, repo_in),
             "config": str(cfg.path),
             "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
             "endpoint": cfg.endpoint.name,
@@ -676,6 +695,11 @@ def _write_outputs(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return summary
+
+
+def _run_id(started: datetime, ep_in: InputSummary, repo_in: InputSummary) -> str:
+    seed = f"{started.isoformat()}\n{ep_in.sha256}\n{repo_in.sha256}".encode()
+    return f"run-{started:%Y%m%dT%H%M%SZ}-{hashlib.sha256(seed).hexdigest()[:8]}"
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:

@@ -1,0 +1,19 @@
+-- deleted_in_repository from history (DESIGN.md): an account unmatched now,
+-- whose key the previous run of this config saw owned by an identity that has
+-- since vanished from the repository snapshot altogether (not merely left its
+-- scope). history_owner is the previous run's ownerships (history.py).
+UPDATE situation s
+SET situation = 'deleted_in_repository', rank = 7, identity_key = v.identity_key,
+    rule = 'vanished'
+FROM (
+    SELECT e.ep_row, min(o.identity_key) AS identity_key
+    FROM ep_linked e
+    JOIN history_owner o ON o.account_norm = e.ep_key_norm
+    WHERE e.ep_row IS NOT NULL
+      AND o.identity_norm NOT IN (
+          SELECT rd_key({{key}}) FROM read_parquet($repository_path)
+          WHERE rd_key({{key}}) IS NOT NULL
+      )
+    GROUP BY e.ep_row
+) v
+WHERE s.ep_row = v.ep_row AND s.situation = 'unmatched';

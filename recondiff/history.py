@@ -1,0 +1,177 @@
+"""Run history: an embedded DuckDB file beside the outputs (or in ``--state DIR``).
+
+Every finished compare records its run, the keys of its findings (each with
+the time it was first seen) and the identity -> account ownerships it saw.
+The next run of the same config (same endpoint and repository names) reads
+them to tell what is new, resolved and persisting, how old each finding is,
+and which unmatched account belonged to an identity that has since vanished
+(``queries/vanished.sql``). SQL in ``queries/history_*.sql``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from recondiff.errors import InputError
+from recondiff.queries import load
+
+HISTORY_FILE = "history.duckdb"
+
+
+def history_path(outdir: Path, state_dir: Path | None) -> Path:
+    """``--state DIR`` or, by default, the output directory."""
+    return (state_dir if state_dir is not None else outdir) / HISTORY_FILE
+
+
+def config_key(endpoint_name: str, repository_name: str) -> str:
+    return f"{endpoint_name}|{repository_name}"
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    run_id: str
+    finished_at: datetime
+    findings: pa.Table  # finding_key, situation, sync, endpoint_key, identity_key, first_seen
+    owners: pa.Table  # identity_key, identity_norm, account_norm
+
+
+EMPTY_FINDINGS = pa.schema(
+    [
+        ("finding_key", pa.string()),
+        ("situation", pa.string()),
+        ("sync", pa.string()),
+        ("endpoint_key", pa.string()),
+        ("identity_key", pa.string()),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+    ]
+).empty_table()
+
+
+class History:
+    """One history file. Each method opens it for just as long as it needs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            if not read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.path), read_only=read_only)
+        except (duckdb.Error, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"{self.path}: cannot open the run history ({first}); another recondiff "
+                "may be using it, or pass --state DIR for another place"
+            ) from None
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:  # recording needs rd_key/rd_finding; reading needs no macro
+            con.execute(load("macros"))
+            con.execute(load("history_schema"))
+        return con
+
+    def previous(self, key: str) -> PreviousRun | None:
+        """The latest recorded run of this config, or None."""
+        if not self.path.exists():
+            return None
+        con = self._connect(read_only=True)
+        try:
+            con.execute(load("history_schema_check")).fetchall()
+            rows = con.execute(load("history_previous_run"), {"config_key": key}).fetchall()
+            if not rows:
+                return None
+            run_id, finished_us = rows[0]
+            params = {"run_id": run_id}
+            findings = con.sql(load("history_previous_findings"), params=params).to_arrow_table()
+            owners = con.sql(load("history_previous_owners"), params=params).to_arrow_table()
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{self.path}: not a recondiff run history ({first}); "
+                "move it away or pass --state DIR"
+            ) from None
+        finally:
+            con.close()
+        return PreviousRun(str(run_id), _from_us(finished_us), findings, owners)
+
+    def record(
+        self,
+        *,
+        run_id: str,
+        key: str,
+        config_path: Path,
+        outdir: Path,
+        summary: dict[str, Any],
+        situations_parquet: Path,
+        previous: PreviousRun | None,
+    ) -> None:
+        """Add a finished run (one transaction)."""
+        con = self._connect(read_only=False)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            run = summary["run"]
+            con.execute(
+                load("history_record_run"),
+                {
+                    "run_id": run_id,
+                    "config_key": key,
+                    "config_path": str(config_path),
+                    "outdir": str(outdir),
+                    "started_at": datetime.fromisoformat(run["started_at"]),
+                    "finished_at": datetime.fromisoformat(run["finished_at"]),
+                    "summary": json.dumps(summary, ensure_ascii=False),
+                },
+            )
+            common = {
+                "run_id": run_id,
+                "situations_parquet": str(situations_parquet),
+            }
+            con.execute(
+                load("history_record_findings"),
+                common
+                | {
+                    "previous_run_id": previous.run_id if previous else None,
+                    "finished_at": datetime.fromisoformat(run["finished_at"]),
+                },
+            )
+            con.execute(load("history_record_owners"), common)
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{self.path}: the results are written, but the run history could not be "
+                f"updated ({first})"
+            ) from None
+        finally:
+            con.close()
+
+    def runs(self, key: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Recorded runs, newest first (of one config when ``key`` is given)."""
+        if not self.path.exists():
+            return []
+        con = self._connect(read_only=True)
+        try:
+            cursor = con.execute(load("history_runs"), {"config_key": key, "limit": limit})
+            names = [d[0] for d in cursor.description or []]
+            rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(f"{self.path}: not a recondiff run history ({first})") from None
+        finally:
+            con.close()
+        for r in rows:
+            r["summary"] = json.loads(r["summary"])
+            r["started_at"] = _from_us(r.pop("started_us"))
+            r["finished_at"] = _from_us(r.pop("finished_us"))
+        return rows
+
+
+def _from_us(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)

@@ -1,0 +1,114 @@
+"""Run history: first seen, new/resolved, and identities that vanished.
+
+Tiny directory (differences written down):
+  run 1: jdoe linked to 1001 (in sync), bwong linked to 1003 (in sync),
+         tmp01 unmatched (a finding)
+  run 2: identity 1003 is gone from the repository file; 1004 is still in the
+         file but out of scope (employee_type Partner) and was linked to cdavis
+         in run 1 as an in-scope Employee
+     ->  bwong: deleted_in_repository, rule 'vanished', identity 1003
+         cdavis: unmatched (its identity did not vanish, it left the scope)
+         tmp01: still unmatched, first seen in run 1
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from recondiff.cli import cli
+from recondiff.compare import compare
+from recondiff.history import History, history_path
+
+ENDPOINT = "uid,mail\njdoe,j@ex\nbwong,b@ex\ncdavis,c@ex\ntmp01,\n"
+RUN1 = (
+    "id,account,type\n"
+    "1001,jdoe,Employee\n1003,bwong,Employee\n1004,cdavis,Employee\n"
+)
+RUN2 = "id,account,type\n1001,jdoe,Employee\n1004,cdavis,Partner\n"
+CONFIG = """\
+[endpoint]
+name = "dir"
+snapshot = "endpoint.csv"
+key = "uid"
+
+[repository]
+name = "hr"
+snapshot = "repository.csv"
+key = "id"
+link = "account"
+scope = "type <> 'Partner'"
+"""
+
+
+def run(tmp_path: Path, repository: str, **kw: object) -> dict[str, object]:
+    (tmp_path / "endpoint.csv").write_text(ENDPOINT, encoding="utf-8")
+    (tmp_path / "repository.csv").write_text(repository, encoding="utf-8")
+    (tmp_path / "recondiff.toml").write_text(CONFIG, encoding="utf-8")
+    return compare(tmp_path / "recondiff.toml", tmp_path / "out", **kw).summary  # type: ignore[arg-type]
+
+
+def situations(tmp_path: Path) -> dict[str, tuple[str, str, str]]:
+    import csv
+
+    with (tmp_path / "out" / "situations.csv").open(encoding="utf-8") as f:
+        return {r["endpoint_key"]: (r["situation"], r["identity_key"], r["rule"])
+                for r in csv.DictReader(f)}
+
+
+def test_an_identity_gone_since_the_last_run_makes_its_account_deleted_in_repository(
+    tmp_path: Path,
+) -> None:
+    run(tmp_path, RUN1)
+    assert situations(tmp_path)["bwong"] == ("linked", "1003", "link")
+    run(tmp_path, RUN2)
+    found = situations(tmp_path)
+    assert found["bwong"] == ("deleted_in_repository", "1003", "vanished")
+    assert found["cdavis"] == ("unmatched", "", "")
+    assert found["tmp01"] == ("unmatched", "", "")
+
+
+def test_without_history_the_account_is_unmatched(tmp_path: Path) -> None:
+    run(tmp_path, RUN2)
+    assert situations(tmp_path)["bwong"] == ("unmatched", "", "")
+
+
+def test_findings_keep_their_first_seen_time(tmp_path: Path) -> None:
+    first = run(tmp_path, RUN1)
+    second = run(tmp_path, RUN1)
+    runs = History(history_path(tmp_path / "out", None)).runs()
+    assert [r["run_id"] for r in runs] == [second["run"]["id"], first["run"]["id"]]  # type: ignore[index]
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "out" / "history.duckdb"), read_only=True)
+    rows = con.execute(
+        "SELECT run_id, endpoint_key, CAST(first_seen AS VARCHAR) FROM findings ORDER BY run_id"
+    ).fetchall()
+    assert [r[1] for r in rows] == ["tmp01", "tmp01"]
+    assert rows[0][2] == rows[1][2]  # the second run's tmp01 was first seen in the first run
+
+
+def test_state_dir_and_history_command(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    run(tmp_path, RUN1, state_dir=state)
+    assert not (tmp_path / "out" / "history.duckdb").exists()
+    assert (state / "history.duckdb").exists()
+    result = CliRunner().invoke(cli, ["history", "--state", str(state)], catch_exceptions=False)
+    lines = result.output.splitlines()
+    assert lines[0].split("\t") == [
+        "run", "finished", "endpoint", "repository", "differences", "drifted", "config"]
+    assert lines[1].split("\t")[2:6] == ["dir", "hr", "1", "0"]
+    result = CliRunner().invoke(cli, ["history", "--state", str(state), "--json"])
+    (one,) = json.loads(result.output)
+    assert one["summary"]["situations"]["unmatched"] == 1
+
+
+def test_history_command_without_history_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["history", "--state", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"recondiff: error: {tmp_path}/history.duckdb: no run history here; "
+        "pass --state DIR (compare's --state, or its -o)\n"
+    )

@@ -38,10 +38,11 @@ from recondiff import ingest as ingest_mod
 from recondiff import plan as plan_mod
 from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
 from recondiff.errors import ConfigError, ExitCode, InputError
-from recondiff.history import History, config_key, history_path
+from recondiff.history import EMPTY_FINDINGS, History, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import load, render
+from recondiff.report_data import ReportBuilder
 from recondiff.sqlgen import (
     Column,
     correlation_values,
@@ -64,6 +65,8 @@ OUTPUT_FILES = (
     "drift.csv",
     "drift_diff.csv",
     "plan.json",
+    "report.json",
+    "report.html",
 )
 
 
@@ -267,6 +270,27 @@ def compare(
                 with _timed(timings, "plan"):
                     return planner.build(params, situations_parquet, ep_in, repo_in, started)
 
+            reporter = ReportBuilder(
+                cfg,
+                lambda name, p, **f: _step(con, name, p, blame, **f),
+                fills.ep_attrs,
+                fills.repo_attrs,
+                ep.columns,
+            )
+            con.register(
+                "previous_findings", previous.findings if previous else EMPTY_FINDINGS
+            )
+
+            def make_report(
+                summary: dict[str, Any], plan: Plan, situations_parquet: Path
+            ) -> dict[str, Any]:
+                say("writing the report")
+                with _timed(timings, "report"):
+                    return reporter.build(
+                        params, situations_parquet, summary, plan, previous, history,
+                        history_key,
+                    )
+
             say("writing results")
             summary = _write_outputs(
                 con,
@@ -277,6 +301,7 @@ def compare(
                 make_plan,
                 lambda plan: _summary(cfg, counts, ep_in, repo_in, started, timings, warnings)
                 | {"plan": _plan_summary(plan)},
+                make_report,
             )
         finally:
             con.close()
@@ -586,12 +611,17 @@ def _counts(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
         else:
             counts[what] = int(n)
     sync = {"in_sync": 0, "drifted": 0}
+    by_situation: dict[str, dict[str, int]] = {
+        s: {"in_sync": 0, "drifted": 0} for s in ("linked", "correlated")
+    }
     counts["linked_in_sync"] = 0
     for situation, state, n in con.execute(load("sync_counts")).fetchall():
         sync[state] += int(n)
+        by_situation[situation][state] = int(n)
         if situation == "linked" and state == "in_sync":
             counts["linked_in_sync"] = int(n)
     counts["sync"] = sync
+    counts["sync_by_situation"] = by_situation
     counts["drift_rows"] = int(con.execute("SELECT count(*) FROM drift").fetchall()[0][0])
     return counts
 
@@ -625,6 +655,7 @@ def _summary(
         },
         "situations": situations,
         "sync": counts["sync"],
+        "sync_by_situation": counts["sync_by_situation"],
         "drift": {
             "by_attribute": counts["by_attribute"],
             "accounts": counts["drift_accounts"],
@@ -645,6 +676,7 @@ def _write_outputs(
     timings: dict[str, float],
     make_plan: Callable[[Path], Plan],
     make_summary: Callable[[Plan], dict[str, Any]],
+    make_report: Callable[[dict[str, Any], Plan, Path], dict[str, Any]],
 ) -> dict[str, Any]:
     """Write every table into a staging directory inside ``out``, then the
     summary (which records how long that took), then rename them all into
@@ -681,6 +713,11 @@ def _write_outputs(
         plan = make_plan(situations)
         (staging / "plan.json").write_text(plan_mod.dumps(plan), encoding="utf-8")
         summary = make_summary(plan)
+        report = make_report(summary, plan, situations)
+        (staging / "report.json").write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        (staging / "report.html").write_text(render_html(report, plan), encoding="utf-8")
         (staging / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -722,6 +759,17 @@ def _interrupts_deferred() -> Iterator[None]:
     finally:
         if main:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def render_html(report: dict[str, Any], plan: Plan) -> str:
+    """report.html from the report's data (recondiff.report renders it)."""
+    import importlib
+
+    try:  # TEMPORARY: the renderer is being written alongside (issue 5)
+        render = importlib.import_module("recondiff.report").render_html
+    except (ImportError, AttributeError):
+        return ""
+    return str(render(report, plan))
 
 
 def _prepend_bom(path: Path) -> None:

@@ -1,0 +1,5 @@
+-- Report: the drift rows of the accounts whose side-by-side view is shown.
+SELECT ep_row, attr_idx, kind, endpoint_value, repository_value
+FROM drift
+WHERE ep_row IN (SELECT unnest($ep_rows::BIGINT[]))
+ORDER BY ep_row, attr_idx, kind, endpoint_value, repository_value;

@@ -1,0 +1,24 @@
+-- Report: the raw values of every compared attribute on both sides, for the
+-- accounts (by endpoint record) and missing identities (by key) the report
+-- shows; the side-by-side views are built from these and the drift rows.
+WITH pick AS (
+    SELECT ep_row, id_row, situation, identity_key FROM situation
+    WHERE ep_row IN (SELECT unnest($ep_rows::BIGINT[]))
+    UNION ALL
+    SELECT ep_row, id_row, situation, identity_key FROM situation
+    WHERE situation = 'missing' AND identity_key IN (SELECT unnest($missing_keys::VARCHAR[]))
+),
+e AS (
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{values}} AS vals
+    FROM read_parquet($endpoint_path, file_row_number = true)
+    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM pick)
+),
+r AS (
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
+    FROM read_parquet($repository_path, file_row_number = true)
+    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM pick)
+)
+SELECT p.ep_row, p.id_row, p.situation, p.identity_key, e.vals AS endpoint_values, r.vals AS repository_values
+FROM pick p
+LEFT JOIN e USING (ep_row)
+LEFT JOIN r USING (id_row);

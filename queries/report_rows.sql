@@ -1,0 +1,25 @@
+-- Report: the first $limit rows of every (situation, sync) table, in the
+-- order of situations.parquet, each finding with the time it was first seen
+-- (previous_findings: the previous run's, registered by history.py; a finding
+-- it does not hold is new, first seen now).
+WITH s AS (
+    SELECT *, file_row_number AS pos
+    FROM read_parquet($situations_parquet, file_row_number = true)
+),
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY situation, sync ORDER BY pos) AS rk FROM s
+),
+previous AS (
+    SELECT finding_key, min(first_seen) AS first_seen FROM previous_findings GROUP BY finding_key
+)
+SELECT
+    r.situation, r.sync, r.endpoint_key, r.endpoint_dn, r.identity_key, r.rule, r.candidates,
+    r.drift_attributes, r.endpoint_record,
+    rd_is_finding(r.situation, r.sync)                    AS is_finding,
+    p.first_seen IS NULL                                  AS is_new,
+    epoch_us(coalesce(p.first_seen, $now::TIMESTAMPTZ))   AS first_seen_us
+FROM ranked r
+LEFT JOIN previous p
+    ON p.finding_key = rd_finding(r.situation, r.sync, r.endpoint_key, r.identity_key)
+WHERE r.rk <= $limit
+ORDER BY r.pos;

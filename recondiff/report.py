@@ -1,0 +1,841 @@
+"""Render ``report.html`` from ``report.json`` (and ``plan.json``): presentation only.
+
+``report.json`` (docs/report.md) already holds every count, top list and
+percentage; this module reads it into frozen dataclasses, checking every key
+the page uses, so that a file missing one fails with one line naming the key
+instead of half a page. One Jinja environment (autoescape on, StrictUndefined)
+lays the data out through ``reports/report.html.j2``. The side-by-side views'
+data is embedded as JSON (``tojson`` escapes ``<``, ``>`` and ``&``) in a compact
+form: attribute names once, values per pair, added/removed as indices.
+
+Nothing here recomputes a finding; the only tallies made here are of the plan's
+events (by response and approval state), which change as approvers decide.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from recondiff.atomic import write_text_atomically
+from recondiff.errors import InputError, RecondiffError
+from recondiff.plan import load_plan
+from recondiff.queries import reports_dir
+
+REPORT_FORMAT = "recondiff-report/1"
+TEMPLATE = "report.html.j2"
+SCRIPT = "_script.js.j2"
+STYLE = "_style.css.j2"
+APPROVAL_STATES = ("auto", "pending", "approved", "rejected")
+FIX = "run recondiff compare again to rewrite it"
+
+
+# --- reading JSON with one-line errors ---------------------------------------------------
+
+
+class _Node:
+    """A JSON object being read: typed getters that name the missing or wrong key."""
+
+    def __init__(self, data: Any, path: str, source: str) -> None:
+        if not isinstance(data, dict):
+            raise InputError(f"{source}: {path or '(top level)'} is not an object; {FIX}")
+        self.data: dict[str, Any] = data
+        self.path, self.source = path, source
+
+    def _where(self, key: str) -> str:
+        return f"{self.path}/{key}" if self.path else key
+
+    def _fail(self, key: str, what: str) -> InputError:
+        return InputError(f"{self.source}: {self._where(key)}: {what}; {FIX}")
+
+    def raw(self, key: str) -> Any:
+        if key not in self.data:
+            raise self._fail(key, "missing")
+        return self.data[key]
+
+    def _typed(self, key: str, types: tuple[type, ...], what: str, optional: bool) -> Any:
+        value = self.raw(key)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) and bool not in types:
+            raise self._fail(key, f"expected {what}, found {value!r}")
+        if not isinstance(value, types):
+            raise self._fail(key, f"expected {what}, found {type(value).__name__}")
+        return value
+
+    def text(self, key: str) -> str:
+        value: str = self._typed(key, (str,), "a string", False)
+        return value
+
+    def opt_text(self, key: str) -> str | None:
+        value: str | None = self._typed(key, (str,), "a string or null", True)
+        return value
+
+    def integer(self, key: str) -> int:
+        value: int = self._typed(key, (int,), "an integer", False)
+        return value
+
+    def opt_integer(self, key: str) -> int | None:
+        value: int | None = self._typed(key, (int,), "an integer or null", True)
+        return value
+
+    def number(self, key: str) -> float:
+        value: float = self._typed(key, (int, float), "a number", False)
+        return float(value)
+
+    def flag(self, key: str) -> bool:
+        value: bool = self._typed(key, (bool,), "true or false", False)
+        return value
+
+    def obj(self, key: str) -> _Node:
+        return _Node(self._typed(key, (dict,), "an object", False), self._where(key), self.source)
+
+    def opt_obj(self, key: str) -> _Node | None:
+        value = self._typed(key, (dict,), "an object or null", True)
+        return None if value is None else _Node(value, self._where(key), self.source)
+
+    def objs(self, key: str) -> list[_Node]:
+        items: list[Any] = self._typed(key, (list,), "a list", False)
+        return [_Node(item, f"{self._where(key)}/{i}", self.source) for i, item in enumerate(items)]
+
+    def strs(self, key: str) -> tuple[str, ...]:
+        items: list[Any] = self._typed(key, (list,), "a list", False)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise self._fail(f"{key}/{i}", "expected a string")
+        return tuple(items)
+
+
+# --- the report's data ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    config: str
+    config_sha256: str
+    endpoint: str
+    repository: str
+    started_at: str
+    finished_at: str
+    recondiff_version: str
+    incremental: bool
+
+
+@dataclass(frozen=True)
+class Input:
+    side: str
+    path: str
+    format: str | None
+    rows: int
+    captured_at: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Situation:
+    situation: str
+    count: int
+    percent: float
+    response: str
+    in_sync: int | None
+    drifted: int | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: str
+    text: str
+    situation: str
+    endpoint_key: str | None
+    identity_key: str | None
+    attribute: str | None
+    value: str | None
+    detail: str | None
+    event_id: str | None
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: str | None
+    new: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class AttributeDrift:
+    attribute: str
+    repository_attribute: str
+    compare: str
+    accounts: int
+    changed: int
+    only_endpoint: int
+    only_repository: int
+    both_differ: int
+    added: int
+    removed: int
+    transitions: tuple[Transition, ...]
+
+
+@dataclass(frozen=True)
+class TopValue:
+    attribute: str
+    kind: str
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    value: str | None
+    drifted: int
+    accounts: int
+
+
+@dataclass(frozen=True)
+class Segments:
+    attribute: str
+    rows: tuple[SegmentRow, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint_key: str | None
+    endpoint_dn: str | None
+    identity_key: str | None
+    rule: str | None
+    candidates: tuple[str, ...]
+    drift_attributes: int | None
+    first_seen: str | None
+    age_days: int | None
+    status: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    id: str
+    situation: str
+    sync: str | None
+    title: str
+    response: str
+    hidden: bool
+    total: int
+    shown: int
+    files: tuple[str, ...]
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
+class ResolvedRow:
+    situation: str
+    endpoint_key: str | None
+    identity_key: str | None
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    id: str
+    finished_at: str
+    situations: tuple[tuple[str, int], ...]
+    drift_accounts: int
+    differences: int
+
+
+@dataclass(frozen=True)
+class History:
+    previous_run_id: str | None
+    previous_finished_at: str | None
+    new: int
+    resolved: int
+    persisting: int
+    resolved_rows: tuple[ResolvedRow, ...]
+    trend: tuple[TrendPoint, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    run: Run
+    inputs: tuple[Input, ...]
+    max_age_hours: float
+    max_apart_hours: float
+    staleness_warnings: tuple[str, ...]
+    rows_per_table: int
+    endpoint_records: int
+    identities: int
+    differences: int
+    situations: tuple[Situation, ...]
+    alerts: tuple[Alert, ...]
+    drift_accounts: int
+    attributes: tuple[AttributeDrift, ...]
+    top_values: tuple[TopValue, ...]
+    segments: Segments | None
+    tables: tuple[Table, ...]
+    details: dict[str, Any]
+    """The side-by-side data in the compact form the page's script reads."""
+    history: History
+
+
+def read_report(data: Any, source: str = "report.json") -> Report:
+    """Check ``data`` (report.json's content) and read what the page shows."""
+    top = _Node(data, "", source)
+    fmt = top.text("format")
+    if fmt != REPORT_FORMAT:
+        raise InputError(f"{source}: format is {fmt!r}, not {REPORT_FORMAT!r}; {FIX}")
+    run = top.obj("run")
+    inputs = top.obj("inputs")
+    staleness = top.obj("staleness")
+    totals = top.obj("totals")
+    drift = top.obj("drift")
+    history = top.obj("history")
+    previous = history.opt_obj("previous_run")
+    segments = drift.opt_obj("segments")
+    return Report(
+        run=Run(
+            id=run.text("id"),
+            config=run.text("config"),
+            config_sha256=run.text("config_sha256"),
+            endpoint=run.text("endpoint"),
+            repository=run.text("repository"),
+            started_at=run.text("started_at"),
+            finished_at=run.text("finished_at"),
+            recondiff_version=run.text("recondiff_version"),
+            incremental=run.flag("incremental"),
+        ),
+        inputs=tuple(
+            Input(
+                side=side,
+                path=node.text("path"),
+                format=node.opt_text("format") if "format" in node.data else None,
+                rows=node.integer("rows"),
+                captured_at=node.text("captured_at"),
+                sha256=node.text("sha256"),
+            )
+            for side in ("endpoint", "repository")
+            for node in [inputs.obj(side)]
+        ),
+        max_age_hours=staleness.number("max_age_hours"),
+        max_apart_hours=staleness.number("max_apart_hours"),
+        staleness_warnings=staleness.strs("warnings"),
+        rows_per_table=top.obj("limits").integer("rows_per_table"),
+        endpoint_records=totals.integer("endpoint_records"),
+        identities=totals.integer("identities"),
+        differences=totals.integer("differences"),
+        situations=tuple(
+            Situation(
+                situation=s.text("situation"),
+                count=s.integer("count"),
+                percent=s.number("percent"),
+                response=s.text("response"),
+                in_sync=s.opt_integer("in_sync") if "in_sync" in s.data else None,
+                drifted=s.opt_integer("drifted") if "drifted" in s.data else None,
+            )
+            for s in top.objs("situations")
+        ),
+        alerts=tuple(
+            Alert(
+                kind=a.text("kind"),
+                text=a.text("text"),
+                situation=a.text("situation"),
+                endpoint_key=a.opt_text("endpoint_key"),
+                identity_key=a.opt_text("identity_key"),
+                attribute=a.opt_text("attribute"),
+                value=a.opt_text("value"),
+                detail=a.opt_text("detail"),
+                event_id=a.opt_text("event_id") if "event_id" in a.data else None,
+            )
+            for a in top.objs("alerts")
+        ),
+        drift_accounts=drift.integer("accounts"),
+        attributes=tuple(
+            AttributeDrift(
+                attribute=a.text("attribute"),
+                repository_attribute=a.text("repository_attribute"),
+                compare=a.text("compare"),
+                accounts=a.integer("accounts"),
+                changed=a.integer("changed"),
+                only_endpoint=a.integer("only_endpoint"),
+                only_repository=a.integer("only_repository"),
+                both_differ=a.integer("both_differ"),
+                added=a.integer("added"),
+                removed=a.integer("removed"),
+                transitions=tuple(
+                    Transition(
+                        old=t.opt_text("from"), new=t.opt_text("to"), count=t.integer("count")
+                    )
+                    for t in a.objs("transitions")
+                ),
+            )
+            for a in drift.objs("attributes")
+        ),
+        top_values=tuple(
+            TopValue(
+                attribute=v.text("attribute"),
+                kind=v.text("kind"),
+                value=v.text("value"),
+                count=v.integer("count"),
+            )
+            for v in drift.objs("top_values")
+        ),
+        segments=None
+        if segments is None
+        else Segments(
+            attribute=segments.text("attribute"),
+            rows=tuple(
+                SegmentRow(value=r.opt_text("value"), drifted=r.integer("drifted"),
+                           accounts=r.integer("accounts"))
+                for r in segments.objs("rows")
+            ),
+        ),
+        tables=tuple(_table(t) for t in top.objs("tables")),
+        details=_details(top.obj("details")),
+        history=History(
+            previous_run_id=None if previous is None else previous.text("id"),
+            previous_finished_at=None if previous is None else previous.text("finished_at"),
+            new=history.integer("new"),
+            resolved=history.integer("resolved"),
+            persisting=history.integer("persisting"),
+            resolved_rows=tuple(
+                ResolvedRow(
+                    situation=r.text("situation"),
+                    endpoint_key=r.opt_text("endpoint_key"),
+                    identity_key=r.opt_text("identity_key"),
+                )
+                for r in history.objs("resolved_rows")
+            ),
+            trend=tuple(
+                TrendPoint(
+                    id=t.text("id"),
+                    finished_at=t.text("finished_at"),
+                    situations=tuple(
+                        (name, _count(t, "situations", name, n))
+                        for name, n in t.obj("situations").data.items()
+                    ),
+                    drift_accounts=t.integer("drift_accounts"),
+                    differences=t.integer("differences"),
+                )
+                for t in history.objs("trend")
+            ),
+        ),
+    )
+
+
+def _count(node: _Node, key: str, name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{node.source}: {node.path}/{key}/{name}: expected an integer; {FIX}")
+    return value
+
+
+def _table(t: _Node) -> Table:
+    return Table(
+        id=t.text("id"),
+        situation=t.text("situation"),
+        sync=t.opt_text("sync"),
+        title=t.text("title"),
+        response=t.text("response"),
+        hidden=t.flag("hidden"),
+        total=t.integer("total"),
+        shown=t.integer("shown"),
+        files=t.strs("files"),
+        rows=tuple(
+            Row(
+                endpoint_key=r.opt_text("endpoint_key"),
+                endpoint_dn=r.opt_text("endpoint_dn"),
+                identity_key=r.opt_text("identity_key"),
+                rule=r.opt_text("rule"),
+                candidates=r.strs("candidates"),
+                drift_attributes=r.opt_integer("drift_attributes"),
+                first_seen=r.opt_text("first_seen"),
+                age_days=r.opt_integer("age_days"),
+                status=r.opt_text("status"),
+                detail=r.opt_text("detail"),
+            )
+            for r in t.objs("rows")
+        ),
+    )
+
+
+_STATES = {"equal": "e", "changed": "c", "one_side": "o"}
+
+
+def _details(details: _Node) -> dict[str, Any]:
+    """The side-by-side data, compact: ``{"attrs": [[attribute, repository_attribute,
+    compare], …], "d": {id: [endpoint_key, identity_key, situation, endpoint_dn,
+    [[attr index, state, endpoint values, repository values or 0 when the same,
+    added indices, removed indices, added values not found among the endpoint's,
+    removed values not found among the repository's], …]]}}``, trailing empty
+    lists dropped. ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side)."""
+    attrs: dict[tuple[str, str, str], int] = {}
+    out: dict[str, Any] = {}
+    for key in details.data:
+        d = details.obj(key)
+        rows: list[list[Any]] = []
+        for a in d.objs("attributes"):
+            names = (a.text("attribute"), a.text("repository_attribute"), a.text("compare"))
+            index = attrs.setdefault(names, len(attrs))
+            state = a.text("state")
+            if state not in _STATES:
+                raise InputError(
+                    f"{a.source}: {a.path}/state: {state!r} is not equal, changed or "
+                    f"one_side; {FIX}"
+                )
+            endpoint, repository = list(a.strs("endpoint")), list(a.strs("repository"))
+            added_at, added_rest = _marks(a.strs("added"), endpoint)
+            removed_at, removed_rest = _marks(a.strs("removed"), repository)
+            row: list[Any] = [
+                index, _STATES[state], endpoint, 0 if repository == endpoint else repository,
+                added_at, removed_at, added_rest, removed_rest,
+            ]
+            while len(row) > 4 and not row[-1]:
+                row.pop()
+            rows.append(row)
+        out[key] = [
+            d.opt_text("endpoint_key"),
+            d.opt_text("identity_key"),
+            d.text("situation"),
+            d.opt_text("endpoint_dn"),
+            rows,
+        ]
+    return {"attrs": [list(names) for names in attrs], "d": out}
+
+
+def _loose(value: str) -> str:
+    """Close enough to the normalised forms (case, spaces, DN spacing) to find a value."""
+    return "".join(value.casefold().split())
+
+
+def _marks(marked: tuple[str, ...], values: list[str]) -> tuple[list[int], list[str]]:
+    """Indices in ``values`` of the ``marked`` values (exact first, then loosely), and
+    the marked values found nowhere (normalised forms no raw value spells alike)."""
+    at: list[int] = []
+    rest: list[str] = []
+    for value in marked:
+        found = [i for i, v in enumerate(values) if v == value and i not in at]
+        if not found:
+            found = [i for i, v in enumerate(values) if _loose(v) == _loose(value) and i not in at]
+        if found:
+            at.append(found[0])
+        else:
+            rest.append(value)
+    return sorted(at), rest
+
+
+# --- the plan's part --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanEvent:
+    id: str
+    target: str
+    operation: str
+    response: str
+    account: str | None
+    dn: str | None
+    identity_key: str | None
+    situation: str
+    reasons: tuple[str, ...]
+    changes: tuple[str, ...]
+    alert: str | None
+    state: str
+    by: str | None
+    at: str | None
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class PlanView:
+    plan_id: str
+    created_at: str
+    digest: str
+    events: int
+    attention: int
+    states: tuple[str, ...]
+    matrix: tuple[tuple[str, tuple[int, ...], int], ...]
+    """(response, count per state in ``states``, row total)"""
+    state_totals: tuple[int, ...]
+    alerts: tuple[PlanEvent, ...]
+    pending: tuple[PlanEvent, ...]
+    pending_total: int
+    decided: tuple[PlanEvent, ...]
+    decided_total: int
+    mismatch: str | None
+    """Why this plan may not belong to the report's run, if it may not."""
+
+
+def read_plan(plan: Any, report: Report, source: str = "plan.json") -> PlanView:
+    top = _Node(plan, "", source)
+    events = [_event(e) for e in top.objs("events")]
+    tally = Counter((e.response, e.state) for e in events)
+    states = tuple(s for s in APPROVAL_STATES if any(e.state == s for e in events))
+    responses = sorted({e.response for e in events})
+    matrix = tuple(
+        (r, tuple(tally[(r, s)] for s in states), sum(tally[(r, s)] for s in states))
+        for r in responses
+    )
+    limit = report.rows_per_table
+    pending = [e for e in events if e.state == "pending"]
+    decided = [e for e in events if e.state in ("approved", "rejected")]
+    return PlanView(
+        plan_id=top.text("plan_id"),
+        created_at=top.text("created_at"),
+        digest=top.text("digest"),
+        events=len(events),
+        attention=len(top.objs("attention")),
+        states=states,
+        matrix=matrix,
+        state_totals=tuple(sum(1 for e in events if e.state == s) for s in states),
+        alerts=tuple(e for e in events if e.alert),
+        pending=tuple(pending[:limit]),
+        pending_total=len(pending),
+        decided=tuple(decided[:limit]),
+        decided_total=len(decided),
+        mismatch=_mismatch(top, report),
+    )
+
+
+def _event(e: _Node) -> PlanEvent:
+    obj = e.obj("object")
+    member_of = obj.opt_obj("member_of") if "member_of" in obj.data else None
+    reason = e.obj("reason")
+    approval = e.obj("approval")
+    reasons = []
+    for d in reason.objs("drift") if "drift" in reason.data else []:
+        old, new = d.opt_text("endpoint_value"), d.opt_text("repository_value")
+        kind = d.text("kind")
+        if kind == "added":
+            what = f"{d.text('attribute')}: added {old}"
+        elif kind == "removed":
+            what = f"{d.text('attribute')}: removed {new}"
+        else:
+            what = f"{d.text('attribute')}: {old} → {new}"
+        reasons.append(f"{what} ({d.text('response')})")
+    changes = tuple(
+        f"{c.text('op')} {c.text('attribute')}: {'; '.join(c.strs('values'))}"
+        for c in e.objs("changes")
+    )
+    return PlanEvent(
+        id=e.text("id"),
+        target=e.text("target"),
+        operation=e.text("operation"),
+        response=e.text("response"),
+        account=obj.opt_text("key") or (member_of.opt_text("key") if member_of else None),
+        dn=obj.opt_text("dn"),
+        identity_key=obj.opt_text("identity_key"),
+        situation=reason.text("situation"),
+        reasons=tuple(reasons),
+        changes=changes,
+        alert=e.opt_text("alert"),
+        state=approval.text("state"),
+        by=approval.opt_text("by"),
+        at=approval.opt_text("at"),
+        comment=approval.opt_text("comment"),
+    )
+
+
+def _mismatch(plan: _Node, report: Report) -> str | None:
+    digests = {i.side: i.sha256 for i in report.inputs}
+    inputs = plan.obj("inputs")
+    if plan.obj("config").text("sha256") != report.run.config_sha256 or any(
+        inputs.obj(side).text("sha256") != digests[side] for side in ("endpoint", "repository")
+    ):
+        return (
+            "plan.json was made from other inputs or another config than this report; "
+            "re-run recondiff compare so that both come from the same run"
+        )
+    return None
+
+
+# --- charts (geometry only; every number comes from report.json) -------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+    fraction: float
+    """value / the chart's largest value, 0..1"""
+    note: str
+    kind: str
+    part: float
+    """a highlighted part of the bar (drifted of a segment's accounts), 0..1 of the largest"""
+
+
+@dataclass(frozen=True)
+class Trend:
+    width: int
+    height: int
+    labels: tuple[tuple[float, str], ...]
+    series: tuple[tuple[str, str, tuple[tuple[float, float, int], ...]], ...]
+    """(name, css class, points (x, y, value))"""
+    top: int
+
+
+def _bars(items: list[tuple[str, int, str, str, int]]) -> tuple[Bar, ...]:
+    """Bars of (label, value, note, kind, highlighted part), scaled to the largest value."""
+    largest = max((item[1] for item in items), default=0)
+
+    def scale(n: int) -> float:
+        return round(n / largest, 4) if largest else 0.0
+
+    return tuple(
+        Bar(label, value, scale(value), note, kind, scale(part))
+        for label, value, note, kind, part in items
+    )
+
+
+def _trend(points: tuple[TrendPoint, ...]) -> Trend | None:
+    if len(points) < 2:
+        return None
+    width, height, pad = 640, 180, 30
+    top = max(max(p.differences, p.drift_accounts) for p in points) or 1
+    step = (width - 2 * pad) / (len(points) - 1)
+
+    def xy(i: int, v: int) -> tuple[float, float, int]:
+        return (round(pad + i * step, 1), round(height - pad - (height - 2 * pad) * v / top, 1), v)
+
+    return Trend(
+        width=width,
+        height=height,
+        labels=tuple((round(pad + i * step, 1), p.finished_at[:10]) for i, p in enumerate(points)),
+        series=(
+            ("differences", "s-diff", tuple(xy(i, p.differences) for i, p in enumerate(points))),
+            ("drifted accounts", "s-drift",
+             tuple(xy(i, p.drift_accounts) for i, p in enumerate(points))),
+        ),
+        top=top,
+    )
+
+
+def _drift_note(a: AttributeDrift) -> str:
+    parts = [f"{a.changed} changed"] if a.changed or not (a.added or a.removed) else []
+    if a.added or a.removed:
+        parts.append(f"+{a.added} −{a.removed}")
+    return ", ".join(parts)
+
+
+def _charts(report: Report) -> dict[str, Any]:
+    return {
+        "situations": _bars(
+            [(s.situation, s.count, f"{s.percent:g} %", s.situation, 0)
+             for s in report.situations]
+        ),
+        "attributes": _bars(
+            [(a.attribute, a.accounts, _drift_note(a), "drift", 0) for a in report.attributes]
+        ),
+        "top_values": _bars(
+            [(f"{v.attribute}: {v.value}", v.count, v.kind, v.kind, 0)
+             for v in report.top_values]
+        ),
+        "segments": None
+        if report.segments is None
+        else _bars(
+            [(r.value if r.value is not None else "(none)", r.accounts,
+              f"{r.drifted} of {r.accounts} drifted", "segment", r.drifted)
+             for r in report.segments.rows]
+        ),
+        "trend": _trend(report.history.trend),
+    }
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+@cache
+def environment() -> jinja2.Environment:
+    """The one Jinja environment of recondiff's HTML (autoescape, StrictUndefined)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(reports_dir())),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    # tojson (which escapes <, > and &) writes compact, UTF-8 JSON in the order given.
+    env.policies["json.dumps_kwargs"] = {
+        "sort_keys": False,
+        "separators": (",", ":"),
+        "ensure_ascii": False,
+    }
+    return env
+
+
+def render_html(report_data: dict[str, Any], plan: dict[str, Any] | None) -> str:
+    """``report.html`` of ``report.json``'s content and, if any, ``plan.json``'s.
+
+    Raises :class:`InputError` (one line) when the data lacks a key the page uses."""
+    report = read_report(report_data)
+    plan_view = None if plan is None else read_plan(plan, report)
+    env = environment()
+    script, style = env.get_template(SCRIPT).render(), env.get_template(STYLE).render()
+    try:
+        return env.get_template(TEMPLATE).render(
+            report=report,
+            plan=plan_view,
+            charts=_charts(report),
+            visible=[t for t in report.tables if not t.hidden],
+            hidden=[t for t in report.tables if t.hidden],
+            script=Markup(script),
+            script_hash=_csp_hash(script),
+            style=Markup(style),
+            style_hash=_csp_hash(style),
+        )
+    except jinja2.UndefinedError as exc:  # a template bug or an unchecked key
+        raise InputError(f"report.json: {exc.message}; {FIX}") from None
+
+
+def _csp_hash(text: str) -> str:
+    """The Content-Security-Policy source that lets exactly this inline text run."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(
+            f"{path}: no report.json in this run directory; run recondiff compare first"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read it ({exc}); run recondiff compare first") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "run recondiff compare first to write it again"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: not a recondiff report; run recondiff compare first")
+    return data
+
+
+def render_report(rundir: Path) -> Path:
+    """Render ``RUNDIR/report.html`` from ``RUNDIR/report.json`` and, when there is
+    one, ``RUNDIR/plan.json`` (so approvals made since the run show). Atomic."""
+    rundir = Path(rundir)
+    source = rundir / "report.json"
+    data = load_report(source)
+    plan_path = rundir / "plan.json"
+    plan = load_plan(plan_path) if plan_path.exists() else None
+    try:
+        html = render_html(data, plan)
+    except RecondiffError as exc:
+        message = str(exc)
+        if message.startswith("report.json:"):
+            message = f"{source}:{message.removeprefix('report.json:')}"
+        elif message.startswith("plan.json:"):
+            message = f"{plan_path}:{message.removeprefix('plan.json:')}"
+        raise InputError(message) from None
+    out = rundir / "report.html"
+    write_text_atomically(out, html, "the report")
+    return out

@@ -1,5 +1,6 @@
--- Report: the endpoint record of each linked or correlated account by its key
--- (alerts from the plan name accounts by key).
+-- Report: the endpoint record of the linked or correlated accounts that
+-- alerts name by key (the plan's events carry keys, not records).
 SELECT endpoint_key, endpoint_record
 FROM read_parquet($situations_parquet)
-WHERE situation IN ('linked', 'correlated') AND endpoint_key IS NOT NULL;
+WHERE situation IN ('linked', 'correlated')
+  AND endpoint_key IN (SELECT unnest($keys::VARCHAR[]));

@@ -45,9 +45,19 @@ def digest_of(plan: Plan) -> str:
 
 
 def event_id(target: str, operation: str, obj: dict[str, Any], changes: list[Any]) -> str:
-    """Stable id: the same target, operation, object and changes give the same id."""
-    seed = canonical({"target": target, "operation": operation, "object": obj, "changes": changes})
-    return "ev-" + hashlib.sha256(seed).hexdigest()[:16]
+    """Stable id: the same target, operation, object and changes give the same id.
+
+    The seed is the fields joined with ASCII separators (RS between fields, US
+    inside one), not their JSON: a third of the plan's time at 1M events went
+    into encoding JSON just to hash it."""
+    member = obj.get("member_of") or {}
+    fields = [target, operation, obj.get("key"), obj.get("dn"), obj.get("identity_key"),
+              member.get("key"), member.get("dn")]
+    parts = ["" if f is None else str(f) for f in fields]
+    parts.extend(
+        "\x1f".join([c["op"], c["attribute"], *c["values"]]) for c in changes
+    )
+    return "ev-" + hashlib.sha256("\x1e".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def plan_id(config_sha256: str, endpoint_sha256: str, repository_sha256: str) -> str:
@@ -129,7 +139,21 @@ def finalise(plan: Plan) -> Plan:
 
 
 def dumps(plan: Plan) -> str:
-    return json.dumps(plan, indent=2, ensure_ascii=False) + "\n"
+    """The plan as written: the header indented, then one event per line.
+
+    One line per event keeps the file readable and diffable, and lets the C
+    JSON encoder do the work: indenting every event (the pure-Python encoder)
+    took 32 s for the 55,000 events of the 1M benchmark, this takes about 1 s.
+    """
+    header = {k: v for k, v in plan.items() if k != "events"}
+    text = json.dumps(header, indent=2, ensure_ascii=False)
+    events = ",\n".join(
+        "    " + json.dumps(e, ensure_ascii=False, separators=(", ", ": "))
+        for e in plan.get("events", [])
+    )
+    body = f'\n  "events": [\n{events}\n  ]' if events else '\n  "events": []'
+    # the header ends with "\n}": put the events before the closing brace
+    return text[:-2] + "," + body + "\n}\n"
 
 
 def save_plan(plan: Plan, path: str | Path) -> None:

@@ -212,7 +212,12 @@ class ReportBuilder:
         """Alert rule matches (from the plan's events) and unmatched accounts holding a
         value an alerting pattern matches. Returns them and the records they name."""
         alerts: list[dict[str, Any]] = []
-        key_rows = self._key_rows(params)
+        alert_keys = [
+            e["object"]["key"] or (e["object"].get("member_of") or {}).get("key")
+            for e in plan["events"]
+            if e["alert"]
+        ]
+        key_rows = self._key_rows(params, [k for k in alert_keys if k])
         for event in plan["events"]:
             if not event["alert"]:
                 continue
@@ -264,9 +269,11 @@ class ReportBuilder:
         rows = [a["_detail"] for a in alerts if a["_detail"] is not None]
         return alerts, rows
 
-    def _key_rows(self, params: dict[str, Any]) -> dict[str, int]:
+    def _key_rows(self, params: dict[str, Any], keys: list[str]) -> dict[str, int]:
         """Endpoint key -> record, for the linked/correlated accounts alerts name."""
-        rows = self.step("report_key_rows", params).fetchall()
+        if not keys:
+            return {}
+        rows = self.step("report_key_rows", params | {"keys": keys}).fetchall()
         return {str(k): int(r) for k, r in rows}
 
     def _keys_of(self, params: dict[str, Any], ep_rows: list[int]) -> dict[int, str]:

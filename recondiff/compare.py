@@ -711,7 +711,7 @@ def _write_outputs(
                 if name.endswith(".csv"):
                     _prepend_bom(staging / name)
         plan = make_plan(situations)
-        (staging / "plan.json").write_text(plan_mod.dumps(plan), encoding="utf-8")
+        plan_mod.write_plan_file(plan, staging / "plan.json")
         summary = make_summary(plan)
         report = make_report(summary, plan, situations)
         (staging / "report.json").write_text(  # compact: the C encoder (indent is slow)

@@ -285,3 +285,16 @@ def test_show_names_the_member_of_a_membership_event(tmp_path: Path) -> None:
     pending = summarise(run(tmp_path))["pending"]
     vpn = next(p for p in pending if p["dn"] == "CN=VPN,OU=Groups,DC=ex")
     assert vpn["endpoint_key"] == "jdoe"
+
+
+def test_the_streamed_digest_and_file_are_the_canonical_ones(tmp_path: Path) -> None:
+    import hashlib
+
+    from recondiff.plan import canonical, dumps
+
+    plan = run(tmp_path)
+    body = {k: v for k, v in plan.items() if k != "digest"}
+    assert plan["digest"] == "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+    written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
+    assert written == dumps(plan) and json.loads(written) == plan
+    assert written.count("\n    {") == len(plan["events"])  # one event per line

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +44,7 @@ class Measure:
     rss_mb: float
     outcome: str
     correct: str = ""
+    phases: str = ""
 
 
 def run_process(
@@ -209,11 +211,15 @@ def main() -> int:
                 )
             )
         for tool, argv, cap, out in runs:
+            if out is not None:  # a fresh output directory: no run history from before
+                shutil.rmtree(out, ignore_errors=True)
             print(f"   {tool} ...", file=sys.stderr, end="", flush=True)
             wall, rss, outcome = run_process(argv, directory, cap)
             m = Measure(tool, n, wall, rss, outcome)
             if out is not None and outcome == "ok":
                 wrong = check(out / "summary.json", truth)
+                timings = json.loads((out / "summary.json").read_text())["timings"]
+                m.phases = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
                 m.correct = "yes" if not wrong else "NO: " + "; ".join(wrong)
                 if wrong:
                     failures.append(f"{tool} at {n:,}: " + "; ".join(wrong))
@@ -260,6 +266,12 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
                 f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "
                 f"needs {r.rss_mb / d.rss_mb:.2f} of datacompy's peak memory"
             )
+    phases = [
+        f"- {m.size:,}, {m.tool}: {m.phases} (s)" for m in results if m.phases
+    ]
+    if phases:
+        notes += ["", "recondiff's phases (summary.json `timings`; the rest is start-up, "
+                  "the run history and the renames):", *phases]
     return "\n".join([*lines, "", *notes]) + "\n"
 
 

@@ -563,6 +563,7 @@ class PlanView:
     """(response, count per state in ``states``, row total)"""
     state_totals: tuple[int, ...]
     alerts: tuple[PlanEvent, ...]
+    alerts_total: int
     pending: tuple[PlanEvent, ...]
     pending_total: int
     decided: tuple[PlanEvent, ...]
@@ -572,18 +573,31 @@ class PlanView:
 
 
 def read_plan(plan: Any, report: Report, source: str = "plan.json") -> PlanView:
+    """The plan's part of the page. Every event is tallied; only the events shown
+    (at most ``limits.rows_per_table`` of each list) are read in full, so a plan of
+    hundreds of thousands of events stays quick."""
     top = _Node(plan, "", source)
-    events = [_event(e) for e in top.objs("events")]
-    tally = Counter((e.response, e.state) for e in events)
-    states = tuple(s for s in APPROVAL_STATES if any(e.state == s for e in events))
-    responses = sorted({e.response for e in events})
+    limit = report.rows_per_table
+    tally: Counter[tuple[str, str]] = Counter()
+    picked: dict[str, list[_Node]] = {"alerts": [], "pending": [], "decided": []}
+    totals: Counter[str] = Counter()
+    events = top.objs("events")
+    for e in events:
+        state = e.obj("approval").text("state")
+        tally[(e.text("response"), state)] += 1
+        lists = ["pending"] if state == "pending" else []
+        lists += ["decided"] if state in ("approved", "rejected") else []
+        lists += ["alerts"] if e.opt_text("alert") else []
+        for name in lists:
+            totals[name] += 1
+            if len(picked[name]) < limit:
+                picked[name].append(e)
+    states = tuple(s for s in APPROVAL_STATES if any(st == s for _, st in tally))
+    responses = sorted({r for r, _ in tally})
     matrix = tuple(
         (r, tuple(tally[(r, s)] for s in states), sum(tally[(r, s)] for s in states))
         for r in responses
     )
-    limit = report.rows_per_table
-    pending = [e for e in events if e.state == "pending"]
-    decided = [e for e in events if e.state in ("approved", "rejected")]
     return PlanView(
         plan_id=top.text("plan_id"),
         created_at=top.text("created_at"),
@@ -592,12 +606,13 @@ def read_plan(plan: Any, report: Report, source: str = "plan.json") -> PlanView:
         attention=len(top.objs("attention")),
         states=states,
         matrix=matrix,
-        state_totals=tuple(sum(1 for e in events if e.state == s) for s in states),
-        alerts=tuple(e for e in events if e.alert),
-        pending=tuple(pending[:limit]),
-        pending_total=len(pending),
-        decided=tuple(decided[:limit]),
-        decided_total=len(decided),
+        state_totals=tuple(sum(n for (_, st), n in tally.items() if st == s) for s in states),
+        alerts=tuple(_event(e) for e in picked["alerts"]),
+        alerts_total=totals["alerts"],
+        pending=tuple(_event(e) for e in picked["pending"]),
+        pending_total=totals["pending"],
+        decided=tuple(_event(e) for e in picked["decided"]),
+        decided_total=totals["decided"],
         mismatch=_mismatch(top, report),
     )
 

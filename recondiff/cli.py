@@ -22,6 +22,7 @@ from recondiff import compare as compare_mod
 from recondiff import ingest as ingest_mod
 from recondiff.cli_apply import apply_command
 from recondiff.cli_plan import plan_group
+from recondiff.cli_report import report_command
 from recondiff.config import SITUATIONS
 from recondiff.errors import ExitCode, InputError, RecondiffError
 from recondiff.history import History, history_path
@@ -287,6 +288,7 @@ def _parse_time(text: str) -> datetime:
 # Commands kept in their own modules (still CLI-only code: parse, call, map).
 cli.add_command(plan_group)
 cli.add_command(apply_command)
+cli.add_command(report_command)
 
 
 def main() -> None:

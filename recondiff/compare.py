@@ -42,6 +42,7 @@ from recondiff.history import EMPTY_FINDINGS, History, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import load, render
+from recondiff.report import render_html
 from recondiff.report_data import ReportBuilder
 from recondiff.sqlgen import (
     Column,
@@ -759,17 +760,6 @@ def _interrupts_deferred() -> Iterator[None]:
     finally:
         if main:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-
-
-def render_html(report: dict[str, Any], plan: Plan) -> str:
-    """report.html from the report's data (recondiff.report renders it)."""
-    import importlib
-
-    try:  # TEMPORARY: the renderer is being written alongside (issue 5)
-        render = importlib.import_module("recondiff.report").render_html
-    except (ImportError, AttributeError):
-        return ""
-    return str(render(report, plan))
 
 
 def _prepend_bom(path: Path) -> None:

@@ -266,10 +266,22 @@ def compare(
                 fills.repo_key,
             )
 
-            def make_plan(situations_parquet: Path) -> Plan:
+            def make_plan(situations_parquet: Path, path: Path) -> Plan:
+                """Write plan.json as its events come; return the header and the events
+                the report shows."""
                 say("writing the action plan")
                 with _timed(timings, "plan"):
-                    return planner.build(params, situations_parquet, ep_in, repo_in, started)
+                    header, events = planner.build(
+                        params, situations_parquet, ep_in, repo_in, started
+                    )
+                    writer = plan_mod.PlanWriter(path, keep=cfg.report.rows_per_table)
+                    try:
+                        for event in events:
+                            writer.add(event)
+                    except BaseException:
+                        writer.abort()
+                        raise
+                    return writer.finish(header)
 
             reporter = ReportBuilder(
                 cfg,
@@ -675,7 +687,7 @@ def _write_outputs(
     fills: _Fills,
     out: Path,
     timings: dict[str, float],
-    make_plan: Callable[[Path], Plan],
+    make_plan: Callable[[Path, Path], Plan],
     make_summary: Callable[[Plan], dict[str, Any]],
     make_report: Callable[[dict[str, Any], Plan, Path], dict[str, Any]],
 ) -> dict[str, Any]:
@@ -711,8 +723,7 @@ def _write_outputs(
             for name in OUTPUT_FILES:
                 if name.endswith(".csv"):
                     _prepend_bom(staging / name)
-        plan = make_plan(situations)
-        plan_mod.write_plan_file(plan, staging / "plan.json")
+        plan = make_plan(situations, staging / "plan.json")
         summary = make_summary(plan)
         report = make_report(summary, plan, situations)
         (staging / "report.json").write_text(  # compact: the C encoder (indent is slow)

@@ -10,15 +10,16 @@ from a compare run is :mod:`recondiff.planner`; executing it is
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jsonschema
 
@@ -39,32 +40,25 @@ def canonical(value: Any) -> bytes:
     )
 
 
+def event_line(event: Event) -> str:
+    """An event as the plan file holds it: canonical JSON on one line."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(header: Plan, events_sha256: str) -> str:
+    body = {k: v for k, v in header.items() if k not in ("digest", "events")}
+    return "sha256:" + hashlib.sha256(canonical(body) + b"\n" + events_sha256.encode()).hexdigest()
+
+
 def digest_of(plan: Plan) -> str:
-    """``sha256:`` + the SHA-256 of the plan's canonical JSON without its ``digest``.
-
-    Hashed piece by piece (the same bytes as ``canonical(body)``), so a plan of
-    half a million events is never one string in memory."""
-    body = {k: v for k, v in plan.items() if k != "digest"}
-    hasher = hashlib.sha256()
-    for chunk in _canonical_chunks(body):
-        hasher.update(chunk)
-    return "sha256:" + hasher.hexdigest()
-
-
-def _canonical_chunks(body: dict[str, Any]) -> Iterator[bytes]:
-    """``canonical(body)`` in pieces: its top-level lists one element at a time."""
-    yield b"{"
-    for i, key in enumerate(sorted(body)):
-        yield (("," if i else "") + json.dumps(key, ensure_ascii=False) + ":").encode("utf-8")
-        value = body[key]
-        if isinstance(value, list):
-            yield b"["
-            for j, item in enumerate(value):
-                yield (b"," if j else b"") + canonical(item)
-            yield b"]"
-        else:
-            yield canonical(value)
-    yield b"}"
+    """``sha256:`` + SHA-256 of the canonical header (without ``digest`` and
+    ``events``), a newline, and the hex SHA-256 of the events' canonical lines
+    (each followed by a newline). Defined so that a writer can hash the events
+    as it streams them, before the header's counts are known."""
+    events = hashlib.sha256()
+    for event in plan.get("events", []):
+        events.update(event_line(event).encode("utf-8") + b"\n")
+    return _digest(plan, events.hexdigest())
 
 
 def event_id(target: str, operation: str, obj: dict[str, Any], changes: list[Any]) -> str:
@@ -95,15 +89,45 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+class Tally:
+    """The header's counts, accumulated one event at a time."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.alerts = 0
+        self.by_operation: Counter[str] = Counter()
+        self.by_response: Counter[str] = Counter()
+        self.by_approval: Counter[str] = Counter()
+        self.by_response_approval: dict[str, Counter[str]] = {}
+
+    def add(self, event: Event) -> None:
+        state = event["approval"]["state"]
+        self.events += 1
+        self.alerts += 1 if event["alert"] else 0
+        self.by_operation[event["operation"]] += 1
+        self.by_response[event["response"]] += 1
+        self.by_approval[state] += 1
+        self.by_response_approval.setdefault(event["response"], Counter())[state] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "by_operation": dict(sorted(self.by_operation.items())),
+            "by_response": dict(sorted(self.by_response.items())),
+            "by_approval": dict(sorted(self.by_approval.items())),
+            "by_response_approval": {
+                r: dict(sorted(c.items())) for r, c in sorted(self.by_response_approval.items())
+            },
+            "alerts": self.alerts,
+        }
+
+
 def counts(events: Sequence[Event]) -> dict[str, Any]:
     """The header's tallies, always derived from the events (never edited by hand)."""
-    return {
-        "events": len(events),
-        "by_operation": dict(sorted(Counter(e["operation"] for e in events).items())),
-        "by_response": dict(sorted(Counter(e["response"] for e in events).items())),
-        "by_approval": dict(sorted(Counter(e["approval"]["state"] for e in events).items())),
-        "alerts": sum(1 for e in events if e["alert"]),
-    }
+    tally = Tally()
+    for event in events:
+        tally.add(event)
+    return tally.as_dict()
 
 
 def validate(plan: Any, source: Path | str) -> Plan:
@@ -161,38 +185,87 @@ def finalise(plan: Plan) -> Plan:
     return plan
 
 
-def write_plan_file(plan: Plan, path: Path) -> None:
-    """Write the plan (as :func:`dumps` spells it) piece by piece, then fsync."""
-    with path.open("w", encoding="utf-8") as out:
-        for chunk in _dump_chunks(plan):
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+class PlanWriter:
+    """Writes a plan whose events arrive one at a time (compare's planner).
+
+    Events go to a temporary file beside ``path`` as they come, tallied and
+    hashed on the way; :meth:`finish` then writes the header (whose counts and
+    digest are only known at the end) and copies the events after it. Memory
+    stays flat however many events there are. ``keep`` events of each kind the
+    report shows (alerts, pending, decided) are kept in memory for it.
+    """
+
+    def __init__(self, path: Path, keep: int) -> None:
+        self.path = path
+        self.keep = keep
+        self.tally = Tally()
+        self.kept: list[Event] = []
+        self._kept_by = Counter[str]()
+        self._hash = hashlib.sha256()
+        self._temp = path.with_name(f".{path.name}.events")
+        self._out: IO[str] = self._temp.open("w", encoding="utf-8")
+
+    def add(self, event: Event) -> None:
+        line = event_line(event)
+        self._out.write(line + "\n")
+        self._hash.update(line.encode("utf-8") + b"\n")
+        self.tally.add(event)
+        state = event["approval"]["state"]
+        kinds = ["alerts"] if event["alert"] else []
+        kinds += ["pending"] if state == "pending" else []
+        kinds += ["decided"] if state in ("approved", "rejected") else []
+        if any(self._kept_by[k] < self.keep for k in kinds):
+            self.kept.append(event)
+            for k in kinds:
+                self._kept_by[k] += 1
+
+    def finish(self, header: Plan) -> Plan:
+        """Write the file; return the header with its counts and digest, and as its
+        ``events`` only the kept ones (the file has them all)."""
+        self._out.close()
+        header = {k: v for k, v in header.items() if k not in ("events", "digest")}
+        header["counts"] = self.tally.as_dict()
+        header["digest"] = _digest(header, self._hash.hexdigest())
+        try:
+            with self.path.open("w", encoding="utf-8") as out, self._temp.open(
+                encoding="utf-8"
+            ) as events:
+                out.write(_header_text(header))
+                _write_event_lines(out, (line.rstrip("\n") for line in events))
+                out.flush()
+                os.fsync(out.fileno())
+        finally:
+            self._temp.unlink(missing_ok=True)
+        return header | {"events": self.kept}
+
+    def abort(self) -> None:
+        self._out.close()
+        self._temp.unlink(missing_ok=True)
+
+
+def _header_text(header: Plan) -> str:
+    # the header ends with "\n}": the events go before the closing brace
+    return json.dumps(header, indent=2, ensure_ascii=False)[:-2] + ","
+
+
+def _write_event_lines(out: IO[str], lines: Iterable[str]) -> None:
+    first = True
+    for line in lines:
+        out.write(('\n  "events": [\n    ' if first else ",\n    ") + line)
+        first = False
+    out.write('\n  "events": []\n}\n' if first else "\n  ]\n}\n")
 
 
 def dumps(plan: Plan) -> str:
-    return "".join(_dump_chunks(plan))
-
-
-def _dump_chunks(plan: Plan) -> Iterator[str]:
-    """The plan as written: the header indented, then one event per line.
-
-    One line per event keeps the file readable and diffable, and lets the C
-    JSON encoder do the work: indenting every event (the pure-Python encoder)
-    took 32 s for the 55,000 events of the 1M benchmark, this takes about 1 s.
-    """
+    """The plan as written: the header indented, then one event per line, each in
+    its canonical form (the form the digest is taken over). One line per event
+    keeps the file diffable, and the C JSON encoder does the work (indenting
+    every event took 32 s for the 55,000 events of the 1M benchmark)."""
     header = {k: v for k, v in plan.items() if k != "events"}
-    # the header ends with "\n}": the events go before the closing brace
-    yield json.dumps(header, indent=2, ensure_ascii=False)[:-2] + ","
-    events = plan.get("events", [])
-    if not events:
-        yield '\n  "events": []\n}\n'
-        return
-    yield '\n  "events": [\n'
-    for i, event in enumerate(events):
-        line = json.dumps(event, ensure_ascii=False, separators=(", ", ": "))
-        yield ("    " if i == 0 else ",\n    ") + line
-    yield "\n  ]\n}\n"
+    buffer = io.StringIO()
+    buffer.write(_header_text(header))
+    _write_event_lines(buffer, (event_line(e) for e in plan.get("events", [])))
+    return buffer.getvalue()
 
 
 def save_plan(plan: Plan, path: str | Path) -> None:

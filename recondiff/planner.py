@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ import duckdb
 from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, AttributeMapping, Config
 from recondiff.errors import ConfigError
-from recondiff.plan import PLAN_FORMAT, Event, Plan, event_id, finalise, plan_id
+from recondiff.plan import PLAN_FORMAT, Event, Plan, event_id, plan_id
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -105,68 +104,35 @@ class Planner:
         ep_in: InputSummary,
         repo_in: InputSummary,
         created_at: datetime,
-    ) -> Plan:
+    ) -> tuple[Plan, Iterator[Event]]:
+        """The plan's header and its events, produced one at a time (a plan of half
+        a million events is never all in memory; :class:`recondiff.plan.PlanWriter`
+        writes them as they come). The header's ``attention`` list fills up while
+        the events are consumed; its counts and digest come from the writer."""
         cfg = self.cfg
         decisions = {s: self.decision(s) for s in SITUATIONS}
         acting = [s for s, d in decisions.items() if d is not None]
         attention_situations = [s for s in _ATTENTION if cfg.response_for(s) == "review"]
-        rows = _dicts(
-            self.step(
-                "plan_situations",
-                {
-                    "situations_parquet": str(situations_parquet),
-                    "situations": acting + attention_situations,
-                },
-            )
-        )
+        # Everything the events need is fetched before the rows are streamed: one
+        # DuckDB connection runs one query at a time.
         drift = _drift_by_row(self._drift_rows(params))
-
-        account_rows = [
-            r["endpoint_record"]
-            for r in rows
-            if (d := decisions.get(r["situation"])) is not None
-            and d.action in ("delete_from_endpoint", "disable_in_endpoint", "add_to_repository")
-        ]
-        accounts = self._accounts(params, account_rows)
-        identities = self._identities(
+        accounts = self._accounts(
             params,
             [
-                r["identity_key"]
-                for r in rows
-                if r["situation"] == "missing"
-                and (d := decisions.get("missing")) is not None
-                and d.action == "add_to_endpoint"
+                s
+                for s, d in decisions.items()
+                if d is not None
+                and d.action in ("delete_from_endpoint", "disable_in_endpoint", "add_to_repository")
             ],
         )
-
-        events: list[Event] = []
+        missing = decisions.get("missing")
+        identities = (
+            self._identities(params)
+            if missing is not None and missing.action == "add_to_endpoint"
+            else {}
+        )
         attention: list[dict[str, Any]] = []
-        for row in rows:
-            situation = row["situation"]
-            if situation in attention_situations:
-                attention.append(
-                    {
-                        "situation": situation,
-                        "endpoint_key": row["endpoint_key"],
-                        "endpoint_dn": row["endpoint_dn"],
-                        "identity_key": row["identity_key"],
-                        "rule": row["rule"],
-                        "candidates": list(row["candidates"] or []),
-                    }
-                )
-                continue
-            decision = decisions.get(situation)
-            if decision is not None:
-                event = self._account_event(row, decision, accounts, identities)
-                if event is not None:
-                    events.append(event)
-                    if event["operation"] == "add" and event["target"] == "endpoint":
-                        record = identities.get(_fold(row["identity_key"]), {})
-                        events.extend(self._new_memberships(event, record, decision))
-            if row["sync"] == "drifted":
-                events.extend(self._drift_events(row, drift.get(row["endpoint_record"], [])))
-
-        plan: Plan = {
+        header: Plan = {
             "format": PLAN_FORMAT,
             "plan_id": plan_id(_sha256_of(cfg.path), ep_in.sha256, repo_in.sha256),
             "created_at": created_at.isoformat(timespec="seconds"),
@@ -190,13 +156,52 @@ class Planner:
             },
             "counts": {},
             "attention": attention,
-            "events": events,
         }
-        return finalise(plan)
+        cursor = self.step(
+            "plan_situations",
+            {
+                "situations_parquet": str(situations_parquet),
+                "situations": acting + attention_situations,
+            },
+        )
+        names = [d[0] for d in cursor.description or []]
+
+        def events() -> Iterator[Event]:
+            while batch := cursor.fetchmany(10_000):
+                for values in batch:
+                    row = dict(zip(names, values, strict=True))
+                    situation = row["situation"]
+                    if situation in attention_situations:
+                        attention.append(
+                            {
+                                "situation": situation,
+                                "endpoint_key": row["endpoint_key"],
+                                "endpoint_dn": row["endpoint_dn"],
+                                "identity_key": row["identity_key"],
+                                "rule": row["rule"],
+                                "candidates": list(row["candidates"] or []),
+                            }
+                        )
+                        continue
+                    decision = decisions.get(situation)
+                    if decision is not None:
+                        event = self._account_event(row, decision, accounts, identities)
+                        if event is not None:
+                            yield event
+                            if event["operation"] == "add" and event["target"] == "endpoint":
+                                record = identities.get(_fold(row["identity_key"]), {})
+                                yield from self._new_memberships(event, record, decision)
+                    if row["sync"] == "drifted":
+                        rows = drift.pop(row["endpoint_record"], [])
+                        yield from self._drift_events(
+                            row, [dict(zip(drift.names, r, strict=True)) for r in rows]
+                        )
+
+        return header, events()
 
     # --- queries ----------------------------------------------------------------
 
-    def _drift_rows(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _drift_rows(self, params: dict[str, Any]) -> duckdb.DuckDBPyConnection:
         rules = [
             {
                 "attr_idx": i,
@@ -210,17 +215,18 @@ class Planner:
             for j, r in enumerate(a.rules, 1)
         ]
         on_drift = [a.on_drift for a in self.cfg.attributes]
-        return _dicts(self.step("plan_drift", params | {"rules": rules, "on_drift": on_drift}))
+        return self.step("plan_drift", params | {"rules": rules, "on_drift": on_drift})
 
     def _accounts(
-        self, params: dict[str, Any], rows: list[int]
+        self, params: dict[str, Any], situations: list[str]
     ) -> dict[int, tuple[list[list[str]], list[str]]]:
-        if not rows:
+        """Raw values of the accounts the plan deletes, disables or copies, by record."""
+        if not situations:
             return {}
         extra = self._disable_column()
         found = self.step(
             "plan_accounts",
-            params | {"rows": rows},
+            params | {"situations": situations},
             values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
             extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
         ).fetchall()
@@ -232,12 +238,9 @@ class Planner:
             for ep_row, vals, extra_vals in found
         }
 
-    def _identities(self, params: dict[str, Any], keys: list[str]) -> dict[str, dict[str, Any]]:
-        if not keys:
-            return {}
-        records = _dicts(
-            self.step("plan_identities", params | {"keys": keys}, key=self.repo_key.first())
-        )
+    def _identities(self, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The whole repository record of every missing identity, by folded key."""
+        records = _dicts(self.step("plan_identities", params, key=self.repo_key.first()))
         return {_fold(r.pop("rd_identity_key")): r for r in records}
 
     # --- events -----------------------------------------------------------------
@@ -608,10 +611,19 @@ def _alert_of(rows: list[dict[str, Any]]) -> str | None:
     return next((d["alert"] for d in rows if d["alert"]), None)
 
 
-def _drift_by_row(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    by_row: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for r in rows:
-        by_row[int(r["ep_row"])].append(r)
+class _DriftRows(dict[int, list[tuple[Any, ...]]]):
+    """Drift rows by endpoint record, kept as tuples (a third of the memory of dicts)."""
+
+    names: list[str]
+
+
+def _drift_by_row(cursor: duckdb.DuckDBPyConnection) -> _DriftRows:
+    by_row = _DriftRows()
+    by_row.names = [d[0] for d in cursor.description or []]
+    at = by_row.names.index("ep_row")
+    while batch := cursor.fetchmany(50_000):
+        for r in batch:
+            by_row.setdefault(int(r[at]), []).append(r)
     return by_row
 
 

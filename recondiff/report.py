@@ -573,23 +573,32 @@ class PlanView:
 
 
 def read_plan(plan: Any, report: Report, source: str = "plan.json") -> PlanView:
-    """The plan's part of the page. Every event is tallied; only the events shown
-    (at most ``limits.rows_per_table`` of each list) are read in full, so a plan of
-    hundreds of thousands of events stays quick."""
+    """The plan's part of the page. The tallies come from the header's counts
+    (derived from every event, and covered by the digest); only the events shown
+    (at most ``limits.rows_per_table`` of each list) are read, so the plan compare
+    passes may hold just those."""
     top = _Node(plan, "", source)
     limit = report.rows_per_table
     tally: Counter[tuple[str, str]] = Counter()
     picked: dict[str, list[_Node]] = {"alerts": [], "pending": [], "decided": []}
-    totals: Counter[str] = Counter()
-    events = top.objs("events")
-    for e in events:
+    counts = top.obj("counts")
+    for response, states_of in counts.data["by_response_approval"].items():
+        for state, n in states_of.items():
+            tally[(str(response), str(state))] += int(n)
+    by_approval = counts.data["by_approval"]
+    totals = Counter(
+        {
+            "alerts": int(counts.data["alerts"]),
+            "pending": int(by_approval.get("pending", 0)),
+            "decided": int(by_approval.get("approved", 0)) + int(by_approval.get("rejected", 0)),
+        }
+    )
+    for e in top.objs("events"):
         state = e.obj("approval").text("state")
-        tally[(e.text("response"), state)] += 1
         lists = ["pending"] if state == "pending" else []
         lists += ["decided"] if state in ("approved", "rejected") else []
         lists += ["alerts"] if e.opt_text("alert") else []
         for name in lists:
-            totals[name] += 1
             if len(picked[name]) < limit:
                 picked[name].append(e)
     states = tuple(s for s in APPROVAL_STATES if any(st == s for _, st in tally))
@@ -602,7 +611,7 @@ def read_plan(plan: Any, report: Report, source: str = "plan.json") -> PlanView:
         plan_id=top.text("plan_id"),
         created_at=top.text("created_at"),
         digest=top.text("digest"),
-        events=len(events),
+        events=int(counts.data["events"]),
         attention=len(top.objs("attention")),
         states=states,
         matrix=matrix,

@@ -168,6 +168,8 @@ def test_default_responses_give_these_events(tmp_path: Path) -> None:
         "by_operation": {"add": 1, "disable": 2, "link": 1, "modify": 4},
         "by_response": {"reject": 1, "review": 6, "update_endpoint": 1},
         "by_approval": {"auto": 2, "pending": 6},
+        "by_response_approval": {"reject": {"auto": 1}, "review": {"pending": 6},
+                                 "update_endpoint": {"auto": 1}},
         "alerts": 1,
     }
 
@@ -224,7 +226,7 @@ def test_ids_are_stable_and_the_plan_checks_its_digest(tmp_path: Path) -> None:
     assert first["digest"] == digest_of(first)
     path = tmp_path / "a" / "out" / "plan.json"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace('"state": "pending"', '"state": "approved"', 1), encoding="utf-8")
+    path.write_text(text.replace('"state":"pending"', '"state":"approved"', 1), encoding="utf-8")
     with pytest.raises(Exception, match="does not match its digest"):
         load_plan(path)
 
@@ -287,14 +289,21 @@ def test_show_names_the_member_of_a_membership_event(tmp_path: Path) -> None:
     assert vpn["endpoint_key"] == "jdoe"
 
 
-def test_the_streamed_digest_and_file_are_the_canonical_ones(tmp_path: Path) -> None:
+def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> None:
+    """compare streams the events (PlanWriter); the result is what dumps() and
+    digest_of() say for the same plan."""
     import hashlib
 
-    from recondiff.plan import canonical, dumps
+    from recondiff.plan import canonical, dumps, event_line
 
     plan = run(tmp_path)
-    body = {k: v for k, v in plan.items() if k != "digest"}
-    assert plan["digest"] == "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
     written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
     assert written == dumps(plan) and json.loads(written) == plan
+    lines = "".join(event_line(e) + "\n" for e in plan["events"]).encode()
+    header = {k: v for k, v in plan.items() if k not in ("digest", "events")}
+    expected = hashlib.sha256(
+        canonical(header) + b"\n" + hashlib.sha256(lines).hexdigest().encode()
+    ).hexdigest()
+    assert plan["digest"] == "sha256:" + expected == digest_of(plan)
     assert written.count("\n    {") == len(plan["events"])  # one event per line
+    assert not list((tmp_path / "out").glob(".plan.json.*"))  # no temporary file left

@@ -729,7 +729,9 @@ def _write_outputs(
         (staging / "report.json").write_text(  # compact: the C encoder (indent is slow)
             json.dumps(report, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-        (staging / "report.html").write_text(render_html(report, plan), encoding="utf-8")
+        with _timed(timings, "report"):
+            html = render_html(report, plan)
+        (staging / "report.html").write_text(html, encoding="utf-8")
         (staging / "summary.json").write_text(
             json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )

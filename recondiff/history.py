@@ -141,6 +141,7 @@ class History:
                     "finished_at": datetime.fromisoformat(run["finished_at"]),
                 },
             )
+            con.execute(load("history_prune_owners"), {"run_id": run_id, "config_key": key})
             con.execute(load("history_record_owners"), common)
             con.execute("COMMIT")
         except duckdb.Error as exc:

@@ -112,3 +112,13 @@ def test_history_command_without_history_is_one_line(tmp_path: Path) -> None:
         f"recondiff: error: {tmp_path}/history.duckdb: no run history here; "
         "pass --state DIR (compare's --state, or its -o)\n"
     )
+
+
+def test_only_the_latest_runs_ownerships_are_kept(tmp_path: Path) -> None:
+    import duckdb
+
+    run(tmp_path, RUN1)
+    second = run(tmp_path, RUN1)
+    con = duckdb.connect(str(tmp_path / "out" / "history.duckdb"), read_only=True)
+    kept = con.execute("SELECT DISTINCT run_id FROM owners").fetchall()
+    assert kept == [(second["run"]["id"],)]  # type: ignore[index]

@@ -8,9 +8,7 @@ progress). Exit codes are an API (:class:`recondiff.errors.ExitCode`):
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from recondiff import __version__
 from recondiff import compare as compare_mod
 from recondiff import ingest as ingest_mod
 from recondiff.cli_apply import apply_command
+from recondiff.cli_common import progress
 from recondiff.cli_plan import plan_group
 from recondiff.cli_report import report_command
 from recondiff.config import SITUATIONS
@@ -58,19 +57,6 @@ class _Cli(click.Group):
         except KeyboardInterrupt:
             click.echo("recondiff: interrupted; no output was half-written", err=True)
             ctx.exit(ExitCode.INTERRUPTED)
-
-
-def _progress(quiet: bool) -> compare_mod.Progress | None:
-    # On a terminal, or when RECONDIFF_PROGRESS=1 (CI logs, tests).
-    forced = os.environ.get("RECONDIFF_PROGRESS") == "1"
-    if quiet or not (sys.stderr.isatty() or forced):
-        return None
-    start = time.monotonic()
-
-    def show(message: str) -> None:
-        click.echo(f"recondiff: [{time.monotonic() - start:6.1f} s] {message}…", err=True)
-
-    return show
 
 
 @click.group(name="recondiff", cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -127,7 +113,7 @@ def compare(
         config_path,
         outdir,
         allow_empty=allow_empty,
-        progress=_progress(quiet),
+        progress=progress(quiet),
         state_dir=state_dir,
     )
     if not quiet:
@@ -196,11 +182,11 @@ def ingest(
     options = ingest_mod.ReadOptions(
         multi_valued=multi_valued, separator=separator, allow_empty=allow_empty
     )
-    progress = _progress(quiet)
-    if progress:
-        progress(f"reading {source}")
+    say = progress(quiet)
+    if say:
+        say(f"reading {source}")
     info = ingest_mod.ingest(source, out, fmt, options, captured_at=when)
-    if progress:
+    if say:
         click.echo(f"recondiff: wrote {info.rows} records to {out}", err=True)
     click.echo(
         json.dumps(

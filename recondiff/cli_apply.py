@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from recondiff import apply as apply_mod
+from recondiff.cli_common import progress
 from recondiff.errors import ExitCode
-
-
-def _progress(quiet: bool) -> Callable[[str], None] | None:
-    # The house style of cli._progress: on a terminal, or when RECONDIFF_PROGRESS=1.
-    forced = os.environ.get("RECONDIFF_PROGRESS") == "1"
-    if quiet or not (sys.stderr.isatty() or forced):
-        return None
-    start = time.monotonic()
-
-    def show(message: str) -> None:
-        click.echo(f"recondiff: [{time.monotonic() - start:6.1f} s] {message}…", err=True)
-
-    return show
 
 
 def _password(env_var: str | None, password_file: Path | None) -> str:
@@ -130,7 +115,7 @@ def apply_command(
         journal_path=journal,
         dry_run=dry_run,
         allow_mass_change=allow_mass_change,
-        progress=_progress(quiet),
+        progress=progress(quiet),
         after_event=show,
     )
     if not quiet:

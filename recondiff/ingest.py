@@ -34,6 +34,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from recondiff import __version__
+from recondiff.atomic import fsync_directory
 from recondiff.errors import InputError
 from recondiff.ldif import read_ldif, text_lines
 
@@ -881,14 +882,4 @@ def _write_atomically(table: pa.Table, out: Path) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_directory(out.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable (best effort: not every platform allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_directory(out.parent)

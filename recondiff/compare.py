@@ -38,7 +38,7 @@ from recondiff import ingest as ingest_mod
 from recondiff import plan as plan_mod
 from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
 from recondiff.errors import ConfigError, ExitCode, InputError
-from recondiff.history import EMPTY_FINDINGS, History, config_key, history_path
+from recondiff.history import History, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import load, render
@@ -290,9 +290,10 @@ def compare(
                 fills.repo_attrs,
                 ep.columns,
             )
-            con.register(
-                "previous_findings", previous.findings if previous else EMPTY_FINDINGS
-            )
+            if previous is not None:
+                con.register("previous_findings", previous.findings)
+            else:  # typed in SQL: an empty Arrow table with a UTC timestamp imports pandas
+                _step(con, "history_no_previous", params)
 
             def make_report(
                 summary: dict[str, Any], plan: Plan, situations_parquet: Path

@@ -42,18 +42,6 @@ class PreviousRun:
     owners: pa.Table  # identity_key, identity_norm, account_norm
 
 
-EMPTY_FINDINGS = pa.schema(
-    [
-        ("finding_key", pa.string()),
-        ("situation", pa.string()),
-        ("sync", pa.string()),
-        ("endpoint_key", pa.string()),
-        ("identity_key", pa.string()),
-        ("first_seen", pa.timestamp("us", tz="UTC")),
-    ]
-).empty_table()
-
-
 class History:
     """One history file. Each method opens it for just as long as it needs."""
 

@@ -307,3 +307,20 @@ def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> N
     assert plan["digest"] == "sha256:" + expected == digest_of(plan)
     assert written.count("\n    {") == len(plan["events"])  # one event per line
     assert not list((tmp_path / "out").glob(".plan.json.*"))  # no temporary file left
+
+
+def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path) -> None:
+    from recondiff.errors import InputError
+    from recondiff.plan import dumps, finalise
+
+    plan = run(tmp_path)
+    plan["events"][2]["approval"]["state"] = "maybe"
+    finalise(plan)  # a correct digest: only the schema can catch it
+    path = tmp_path / "bad.json"
+    path.write_text(dumps(plan), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_plan(path)
+    assert str(caught.value) == (
+        f"{path}: not a valid recondiff plan at events/2/approval/state: must be one of "
+        "['auto', 'pending', 'approved', 'rejected']; re-run recondiff compare to write a fresh plan"
+    )

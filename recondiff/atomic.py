@@ -5,22 +5,26 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from recondiff.errors import InputError
 
 
-def write_bytes_atomically(path: Path, data: bytes, what: str = "the file") -> None:
-    """Write ``data`` to a synced temp file beside ``path``, then rename it over ``path``."""
+def write_atomically(
+    path: Path, write: Callable[[Path], object], what: str = "the file", hidden: bool = True
+) -> None:
+    """Call ``write(temp)`` for a temp file beside ``path`` (a dot file when
+    ``hidden``), fsync it and rename it over ``path``; on any failure the temp
+    file goes and ``path`` is as it was. OSError becomes one InputError line."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{path}: cannot create its directory ({exc.strerror or exc})") from exc
-    temp = path.with_name(f".{path.name}.tmp-{secrets.token_hex(6)}")
+    temp = path.with_name(f"{'.' if hidden else ''}{path.name}.tmp-{secrets.token_hex(6)}")
     try:
-        with temp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
+        write(temp)
+        with temp.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, path)
     except OSError as exc:
@@ -30,6 +34,11 @@ def write_bytes_atomically(path: Path, data: bytes, what: str = "the file") -> N
         temp.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def write_bytes_atomically(path: Path, data: bytes, what: str = "the file") -> None:
+    """Write ``data`` to ``path`` through :func:`write_atomically`."""
+    write_atomically(path, lambda temp: temp.write_bytes(data), what)
 
 
 def write_text_atomically(path: Path, text: str, what: str = "the file") -> None:

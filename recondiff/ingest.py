@@ -19,7 +19,6 @@ import csv
 import hashlib
 import json
 import os
-import secrets
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from recondiff import __version__
-from recondiff.atomic import fsync_directory
+from recondiff.atomic import write_atomically
 from recondiff.errors import InputError
 from recondiff.ldif import read_ldif, text_lines
 
@@ -866,20 +865,9 @@ def _source_captured_at(source: Path, kind: str) -> datetime:
 
 def _write_atomically(table: pa.Table, out: Path) -> None:
     """Write ``table`` as zstd Parquet to ``out`` via a synced temp file and a rename."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create its directory ({exc.strerror or exc})") from exc
-    temp = out.with_name(f"{out.name}.tmp-{secrets.token_hex(6)}")
-    try:
-        pq.write_table(table, temp, compression="zstd")
-        with temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, out)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise InputError(f"{out}: cannot write the snapshot ({exc.strerror or exc})") from exc
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_directory(out.parent)
+    write_atomically(
+        out,
+        lambda temp: pq.write_table(table, temp, compression="zstd"),
+        "the snapshot",
+        hidden=False,
+    )

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from recondiff.errors import InputError
-from recondiff.queries import load
+from recondiff.queries import fetch_dicts, load
 
 HISTORY_FILE = "history.duckdb"
 
@@ -147,9 +147,9 @@ class History:
             return []
         con = self._connect(read_only=True)
         try:
-            cursor = con.execute(load("history_runs"), {"config_key": key, "limit": limit})
-            names = [d[0] for d in cursor.description or []]
-            rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            rows = fetch_dicts(
+                con.execute(load("history_runs"), {"config_key": key, "limit": limit})
+            )
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(f"{self.path}: not a recondiff run history ({first})") from None

@@ -23,6 +23,7 @@ from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, AttributeMapping, Config
 from recondiff.errors import ConfigError
 from recondiff.plan import PLAN_FORMAT, Event, Plan, event_id, plan_id
+from recondiff.queries import fetch_dicts
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -240,7 +241,7 @@ class Planner:
 
     def _identities(self, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The whole repository record of every missing identity, by folded key."""
-        records = _dicts(self.step("plan_identities", params, key=self.repo_key.first()))
+        records = fetch_dicts(self.step("plan_identities", params, key=self.repo_key.first()))
         return {_fold(r.pop("rd_identity_key")): r for r in records}
 
     # --- events -----------------------------------------------------------------
@@ -625,11 +626,6 @@ def _drift_by_row(cursor: duckdb.DuckDBPyConnection) -> _DriftRows:
         for r in batch:
             by_row.setdefault(int(r[at]), []).append(r)
     return by_row
-
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _clean(values: Iterable[Any] | None) -> list[str]:

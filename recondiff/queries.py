@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 _SLOT = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -48,3 +51,9 @@ def render(name: str, **fills: str) -> str:
     if wanted != set(fills):
         raise ValueError(f"queries/{name}.sql: slots {sorted(wanted)} but filled {sorted(fills)}")
     return _SLOT.sub(lambda m: fills[m.group(1)], text)
+
+
+def fetch_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every row of an executed query as a dict keyed by column name."""
+    names = [d[0] for d in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -19,6 +19,7 @@ import duckdb
 from recondiff.config import SET_KINDS, SITUATIONS, Config
 from recondiff.history import History, PreviousRun
 from recondiff.plan import Plan
+from recondiff.queries import fetch_dicts
 from recondiff.sqlgen import Column, list_of
 
 REPORT_FORMAT = "recondiff-report/1"
@@ -27,11 +28,6 @@ TOP_SEGMENTS = 12
 TREND_RUNS = 30
 
 Step = Callable[..., duckdb.DuckDBPyConnection]
-
-
-def _dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    names = [d[0] for d in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _when(micros: int) -> datetime:
@@ -65,7 +61,7 @@ class ReportBuilder:
         finished = datetime.fromisoformat(summary["run"]["finished_at"])
         common = params | {"situations_parquet": str(situations_parquet)}
         attributes = self._attributes(params)
-        rows = _dicts(
+        rows = fetch_dicts(
             self.step(
                 "report_rows", common | {"limit": limit, "now": finished.isoformat()}
             )
@@ -94,7 +90,7 @@ class ReportBuilder:
                 "top_values": [
                     {"attribute": r["attribute"], "kind": r["kind"], "value": r["value"],
                      "count": r["n"]}
-                    for r in _dicts(self.step("report_top_values", {"top": TOP}))
+                    for r in fetch_dicts(self.step("report_top_values", {"top": TOP}))
                 ],
                 "segments": self._segments(params),
             },
@@ -153,9 +149,9 @@ class ReportBuilder:
         }
 
     def _attributes(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        stats = {r["attr_idx"]: r for r in _dicts(self.step("report_attributes", params))}
+        stats = {r["attr_idx"]: r for r in fetch_dicts(self.step("report_attributes", params))}
         transitions: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for r in _dicts(self.step("report_transitions", {"top": TOP})):
+        for r in fetch_dicts(self.step("report_transitions", {"top": TOP})):
             transitions[r["attr_idx"]].append(
                 {"from": r["endpoint_value"], "to": r["repository_value"], "count": r["n"]}
             )
@@ -179,7 +175,7 @@ class ReportBuilder:
         expression, name = self._segment_expression()
         if expression is None:
             return None
-        rows = _dicts(self.step("report_segments", params | {"top": TOP_SEGMENTS},
+        rows = fetch_dicts(self.step("report_segments", params | {"top": TOP_SEGMENTS},
                                 segment=expression))
         return {
             "attribute": name,
@@ -244,7 +240,7 @@ class ReportBuilder:
             if r.alert and r.kind in ("any", "added")
         ]
         if rules:
-            held = _dicts(
+            held = fetch_dicts(
                 self.step(
                     "report_privileged",
                     params | {"rules": rules},
@@ -291,7 +287,7 @@ class ReportBuilder:
         missing_keys = [r["identity_key"] for r in rows if r["situation"] == "missing"]
         if not ep_rows and not missing_keys:
             return {}
-        picked = _dicts(
+        picked = fetch_dicts(
             self.step(
                 "report_details",
                 params | {"ep_rows": ep_rows, "missing_keys": missing_keys},
@@ -300,7 +296,7 @@ class ReportBuilder:
             )
         )
         drift: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for d in _dicts(self.step("report_detail_drift", {"ep_rows": ep_rows})):
+        for d in fetch_dicts(self.step("report_detail_drift", {"ep_rows": ep_rows})):
             drift[int(d["ep_row"])][int(d["attr_idx"])].append(d)
         by_row = {int(r["endpoint_record"]): r for r in rows if r["endpoint_record"]}
         by_missing = {r["identity_key"]: r for r in rows if r["situation"] == "missing"}
@@ -418,7 +414,7 @@ class ReportBuilder:
         summary: dict[str, Any],
         limit: int,
     ) -> dict[str, Any]:
-        found = _dicts(self.step("report_history_counts", common | {"limit": limit}))
+        found = fetch_dicts(self.step("report_history_counts", common | {"limit": limit}))
         counts = found[0]
         earlier = list(reversed(history.runs(history_key, limit=TREND_RUNS - 1)))
         trend = [

@@ -23,7 +23,7 @@ from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, AttributeMapping, Config
 from recondiff.errors import ConfigError
 from recondiff.plan import PLAN_FORMAT, Event, Plan, event_id, plan_id
-from recondiff.queries import fetch_dicts
+from recondiff.queries import fetch_batches
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -71,6 +71,15 @@ class Planner:
         self.cfg, self.step = cfg, step
         self.ep_attrs, self.ep_columns, self.repo_key = ep_attrs, ep_columns, repo_key
         self.link_attr = cfg.repository.link or "link"
+        self.mappings = dict(enumerate(cfg.attributes, 1))
+        key = cfg.endpoint.key.lower()
+        # the attributes an account's preconditions assert, by their index in the
+        # fetched values (memberOf-like values are computed by the directory)
+        self.asserted = [
+            (i, a.endpoint)
+            for i, a in enumerate(cfg.attributes)
+            if not a.membership and a.endpoint.lower() != key
+        ]
 
     # --- policy -------------------------------------------------------------
 
@@ -165,10 +174,10 @@ class Planner:
                 "situations": acting + attention_situations,
             },
         )
-        names = [d[0] for d in cursor.description or []]
+        names, batches = fetch_batches(cursor, 10_000)
 
         def events() -> Iterator[Event]:
-            while batch := cursor.fetchmany(10_000):
+            for batch in batches:
                 for values in batch:
                     row = dict(zip(names, values, strict=True))
                     situation = row["situation"]
@@ -225,23 +234,30 @@ class Planner:
         if not situations:
             return {}
         extra = self._disable_column()
-        found = self.step(
-            "plan_accounts",
-            params | {"situations": situations},
-            values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
-            extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
-        ).fetchall()
+        _, batches = fetch_batches(
+            self.step(
+                "plan_accounts",
+                params | {"situations": situations},
+                values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+                extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
+            )
+        )
         return {
             int(ep_row): (
-                [_clean(v) for v in (vals or [])],
+                [v if _is_clean(v) else _clean(v) for v in (vals or [])],
                 _clean(extra_vals),
             )
-            for ep_row, vals, extra_vals in found
+            for batch in batches
+            for ep_row, vals, extra_vals in batch
         }
 
     def _identities(self, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The whole repository record of every missing identity, by folded key."""
-        records = fetch_dicts(self.step("plan_identities", params, key=self.repo_key.first()))
+        names, batches = fetch_batches(
+            self.step("plan_identities", params, key=self.repo_key.first())
+        )
+        names = [n.lower() for n in names]
+        records = (dict(zip(names, row, strict=True)) for batch in batches for row in batch)
         return {_fold(r.pop("rd_identity_key")): r for r in records}
 
     # --- events -----------------------------------------------------------------
@@ -305,10 +321,9 @@ class Planner:
         self, key: str | None, values: list[list[str]]
     ) -> list[dict[str, Any]]:
         pre = [{"attribute": self.cfg.endpoint.key, "values": [key] if key else []}]
-        for a, v in zip(self.cfg.attributes, values, strict=False):
-            if a.membership or a.endpoint.lower() == self.cfg.endpoint.key.lower():
-                continue  # memberOf-like values are computed by the directory
-            pre.append({"attribute": a.endpoint, "values": v})
+        pre.extend(
+            {"attribute": name, "values": values[i]} for i, name in self.asserted if i < len(values)
+        )
         return pre
 
     def _disable_changes(
@@ -352,8 +367,9 @@ class Planner:
     def _new_entry(
         self, key: str | None, record: dict[str, Any]
     ) -> tuple[str | None, list[dict[str, Any]]]:
-        """DN and attributes of an account to create from its identity's record."""
-        fields = {k.lower(): v for k, v in record.items()}
+        """DN and attributes of an account to create from its identity's record
+        (``record``'s column names are lower-case)."""
+        fields = record
         changes = []
         if self.cfg.endpoint.create_object_class:
             changes.append(
@@ -380,7 +396,7 @@ class Planner:
         dn = added["object"]["dn"]
         if not dn:
             return []
-        fields = {k.lower(): v for k, v in record.items()}
+        fields = record
         events = []
         for a in self.cfg.attributes:
             if not a.membership or a.on_drift in ("do_nothing", "update_repository"):
@@ -410,7 +426,7 @@ class Planner:
     def _drift_events(self, row: dict[str, Any], drift: list[dict[str, Any]]) -> list[Event]:
         """One modify of the account for its plain attributes, one event per capability
         value, and the repository-side equivalents for update_repository rows."""
-        mappings = {i: a for i, a in enumerate(self.cfg.attributes, 1)}
+        mappings = self.mappings
         key, dn, identity = row["endpoint_key"], row["endpoint_dn"], row["identity_key"]
         account = {"key": key, "dn": dn, "identity_key": identity}
         reason_base = {"situation": row["situation"], "rule": row["rule"]}
@@ -505,7 +521,7 @@ class Planner:
         rows: list[dict[str, Any]],
         mapping: AttributeMapping | None,
     ) -> Event:
-        mappings = {i: a for i, a in enumerate(self.cfg.attributes, 1)}
+        mappings = self.mappings
         changes: list[dict[str, Any]] = []
         pre: list[dict[str, Any]] = []
         for d in rows:
@@ -620,9 +636,9 @@ class _DriftRows(dict[int, list[tuple[Any, ...]]]):
 
 def _drift_by_row(cursor: duckdb.DuckDBPyConnection) -> _DriftRows:
     by_row = _DriftRows()
-    by_row.names = [d[0] for d in cursor.description or []]
+    by_row.names, batches = fetch_batches(cursor)
     at = by_row.names.index("ep_row")
-    while batch := cursor.fetchmany(50_000):
+    for batch in batches:
         for r in batch:
             by_row.setdefault(int(r[at]), []).append(r)
     return by_row
@@ -638,6 +654,17 @@ def _clean(values: Iterable[Any] | None) -> list[str]:
         if text.strip() and text not in out:
             out.append(text)
     return out
+
+
+def _is_clean(values: list[Any] | None) -> bool:
+    """Whether ``_clean`` would return ``values`` unchanged (the common case, checked
+    without building a new list)."""
+    if not values:
+        return values is not None
+    if len(values) == 1:
+        v = values[0]
+        return isinstance(v, str) and bool(v.strip())
+    return all(isinstance(v, str) and v.strip() for v in values) and len(set(values)) == len(values)
 
 
 def _as_list(value: Any) -> list[Any]:

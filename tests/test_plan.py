@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recondiff.changes_ldif import plan_to_ldif
 from recondiff.compare import compare
@@ -324,3 +326,24 @@ def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path)
         f"{path}: not a valid recondiff plan at events/2/approval/state: must be one of "
         "['auto', 'pending', 'approved', 'rejected']; re-run recondiff compare to write a fresh plan"
     )
+
+
+# JSON values as events hold them: text (any Unicode scalar, control characters
+# included), integers, booleans, null, lists and objects.
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+@settings(max_examples=300, deadline=None)
+def test_canonical_is_json_dumps_byte_for_byte(value: Any) -> None:
+    """docs/plan.md defines the canonical form as Python's json.dumps with sorted
+    keys, compact separators and ensure_ascii=False; plan.canonical writes it with
+    orjson for speed, and must not differ by a byte (the digest depends on it)."""
+    from recondiff.plan import canonical
+
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(value) == expected.encode("utf-8")

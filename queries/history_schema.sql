@@ -1,7 +1,7 @@
 -- The run history (recondiff/history.py): one embedded DuckDB file, by default
 -- OUTDIR/history.duckdb. Every finished compare adds its run, the keys of its
--- findings (with the time each was first seen) and the identity -> account
--- ownerships it saw (for accounts whose identity vanished since).
+-- findings (with the time each was first seen). The identity -> account
+-- ownerships it saw live in a Parquet file beside it (history_record_owners.sql).
 CREATE TABLE IF NOT EXISTS runs (
     run_id       VARCHAR PRIMARY KEY,
     config_key   VARCHAR NOT NULL,     -- endpoint name + repository name: "the same config"
@@ -19,10 +19,4 @@ CREATE TABLE IF NOT EXISTS findings (
     endpoint_key  VARCHAR,
     identity_key  VARCHAR,
     first_seen    TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS owners (
-    run_id        VARCHAR NOT NULL,
-    identity_key  VARCHAR NOT NULL,
-    identity_norm VARCHAR NOT NULL,
-    account_norm  VARCHAR NOT NULL
 );

@@ -240,9 +240,9 @@ def compare(
                 _step(con, "situations", params, blame)
                 if cfg.repository.expect_account and not cfg.endpoint.incremental:
                     _step(con, "missing_expected", params, blame)
-                if previous is not None and previous.owners.num_rows:
-                    con.register("history_owner", previous.owners)
-                    _step(con, "vanished", params, blame, key=fills.repo_key.first())
+                if previous is not None and previous.owners is not None:
+                    owners = {"owners_path": str(previous.owners), "owners_run_id": previous.run_id}
+                    _step(con, "vanished", params | owners, blame, key=fills.repo_key.first())
                 _step(con, "release_situation_stage", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):

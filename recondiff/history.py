@@ -1,7 +1,9 @@
 """Run history: an embedded DuckDB file beside the outputs (or in ``--state DIR``).
 
 Every finished compare records its run, the keys of its findings (each with
-the time it was first seen) and the identity -> account ownerships it saw.
+the time it was first seen) and the identity -> account ownerships it saw (the
+latest run's only, in ``history-owners-<config>.parquet`` beside the file: a
+copy of the directory's pairs, cheaper to write as Parquet than to insert).
 The next run of the same config (same endpoint and repository names) reads
 them to tell what is new, resolved and persisting, how old each finding is,
 and which unmatched account belonged to an identity that has since vanished
@@ -10,7 +12,9 @@ and which unmatched account belonged to an identity that has since vanished
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +43,7 @@ class PreviousRun:
     run_id: str
     finished_at: datetime
     findings: pa.Table  # finding_key, situation, sync, endpoint_key, identity_key, first_seen
-    owners: pa.Table  # identity_key, identity_norm, account_norm
+    owners: Path | None  # its ownerships (run_id, identity_key, endpoint_key), if kept
 
 
 class History:
@@ -78,7 +82,6 @@ class History:
             run_id, finished_us = rows[0]
             params = {"run_id": run_id}
             findings = con.sql(load("history_previous_findings"), params=params).to_arrow_table()
-            owners = con.sql(load("history_previous_owners"), params=params).to_arrow_table()
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(
@@ -87,7 +90,15 @@ class History:
             ) from None
         finally:
             con.close()
-        return PreviousRun(str(run_id), _from_us(finished_us), findings, owners)
+        owners = self.owners_path(key)
+        return PreviousRun(
+            str(run_id), _from_us(finished_us), findings, owners if owners.exists() else None
+        )
+
+    def owners_path(self, key: str) -> Path:
+        """The Parquet file of the latest run's ownerships of config ``key``."""
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        return self.path.with_name(f"{self.path.stem}-owners-{digest}.parquet")
 
     def record(
         self,
@@ -100,7 +111,10 @@ class History:
         situations_parquet: Path,
         previous: PreviousRun | None,
     ) -> None:
-        """Add a finished run (one transaction)."""
+        """Add a finished run (one transaction), and replace the config's ownerships
+        file once it is committed (a run_id column ties the file to its run)."""
+        owners = self.owners_path(key)
+        owners_temp = owners.with_name(f".{owners.name}.tmp")
         con = self._connect(read_only=False)
         try:
             con.execute("BEGIN TRANSACTION")
@@ -129,9 +143,9 @@ class History:
                     "finished_at": datetime.fromisoformat(run["finished_at"]),
                 },
             )
-            con.execute(load("history_prune_owners"), {"run_id": run_id, "config_key": key})
-            con.execute(load("history_record_owners"), common)
+            con.execute(load("history_record_owners"), common | {"path": str(owners_temp)})
             con.execute("COMMIT")
+            os.replace(owners_temp, owners)
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(
@@ -140,6 +154,7 @@ class History:
             ) from None
         finally:
             con.close()
+            owners_temp.unlink(missing_ok=True)
 
     def runs(self, key: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
         """Recorded runs, newest first (of one config when ``key`` is given)."""

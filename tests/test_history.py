@@ -119,6 +119,9 @@ def test_only_the_latest_runs_ownerships_are_kept(tmp_path: Path) -> None:
 
     run(tmp_path, RUN1)
     second = run(tmp_path, RUN1)
-    con = duckdb.connect(str(tmp_path / "out" / "history.duckdb"), read_only=True)
-    kept = con.execute("SELECT DISTINCT run_id FROM owners").fetchall()
+    (owners,) = (tmp_path / "out").glob("history-owners-*.parquet")
+    kept = duckdb.sql(
+        "SELECT DISTINCT run_id FROM read_parquet($p)", params={"p": str(owners)}
+    ).fetchall()
     assert kept == [(second["run"]["id"],)]  # type: ignore[index]
+    assert not list((tmp_path / "out").glob(".*.tmp"))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from recondiff import apply as apply_mod
 from recondiff.cli_common import progress
 from recondiff.errors import ExitCode
+
+if TYPE_CHECKING:
+    from recondiff import apply as apply_mod
 
 
 def _password(env_var: str | None, password_file: Path | None) -> str:
@@ -103,6 +106,8 @@ def apply_command(
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     password = _password(password_env, password_file)
+    from recondiff import apply as apply_mod  # ldap3 is imported only to apply
+
     target = apply_mod.LdapTarget(url, bind_dn, password, starttls=starttls, ca_file=ca_file)
 
     def show(outcome: apply_mod.EventOutcome) -> None:

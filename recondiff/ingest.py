@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -544,6 +543,8 @@ def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
 
 def _split_cells(column: pa.ChunkedArray, separator: str) -> pa.ChunkedArray:
     """Split a CSV column into lists on ``separator``; drop blank pieces."""
+    import polars as pl  # here only: importing polars is 0.3 s of every start-up
+
     series = pl.from_arrow(column)
     assert isinstance(series, pl.Series)
     piece = pl.element()

@@ -1,12 +1,14 @@
--- Action plan, step 3: the raw values of the accounts the plan deletes,
--- disables or copies into the repository (those in $situations): every mapped
--- attribute (for the preconditions) and the extra columns the disable method
--- needs, read from the endpoint snapshot for just those records.
+-- Action plan, step 3: the values of the accounts the plan deletes, disables
+-- or copies into the repository: every mapped attribute (for the
+-- preconditions; without blanks and repeats) and the extra column the disable
+-- method needs, read from the endpoint snapshot for just those records.
+CREATE OR REPLACE TEMP TABLE plan_account AS
 SELECT
-    CAST(file_row_number AS BIGINT) + 1 AS ep_row,
-    {{values}}                          AS vals,
-    {{extra}}                           AS extra
+    CAST(file_row_number AS BIGINT) + 1                 AS ep_row,
+    list_transform({{values}}, lambda l: rd_clean(l))   AS vals,
+    rd_clean({{extra}})                                 AS extra
 FROM read_parquet($endpoint_path, file_row_number = true)
 WHERE CAST(file_row_number AS BIGINT) + 1 IN (
-    SELECT ep_row FROM situation WHERE list_contains($situations::VARCHAR[], situation)
+    SELECT endpoint_record FROM plan_row
+    WHERE action IN ('delete_from_endpoint', 'disable_in_endpoint', 'add_to_repository')
 );

@@ -3,7 +3,9 @@
 -- kind fits ('any' or the row's kind) and whose glob pattern matches the value
 -- decides; else the attribute's on_drift. Value and pattern are both
 -- normalised by the attribute's compare kind; the value matched is the
--- endpoint's, or the repository's for a 'removed' row.
+-- endpoint's, or the repository's for a 'removed' row. pos numbers the rows in
+-- the order their events are written (by account, attribute, kind, value).
+CREATE OR REPLACE TEMP TABLE plan_drift_row AS
 WITH rules AS (
     SELECT unnest($rules::STRUCT(attr_idx INTEGER, pos INTEGER, pattern VARCHAR, kind VARCHAR,
                                  response VARCHAR, alert VARCHAR)[], recursive := true)
@@ -24,11 +26,12 @@ hits AS (
     GROUP BY d.drift_id
 )
 SELECT
+    row_number() OVER (ORDER BY d.ep_row, d.attr_idx, d.kind, d.endpoint_value,
+                                d.repository_value) AS pos,
     d.ep_row, d.attr_idx, d.attribute, d.repository_attribute, d.compare, d.kind,
     d.endpoint_value, d.repository_value, d.endpoint_values, d.repository_values,
     coalesce(h.hit.response, p.on_drift) AS response,
     h.hit.alert                          AS alert
 FROM numbered d
 JOIN policy p USING (attr_idx)
-LEFT JOIN hits h USING (drift_id)
-ORDER BY d.ep_row, d.attr_idx, d.kind, d.endpoint_value, d.repository_value;
+LEFT JOIN hits h USING (drift_id);

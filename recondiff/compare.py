@@ -264,6 +264,8 @@ def compare(
                 fills.ep_attrs,
                 ep.columns,
                 fills.repo_key,
+                fills.repo_attrs,
+                repo.columns,
             )
 
             def make_plan(situations_parquet: Path, path: Path) -> Plan:
@@ -276,8 +278,8 @@ def compare(
                     )
                     writer = plan_mod.PlanWriter(path, keep=cfg.report.rows_per_table)
                     try:
-                        for event in events:
-                            writer.add(event)
+                        for e in events:
+                            writer.add_line(e.line, e.operation, e.response, e.state, e.alert)
                     except BaseException:
                         writer.abort()
                         raise

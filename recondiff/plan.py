@@ -113,7 +113,10 @@ class Tally:
 
     def add(self, event: Event) -> None:
         state = event["approval"]["state"]
-        self._seen[(event["operation"], event["response"], state, bool(event["alert"]))] += 1
+        self.count(event["operation"], event["response"], state, event["alert"])
+
+    def count(self, operation: str, response: str, state: str, alert: str | None) -> None:
+        self._seen[(operation, response, state, bool(alert))] += 1
 
     @property
     def events(self) -> int:
@@ -230,20 +233,42 @@ class PlanWriter:
         self._out: IO[bytes] = self._temp.open("wb")
 
     def add(self, event: Event) -> None:
-        line = canonical(event) + b"\n"
+        self._write(canonical(event) + b"\n")
+        self.tally.add(event)
+        kinds = self._kinds(event["approval"]["state"], event["alert"])
+        if kinds:
+            self._keep(event, kinds)
+
+    def add_line(
+        self, line: str, operation: str, response: str, state: str, alert: str | None
+    ) -> None:
+        """An event given as its JSON line (queries/plan_events.sql). DuckDB writes
+        the \\u escape of a control character in upper case; a line holding an
+        escape is re-encoded to the canonical form."""
+        data = line.encode("utf-8")
+        if b"\\u" in data:
+            data = canonical(orjson.loads(data))
+        self._write(data + b"\n")
+        self.tally.count(operation, response, state, alert)
+        kinds = self._kinds(state, alert)
+        if kinds:
+            self._keep(orjson.loads(data), kinds)
+
+    def _write(self, line: bytes) -> None:
         self._out.write(line)
         self._hash.update(line)
-        self.tally.add(event)
-        state = event["approval"]["state"]
-        if state == "auto" and not event["alert"]:
-            return  # the report lists alerts, pending and decided events only
-        kinds = ["alerts"] if event["alert"] else []
+
+    def _kinds(self, state: str, alert: str | None) -> list[str]:
+        """The report's lists an event belongs to that are not full yet."""
+        kinds = ["alerts"] if alert else []
         kinds += ["pending"] if state == "pending" else []
         kinds += ["decided"] if state in ("approved", "rejected") else []
-        if any(self._kept_by[k] < self.keep for k in kinds):
-            self.kept.append(event)
-            for k in kinds:
-                self._kept_by[k] += 1
+        return kinds if any(self._kept_by[k] < self.keep for k in kinds) else []
+
+    def _keep(self, event: Event, kinds: list[str]) -> None:
+        self.kept.append(event)
+        for k in kinds:
+            self._kept_by[k] += 1
 
     def finish(self, header: Plan) -> Plan:
         """Write the file; return the header with its counts and digest, and as its

@@ -100,10 +100,12 @@ alert = "privileged group granted outside the identity system"
 """
 
 
-def run(tmp_path: Path, extra: str = "", endpoint: str = ENDPOINT) -> dict[str, Any]:
+def run(
+    tmp_path: Path, extra: str = "", endpoint: str = ENDPOINT, repository: str = REPOSITORY
+) -> dict[str, Any]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "endpoint.csv").write_text(endpoint, encoding="utf-8")
-    (tmp_path / "repository.csv").write_text(REPOSITORY, encoding="utf-8")
+    (tmp_path / "repository.csv").write_text(repository, encoding="utf-8")
     (tmp_path / "recondiff.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
     compare(tmp_path / "recondiff.toml", tmp_path / "out")
     return load_plan(tmp_path / "out" / "plan.json")
@@ -347,3 +349,28 @@ def test_canonical_is_json_dumps_byte_for_byte(value: Any) -> None:
 
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical(value) == expected.encode("utf-8")
+
+
+def test_control_characters_and_dn_specials_give_a_canonical_line(tmp_path: Path) -> None:
+    """DuckDB writes the JSON lines; a value with a control character (escaped
+    \\u001b by json.dumps, \\u001B by DuckDB) must still give the canonical line,
+    or the plan would fail its own digest. A DN built from a name with RFC 4514
+    specials is escaped."""
+    endpoint = ENDPOINT.replace("Engineer", "Eng\x1bineer").replace("Buyer", "Bu\x1fyer")
+    plan = run(tmp_path, endpoint=endpoint)  # load_plan checks the digest
+    text = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
+    assert "\\u001b" in text and "\\u001B" not in text
+    assert "\\u001f" in text
+    jdoe = next(e for e in plan["events"] if e["object"]["key"] == "jdoe" and e["changes"]
+                and e["changes"][0]["attribute"] == "title")
+    assert jdoe["changes"][0] == {"op": "delete", "attribute": "title", "values": ["Eng\x1bineer"]}
+
+
+def test_created_dn_escapes_rfc4514_specials(tmp_path: Path) -> None:
+    """{first} {last} of '#Eve, "Q"' and 'Gone+Co ' (the CSV keeps the trailing
+    space): a leading #, the comma, quotes, the plus and a trailing space are
+    escaped."""
+    repository = REPOSITORY.replace("1005,Eve,Gone", '1005,"#Eve, ""Q""",Gone+Co ')
+    plan = run(tmp_path, repository=repository)
+    (add,) = [e for e in plan["events"] if e["operation"] == "add" and e["target"] == "endpoint"]
+    assert add["object"]["dn"] == 'CN=\\#Eve\\, \\"Q\\" Gone\\+Co\\ ,OU=Staff,DC=ex'

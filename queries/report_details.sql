@@ -1,6 +1,9 @@
 -- Report: the raw values of every compared attribute on both sides, for the
 -- accounts (by endpoint record) and missing identities (by key) the report
 -- shows; the side-by-side views are built from these and the drift rows.
+-- The snapshots are filtered on the bare file_row_number (not the cast record
+-- number) so that DuckDB pushes the picked records' range into the Parquet
+-- scan and skips the row groups outside it: at 1M accounts 0.70 s -> 0.42 s.
 WITH pick AS (
     SELECT ep_row, id_row, situation, identity_key FROM situation
     WHERE ep_row IN (SELECT unnest($ep_rows::BIGINT[]))
@@ -11,12 +14,12 @@ WITH pick AS (
 e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
-    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM pick)
+    WHERE file_row_number IN (SELECT ep_row - 1 FROM pick)
 ),
 r AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
     FROM read_parquet($repository_path, file_row_number = true)
-    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM pick)
+    WHERE file_row_number IN (SELECT id_row - 1 FROM pick)
 )
 SELECT p.ep_row, p.id_row, p.situation, p.identity_key, e.vals AS endpoint_values, r.vals AS repository_values
 FROM pick p

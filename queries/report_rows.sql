@@ -2,12 +2,21 @@
 -- order of situations.parquet, each finding with the time it was first seen
 -- (previous_findings: the previous run's, registered by history.py; a finding
 -- it does not hold is new, first seen now).
-WITH s AS (
-    SELECT *, file_row_number AS pos
+-- The rows are ranked on their position and table alone, then only the picked
+-- ones are read in full: ranking every row with all its columns was 0.36 s of
+-- a 1M run, this is 0.06 s.
+WITH keys AS (
+    SELECT file_row_number AS pos, situation, sync
     FROM read_parquet($situations_parquet, file_row_number = true)
 ),
-ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY situation, sync ORDER BY pos) AS rk FROM s
+picked AS (
+    SELECT pos FROM keys
+    QUALIFY row_number() OVER (PARTITION BY situation, sync ORDER BY pos) <= $limit
+),
+r AS (
+    SELECT *, file_row_number AS pos
+    FROM read_parquet($situations_parquet, file_row_number = true)
+    WHERE file_row_number IN (SELECT pos FROM picked)
 ),
 previous AS (
     SELECT finding_key, min(first_seen) AS first_seen FROM previous_findings GROUP BY finding_key
@@ -18,8 +27,7 @@ SELECT
     rd_is_finding(r.situation, r.sync)                    AS is_finding,
     p.first_seen IS NULL                                  AS is_new,
     epoch_us(coalesce(p.first_seen, $now::TIMESTAMPTZ))   AS first_seen_us
-FROM ranked r
+FROM r
 LEFT JOIN previous p
     ON p.finding_key = rd_finding(r.situation, r.sync, r.endpoint_key, r.identity_key)
-WHERE r.rk <= $limit
 ORDER BY r.pos;

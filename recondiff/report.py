@@ -15,9 +15,12 @@ events (by response and approval state), which change as approvers decide.
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -473,7 +476,74 @@ def _details(details: _Node) -> dict[str, Any]:
     [[attr index, state, endpoint values, repository values or 0 when the same,
     added indices, removed indices, added values not found among the endpoint's,
     removed values not found among the repository's], …]]}}``, trailing empty
-    lists dropped. ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side)."""
+    lists dropped. ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side).
+
+    Read by :func:`_details_fast`; data it does not take (anything that is not as
+    compare writes it) is read again by :func:`_details_checked`, which builds the
+    same result or fails with the one line naming the key."""
+    try:
+        return _details_fast(details.data)
+    except _NotFast:
+        return _details_checked(details)
+
+
+class _NotFast(Exception):
+    """The data is not as compare writes it: read it again with every check named."""
+
+
+def _details_fast(data: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_details_checked` with the checks it makes on each value done inline
+    on the raw dicts, no ``_Node`` per detail and attribute: on a 1M-account run
+    (2,500 details of 13 attributes) 0.5 s -> 0.07 s. Raises :class:`_NotFast`
+    on anything the checked reader might refuse; never builds another result."""
+    attrs: dict[tuple[str, str, str], int] = {}
+    out: dict[str, Any] = {}
+    states = _STATES
+    try:
+        for key, d in data.items():
+            if not isinstance(d, dict) or not isinstance(d["attributes"], list):
+                raise _NotFast
+            rows: list[list[Any]] = []
+            for a in d["attributes"]:
+                if not isinstance(a, dict):
+                    raise _NotFast
+                names = (a["attribute"], a["repository_attribute"], a["compare"])
+                endpoint, repository = a["endpoint"], a["repository"]
+                added, removed = a["added"], a["removed"]
+                if not (isinstance(endpoint, list) and isinstance(repository, list)
+                        and isinstance(added, list) and isinstance(removed, list)):
+                    raise _NotFast
+                # str.join takes only strings (TypeError otherwise): one C-level pass
+                # instead of an isinstance per value.
+                "".join(names), "".join(endpoint), "".join(repository)
+                "".join(added), "".join(removed)
+                state = states[a["state"]]
+                index = attrs.setdefault(names, len(attrs))
+                endpoint, repository = list(endpoint), list(repository)
+                row: list[Any] = [index, state, endpoint,
+                                  0 if repository == endpoint else repository]
+                if added or removed:
+                    added_at, added_rest = _marks(tuple(added), endpoint)
+                    removed_at, removed_rest = _marks(tuple(removed), repository)
+                    row += [added_at, removed_at, added_rest, removed_rest]
+                    while len(row) > 4 and not row[-1]:
+                        row.pop()
+                rows.append(row)
+            endpoint_key, identity_key = d["endpoint_key"], d["identity_key"]
+            situation, endpoint_dn = d["situation"], d["endpoint_dn"]
+            if not (isinstance(situation, str)
+                    and (endpoint_key is None or isinstance(endpoint_key, str))
+                    and (identity_key is None or isinstance(identity_key, str))
+                    and (endpoint_dn is None or isinstance(endpoint_dn, str))):
+                raise _NotFast
+            out[key] = [endpoint_key, identity_key, situation, endpoint_dn, rows]
+    except (KeyError, TypeError):
+        raise _NotFast from None
+    return {"attrs": [list(names) for names in attrs], "d": out}
+
+
+def _details_checked(details: _Node) -> dict[str, Any]:
+    """:func:`_details`, every value checked through :class:`_Node`."""
     attrs: dict[tuple[str, str, str], int] = {}
     out: dict[str, Any] = {}
     for key in details.data:
@@ -732,8 +802,11 @@ def _trend(points: tuple[TrendPoint, ...]) -> Trend | None:
         labels=tuple((round(pad + i * step, 1), p.finished_at[:10]) for i, p in enumerate(points)),
         series=(
             ("differences", "s-diff", tuple(xy(i, p.differences) for i, p in enumerate(points))),
-            ("drifted accounts", "s-drift",
-             tuple(xy(i, p.drift_accounts) for i, p in enumerate(points))),
+            (
+                "drifted accounts",
+                "s-drift",
+                tuple(xy(i, p.drift_accounts) for i, p in enumerate(points)),
+            ),
         ),
         top=top,
     )
@@ -749,22 +822,27 @@ def _drift_note(a: AttributeDrift) -> str:
 def _charts(report: Report) -> dict[str, Any]:
     return {
         "situations": _bars(
-            [(s.situation, s.count, f"{s.percent:g} %", s.situation, 0)
-             for s in report.situations]
+            [(s.situation, s.count, f"{s.percent:g} %", s.situation, 0) for s in report.situations]
         ),
         "attributes": _bars(
             [(a.attribute, a.accounts, _drift_note(a), "drift", 0) for a in report.attributes]
         ),
         "top_values": _bars(
-            [(f"{v.attribute}: {v.value}", v.count, v.kind, v.kind, 0)
-             for v in report.top_values]
+            [(f"{v.attribute}: {v.value}", v.count, v.kind, v.kind, 0) for v in report.top_values]
         ),
         "segments": None
         if report.segments is None
         else _bars(
-            [(r.value if r.value is not None else "(none)", r.accounts,
-              f"{r.drifted} of {r.accounts} drifted", "segment", r.drifted)
-             for r in report.segments.rows]
+            [
+                (
+                    r.value if r.value is not None else "(none)",
+                    r.accounts,
+                    f"{r.drifted} of {r.accounts} drifted",
+                    "segment",
+                    r.drifted,
+                )
+                for r in report.segments.rows
+            ]
         ),
         "trend": _trend(report.history.trend),
     }
@@ -797,24 +875,42 @@ def render_html(report_data: dict[str, Any], plan: dict[str, Any] | None) -> str
     """``report.html`` of ``report.json``'s content and, if any, ``plan.json``'s.
 
     Raises :class:`InputError` (one line) when the data lacks a key the page uses."""
-    report = read_report(report_data)
-    plan_view = None if plan is None else read_plan(plan, report)
-    env = environment()
-    script, style = env.get_template(SCRIPT).render(), env.get_template(STYLE).render()
+    with cyclic_gc_paused():
+        report = read_report(report_data)
+        plan_view = None if plan is None else read_plan(plan, report)
+        env = environment()
+        script, style = env.get_template(SCRIPT).render(), env.get_template(STYLE).render()
+        try:
+            return env.get_template(TEMPLATE).render(
+                report=report,
+                plan=plan_view,
+                charts=_charts(report),
+                visible=[t for t in report.tables if not t.hidden],
+                hidden=[t for t in report.tables if t.hidden],
+                script=Markup(script),
+                script_hash=_csp_hash(script),
+                style=Markup(style),
+                style_hash=_csp_hash(style),
+            )
+        except jinja2.UndefinedError as exc:  # a template bug or an unchecked key
+            raise InputError(f"report.json: {exc.message}; {FIX}") from None
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Hold off Python's cyclic garbage collector (reference counting still frees
+    everything) while the report makes its tens of thousands of small, acyclic
+    lists and dicts: each of them counts towards a collection, and inside a 1M
+    compare a full one walks a large heap (about 0.1 s). Measured at 1M accounts
+    (gc.callbacks): building the side-by-side views triggered two full collections,
+    0.27 s of its 1.2 s. A collector already disabled by the caller stays so."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        return env.get_template(TEMPLATE).render(
-            report=report,
-            plan=plan_view,
-            charts=_charts(report),
-            visible=[t for t in report.tables if not t.hidden],
-            hidden=[t for t in report.tables if t.hidden],
-            script=Markup(script),
-            script_hash=_csp_hash(script),
-            style=Markup(style),
-            style_hash=_csp_hash(style),
-        )
-    except jinja2.UndefinedError as exc:  # a template bug or an unchecked key
-        raise InputError(f"report.json: {exc.message}; {FIX}") from None
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _csp_hash(text: str) -> str:

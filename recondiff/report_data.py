@@ -20,6 +20,7 @@ from recondiff.config import SET_KINDS, SITUATIONS, Config
 from recondiff.history import History, PreviousRun
 from recondiff.plan import Plan
 from recondiff.queries import fetch_dicts
+from recondiff.report import cyclic_gc_paused
 from recondiff.sqlgen import Column, list_of
 
 REPORT_FORMAT = "recondiff-report/1"
@@ -67,7 +68,8 @@ class ReportBuilder:
             )
         )
         alerts, alert_rows = self._alerts(common, plan)
-        details = self._details(params, rows, alert_rows)
+        with cyclic_gc_paused():  # see there: 0.27 s at 1M accounts
+            details = self._details(params, rows, alert_rows)
         detail_ids = {key: f"d{i}" for i, key in enumerate(details, 1)}
         for alert in alerts:
             alert["detail"] = detail_ids.get(alert.pop("_detail"))
@@ -287,31 +289,36 @@ class ReportBuilder:
         missing_keys = [r["identity_key"] for r in rows if r["situation"] == "missing"]
         if not ep_rows and not missing_keys:
             return {}
-        picked = fetch_dicts(
-            self.step(
-                "report_details",
-                params | {"ep_rows": ep_rows, "missing_keys": missing_keys},
-                values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
-                repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
-            )
-        )
-        drift: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-        for d in fetch_dicts(self.step("report_detail_drift", {"ep_rows": ep_rows})):
-            drift[int(d["ep_row"])][int(d["attr_idx"])].append(d)
+        picked = self.step(
+            "report_details",
+            params | {"ep_rows": ep_rows, "missing_keys": missing_keys},
+            values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+            repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+        ).fetchall()
+        # (ep_row, attr_idx) -> its drift rows (kind, endpoint value, repository value)
+        drift: dict[tuple[int, int], list[tuple[str, str | None, str | None]]] = {}
+        for ep_row, attr_idx, kind, e_value, r_value in self.step(
+            "report_detail_drift", {"ep_rows": ep_rows}
+        ).fetchall():
+            drift.setdefault((int(ep_row), int(attr_idx)), []).append((kind, e_value, r_value))
         by_row = {int(r["endpoint_record"]): r for r in rows if r["endpoint_record"]}
         by_missing = {r["identity_key"]: r for r in rows if r["situation"] == "missing"}
+        mapped = [
+            (i, a.endpoint, a.repository, a.compare, a.compare in SET_KINDS)
+            for i, a in enumerate(self.cfg.attributes, 1)
+        ]
+        nothing: list[tuple[str, str | None, str | None]] = []
         details: dict[Any, dict[str, Any]] = {}
-        for p in picked:
-            ep_row = p["ep_row"]
-            compared = p["situation"] in ("linked", "correlated")
-            e_vals = p["endpoint_values"]
-            r_vals = p["repository_values"]
+        for ep_row, _id_row, situation, identity_key, e_vals, r_vals in picked:
+            compared = situation in ("linked", "correlated")
+            one_side = e_vals is None or r_vals is None
+            record = int(ep_row) if ep_row is not None else None
             attributes = []
-            for i, a in enumerate(self.cfg.attributes, 1):
+            for i, name, repository_name, kind, is_set in mapped:
                 e = _clean(e_vals[i - 1]) if e_vals is not None else []
                 r = _clean(r_vals[i - 1]) if r_vals is not None else []
-                rows_here = drift[int(ep_row)][i] if ep_row is not None else []
-                if e_vals is None or r_vals is None:
+                rows_here = drift.get((record, i), nothing) if record is not None else nothing
+                if one_side:
                     state = "one_side"
                 elif compared:
                     state = "changed" if rows_here else "equal"
@@ -319,26 +326,24 @@ class ReportBuilder:
                     state = "changed" if e != r else "equal"
                 attributes.append(
                     {
-                        "attribute": a.endpoint,
-                        "repository_attribute": a.repository,
-                        "compare": a.compare,
+                        "attribute": name,
+                        "repository_attribute": repository_name,
+                        "compare": kind,
                         "endpoint": e,
                         "repository": r,
                         "state": state,
-                        "added": [d["endpoint_value"] for d in rows_here if d["kind"] == "added"]
-                        if a.compare in SET_KINDS else [],
-                        "removed": [
-                            d["repository_value"] for d in rows_here if d["kind"] == "removed"
-                        ]
-                        if a.compare in SET_KINDS else [],
+                        "added": [d[1] for d in rows_here if d[0] == "added"] if is_set else [],
+                        "removed": [d[2] for d in rows_here if d[0] == "removed"]
+                        if is_set
+                        else [],
                     }
                 )
-            key: Any = int(ep_row) if ep_row is not None else ("missing", p["identity_key"])
-            row = by_row.get(key) if ep_row is not None else by_missing.get(p["identity_key"])
+            key: Any = int(ep_row) if ep_row is not None else ("missing", identity_key)
+            row = by_row.get(key) if ep_row is not None else by_missing.get(identity_key)
             details[key] = {
                 "endpoint_key": row["endpoint_key"] if row else None,
                 "identity_key": row["identity_key"] if row else None,
-                "situation": p["situation"],
+                "situation": situation,
                 "endpoint_dn": row["endpoint_dn"] if row else None,
                 "attributes": attributes,
             }
@@ -462,8 +467,12 @@ def _sync_counts(summary: dict[str, Any]) -> dict[tuple[str, str | None], int]:
     }
 
 
-def _clean(values: Any) -> list[str]:
-    return [str(v) for v in (values or []) if v is not None and str(v).strip()]
+def _clean(values: list[str | None] | None) -> list[str]:
+    """The values (VARCHARs) that are not null or blank. For a non-empty string
+    ``not v.isspace()`` is ``bool(v.strip())`` without building the stripped copy."""
+    if not values:
+        return []
+    return [v for v in values if v and not v.isspace()]
 
 
 def _span(hours: float) -> str:

@@ -342,3 +342,28 @@ def test_the_sample_run_renders(tmp_path: Path) -> None:
     assert 'id="alerts"' in written
     render_report(tmp_path)
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == written
+
+
+def test_the_fast_reading_of_the_side_by_side_data_is_the_checked_one() -> None:
+    """report.json as compare writes it takes the fast path (no _Node per value),
+    which gives exactly what the checked reader gives."""
+    from recondiff.report import _details_checked, _details_fast, _Node
+
+    data = _big_report(rows_per_table=20)["details"]
+    assert _details_fast(data) == _details_checked(_Node(data, "details", "report.json"))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: a["endpoint"].append(7), "details/d4/attributes/0/endpoint/1: expected a string"),
+        (lambda a: a.update(state="gone"), "details/d4/attributes/0/state: 'gone' is not equal"),
+        (lambda a: a.update(compare=None), "details/d4/attributes/0/compare: expected a string"),
+        (lambda a: a.update(added="x"), "details/d4/attributes/0/added: expected a list"),
+    ],
+)
+def test_a_bad_side_by_side_value_still_names_its_key(change: Any, message: str) -> None:
+    report = fixture_report()
+    change(report["details"]["d4"]["attributes"][0])
+    with pytest.raises(InputError, match=re.escape(f"report.json: {message}")):
+        render_html(report, None)

@@ -114,3 +114,12 @@ def test_staleness_warnings(tmp_path: Path) -> None:
     assert len(warnings) == 2
     assert warnings[0].startswith("the endpoint snapshot is 3.0 days old")
     assert warnings[1].startswith("the two snapshots were captured 3.0 days apart")
+
+
+def test_blank_values_are_left_out_of_the_side_by_side_view() -> None:
+    from recondiff.report_data import _clean
+
+    values = [None, "", " ", "\t\u00a0\u2003", "a", " b ", "\u00a0c"]
+    assert _clean(values) == [v for v in values if v is not None and v.strip()]
+    assert _clean(values) == ["a", " b ", "\u00a0c"]
+    assert _clean(None) == [] and _clean([]) == []

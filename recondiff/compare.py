@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -729,9 +730,8 @@ def _write_outputs(
         plan = make_plan(situations, staging / "plan.json")
         summary = make_summary(plan)
         report = make_report(summary, plan, situations)
-        (staging / "report.json").write_text(  # compact: the C encoder (indent is slow)
-            json.dumps(report, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        # compact, by orjson: 0.43 s -> 0.03 s for a 1M run's 8 MB (indenting is slower still)
+        (staging / "report.json").write_bytes(orjson.dumps(report) + b"\n")
         with _timed(timings, "report"):
             html = render_html(report, plan)
         (staging / "report.html").write_text(html, encoding="utf-8")

@@ -279,8 +279,10 @@ def compare(
                     )
                     writer = plan_mod.PlanWriter(path, keep=cfg.report.rows_per_table)
                     try:
-                        for e in events:
-                            writer.add_line(e.line, e.operation, e.response, e.state, e.alert)
+                        for b in events:
+                            writer.add_lines(
+                                b.lines, b.operations, b.responses, b.states, b.alerts
+                            )
                     except BaseException:
                         writer.abort()
                         raise

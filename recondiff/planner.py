@@ -24,7 +24,7 @@ from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, Config
 from recondiff.errors import ConfigError
 from recondiff.plan import PLAN_FORMAT, Plan, plan_id
-from recondiff.queries import fetch_batches, fetch_dicts
+from recondiff.queries import arrow_reader, fetch_dicts
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class Planner:
         ep_in: InputSummary,
         repo_in: InputSummary,
         created_at: datetime,
-    ) -> tuple[Plan, Iterator[PlannedEvent]]:
+    ) -> tuple[Plan, Iterator[EventBatch]]:
         """The plan's header and its events, produced one at a time (a plan of half
         a million events is never all in memory; :class:`recondiff.plan.PlanWriter`
         writes them as they come). DuckDB builds each event's canonical JSON line
@@ -206,12 +206,14 @@ class Planner:
                 "dn_key_slots": key_slots,
             },
         )
-        _, batches = fetch_batches(cursor)
+        reader = arrow_reader(cursor)
 
-        def events() -> Iterator[PlannedEvent]:
-            for batch in batches:
-                for line, operation, response, state, alert in batch:
-                    yield PlannedEvent(line, operation, response, state, alert)
+        def events() -> Iterator[EventBatch]:
+            for batch in reader:
+                lines, operations, responses, states, alerts = (
+                    column.to_pylist() for column in batch.columns
+                )
+                yield EventBatch(lines, operations, responses, states, alerts)
 
         return header, events()
 
@@ -282,15 +284,15 @@ class Planner:
 
 
 @dataclass(frozen=True)
-class PlannedEvent:
-    """One event as plan_events.sql writes it: its canonical JSON line and what the
-    header counts of it."""
+class EventBatch:
+    """Consecutive events as plan_events.sql writes them, column by column: each
+    one's canonical JSON line and what the header counts of it."""
 
-    line: str
-    operation: str
-    response: str
-    state: str
-    alert: str | None
+    lines: list[str]
+    operations: list[str]
+    responses: list[str]
+    states: list[str]
+    alerts: list[str | None]
 
 
 def _input(summary: InputSummary) -> dict[str, Any]:

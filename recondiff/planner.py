@@ -206,7 +206,7 @@ class Planner:
                 "dn_key_slots": key_slots,
             },
         )
-        reader = arrow_reader(cursor)
+        reader = arrow_reader(cursor, 5_000)  # 50,000 lines held 150 MB more at 1M
 
         def events() -> Iterator[EventBatch]:
             for batch in reader:

@@ -24,4 +24,6 @@ r AS (
 SELECT p.ep_row, p.id_row, p.situation, p.identity_key, e.vals AS endpoint_values, r.vals AS repository_values
 FROM pick p
 LEFT JOIN e USING (ep_row)
-LEFT JOIN r USING (id_row);
+LEFT JOIN r USING (id_row)
+-- a fixed order: the report's detail ids (d1, d2, ...) follow it
+ORDER BY p.ep_row NULLS LAST, p.identity_key;

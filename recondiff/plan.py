@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -235,9 +236,10 @@ class PlanWriter:
         self._hash = hashlib.sha256()
         self._temp = path.with_name(f".{path.name}.events")
         self._out: IO[bytes] = self._temp.open("wb")
+        self._written = 0
 
     def add(self, event: Event) -> None:
-        self._write(canonical(event) + b"\n")
+        self._write(canonical(event), 1)
         self.tally.add(event)
         kinds = self._kinds(event["approval"]["state"], event["alert"])
         if kinds:
@@ -256,23 +258,32 @@ class PlanWriter:
         control character in upper case; a line holding an escape is re-encoded
         to the canonical form. Whole batches are joined, written and hashed at
         once: line by line, this loop was a second of a 1M run."""
-        text = "\n".join(lines) + "\n" if lines else ""
+        if not lines:
+            return
+        text = "\n".join(lines)
         if "\\u" in text:
             lines = [
                 canonical(orjson.loads(line)).decode("utf-8") if "\\u" in line else line
                 for line in lines
             ]
-            text = "\n".join(lines) + "\n"
-        self._write(text.encode("utf-8"))
+            text = "\n".join(lines)
+        self._write(text.encode("utf-8"), len(lines))
         self.tally.count_many(zip(operations, responses, states, alerts, strict=True))
         for line, state, alert in zip(lines, states, alerts, strict=True):
             kinds = self._kinds(state, alert)
             if kinds:
                 self._keep(orjson.loads(line), kinds)
 
-    def _write(self, line: bytes) -> None:
-        self._out.write(line)
-        self._hash.update(line)
+    def _write(self, lines: bytes, n: int) -> None:
+        """``n`` canonical lines joined by newlines: hashed each followed by a
+        newline (the digest's definition), and kept in the temporary file as the
+        plan file lays them out, so that :meth:`finish` copies the file whole
+        (copying it line by line took 3 s of a 10M run)."""
+        self._hash.update(lines + b"\n")
+        self._out.write(
+            (_EVENT_SEPARATOR if self._written else b"") + lines.replace(b"\n", _EVENT_SEPARATOR)
+        )
+        self._written += n
 
     def _kinds(self, state: str, alert: str | None) -> list[str]:
         """The report's lists an event belongs to that are not full yet."""
@@ -296,11 +307,12 @@ class PlanWriter:
         try:
             with self.path.open("wb") as out, self._temp.open("rb") as events:
                 out.write(_header_text(header).encode("utf-8"))
-                separator = b'\n  "events": [\n    '
-                for line in events:
-                    out.write(separator + line.rstrip(b"\n"))
-                    separator = b",\n    "
-                out.write(b'\n  "events": []\n}\n' if self.tally.events == 0 else b"\n  ]\n}\n")
+                if self._written:
+                    out.write(b'\n  "events": [\n    ')
+                    shutil.copyfileobj(events, out, 8 << 20)
+                    out.write(b"\n  ]\n}\n")
+                else:
+                    out.write(b'\n  "events": []\n}\n')
                 out.flush()
                 os.fsync(out.fileno())
         finally:
@@ -310,6 +322,9 @@ class PlanWriter:
     def abort(self) -> None:
         self._out.close()
         self._temp.unlink(missing_ok=True)
+
+
+_EVENT_SEPARATOR = b",\n    "
 
 
 def _header_text(header: Plan) -> str:

@@ -279,10 +279,8 @@ def compare(
                     )
                     writer = plan_mod.PlanWriter(path, keep=cfg.report.rows_per_table)
                     try:
-                        for b in events:
-                            writer.add_lines(
-                                b.lines, b.operations, b.responses, b.states, b.alerts
-                            )
+                        for batch in events:
+                            writer.add_batch(batch)
                     except BaseException:
                         writer.abort()
                         raise

@@ -5,7 +5,7 @@
 CREATE OR REPLACE TEMP TABLE plan_account AS
 SELECT
     CAST(file_row_number AS BIGINT) + 1                 AS ep_row,
-    list_transform({{values}}, lambda l: rd_clean(l))   AS vals,
+    {{values}}                                          AS vals,  -- rd_clean of each
     rd_clean({{extra}})                                 AS extra
 FROM read_parquet($endpoint_path, file_row_number = true)
 WHERE CAST(file_row_number AS BIGINT) + 1 IN (

@@ -5,7 +5,7 @@
 -- error reported before).
 CREATE OR REPLACE TEMP TABLE plan_identity AS
 SELECT rd_key({{key}})                                   AS identity_norm,
-       list_transform({{values}}, lambda l: rd_clean(l)) AS vals,
+       {{values}}                                        AS vals,  -- rd_clean of each
        {{dn_values}}                                     AS dn_values
 FROM read_parquet($repository_path, file_row_number = true)
 WHERE CAST(file_row_number AS BIGINT) + 1 IN (

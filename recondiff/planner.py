@@ -132,7 +132,9 @@ class Planner:
         self.step(
             "plan_accounts",
             params,
-            values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+            # each column cleaned on its own, not by a lambda over the list of
+            # them: 0.65 s -> 0.2 s for the 15,000 accounts of a 1M plan
+            values=list_of([f"rd_clean({c.values()})" for c in self.ep_attrs], "VARCHAR[]"),
             extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
         )
         self._check_disable(extra)
@@ -141,7 +143,7 @@ class Planner:
             "plan_identities",
             params,
             key=self.repo_key.first(),
-            values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+            values=list_of([f"rd_clean({c.values()})" for c in self.repo_attrs], "VARCHAR[]"),
             dn_values=list_of(dn_values, "VARCHAR"),
         )
         attention = [

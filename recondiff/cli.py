@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pyarrow
 
 from recondiff import __version__
 from recondiff import compare as compare_mod
@@ -278,6 +279,10 @@ cli.add_command(report_command)
 
 
 def main() -> None:
+    # Arrow allocations through malloc, not pyarrow's mimalloc pool, which keeps
+    # what it freed: peak RSS of the 1M benchmark's compare 721 -> 676 MB.
+    # Set here, for the command-line process only, not by the library.
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     cli(prog_name="recondiff")
 
 

@@ -40,7 +40,7 @@ def canonical(value: Any) -> bytes:
     non-ASCII characters as themselves: byte for byte ``json.dumps(value,
     sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` (a test holds
     the two equal), written by orjson, which took the encoding of a 1M run's
-    55,000 events from 2.0 s to 0.1 s."""
+    55,000 events from 2.0 s to 0.3 s (pyinstrument)."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
@@ -298,7 +298,7 @@ class PlanWriter:
         self._write(text, n)
         alerts, states = batch.column("alert"), batch.column("state")
         # the counted fields joined into one key per event and counted by a
-        # kernel (Table.group_by would import Arrow's query engine: 30 MB more)
+        # kernel (Table.group_by would load Arrow's query engine, acero, as well)
         alerted = pc.if_else(pc.fill_null(pc.not_equal(alerts, ""), False), "1", "")
         keys = pc.binary_join_element_wise(
             batch.column("operation"), batch.column("response"), states, alerted, "\x1f"
@@ -324,7 +324,7 @@ class PlanWriter:
         """``n`` canonical lines joined by newlines: hashed each followed by a
         newline (the digest's definition), and kept in the temporary file as the
         plan file lays them out, so that :meth:`finish` copies the file whole
-        (copying it line by line took 3 s of a 10M run)."""
+        (copying it line by line took 0.3 s of a 1M run)."""
         self._hash.update(lines)
         self._hash.update(b"\n")
         if self._written:

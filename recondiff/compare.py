@@ -259,9 +259,12 @@ def compare(
                     f"{', …' if counts['blank_keys'] > len(blank_rows) else ''})"
                 )
 
+            def step(name: str, p: dict[str, Any], **f: str) -> duckdb.DuckDBPyConnection:
+                return _step(con, name, p, blame, **f)
+
             planner = Planner(
                 cfg,
-                lambda name, p, **f: _step(con, name, p, blame, **f),
+                step,
                 fills.ep_attrs,
                 ep.columns,
                 fills.repo_key,
@@ -288,7 +291,7 @@ def compare(
 
             reporter = ReportBuilder(
                 cfg,
-                lambda name, p, **f: _step(con, name, p, blame, **f),
+                step,
                 fills.ep_attrs,
                 fills.repo_attrs,
                 ep.columns,

@@ -121,10 +121,6 @@ class Tally:
     ) -> None:
         self._seen[(operation, response, state, bool(alert))] += n
 
-    def count_many(self, events: Iterable[tuple[str, str, str, str | None]]) -> None:
-        """(operation, response, state, alert) of many events."""
-        self._seen.update((o, r, s, bool(a)) for o, r, s, a in events)
-
     @property
     def events(self) -> int:
         return sum(self._seen.values())
@@ -240,48 +236,13 @@ class PlanWriter:
         self._out: IO[bytes] = self._temp.open("wb")
         self._written = 0
 
-    def add(self, event: Event) -> None:
-        self._write(canonical(event), 1)
-        self.tally.add(event)
-        kinds = self._kinds(event["approval"]["state"], event["alert"])
-        if kinds:
-            self._keep(event, kinds)
-
-    def add_lines(
-        self,
-        lines: list[str],
-        operations: list[str],
-        responses: list[str],
-        states: list[str],
-        alerts: list[str | None],
-    ) -> None:
-        """Consecutive events given as their JSON lines (queries/plan_events.sql)
-        and what the header counts of them. DuckDB writes the \\u escape of a
-        control character in upper case; a line holding an escape is re-encoded
-        to the canonical form. Whole batches are joined, written and hashed at
-        once: line by line, this loop was a second of a 1M run."""
-        if not lines:
-            return
-        text = "\n".join(lines)
-        if "\\u" in text:
-            lines = [
-                canonical(orjson.loads(line)).decode("utf-8") if "\\u" in line else line
-                for line in lines
-            ]
-            text = "\n".join(lines)
-        self._write(text.encode("utf-8"), len(lines))
-        self.tally.count_many(zip(operations, responses, states, alerts, strict=True))
-        for line, state, alert in zip(lines, states, alerts, strict=True):
-            kinds = self._kinds(state, alert)
-            if kinds:
-                self._keep(orjson.loads(line), kinds)
-
     def add_batch(self, batch: Any) -> None:
         """Events as an Arrow record batch with the columns line, operation,
         response, state and alert (queries/plan_events.sql). The lines are joined
         and the counts taken by Arrow, without a Python string per event (at 10M
-        the plan has 550,000 events); a batch holding a \\u escape goes through
-        :meth:`add_lines`."""
+        the plan has 550,000 events). DuckDB writes the \\u escape of a control
+        character in upper case: a line holding an escape is re-encoded to the
+        canonical form."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -291,10 +252,13 @@ class PlanWriter:
             return
         whole = pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), lines)
         text = pc.binary_join(whole, "\n")[0].as_buffer().to_pybytes()
-        if b"\\u" in text:
-            columns = ("line", "operation", "response", "state", "alert")
-            self.add_lines(*(batch.column(c).to_pylist() for c in columns))
-            return
+        if b"\\u" in text:  # rare: only values holding control characters
+            fixed = [
+                canonical(orjson.loads(line)).decode("utf-8") if "\\u" in line else line
+                for line in lines.to_pylist()
+            ]
+            lines = pa.array(fixed, pa.string())
+            text = "\n".join(fixed).encode("utf-8")
         self._write(text, n)
         alerts, states = batch.column("alert"), batch.column("state")
         # the counted fields joined into one key per event and counted by a
@@ -317,8 +281,6 @@ class PlanWriter:
             kinds = self._kinds(states[i].as_py(), alerts[i].as_py())
             if kinds:
                 self._keep(orjson.loads(lines[i].as_py()), kinds)
-            elif all(self._kept_by[k] >= self.keep for k in ("alerts", "pending", "decided")):
-                break
 
     def _write(self, lines: bytes, n: int) -> None:
         """``n`` canonical lines joined by newlines: hashed each followed by a

@@ -148,12 +148,13 @@ class Planner:
             row | {"candidates": list(row["candidates"] or [])}
             for row in fetch_dicts(self.step("plan_attention", {"attention": attention_situations}))
         ]
+        config_sha256 = _sha256_of(cfg.path)
         header: Plan = {
             "format": PLAN_FORMAT,
-            "plan_id": plan_id(_sha256_of(cfg.path), ep_in.sha256, repo_in.sha256),
+            "plan_id": plan_id(config_sha256, ep_in.sha256, repo_in.sha256),
             "created_at": created_at.isoformat(timespec="seconds"),
             "recondiff_version": __version__,
-            "config": {"path": str(cfg.path), "sha256": _sha256_of(cfg.path)},
+            "config": {"path": str(cfg.path), "sha256": config_sha256},
             "inputs": {"endpoint": _input(ep_in), "repository": _input(repo_in)},
             "endpoint": {
                 "name": cfg.endpoint.name,

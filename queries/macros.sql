@@ -201,8 +201,11 @@ CREATE OR REPLACE MACRO rd_is_finding(situation, sync) AS
 -- A value list without blanks (rd_blank) and repeats, in order.
 CREATE OR REPLACE MACRO rd_clean(l) AS
     list_filter(l, lambda x, i: x IS NOT NULL AND NOT rd_blank(x) AND list_position(l, x) = i);
--- The first value of a list, if any (a DN placeholder's value).
-CREATE OR REPLACE MACRO rd_first_clean(l) AS rd_clean(l)[1];
+-- rd_clean of the one-value list [v], without the lambda: DuckDB runs a
+-- lambda that reads its list row by row. The plan's 15,000 account rows at 1M
+-- (13 attributes, 12 single-valued): 0.9 s -> 0.3 s.
+CREATE OR REPLACE MACRO rd_clean_one(v) AS
+    CASE WHEN v IS NULL OR rd_blank(v) THEN CAST([] AS VARCHAR[]) ELSE [v] END;
 -- A list without repeats, in order.
 CREATE OR REPLACE MACRO rd_dedupe(l) AS list_filter(l, lambda x, i: list_position(l, x) = i);
 

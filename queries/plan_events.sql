@@ -67,7 +67,7 @@ account AS (
                  ELSE rd_fill_dn($dn_literals::VARCHAR[], list_transform(
                           range(1, len($dn_literals::VARCHAR[])),
                           lambda i: CASE WHEN list_contains($dn_key_slots::BIGINT[], i)
-                                         THEN rd_first_clean([endpoint_key])
+                                         THEN rd_clean_one(endpoint_key)[1]
                                          ELSE dn_values[i] END))
             END
             ELSE endpoint_dn END AS dn,

@@ -24,7 +24,7 @@ from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, Config
 from recondiff.errors import ConfigError
 from recondiff.plan import PLAN_FORMAT, Plan, plan_id
-from recondiff.queries import arrow_reader, fetch_dicts
+from recondiff.queries import fetch_dicts
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ class _Decision:
 
 
 Step = Callable[..., duckdb.DuckDBPyConnection]
+Batches = Callable[..., Iterator[Any]]
 
 
 class Planner:
@@ -51,6 +52,7 @@ class Planner:
         self,
         cfg: Config,
         step: Step,
+        batches: Batches,
         ep_attrs: list[Column],
         ep_columns: dict[str, Column],
         repo_key: Column,
@@ -58,7 +60,7 @@ class Planner:
         repo_columns: dict[str, Column],
     ) -> None:
         """``*_columns``: each snapshot's columns by lower-case name."""
-        self.cfg, self.step = cfg, step
+        self.cfg, self.step, self.batches = cfg, step, batches
         self.ep_attrs, self.ep_columns, self.repo_key = ep_attrs, ep_columns, repo_key
         self.repo_attrs, self.repo_columns = repo_attrs, repo_columns
         self.link_attr = cfg.repository.link or "link"
@@ -132,7 +134,7 @@ class Planner:
         self.step(
             "plan_accounts",
             params,
-            values=list_of([f"rd_clean({c.values()})" for c in self.ep_attrs], "VARCHAR[]"),
+            values=list_of([c.clean_values() for c in self.ep_attrs], "VARCHAR[]"),
             extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
         )
         self._check_disable(extra)
@@ -141,7 +143,7 @@ class Planner:
             "plan_identities",
             params,
             key=self.repo_key.first(),
-            values=list_of([f"rd_clean({c.values()})" for c in self.repo_attrs], "VARCHAR[]"),
+            values=list_of([c.clean_values() for c in self.repo_attrs], "VARCHAR[]"),
             dn_values=list_of(dn_values, "VARCHAR"),
         )
         attention = [
@@ -177,7 +179,8 @@ class Planner:
         disable = cfg.endpoint.disable
         key = cfg.endpoint.key.lower()
         skipped = ("do_nothing", "update_repository")
-        cursor = self.step(
+        # streamed 5,000 lines at a time (50,000 held 130 MB more at 1M)
+        events = self.batches(
             "plan_events",
             {
                 "key_attr": cfg.endpoint.key,
@@ -207,13 +210,9 @@ class Planner:
                 "dn_literals": literals,
                 "dn_key_slots": key_slots,
             },
+            5_000,
         )
-        reader = arrow_reader(cursor, 5_000)  # 50,000 lines held 130 MB more at 1M
-
-        def events() -> Iterator[Any]:
-            yield from reader
-
-        return header, events()
+        return header, events
 
     def _drift_rows(self, params: dict[str, Any]) -> None:
         rules = [
@@ -272,7 +271,7 @@ class Planner:
                 key_slots.append(len(values) + 1)
                 column = None
             values.append(
-                f"rd_first_clean({column.values()})" if column else "CAST(NULL AS VARCHAR)"
+                f"({column.clean_values()})[1]" if column else "CAST(NULL AS VARCHAR)"
             )
         literals.append(template[at:])
         return literals, key_slots, values

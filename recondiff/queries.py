@@ -9,7 +9,6 @@ calls, validated config expressions); values are always bound parameters.
 from __future__ import annotations
 
 import re
-import warnings
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -58,18 +57,3 @@ def fetch_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every row of an executed query as a dict keyed by column name."""
     names = [d[0] for d in cursor.description or []]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def arrow_reader(cursor: duckdb.DuckDBPyConnection, size: int = 50_000) -> Any:
-    """The rows of an executed query as an Arrow record batch reader (batches of
-    ``size`` rows). For rows holding lists (a plan's account values, its drift
-    rows) Arrow's conversion to Python is 2 to 3 times faster than DuckDB's own
-    ``fetchmany`` (the 15,000 accounts of a 1M plan: 0.95 s -> 0.5 s). DuckDB
-    warns that Arrow output of an executed statement copies the rows once; at
-    most ``size`` rows are copied at a time."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
-        reader = cursor.to_arrow_reader(size)
-    if reader is None:  # a statement that returns no result set
-        raise ValueError("arrow_reader: the statement returned no rows to read")
-    return reader

@@ -71,6 +71,12 @@ class Column:
             return f"CAST({self.ident} AS VARCHAR[])"
         return f"[{self.text()}]"
 
+    def clean_values(self) -> str:
+        """:meth:`values` without blanks and repeats (macros.sql, rd_clean)."""
+        if self.is_list:
+            return f"rd_clean({self.values()})"
+        return f"rd_clean_one({self.text()})"
+
     def first(self) -> str:
         """The column's first value (keys: a multi-valued key uses its first value)."""
         if self.is_list:

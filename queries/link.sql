@@ -5,15 +5,22 @@
 -- Grouped once over the repository, so the account side needs one join.
 CREATE OR REPLACE TEMP TABLE link_owner AS
 WITH owners AS (
+    -- the owner: the first live identity (by repository record), else the
+    -- first deleted one. The integer order (a deleted identity's record number
+    -- plus 2^50) sorts like (deleted, id_row); arg_min over that struct took
+    -- 0.48 s at 1M, over the integer 0.29 s.
     SELECT
         link_norm,
         count(*) FILTER (WHERE NOT deleted)                      AS live_links,
         count(*) FILTER (WHERE deleted)                          AS deleted_links,
-        arg_min(id_row, (deleted, id_row))                       AS owner_row,
-        arg_min(id_key, (deleted, id_row))                       AS owner_key,
-        arg_min(attr_hash, (deleted, id_row))                    AS owner_hash
-    FROM repo
-    WHERE link_norm IS NOT NULL
+        arg_min(id_row, owner_order)                             AS owner_row,
+        arg_min(id_key, owner_order)                             AS owner_key,
+        arg_min(attr_hash, owner_order)                          AS owner_hash
+    FROM (
+        SELECT *, id_row + CASE WHEN deleted THEN CAST(1 AS BIGINT) << 50 ELSE 0 END AS owner_order
+        FROM repo
+        WHERE link_norm IS NOT NULL
+    )
     GROUP BY link_norm
 ),
 shared AS (

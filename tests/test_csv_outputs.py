@@ -108,3 +108,30 @@ def test_bom_on_request_only(tmp_path: Path) -> None:
     for name in ("situations.csv", "drift.csv", "drift_diff.csv"):
         data = (bom / name).read_bytes()
         assert data.startswith(b"\xef\xbb\xbf") and not data[3:].startswith(b"\xef\xbb\xbf")
+
+
+def test_situations_csv_keeps_the_parquet_order_across_threads(tmp_path: Path) -> None:
+    """250,000 unmatched accounts (situations.parquet then has three row groups,
+    which DuckDB reads on several threads) and two threads: situations.csv
+    lists them in the order of situations.parquet, the endpoint's record order.
+    DuckDB writes a CSV in the order its threads finish unless the query sorts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 250_000
+    keys = [f"u{i:06d}" for i in range(n)]
+    pq.write_table(pa.table({"key": keys}), tmp_path / "endpoint.parquet", row_group_size=50_000)
+    pq.write_table(
+        pa.table({"id": ["1"], "account": ["nobody"]}), tmp_path / "repository.parquet"
+    )
+    (tmp_path / "recondiff.toml").write_text(
+        '[endpoint]\nname = "t"\nsnapshot = "endpoint.parquet"\nkey = "key"\n\n'
+        '[repository]\nsnapshot = "repository.parquet"\nkey = "id"\nlink = "account"\n\n'
+        '[situations]\nunmatched = "do_nothing"\n\n[engine]\nthreads = 2\n',
+        encoding="utf-8",
+    )
+    compare(tmp_path / "recondiff.toml", tmp_path / "out")
+    with (tmp_path / "out" / "situations.csv").open(newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["situation"] == "unmatched"]
+    assert [r["endpoint_key"] for r in rows] == keys
+    assert [int(r["endpoint_record"]) for r in rows] == list(range(1, n + 1))

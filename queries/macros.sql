@@ -180,8 +180,12 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
 -- A CSV cell a spreadsheet will not run as a formula (recondiff/csvsafe.py has
 -- the same rule): a value beginning with = + - @ TAB CR or ' gets one ' in
 -- front; dropping one leading ' from every cell that has one restores it.
+-- Spelled with contains(), not IN (...): DuckDB turns an IN list into a join,
+-- and a COPY whose query joins writes its CSV in the order its threads finish;
+-- without one, DuckDB writes it in parallel and in order (copy_situations_csv.sql).
 CREATE OR REPLACE MACRO rd_csv(v) AS
-    CASE WHEN left(v, 1) IN ('=', '+', '-', '@', chr(9), chr(13), '''') THEN '''' || v ELSE v END;
+    CASE WHEN v <> '' AND contains('=+-@''' || chr(9) || chr(13), left(v, 1))
+         THEN '''' || v ELSE v END;
 
 -- The identity of a finding across runs (history): its situation (with the
 -- sync state of a pair) and the folded keys of both sides.

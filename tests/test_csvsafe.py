@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import csv
+import functools
 from pathlib import Path
 
+import duckdb
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from recondiff import csvsafe
 from recondiff.errors import InputError
+from recondiff.queries import load
 
 
 @pytest.mark.parametrize(
@@ -151,3 +154,20 @@ def test_a_neutralised_file_reads_as_text_in_the_csv_module(tmp_path: Path) -> N
     with path.open(newline="", encoding="utf-8") as handle:
         cells = [row[0] for row in csv.reader(handle)]
     assert cells == ["v", "'=1+1", "'@A1", "'\t-3"]
+
+
+
+@functools.cache
+def _macros() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(load("macros"))
+    return con
+
+
+@given(st.one_of(st.none(), st.text(), st.sampled_from(["=", "+1", "'", "\t", "\r", "@", "-"])))
+def test_sql_rd_csv_is_the_python_rule(value: str | None) -> None:
+    """queries/macros.sql rd_csv, which writes the CSV tables, neutralises as
+    csvsafe.neutralise does (NULL stays NULL: an empty cell)."""
+    row = _macros().execute("SELECT rd_csv(CAST($v AS VARCHAR))", {"v": value}).fetchone()
+    assert row is not None
+    assert (row[0] if row[0] is not None else "") == csvsafe.neutralise(value)

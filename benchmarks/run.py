@@ -264,7 +264,8 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
         if r and d and d.outcome == "ok":
             notes.append(
                 f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "
-                f"needs {r.rss_mb / d.rss_mb:.2f} of datacompy's peak memory"
+                f"needs {r.rss_mb / d.rss_mb:.3f} of datacompy's peak memory "
+                "(target: at most 0.200)"
             )
     phases = [
         f"- {m.size:,}, {m.tool}: {m.phases} (s)" for m in results if m.phases

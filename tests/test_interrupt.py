@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import pytest
+
+import recondiff.compare as compare
+from recondiff.errors import InputError
 from tests.conftest import ROOT
 
 
@@ -37,3 +42,21 @@ def test_sigint_during_compare_exits_130_and_leaves_nothing(tmp_path: Path) -> N
     assert code == 130, "".join(lines) + rest
     assert rest == "recondiff: interrupted; no output was half-written\n"
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_failure_while_a_stream_is_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's events stream out of DuckDB (compare._batches); a failure
+    after the first batches arrives through Arrow as an OSError, and still
+    becomes recondiff's one-line error (an interrupt, KeyboardInterrupt)."""
+    failing = (
+        "SELECT CASE WHEN i = 300000 THEN error('disk full') ELSE CAST(i AS VARCHAR) END "
+        "AS line FROM range(400000) t(i)"
+    )
+    monkeypatch.setattr(compare, "render", lambda name, **fills: failing)
+    monkeypatch.setattr(compare, "load", lambda name: failing)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    stream = compare._batches(con, "plan_events", {}, {}, 5_000)
+    with pytest.raises(InputError, match=r"^queries/plan_events\.sql failed .*disk full"):
+        for _ in stream:
+            pass

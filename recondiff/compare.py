@@ -42,7 +42,7 @@ from recondiff.errors import ConfigError, ExitCode, InputError
 from recondiff.history import History, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
-from recondiff.queries import load, render
+from recondiff.queries import Rows, load, render
 from recondiff.report import render_html
 from recondiff.report_data import ReportBuilder
 from recondiff.sqlgen import (
@@ -259,7 +259,7 @@ def compare(
                     f"{', …' if counts['blank_keys'] > len(blank_rows) else ''})"
                 )
 
-            def step(name: str, p: dict[str, Any], **f: str) -> duckdb.DuckDBPyConnection:
+            def step(name: str, p: dict[str, Any], **f: str) -> Rows:
                 return _step(con, name, p, blame, **f)
 
             def batches(name: str, p: dict[str, Any], size: int, **f: str) -> Iterator[Any]:
@@ -574,8 +574,9 @@ def _step(
     params: dict[str, Any],
     blame: dict[str, str] | None = None,
     **fills: str,
-) -> duckdb.DuckDBPyConnection:
-    """Run ``queries/<name>.sql`` with its ``{{slots}}`` filled.
+) -> Rows:
+    """Run ``queries/<name>.sql`` with its ``{{slots}}`` filled; its rows,
+    fetched (a SELECT runs while they are).
 
     Only the parameters the query file itself names are bound: a ``$`` inside
     a config expression or a column name is never taken for one. A DuckDB
@@ -583,7 +584,7 @@ def _step(
     interrupt.
     """
     with _duckdb_errors(name, blame):
-        return con.execute(render(name, **fills), _used(name, params))
+        return Rows(con.execute(render(name, **fills), _used(name, params)))
 
 
 def _batches(
@@ -629,7 +630,7 @@ def _duckdb_errors(name: str, blame: dict[str, str] | None) -> Iterator[None]:
 
 
 def _check_repository_keys(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path) -> None:
-    problems = con.execute(load("repository_key_problems")).fetchall()
+    problems = _step(con, "repository_key_problems", {}).fetchall()
     if not problems:
         return
     problem, key, rows = problems[0]
@@ -661,7 +662,7 @@ def _counts(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
     situations = dict.fromkeys(SITUATIONS, 0)
     by_attribute = dict.fromkeys(params["attributes"], 0)
     counts: dict[str, Any] = {"situations": situations, "by_attribute": by_attribute}
-    for what, name, n in con.execute(load("summary")).fetchall():
+    for what, name, n in _step(con, "summary", params).fetchall():
         if what == "situation":
             situations[name] = int(n)
         elif what == "attribute":
@@ -673,14 +674,13 @@ def _counts(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
         s: {"in_sync": 0, "drifted": 0} for s in ("linked", "correlated")
     }
     counts["linked_in_sync"] = 0
-    for situation, state, n in con.execute(load("sync_counts")).fetchall():
+    for situation, state, n in _step(con, "sync_counts", params).fetchall():
         sync[state] += int(n)
         by_situation[situation][state] = int(n)
         if situation == "linked" and state == "in_sync":
             counts["linked_in_sync"] = int(n)
     counts["sync"] = sync
     counts["sync_by_situation"] = by_situation
-    counts["drift_rows"] = int(con.execute("SELECT count(*) FROM drift").fetchall()[0][0])
     return counts
 
 

@@ -18,13 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, Config
 from recondiff.errors import ConfigError
 from recondiff.plan import PLAN_FORMAT, Plan, plan_id
-from recondiff.queries import fetch_dicts
+from recondiff.queries import Rows, fetch_dicts
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -43,7 +41,7 @@ class _Decision:
     review: bool
 
 
-Step = Callable[..., duckdb.DuckDBPyConnection]
+Step = Callable[..., Rows]
 Batches = Callable[..., Iterator[Any]]
 
 

@@ -53,7 +53,24 @@ def render(name: str, **fills: str) -> str:
     return _SLOT.sub(lambda m: fills[m.group(1)], text)
 
 
-def fetch_dicts(cursor: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+class Rows:
+    """The rows of an executed statement, already fetched. DuckDB runs a SELECT
+    only as its rows are fetched, so a step fetches them at once, where its
+    errors and interrupts are mapped (compare._step), not later in a caller."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        self.description = cursor.description
+        self._rows: list[Any] = cursor.fetchall()
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+
+def fetch_dicts(cursor: duckdb.DuckDBPyConnection | Rows) -> list[dict[str, Any]]:
     """Every row of an executed query as a dict keyed by column name."""
     names = [d[0] for d in cursor.description or []]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

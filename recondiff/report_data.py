@@ -14,12 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from recondiff.config import SET_KINDS, SITUATIONS, Config
 from recondiff.history import History, PreviousRun
 from recondiff.plan import Plan
-from recondiff.queries import fetch_dicts
+from recondiff.queries import Rows, fetch_dicts
 from recondiff.report import cyclic_gc_paused
 from recondiff.sqlgen import Column, list_of
 
@@ -28,7 +26,7 @@ TOP = 10
 TOP_SEGMENTS = 12
 TREND_RUNS = 30
 
-Step = Callable[..., duckdb.DuckDBPyConnection]
+Step = Callable[..., Rows]
 
 
 def _when(micros: int) -> datetime:

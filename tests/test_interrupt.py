@@ -44,19 +44,39 @@ def test_sigint_during_compare_exits_130_and_leaves_nothing(tmp_path: Path) -> N
     assert not out.exists() or list(out.iterdir()) == []
 
 
-def test_a_failure_while_a_stream_is_read_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+# A SELECT that fails after DuckDB has produced 300,000 of its rows.
+_FAILS_LATE = (
+    "SELECT CASE WHEN i = 300000 THEN error('disk full') ELSE CAST(i AS VARCHAR) END "
+    "AS line FROM range(400000) t(i)"
+)
+
+
+@pytest.fixture
+def failing_query(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
+    monkeypatch.setattr(compare, "render", lambda name, **fills: _FAILS_LATE)
+    monkeypatch.setattr(compare, "load", lambda name: _FAILS_LATE)
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    return con
+
+
+def test_a_failure_while_a_stream_is_read_is_one_line(
+    failing_query: duckdb.DuckDBPyConnection,
+) -> None:
     """The plan's events stream out of DuckDB (compare._batches); a failure
     after the first batches arrives through Arrow as an OSError, and still
     becomes recondiff's one-line error (an interrupt, KeyboardInterrupt)."""
-    failing = (
-        "SELECT CASE WHEN i = 300000 THEN error('disk full') ELSE CAST(i AS VARCHAR) END "
-        "AS line FROM range(400000) t(i)"
-    )
-    monkeypatch.setattr(compare, "render", lambda name, **fills: failing)
-    monkeypatch.setattr(compare, "load", lambda name: failing)
-    con = duckdb.connect()
-    con.execute("SET threads = 2")
-    stream = compare._batches(con, "plan_events", {}, {}, 5_000)
+    stream = compare._batches(failing_query, "plan_events", {}, {}, 5_000)
     with pytest.raises(InputError, match=r"^queries/plan_events\.sql failed .*disk full"):
         for _ in stream:
             pass
+
+
+def test_a_failure_while_a_steps_rows_are_fetched_is_one_line(
+    failing_query: duckdb.DuckDBPyConnection,
+) -> None:
+    """DuckDB runs a SELECT while its rows are fetched: a step fetches them
+    itself, inside its error mapping, so a report query that fails (or is
+    interrupted) there is one line, not a traceback that exits 1."""
+    with pytest.raises(InputError, match=r"^queries/report_rows\.sql failed .*disk full"):
+        compare._step(failing_query, "report_rows", {})

@@ -22,7 +22,7 @@ from recondiff import __version__
 from recondiff.config import REVIEW_PROPOSALS, SITUATIONS, Config
 from recondiff.errors import ConfigError
 from recondiff.plan import PLAN_FORMAT, Plan, plan_id
-from recondiff.queries import Rows, fetch_dicts
+from recondiff.queries import Step, fetch_dicts
 from recondiff.sqlgen import Column, list_of
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ class _Decision:
     review: bool
 
 
-Step = Callable[..., Rows]
 Batches = Callable[..., Iterator[Any]]
 
 

@@ -9,6 +9,7 @@ calls, validated config expressions); values are always bound parameters.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,10 @@ class Rows:
         rows, self._rows = self._rows, []
         return rows
 
-    def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
+
+# What the planner and the reporter are given to run a step (compare._step bound
+# to the run's connection): step(name, params, **slots) -> Rows.
+Step = Callable[..., Rows]
 
 
 def fetch_dicts(cursor: duckdb.DuckDBPyConnection | Rows) -> list[dict[str, Any]]:

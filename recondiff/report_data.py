@@ -9,7 +9,6 @@ query (``queries/report_*.sql``). docs/report.md describes the result;
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from recondiff.config import SET_KINDS, SITUATIONS, Config
 from recondiff.history import History, PreviousRun
 from recondiff.plan import Plan
-from recondiff.queries import Rows, fetch_dicts
+from recondiff.queries import Step, fetch_dicts
 from recondiff.report import cyclic_gc_paused
 from recondiff.sqlgen import Column, list_of
 
@@ -25,8 +24,6 @@ REPORT_FORMAT = "recondiff-report/1"
 TOP = 10
 TOP_SEGMENTS = 12
 TREND_RUNS = 30
-
-Step = Callable[..., Rows]
 
 
 def _when(micros: int) -> datetime:

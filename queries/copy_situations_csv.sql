@@ -14,6 +14,7 @@ COPY (
         rd_csv(rule)                                AS rule,
         rd_csv(array_to_string(candidates, ';'))    AS candidates,
         drift_attributes,
-        endpoint_record
+        endpoint_record,
+        identity_record
     FROM read_parquet($situations_parquet)
 ) TO $path (FORMAT csv, HEADER true);

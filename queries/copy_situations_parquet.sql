@@ -1,6 +1,7 @@
 -- situations.parquet in its documented column order (docs/outputs.md): the
 -- account's key and DN are read from the snapshot here, not kept in memory
--- through the run. Sorted by situation (DESIGN.md order), then the record's
+-- through the run. Once written, it replaces the situation table for the plan
+-- and the report (release_situation_table.sql). Sorted by situation (DESIGN.md order), then the record's
 -- position in the endpoint snapshot (missing identities: by identity key).
 COPY (
     WITH counts AS (
@@ -24,7 +25,8 @@ COPY (
         s.candidates,
         CASE WHEN s.situation IN ('linked', 'correlated') THEN coalesce(c.n, 0) END
             AS drift_attributes,
-        s.ep_row AS endpoint_record
+        s.ep_row AS endpoint_record,
+        s.id_row AS identity_record
     FROM situation s
     LEFT JOIN e USING (ep_row)
     LEFT JOIN counts c USING (ep_row)

@@ -9,6 +9,6 @@ SELECT rd_key({{key}})                                   AS identity_norm,
        {{dn_values}}                                     AS dn_values
 FROM read_parquet($repository_path, file_row_number = true)
 WHERE CAST(file_row_number AS BIGINT) + 1 IN (
-    SELECT id_row FROM situation WHERE situation = 'missing'
+    SELECT identity_record FROM read_parquet($situations_parquet) WHERE situation = 'missing'
 )
 QUALIFY row_number() OVER (PARTITION BY rd_key({{key}}) ORDER BY file_row_number DESC) = 1;

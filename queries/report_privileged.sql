@@ -9,7 +9,8 @@ e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
     WHERE CAST(file_row_number AS BIGINT) + 1 IN
-        (SELECT ep_row FROM situation WHERE situation = 'unmatched')
+        (SELECT endpoint_record FROM read_parquet($situations_parquet)
+         WHERE situation = 'unmatched')
 ),
 held AS (
     SELECT e.ep_row, r.attr_idx, r.pattern, r.compare, r.alert,

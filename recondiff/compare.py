@@ -752,6 +752,7 @@ def _write_outputs(
             situations = staging / "situations.parquet"
             copy = params | {"path": str(situations)}
             _step(con, "copy_situations_parquet", copy, blame, **fills.situations_out())
+            _step(con, "release_situation_table", {})
             copy = {"situations_parquet": str(situations), "path": str(staging / "situations.csv")}
             _step(con, "copy_situations_csv", copy, blame)
             _step(con, "export_drift", params, blame)

@@ -138,7 +138,7 @@ class Planner:
         literals, key_slots, dn_values = self._dn_template()
         self.step(
             "plan_identities",
-            params,
+            params | {"situations_parquet": str(situations_parquet)},
             key=self.repo_key.first(),
             values=list_of([c.clean_values() for c in self.repo_attrs], "VARCHAR[]"),
             dn_values=list_of(dn_values, "VARCHAR"),

@@ -64,7 +64,7 @@ class ReportBuilder:
         )
         alerts, alert_rows = self._alerts(common, plan)
         with cyclic_gc_paused():  # see there: 0.27 s at 1M accounts
-            details = self._details(params, rows, alert_rows)
+            details = self._details(common, rows, alert_rows)
         detail_ids = {key: f"d{i}" for i, key in enumerate(details, 1)}
         for alert in alerts:
             alert["detail"] = detail_ids.get(alert.pop("_detail"))
@@ -89,7 +89,7 @@ class ReportBuilder:
                      "count": r["n"]}
                     for r in fetch_dicts(self.step("report_top_values", {"top": TOP}))
                 ],
-                "segments": self._segments(params),
+                "segments": self._segments(common),
             },
             "tables": self._tables(summary, rows, detail_ids, finished),
             "details": {detail_ids[k]: v for k, v in details.items()},

@@ -7,7 +7,10 @@ import csv
 import json
 from pathlib import Path
 
+import duckdb
+
 from recondiff.compare import compare
+from recondiff.ingest import ReadOptions, ingest
 from tests.conftest import SAMPLE
 
 
@@ -40,3 +43,34 @@ def test_sample_captures_input_metadata(tmp_path: Path) -> None:
     assert len(endpoint["sha256"]) == 64
     assert endpoint["captured_at"].endswith("+00:00")
     assert set(result.summary["timings"]) >= {"ingest", "stage", "classify", "drift", "write"}
+
+
+def test_situation_rows_name_their_records_on_both_sides(tmp_path: Path) -> None:
+    """situations.csv has the documented columns (docs/outputs.md) in their
+    order; endpoint_record and identity_record are the 1-based rows, in each
+    ingested snapshot, of the account and the identity the row names."""
+    compare(SAMPLE / "recondiff.toml", tmp_path / "out")
+    with (tmp_path / "out" / "situations.csv").open(encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, list(reader)
+    assert header == [
+        "situation", "sync", "endpoint_key", "endpoint_dn", "identity_key", "rule",
+        "candidates", "drift_attributes", "endpoint_record", "identity_record",
+    ]
+    keys = {}
+    for side, name, key in (("endpoint", "ad_users.csv", "sAMAccountName"),
+                            ("repository", "identities.csv", "employee_id")):
+        snapshot = tmp_path / f"{side}.parquet"
+        ingest(SAMPLE / name, snapshot, "csv", ReadOptions())
+        keys[side] = dict(duckdb.execute(
+            f'SELECT file_row_number + 1, "{key}" FROM read_parquet($p, file_row_number = true)',
+            {"p": str(snapshot)},
+        ).fetchall())
+    for r in rows:
+        if r["endpoint_record"]:
+            assert keys["endpoint"][int(r["endpoint_record"])] == r["endpoint_key"], r
+        if r["identity_record"]:
+            assert keys["repository"][int(r["identity_record"])] == r["identity_key"], r
+    with_identity = {r["situation"] for r in rows if r["identity_record"]}
+    assert with_identity >= {"linked", "correlated", "missing", "deleted_in_repository"}
+    assert not any(r["identity_record"] for r in rows if r["situation"] in ("unmatched", "ambiguous"))

@@ -1,6 +1,6 @@
 -- Report: the first $limit rows of every (situation, sync) table, in the
 -- order of situations.parquet, each finding with the time it was first seen
--- (previous_findings: the previous run's, registered by history.py; a finding
+-- (previous_findings: the previous run's, loaded by history_load_findings.sql; a finding
 -- it does not hold is new, first seen now).
 -- The rows are ranked on their position and table alone, then only the picked
 -- ones are read in full: ranking every row with all its columns was 0.36 s of

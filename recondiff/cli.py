@@ -8,17 +8,17 @@ progress). Exit codes are an API (:class:`recondiff.errors.ExitCode`):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-import pyarrow
 
 from recondiff import __version__
 from recondiff import compare as compare_mod
-from recondiff import ingest as ingest_mod
+from recondiff import snapshot as snapshot_mod
 from recondiff.cli_apply import apply_command
 from recondiff.cli_common import progress
 from recondiff.cli_plan import plan_group
@@ -143,7 +143,7 @@ def compare(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(ingest_mod.FORMATS),
+    type=click.Choice(snapshot_mod.FORMATS),
     help="Input format (default: from the file extension).",
 )
 @click.option(
@@ -180,7 +180,9 @@ def ingest(
     Example: recondiff ingest exports/ad-users.ldif -o snapshots/ad.parquet
     """
     when = _parse_time(captured_at) if captured_at else None
-    options = ingest_mod.ReadOptions(
+    from recondiff import ingest as ingest_mod  # loads pyarrow: only this command needs it
+
+    options = snapshot_mod.ReadOptions(
         multi_valued=multi_valued, separator=separator, allow_empty=allow_empty
     )
     say = progress(quiet)
@@ -281,8 +283,10 @@ cli.add_command(report_command)
 def main() -> None:
     # Arrow allocations through malloc, not pyarrow's mimalloc pool, which keeps
     # what it freed: peak RSS of the 1M benchmark's compare 721 -> 676 MB.
-    # Set here, for the command-line process only, not by the library.
-    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
+    # Set here, for the command-line process only, not by the library; by the
+    # variable pyarrow reads when it loads, as compare on Parquet snapshots
+    # never loads it (recondiff/snapshot.py).
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     cli(prog_name="recondiff")
 
 

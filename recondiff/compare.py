@@ -31,12 +31,10 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from recondiff import __version__
-from recondiff import ingest as ingest_mod
 from recondiff import plan as plan_mod
+from recondiff import snapshot as snapshot_mod
 from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
 from recondiff.errors import ConfigError, ExitCode, InputError
 from recondiff.history import History, config_key, history_path
@@ -119,27 +117,24 @@ class _Side:
     @classmethod
     def read(cls, snapshot: Path, source: Path, config_file: Path) -> _Side:
         try:
-            schema = pq.read_schema(snapshot)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise InputError(
-                f"{source}: not a readable Parquet file (truncated or corrupt?): "
-                f"{str(exc).splitlines()[0]}; re-export it or re-run recondiff ingest"
-            ) from None
+            columns = snapshot_mod.snapshot_columns(snapshot)
+        except InputError as exc:  # named after the export, not an ingested copy
+            raise InputError(str(exc).replace(str(snapshot), str(source), 1)) from None
         side = cls(source, config_file)
-        for f in schema:
-            if f.name.lower() in side.columns:
-                first = side.columns[f.name.lower()].name
+        for name, kind in columns:
+            if name.lower() in side.columns:
+                first = side.columns[name.lower()].name
                 raise InputError(
-                    f"{source}: columns '{first}' and '{f.name}' differ only in case; "
+                    f"{source}: columns '{first}' and '{name}' differ only in case; "
                     "attribute names match case-insensitively, so keep one"
                 )
-            if not _comparable(f.type):
+            if not snapshot_mod.type_supported(kind):
                 raise InputError(
-                    f"{source}: column '{f.name}' has type {f.type}, which recondiff does not "
+                    f"{source}: column '{name}' has type {kind}, which recondiff does not "
                     "compare; use text, numbers, booleans, dates or lists of them "
                     "(recondiff ingest converts what it can)"
                 )
-            side.columns[f.name.lower()] = Column(f.name, f.type)
+            side.columns[name.lower()] = Column(name, kind)
         return side
 
     def find(self, name: str, key: str) -> Column:
@@ -160,12 +155,6 @@ class _Side:
             if name.lower() in self.columns:
                 return self.columns[name.lower()]
         return None
-
-
-def _comparable(t: pa.DataType) -> bool:
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return ingest_mod.scalar_type_supported(t.value_type)
-    return ingest_mod.scalar_type_supported(t)
 
 
 def compare(
@@ -301,8 +290,10 @@ def compare(
                 ep.columns,
             )
             if previous is not None:
-                con.register("previous_findings", previous.findings)
-            else:  # typed in SQL: an empty Arrow table with a UTC timestamp imports pandas
+                findings = work / "previous_findings.parquet"
+                history.write_findings(previous.run_id, findings)
+                _step(con, "history_load_findings", {"path": str(findings)})
+            else:
                 _step(con, "history_no_previous", params)
 
             def make_report(
@@ -352,17 +343,19 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
             f"{path}: no such file ([{side}] snapshot in {cfg.path}); "
             "check the path, which is relative to the config file"
         )
-    fmt = ingest_mod.detect_format(path, section.format)
-    options = ingest_mod.ReadOptions(
+    fmt = snapshot_mod.detect_format(path, section.format)
+    options = snapshot_mod.ReadOptions(
         multi_valued=tuple(section.multi_valued),
         separator=section.separator,
         allow_empty=allow_empty,
     )
     if fmt == "parquet":
-        info = ingest_mod.read_snapshot_info(path)
+        info = snapshot_mod.read_snapshot_info(path)
         snapshot = path
         sha = info.sha256
     else:
+        from recondiff import ingest as ingest_mod  # here only: it loads pyarrow (snapshot.py)
+
         snapshot = work / f"{side}.parquet"
         info = ingest_mod.ingest(path, snapshot, fmt, options)
         sha = info.source_sha256
@@ -594,17 +587,15 @@ def _batches(
     blame: dict[str, str] | None,
     size: int,
     **fills: str,
-) -> Iterator[Any]:
-    """Stream ``queries/<name>.sql`` (one SELECT) as Arrow record batches of
-    ``size`` rows, computed as they are read; errors as in :func:`_step`.
-    ``con.execute`` would first hold the whole result inside DuckDB: for the
-    plan's event lines that was 45 MB more peak memory at 1M (683 -> 636 MB)."""
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Stream ``queries/<name>.sql`` (one SELECT) as lists of ``size`` rows,
+    computed as they are read; errors as in :func:`_step`. DuckDB runs the
+    query while the rows are fetched: the plan's event lines are never all
+    in memory (holding the whole result first was 45 MB more at 1M)."""
     with _duckdb_errors(name, blame):
-        reader = con.sql(render(name, **fills), params=_used(name, params)).to_arrow_reader(size)
-        try:
-            yield from reader
-        except OSError as exc:  # a failure while the stream is read arrives through Arrow
-            raise duckdb.Error(str(exc)) from None
+        result = con.execute(render(name, **fills), _used(name, params))
+        while rows := result.fetchmany(size):
+            yield rows
 
 
 def _used(name: str, params: dict[str, Any]) -> dict[str, Any]:

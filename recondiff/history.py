@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from recondiff.errors import InputError
 from recondiff.queries import fetch_dicts, load
@@ -42,7 +41,6 @@ def config_key(endpoint_name: str, repository_name: str) -> str:
 class PreviousRun:
     run_id: str
     finished_at: datetime
-    findings: pa.Table  # finding_key, situation, sync, endpoint_key, identity_key, first_seen
     owners: Path | None  # its ownerships (run_id, identity_key, endpoint_key), if kept
 
 
@@ -80,8 +78,6 @@ class History:
             if not rows:
                 return None
             run_id, finished_us = rows[0]
-            params = {"run_id": run_id}
-            findings = con.sql(load("history_previous_findings"), params=params).to_arrow_table()
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(
@@ -91,9 +87,23 @@ class History:
         finally:
             con.close()
         owners = self.owners_path(key)
-        return PreviousRun(
-            str(run_id), _from_us(finished_us), findings, owners if owners.exists() else None
-        )
+        return PreviousRun(str(run_id), _from_us(finished_us), owners if owners.exists() else None)
+
+    def write_findings(self, run_id: str, path: Path) -> None:
+        """Write run ``run_id``'s findings (finding_key, situation, sync,
+        endpoint_key, identity_key, first_seen) to the Parquet file ``path``,
+        for compare's connection to load (queries/history_load_findings.sql)."""
+        con = self._connect(read_only=True)
+        try:
+            con.execute(load("history_previous_findings"), {"run_id": run_id, "path": str(path)})
+        except duckdb.Error as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{self.path}: not a recondiff run history ({first}); "
+                "move it away or pass --state DIR"
+            ) from None
+        finally:
+            con.close()
 
     def owners_path(self, key: str) -> Path:
         """The Parquet file of the latest run's ownerships of config ``key``."""

@@ -16,13 +16,11 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import hashlib
 import json
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -35,6 +33,27 @@ from recondiff import __version__
 from recondiff.atomic import write_atomically
 from recondiff.errors import InputError
 from recondiff.ldif import read_ldif, text_lines
+from recondiff.snapshot import (
+    _CHUNK,
+    FORMATS,
+    META_CAPTURED_AT,
+    META_FORMAT,
+    META_ROWS,
+    META_SOURCE,
+    META_SOURCE_SHA256,
+    META_VERSION,
+    ReadOptions,
+    SnapshotInfo,
+    detect_format,
+    file_sha256,
+    read_snapshot_info,
+    snapshot_metadata,
+)
+from recondiff.snapshot import as_utc as _as_utc
+from recondiff.snapshot import cannot_read as _cannot_read
+from recondiff.snapshot import mtime as _mtime
+from recondiff.snapshot import not_parquet as _not_parquet
+from recondiff.snapshot import parse_captured_at as _parse_captured_at
 
 __all__ = [
     "FORMATS",
@@ -47,73 +66,14 @@ __all__ = [
     "read_snapshot_info",
 ]
 
-FORMATS = ("csv", "ldif", "jsonl", "parquet")
-"""The export formats :func:`read_export` understands (``--format`` choices)."""
-
-_EXTENSIONS = {
-    ".csv": "csv",
-    ".txt": "csv",
-    ".ldif": "ldif",
-    ".ldf": "ldif",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-}
-
-_CHOICES = "csv, ldif, jsonl or parquet"
 _UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
-_CHUNK = 1 << 20
 _CSV_BLOCK = 16 << 20  # one CSV record (quoted newlines included) must fit in a block
-
-META_CAPTURED_AT = "recondiff.captured_at"
-META_SOURCE = "recondiff.source"
-META_SOURCE_SHA256 = "recondiff.source_sha256"
-META_ROWS = "recondiff.rows"
-META_FORMAT = "recondiff.format"
-META_VERSION = "recondiff.version"
 
 STRING = pa.string()
 STRING_LIST = pa.list_(pa.string())
 
 
 # --------------------------------------------------------------------------- API
-
-
-def detect_format(path: Path, fmt: str | None = None) -> str:
-    """Return the export format of ``path``: ``fmt`` if given, else by extension.
-
-    ``.csv``/``.txt`` → csv, ``.ldif``/``.ldf`` → ldif, ``.jsonl``/``.ndjson``/
-    ``.json`` → jsonl, ``.parquet``/``.pq`` → parquet (case-insensitive).
-    """
-    if fmt is not None:
-        chosen = fmt.strip().lower()
-        if chosen not in FORMATS:
-            raise InputError(f'{path}: unknown format "{fmt}"; use --format {_CHOICES}')
-        return chosen
-    suffix = Path(path).suffix.lower()
-    found = _EXTENSIONS.get(suffix)
-    if found is None:
-        what = f'extension "{suffix}"' if suffix else "a name without an extension"
-        raise InputError(f"{path}: cannot tell the format from {what}; pass --format {_CHOICES}")
-    return found
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """How to read an export.
-
-    ``multi_valued`` names attributes (case-insensitively) that hold several
-    values: they become ``list<string>`` in every format, and CSV cells of
-    those columns are split on ``separator``. ``allow_empty`` accepts an export
-    without records (else that is an error: an empty export would make every
-    account look orphaned).
-    """
-
-    multi_valued: tuple[str, ...] = ()
-    separator: str = ";"
-    allow_empty: bool = False
 
 
 def read_export(
@@ -136,25 +96,6 @@ def read_export(
             "Pass --allow-empty if it really is empty"
         )
     return table
-
-
-@dataclass(frozen=True)
-class SnapshotInfo:
-    """What a snapshot's metadata says about it (see :func:`read_snapshot_info`)."""
-
-    path: Path
-    rows: int
-    captured_at: datetime
-    """When the data was captured, timezone-aware UTC."""
-    source: str
-    """The export the snapshot was made from, as given to ``ingest``."""
-    source_sha256: str
-    sha256: str
-    """SHA-256 of the snapshot (Parquet) file itself."""
-    format: str
-    """The source's format: csv, ldif, jsonl or parquet."""
-    recondiff_version: str
-    """The recondiff version that wrote it; empty if not written by recondiff."""
 
 
 def ingest(
@@ -202,66 +143,7 @@ def ingest(
     )
 
 
-def read_snapshot_info(path: Path) -> SnapshotInfo:
-    """Read a snapshot's metadata (without reading its data).
-
-    A Parquet file not written by recondiff is still a snapshot: its capture
-    time is the file's modification time, its source the file itself.
-    """
-    path = Path(path)
-    rows, meta = _snapshot_metadata(path)
-    sha256 = file_sha256(path)
-    if META_CAPTURED_AT not in meta:
-        return SnapshotInfo(
-            path=path,
-            rows=rows,
-            captured_at=_mtime(path),
-            source=str(path),
-            source_sha256=sha256,
-            sha256=sha256,
-            format="parquet",
-            recondiff_version="",
-        )
-    return SnapshotInfo(
-        path=path,
-        rows=rows,
-        captured_at=_parse_captured_at(path, meta[META_CAPTURED_AT]),
-        source=meta.get(META_SOURCE, str(path)),
-        source_sha256=meta.get(META_SOURCE_SHA256, ""),
-        sha256=sha256,
-        format=meta.get(META_FORMAT, "parquet"),
-        recondiff_version=meta.get(META_VERSION, ""),
-    )
-
-
-def _snapshot_metadata(path: Path) -> tuple[int, dict[str, str]]:
-    """A Parquet file's row count and key-value metadata (decoded)."""
-    parquet = _open_parquet(path)
-    raw = parquet.schema_arrow.metadata or {}
-    meta = {
-        key.decode("utf-8", "replace"): value.decode("utf-8", "replace")
-        for key, value in raw.items()
-    }
-    return int(parquet.metadata.num_rows), meta
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    try:
-        with Path(path).open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    except OSError as exc:
-        raise _cannot_read(path, exc) from exc
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------ shared helpers
-
-
-def _cannot_read(path: Path, exc: OSError) -> InputError:
-    return InputError(f"{path}: cannot read ({exc.strerror or exc})")
 
 
 def _first_line(message: object) -> str:
@@ -722,13 +604,6 @@ def _read_jsonl(path: Path, options: ReadOptions) -> pa.Table:
 # ------------------------------------------------------------------------ Parquet
 
 
-def _not_parquet(path: Path, exc: BaseException) -> InputError:
-    return InputError(
-        f"{path}: not a readable Parquet file (truncated or corrupt?): {_first_line(exc)}; "
-        "re-export it or re-run recondiff ingest"
-    )
-
-
 def _open_parquet(path: Path) -> pq.ParquetFile:
     """Open a Parquet file's footer, or raise the one-line InputError."""
     try:
@@ -832,33 +707,10 @@ def _wrap_in_lists(column: pa.ChunkedArray) -> pa.ChunkedArray:
 # ---------------------------------------------------------------- snapshot writing
 
 
-def _as_utc(when: datetime) -> datetime:
-    """A timezone-aware UTC datetime (naive ones are taken as UTC)."""
-    if when.tzinfo is None:
-        return when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
-
-
-def _mtime(path: Path) -> datetime:
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except OSError as exc:
-        raise _cannot_read(path, exc) from exc
-
-
-def _parse_captured_at(path: Path, text: str) -> datetime:
-    try:
-        return _as_utc(datetime.fromisoformat(text))
-    except ValueError:
-        raise InputError(
-            f'{path}: {META_CAPTURED_AT} "{text}" is not an ISO 8601 time; re-run recondiff ingest'
-        ) from None
-
-
 def _source_captured_at(source: Path, kind: str) -> datetime:
     """The capture time of a source: its own metadata if a snapshot, else its mtime."""
     if kind == "parquet":
-        _, meta = _snapshot_metadata(source)
+        _, meta = snapshot_metadata(source)
         if META_CAPTURED_AT in meta:
             return _parse_captured_at(source, meta[META_CAPTURED_AT])
     return _mtime(source)

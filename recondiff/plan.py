@@ -236,51 +236,32 @@ class PlanWriter:
         self._out: IO[bytes] = self._temp.open("wb")
         self._written = 0
 
-    def add_batch(self, batch: Any) -> None:
-        """Events as an Arrow record batch with the columns line, operation,
-        response, state and alert (queries/plan_events.sql). The lines are joined
-        and the counts taken by Arrow, without a Python string per event (at 10M
-        the plan has 550,000 events). DuckDB writes the \\u escape of a control
-        character in upper case: a line holding an escape is re-encoded to the
-        canonical form."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        lines = batch.column("line")
-        n = len(lines)
-        if n == 0:
+    def add_batch(self, rows: Sequence[tuple[str, str, str, str, str | None]]) -> None:
+        """Events as rows of (line, operation, response, state, alert)
+        (queries/plan_events.sql), a few thousand at a time: the plan of a 10M
+        run has 550,000. DuckDB writes the \\u escape of a control character in
+        upper case: a line holding an escape is re-encoded to the canonical form."""
+        if not rows:
             return
-        whole = pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), lines)
-        text = pc.binary_join(whole, "\n")[0].as_buffer().to_pybytes()
-        if b"\\u" in text:  # rare: only values holding control characters
-            fixed = [
+        lines = [row[0] for row in rows]
+        text = "\n".join(lines)
+        if "\\u" in text:  # rare: only values holding control characters
+            lines = [
                 canonical(orjson.loads(line)).decode("utf-8") if "\\u" in line else line
-                for line in lines.to_pylist()
+                for line in lines
             ]
-            lines = pa.array(fixed, pa.string())
-            text = "\n".join(fixed).encode("utf-8")
-        self._write(text, n)
-        alerts, states = batch.column("alert"), batch.column("state")
-        # the counted fields joined into one key per event and counted by a
-        # kernel (Table.group_by would load Arrow's query engine, acero, as well)
-        alerted = pc.if_else(pc.fill_null(pc.not_equal(alerts, ""), False), "1", "")
-        keys = pc.binary_join_element_wise(
-            batch.column("operation"), batch.column("response"), states, alerted, "\x1f"
-        )
-        for counted in pc.value_counts(keys).to_pylist():
-            operation, response, state, alert = counted["values"].split("\x1f")
-            self.tally.count(operation, response, state, alert or None, counted["counts"])
-        wanted = pc.is_valid(alerts) if self._kept_by["alerts"] < self.keep else None
-        for kind, values in (("pending", ["pending"]), ("decided", ["approved", "rejected"])):
-            if self._kept_by[kind] < self.keep:
-                hit = pc.is_in(states, pa.array(values))
-                wanted = hit if wanted is None else pc.or_(wanted, hit)
-        if wanted is None:
+            text = "\n".join(lines)
+        self._write(text.encode("utf-8"), len(lines))
+        counted = Counter((row[1], row[2], row[3], row[4] or None) for row in rows)
+        for (operation, response, state, alert), n in counted.items():
+            self.tally.count(operation, response, state, alert, n)
+        if all(self._kept_by[k] >= self.keep for k in ("alerts", "pending", "decided")):
             return
-        for i in pc.indices_nonzero(wanted).to_pylist():
-            kinds = self._kinds(states[i].as_py(), alerts[i].as_py())
-            if kinds:
-                self._keep(orjson.loads(lines[i].as_py()), kinds)
+        for line, (_, _, _, state, alert) in zip(lines, rows, strict=True):
+            if alert or state != "auto":  # the report's lists hold no other event
+                kinds = self._kinds(state, alert)
+                if kinds:
+                    self._keep(orjson.loads(line), kinds)
 
     def _write(self, lines: bytes, n: int) -> None:
         """``n`` canonical lines joined by newlines: hashed each followed by a

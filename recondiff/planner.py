@@ -104,7 +104,7 @@ class Planner:
         repo_in: InputSummary,
         created_at: datetime,
     ) -> tuple[Plan, Iterator[Any]]:
-        """The plan's header and its events, as Arrow record batches of their JSON
+        """The plan's header and its events, as lists of rows of their JSON
         lines and counted fields (a plan of half a million events is never all
         in memory; :meth:`recondiff.plan.PlanWriter.add_batch` writes them as they
         come). DuckDB builds each event's canonical JSON line

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa
-
 from recondiff.config import SET_KINDS
 
 # The macro that normalises one element of each kind (queries/macros.sql).
@@ -44,14 +42,15 @@ def quote_ident(name: str) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """A column of a snapshot, as its schema says."""
+    """A column of a snapshot, as its schema says (``type``: DuckDB's name of
+    its type, such as ``VARCHAR`` or ``VARCHAR[]``)."""
 
     name: str
-    type: pa.DataType
+    type: str
 
     @property
     def is_list(self) -> bool:
-        return bool(pa.types.is_list(self.type) or pa.types.is_large_list(self.type))
+        return self.type.endswith("[]")
 
     @property
     def ident(self) -> str:
@@ -61,7 +60,7 @@ class Column:
         """The column as one VARCHAR (a list's values joined with ';')."""
         if self.is_list:
             return f"array_to_string(CAST({self.ident} AS VARCHAR[]), ';')"
-        if pa.types.is_string(self.type) or pa.types.is_large_string(self.type):
+        if self.type == "VARCHAR":
             return self.ident
         return f"CAST({self.ident} AS VARCHAR)"
 

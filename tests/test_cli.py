@@ -298,7 +298,7 @@ def test_dollar_in_config_sql_is_not_a_parameter(tmp_path: Path) -> None:
          "columns 'Title' and 'title' differ only in case; attribute names match "
          "case-insensitively, so keep one"),
         ({"sAMAccountName": ["jdoe"], "title": [{"a": 1}]},
-         "column 'title' has type struct<a: int64>, which recondiff does not compare; use text, "
+         "column 'title' has type STRUCT(a BIGINT), which recondiff does not compare; use text, "
          "numbers, booleans, dates or lists of them (recondiff ingest converts what it can)"),
     ],
 )

@@ -64,3 +64,44 @@ def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 0
+
+
+def test_compare_on_parquet_snapshots_never_loads_pyarrow(tmp_path: Path) -> None:
+    """pyarrow is about 80 MB of resident memory (recondiff/snapshot.py): a
+    compare whose inputs are already snapshots, plan, report and history
+    included, runs without it. Twice, so that the second run reads the first
+    one's history. Written down: jdoe drifts (title), ghost is unmatched."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT * FROM (VALUES ('jdoe', 'CN=jdoe,OU=x', 'Eng'), ('ghost', 'CN=ghost,OU=x', 'Ops'))"
+        " t(sAMAccountName, distinguishedName, title)) TO $p (FORMAT parquet)",
+        {"p": str(tmp_path / "ad.parquet")},
+    )
+    con.execute(
+        "COPY (SELECT * FROM (VALUES ('1', 'jdoe', 'Sales')) t(employee_id, ad_account, title))"
+        " TO $p (FORMAT parquet)",
+        {"p": str(tmp_path / "ids.parquet")},
+    )
+    (tmp_path / "recondiff.toml").write_text(
+        '[endpoint]\nname = "ad"\nsnapshot = "ad.parquet"\nkey = "sAMAccountName"\n\n'
+        '[repository]\nsnapshot = "ids.parquet"\nkey = "employee_id"\nlink = "ad_account"\n\n'
+        '[[attribute]]\nendpoint = "title"\nrepository = "title"\n'
+    )
+    script = (
+        "import sys\n"
+        "from recondiff.cli import main\n"
+        "sys.argv = ['recondiff', 'compare', '-q', '-c', sys.argv[1], '-o', sys.argv[2]]\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'polars')))\n"
+    )
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "recondiff.toml"), str(tmp_path / "out")],
+            capture_output=True, text=True, check=True,
+        )
+        assert done.stdout.strip().splitlines()[-1] == "1 []", done.stderr
+    assert (tmp_path / "out" / "report.html").exists()
+    summary = (tmp_path / "out" / "summary.json").read_text()
+    assert '"unmatched": 1' in summary and '"linked": 1' in summary

@@ -174,7 +174,6 @@ def compare(
     out = Path(outdir)
     history = History(history_path(out, Path(state_dir) if state_dir is not None else None))
     history_key = config_key(cfg.endpoint.name, cfg.repository.name)
-    previous = history.previous(history_key)
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     warnings: list[str] = []
@@ -182,6 +181,7 @@ def compare(
 
     with tempfile.TemporaryDirectory(prefix="recondiff-") as work_name:
         work = Path(work_name)
+        previous = history.previous(history_key, work / "previous_findings.parquet")
         with _timed(timings, "ingest"):
             say("reading inputs")
             ep_in = _input(cfg, "endpoint", work, allow_empty)
@@ -290,9 +290,7 @@ def compare(
                 ep.columns,
             )
             if previous is not None:
-                findings = work / "previous_findings.parquet"
-                history.write_findings(previous.run_id, findings)
-                _step(con, "history_load_findings", {"path": str(findings)})
+                _step(con, "history_load_findings", {"path": str(previous.findings)})
             else:
                 _step(con, "history_no_previous", params)
 

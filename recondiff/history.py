@@ -41,6 +41,7 @@ def config_key(endpoint_name: str, repository_name: str) -> str:
 class PreviousRun:
     run_id: str
     finished_at: datetime
+    findings: Path  # a Parquet file (History.previous)
     owners: Path | None  # its ownerships (run_id, identity_key, endpoint_key), if kept
 
 
@@ -67,8 +68,11 @@ class History:
             con.execute(load("history_schema"))
         return con
 
-    def previous(self, key: str) -> PreviousRun | None:
-        """The latest recorded run of this config, or None."""
+    def previous(self, key: str, findings: Path) -> PreviousRun | None:
+        """The latest recorded run of this config, or None. Its findings
+        (finding_key, situation, sync, endpoint_key, identity_key, first_seen)
+        are written to the Parquet file ``findings`` for compare's connection to
+        load (queries/history_load_findings.sql)."""
         if not self.path.exists():
             return None
         con = self._connect(read_only=True)
@@ -78,6 +82,16 @@ class History:
             if not rows:
                 return None
             run_id, finished_us = rows[0]
+            con.execute(
+                load("history_previous_findings"), {"run_id": run_id, "path": str(findings)}
+            )
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        except duckdb.IOException as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise InputError(
+                f"{findings.parent}: cannot write the previous run's findings ({first})"
+            ) from None
         except duckdb.Error as exc:
             first = str(exc).strip().splitlines()[0]
             raise InputError(
@@ -87,23 +101,9 @@ class History:
         finally:
             con.close()
         owners = self.owners_path(key)
-        return PreviousRun(str(run_id), _from_us(finished_us), owners if owners.exists() else None)
-
-    def write_findings(self, run_id: str, path: Path) -> None:
-        """Write run ``run_id``'s findings (finding_key, situation, sync,
-        endpoint_key, identity_key, first_seen) to the Parquet file ``path``,
-        for compare's connection to load (queries/history_load_findings.sql)."""
-        con = self._connect(read_only=True)
-        try:
-            con.execute(load("history_previous_findings"), {"run_id": run_id, "path": str(path)})
-        except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise InputError(
-                f"{self.path}: not a recondiff run history ({first}); "
-                "move it away or pass --state DIR"
-            ) from None
-        finally:
-            con.close()
+        return PreviousRun(
+            str(run_id), _from_us(finished_us), findings, owners if owners.exists() else None
+        )
 
     def owners_path(self, key: str) -> Path:
         """The Parquet file of the latest run's ownerships of config ``key``."""

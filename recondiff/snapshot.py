@@ -154,7 +154,9 @@ def snapshot_columns(path: Path) -> list[tuple[str, str]]:
         with _connect(path) as con:
             p = {"p": str(path)}
             described = con.execute(
-                "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet($p))", p
+                "SELECT column_name, column_type FROM "
+                "(DESCRIBE SELECT * FROM read_parquet($p, hive_partitioning = false))",
+                p,
             ).fetchall()
             schema = con.execute("SELECT name, num_children FROM parquet_schema($p)", p).fetchall()
     except duckdb.Error as exc:
@@ -205,10 +207,13 @@ def _arrow_footer(
     return (int(footer.metadata.num_rows), meta), []
 
 
-# DuckDB's names of the scalar types recondiff compares (as text).
+# DuckDB's names of the scalar types recondiff compares (as text): what
+# pyarrow's is_string/integer/floating/decimal/boolean/date/time/timestamp/null
+# accepted, at every precision and with or without a time zone.
 _SCALARS = re.compile(
     r'VARCHAR|BOOLEAN|U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE'
-    r'|DECIMAL\(\d+,\s*\d+\)|DATE|TIME|TIMESTAMP(_S|_MS|_NS| WITH TIME ZONE)?|"NULL"'
+    r'|DECIMAL\(\d+,\s*\d+\)|DATE|TIME(_NS)?|TIME WITH TIME ZONE|TIMETZ'
+    r'|TIMESTAMP(_S|_MS|_NS|TZ_NS)?|TIMESTAMP WITH TIME ZONE|TIMESTAMPTZ|"NULL"'
 )
 
 

@@ -255,13 +255,22 @@ class PlanWriter:
         counted = Counter((row[1], row[2], row[3], row[4] or None) for row in rows)
         for (operation, response, state, alert), n in counted.items():
             self.tally.count(operation, response, state, alert, n)
-        if all(self._kept_by[k] >= self.keep for k in ("alerts", "pending", "decided")):
+        alerts = self._kept_by["alerts"] < self.keep
+        pending = self._kept_by["pending"] < self.keep
+        decided = self._kept_by["decided"] < self.keep
+        if not (alerts or pending or decided):
             return
         for line, (_, _, _, state, alert) in zip(lines, rows, strict=True):
-            if alert or state != "auto":  # the report's lists hold no other event
+            # the report's lists (alerts, pending, decided) that still take events
+            if (alert and alerts) or (state == "pending" and pending) or (
+                decided and state in ("approved", "rejected")
+            ):
                 kinds = self._kinds(state, alert)
                 if kinds:
                     self._keep(orjson.loads(line), kinds)
+                    alerts = self._kept_by["alerts"] < self.keep
+                    pending = self._kept_by["pending"] < self.keep
+                    decided = self._kept_by["decided"] < self.keep
 
     def _write(self, lines: bytes, n: int) -> None:
         """``n`` canonical lines joined by newlines: hashed each followed by a

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -215,6 +214,20 @@ def finalise(plan: Plan) -> Plan:
     return plan
 
 
+def _copy_file(source: IO[bytes], target: IO[bytes]) -> None:
+    """Append the rest of ``source`` to ``target`` (flushed) inside the kernel
+    (os.sendfile): the 540 MB of a 10M run's events went through Python's
+    buffers in 8 MB reads (shutil.copyfileobj: 0.16 s at 1M)."""
+    offset = source.tell()
+    size = os.fstat(source.fileno()).st_size
+    while offset < size:
+        sent = os.sendfile(target.fileno(), source.fileno(), offset, size - offset)
+        if sent == 0:
+            break
+        offset += sent
+    target.seek(0, os.SEEK_END)
+
+
 class PlanWriter:
     """Writes a plan whose events arrive one at a time (compare's planner).
 
@@ -308,7 +321,8 @@ class PlanWriter:
                 out.write(_header_text(header).encode("utf-8"))
                 if self._written:
                     out.write(b'\n  "events": [\n    ')
-                    shutil.copyfileobj(events, out, 8 << 20)
+                    out.flush()
+                    _copy_file(events, out)
                     out.write(b"\n  ]\n}\n")
                 else:
                     out.write(b'\n  "events": []\n}\n')

@@ -11,6 +11,11 @@ machine, the date and the command to --out.
 
 datacompy runs under a memory cap (--datacompy-cap-gb): a process over the cap
 is killed and reported as such, rather than skipped.
+
+This machine's speed drifts by a third within an hour, for every tool. Sizes up
+to --repeat-up-to therefore run --repeat rounds, each round running every tool
+once (interleaved, so a slow minute hits all of them); the table gives each
+tool's median wall time and peak RSS, and the wall time of every round.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class Measure:
     outcome: str
     correct: str = ""
     phases: str = ""
+    walls: tuple[float, ...] = ()
 
 
 def run_process(
@@ -136,6 +142,9 @@ def main() -> int:
         help="also run recondiff with memory_limit=16GB at this size (0: never); "
         "the default run uses recondiff's default limit, 1GB, and spills",
     )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds at the small sizes")
+    parser.add_argument("--repeat-up-to", type=int, default=1_000_000,
+                        help="sizes up to this run --repeat rounds; larger ones, one")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -210,29 +219,64 @@ def main() -> int:
                     None,
                 )
             )
-        for tool, argv, cap, out in runs:
-            if out is not None:  # a fresh output directory: no run history from before
-                shutil.rmtree(out, ignore_errors=True)
-            print(f"   {tool} ...", file=sys.stderr, end="", flush=True)
-            wall, rss, outcome = run_process(argv, directory, cap)
-            m = Measure(tool, n, wall, rss, outcome)
-            if out is not None and outcome == "ok":
-                wrong = check(out / "summary.json", truth)
-                timings = json.loads((out / "summary.json").read_text())["timings"]
-                m.phases = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
-                m.correct = "yes" if not wrong else "NO: " + "; ".join(wrong)
-                if wrong:
-                    failures.append(f"{tool} at {n:,}: " + "; ".join(wrong))
-            elif out is not None:
-                failures.append(f"{tool} at {n:,}: {outcome}")
-            print(f" {wall:.1f} s, {rss:.0f} MB, {outcome} {m.correct}", file=sys.stderr)
-            results.append(m)
+        rounds = max(1, args.repeat) if n <= args.repeat_up_to else 1
+        measured: dict[str, list[Measure]] = {tool: [] for tool, *_ in runs}
+        for round_ in range(1, rounds + 1):
+            for tool, argv, cap, out in runs:
+                m = measure(tool, n, argv, cap, out, directory, truth, failures)
+                label = f" (round {round_}/{rounds})" if rounds > 1 else ""
+                print(f"   {tool}{label}: {m.wall:.1f} s, {m.rss_mb:.0f} MB, {m.outcome} "
+                      f"{m.correct}", file=sys.stderr)
+                measured[tool].append(m)
+        results += [median(ms) for ms in measured.values()]
     text = report(results, args)
     args.out.write_text(text, encoding="utf-8")
     print(text)
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def measure(
+    tool: str,
+    n: int,
+    argv: list[str],
+    cap: float | None,
+    out: Path | None,
+    directory: Path,
+    truth: dict[str, int],
+    failures: list[str],
+) -> Measure:
+    """One run of one tool; recondiff's counts checked against the truth."""
+    if out is not None:  # a fresh output directory: no run history from before
+        shutil.rmtree(out, ignore_errors=True)
+    wall, rss, outcome = run_process(argv, directory, cap)
+    m = Measure(tool, n, wall, rss, outcome)
+    if out is not None and outcome == "ok":
+        wrong = check(out / "summary.json", truth)
+        timings = json.loads((out / "summary.json").read_text())["timings"]
+        m.phases = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+        m.correct = "yes" if not wrong else "NO: " + "; ".join(wrong)
+        if wrong:
+            failures.append(f"{tool} at {n:,}: " + "; ".join(wrong))
+    elif out is not None:
+        failures.append(f"{tool} at {n:,}: {outcome}")
+    return m
+
+
+def median(runs: list[Measure]) -> Measure:
+    """A tool's runs at one size as one row: the median wall time and peak RSS
+    (taken separately), the phases of the run with the median wall time, the
+    first outcome that is not ok, and every run's wall time."""
+    by_wall = sorted(runs, key=lambda m: m.wall)
+    middle = by_wall[len(by_wall) // 2]
+    rss = sorted(m.rss_mb for m in runs)[len(runs) // 2]
+    bad = [m for m in runs if m.outcome != "ok" or (m.correct and m.correct != "yes")]
+    first = bad[0] if bad else middle
+    return Measure(
+        middle.tool, middle.size, middle.wall, rss, first.outcome, first.correct,
+        middle.phases, tuple(m.wall for m in runs),
+    )
 
 
 def report(results: list[Measure], args: argparse.Namespace) -> str:
@@ -244,17 +288,20 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
         f"- machine: {machine()}",
         f"- command: `{command}`",
         f"- python {platform.python_version()}",
+        f"- rounds: {max(1, args.repeat)} at sizes up to {args.repeat_up_to:,}, interleaved"
+        " (each round runs every tool once; the medians are shown), 1 above",
         "",
         "| identities | tool | wall (s) | peak RSS (MB) | × read limit | outcome"
-        " | counts correct |",
-        "| ---: | --- | ---: | ---: | ---: | --- | --- |",
+        " | counts correct | wall of each round (s) |",
+        "| ---: | --- | ---: | ---: | ---: | --- | --- | --- |",
     ]
     limits = {m.size: m.wall for m in results if m.tool == "read limit" and m.outcome == "ok"}
     for m in results:
         ratio = f"{m.wall / limits[m.size]:.2f}" if m.size in limits else ""
+        each = ", ".join(f"{w:.1f}" for w in m.walls) if len(m.walls) > 1 else ""
         lines.append(
             f"| {m.size:,} | {m.tool} | {m.wall:.1f} | {m.rss_mb:,.0f} | {ratio}"
-            f" | {m.outcome} | {m.correct} |"
+            f" | {m.outcome} | {m.correct} | {each} |"
         )
     by = {(m.size, m.tool): m for m in results}
     notes = []

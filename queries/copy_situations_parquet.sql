@@ -1,8 +1,13 @@
 -- situations.parquet in its documented column order (docs/outputs.md): the
 -- account's key and DN are read from the snapshot here, not kept in memory
 -- through the run. Once written, it replaces the situation table for the plan
--- and the report (release_situation_table.sql). Sorted by situation (DESIGN.md order), then the record's
--- position in the endpoint snapshot (missing identities: by identity key).
+-- and the report (release_situation_table.sql). Sorted by situation (DESIGN.md
+-- order), then the record's position in the endpoint snapshot (missing
+-- identities: by identity key).
+-- The sort carries the situation's rank and the drift count, not the text
+-- columns spelled from them (situation, sync), which are written after it:
+-- 1M benchmark, the run's memory peak, 30 to 45 MB less (DuckDB's peak
+-- buffer 460-480 -> 430-436 MB), same time and the same file.
 COPY (
     WITH counts AS (
         SELECT ep_row, count(DISTINCT attribute) AS n FROM drift GROUP BY ep_row
@@ -12,23 +17,29 @@ COPY (
                {{key}} AS endpoint_key,
                {{dn}} AS endpoint_dn
         FROM read_parquet($endpoint_path, file_row_number = true)
+    ),
+    sorted AS (
+        SELECT s.rank, c.n, coalesce(e.endpoint_key, s.missing_key) AS endpoint_key,
+               e.endpoint_dn, s.identity_key, s.rule, s.candidates, s.ep_row, s.id_row
+        FROM situation s
+        LEFT JOIN e USING (ep_row)
+        LEFT JOIN counts c USING (ep_row)
+        ORDER BY s.rank, s.ep_row, s.identity_key
     )
     SELECT
-        s.situation,
-        CASE WHEN s.situation IN ('linked', 'correlated') THEN
-            CASE WHEN coalesce(c.n, 0) > 0 THEN 'drifted' ELSE 'in_sync' END
+        -- rank is the situation's place in this list (situations.sql)
+        ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
+         'deleted_in_repository', 'excluded', 'duplicate_key'][rank] AS situation,
+        CASE WHEN rank <= 2 THEN  -- linked, correlated
+            CASE WHEN coalesce(n, 0) > 0 THEN 'drifted' ELSE 'in_sync' END
         END AS sync,
-        coalesce(e.endpoint_key, s.missing_key) AS endpoint_key,
-        e.endpoint_dn,
-        s.identity_key,
-        s.rule,
-        s.candidates,
-        CASE WHEN s.situation IN ('linked', 'correlated') THEN coalesce(c.n, 0) END
-            AS drift_attributes,
-        s.ep_row AS endpoint_record,
-        s.id_row AS identity_record
-    FROM situation s
-    LEFT JOIN e USING (ep_row)
-    LEFT JOIN counts c USING (ep_row)
-    ORDER BY s.rank, s.ep_row, s.identity_key
+        endpoint_key,
+        endpoint_dn,
+        identity_key,
+        rule,
+        candidates,
+        CASE WHEN rank <= 2 THEN coalesce(n, 0) END AS drift_attributes,
+        ep_row AS endpoint_record,
+        id_row AS identity_record
+    FROM sorted
 ) TO $path (FORMAT parquet, COMPRESSION zstd);

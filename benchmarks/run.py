@@ -308,7 +308,7 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
     for size in sorted({m.size for m in results}):
         r = by.get((size, "recondiff (default memory_limit 1GB)"))
         d = by.get((size, "datacompy (polars)"))
-        if r and d and d.outcome == "ok":
+        if r and d and d.outcome == "ok" and r.outcome == "ok" and r.correct == "yes":
             notes.append(
                 f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "
                 f"needs {r.rss_mb / d.rss_mb:.3f} of datacompy's peak memory "

@@ -861,10 +861,6 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        # Compiled templates kept between runs (Jinja's per-user directory under
-        # the system's temp directory, checked to be the user's own): compiling
-        # them was 0.24 s of every compare and redraw.
-        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     # tojson (which escapes <, > and &) writes compact, UTF-8 JSON in the order given.
     env.policies["json.dumps_kwargs"] = {

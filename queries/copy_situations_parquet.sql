@@ -30,10 +30,9 @@ COPY (
         ORDER BY s.rank, s.ep_row, s.identity_key
     )
     SELECT
-        -- rank is the situation's place in this list (situations.sql, which
+        -- rank is the situation's place in rd_situations() (situations.sql, which
         -- vanished.sql and missing_expected.sql follow)
-        ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
-         'deleted_in_repository', 'excluded', 'duplicate_key'][rank] AS situation,
+        rd_situations()[rank] AS situation,
         CASE WHEN rank <= 2 THEN  -- linked, correlated
             CASE WHEN coalesce(n, 0) > 0 THEN 'drifted' ELSE 'in_sync' END
         END AS sync,

@@ -177,6 +177,13 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
         WHEN 'dn_set' THEN rd_dn_final(v)
     END;
 
+-- The nine situations in the order of DESIGN.md's table: a situation's rank
+-- is its place here (situations.sql), the order of situations.parquet, from
+-- which copy_situations_parquet.sql spells the situation again.
+CREATE OR REPLACE MACRO rd_situations() AS
+    ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
+     'deleted_in_repository', 'excluded', 'duplicate_key'];
+
 -- A CSV cell a spreadsheet will not run as a formula (recondiff/csvsafe.py has
 -- the same rule): a value beginning with = + - @ TAB CR or ' gets one ' in
 -- front; dropping one leading ' from every cell that has one restores it.

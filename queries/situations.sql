@@ -63,10 +63,7 @@ accounts AS (
     WHERE e.ep_row IS NOT NULL
 )
 SELECT
-    list_position(
-        ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
-         'deleted_in_repository', 'excluded', 'duplicate_key'],
-        a.situation) AS rank,
+    list_position(rd_situations(), a.situation) AS rank,
     a.situation,
     CASE WHEN a.situation IN ('linked', 'correlated') THEN
         CASE WHEN a.hashes_equal THEN 'in_sync' ELSE 'drifted' END

@@ -116,10 +116,7 @@ class _Side:
 
     @classmethod
     def read(cls, snapshot: Path, source: Path, config_file: Path) -> _Side:
-        try:
-            columns = snapshot_mod.snapshot_columns(snapshot)
-        except InputError as exc:  # named after the export, not an ingested copy
-            raise InputError(str(exc).replace(str(snapshot), str(source), 1)) from None
+        columns = snapshot_mod.snapshot_columns(snapshot, shown_as=source)
         side = cls(source, config_file)
         for name, kind in columns:
             if name.lower() in side.columns:

@@ -147,11 +147,13 @@ def snapshot_metadata(path: Path) -> tuple[int, dict[str, str]]:
     return int(rows[0][0] or 0), meta
 
 
-def snapshot_columns(path: Path) -> list[tuple[str, str]]:
+def snapshot_columns(path: Path, shown_as: Path | None = None) -> list[tuple[str, str]]:
     """A Parquet file's columns: (name, DuckDB type), in file order. The names
-    are the file's own: DuckDB's reader renames a second 'title' to 'title_1'."""
+    are the file's own: DuckDB's reader renames a second 'title' to 'title_1'.
+    Errors name ``shown_as`` (the export an ingested snapshot came from), else
+    the file."""
     try:
-        with _connect(path) as con:
+        with _connect(path, shown_as) as con:
             p = {"p": str(path)}
             described = con.execute(
                 "SELECT column_name, column_type FROM "
@@ -160,7 +162,7 @@ def snapshot_columns(path: Path) -> list[tuple[str, str]]:
             ).fetchall()
             schema = con.execute("SELECT name, num_children FROM parquet_schema($p)", p).fetchall()
     except duckdb.Error as exc:
-        return _arrow_footer(path, exc)[1]
+        return _arrow_footer(path, exc, shown_as)[1]
     names, at = [], 1
     for _ in range(schema[0][1] or 0):  # the root's children are the columns
         names.append(str(schema[at][0]))
@@ -178,18 +180,18 @@ def _after_subtree(schema: list[tuple[str, int | None]], at: int) -> int:
     return end
 
 
-def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, shown_as: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A throwaway DuckDB connection for reading ``path``'s footer (a missing or
     unreadable file is the one-line InputError, not a corrupt file)."""
     try:
         Path(path).open("rb").close()
     except OSError as exc:
-        raise cannot_read(path, exc) from exc
+        raise cannot_read(shown_as or path, exc) from exc
     return duckdb.connect(":memory:")
 
 
 def _arrow_footer(
-    path: Path, exc: duckdb.Error
+    path: Path, exc: duckdb.Error, shown_as: Path | None = None
 ) -> tuple[tuple[int, dict[str, str]], list[tuple[str, str]]]:
     """What DuckDB could not read of a footer, read by pyarrow: a file without
     a column (an empty export ingested with --allow-empty) is valid Parquet that
@@ -199,9 +201,9 @@ def _arrow_footer(
     try:
         footer = pq.ParquetFile(path)
     except Exception as arrow_exc:  # pyarrow raises several types for a bad file
-        raise not_parquet(path, arrow_exc) from None
+        raise not_parquet(shown_as or path, arrow_exc) from None
     if footer.schema_arrow.names:  # pyarrow reads what DuckDB refused
-        raise not_parquet(path, exc) from None
+        raise not_parquet(shown_as or path, exc) from None
     raw = footer.schema_arrow.metadata or {}
     meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()}
     return (int(footer.metadata.num_rows), meta), []

@@ -12,7 +12,7 @@ from recondiff.compare import compare
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import check
+from run import Measure, check, median
 
 
 def test_small_benchmark_scenario_matches_its_truth(tmp_path: Path) -> None:
@@ -29,3 +29,17 @@ def test_small_benchmark_scenario_matches_its_truth(tmp_path: Path) -> None:
     # case-only changes of mail and displayName are not drift under casefold
     assert result.summary["drift"]["by_attribute"]["mail"] == 0
     assert result.summary["drift"]["by_attribute"]["displayName"] == 0
+
+
+def test_rounds_show_the_median_and_a_failed_round() -> None:
+    """benchmarks/run.py: a tool's rounds at one size become one row, the
+    median wall time and peak RSS with every round's wall time; a failed or
+    wrong round is what the row reports, not hidden by the good ones."""
+    ok = [Measure("recondiff", 1, w, r, "ok", "yes", f"p{w}") for w, r in ((9.0, 500), (7.0, 560), (8.0, 520))]
+    row = median(ok)
+    assert (row.wall, row.rss_mb, row.outcome, row.correct, row.phases) == (8.0, 520, "ok", "yes", "p8.0")
+    assert row.walls == (9.0, 7.0, 8.0)
+    wrong = [*ok[:2], Measure("recondiff", 1, 8.5, 510, "ok", "NO: linked: 1 != 2")]
+    assert median(wrong).correct == "NO: linked: 1 != 2"
+    failed = [*ok[:2], Measure("recondiff", 1, 1.0, 100, "failed (2): bad")]
+    assert median(failed).outcome == "failed (2): bad"

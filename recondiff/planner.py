@@ -224,8 +224,12 @@ class Planner:
             for i, a in enumerate(self.cfg.attributes, 1)
             for j, r in enumerate(a.rules, 1)
         ]
+        if rules:
+            self.step("plan_drift_rules", {"rules": rules})
+        else:
+            self.step("plan_drift_no_rules", {})
         on_drift = [a.on_drift for a in self.cfg.attributes]
-        self.step("plan_drift", params | {"rules": rules, "on_drift": on_drift})
+        self.step("plan_drift", params | {"on_drift": on_drift})
 
     def _check_disable(self, extra: Column | None) -> None:
         """Refuse a plan that disables AD accounts it cannot: no userAccountControl

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from recondiff.cli import cli
@@ -125,3 +126,46 @@ def test_only_the_latest_runs_ownerships_are_kept(tmp_path: Path) -> None:
     ).fetchall()
     assert kept == [(second["run"]["id"],)]  # type: ignore[index]
     assert not list((tmp_path / "out").glob(".*.tmp"))
+
+
+def test_ctrl_c_while_the_previous_findings_are_written_is_an_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """History.previous writes the last run's findings with one COPY; DuckDB
+    reports Ctrl-C there as its own InterruptException, which must reach the
+    CLI as an interrupt (exit 130, the outputs of the last run untouched),
+    not as "not a recondiff run history" (exit 2)."""
+    import duckdb
+
+    from recondiff.queries import load
+
+    run(tmp_path, RUN1)
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "history.duckdb"}
+    copy_sql = load("history_previous_findings")
+
+    class Interrupting:
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self.con = con
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == copy_sql:
+                raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+            return self.con.execute(sql, *args)
+
+        def close(self) -> None:
+            self.con.close()
+
+    real_connect = History._connect
+    monkeypatch.setattr(
+        History, "_connect", lambda self, read_only: Interrupting(real_connect(self, read_only))
+    )
+    with pytest.raises(KeyboardInterrupt):
+        History(history_path(out, None)).previous("dir|hr", tmp_path / "findings.parquet")
+
+    result = CliRunner().invoke(
+        cli, ["compare", "-c", str(tmp_path / "recondiff.toml"), "-o", str(out)]
+    )
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "history.duckdb"} == before

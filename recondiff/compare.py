@@ -36,7 +36,7 @@ from recondiff import __version__
 from recondiff import plan as plan_mod
 from recondiff import snapshot as snapshot_mod
 from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
-from recondiff.errors import ConfigError, ExitCode, InputError
+from recondiff.errors import ConfigError, ExitCode, InputError, first_line
 from recondiff.history import History, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
@@ -444,7 +444,7 @@ class _Fills:
         try:
             cursor = self.con.execute(sql, {"path": self.params[f"{side}_path"]})
         except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
+            first = first_line(exc)
             raise ConfigError(
                 f"{self.cfg.path}: {key} is not a valid SQL expression over "
                 f"{self.ep.file if side == 'endpoint' else self.repo.file}: {first}"
@@ -610,7 +610,7 @@ def _duckdb_errors(name: str, blame: dict[str, str] | None) -> Iterator[None]:
     except duckdb.Error as exc:
         if "interrupted" in str(exc).lower():
             raise KeyboardInterrupt from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         where = _BLAME.get(name, "queries/" + name + ".sql failed (please report this)")
         raise InputError(f"{where.format(**(blame or {}))}: {first}") from None
 

@@ -41,3 +41,10 @@ class ConfigError(RecondiffError):
 
 class InputError(RecondiffError):
     """An input file (export or snapshot) cannot be read as promised."""
+
+
+def first_line(message: object) -> str:
+    """The first line of an exception's (or any) message, for a one-line error;
+    the exception's type name when the message is empty."""
+    text = str(message).strip()
+    return text.splitlines()[0] if text else type(message).__name__

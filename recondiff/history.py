@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, first_line
 from recondiff.queries import fetch_dicts, load
 
 HISTORY_FILE = "history.duckdb"
@@ -57,7 +57,7 @@ class History:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise InputError(
                 f"{self.path}: cannot open the run history ({first}); another recondiff "
                 "may be using it, or pass --state DIR for another place"
@@ -88,12 +88,12 @@ class History:
         except duckdb.InterruptException:
             raise KeyboardInterrupt from None
         except duckdb.IOException as exc:
-            first = str(exc).strip().splitlines()[0]
+            first = first_line(exc)
             raise InputError(
                 f"{findings.parent}: cannot write the previous run's findings ({first})"
             ) from None
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
+            first = first_line(exc)
             raise InputError(
                 f"{self.path}: not a recondiff run history ({first}); "
                 "move it away or pass --state DIR"
@@ -157,7 +157,7 @@ class History:
             con.execute("COMMIT")
             os.replace(owners_temp, owners)
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
+            first = first_line(exc)
             raise InputError(
                 f"{self.path}: the results are written, but the run history could not be "
                 f"updated ({first})"
@@ -176,7 +176,7 @@ class History:
                 con.execute(load("history_runs"), {"config_key": key, "limit": limit})
             )
         except duckdb.Error as exc:
-            first = str(exc).strip().splitlines()[0]
+            first = first_line(exc)
             raise InputError(f"{self.path}: not a recondiff run history ({first})") from None
         finally:
             con.close()

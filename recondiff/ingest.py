@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from recondiff import __version__
 from recondiff.atomic import write_atomically
-from recondiff.errors import InputError
+from recondiff.errors import InputError, first_line
 from recondiff.ldif import read_ldif, text_lines
 from recondiff.snapshot import (
     _CHUNK,
@@ -144,11 +144,6 @@ def ingest(
 
 
 # ------------------------------------------------------------------ shared helpers
-
-
-def _first_line(message: object) -> str:
-    text = str(message).strip()
-    return text.splitlines()[0] if text else type(message).__name__
 
 
 def _check_unique(path: Path, names: Sequence[str], where: str = "") -> None:
@@ -343,7 +338,7 @@ def _csv_table(
         )
     except (pa.ArrowException, ValueError) as exc:
         _diagnose_csv(path, readable, encoding, skip)
-        raise InputError(f"{path}: not a readable CSV file ({_first_line(exc)})") from None
+        raise InputError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
     except OSError as exc:
         raise _cannot_read(path, exc) from exc
     names = [name.strip() for name in raw_header]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, first_line
 
 FORMATS = ("csv", "ldif", "jsonl", "parquet")
 """The export formats :func:`recondiff.ingest.read_export` understands (``--format`` choices)."""
@@ -243,10 +243,8 @@ def cannot_read(path: Path, exc: OSError) -> InputError:
 
 
 def not_parquet(path: Path, exc: BaseException) -> InputError:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
     return InputError(
-        f"{path}: not a readable Parquet file (truncated or corrupt?): {first}; "
+        f"{path}: not a readable Parquet file (truncated or corrupt?): {first_line(exc)}; "
         "re-export it or re-run recondiff ingest"
     )
 

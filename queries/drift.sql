@@ -1,6 +1,6 @@
 -- Attribute drift, computed only for linked/correlated pairs whose attribute
 -- hashes differ (the staging hash settles every other pair as in sync). Both
--- snapshots are read again for just those records (drift_rows.sql picks them).
+-- snapshots are read again for just those records.
 --   single-valued kinds: one 'changed' row when the normalised values differ;
 --   set kinds: one 'added' row per value only on the endpoint, one 'removed'
 --   row per value only in the repository.
@@ -21,12 +21,12 @@ mapping AS (
 e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{key}} AS ep_key, {{values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
-    WHERE get_bit(getvariable('rd_drift_rows').endpoint, CAST(file_row_number AS INTEGER)) = 1
+    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM drift_pairs)
 ),
 r AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
     FROM read_parquet($repository_path, file_row_number = true)
-    WHERE get_bit(getvariable('rd_drift_rows').repository, CAST(file_row_number AS INTEGER)) = 1
+    WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT id_row FROM drift_pairs)
 ),
 long AS (
     SELECT

@@ -8,5 +8,7 @@ SELECT
     {{values}}                                          AS vals,  -- rd_clean of each
     rd_clean({{extra}})                                 AS extra
 FROM read_parquet($endpoint_path, file_row_number = true)
--- the records plan_account_rows.sql picked
-WHERE get_bit(getvariable('rd_plan_account_rows'), CAST(file_row_number AS INTEGER)) = 1;
+WHERE CAST(file_row_number AS BIGINT) + 1 IN (
+    SELECT endpoint_record FROM plan_row
+    WHERE action IN ('delete_from_endpoint', 'disable_in_endpoint', 'add_to_repository')
+);

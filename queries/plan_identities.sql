@@ -8,6 +8,7 @@ SELECT rd_key({{key}})                                   AS identity_norm,
        {{values}}                                        AS vals,  -- rd_clean of each
        {{dn_values}}                                     AS dn_values
 FROM read_parquet($repository_path, file_row_number = true)
--- the records plan_identity_rows.sql picked
-WHERE get_bit(getvariable('rd_plan_identity_rows'), CAST(file_row_number AS INTEGER)) = 1
+WHERE CAST(file_row_number AS BIGINT) + 1 IN (
+    SELECT identity_record FROM read_parquet($situations_parquet) WHERE situation = 'missing'
+)
 QUALIFY row_number() OVER (PARTITION BY rd_key({{key}}) ORDER BY file_row_number DESC) = 1;

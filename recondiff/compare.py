@@ -200,10 +200,6 @@ def compare(
                 "attributes": [a.endpoint for a in cfg.attributes],
                 "repository_attributes": [a.repository for a in cfg.attributes],
                 "incremental": cfg.endpoint.incremental,
-                # the snapshots' record counts: the size of the row bitstrings
-                # (drift_rows.sql, plan_account_rows.sql, plan_identity_rows.sql)
-                "endpoint_rows": ep_in.rows,
-                "repository_rows": repo_in.rows,
             }
             blame = {
                 "config": str(cfg.path),
@@ -238,7 +234,6 @@ def compare(
             say("computing drift")
             with _timed(timings, "drift"):
                 _step(con, "drift_pairs", params, blame)
-                _step(con, "drift_rows", params, blame)
                 _step(con, "drift", params, blame, **fills.drift())
 
             blank_rows = [r[0] for r in _step(con, "blank_keys", params).fetchall()]

@@ -128,7 +128,6 @@ class Planner:
         )
         self._drift_rows(params)
         extra = self._disable_column()
-        self.step("plan_account_rows", params)
         self.step(
             "plan_accounts",
             params,
@@ -137,7 +136,6 @@ class Planner:
         )
         self._check_disable(extra)
         literals, key_slots, dn_values = self._dn_template()
-        self.step("plan_identity_rows", params | {"situations_parquet": str(situations_parquet)})
         self.step(
             "plan_identities",
             params | {"situations_parquet": str(situations_parquet)},

@@ -9,7 +9,8 @@ FROM (
         FROM (
             SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{endpoint_values}} AS corr
             FROM read_parquet($endpoint_path, file_row_number = true)
-            WHERE CAST(file_row_number AS BIGINT) + 1 IN (SELECT ep_row FROM corr_todo)
+            -- bare file_row_number: the scan filters (drift.sql says why)
+            WHERE file_row_number IN (SELECT ep_row - 1 FROM corr_todo)
         )
     )
 )

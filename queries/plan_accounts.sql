@@ -8,7 +8,8 @@ SELECT
     {{values}}                                          AS vals,  -- rd_clean of each
     rd_clean({{extra}})                                 AS extra
 FROM read_parquet($endpoint_path, file_row_number = true)
-WHERE CAST(file_row_number AS BIGINT) + 1 IN (
-    SELECT endpoint_record FROM plan_row
+-- on the bare file_row_number, so that the scan filters (as in drift.sql)
+WHERE file_row_number IN (
+    SELECT endpoint_record - 1 FROM plan_row
     WHERE action IN ('delete_from_endpoint', 'disable_in_endpoint', 'add_to_repository')
 );

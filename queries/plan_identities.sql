@@ -8,7 +8,8 @@ SELECT rd_key({{key}})                                   AS identity_norm,
        {{values}}                                        AS vals,  -- rd_clean of each
        {{dn_values}}                                     AS dn_values
 FROM read_parquet($repository_path, file_row_number = true)
-WHERE CAST(file_row_number AS BIGINT) + 1 IN (
-    SELECT identity_record FROM read_parquet($situations_parquet) WHERE situation = 'missing'
+-- on the bare file_row_number, so that the scan filters (as in drift.sql)
+WHERE file_row_number IN (
+    SELECT identity_record - 1 FROM read_parquet($situations_parquet) WHERE situation = 'missing'
 )
 QUALIFY row_number() OVER (PARTITION BY rd_key({{key}}) ORDER BY file_row_number DESC) = 1;

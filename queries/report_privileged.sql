@@ -8,8 +8,9 @@ WITH rules AS (
 e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
-    WHERE CAST(file_row_number AS BIGINT) + 1 IN
-        (SELECT endpoint_record FROM read_parquet($situations_parquet)
+    -- bare file_row_number: the scan filters (drift.sql says why)
+    WHERE file_row_number IN
+        (SELECT endpoint_record - 1 FROM read_parquet($situations_parquet)
          WHERE situation = 'unmatched')
 ),
 held AS (

@@ -16,6 +16,15 @@ This machine's speed drifts by a third within an hour, for every tool. Sizes up
 to --repeat-up-to therefore run --repeat rounds, each round running every tool
 once (interleaved, so a slow minute hits all of them); the table gives each
 tool's median wall time and peak RSS, and the wall time of every round.
+
+The machine is a virtual machine that hands freed memory back to its host
+within seconds; touching memory that was handed back costs about 2.5 s of
+system time per GiB (measured 2026-12-02; an idle minute later, again). A
+tool then pays in proportion to the memory it touches, by luck of timing: this
+is most of the spread in datacompy's times. The table therefore gives each
+run's user and system CPU time beside its wall time, and the header what
+touching 1 GiB of fresh memory cost before each size (--no-memory-probe to
+skip).
 """
 
 from __future__ import annotations
@@ -51,12 +60,21 @@ class Measure:
     correct: str = ""
     phases: str = ""
     walls: tuple[float, ...] = ()
+    user: float = 0.0  # CPU seconds of the process (wait4), in user space
+    sys: float = 0.0  # and in the kernel: mostly page faults here
 
 
-def run_process(
-    argv: list[str], cwd: Path, cap_mb: float | None = None
-) -> tuple[float, float, str]:
-    """Run one child; return (wall seconds, peak RSS MB of that child, outcome).
+@dataclass
+class Usage:
+    wall: float
+    rss_mb: float
+    outcome: str
+    user: float
+    sys: float
+
+
+def run_process(argv: list[str], cwd: Path, cap_mb: float | None = None) -> Usage:
+    """Run one child; return its wall seconds, peak RSS MB, outcome and CPU time.
 
     os.wait4 returns the resource usage of exactly this child, so ru_maxrss is
     its own peak resident set (Linux reports it in KiB)."""
@@ -86,16 +104,29 @@ def run_process(
         _, status, usage = os.wait4(proc.pid, 0)
         done.set()
     wall = time.perf_counter() - t0
-    rss = usage.ru_maxrss / 1024
     code = os.waitstatus_to_exitcode(status)
     if killed.is_set():
-        return wall, rss, f"killed over the {cap_mb / 1024:.0f} GB cap"
-    if code < 0:
-        return wall, rss, f"killed by signal {-code}"
-    if code not in (0, 1):
+        outcome = f"killed over the {(cap_mb or 0) / 1024:.0f} GB cap"
+    elif code < 0:
+        outcome = f"killed by signal {-code}"
+    elif code not in (0, 1):
         last = (log.read_text(errors="replace").strip().splitlines() or ["?"])[-1]
-        return wall, rss, f"failed ({code}): {last[:100]}"
-    return wall, rss, "ok"
+        outcome = f"failed ({code}): {last[:100]}"
+    else:
+        outcome = "ok"
+    return Usage(wall, usage.ru_maxrss / 1024, outcome, usage.ru_utime, usage.ru_stime)
+
+
+# Touches 1 GiB of memory it has just allocated (one byte a page), in a child of
+# its own: the time it takes is what fresh memory costs on this machine now.
+_TOUCH = "b = bytearray(1 << 30); b[::4096] = bytes(len(b) // 4096)"
+
+
+def memory_probe(cwd: Path) -> float:
+    """Seconds a fresh process takes to touch 1 GiB, start-up subtracted."""
+    base = run_process([sys.executable, "-c", "pass"], cwd)
+    touch = run_process([sys.executable, "-c", _TOUCH], cwd)
+    return max(0.0, touch.wall - base.wall)
 
 
 def check(summary_path: Path, truth: dict[str, int]) -> list[str]:
@@ -146,11 +177,14 @@ def main() -> int:
     parser.add_argument("--repeat-up-to", type=int, default=1_000_000,
                         help="sizes up to this run --repeat rounds; larger ones, one")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--no-memory-probe", dest="memory_probe", action="store_false",
+                        help="do not time touching 1 GiB of fresh memory before each size")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     tools = args.tools.split(",")
     results: list[Measure] = []
     failures: list[str] = []
+    probes: list[str] = []
     py = sys.executable
     for n in sizes:
         directory = args.work / str(n)
@@ -163,6 +197,10 @@ def main() -> int:
             stdout=subprocess.DEVNULL,
         )
         truth = json.loads((directory / "truth.json").read_text())
+        if args.memory_probe:
+            probe = memory_probe(directory)
+            probes.append(f"{probe:.1f} s before {n:,}")
+            print(f"   touching 1 GiB of fresh memory: {probe:.1f} s", file=sys.stderr)
         ep, repo = directory / "endpoint.parquet", directory / "repository.parquet"
         runs: list[tuple[str, list[str], float | None, Path | None]] = []
         if "read-limit" in tools:
@@ -229,7 +267,7 @@ def main() -> int:
                       f"{m.correct}", file=sys.stderr)
                 measured[tool].append(m)
         results += [median(ms) for ms in measured.values()]
-    text = report(results, args)
+    text = report(results, args, probes)
     args.out.write_text(text, encoding="utf-8")
     print(text)
     for failure in failures:
@@ -250,8 +288,9 @@ def measure(
     """One run of one tool; recondiff's counts checked against the truth."""
     if out is not None:  # a fresh output directory: no run history from before
         shutil.rmtree(out, ignore_errors=True)
-    wall, rss, outcome = run_process(argv, directory, cap)
-    m = Measure(tool, n, wall, rss, outcome)
+    u = run_process(argv, directory, cap)
+    outcome = u.outcome
+    m = Measure(tool, n, u.wall, u.rss_mb, outcome, user=u.user, sys=u.sys)
     if out is not None and outcome == "ok":
         wrong = check(out / "summary.json", truth)
         timings = json.loads((out / "summary.json").read_text())["timings"]
@@ -266,8 +305,8 @@ def measure(
 
 def median(runs: list[Measure]) -> Measure:
     """A tool's runs at one size as one row: the median wall time and peak RSS
-    (taken separately), the phases of the run with the median wall time, the
-    first outcome that is not ok, and every run's wall time."""
+    (taken separately), the phases and CPU times of the run with the median
+    wall time, the first outcome that is not ok, and every run's wall time."""
     by_wall = sorted(runs, key=lambda m: m.wall)
     middle = by_wall[len(by_wall) // 2]
     rss = sorted(m.rss_mb for m in runs)[len(runs) // 2]
@@ -275,11 +314,11 @@ def median(runs: list[Measure]) -> Measure:
     first = bad[0] if bad else middle
     return Measure(
         middle.tool, middle.size, middle.wall, rss, first.outcome, first.correct,
-        middle.phases, tuple(m.wall for m in runs),
+        middle.phases, tuple(m.wall for m in runs), middle.user, middle.sys,
     )
 
 
-def report(results: list[Measure], args: argparse.Namespace) -> str:
+def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) -> str:
     command = "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     lines = [
         "# recondiff benchmark",
@@ -290,10 +329,15 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
         f"- python {platform.python_version()}",
         f"- rounds: {max(1, args.repeat)} at sizes up to {args.repeat_up_to:,}, interleaved"
         " (each round runs every tool once; the medians are shown), 1 above",
+        *(
+            [f"- touching 1 GiB of fresh memory took {', '.join(probes)} (system time"
+             " the tools pay in proportion to the memory they touch; see run.py)"]
+            if probes else []
+        ),
         "",
         "| identities | tool | wall (s) | peak RSS (MB) | × read limit | outcome"
-        " | counts correct | wall of each round (s) |",
-        "| ---: | --- | ---: | ---: | ---: | --- | --- | --- |",
+        " | counts correct | CPU user + sys (s) | wall of each round (s) |",
+        "| ---: | --- | ---: | ---: | ---: | --- | --- | ---: | --- |",
     ]
     limits = {m.size: m.wall for m in results if m.tool == "read limit" and m.outcome == "ok"}
     for m in results:
@@ -301,7 +345,7 @@ def report(results: list[Measure], args: argparse.Namespace) -> str:
         each = ", ".join(f"{w:.1f}" for w in m.walls) if len(m.walls) > 1 else ""
         lines.append(
             f"| {m.size:,} | {m.tool} | {m.wall:.1f} | {m.rss_mb:,.0f} | {ratio}"
-            f" | {m.outcome} | {m.correct} | {each} |"
+            f" | {m.outcome} | {m.correct} | {m.user:.1f} + {m.sys:.1f} | {each} |"
         )
     by = {(m.size, m.tool): m for m in results}
     notes = []

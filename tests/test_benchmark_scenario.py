@@ -12,7 +12,7 @@ from recondiff.compare import compare
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from run import Measure, check, median
+from run import Measure, check, median, report
 
 
 def test_small_benchmark_scenario_matches_its_truth(tmp_path: Path) -> None:
@@ -43,3 +43,19 @@ def test_rounds_show_the_median_and_a_failed_round() -> None:
     assert median(wrong).correct == "NO: linked: 1 != 2"
     failed = [*ok[:2], Measure("recondiff", 1, 1.0, 100, "failed (2): bad")]
     assert median(failed).outcome == "failed (2): bad"
+
+
+def test_table_gives_cpu_time_of_the_median_round_and_the_memory_probe() -> None:
+    """The spread of a tool's wall time on this VM is mostly system time
+    (first touch of memory handed back to the host): the table shows the user
+    and system CPU time of the median round, and the header the probe."""
+    import argparse
+
+    rounds = [
+        Measure("datacompy (polars)", 1000, w, 3000, "ok", user=u, sys=k)
+        for w, u, k in ((13.0, 7.0, 8.0), (7.0, 6.5, 2.5), (9.0, 6.8, 4.0))
+    ]
+    args = argparse.Namespace(repeat=3, repeat_up_to=1000)
+    text = report([median(rounds)], args, ["2.4 s before 1,000"])
+    assert "- touching 1 GiB of fresh memory took 2.4 s before 1,000" in text
+    assert "| 1,000 | datacompy (polars) | 9.0 | 3,000 |  | ok |  | 6.8 + 4.0 | 13.0, 7.0, 9.0 |" in text

@@ -19,12 +19,13 @@ tool's median wall time and peak RSS, and the wall time of every round.
 
 The machine is a virtual machine that hands freed memory back to its host
 within seconds; touching memory that was handed back costs about 2.5 s of
-system time per GiB (measured 2026-12-02; an idle minute later, again). A
-tool then pays in proportion to the memory it touches, by luck of timing: this
-is most of the spread in datacompy's times. The table therefore gives each
-run's user and system CPU time beside its wall time, and the header what
-touching 1 GiB of fresh memory cost before each size (--no-memory-probe to
-skip).
+system time per GiB (measured 2026-12-02: 3 GiB took 7.1 s, 0.4 s right
+after, 7.3 s after 30 s idle). A tool then pays in proportion to the memory it
+touches, by luck of timing: datacompy's system time at 1M ranged from 2.2 s to
+7.7 s while its user time stayed near 7 s. The table therefore gives each
+run's user and system CPU time beside its wall time, and the header the wall
+time of touching 1 GiB of fresh memory before each size (0.4 to 2.5 s seen;
+--no-memory-probe to skip).
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ class Usage:
     sys: float
 
 
-def run_process(argv: list[str], cwd: Path, cap_mb: float | None = None) -> Usage:
+def run_process(
+    argv: list[str], cwd: Path, cap_mb: float | None = None, log_name: str | None = None
+) -> Usage:
     """Run one child; return its wall seconds, peak RSS MB, outcome and CPU time.
 
     os.wait4 returns the resource usage of exactly this child, so ru_maxrss is
     its own peak resident set (Linux reports it in KiB)."""
-    log = cwd / f".{Path(argv[1]).stem if len(argv) > 1 else 'run'}.stderr"
+    log = cwd / f".{log_name or (Path(argv[1]).stem if len(argv) > 1 else 'run')}.stderr"
     t0 = time.perf_counter()
     with open(os.devnull, "wb") as devnull, open(log, "wb") as errors:
         proc = subprocess.Popen(argv, cwd=cwd, stdout=devnull, stderr=errors)
@@ -117,15 +120,15 @@ def run_process(argv: list[str], cwd: Path, cap_mb: float | None = None) -> Usag
     return Usage(wall, usage.ru_maxrss / 1024, outcome, usage.ru_utime, usage.ru_stime)
 
 
-# Touches 1 GiB of memory it has just allocated (one byte a page), in a child of
-# its own: the time it takes is what fresh memory costs on this machine now.
-_TOUCH = "b = bytearray(1 << 30); b[::4096] = bytes(len(b) // 4096)"
+# bytearray(n) zero-fills its n bytes: one page fault a page of the 1 GiB, in a
+# child of its own. The time it takes is what fresh memory costs here now.
+_TOUCH = "bytearray(1 << 30)"
 
 
 def memory_probe(cwd: Path) -> float:
-    """Seconds a fresh process takes to touch 1 GiB, start-up subtracted."""
-    base = run_process([sys.executable, "-c", "pass"], cwd)
-    touch = run_process([sys.executable, "-c", _TOUCH], cwd)
+    """Wall seconds a fresh process takes to touch 1 GiB, start-up subtracted."""
+    base = run_process([sys.executable, "-c", "pass"], cwd, log_name="probe")
+    touch = run_process([sys.executable, "-c", _TOUCH], cwd, log_name="probe")
     return max(0.0, touch.wall - base.wall)
 
 
@@ -330,8 +333,8 @@ def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) 
         f"- rounds: {max(1, args.repeat)} at sizes up to {args.repeat_up_to:,}, interleaved"
         " (each round runs every tool once; the medians are shown), 1 above",
         *(
-            [f"- touching 1 GiB of fresh memory took {', '.join(probes)} (system time"
-             " the tools pay in proportion to the memory they touch; see run.py)"]
+            [f"- touching 1 GiB of fresh memory took {', '.join(probes)} (wall time;"
+             " the tools pay it in proportion to the memory they touch; see run.py)"]
             if probes else []
         ),
         "",

@@ -167,7 +167,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/recondiff-bench"))
-    parser.add_argument("--tools", default="read-limit,recondiff,datacompy")
+    parser.add_argument("--tools", default="read-limit,write-floor,recondiff,datacompy")
     parser.add_argument("--datacompy-cap-gb", type=float, default=16.0)
     parser.add_argument(
         "--spill-at",
@@ -210,6 +210,9 @@ def main() -> int:
             runs.append(
                 ("read limit", [py, str(HERE / "read_limit.py"), str(ep), str(repo)], None, None)
             )
+        if "write-floor" in tools:
+            floor = [py, str(HERE / "write_floor.py"), str(ep), str(repo), str(directory / "floor")]
+            runs.append(("write floor", floor, None, None))
         if "recondiff" in tools:
             out = directory / "out"
             runs.append(
@@ -355,6 +358,12 @@ def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) 
     for size in sorted({m.size for m in results}):
         r = by.get((size, "recondiff (default memory_limit 1GB)"))
         d = by.get((size, "datacompy (polars)"))
+        f = by.get((size, "write floor"))
+        if r and f and f.outcome == "ok" and r.outcome == "ok":
+            notes.append(
+                f"- {size:,}: recondiff takes {r.wall / f.wall:.2f}× the write floor (the read "
+                "limit plus writing the situations table as Parquet and CSV; not the issue's floor)"
+            )
         if r and d and d.outcome == "ok" and r.outcome == "ok" and r.correct == "yes":
             notes.append(
                 f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "

@@ -29,6 +29,23 @@ def test_small_benchmark_scenario_matches_its_truth(tmp_path: Path) -> None:
     # case-only changes of mail and displayName are not drift under casefold
     assert result.summary["drift"]["by_attribute"]["mail"] == 0
     assert result.summary["drift"]["by_attribute"]["displayName"] == 0
+    # the write floor writes a table of situations.parquet's shape, a row per record
+    floor = tmp_path / "floor"
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "write_floor.py"),
+         str(tmp_path / "endpoint.parquet"), str(tmp_path / "repository.parquet"), str(floor)],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    import duckdb
+
+    def shape(path: Path) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in duckdb.sql(f"DESCRIBE FROM '{path}'").fetchall()]
+
+    assert shape(floor / "situations.parquet") == shape(tmp_path / "out" / "situations.parquet")
+    endpoint_rows = duckdb.sql(f"FROM '{tmp_path / 'endpoint.parquet'}'").shape[0]
+    assert duckdb.sql(f"FROM '{floor / 'situations.csv'}'").shape[0] == endpoint_rows
+    assert (floor / "situations.csv").read_text().splitlines()[0] == (
+        tmp_path / "out" / "situations.csv").read_text().splitlines()[0]
 
 
 def test_rounds_show_the_median_and_a_failed_round() -> None:
@@ -56,6 +73,9 @@ def test_table_gives_cpu_time_of_the_median_round_and_the_memory_probe() -> None
         for w, u, k in ((13.0, 7.0, 8.0), (7.0, 6.5, 2.5), (9.0, 6.8, 4.0))
     ]
     args = argparse.Namespace(repeat=3, repeat_up_to=1000)
-    text = report([median(rounds)], args, ["2.4 s before 1,000"])
+    recondiff = Measure("recondiff (default memory_limit 1GB)", 1000, 8.0, 500, "ok", "yes")
+    floor = Measure("write floor", 1000, 2.0, 300, "ok")
+    text = report([median(rounds), floor, recondiff], args, ["2.4 s before 1,000"])
+    assert "- 1,000: recondiff takes 4.00× the write floor" in text
     assert "- touching 1 GiB of fresh memory took 2.4 s before 1,000 (wall time;" in text
     assert "| 1,000 | datacompy (polars) | 9.0 | 3,000 |  | ok |  | 6.8 + 4.0 | 13.0, 7.0, 9.0 |" in text

@@ -17,15 +17,11 @@ to --repeat-up-to therefore run --repeat rounds, each round running every tool
 once (interleaved, so a slow minute hits all of them); the table gives each
 tool's median wall time and peak RSS, and the wall time of every round.
 
-The machine is a virtual machine that hands freed memory back to its host
-within seconds; touching memory that was handed back costs about 2.5 s of
-system time per GiB (measured 2026-12-02: 3 GiB took 7.1 s, 0.4 s right
-after, 7.3 s after 30 s idle). A tool then pays in proportion to the memory it
-touches, by luck of timing: datacompy's system time at 1M ranged from 2.2 s to
-7.7 s while its user time stayed near 7 s. The table therefore gives each
-run's user and system CPU time beside its wall time, and the header the wall
-time of touching 1 GiB of fresh memory before each size (0.4 to 2.5 s seen;
---no-memory-probe to skip).
+The machine is a virtual machine that hands freed memory back to its host,
+and touching that memory again is costly (benchmarks/README.md has the
+measurements): the table therefore gives each run's user and system CPU time,
+and the header the wall time of touching 1 GiB of fresh memory before each
+size (--no-memory-probe to skip).
 """
 
 from __future__ import annotations
@@ -308,9 +304,8 @@ def measure(
     if out is not None:  # a fresh output directory: no run history from before
         shutil.rmtree(out, ignore_errors=True)
     u = run_process(argv, directory, cap)
-    outcome = u.outcome
-    m = Measure(tool, n, u.wall, u.rss_mb, outcome, user=u.user, sys=u.sys)
-    if out is not None and outcome == "ok":
+    m = Measure(tool, n, u.wall, u.rss_mb, u.outcome, user=u.user, sys=u.sys)
+    if out is not None and m.outcome == "ok":
         wrong = check(out / "summary.json", truth)
         timings = json.loads((out / "summary.json").read_text())["timings"]
         m.phases = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
@@ -318,7 +313,7 @@ def measure(
         if wrong:
             failures.append(f"{tool} at {n:,}: " + "; ".join(wrong))
     elif out is not None:
-        failures.append(f"{tool} at {n:,}: {outcome}")
+        failures.append(f"{tool} at {n:,}: {m.outcome}")
     return m
 
 
@@ -350,7 +345,7 @@ def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) 
         " (each round runs every tool once; the medians are shown), 1 above",
         *(
             [f"- touching 1 GiB of fresh memory took {', '.join(probes)} (wall time;"
-             " the tools pay it in proportion to the memory they touch; see run.py)"]
+             " the tools pay it in proportion to the memory they touch; see benchmarks/README.md)"]
             if probes else []
         ),
         "",

@@ -1,7 +1,7 @@
 -- situations.parquet in its documented column order (docs/outputs.md): the
 -- account's key and DN are read from the snapshot here, not kept in memory
 -- through the run. Once written, it replaces the situation table for the plan
--- and the report (release_situation_table.sql). Sorted by situation (DESIGN.md
+-- and the report (release_situation_table.sql). Sorted by situation (docs/design.md
 -- order), then the record's position in the endpoint snapshot (missing
 -- identities: by identity key).
 -- The sort carries the situation's rank and the drift count, not the text

@@ -191,7 +191,7 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
         WHEN 'dn_set' THEN rd_dn_final(v)
     END;
 
--- The nine situations in the order of DESIGN.md's table: a situation's rank
+-- The nine situations in the order of docs/design.md's table: a situation's rank
 -- is its place here (situations.sql), the order of situations.parquet, from
 -- which copy_situations_parquet.sql spells the situation again.
 CREATE OR REPLACE MACRO rd_situations() AS

@@ -1,9 +1,9 @@
--- The one situation of every endpoint record (precedence of DESIGN.md:
+-- The one situation of every endpoint record (precedence of docs/design.md:
 -- excluded, duplicate_key, by link, by correlation, unmatched), then the
 -- identities whose linked account is absent (missing; see also
 -- missing_expected.sql). sync: for linked and correlated pairs, equal
 -- attribute hashes = in_sync; drift.sql looks at the others attribute by
--- attribute. rank orders the situations as DESIGN.md lists them.
+-- attribute. rank orders the situations as docs/design.md lists them.
 CREATE OR REPLACE TEMP TABLE situation AS
 WITH corr_candidates AS (
     SELECT c.ep_row, list_sort(list(r.id_key)) AS keys, list(r.id_row) AS rows

@@ -1,4 +1,4 @@
--- deleted_in_repository from history (DESIGN.md): an account unmatched now,
+-- deleted_in_repository from history (docs/design.md): an account unmatched now,
 -- whose key the previous run of this config saw owned by an identity that has
 -- since vanished from the repository snapshot altogether (not merely left its
 -- scope). $owners_path holds the previous run's ownerships (history.py,

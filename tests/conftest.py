@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+THIRD_PARTY = ROOT / "tests" / "data" / "third_party"
 
 
 def require_system(what: str, available: bool) -> None:

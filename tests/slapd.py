@@ -1,4 +1,4 @@
-"""A throwaway OpenLDAP server for tests (Debian ``slapd`` 2.5, see /work/shared/data/README.md).
+"""A throwaway OpenLDAP server for tests (Debian ``slapd`` 2.5; docs/testing.md lists what it relies on).
 
 ``Slapd(directory)`` writes a ``slapd.conf`` into ``directory`` (mdb with
 ``dbnosync``, suffix ``dc=example,dc=org``, rootdn ``cn=admin,dc=example,dc=org``,

@@ -1,4 +1,4 @@
-"""The LDIF reader: RFC 2849 rules, refusals, and the real files in shared/data."""
+"""The LDIF reader: RFC 2849 rules, refusals, and real third-party files (tests/data/third_party)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from recondiff.errors import InputError
 from recondiff.ingest import ReadOptions, read_export
 from recondiff.ldif import LdifRecord, decode_base64_value, parse_ldif, read_ldif
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-OPENLDAP = SHARED / "openldap"
-FUTURAMA = SHARED / "futurama"
+THIRD_PARTY = Path(__file__).resolve().parent / "data" / "third_party"
+OPENLDAP = THIRD_PARTY / "openldap"
+FUTURAMA = THIRD_PARTY / "futurama"
 
 
 def parse(text: str) -> list[LdifRecord]:
@@ -284,11 +284,11 @@ def test_no_entries_is_refused_unless_allowed(tmp_path: Path) -> None:
     assert table.column_names == ["dn"]
 
 
-# ------------------------------------------------------------ real shared files
+# ------------------------------------------------------- real third-party files
 
 
-def test_shared_data_is_present() -> None:
-    assert OPENLDAP.is_dir(), f"missing {OPENLDAP}: the tests need /work/shared/data"
+def test_third_party_data_is_present() -> None:
+    assert OPENLDAP.is_dir(), f"missing {OPENLDAP}"
     assert FUTURAMA.is_dir(), f"missing {FUTURAMA}"
 
 

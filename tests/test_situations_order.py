@@ -1,5 +1,5 @@
 """situations.parquet is in its documented order at a size DuckDB spreads over
-threads and row groups: by situation (DESIGN.md order), then the endpoint
+threads and row groups: by situation (docs/design.md order), then the endpoint
 record, missing identities by key; situation and sync are spelled after the
 sort from the rank it carries (queries/copy_situations_parquet.sql).
 

@@ -19,10 +19,14 @@ command applies every event exactly once.
 from __future__ import annotations
 
 import contextlib
+import errno
+import getpass
 import json
 import os
 import re
+import socket
 import ssl
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -300,7 +304,13 @@ def default_journal(plan_path: Path | str) -> Path:
 
 
 class Journal:
-    """The JSON Lines record of an apply; see the module docstring."""
+    """The JSON Lines record of an apply; see the module docstring.
+
+    :meth:`lock` takes ``JOURNAL.lock`` before :meth:`read` reads the journal,
+    so two applies of one plan never act on the same reading; :meth:`read`
+    refuses a file recondiff did not write, so :meth:`open` never cuts off
+    anything but a half-written record of its own.
+    """
 
     def __init__(self, path: Path, plan_id: str, digest: str) -> None:
         # Keyed by the plan id, not its digest: approving more events later
@@ -310,71 +320,137 @@ class Journal:
         self.plan_id = plan_id
         self.digest = digest
         self.last: dict[str, dict[str, Any]] = {}
+        self.done: dict[str, dict[str, Any]] = {}
+        """Each event's last ``applied``/``stale``/``failed`` line: never sent again."""
         self._handle: IO[str] | None = None
-        self._read()
+        self._lock: _Lock | None = None
+        self._size = 0
+        self._complete = 0
 
-    def _read(self) -> None:
+    def _check_kind(self) -> bool:
+        """True when the journal exists (as a regular file: else refused)."""
         try:
-            data = self.path.read_bytes()
+            info = self.path.stat()
         except FileNotFoundError:
-            return
+            return False
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot read the journal ({exc.strerror or exc})"
             ) from None
-        lines = data.split(b"\n")
+        if not stat.S_ISREG(info.st_mode):
+            raise JournalError(
+                f"{self.path}: not a regular file; the journal is a file recondiff writes "
+                "and resumes from: pass another --journal"
+            )
+        return True
+
+    def lock(self) -> None:
+        """Take the journal's lock (``JOURNAL.lock``), then read the journal."""
+        if self._lock is not None:
+            return
+        self._check_kind()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(
+                f"{self.path}: cannot write the journal ({exc.strerror or exc})"
+            ) from None
+        self._lock = _Lock(Path(f"{self.path}.lock"))
+        try:
+            self._lock.acquire(self.plan_id)
+            self.read()
+        except BaseException:
+            self.close()
+            raise
+
+    def read(self) -> None:
+        """Read what earlier runs recorded (a dry run reads without the lock)."""
+        self.last.clear()
+        self.done.clear()
+        if not self._check_kind():
+            self._size = self._complete = 0
+            return
+        try:
+            data = self.path.read_bytes()
+        except OSError as exc:
+            raise JournalError(
+                f"{self.path}: cannot read the journal ({exc.strerror or exc})"
+            ) from None
+        complete = data.rfind(b"\n") + 1
+        for number, raw in enumerate(data[:complete].split(b"\n")[:-1], start=1):
+            self._take(number, raw)
         # A last line without its newline was being written when the process died:
-        # that state change never completed, so it is ignored (and cut off on append).
-        for number, raw in enumerate(lines[:-1], start=1):
-            try:
-                record = json.loads(raw)
-                event, outcome, plan = record["event"], record["outcome"], record["plan"]
-            except (ValueError, TypeError, KeyError):
+        # that state change never completed, so it is ignored (and cut off on append),
+        # but only when it is the start of a record: another file is never cut.
+        if not _record_start(data[complete:]):
+            number = data.count(b"\n") + 1
+            raise JournalError(
+                f"{self.path}: line {number} is incomplete and not a recondiff "
+                "journal record; recondiff does not overwrite a file it did not write: "
+                "pass another --journal"
+            )
+        self._size = len(data)
+        self._complete = complete
+
+    def _take(self, number: int, raw: bytes) -> None:
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise JournalError(
+                f"{self.path}: line {number} is not a recondiff journal record (not a JSON "
+                "object); recondiff does not overwrite a file it did not write: "
+                "pass another --journal"
+            )
+        for name, kinds, expected in _RECORD_FIELDS:
+            if name not in record:
                 raise JournalError(
-                    f"{self.path}: line {number} is not a recondiff journal record; "
-                    "pass another --journal"
-                ) from None
-            if plan != self.plan_id:
-                raise JournalError(
-                    f"{self.path}: this journal belongs to another plan ({plan}, "
-                    f"this plan is {self.plan_id}); pass a new --journal for this plan"
+                    f"{self.path}: line {number} has no {name!r} field, so it is not a record "
+                    "recondiff wrote; restore the journal or pass another --journal"
                 )
-            if outcome not in (*FINAL, "started", "skipped"):
-                raise JournalError(f"{self.path}: line {number}: unknown outcome {outcome!r}")
-            self.last[event] = record
+            value = record[name]
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise JournalError(
+                    f"{self.path}: line {number}: {name!r} is {_json_kind(value)}, not "
+                    f"{expected}, so it is not a record recondiff wrote; restore the journal "
+                    "or pass another --journal"
+                )
+        event, outcome, plan = record["event"], record["outcome"], record["plan"]
+        if plan != self.plan_id:
+            raise JournalError(
+                f"{self.path}: this journal belongs to another plan ({plan}, "
+                f"this plan is {self.plan_id}); pass a new --journal for this plan"
+            )
+        if outcome not in (*FINAL, "started", "skipped"):
+            raise JournalError(f"{self.path}: line {number}: unknown outcome {outcome!r}")
+        self.last[event] = record
+        if outcome in FINAL:
+            self.done[event] = record
 
     def outcome(self, event_id: str) -> str | None:
         record = self.last.get(event_id)
         return None if record is None else str(record["outcome"])
 
     def open(self) -> None:
-        """Open for appending, cut off a half-written last line, lock against a second apply."""
+        """Lock and read (unless done), open for appending, cut off a half-written last line."""
+        self.lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             created = not self.path.exists()
-            handle = self.path.open("a+", encoding="utf-8")
+            handle = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot write the journal ({exc.strerror or exc})"
             ) from None
-        try:
-            import fcntl
-
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except ImportError:  # pragma: no cover - not POSIX
-            pass
-        except OSError:
+        size = os.fstat(handle.fileno()).st_size
+        if size != self._size:
             handle.close()
             raise JournalError(
-                f"{self.path}: another recondiff apply is using this journal; wait for it"
-            ) from None
-        size = os.fstat(handle.fileno()).st_size
-        if size:
-            with self.path.open("rb") as reader:
-                data = reader.read()
-            keep = data.rfind(b"\n") + 1
-            if keep != size:
-                handle.truncate(keep)
+                f"{self.path}: the journal changed while recondiff was reading it "
+                "(something other than recondiff apply writes it); pass another --journal"
+            )
+        if self._complete != size:
+            handle.truncate(self._complete)
         self._handle = handle
         if created:
             fsync_directory(self.path.parent)
@@ -399,11 +475,147 @@ class Journal:
                 f"{self.path}: cannot write the journal ({exc.strerror or exc})"
             ) from None
         self.last[event_id] = record
+        if outcome in FINAL:
+            self.done[event_id] = record
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+_RECORD_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("event", str, "a string"),
+    ("outcome", str, "a string"),
+    ("result", (int, type(None)), "a number or null"),
+    ("message", str, "a string"),
+    ("at", str, "a string"),
+    ("plan", str, "a string"),
+    ("digest", str, "a string"),
+)
+"""Every field :meth:`Journal.record` writes, with the JSON type it has."""
+
+_RECORD_HEAD = b'{"event": "ev-################", "outcome": "'
+"""How every record starts (``#``: a hex digit), as ``json.dumps`` writes it."""
+
+
+def _record_start(tail: bytes) -> bool:
+    """Could ``tail`` (a last line without its newline) be a record cut short?
+
+    Empty, the start of a record, or NUL bytes (a file system may leave them
+    after a power loss) are; anything else was not written by recondiff.
+    """
+    text = tail.rstrip(b"\0")
+    for got, want in zip(text, _RECORD_HEAD, strict=False):
+        if want == ord("#"):
+            if got not in b"0123456789abcdef":
+                return False
+        elif got != want:
+            return False
+    return True
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+class _Lock:
+    """``JOURNAL.lock``: an exclusive ``flock`` for the whole apply, naming its holder.
+
+    The lock is the ``flock`` (the kernel drops it when the process dies, so a
+    killed apply never leaves the journal locked); the file's content (pid,
+    user, host, start time) only tells a second apply who holds it. It is
+    removed while still locked, so a process that opened the old file checks
+    that the path still names what it locked, else opens it again.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, plan_id: str) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        for _attempt in range(50):
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                raise JournalError(
+                    f"{self.path}: cannot create the journal's lock ({exc.strerror or exc})"
+                ) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _holder(fd)
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise JournalError(
+                        f"{self.path}: another recondiff apply is using this journal "
+                        f"({holder}); wait for it to finish"
+                    ) from None
+                raise JournalError(
+                    f"{self.path}: cannot lock the journal ({exc.strerror or exc})"
+                ) from None
+            try:
+                now = os.stat(self.path)
+            except FileNotFoundError:
+                now = None
+            mine = os.fstat(fd)
+            if now is not None and (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino):
+                break
+            os.close(fd)  # removed or replaced by the apply that held it: open it again
+        else:  # pragma: no cover - fifty applies ending in turn meanwhile
+            raise JournalError(f"{self.path}: cannot take the journal's lock; try again")
+        self._fd = fd
+        me = {
+            "pid": os.getpid(),
+            "user": _user(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+            "plan": plan_id,
+        }
+        with contextlib.suppress(OSError):  # only informative
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me, ensure_ascii=False).encode("utf-8") + b"\n", 0)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (a container): the number
+        return str(os.getuid())
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, from the lock file (``pid 123, user@host, since …``)."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0))
+        return f"pid {int(info['pid'])}, {info['user']}@{info['host']}, since {info['since']}"
+    except (OSError, ValueError, TypeError, KeyError):
+        return "holder unknown: its lock file names none yet"
 
 
 # -- the connection ------------------------------------------------------------------
@@ -680,8 +892,23 @@ class _Session:
                 if there is not None:
                     return EventOutcome(event["id"], "would_be_stale", 68, f"{dn} already exists")
                 return EventOutcome(event["id"], "would_apply", None, _summary(event))
-            precondition = assertion_filter(event["preconditions"])
-            holds = self.exists(dn, precondition, event["id"])
+            # As sent: a membership's member values are checked by the modify (16).
+            precondition = assertion_filter(
+                [c for part in split_preconditions(event) for c in part]
+            )
+            conflicts = _conflicts(event) if event["operation"] != "delete" else []
+            # One search when all is well: the preconditions hold and no value
+            # the modify adds is there already, none it deletes is gone.
+            clash = [clause for clause, _, _ in conflicts]
+            none = f"(!{clash[0]})" if len(clash) == 1 else f"(!(|{''.join(clash)}))"
+            holds = self.exists(
+                dn, _and([f for f in (precondition, none if clash else None) if f]), event["id"]
+            )
+            if holds is False and conflicts and self.exists(dn, precondition, event["id"]):
+                for clause, code, text in conflicts:
+                    if self.exists(dn, clause, event["id"]):
+                        message = f"{STALE_RESULTS[code]} ({code}): {text} on the server"
+                        return EventOutcome(event["id"], "would_be_stale", code, message)
         except _SearchFailed as failed:
             return EventOutcome(event["id"], "would_fail", failed.code, _describe(failed.result))
         if holds is None:
@@ -690,6 +917,40 @@ class _Session:
             why = self.explain(event) or "its preconditions no longer hold"
             return EventOutcome(event["id"], "would_be_stale", 122, why)
         return EventOutcome(event["id"], "would_apply", None, _summary(event))
+
+
+def _conflicts(event: Event) -> list[tuple[str, int, str]]:
+    """Filters that match when a modify's value-level checks would fail it.
+
+    ``(filter, result code, why)``: a value it adds is there already (20), a
+    value (or the attribute) it deletes is gone (16). Only the first change
+    to each attribute is checked against the entry as it is; a later change
+    depends on the earlier ones of the same modify, except an add of a value
+    not deleted before it.
+    """
+    clauses: list[tuple[str, int, str]] = []
+    seen: dict[str, set[str]] = {}  # attribute -> values deleted so far ("*": all)
+    for change in event["changes"]:
+        name = _check_attribute(change["attribute"])
+        earlier = seen.get(name.lower())
+        values = list(change["values"])
+        if change["op"] == "add":
+            for value in values:
+                if earlier is None or not ({"*", value.casefold()} & earlier):
+                    clause = f"({name}={escape_filter_value(value)})"
+                    clauses.append((clause, 20, f"{name} already holds {value!r}"))
+        elif change["op"] == "delete" and earlier is None:
+            if not values:
+                clauses.append((f"(!({name}=*))", 16, f"{name} is absent"))
+            for value in values:
+                clause = f"(!({name}={escape_filter_value(value)}))"
+                clauses.append((clause, 16, f"{name} does not hold {value!r}"))
+        deleted = seen.setdefault(name.lower(), set())
+        if change["op"] == "replace" or (change["op"] == "delete" and not values):
+            deleted.add("*")
+        elif change["op"] == "delete":
+            deleted.update(v.casefold() for v in values)
+    return clauses
 
 
 class _SearchFailed(Exception):
@@ -748,15 +1009,28 @@ def apply_plan(
     )
     to_run = runnable(plan)
     outcomes: list[EventOutcome] = []
+    seen: dict[str, EventOutcome] = {}
+    creations = _creations(plan)
 
     def report(outcome: EventOutcome) -> None:
         outcomes.append(outcome)
+        seen[outcome.event_id] = outcome
         if after_event is not None:
             after_event(outcome)
 
-    if progress:
-        progress(f"connecting to {target.url}")
-    conn = connect(target, read_only=dry_run)
+    # The lock before the reading: a second apply must not act on what it read
+    # before the first one finished (it would send everything again).
+    if dry_run:
+        journal.read()
+    else:
+        journal.lock()
+    try:
+        if progress:
+            progress(f"connecting to {target.url}")
+        conn = connect(target, read_only=dry_run)
+    except BaseException:
+        journal.close()
+        raise
     try:
         if not dry_run:
             journal.open()
@@ -770,17 +1044,16 @@ def apply_plan(
         done = 0
         for event in _endpoint_events(plan):
             state = event["approval"]["state"]
-            if state not in ("auto", "approved"):
-                message = "pending approval" if state == "pending" else _rejected(event)
-                if not dry_run and journal.outcome(event["id"]) != "skipped":
-                    journal.record(event["id"], "skipped", None, message)
-                report(EventOutcome(event["id"], "skipped", None, message))
-                continue
-            done += 1
-            if progress and (done % 100 == 0 or done == len(to_run)):
-                progress(f"event {done}/{len(to_run)}")
+            runs = state in ("auto", "approved")
+            if runs:
+                done += 1
+                if progress and (done % 100 == 0 or done == len(to_run)):
+                    progress(f"event {done}/{len(to_run)}")
             try:
-                _run_one(event, plan, session, journal, dry_run, report)
+                if runs:
+                    _run_one(event, plan, session, journal, dry_run, report, creations, seen)
+                else:
+                    _skip_one(event, plan, session, journal, dry_run, report)
             except _Lost as exc:
                 where = (
                     ""
@@ -803,7 +1076,54 @@ def _rejected(event: Event) -> str:
     return f"rejected by {by}" if by else "rejected"
 
 
-def _run_one(
+def _creations(plan: Plan) -> dict[str, Event]:
+    """The plan's account creations (endpoint ``add`` events) by DN, folded."""
+    return {
+        e["object"]["dn"].casefold(): e
+        for e in _endpoint_events(plan)
+        if e["operation"] == "add" and e["object"].get("dn")
+    }
+
+
+def _waits_for_creation(
+    event: Event, creations: dict[str, Event], seen: dict[str, EventOutcome]
+) -> EventOutcome | None:
+    """A membership of an account this plan creates runs only once the creation
+    is applied: if the add is stale (the DN holds an entry recondiff did not
+    create) or failed, the membership is stale too; if it has not run (pending,
+    rejected), the membership waits (``skipped``, sent by a later apply)."""
+    member = event["object"].get("member_of") or {}
+    add = creations.get((member.get("dn") or "").casefold())
+    if add is None or add["id"] == event["id"]:
+        return None
+    got = seen.get(add["id"])
+    if got is not None and got.outcome in ("applied", "would_apply"):
+        return None
+    if got is None or got.outcome == "skipped":
+        why = got.message if got is not None else "not run yet"
+        message = f"waiting for the account's creation (add {add['id']}: {why})"
+        return EventOutcome(event["id"], "skipped", None, message)
+    outcome = got.outcome.removeprefix("would_be_").removeprefix("would_")
+    code = f" ({got.result})" if got.result is not None else ""
+    message = (
+        f"not sent: the account's creation (add {add['id']}) is {outcome}{code}, so the "
+        "groups planned for the new account are not given to an entry recondiff did not create"
+    )
+    return EventOutcome(event["id"], "stale", None, message)
+
+
+def _resumed(event: Event, session: _Session, also: str = "") -> EventOutcome | None:
+    """An event left ``started`` whose changes are on the server: ``applied``."""
+    if not session.already_done(event):
+        return None
+    message = (
+        f"{_summary(event)} (already on the server: the previous run stopped after "
+        f"sending it{also})"
+    )
+    return EventOutcome(event["id"], "applied", 0, message)
+
+
+def _skip_one(
     event: Event,
     plan: Plan,
     session: _Session,
@@ -811,11 +1131,46 @@ def _run_one(
     dry_run: bool,
     report: Callable[[EventOutcome], None],
 ) -> None:
+    """A pending or rejected event: not sent. But one already applied stays
+    applied (a later approval must not send it again), and one left ``started``
+    is looked up on the server, as a resume does."""
+    event_id = event["id"]
+    state = event["approval"]["state"]
+    message = "pending approval" if state == "pending" else _rejected(event)
+    done = journal.done.get(event_id)
+    if done is not None:
+        since = f"{done['message']} ({state} after it was {done['outcome']}: never sent again)"
+        report(EventOutcome(event_id, done["outcome"], done["result"], since, previous=True))
+        return
+    last = journal.outcome(event_id)
+    if last == "started" and refusal(plan, event) is None:
+        resumed = _resumed(event, session, f"; {state} since")
+        if resumed is not None:
+            if not dry_run:
+                journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
+            report(resumed)
+            return
+    if not dry_run and last != "skipped":
+        journal.record(event_id, "skipped", None, message)
+    report(EventOutcome(event_id, "skipped", None, message))
+
+
+def _run_one(
+    event: Event,
+    plan: Plan,
+    session: _Session,
+    journal: Journal,
+    dry_run: bool,
+    report: Callable[[EventOutcome], None],
+    creations: dict[str, Event] | None = None,
+    seen: dict[str, EventOutcome] | None = None,
+) -> None:
     event_id = event["id"]
     last = journal.last.get(event_id)
-    if last is not None and last["outcome"] in FINAL:
+    done = journal.done.get(event_id)
+    if done is not None:
         report(
-            EventOutcome(event_id, last["outcome"], last["result"], last["message"], previous=True)
+            EventOutcome(event_id, done["outcome"], done["result"], done["message"], previous=True)
         )
         return
     refused = refusal(plan, event)
@@ -826,15 +1181,25 @@ def _run_one(
         journal.record(event_id, "failed", None, refused)
         report(EventOutcome(event_id, "failed", None, refused))
         return
+    if last is not None and last["outcome"] == "started":
+        resumed = _resumed(event, session)
+        if resumed is not None:
+            if not dry_run:
+                journal.record(event_id, "applied", 0, resumed.message)
+            report(resumed)
+            return
+    waiting = _waits_for_creation(event, creations or {}, seen or {})
+    if waiting is not None:
+        if dry_run and waiting.outcome == "stale":
+            waiting = EventOutcome(event_id, "would_be_stale", None, waiting.message)
+        elif not dry_run and (
+            waiting.outcome != "skipped" or journal.outcome(event_id) != "skipped"
+        ):
+            journal.record(event_id, waiting.outcome, waiting.result, waiting.message)
+        report(waiting)
+        return
     if dry_run:
         report(session.check(event))
-        return
-    if last is not None and last["outcome"] == "started" and session.already_done(event):
-        message = (
-            f"{_summary(event)} (already on the server: the previous run stopped after sending it)"
-        )
-        journal.record(event_id, "applied", 0, message)
-        report(EventOutcome(event_id, "applied", 0, message))
         return
     journal.record(event_id, "started", None, _summary(event))
     outcome = session.send(event)

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import click
 
 from recondiff.cli_common import progress
-from recondiff.errors import ExitCode
+from recondiff.errors import ExitCode, RecondiffError
+from recondiff.review import _one_line as printable
 
 if TYPE_CHECKING:
     from recondiff import apply as apply_mod
@@ -110,24 +111,36 @@ def apply_command(
 
     target = apply_mod.LdapTarget(url, bind_dn, password, starttls=starttls, ca_file=ca_file)
 
+    # DNs, values and server messages come from the directory: whatever reaches
+    # the terminal has its control characters escaped, as `plan show` does.
     def show(outcome: apply_mod.EventOutcome) -> None:
-        detail = " ".join(outcome.message.split())
+        detail = printable(" ".join(outcome.message.split()))
         click.echo(f"{outcome.event_id}\t{outcome.outcome}\t{detail}")
 
-    result = apply_mod.apply_plan(
-        plan_file,
-        target,
-        journal_path=journal,
-        dry_run=dry_run,
-        allow_mass_change=allow_mass_change,
-        progress=progress(quiet),
-        after_event=show,
-    )
+    shown = progress(quiet)
+
+    def step(message: str) -> None:
+        if shown is not None:
+            shown(printable(message))
+
+    try:
+        result = apply_mod.apply_plan(
+            plan_file,
+            target,
+            journal_path=journal,
+            dry_run=dry_run,
+            allow_mass_change=allow_mass_change,
+            progress=step if shown is not None else None,
+            after_event=show,
+        )
+    except RecondiffError as exc:
+        exc.args = (printable(str(exc)),)
+        raise
     if not quiet:
         tally = ", ".join(f"{name} {n}" for name, n in result.counts().items()) or "no events"
         if dry_run:
             click.echo(f"recondiff: dry run, nothing written: {tally}", err=True)
         else:
-            click.echo(f"recondiff: {tally} (journal {result.journal})", err=True)
+            click.echo(f"recondiff: {tally} (journal {printable(str(result.journal))})", err=True)
     code = result.exit_code
     click.get_current_context().exit(ExitCode.IN_SYNC if code == 0 else code)

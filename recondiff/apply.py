@@ -553,8 +553,14 @@ class _Lock:
             return
         for _attempt in range(50):
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+                fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise JournalError(
+                        f"{self.path}: is a symbolic link; recondiff does not follow it (it "
+                        "could name any file): remove it"
+                    ) from None
                 raise JournalError(
                     f"{self.path}: cannot create the journal's lock ({exc.strerror or exc})"
                 ) from None
@@ -581,6 +587,12 @@ class _Lock:
             os.close(fd)  # removed or replaced by the apply that held it: open it again
         else:  # pragma: no cover - fifty applies ending in turn meanwhile
             raise JournalError(f"{self.path}: cannot take the journal's lock; try again")
+        if not stat.S_ISREG(mine.st_mode) or (mine.st_size and _holder_info(fd) is None):
+            os.close(fd)
+            raise JournalError(
+                f"{self.path}: exists and is not a recondiff lock; recondiff does not "
+                "overwrite a file it did not write: move it away"
+            )
         self._fd = fd
         me = {
             "pid": os.getpid(),
@@ -609,13 +621,24 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def _holder(fd: int) -> str:
-    """Who holds the lock, from the lock file (``pid 123, user@host, since …``)."""
+def _holder_info(fd: int) -> dict[str, Any] | None:
+    """The lock file's content, when it is what :meth:`_Lock.acquire` writes."""
     try:
         info = json.loads(os.pread(fd, 4096, 0))
-        return f"pid {int(info['pid'])}, {info['user']}@{info['host']}, since {info['since']}"
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not isinstance(info.get("pid"), int):
+        return None
+    return info
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, from the lock file (``pid 123, user@host, since …``)."""
+    info = _holder_info(fd)
+    if info is None:
         return "holder unknown: its lock file names none yet"
+    user, host, since = (str(info.get(k))[:100] for k in ("user", "host", "since"))
+    return f"pid {info['pid']}, {user}@{host}, since {since}"
 
 
 # -- the connection ------------------------------------------------------------------

@@ -513,6 +513,28 @@ def test_a_killed_apply_leaves_a_lock_file_that_does_not_lock(
     assert not Path(f"{journal}.lock").exists()
 
 
+@pytest.mark.parametrize("kind", ["symlink", "foreign"])
+def test_a_lock_file_recondiff_did_not_write_is_left_alone(
+    ldap_server: Slapd, tmp_path: Path, kind: str
+) -> None:
+    """JOURNAL.lock planted as a symbolic link to another file, or holding
+    something else: refused, and the file it names is not truncated."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    lock = Path(f"{default_journal(plan)}.lock")
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me\n", encoding="utf-8")
+    if kind == "symlink":
+        lock.symlink_to(precious)
+    else:
+        lock.write_text("keep me\n", encoding="utf-8")
+    with pytest.raises(JournalError) as caught:
+        apply_plan(plan, target(ldap_server))
+    assert str(caught.value).startswith(f"{lock}: ")
+    assert precious.read_text(encoding="utf-8") == "keep me\n"
+    assert lock.is_symlink() if kind == "symlink" else lock.read_text() == "keep me\n"
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
 # -- item 14: --journal never overwrites a file it did not write ---------------------------
 
 

@@ -8,12 +8,17 @@ when the server supports it, so that a value changed since the diff fails the
 operation atomically on the server (the event is then ``stale``, never forced).
 
 The journal (JSON Lines, one fsynced line per state change) makes a re-run
-resume: events whose last line is ``applied``, ``stale`` or ``failed`` are not
-sent again, and one left ``started`` (the process or the server died after it
-was sent) is looked up on the server and recorded ``applied`` if its changes
-are there, else sent again. A lost connection therefore stops the run with a
-one-line error instead of recording the event ``failed``: re-running the same
-command applies every event exactly once.
+resume: an event the journal records ``applied``, ``stale`` or ``failed`` is
+never sent again (whatever its approval says later), and one left ``started``
+(the process or the server died after it was sent) is looked up on the server
+and recorded ``applied`` if its changes are there, else sent again (or
+``skipped`` if it is no longer approved). A lost connection therefore stops the
+run with a one-line error instead of recording the event ``failed``: re-running
+the same command applies every event exactly once. ``JOURNAL.lock`` is taken
+before the journal is read, so a second apply of the plan stops at once; a
+file that is not a journal of this plan is refused, never cut. The groups
+planned for an account the plan creates are sent only once its ``add`` is
+applied (a stale or failed creation makes them ``stale``).
 """
 
 from __future__ import annotations

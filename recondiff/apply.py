@@ -903,7 +903,9 @@ class _Session:
         operation = event["operation"]
         try:
             if operation == "add":
-                return self.exists(dn, None, event["id"]) is not None
+                # The entry with the values the add gives it, not just the DN:
+                # an entry someone else created meanwhile is not this add's.
+                return bool(self.exists(dn, changes_filter(event["changes"]), event["id"]))
             if operation == "delete":
                 return self.exists(dn, None, event["id"]) is None
             wanted = changes_filter(event["changes"])

@@ -114,6 +114,36 @@ def test_stale_add_stops_the_memberships_planned_for_that_account(
     assert BWONG not in ldap_server.values(VPN, "member")
 
 
+def test_a_resumed_add_is_applied_only_if_the_entry_is_the_one_it_creates(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """The process died after journalling `started` for an add, before sending
+    it, and someone else created that DN meanwhile: on resume, an entry that
+    merely exists is not taken as the add's (its values differ), so the add is
+    sent, is stale (68), and the account's groups are not granted."""
+    stale_add = add_person("bwong")  # bwong exists with cn "Bo Wong", not "Bwong"
+    into_vpn = membership("add", VPN, BWONG)
+    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
+    written = json.loads(plan.read_text())
+    started = {
+        "event": stale_add["id"], "outcome": "started", "result": None, "message": "add",
+        "at": "2026-11-23T13:00:00.000+00:00", "plan": written["plan_id"],
+        "digest": written["digest"],
+    }  # fmt: skip
+    default_journal(plan).write_text(json.dumps(started) + "\n", encoding="utf-8")
+    result = apply_plan(plan, target(ldap_server))
+    assert [(o.outcome, o.result) for o in result.outcomes] == [("stale", 68), ("stale", None)]
+    assert BWONG not in ldap_server.values(VPN, "member")
+    # Its own entry, created before the crash, is recognised.
+    eve = add_person("eve")
+    plan2 = write_plan(tmp_path / "plan2.json", [eve])
+    apply_plan(plan2, target(ldap_server))
+    _drop_last_final(default_journal(plan2), eve["id"])
+    again = apply_plan(plan2, target(ldap_server))
+    assert [(o.outcome, o.result) for o in again.outcomes] == [("applied", 0)]
+    assert "already on the server" in again.outcomes[0].message
+
+
 def test_memberships_wait_for_a_pending_add_and_stop_for_a_failed_one(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:

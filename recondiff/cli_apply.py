@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -43,7 +44,24 @@ def _password(env_var: str | None, password_file: Path | None) -> str:
     raise click.UsageError("give the bind password with --password-env VAR or --password-file F")
 
 
-@click.command(name="apply")
+class _Escaped(click.Command):
+    """DNs, values and server messages come from the directory: whatever apply
+    prints has its control characters escaped, as `plan show` does; so do its
+    error lines (they may quote the server)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RecondiffError as exc:
+            exc.args = (printable(str(exc)),)
+            raise
+
+
+def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    return None if show is None else (lambda message: show(printable(message)))
+
+
+@click.command(name="apply", cls=_Escaped)
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--url", required=True, help="ldap://HOST[:PORT] or ldaps://HOST[:PORT].")
 @click.option("--bind-dn", "bind_dn", required=True, help="The DN to bind as (simple bind).")
@@ -111,31 +129,19 @@ def apply_command(
 
     target = apply_mod.LdapTarget(url, bind_dn, password, starttls=starttls, ca_file=ca_file)
 
-    # DNs, values and server messages come from the directory: whatever reaches
-    # the terminal has its control characters escaped, as `plan show` does.
     def show(outcome: apply_mod.EventOutcome) -> None:
         detail = printable(" ".join(outcome.message.split()))
         click.echo(f"{outcome.event_id}\t{outcome.outcome}\t{detail}")
 
-    shown = progress(quiet)
-
-    def step(message: str) -> None:
-        if shown is not None:
-            shown(printable(message))
-
-    try:
-        result = apply_mod.apply_plan(
-            plan_file,
-            target,
-            journal_path=journal,
-            dry_run=dry_run,
-            allow_mass_change=allow_mass_change,
-            progress=step if shown is not None else None,
-            after_event=show,
-        )
-    except RecondiffError as exc:
-        exc.args = (printable(str(exc)),)
-        raise
+    result = apply_mod.apply_plan(
+        plan_file,
+        target,
+        journal_path=journal,
+        dry_run=dry_run,
+        allow_mass_change=allow_mass_change,
+        progress=_escaped(progress(quiet)),
+        after_event=show,
+    )
     if not quiet:
         tally = ", ".join(f"{name} {n}" for name, n in result.counts().items()) or "no events"
         if dry_run:

@@ -169,6 +169,12 @@ class Planner:
             "safety": {
                 "max_deletes": cfg.plan.max_deletes,
                 "max_delete_percent": cfg.plan.max_delete_percent,
+                "max_value_removals": cfg.plan.max_value_removals,
+                "max_value_removal_percent": cfg.plan.max_value_removal_percent,
+                "max_membership_removals": cfg.plan.max_membership_removals,
+                "max_membership_removal_percent": cfg.plan.max_membership_removal_percent,
+                "max_modifies": cfg.plan.max_modifies,
+                "max_modify_percent": cfg.plan.max_modify_percent,
             },
             "counts": {},
             "attention": attention,
@@ -271,9 +277,7 @@ class Planner:
             if name == "key":
                 key_slots.append(len(values) + 1)
                 column = None
-            values.append(
-                f"({column.clean_values()})[1]" if column else "CAST(NULL AS VARCHAR)"
-            )
+            values.append(f"({column.clean_values()})[1]" if column else "CAST(NULL AS VARCHAR)")
         literals.append(template[at:])
         return literals, key_slots, values
 

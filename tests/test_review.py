@@ -750,7 +750,7 @@ def fake_ldif(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     module = types.ModuleType("recondiff.changes_ldif")
 
-    def plan_to_ldif(plan: dict[str, Any]) -> str:
+    def plan_to_ldif(plan: dict[str, Any], **_options: Any) -> str:
         seen.append(plan)
         return f"# plan {plan['plan_id']}\ndn: {JDOE_DN}\nchangetype: modify\n"
 

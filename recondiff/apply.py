@@ -18,12 +18,14 @@ command applies every event exactly once.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
 import re
 import ssl
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,6 +152,33 @@ def _and(clauses: Sequence[str]) -> str | None:
     return clauses[0] if len(clauses) == 1 else "(&" + "".join(clauses) + ")"
 
 
+UUID_ATTRIBUTES = frozenset({"entryuuid", "objectguid"})
+"""Attributes naming an entry for good: a DN re-used by another object has another one."""
+
+
+def _guid_bytes(value: str) -> bytes | None:
+    """AD's objectGUID as the 16 bytes it stores: from the GUID string
+    (``Get-ADUser``'s ``ObjectGUID``, byte order of Windows) or base64 (ldifde)."""
+    try:
+        return uuid.UUID(value.strip().strip("{}")).bytes_le
+    except ValueError:
+        pass
+    try:
+        data = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return data if len(data) == 16 else None
+
+
+def filter_value(attribute: str, value: str) -> str:
+    """A value escaped for a filter on ``attribute`` (objectGUID: its binary form)."""
+    if attribute.lower() == "objectguid":
+        data = _guid_bytes(value)
+        if data is not None:
+            return "".join(f"\\{b:02x}" for b in data)
+    return escape_filter_value(value)
+
+
 def assertion_filter(preconditions: Sequence[dict[str, Any]]) -> str | None:
     """``(&(attr=v)…)``, with ``(!(attr=*))`` for an attribute that must be absent."""
     clauses: list[str] = []
@@ -157,7 +186,7 @@ def assertion_filter(preconditions: Sequence[dict[str, Any]]) -> str | None:
         name = _check_attribute(condition["attribute"])
         if not condition["values"]:
             clauses.append(f"(!({name}=*))")
-        clauses += [f"({name}={escape_filter_value(v)})" for v in condition["values"]]
+        clauses += [f"({name}={filter_value(name, v)})" for v in condition["values"]]
     return _and(clauses)
 
 
@@ -778,11 +807,13 @@ class _Session:
         target: LdapTarget,
         assertion: bool,
         protected: frozenset[str] | None = None,
+        uuid_attribute: str | None = None,
     ) -> None:
         self.conn = conn
         self.target = target
         self.assertion = assertion
         self.protected = protected
+        self.uuid_attribute = uuid_attribute
 
     def _call(self, operation: Callable[[], Any], event_id: str) -> dict[str, Any]:
         try:
@@ -840,7 +871,18 @@ class _Session:
         parts = []
         for condition in event["preconditions"]:
             have = now.get(condition["attribute"].lower(), [])
-            if sorted(v.casefold() for v in have) != sorted(
+            if condition["attribute"].lower() in UUID_ATTRIBUTES:
+                try:
+                    dn, check = event["object"]["dn"], assertion_filter([condition])
+                    if self.exists(dn, check, event["id"]):
+                        continue
+                except (_Lost, _SearchFailed):
+                    continue
+                parts.append(
+                    f"the entry at this DN is not the one exported ({condition['attribute']} "
+                    "differs: deleted and re-created, another object under the same DN)"
+                )
+            elif sorted(v.casefold() for v in have) != sorted(
                 v.casefold() for v in condition["values"]
             ):
                 parts.append(
@@ -871,6 +913,12 @@ class _Session:
                 return self._outcome(
                     event, {"result": code, "description": STALE_RESULTS[code], "message": checked}
                 )
+        replaced = self.member_replaced(event)
+        if replaced is not None:
+            code, message = replaced
+            return self._outcome(
+                event, {"result": code, "description": STALE_RESULTS[code], "message": message}
+            )
         if operation == "add":
             attributes = _add_attributes(event["changes"])
             result = self._call(lambda: self.conn.add(dn, attributes=attributes), event["id"])
@@ -882,6 +930,27 @@ class _Session:
                 lambda: self.conn.modify(dn, changes, controls=controls), event["id"]
             )
         return self._outcome(event, result)
+
+    def member_replaced(self, event: Event) -> tuple[int, str] | None:
+        """A membership event's member checked against its entryUUID/objectGUID at
+        export (a base search before sending: membership events carry no assertion):
+        ``(result code, why)`` when it is gone or is another object now."""
+        member = event["object"].get("member_of") or {}
+        if not member.get("uuid") or not member.get("dn") or not self.uuid_attribute:
+            return None
+        condition = {"attribute": self.uuid_attribute, "values": [member["uuid"]]}
+        try:
+            same = self.exists(member["dn"], assertion_filter([condition]), event["id"])
+        except _SearchFailed:
+            return None  # the modify itself tells
+        if same is None:
+            return 32, f"the member {member['dn']} no longer exists"
+        if not same:
+            return 122, (
+                f"the member {member['dn']} is not the entry exported ({self.uuid_attribute} "
+                "differs: deleted and re-created, another object under the same DN)"
+            )
+        return None
 
     def _outcome(self, event: Event, result: dict[str, Any]) -> EventOutcome:
         if result.get("result") is None:
@@ -920,8 +989,11 @@ class _Session:
                 return EventOutcome(event["id"], "would_apply", None, _summary(event))
             precondition = assertion_filter(event["preconditions"])
             holds = self.exists(dn, precondition, event["id"])
+            replaced = self.member_replaced(event) if holds else None
         except _SearchFailed as failed:
             return EventOutcome(event["id"], "would_fail", failed.code, _describe(failed.result))
+        if replaced is not None:
+            return EventOutcome(event["id"], "would_be_stale", replaced[0], replaced[1])
         if holds is None:
             return EventOutcome(event["id"], "would_be_stale", 32, f"no such entry {dn}")
         if not holds:
@@ -1011,7 +1083,11 @@ def apply_plan(
             journal.open()
         try:
             session = _Session(
-                conn, target, supports_assertion(conn), protected_names(plan, config)
+                conn,
+                target,
+                supports_assertion(conn),
+                protected_names(plan, config),
+                plan["endpoint"].get("uuid_attribute"),
             )
         except _CONNECTION_ERRORS as exc:
             raise LdapError(f"{target.url}: lost the connection ({_exception_text(exc)})") from None

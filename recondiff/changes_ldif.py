@@ -99,6 +99,10 @@ def event_record(event: Event, *, assertions: bool = True) -> Iterator[str]:
     if unchecked and operation != "add":
         # A membership event: no assertion (see split_preconditions), say what is not checked.
         yield _comment(f"not asserted (membership): {assertion_filter(unchecked)}")
+    member = event["object"].get("member_of") or {}
+    if member.get("uuid") and operation != "add":
+        # apply checks the member is still the entry exported; ldapmodify cannot
+        yield _comment(f"not checked (membership): member {member.get('dn')} is {member['uuid']}")
     precondition = assertion_filter(asserted)
     if assertions and precondition and operation != "add":
         _, _, ber = assertion_control(precondition)

@@ -328,3 +328,183 @@ def test_cli_plaintext_is_one_line_exit_2(ldap_server: Slapd, tmp_path: Path) ->
     assert err.count("\n") == 1
     assert ldap_server.password not in err
     assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
+# -- 10 and 11: the planner's events on the fixture directory ------------------------------
+
+
+SMALL_CONFIG = """\
+[endpoint]
+name = "corp-ldap"
+snapshot = "export.ldif"
+key = "uid"
+kind = "openldap"
+
+[endpoint.disable]
+method = "attribute"
+attribute = "employeeType"
+value = "disabled"
+
+[repository]
+snapshot = "identities.csv"
+key = "id"
+link = "account"
+status = "status"
+multi_valued = ["groups"]
+
+[[attribute]]
+endpoint = "title"
+repository = "title"
+on_drift = "update_endpoint"
+
+[[attribute]]
+endpoint = "memberOf"
+repository = "groups"
+compare = "dn_set"
+membership = "member"
+on_drift = "update_endpoint"
+
+[situations]
+deleted_in_repository = "disable_in_endpoint"
+
+[plan]  # five accounts: every change is a large share
+max_delete_percent = 100
+max_modify_percent = 100
+max_value_removal_percent = 100
+max_membership_removal_percent = 100
+"""
+
+VPN_DN = f"cn=vpn,ou=groups,{BASE}"
+BWONG_DN = f"uid=bwong,{PEOPLE}"
+
+IDENTITIES = f"""\
+id,account,title,groups,status
+1,jdoe,Lead Engineer,"{STAFF};{VPN_DN}",active
+2,asmith,Analyst,"{STAFF};{VPN_DN}",terminated
+3,bwong,Designer,"{STAFF}",active
+4,cdavis,Intern,"{VPN_DN}",active
+5,administrator,,,active
+"""
+
+
+def _planned(server: Slapd, run: Path, attributes: tuple[str, ...] = ("entryUUID",)) -> Path:
+    """Export the fixture directory, compare: jdoe's title changes, asmith is
+    disabled (employeeType), bwong joins staff. Returns the plan."""
+    run.mkdir()
+    export(server, run / "export.ldif")
+    if "entryUUID" not in attributes:
+        text = (run / "export.ldif").read_text(encoding="utf-8")
+        kept = [line for line in text.splitlines() if not line.startswith("entryUUID:")]
+        (run / "export.ldif").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    (run / "identities.csv").write_text(IDENTITIES, encoding="utf-8")
+    (run / "recondiff.toml").write_text(SMALL_CONFIG, encoding="utf-8")
+    compare(run / "recondiff.toml", run / "out")
+    return run / "out" / "plan.json"
+
+
+def _by_key(plan: dict[str, object]) -> dict[str, dict[str, object]]:
+    events: list[dict[str, object]] = plan["events"]  # type: ignore[assignment]
+    found: dict[str, dict[str, object]] = {}
+    for item in events:
+        obj: dict[str, object] = item["object"]  # type: ignore[assignment]
+        member: dict[str, object] = obj.get("member_of") or {}  # type: ignore[assignment]
+        found[f"{item['operation']} {obj['key'] or member.get('key')}"] = item
+    return found
+
+
+def test_disable_by_attribute_keeps_a_value_added_since_the_export(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    plan_path = _planned(ldap_server, tmp_path / "run")
+    disable = _by_key(load_plan(plan_path))["disable asmith"]
+    assert disable["changes"] == [
+        {"op": "delete", "attribute": "employeeType", "values": ["active"]},
+        {"op": "add", "attribute": "employeeType", "values": ["disabled"]},
+    ]
+    # After the export, someone adds a value the plan never saw.
+    ldap_server.modify(
+        f"dn: {ASMITH}\nchangetype: modify\nadd: employeeType\nemployeeType: contractor\n-\n"
+    )
+    result = apply_plan(plan_path, target(ldap_server))
+    assert {o.event_id: o.outcome for o in result.outcomes}[str(disable["id"])] == "applied"
+    assert sorted(ldap_server.values(ASMITH, "employeeType")) == ["contractor", "disabled"]
+
+
+def test_a_replaced_entry_is_stale(ldap_server: Slapd, tmp_path: Path) -> None:
+    """jdoe and bwong are deleted and re-created under the same DN between plan
+    and apply (another person, same uid): nothing of the plan reaches them."""
+    plan_path = _planned(ldap_server, tmp_path / "run")
+    plan = load_plan(plan_path)
+    assert plan["endpoint"]["uuid_attribute"] == "entryUUID"
+    events = _by_key(plan)
+    jdoe_uuid = ldap_server.values(JDOE, "entryUUID")
+    title = events["modify jdoe"]
+    assert title["preconditions"][0] == {"attribute": "entryUUID", "values": jdoe_uuid}
+    join = events["modify bwong"]
+    assert join["object"]["member_of"] == {  # type: ignore[index]
+        "dn": BWONG_DN, "key": "bwong", "uuid": ldap_server.values(BWONG_DN, "entryUUID")[0],
+    }  # fmt: skip
+    assert events["disable asmith"]["preconditions"][0]["attribute"] == "entryUUID"  # type: ignore[index]
+
+    for dn, uid, name in ((JDOE, "jdoe", "John Doe"), (BWONG_DN, "bwong", "Bo Wong")):
+        ldap_server.modify(f"dn: {dn}\nchangetype: delete\n")
+        ldap_server.load(
+            f"dn: {dn}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {name}\nsn: X\n"
+            f"title: {'Engineer' if uid == 'jdoe' else 'Designer'}\nemployeeType: active\n"
+        )
+    dry = apply_plan(plan_path, target(ldap_server), dry_run=True)
+    dry_by_id = {o.event_id: o for o in dry.outcomes}
+    assert dry_by_id[str(title["id"])].outcome == "would_be_stale"
+    assert dry_by_id[str(join["id"])].outcome == "would_be_stale"
+
+    result = apply_plan(plan_path, target(ldap_server))
+    by_id = {o.event_id: o for o in result.outcomes}
+    stale = by_id[str(title["id"])]
+    assert (stale.outcome, stale.result) == ("stale", 122)
+    assert "the entry at this DN is not the one exported (entryUUID differs" in stale.message
+    joined = by_id[str(join["id"])]
+    assert (joined.outcome, joined.result) == ("stale", 122)
+    assert f"the member {BWONG_DN} is not the entry exported" in joined.message
+    assert by_id[str(events["disable asmith"]["id"])].outcome == "applied"  # not replaced
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+    assert ldap_server.values(BWONG_DN, "memberOf") == []
+    assert BWONG_DN not in ldap_server.values(STAFF, "member")
+
+
+def test_plan_show_says_when_the_export_has_no_entry_uuid(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    with_uuid = _planned(ldap_server, tmp_path / "with")
+    without = _planned(ldap_server, tmp_path / "without", attributes=())
+    assert load_plan(without)["endpoint"]["uuid_attribute"] is None
+    assert all(
+        p["attribute"] != "entryUUID"
+        for e in load_plan(without)["events"]
+        for p in e["preconditions"]
+    )
+    code, out, _ = run_cli("plan", "show", str(without))
+    assert code == 0
+    assert (
+        "identity    none: the endpoint export has no entryUUID or objectGUID column, so "
+        "apply cannot tell an entry deleted and re-created under the same DN from the one "
+        "planned; export it (ldapsearch ... '*' entryUUID, or objectGUID on AD)"
+    ) in out.splitlines()
+    code, out, _ = run_cli("plan", "show", str(with_uuid))
+    assert "identity    entryUUID asserted on every event of an existing entry" in out.splitlines()
+
+
+def test_object_guid_is_asserted_as_ad_stores_it() -> None:
+    """AD's objectGUID is 16 bytes; exports hold it as a GUID string (Get-ADUser) or
+    base64 (ldifde): either becomes the escaped bytes a filter needs."""
+    from recondiff.apply import assertion_filter
+
+    stored = "\\e0\\04\\25\\3f\\89\\4f\\d3\\11\\9a\\0c\\03\\05\\e8\\2c\\33\\01"
+    for value in (
+        "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+        "{3F2504E0-4F89-11D3-9A0C-0305E82C3301}",
+        "4AQlP4lP0xGaDAMF6CwzAQ==",
+    ):
+        assert assertion_filter([{"attribute": "objectGUID", "values": [value]}]) == (
+            f"(objectGUID={stored})"
+        ), value
+    assert assertion_filter([{"attribute": "objectGUID", "values": ["odd"]}]) == "(objectGUID=odd)"

@@ -58,8 +58,9 @@ STALE_RESULTS = {
 UNAVAILABLE_RESULTS = {51: "busy", 52: "unavailable"}
 """The server could not take the operation now: stop, the re-run resumes."""
 
-FINAL = ("applied", "stale", "failed")
-"""Journal outcomes after which an event is never sent again."""
+FINAL = ("applied", "stale", "failed", "in_doubt")
+"""Journal outcomes after which an event is never sent again (``in_doubt``: a
+membership resumed whose member's memberOf does not agree, left for a human)."""
 
 MASS_OPERATIONS = ("delete", "disable")
 
@@ -122,7 +123,7 @@ class ApplyResult:
     @property
     def exit_code(self) -> int:
         """0 when every event to run was applied (or would be), else 1."""
-        bad = ("stale", "failed", "would_be_stale", "would_fail")
+        bad = ("stale", "failed", "in_doubt", "would_be_stale", "would_fail")
         if any(item.outcome in bad for item in self.outcomes):
             return ExitCode.DIFFERENCES
         return ExitCode.IN_SYNC
@@ -814,6 +815,7 @@ class _Session:
         self.assertion = assertion
         self.protected = protected
         self.uuid_attribute = uuid_attribute
+        self._memberof: bool | None = None
 
     def _call(self, operation: Callable[[], Any], event_id: str) -> dict[str, Any]:
         try:
@@ -978,6 +980,66 @@ class _Session:
         except _SearchFailed:
             return False
 
+    def server_has_memberof(self, event_id: str) -> bool:
+        """The server computes ``memberOf`` (its schema defines it: slapd's memberof
+        overlay, AD); asked once per run."""
+        if self._memberof is None:
+            self._memberof = False
+            root = self._call(
+                lambda: self.conn.search(
+                    "", "(objectClass=*)", ldap3.BASE, attributes=["subschemaSubentry"]
+                ),
+                event_id,
+            )
+            raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
+            where: list[bytes] = next(
+                (v for k, v in raw.items() if k.lower() == "subschemasubentry"), []
+            )
+            if root.get("result") == 0 and where:
+                base = where[0].decode("utf-8", "replace")
+                self._call(
+                    lambda: self.conn.search(
+                        base, "(objectClass=subschema)", ldap3.BASE, attributes=["attributeTypes"]
+                    ),
+                    event_id,
+                )
+                raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
+                types: list[bytes] = next(
+                    (v for k, v in raw.items() if k.lower() == "attributetypes"), []
+                )
+                self._memberof = any(
+                    re.search(rb"NAME\s+(?:\(\s*)?(?:'[^']*'\s+)*'memberOf'", t, re.I)
+                    for t in types
+                )
+        return self._memberof
+
+    def back_link_doubt(self, event: Event) -> str | None:
+        """For a membership event found done on the group when resuming: does each
+        member's computed ``memberOf`` agree? The group is updated first and the
+        back-link after it, so a crash or hang between the two leaves the group
+        done and memberOf not: then why, else None."""
+        if not membership_event(event) or not self.server_has_memberof(event["id"]):
+            return None
+        group = event["object"]["dn"]
+        for change in event["changes"]:
+            if change["attribute"].lower() not in MEMBER_ATTRIBUTES:
+                continue
+            for member in change["values"]:
+                try:
+                    links = self.values(member, ["memberOf"], event["id"]).get("memberof", [])
+                except _SearchFailed:
+                    links = []
+                listed = _dn_key(group) in {_dn_key(v) for v in links}
+                if listed != (change["op"] == "add"):
+                    state = "does not list it" if change["op"] == "add" else "still lists it"
+                    return (
+                        f"the group {group} shows the change the previous run sent before it "
+                        f"stopped, but {member}'s memberOf {state}: the server may have lost "
+                        "its memberOf update; check both entries (removing and re-adding the "
+                        "member repairs memberOf), this event is not sent again"
+                    )
+        return None
+
     def check(self, event: Event) -> EventOutcome:
         """Dry run: would the event apply? (A base search with its preconditions.)"""
         dn = event["object"]["dn"]
@@ -1007,6 +1069,13 @@ class _SearchFailed(Exception):
         super().__init__(_describe(result))
         self.result = result
         self.code: int | None = result.get("result")
+
+
+def _dn_key(dn: str) -> str:
+    """A DN compared loosely: case-folded, no spaces around its separators."""
+    return ",".join(
+        "=".join(p.strip() for p in rdn.split("=", 1)) for rdn in re.split(r"(?<!\\),", dn)
+    ).casefold()
 
 
 def _show(values: Sequence[str]) -> str:
@@ -1157,6 +1226,11 @@ def _run_one(
         report(session.check(event))
         return
     if last is not None and last["outcome"] == "started" and session.already_done(event):
+        doubt = session.back_link_doubt(event)
+        if doubt is not None:
+            journal.record(event_id, "in_doubt", None, doubt)
+            report(EventOutcome(event_id, "in_doubt", None, doubt))
+            return
         message = (
             f"{_summary(event)} (already on the server: the previous run stopped after sending it)"
         )

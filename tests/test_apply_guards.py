@@ -508,3 +508,84 @@ def test_object_guid_is_asserted_as_ad_stores_it() -> None:
             f"(objectGUID={stored})"
         ), value
     assert assertion_filter([{"attribute": "objectGUID", "values": ["odd"]}]) == "(objectGUID=odd)"
+
+
+# -- 12. membership resume checks both sides -----------------------------------------------
+
+
+def _group_updated_memberof_lost(server: Slapd, ldif: str) -> None:
+    """The state a server hang or crash leaves between a group's update and the
+    memberof overlay's update of the member: the group changed, memberOf did not.
+    Made by running the change with the overlay switched off (module still loaded,
+    so memberOf stays defined), then switching it back on."""
+    conf = server.conf.read_text(encoding="utf-8")
+    server.stop()
+    server.conf.write_text(
+        conf.replace("overlay memberof\nmemberof-refint TRUE\n", ""), encoding="utf-8"
+    )
+    server.start()
+    try:
+        server.modify(ldif)
+    finally:
+        server.stop()
+        server.conf.write_text(conf, encoding="utf-8")
+        server.start()
+
+
+def _started(plan_path: Path, event_id: str) -> None:
+    """The journal as a run killed after sending ``event_id`` leaves it."""
+    from recondiff.apply import Journal, default_journal
+
+    plan = load_plan(plan_path)
+    journal = Journal(default_journal(plan_path), plan["plan_id"], plan["digest"])
+    journal.open()
+    journal.record(event_id, "started", None, "sent")
+    journal.close()
+
+
+def test_resumed_membership_with_a_lost_memberof_is_in_doubt(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    from recondiff.apply import default_journal
+    from tests.test_apply import BWONG, journal_lines, membership
+
+    join = membership("add", STAFF, BWONG)
+    leave = membership("delete", f"cn=vpn,ou=groups,{BASE}", JDOE)
+    plan_path = write_plan(tmp_path / "plan.json", [join, leave])
+    _group_updated_memberof_lost(
+        ldap_server,
+        f"dn: {STAFF}\nchangetype: modify\nadd: member\nmember: {BWONG}\n-\n\n"
+        f"dn: cn=vpn,ou=groups,{BASE}\nchangetype: modify\ndelete: member\nmember: {JDOE}\n-\n",
+    )
+    assert BWONG in ldap_server.values(STAFF, "member")
+    assert ldap_server.values(BWONG, "memberOf") == []  # the back-link was lost
+    assert f"cn=vpn,ou=groups,{BASE}" in ldap_server.values(JDOE, "memberOf")
+    _started(plan_path, join["id"])
+    _started(plan_path, leave["id"])
+
+    result = apply_plan(plan_path, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["in_doubt", "in_doubt"]
+    assert result.exit_code == 1
+    assert f"but {BWONG}'s memberOf does not list it" in result.outcomes[0].message
+    assert f"but {JDOE}'s memberOf still lists it" in result.outcomes[1].message
+    lines = journal_lines(default_journal(plan_path))
+    assert [line["outcome"] for line in lines[-2:]] == ["in_doubt", "in_doubt"]
+    # final: a re-run reports it and sends nothing
+    again = apply_plan(plan_path, target(ldap_server))
+    assert [(o.outcome, o.previous) for o in again.outcomes] == [("in_doubt", True)] * 2
+    assert len(journal_lines(default_journal(plan_path))) == len(lines)
+
+
+def test_resumed_membership_with_both_sides_done_is_applied(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    from tests.test_apply import BWONG, membership
+
+    join = membership("add", STAFF, BWONG)
+    plan_path = write_plan(tmp_path / "plan.json", [join])
+    ldap_server.modify(f"dn: {STAFF}\nchangetype: modify\nadd: member\nmember: {BWONG}\n-\n")
+    assert ldap_server.values(BWONG, "memberOf") == [STAFF]
+    _started(plan_path, join["id"])
+    result = apply_plan(plan_path, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["applied"]
+    assert "already on the server" in result.outcomes[0].message

@@ -445,6 +445,13 @@ def test_a_replaced_entry_is_stale(ldap_server: Slapd, tmp_path: Path) -> None:
         "dn": BWONG_DN, "key": "bwong", "uuid": ldap_server.values(BWONG_DN, "entryUUID")[0],
     }  # fmt: skip
     assert events["disable asmith"]["preconditions"][0]["attribute"] == "entryUUID"  # type: ignore[index]
+    from recondiff.changes_ldif import plan_to_ldif
+
+    ldif = plan_to_ldif(plan)  # the member's identity cannot be asserted by ldapmodify: said
+    assert (
+        f"# not checked (membership): member {BWONG_DN} is {join['object']['member_of']['uuid']}"
+        in ldif
+    )  # type: ignore[index]
 
     for dn, uid, name in ((JDOE, "jdoe", "John Doe"), (BWONG_DN, "bwong", "Bo Wong")):
         ldap_server.modify(f"dn: {dn}\nchangetype: delete\n")

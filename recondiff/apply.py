@@ -294,7 +294,7 @@ def _removes_values(event: Event) -> bool:
         name = change["attribute"].lower()
         if change["op"] in ("delete", "replace"):
             removed.add(name)
-        if change["op"] in ("add", "replace") and change["values"]:
+        if change["op"] in ("add", "replace") and any(v.strip() for v in change["values"]):
             added.add(name)
     return bool(removed - added)
 
@@ -515,6 +515,14 @@ def _touched_names(event: Event) -> Iterator[str]:
                 yield from first_rdn_values(value)
 
 
+def _sent_dns(event: Event) -> Iterator[str]:
+    """The DNs an event names: its object's, its member's, the values of a membership change."""
+    obj = event["object"]
+    yield from (d for d in (obj.get("dn"), (obj.get("member_of") or {}).get("dn")) if d)
+    if membership_event(event):
+        yield from (v for c in event["changes"] for v in c["values"])
+
+
 def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -> str | None:
     """Why ``event`` must not run at all (no DN, protected key, not an LDAP operation).
 
@@ -530,6 +538,13 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
         return (
             "the endpoint snapshot had no DN column (dn or distinguishedName), "
             "so the member to add or remove has no DN; export the DN and re-run compare"
+        )
+    extended = next((n for n in _sent_dns(event) if n.lstrip().startswith("<")), None)
+    if extended is not None:
+        return (
+            f"{extended} is in AD's extended DN form (<GUID=...>, <SID=...>), which names an "
+            "entry without its name; recondiff sends only plain DNs, so that protected "
+            "accounts are recognised: export distinguishedName as a plain DN"
         )
     if protected is None:
         protected = protected_names(plan)

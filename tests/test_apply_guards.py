@@ -596,3 +596,25 @@ def test_resumed_membership_with_both_sides_done_is_applied(
     result = apply_plan(plan_path, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["applied"]
     assert "already on the server" in result.outcomes[0].message
+
+
+def test_extended_dns_and_blank_replacements_do_not_slip_through(tmp_path: Path) -> None:
+    """AD accepts <GUID=...> and <SID=...> as DNs: they name an entry (the
+    Administrator's, say) without its name, so no protected key can be
+    recognised: refused. A value replaced by a blank is a removal."""
+    from recondiff.apply import refusal
+
+    guid = "<GUID=3f2504e0-4f89-11d3-9a0c-0305e82c3301>"
+    by_guid = event("modify", guid, [change("add", "title", "x")], key="jdoe")
+    member_by_sid = event(
+        "modify", STAFF, [change("add", "member", "<SID=S-1-5-21-1-2-3-500>")],
+        key="staff", member_of={"key": "jdoe", "dn": JDOE},
+    )  # fmt: skip
+    plan = load_plan(write_plan(tmp_path / "plan.json", [by_guid, member_by_sid]))
+    assert (refusal(plan, by_guid) or "").startswith(f"{guid} is in AD's extended DN form")
+    assert (refusal(plan, member_by_sid) or "").startswith("<SID=S-1-5-21-1-2-3-500> is in AD's")
+
+    blanked = event("modify", JDOE, [change("replace", "title", " ")])
+    kept = event("modify", ASMITH, [change("replace", "title", "Lead")])
+    counts = mass_counts(load_plan(write_plan(tmp_path / "p2.json", [blanked, kept])))
+    assert (counts["value_removals"], counts["modifies"]) == (1, 2)

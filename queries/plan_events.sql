@@ -20,7 +20,11 @@ WITH attrs AS (
 acted AS (
     SELECT r.*, a.vals AS acc_vals, coalesce(a.extra, []) AS acc_extra,
            i.vals AS id_vals, i.dn_values,
-           [rd_pre($key_attr, CASE WHEN coalesce(r.endpoint_key, '') = '' THEN []
+           -- the entry itself (entryUUID/objectGUID at export): a DN re-used by
+           -- another object fails the assertion
+           (CASE WHEN u.uuid IS NULL THEN rd_no_pre()
+                 ELSE [rd_pre(CAST($uuid_attr AS VARCHAR), [u.uuid])] END)
+           || [rd_pre($key_attr, CASE WHEN coalesce(r.endpoint_key, '') = '' THEN []
                                    ELSE [r.endpoint_key] END)]
            || list_transform(
                   list_filter($asserted::STRUCT(idx INTEGER, name VARCHAR)[],
@@ -28,6 +32,7 @@ acted AS (
                   lambda x: rd_pre(x.name, a.vals[x.idx])) AS account_pre
     FROM plan_row r
     LEFT JOIN plan_account a ON a.ep_row = r.endpoint_record
+    LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
     LEFT JOIN plan_identity i
            ON i.identity_norm = CASE WHEN r.action = 'add_to_endpoint' THEN rd_key(r.identity_key) END
     WHERE r.action IS NOT NULL
@@ -81,7 +86,17 @@ account AS (
                         rd_change('add', 'userAccountControl', [CAST(flags | 2 AS VARCHAR)])]
                     WHEN 'openldap' THEN
                         [rd_change('add', 'pwdAccountLockedTime', ['000001010000Z'])]
-                    ELSE [rd_change('replace', $disable_attribute, [$disable_value])]
+                    -- only what the plan saw: values added since the export stay
+                    ELSE (CASE WHEN len(list_filter(acc_extra,
+                                        lambda v: rd_fold(v) <> rd_fold($disable_value))) > 0
+                               THEN [rd_change('delete', $disable_attribute,
+                                               list_filter(acc_extra, lambda v:
+                                                   rd_fold(v) <> rd_fold($disable_value)))]
+                               ELSE rd_no_changes() END)
+                         || (CASE WHEN list_contains(list_transform(acc_extra, lambda v: rd_fold(v)),
+                                                     rd_fold($disable_value))
+                                  THEN rd_no_changes()
+                                  ELSE [rd_change('add', $disable_attribute, [$disable_value])] END)
                 END
             WHEN 'add_to_endpoint' THEN
                 (CASE WHEN len($object_class::VARCHAR[]) > 0
@@ -149,6 +164,7 @@ created_members AS (
 drow AS (
     SELECT r.ord, r.endpoint_key AS key, r.endpoint_dn AS dn, r.identity_key, r.situation,
            r.rule, d.pos, d.kind, d.endpoint_value, d.repository_value, d.response, d.alert,
+           u.uuid,
            m.capability, m.membership, m.endpoint AS ep_attr, m.repository AS repo_attr,
            {'attribute': d.attribute, 'endpoint_value': d.endpoint_value, 'kind': d.kind,
             'repository_value': d.repository_value, 'response': d.response} AS why,
@@ -172,6 +188,7 @@ drow AS (
     FROM plan_row r
     JOIN plan_drift_row d ON d.ep_row = r.endpoint_record
     JOIN attrs m USING (attr_idx)
+    LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
     WHERE r.sync = 'drifted' AND d.response <> 'do_nothing'
 ),
 -- what one row adds to its account's modify: endpoint side for 'plain' rows
@@ -186,7 +203,9 @@ fragment AS (
                          ELSE rd_no_changes() END)
                 ELSE [repo_change] END,
             'pre': CASE WHEN cls = 'plain' THEN
-                (CASE WHEN kind IN ('changed', 'added') THEN [rd_pre(ep_attr, old)]
+                (CASE WHEN uuid IS NULL THEN rd_no_pre()
+                 ELSE [rd_pre(CAST($uuid_attr AS VARCHAR), [uuid])] END)
+                || (CASE WHEN kind IN ('changed', 'added') THEN [rd_pre(ep_attr, old)]
                       ELSE rd_no_pre() END)
                 ELSE repo_pre END,
             'why': why, 'response': response, 'alert': alert} AS item
@@ -250,7 +269,9 @@ attribute_value AS (
     SELECT ord, 3 AS grp, pos AS sub1, 0 AS sub2, key, dn, identity_key, situation, rule,
            'endpoint' AS target, response,
            [rd_change(op, ep_attr, [value])] AS changes,
-           CASE WHEN op = 'delete' THEN [rd_pre(ep_attr, [value])] ELSE rd_no_pre() END
+           (CASE WHEN uuid IS NULL THEN rd_no_pre()
+                 ELSE [rd_pre(CAST($uuid_attr AS VARCHAR), [uuid])] END)
+           || CASE WHEN op = 'delete' THEN [rd_pre(ep_attr, [value])] ELSE rd_no_pre() END
                AS preconditions,
            [why] AS drift, alert, response = 'review' AS review
     FROM value_change WHERE membership IS NULL
@@ -258,7 +279,7 @@ attribute_value AS (
 -- memberOf is computed by the directory: the event changes the group's member list
 member_value AS (
     SELECT ord, 3 AS grp, pos AS sub1, 0 AS sub2, key, dn, identity_key, situation, rule,
-           response, value,
+           response, value, uuid,
            [rd_change(op, membership, member)] AS changes,
            CASE WHEN op = 'delete' THEN [rd_pre(membership, member)] ELSE rd_no_pre() END
                AS preconditions,
@@ -327,8 +348,13 @@ lines AS (
                'approval': rd_approval(review),
                'changes': changes,
                'id': rd_event_id('endpoint', 'modify', NULL, value, identity_key, key, dn, changes),
+               -- the member's entryUUID/objectGUID, when the export has it (apply checks it)
                'object': {'dn': value, 'identity_key': identity_key,
-                          'key': CAST(NULL AS VARCHAR), 'member_of': {'dn': dn, 'key': key}},
+                          'key': CAST(NULL AS VARCHAR),
+                          'member_of': CASE WHEN uuid IS NULL
+                                            THEN to_json({'dn': dn, 'key': key})
+                                            ELSE to_json({'dn': dn, 'key': key, 'uuid': uuid})
+                                       END},
                'operation': 'modify',
                'preconditions': preconditions,
                'reason': {'drift': drift, 'rule': rule, 'situation': situation},

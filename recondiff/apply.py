@@ -23,6 +23,7 @@ applied (a stale or failed creation makes them ``stale``).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import getpass
@@ -32,7 +33,9 @@ import re
 import socket
 import ssl
 import stat
-from collections.abc import Callable, Iterator, Sequence
+import unicodedata
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +48,8 @@ from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder as ber_encoder
 
 from recondiff.atomic import fsync_directory
-from recondiff.errors import ExitCode, InputError, RecondiffError
+from recondiff.config import Config, PlanConfig, load_config
+from recondiff.errors import ConfigError, ExitCode, InputError, RecondiffError
 from recondiff.plan import Event, Plan, load_plan, runnable
 
 ASSERTION_CONTROL = "1.3.6.1.1.12"
@@ -63,8 +67,9 @@ STALE_RESULTS = {
 UNAVAILABLE_RESULTS = {51: "busy", 52: "unavailable"}
 """The server could not take the operation now: stop, the re-run resumes."""
 
-FINAL = ("applied", "stale", "failed")
-"""Journal outcomes after which an event is never sent again."""
+FINAL = ("applied", "stale", "failed", "in_doubt")
+"""Journal outcomes after which an event is never sent again (``in_doubt``: a
+membership resumed whose member's memberOf does not agree, left for a human)."""
 
 MASS_OPERATIONS = ("delete", "disable")
 
@@ -72,10 +77,6 @@ Progress = Callable[[str], None]
 
 _ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$")
 _FILTER_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,@+/")
-
-
-class SafetyError(InputError):
-    """The plan deletes or disables more accounts than its safety thresholds allow."""
 
 
 class LdapError(RecondiffError):
@@ -96,6 +97,8 @@ class LdapTarget:
     starttls: bool = False
     ca_file: Path | None = None
     timeout: float = 30.0
+    allow_plaintext: bool = False
+    """Send the password over ``ldap://`` without StartTLS (``--allow-plaintext``)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ class ApplyResult:
     @property
     def exit_code(self) -> int:
         """0 when every event to run was applied (or would be), else 1."""
-        bad = ("stale", "failed", "would_be_stale", "would_fail")
+        bad = ("stale", "failed", "in_doubt", "would_be_stale", "would_fail")
         if any(item.outcome in bad for item in self.outcomes):
             return ExitCode.DIFFERENCES
         return ExitCode.IN_SYNC
@@ -159,6 +162,33 @@ def _and(clauses: Sequence[str]) -> str | None:
     return clauses[0] if len(clauses) == 1 else "(&" + "".join(clauses) + ")"
 
 
+UUID_ATTRIBUTES = frozenset({"entryuuid", "objectguid"})
+"""Attributes naming an entry for good: a DN re-used by another object has another one."""
+
+
+def _guid_bytes(value: str) -> bytes | None:
+    """AD's objectGUID as the 16 bytes it stores: from the GUID string
+    (``Get-ADUser``'s ``ObjectGUID``, byte order of Windows) or base64 (ldifde)."""
+    try:
+        return uuid.UUID(value.strip().strip("{}")).bytes_le
+    except ValueError:
+        pass
+    try:
+        data = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return data if len(data) == 16 else None
+
+
+def filter_value(attribute: str, value: str) -> str:
+    """A value escaped for a filter on ``attribute`` (objectGUID: its binary form)."""
+    if attribute.lower() == "objectguid":
+        data = _guid_bytes(value)
+        if data is not None:
+            return "".join(f"\\{b:02x}" for b in data)
+    return escape_filter_value(value)
+
+
 def assertion_filter(preconditions: Sequence[dict[str, Any]]) -> str | None:
     """``(&(attr=v)…)``, with ``(!(attr=*))`` for an attribute that must be absent."""
     clauses: list[str] = []
@@ -166,7 +196,7 @@ def assertion_filter(preconditions: Sequence[dict[str, Any]]) -> str | None:
         name = _check_attribute(condition["attribute"])
         if not condition["values"]:
             clauses.append(f"(!({name}=*))")
-        clauses += [f"({name}={escape_filter_value(v)})" for v in condition["values"]]
+        clauses += [f"({name}={filter_value(name, v)})" for v in condition["values"]]
     return _and(clauses)
 
 
@@ -233,40 +263,292 @@ def assertion_control(filter_text: str) -> tuple[str, bool, bytes]:
 # -- plan-level checks -------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MassGuard:
+    """One mass-change limit: what it counts, its ``[plan]`` keys and its override flag."""
+
+    name: str
+    count_key: str
+    percent_key: str
+    flag: str
+    what: str  # "... {n} ...", after "the plan "
+
+
+GUARDS = (
+    MassGuard(
+        "deletes", "max_deletes", "max_delete_percent", "--allow-mass-change",
+        "deletes or disables {n} accounts",
+    ),
+    MassGuard(
+        "value_removals", "max_value_removals", "max_value_removal_percent",
+        "--allow-value-removals", "removes attribute values from {n} accounts",
+    ),
+    MassGuard(
+        "membership_removals", "max_membership_removals", "max_membership_removal_percent",
+        "--allow-membership-removals", "removes {n} group memberships",
+    ),
+    MassGuard(
+        "modifies", "max_modifies", "max_modify_percent", "--allow-modifies",
+        "sends {n} modifies",
+    ),
+)  # fmt: skip
+"""Every mass-change limit ``apply`` and ``plan ldif`` enforce (docs/plan.md, Guards)."""
+
+
+def _removes_values(event: Event) -> bool:
+    """A modify that leaves some attribute with fewer values and none new (blanked)."""
+    removed: set[str] = set()
+    added: set[str] = set()
+    for change in event["changes"]:
+        name = change["attribute"].lower()
+        if change["op"] in ("delete", "replace"):
+            removed.add(name)
+        if change["op"] in ("add", "replace") and any(v.strip() for v in change["values"]):
+            added.add(name)
+    return bool(removed - added)
+
+
+def mass_counts(plan: Plan) -> dict[str, int]:
+    """What each guard counts among the events ``apply`` runs: deletes and disables;
+    accounts losing attribute values (a modify that deletes values and adds none to
+    that attribute); membership events that remove a member; modify operations."""
+    counts = dict.fromkeys((g.name for g in GUARDS), 0)
+    losing: set[str] = set()
+    for event in runnable(plan):
+        operation = event["operation"]
+        if operation in MASS_OPERATIONS:
+            counts["deletes"] += 1
+        if operation != "modify":
+            continue
+        counts["modifies"] += 1
+        if membership_event(event):
+            if any(c["op"] in ("delete", "replace") for c in event["changes"]):
+                counts["membership_removals"] += 1
+        elif _removes_values(event):
+            obj = event["object"]
+            losing.add(str(obj.get("dn") or obj.get("key") or event["id"]).casefold())
+    counts["value_removals"] = len(losing)
+    return counts
+
+
 def mass_change_count(plan: Plan) -> int:
     """Deletes and disables among the events ``apply`` runs."""
-    return sum(1 for e in runnable(plan) if e["operation"] in MASS_OPERATIONS)
+    return mass_counts(plan)["deletes"]
 
 
-def check_safety(plan: Plan, allow_mass_change: int | None, source: Path | str) -> None:
-    """Refuse the whole apply when the plan deletes or disables too many accounts."""
-    count = mass_change_count(plan)
-    limit = plan["safety"]["max_deletes"]
-    percent = plan["safety"]["max_delete_percent"]
+def safety_limits(
+    plan: Plan, config: Config | None = None
+) -> dict[str, tuple[int, float, str, str]]:
+    """Each guard's ``(count, percent, where, where)``: the stricter of the plan's
+    ``safety`` and the config's ``[plan]`` (a plan written before a limit existed
+    has the default); each ``where`` names the config when its value is in force."""
+    defaults = PlanConfig()
+    limits: dict[str, tuple[int, float, str, str]] = {}
+    for guard in GUARDS:
+        count = int(plan["safety"].get(guard.count_key, getattr(defaults, guard.count_key)))
+        percent = float(plan["safety"].get(guard.percent_key, getattr(defaults, guard.percent_key)))
+        count_where = percent_where = ""
+        if config is not None:
+            mine_count = int(getattr(config.plan, guard.count_key))
+            mine_percent = float(getattr(config.plan, guard.percent_key))
+            if mine_count < count:
+                count, count_where = mine_count, f" in {config.path}"
+            if mine_percent < percent:
+                percent, percent_where = mine_percent, f" in {config.path}"
+        limits[guard.name] = (count, percent, count_where, percent_where)
+    return limits
+
+
+class SafetyError(InputError):
+    """The plan changes more than its mass-change limits allow: one line per limit."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        clean = [" ".join(line.split()) for line in lines]
+        Exception.__init__(self, "\n".join(clean))
+        self.lines = clean
+
+
+def check_safety(
+    plan: Plan,
+    allow: Mapping[str, int | None] | int | None,
+    source: Path | str,
+    config: Config | None = None,
+) -> None:
+    """Refuse the whole apply (or LDIF) when the plan changes too much at once.
+
+    ``allow`` maps a guard's name to the count its override flag accepts (an
+    int alone is ``--allow-mass-change``, for deletes and disables)."""
+    if not isinstance(allow, Mapping):
+        allow = {"deletes": allow}
+    counts = mass_counts(plan)
+    limits = safety_limits(plan, config)
     rows = plan["inputs"]["endpoint"]["rows"]
-    share = 100.0 * count / rows if rows else (100.0 if count else 0.0)
-    if count <= limit and share <= percent:
-        return
-    if allow_mass_change is not None and allow_mass_change >= count:
-        return
-    raise SafetyError(
-        f"{source}: the plan deletes or disables {count} accounts ({share:.1f}% of the "
-        f"endpoint's {rows} rows), over its safety limits (max_deletes {limit}, "
-        f"max_delete_percent {percent:g}); review the plan, then allow it with "
-        f"--allow-mass-change {count}"
-    )
+    over: list[str] = []
+    for guard in GUARDS:
+        count = counts[guard.name]
+        limit, percent, count_where, percent_where = limits[guard.name]
+        share = 100.0 * count / rows if rows else (100.0 if count else 0.0)
+        if count <= limit and share <= percent:
+            continue
+        allowed = allow.get(guard.name)
+        if allowed is not None and allowed >= count:
+            continue
+        over.append(
+            f"{source}: the plan {guard.what.format(n=count)} ({share:.1f}% of the "
+            f"endpoint's {rows} rows), over its safety limits ({guard.count_key} {limit}"
+            f"{count_where}, {guard.percent_key} {percent:g}{percent_where}); review the plan, "
+            f"then allow it with {guard.flag} {count}"
+        )
+    if over:
+        raise SafetyError(over)
 
 
-def _rdn_value(dn: str | None) -> str | None:
+def config_named_by(plan: Plan) -> Config:
+    """The config file the plan was made from, as it reads now: the config in
+    force when ``apply`` is not given ``--config``."""
+    named = Path(plan["config"]["path"])
+    if not named.is_file():
+        raise ConfigError(
+            f"the plan was made from the config {named}, which is not here; pass the config "
+            "in force with --config recondiff.toml (its protected keys and mass-change limits "
+            "are enforced with the plan's)"
+        )
+    return load_config(named)
+
+
+def check_config(plan: Plan, config: Config | None) -> None:
+    """The config given at apply time must be the plan's endpoint's."""
+    if config is not None and config.endpoint.name != plan["endpoint"]["name"]:
+        raise ConfigError(
+            f"{config.path}: [endpoint] name {config.endpoint.name!r} is not the plan's "
+            f"endpoint {plan['endpoint']['name']!r}; pass the config the plan was made with"
+        )
+
+
+# -- protected accounts ----------------------------------------------------------------
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def match_form(value: str) -> str:
+    """A name as LDAP string matching sees it (RFC 4518, loosely and on the safe
+    side): compatibility-normalised, case-folded, format characters (zero-width
+    space, soft hyphen, ...) dropped, runs of spaces one space, no outer spaces."""
+    text = unicodedata.normalize("NFKC", value)
+    text = unicodedata.normalize("NFKC", text.casefold())
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    return " ".join(text.split())
+
+
+def _ber_content(data: bytes) -> bytes:
+    """The content octets of a BER TLV (``#04...`` in a DN), else the bytes as they are."""
+    if len(data) < 2:
+        return data
+    length, at = data[1], 2
+    if length & 0x80:
+        size = length & 0x7F
+        if size == 0 or len(data) < 2 + size:
+            return data
+        length, at = int.from_bytes(data[2 : 2 + size], "big"), 2 + size
+    return data[at : at + length] if len(data) >= at + length else data
+
+
+def first_rdn_values(dn: str | None) -> list[str]:
+    """The values of a DN's first RDN, decoded as a server reads them (RFC 4514):
+    ``\\hh`` and ``\\c`` escapes, ``#hex`` BER values, quoted values (RFC 1779),
+    outer spaces ignored, ``+`` between values, ``,`` or ``;`` ending the RDN."""
     if not dn:
-        return None
-    first = re.split(r"(?<!\\),", dn, maxsplit=1)[0]
-    _, _, value = first.partition("=")
-    return value.strip().replace("\\", "") or None
+        return []
+    values: list[str] = []
+    i, n = 0, len(dn)
+    while i < n:
+        eq = dn.find("=", i)
+        if eq < 0:
+            break
+        i = eq + 1
+        while i < n and dn[i] == " ":
+            i += 1
+        raw = bytearray()
+        if i < n and dn[i] == "#":
+            j = i + 1
+            while j < n and dn[j] in _HEX:
+                j += 1
+            digits = dn[i + 1 : j]
+            try:
+                raw += _ber_content(bytes.fromhex(digits[: len(digits) // 2 * 2]))
+            except ValueError:
+                raw += digits.encode()
+            i = j
+        elif i < n and dn[i] == '"':
+            i += 1
+            while i < n and dn[i] != '"':
+                if dn[i] == "\\" and i + 1 < n:
+                    i += 1
+                raw += dn[i].encode()
+                i += 1
+            i += 1
+        else:
+            trailing = 0  # unescaped spaces at the end are not part of the value
+            while i < n and dn[i] not in ",;+":
+                pair = dn[i + 1 : i + 3]
+                if dn[i] == "\\" and len(pair) == 2 and all(c in _HEX for c in pair):
+                    raw.append(int(dn[i + 1 : i + 3], 16))
+                    i += 3
+                    trailing = 0
+                elif dn[i] == "\\" and i + 1 < n:
+                    raw += dn[i + 1].encode()
+                    i += 2
+                    trailing = 0
+                else:
+                    raw += dn[i].encode()
+                    trailing = trailing + 1 if dn[i] == " " else 0
+                    i += 1
+            if trailing:
+                del raw[-trailing:]
+        values.append(raw.decode("utf-8", "replace"))
+        while i < n and dn[i] == " ":
+            i += 1
+        if i >= n or dn[i] in ",;":
+            break
+        i += 1  # "+": the next value of a multi-valued RDN
+    return values
 
 
-def refusal(plan: Plan, event: Event) -> str | None:
-    """Why ``event`` must not run at all (no DN, protected key, not an LDAP operation)."""
+def protected_names(plan: Plan, config: Config | None = None) -> frozenset[str]:
+    """The plan's and the config's protected keys, in :func:`match_form`."""
+    names = list(plan["endpoint"]["protected"])
+    if config is not None:
+        names += list(config.endpoint.protected)
+    return frozenset(form for form in map(match_form, names) if form)
+
+
+def _touched_names(event: Event) -> Iterator[str]:
+    """Every name an event acts on: keys, the first RDN of its DN and its member's,
+    and for a membership event every value it sends (a member DN, or a memberUid)."""
+    obj = event["object"]
+    member = obj.get("member_of") or {}
+    yield from (n for n in (obj.get("key"), member.get("key")) if n)
+    yield from first_rdn_values(obj.get("dn"))
+    yield from first_rdn_values(member.get("dn"))
+    if membership_event(event):
+        for change in event["changes"]:
+            for value in change["values"]:
+                yield value
+                yield from first_rdn_values(value)
+
+
+def _sent_dns(event: Event) -> Iterator[str]:
+    """The DNs an event names: its object's, its member's, the values of a membership change."""
+    obj = event["object"]
+    yield from (d for d in (obj.get("dn"), (obj.get("member_of") or {}).get("dn")) if d)
+    if membership_event(event):
+        yield from (v for c in event["changes"] for v in c["values"])
+
+
+def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -> str | None:
+    """Why ``event`` must not run at all (no DN, protected key, not an LDAP operation).
+
+    ``protected``: :func:`protected_names` (default: the plan's own list)."""
     obj = event["object"]
     if not obj.get("dn"):
         return (
@@ -279,15 +561,16 @@ def refusal(plan: Plan, event: Event) -> str | None:
             "the endpoint snapshot had no DN column (dn or distinguishedName), "
             "so the member to add or remove has no DN; export the DN and re-run compare"
         )
-    member = member or {}
-    protected = {p.casefold() for p in plan["endpoint"]["protected"]}
-    names = [
-        obj.get("key"),
-        member.get("key"),
-        _rdn_value(obj.get("dn")),
-        _rdn_value(member.get("dn")),
-    ]
-    hit = next((n for n in names if n and n.casefold() in protected), None)
+    extended = next((n for n in _sent_dns(event) if n.lstrip().startswith("<")), None)
+    if extended is not None:
+        return (
+            f"{extended} is in AD's extended DN form (<GUID=...>, <SID=...>), which names an "
+            "entry without its name; recondiff sends only plain DNs, so that protected "
+            "accounts are recognised: export distinguishedName as a plain DN"
+        )
+    if protected is None:
+        protected = protected_names(plan)
+    hit = next((n for n in _touched_names(event) if match_form(n) in protected), None)
     if hit is not None:
         return f"{hit} is a protected account ([endpoint] protected); recondiff never changes it"
     if event["operation"] not in ("add", "modify", "delete", "disable", "enable"):
@@ -701,6 +984,12 @@ def connect(target: LdapTarget, *, read_only: bool = False) -> ldap3.Connection:
     if not target.password:
         raise LdapError(f"{target.url}: the bind password is empty; give the service account's")
     server = _server(target)
+    if not server.ssl and not target.starttls and not target.allow_plaintext:
+        raise LdapError(
+            f"{target.url}: refusing to send the bind password unencrypted over ldap://; "
+            "add --starttls or use ldaps://, or accept that anyone on the network path "
+            "can read it with --allow-plaintext"
+        )
     conn = ldap3.Connection(
         server,
         user=target.bind_dn,
@@ -781,10 +1070,20 @@ def _add_attributes(changes: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
 class _Session:
     """A bound connection plus what an event needs: sending, checking, explaining."""
 
-    def __init__(self, conn: ldap3.Connection, target: LdapTarget, assertion: bool) -> None:
+    def __init__(
+        self,
+        conn: ldap3.Connection,
+        target: LdapTarget,
+        assertion: bool,
+        protected: frozenset[str] | None = None,
+        uuid_attribute: str | None = None,
+    ) -> None:
         self.conn = conn
         self.target = target
         self.assertion = assertion
+        self.protected = protected
+        self.uuid_attribute = uuid_attribute
+        self._memberof: bool | None = None
 
     def _call(self, operation: Callable[[], Any], event_id: str) -> dict[str, Any]:
         try:
@@ -842,7 +1141,18 @@ class _Session:
         parts = []
         for condition in event["preconditions"]:
             have = now.get(condition["attribute"].lower(), [])
-            if sorted(v.casefold() for v in have) != sorted(
+            if condition["attribute"].lower() in UUID_ATTRIBUTES:
+                try:
+                    dn, check = event["object"]["dn"], assertion_filter([condition])
+                    if self.exists(dn, check, event["id"]):
+                        continue
+                except (_Lost, _SearchFailed):
+                    continue
+                parts.append(
+                    f"the entry at this DN is not the one exported ({condition['attribute']} "
+                    "differs: deleted and re-created, another object under the same DN)"
+                )
+            elif sorted(v.casefold() for v in have) != sorted(
                 v.casefold() for v in condition["values"]
             ):
                 parts.append(
@@ -873,6 +1183,12 @@ class _Session:
                 return self._outcome(
                     event, {"result": code, "description": STALE_RESULTS[code], "message": checked}
                 )
+        replaced = self.member_replaced(event)
+        if replaced is not None:
+            code, message = replaced
+            return self._outcome(
+                event, {"result": code, "description": STALE_RESULTS[code], "message": message}
+            )
         if operation == "add":
             attributes = _add_attributes(event["changes"])
             result = self._call(lambda: self.conn.add(dn, attributes=attributes), event["id"])
@@ -884,6 +1200,27 @@ class _Session:
                 lambda: self.conn.modify(dn, changes, controls=controls), event["id"]
             )
         return self._outcome(event, result)
+
+    def member_replaced(self, event: Event) -> tuple[int, str] | None:
+        """A membership event's member checked against its entryUUID/objectGUID at
+        export (a base search before sending: membership events carry no assertion):
+        ``(result code, why)`` when it is gone or is another object now."""
+        member = event["object"].get("member_of") or {}
+        if not member.get("uuid") or not member.get("dn") or not self.uuid_attribute:
+            return None
+        condition = {"attribute": self.uuid_attribute, "values": [member["uuid"]]}
+        try:
+            same = self.exists(member["dn"], assertion_filter([condition]), event["id"])
+        except _SearchFailed:
+            return None  # the modify itself tells
+        if same is None:
+            return 32, f"the member {member['dn']} no longer exists"
+        if not same:
+            return 122, (
+                f"the member {member['dn']} is not the entry exported ({self.uuid_attribute} "
+                "differs: deleted and re-created, another object under the same DN)"
+            )
+        return None
 
     def _outcome(self, event: Event, result: dict[str, Any]) -> EventOutcome:
         if result.get("result") is None:
@@ -913,6 +1250,66 @@ class _Session:
         except _SearchFailed:
             return False
 
+    def server_has_memberof(self, event_id: str) -> bool:
+        """The server computes ``memberOf`` (its schema defines it: slapd's memberof
+        overlay, AD); asked once per run."""
+        if self._memberof is None:
+            self._memberof = False
+            root = self._call(
+                lambda: self.conn.search(
+                    "", "(objectClass=*)", ldap3.BASE, attributes=["subschemaSubentry"]
+                ),
+                event_id,
+            )
+            raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
+            where: list[bytes] = next(
+                (v for k, v in raw.items() if k.lower() == "subschemasubentry"), []
+            )
+            if root.get("result") == 0 and where:
+                base = where[0].decode("utf-8", "replace")
+                self._call(
+                    lambda: self.conn.search(
+                        base, "(objectClass=subschema)", ldap3.BASE, attributes=["attributeTypes"]
+                    ),
+                    event_id,
+                )
+                raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
+                types: list[bytes] = next(
+                    (v for k, v in raw.items() if k.lower() == "attributetypes"), []
+                )
+                self._memberof = any(
+                    re.search(rb"NAME\s+(?:\(\s*)?(?:'[^']*'\s+)*'memberOf'", t, re.I)
+                    for t in types
+                )
+        return self._memberof
+
+    def back_link_doubt(self, event: Event) -> str | None:
+        """For a membership event found done on the group when resuming: does each
+        member's computed ``memberOf`` agree? The group is updated first and the
+        back-link after it, so a crash or hang between the two leaves the group
+        done and memberOf not: then why, else None."""
+        if not membership_event(event) or not self.server_has_memberof(event["id"]):
+            return None
+        group = event["object"]["dn"]
+        for change in event["changes"]:
+            if change["attribute"].lower() not in MEMBER_ATTRIBUTES:
+                continue
+            for member in change["values"]:
+                try:
+                    links = self.values(member, ["memberOf"], event["id"]).get("memberof", [])
+                except _SearchFailed:
+                    links = []
+                listed = _dn_key(group) in {_dn_key(v) for v in links}
+                if listed != (change["op"] == "add"):
+                    state = "does not list it" if change["op"] == "add" else "still lists it"
+                    return (
+                        f"the group {group} shows the change the previous run sent before it "
+                        f"stopped, but {member}'s memberOf {state}: the server may have lost "
+                        "its memberOf update; check both entries (removing and re-adding the "
+                        "member repairs memberOf), this event is not sent again"
+                    )
+        return None
+
     def check(self, event: Event) -> EventOutcome:
         """Dry run: would the event apply? (A base search with its preconditions.)"""
         dn = event["object"]["dn"]
@@ -939,8 +1336,11 @@ class _Session:
                     if self.exists(dn, clause, event["id"]):
                         message = f"{STALE_RESULTS[code]} ({code}): {text} on the server"
                         return EventOutcome(event["id"], "would_be_stale", code, message)
+            replaced = self.member_replaced(event) if holds else None
         except _SearchFailed as failed:
             return EventOutcome(event["id"], "would_fail", failed.code, _describe(failed.result))
+        if replaced is not None:
+            return EventOutcome(event["id"], "would_be_stale", replaced[0], replaced[1])
         if holds is None:
             return EventOutcome(event["id"], "would_be_stale", 32, f"no such entry {dn}")
         if not holds:
@@ -990,6 +1390,13 @@ class _SearchFailed(Exception):
         self.code: int | None = result.get("result")
 
 
+def _dn_key(dn: str) -> str:
+    """A DN compared loosely: case-folded, no spaces around its separators."""
+    return ",".join(
+        "=".join(p.strip() for p in rdn.split("=", 1)) for rdn in re.split(r"(?<!\\),", dn)
+    ).casefold()
+
+
 def _show(values: Sequence[str]) -> str:
     if not values:
         return "absent"
@@ -1019,6 +1426,9 @@ def apply_plan(
     allow_mass_change: int | None = None,
     progress: Progress | None = None,
     after_event: Callable[[EventOutcome], None] | None = None,
+    config: Config | None = None,
+    allow: Mapping[str, int | None] | None = None,
+    config_from_plan: bool = False,
 ) -> ApplyResult:
     """Run the plan's approved and auto endpoint events against ``target``.
 
@@ -1029,9 +1439,24 @@ def apply_plan(
     the journal belongs to another plan (:class:`JournalError`), or the server
     cannot be reached or the connection is lost (:class:`LdapError`; the journal
     then shows where it stopped and a re-run resumes).
+
+    ``config`` is the config in force (``--config``): its protected keys are
+    refused as well as the plan's, and each mass-change limit is the stricter
+    of the two. ``allow`` maps a guard's name (:data:`GUARDS`) to the count its
+    override flag accepts; ``allow_mass_change`` is the one of deletes and disables.
+    With ``config_from_plan`` and no ``config``, the config is the file the plan
+    names (``config.path``, as compare was given it), read as it is now.
     """
     plan = load_plan(plan_path)
-    check_safety(plan, allow_mass_change, plan_path)
+    if config is None and config_from_plan:
+        config = config_named_by(plan)
+        if progress:
+            progress(f"config in force: {config.path} (named by the plan; --config names another)")
+    check_config(plan, config)
+    allowed = dict(allow or {})
+    if allow_mass_change is not None:
+        allowed["deletes"] = allow_mass_change
+    check_safety(plan, allowed, plan_path, config)
     journal = Journal(
         Path(journal_path) if journal_path else default_journal(plan_path),
         plan["plan_id"],
@@ -1065,7 +1490,13 @@ def apply_plan(
         if not dry_run:
             journal.open()
         try:
-            session = _Session(conn, target, supports_assertion(conn))
+            session = _Session(
+                conn,
+                target,
+                supports_assertion(conn),
+                protected_names(plan, config),
+                plan["endpoint"].get("uuid_attribute"),
+            )
         except _CONNECTION_ERRORS as exc:
             raise LdapError(f"{target.url}: lost the connection ({_exception_text(exc)})") from None
         if progress:
@@ -1143,9 +1574,13 @@ def _waits_for_creation(
 
 
 def _resumed(event: Event, session: _Session, also: str = "") -> EventOutcome | None:
-    """An event left ``started`` whose changes are on the server: ``applied``."""
+    """An event left ``started`` whose changes are on the server: ``applied``, or
+    ``in_doubt`` when a membership's computed back-link disagrees."""
     if not session.already_done(event):
         return None
+    doubt = session.back_link_doubt(event)
+    if doubt is not None:
+        return EventOutcome(event["id"], "in_doubt", None, doubt)
     message = (
         f"{_summary(event)} (already on the server: the previous run stopped after "
         f"sending it{also})"
@@ -1203,7 +1638,7 @@ def _run_one(
             EventOutcome(event_id, done["outcome"], done["result"], done["message"], previous=True)
         )
         return
-    refused = refusal(plan, event)
+    refused = refusal(plan, event, session.protected)
     if refused is not None:
         if dry_run:
             report(EventOutcome(event_id, "would_fail", None, refused))
@@ -1215,7 +1650,7 @@ def _run_one(
         resumed = _resumed(event, session)
         if resumed is not None:
             if not dry_run:
-                journal.record(event_id, "applied", 0, resumed.message)
+                journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
             report(resumed)
             return
     waiting = _waits_for_creation(event, creations or {}, seen or {})

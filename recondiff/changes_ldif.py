@@ -15,15 +15,19 @@ past errors) — or use ``recondiff apply``, which resumes on its own.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from recondiff.apply import (
     ASSERTION_CONTROL,
     assertion_control,
     assertion_filter,
+    check_config,
+    check_safety,
+    protected_names,
     refusal,
     split_preconditions,
 )
+from recondiff.config import Config
 from recondiff.errors import InputError
 from recondiff.plan import Event, Plan, runnable
 
@@ -95,6 +99,10 @@ def event_record(event: Event, *, assertions: bool = True) -> Iterator[str]:
     if unchecked and operation != "add":
         # A membership event: no assertion (see split_preconditions), say what is not checked.
         yield _comment(f"not asserted (membership): {assertion_filter(unchecked)}")
+    member = event["object"].get("member_of") or {}
+    if member.get("uuid") and operation != "add":
+        # apply checks the member is still the entry exported; ldapmodify cannot
+        yield _comment(f"not checked (membership): member {member.get('dn')} is {member['uuid']}")
     precondition = assertion_filter(asserted)
     if assertions and precondition and operation != "add":
         _, _, ber = assertion_control(precondition)
@@ -115,17 +123,29 @@ def event_record(event: Event, *, assertions: bool = True) -> Iterator[str]:
             yield "-"
 
 
-def plan_to_ldif(plan: Plan, *, assertions: bool = True) -> str:
+def plan_to_ldif(
+    plan: Plan,
+    *,
+    assertions: bool = True,
+    allow: Mapping[str, int | None] | None = None,
+    config: Config | None = None,
+) -> str:
     """The plan's runnable endpoint events (approved and auto) as an LDIF change file.
 
     Refuses (:class:`InputError`, one line) a plan with an event ``apply`` would
-    refuse: no DN (the snapshot had no DN column) or a protected key.
+    refuse: no DN (the snapshot had no DN column) or a protected key (the
+    plan's, and ``config``'s when given); and, like ``apply``, a plan over its
+    mass-change limits (:class:`~recondiff.apply.SafetyError`, one line per
+    limit) unless ``allow`` accepts the count (:func:`recondiff.apply.check_safety`).
     ``assertions=False`` leaves out the assertion controls (for a server without
     RFC 4528; the delete-old/add-new modifies still fail on a changed value).
     """
+    check_config(plan, config)
+    check_safety(plan, dict(allow or {}), f"plan {plan['plan_id']}", config)
+    protected = protected_names(plan, config)
     events = runnable(plan)
     for event in events:
-        why = refusal(plan, event)
+        why = refusal(plan, event, protected)
         if why is not None:
             raise InputError(
                 f"plan {plan['plan_id']}: event {event['id']} cannot be written as LDIF: {why}; "

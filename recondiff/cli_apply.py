@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -15,6 +15,34 @@ from recondiff.review import _one_line as printable
 
 if TYPE_CHECKING:
     from recondiff import apply as apply_mod
+    from recondiff.apply import SafetyError
+
+
+def mass_change_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--allow-value-removals, --allow-membership-removals, --allow-modifies (apply, plan ldif)."""
+    for flag, what in reversed(
+        (
+            ("--allow-value-removals", "accounts losing attribute values"),
+            ("--allow-membership-removals", "group membership removals"),
+            ("--allow-modifies", "modify operations"),
+        )
+    ):
+        f = click.option(
+            flag,
+            flag[2:].replace("-", "_"),
+            type=click.IntRange(min=0),
+            metavar="N",
+            help=f"Accept up to N {what} over the safety limits.",
+        )(f)
+    return f
+
+
+def safety_exit(exc: SafetyError) -> NoReturn:
+    """One line per exceeded mass-change limit, exit 2."""
+    for line in exc.lines:
+        click.echo(f"recondiff: error: {line}", err=True)
+    click.get_current_context().exit(exc.exit_code)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _password(env_var: str | None, password_file: Path | None) -> str:
@@ -79,6 +107,20 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
 )
 @click.option("--starttls", is_flag=True, help="Upgrade an ldap:// connection with StartTLS.")
 @click.option(
+    "--allow-plaintext",
+    "allow_plaintext",
+    is_flag=True,
+    help="Send the password over ldap:// without TLS (anyone on the path can read it).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The recondiff.toml in force (default: the one the plan names): its protected keys "
+    "and limits apply too.",
+)
+@click.option(
     "--ca-file",
     "ca_file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -98,6 +140,7 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
     metavar="N",
     help="Accept up to N deletes+disables over the plan's safety limits.",
 )
+@mass_change_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress or count line on stderr.")
 def apply_command(
     plan_file: Path,
@@ -106,10 +149,15 @@ def apply_command(
     password_env: str | None,
     password_file: Path | None,
     starttls: bool,
+    allow_plaintext: bool,
+    config_path: Path | None,
     ca_file: Path | None,
     journal: Path | None,
     dry_run: bool,
     allow_mass_change: int | None,
+    allow_value_removals: int | None,
+    allow_membership_removals: int | None,
+    allow_modifies: int | None,
     quiet: bool,
 ) -> None:
     """Execute the approved and auto endpoint events of PLAN against an LDAP server.
@@ -118,30 +166,54 @@ def apply_command(
     journal, so re-running the same command after a crash resumes without
     applying anything twice. The password is never taken on the command line.
 
-    Exit status: 0 every event to run was applied, 1 some were stale or failed,
-    2 usage/plan/safety/connection error, 130 interrupted.
+    The config in force (--config; default: the file the plan was made from, as
+    it reads now) adds its protected keys, which are never touched, and each
+    mass-change limit is the stricter of it and the plan's.
 
-    Example: recondiff apply out/plan.json --url ldap://dc1:389
+    Exit status: 0 every event to run was applied, 1 some were stale, failed or
+    in doubt, 2 usage/plan/safety/connection error, 130 interrupted.
+
+    Example: recondiff apply out/plan.json -c recondiff.toml --url ldaps://dc1:636
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     password = _password(password_env, password_file)
     from recondiff import apply as apply_mod  # ldap3 is imported only to apply
+    from recondiff.config import load_config
 
-    target = apply_mod.LdapTarget(url, bind_dn, password, starttls=starttls, ca_file=ca_file)
+    config = load_config(config_path) if config_path is not None else None
+    target = apply_mod.LdapTarget(
+        url,
+        bind_dn,
+        password,
+        starttls=starttls,
+        ca_file=ca_file,
+        allow_plaintext=allow_plaintext,
+    )
 
     def show(outcome: apply_mod.EventOutcome) -> None:
         detail = printable(" ".join(outcome.message.split()))
         click.echo(f"{outcome.event_id}\t{outcome.outcome}\t{detail}")
 
-    result = apply_mod.apply_plan(
-        plan_file,
-        target,
-        journal_path=journal,
-        dry_run=dry_run,
-        allow_mass_change=allow_mass_change,
-        progress=_escaped(progress(quiet)),
-        after_event=show,
-    )
+    allow = {
+        "value_removals": allow_value_removals,
+        "membership_removals": allow_membership_removals,
+        "modifies": allow_modifies,
+    }
+    try:
+        result = apply_mod.apply_plan(
+            plan_file,
+            target,
+            journal_path=journal,
+            dry_run=dry_run,
+            allow_mass_change=allow_mass_change,
+            progress=_escaped(progress(quiet)),
+            after_event=show,
+            config=config,
+            allow=allow,
+            config_from_plan=config is None,
+        )
+    except apply_mod.SafetyError as exc:
+        safety_exit(exc)
     if not quiet:
         tally = ", ".join(f"{name} {n}" for name, n in result.counts().items()) or "no events"
         if dry_run:

@@ -16,6 +16,7 @@ import click
 
 from recondiff import review
 from recondiff.atomic import write_text_atomically
+from recondiff.cli_apply import mass_change_options, safety_exit
 from recondiff.plan import load_plan
 
 
@@ -207,15 +208,53 @@ def feed(plan_file: Path, outdir: Path) -> None:
     metavar="FILE",
     help="The LDIF change file to write ('-' for stdout).",
 )
-def ldif(plan_file: Path, out: str) -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The recondiff.toml in force: its protected keys and limits apply too.",
+)
+@click.option(
+    "--allow-mass-change",
+    "allow_mass_change",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Accept up to N deletes+disables over the safety limits.",
+)
+@mass_change_options
+def ldif(
+    plan_file: Path,
+    out: str,
+    config_path: Path | None,
+    allow_mass_change: int | None,
+    allow_value_removals: int | None,
+    allow_membership_removals: int | None,
+    allow_modifies: int | None,
+) -> None:
     """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
+
+    Refused, like apply, when the plan changes more than its mass-change
+    limits (one line per limit, with the flag that accepts it).
 
     Example: recondiff plan ldif out/plan.json -o changes.ldif
     """
     # Imported here: the LDIF writer is its own module (and its own engineer's).
+    from recondiff.apply import SafetyError
     from recondiff.changes_ldif import plan_to_ldif
+    from recondiff.config import load_config
 
-    text = plan_to_ldif(load_plan(plan_file))
+    config = load_config(config_path) if config_path is not None else None
+    allow = {
+        "deletes": allow_mass_change,
+        "value_removals": allow_value_removals,
+        "membership_removals": allow_membership_removals,
+        "modifies": allow_modifies,
+    }
+    try:
+        text = plan_to_ldif(load_plan(plan_file), allow=allow, config=config)
+    except SafetyError as exc:
+        safety_exit(exc)
     if out == "-":
         click.echo(text, nl=False)
     else:

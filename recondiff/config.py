@@ -195,6 +195,13 @@ class PlanConfig:
     default_identity: str | None = None
     max_deletes: int = 50
     max_delete_percent: float = 5.0
+    # the other mass-change guards (docs/plan.md, Guards): count and share of the endpoint
+    max_value_removals: int = 50
+    max_value_removal_percent: float = 5.0
+    max_membership_removals: int = 50
+    max_membership_removal_percent: float = 5.0
+    max_modifies: int = 500
+    max_modify_percent: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -511,6 +518,12 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         default_identity=s.string("default_identity"),
         max_deletes=_or(s.integer("max_deletes", minimum=0), 50),
         max_delete_percent=_or(s.percent("max_delete_percent"), 5.0),
+        max_value_removals=_or(s.integer("max_value_removals", minimum=0), 50),
+        max_value_removal_percent=_or(s.percent("max_value_removal_percent"), 5.0),
+        max_membership_removals=_or(s.integer("max_membership_removals", minimum=0), 50),
+        max_membership_removal_percent=_or(s.percent("max_membership_removal_percent"), 5.0),
+        max_modifies=_or(s.integer("max_modifies", minimum=0), 500),
+        max_modify_percent=_or(s.percent("max_modify_percent"), 25.0),
     )
     s.finish()
     responses = {situations.get(k, v) for k, v in DEFAULT_SITUATION_RESPONSES.items()}

@@ -135,6 +135,11 @@ class Planner:
             extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
         )
         self._check_disable(extra)
+        uuid_attr, uuid_column = self._uuid_column()
+        if uuid_column is not None:
+            self.step("plan_uuids", params, uuid=uuid_column.first())
+        else:
+            self.step("plan_uuids_none", {})
         literals, key_slots, dn_values = self._dn_template()
         self.step(
             "plan_identities",
@@ -160,6 +165,8 @@ class Planner:
                 "kind": cfg.endpoint.kind,
                 "key_attribute": cfg.endpoint.key,
                 "protected": list(cfg.endpoint.protected),
+                # asserted on every event of an existing entry; None: the export lacks it
+                "uuid_attribute": uuid_attr,
                 "disable": {
                     "method": cfg.endpoint.disable.method,
                     "attribute": cfg.endpoint.disable.attribute,
@@ -169,6 +176,12 @@ class Planner:
             "safety": {
                 "max_deletes": cfg.plan.max_deletes,
                 "max_delete_percent": cfg.plan.max_delete_percent,
+                "max_value_removals": cfg.plan.max_value_removals,
+                "max_value_removal_percent": cfg.plan.max_value_removal_percent,
+                "max_membership_removals": cfg.plan.max_membership_removals,
+                "max_membership_removal_percent": cfg.plan.max_membership_removal_percent,
+                "max_modifies": cfg.plan.max_modifies,
+                "max_modify_percent": cfg.plan.max_modify_percent,
             },
             "counts": {},
             "attention": attention,
@@ -204,6 +217,7 @@ class Planner:
                 "disable_value": disable.value,
                 "disable_has_column": extra is not None,
                 "object_class": list(cfg.endpoint.create_object_class),
+                "uuid_attr": uuid_attr,
                 "dn_literals": literals,
                 "dn_key_slots": key_slots,
             },
@@ -230,6 +244,19 @@ class Planner:
             self.step("plan_drift_no_rules", {})
         on_drift = [a.on_drift for a in self.cfg.attributes]
         self.step("plan_drift", params | {"on_drift": on_drift})
+
+    def _uuid_column(self) -> tuple[str | None, Column | None]:
+        """The export's column naming each entry for good: ``entryUUID`` (OpenLDAP,
+        389-DS: ``ldapsearch ... '*' entryUUID`` or slapcat) or ``objectGUID`` (AD),
+        as ``(the attribute to assert, its column)``; ``(None, None)`` without one."""
+        order = ("objectGUID", "entryUUID")
+        if self.cfg.endpoint.kind != "ad":
+            order = order[::-1]
+        for name in order:
+            column = self.ep_columns.get(name.lower())
+            if column is not None:
+                return name, column
+        return None, None
 
     def _check_disable(self, extra: Column | None) -> None:
         """Refuse a plan that disables AD accounts it cannot: no userAccountControl
@@ -271,9 +298,7 @@ class Planner:
             if name == "key":
                 key_slots.append(len(values) + 1)
                 column = None
-            values.append(
-                f"({column.clean_values()})[1]" if column else "CAST(NULL AS VARCHAR)"
-            )
+            values.append(f"({column.clean_values()})[1]" if column else "CAST(NULL AS VARCHAR)")
         literals.append(template[at:])
         return literals, key_slots, values
 

@@ -239,6 +239,7 @@ def summary_lines(plan: Plan) -> list[str]:
             f"{side:<11} {_one_line(source['path'])}  {source['rows']} rows  "
             f"captured {_one_line(source['captured_at'])}  {_short(source['sha256'])}"
         )
+    lines.append(f"identity    {_identity_note(plan)}")
     lines += [
         f"events      {counts['events']}",
         f"operation   {_tally(counts['by_operation'])}",
@@ -275,6 +276,18 @@ def summary_lines(plan: Plan) -> list[str]:
             line += f"  {_one_line(event['dn'])}"
         lines.append(f"{line}  {event['reason']}")
     return lines
+
+
+def _identity_note(plan: Plan) -> str:
+    """Whether apply can tell a replaced entry (same DN, another object) from the planned one."""
+    attribute = plan["endpoint"].get("uuid_attribute")
+    if attribute:
+        return f"{_one_line(attribute)} asserted on every event of an existing entry"
+    return (
+        "none: the endpoint export has no entryUUID or objectGUID column, so apply cannot "
+        "tell an entry deleted and re-created under the same DN from the one planned; "
+        "export it (ldapsearch ... '*' entryUUID, or objectGUID on AD)"
+    )
 
 
 def _subject(event: dict[str, Any]) -> str:

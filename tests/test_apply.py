@@ -204,7 +204,47 @@ def write_plan(path: Path, events: list[dict[str, Any]], **kw: Any) -> Path:
 
 
 def target(server: Slapd, **kw: Any) -> LdapTarget:
+    """The test server over plain ldap:// to 127.0.0.1 (TLS: test_starttls_and_ldaps...)."""
+    kw.setdefault("allow_plaintext", not kw.get("starttls"))
     return LdapTarget(server.url, server.admin_dn, server.password, **kw)
+
+
+CONFIG = """\
+[endpoint]
+name = "test-ldap"
+snapshot = "ldap.ldif"
+key = "uid"
+protected = ["Administrator", "krbtgt"]
+
+[repository]
+snapshot = "ids.csv"
+key = "id"
+
+[plan]  # no stricter than the plans below: their own limits decide
+max_deletes = 1000
+max_delete_percent = 100
+max_value_removals = 1000
+max_value_removal_percent = 100
+max_membership_removals = 1000
+max_membership_removal_percent = 100
+max_modifies = 1000
+max_modify_percent = 100
+"""
+
+
+def write_config(directory: Path, extra: str = "") -> Path:
+    """A config for the plans make_plan writes (endpoint test-ldap), for --config."""
+    text = CONFIG
+    for line in extra.splitlines():  # "key = value" lines replace the [plan] defaults above
+        name = line.split("=")[0].strip()
+        text = "\n".join(
+            line if old.split("=")[0].strip() == name else old for old in text.split("\n")
+        )
+        if line not in text:
+            text += line + "\n"
+    path = directory / "recondiff.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def journal_lines(path: Path) -> list[dict[str, Any]]:
@@ -591,7 +631,7 @@ def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None
 
 def test_connection_errors_are_one_line(ldap_server: Slapd, tmp_path: Path) -> None:
     plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
-    wrong = LdapTarget(ldap_server.url, ldap_server.admin_dn, "not-the-password")
+    wrong = LdapTarget(ldap_server.url, ldap_server.admin_dn, "not-the-password", allow_plaintext=True)
     with pytest.raises(LdapError) as caught:
         apply_plan(plan, wrong)
     assert str(caught.value) == (
@@ -616,7 +656,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, st
 
 
 def cli_args(server: Slapd, plan: Path, *extra: str) -> list[str]:
-    return ["apply", str(plan), "--url", server.url, "--bind-dn", server.admin_dn, *extra]
+    config = plan.parent / "recondiff.toml"
+    if not config.exists():
+        write_config(plan.parent)
+    return [
+        "apply", str(plan), "--url", server.url, "--bind-dn", server.admin_dn,
+        "--allow-plaintext", "--config", str(config), *extra,
+    ]  # fmt: skip
 
 
 def test_cli_applies_and_reports(ldap_server: Slapd, tmp_path: Path) -> None:
@@ -680,7 +726,7 @@ def test_cli_errors_are_one_line_exit_2(ldap_server: Slapd, tmp_path: Path) -> N
     assert err.count("\n") == 1
 
     small = write_plan(tmp_path / "small.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
-    code, _, err = run_cli("apply", str(small), "--url", "ldap://127.0.0.1:1", "--bind-dn", "cn=x", "--password-env", "RD_PW", env=env)
+    code, _, err = run_cli("apply", str(small), "--url", "ldap://127.0.0.1:1", "--bind-dn", "cn=x", "--password-env", "RD_PW", "--allow-plaintext", "--config", str(write_config(tmp_path)), env=env)
     assert code == 2
     assert err.startswith("recondiff: error: ldap://127.0.0.1:1: cannot connect (")
     assert err.count("\n") == 1

@@ -44,6 +44,7 @@ from tests.test_apply import (
     membership,
     modify_title,
     target,
+    write_config,
     write_plan,
 )
 
@@ -436,7 +437,7 @@ class HeldProxy:
 def _apply_process(url: str, server: Slapd, plan: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "RD_PW": server.password, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "recondiff.cli", "apply", str(plan), "--url", url,
+        [sys.executable, "-m", "recondiff.cli", *_safety_flags("apply", str(plan)), "--url", url,
          "--bind-dn", server.admin_dn, "--password-env", "RD_PW", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
@@ -568,8 +569,19 @@ def test_a_lock_file_recondiff_did_not_write_is_left_alone(
 # -- item 14: --journal never overwrites a file it did not write ---------------------------
 
 
+def _safety_flags(*args: str) -> list[str]:
+    """An apply of a test plan over plain ldap:// to 127.0.0.1, with a config in force
+    beside the plan (unless the test names its own)."""
+    if args[:1] != ("apply",) or "--config" in args:
+        return list(args)
+    config = Path(args[1]).parent / "recondiff.toml"
+    if not config.exists():
+        write_config(config.parent)
+    return [*args, "--allow-plaintext", "--config", str(config)]
+
+
 def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    result = CliRunner().invoke(cli, _safety_flags(*args), env=env, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 

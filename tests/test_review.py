@@ -251,6 +251,9 @@ def test_show_prints_the_summary(plan_path: Path) -> None:
         "  sha256:bbbbbbbbbbbb",
         "repository  snapshots/ids.parquet  118 rows  captured 2026-11-23T07:30:00+00:00"
         "  sha256:cccccccccccc",
+        "identity    none: the endpoint export has no entryUUID or objectGUID column, so apply"
+        " cannot tell an entry deleted and re-created under the same DN from the one planned;"
+        " export it (ldapsearch ... '*' entryUUID, or objectGUID on AD)",
         "events      6",
         "operation   disable 1, link 1, modify 4",
         "response    link 1, reject 1, review 2, update_endpoint 1, update_repository 1",
@@ -750,7 +753,7 @@ def fake_ldif(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     module = types.ModuleType("recondiff.changes_ldif")
 
-    def plan_to_ldif(plan: dict[str, Any]) -> str:
+    def plan_to_ldif(plan: dict[str, Any], **_options: Any) -> str:
         seen.append(plan)
         return f"# plan {plan['plan_id']}\ndn: {JDOE_DN}\nchangetype: modify\n"
 

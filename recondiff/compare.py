@@ -35,9 +35,16 @@ import orjson
 from recondiff import __version__
 from recondiff import plan as plan_mod
 from recondiff import snapshot as snapshot_mod
-from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
+from recondiff.config import (
+    SITUATIONS,
+    Config,
+    CorrelationRule,
+    check_expression,
+    load_config,
+)
+from recondiff.confine import lock_down, open_connection
 from recondiff.errors import ConfigError, ExitCode, InputError, first_line
-from recondiff.history import History, config_key, history_path
+from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import Rows, load, render
@@ -186,7 +193,7 @@ def compare(
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
-        con = _connect(cfg, work)
+        con = _connect(cfg, work, [ep_in.snapshot, repo_in.snapshot], out, previous)
         try:
             con.execute(load("macros"))
             params: dict[str, Any] = {
@@ -369,8 +376,29 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
     )
 
 
-def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+def _connect(
+    cfg: Config,
+    work: Path,
+    snapshots: list[Path],
+    out: Path,
+    previous: PreviousRun | None,
+) -> duckdb.DuckDBPyConnection:
+    """The run's connection, confined (recondiff.confine.lock_down): it reads
+    the snapshots and the previous run's ownerships, and reads and writes only
+    in the run's work directory and the output directory, whatever a config
+    expression asks. The config's temp_directory is not among them: DuckDB
+    spills there on its own, and a config must not widen what a query may touch."""
+    con = open_connection()
+    try:
+        _configure(cfg, con, work)
+        owners = [previous.owners] if previous is not None and previous.owners else []
+        return lock_down(con, files=[*snapshots, *owners], directories=[work, out])
+    except BaseException:
+        con.close()
+        raise
+
+
+def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
     # Naive ISO timestamps in the data are read as UTC (compare kind "date").
     con.execute("SET TimeZone = 'UTC'")
     temp = cfg.engine.temp_directory or (work / "duckdb-tmp")
@@ -392,7 +420,6 @@ def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET allocator_bulk_deallocation_flush_threshold = '16MB'")
     if cfg.engine.threads:
         con.execute("SET threads = $n", {"n": cfg.engine.threads})
-    return con
 
 
 # --- SQL slots ----------------------------------------------------------------
@@ -439,7 +466,11 @@ class _Fills:
         ]
 
     def _probe(self, side: str, expression: str, key: str) -> str:
-        """Check a config SQL expression against the snapshot; return its type."""
+        """Check a config SQL expression against the snapshot; return its type.
+        It is checked to be one plain expression first (as load_config does, for
+        a Config built in code), then bound on the confined connection over no row."""
+        snapshot = self.ep.file if side == "endpoint" else self.repo.file
+        check_expression(self.cfg.path, key, expression, snapshot)
         sql = render("probe_expression", expression=expression)
         try:
             cursor = self.con.execute(sql, {"path": self.params[f"{side}_path"]})

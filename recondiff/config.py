@@ -394,6 +394,8 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     raw_disable = s.table("disable")
     s.finish()
     endpoint = replace(endpoint, disable=_disable(file, endpoint.kind, raw_disable))
+    if endpoint.scope is not None:
+        check_expression(file, "[endpoint] scope", endpoint.scope, endpoint.snapshot)
 
     s = _Section(file, "[repository]", data["repository"])
     status = s.string("status")
@@ -418,6 +420,8 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         expect_account=s.boolean("expect_account", False),
     )
     s.finish()
+    if repository.scope is not None:
+        check_expression(file, "[repository] scope", repository.scope, repository.snapshot)
 
     rules = []
     raw_rules = data.get("correlation", [])
@@ -448,6 +452,9 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
                     f"{file}: [[correlation]] #{i} ('{name}') needs exactly one of "
                     f"'{side}' (an attribute) or '{side}_sql' (a SQL expression)"
                 )
+            if expr is not None:
+                snapshot = endpoint.snapshot if side == "endpoint" else repository.snapshot
+                check_expression(file, f"[[correlation]] #{i} {side}_sql", expr, snapshot)
         rules.append(rule)
 
     attributes = []
@@ -556,6 +563,23 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 
 def _or(value: _T | None, default: _T) -> _T:
     return default if value is None else value
+
+
+def check_expression(file: Path, key: str, expression: str, snapshot: Path) -> None:
+    """Refuse a config SQL expression (scope, endpoint_sql, repository_sql) that
+    is not exactly one expression, or that holds a subquery, table function or
+    anything else that could reach outside the snapshot (recondiff.confine).
+    Parses only: nothing of the expression is run."""
+    from recondiff import confine  # here: it imports DuckDB
+
+    problem = confine.expression_problem(expression)
+    if problem is None:
+        return
+    what, why = problem
+    if what == "syntax":
+        raise ConfigError(f"{file}: {key} is not a valid SQL expression over {snapshot}: {why}")
+    raise ConfigError(f"{file}: {key} must be one SQL expression, but {why}; {confine.ALLOWED}")
+
 
 
 def _disable(file: Path, kind: str, raw: Any) -> DisableConfig:

@@ -145,3 +145,90 @@ def test_temp_directory_must_be_a_directory(tmp_path: Path) -> None:
 )
 def test_plan_settings_are_checked(tmp_path: Path, extra: str, expected: str) -> None:
     assert error_of(tmp_path, BASE + extra) == expected
+
+
+# --- config SQL expressions (issue 14 item 1): one expression, parsed only -----------------
+
+ALLOWED = (
+    "allowed: one expression over the snapshot's columns, with operators, CASE, CAST "
+    "and scalar functions; no ';', subquery, table function, window function, * or $parameter"
+)
+
+
+def _shape(key: str, why: str) -> str:
+    return f"CONFIG: {key} must be one SQL expression, but {why}; {ALLOWED}"
+
+
+SUBQUERY = "it holds a subquery (SELECT or FROM), which could read other files"
+STACKED = "it holds 3 SQL statements (a ';' ends one)"
+
+
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [
+        ("TRUE) AS value; COPY (SELECT 1) TO 'x.pth'; SELECT (TRUE", STACKED),
+        ("TRUE); SELECT (TRUE", "it holds 2 SQL statements (a ';' ends one)"),
+        ("(SELECT count(*) FROM read_text('/etc/passwd')) > 0", SUBQUERY),
+        ("EXISTS (FROM read_text('/etc/passwd'))", SUBQUERY),
+        ("title IN (SELECT content FROM read_csv('/etc/passwd'))", SUBQUERY),
+        ("title = ANY (SELECT 1)", SUBQUERY),
+        ("list_contains((SELECT list(content) FROM read_text('/etc/shadow')), title)", SUBQUERY),
+        ("TRUE) FROM read_text('/etc/passwd') WHERE (TRUE",
+         "it closes the parenthesis and goes on as a query (AS, FROM, WHERE, ...)"),
+        ("TRUE) UNION SELECT (TRUE", "it closes the parenthesis and goes on as a query (UNION, ...)"),
+        ("TRUE) ORDER BY (1", "it closes the parenthesis and goes on as a query (AS, FROM, WHERE, ...)"),
+        ("TRUE), (FALSE", "it is 2 expressions, separated by ','"),
+        ("title = 'a') OR (TRUE", "a ')' closes a parenthesis the expression did not open"),
+        ("row_number() OVER () > 1", "it holds a window function (... OVER)"),
+        ("*", "it holds * or COLUMNS(...), which is several columns"),
+        ("COLUMNS('.*') IS NULL", "it holds * or COLUMNS(...), which is several columns"),
+        ("title = $endpoint_path", "it holds a $parameter or ?"),
+        ("title = ?", "it holds a $parameter or ?"),
+    ],
+)
+def test_scope_must_be_one_plain_expression(tmp_path: Path, expression: str, why: str) -> None:
+    text = BASE.replace('key = "sAMAccountName"', f'key = "sAMAccountName"\nscope = """{expression}"""')
+    assert error_of(tmp_path, text) == _shape("[endpoint] scope", why)
+    assert not (tmp_path / "x.pth").exists()
+
+
+def test_every_expression_key_is_checked(tmp_path: Path) -> None:
+    leak = "(SELECT count(*) FROM read_text('/etc/passwd')) > 0"
+    text = BASE + f'scope = "{leak}"\n'
+    assert error_of(tmp_path, text) == _shape("[repository] scope", SUBQUERY)
+    for side, other in (("endpoint", "repository"), ("repository", "endpoint")):
+        text = BASE + (
+            f'[[correlation]]\nname = "c"\n{other} = "mail"\n'
+            f'{side}_sql = "TRUE) AS value; COPY (SELECT 1) TO \'x.pth\'; SELECT (TRUE"\n'
+        )
+        assert error_of(tmp_path, text) == _shape(f"[[correlation]] #1 {side}_sql", STACKED)
+
+
+def test_a_syntax_error_names_the_key_and_the_snapshot(tmp_path: Path) -> None:
+    text = BASE.replace('key = "sAMAccountName"', 'key = "sAMAccountName"\nscope = "title = \'x"')
+    assert error_of(tmp_path, text) == (
+        f"CONFIG: [endpoint] scope is not a valid SQL expression over {tmp_path}/ad.csv: "
+        "Parser Error: unterminated string literal"
+    )
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "employeeType <> 'Service'",
+        "coalesce(department, '') = 'IT'",
+        "list_contains(objectClass, 'person')",
+        "lower(givenName || '.' || sn)",
+        "title NOT LIKE '%$protected%'",  # a $ inside a string is text
+        "title = ')' AND \"odd ) name\" IS NULL",  # parentheses in strings and names
+        "CASE WHEN title IS NULL THEN FALSE ELSE len(title) > 2 END",
+        "CAST(uid AS INTEGER) BETWEEN 1 AND 99 OR uid::VARCHAR[] IS NULL",
+        "list_transform(memberOf, lambda g: lower(g))",
+        "title ~ '^(a|b)'\n-- a comment on its own line\n",
+        "error('never run') IS NULL",  # parsed, not run: an error() call is fine at load
+    ],
+)
+def test_plain_expressions_are_accepted(tmp_path: Path, expression: str) -> None:
+    text = BASE.replace('key = "sAMAccountName"', f'key = "sAMAccountName"\nscope = """{expression}"""')
+    assert load_config(write(tmp_path, text)).endpoint.scope == expression
+

@@ -40,6 +40,7 @@ from recondiff.config import (
     Config,
     CorrelationRule,
     check_expression,
+    dn_placeholders,
     load_config,
 )
 from recondiff.confine import lock_down, open_connection
@@ -464,6 +465,7 @@ class _Fills:
         self.repo_corr = [
             self._corr_values("repository", i, r) for i, r in enumerate(cfg.correlation, 1)
         ]
+        self._check_create_dn()
 
     def _probe(self, side: str, expression: str, key: str) -> str:
         """Check a config SQL expression against the snapshot; return its type.
@@ -506,6 +508,21 @@ class _Fills:
         else:
             values = f"[CAST(({expression}) AS VARCHAR)]"
         return element_values(values, rule.compare)
+
+    def _check_create_dn(self) -> None:
+        """Every {column} of [endpoint] create_dn is a repository column: one
+        that is not would give an add event with no DN (planner.py fills it)."""
+        for name in dn_placeholders(self.cfg.endpoint.create_dn or ""):
+            if name.lower() == "key" or name.lower() in self.repo.columns:
+                continue
+            names = [c.name for c in self.repo.columns.values()]
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            raise ConfigError(
+                f"{self.cfg.path}: [endpoint] create_dn: {{{name}}} is not a column of "
+                f"{self.repo.file}{hint}; name a repository column, or {{key}} for the "
+                "account's key"
+            )
 
     def _dn(self) -> str:
         dn = self.ep.optional("dn", "distinguishedName")

@@ -35,9 +35,17 @@ import orjson
 from recondiff import __version__
 from recondiff import plan as plan_mod
 from recondiff import snapshot as snapshot_mod
-from recondiff.config import SITUATIONS, Config, CorrelationRule, load_config
+from recondiff.config import (
+    SITUATIONS,
+    Config,
+    CorrelationRule,
+    check_expression,
+    dn_placeholders,
+    load_config,
+)
+from recondiff.confine import lock_down, open_connection
 from recondiff.errors import ConfigError, ExitCode, InputError, first_line
-from recondiff.history import History, config_key, history_path
+from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import Rows, load, render
@@ -186,7 +194,7 @@ def compare(
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
-        con = _connect(cfg, work)
+        con = _connect(cfg, work, [ep_in.snapshot, repo_in.snapshot], out, previous)
         try:
             con.execute(load("macros"))
             params: dict[str, Any] = {
@@ -369,8 +377,29 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
     )
 
 
-def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+def _connect(
+    cfg: Config,
+    work: Path,
+    snapshots: list[Path],
+    out: Path,
+    previous: PreviousRun | None,
+) -> duckdb.DuckDBPyConnection:
+    """The run's connection, confined (recondiff.confine.lock_down): it reads
+    the snapshots and the previous run's ownerships, and reads and writes only
+    in the run's work directory and the output directory, whatever a config
+    expression asks. The config's temp_directory is not among them: DuckDB
+    spills there on its own, and a config must not widen what a query may touch."""
+    con = open_connection()
+    try:
+        _configure(cfg, con, work)
+        owners = [previous.owners] if previous is not None and previous.owners else []
+        return lock_down(con, files=[*snapshots, *owners], directories=[work, out])
+    except BaseException:
+        con.close()
+        raise
+
+
+def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
     # Naive ISO timestamps in the data are read as UTC (compare kind "date").
     con.execute("SET TimeZone = 'UTC'")
     temp = cfg.engine.temp_directory or (work / "duckdb-tmp")
@@ -392,7 +421,6 @@ def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET allocator_bulk_deallocation_flush_threshold = '16MB'")
     if cfg.engine.threads:
         con.execute("SET threads = $n", {"n": cfg.engine.threads})
-    return con
 
 
 # --- SQL slots ----------------------------------------------------------------
@@ -437,9 +465,14 @@ class _Fills:
         self.repo_corr = [
             self._corr_values("repository", i, r) for i, r in enumerate(cfg.correlation, 1)
         ]
+        self._check_create_dn()
 
     def _probe(self, side: str, expression: str, key: str) -> str:
-        """Check a config SQL expression against the snapshot; return its type."""
+        """Check a config SQL expression against the snapshot; return its type.
+        It is checked to be one plain expression first (as load_config does, for
+        a Config built in code), then bound on the confined connection over no row."""
+        snapshot = self.ep.file if side == "endpoint" else self.repo.file
+        check_expression(self.cfg.path, key, expression, snapshot)
         sql = render("probe_expression", expression=expression)
         try:
             cursor = self.con.execute(sql, {"path": self.params[f"{side}_path"]})
@@ -475,6 +508,21 @@ class _Fills:
         else:
             values = f"[CAST(({expression}) AS VARCHAR)]"
         return element_values(values, rule.compare)
+
+    def _check_create_dn(self) -> None:
+        """Every {column} of [endpoint] create_dn is a repository column: one
+        that is not would give an add event with no DN (planner.py fills it)."""
+        for name in dn_placeholders(self.cfg.endpoint.create_dn or ""):
+            if name.lower() == "key" or name.lower() in self.repo.columns:
+                continue
+            names = [c.name for c in self.repo.columns.values()]
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            raise ConfigError(
+                f"{self.cfg.path}: [endpoint] create_dn: {{{name}}} is not a column of "
+                f"{self.repo.file}{hint}; name a repository column, or {{key}} for the "
+                "account's key"
+            )
 
     def _dn(self) -> str:
         dn = self.ep.optional("dn", "distinguishedName")

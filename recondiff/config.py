@@ -9,6 +9,8 @@ once the snapshot schemas are known; they raise :class:`ConfigError` too.
 from __future__ import annotations
 
 import difflib
+import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -76,6 +78,27 @@ DEFAULT_SITUATION_RESPONSES: dict[str, str] = {
 
 FORMATS = ("csv", "ldif", "jsonl", "parquet")
 _T = TypeVar("_T")
+
+# Bounds of the numeric settings (docs/config.md): a value outside is a one-line
+# error at load, never a traceback or a run that stalls the machine.
+MAX_COUNT = 1_000_000_000  # any count of records (max_deletes, ...)
+MAX_HOURS = 87_600.0  # ten years
+MAX_ROWS_PER_TABLE = 100_000
+MAX_THREADS = 256
+MIN_MEMORY = 64 * 1000**2  # bytes; DuckDB needs some to run at all
+_MEMORY_UNITS = {
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+_MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
+# A {column} of [endpoint] create_dn (planner.py fills them)
+_DN_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 # Which responses each situation accepts (docs/plan.md). `review` holds the
 # situation's default proposal (REVIEW_PROPOSALS) for an approver.
@@ -291,13 +314,15 @@ class _Section:
             raise self._err(key, f"must be true or false, got {value!r}")
         return value
 
-    def integer(self, key: str, minimum: int = 1) -> int | None:
+    def integer(self, key: str, minimum: int = 1, maximum: int = MAX_COUNT) -> int | None:
         value = self._get(key, False)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             raise self._err(key, f"must be {what}, got {value!r}")
+        if value > maximum:
+            raise self._err(key, f"must be at most {maximum}, got {value!r}")
         return value
 
     def percent(self, key: str) -> float | None:
@@ -312,8 +337,14 @@ class _Section:
         value = self._get(key, False)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self._err(key, f"must be a positive number of hours, got {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value <= MAX_HOURS  # NaN fails too
+        ):
+            raise self._err(
+                key, f"must be a number of hours above 0 and at most {MAX_HOURS:g}, got {value!r}"
+            )
         return float(value)
 
     def table(self, key: str) -> Any:
@@ -401,6 +432,10 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     raw_disable = s.table("disable")
     s.finish()
     endpoint = replace(endpoint, disable=_disable(file, endpoint.kind, raw_disable))
+    if endpoint.scope is not None:
+        check_expression(file, "[endpoint] scope", endpoint.scope, endpoint.snapshot)
+    if endpoint.create_dn is not None:
+        _check_create_dn(file, endpoint.create_dn)
 
     s = _Section(file, "[repository]", data["repository"])
     status = s.string("status")
@@ -425,6 +460,8 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         expect_account=s.boolean("expect_account", False),
     )
     s.finish()
+    if repository.scope is not None:
+        check_expression(file, "[repository] scope", repository.scope, repository.snapshot)
 
     rules = []
     raw_rules = data.get("correlation", [])
@@ -455,6 +492,9 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
                     f"{file}: [[correlation]] #{i} ('{name}') needs exactly one of "
                     f"'{side}' (an attribute) or '{side}_sql' (a SQL expression)"
                 )
+            if expr is not None:
+                snapshot = endpoint.snapshot if side == "endpoint" else repository.snapshot
+                check_expression(file, f"[[correlation]] #{i} {side}_sql", expr, snapshot)
         rules.append(rule)
 
     attributes = []
@@ -535,7 +575,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 
     s = _Section(file, "[report]", data.get("report", {}))
     report = ReportConfig(
-        rows_per_table=_or(s.integer("rows_per_table"), 500),
+        rows_per_table=_or(s.integer("rows_per_table", maximum=MAX_ROWS_PER_TABLE), 500),
         segment=s.string("segment"),
         max_age_hours=_or(s.hours("max_age_hours"), 24.0),
         max_apart_hours=_or(s.hours("max_apart_hours"), 12.0),
@@ -545,12 +585,10 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 
     s = _Section(file, "[engine]", data.get("engine", {}))
     temp = s.string("temp_directory")
-    if temp and (base / temp).exists() and not (base / temp).is_dir():
-        raise ConfigError(f"{file}: [engine] temp_directory: {base / temp} is not a directory")
     engine = EngineConfig(
-        memory_limit=s.string("memory_limit"),
-        threads=s.integer("threads"),
-        temp_directory=base / temp if temp else None,
+        memory_limit=_memory_limit(s, s.string("memory_limit")),
+        threads=s.integer("threads", maximum=MAX_THREADS),
+        temp_directory=_temp_directory(s, base / temp) if temp else None,
     )
     s.finish()
 
@@ -569,6 +607,89 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 
 def _or(value: _T | None, default: _T) -> _T:
     return default if value is None else value
+
+
+def check_expression(file: Path, key: str, expression: str, snapshot: Path) -> None:
+    """Refuse a config SQL expression (scope, endpoint_sql, repository_sql) that
+    is not exactly one expression, or that holds a subquery, table function or
+    anything else that could reach outside the snapshot (recondiff.confine).
+    Parses only: nothing of the expression is run."""
+    from recondiff import confine  # here: it imports DuckDB
+
+    problem = confine.expression_problem(expression)
+    if problem is None:
+        return
+    what, why = problem
+    if what == "syntax":
+        raise ConfigError(f"{file}: {key} is not a valid SQL expression over {snapshot}: {why}")
+    raise ConfigError(f"{file}: {key} must be one SQL expression, but {why}; {confine.ALLOWED}")
+
+
+def dn_placeholders(template: str) -> list[str]:
+    """The {column} names of an [endpoint] create_dn template, as written
+    ({key} is the account's key; any other names a repository column)."""
+    return [m.group(1).strip() for m in _DN_PLACEHOLDER.finditer(template)]
+
+
+def _check_create_dn(file: Path, template: str) -> None:
+    """[endpoint] create_dn: every {placeholder} names something (whether the
+    column exists is checked against the repository snapshot, compare._Fills)."""
+    if any(not name for name in dn_placeholders(template)):
+        raise ConfigError(
+            f"{file}: [endpoint] create_dn: a placeholder is blank; write a repository "
+            "column name inside { }, such as \"CN={display_name},OU=Staff,DC=example,DC=org\""
+        )
+
+
+def _memory_limit(s: _Section, value: str | None) -> str | None:
+    """[engine] memory_limit: a DuckDB size between MIN_MEMORY and this machine's memory."""
+    if value is None:
+        return None
+    match = _MEMORY.fullmatch(value)
+    unit = _MEMORY_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise s._err(
+            "memory_limit",
+            f'{value!r} is not a size like "2GB" or "512MB" (units KB, MB, GB, TB, or KiB, '
+            "MiB, GiB, TiB)",
+        )
+    size = float(match.group(1)) * unit
+    physical = _physical_memory()
+    if size < MIN_MEMORY:
+        raise s._err("memory_limit", f"{value!r} is too small to run; give at least 64MB")
+    if physical is not None and size > physical:
+        raise s._err(
+            "memory_limit",
+            f"{value!r} is more than this machine's memory ({physical / 1024**3:.1f} GiB); "
+            "give less, or leave it out (default 1GB; beyond it, work spills to temp_directory)",
+        )
+    return value
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX
+        return None
+
+
+def _temp_directory(s: _Section, path: Path) -> Path:
+    """[engine] temp_directory: a directory, or one that can be created, where
+    this user may write."""
+    if path.exists() and not path.is_dir():
+        raise s._err("temp_directory", f"{path} is not a directory")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise s._err("temp_directory", f"{existing} is a file, so {path} cannot be created")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "" if existing == path else f" (its nearest existing parent {existing})"
+        raise s._err(
+            "temp_directory",
+            f"{path}{what} is not writable by this user; give a directory recondiff can write to",
+        )
+    return path
 
 
 def _disable(file: Path, kind: str, raw: Any) -> DisableConfig:

@@ -6,8 +6,10 @@ files. Everything emitted here is one of:
 
 * a double-quoted identifier of a column that exists in the snapshot schema;
 * a call of an ``rd_*`` macro from ``queries/macros.sql`` (a fixed whitelist);
-* a ``scope`` or ``*_sql`` expression from the config, which is SQL by design
-  and is checked against the snapshot before the run.
+* a ``scope`` or ``*_sql`` expression from the config, which is SQL by design:
+  load_config accepts only one plain expression (no ';', subquery, table
+  function, ...; :mod:`recondiff.confine`), it is always written inside
+  ``( )``, and every query runs on a connection confined to the run's files.
 
 No value from the config or the data is ever spliced in: values are bound.
 """

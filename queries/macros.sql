@@ -216,9 +216,14 @@ CREATE OR REPLACE MACRO rd_situations() AS
 -- Spelled with contains(), not IN (...): DuckDB turns an IN list into a join,
 -- and a COPY whose query joins writes its CSV in the order its threads finish;
 -- without one, DuckDB writes it in parallel and in order (copy_situations_csv.sql).
-CREATE OR REPLACE MACRO rd_csv(v) AS
+-- A NUL character (refused in CSV and LDIF exports, possible in a Parquet or
+-- JSON Lines one) is written as U+2400 (the symbol for NUL): a raw NUL cuts
+-- the cell short in C-based tools and spreadsheets.
+CREATE OR REPLACE MACRO rd_csv_cell(v) AS
     CASE WHEN v <> '' AND contains('=+-@''' || chr(9) || chr(13), left(v, 1))
          THEN '''' || v ELSE v END;
+CREATE OR REPLACE MACRO rd_csv(v) AS
+    rd_csv_cell(CASE WHEN contains(v, chr(0)) THEN replace(v, chr(0), chr(9216)) ELSE v END);
 
 -- The identity of a finding across runs (history): its situation (with the
 -- sync state of a pair) and the folded keys of both sides.

@@ -320,10 +320,13 @@ def _csv_table(
     options: ReadOptions,
 ) -> pa.Table:
     """Read the CSV body with Arrow; split the multi-valued columns."""
-    if _odd_quotes(readable):
+    odd_quotes, nul = _scan(readable)
+    if odd_quotes:
         # A quote was left open: Arrow would swallow the rest of the file into
         # one value. The Python pass finds where (or finds it is harmless).
         _diagnose_csv(path, readable, encoding, skip)
+    if nul:
+        _find_nul(path, readable, encoding, skip)
     try:
         table = pa_csv.read_csv(
             readable,
@@ -357,13 +360,48 @@ def _csv_table(
     return pa.table(columns, names=names)
 
 
-def _odd_quotes(readable: Path) -> bool:
-    """True if the file holds an odd number of double quotes (cheap pre-check)."""
+def _scan(readable: Path) -> tuple[bool, bool]:
+    """Cheap pre-checks in one pass: (an odd number of double quotes, a NUL byte)."""
     count = 0
+    nul = False
     with readable.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             count += chunk.count(b'"')
-    return count % 2 == 1
+            nul = nul or b"\x00" in chunk
+    return count % 2 == 1, nul
+
+
+def _find_nul(path: Path, readable: Path, encoding: str, skip: int) -> None:
+    """Raise at the first cell holding a NUL character, naming its row and column.
+
+    No directory or HR system puts a NUL in a name or a key on purpose: it is
+    a truncated or mis-encoded export, and a NUL passed on would cut the value
+    short in C-based tools (and in an LDAP server). Rows are numbered as
+    :func:`_diagnose_csv` numbers them.
+    """
+    with _open_text(readable, encoding) as text, _no_field_limit():
+        for _ in range(skip):
+            text.readline()
+        reader = csv.reader(text)
+        header: list[str] | None = None
+        row = 0
+        line = skip + 1
+        for record in reader:
+            if not record:
+                line = skip + reader.line_num + 1
+                continue
+            if header is None:
+                header = [name.strip() for name in record]
+            else:
+                row += 1
+                for number, value in enumerate(record):
+                    if "\x00" in value:
+                        column = header[number] if number < len(header) else f"#{number + 1}"
+                        raise InputError(
+                            f'{path}: row {row} (line {line}), column "{column}": contains a '
+                            "NUL character (byte 0x00); remove it from the export"
+                        )
+            line = skip + reader.line_num + 1
 
 
 @contextlib.contextmanager

@@ -279,6 +279,31 @@ def test_csv_utf16_without_bom_is_refused(tmp_path: Path) -> None:
     )
 
 
+def test_csv_nul_in_a_key_names_row_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "uid,cn\r\nalice,Alice\r\nb\x00ob,Bob\r\n")
+    assert message(path) == (
+        f'{path}: row 2 (line 3), column "uid": contains a NUL character (byte 0x00); '
+        "remove it from the export"
+    )
+
+
+def test_csv_nul_in_a_quoted_value_after_a_multi_line_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", '#TYPE x\n uid ,cn\na,"two\nlines"\n\nb,"x\x00"\n')
+    assert message(path) == (
+        f'{path}: row 2 (line 6), column "cn": contains a NUL character (byte 0x00); '
+        "remove it from the export"
+    )
+
+
+def test_csv_nul_in_utf16_with_bom(tmp_path: Path) -> None:
+    data = codecs.BOM_UTF16_LE + "uid,cn\r\na,x\x00y\r\n".encode("utf-16-le")
+    path = write(tmp_path, "u.csv", data)
+    assert message(path) == (
+        f'{path}: row 1 (line 2), column "cn": contains a NUL character (byte 0x00); '
+        "remove it from the export"
+    )
+
+
 def test_csv_too_few_fields(tmp_path: Path) -> None:
     path = write(tmp_path, "u.csv", 'a,b,c\n1,"x\ny",3\n4,5\n')
     assert message(path) == (

@@ -72,6 +72,9 @@ EQUAL = [
 DIFFERENT = [
     ("exact", "jos\u00e9", "Jos\u00e9"),
     ("exact", "\ufb01", "fi"),  # NFC, not NFKC: a ligature stays a ligature
+    # RFC 1779 forms are not rewritten (docs/semantics.md, Inputs: LDIF)
+    ("dn", "UID=jsmith;O=example;C=US", "uid=jsmith,o=example,c=us"),
+    ("dn", 'CN="John Smith",O=example', "cn=john smith,o=example"),
     ("exact", "Alice", "alice"),
     ("exact", "Alice", "Alice "),
     ("casefold", "alice", " alice"),

@@ -131,6 +131,9 @@ def test_keys_fold_case_and_trim(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("SELECT rd_key(' JDoe ')").fetchone()[0] == "jdoe"
     composed = con.execute("SELECT rd_key('Jos\u00e9')").fetchone()[0]
     assert composed == con.execute("SELECT rd_key('JOSE\u0301 ')").fetchone()[0] == "jos\u00e9"
+    # a case mapping that leaves NFC: both spellings still fold alike
+    greek = con.execute("SELECT rd_key('\u0390'), rd_key('\u03b9\u0308\u0301')").fetchone()
+    assert greek[0] == greek[1]
     assert con.execute("SELECT rd_key('   ')").fetchone()[0] is None
 
 
@@ -142,7 +145,7 @@ PLAIN_STRIP = (
     " OR contains(v, chr(11)) OR contains(v, chr(12))"
     " THEN regexp_replace(v, '^[\\s\\v\\p{Z}]+|[\\s\\v\\p{Z}]+$', '', 'g') ELSE trim(v) END"
 )
-PLAIN_FOLD = "nfc_normalize(lower(upper(nfc_normalize(v))))"
+PLAIN_FOLD = "lower(upper(nfc_normalize(v)))"
 PLAIN_NFC = "nfc_normalize(v)"
 
 # The characters where a shortcut could go wrong: ASCII at both ends of the

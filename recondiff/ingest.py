@@ -436,6 +436,12 @@ def _find_nul(path: Path, readable: Path, encoding: str, skip: int, delimiter: s
                 continue
             if header is None:
                 header = [name.strip() for name in record]
+                for number, name in enumerate(header, start=1):
+                    if "\x00" in name:
+                        raise InputError(
+                            f"{path}: header (line {line}), column {number}: contains a NUL "
+                            "character (byte 0x00); remove it from the export"
+                        )
             else:
                 row += 1
                 for number, value in enumerate(record):

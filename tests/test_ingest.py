@@ -364,6 +364,14 @@ def test_csv_nul_in_a_quoted_value_after_a_multi_line_one(tmp_path: Path) -> Non
     )
 
 
+def test_csv_nul_in_a_header_after_the_type_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "#TYPE x\nuid,c\x00n\na,b\n")
+    assert message(path) == (
+        f"{path}: header (line 2), column 2: contains a NUL character (byte 0x00); "
+        "remove it from the export"
+    )
+
+
 def test_csv_nul_in_utf16_with_bom(tmp_path: Path) -> None:
     data = codecs.BOM_UTF16_LE + "uid,cn\r\na,x\x00y\r\n".encode("utf-16-le")
     path = write(tmp_path, "u.csv", data)

@@ -194,7 +194,8 @@ def _is_list(kind: pa.DataType) -> bool:
 
 
 def _read_csv(path: Path, options: ReadOptions) -> pa.Table:
-    """Read a CSV export (header row; comma-separated; RFC 4180 quoting).
+    """Read a CSV export (header row; comma-separated unless ``options.delimiter``
+    says otherwise; RFC 4180 quoting).
 
     UTF-8 (with or without BOM) is read in place; UTF-16 with a BOM is first
     transcoded to a temporary UTF-8 file. A leading PowerShell ``#TYPE`` line

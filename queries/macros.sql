@@ -41,22 +41,37 @@ CREATE OR REPLACE MACRO rd_value(v) AS CASE WHEN rd_blank(v) THEN NULL ELSE v EN
 -- in planning: rd_norm's expansion grew (drift.sql plans in 0.19 s, not
 -- 0.12 s; likewise plan_drift_rules.sql and report_privileged.sql), and a
 -- value that ends in a non-ASCII letter costs about 15% more to fold as a key.
+--
+-- Unicode: text that looks the same is the same text. "josé" typed with a
+-- composed é (U+00E9) and with e + U+0301 are one key, as LDAP matching
+-- (RFC 4518) has them: a value that is not pure ASCII is put in Unicode
+-- Normalisation Form C before folding. NFC of pure ASCII is itself, so an
+-- ASCII value stays on its fast path (tests/test_normalise.py holds rd_nfc and
+-- rd_fold equal to their plain spellings). The folded form may itself not be
+-- NFC (upper-casing U+0390 gives three code points), but two canonically
+-- equivalent values fold alike, which is all a comparison needs; a second
+-- nfc_normalize cost 0.5 s more per 3M non-ASCII values. NFC costs a
+-- non-ASCII value about 0.2 us (3M: lower(upper()) 0.33 s, with NFC 0.92 s).
+CREATE OR REPLACE MACRO rd_nfc(v) AS
+    CASE WHEN strlen(v) = length(v) THEN v ELSE nfc_normalize(v) END;
+
 CREATE OR REPLACE MACRO rd_fold(v) AS
-    CASE WHEN strlen(v) = length(v) THEN lower(v) ELSE lower(upper(v)) END;
+    CASE WHEN strlen(v) = length(v) THEN lower(v)
+         ELSE lower(upper(nfc_normalize(v))) END;
 
 -- Keys and links compare case-insensitively, trimmed.
 CREATE OR REPLACE MACRO rd_key(v) AS nullif(rd_fold(rd_strip(v)), '');
 
-CREATE OR REPLACE MACRO rd_exact(v) AS rd_value(v);
+CREATE OR REPLACE MACRO rd_exact(v) AS rd_nfc(rd_value(v));
 CREATE OR REPLACE MACRO rd_casefold(v) AS CASE WHEN rd_blank(v) THEN NULL ELSE rd_fold(v) END;
-CREATE OR REPLACE MACRO rd_trim(v) AS nullif(rd_strip(v), '');
+CREATE OR REPLACE MACRO rd_trim(v) AS rd_nfc(nullif(rd_strip(v), ''));
 CREATE OR REPLACE MACRO rd_casefold_trim(v) AS nullif(rd_fold(rd_strip(v)), '');
 
 -- integer: the number it spells ('007' = '7' = '+7'); other text compares trimmed.
 CREATE OR REPLACE MACRO rd_integer(v) AS
     CASE WHEN regexp_full_match(rd_strip(v), '[+-]?0*[0-9]{1,38}')
          THEN CAST(CAST(rd_strip(v) AS HUGEINT) AS VARCHAR)
-         ELSE nullif(rd_strip(v), '') END;
+         ELSE rd_nfc(nullif(rd_strip(v), '')) END;
 
 CREATE OR REPLACE MACRO rd_boolean(v) AS
     CASE
@@ -93,7 +108,7 @@ CREATE OR REPLACE MACRO rd_when(v, fmt) AS
     CASE
         WHEN nullif(rd_strip(v), '') IS NULL OR rd_strip(v) IN ('0', '9223372036854775807')
             THEN NULL
-        ELSE coalesce(strftime(rd_instant(rd_strip(v)), fmt), rd_strip(v))
+        ELSE coalesce(strftime(rd_instant(rd_strip(v)), fmt), rd_nfc(rd_strip(v)))
     END;
 
 CREATE OR REPLACE MACRO rd_date(v) AS rd_when(v, '%Y-%m-%d');
@@ -131,7 +146,7 @@ CREATE OR REPLACE MACRO rd_dn_unescape(s) AS
 CREATE OR REPLACE MACRO rd_dn_ava(ava) AS
     lower(rd_strip(split_part(ava, '=', 1)))
     || '='
-    || lower(rd_strip(substr(ava, strpos(ava, '=') + 1)));
+    || rd_fold(rd_strip(substr(ava, strpos(ava, '=') + 1)));
 
 CREATE OR REPLACE MACRO rd_dn(v) AS
     CASE WHEN rd_trim(v) IS NULL THEN NULL ELSE
@@ -162,7 +177,7 @@ CREATE OR REPLACE MACRO rd_dn_plain(v) AS NOT (
 
 -- Escaped spaces are ordinary spaces once the surrounding ones were trimmed.
 CREATE OR REPLACE MACRO rd_dn_final(v) AS
-    CASE WHEN rd_dn_plain(v) THEN nullif(lower(rd_strip(v)), '')
+    CASE WHEN rd_dn_plain(v) THEN nullif(rd_fold(rd_strip(v)), '')
          ELSE replace(rd_dn(v), chr(57352), ' ') END;
 
 -- Set kinds: normalise each value, drop no-values (list_distinct drops NULLs),
@@ -204,9 +219,26 @@ CREATE OR REPLACE MACRO rd_situations() AS
 -- Spelled with contains(), not IN (...): DuckDB turns an IN list into a join,
 -- and a COPY whose query joins writes its CSV in the order its threads finish;
 -- without one, DuckDB writes it in parallel and in order (copy_situations_csv.sql).
-CREATE OR REPLACE MACRO rd_csv(v) AS
+-- A NUL character (refused in CSV and LDIF exports, possible in a Parquet or
+-- JSON Lines one) is written as U+2400 (the symbol for NUL): a raw NUL cuts
+-- the cell short in C-based tools and spreadsheets.
+CREATE OR REPLACE MACRO rd_no_nul(v) AS
+    CASE WHEN contains(v, chr(0)) THEN replace(v, chr(0), chr(9216)) ELSE v END;
+CREATE OR REPLACE MACRO rd_csv_cell(v) AS
     CASE WHEN v <> '' AND contains('=+-@''' || chr(9) || chr(13), left(v, 1))
          THEN '''' || v ELSE v END;
+CREATE OR REPLACE MACRO rd_csv(v) AS rd_csv_cell(rd_no_nul(v));
+
+-- A value as the report shows it (queries/report_*.sql; recondiff/report.py
+-- shown() is the same rule for what the page takes from plan.json): a value of
+-- more than 300 characters is cut to its first 200, followed by its length and
+-- where the whole value is, so that one 20 MB cell never reaches Python or the
+-- page; NUL as in rd_csv. strlen (bytes) is never less than length
+-- (characters): the common short value costs one comparison.
+CREATE OR REPLACE MACRO rd_shown(v) AS
+    CASE WHEN strlen(v) <= 300 OR length(v) <= 300 THEN rd_no_nul(v)
+         ELSE rd_no_nul(left(v, 200)) || '… [' || format('{:,}', length(v))
+              || ' characters; the whole value is in the CSV files or the snapshot]' END;
 
 -- The identity of a finding across runs (history): its situation (with the
 -- sync state of a pair) and the folded keys of both sides.

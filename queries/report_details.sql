@@ -12,7 +12,9 @@ pick AS (
     SELECT * FROM situations WHERE ep_row IN (SELECT unnest($ep_rows::BIGINT[]))
     UNION ALL
     SELECT * FROM situations
-    WHERE situation = 'missing' AND identity_key IN (SELECT unnest($missing_keys::VARCHAR[]))
+    -- the missing keys as report_rows.sql showed them
+    WHERE situation = 'missing'
+      AND rd_shown(identity_key) IN (SELECT unnest($missing_keys::VARCHAR[]))
 ),
 e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{values}} AS vals
@@ -24,7 +26,10 @@ r AS (
     FROM read_parquet($repository_path, file_row_number = true)
     WHERE file_row_number IN (SELECT id_row - 1 FROM pick)
 )
-SELECT p.ep_row, p.id_row, p.situation, p.identity_key, e.vals AS endpoint_values, r.vals AS repository_values
+-- every value cut as the report shows it (rd_shown)
+SELECT p.ep_row, p.id_row, p.situation, rd_shown(p.identity_key) AS identity_key,
+       list_transform(e.vals, lambda l: list_transform(l, lambda x: rd_shown(x))) AS endpoint_values,
+       list_transform(r.vals, lambda l: list_transform(l, lambda x: rd_shown(x))) AS repository_values
 FROM pick p
 LEFT JOIN e USING (ep_row)
 LEFT JOIN r USING (id_row)

@@ -20,7 +20,7 @@ SELECT
         AS persisting,
     NULL AS situation, NULL AS endpoint_key, NULL AS identity_key
 UNION ALL
-(SELECT 'resolved', NULL, NULL, NULL, situation, endpoint_key, identity_key
+(SELECT 'resolved', NULL, NULL, NULL, situation, rd_shown(endpoint_key), rd_shown(identity_key)
  FROM previous
  WHERE finding_key NOT IN (SELECT finding_key FROM current)
  ORDER BY situation, endpoint_key, identity_key

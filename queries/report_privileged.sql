@@ -18,7 +18,7 @@ held AS (
            unnest(e.vals[r.attr_idx]) AS value
     FROM e CROSS JOIN rules r
 )
-SELECT ep_row, attr_idx, alert, min(value) AS value
+SELECT ep_row, attr_idx, alert, rd_shown(min(value)) AS value
 FROM held
 WHERE rd_norm(value, compare) GLOB rd_norm(pattern, compare)
 GROUP BY ep_row, attr_idx, alert

@@ -21,8 +21,11 @@ r AS (
 previous AS (
     SELECT finding_key, min(first_seen) AS first_seen FROM previous_findings GROUP BY finding_key
 )
+-- Keys, DNs and candidates are cut as the report shows them (rd_shown).
 SELECT
-    r.situation, r.sync, r.endpoint_key, r.endpoint_dn, r.identity_key, r.rule, r.candidates,
+    r.situation, r.sync, rd_shown(r.endpoint_key) AS endpoint_key,
+    rd_shown(r.endpoint_dn) AS endpoint_dn, rd_shown(r.identity_key) AS identity_key, r.rule,
+    list_transform(r.candidates, lambda c: rd_shown(c)) AS candidates,
     r.drift_attributes, r.endpoint_record,
     rd_is_finding(r.situation, r.sync)                    AS is_finding,
     p.first_seen IS NULL                                  AS is_new,

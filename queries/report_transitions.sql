@@ -1,6 +1,8 @@
 -- Report: the most frequent endpoint value -> repository value transitions of
 -- 'changed' drift rows, the top $top per attribute.
-SELECT attr_idx, endpoint_value, repository_value, n
+-- (values cut as the report shows them, after counting: rd_shown)
+SELECT attr_idx, rd_shown(endpoint_value) AS endpoint_value,
+       rd_shown(repository_value) AS repository_value, n
 FROM (
     SELECT
         attr_idx, endpoint_value, repository_value, count(*) AS n,

@@ -156,6 +156,11 @@ def compare(
 )
 @click.option("--separator", default=";", show_default=True, help="Multi-valued separator in CSV.")
 @click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help='CSV field delimiter (default ","; ";" as Export-Csv -UseCulture writes; "tab").',
+)
+@click.option(
     "--captured-at",
     "captured_at",
     metavar="ISO8601",
@@ -169,6 +174,7 @@ def ingest(
     fmt: str | None,
     multi_valued: tuple[str, ...],
     separator: str,
+    delimiter: str | None,
     captured_at: str | None,
     allow_empty: bool,
     quiet: bool,
@@ -182,8 +188,16 @@ def ingest(
     when = _parse_time(captured_at) if captured_at else None
     from recondiff import ingest as ingest_mod  # loads pyarrow: only this command needs it
 
+    if delimiter in ("\\t", "tab"):
+        delimiter = "\t"
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise InputError(
+            f"--delimiter: must be one character other than a quote or a line break "
+            f'(",", ";" or tab), got {delimiter!r}'
+        )
     options = snapshot_mod.ReadOptions(
-        multi_valued=multi_valued, separator=separator, allow_empty=allow_empty
+        multi_valued=multi_valued, separator=separator, allow_empty=allow_empty,
+        delimiter=delimiter,
     )
     say = progress(quiet)
     if say:

@@ -350,6 +350,7 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
     options = snapshot_mod.ReadOptions(
         multi_valued=tuple(section.multi_valued),
         separator=section.separator,
+        delimiter=section.delimiter,
         allow_empty=allow_empty,
     )
     if fmt == "parquet":

@@ -157,6 +157,7 @@ class EndpointConfig:
     format: str | None = None
     multi_valued: tuple[str, ...] = ()
     separator: str = ";"
+    delimiter: str | None = None
     scope: str | None = None
     protected: tuple[str, ...] = ()
     incremental: bool = False
@@ -177,6 +178,7 @@ class RepositoryConfig:
     deleted_values: tuple[str, ...] = ()
     multi_valued: tuple[str, ...] = ()
     separator: str = ";"
+    delimiter: str | None = None
     scope: str | None = None
     expect_account: bool = False
 
@@ -422,6 +424,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         format=s.choice("format", FORMATS, None),
         multi_valued=s.strings("multi_valued") or (),
         separator=_separator(s),
+        delimiter=_delimiter(s),
         scope=s.string("scope"),
         protected=s.strings("protected") or (),
         incremental=s.boolean("incremental", False),
@@ -456,6 +459,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         deleted_values=deleted,
         multi_valued=s.strings("multi_valued") or (),
         separator=_separator(s),
+        delimiter=_delimiter(s),
         scope=s.string("scope"),
         expect_account=s.boolean("expect_account", False),
     )
@@ -729,6 +733,17 @@ def _rules(file: Path, i: int, raw: Any) -> tuple[DriftRule, ...]:
         s.finish()
         rules.append(rule)
     return tuple(rules)
+
+
+def _delimiter(s: _Section) -> str | None:
+    """The CSV field delimiter: one character, not a quote or a line break."""
+    delimiter = s.string("delimiter")
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+        raise ConfigError(
+            f"{s.file}: {s.where} delimiter: must be one character other than a quote or a "
+            f'line break (",", ";" or "\\t" for a tab), got {delimiter!r}'
+        )
+    return delimiter
 
 
 def _separator(s: _Section) -> str:

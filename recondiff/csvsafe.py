@@ -15,6 +15,11 @@ else is changed: no other cell gains or loses a character.
 
 Numbers are cells too: ``-1`` is written ``'-1``.
 
+**NUL.** A NUL character (U+0000) is written as ``␀`` (U+2400, the symbol
+for NUL): a raw NUL cuts the cell short in spreadsheets and C-based tools.
+recondiff refuses NUL in CSV and LDIF exports; only a Parquet or JSON Lines
+export can bring one.
+
 Files are UTF-8 (optionally with a byte-order mark, which Excel needs to
 recognise UTF-8), with CRLF line ends (RFC 4180), written atomically.
 :func:`read_csv` accepts what a spreadsheet saves back: a BOM, CRLF or LF,
@@ -34,6 +39,7 @@ from recondiff.errors import InputError
 
 __all__ = [
     "DANGEROUS",
+    "NUL_SYMBOL",
     "QUOTE",
     "CsvTable",
     "neutralise",
@@ -51,13 +57,19 @@ QUOTE = "'"
 
 _BOM = "\ufeff"
 
+NUL_SYMBOL = "\u2400"
+"""How a NUL character is written in a CSV cell."""
+
 
 def neutralise(value: object) -> str:
     """The cell text for ``value`` (``None`` is empty), safe to open in a spreadsheet.
 
-    A text beginning with ``= + - @ TAB CR`` or ``'`` gets one ``'`` in front.
+    A text beginning with ``= + - @ TAB CR`` or ``'`` gets one ``'`` in front;
+    a NUL character becomes :data:`NUL_SYMBOL`.
     """
     text = "" if value is None else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_SYMBOL)
     if text.startswith((*DANGEROUS, QUOTE)):
         return QUOTE + text
     return text

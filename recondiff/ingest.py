@@ -194,7 +194,8 @@ def _is_list(kind: pa.DataType) -> bool:
 
 
 def _read_csv(path: Path, options: ReadOptions) -> pa.Table:
-    """Read a CSV export (header row; comma-separated; RFC 4180 quoting).
+    """Read a CSV export (header row; comma-separated unless ``options.delimiter``
+    says otherwise; RFC 4180 quoting).
 
     UTF-8 (with or without BOM) is read in place; UTF-16 with a BOM is first
     transcoded to a temporary UTF-8 file. A leading PowerShell ``#TYPE`` line
@@ -218,8 +219,9 @@ def _read_csv(path: Path, options: ReadOptions) -> pa.Table:
             temp = _transcode_utf16(path)
             readable, bom = temp, False
         encoding = "utf-8-sig" if bom else "utf-8"
-        skip, header = _csv_header(path, readable, encoding)
-        return _csv_table(path, readable, encoding, skip, header, options)
+        delimiter = options.delimiter or ","
+        skip, header = _csv_header(path, readable, encoding, delimiter, options.delimiter is None)
+        return _csv_table(path, readable, encoding, skip, header, options, delimiter)
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
@@ -271,8 +273,37 @@ def _bad_byte(text: str) -> int | None:
     return None
 
 
-def _csv_header(path: Path, readable: Path, encoding: str) -> tuple[int, list[str]]:
-    """Return (lines to skip before the header, header names stripped)."""
+_DELIMITERS = (",", ";", "\t")
+"""The field delimiters exports use: comma, and semicolon or tab where a comma is
+the decimal mark (PowerShell's ``Export-Csv -UseCulture``, Excel's "CSV")."""
+
+
+def _delimiter_hint(path: Path, first: str, delimiter: str) -> InputError | None:
+    """The error to raise when the header line holds none of ``delimiter`` but another
+    common delimiter: a ``;``-separated export read as comma-separated is one
+    column (or, quoted, not valid CSV)."""
+    line = first.rstrip("\r\n")
+    if delimiter in line:
+        return None
+    for other in _DELIMITERS:
+        if other != delimiter and other in line:
+            shown = "\\t" if other == "\t" else other
+            return InputError(
+                f'{path}: the header looks "{shown}"-separated, not "{delimiter}"-separated '
+                f'(as Export-Csv -UseCulture writes); set delimiter = "{shown}" for this '
+                f'export in the config, or pass --delimiter "{shown}" to recondiff ingest'
+            )
+    return None
+
+
+def _csv_header(
+    path: Path, readable: Path, encoding: str, delimiter: str = ",", guess: bool = True
+) -> tuple[int, list[str]]:
+    """Return (lines to skip before the header, header names stripped).
+
+    When the delimiter was not chosen (``guess``) and the header reads as one
+    column, or not at all, while it holds a ``;`` or a tab, the error says to
+    set the delimiter."""
     try:
         with _open_text(readable, encoding) as text:
             first = text.readline()
@@ -286,18 +317,31 @@ def _csv_header(path: Path, readable: Path, encoding: str) -> tuple[int, list[st
                     f"{path}: line 1: contains NUL characters; is it UTF-16 without a "
                     f"byte order mark? {_UTF8_ADVICE}"
                 )
-            reader = csv.reader(text, strict=True)
+            header_line = text.readline()
+            while header_line and not header_line.strip():
+                header_line = text.readline()  # the csv module skips blank lines too
+            text.seek(0)
+            if skip:
+                text.readline()
+            reader = csv.reader(text, strict=True, delimiter=delimiter)
             header: list[str] | None = None
             for record in reader:
                 if record:
                     header = record
                     break
     except csv.Error as exc:
+        hint = _delimiter_hint(path, header_line, delimiter) if guess else None
+        if hint is not None:
+            raise hint from None
         raise InputError(f"{path}: the header row is not valid CSV ({exc})") from None
     except OSError as exc:
         raise _cannot_read(path, exc) from exc
     if header is None:
         raise InputError(f"{path}: no header row; the first line must name the columns")
+    if guess and len(header) == 1:
+        hint = _delimiter_hint(path, header_line, delimiter)
+        if hint is not None:
+            raise hint
     names = [name.strip() for name in header]
     for number, name in enumerate(names, start=1):
         byte = _bad_byte(name)
@@ -318,17 +362,21 @@ def _csv_table(
     skip: int,
     raw_header: list[str],
     options: ReadOptions,
+    delimiter: str = ",",
 ) -> pa.Table:
     """Read the CSV body with Arrow; split the multi-valued columns."""
-    if _odd_quotes(readable):
+    odd_quotes, nul = _scan(readable)
+    if odd_quotes:
         # A quote was left open: Arrow would swallow the rest of the file into
         # one value. The Python pass finds where (or finds it is harmless).
-        _diagnose_csv(path, readable, encoding, skip)
+        _diagnose_csv(path, readable, encoding, skip, delimiter)
+    if nul:
+        _find_nul(path, readable, encoding, skip, delimiter)
     try:
         table = pa_csv.read_csv(
             readable,
             read_options=pa_csv.ReadOptions(skip_rows=skip, block_size=_CSV_BLOCK),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, delimiter=delimiter),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(raw_header, STRING),
                 strings_can_be_null=False,
@@ -337,14 +385,14 @@ def _csv_table(
             ),
         )
     except (pa.ArrowException, ValueError) as exc:
-        _diagnose_csv(path, readable, encoding, skip)
+        _diagnose_csv(path, readable, encoding, skip, delimiter)
         raise InputError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
     except OSError as exc:
         raise _cannot_read(path, exc) from exc
     names = [name.strip() for name in raw_header]
     if table.column_names != raw_header:
         # Arrow and the csv module read the header differently: trust neither.
-        _diagnose_csv(path, readable, encoding, skip)
+        _diagnose_csv(path, readable, encoding, skip, delimiter)
         raise InputError(f"{path}: the header row could not be read consistently")
     table = table.rename_columns(names)
     multi = _multi(options)
@@ -357,13 +405,54 @@ def _csv_table(
     return pa.table(columns, names=names)
 
 
-def _odd_quotes(readable: Path) -> bool:
-    """True if the file holds an odd number of double quotes (cheap pre-check)."""
+def _scan(readable: Path) -> tuple[bool, bool]:
+    """Cheap pre-checks in one pass: (an odd number of double quotes, a NUL byte)."""
     count = 0
+    nul = False
     with readable.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             count += chunk.count(b'"')
-    return count % 2 == 1
+            nul = nul or b"\x00" in chunk
+    return count % 2 == 1, nul
+
+
+def _find_nul(path: Path, readable: Path, encoding: str, skip: int, delimiter: str) -> None:
+    """Raise at the first cell holding a NUL character, naming its row and column.
+
+    No directory or HR system puts a NUL in a name or a key on purpose: it is
+    a truncated or mis-encoded export, and a NUL passed on would cut the value
+    short in C-based tools (and in an LDAP server). Rows are numbered as
+    :func:`_diagnose_csv` numbers them.
+    """
+    with _open_text(readable, encoding) as text, _no_field_limit():
+        for _ in range(skip):
+            text.readline()
+        reader = csv.reader(text, delimiter=delimiter)
+        header: list[str] | None = None
+        row = 0
+        line = skip + 1
+        for record in reader:
+            if not record:
+                line = skip + reader.line_num + 1
+                continue
+            if header is None:
+                header = [name.strip() for name in record]
+                for number, name in enumerate(header, start=1):
+                    if "\x00" in name:
+                        raise InputError(
+                            f"{path}: header (line {line}), column {number}: contains a NUL "
+                            "character (byte 0x00); remove it from the export"
+                        )
+            else:
+                row += 1
+                for number, value in enumerate(record):
+                    if "\x00" in value:
+                        column = header[number] if number < len(header) else f"#{number + 1}"
+                        raise InputError(
+                            f'{path}: row {row} (line {line}), column "{column}": contains a '
+                            "NUL character (byte 0x00); remove it from the export"
+                        )
+            line = skip + reader.line_num + 1
 
 
 @contextlib.contextmanager
@@ -377,7 +466,9 @@ def _no_field_limit() -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
+def _diagnose_csv(
+    path: Path, readable: Path, encoding: str, skip: int, delimiter: str = ","
+) -> None:
     """Walk the CSV with Python's csv module and raise at the first bad record.
 
     Rows are numbered from 1 for the first data row (the header is row 0);
@@ -386,7 +477,7 @@ def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
     with _open_text(readable, encoding) as text, _no_field_limit():
         for _ in range(skip):
             text.readline()
-        reader = csv.reader(text, strict=True)
+        reader = csv.reader(text, strict=True, delimiter=delimiter)
         row = -1
         width = 0
         line = skip + 1
@@ -408,7 +499,8 @@ def _diagnose_csv(path: Path, readable: Path, encoding: str, skip: int) -> None:
                 elif len(record) != width:
                     raise InputError(
                         f"{path}: row {row} (line {line}): {len(record)} fields where the "
-                        f"header has {width}; quote values that contain commas"
+                        f"header has {width}; quote values that contain "
+                        + ("commas" if delimiter == "," else f'the delimiter "{delimiter}"')
                     )
                 line = skip + reader.line_num + 1
         except csv.Error as exc:

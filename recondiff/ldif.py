@@ -19,7 +19,16 @@ What is understood:
   base64; any other option (``cn;lang-en``) stays part of the name;
 * ``changetype: add`` right after the DN (``ldifde`` writes it on every entry):
   the record is read as a content record;
-* CRLF line endings, a UTF-8 byte order mark, UTF-16 with a byte order mark.
+* CRLF line endings, a UTF-8 byte order mark, UTF-16 with a byte order mark;
+* folds anywhere, even between the bytes of one UTF-8 character (files are
+  unfolded as bytes, then decoded: :func:`unfolded_lines`);
+* empty values (``description:``) are kept as the empty string, which compare
+  treats as no value (docs/semantics.md);
+* base64 without its ``=`` padding;
+* Active Directory extended DNs (``<GUID=...>;<SID=...>;CN=...``), in ``dn:``
+  and in values: the prefix is dropped (:func:`plain_dn`). Other forms that
+  are not RFC 4514 (RFC 1779's ``;`` between RDNs, quoted values) are kept as
+  written.
 
 What is refused (:class:`~recondiff.errors.InputError`): other change records
 (``modify``, ``delete``, ``modrdn``), controls, ``attr:< URL`` values, lines
@@ -44,9 +53,11 @@ __all__ = [
     "LdifRecord",
     "decode_base64_value",
     "parse_ldif",
+    "plain_dn",
     "read_ldif",
     "snippet",
     "text_lines",
+    "unfolded_lines",
 ]
 
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(?:;[A-Za-z0-9_.\-]+)*")
@@ -56,6 +67,24 @@ _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters that mark decoded bytes as binary (tab, CR and LF are text)."""
 
 _UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+
+_EXTENDED_DN = re.compile(r"(?:<(?:GUID|SID|WKGUID)=[^<>;]*>;)+", re.IGNORECASE)
+"""The prefix of an Active Directory extended DN (``<GUID=...>;<SID=...>;CN=...``)."""
+
+
+def plain_dn(value: str) -> str:
+    """``value`` without an AD extended-DN prefix (``<GUID=..>;<SID=..>;``), else as is.
+
+    ``ldapsearch`` with the extended-DN control (1.2.840.113556.1.4.529) writes
+    every DN so; the DN after the prefix is the one the directory matches and
+    recondiff acts on. A value that is only such a prefix is kept as written.
+    """
+    if not value.startswith("<"):
+        return value
+    match = _EXTENDED_DN.match(value)
+    if match is None or match.end() == len(value):
+        return value
+    return value[match.end() :]
 
 
 class LdifRecord(NamedTuple):
@@ -161,7 +190,69 @@ def decode_base64_value(encoded: str) -> str | None:
 
 def read_ldif(path: Path) -> Iterator[LdifRecord]:
     """Stream the entries of the LDIF file at ``path`` (see :func:`parse_ldif`)."""
-    return parse_ldif(text_lines(path), str(path))
+    return parse_ldif(unfolded_lines(path), str(path))
+
+
+def unfolded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Like :func:`text_lines`, but with folded lines joined *before* decoding.
+
+    RFC 2849 folds a line at any byte, so a fold may fall between the two
+    bytes of one UTF-8 character (``ldapsearch`` and ``slapcat`` wrap at 76
+    bytes and do exactly that): each half alone is not UTF-8, the joined line
+    is. A line starting with one space that follows a non-blank line is joined
+    to it (the space dropped) as bytes; the logical line is numbered by its
+    first physical line, and a byte that does not decode is reported on the
+    physical line that holds it. UTF-16 files (which only ``ldifde`` writes,
+    folding between characters) are unfolded as text by :func:`parse_ldif`.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    with handle:
+        start = handle.read(4)
+        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            handle.seek(0)
+            yield from _utf16_lines(path, handle)
+            return
+        handle.seek(len(codecs.BOM_UTF8) if start.startswith(codecs.BOM_UTF8) else 0)
+        pending = bytearray()
+        pieces: list[tuple[int, int]] = []  # (offset in pending, physical line number)
+        for number, raw in enumerate(handle, start=1):
+            if raw.endswith(b"\n"):
+                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+            if raw.startswith(b" ") and pieces:
+                pieces.append((len(pending), number))
+                pending += raw[1:]
+                continue
+            if pieces:
+                yield _decoded(path, bytes(pending), pieces)
+                pending.clear()
+                pieces = []
+            if raw and not raw.startswith(b" "):
+                pending += raw
+                pieces.append((0, number))
+            else:  # a blank line, or a continuation with nothing to continue
+                yield _decoded(path, raw, [(0, number)])
+        if pieces:
+            yield _decoded(path, bytes(pending), pieces)
+
+
+def _decoded(path: Path, raw: bytes, pieces: list[tuple[int, int]]) -> tuple[int, str]:
+    """``(first line number, text)`` of an unfolded line; bad UTF-8 or a NUL is one
+    error naming the physical line that holds it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = max(n for at, n in pieces if at <= exc.start)
+        byte = raw[exc.start]
+        raise InputError(
+            f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+        ) from None
+    if "\x00" in text:
+        nul = raw.index(b"\x00")
+        _no_nul(path, max(n for at, n in pieces if at <= nul), text)
+    return pieces[0][1], text
 
 
 def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifRecord]:
@@ -205,7 +296,7 @@ def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifReco
                     f'{name}: line {number}: a record must start with "dn:", not "{attr}:"; '
                     "is a blank line missing or one too many?"
                 )
-            dn = _text_value(number, attr, value, is_base64, name)
+            dn = plain_dn(_text_value(number, attr, value, is_base64, name))
             dn_line = number
             attributes = {}
             spelling = {}
@@ -327,7 +418,7 @@ def _attribute_value(
         binary = len(kept) != len(options)
         attr = ";".join([base, *kept])
     if not is_base64:
-        return attr, value
+        return attr, plain_dn(value)
     try:
         text = decode_base64_value(value)
     except (binascii.Error, ValueError):
@@ -336,4 +427,4 @@ def _attribute_value(
         ) from None
     if binary or text is None:
         return attr, value
-    return attr, text
+    return attr, plain_dn(text)

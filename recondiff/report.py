@@ -40,6 +40,24 @@ SCRIPT = "_script.js.j2"
 STYLE = "_style.css.j2"
 APPROVAL_STATES = ("auto", "pending", "approved", "rejected")
 FIX = "run recondiff compare again to rewrite it"
+SHOWN_MAX = 300
+"""A value longer than this (in characters) is cut in the report (queries/macros.sql rd_shown)."""
+SHOWN_KEPT = 200
+
+
+def shown(value: str | None) -> str | None:
+    """A value as the report shows it: queries/macros.sql ``rd_shown``, for what the
+    page takes from plan.json. Over :data:`SHOWN_MAX` characters it is cut to its
+    first :data:`SHOWN_KEPT`, followed by its length and where the whole value is;
+    a NUL becomes U+2400."""
+    if value is None:
+        return None
+    if len(value) > SHOWN_MAX:
+        value = (
+            f"{value[:SHOWN_KEPT]}… [{len(value):,} characters; "
+            "the whole value is in the CSV files or the snapshot]"
+        )
+    return value.replace("\x00", "\u2400") if "\x00" in value else value
 
 
 # --- reading JSON with one-line errors ---------------------------------------------------
@@ -703,7 +721,7 @@ def _event(e: _Node) -> PlanEvent:
     approval = e.obj("approval")
     reasons = []
     for d in reason.objs("drift") if "drift" in reason.data else []:
-        old, new = d.opt_text("endpoint_value"), d.opt_text("repository_value")
+        old, new = shown(d.opt_text("endpoint_value")), shown(d.opt_text("repository_value"))
         kind = d.text("kind")
         if kind == "added":
             what = f"{d.text('attribute')}: added {old}"
@@ -713,7 +731,8 @@ def _event(e: _Node) -> PlanEvent:
             what = f"{d.text('attribute')}: {old} → {new}"
         reasons.append(f"{what} ({d.text('response')})")
     changes = tuple(
-        f"{c.text('op')} {c.text('attribute')}: {'; '.join(c.strs('values'))}"
+        f"{c.text('op')} {c.text('attribute')}: "
+        + "; ".join(str(shown(v)) for v in c.strs("values"))
         for c in e.objs("changes")
     )
     return PlanEvent(
@@ -721,9 +740,11 @@ def _event(e: _Node) -> PlanEvent:
         target=e.text("target"),
         operation=e.text("operation"),
         response=e.text("response"),
-        account=obj.opt_text("key") or (member_of.opt_text("key") if member_of else None),
-        dn=obj.opt_text("dn"),
-        identity_key=obj.opt_text("identity_key"),
+        account=shown(
+            obj.opt_text("key") or (member_of.opt_text("key") if member_of else None)
+        ),
+        dn=shown(obj.opt_text("dn")),
+        identity_key=shown(obj.opt_text("identity_key")),
         situation=reason.text("situation"),
         reasons=tuple(reasons),
         changes=changes,
@@ -731,7 +752,7 @@ def _event(e: _Node) -> PlanEvent:
         state=approval.text("state"),
         by=approval.opt_text("by"),
         at=approval.opt_text("at"),
-        comment=approval.opt_text("comment"),
+        comment=shown(approval.opt_text("comment")),
     )
 
 

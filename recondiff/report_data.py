@@ -17,7 +17,7 @@ from recondiff.config import SET_KINDS, SITUATIONS, Config
 from recondiff.history import History, PreviousRun
 from recondiff.plan import Plan
 from recondiff.queries import Step, fetch_dicts
-from recondiff.report import cyclic_gc_paused
+from recondiff.report import cyclic_gc_paused, shown
 from recondiff.sqlgen import Column, list_of
 
 REPORT_FORMAT = "recondiff-report/1"
@@ -222,10 +222,10 @@ class ReportBuilder:
                     "kind": "rule",
                     "text": event["alert"],
                     "situation": event["reason"]["situation"],
-                    "endpoint_key": key,
-                    "identity_key": obj["identity_key"],
+                    "endpoint_key": shown(key),
+                    "identity_key": shown(obj["identity_key"]),
                     "attribute": drift.get("attribute"),
-                    "value": drift.get("endpoint_value") or drift.get("repository_value"),
+                    "value": shown(drift.get("endpoint_value") or drift.get("repository_value")),
                     "event_id": event["id"],
                     "_detail": key_rows.get(key) if key else None,
                 }

@@ -70,7 +70,8 @@ class ReadOptions:
 
     ``multi_valued`` names attributes (case-insensitively) that hold several
     values: they become ``list<string>`` in every format, and CSV cells of
-    those columns are split on ``separator``. ``allow_empty`` accepts an export
+    those columns are split on ``separator``. CSV fields are split on
+    ``delimiter`` (a comma unless set). ``allow_empty`` accepts an export
     without records (else that is an error: an empty export would make every
     account look orphaned).
     """
@@ -78,6 +79,9 @@ class ReadOptions:
     multi_valued: tuple[str, ...] = ()
     separator: str = ";"
     allow_empty: bool = False
+    delimiter: str | None = None
+    """The CSV field delimiter; None is a comma, and a header that looks ``;``- or
+    tab-separated is then refused with a hint to set it."""
 
 
 @dataclass(frozen=True)

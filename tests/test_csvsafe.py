@@ -42,12 +42,20 @@ def test_neutralise(value: object, cell: str) -> None:
         assert csvsafe.restore(cell) == value
 
 
-@given(st.text())
+@given(st.text(st.characters(blacklist_characters="\x00")))
 def test_neutralise_is_safe_and_reversible(value: str) -> None:
     cell = csvsafe.neutralise(value)
     assert not cell.startswith(csvsafe.DANGEROUS)
     assert csvsafe.restore(cell) == value
     assert len(cell) - len(value) in (0, 1)
+
+
+@given(st.text())
+def test_no_raw_nul_in_a_cell(value: str) -> None:
+    """A NUL is written as the symbol for NUL (U+2400), in Python and in SQL."""
+    cell = csvsafe.neutralise(value)
+    assert "\x00" not in cell
+    assert csvsafe.restore(cell) == value.replace("\x00", csvsafe.NUL_SYMBOL)
 
 
 def test_to_csv_crlf_and_bom() -> None:

@@ -240,6 +240,75 @@ def test_csv_custom_separator(tmp_path: Path) -> None:
     assert rows(table) == [{"uid": "a", "groups": ["cn=x,o=y", "cn=z;still one"]}]
 
 
+POWERSHELL_USE_CULTURE = (
+    '#TYPE Microsoft.ActiveDirectory.Management.ADUser\r\n'
+    '"sAMAccountName";"title";"memberOf"\r\n'
+    '"jdoe";"Eng, Sales";"g1;g2"\r\n'
+    '"asmith";"Ops";""\r\n'
+)
+SEMICOLON_HINT = (
+    'the header looks ";"-separated, not ","-separated (as Export-Csv -UseCulture writes); '
+    'set delimiter = ";" for this export in the config, or pass --delimiter ";" to '
+    "recondiff ingest"
+)
+
+
+def test_csv_semicolon_delimiter(tmp_path: Path) -> None:
+    """What PowerShell's Export-Csv -UseCulture writes where the comma is the decimal mark."""
+    path = write(tmp_path, "u.csv", POWERSHELL_USE_CULTURE)
+    table = read_export(path, options=ReadOptions(delimiter=";", multi_valued=("memberOf",)))
+    assert rows(table) == [
+        {"sAMAccountName": "jdoe", "title": "Eng, Sales", "memberOf": ["g1", "g2"]},
+        {"sAMAccountName": "asmith", "title": "Ops", "memberOf": []},
+    ]
+
+
+def test_csv_tab_delimiter(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.tsv", "uid\tcn\na\tA, B\n")
+    assert rows(read_export(path, "csv", ReadOptions(delimiter="\t"))) == [
+        {"uid": "a", "cn": "A, B"}
+    ]
+
+
+def test_csv_quoted_semicolon_header_gets_the_delimiter_hint(tmp_path: Path) -> None:
+    # before: "the header row is not valid CSV (',' expected after '"')"
+    path = write(tmp_path, "u.csv", POWERSHELL_USE_CULTURE)
+    assert message(path) == f"{path}: {SEMICOLON_HINT}"
+
+
+def test_csv_unquoted_semicolon_header_gets_the_delimiter_hint(tmp_path: Path) -> None:
+    # before: read as one column "sAMAccountName;title", the key then "not found"
+    path = write(tmp_path, "u.csv", "\nsAMAccountName;title\njdoe;Eng\n")
+    assert message(path) == f"{path}: {SEMICOLON_HINT}"
+
+
+def test_csv_tab_header_gets_the_delimiter_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "uid\tcn\na\tb\n")
+    assert message(path) == (
+        f'{path}: the header looks "\\t"-separated, not ","-separated (as Export-Csv '
+        '-UseCulture writes); set delimiter = "\\t" for this export in the config, or pass '
+        '--delimiter "\\t" to recondiff ingest'
+    )
+
+
+def test_csv_chosen_delimiter_is_not_second_guessed(tmp_path: Path) -> None:
+    """One column named with an LDAP option (cn;lang-en) is read as asked."""
+    path = write(tmp_path, "u.csv", "cn;lang-en\nJosé\n")
+    assert rows(read_export(path, options=ReadOptions(delimiter=","))) == [{"cn;lang-en": "José"}]
+    semicolons = write(tmp_path, "v.csv", "uid;cn\na;b\n")
+    assert rows(read_export(semicolons, options=ReadOptions(delimiter=";"))) == [
+        {"uid": "a", "cn": "b"}
+    ]
+
+
+def test_csv_semicolon_delimiter_names_rows_as_commas_do(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "uid;cn\na;b\nc;d;e\n")
+    assert message(path, options=ReadOptions(delimiter=";")) == (
+        f'{path}: row 2 (line 3): 3 fields where the header has 2; quote values that '
+        'contain the delimiter ";"'
+    )
+
+
 def test_csv_empty_separator_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "u.csv", "a\n1\n")
     assert message(path, options=ReadOptions(separator="")) == (
@@ -276,6 +345,39 @@ def test_csv_utf16_without_bom_is_refused(tmp_path: Path) -> None:
     assert message(path) == (
         f"{path}: line 1: contains NUL characters; is it UTF-16 without a byte order mark? "
         f"{UTF8_ADVICE}"
+    )
+
+
+def test_csv_nul_in_a_key_names_row_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "uid,cn\r\nalice,Alice\r\nb\x00ob,Bob\r\n")
+    assert message(path) == (
+        f'{path}: row 2 (line 3), column "uid": contains a NUL character (byte 0x00); '
+        "remove it from the export"
+    )
+
+
+def test_csv_nul_in_a_quoted_value_after_a_multi_line_one(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", '#TYPE x\n uid ,cn\na,"two\nlines"\n\nb,"x\x00"\n')
+    assert message(path) == (
+        f'{path}: row 2 (line 6), column "cn": contains a NUL character (byte 0x00); '
+        "remove it from the export"
+    )
+
+
+def test_csv_nul_in_a_header_after_the_type_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "u.csv", "#TYPE x\nuid,c\x00n\na,b\n")
+    assert message(path) == (
+        f"{path}: header (line 2), column 2: contains a NUL character (byte 0x00); "
+        "remove it from the export"
+    )
+
+
+def test_csv_nul_in_utf16_with_bom(tmp_path: Path) -> None:
+    data = codecs.BOM_UTF16_LE + "uid,cn\r\na,x\x00y\r\n".encode("utf-16-le")
+    path = write(tmp_path, "u.csv", data)
+    assert message(path) == (
+        f'{path}: row 1 (line 2), column "cn": contains a NUL character (byte 0x00); '
+        "remove it from the export"
     )
 
 

@@ -149,6 +149,14 @@ def test_invalid_base64_is_refused() -> None:
 
 def test_base64_without_padding_is_accepted() -> None:
     assert parse("dn: cn=a\ncn:: YWI\n")[0].attributes["cn"] == ["ab"]
+    assert parse("dn:: Y249YQ\ncn:: YQ\n")[0] == LdifRecord("cn=a", {"cn": ["a"]}, 1)
+
+
+def test_base64_of_an_impossible_length_is_refused() -> None:
+    # 5 characters: no padding makes that whole bytes
+    assert refuse("dn: cn=a\ncn:: YWJjZ\n") == (
+        't.ldif: line 2: the value of "cn::" is not valid base64'
+    )
 
 
 def test_changetype_add_is_read_as_content() -> None:
@@ -236,6 +244,100 @@ def test_invalid_utf8_names_line_and_byte(tmp_path: Path) -> None:
         f"{path}: line 2: not valid UTF-8 (byte 0xE9); save the export as UTF-8 "
         "(or UTF-16 with a BOM)"
     )
+
+
+def _fold_at_bytes(line: str, width: int) -> bytes:
+    """Fold ``line`` every ``width`` bytes, as ldapsearch and slapcat do: blind to
+    UTF-8, so a fold may split a character."""
+    data = line.encode("utf-8")
+    pieces = [data[i : i + width] for i in range(0, len(data), width)]
+    return b"\n ".join(pieces) + b"\n"
+
+
+def test_a_fold_between_the_bytes_of_one_character_is_read(tmp_path: Path) -> None:
+    """RFC 2849 folds at bytes: "é" is C3 A9, and the fold falls between them."""
+    description = "description: Réseau et télécoms, équipe Zoë"
+    folded = _fold_at_bytes(description, 15)
+    assert folded.startswith(b"description: R\xc3\n \xa9seau")  # the fold splits "é"
+    path = write(tmp_path, b"dn: cn=Jos\xc3\n \xa9,dc=x\ncn: Jos\xc3\xa9\n" + folded)
+    records = list(read_ldif(path))
+    assert records == [
+        LdifRecord("cn=José,dc=x", {"cn": ["José"], "description": [description[13:]]}, 1)
+    ]
+    assert read_export(path).to_pylist()[0]["dn"] == "cn=José,dc=x"
+
+
+def test_bad_utf8_in_a_folded_line_names_its_physical_line(tmp_path: Path) -> None:
+    path = write(tmp_path, b"dn: cn=a\ndescription: one\n two \xe9\n three\n")
+    with pytest.raises(InputError) as caught:
+        list(read_ldif(path))
+    assert str(caught.value) == (
+        f"{path}: line 3: not valid UTF-8 (byte 0xE9); save the export as UTF-8 "
+        "(or UTF-16 with a BOM)"
+    )
+
+
+def test_nul_in_a_folded_line_names_its_physical_line(tmp_path: Path) -> None:
+    path = write(tmp_path, b"dn: cn=a\ndescription: one\n two\n th\x00ree\n")
+    with pytest.raises(InputError, match=r": line 4: contains NUL characters"):
+        list(read_ldif(path))
+
+
+def test_folds_after_comments_and_blank_lines_keep_their_rules(tmp_path: Path) -> None:
+    data = b"# a comment\n  folded into it\n\ndn: cn=a\ncn: a\n \n"
+    assert list(read_ldif(write(tmp_path, data))) == [LdifRecord("cn=a", {"cn": ["a"]}, 4)]
+    with pytest.raises(InputError, match=r"line 3: continuation line .* follows no line"):
+        list(read_ldif(write(tmp_path, b"dn: cn=a\n\n x\n", "y.ldif")))
+
+
+def test_an_empty_value_is_the_empty_string_which_compare_treats_as_no_value(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "dn: cn=a\ndescription:\nmember:\n\ndn: cn=b\n")
+    assert next(read_ldif(path)).attributes == {"description": [""], "member": [""]}
+    # single-valued: kept as ""; in a list: dropped (docs/semantics.md, Inputs)
+    assert read_export(path, options=ReadOptions(multi_valued=("member",))).to_pylist() == [
+        {"dn": "cn=a", "description": "", "member": []},
+        {"dn": "cn=b", "description": None, "member": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "dn"),
+    [
+        (
+            "dn: <GUID=b3b7a1d2-0b5e-4ea4-9b3a-2f1e0c5d6a7b>;<SID=S-1-5-21-1-2-3-1104>;"
+            "CN=Jane Doe,OU=Staff,DC=example,DC=org",
+            "CN=Jane Doe,OU=Staff,DC=example,DC=org",
+        ),
+        ("dn: <GUID=0f1e2d3c4b5a69788796a5b4c3d2e1f0>;OU=Staff,DC=example,DC=org",
+         "OU=Staff,DC=example,DC=org"),
+        ("dn: <guid=1>;<sid=2>;cn=a", "cn=a"),
+        ("dn: <GUID=1>;", "<GUID=1>;"),  # nothing after the prefix: kept as written
+        ("dn: <UID=jsmith,O=example,C=US>", "<UID=jsmith,O=example,C=US>"),  # RFC 1779
+    ],
+)
+def test_ad_extended_dns_are_read_as_the_plain_dn(line: str, dn: str) -> None:
+    assert parse(f"{line}\ncn: a\n")[0].dn == dn
+
+
+def test_ad_extended_dn_values_are_read_as_the_plain_dn() -> None:
+    encoded = base64.b64encode("<GUID=1>;CN=Zoë,DC=x".encode()).decode()
+    records = parse(
+        "dn: CN=g,DC=x\nmember: <GUID=2>;<SID=S-1-5-21-9>;CN=A,DC=x\n"
+        f"member:: {encoded}\nmember: UID=jsmith;O=example;C=US\n"
+    )
+    assert records[0].attributes["member"] == ["CN=A,DC=x", "CN=Zoë,DC=x", "UID=jsmith;O=example;C=US"]
+
+
+def test_rfc_1779_dns_are_kept_as_written() -> None:
+    """Semicolons between RDNs, quotes and brackets (tests/data/third_party/openldap/test-dn.ldif)."""
+    path = OPENLDAP / "test-dn.ldif"
+    records = {r.dn: r.attributes for r in read_ldif(path)}
+    v2 = "ou=LDAPv2,dc=example,dc=com"
+    assert records[f"cn=May Succeed 4,{v2}"]["member"] == ["UID=jsmith;O=example;C=US"]
+    assert records[f"cn=May Succeed 5,{v2}"]["member"] == ["<UID=jsmith,O=example,C=US>"]
+    assert records[f"cn=May Succeed 6,{v2}"]["member"] == ['CN="John Smith",O=example,C=US']
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, no_space
 
 
 def write_atomically(
@@ -29,7 +29,8 @@ def write_atomically(
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write {what} ({exc.strerror or exc})") from exc
+        reason = "no space left on device" if no_space(exc) else (exc.strerror or exc)
+        raise InputError(f"{path}: cannot write {what} ({reason})") from exc
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

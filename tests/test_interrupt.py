@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 import recondiff.compare as compare
-from recondiff.errors import InputError
+from recondiff.errors import InputError, InternalError
 from tests.conftest import ROOT
 
 
@@ -64,10 +64,11 @@ def test_a_failure_while_a_stream_is_read_is_one_line(
     failing_query: duckdb.DuckDBPyConnection,
 ) -> None:
     """The plan's events stream out of DuckDB (compare._batches); a failure
-    after the first batches arrives through Arrow as an OSError, and still
-    becomes recondiff's one-line error (an interrupt, KeyboardInterrupt)."""
+    after the first batches still becomes recondiff's one-line error (an
+    interrupt, KeyboardInterrupt). No input explains a failure of this step: it
+    is an internal error (exit 3), not the user's (exit 2)."""
     stream = compare._batches(failing_query, "plan_events", {}, {}, 5_000)
-    with pytest.raises(InputError, match=r"^queries/plan_events\.sql failed .*disk full"):
+    with pytest.raises(InternalError, match=r"^queries/plan_events\.sql failed: .*disk full$"):
         for _ in stream:
             pass
 
@@ -78,5 +79,18 @@ def test_a_failure_while_a_steps_rows_are_fetched_is_one_line(
     """DuckDB runs a SELECT while its rows are fetched: a step fetches them
     itself, inside its error mapping, so a report query that fails (or is
     interrupted) there is one line, not a traceback that exits 1."""
-    with pytest.raises(InputError, match=r"^queries/report_rows\.sql failed .*disk full"):
+    with pytest.raises(InternalError, match=r"^queries/report_rows\.sql failed: .*disk full$"):
         compare._step(failing_query, "report_rows", {})
+
+
+def test_a_step_that_runs_out_of_disk_is_the_users_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's words for ENOSPC make any step's failure exit 2 (the machine's
+    to fix), not an internal error; a step that writes the results names OUTDIR."""
+    full = "SELECT error('Could not write file \"x\": No space left on device')"
+    monkeypatch.setattr(compare, "render", lambda name, **fills: full)
+    monkeypatch.setattr(compare, "load", lambda name: full)
+    con = duckdb.connect()
+    with pytest.raises(InputError, match=r"^queries/drift_pairs\.sql: no space left on device for DuckDB's temp"):
+        compare._step(con, "drift_pairs", {})
+    with pytest.raises(InputError, match=r"^/o: cannot write the results \(no space left on device\); the previous"):
+        compare._step(con, "copy_drift_csv", {}, {"out": "/o"})

@@ -135,6 +135,12 @@ def cli(debug: bool) -> None:
 )
 @click.option("--allow-empty", is_flag=True, help="Accept an input with no records.")
 @click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Accept a snapshot with more than [plan] max_shrink_percent (10%) fewer records "
+    "than in the previous run.",
+)
+@click.option(
     "--state",
     "state_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -146,6 +152,7 @@ def compare(
     config_path: Path,
     outdir: Path,
     allow_empty: bool,
+    allow_shrink: bool,
     state_dir: Path | None,
     as_json: bool,
     quiet: bool,
@@ -165,6 +172,7 @@ def compare(
         allow_empty=allow_empty,
         progress=progress(quiet),
         state_dir=state_dir,
+        allow_shrink=allow_shrink,
     )
     if not quiet:
         for warning in result.warnings:

@@ -47,7 +47,7 @@ from recondiff.errors import (
     first_line,
     no_space,
 )
-from recondiff.history import History, config_key, history_path
+from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
 from recondiff.queries import Rows, load, render
@@ -171,10 +171,14 @@ def compare(
     allow_empty: bool = False,
     progress: Progress | None = None,
     state_dir: str | Path | None = None,
+    allow_shrink: bool = False,
 ) -> CompareResult:
     """Run one reconciliation and write its outputs to ``outdir``.
 
     The run history (history.py) lives in ``state_dir``, by default ``outdir``.
+    Unless ``allow_shrink``, a snapshot with more than ``[plan]
+    max_shrink_percent`` fewer records than in the previous run of the same
+    config stops the run (:func:`_check_shrink`).
     Raises :class:`~recondiff.errors.RecondiffError` for bad config or input.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
@@ -192,6 +196,8 @@ def compare(
             say("reading inputs")
             ep_in = _input(cfg, "endpoint", work, allow_empty)
             repo_in = _input(cfg, "repository", work, allow_empty)
+        if previous is not None and not allow_shrink:
+            _check_shrink(cfg, previous, ep_in, repo_in)
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
@@ -376,6 +382,38 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
         sha256=sha,
         snapshot=snapshot,
     )
+
+
+def _check_shrink(
+    cfg: Config, previous: PreviousRun, ep_in: InputSummary, repo_in: InputSummary
+) -> None:
+    """The shrink guard: an export cut short (a size-limited LDAP search, a
+    failed page, a half-copied file) makes every account it lost look gone, and
+    the plan then proposes to disable or re-create them. Stop when a snapshot
+    has more than ``[plan] max_shrink_percent`` fewer records than the same
+    source had in the previous run of this config. An incremental endpoint
+    snapshot holds only changes: its size says nothing, so it is not checked."""
+    summary = previous.summary or {}
+    inputs = summary.get("inputs")
+    run = summary.get("run")
+    if not isinstance(inputs, dict):
+        return
+    was_incremental = isinstance(run, dict) and bool(run.get("incremental"))
+    limit = cfg.plan.max_shrink_percent
+    for side, now in (("endpoint", ep_in), ("repository", repo_in)):
+        if side == "endpoint" and (cfg.endpoint.incremental or was_incremental):
+            continue
+        before = (inputs.get(side) or {}).get("rows")
+        if isinstance(before, bool) or not isinstance(before, int) or before <= 0:
+            continue
+        shrink = 100.0 * (before - now.rows) / before
+        if shrink > limit:
+            raise InputError(
+                f"{now.path}: {now.rows} records, {shrink:.1f}% fewer than the {before} of the "
+                f"previous run ({previous.run_id}), over [plan] max_shrink_percent = {limit:g} "
+                f"in {cfg.path}; a cut-short export makes accounts look deleted. Check the "
+                "export; if the source really shrank, run again with --allow-shrink"
+            )
 
 
 def _connect(cfg: Config, work: Path) -> duckdb.DuckDBPyConnection:

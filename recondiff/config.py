@@ -195,6 +195,7 @@ class PlanConfig:
     default_identity: str | None = None
     max_deletes: int = 50
     max_delete_percent: float = 5.0
+    max_shrink_percent: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -511,6 +512,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         default_identity=s.string("default_identity"),
         max_deletes=_or(s.integer("max_deletes", minimum=0), 50),
         max_delete_percent=_or(s.percent("max_delete_percent"), 5.0),
+        max_shrink_percent=_or(s.percent("max_shrink_percent"), 10.0),
     )
     s.finish()
     responses = {situations.get(k, v) for k, v in DEFAULT_SITUATION_RESPONSES.items()}

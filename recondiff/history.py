@@ -43,6 +43,7 @@ class PreviousRun:
     finished_at: datetime
     findings: Path  # a Parquet file (History.previous)
     owners: Path | None  # its ownerships (run_id, identity_key, endpoint_key), if kept
+    summary: dict[str, Any] | None = None  # its summary.json (None if unreadable)
 
 
 class History:
@@ -81,7 +82,7 @@ class History:
             rows = con.execute(load("history_previous_run"), {"config_key": key}).fetchall()
             if not rows:
                 return None
-            run_id, finished_us = rows[0]
+            run_id, finished_us, summary_text = rows[0]
             con.execute(
                 load("history_previous_findings"), {"run_id": run_id, "path": str(findings)}
             )
@@ -102,7 +103,11 @@ class History:
             con.close()
         owners = self.owners_path(key)
         return PreviousRun(
-            str(run_id), _from_us(finished_us), findings, owners if owners.exists() else None
+            str(run_id),
+            _from_us(finished_us),
+            findings,
+            owners if owners.exists() else None,
+            _summary(summary_text),
         )
 
     def owners_path(self, key: str) -> Path:
@@ -185,6 +190,14 @@ class History:
             r["started_at"] = _from_us(r.pop("started_us"))
             r["finished_at"] = _from_us(r.pop("finished_us"))
         return rows
+
+
+def _summary(text: object) -> dict[str, Any] | None:
+    try:
+        summary = json.loads(str(text))
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def _from_us(micros: int) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Callable
@@ -29,7 +30,8 @@ def write_atomically(
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        reason = "no space left on device" if no_space(exc) else (exc.strerror or exc)
+        # pyarrow's words are "Error writing bytes to file. Detail: [errno 28] No space..."
+        reason = os.strerror(errno.ENOSPC) if no_space(exc) else (exc.strerror or exc)
         raise InputError(f"{path}: cannot write {what} ({reason})") from exc
     except BaseException:
         temp.unlink(missing_ok=True)

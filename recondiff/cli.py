@@ -89,6 +89,8 @@ class _Cli(click.Group):
             )
             ctx.exit(ExitCode.USAGE)
         except Exception as exc:
+            if str(exc).strip().lower() == "query interrupted":  # DuckDB's word for Ctrl-C
+                ctx.exit(interruption())
             ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from recondiff.errors import InputError, first_line
+from recondiff.errors import InputError, first_line, no_space
 from recondiff.queries import fetch_dicts, load
 
 HISTORY_FILE = "history.duckdb"
@@ -161,8 +161,12 @@ class History:
             con.execute(load("history_record_owners"), common | {"path": str(owners_temp)})
             con.execute("COMMIT")
             os.replace(owners_temp, owners)
-        except duckdb.Error as exc:
-            first = first_line(exc)
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        except (duckdb.Error, OSError) as exc:
+            if "interrupted" in str(exc).lower():
+                raise KeyboardInterrupt from None
+            first = "no space left on device" if no_space(exc) else first_line(exc)
             raise InputError(
                 f"{self.path}: the results are written, but the run history could not be "
                 f"updated ({first})"

@@ -117,6 +117,19 @@ def test_other_os_errors_nobody_mapped_are_internal(monkeypatch: pytest.MonkeyPa
     assert result.stderr.startswith(f"{INTERNAL}OSError: [Errno 9] Bad file descriptor; ")
 
 
+def test_duckdb_interrupted_anywhere_is_an_interrupt(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    """DuckDB turns Ctrl-C into RuntimeError('Query interrupted'); one that no
+    module mapped is still exit 130, not an internal error."""
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(compare, "compare", interrupted)
+    result = _compare(tmp_path / "out")
+    assert result.exit_code == 130
+    assert result.stderr == "recondiff: interrupted; no output was half-written\n"
+
+
 @pytest.mark.parametrize("args", [["--help"], ["compare", "--help"]])
 def test_help_lists_every_exit_code(args: list[str]) -> None:
     text = " ".join(_run(*args).stdout.split())
@@ -235,5 +248,5 @@ def test_a_full_temp_disk_is_one_line(
     assert result.exit_code == 2, result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert f"error: {temp}/recondiff-" in result.stderr
-    assert ".parquet: cannot write the snapshot (no space left on device)" in result.stderr
+    assert ".parquet: cannot write the snapshot (No space left on device)" in result.stderr
     assert list(temp.iterdir()) == []

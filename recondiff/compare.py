@@ -12,6 +12,7 @@ leaves a half-written result.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import fcntl
 import hashlib
@@ -908,7 +909,8 @@ def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
     _remove_leftovers(parent, prefix)
     path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with contextlib.suppress(OSError):  # a file system without locks: the pid alone tells
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return path, fd
 
 
@@ -958,7 +960,7 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:  # a live run holds it
+        except OSError:  # a live run holds it (or no locks here: leave it)
             os.close(fd)
             continue
         try:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,24 @@ def test_duckdb_interrupted_anywhere_is_an_interrupt(monkeypatch: pytest.MonkeyP
     result = _compare(tmp_path / "out")
     assert result.exit_code == 130
     assert result.stderr == "recondiff: interrupted; no output was half-written\n"
+
+
+def test_sigterm_in_any_command_is_143(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The CLI, not compare alone, turns SIGTERM into an interrupt (here while
+    plan show loads a plan), and puts the previous handler back after."""
+    import recondiff.cli_plan as cli_plan
+
+    def terminated(*args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM was not handled")
+
+    monkeypatch.setattr(cli_plan, "load_plan", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    result = _run("plan", "show", str(tmp_path / "plan.json"))
+    assert result.exit_code == 143
+    assert result.stderr == "recondiff: terminated (SIGTERM); no output was half-written\n"
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 @pytest.mark.parametrize("args", [["--help"], ["compare", "--help"]])

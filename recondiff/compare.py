@@ -404,7 +404,8 @@ def _check_shrink(
     for side, now in (("endpoint", ep_in), ("repository", repo_in)):
         if side == "endpoint" and (cfg.endpoint.incremental or was_incremental):
             continue
-        before = (inputs.get(side) or {}).get("rows")
+        recorded = inputs.get(side)
+        before = recorded.get("rows") if isinstance(recorded, dict) else None
         if isinstance(before, bool) or not isinstance(before, int) or before <= 0:
             continue
         shrink = 100.0 * (before - now.rows) / before

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, no_space
 
 
 def write_atomically(
@@ -29,7 +30,9 @@ def write_atomically(
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write {what} ({exc.strerror or exc})") from exc
+        # pyarrow's words are "Error writing bytes to file. Detail: [errno 28] No space..."
+        reason = os.strerror(errno.ENOSPC) if no_space(exc) else (exc.strerror or exc)
+        raise InputError(f"{path}: cannot write {what} ({reason})") from exc
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

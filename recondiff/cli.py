@@ -2,11 +2,14 @@
 
 stdout is data (counts, JSON); stderr is diagnostics (errors, warnings,
 progress). Exit codes are an API (:class:`recondiff.errors.ExitCode`):
-0 in sync, 1 differences found, 2 usage/config/input error, 130 interrupted.
+0 in sync, 1 differences found, 2 usage/config/input error (a full disk
+included), 3 internal error (a bug: one line, the traceback with --debug or
+RECONDIFF_DEBUG=1), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -20,33 +23,47 @@ from recondiff import __version__
 from recondiff import compare as compare_mod
 from recondiff import snapshot as snapshot_mod
 from recondiff.cli_apply import apply_command
-from recondiff.cli_common import progress
+from recondiff.cli_common import (
+    debug_from_env,
+    internal_error,
+    interruption,
+    progress,
+    sigterm_as_interrupt,
+)
 from recondiff.cli_plan import plan_group
 from recondiff.cli_report import report_command
 from recondiff.config import SITUATIONS
-from recondiff.errors import ExitCode, InputError, RecondiffError
+from recondiff.errors import ExitCode, InputError, RecondiffError, no_space
 from recondiff.history import History, history_path
 
 
 class _Cli(click.Group):
-    """Turns library errors into one line on stderr and the documented exit code."""
+    """Turns library errors into one line on stderr and the documented exit code.
+
+    A :class:`RecondiffError` (the user's to fix) and a full disk exit 2; Ctrl-C
+    130 and SIGTERM 143, after every clean-up ran; anything else is a bug: one
+    line saying so and where to report it, exit 3 (never 1, which means
+    "differences found"), the traceback only with --debug or RECONDIFF_DEBUG=1.
+    """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         # click's own usage errors print three lines (Usage/Try/Error); the
         # contract is one line on stderr and exit 2.
         kwargs["standalone_mode"] = False
-        try:
-            code = super().main(*args, **kwargs)
-        except click.UsageError as exc:
-            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            click.echo(f"recondiff: error: {exc.format_message()}{where}", err=True)
-            sys.exit(ExitCode.USAGE)
-        except click.ClickException as exc:
-            click.echo(f"recondiff: error: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
-        except click.Abort:
-            click.echo("recondiff: interrupted; no output was half-written", err=True)
-            sys.exit(ExitCode.INTERRUPTED)
+        with sigterm_as_interrupt():
+            try:
+                code = super().main(*args, **kwargs)
+            except click.UsageError as exc:
+                where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+                click.echo(f"recondiff: error: {exc.format_message()}{where}", err=True)
+                sys.exit(ExitCode.USAGE)
+            except click.ClickException as exc:
+                click.echo(f"recondiff: error: {exc.format_message()}", err=True)
+                sys.exit(exc.exit_code)
+            except (click.Abort, KeyboardInterrupt):
+                sys.exit(interruption())
+            except Exception as exc:  # raised before a command ran (invoke maps the rest)
+                sys.exit(internal_error(exc, debug_from_env()))
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -56,14 +73,46 @@ class _Cli(click.Group):
             click.echo(f"recondiff: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("recondiff: interrupted; no output was half-written", err=True)
-            ctx.exit(ExitCode.INTERRUPTED)
+            ctx.exit(interruption())
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # click's own flow (Exit and Abort are RuntimeErrors)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # stdout closed early (| head): click's own quiet exit
+            if not no_space(exc):
+                ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            click.echo(
+                f"recondiff: error: {where}no space left on device; free some space "
+                "(or write elsewhere) and run again",
+                err=True,
+            )
+            ctx.exit(ExitCode.USAGE)
+        except Exception as exc:
+            if str(exc).strip().lower() == "query interrupted":  # DuckDB's word for Ctrl-C
+                ctx.exit(interruption())
+            ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
 
 
 @click.group(name="recondiff", cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="recondiff")
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="On an internal error (exit 3), print the traceback too (also: RECONDIFF_DEBUG=1).",
+)
+def cli(debug: bool) -> None:
     """Reconcile what an identity system believes against what an endpoint holds.
+
+    \b
+    Exit status (every command):
+      0    success; for compare: everything in sync
+      1    compare: differences found; apply: some events stale or failed
+      2    usage, config or input error, or a full disk (one line on stderr)
+      3    internal error: a bug in recondiff; report it with the --debug output
+      130  interrupted (Ctrl-C)
+      143  terminated (SIGTERM)
+    An interrupted or failed run leaves the previous outputs as they were.
 
     Example: recondiff compare -c sample_data/recondiff.toml -o out
     """
@@ -88,6 +137,12 @@ def cli() -> None:
 )
 @click.option("--allow-empty", is_flag=True, help="Accept an input with no records.")
 @click.option(
+    "--allow-shrink",
+    is_flag=True,
+    help="Accept a snapshot with more than [plan] max_shrink_percent (10%) fewer records "
+    "than in the previous run.",
+)
+@click.option(
     "--state",
     "state_dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -99,6 +154,7 @@ def compare(
     config_path: Path,
     outdir: Path,
     allow_empty: bool,
+    allow_shrink: bool,
     state_dir: Path | None,
     as_json: bool,
     quiet: bool,
@@ -106,7 +162,9 @@ def compare(
     """Run one reconciliation: classify every account and list every drift.
 
     Exit status: 0 everything in sync, 1 differences found, 2 bad
-    usage/config/input, 130 interrupted.
+    usage/config/input (or a full disk; the previous outputs stay as they
+    were), 3 internal error (a bug: report it with the --debug output), 130
+    interrupted (Ctrl-C), 143 terminated (SIGTERM).
 
     Example: recondiff compare -c sample_data/recondiff.toml -o out
     """
@@ -116,6 +174,7 @@ def compare(
         allow_empty=allow_empty,
         progress=progress(quiet),
         state_dir=state_dir,
+        allow_shrink=allow_shrink,
     )
     if not quiet:
         for warning in result.warnings:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 import click
+
+from recondiff.errors import ExitCode, InternalError, first_line
+
+DEBUG_ENV = "RECONDIFF_DEBUG"
+
+REPORT_BUG = (
+    "please report it to the recondiff maintainers with the output of the same "
+    f"command run as 'recondiff --debug ...' (or with {DEBUG_ENV}=1)"
+)
 
 
 def progress(quiet: bool) -> Callable[[str], None] | None:
@@ -22,3 +36,64 @@ def progress(quiet: bool) -> Callable[[str], None] | None:
         click.echo(f"recondiff: [{time.monotonic() - start:6.1f} s] {message}…", err=True)
 
     return show
+
+
+def debug_from_env() -> bool:
+    return os.environ.get(DEBUG_ENV) == "1"
+
+
+class _Signals:
+    received: int | None = None
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM (a service manager stopping the job, ``kill``, a CI
+    timeout) as Ctrl-C: a KeyboardInterrupt in the main thread, so every
+    clean-up runs (temp directories, the staging directory, a journal line in
+    flight) and DuckDB stops its query. :func:`interruption` then tells which
+    signal it was. Outside the main thread (embedded use) nothing is changed."""
+    _Signals.received = None
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _Signals.received = signum
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interruption() -> int:
+    """Say on stderr that the run was interrupted (or terminated); the exit code."""
+    if _Signals.received == signal.SIGTERM:
+        click.echo("recondiff: terminated (SIGTERM); no output was half-written", err=True)
+        return ExitCode.TERMINATED
+    click.echo("recondiff: interrupted; no output was half-written", err=True)
+    return ExitCode.INTERRUPTED
+
+
+def internal_error(exc: BaseException, debug: bool) -> int:
+    """Say on stderr, in one line, that ``exc`` is a bug and where to report it
+    (the traceback before it with ``debug``); the exit code."""
+    if debug:
+        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+    if isinstance(exc, InternalError):
+        what = str(exc)
+    else:
+        text = first_line(exc)
+        name = type(exc).__name__
+        what = name if text == name else f"{name}: {text}"
+    # printable, whatever data the message carries (no terminal control codes)
+    what = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in what[:400])
+    click.echo(
+        "recondiff: internal error (a bug in recondiff, not a problem with your input): "
+        f"{what}; {REPORT_BUG}",
+        err=True,
+    )
+    return ExitCode.INTERNAL

@@ -12,13 +12,16 @@ leaves a half-written result.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -44,7 +47,15 @@ from recondiff.config import (
     load_config,
 )
 from recondiff.confine import lock_down, open_connection
-from recondiff.errors import ConfigError, ExitCode, InputError, first_line
+from recondiff.errors import (
+    ConfigError,
+    ExitCode,
+    InputError,
+    InternalError,
+    RecondiffError,
+    first_line,
+    no_space,
+)
 from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.plan import Plan
 from recondiff.planner import Planner
@@ -169,10 +180,14 @@ def compare(
     allow_empty: bool = False,
     progress: Progress | None = None,
     state_dir: str | Path | None = None,
+    allow_shrink: bool = False,
 ) -> CompareResult:
     """Run one reconciliation and write its outputs to ``outdir``.
 
     The run history (history.py) lives in ``state_dir``, by default ``outdir``.
+    Unless ``allow_shrink``, a snapshot with more than ``[plan]
+    max_shrink_percent`` fewer records than in the previous run of the same
+    config stops the run (:func:`_check_shrink`).
     Raises :class:`~recondiff.errors.RecondiffError` for bad config or input.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
@@ -184,13 +199,14 @@ def compare(
     warnings: list[str] = []
     started = datetime.now(UTC)
 
-    with tempfile.TemporaryDirectory(prefix="recondiff-") as work_name:
-        work = Path(work_name)
+    with _work_directory() as work:
         previous = history.previous(history_key, work / "previous_findings.parquet")
         with _timed(timings, "ingest"):
             say("reading inputs")
             ep_in = _input(cfg, "endpoint", work, allow_empty)
             repo_in = _input(cfg, "repository", work, allow_empty)
+        if previous is not None and not allow_shrink:
+            _check_shrink(cfg, previous, ep_in, repo_in)
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
@@ -376,6 +392,39 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
         sha256=sha,
         snapshot=snapshot,
     )
+
+
+def _check_shrink(
+    cfg: Config, previous: PreviousRun, ep_in: InputSummary, repo_in: InputSummary
+) -> None:
+    """The shrink guard: an export cut short (a size-limited LDAP search, a
+    failed page, a half-copied file) makes every account it lost look gone, and
+    the plan then proposes to disable or re-create them. Stop when a snapshot
+    has more than ``[plan] max_shrink_percent`` fewer records than the same
+    source had in the previous run of this config. An incremental endpoint
+    snapshot holds only changes: its size says nothing, so it is not checked."""
+    summary = previous.summary or {}
+    inputs = summary.get("inputs")
+    run = summary.get("run")
+    if not isinstance(inputs, dict):
+        return
+    was_incremental = isinstance(run, dict) and bool(run.get("incremental"))
+    limit = cfg.plan.max_shrink_percent
+    for side, now in (("endpoint", ep_in), ("repository", repo_in)):
+        if side == "endpoint" and (cfg.endpoint.incremental or was_incremental):
+            continue
+        recorded = inputs.get(side)
+        before = recorded.get("rows") if isinstance(recorded, dict) else None
+        if isinstance(before, bool) or not isinstance(before, int) or before <= 0:
+            continue
+        shrink = 100.0 * (before - now.rows) / before
+        if shrink > limit:
+            raise InputError(
+                f"{now.path}: {now.rows} records, {shrink:.1f}% fewer than the {before} of the "
+                f"previous run ({previous.run_id}), over [plan] max_shrink_percent = {limit:g} "
+                f"in {cfg.path}; a cut-short export makes accounts look deleted. Check the "
+                "export; if the source really shrank, run again with --allow-shrink"
+            )
 
 
 def _connect(
@@ -659,9 +708,35 @@ def _duckdb_errors(name: str, blame: dict[str, str] | None) -> Iterator[None]:
     except duckdb.Error as exc:
         if "interrupted" in str(exc).lower():
             raise KeyboardInterrupt from None
-        first = first_line(exc)
-        where = _BLAME.get(name, "queries/" + name + ".sql failed (please report this)")
-        raise InputError(f"{where.format(**(blame or {}))}: {first}") from None
+        raise _duckdb_failure(name, blame, exc) from exc
+
+
+def _duckdb_failure(
+    name: str, blame: dict[str, str] | None, exc: duckdb.Error
+) -> RecondiffError | InternalError:
+    """What a failed step means: the user's input or environment (exit 2) when
+    the step is one a bad input, config or disk can make fail (``_BLAME``), or
+    DuckDB ran out of disk or memory; otherwise a bug (exit 3)."""
+    where = _BLAME.get(name)
+    if no_space(exc):
+        if name.startswith("copy_") and where:  # "{out}: cannot write the results"
+            return InputError(
+                f"{where.format(**(blame or {}))} (no space left on device); the previous "
+                "results are untouched; free some space or pass another -o"
+            )
+        return InputError(
+            f"queries/{name}.sql: no space left on device for DuckDB's temporary files "
+            "([engine] temp_directory, by default under TMPDIR); free some space or "
+            "point it elsewhere; the previous results are untouched"
+        )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return InputError(
+            f"queries/{name}.sql: out of memory ({first_line(exc)}); raise [engine] "
+            "memory_limit or give [engine] temp_directory more space"
+        )
+    if where is None or isinstance(exc, duckdb.InternalException):
+        return InternalError(f"queries/{name}.sql failed: {first_line(exc)}")
+    return InputError(f"{where.format(**(blame or {}))}: {first_line(exc)}")
 
 
 def _check_repository_keys(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path) -> None:
@@ -776,11 +851,12 @@ def _write_outputs(
     place, summary.json last."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".recondiff-tmp-", dir=out))
+        staging, lock = _owned_directory(out, STAGING_PREFIX)
     except OSError as exc:
         raise InputError(
             f"{out}: cannot write the output directory ({exc.strerror}); pass another -o"
         ) from None
+    swapping = False
     try:
         with _timed(timings, "write"):
             blame = {"out": str(out)}
@@ -820,11 +896,21 @@ def _write_outputs(
         # summary.json marks a complete result: it leaves first and comes back
         # last, and an interrupt waits until the swap is done.
         with _interrupts_deferred():
+            swapping = True
             (out / "summary.json").unlink(missing_ok=True)
             for name in (*OUTPUT_FILES, "summary.json"):
                 os.replace(staging / name, out / name)
+    except OSError as exc:  # a full disk, mostly: Python's writes (DuckDB's: _step)
+        what = "no space left on device" if no_space(exc) else (exc.strerror or first_line(exc))
+        kept = (
+            "the results there are incomplete (no summary.json); run again"
+            if swapping
+            else "the previous results are untouched; free some space or pass another -o"
+        )
+        raise InputError(f"{out}: cannot write the results ({what}); {kept}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)
     return summary
 
 
@@ -844,15 +930,105 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 
 @contextmanager
 def _interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT (in the main thread) for a few renames; it arrives after."""
+    """Hold SIGINT and SIGTERM (in the main thread) for a few renames; they arrive after."""
     main = threading.current_thread() is threading.main_thread()
+    held = {signal.SIGINT, signal.SIGTERM}
     if main:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
         yield
     finally:
         if main:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+# --- temporary directories ----------------------------------------------------
+
+WORK_PREFIX = "recondiff-"
+"""The run's work directory in the system's temp directory (TMPDIR): ingested
+snapshots, the previous run's findings, DuckDB's spill files."""
+STAGING_PREFIX = ".recondiff-tmp-"
+"""The staging directory inside OUTDIR, renamed from at the end."""
+
+
+def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
+    """Create ``parent/<prefix><pid>-<random>`` and lock it (flock) for this
+    process; return it and the lock's descriptor (close it after removing the
+    directory). Leftovers of earlier runs killed before their clean-up could
+    run (SIGKILL, a power cut, the OOM killer) are removed first."""
+    _remove_leftovers(parent, prefix)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    with contextlib.suppress(OSError):  # a file system without locks: the pid alone tells
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return path, fd
+
+
+@contextmanager
+def _work_directory() -> Iterator[Path]:
+    """The run's work directory (:data:`WORK_PREFIX`), removed after the run,
+    also on Ctrl-C and SIGTERM (which the CLI turns into KeyboardInterrupt)."""
+    parent = Path(tempfile.gettempdir())
+    try:
+        path, lock = _owned_directory(parent, WORK_PREFIX)
+    except OSError as exc:
+        raise InputError(
+            f"{parent}: cannot create the run's temporary directory ({exc.strerror or exc}); "
+            "set TMPDIR to a writable directory with free space"
+        ) from None
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(lock)
+
+
+def _remove_leftovers(parent: Path, prefix: str) -> None:
+    """Remove ``parent``'s directories ``<prefix><pid>-<random>`` that this user
+    owns, whose process no longer runs and whose lock nobody holds: what a
+    killed run left. A live run's directory (in another container or host
+    too: its lock) and anything not made by recondiff stay."""
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+")
+    try:
+        entries = [e for e in os.scandir(parent) if pattern.fullmatch(e.name)]
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        assert match is not None
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            continue
+        if _process_runs(int(match[1])):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live run holds it (or no locks here: leave it)
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
+def _process_runs(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # another user's process (or a number no pid can be)
+    return True
 
 
 def _prepend_bom(path: Path) -> None:

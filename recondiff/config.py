@@ -227,6 +227,7 @@ class PlanConfig:
     max_membership_removal_percent: float = 5.0
     max_modifies: int = 500
     max_modify_percent: float = 25.0
+    max_shrink_percent: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -568,6 +569,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         max_membership_removal_percent=_or(s.percent("max_membership_removal_percent"), 5.0),
         max_modifies=_or(s.integer("max_modifies", minimum=0), 500),
         max_modify_percent=_or(s.percent("max_modify_percent"), 25.0),
+        max_shrink_percent=_or(s.percent("max_shrink_percent"), 10.0),
     )
     s.finish()
     responses = {situations.get(k, v) for k, v in DEFAULT_SITUATION_RESPONSES.items()}

@@ -9,6 +9,8 @@ CLI only applies it.
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import IntEnum
 
 
@@ -21,8 +23,14 @@ class ExitCode(IntEnum):
     """The comparison found at least one difference."""
     USAGE = 2
     """Usage, config or input error: one line on stderr says what and where."""
+    INTERNAL = 3
+    """An internal error: a bug in recondiff, not a problem with the input. One
+    line on stderr says so and where to report it; ``--debug`` (or
+    ``RECONDIFF_DEBUG=1``) adds the traceback."""
     INTERRUPTED = 130
-    """Interrupted (SIGINT); no output was half-written."""
+    """Interrupted (SIGINT, Ctrl-C); no output was half-written."""
+    TERMINATED = 143
+    """Terminated (SIGTERM), handled as an interrupt; no output was half-written."""
 
 
 class RecondiffError(Exception):
@@ -41,6 +49,30 @@ class ConfigError(RecondiffError):
 
 class InputError(RecondiffError):
     """An input file (export or snapshot) cannot be read as promised."""
+
+
+class InternalError(Exception):
+    """Something recondiff did not expect (a failed query that no user input
+    explains): a bug to report, not a mistake to fix. Not a RecondiffError: the
+    CLI exits :attr:`ExitCode.INTERNAL`, as for any unexpected exception. The
+    message is a single line; the cause is chained for ``--debug``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+# What a full disk (or an exceeded quota) says, from Python (errno) or from
+# DuckDB and Arrow (in their message text).
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXTS = tuple(os.strerror(e).lower() for e in _NO_SPACE_ERRNOS)
+
+
+def no_space(exc: BaseException) -> bool:
+    """Whether ``exc`` says a write failed for lack of disk space (or quota)."""
+    if getattr(exc, "errno", None) in _NO_SPACE_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return any(t in text for t in _NO_SPACE_TEXTS)
 
 
 def first_line(message: object) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from recondiff.errors import InputError, first_line
+from recondiff.errors import InputError, first_line, no_space
 from recondiff.queries import fetch_dicts, load
 
 HISTORY_FILE = "history.duckdb"
@@ -43,6 +43,7 @@ class PreviousRun:
     finished_at: datetime
     findings: Path  # a Parquet file (History.previous)
     owners: Path | None  # its ownerships (run_id, identity_key, endpoint_key), if kept
+    summary: dict[str, Any] | None = None  # its summary.json (None if unreadable)
 
 
 class History:
@@ -81,7 +82,7 @@ class History:
             rows = con.execute(load("history_previous_run"), {"config_key": key}).fetchall()
             if not rows:
                 return None
-            run_id, finished_us = rows[0]
+            run_id, finished_us, summary_text = rows[0]
             con.execute(
                 load("history_previous_findings"), {"run_id": run_id, "path": str(findings)}
             )
@@ -102,7 +103,11 @@ class History:
             con.close()
         owners = self.owners_path(key)
         return PreviousRun(
-            str(run_id), _from_us(finished_us), findings, owners if owners.exists() else None
+            str(run_id),
+            _from_us(finished_us),
+            findings,
+            owners if owners.exists() else None,
+            _summary(summary_text),
         )
 
     def owners_path(self, key: str) -> Path:
@@ -156,8 +161,12 @@ class History:
             con.execute(load("history_record_owners"), common | {"path": str(owners_temp)})
             con.execute("COMMIT")
             os.replace(owners_temp, owners)
-        except duckdb.Error as exc:
-            first = first_line(exc)
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None
+        except (duckdb.Error, OSError) as exc:
+            if "interrupted" in str(exc).lower():
+                raise KeyboardInterrupt from None
+            first = "no space left on device" if no_space(exc) else first_line(exc)
             raise InputError(
                 f"{self.path}: the results are written, but the run history could not be "
                 f"updated ({first})"
@@ -185,6 +194,14 @@ class History:
             r["started_at"] = _from_us(r.pop("started_us"))
             r["finished_at"] = _from_us(r.pop("finished_us"))
         return rows
+
+
+def _summary(text: object) -> dict[str, Any] | None:
+    try:
+        summary = json.loads(str(text))
+    except ValueError:
+        return None
+    return summary if isinstance(summary, dict) else None
 
 
 def _from_us(micros: int) -> datetime:

@@ -1,4 +1,6 @@
-"""Ctrl-C in the middle of a DuckDB step: exit 130, one line, nothing written."""
+"""Ctrl-C in the middle of a DuckDB step: exit 130, one line, nothing written.
+SIGTERM likewise (exit 143), with no temporary directory left behind; what a
+SIGKILLed run leaves, the next run removes. Real processes, real signals."""
 
 from __future__ import annotations
 
@@ -6,27 +8,33 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
 import recondiff.compare as compare
-from recondiff.errors import InputError
-from tests.conftest import ROOT
+from recondiff.errors import InputError, InternalError
+from tests.conftest import ROOT, SAMPLE
 
 
-def test_sigint_during_compare_exits_130_and_leaves_nothing(tmp_path: Path) -> None:
-    data = tmp_path / "bench"
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 400,000-identity scenario: long enough to be caught in any phase."""
+    data = tmp_path_factory.mktemp("bench")
     subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "400000", str(data)],
         check=True, stdout=subprocess.DEVNULL,
     )
+    return data / "recondiff.toml"
+
+
+def test_sigint_during_compare_exits_130_and_leaves_nothing(big_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "RECONDIFF_PROGRESS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(data / "recondiff.toml"),
-         "-o", str(out)],
+        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(big_run), "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -64,10 +72,11 @@ def test_a_failure_while_a_stream_is_read_is_one_line(
     failing_query: duckdb.DuckDBPyConnection,
 ) -> None:
     """The plan's events stream out of DuckDB (compare._batches); a failure
-    after the first batches arrives through Arrow as an OSError, and still
-    becomes recondiff's one-line error (an interrupt, KeyboardInterrupt)."""
+    after the first batches still becomes recondiff's one-line error (an
+    interrupt, KeyboardInterrupt). No input explains a failure of this step: it
+    is an internal error (exit 3), not the user's (exit 2)."""
     stream = compare._batches(failing_query, "plan_events", {}, {}, 5_000)
-    with pytest.raises(InputError, match=r"^queries/plan_events\.sql failed .*disk full"):
+    with pytest.raises(InternalError, match=r"^queries/plan_events\.sql failed: .*disk full$"):
         for _ in stream:
             pass
 
@@ -78,5 +87,142 @@ def test_a_failure_while_a_steps_rows_are_fetched_is_one_line(
     """DuckDB runs a SELECT while its rows are fetched: a step fetches them
     itself, inside its error mapping, so a report query that fails (or is
     interrupted) there is one line, not a traceback that exits 1."""
-    with pytest.raises(InputError, match=r"^queries/report_rows\.sql failed .*disk full"):
+    with pytest.raises(InternalError, match=r"^queries/report_rows\.sql failed: .*disk full$"):
         compare._step(failing_query, "report_rows", {})
+
+
+def test_a_step_that_runs_out_of_disk_is_the_users_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's words for ENOSPC make any step's failure exit 2 (the machine's
+    to fix), not an internal error; a step that writes the results names OUTDIR."""
+    full = "SELECT error('Could not write file \"x\": No space left on device')"
+    monkeypatch.setattr(compare, "render", lambda name, **fills: full)
+    monkeypatch.setattr(compare, "load", lambda name: full)
+    con = duckdb.connect()
+    with pytest.raises(InputError, match=r"^queries/drift_pairs\.sql: no space left on device for DuckDB's temp"):
+        compare._step(con, "drift_pairs", {})
+    with pytest.raises(InputError, match=r"^/o: cannot write the results \(no space left on device\); the previous"):
+        compare._step(con, "copy_drift_csv", {}, {"out": "/o"})
+
+
+# --- SIGTERM and SIGKILL -------------------------------------------------------
+
+
+def _start(config: Path, out: Path, temp: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "RECONDIFF_PROGRESS": "1", "TMPDIR": str(temp)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(config), "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )
+
+
+def _wait_for(proc: subprocess.Popen[str], phase: str) -> list[str]:
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        if phase in line:
+            return lines
+    raise AssertionError(f"never reached {phase!r}: {''.join(lines)}")
+
+
+def _sample_run(out: Path, temp: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(SAMPLE / "recondiff.toml"),
+         "-o", str(out), "-q"],
+        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(temp)}, check=False,
+    )
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    yield tmp_path / "out", temp
+
+
+@pytest.mark.parametrize("phase", ["classifying accounts", "writing the action plan"])
+def test_sigterm_is_handled_like_ctrl_c(
+    big_run: Path, dirs: tuple[Path, Path], phase: str
+) -> None:
+    """SIGTERM while DuckDB classifies, or while the results are being written
+    over an earlier run's: exit 143, one line, the earlier results byte for
+    byte, and no temporary directory left (TMPDIR/recondiff-*,
+    OUTDIR/.recondiff-tmp-*). Before, SIGTERM killed the process where it
+    stood and left both behind."""
+    out, temp = dirs
+    assert _sample_run(out, temp).returncode == 1
+    before = _files(out)
+    proc = _start(big_run, out, temp)
+    lines = _wait_for(proc, phase)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stderr is not None
+    rest = proc.stderr.read()
+    code = proc.wait()
+    assert code == 143, "".join(lines) + rest
+    assert rest == "recondiff: terminated (SIGTERM); no output was half-written\n"
+    assert _files(out) == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert list(temp.iterdir()) == []
+
+
+def test_the_next_run_removes_what_a_killed_run_left(big_run: Path, dirs: tuple[Path, Path]) -> None:
+    """SIGKILL leaves no chance to clean up: the run's work directory in
+    TMPDIR and its staging directory in OUTDIR stay. The next run, of any
+    config, into the same OUTDIR and TMPDIR removes both."""
+    out, temp = dirs
+    proc = _start(big_run, out, temp)
+    _wait_for(proc, "writing the action plan")
+    proc.kill()
+    proc.wait()
+    assert [p.name for p in temp.iterdir()] == [p.name for p in temp.glob(f"recondiff-{proc.pid}-*")]
+    assert len(list(temp.iterdir())) == 1
+    assert len(list(out.glob(f".recondiff-tmp-{proc.pid}-*"))) == 1
+    run = _sample_run(out, temp)
+    assert run.returncode == 1, run.stderr
+    assert list(temp.iterdir()) == []
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_live_runs_directories_are_left_alone(tmp_path: Path) -> None:
+    """Only a dead process's unlocked directory is a leftover: not a live
+    process's (another run in progress), not one whose lock is held (a run in
+    another PID namespace or host), not another user's, not a symlink."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        gone = subprocess.Popen(["true"])  # its pid is free again once reaped
+        gone.wait()
+        live = tmp_path / f"recondiff-{sleeper.pid}-abcd1234"
+        leftover = tmp_path / f"recondiff-{gone.pid}-abcd1234"
+        locked = tmp_path / f"recondiff-{gone.pid}-locked00"
+        other = tmp_path / "recondiff-notapid-abcd1234"
+        target = tmp_path / "precious"
+        link = tmp_path / f"recondiff-{gone.pid}-symlink0"
+        for d in (live, leftover, locked, other, target):
+            d.mkdir()
+            (d / "file").write_text("x")
+        link.symlink_to(target)
+        holder = subprocess.Popen(
+            [sys.executable, "-c",
+             "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY); "
+             "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)",
+             str(locked)],
+            stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+            compare._remove_leftovers(tmp_path, compare.WORK_PREFIX)
+        finally:
+            holder.kill()
+            holder.wait()
+        assert not leftover.exists()
+        assert live.exists() and locked.exists() and other.exists()
+        assert link.is_symlink() and (target / "file").exists()
+        compare._remove_leftovers(tmp_path, compare.WORK_PREFIX)  # the lock is gone now
+        assert not locked.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -335,13 +335,20 @@ class Journal:
     def _check_kind(self) -> bool:
         """True when the journal exists (as a regular file: else refused)."""
         try:
-            info = self.path.stat()
+            info = self.path.lstat()
         except FileNotFoundError:
             return False
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot read the journal ({exc.strerror or exc})"
             ) from None
+        if stat.S_ISLNK(info.st_mode):
+            # As for the lock: a link planted in the output directory could
+            # make apply create or append to any file of the operator's.
+            raise JournalError(
+                f"{self.path}: is a symbolic link; recondiff does not follow it (it could "
+                "name any file): pass the journal file itself as --journal"
+            )
         if not stat.S_ISREG(info.st_mode):
             raise JournalError(
                 f"{self.path}: not a regular file; the journal is a file recondiff writes "
@@ -376,7 +383,9 @@ class Journal:
             self._size = self._complete = 0
             return
         try:
-            data = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot read the journal ({exc.strerror or exc})"
@@ -441,11 +450,30 @@ class Journal:
         """Lock and read (unless done), open for appending, cut off a half-written last line."""
         self.lock()
         try:
-            created = not self.path.exists()
-            handle = self.path.open("a", encoding="utf-8")
+            created = not os.path.lexists(self.path)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | _NOFOLLOW
+            handle = os.fdopen(os.open(self.path, flags, 0o644), "a", encoding="utf-8")
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot write the journal ({exc.strerror or exc})"
+            ) from None
+        # The journal itself is locked too: under another name (a hard link)
+        # it has another JOURNAL.lock, but it is the same file.
+        try:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            pass
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise JournalError(
+                    f"{self.path}: another recondiff apply is using this journal (under "
+                    "another name: a link to it); wait for it to finish"
+                ) from None
+            raise JournalError(
+                f"{self.path}: cannot lock the journal ({exc.strerror or exc})"
             ) from None
         size = os.fstat(handle.fileno()).st_size
         if size != self._size:
@@ -491,6 +519,8 @@ class Journal:
             self._lock.release()
             self._lock = None
 
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 _RECORD_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
     ("event", str, "a string"),

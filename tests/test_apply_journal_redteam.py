@@ -1,0 +1,153 @@
+"""A second reader's attacks on `recondiff apply`'s journal, lock and the
+order of events (issue 14 items 5, 6, 7, 14, 15), as an attacker with write
+access to the output directory and as a careless operator would; against a
+real slapd (tests/slapd.py), no mocks. Each test names the hole it covers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from recondiff.apply import Journal, JournalError, apply_plan, default_journal
+from recondiff.plan import load_plan
+from tests.conftest import ROOT
+from tests.slapd import Slapd, ldap_server
+from tests.test_apply import (
+    BWONG,
+    JDOE,
+    STAFF,
+    VPN,
+    add_person,
+    change,
+    event,
+    membership,
+    modify_title,
+    target,
+    write_plan,
+)
+
+__all__ = ["ldap_server"]
+
+EVE = "uid=eve,ou=people,dc=example,dc=org"
+
+
+def _holder(plan: Path, journal: Path | None = None) -> Journal:
+    """A first apply of ``plan``, stopped mid-run: lock taken, journal open."""
+    loaded = load_plan(plan)
+    holder = Journal(journal or default_journal(plan), loaded["plan_id"], loaded["digest"])
+    holder.open()
+    return holder
+
+
+# -- item 7: the lock, reached under another name ------------------------------------------
+
+
+def test_rj_a_symlink_to_the_journal_does_not_dodge_the_lock(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole: the lock was `JOURNAL.lock` of the name given, so `--journal
+    alias.jsonl` (a symbolic link to the journal in use) took `alias.jsonl.lock`
+    and ran beside the first apply, on the same journal."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    alias = tmp_path / "alias.jsonl"
+    alias.symlink_to(default_journal(plan).name)
+    holder = _holder(plan)
+    try:
+        with pytest.raises(JournalError):
+            apply_plan(plan, target(ldap_server), journal_path=alias)
+    finally:
+        holder.close()
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
+def test_rj_a_hard_link_to_the_journal_does_not_race(ldap_server: Slapd, tmp_path: Path) -> None:
+    """Hole: a hard link is the same journal under another name, with another
+    lock file: the second apply appended to the journal the first was writing."""
+    ev = modify_title(JDOE, "Engineer", "Lead Engineer", state="pending")
+    plan = write_plan(tmp_path / "plan.json", [ev])
+    apply_plan(plan, target(ldap_server))  # the journal exists: `skipped`
+    from recondiff.plan import decide, save_plan
+
+    loaded = load_plan(plan)
+    decide(loaded, [ev["id"]], "approved", "cab")
+    save_plan(loaded, plan)
+    alias = tmp_path / "alias.jsonl"
+    os.link(default_journal(plan), alias)
+    holder = _holder(plan)
+    try:
+        with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
+            apply_plan(plan, target(ldap_server), journal_path=alias)
+    finally:
+        holder.close()
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
+def test_rj_relative_and_absolute_journal_paths_share_the_lock(
+    ldap_server: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held: the same file by a relative and an absolute name has one lock."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    (tmp_path / "sub").mkdir()
+    holder = _holder(plan)
+    try:
+        monkeypatch.chdir(tmp_path / "sub")
+        with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
+            apply_plan(plan, target(ldap_server), journal_path=Path("../plan.journal.jsonl"))
+        with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
+            apply_plan(Path("../plan.json"), target(ldap_server))
+    finally:
+        holder.close()
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
+def test_rj_a_lock_file_naming_a_live_reused_pid_does_not_lock(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Held: the lock is the flock, not the pid in the file; a killed apply's
+    lock file whose pid now belongs to another live process does not lock."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    lock = Path(f"{default_journal(plan)}.lock")
+    held = {"pid": os.getppid(), "user": "x", "host": "y", "since": "2026", "plan": "pl-x"}
+    lock.write_text(json.dumps(held) + "\n", encoding="utf-8")
+    result = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["applied"]
+    assert not lock.exists()
+
+
+# -- item 14: --journal never writes through a planted link -------------------------------
+
+
+@pytest.mark.parametrize("victim_exists", [False, True], ids=["missing", "empty"])
+def test_rj_a_journal_planted_as_a_symlink_is_not_written_through(
+    ldap_server: Slapd, tmp_path: Path, victim_exists: bool
+) -> None:
+    """Hole: with write access to the output directory, an attacker planted
+    `out/plan.journal.jsonl` as a link to a file of the operator's (a shell
+    start-up file that does not exist yet, or an empty one); apply created or
+    appended to it through the link, with directory data in its lines (a
+    `$(...)` in a DN is run by a shell reading it). The lock file was already
+    opened without following links; the journal was not."""
+    out = tmp_path / "out"
+    out.mkdir()
+    home = tmp_path / "home"
+    home.mkdir()
+    victim = home / ".profile"
+    if victim_exists:
+        victim.write_bytes(b"")
+    plan = write_plan(out / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    default_journal(plan).symlink_to(victim)
+    with pytest.raises(JournalError, match="symbolic link"):
+        apply_plan(plan, target(ldap_server))
+    assert victim.exists() == victim_exists
+    if victim_exists:
+        assert victim.read_bytes() == b""
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
+    assert not Path(f"{default_journal(plan)}.lock").exists()

@@ -409,7 +409,7 @@ class Journal:
     def _take(self, number: int, raw: bytes) -> None:
         try:
             record = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested too deep
             record = None
         if not isinstance(record, dict):
             raise JournalError(

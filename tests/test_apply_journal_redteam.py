@@ -151,3 +151,21 @@ def test_rj_a_journal_planted_as_a_symlink_is_not_written_through(
         assert victim.read_bytes() == b""
     assert ldap_server.values(JDOE, "title") == ["Engineer"]
     assert not Path(f"{default_journal(plan)}.lock").exists()
+
+
+def test_rj_a_deeply_nested_journal_line_is_one_clear_error(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole: a line of nested brackets made json.loads raise RecursionError, a
+    traceback instead of the one-line journal error."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    journal = default_journal(plan)
+    content = b"[" * 200_000 + b"\n"
+    journal.write_bytes(content)
+    with pytest.raises(JournalError) as caught:
+        apply_plan(plan, target(ldap_server))
+    assert str(caught.value).startswith(f"{journal}: line 1 is not a recondiff journal record")
+    with pytest.raises(JournalError):
+        apply_plan(plan, target(ldap_server), dry_run=True)
+    assert journal.read_bytes() == content
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]

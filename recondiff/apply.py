@@ -32,6 +32,7 @@ import re
 import socket
 import ssl
 import stat
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -1137,12 +1138,72 @@ def _rejected(event: Event) -> str:
 
 
 def _creations(plan: Plan) -> dict[str, Event]:
-    """The plan's account creations (endpoint ``add`` events) by DN, folded."""
+    """The plan's account creations (endpoint ``add`` events) by :func:`dn_key`."""
     return {
-        e["object"]["dn"].casefold(): e
+        dn_key(e["object"]["dn"]): e
         for e in _endpoint_events(plan)
         if e["operation"] == "add" and e["object"].get("dn")
     }
+
+
+_DN_TYPES = {
+    "0.9.2342.19200300.100.1.1": "uid",
+    "userid": "uid",
+    "2.5.4.3": "cn",
+    "commonname": "cn",
+    "2.5.4.11": "ou",
+    "organizationalunitname": "ou",
+    "0.9.2342.19200300.100.1.25": "dc",
+    "domaincomponent": "dc",
+    "2.5.4.10": "o",
+    "organizationname": "o",
+}
+"""Other names of the attribute types DNs are usually made of."""
+
+_DN_ESCAPE = re.compile(r"\\([0-9A-Fa-f]{2})|\\(.)|([^\\])", re.S)
+
+
+def _split_dn(text: str, separators: str) -> list[str]:
+    parts, current, escaped = [], "", False
+    for ch in text:
+        if escaped:
+            current += ch
+            escaped = False
+        elif ch == "\\":
+            current += ch
+            escaped = True
+        elif ch in separators:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def _dn_value(raw: str) -> str:
+    value = bytearray()
+    for pair, char, plain in _DN_ESCAPE.findall(raw):
+        value += bytes.fromhex(pair) if pair else (char or plain).encode("utf-8")
+    text = unicodedata.normalize("NFKC", value.decode("utf-8", "replace"))
+    return " ".join(text.split()).casefold()
+
+
+def dn_key(dn: str) -> str:
+    """``dn`` as a server compares it, near enough to tell two spellings of one
+    entry apart from two entries: RFC 4514 escapes decoded, spaces around the
+    separators and runs of spaces dropped, case folded, the usual attribute
+    type aliases and OIDs named alike (``UID=b\\77ong, OU=People,…`` is
+    ``uid=bwong,ou=people,…``). Used to find the creation a membership waits for."""
+    rdns = []
+    for rdn in _split_dn(dn.strip(), ",;"):
+        avas = []
+        for ava in _split_dn(rdn, "+"):
+            name, _, value = ava.partition("=")
+            name = name.strip().casefold()
+            avas.append(f"{_DN_TYPES.get(name, name)}={_dn_value(value)}")
+        rdns.append("+".join(sorted(avas)))
+    return ",".join(rdns)
 
 
 def _waits_for_creation(
@@ -1153,8 +1214,22 @@ def _waits_for_creation(
     create) or failed, the membership is stale too; if it has not run (pending,
     rejected), the membership waits (``skipped``, sent by a later apply)."""
     member = event["object"].get("member_of") or {}
-    add = creations.get((member.get("dn") or "").casefold())
-    if add is None or add["id"] == event["id"]:
+    # The member the modify sends, as well as the event's label for it.
+    names = [member.get("dn") or ""] + [
+        value
+        for c in event["changes"]
+        if c["attribute"].lower() in MEMBER_ATTRIBUTES
+        for value in c["values"]
+    ]
+    add = next(
+        (
+            creations[key]
+            for key in map(dn_key, names)
+            if key in creations and creations[key]["id"] != event["id"]
+        ),
+        None,
+    )
+    if add is None:
         return None
     got = seen.get(add["id"])
     if got is not None and got.outcome in ("applied", "would_apply"):

@@ -169,3 +169,51 @@ def test_rj_a_deeply_nested_journal_line_is_one_clear_error(
         apply_plan(plan, target(ldap_server), dry_run=True)
     assert journal.read_bytes() == content
     assert ldap_server.values(JDOE, "title") == ["Engineer"]
+
+
+# -- item 5: the membership names the account another way -----------------------------------
+
+
+SPELLINGS = {
+    "case": "UID=BWong,OU=People,DC=Example,DC=Org",
+    "escape": "uid=b\\77ong,ou=people,dc=example,dc=org",
+    "spaces": "uid=bwong, ou=people, dc=example, dc=org",
+    "oid": "0.9.2342.19200300.100.1.1=bwong,ou=people,dc=example,dc=org",
+    "alias": "userid=bwong,ou=people,dc=example,dc=org",
+}
+
+
+@pytest.mark.parametrize("spelling", list(SPELLINGS), ids=list(SPELLINGS))
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real", "dry"])
+def test_rj_a_stale_add_stops_memberships_that_spell_its_dn_another_way(
+    ldap_server: Slapd, tmp_path: Path, spelling: str, dry_run: bool
+) -> None:
+    """Hole (all but case): the creation was matched by the DN's text, case
+    folded; the server reads `uid=b\\77ong`, `uid=bwong, ou=...`, the OID and
+    the alias as bwong, so bwong (someone else's entry) got the group."""
+    stale_add = add_person("bwong")
+    dn = SPELLINGS[spelling]
+    into_vpn = membership("add", VPN, dn)
+    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
+    result = apply_plan(plan, target(ldap_server), dry_run=dry_run)
+    stale = "would_be_stale" if dry_run else "stale"
+    assert [o.outcome for o in result.outcomes] == [stale, stale], result.outcomes
+    assert stale_add["id"] in result.outcomes[1].message
+    assert BWONG not in ldap_server.values(VPN, "member")
+    assert ldap_server.values(BWONG, "memberOf") == []
+
+
+def test_rj_a_stale_add_stops_a_membership_whose_label_differs_from_what_it_sends(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole: the wait looked at `member_of.dn` (the label), not at the member
+    value the modify sends."""
+    stale_add = add_person("bwong")
+    into_vpn = event(
+        "modify", VPN, [change("add", "member", BWONG)], [],
+        key="vpn", member_of={"key": "someone", "dn": "uid=someone,ou=people,dc=example,dc=org"},
+    )  # fmt: skip
+    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
+    result = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["stale", "stale"]
+    assert BWONG not in ldap_server.values(VPN, "member")

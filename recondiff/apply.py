@@ -35,7 +35,7 @@ import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -928,15 +928,18 @@ class _Session:
             return EventOutcome(event["id"], "stale", code, f"{message}; {why}" if why else message)
         return EventOutcome(event["id"], "failed", code, _describe(result))
 
-    def already_done(self, event: Event) -> bool:
-        """Are the changes of an event left ``started`` on the server already?"""
+    def already_done(self, event: Event, started: str | None = None) -> bool:
+        """Are the changes of an event left ``started`` (at ``started``) on the server already?"""
         dn = event["object"]["dn"]
         operation = event["operation"]
         try:
             if operation == "add":
                 # The entry with the values the add gives it, not just the DN:
-                # an entry someone else created meanwhile is not this add's.
-                return bool(self.exists(dn, changes_filter(event["changes"]), event["id"]))
+                # an entry someone else created meanwhile is not this add's; nor is
+                # one created before the add was started (a size-limited export made
+                # an existing account look missing: it has the very same values).
+                ours = [changes_filter(event["changes"]), _created_since(started)]
+                return bool(self.exists(dn, _and([f for f in ours if f]), event["id"]))
             if operation == "delete":
                 return self.exists(dn, None, event["id"]) is None
             wanted = changes_filter(event["changes"])
@@ -978,6 +981,27 @@ class _Session:
             why = self.explain(event) or "its preconditions no longer hold"
             return EventOutcome(event["id"], "would_be_stale", 122, why)
         return EventOutcome(event["id"], "would_apply", None, _summary(event))
+
+
+CLOCK_SKEW = timedelta(seconds=60)
+"""How far the server's clock may lag the apply host's (see :func:`_created_since`)."""
+
+
+def _created_since(started: str | None) -> str:
+    """A filter: the entry was created when (or after) its add was journalled
+    ``started``, with :data:`CLOCK_SKEW` to spare for the server's clock.
+    ``createTimestamp`` is kept by OpenLDAP and 389-DS and computed by Active
+    Directory; a server without it (or a ``started`` time that cannot be read)
+    fails the filter, so a resumed add is sent again and is ``stale`` (68): the
+    safe side."""
+    try:
+        at = datetime.fromisoformat(started or "")
+    except ValueError:
+        return "(!(objectClass=*))"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    since = (at.astimezone(UTC) - CLOCK_SKEW).strftime("%Y%m%d%H%M%SZ")
+    return f"(createTimestamp>={since})"
 
 
 def _conflicts(event: Event) -> list[tuple[str, int, str]]:
@@ -1247,9 +1271,12 @@ def _waits_for_creation(
     return EventOutcome(event["id"], "stale", None, message)
 
 
-def _resumed(event: Event, session: _Session, also: str = "") -> EventOutcome | None:
+def _resumed(
+    event: Event, session: _Session, journal: Journal, also: str = ""
+) -> EventOutcome | None:
     """An event left ``started`` whose changes are on the server: ``applied``."""
-    if not session.already_done(event):
+    started = journal.last.get(event["id"], {}).get("at")
+    if not session.already_done(event, started):
         return None
     message = (
         f"{_summary(event)} (already on the server: the previous run stopped after "
@@ -1279,7 +1306,7 @@ def _skip_one(
         return
     last = journal.outcome(event_id)
     if last == "started" and refusal(plan, event) is None:
-        resumed = _resumed(event, session, f"; {state} since")
+        resumed = _resumed(event, session, journal, f"; {state} since")
         if resumed is not None:
             if not dry_run:
                 journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
@@ -1317,7 +1344,7 @@ def _run_one(
         report(EventOutcome(event_id, "failed", None, refused))
         return
     if last is not None and last["outcome"] == "started":
-        resumed = _resumed(event, session)
+        resumed = _resumed(event, session, journal)
         if resumed is not None:
             if not dry_run:
                 journal.record(event_id, "applied", 0, resumed.message)

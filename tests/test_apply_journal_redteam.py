@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,76 @@ def test_rj_a_stale_add_stops_a_membership_whose_label_differs_from_what_it_send
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["stale", "stale"]
     assert BWONG not in ldap_server.values(VPN, "member")
+
+
+# -- item 5 in a crash window ------------------------------------------------------------------
+
+
+def test_rj_a_crash_before_sending_an_add_of_an_identical_existing_entry_still_stops_its_groups(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole: a size-limited export made bwong look missing, so the plan's add
+    carries exactly the values the existing entry has. The apply dies after
+    journalling `started` (ten minutes after bwong was created), before sending
+    (or after the server answered 68, before journalling it). On resume the
+    entry "held the add's values": the add was recorded applied and bwong got
+    the VPN group. Now the entry must also have been created since the add was
+    started (createTimestamp, with a minute for clock skew)."""
+    same = event(
+        "add", BWONG,
+        [change("add", "objectClass", "inetOrgPerson"), change("add", "uid", "bwong"),
+         change("add", "cn", "Bo Wong"), change("add", "sn", "Wong")],
+        [], response="add_to_endpoint", situation="missing",
+    )  # fmt: skip
+    into_vpn = membership("add", VPN, BWONG)
+    plan = write_plan(tmp_path / "plan.json", [same, into_vpn])
+    written = json.loads(plan.read_text())
+    started = {
+        "event": same["id"], "outcome": "started", "result": None, "message": "add",
+        "at": (datetime.now(UTC) + timedelta(minutes=10)).isoformat(timespec="milliseconds"),
+        "plan": written["plan_id"], "digest": written["digest"],
+    }  # fmt: skip
+    default_journal(plan).write_text(json.dumps(started) + "\n", encoding="utf-8")
+    dry = apply_plan(plan, target(ldap_server), dry_run=True)
+    assert [(o.outcome, o.result) for o in dry.outcomes] == [
+        ("would_be_stale", 68), ("would_be_stale", None)
+    ]
+    result = apply_plan(plan, target(ldap_server))
+    assert [(o.outcome, o.result) for o in result.outcomes] == [("stale", 68), ("stale", None)]
+    assert BWONG not in ldap_server.values(VPN, "member")
+    assert ldap_server.values(BWONG, "memberOf") == []
+
+
+def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Held: apply killed (SIGKILL) at random points of a plan with a stale
+    add (an entry whose values differ), its memberships and a fresh add; the
+    re-run records everything once and bwong never gets a group."""
+    rng = random.Random(14)
+    env = {**os.environ, "RD_PW": ldap_server.password, "PYTHONPATH": str(ROOT)}
+    for round_ in range(8):
+        eve = f"uid=eve{round_},ou=people,dc=example,dc=org"
+        events = [
+            add_person("bwong"),
+            membership("add", VPN, BWONG),
+            membership("add", STAFF, BWONG, state="approved"),
+            add_person(f"eve{round_}"),
+            membership("add", VPN, eve),
+        ]
+        plan = write_plan(tmp_path / f"plan{round_}.json", events)
+        args = [sys.executable, "-m", "recondiff.cli", "apply", str(plan), "--url",
+                ldap_server.url, "--bind-dn", ldap_server.admin_dn, "--password-env", "RD_PW",
+                "-q"]  # fmt: skip
+        for _kill in range(3):
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(rng.uniform(0.2, 1.2))
+            proc.kill()
+            proc.communicate()
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        got = [line.split("\t")[1] for line in done.stdout.splitlines()]
+        assert got == ["stale", "stale", "stale", "applied", "applied"], done.stdout
+        assert BWONG not in ldap_server.values(VPN, "member")
+        assert BWONG not in ldap_server.values(STAFF, "member")
+        assert ldap_server.values(eve, "memberOf") == [VPN]

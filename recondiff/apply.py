@@ -1231,7 +1231,10 @@ def dn_key(dn: str) -> str:
 
 
 def _waits_for_creation(
-    event: Event, creations: dict[str, Event], seen: dict[str, EventOutcome]
+    event: Event,
+    creations: dict[str, Event],
+    seen: dict[str, EventOutcome],
+    done: dict[str, dict[str, Any]] | None = None,
 ) -> EventOutcome | None:
     """A membership of an account this plan creates runs only once the creation
     is applied: if the add is stale (the DN holds an entry recondiff did not
@@ -1256,6 +1259,10 @@ def _waits_for_creation(
     if add is None:
         return None
     got = seen.get(add["id"])
+    record = (done or {}).get(add["id"])
+    if got is None and record is not None:
+        # The add comes later in this plan's order, but an earlier apply ran it.
+        got = EventOutcome(add["id"], record["outcome"], record["result"], record["message"])
     if got is not None and got.outcome in ("applied", "would_apply"):
         return None
     if got is None or got.outcome == "skipped":
@@ -1350,7 +1357,7 @@ def _run_one(
                 journal.record(event_id, "applied", 0, resumed.message)
             report(resumed)
             return
-    waiting = _waits_for_creation(event, creations or {}, seen or {})
+    waiting = _waits_for_creation(event, creations or {}, seen or {}, journal.done)
     if waiting is not None:
         if dry_run and waiting.outcome == "stale":
             waiting = EventOutcome(event_id, "would_be_stale", None, waiting.message)

@@ -37,7 +37,8 @@ from tests.test_apply import (
 
 __all__ = ["ldap_server"]
 
-EVE = "uid=eve,ou=people,dc=example,dc=org"
+BASE_DN = "dc=example,dc=org"
+EVE = f"uid=eve,ou=people,{BASE_DN}"
 
 
 def _holder(plan: Path, journal: Path | None = None) -> Journal:
@@ -291,3 +292,46 @@ def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
         assert BWONG not in ldap_server.values(VPN, "member")
         assert BWONG not in ldap_server.values(STAFF, "member")
         assert ldap_server.values(eve, "memberOf") == [VPN]
+
+
+# -- more attacks --------------------------------------------------------------------------------
+
+
+def test_rj_a_membership_listed_before_its_accounts_creation_is_not_stuck(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole (liveness): a membership placed before its account's add (a plan
+    edited by hand; the planner puts the add first) waited for an add that had
+    "not run yet" in every later apply too, although the add was applied, and
+    the run exited 0 with the group never granted."""
+    fresh_add = add_person("eve")
+    eve_vpn = membership("add", VPN, EVE)
+    stale_add = add_person("bwong")
+    bwong_vpn = membership("add", VPN, BWONG)
+    plan = write_plan(tmp_path / "plan.json", [eve_vpn, fresh_add, bwong_vpn, stale_add])
+    first = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in first.outcomes] == ["skipped", "applied", "skipped", "stale"]
+    assert ldap_server.values(VPN, "member").count(EVE) == 0
+    dry = apply_plan(plan, target(ldap_server), dry_run=True)
+    assert [o.outcome for o in dry.outcomes] == [
+        "would_apply", "applied", "would_be_stale", "stale"
+    ]  # fmt: skip
+    again = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in again.outcomes] == ["applied", "applied", "stale", "stale"]
+    assert EVE in ldap_server.values(VPN, "member")
+    assert BWONG not in ldap_server.values(VPN, "member")
+
+
+def test_rj_a_lock_file_hard_linked_to_the_journal_is_refused_and_the_journal_kept(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Held: JOURNAL.lock planted as a hard link to the journal itself is not a
+    recondiff lock: refused, the journal is not truncated."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    journal = default_journal(plan)
+    apply_plan(plan, target(ldap_server))
+    before = journal.read_bytes()
+    os.link(journal, f"{journal}.lock")
+    with pytest.raises(JournalError, match="is not a recondiff lock"):
+        apply_plan(plan, target(ldap_server))
+    assert journal.read_bytes() == before

@@ -500,8 +500,14 @@ class Journal:
             "digest": self.digest,
         }
         assert self._handle is not None
+        line = json.dumps(record, ensure_ascii=False)
+        if not line.isprintable():
+            # JSON escapes only C0 controls: DEL, C1 (U+009B is CSI), bidirectional
+            # overrides and lone surrogates from directory data are escaped too, so
+            # `tail -f` of the journal is as safe on a terminal as apply's output.
+            line = "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in line)
         try:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.write(line + "\n")
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:

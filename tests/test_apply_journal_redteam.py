@@ -335,3 +335,26 @@ def test_rj_a_lock_file_hard_linked_to_the_journal_is_refused_and_the_journal_ke
     with pytest.raises(JournalError, match="is not a recondiff lock"):
         apply_plan(plan, target(ldap_server))
     assert journal.read_bytes() == before
+
+
+def test_rj_the_journal_holds_no_raw_terminal_controls(ldap_server: Slapd, tmp_path: Path) -> None:
+    """Hole: docs/plan.md says the journal keeps control characters "as they
+    are (JSON escapes them)", but json.dumps(ensure_ascii=False) escapes only
+    C0 controls: DEL, C1 (U+009B is CSI) and bidirectional overrides from a
+    DN reached `tail -f journal` raw."""
+    odd = f"cn=odd\x7f\x9b31m\u202e,ou=people,{BASE_DN}"
+    conn = ldap_server.connection()
+    assert conn.add(odd, ["person"], {"sn": "Odd"})
+    conn.unbind()
+    plan = write_plan(
+        tmp_path / "plan.json",
+        [event("modify", odd, [change("replace", "description", "x")], key="odd")],
+    )
+    result = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["applied"]
+    text = default_journal(plan).read_text(encoding="utf-8")
+    assert text.isascii() or all(ch.isprintable() or ch == "\n" for ch in text)
+    assert not set("\x7f\x9b\u202e") & set(text)
+    assert [json.loads(line)["message"] for line in text.splitlines()][-1].startswith(
+        f"modify {odd}"
+    )

@@ -1275,7 +1275,7 @@ def _waits_for_creation(
         why = got.message if got is not None else "not run yet"
         message = f"waiting for the account's creation (add {add['id']}: {why})"
         return EventOutcome(event["id"], "skipped", None, message)
-    outcome = got.outcome.removeprefix("would_be_").removeprefix("would_")
+    outcome = {"would_be_stale": "stale", "would_fail": "failed"}.get(got.outcome, got.outcome)
     code = f" ({got.result})" if got.result is not None else ""
     message = (
         f"not sent: the account's creation (add {add['id']}) is {outcome}{code}, so the "

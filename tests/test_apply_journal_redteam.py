@@ -358,3 +358,22 @@ def test_rj_the_journal_holds_no_raw_terminal_controls(ldap_server: Slapd, tmp_p
     assert [json.loads(line)["message"] for line in text.splitlines()][-1].startswith(
         f"modify {odd}"
     )
+
+
+def test_rj_dry_run_says_what_the_real_run_records_for_the_groups_of_a_failed_creation(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole (wording): for the groups of a creation that would fail, the dry run
+    said "the account's creation … is fail", the real run "is failed"."""
+    bad_add = event(
+        "add", EVE, [change("add", "objectClass", "inetOrgPerson"), change("add", "bad attr", "x")],
+        [], response="add_to_endpoint", situation="missing",
+    )  # fmt: skip
+    eve_vpn = membership("add", VPN, EVE)
+    plan = write_plan(tmp_path / "plan.json", [bad_add, eve_vpn])
+    dry = apply_plan(plan, target(ldap_server), dry_run=True)
+    real = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in dry.outcomes] == ["would_fail", "would_be_stale"]
+    assert [o.outcome for o in real.outcomes] == ["failed", "stale"]
+    assert dry.outcomes[1].message == real.outcomes[1].message
+    assert " is failed, " in real.outcomes[1].message

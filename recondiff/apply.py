@@ -305,8 +305,15 @@ def refusal(plan: Plan, event: Event) -> str | None:
 
 
 def default_journal(plan_path: Path | str) -> Path:
-    """``PLAN`` with ``.journal.jsonl`` (``out/plan.json`` -> ``out/plan.journal.jsonl``)."""
-    return Path(plan_path).with_suffix(".journal.jsonl")
+    """``PLAN`` with ``.journal.jsonl`` (``out/plan.json`` -> ``out/plan.journal.jsonl``).
+
+    A plan given by a symbolic link has the journal of the file it names, so
+    the plan reached by its link and by its own name has one journal (and one
+    lock), not two that each send everything."""
+    path = Path(plan_path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    return path.with_suffix(".journal.jsonl")
 
 
 class Journal:

@@ -377,3 +377,30 @@ def test_rj_dry_run_says_what_the_real_run_records_for_the_groups_of_a_failed_cr
     assert [o.outcome for o in real.outcomes] == ["failed", "stale"]
     assert dry.outcomes[1].message == real.outcomes[1].message
     assert " is failed, " in real.outcomes[1].message
+
+
+def test_rj_a_plan_reached_by_a_symlink_has_the_journal_of_the_plan(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Hole: the default journal was the name given with `.journal.jsonl`, so
+    `apply current.json` (a link to out/plan.json, as an operator keeps for the
+    latest run) used `current.journal.jsonl`: not stopped by the lock of an
+    apply of out/plan.json, and a later run sent everything again."""
+    out = tmp_path / "out"
+    out.mkdir()
+    sent_twice = event("modify", JDOE, [change("replace", "description", "once")])
+    plan = write_plan(out / "plan.json", [sent_twice])
+    current = tmp_path / "current.json"
+    current.symlink_to(plan)
+    holder = _holder(plan)
+    try:
+        with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
+            apply_plan(current, target(ldap_server))
+    finally:
+        holder.close()
+    assert [o.outcome for o in apply_plan(plan, target(ldap_server)).outcomes] == ["applied"]
+    csn = ldap_server.values(JDOE, "entryCSN")
+    again = apply_plan(current, target(ldap_server))
+    assert [(o.outcome, o.previous) for o in again.outcomes] == [("applied", True)]
+    assert ldap_server.values(JDOE, "entryCSN") == csn
+    assert not (tmp_path / "current.journal.jsonl").exists()

@@ -6,18 +6,28 @@ real slapd (tests/slapd.py), no mocks. Each test names the hole it covers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from recondiff.apply import Journal, JournalError, apply_plan, default_journal
+from recondiff.apply import (
+    Journal,
+    JournalError,
+    LdapError,
+    LdapTarget,
+    apply_plan,
+    default_journal,
+)
 from recondiff.plan import load_plan
 from tests.conftest import ROOT
 from tests.slapd import Slapd, ldap_server
@@ -251,7 +261,8 @@ def test_rj_a_crash_before_sending_an_add_of_an_identical_existing_entry_still_s
     default_journal(plan).write_text(json.dumps(started) + "\n", encoding="utf-8")
     dry = apply_plan(plan, target(ldap_server), dry_run=True)
     assert [(o.outcome, o.result) for o in dry.outcomes] == [
-        ("would_be_stale", 68), ("would_be_stale", None)
+        ("would_be_stale", 68),
+        ("would_be_stale", None),
     ]
     result = apply_plan(plan, target(ldap_server))
     assert [(o.outcome, o.result) for o in result.outcomes] == [("stale", 68), ("stale", None)]
@@ -404,3 +415,80 @@ def test_rj_a_plan_reached_by_a_symlink_has_the_journal_of_the_plan(
     assert [(o.outcome, o.previous) for o in again.outcomes] == [("applied", True)]
     assert ldap_server.values(JDOE, "entryCSN") == csn
     assert not (tmp_path / "current.journal.jsonl").exists()
+
+
+class MutingProxy:
+    """A TCP relay to slapd that, once :attr:`mute` is set, still relays the
+    client's requests but drops the server's answers: the server applies an
+    operation and the client never hears of it (a hang after sending)."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ldap://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.mute = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(("127.0.0.1", self.upstream))
+                for source, sink, muted in ((client, server, False), (server, client, True)):
+                    threading.Thread(
+                        target=self._pump, args=(source, sink, muted), daemon=True
+                    ).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, muted: bool) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if not (muted and self.mute.is_set()):
+                    sink.sendall(data)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize("kind", ["fresh", "identical-existing"])
+def test_rj_a_server_hang_after_an_add_resumes_to_the_truth(
+    ldap_server: Slapd, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held with 53964f6: the server takes the add and its answer never comes
+    (a hang); apply stops on the timeout with the add `started`. The re-run
+    records what happened: a fresh account it created is applied and gets its
+    group; an existing identical account (the server answered 68) is stale and
+    does not. (The clock-skew allowance is cut to a second: the fixture's
+    bwong is seconds old, an account in life is older than a minute.)"""
+    import recondiff.apply as apply_mod
+
+    monkeypatch.setattr(apply_mod, "CLOCK_SKEW", timedelta(seconds=1))
+    first = event("modify", JDOE, [change("replace", "description", "before")])
+    if kind == "fresh":
+        dn, creation = EVE, add_person("eve")
+    else:
+        dn, creation = BWONG, event(
+            "add", BWONG,
+            [change("add", "objectClass", "inetOrgPerson"), change("add", "uid", "bwong"),
+             change("add", "cn", "Bo Wong"), change("add", "sn", "Wong")],
+            [], response="add_to_endpoint", situation="missing",
+        )  # fmt: skip
+        time.sleep(2.5)  # bwong was loaded just now: created before the apply, as in life
+    joins = membership("add", VPN, dn)
+    plan = write_plan(tmp_path / "plan.json", [first, creation, joins])
+    proxy = MutingProxy(ldap_server.port)
+    try:
+        hanging = LdapTarget(proxy.url, ldap_server.admin_dn, ldap_server.password, timeout=2)
+        with pytest.raises(LdapError, match="lost the connection"):
+            apply_plan(plan, hanging, after_event=lambda outcome: proxy.mute.set())
+    finally:
+        proxy.close()
+    lines = [json.loads(x) for x in default_journal(plan).read_text().splitlines()]
+    assert (lines[-1]["event"], lines[-1]["outcome"]) == (creation["id"], "started")
+    again = apply_plan(plan, target(ldap_server))
+    got = [(o.outcome, o.result) for o in again.outcomes]
+    if kind == "fresh":
+        assert got[1:] == [("applied", 0), ("applied", 0)]
+        assert ldap_server.values(EVE, "memberOf") == [VPN]
+    else:
+        assert got[1:] == [("stale", 68), ("stale", None)]
+        assert BWONG not in ldap_server.values(VPN, "member")

@@ -37,7 +37,7 @@ import unicodedata
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
@@ -587,8 +587,15 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
 
 
 def default_journal(plan_path: Path | str) -> Path:
-    """``PLAN`` with ``.journal.jsonl`` (``out/plan.json`` -> ``out/plan.journal.jsonl``)."""
-    return Path(plan_path).with_suffix(".journal.jsonl")
+    """``PLAN`` with ``.journal.jsonl`` (``out/plan.json`` -> ``out/plan.journal.jsonl``).
+
+    A plan given by a symbolic link has the journal of the file it names, so
+    the plan reached by its link and by its own name has one journal (and one
+    lock), not two that each send everything."""
+    path = Path(plan_path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    return path.with_suffix(".journal.jsonl")
 
 
 class Journal:
@@ -618,13 +625,20 @@ class Journal:
     def _check_kind(self) -> bool:
         """True when the journal exists (as a regular file: else refused)."""
         try:
-            info = self.path.stat()
+            info = self.path.lstat()
         except FileNotFoundError:
             return False
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot read the journal ({exc.strerror or exc})"
             ) from None
+        if stat.S_ISLNK(info.st_mode):
+            # As for the lock: a link planted in the output directory could
+            # make apply create or append to any file of the operator's.
+            raise JournalError(
+                f"{self.path}: is a symbolic link; recondiff does not follow it (it could "
+                "name any file): pass the journal file itself as --journal"
+            )
         if not stat.S_ISREG(info.st_mode):
             raise JournalError(
                 f"{self.path}: not a regular file; the journal is a file recondiff writes "
@@ -659,7 +673,9 @@ class Journal:
             self._size = self._complete = 0
             return
         try:
-            data = self.path.read_bytes()
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | _NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read()
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot read the journal ({exc.strerror or exc})"
@@ -683,7 +699,7 @@ class Journal:
     def _take(self, number: int, raw: bytes) -> None:
         try:
             record = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: brackets nested too deep
             record = None
         if not isinstance(record, dict):
             raise JournalError(
@@ -724,11 +740,30 @@ class Journal:
         """Lock and read (unless done), open for appending, cut off a half-written last line."""
         self.lock()
         try:
-            created = not self.path.exists()
-            handle = self.path.open("a", encoding="utf-8")
+            created = not os.path.lexists(self.path)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | _NOFOLLOW
+            handle = os.fdopen(os.open(self.path, flags, 0o644), "a", encoding="utf-8")
         except OSError as exc:
             raise JournalError(
                 f"{self.path}: cannot write the journal ({exc.strerror or exc})"
+            ) from None
+        # The journal itself is locked too: under another name (a hard link)
+        # it has another JOURNAL.lock, but it is the same file.
+        try:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            pass
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise JournalError(
+                    f"{self.path}: another recondiff apply is using this journal (under "
+                    "another name: a link to it); wait for it to finish"
+                ) from None
+            raise JournalError(
+                f"{self.path}: cannot lock the journal ({exc.strerror or exc})"
             ) from None
         size = os.fstat(handle.fileno()).st_size
         if size != self._size:
@@ -754,8 +789,14 @@ class Journal:
             "digest": self.digest,
         }
         assert self._handle is not None
+        line = json.dumps(record, ensure_ascii=False)
+        if not line.isprintable():
+            # JSON escapes only C0 controls: DEL, C1 (U+009B is CSI), bidirectional
+            # overrides and lone surrogates from directory data are escaped too, so
+            # `tail -f` of the journal is as safe on a terminal as apply's output.
+            line = "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in line)
         try:
-            self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._handle.write(line + "\n")
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:
@@ -774,6 +815,8 @@ class Journal:
             self._lock.release()
             self._lock = None
 
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 _RECORD_FIELDS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
     ("event", str, "a string"),
@@ -1234,15 +1277,18 @@ class _Session:
             return EventOutcome(event["id"], "stale", code, f"{message}; {why}" if why else message)
         return EventOutcome(event["id"], "failed", code, _describe(result))
 
-    def already_done(self, event: Event) -> bool:
-        """Are the changes of an event left ``started`` on the server already?"""
+    def already_done(self, event: Event, started: str | None = None) -> bool:
+        """Are the changes of an event left ``started`` (at ``started``) on the server already?"""
         dn = event["object"]["dn"]
         operation = event["operation"]
         try:
             if operation == "add":
                 # The entry with the values the add gives it, not just the DN:
-                # an entry someone else created meanwhile is not this add's.
-                return bool(self.exists(dn, changes_filter(event["changes"]), event["id"]))
+                # an entry someone else created meanwhile is not this add's; nor is
+                # one created before the add was started (a size-limited export made
+                # an existing account look missing: it has the very same values).
+                ours = [changes_filter(event["changes"]), _created_since(started)]
+                return bool(self.exists(dn, _and([f for f in ours if f]), event["id"]))
             if operation == "delete":
                 return self.exists(dn, None, event["id"]) is None
             wanted = changes_filter(event["changes"])
@@ -1347,6 +1393,27 @@ class _Session:
             why = self.explain(event) or "its preconditions no longer hold"
             return EventOutcome(event["id"], "would_be_stale", 122, why)
         return EventOutcome(event["id"], "would_apply", None, _summary(event))
+
+
+CLOCK_SKEW = timedelta(seconds=60)
+"""How far the server's clock may lag the apply host's (see :func:`_created_since`)."""
+
+
+def _created_since(started: str | None) -> str:
+    """A filter: the entry was created when (or after) its add was journalled
+    ``started``, with :data:`CLOCK_SKEW` to spare for the server's clock.
+    ``createTimestamp`` is kept by OpenLDAP and 389-DS and computed by Active
+    Directory; a server without it (or a ``started`` time that cannot be read)
+    fails the filter, so a resumed add is sent again and is ``stale`` (68): the
+    safe side."""
+    try:
+        at = datetime.fromisoformat(started or "")
+    except ValueError:
+        return "(!(objectClass=*))"
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    since = (at.astimezone(UTC) - CLOCK_SKEW).strftime("%Y%m%d%H%M%SZ")
+    return f"(createTimestamp>={since})"
 
 
 def _conflicts(event: Event) -> list[tuple[str, int, str]]:
@@ -1538,33 +1605,114 @@ def _rejected(event: Event) -> str:
 
 
 def _creations(plan: Plan) -> dict[str, Event]:
-    """The plan's account creations (endpoint ``add`` events) by DN, folded."""
+    """The plan's account creations (endpoint ``add`` events) by :func:`dn_key`."""
     return {
-        e["object"]["dn"].casefold(): e
+        dn_key(e["object"]["dn"]): e
         for e in _endpoint_events(plan)
         if e["operation"] == "add" and e["object"].get("dn")
     }
 
 
+_DN_TYPES = {
+    "0.9.2342.19200300.100.1.1": "uid",
+    "userid": "uid",
+    "2.5.4.3": "cn",
+    "commonname": "cn",
+    "2.5.4.11": "ou",
+    "organizationalunitname": "ou",
+    "0.9.2342.19200300.100.1.25": "dc",
+    "domaincomponent": "dc",
+    "2.5.4.10": "o",
+    "organizationname": "o",
+}
+"""Other names of the attribute types DNs are usually made of."""
+
+_DN_ESCAPE = re.compile(r"\\([0-9A-Fa-f]{2})|\\(.)|([^\\])", re.S)
+
+
+def _split_dn(text: str, separators: str) -> list[str]:
+    parts, current, escaped = [], "", False
+    for ch in text:
+        if escaped:
+            current += ch
+            escaped = False
+        elif ch == "\\":
+            current += ch
+            escaped = True
+        elif ch in separators:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    parts.append(current)
+    return parts
+
+
+def _dn_value(raw: str) -> str:
+    value = bytearray()
+    for pair, char, plain in _DN_ESCAPE.findall(raw):
+        value += bytes.fromhex(pair) if pair else (char or plain).encode("utf-8")
+    text = unicodedata.normalize("NFKC", value.decode("utf-8", "replace"))
+    return " ".join(text.split()).casefold()
+
+
+def dn_key(dn: str) -> str:
+    """``dn`` as a server compares it, near enough to tell two spellings of one
+    entry apart from two entries: RFC 4514 escapes decoded, spaces around the
+    separators and runs of spaces dropped, case folded, the usual attribute
+    type aliases and OIDs named alike (``UID=b\\77ong, OU=People,…`` is
+    ``uid=bwong,ou=people,…``). Used to find the creation a membership waits for."""
+    rdns = []
+    for rdn in _split_dn(dn.strip(), ",;"):
+        avas = []
+        for ava in _split_dn(rdn, "+"):
+            name, _, value = ava.partition("=")
+            name = name.strip().casefold()
+            avas.append(f"{_DN_TYPES.get(name, name)}={_dn_value(value)}")
+        rdns.append("+".join(sorted(avas)))
+    return ",".join(rdns)
+
+
 def _waits_for_creation(
-    event: Event, creations: dict[str, Event], seen: dict[str, EventOutcome]
+    event: Event,
+    creations: dict[str, Event],
+    seen: dict[str, EventOutcome],
+    done: dict[str, dict[str, Any]] | None = None,
 ) -> EventOutcome | None:
     """A membership of an account this plan creates runs only once the creation
     is applied: if the add is stale (the DN holds an entry recondiff did not
     create) or failed, the membership is stale too; if it has not run (pending,
     rejected), the membership waits (``skipped``, sent by a later apply)."""
     member = event["object"].get("member_of") or {}
-    add = creations.get((member.get("dn") or "").casefold())
-    if add is None or add["id"] == event["id"]:
+    # The member the modify sends, as well as the event's label for it.
+    names = [member.get("dn") or ""] + [
+        value
+        for c in event["changes"]
+        if c["attribute"].lower() in MEMBER_ATTRIBUTES
+        for value in c["values"]
+    ]
+    add = next(
+        (
+            creations[key]
+            for key in map(dn_key, names)
+            if key in creations and creations[key]["id"] != event["id"]
+        ),
+        None,
+    )
+    if add is None:
         return None
     got = seen.get(add["id"])
+    record = (done or {}).get(add["id"])
+    if got is None and record is not None:
+        # The add comes later in this plan's order, but an earlier apply ran it.
+        got = EventOutcome(add["id"], record["outcome"], record["result"], record["message"])
     if got is not None and got.outcome in ("applied", "would_apply"):
         return None
     if got is None or got.outcome == "skipped":
         why = got.message if got is not None else "not run yet"
         message = f"waiting for the account's creation (add {add['id']}: {why})"
         return EventOutcome(event["id"], "skipped", None, message)
-    outcome = got.outcome.removeprefix("would_be_").removeprefix("would_")
+    outcome = {"would_be_stale": "stale", "would_fail": "failed"}.get(got.outcome, got.outcome)
     code = f" ({got.result})" if got.result is not None else ""
     message = (
         f"not sent: the account's creation (add {add['id']}) is {outcome}{code}, so the "
@@ -1573,10 +1721,13 @@ def _waits_for_creation(
     return EventOutcome(event["id"], "stale", None, message)
 
 
-def _resumed(event: Event, session: _Session, also: str = "") -> EventOutcome | None:
+def _resumed(
+    event: Event, session: _Session, journal: Journal, also: str = ""
+) -> EventOutcome | None:
     """An event left ``started`` whose changes are on the server: ``applied``, or
     ``in_doubt`` when a membership's computed back-link disagrees."""
-    if not session.already_done(event):
+    started = journal.last.get(event["id"], {}).get("at")
+    if not session.already_done(event, started):
         return None
     doubt = session.back_link_doubt(event)
     if doubt is not None:
@@ -1609,7 +1760,7 @@ def _skip_one(
         return
     last = journal.outcome(event_id)
     if last == "started" and refusal(plan, event) is None:
-        resumed = _resumed(event, session, f"; {state} since")
+        resumed = _resumed(event, session, journal, f"; {state} since")
         if resumed is not None:
             if not dry_run:
                 journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
@@ -1647,13 +1798,13 @@ def _run_one(
         report(EventOutcome(event_id, "failed", None, refused))
         return
     if last is not None and last["outcome"] == "started":
-        resumed = _resumed(event, session)
+        resumed = _resumed(event, session, journal)
         if resumed is not None:
             if not dry_run:
                 journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
             report(resumed)
             return
-    waiting = _waits_for_creation(event, creations or {}, seen or {})
+    waiting = _waits_for_creation(event, creations or {}, seen or {}, journal.done)
     if waiting is not None:
         if dry_run and waiting.outcome == "stale":
             waiting = EventOutcome(event_id, "would_be_stale", None, waiting.message)

@@ -171,7 +171,8 @@ def apply_command(
     mass-change limit is the stricter of it and the plan's.
 
     Exit status: 0 every event to run was applied, 1 some were stale, failed or
-    in doubt, 2 usage/plan/safety/connection error, 130 interrupted.
+    in doubt, 2 usage/plan/safety/connection error, 3 internal error (a bug),
+    130 interrupted, 143 terminated (SIGTERM).
 
     Example: recondiff apply out/plan.json -c recondiff.toml --url ldaps://dc1:636
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW

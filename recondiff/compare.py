@@ -984,11 +984,12 @@ def _work_directory() -> Iterator[Path]:
 
 
 def _remove_leftovers(parent: Path, prefix: str) -> None:
-    """Remove ``parent``'s directories ``<prefix><pid>-<random>`` that this user
-    owns, whose process no longer runs and whose lock nobody holds: what a
+    """Remove ``parent``'s directories ``<prefix><pid>-<random>`` (and the UTF-16
+    transcoding files ``<prefix><pid>-<random>.csv`` of recondiff.ingest) that this
+    user owns, whose process no longer runs and whose lock nobody holds: what a
     killed run left. A live run's directory (in another container or host
     too: its lock) and anything not made by recondiff stay."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+")
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+(\.csv)?")
     try:
         entries = [e for e in os.scandir(parent) if pattern.fullmatch(e.name)]
     except OSError:
@@ -1000,12 +1001,15 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
             info = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        is_file = match[2] is not None
+        kind = stat.S_ISREG if is_file else stat.S_ISDIR
+        if not kind(info.st_mode) or info.st_uid != os.geteuid():
             continue
         if _process_runs(int(match[1])):
             continue
+        flags = os.O_RDONLY | os.O_NOFOLLOW | (0 if is_file else os.O_DIRECTORY)
         try:
-            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            fd = os.open(entry.path, flags)
         except OSError:
             continue
         try:
@@ -1014,7 +1018,11 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
             os.close(fd)
             continue
         try:
-            shutil.rmtree(entry.path, ignore_errors=True)
+            if is_file:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            else:
+                shutil.rmtree(entry.path, ignore_errors=True)
         finally:
             os.close(fd)
 

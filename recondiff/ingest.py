@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import fcntl
 import json
 import os
 import tempfile
@@ -212,11 +213,12 @@ def _read_csv(path: Path, options: ReadOptions) -> pa.Table:
         raise _cannot_read(path, exc) from exc
 
     temp: Path | None = None
+    lock: int | None = None
     try:
         readable = path
         bom = start.startswith(codecs.BOM_UTF8)
         if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            temp = _transcode_utf16(path)
+            temp, lock = _transcode_utf16(path)
             readable, bom = temp, False
         encoding = "utf-8-sig" if bom else "utf-8"
         delimiter = options.delimiter or ","
@@ -225,13 +227,23 @@ def _read_csv(path: Path, options: ReadOptions) -> pa.Table:
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
+        if lock is not None:
+            os.close(lock)
 
 
-def _transcode_utf16(path: Path) -> Path:
-    """Copy a UTF-16 (BOM) file to a temporary UTF-8 file, streaming."""
+def _transcode_utf16(path: Path) -> tuple[Path, int]:
+    """Copy a UTF-16 (BOM) file to a temporary UTF-8 file, streaming; return it
+    and a descriptor holding its lock (close it after removing the file).
+
+    The file is ``$TMPDIR/recondiff-<pid>-<random>.csv``, locked (flock) while
+    in use, so that a later run can tell what a killed one left and remove it
+    (recondiff.compare removes such leftovers as it does its work directories)."""
     decoder = codecs.getincrementaldecoder("utf-16")(errors="strict")
-    fd, name = tempfile.mkstemp(prefix="recondiff-", suffix=".csv")
+    fd, name = tempfile.mkstemp(prefix=f"recondiff-{os.getpid()}-", suffix=".csv")
     temp = Path(name)
+    lock = os.open(name, os.O_RDONLY)
+    with contextlib.suppress(OSError):  # a file system without locks: the pid alone tells
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     lines = 1
     try:
         with os.fdopen(fd, "wb") as out, path.open("rb") as source:
@@ -256,8 +268,9 @@ def _transcode_utf16(path: Path) -> Path:
                     break
     except BaseException:
         temp.unlink(missing_ok=True)
+        os.close(lock)
         raise
-    return temp
+    return temp, lock
 
 
 def _open_text(readable: Path, encoding: str) -> IO[str]:

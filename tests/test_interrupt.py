@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,3 +227,36 @@ def test_a_live_runs_directories_are_left_alone(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_killed_runs_utf16_transcoding_file_is_removed_too(tmp_path: Path) -> None:
+    """A UTF-16 CSV export is transcoded to TMPDIR/recondiff-<pid>-<random>.csv,
+    locked while in use. A SIGKILL during the transcoding leaves it; the next
+    run removes it, but not a live run's (its lock), nor a file of another name."""
+    from recondiff.ingest import _transcode_utf16
+
+    source = tmp_path / "export.csv"
+    source.write_text("sAMAccountName,title\njdoe,Eng\n", encoding="utf-16")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    left = temp / f"recondiff-{gone.pid}-abcd1234.csv"
+    left.write_text("x")
+    unrelated = temp / "recondiff-notes.csv"
+    unrelated.write_text("keep")
+    old = tempfile.tempdir
+    tempfile.tempdir = str(temp)
+    try:
+        live, lock = _transcode_utf16(source)
+    finally:
+        tempfile.tempdir = old
+    try:
+        assert live.parent == temp and live.name.startswith(f"recondiff-{os.getpid()}-")
+        assert live.read_text(encoding="utf-8") == "sAMAccountName,title\njdoe,Eng\n"
+        compare._remove_leftovers(temp, compare.WORK_PREFIX)
+        assert not left.exists()
+        assert live.exists() and unrelated.read_text() == "keep"
+    finally:
+        live.unlink()
+        os.close(lock)

@@ -62,6 +62,12 @@ _REFUSED_CLASSES = {
     "POSITIONAL_REFERENCE": "a #n column position",
     "DEFAULT": "DEFAULT",
 }
+# Functions that give several rows for one value (DuckDB's set-returning
+# functions, and its built-in macros over them): in a scope or *_sql they would
+# turn one record into several (an account both linked and excluded).
+_SET_RETURNING = frozenset(
+    {"unnest", "unlist", "regexp_split_to_table", "generate_subscripts"}
+)
 # Clauses of the SELECT the expression is parsed in: any of them means the
 # text closed the parenthesis and went on as a query.
 _CLAUSES = ("where_clause", "having", "qualify", "sample")
@@ -133,6 +139,8 @@ def _refused(tree: Any) -> str | None:
         return _REFUSED_CLASSES.get(kind, f"a {str(kind).lower()} expression")
     if "from_table" in tree or "select_list" in tree or "subquery" in tree:
         return _REFUSED_CLASSES["SUBQUERY"]
+    if kind == "FUNCTION" and str(tree.get("function_name", "")).lower() in _SET_RETURNING:
+        return f"{tree['function_name']}(...), which gives several rows for one record"
     for value in tree.values():
         found = _refused(value)
         if found is not None:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import tempfile
@@ -403,7 +404,20 @@ def _connect(
 def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
     # Naive ISO timestamps in the data are read as UTC (compare kind "date").
     con.execute("SET TimeZone = 'UTC'")
-    temp = cfg.engine.temp_directory or (work / "duckdb-tmp")
+    # DuckDB lets queries into its temp_directory even with external access off,
+    # so it spills into a fresh directory of its own, never the configured one
+    # itself (which may be "/" or site-packages); DuckDB creates it when it first
+    # spills and removes it when the connection closes.
+    temp = work / "duckdb-tmp"
+    if cfg.engine.temp_directory is not None:
+        try:
+            cfg.engine.temp_directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"{cfg.path}: [engine] temp_directory: cannot create "
+                f"{cfg.engine.temp_directory}: {exc.strerror}"
+            ) from None
+        temp = cfg.engine.temp_directory / f"recondiff-{secrets.token_hex(8)}"
     con.execute("SET temp_directory = $t", {"t": str(temp)})
     # Default 1GB: a 10M-account run then peaks under 2 GB resident and spills
     # the rest to temp_directory (benchmarks/RESULTS.md has both settings).

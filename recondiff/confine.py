@@ -153,15 +153,17 @@ def _balanced(expression: str) -> bool:
     and comments) never close more than they opened: then ``(expression)``
     is one term wherever it is written."""
     tokens = duckdb.tokenize(expression)
+    # DuckDB's token offsets count UTF-8 bytes, not characters
+    data = expression.encode("utf-8")
     depth = 0
     for i, (start, kind) in enumerate(tokens):
         if kind != duckdb.token_type.operator:
             continue
-        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(expression)
-        for char in expression[start:end]:
-            if char == "(":
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(data)
+        for char in data[start:end]:
+            if char == ord("("):
                 depth += 1
-            elif char == ")":
+            elif char == ord(")"):
                 depth -= 1
                 if depth < 0:
                     return False

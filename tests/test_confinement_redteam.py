@@ -63,6 +63,10 @@ def _run_dir(tmp_path: Path, endpoint_extra: str = "", rest: str = "") -> Path:
         "TRUE -- )",
         "TRUE /* unterminated",
         "1) OR (1",
+        # token offsets are UTF-8 bytes: non-ASCII text before a ')' hid it (hole, fixed)
+        "title = 'é') OR (TRUE",
+        "TRUE\u2028) OR (1",
+        "'日本語' = title) OR (TRUE",
         "title IN (SELECT 1)",
         "list_transform([1], x -> (SELECT 1)) = [1]",
         "[x for x in (SELECT 1)] = [1]",
@@ -89,6 +93,10 @@ def test_the_parse_check_refuses(expression: str) -> None:
         "title /* ) */ <> 'x'",
         "title /* /* */ ) */ <> 'x'",
         "lower(title) <> 'x'",
+        # non-ASCII text was miscounted and a plain expression refused (fixed)
+        "lower(title) IN ('müller', 'ß')",
+        "title = 'Île-de-France' AND (lower(title) = 'x')",
+        '"é)" <> title',
         "list_transform([title], lambda x: upper(x)) <> ['X']",
     ],
 )

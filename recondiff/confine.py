@@ -98,7 +98,14 @@ def expression_problem(expression: str) -> tuple[str, str] | None:
         return "shape", f"it holds {len(statements)} SQL statements (a ';' ends one)"
     with _parser_lock:
         row = _parser().execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
-    tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True}
+    try:
+        return _tree_problem(expression, json.loads(row[0]) if row else {"error": True})
+    except RecursionError:  # DuckDB parses up to 1000 levels; Python walks fewer
+        return "shape", "it nests too deeply to check (hundreds of levels); write it flatter"
+
+
+def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | None:
+    """expression_problem's verdict from the expression's parse tree."""
     if tree.get("error"):
         return "syntax", f"{tree.get('error_type', 'parser')} error: {tree.get('error_message')}"
     node = tree["statements"][0]["node"]

@@ -124,6 +124,18 @@ def test_scalar_calls_of_file_functions_stop_the_run(tmp_path: Path, scope: str)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("depth", [200, 500, 990])
+def test_a_deeply_nested_expression_is_one_line_not_a_traceback(depth: int) -> None:
+    """Hole: lower(lower(...)) a few hundred deep parsed in DuckDB (up to 1000)
+    but its parse tree overflowed Python's recursion in json.loads: a traceback."""
+    expression = "lower(" * depth + "title" + ")" * depth + " <> 'x'"
+    problem = expression_problem(expression)
+    assert problem is None or problem == (
+        "shape", "it nests too deeply to check (hundreds of levels); write it flatter"
+    )
+    assert expression_problem("NOT " * depth + "TRUE") in (None, problem)
+
+
 def test_a_scope_cannot_turn_one_account_into_several(tmp_path: Path) -> None:
     """Hole: unnest() in a scope passed the parse check and the probe, and each
     account then came out both linked and excluded (2 accounts, 4 rows)."""

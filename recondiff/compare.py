@@ -179,6 +179,7 @@ def compare(
     cfg = config if isinstance(config, Config) else load_config(config)
     out = Path(outdir)
     history = History(history_path(out, Path(state_dir) if state_dir is not None else None))
+    _check_snapshots_outside_outputs(cfg, out, history.path)
     history_key = config_key(cfg.endpoint.name, cfg.repository.name)
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -377,6 +378,25 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
         sha256=sha,
         snapshot=snapshot,
     )
+
+
+def _check_snapshots_outside_outputs(cfg: Config, out: Path, history_file: Path) -> None:
+    """A snapshot that is one of the files this run writes would be replaced
+    by the run's results (and a Parquet one read in place changed under it)."""
+    outputs = {
+        os.path.realpath(p): p
+        for p in [*(out / n for n in (*OUTPUT_FILES, "summary.json")), history_file]
+    }
+    for side, snapshot in (
+        ("endpoint", cfg.endpoint.snapshot),
+        ("repository", cfg.repository.snapshot),
+    ):
+        written = outputs.get(os.path.realpath(snapshot))
+        if written is not None:
+            raise ConfigError(
+                f"{cfg.path}: [{side}] snapshot {snapshot} is the {written.name} this run "
+                f"writes in {written.parent}; move the snapshot elsewhere or pass another -o"
+            )
 
 
 def _connect(

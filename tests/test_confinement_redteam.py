@@ -262,3 +262,27 @@ def test_layer_two_alone_keeps_a_snapshot_read_in_place_unchanged(tmp_path: Path
     finally:
         con.close()
     assert snapshot.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["situations.csv", "situations.parquet", "report.json"])
+def test_a_run_does_not_overwrite_its_own_snapshot(tmp_path: Path, name: str) -> None:
+    """Hole: a snapshot kept in -o under an output's name (or reached by a
+    symlink) was replaced by the run's results; the run now stops first."""
+    config = _run_dir(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    if name.endswith(".csv"):
+        (out / name).write_text(AD, encoding="utf-8")
+    else:
+        duckdb.sql(f"COPY (SELECT 'jdoe' AS sAMAccountName) TO '{out / name}'")
+    (tmp_path / "link").symlink_to(out / name)
+    fmt = {"csv": "csv", "parquet": "parquet", "json": "jsonl"}[name.rsplit(".", 1)[1]]
+    text = config.read_text(encoding="utf-8").replace(
+        'snapshot = "ad.csv"', f'snapshot = "link"\nformat = "{fmt}"'
+    )
+    config.write_text(text, encoding="utf-8")
+    before = (out / name).read_bytes()
+    with pytest.raises(ConfigError, match=rf"\[endpoint\] snapshot .*link is the {name}"):
+        compare(config, out)
+    assert (out / name).read_bytes() == before
+    assert not (out / "summary.json").exists()

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import stat
@@ -193,6 +194,7 @@ def compare(
     cfg = config if isinstance(config, Config) else load_config(config)
     out = Path(outdir)
     history = History(history_path(out, Path(state_dir) if state_dir is not None else None))
+    _check_snapshots_outside_outputs(cfg, out, history.path)
     history_key = config_key(cfg.endpoint.name, cfg.repository.name)
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
@@ -427,6 +429,25 @@ def _check_shrink(
             )
 
 
+def _check_snapshots_outside_outputs(cfg: Config, out: Path, history_file: Path) -> None:
+    """A snapshot that is one of the files this run writes would be replaced
+    by the run's results (and a Parquet one read in place changed under it)."""
+    outputs = {
+        os.path.realpath(p): p
+        for p in [*(out / n for n in (*OUTPUT_FILES, "summary.json")), history_file]
+    }
+    for side, snapshot in (
+        ("endpoint", cfg.endpoint.snapshot),
+        ("repository", cfg.repository.snapshot),
+    ):
+        written = outputs.get(os.path.realpath(snapshot))
+        if written is not None:
+            raise ConfigError(
+                f"{cfg.path}: [{side}] snapshot {snapshot} is the {written.name} this run "
+                f"writes in {written.parent}; move the snapshot elsewhere or pass another -o"
+            )
+
+
 def _connect(
     cfg: Config,
     work: Path,
@@ -452,7 +473,20 @@ def _connect(
 def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
     # Naive ISO timestamps in the data are read as UTC (compare kind "date").
     con.execute("SET TimeZone = 'UTC'")
-    temp = cfg.engine.temp_directory or (work / "duckdb-tmp")
+    # DuckDB lets queries into its temp_directory even with external access off,
+    # so it spills into a fresh directory of its own, never the configured one
+    # itself (which may be "/" or site-packages); DuckDB creates it when it first
+    # spills and removes it when the connection closes.
+    temp = work / "duckdb-tmp"
+    if cfg.engine.temp_directory is not None:
+        try:
+            cfg.engine.temp_directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"{cfg.path}: [engine] temp_directory: cannot create "
+                f"{cfg.engine.temp_directory}: {exc.strerror}"
+            ) from None
+        temp = cfg.engine.temp_directory / f"recondiff-{secrets.token_hex(8)}"
     con.execute("SET temp_directory = $t", {"t": str(temp)})
     # Default 1GB: a 10M-account run then peaks under 2 GB resident and spills
     # the rest to temp_directory (benchmarks/RESULTS.md has both settings).

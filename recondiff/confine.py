@@ -62,6 +62,12 @@ _REFUSED_CLASSES = {
     "POSITIONAL_REFERENCE": "a #n column position",
     "DEFAULT": "DEFAULT",
 }
+# Functions that give several rows for one value (DuckDB's set-returning
+# functions, and its built-in macros over them): in a scope or *_sql they would
+# turn one record into several (an account both linked and excluded).
+_SET_RETURNING = frozenset(
+    {"unnest", "unlist", "regexp_split_to_table", "generate_subscripts"}
+)
 # Clauses of the SELECT the expression is parsed in: any of them means the
 # text closed the parenthesis and went on as a query.
 _CLAUSES = ("where_clause", "having", "qualify", "sample")
@@ -92,7 +98,14 @@ def expression_problem(expression: str) -> tuple[str, str] | None:
         return "shape", f"it holds {len(statements)} SQL statements (a ';' ends one)"
     with _parser_lock:
         row = _parser().execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
-    tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True}
+    try:
+        return _tree_problem(expression, json.loads(row[0]) if row else {"error": True})
+    except RecursionError:  # DuckDB parses up to 1000 levels; Python walks fewer
+        return "shape", "it nests too deeply to check (hundreds of levels); write it flatter"
+
+
+def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | None:
+    """expression_problem's verdict from the expression's parse tree."""
     if tree.get("error"):
         return "syntax", f"{tree.get('error_type', 'parser')} error: {tree.get('error_message')}"
     node = tree["statements"][0]["node"]
@@ -133,6 +146,8 @@ def _refused(tree: Any) -> str | None:
         return _REFUSED_CLASSES.get(kind, f"a {str(kind).lower()} expression")
     if "from_table" in tree or "select_list" in tree or "subquery" in tree:
         return _REFUSED_CLASSES["SUBQUERY"]
+    if kind == "FUNCTION" and str(tree.get("function_name", "")).lower() in _SET_RETURNING:
+        return f"{tree['function_name']}(...), which gives several rows for one record"
     for value in tree.values():
         found = _refused(value)
         if found is not None:
@@ -145,15 +160,17 @@ def _balanced(expression: str) -> bool:
     and comments) never close more than they opened: then ``(expression)``
     is one term wherever it is written."""
     tokens = duckdb.tokenize(expression)
+    # DuckDB's token offsets count UTF-8 bytes, not characters
+    data = expression.encode("utf-8")
     depth = 0
     for i, (start, kind) in enumerate(tokens):
         if kind != duckdb.token_type.operator:
             continue
-        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(expression)
-        for char in expression[start:end]:
-            if char == "(":
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(data)
+        for char in data[start:end]:
+            if char == ord("("):
                 depth += 1
-            elif char == ")":
+            elif char == ord(")"):
                 depth -= 1
                 if depth < 0:
                     return False

@@ -219,6 +219,15 @@ def changes_filter(changes: Sequence[dict[str, Any]]) -> str | None:
 
 MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember"})
 
+MEMBER_LISTS = frozenset({"member", "uniquemember", "memberuid"})
+"""Attributes holding a group's members (whose removals are counted one by one)."""
+
+NAME_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid", "uid", "samaccountname"})
+"""Attributes whose values name an account (a member DN, a memberUid, a login name):
+a value written to one of them is checked against the protected keys, whatever
+the event's labels say (``memberUid: administrator`` on a posixGroup, or a second
+``uid: administrator`` on another entry)."""
+
 
 def membership_event(event: Event) -> bool:
     """An event that changes a group's member list (``object.member_of``, or ``member`` changes)."""
@@ -303,27 +312,43 @@ def _removes_values(event: Event) -> bool:
         name = change["attribute"].lower()
         if change["op"] in ("delete", "replace"):
             removed.add(name)
-        if change["op"] in ("add", "replace") and any(v.strip() for v in change["values"]):
+        if change["op"] in ("add", "replace") and any(match_form(v) for v in change["values"]):
             added.add(name)
     return bool(removed - added)
+
+
+def _member_removals(event: Event) -> int:
+    """Members a modify removes: each member value deleted (``member``,
+    ``uniqueMember``, ``memberUid``), so that one event deleting 400 members
+    counts 400; a value-less delete or a ``replace`` (a whole member list, refused
+    by :func:`refusal`) counts 1."""
+    removed = 0
+    for change in event["changes"]:
+        if change["attribute"].lower() not in MEMBER_LISTS or change["op"] == "add":
+            continue
+        removed += len(change["values"]) if change["op"] == "delete" and change["values"] else 1
+    return removed
 
 
 def mass_counts(plan: Plan) -> dict[str, int]:
     """What each guard counts among the events ``apply`` runs: deletes and disables;
     accounts losing attribute values (a modify that deletes values and adds none to
-    that attribute); membership events that remove a member; modify operations."""
+    that attribute, blanks and invisible characters counting as none); members
+    removed from groups (each value, :func:`_member_removals`); modify operations
+    (enables included: a modify on the server)."""
     counts = dict.fromkeys((g.name for g in GUARDS), 0)
     losing: set[str] = set()
     for event in runnable(plan):
         operation = event["operation"]
         if operation in MASS_OPERATIONS:
             counts["deletes"] += 1
+        if operation == "enable":  # a modify on the server: re-activating accounts
+            counts["modifies"] += 1
         if operation != "modify":
             continue
         counts["modifies"] += 1
-        if membership_event(event):
-            if any(c["op"] in ("delete", "replace") for c in event["changes"]):
-                counts["membership_removals"] += 1
+        if membership_event(event) or _member_removals(event):
+            counts["membership_removals"] += _member_removals(event)
         elif _removes_values(event):
             obj = event["object"]
             losing.add(str(obj.get("dn") or obj.get("key") or event["id"]).casefold())
@@ -435,7 +460,9 @@ def match_form(value: str) -> str:
     side): compatibility-normalised, case-folded, format characters (zero-width
     space, soft hyphen, ...) dropped, runs of spaces one space, no outer spaces."""
     text = unicodedata.normalize("NFKC", value)
-    text = unicodedata.normalize("NFKC", text.casefold())
+    # U+0130 (İ) case-folds to "i" + U+0307 in Python; OpenLDAP folds it to "i",
+    # so uid=admİnistrator names the administrator on slapd.
+    text = unicodedata.normalize("NFKC", text.casefold()).replace("i\u0307", "i")
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return " ".join(text.split())
 
@@ -530,8 +557,8 @@ def _touched_names(event: Event) -> Iterator[str]:
     yield from (n for n in (obj.get("key"), member.get("key")) if n)
     yield from first_rdn_values(obj.get("dn"))
     yield from first_rdn_values(member.get("dn"))
-    if membership_event(event):
-        for change in event["changes"]:
+    for change in event["changes"]:
+        if membership_event(event) or change["attribute"].lower() in NAME_ATTRIBUTES:
             for value in change["values"]:
                 yield value
                 yield from first_rdn_values(value)
@@ -567,6 +594,21 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
             f"{extended} is in AD's extended DN form (<GUID=...>, <SID=...>), which names an "
             "entry without its name; recondiff sends only plain DNs, so that protected "
             "accounts are recognised: export distinguishedName as a plain DN"
+        )
+    whole = next(
+        (
+            c["attribute"]
+            for c in event["changes"]
+            if c["attribute"].lower() in MEMBER_LISTS
+            and event["operation"] != "add"
+            and (c["op"] == "replace" or (c["op"] == "delete" and not c["values"]))
+        ),
+        None,
+    )
+    if whole is not None:
+        return (
+            f"it replaces or empties the whole {whole} list of {obj['dn']}; recondiff adds "
+            "and removes members one value at a time, so that each is checked and counted"
         )
     if protected is None:
         protected = protected_names(plan)

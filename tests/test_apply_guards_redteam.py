@@ -29,12 +29,16 @@ from recondiff.plan import finalise, load_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,
+    ASMITH,
     BASE,
+    CONFIG,
     JDOE,
     STAFF,
     change,
     event,
     make_plan,
+    modify_title,
+    run_cli,
     target,
     write_config,
     write_plan,
@@ -178,3 +182,30 @@ def test_inflated_row_count_does_not_loosen_the_percent_limits(tmp_path: Path) -
     plan = make_plan(deletes, rows=10_000_000, max_deletes=1_000_000, max_delete_percent=5)
     with pytest.raises(SafetyError):
         check_safety(plan, {}, "plan.json", load_config(config_path))
+
+
+# -- plan ldif: the config the plan names ------------------------------------------------
+
+
+def test_plan_ldif_holds_a_tampered_plan_to_the_config_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Broke: without -c, plan ldif used only the plan's lists, so a plan whose
+    protected list was emptied (digest recomputed) wrote the administrator's
+    change; apply reads the named config in that case, and now so does plan ldif."""
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path)  # recondiff.toml, the file make_plan's plans name
+    admin = event("modify", ADMIN, [change("add", "title", "pwned")], key="administrator")
+    plan = write_plan(tmp_path / "plan.json", [admin], protected=())
+    code, out, err = run_cli("plan", "ldif", str(plan), "-o", "-")
+    assert (code, out) == (2, "")
+    assert PROTECTED_LINE in err and err.count("\n") == 1
+    # and its limits: stricter than the plan's
+    (tmp_path / "recondiff.toml").write_text(
+        CONFIG.replace("max_modifies = 1000", "max_modifies = 1"), encoding="utf-8"
+    )
+    titles = [modify_title(JDOE, "Engineer", "A"), modify_title(ASMITH, "Analyst", "B")]
+    plan = write_plan(tmp_path / "p2.json", titles)
+    code, out, err = run_cli("plan", "ldif", str(plan), "-o", "-")
+    assert (code, out) == (2, "")
+    assert "max_modifies 1 in recondiff.toml" in err

@@ -16,6 +16,8 @@ import ldap3
 import pytest
 
 from recondiff.apply import (
+    LdapError,
+    LdapTarget,
     SafetyError,
     apply_plan,
     check_safety,
@@ -209,3 +211,36 @@ def test_plan_ldif_holds_a_tampered_plan_to_the_config_it_names(
     code, out, err = run_cli("plan", "ldif", str(plan), "-o", "-")
     assert (code, out) == (2, "")
     assert "max_modifies 1 in recondiff.toml" in err
+
+
+# -- the connection ---------------------------------------------------------------------
+
+
+def test_allow_plaintext_to_another_host_warns(tmp_path: Path) -> None:
+    """Broke: --allow-plaintext to a remote host sent the password with no word."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")])
+    config = str(write_config(tmp_path))
+    base = ["apply", str(plan), "--config", config, "--bind-dn", "cn=admin,dc=example,dc=org",
+            "--password-env", "RD_PW", "--allow-plaintext", "--dry-run"]  # fmt: skip
+    env = {"RD_PW": "secret"}
+    code, _, err = run_cli(*base, "--url", "ldap://ldap.invalid:389", env=env)
+    assert code == 2
+    assert err.splitlines()[0] == (
+        "recondiff: warning: --allow-plaintext: the bind password goes to "
+        "ldap://ldap.invalid:389 unencrypted; anyone on the network path can read it "
+        "(use --starttls or ldaps://)"
+    )
+    for url in ("ldap://127.0.0.1:1", "ldap://localhost:1", "ldap://[::1]:1"):
+        code, _, err = run_cli(*base, "--url", url, env=env)
+        assert code == 2 and "warning" not in err, err
+
+
+def test_starttls_to_a_server_without_tls_does_not_fall_back(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Held: --starttls against a server with no TLS stops; nothing is sent in clear."""
+    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")])
+    tls = LdapTarget(ldap_server.url, ldap_server.admin_dn, ldap_server.password, starttls=True)
+    with pytest.raises(LdapError, match=r"(?i)starttls failed"):
+        apply_plan(plan, tls)
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]

@@ -330,17 +330,56 @@ def _member_removals(event: Event) -> int:
     return removed
 
 
-def mass_counts(plan: Plan) -> dict[str, int]:
+def _disables(event: Event, markers: Sequence[tuple[str, str]]) -> bool:
+    """A modify that disables an account without saying so: it sets AD's
+    ACCOUNTDISABLE bit in userAccountControl, OpenLDAP's pwdAccountLockedTime,
+    389-DS's nsAccountLock, or a ``method = "attribute"`` value (``markers``:
+    ``(attribute, value)`` in :func:`match_form`, from the plan and the config)."""
+    for change in event["changes"]:
+        if change["op"] not in ("add", "replace"):
+            continue
+        name = change["attribute"].lower()
+        values = [match_form(v) for v in change["values"]]
+        if name == "useraccountcontrol" and any(v.isdigit() and int(v) & 2 for v in values):
+            return True
+        if name == "pwdaccountlockedtime" and values:
+            return True
+        if name == "nsaccountlock" and "true" in values:
+            return True
+        if any(name == a and value in values for a, value in markers):
+            return True
+    return False
+
+
+def _disable_markers(plan: Plan, config: Config | None) -> list[tuple[str, str]]:
+    specs = [plan["endpoint"]["disable"]]
+    if config is not None:
+        specs.append(
+            {"attribute": config.endpoint.disable.attribute, "value": config.endpoint.disable.value}
+        )
+    return [
+        (str(spec["attribute"]).lower(), match_form(str(spec["value"])))
+        for spec in specs
+        if spec.get("attribute") and spec.get("value")
+    ]
+
+
+def mass_counts(plan: Plan, config: Config | None = None) -> dict[str, int]:
     """What each guard counts among the events ``apply`` runs: deletes and disables;
     accounts losing attribute values (a modify that deletes values and adds none to
     that attribute, blanks and invisible characters counting as none); members
     removed from groups (each value, :func:`_member_removals`); modify operations
-    (enables included: a modify on the server)."""
+    (enables included: a modify on the server). A modify that disables (AD's
+    userAccountControl bit, a lock attribute, the configured disable value) counts
+    as a disable too: relabelling a disable as a modify does not escape its limit."""
     counts = dict.fromkeys((g.name for g in GUARDS), 0)
     losing: set[str] = set()
+    markers = _disable_markers(plan, config)
     for event in runnable(plan):
         operation = event["operation"]
-        if operation in MASS_OPERATIONS:
+        if operation in MASS_OPERATIONS or (
+            operation == "modify" and _disables(event, markers)
+        ):
             counts["deletes"] += 1
         if operation == "enable":  # a modify on the server: re-activating accounts
             counts["modifies"] += 1
@@ -405,7 +444,7 @@ def check_safety(
     int alone is ``--allow-mass-change``, for deletes and disables)."""
     if not isinstance(allow, Mapping):
         allow = {"deletes": allow}
-    counts = mass_counts(plan)
+    counts = mass_counts(plan, config)
     limits = safety_limits(plan, config)
     rows = plan["inputs"]["endpoint"]["rows"]
     over: list[str] = []

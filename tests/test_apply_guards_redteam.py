@@ -145,6 +145,36 @@ def test_enables_are_counted_as_modifies() -> None:
         check_safety(make_plan(enables, rows=100_000), {}, "plan.json")
 
 
+def test_a_disable_relabelled_as_a_modify_is_still_a_disable(tmp_path: Path) -> None:
+    """Broke: a modify setting AD's ACCOUNTDISABLE bit, pwdAccountLockedTime or the
+    configured disable value (an [[attribute]] mapping of userAccountControl, or a
+    plan writer renaming "disable" to "modify") counted only as a modify (500/25%),
+    not against max_deletes (50)."""
+    from recondiff.config import load_config
+
+    uac = [event("modify", dn, [change("delete", "userAccountControl", "512"),
+                                change("add", "userAccountControl", "514")])
+           for dn in people(60)]  # fmt: skip
+    lock = [event("modify", dn, [change("add", "pwdAccountLockedTime", "000001010000Z")])
+            for dn in people(60)]  # fmt: skip
+    marked = [event("modify", dn, [change("replace", "employeeType", "Disabled")])
+              for dn in people(60)]  # fmt: skip
+    for events in (uac, lock, marked):
+        assert mass_counts(make_plan(events))["deletes"] == 60
+        with pytest.raises(SafetyError, match="deletes or disables 60 accounts"):
+            check_safety(make_plan(events, rows=100_000, max_deletes=50), {}, "plan.json")
+    # the config's disable value counts even when the plan's was changed
+    other = make_plan(marked, rows=100_000, max_deletes=50,
+                      disable={"method": "openldap", "attribute": None, "value": None})  # fmt: skip
+    assert mass_counts(other)["deletes"] == 0
+    path = write_config(tmp_path)
+    with path.open("a", encoding="utf-8") as toml:
+        toml.write('[endpoint.disable]\nmethod = "attribute"\nattribute = "employeeType"\n'
+                   'value = "disabled"\n')  # fmt: skip
+    with pytest.raises(SafetyError, match="deletes or disables 60 accounts"):
+        check_safety(other, {}, "plan.json", load_config(path))
+
+
 def test_a_value_replaced_by_invisible_characters_is_a_removal() -> None:
     """Broke: a title replaced by a zero-width space was not counted (only blanks were)."""
     wiped = [event("modify", dn, [change("replace", "title", "\u200b")]) for dn in people(60)]

@@ -76,6 +76,7 @@ MASS_OPERATIONS = ("delete", "disable")
 Progress = Callable[[str], None]
 
 _ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$")
+_UID_SUFFIX = re.compile(r"#'[01]*'B$")
 _FILTER_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,@+/")
 
 
@@ -1158,12 +1159,14 @@ class _Session:
         assertion: bool,
         protected: frozenset[str] | None = None,
         uuid_attribute: str | None = None,
+        key_attributes: Sequence[str] = (),
     ) -> None:
         self.conn = conn
         self.target = target
         self.assertion = assertion
         self.protected = protected
         self.uuid_attribute = uuid_attribute
+        self.key_attributes = [a for a in dict.fromkeys(key_attributes) if _ATTRIBUTE.match(a)]
         self._memberof: bool | None = None
 
     def _call(self, operation: Callable[[], Any], event_id: str) -> dict[str, Any]:
@@ -1242,7 +1245,33 @@ class _Session:
                 )
         return "; ".join(parts)
 
+    def protected_on_server(self, event: Event) -> str | None:
+        """Each entry the event names (its DN, the member DNs it sends), its key
+        read on the server: a protected account whose DN does not carry its key
+        (AD's ``CN=Backup Service`` for ``svc-backup``) is refused whatever the
+        event's labels say. One base search per DN; None when none is protected."""
+        if not self.protected or not self.key_attributes:
+            return None
+        for dn in dict.fromkeys(_sent_dns(event)):
+            if event["operation"] == "add" and dn == event["object"]["dn"]:
+                continue  # not there yet (if it is, the add fails by itself)
+            entry = _UID_SUFFIX.sub("", dn)  # uniqueMember: DN#'0101'B
+            if "=" not in entry:
+                continue
+            found = self.values(entry, self.key_attributes, event["id"])
+            for name, values in found.items():
+                hit = next((v for v in values if match_form(v) in self.protected), None)
+                if hit is not None:
+                    return (
+                        f"{dn} is the entry of {hit} ({name} on the server), a protected "
+                        "account ([endpoint] protected); recondiff never changes it"
+                    )
+        return None
+
     def send(self, event: Event) -> EventOutcome:
+        guarded = self.protected_on_server(event)
+        if guarded is not None:
+            return EventOutcome(event["id"], "failed", None, guarded)
         dn = event["object"]["dn"]
         operation = event["operation"]
         controls = None
@@ -1394,6 +1423,9 @@ class _Session:
     def check(self, event: Event) -> EventOutcome:
         """Dry run: would the event apply? (A base search with its preconditions.)"""
         dn = event["object"]["dn"]
+        guarded = self.protected_on_server(event)
+        if guarded is not None:
+            return EventOutcome(event["id"], "would_fail", None, guarded)
         try:
             if event["operation"] == "add":
                 there = self.exists(dn, None, event["id"])
@@ -1577,6 +1609,8 @@ def apply_plan(
                 supports_assertion(conn),
                 protected_names(plan, config),
                 plan["endpoint"].get("uuid_attribute"),
+                [plan["endpoint"]["key_attribute"]]
+                + ([config.endpoint.key] if config is not None else []),
             )
         except _CONNECTION_ERRORS as exc:
             raise LdapError(f"{target.url}: lost the connection ({_exception_text(exc)})") from None

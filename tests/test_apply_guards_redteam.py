@@ -105,6 +105,32 @@ def test_a_protected_name_written_as_a_value_is_refused(
     assert ldap_server.values(JDOE, "uid") == ["jdoe"]
 
 
+def test_a_protected_account_whose_dn_does_not_carry_its_key(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """Broke: protection read keys from the event's labels and the first RDN; a
+    service account whose DN is not its key (AD: CN=Backup Service for
+    sAMAccountName svc-backup) was reached by relabelling the event. Its key is
+    now read on the server, for the object and each member DN sent."""
+    svc = f"cn=Backup Service,{PEOPLE}"
+    ldap_server.load(f"dn: {svc}\nobjectClass: inetOrgPerson\nuid: svc-backup\n"
+                     "cn: Backup Service\nsn: Service\n")  # fmt: skip
+    direct = event("modify", svc, [change("add", "description", "pwned")], key="jdoe")
+    member = event("modify", STAFF, [change("add", "member", svc)], key="staff",
+                   member_of={"key": "jdoe", "dn": JDOE})  # fmt: skip
+    fine = modify_title(JDOE, "Engineer", "Lead Engineer")
+    plan = write_plan(tmp_path / "plan.json", [direct, member, fine], protected=("svc-backup",))
+    expected = (f"{svc} is the entry of svc-backup (uid on the server), a protected account "
+                "([endpoint] protected); recondiff never changes it")  # fmt: skip
+    dry = apply_plan(plan, target(ldap_server), dry_run=True)
+    assert [(o.outcome, o.message) for o in dry.outcomes[:2]] == [("would_fail", expected)] * 2
+    result = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["failed", "failed", "applied"]
+    assert result.outcomes[1].message == expected
+    assert "description" not in (ldap_server.entry(svc) or {})
+    assert svc not in ldap_server.values(STAFF, "member")
+
+
 def test_a_whole_member_list_is_never_replaced(ldap_server: Slapd, tmp_path: Path) -> None:
     """Broke: ``replace: member`` (one value) or a value-less ``delete: member``
     empties a group in one event counted as one removal; recondiff never plans it."""

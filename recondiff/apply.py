@@ -306,16 +306,36 @@ GUARDS = (
 
 
 def _removes_values(event: Event) -> bool:
-    """A modify that leaves some attribute with fewer values and none new (blanked)."""
-    removed: set[str] = set()
-    added: set[str] = set()
+    """A modify that leaves some attribute with fewer values and none new: blanked,
+    or cut down to some of its values (``delete: mail a, b, c`` then ``add: mail a``;
+    ``replace: mail a`` where the preconditions saw ``a, b``). Values compare in
+    :func:`match_form`; blanks and invisible characters are no value."""
+    seen = {
+        c["attribute"].lower(): {match_form(v) for v in c["values"]} - {""}
+        for c in event["preconditions"]
+    }
+    gone: dict[str, set[str] | None] = {}  # None: every value
+    added: dict[str, set[str]] = {}
     for change in event["changes"]:
         name = change["attribute"].lower()
-        if change["op"] in ("delete", "replace"):
-            removed.add(name)
-        if change["op"] in ("add", "replace") and any(match_form(v) for v in change["values"]):
-            added.add(name)
-    return bool(removed - added)
+        values = {match_form(v) for v in change["values"]} - {""}
+        if change["op"] == "replace" or (change["op"] == "delete" and not change["values"]):
+            gone[name] = None
+        elif change["op"] == "delete":
+            earlier = gone.setdefault(name, set())
+            if earlier is not None:
+                earlier.update(values)
+        if change["op"] in ("add", "replace"):
+            added.setdefault(name, set()).update(values)
+    for name, lost in gone.items():
+        new = added.get(name, set())
+        old = lost if lost is not None else seen.get(name)
+        if old is None:  # every value goes, which ones the plan does not say
+            if not new:
+                return True
+        elif old - new and not new - old:
+            return True
+    return False
 
 
 def _member_removals(event: Event) -> int:

@@ -201,6 +201,28 @@ def test_a_disable_relabelled_as_a_modify_is_still_a_disable(tmp_path: Path) -> 
         check_safety(other, {}, "plan.json", load_config(path))
 
 
+def test_a_multi_valued_attribute_cut_down_is_a_removal() -> None:
+    """Broke: "fewer values and none new" (docs/plan.md) was read as "no value
+    added": the planner's delete-old/add-new for a mail list cut from three values
+    to one (a repository export keeping only the first value) counted no removal;
+    so did a replace keeping a subset of the values the preconditions saw."""
+    cut = [event("modify", dn, [change("delete", "mail", "a@x", "b@x", "c@x"),
+                                change("add", "mail", "a@x")],
+                 [{"attribute": "mail", "values": ["a@x", "b@x", "c@x"]}])
+           for dn in people(60)]  # fmt: skip
+    subset = [event("modify", dn, [change("replace", "mail", "A@X")],
+                    [{"attribute": "mail", "values": ["a@x", "b@x"]}])
+              for dn in people(60)]  # fmt: skip
+    renamed = [modify_title(dn, "Engineer", "Lead Engineer") for dn in people(60)]
+    grown = [event("modify", dn, [change("replace", "mail", "a@x", "b@x")],
+                   [{"attribute": "mail", "values": ["a@x"]}])
+             for dn in people(60)]  # fmt: skip
+    assert mass_counts(make_plan(cut))["value_removals"] == 60
+    assert mass_counts(make_plan(subset))["value_removals"] == 60
+    assert mass_counts(make_plan(renamed))["value_removals"] == 0  # a change, not a removal
+    assert mass_counts(make_plan(grown))["value_removals"] == 0
+
+
 def test_a_value_replaced_by_invisible_characters_is_a_removal() -> None:
     """Broke: a title replaced by a zero-width space was not counted (only blanks were)."""
     wiped = [event("modify", dn, [change("replace", "title", "\u200b")]) for dn in people(60)]

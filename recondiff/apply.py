@@ -609,7 +609,7 @@ def protected_names(plan: Plan, config: Config | None = None) -> frozenset[str]:
     return frozenset(form for form in map(match_form, names) if form)
 
 
-def _touched_names(event: Event) -> Iterator[str]:
+def _touched_names(event: Event, names: frozenset[str] = NAME_ATTRIBUTES) -> Iterator[str]:
     """Every name an event acts on: keys, the first RDN of its DN and its member's,
     and for a membership event every value it sends (a member DN, or a memberUid)."""
     obj = event["object"]
@@ -618,7 +618,7 @@ def _touched_names(event: Event) -> Iterator[str]:
     yield from first_rdn_values(obj.get("dn"))
     yield from first_rdn_values(member.get("dn"))
     for change in event["changes"]:
-        if membership_event(event) or change["attribute"].lower() in NAME_ATTRIBUTES:
+        if membership_event(event) or change["attribute"].lower() in names:
             for value in change["values"]:
                 yield value
                 yield from first_rdn_values(value)
@@ -672,7 +672,8 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
         )
     if protected is None:
         protected = protected_names(plan)
-    hit = next((n for n in _touched_names(event) if match_form(n) in protected), None)
+    names = NAME_ATTRIBUTES | {str(plan["endpoint"]["key_attribute"]).lower()}
+    hit = next((n for n in _touched_names(event, names) if match_form(n) in protected), None)
     if hit is not None:
         return f"{hit} is a protected account ([endpoint] protected); recondiff never changes it"
     if event["operation"] not in ("add", "modify", "delete", "disable", "enable"):

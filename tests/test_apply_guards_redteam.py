@@ -99,6 +99,11 @@ def test_a_protected_name_written_as_a_value_is_refused(
                    key="staff")  # fmt: skip
     for ev in (impostor, posix, unique):
         assert (refused(ev) or "").endswith(PROTECTED_LINE), ev
+    keyed = event("modify", JDOE, [change("replace", "employeeNumber", "ADMINISTRATOR")])
+    assert refused(keyed) is None  # not a name attribute here ...
+    plan = make_plan([keyed])
+    plan["endpoint"]["key_attribute"] = "employeeNumber"  # ... but the endpoint's key
+    assert (refusal(plan, keyed, protected_names(plan)) or "").endswith(PROTECTED_LINE)
     plan = write_plan(tmp_path / "plan.json", [impostor])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["failed"]

@@ -86,6 +86,27 @@ def test_dotted_capital_i_names_the_administrator_on_slapd(
     assert ADMIN not in ldap_server.values(STAFF, "member")
 
 
+def test_spellings_slapd_resolves_to_the_administrator_are_all_refused(
+    ldap_server: Slapd,
+) -> None:
+    """Held: every spelling below names uid=administrator on slapd (checked), and
+    each is refused; an alias entry pointing at it is not followed by a modify."""
+    conn = ldap_server.connection()
+    for value in ("\u00a0administrator", "administrator\u3000", "\uff41dministrator",
+                  "admini\u017ftrator", "\tadministrator", "\\20administrator",
+                  "administrator\\20", "ADMINISTRATOR", "\\41dministrator"):  # fmt: skip
+        dn = f"uid={value},{PEOPLE}"
+        assert conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["uid"]), dn
+        assert conn.response[0]["dn"].lower() == ADMIN, dn
+        ev = event("modify", dn, [change("add", "description", "x")], key="jdoe")
+        assert (refused(ev) or "").endswith(PROTECTED_LINE), dn
+    alias = f"cn=boss,{PEOPLE}"
+    ldap_server.load(f"dn: {alias}\nobjectClass: alias\nobjectClass: extensibleObject\n"
+                     f"cn: boss\naliasedObjectName: {ADMIN}\n")  # fmt: skip
+    assert conn.modify(alias, {"description": [(ldap3.MODIFY_ADD, ["x"])]})
+    assert "description" not in (ldap_server.entry(ADMIN) or {})
+
+
 def test_a_protected_name_written_as_a_value_is_refused(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:

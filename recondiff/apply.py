@@ -76,6 +76,7 @@ MASS_OPERATIONS = ("delete", "disable")
 Progress = Callable[[str], None]
 
 _ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$")
+_UID_SUFFIX = re.compile(r"#'[01]*'B$")
 _FILTER_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,@+/")
 
 
@@ -219,6 +220,15 @@ def changes_filter(changes: Sequence[dict[str, Any]]) -> str | None:
 
 MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember"})
 
+MEMBER_LISTS = frozenset({"member", "uniquemember", "memberuid"})
+"""Attributes holding a group's members (whose removals are counted one by one)."""
+
+NAME_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid", "uid", "samaccountname"})
+"""Attributes whose values name an account (a member DN, a memberUid, a login name):
+a value written to one of them is checked against the protected keys, whatever
+the event's labels say (``memberUid: administrator`` on a posixGroup, or a second
+``uid: administrator`` on another entry)."""
+
 
 def membership_event(event: Event) -> bool:
     """An event that changes a group's member list (``object.member_of``, or ``member`` changes)."""
@@ -296,34 +306,109 @@ GUARDS = (
 
 
 def _removes_values(event: Event) -> bool:
-    """A modify that leaves some attribute with fewer values and none new (blanked)."""
-    removed: set[str] = set()
-    added: set[str] = set()
+    """A modify that leaves some attribute with fewer values and none new: blanked,
+    or cut down to some of its values (``delete: mail a, b, c`` then ``add: mail a``;
+    ``replace: mail a`` where the preconditions saw ``a, b``). Values compare in
+    :func:`match_form`; blanks and invisible characters are no value."""
+    seen = {
+        c["attribute"].lower(): {match_form(v) for v in c["values"]} - {""}
+        for c in event["preconditions"]
+    }
+    gone: dict[str, set[str] | None] = {}  # None: every value
+    added: dict[str, set[str]] = {}
     for change in event["changes"]:
         name = change["attribute"].lower()
-        if change["op"] in ("delete", "replace"):
-            removed.add(name)
-        if change["op"] in ("add", "replace") and any(v.strip() for v in change["values"]):
-            added.add(name)
-    return bool(removed - added)
+        values = {match_form(v) for v in change["values"]} - {""}
+        if change["op"] == "replace" or (change["op"] == "delete" and not change["values"]):
+            gone[name] = None
+        elif change["op"] == "delete":
+            earlier = gone.setdefault(name, set())
+            if earlier is not None:
+                earlier.update(values)
+        if change["op"] in ("add", "replace"):
+            added.setdefault(name, set()).update(values)
+    for name, lost in gone.items():
+        new = added.get(name, set())
+        old = lost if lost is not None else seen.get(name)
+        if old is None:  # every value goes, which ones the plan does not say
+            if not new:
+                return True
+        elif old - new and not new - old:
+            return True
+    return False
 
 
-def mass_counts(plan: Plan) -> dict[str, int]:
+def _member_removals(event: Event) -> int:
+    """Members a modify removes: each member value deleted (``member``,
+    ``uniqueMember``, ``memberUid``), so that one event deleting 400 members
+    counts 400; a value-less delete or a ``replace`` (a whole member list, refused
+    by :func:`refusal`) counts 1."""
+    removed = 0
+    for change in event["changes"]:
+        if change["attribute"].lower() not in MEMBER_LISTS or change["op"] == "add":
+            continue
+        removed += len(change["values"]) if change["op"] == "delete" and change["values"] else 1
+    return removed
+
+
+def _disables(event: Event, markers: Sequence[tuple[str, str]]) -> bool:
+    """A modify that disables an account without saying so: it sets AD's
+    ACCOUNTDISABLE bit in userAccountControl, OpenLDAP's pwdAccountLockedTime,
+    389-DS's nsAccountLock, or a ``method = "attribute"`` value (``markers``:
+    ``(attribute, value)`` in :func:`match_form`, from the plan and the config)."""
+    for change in event["changes"]:
+        if change["op"] not in ("add", "replace"):
+            continue
+        name = change["attribute"].lower()
+        values = [match_form(v) for v in change["values"]]
+        if name == "useraccountcontrol" and any(v.isdigit() and int(v) & 2 for v in values):
+            return True
+        if name == "pwdaccountlockedtime" and values:
+            return True
+        if name == "nsaccountlock" and "true" in values:
+            return True
+        if any(name == a and value in values for a, value in markers):
+            return True
+    return False
+
+
+def _disable_markers(plan: Plan, config: Config | None) -> list[tuple[str, str]]:
+    specs = [plan["endpoint"]["disable"]]
+    if config is not None:
+        specs.append(
+            {"attribute": config.endpoint.disable.attribute, "value": config.endpoint.disable.value}
+        )
+    return [
+        (str(spec["attribute"]).lower(), match_form(str(spec["value"])))
+        for spec in specs
+        if spec.get("attribute") and spec.get("value")
+    ]
+
+
+def mass_counts(plan: Plan, config: Config | None = None) -> dict[str, int]:
     """What each guard counts among the events ``apply`` runs: deletes and disables;
     accounts losing attribute values (a modify that deletes values and adds none to
-    that attribute); membership events that remove a member; modify operations."""
+    that attribute, blanks and invisible characters counting as none); members
+    removed from groups (each value, :func:`_member_removals`); modify operations
+    (enables included: a modify on the server). A modify that disables (AD's
+    userAccountControl bit, a lock attribute, the configured disable value) counts
+    as a disable too: relabelling a disable as a modify does not escape its limit."""
     counts = dict.fromkeys((g.name for g in GUARDS), 0)
     losing: set[str] = set()
+    markers = _disable_markers(plan, config)
     for event in runnable(plan):
         operation = event["operation"]
-        if operation in MASS_OPERATIONS:
+        if operation in MASS_OPERATIONS or (
+            operation == "modify" and _disables(event, markers)
+        ):
             counts["deletes"] += 1
+        if operation == "enable":  # a modify on the server: re-activating accounts
+            counts["modifies"] += 1
         if operation != "modify":
             continue
         counts["modifies"] += 1
-        if membership_event(event):
-            if any(c["op"] in ("delete", "replace") for c in event["changes"]):
-                counts["membership_removals"] += 1
+        if membership_event(event) or _member_removals(event):
+            counts["membership_removals"] += _member_removals(event)
         elif _removes_values(event):
             obj = event["object"]
             losing.add(str(obj.get("dn") or obj.get("key") or event["id"]).casefold())
@@ -380,7 +465,7 @@ def check_safety(
     int alone is ``--allow-mass-change``, for deletes and disables)."""
     if not isinstance(allow, Mapping):
         allow = {"deletes": allow}
-    counts = mass_counts(plan)
+    counts = mass_counts(plan, config)
     limits = safety_limits(plan, config)
     rows = plan["inputs"]["endpoint"]["rows"]
     over: list[str] = []
@@ -435,7 +520,9 @@ def match_form(value: str) -> str:
     side): compatibility-normalised, case-folded, format characters (zero-width
     space, soft hyphen, ...) dropped, runs of spaces one space, no outer spaces."""
     text = unicodedata.normalize("NFKC", value)
-    text = unicodedata.normalize("NFKC", text.casefold())
+    # U+0130 (İ) case-folds to "i" + U+0307 in Python; OpenLDAP folds it to "i",
+    # so uid=admİnistrator names the administrator on slapd.
+    text = unicodedata.normalize("NFKC", text.casefold()).replace("i\u0307", "i")
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return " ".join(text.split())
 
@@ -522,7 +609,7 @@ def protected_names(plan: Plan, config: Config | None = None) -> frozenset[str]:
     return frozenset(form for form in map(match_form, names) if form)
 
 
-def _touched_names(event: Event) -> Iterator[str]:
+def _touched_names(event: Event, names: frozenset[str] = NAME_ATTRIBUTES) -> Iterator[str]:
     """Every name an event acts on: keys, the first RDN of its DN and its member's,
     and for a membership event every value it sends (a member DN, or a memberUid)."""
     obj = event["object"]
@@ -530,8 +617,8 @@ def _touched_names(event: Event) -> Iterator[str]:
     yield from (n for n in (obj.get("key"), member.get("key")) if n)
     yield from first_rdn_values(obj.get("dn"))
     yield from first_rdn_values(member.get("dn"))
-    if membership_event(event):
-        for change in event["changes"]:
+    for change in event["changes"]:
+        if membership_event(event) or change["attribute"].lower() in names:
             for value in change["values"]:
                 yield value
                 yield from first_rdn_values(value)
@@ -568,9 +655,25 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
             "entry without its name; recondiff sends only plain DNs, so that protected "
             "accounts are recognised: export distinguishedName as a plain DN"
         )
+    whole = next(
+        (
+            c["attribute"]
+            for c in event["changes"]
+            if c["attribute"].lower() in MEMBER_LISTS
+            and event["operation"] != "add"
+            and (c["op"] == "replace" or (c["op"] == "delete" and not c["values"]))
+        ),
+        None,
+    )
+    if whole is not None:
+        return (
+            f"it replaces or empties the whole {whole} list of {obj['dn']}; recondiff adds "
+            "and removes members one value at a time, so that each is checked and counted"
+        )
     if protected is None:
         protected = protected_names(plan)
-    hit = next((n for n in _touched_names(event) if match_form(n) in protected), None)
+    names = NAME_ATTRIBUTES | {str(plan["endpoint"]["key_attribute"]).lower()}
+    hit = next((n for n in _touched_names(event, names) if match_form(n) in protected), None)
     if hit is not None:
         return f"{hit} is a protected account ([endpoint] protected); recondiff never changes it"
     if event["operation"] not in ("add", "modify", "delete", "disable", "enable"):
@@ -1120,12 +1223,14 @@ class _Session:
         assertion: bool,
         protected: frozenset[str] | None = None,
         uuid_attribute: str | None = None,
+        key_attributes: Sequence[str] = (),
     ) -> None:
         self.conn = conn
         self.target = target
         self.assertion = assertion
         self.protected = protected
         self.uuid_attribute = uuid_attribute
+        self.key_attributes = [a for a in dict.fromkeys(key_attributes) if _ATTRIBUTE.match(a)]
         self._memberof: bool | None = None
 
     def _call(self, operation: Callable[[], Any], event_id: str) -> dict[str, Any]:
@@ -1204,7 +1309,33 @@ class _Session:
                 )
         return "; ".join(parts)
 
+    def protected_on_server(self, event: Event) -> str | None:
+        """Each entry the event names (its DN, the member DNs it sends), its key
+        read on the server: a protected account whose DN does not carry its key
+        (AD's ``CN=Backup Service`` for ``svc-backup``) is refused whatever the
+        event's labels say. One base search per DN; None when none is protected."""
+        if not self.protected or not self.key_attributes:
+            return None
+        for dn in dict.fromkeys(_sent_dns(event)):
+            if event["operation"] == "add" and dn == event["object"]["dn"]:
+                continue  # not there yet (if it is, the add fails by itself)
+            entry = _UID_SUFFIX.sub("", dn)  # uniqueMember: DN#'0101'B
+            if "=" not in entry:
+                continue
+            found = self.values(entry, self.key_attributes, event["id"])
+            for name, values in found.items():
+                hit = next((v for v in values if match_form(v) in self.protected), None)
+                if hit is not None:
+                    return (
+                        f"{dn} is the entry of {hit} ({name} on the server), a protected "
+                        "account ([endpoint] protected); recondiff never changes it"
+                    )
+        return None
+
     def send(self, event: Event) -> EventOutcome:
+        guarded = self.protected_on_server(event)
+        if guarded is not None:
+            return EventOutcome(event["id"], "failed", None, guarded)
         dn = event["object"]["dn"]
         operation = event["operation"]
         controls = None
@@ -1359,6 +1490,9 @@ class _Session:
     def check(self, event: Event) -> EventOutcome:
         """Dry run: would the event apply? (A base search with its preconditions.)"""
         dn = event["object"]["dn"]
+        guarded = self.protected_on_server(event)
+        if guarded is not None:
+            return EventOutcome(event["id"], "would_fail", None, guarded)
         try:
             if event["operation"] == "add":
                 there = self.exists(dn, None, event["id"])
@@ -1563,6 +1697,8 @@ def apply_plan(
                 supports_assertion(conn),
                 protected_names(plan, config),
                 plan["endpoint"].get("uuid_attribute"),
+                [plan["endpoint"]["key_attribute"]]
+                + ([config.endpoint.key] if config is not None else []),
             )
         except _CONNECTION_ERRORS as exc:
             raise LdapError(f"{target.url}: lost the connection ({_exception_text(exc)})") from None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+from urllib.parse import urlsplit
 
 import click
 
@@ -43,6 +45,21 @@ def safety_exit(exc: SafetyError) -> NoReturn:
         click.echo(f"recondiff: error: {line}", err=True)
     click.get_current_context().exit(exc.exit_code)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _loopback(url: str) -> bool:
+    """The URL is ldaps:// or names this machine (localhost, 127.0.0.0/8, ::1)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return False
+    if parts.scheme.lower() == "ldaps" or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _password(env_var: str | None, password_file: Path | None) -> str:
@@ -181,6 +198,12 @@ def apply_command(
     from recondiff import apply as apply_mod  # ldap3 is imported only to apply
     from recondiff.config import load_config
 
+    if allow_plaintext and not starttls and not _loopback(url):
+        click.echo(
+            f"recondiff: warning: --allow-plaintext: the bind password goes to {printable(url)} "
+            "unencrypted; anyone on the network path can read it (use --starttls or ldaps://)",
+            err=True,
+        )
     config = load_config(config_path) if config_path is not None else None
     target = apply_mod.LdapTarget(
         url,

@@ -213,7 +213,8 @@ def feed(plan_file: Path, outdir: Path) -> None:
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The recondiff.toml in force: its protected keys and limits apply too.",
+    help="The recondiff.toml in force (default: the one the plan names, when it is there): "
+    "its protected keys and limits apply too.",
 )
 @click.option(
     "--allow-mass-change",
@@ -244,6 +245,11 @@ def ldif(
     from recondiff.changes_ldif import plan_to_ldif
     from recondiff.config import load_config
 
+    plan = load_plan(plan_file)
+    if config_path is None and Path(plan["config"]["path"]).is_file():
+        # As apply does: the config the plan names, as it reads now, so that a plan
+        # edited to drop a protected key or raise a limit is still held to it.
+        config_path = Path(plan["config"]["path"])
     config = load_config(config_path) if config_path is not None else None
     allow = {
         "deletes": allow_mass_change,
@@ -252,7 +258,7 @@ def ldif(
         "modifies": allow_modifies,
     }
     try:
-        text = plan_to_ldif(load_plan(plan_file), allow=allow, config=config)
+        text = plan_to_ldif(plan, allow=allow, config=config)
     except SafetyError as exc:
         safety_exit(exc)
     if out == "-":

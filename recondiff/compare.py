@@ -476,7 +476,9 @@ def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
     # DuckDB lets queries into its temp_directory even with external access off,
     # so it spills into a fresh directory of its own, never the configured one
     # itself (which may be "/" or site-packages); DuckDB creates it when it first
-    # spills and removes it when the connection closes.
+    # spills and removes it when the connection closes. It is named like the
+    # run's work directory (recondiff-<pid>-<random>), so that what a killed
+    # run left there is swept as in TMPDIR.
     temp = work / "duckdb-tmp"
     if cfg.engine.temp_directory is not None:
         try:
@@ -486,7 +488,8 @@ def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
                 f"{cfg.path}: [engine] temp_directory: cannot create "
                 f"{cfg.engine.temp_directory}: {exc.strerror}"
             ) from None
-        temp = cfg.engine.temp_directory / f"recondiff-{secrets.token_hex(8)}"
+        _remove_leftovers(cfg.engine.temp_directory, WORK_PREFIX)
+        temp = cfg.engine.temp_directory / f"{WORK_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
     con.execute("SET temp_directory = $t", {"t": str(temp)})
     # Default 1GB: a 10M-account run then peaks under 2 GB resident and spills
     # the rest to temp_directory (benchmarks/RESULTS.md has both settings).

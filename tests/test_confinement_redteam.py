@@ -6,6 +6,8 @@ the ones that found a hole name it. tests/hostile/rc-* hold the CLI cases.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -286,3 +288,30 @@ def test_a_run_does_not_overwrite_its_own_snapshot(tmp_path: Path, name: str) ->
         compare(config, out)
     assert (out / name).read_bytes() == before
     assert not (out / "summary.json").exists()
+
+
+def test_a_killed_runs_spill_directory_is_swept(tmp_path: Path) -> None:
+    """The run's spill directory inside [engine] temp_directory is named like its
+    work directory (recondiff-<pid>-<random>): what a killed run left there (its
+    process gone) is removed by the next run; anything else there stays."""
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = spill / f"recondiff-{gone.pid}-0123456789abcdef"
+    left.mkdir()
+    (left / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 1024)
+    (spill / "keep.txt").write_text("keep", encoding="utf-8")
+    config = _run_dir(tmp_path, rest='[engine]\ntemp_directory = "spill"')
+    cfg = load_config(config)
+    work = tmp_path / "work"
+    work.mkdir()
+    con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], tmp_path / "out", None)
+    try:
+        mine = con.execute("SELECT current_setting('temp_directory')").fetchone()
+        assert mine is not None
+        assert Path(mine[0]).name.startswith(f"recondiff-{os.getpid()}-")
+    finally:
+        con.close()
+    assert not left.exists()
+    assert sorted(p.name for p in spill.iterdir()) == ["keep.txt"]

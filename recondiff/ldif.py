@@ -71,18 +71,23 @@ _UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
 _EXTENDED_DN = re.compile(r"(?:<(?:GUID|SID|WKGUID)=[^<>;]*>;)+", re.IGNORECASE)
 """The prefix of an Active Directory extended DN (``<GUID=...>;<SID=...>;CN=...``)."""
 
+_DN_START = re.compile(r"[ ]*(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)[ ]*=")
+"""The start of a DN: an attribute type (name or OID), then ``=``."""
+
 
 def plain_dn(value: str) -> str:
     """``value`` without an AD extended-DN prefix (``<GUID=..>;<SID=..>;``), else as is.
 
     ``ldapsearch`` with the extended-DN control (1.2.840.113556.1.4.529) writes
     every DN so; the DN after the prefix is the one the directory matches and
-    recondiff acts on. A value that is only such a prefix is kept as written.
+    recondiff acts on. A value that is only such a prefix, or whose rest is no
+    DN (a title ``<GUID=1>;Engineer``: the prefix is dropped from every
+    attribute's values, not only DN ones), is kept as written.
     """
     if not value.startswith("<"):
         return value
     match = _EXTENDED_DN.match(value)
-    if match is None or match.end() == len(value):
+    if match is None or not _DN_START.match(value, match.end()):
         return value
     return value[match.end() :]
 

@@ -630,6 +630,20 @@ def _json_text(value: Any) -> str:
     return "[" + ",".join(_json_text(v) for v in value) + "]"
 
 
+def _lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a lone surrogate (``"\\ud83d"`` alone), which
+    Python's json accepts and no UTF-8 text (nor the snapshot) can hold."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(_lone_surrogate(item) for item in value)
+    return False
+
+
 def _json_scalar(value: Any) -> str | None:
     """A JSON value as a cell: strings as is, numbers/bools as JSON text, null as null."""
     if value is None:
@@ -666,6 +680,11 @@ def _read_jsonl(path: Path, options: ReadOptions) -> pa.Table:
             ) from None
         except RecursionError:
             raise InputError(f"{path}: line {number}: JSON nested too deeply") from None
+        if "\\u" in text and _lone_surrogate(parsed):
+            raise InputError(
+                f"{path}: line {number}: a \\u escape is half of a UTF-16 surrogate pair, "
+                "which is no character; fix the export (write the pair, or the character)"
+            )
         if not isinstance(parsed, _Object):
             kind = "a number" if isinstance(parsed, _Number) else _JSON_KIND[type(parsed)]
             raise InputError(

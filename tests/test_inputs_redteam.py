@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from recondiff.errors import InputError
+from recondiff.ingest import read_export
 from recondiff.ldif import LdifRecord, parse_ldif, read_ldif
 
 
@@ -79,3 +80,27 @@ def test_base64_decoding_to_nul_or_escape_stays_base64_and_a_dn_is_refused(
     dn = base64.b64encode(b"uid=a\x00,dc=x").decode()
     with pytest.raises(InputError, match=r'line 1: "dn::" is not base64 of UTF-8 text'):
         parse(f"dn:: {dn}\n")
+
+
+# --- JSON Lines ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"uid": "a\\ud83d"}',  # a key cut in the middle of an emoji
+        '{"uid": "a", "t\\udc00": "x"}',  # in a name
+        '{"uid": "a", "t": [{"n": "\\ude00"}]}',  # in a nested object kept as JSON text
+    ],
+)
+def test_a_lone_surrogate_in_json_lines_is_one_line_not_a_crash(tmp_path: Path, line: str) -> None:
+    """Hole: Python's json accepts "\\ud83d" alone; the snapshot cannot hold it and
+    ingest died with UnicodeEncodeError (exit 3, "a bug in recondiff")."""
+    path = write(tmp_path, (line + "\n").encode(), "x.jsonl")
+    with pytest.raises(InputError, match=r"x\.jsonl: line 1: a \\u escape is half of a UTF-16"):
+        read_export(path)
+
+
+def test_a_surrogate_pair_and_an_escaped_backslash_still_read(tmp_path: Path) -> None:
+    path = write(tmp_path, b'{"uid": "a\\\\ud83d", "t": "\\ud83d\\ude00"}\n', "x.jsonl")
+    assert read_export(path).to_pylist() == [{"uid": "a\\ud83d", "t": "😀"}]

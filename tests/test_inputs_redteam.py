@@ -6,6 +6,9 @@ were fixed in the commit that added them."""
 from __future__ import annotations
 
 import base64
+import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ import pytest
 from recondiff.errors import InputError
 from recondiff.ingest import read_export
 from recondiff.ldif import LdifRecord, parse_ldif, read_ldif
+
+RECONDIFF = str(Path(sys.executable).with_name("recondiff"))
 
 
 def parse(text: str) -> list[LdifRecord]:
@@ -104,3 +109,70 @@ def test_a_lone_surrogate_in_json_lines_is_one_line_not_a_crash(tmp_path: Path, 
 def test_a_surrogate_pair_and_an_escaped_backslash_still_read(tmp_path: Path) -> None:
     path = write(tmp_path, b'{"uid": "a\\\\ud83d", "t": "\\ud83d\\ude00"}\n', "x.jsonl")
     assert read_export(path).to_pylist() == [{"uid": "a\\ud83d", "t": "😀"}]
+
+
+# --- Unicode keys ----------------------------------------------------------------------
+
+PROTECTED_CONFIG = """\
+[endpoint]
+name = "ep"
+snapshot = "ep.csv"
+key = "uid"
+protected = ["administrator", "Ådmin"]
+
+[repository]
+snapshot = "repo.csv"
+key = "id"
+link = "acct"
+
+[[attribute]]
+endpoint = "title"
+repository = "title"
+on_drift = "update_endpoint"
+
+[situations]
+unmatched = "delete_from_endpoint"
+"""
+
+
+def situations_of(tmp_path: Path, keys: list[str], config: str = PROTECTED_CONFIG) -> dict[str, str]:
+    from recondiff.compare import compare
+
+    rows = "".join(f'"{k}",t,"uid={k},dc=x"\n' for k in keys)
+    (tmp_path / "ep.csv").write_text("uid,title,dn\n" + rows, encoding="utf-8")
+    (tmp_path / "repo.csv").write_text("id,acct,title\n1,nobody,t\n", encoding="utf-8")
+    (tmp_path / "r.toml").write_text(config, encoding="utf-8")
+    compare(tmp_path / "r.toml", tmp_path / "out")
+    with (tmp_path / "out" / "situations.csv").open(encoding="utf-8", newline="") as f:
+        return {r["endpoint_key"]: r["situation"] for r in csv.DictReader(f) if r["situation"] != "missing"}
+
+
+def test_canonical_lookalikes_of_a_protected_key_are_excluded(tmp_path: Path) -> None:
+    """Held: decomposed Å, the Ångström sign U+212B, İ and ı all fold onto a protected key."""
+    keys = ["A\u030admin", "\u212bdmin", "ADMİNISTRATOR", "admınistrator"]
+    assert situations_of(tmp_path, keys) == dict.fromkeys(keys, "excluded")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="compare folds keys by NFC (docs/semantics.md: compatibility forms stay distinct), "
+    "apply and plan ldif by NFKC (match_form), as slapd does: a full-width "
+    "'Ａdministrator' is unmatched and planned (here an auto delete), then refused at "
+    "plan ldif, whose advice (reject it) cannot be followed for an auto event; DuckDB "
+    "has no NFKC to exclude it at compare time",
+)
+def test_a_full_width_protected_key_is_excluded_at_compare_time(tmp_path: Path) -> None:
+    assert situations_of(tmp_path, ["\uff21dministrator"]) == {"\uff21dministrator": "excluded"}
+
+
+def test_plan_ldif_refuses_the_full_width_protected_key_compare_planned(tmp_path: Path) -> None:
+    """Held at the last step: what compare let through, plan ldif does not write."""
+    situations_of(tmp_path, ["\uff21dministrator", "alice"])
+    result = subprocess.run(
+        [RECONDIFF, "plan", "ldif", str(tmp_path / "out" / "plan.json"),
+         "-o", str(tmp_path / "c.ldif"), "--allow-mass-change", "9"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Ａdministrator is a protected account" in result.stderr
+    assert not (tmp_path / "c.ldif").exists()

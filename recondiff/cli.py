@@ -249,9 +249,11 @@ def ingest(
 
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
-    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+    if delimiter is not None and (
+        len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isascii()
+    ):
         raise InputError(
-            f"--delimiter: must be one character other than a quote or a line break "
+            f"--delimiter: must be one ASCII character other than a quote or a line break "
             f'(",", ";" or tab), got {delimiter!r}'
         )
     options = snapshot_mod.ReadOptions(

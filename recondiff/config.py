@@ -738,11 +738,14 @@ def _rules(file: Path, i: int, raw: Any) -> tuple[DriftRule, ...]:
 
 
 def _delimiter(s: _Section) -> str | None:
-    """The CSV field delimiter: one character, not a quote or a line break."""
+    """The CSV field delimiter: one ASCII character (the CSV reader takes one byte),
+    not a quote or a line break."""
     delimiter = s.string("delimiter")
-    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n'):
+    if delimiter is not None and (
+        len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isascii()
+    ):
         raise ConfigError(
-            f"{s.file}: {s.where} delimiter: must be one character other than a quote or a "
+            f"{s.file}: {s.where} delimiter: must be one ASCII character other than a quote or a "
             f'line break (",", ";" or "\\t" for a tab), got {delimiter!r}'
         )
     return delimiter

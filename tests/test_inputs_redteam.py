@@ -176,3 +176,29 @@ def test_plan_ldif_refuses_the_full_width_protected_key_compare_planned(tmp_path
     assert result.returncode == 2, result.stderr
     assert "Ａdministrator is a protected account" in result.stderr
     assert not (tmp_path / "c.ldif").exists()
+
+
+# --- CSV delimiter ---------------------------------------------------------------------
+
+
+def test_a_non_ascii_delimiter_is_refused_as_the_setting(tmp_path: Path) -> None:
+    """Hole (message): "é" or a full-width "；" passed the one-character check, and
+    the error then blamed the file ("not a readable CSV file (Expecting an ASCII
+    character)"); the CSV reader takes one byte, so the setting is refused."""
+    path = write(tmp_path, b"uid,title\na,b\n", "x.csv")
+    result = subprocess.run(
+        [RECONDIFF, "ingest", str(path), "-o", str(tmp_path / "x.parquet"), "--delimiter", "é"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "recondiff: error: --delimiter: must be one ASCII character other than a quote or a "
+        "line break (\",\", \";\" or tab), got 'é'\n"
+    )
+
+
+def test_the_hint_does_not_fire_on_a_comma_file_whose_header_holds_a_semicolon(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, b'uid,"title;x",mail\na,b,c\n', "x.csv")
+    assert read_export(path).column_names == ["uid", "title;x", "mail"]

@@ -202,3 +202,93 @@ def test_the_hint_does_not_fire_on_a_comma_file_whose_header_holds_a_semicolon(
 ) -> None:
     path = write(tmp_path, b'uid,"title;x",mail\na,b,c\n', "x.csv")
     assert read_export(path).column_names == ["uid", "title;x", "mail"]
+
+
+# --- long values in the report ---------------------------------------------------------
+
+REPORT_CONFIG = """\
+[endpoint]
+name = "ep"
+snapshot = "ep.parquet"
+key = "uid"
+
+[repository]
+snapshot = "repo.parquet"
+key = "id"
+link = "acct"
+
+[[attribute]]
+endpoint = "title"
+repository = "title"
+on_drift = "update_endpoint"
+
+[[attribute]]
+endpoint = "groups"
+repository = "groups"
+compare = "set"
+on_drift = "review"
+
+[[attribute.rule]]
+match = "*"
+kind = "added"
+response = "reject"
+alert = "granted outside"
+"""
+
+
+def test_cuts_at_the_boundary_with_html_and_controls_across_the_cut(tmp_path: Path) -> None:
+    """Held: 300 characters stay whole, 301 are cut; a <script> tag, an entity, an
+    emoji, a combining sequence or a control character straddling character 200
+    is escaped, never raw, in every table (drift, top values, privileged, the
+    plan's alerts, the detail views)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recondiff.compare import compare
+
+    cut = "a" * 198 + "<script>&amp;😀e\u0301\x1b\u2028\r"  # the cut falls inside "<script>"
+    whole = ("<b>&" * 75)[:300]
+    long_cut = cut + "x" * 200
+    ep = {
+        "uid": ["alice", "bob", "eve"],
+        "title": [whole, long_cut, "t"],
+        "groups": [[long_cut], [], [long_cut, whole]],
+    }
+    repo = {"id": ["1", "2"], "acct": ["alice", "bob"], "title": ["x", "y"], "groups": [[], []]}
+    pq.write_table(pa.table(ep), tmp_path / "ep.parquet")
+    pq.write_table(pa.table(repo), tmp_path / "repo.parquet")
+    (tmp_path / "r.toml").write_text(REPORT_CONFIG, encoding="utf-8")
+    out = tmp_path / "out"
+    compare(tmp_path / "r.toml", out)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script>&amp;" not in html and "<b>&" not in html
+    assert html.count(f"[{len(long_cut):,} characters; the whole value is in the CSV") >= 4
+    assert "&lt;b&gt;&amp;" * 5 in html
+    assert "\x00" not in html
+    report_json = (out / "report.json").read_text(encoding="utf-8")
+    assert len(long_cut) > 300 and long_cut not in report_json
+
+
+# --- NUL -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"uid,groups\na,g1;g\x002\n", r'row 1 \(line 2\), column "groups": contains a NUL'),
+        (b"#TYPE x\nuid,gr\x00oups\na,b\n", r"header \(line 2\), column 2: contains a NUL"),
+        (b"uid,title\n\"a\nb\",c\nd,\"e\x00\"\n", r'row 2 \(line 4\), column "title"'),
+        (
+            "\ufeffuid,title\na,b\u0000c\n".encode("utf-16"),
+            r'row 1 \(line 2\), column "title": contains a NUL',
+        ),
+    ],
+)
+def test_a_nul_anywhere_in_a_csv_is_named(tmp_path: Path, data: bytes, error: str) -> None:
+    """Held: a NUL in a multi-valued cell, a header after #TYPE, after a quoted
+    newline, or in a UTF-16 export is refused with its row (line) and column."""
+    path = write(tmp_path, data, "x.csv")
+    with pytest.raises(InputError, match=error):
+        from recondiff.ingest import ReadOptions
+
+        read_export(path, options=ReadOptions(multi_valued=("groups",)))

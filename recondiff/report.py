@@ -606,14 +606,26 @@ def _marks(marked: tuple[str, ...], values: list[str]) -> tuple[list[int], list[
     the marked values found nowhere (normalised forms no raw value spells alike)."""
     at: list[int] = []
     rest: list[str] = []
+    used: set[int] = set()
+    # indices by value and by loose value (built once: one account's 10,000 group
+    # values took 2.9 s per 5,000 searched value by value, 60 s per 10,000)
+    exact: dict[str, list[int]] = {}
+    for i, v in enumerate(values):
+        exact.setdefault(v, []).append(i)
+    loose: dict[str, list[int]] | None = None
     for value in marked:
-        found = [i for i, v in enumerate(values) if v == value and i not in at]
-        if not found:
-            found = [i for i, v in enumerate(values) if _loose(v) == _loose(value) and i not in at]
-        if found:
-            at.append(found[0])
-        else:
+        found = next((i for i in exact.get(value, ()) if i not in used), None)
+        if found is None:
+            if loose is None:
+                loose = {}
+                for i, v in enumerate(values):
+                    loose.setdefault(_loose(v), []).append(i)
+            found = next((i for i in loose.get(_loose(value), ()) if i not in used), None)
+        if found is None:
             rest.append(value)
+        else:
+            used.add(found)
+            at.append(found)
     return sorted(at), rest
 
 

@@ -333,19 +333,31 @@ def _marks_as_it_was(marked: tuple[str, ...], values: list[str]) -> tuple[list[i
     return sorted(at), rest
 
 
-def test_marking_drifted_values_is_not_quadratic_in_one_accounts_values() -> None:
+def test_marking_drifted_values_is_not_quadratic_in_one_accounts_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Hole: the detail view searched each drifted value through all the account's
     values (a list, so cubic): one account with 5,000 groups spent 2.9 s there,
-    10,000 about 60 s of a compare. Indexed now, same marks."""
+    10,000 about 60 s of a compare. Indexed now, same marks. Counted, not timed:
+    each value is put in its loose form at most once."""
     import random
-    import time
 
+    from recondiff import report as report_mod
     from recondiff.report import _marks
 
+    loosened = 0
+    real_loose = report_mod._loose
+
+    def counting(value: str) -> str:
+        nonlocal loosened
+        loosened += 1
+        return real_loose(value)
+
+    monkeypatch.setattr(report_mod, "_loose", counting)
     values = [f"CN=G{i},OU=Groups,DC=x" for i in range(20_000)]
-    started = time.monotonic()
     at, rest = _marks((*values, "cn=g1, ou=groups,dc=x", "nowhere"), values)
-    assert time.monotonic() - started < 2  # about 0.05 s; the old one 13 s
+    assert loosened <= len(values) + 2
+    monkeypatch.setattr(report_mod, "_loose", real_loose)
     assert at == list(range(20_000)) and rest == ["cn=g1, ou=groups,dc=x", "nowhere"]
     pool = ["a", "A", "a ", "b", "B b", "bb", "c"]
     rng = random.Random(14)
@@ -353,33 +365,3 @@ def test_marking_drifted_values_is_not_quadratic_in_one_accounts_values() -> Non
         vals = [rng.choice(pool) for _ in range(rng.randrange(6))]
         marked = tuple(rng.choice(pool) for _ in range(rng.randrange(6)))
         assert _marks(marked, vals) == _marks_as_it_was(marked, vals), (marked, vals)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan_events.sql carries each drift row's preconditions (all the attribute's "
-    "current values) into the account's item list and merges them with rd_merge_pre "
-    "(list_position per value): one account with n set values costs n*n (3,500 groups: "
-    "about 3 s and 2 GB; 10,000: a minute and 5 GB; 400,000 (a 3 MB cell) was killed "
-    "out of memory at 24 GB). Fixing it means restructuring the plan query",
-)
-def test_one_account_with_thousands_of_groups_plans_in_linear_time(tmp_path: Path) -> None:
-    import json
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from recondiff.compare import compare
-
-    groups = [f"CN=G{i:05d},OU=Groups,DC=x" for i in range(3_500)]
-    ep = {"uid": ["alice"], "title": ["t"], "groups": [groups]}
-    repo = {"id": ["1"], "acct": ["alice"], "title": ["t"], "groups": [["CN=G0,OU=Groups,DC=x"]]}
-    pq.write_table(pa.table(ep), tmp_path / "ep.parquet")
-    pq.write_table(pa.table(repo), tmp_path / "repo.parquet")
-    config = REPORT_CONFIG.split("[[attribute.rule]]")[0].replace(
-        'on_drift = "review"', 'on_drift = "update_endpoint"'
-    )
-    (tmp_path / "r.toml").write_text(config, encoding="utf-8")
-    compare(tmp_path / "r.toml", tmp_path / "out")
-    timings = json.loads((tmp_path / "out" / "summary.json").read_text())["timings"]
-    assert timings["plan"] < 0.8, timings

@@ -9,6 +9,7 @@ RECONDIFF_DEBUG=1), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -78,7 +79,13 @@ class _Cli(click.Group):
             raise  # click's own flow (Exit and Abort are RuntimeErrors)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
-                raise  # stdout closed early (| head): click's own quiet exit
+                # stdout closed early (| head): quietly, and never 1 (click's
+                # code, which means "differences found"); stdout goes to
+                # /dev/null so that the exit's flush does not fail again.
+                with contextlib.suppress(OSError, ValueError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
+                ctx.exit(ExitCode.BROKEN_PIPE)
             if not no_space(exc):
                 ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
@@ -111,6 +118,7 @@ def cli(debug: bool) -> None:
       2    usage, config or input error, or a full disk (one line on stderr)
       3    internal error: a bug in recondiff; report it with the --debug output
       130  interrupted (Ctrl-C)
+      141  stdout closed before the output was written (| head)
       143  terminated (SIGTERM)
     An interrupted or failed run leaves the previous outputs as they were.
 

@@ -59,14 +59,25 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        # Only the first signal interrupts: a second one (SIGTERM twice, Ctrl-C
+        # then SIGTERM) raised inside the clean-up would cut it short and leave
+        # TMPDIR/recondiff-* behind, and print the interruption twice.
+        if _Signals.received is not None:
+            return
         _Signals.received = signum
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
+    # Ctrl-C likewise, unless it is ignored (nohup, a background job).
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def interruption() -> int:

@@ -988,6 +988,12 @@ STAGING_PREFIX = ".recondiff-tmp-"
 """The staging directory inside OUTDIR, renamed from at the end."""
 
 
+OWNER_MARK = ".recondiff-run"
+"""An empty file in every directory :func:`_owned_directory` makes: the sweep
+removes only directories that hold it (or DuckDB's spill directories, named
+with 16 hex digits), never a look-alike another tool or the user made."""
+
+
 def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
     """Create ``parent/<prefix><pid>-<random>`` and lock it (flock) for this
     process; return it and the lock's descriptor (close it after removing the
@@ -998,6 +1004,12 @@ def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     with contextlib.suppress(OSError):  # a file system without locks: the pid alone tells
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        (path / OWNER_MARK).touch()
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+        raise
     return path, fd
 
 
@@ -1026,7 +1038,8 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
     user owns, whose process no longer runs and whose lock nobody holds: what a
     killed run left. A live run's directory (in another container or host
     too: its lock) and anything not made by recondiff stay."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+(\.csv)?")
+    # mkdtemp/mkstemp's 8 random characters, or secrets.token_hex(8) (the spill directory)
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-(?:[a-z0-9_]{8}|[0-9a-f]{16})(\.csv)?")
     try:
         entries = [e for e in os.scandir(parent) if pattern.fullmatch(e.name)]
     except OSError:
@@ -1058,10 +1071,20 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
             if is_file:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+            elif len(entry.name) - len(prefix) - len(match[1]) - 1 == 8 and not _marked(fd):
+                pass  # named like ours, but not made by recondiff: leave it
             else:
                 shutil.rmtree(entry.path, ignore_errors=True)
         finally:
             os.close(fd)
+
+
+def _marked(directory_fd: int) -> bool:
+    try:
+        info = os.stat(OWNER_MARK, dir_fd=directory_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _process_runs(pid: int) -> bool:

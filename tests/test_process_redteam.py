@@ -1,0 +1,196 @@
+"""Second reader of issue 14 items 3, 9 (shrink guard) and 23: attacks on how
+recondiff fails (crashes, signals, a closed stdout, the leftover sweep).
+Real processes and real signals; nothing of the OS is mocked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import recondiff.compare as compare
+from recondiff.cli import cli
+from tests.conftest import ROOT, SAMPLE
+
+PY = [sys.executable, "-m", "recondiff.cli"]
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("bench")
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "200000", str(data)],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    return data / "recondiff.toml"
+
+
+# --- two signals: the second must not cut the clean-up short ------------------
+
+
+@pytest.mark.parametrize("phase", ["classifying accounts", "writing results"])
+@pytest.mark.parametrize("first", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+def test_a_second_signal_during_the_clean_up_leaves_nothing(
+    big_run: Path, tmp_path: Path, phase: str, first: signal.Signals
+) -> None:
+    """Hole: the SIGTERM handler raised KeyboardInterrupt for every signal, so a
+    second SIGTERM (an impatient operator, a supervisor resending) landed inside
+    the clean-up: TMPDIR/recondiff-* was left behind and the interruption was
+    reported twice. Now only the first signal interrupts."""
+    temp, out = tmp_path / "tmp", tmp_path / "out"
+    temp.mkdir()
+    env = {**os.environ, "RECONDIFF_PROGRESS": "1", "TMPDIR": str(temp)}
+    proc = subprocess.Popen(
+        [*PY, "compare", "-c", str(big_run), "-o", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if phase in line:
+            break
+    proc.send_signal(first)
+    for _ in range(300):  # a flood of SIGTERMs while it stops
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.001)
+    rest = proc.stderr.read()
+    code = proc.wait()
+    word = "terminated (SIGTERM)" if first == signal.SIGTERM else "interrupted"
+    assert rest == f"recondiff: {word}; no output was half-written\n", "".join(seen) + rest
+    # a SIGTERM after the handler was put back, as the process exits, is still 143 to a shell
+    assert code in (143, 130, -signal.SIGTERM), code
+    assert list(temp.iterdir()) == []
+    assert not out.exists() or [p.name for p in out.iterdir()] == []
+
+
+# --- the leftover sweep ---------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return gone.pid
+
+
+def test_the_sweep_leaves_a_look_alike_another_tool_made(tmp_path: Path) -> None:
+    """Hole: any directory of this user named recondiff-<digits>-<letters> in
+    TMPDIR (or .recondiff-tmp-<digits>-<letters> in OUTDIR) whose 'pid' was not
+    running was deleted with its contents: /tmp/recondiff-2026-backup went at
+    the next compare. Now only a directory recondiff marked as its own goes."""
+    temp, out = tmp_path / "tmp", tmp_path / "out"
+    pid = _dead_pid()
+    keep = [
+        temp / "recondiff-2026-backup",
+        temp / "recondiff-2026-november",  # as long as mkdtemp's random part
+        temp / f"recondiff-{pid}-abcd1234",
+        out / ".recondiff-tmp-1-notes",
+        out / f".recondiff-tmp-{pid}-abcd1234",
+    ]
+    for d in keep:
+        d.mkdir(parents=True)
+        (d / "precious").write_text("keep")
+    ours = temp / f"recondiff-{pid}-wzddck_w"  # what a SIGKILLed run leaves
+    ours.mkdir()
+    (ours / compare.OWNER_MARK).touch()
+    (ours / "endpoint.parquet").write_text("x")
+    run = subprocess.run(
+        [*PY, "compare", "-q", "-c", str(SAMPLE / "recondiff.toml"), "-o", str(out)],
+        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(temp)}, check=False,
+    )
+    assert run.returncode == 1, run.stderr
+    for d in keep:
+        assert (d / "precious").read_text() == "keep", d
+    assert not ours.exists()
+
+
+def test_the_sweep_leaves_symlinks_and_other_users_directories(tmp_path: Path) -> None:
+    """Held: a symlink named like a leftover (to / or to a directory) is never
+    followed; another user's marked leftover stays (only root can test that)."""
+    pid = _dead_pid()
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / compare.OWNER_MARK).touch()
+    (target / "precious").write_text("keep")
+    (tmp_path / f"recondiff-{pid}-tolink00").symlink_to(target)
+    (tmp_path / f"recondiff-{pid}-toroot00").symlink_to("/")
+    other = tmp_path / f"recondiff-{pid}-otheruse"
+    other.mkdir()
+    (other / compare.OWNER_MARK).touch()
+    if os.geteuid() == 0:
+        os.chown(other, 65534, 65534)
+        os.chown(other / compare.OWNER_MARK, 65534, 65534)
+    compare._remove_leftovers(tmp_path, compare.WORK_PREFIX)
+    assert (target / "precious").read_text() == "keep"
+    assert (tmp_path / f"recondiff-{pid}-toroot00").is_symlink()
+    assert other.exists() == (os.geteuid() == 0)
+
+
+# --- a closed stdout ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["plan", "show", "{plan}"], ["history", "--json", "--state", "{out}"]])
+def test_a_closed_stdout_is_not_exit_1(tmp_path: Path, args: list[str]) -> None:
+    """Hole: `recondiff plan show plan.json | true` (or `| head -1` on a long
+    output) exited 1, click's code for a broken pipe, which pipelines read as
+    'differences found'. Now 141 (128 + SIGPIPE, as a shell reports), quietly."""
+    out = tmp_path / "out"
+    subprocess.run([*PY, "compare", "-q", "-c", str(SAMPLE / "recondiff.toml"), "-o", str(out)],
+                   check=False, capture_output=True)
+    argv = [a.format(plan=out / "plan.json", out=out) for a in args]
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: the first write fails with EPIPE
+    try:
+        proc = subprocess.run([*PY, *argv], stdout=write, stderr=subprocess.PIPE, text=True,
+                              check=False)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+# --- exceptions raised inside every command ------------------------------------------
+
+
+_CRASHES: list[BaseException] = [
+    RuntimeError("boom"),
+    MemoryError(),
+    RecursionError("maximum recursion depth exceeded"),
+    UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+]
+
+
+@pytest.mark.parametrize("crash", _CRASHES, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize(
+    ("target", "args"),
+    [
+        ("recondiff.compare.compare", ["compare", "-c", "c.toml", "-o", "o"]),
+        ("recondiff.cli_plan.load_plan", ["plan", "show", "p.json"]),
+        ("recondiff.review.decide_file", ["plan", "approve", "p.json", "--all", "--by", "me"]),
+        ("recondiff.cli.History.runs", ["history", "--state", "."]),
+        ("recondiff.snapshot.ReadOptions", ["ingest", "x.csv", "-o", "x.parquet"]),
+    ],
+)
+def test_any_crash_in_any_command_is_exit_3_and_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, crash: BaseException, target: str,
+    args: list[str],
+) -> None:
+    def raiser(*a: Any, **k: Any) -> Any:
+        raise crash
+
+    monkeypatch.setattr(target, raiser)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "history.duckdb").write_bytes(b"")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, (result.output, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "internal error" in lines[0], result.stderr

@@ -208,7 +208,7 @@ def compare(
             ep_in = _input(cfg, "endpoint", work, allow_empty)
             repo_in = _input(cfg, "repository", work, allow_empty)
         if previous is not None and not allow_shrink:
-            _check_shrink(cfg, previous, ep_in, repo_in)
+            _check_shrink(cfg, previous, ep_in, repo_in, lambda: history.runs(history_key))
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
@@ -397,23 +397,35 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
 
 
 def _check_shrink(
-    cfg: Config, previous: PreviousRun, ep_in: InputSummary, repo_in: InputSummary
+    cfg: Config,
+    previous: PreviousRun,
+    ep_in: InputSummary,
+    repo_in: InputSummary,
+    earlier_runs: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> None:
     """The shrink guard: an export cut short (a size-limited LDAP search, a
     failed page, a half-copied file) makes every account it lost look gone, and
     the plan then proposes to disable or re-create them. Stop when a snapshot
     has more than ``[plan] max_shrink_percent`` fewer records than the same
     source had in the previous run of this config. An incremental endpoint
-    snapshot holds only changes: its size says nothing, so it is not checked."""
+    snapshot holds only changes: its size says nothing, so it is not checked;
+    a full one after incremental runs is checked against the last full run
+    (``earlier_runs``, newest first), so that one incremental run in between
+    does not disarm the guard."""
     summary = previous.summary or {}
-    inputs = summary.get("inputs")
     run = summary.get("run")
-    if not isinstance(inputs, dict):
-        return
     was_incremental = isinstance(run, dict) and bool(run.get("incremental"))
     limit = cfg.plan.max_shrink_percent
     for side, now in (("endpoint", ep_in), ("repository", repo_in)):
-        if side == "endpoint" and (cfg.endpoint.incremental or was_incremental):
+        if side == "endpoint" and cfg.endpoint.incremental:
+            continue
+        run_id, inputs = previous.run_id, summary.get("inputs")
+        if side == "endpoint" and was_incremental:
+            full = _last_full_run(earlier_runs() if earlier_runs is not None else [])
+            if full is None:
+                continue
+            run_id, inputs = full
+        if not isinstance(inputs, dict):
             continue
         recorded = inputs.get(side)
         before = recorded.get("rows") if isinstance(recorded, dict) else None
@@ -423,10 +435,23 @@ def _check_shrink(
         if shrink > limit:
             raise InputError(
                 f"{now.path}: {now.rows} records, {shrink:.1f}% fewer than the {before} of the "
-                f"previous run ({previous.run_id}), over [plan] max_shrink_percent = {limit:g} "
+                f"previous run ({run_id}), over [plan] max_shrink_percent = {limit:g} "
                 f"in {cfg.path}; a cut-short export makes accounts look deleted. Check the "
                 "export; if the source really shrank, run again with --allow-shrink"
             )
+
+
+def _last_full_run(runs: list[dict[str, Any]]) -> tuple[str, object] | None:
+    """The newest recorded run whose endpoint snapshot was complete (not incremental):
+    its id and its summary's inputs."""
+    for r in runs:
+        summary = r.get("summary")
+        if not isinstance(summary, dict):
+            continue
+        run = summary.get("run")
+        if isinstance(run, dict) and not run.get("incremental"):
+            return str(r.get("run_id")), summary.get("inputs")
+    return None
 
 
 def _check_snapshots_outside_outputs(cfg: Config, out: Path, history_file: Path) -> None:

@@ -4,6 +4,7 @@ Real processes and real signals; nothing of the OS is mocked."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -194,3 +195,70 @@ def test_any_crash_in_any_command_is_exit_3_and_one_line(
     assert result.exit_code == 3, (result.output, result.exception)
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "internal error" in lines[0], result.stderr
+
+
+# --- the shrink guard ----------------------------------------------------------------
+
+
+def _sample_copy(tmp_path: Path) -> Path:
+    for name in ("ad_users.csv", "identities.csv", "recondiff.toml"):
+        (tmp_path / name).write_bytes((SAMPLE / name).read_bytes())
+    return tmp_path / "recondiff.toml"
+
+
+def _compare_code(config: Path, out: Path, *extra: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["compare", "-q", "-c", str(config), "-o", str(out), *extra])
+    return result.exit_code, result.stderr
+
+
+def test_one_incremental_run_does_not_disarm_the_shrink_guard(tmp_path: Path) -> None:
+    """Hole: the guard skipped the endpoint whenever the previous run was
+    incremental, so full run (57 accounts) -> one incremental run -> a full run
+    of a cut-short export (4 accounts) went through unchecked. Now a full
+    snapshot is checked against the last full run."""
+    config = _sample_copy(tmp_path)
+    out = tmp_path / "out"
+    assert _compare_code(config, out)[0] == 1
+    incremental = tmp_path / "incremental.toml"
+    incremental.write_text(
+        config.read_text().replace('kind = "ad"', 'kind = "ad"\nincremental = true', 1)
+    )
+    assert _compare_code(incremental, out)[0] == 1  # an incremental snapshot: never checked
+    lines = (tmp_path / "ad_users.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "ad_users.csv").write_text("".join(lines[:6]), encoding="utf-8")
+    code, stderr = _compare_code(config, out)
+    assert code == 2, stderr
+    assert "ad_users.csv: 4 records, 93.0% fewer than the 57 of the previous run (run-" in stderr
+    assert _compare_code(config, out, "--allow-shrink")[0] == 1
+
+
+def test_a_corrupted_history_stops_the_run_rather_than_skip_the_guard(tmp_path: Path) -> None:
+    """Held: a history file that is not a DuckDB database is one line, exit 2;
+    the guard is not silently skipped."""
+    config = _sample_copy(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "history.duckdb").write_bytes(b"garbage")
+    code, stderr = _compare_code(config, tmp_path / "out")
+    assert code == 2 and "cannot open the run history" in stderr and stderr.count("\n") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: the shrink guard counts the export's records, not those in [*] scope; "
+    "an export whose scope column went wrong (every identity now out of scope) keeps its "
+    "row count and passes, and every account then looks orphaned (apply's mass-change "
+    "limits are the only stop). Closing it means recording and checking in-scope counts.",
+)
+def test_a_scope_that_drops_most_records_is_a_shrink(tmp_path: Path) -> None:
+    config = _sample_copy(tmp_path)
+    out = tmp_path / "out"
+    assert _compare_code(config, out)[0] == 1
+    identities = tmp_path / "identities.csv"
+    with identities.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with identities.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([r | {"employee_type": "Partner"} for r in rows])
+    code, stderr = _compare_code(config, out)
+    assert code == 2 and "max_shrink_percent" in stderr, stderr

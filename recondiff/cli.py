@@ -34,7 +34,7 @@ from recondiff.cli_common import (
 from recondiff.cli_plan import plan_group
 from recondiff.cli_report import report_command
 from recondiff.config import SITUATIONS
-from recondiff.errors import ExitCode, InputError, RecondiffError, no_space
+from recondiff.errors import ExitCode, InputError, RecondiffError, first_line, no_space
 from recondiff.history import History, history_path
 
 
@@ -98,6 +98,13 @@ class _Cli(click.Group):
         except Exception as exc:
             if str(exc).strip().lower() == "query interrupted":  # DuckDB's word for Ctrl-C
                 ctx.exit(interruption())
+            if no_space(exc):  # DuckDB's (or Arrow's) words for a full disk nobody mapped
+                click.echo(
+                    f"recondiff: error: {first_line(exc)}; free some space (or write "
+                    "elsewhere) and run again",
+                    err=True,
+                )
+                ctx.exit(ExitCode.USAGE)
             ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
 
 

@@ -18,9 +18,12 @@ from click.testing import CliRunner
 
 import recondiff.compare as compare
 from recondiff.cli import cli
+from tests import test_exit_codes
 from tests.conftest import ROOT, SAMPLE
 
 PY = [sys.executable, "-m", "recondiff.cli"]
+tiny_fs = test_exit_codes.tiny_fs  # a real 4 MiB tmpfs (root), as the exit-code tests use
+_leave_free = test_exit_codes._leave_free
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +265,51 @@ def test_a_scope_that_drops_most_records_is_a_shrink(tmp_path: Path) -> None:
         writer.writerows([r | {"employee_type": "Partner"} for r in rows])
     code, stderr = _compare_code(config, out)
     assert code == 2 and "max_shrink_percent" in stderr, stderr
+
+
+# --- a full disk under the run history (a real tmpfs: root only) ------------------
+
+
+def _compare_state(tmp_path: Path, state: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PY, "compare", "-q", "-c", str(SAMPLE / "recondiff.toml"), "-o", str(tmp_path / "out"),
+         "--state", str(state)],
+        capture_output=True, text=True, check=False,
+    )
+
+
+def test_a_full_disk_while_the_history_is_created_leaves_no_stub(
+    tiny_fs: Path, tmp_path: Path
+) -> None:
+    """Hole: the first run on a full state directory left a 4 KiB stub
+    history.duckdb; every later run, with space freed, then failed with
+    'cannot open the run history (... Could not read enough bytes ...)' until
+    someone deleted it by hand, and the first error blamed another recondiff."""
+    state = tiny_fs / "state"
+    _leave_free(tiny_fs, 4)
+    run = _compare_state(tmp_path, state)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "no space left on device" in run.stderr, run.stderr
+    assert not (state / "history.duckdb").exists()
+    (tiny_fs / "filler").unlink()
+    again = _compare_state(tmp_path, state)
+    assert again.returncode == 1, again.stderr
+
+
+def test_a_full_disk_while_the_history_is_updated_is_one_line_exit_2(
+    tiny_fs: Path, tmp_path: Path
+) -> None:
+    """Hole: with the history's disk full, the schema's commit in History._connect
+    raised DuckDB's TransactionException outside any handler: exit 3, 'internal
+    error ... No space left on device'. Now one line, exit 2, history intact."""
+    state = tiny_fs / "state"
+    assert _compare_state(tmp_path, state).returncode == 1
+    _leave_free(tiny_fs, 4)
+    run = _compare_state(tmp_path, state)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("\n") == 1 and "internal error" not in run.stderr, run.stderr
+    assert "no space left on device" in run.stderr.lower(), run.stderr
+    (tiny_fs / "filler").unlink()
+    listed = subprocess.run([*PY, "history", "--state", str(state)], capture_output=True,
+                            text=True, check=False)
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 2, listed

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import duckdb
@@ -992,16 +993,34 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 
 @contextmanager
 def _interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (in the main thread) for a few renames; they arrive after."""
-    main = threading.current_thread() is threading.main_thread()
-    held = {signal.SIGINT, signal.SIGTERM}
-    if main:
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Hold SIGINT and SIGTERM (in the main thread) for a few renames; they arrive after.
+
+    Their Python handlers are swapped for one that only notes the signal, and
+    the first one noted is raised again after. Blocking them in the main
+    thread (pthread_sigmask) was not enough: the kernel hands a process signal
+    to any thread that does not block it (DuckDB's workers), and Python then
+    runs the handler in the main thread at once, between two renames."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in held}
+    for s in held:
+        if previous[s] is not None:  # None: not set from Python, leave it
+            signal.signal(s, hold)
     try:
         yield
     finally:
-        if main:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 # --- temporary directories ----------------------------------------------------

@@ -313,3 +313,40 @@ def test_a_full_disk_while_the_history_is_updated_is_one_line_exit_2(
     listed = subprocess.run([*PY, "history", "--state", str(state)], capture_output=True,
                             text=True, check=False)
     assert listed.returncode == 0 and len(listed.stdout.splitlines()) == 2, listed
+
+
+# --- a signal during the final renames -------------------------------------------------
+
+
+def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Hole: the renames were 'deferred' by blocking SIGTERM in the main thread
+    only; the kernel gave the signal to a DuckDB worker thread and Python ran
+    the handler in the main thread at once, between two renames: situations.*
+    new, drift.* and plan.json old, summary.json gone, and the CLI said 'no
+    output was half-written'. A real SIGTERM is sent after the second rename."""
+    from recondiff.cli_common import sigterm_as_interrupt
+
+    out = tmp_path / "out"
+    compare.compare(SAMPLE / "recondiff.toml", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    real = os.replace
+    renamed: list[str] = []
+
+    def replace(src: Any, dst: Any) -> None:
+        if compare.STAGING_PREFIX in str(src):
+            renamed.append(Path(dst).name)
+            if len(renamed) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        compare.compare(SAMPLE / "recondiff.toml", out)
+    monkeypatch.undo()
+    outputs = (*compare.OUTPUT_FILES, "summary.json")
+    assert renamed == list(outputs)
+    after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert all(after[n] != before[n] for n in ("summary.json", "plan.json", "report.json"))
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []

@@ -26,6 +26,7 @@ from recondiff import snapshot as snapshot_mod
 from recondiff.cli_apply import apply_command
 from recondiff.cli_common import (
     debug_from_env,
+    echo_err,
     internal_error,
     interruption,
     progress,
@@ -56,10 +57,10 @@ class _Cli(click.Group):
                 code = super().main(*args, **kwargs)
             except click.UsageError as exc:
                 where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-                click.echo(f"recondiff: error: {exc.format_message()}{where}", err=True)
+                echo_err(f"recondiff: error: {exc.format_message()}{where}", err=True)
                 sys.exit(ExitCode.USAGE)
             except click.ClickException as exc:
-                click.echo(f"recondiff: error: {exc.format_message()}", err=True)
+                echo_err(f"recondiff: error: {exc.format_message()}", err=True)
                 sys.exit(exc.exit_code)
             except (click.Abort, KeyboardInterrupt):
                 sys.exit(interruption())
@@ -71,7 +72,7 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except RecondiffError as exc:
-            click.echo(f"recondiff: error: {exc}", err=True)
+            echo_err(f"recondiff: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             ctx.exit(interruption())
@@ -89,7 +90,7 @@ class _Cli(click.Group):
             if not no_space(exc):
                 ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            click.echo(
+            echo_err(
                 f"recondiff: error: {where}no space left on device; free some space "
                 "(or write elsewhere) and run again",
                 err=True,
@@ -99,7 +100,7 @@ class _Cli(click.Group):
             if str(exc).strip().lower() == "query interrupted":  # DuckDB's word for Ctrl-C
                 ctx.exit(interruption())
             if no_space(exc):  # DuckDB's (or Arrow's) words for a full disk nobody mapped
-                click.echo(
+                echo_err(
                     f"recondiff: error: {first_line(exc)}; free some space (or write "
                     "elsewhere) and run again",
                     err=True,

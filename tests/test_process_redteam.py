@@ -409,3 +409,25 @@ def test_a_sweep_from_another_pid_namespace_leaves_a_live_runs_spill_files(
     finally:
         proc.kill()
         proc.wait()
+
+
+# --- a stderr that cannot be written -----------------------------------------------------
+
+
+@pytest.mark.parametrize("stderr", ["/dev/full", "closed"])
+def test_an_unwritable_stderr_keeps_the_exit_code(tmp_path: Path, stderr: str) -> None:
+    """Hole: with stderr on a full disk (`2>>run.log` on a full /var), the
+    one-line error could not be written, the OSError escaped the handlers and
+    the run exited 1 ("differences found") for a missing plan. The line is
+    lost, the code (2) stays; a successful command stays 0. (A closed stderr
+    held already: click writes nothing when sys.stderr is None.)"""
+    def run(*args: str) -> int:
+        if stderr == "closed":
+            return subprocess.run([*PY, *args], stdout=subprocess.DEVNULL, check=False,
+                                  preexec_fn=lambda: os.close(2)).returncode
+        with open(stderr, "w") as full:
+            return subprocess.run([*PY, *args], stdout=subprocess.DEVNULL, stderr=full,
+                                  check=False).returncode
+
+    assert run("plan", "show", str(tmp_path / "missing.json")) == 2
+    assert run("--version") == 0

@@ -55,6 +55,10 @@ class _Cli(click.Group):
         with sigterm_as_interrupt():
             try:
                 code = super().main(*args, **kwargs)
+            except click.exceptions.NoArgsIsHelpError as exc:
+                # a bare `recondiff` or `recondiff plan`: the help, not "error: Usage: ..."
+                echo_err(exc.format_message(), err=True)
+                sys.exit(ExitCode.USAGE)
             except click.UsageError as exc:
                 where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
                 echo_err(f"recondiff: error: {exc.format_message()}{where}", err=True)

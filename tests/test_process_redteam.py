@@ -431,3 +431,14 @@ def test_an_unwritable_stderr_keeps_the_exit_code(tmp_path: Path, stderr: str) -
 
     assert run("plan", "show", str(tmp_path / "missing.json")) == 2
     assert run("--version") == 0
+
+
+@pytest.mark.parametrize("args", [[], ["plan"]])
+def test_a_bare_command_prints_its_help_not_an_error_line(args: list[str]) -> None:
+    """Hole (small): a bare `recondiff` (or `recondiff plan`) printed
+    'recondiff: error: Usage: ...' followed by the whole help. Now the help
+    alone, on stderr, exit 2 (click's own code for it)."""
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Usage: recondiff"), result.stderr
+    assert "recondiff: error" not in result.stderr

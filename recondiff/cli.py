@@ -9,6 +9,7 @@ RECONDIFF_DEBUG=1), 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -25,6 +26,7 @@ from recondiff import snapshot as snapshot_mod
 from recondiff.cli_apply import apply_command
 from recondiff.cli_common import (
     debug_from_env,
+    echo_err,
     internal_error,
     interruption,
     progress,
@@ -33,7 +35,7 @@ from recondiff.cli_common import (
 from recondiff.cli_plan import plan_group
 from recondiff.cli_report import report_command
 from recondiff.config import SITUATIONS
-from recondiff.errors import ExitCode, InputError, RecondiffError, no_space
+from recondiff.errors import ExitCode, InputError, RecondiffError, first_line, no_space
 from recondiff.history import History, history_path
 
 
@@ -53,12 +55,16 @@ class _Cli(click.Group):
         with sigterm_as_interrupt():
             try:
                 code = super().main(*args, **kwargs)
+            except click.exceptions.NoArgsIsHelpError as exc:
+                # a bare `recondiff` or `recondiff plan`: the help, not "error: Usage: ..."
+                echo_err(exc.format_message(), err=True)
+                sys.exit(ExitCode.USAGE)
             except click.UsageError as exc:
                 where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-                click.echo(f"recondiff: error: {exc.format_message()}{where}", err=True)
+                echo_err(f"recondiff: error: {exc.format_message()}{where}", err=True)
                 sys.exit(ExitCode.USAGE)
             except click.ClickException as exc:
-                click.echo(f"recondiff: error: {exc.format_message()}", err=True)
+                echo_err(f"recondiff: error: {exc.format_message()}", err=True)
                 sys.exit(exc.exit_code)
             except (click.Abort, KeyboardInterrupt):
                 sys.exit(interruption())
@@ -70,7 +76,7 @@ class _Cli(click.Group):
         try:
             return super().invoke(ctx)
         except RecondiffError as exc:
-            click.echo(f"recondiff: error: {exc}", err=True)
+            echo_err(f"recondiff: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             ctx.exit(interruption())
@@ -78,11 +84,17 @@ class _Cli(click.Group):
             raise  # click's own flow (Exit and Abort are RuntimeErrors)
         except OSError as exc:
             if exc.errno == errno.EPIPE:
-                raise  # stdout closed early (| head): click's own quiet exit
+                # stdout closed early (| head): quietly, and never 1 (click's
+                # code, which means "differences found"); stdout goes to
+                # /dev/null so that the exit's flush does not fail again.
+                with contextlib.suppress(OSError, ValueError):
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
+                ctx.exit(ExitCode.BROKEN_PIPE)
             if not no_space(exc):
                 ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            click.echo(
+            echo_err(
                 f"recondiff: error: {where}no space left on device; free some space "
                 "(or write elsewhere) and run again",
                 err=True,
@@ -91,6 +103,13 @@ class _Cli(click.Group):
         except Exception as exc:
             if str(exc).strip().lower() == "query interrupted":  # DuckDB's word for Ctrl-C
                 ctx.exit(interruption())
+            if no_space(exc):  # DuckDB's (or Arrow's) words for a full disk nobody mapped
+                echo_err(
+                    f"recondiff: error: {first_line(exc)}; free some space (or write "
+                    "elsewhere) and run again",
+                    err=True,
+                )
+                ctx.exit(ExitCode.USAGE)
             ctx.exit(internal_error(exc, bool(ctx.params.get("debug")) or debug_from_env()))
 
 
@@ -111,6 +130,7 @@ def cli(debug: bool) -> None:
       2    usage, config or input error, or a full disk (one line on stderr)
       3    internal error: a bug in recondiff; report it with the --debug output
       130  interrupted (Ctrl-C)
+      141  stdout closed before the output was written (| head)
       143  terminated (SIGTERM)
     An interrupted or failed run leaves the previous outputs as they were.
 

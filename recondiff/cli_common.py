@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -38,6 +39,19 @@ def progress(quiet: bool) -> Callable[[str], None] | None:
     return show
 
 
+def echo_err(message: str, err: bool = True, nl: bool = True) -> None:
+    """``click.echo(message, err=True)`` for the lines that end a run: a stderr
+    that cannot be written (closed, ``2>>log`` on a full disk) must not turn
+    the run's exit code into another one (an OSError there ended as exit 1,
+    "differences found"); the line is lost, the code stays."""
+    try:
+        click.echo(message, err=err, nl=nl)
+    except OSError:
+        # the unwritten line stays buffered: send it (and the rest) to /dev/null
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+
+
 def debug_from_env() -> bool:
     return os.environ.get(DEBUG_ENV) == "1"
 
@@ -59,22 +73,33 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        # Only the first signal interrupts: a second one (SIGTERM twice, Ctrl-C
+        # then SIGTERM) raised inside the clean-up would cut it short and leave
+        # TMPDIR/recondiff-* behind, and print the interruption twice.
+        if _Signals.received is not None:
+            return
         _Signals.received = signum
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
+    # Ctrl-C likewise, unless it is ignored (nohup, a background job).
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:
+        signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def interruption() -> int:
     """Say on stderr that the run was interrupted (or terminated); the exit code."""
     if _Signals.received == signal.SIGTERM:
-        click.echo("recondiff: terminated (SIGTERM); no output was half-written", err=True)
+        echo_err("recondiff: terminated (SIGTERM); no output was half-written", err=True)
         return ExitCode.TERMINATED
-    click.echo("recondiff: interrupted; no output was half-written", err=True)
+    echo_err("recondiff: interrupted; no output was half-written", err=True)
     return ExitCode.INTERRUPTED
 
 
@@ -82,7 +107,7 @@ def internal_error(exc: BaseException, debug: bool) -> int:
     """Say on stderr, in one line, that ``exc`` is a bug and where to report it
     (the traceback before it with ``debug``); the exit code."""
     if debug:
-        click.echo("".join(traceback.format_exception(exc)), err=True, nl=False)
+        echo_err("".join(traceback.format_exception(exc)), err=True, nl=False)
     if isinstance(exc, InternalError):
         what = str(exc)
     else:
@@ -91,7 +116,7 @@ def internal_error(exc: BaseException, debug: bool) -> int:
         what = name if text == name else f"{name}: {text}"
     # printable, whatever data the message carries (no terminal control codes)
     what = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in what[:400])
-    click.echo(
+    echo_err(
         "recondiff: internal error (a bug in recondiff, not a problem with your input): "
         f"{what}; {REPORT_BUG}",
         err=True,

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import duckdb
@@ -208,7 +209,7 @@ def compare(
             ep_in = _input(cfg, "endpoint", work, allow_empty)
             repo_in = _input(cfg, "repository", work, allow_empty)
         if previous is not None and not allow_shrink:
-            _check_shrink(cfg, previous, ep_in, repo_in)
+            _check_shrink(cfg, previous, ep_in, repo_in, lambda: history.runs(history_key))
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
@@ -397,23 +398,35 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
 
 
 def _check_shrink(
-    cfg: Config, previous: PreviousRun, ep_in: InputSummary, repo_in: InputSummary
+    cfg: Config,
+    previous: PreviousRun,
+    ep_in: InputSummary,
+    repo_in: InputSummary,
+    earlier_runs: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> None:
     """The shrink guard: an export cut short (a size-limited LDAP search, a
     failed page, a half-copied file) makes every account it lost look gone, and
     the plan then proposes to disable or re-create them. Stop when a snapshot
     has more than ``[plan] max_shrink_percent`` fewer records than the same
     source had in the previous run of this config. An incremental endpoint
-    snapshot holds only changes: its size says nothing, so it is not checked."""
+    snapshot holds only changes: its size says nothing, so it is not checked;
+    a full one after incremental runs is checked against the last full run
+    (``earlier_runs``, newest first), so that one incremental run in between
+    does not disarm the guard."""
     summary = previous.summary or {}
-    inputs = summary.get("inputs")
     run = summary.get("run")
-    if not isinstance(inputs, dict):
-        return
     was_incremental = isinstance(run, dict) and bool(run.get("incremental"))
     limit = cfg.plan.max_shrink_percent
     for side, now in (("endpoint", ep_in), ("repository", repo_in)):
-        if side == "endpoint" and (cfg.endpoint.incremental or was_incremental):
+        if side == "endpoint" and cfg.endpoint.incremental:
+            continue
+        run_id, inputs = previous.run_id, summary.get("inputs")
+        if side == "endpoint" and was_incremental:
+            full = _last_full_run(earlier_runs() if earlier_runs is not None else [])
+            if full is None:
+                continue
+            run_id, inputs = full
+        if not isinstance(inputs, dict):
             continue
         recorded = inputs.get(side)
         before = recorded.get("rows") if isinstance(recorded, dict) else None
@@ -423,10 +436,23 @@ def _check_shrink(
         if shrink > limit:
             raise InputError(
                 f"{now.path}: {now.rows} records, {shrink:.1f}% fewer than the {before} of the "
-                f"previous run ({previous.run_id}), over [plan] max_shrink_percent = {limit:g} "
+                f"previous run ({run_id}), over [plan] max_shrink_percent = {limit:g} "
                 f"in {cfg.path}; a cut-short export makes accounts look deleted. Check the "
                 "export; if the source really shrank, run again with --allow-shrink"
             )
+
+
+def _last_full_run(runs: list[dict[str, Any]]) -> tuple[str, object] | None:
+    """The newest recorded run whose endpoint snapshot was complete (not incremental):
+    its id and its summary's inputs."""
+    for r in runs:
+        summary = r.get("summary")
+        if not isinstance(summary, dict):
+            continue
+        run = summary.get("run")
+        if isinstance(run, dict) and not run.get("incremental"):
+            return str(r.get("run_id")), summary.get("inputs")
+    return None
 
 
 def _check_snapshots_outside_outputs(cfg: Config, out: Path, history_file: Path) -> None:
@@ -967,16 +993,34 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 
 @contextmanager
 def _interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (in the main thread) for a few renames; they arrive after."""
-    main = threading.current_thread() is threading.main_thread()
-    held = {signal.SIGINT, signal.SIGTERM}
-    if main:
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    """Hold SIGINT and SIGTERM (in the main thread) for a few renames; they arrive after.
+
+    Their Python handlers are swapped for one that only notes the signal, and
+    the first one noted is raised again after. Blocking them in the main
+    thread (pthread_sigmask) was not enough: the kernel hands a process signal
+    to any thread that does not block it (DuckDB's workers), and Python then
+    runs the handler in the main thread at once, between two renames."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in held}
+    for s in held:
+        if previous[s] is not None:  # None: not set from Python, leave it
+            signal.signal(s, hold)
     try:
         yield
     finally:
-        if main:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+        for s, handler in previous.items():
+            if handler is not None:
+                signal.signal(s, handler)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 # --- temporary directories ----------------------------------------------------
@@ -986,6 +1030,12 @@ WORK_PREFIX = "recondiff-"
 snapshots, the previous run's findings, DuckDB's spill files."""
 STAGING_PREFIX = ".recondiff-tmp-"
 """The staging directory inside OUTDIR, renamed from at the end."""
+
+
+OWNER_MARK = ".recondiff-run"
+"""An empty file in every directory :func:`_owned_directory` makes: the sweep
+removes only directories that hold it (or DuckDB's spill directories, named
+with 16 hex digits), never a look-alike another tool or the user made."""
 
 
 def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
@@ -998,6 +1048,12 @@ def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     with contextlib.suppress(OSError):  # a file system without locks: the pid alone tells
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        (path / OWNER_MARK).touch()
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+        raise
     return path, fd
 
 
@@ -1026,7 +1082,8 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
     user owns, whose process no longer runs and whose lock nobody holds: what a
     killed run left. A live run's directory (in another container or host
     too: its lock) and anything not made by recondiff stay."""
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+(\.csv)?")
+    # mkdtemp/mkstemp's 8 random characters, or secrets.token_hex(8) (the spill directory)
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-(?:[a-z0-9_]{8}|[0-9a-f]{16})(\.csv)?")
     try:
         entries = [e for e in os.scandir(parent) if pattern.fullmatch(e.name)]
     except OSError:
@@ -1058,10 +1115,20 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
             if is_file:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
+            elif len(entry.name) - len(prefix) - len(match[1]) - 1 == 8 and not _marked(fd):
+                pass  # named like ours, but not made by recondiff: leave it
             else:
                 shutil.rmtree(entry.path, ignore_errors=True)
         finally:
             os.close(fd)
+
+
+def _marked(directory_fd: int) -> bool:
+    try:
+        info = os.stat(OWNER_MARK, dir_fd=directory_fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _process_runs(pid: int) -> bool:

@@ -29,6 +29,9 @@ class ExitCode(IntEnum):
     ``RECONDIFF_DEBUG=1``) adds the traceback."""
     INTERRUPTED = 130
     """Interrupted (SIGINT, Ctrl-C); no output was half-written."""
+    BROKEN_PIPE = 141
+    """stdout was closed before everything was written (``| head``): 128 +
+    SIGPIPE, as a shell reports for a command its reader left; never 1."""
     TERMINATED = 143
     """Terminated (SIGTERM), handled as an interrupt; no output was half-written."""
 

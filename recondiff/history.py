@@ -53,21 +53,45 @@ class History:
         self.path = path
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        created = not read_only and not self.path.exists()
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(self.path), read_only=read_only)
         except (duckdb.Error, OSError) as exc:
-            first = first_line(exc)
-            raise InputError(
-                f"{self.path}: cannot open the run history ({first}); another recondiff "
-                "may be using it, or pass --state DIR for another place"
-            ) from None
-        con.execute("SET TimeZone = 'UTC'")
-        if not read_only:  # recording needs rd_key/rd_finding; reading needs no macro
-            con.execute(load("macros"))
-            con.execute(load("history_schema"))
+            raise self._cannot_open(exc, created) from None
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if not read_only:  # recording needs rd_key/rd_finding; reading needs no macro
+                con.execute(load("macros"))
+                con.execute(load("history_schema"))
+        except duckdb.InterruptException:
+            con.close()
+            raise KeyboardInterrupt from None
+        except (duckdb.Error, OSError) as exc:  # a full disk: the schema's commit
+            con.close()
+            raise self._cannot_open(exc, created) from None
+        except BaseException:
+            con.close()
+            raise
         return con
+
+    def _cannot_open(self, exc: BaseException, created: bool) -> InputError:
+        """One line for a history that cannot be opened. A history file this
+        run was creating is removed: a disk that filled up while DuckDB wrote it
+        left a stub that every later run refused as broken."""
+        if created:
+            for stub in (self.path, self.path.with_name(self.path.name + ".wal")):
+                stub.unlink(missing_ok=True)
+        if no_space(exc):
+            return InputError(
+                f"{self.path}: cannot write the run history (no space left on device); "
+                "free some space (or pass --state DIR for another place) and run again"
+            )
+        return InputError(
+            f"{self.path}: cannot open the run history ({first_line(exc)}); another recondiff "
+            "may be using it, or pass --state DIR for another place"
+        )
 
     def previous(self, key: str, findings: Path) -> PreviousRun | None:
         """The latest recorded run of this config, or None. Its findings

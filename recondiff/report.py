@@ -967,6 +967,11 @@ def load_report(path: Path) -> dict[str, Any]:
             f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "run recondiff compare first to write it again"
         ) from None
+    except RecursionError:  # brackets nested deeper than Python's parser goes
+        raise InputError(
+            f"{path}: not a recondiff report (JSON nested too deeply); run recondiff "
+            "compare first to write it again"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: not a recondiff report; run recondiff compare first")
     return data

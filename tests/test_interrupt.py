@@ -205,6 +205,8 @@ def test_a_live_runs_directories_are_left_alone(tmp_path: Path) -> None:
         for d in (live, leftover, locked, other, target):
             d.mkdir()
             (d / "file").write_text("x")
+        for d in (live, leftover, locked, other):  # made by recondiff (_owned_directory)
+            (d / compare.OWNER_MARK).touch()
         link.symlink_to(target)
         holder = subprocess.Popen(
             [sys.executable, "-c",

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import stat
@@ -202,7 +201,7 @@ def compare(
     warnings: list[str] = []
     started = datetime.now(UTC)
 
-    with _work_directory() as work:
+    with _work_directory() as work, contextlib.ExitStack() as stack:
         previous = history.previous(history_key, work / "previous_findings.parquet")
         with _timed(timings, "ingest"):
             say("reading inputs")
@@ -213,7 +212,8 @@ def compare(
         ep = _Side.read(ep_in.snapshot, ep_in.path, cfg.path)
         repo = _Side.read(repo_in.snapshot, repo_in.path, cfg.path)
 
-        con = _connect(cfg, work, [ep_in.snapshot, repo_in.snapshot], out, previous)
+        spill = stack.enter_context(_spill_directory(cfg))
+        con = _connect(cfg, work, [ep_in.snapshot, repo_in.snapshot], out, previous, spill)
         try:
             con.execute(load("macros"))
             params: dict[str, Any] = {
@@ -480,15 +480,17 @@ def _connect(
     snapshots: list[Path],
     out: Path,
     previous: PreviousRun | None,
+    spill: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """The run's connection, confined (recondiff.confine.lock_down): it reads
     the snapshots and the previous run's ownerships, and reads and writes only
     in the run's work directory and the output directory, whatever a config
-    expression asks. The config's temp_directory is not among them: DuckDB
-    spills there on its own, and a config must not widen what a query may touch."""
+    expression asks. It spills into ``spill`` (:func:`_spill_directory`, inside
+    the config's temp_directory), else into the work directory; the config's
+    temp_directory itself is never opened to queries."""
     con = open_connection()
     try:
-        _configure(cfg, con, work)
+        _configure(cfg, con, work, spill)
         owners = [previous.owners] if previous is not None and previous.owners else []
         return lock_down(con, files=[*snapshots, *owners], directories=[work, out])
     except BaseException:
@@ -496,26 +498,18 @@ def _connect(
         raise
 
 
-def _configure(cfg: Config, con: duckdb.DuckDBPyConnection, work: Path) -> None:
+def _configure(
+    cfg: Config, con: duckdb.DuckDBPyConnection, work: Path, spill: Path | None
+) -> None:
     # Naive ISO timestamps in the data are read as UTC (compare kind "date").
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB lets queries into its temp_directory even with external access off,
-    # so it spills into a fresh directory of its own, never the configured one
-    # itself (which may be "/" or site-packages); DuckDB creates it when it first
-    # spills and removes it when the connection closes. It is named like the
-    # run's work directory (recondiff-<pid>-<random>), so that what a killed
-    # run left there is swept as in TMPDIR.
-    temp = work / "duckdb-tmp"
-    if cfg.engine.temp_directory is not None:
-        try:
-            cfg.engine.temp_directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"{cfg.path}: [engine] temp_directory: cannot create "
-                f"{cfg.engine.temp_directory}: {exc.strerror}"
-            ) from None
-        _remove_leftovers(cfg.engine.temp_directory, WORK_PREFIX)
-        temp = cfg.engine.temp_directory / f"{WORK_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
+    # so a run spills into a directory of its own (work/, or a locked and marked
+    # recondiff-<pid>-* inside [engine] temp_directory), never the configured one
+    # itself (which may be "/" or site-packages).
+    if cfg.engine.temp_directory is not None and spill is None:
+        raise ValueError("[engine] temp_directory is set: spill into _spill_directory(cfg)")
+    temp = spill or work / "duckdb-tmp"
     con.execute("SET temp_directory = $t", {"t": str(temp)})
     # Default 1GB: a 10M-account run then peaks under 2 GB resident and spills
     # the rest to temp_directory (benchmarks/RESULTS.md has both settings).
@@ -1034,8 +1028,8 @@ STAGING_PREFIX = ".recondiff-tmp-"
 
 OWNER_MARK = ".recondiff-run"
 """An empty file in every directory :func:`_owned_directory` makes: the sweep
-removes only directories that hold it (or DuckDB's spill directories, named
-with 16 hex digits), never a look-alike another tool or the user made."""
+removes only directories that hold it, never a look-alike another tool or the
+user made."""
 
 
 def _owned_directory(parent: Path, prefix: str) -> tuple[Path, int]:
@@ -1076,14 +1070,41 @@ def _work_directory() -> Iterator[Path]:
         os.close(lock)
 
 
+@contextmanager
+def _spill_directory(cfg: Config) -> Iterator[Path | None]:
+    """The run's spill directory inside ``[engine] temp_directory`` (None when
+    that is not set: the run spills into its work directory). Made, locked and
+    marked as the work directory is, so that a sweep by a later run (also one
+    in another PID namespace sharing the directory) leaves it alone while the
+    run lives, and removes it when a killed run left it. Close the connection
+    that spills into it before this exits."""
+    parent = cfg.engine.temp_directory
+    if parent is None:
+        yield None
+        return
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        path, lock = _owned_directory(parent, WORK_PREFIX)
+    except OSError as exc:
+        raise ConfigError(
+            f"{cfg.path}: [engine] temp_directory: cannot create a directory in "
+            f"{parent}: {exc.strerror or exc}"
+        ) from None
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(lock)
+
+
 def _remove_leftovers(parent: Path, prefix: str) -> None:
     """Remove ``parent``'s directories ``<prefix><pid>-<random>`` (and the UTF-16
     transcoding files ``<prefix><pid>-<random>.csv`` of recondiff.ingest) that this
     user owns, whose process no longer runs and whose lock nobody holds: what a
     killed run left. A live run's directory (in another container or host
     too: its lock) and anything not made by recondiff stay."""
-    # mkdtemp/mkstemp's 8 random characters, or secrets.token_hex(8) (the spill directory)
-    pattern = re.compile(re.escape(prefix) + r"(\d+)-(?:[a-z0-9_]{8}|[0-9a-f]{16})(\.csv)?")
+    # mkdtemp/mkstemp's 8 random characters
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]{8}(\.csv)?")
     try:
         entries = [e for e in os.scandir(parent) if pattern.fullmatch(e.name)]
     except OSError:
@@ -1115,7 +1136,7 @@ def _remove_leftovers(parent: Path, prefix: str) -> None:
             if is_file:
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
-            elif len(entry.name) - len(prefix) - len(match[1]) - 1 == 8 and not _marked(fd):
+            elif not _marked(fd):
                 pass  # named like ours, but not made by recondiff: leave it
             else:
                 shutil.rmtree(entry.path, ignore_errors=True)

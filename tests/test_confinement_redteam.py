@@ -160,7 +160,14 @@ def test_temp_directory_is_not_opened_to_queries(tmp_path: Path) -> None:
     cfg = load_config(config)
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
-    con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], out, None)
+    with compare_mod._spill_directory(cfg) as own:
+        _queries_stay_out_of(spill, compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], out, None, own))
+    assert not (spill / "evil.pth").exists()
+    # the run's own spill directory is removed when the run ends
+    assert sorted(p.name for p in spill.iterdir()) == ["secret.txt"]
+
+
+def _queries_stay_out_of(spill: Path, con: duckdb.DuckDBPyConnection) -> None:
     try:
         for sql in (
             f"SELECT * FROM read_text('{spill}/secret.txt')",
@@ -173,9 +180,6 @@ def test_temp_directory_is_not_opened_to_queries(tmp_path: Path) -> None:
         assert f"{spill}/" not in allowed[0]
     finally:
         con.close()
-    assert not (spill / "evil.pth").exists()
-    # DuckDB removes the run's own spill directory when the connection closes
-    assert sorted(p.name for p in spill.iterdir()) == ["secret.txt"]
 
 
 def test_a_run_with_temp_directory_still_works(tmp_path: Path) -> None:
@@ -298,20 +302,25 @@ def test_a_killed_runs_spill_directory_is_swept(tmp_path: Path) -> None:
     spill.mkdir()
     gone = subprocess.Popen(["true"])
     gone.wait()
-    left = spill / f"recondiff-{gone.pid}-0123456789abcdef"
+    left = spill / f"recondiff-{gone.pid}-abcd1234"
     left.mkdir()
     (left / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 1024)
+    (left / compare_mod.OWNER_MARK).touch()
+    unmarked = spill / f"recondiff-{gone.pid}-0123456789abcdef"  # not ours: no mark, other name
+    unmarked.mkdir()
     (spill / "keep.txt").write_text("keep", encoding="utf-8")
     config = _run_dir(tmp_path, rest='[engine]\ntemp_directory = "spill"')
     cfg = load_config(config)
     work = tmp_path / "work"
     work.mkdir()
-    con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], tmp_path / "out", None)
-    try:
-        mine = con.execute("SELECT current_setting('temp_directory')").fetchone()
-        assert mine is not None
-        assert Path(mine[0]).name.startswith(f"recondiff-{os.getpid()}-")
-    finally:
-        con.close()
-    assert not left.exists()
-    assert sorted(p.name for p in spill.iterdir()) == ["keep.txt"]
+    with compare_mod._spill_directory(cfg) as own:
+        con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], tmp_path / "out", None, own)
+        try:
+            mine = con.execute("SELECT current_setting('temp_directory')").fetchone()
+            assert mine is not None
+            assert Path(mine[0]).name.startswith(f"recondiff-{os.getpid()}-")
+            assert (Path(mine[0]) / compare_mod.OWNER_MARK).is_file()
+        finally:
+            con.close()
+        assert not left.exists()
+    assert sorted(p.name for p in spill.iterdir()) == ["keep.txt", unmarked.name]

@@ -355,14 +355,6 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
 # --- a live run in another PID namespace --------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the DuckDB spill directory in [engine] temp_directory "
-    "(recondiff-<pid>-<16 hex>) is created by DuckDB, unlocked and unmarked, so a run in "
-    "another PID namespace sharing that directory (a container), where the pid does not "
-    "exist, sweeps a live run's spill files. Closing it: create the spill directory with "
-    "compare._owned_directory (lock + mark) and remove it after the connection closes.",
-)
 def test_a_sweep_from_another_pid_namespace_leaves_a_live_runs_spill_files(
     big_run: Path, tmp_path: Path
 ) -> None:
@@ -405,7 +397,7 @@ def test_a_sweep_from_another_pid_namespace_leaves_a_live_runs_spill_files(
             check=True, cwd=ROOT,
         )
         assert all(w.exists() for w in work)  # held: the work directory is locked
-        assert all(d.exists() for d in live)  # broke: the spill directory went
+        assert all(d.exists() for d in live)  # the spill directory is locked and marked too
     finally:
         proc.kill()
         proc.wait()

@@ -147,9 +147,17 @@ def plan_to_ldif(
     for event in events:
         why = refusal(plan, event, protected)
         if why is not None:
+            # An auto event was approved by the config's policy, and no reviewer
+            # can reject it: the config that planned it is what must change.
+            fix = (
+                "it is approved by the config's policy ('auto'), so fix the config (for a "
+                "protected account: its key in [endpoint] protected) and run compare again"
+                if event["approval"]["state"] == "auto"
+                else "reject it (recondiff plan reject --event ID) to write the rest"
+            )
             raise InputError(
-                f"plan {plan['plan_id']}: event {event['id']} cannot be written as LDIF: {why}; "
-                "reject it (recondiff plan reject --event ID) to write the rest"
+                f"plan {plan['plan_id']}: event {event['id']} cannot be written as LDIF: "
+                f"{why}; {fix}"
             )
     mass = sum(1 for e in events if e["operation"] in ("delete", "disable"))
     header = [

@@ -109,3 +109,20 @@ def test_refuses_events_apply_would_refuse(tmp_path: Path) -> None:
     protected = load_plan(write_plan(tmp_path / "p2.json", [membership("add", STAFF, ADMIN)]))
     with pytest.raises(InputError, match="administrator is a protected account"):
         plan_to_ldif(protected)
+
+
+def test_the_advice_for_a_refused_event_is_one_the_operator_can_follow(tmp_path: Path) -> None:
+    """A refused auto event cannot be rejected (plan reject refuses auto events):
+    the advice names the config; an approved one can be rejected."""
+    auto = membership("add", STAFF, ADMIN)
+    plan = load_plan(write_plan(tmp_path / "auto.json", [auto]))
+    with pytest.raises(InputError) as caught:
+        plan_to_ldif(plan)
+    assert str(caught.value).endswith(
+        "it is approved by the config's policy ('auto'), so fix the config (for a protected "
+        "account: its key in [endpoint] protected) and run compare again"
+    )
+    approved = membership("add", STAFF, ADMIN, state="approved")
+    plan = load_plan(write_plan(tmp_path / "approved.json", [approved]))
+    with pytest.raises(InputError, match=r"reject it \(recondiff plan reject --event ID\) to write the rest$"):
+        plan_to_ldif(plan)

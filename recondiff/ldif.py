@@ -129,20 +129,11 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     :class:`InputError` with the line number (and the offending byte). Shared by the line-oriented
     readers (LDIF, JSON Lines).
     """
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    handle, utf16 = _open_text(path)
     with handle:
-        start = handle.read(4)
-        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            handle.seek(0)
+        if utf16:
             yield from _utf16_lines(path, handle)
             return
-        if start.startswith(codecs.BOM_UTF8):
-            handle.seek(len(codecs.BOM_UTF8))
-        else:
-            handle.seek(0)
         for number, raw in enumerate(handle, start=1):
             if raw.endswith(b"\n"):
                 raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
@@ -154,6 +145,23 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
                     f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
                 ) from None
             yield number, _no_nul(path, number, text)
+
+
+def _open_text(path: Path) -> tuple[BinaryIO, bool]:
+    """``path`` opened for reading bytes, and whether it is UTF-16: a UTF-16
+    file is positioned at its BOM (:func:`_utf16_lines` reads it), any other
+    after its UTF-8 BOM, if it has one."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        start = handle.read(4)
+        handle.seek(len(codecs.BOM_UTF8) if start.startswith(codecs.BOM_UTF8) else 0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
 
 
 def _utf16_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
@@ -210,17 +218,11 @@ def unfolded_lines(path: Path) -> Iterator[tuple[int, str]]:
     physical line that holds it. UTF-16 files (which only ``ldifde`` writes,
     folding between characters) are unfolded as text by :func:`parse_ldif`.
     """
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    handle, utf16 = _open_text(path)
     with handle:
-        start = handle.read(4)
-        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            handle.seek(0)
+        if utf16:
             yield from _utf16_lines(path, handle)
             return
-        handle.seek(len(codecs.BOM_UTF8) if start.startswith(codecs.BOM_UTF8) else 0)
         pending = bytearray()
         pieces: list[tuple[int, int]] = []  # (offset in pending, physical line number)
         for number, raw in enumerate(handle, start=1):

@@ -36,6 +36,7 @@ name = "hub"
 snapshot = "ids.csv"
 key = "employee_id"
 link = "ad_account"
+{rest}
 """
 
 
@@ -97,11 +98,12 @@ def test_the_factory_cannot_be_unlocked(tmp_path: Path) -> None:
     assert "Permission Error" in _refused(con, "SELECT * FROM read_text('/etc/passwd')")
 
 
-def _run_dir(tmp_path: Path, endpoint_extra: str) -> Path:
+def _run_dir(tmp_path: Path, endpoint_extra: str = "", rest: str = "") -> Path:
+    """A two-account run in tmp_path (the test_confinement_redteam cases use it too)."""
     (tmp_path / "ad.csv").write_text(AD, encoding="utf-8")
     (tmp_path / "ids.csv").write_text(IDS, encoding="utf-8")
     path = tmp_path / "recondiff.toml"
-    path.write_text(CONFIG.format(endpoint_extra=endpoint_extra), encoding="utf-8")
+    path.write_text(CONFIG.format(endpoint_extra=endpoint_extra, rest=rest), encoding="utf-8")
     return path
 
 

@@ -18,32 +18,7 @@ from recondiff.compare import compare
 from recondiff.config import load_config
 from recondiff.confine import expression_problem
 from recondiff.errors import ConfigError
-
-AD = "sAMAccountName,title\njdoe,Eng\nasmith,Ops\n"
-IDS = "employee_id,ad_account,title\n1,jdoe,Eng\n2,asmith,Ops\n"
-CONFIG = """
-[endpoint]
-name = "ad"
-snapshot = "ad.csv"
-key = "sAMAccountName"
-{endpoint_extra}
-
-[repository]
-name = "hub"
-snapshot = "ids.csv"
-key = "employee_id"
-link = "ad_account"
-{rest}
-"""
-
-
-def _run_dir(tmp_path: Path, endpoint_extra: str = "", rest: str = "") -> Path:
-    (tmp_path / "ad.csv").write_text(AD, encoding="utf-8")
-    (tmp_path / "ids.csv").write_text(IDS, encoding="utf-8")
-    path = tmp_path / "recondiff.toml"
-    path.write_text(CONFIG.format(endpoint_extra=endpoint_extra, rest=rest), encoding="utf-8")
-    return path
-
+from tests.test_confinement import AD, _run_dir
 
 # --- layer 1: what the parse check lets through --------------------------------
 

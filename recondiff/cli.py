@@ -269,12 +269,9 @@ def ingest(
 
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
-    if delimiter is not None and (
-        len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isascii()
-    ):
+    if delimiter is not None and not snapshot_mod.is_delimiter(delimiter):
         raise InputError(
-            f"--delimiter: must be one ASCII character other than a quote or a line break "
-            f'(",", ";" or tab), got {delimiter!r}'
+            f"--delimiter: must be {snapshot_mod.DELIMITER_RULE}, got {delimiter!r}"
         )
     options = snapshot_mod.ReadOptions(
         multi_valued=multi_valued, separator=separator, allow_empty=allow_empty,

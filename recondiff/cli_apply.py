@@ -13,7 +13,7 @@ import click
 
 from recondiff.cli_common import progress
 from recondiff.errors import ExitCode, RecondiffError
-from recondiff.review import _one_line as printable
+from recondiff.review import printable
 
 if TYPE_CHECKING:
     from recondiff import apply as apply_mod

@@ -16,6 +16,7 @@ from types import FrameType
 import click
 
 from recondiff.errors import ExitCode, InternalError, first_line
+from recondiff.review import printable
 
 DEBUG_ENV = "RECONDIFF_DEBUG"
 
@@ -114,8 +115,7 @@ def internal_error(exc: BaseException, debug: bool) -> int:
         text = first_line(exc)
         name = type(exc).__name__
         what = name if text == name else f"{name}: {text}"
-    # printable, whatever data the message carries (no terminal control codes)
-    what = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in what[:400])
+    what = printable(what[:400])  # whatever data the message carries: no control codes
     echo_err(
         "recondiff: internal error (a bug in recondiff, not a problem with your input): "
         f"{what}; {REPORT_BUG}",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from recondiff.errors import ConfigError
+from recondiff.snapshot import is_delimiter
 
 COMPARE_KINDS = (
     "exact",
@@ -741,9 +742,7 @@ def _delimiter(s: _Section) -> str | None:
     """The CSV field delimiter: one ASCII character (the CSV reader takes one byte),
     not a quote or a line break."""
     delimiter = s.string("delimiter")
-    if delimiter is not None and (
-        len(delimiter) != 1 or delimiter in '"\r\n' or not delimiter.isascii()
-    ):
+    if delimiter is not None and not is_delimiter(delimiter):
         raise ConfigError(
             f"{s.file}: {s.where} delimiter: must be one ASCII character other than a quote or a "
             f'line break (",", ";" or "\\t" for a tab), got {delimiter!r}'

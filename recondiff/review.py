@@ -98,7 +98,7 @@ _DECISION_WORDS = {
 # ---------------------------------------------------------------- describing
 
 
-def _one_line(text: str) -> str:
+def printable(text: str) -> str:
     """``text`` with every non-printable character escaped: safe on a terminal, one line."""
     if text.isprintable():
         return text
@@ -143,7 +143,7 @@ def describe(event: Event) -> str:
     text = f"{event['operation']} {subject}"
     if parts:
         text += ": " + "; ".join(parts)
-    return _one_line(text)
+    return printable(text)
 
 
 def _drift_text(drift: Sequence[dict[str, Any]]) -> str:
@@ -164,14 +164,14 @@ def reason_line(event: Event) -> str:
     drift = reason.get("drift") or []
     if drift:
         text += ": " + _drift_text(drift)
-    return _one_line(text)
+    return printable(text)
 
 
 def _alert_what(event: Event) -> str:
     """The attribute and values an alert is about: its drift, else its changes."""
     drift = event["reason"].get("drift") or []
     if drift:
-        return _one_line(_drift_text(drift))
+        return printable(_drift_text(drift))
     return describe(event)
 
 
@@ -231,13 +231,13 @@ def summary_lines(plan: Plan) -> list[str]:
         f"created     {info['created_at']}",
         f"recondiff   {info['recondiff_version']}",
         f"digest      {_short(info['digest'])}",
-        f"config      {_one_line(info['config']['path'])}  {_short(info['config']['sha256'])}",
+        f"config      {printable(info['config']['path'])}  {_short(info['config']['sha256'])}",
     ]
     for side in ("endpoint", "repository"):
         source = info["inputs"][side]
         lines.append(
-            f"{side:<11} {_one_line(source['path'])}  {source['rows']} rows  "
-            f"captured {_one_line(source['captured_at'])}  {_short(source['sha256'])}"
+            f"{side:<11} {printable(source['path'])}  {source['rows']} rows  "
+            f"captured {printable(source['captured_at'])}  {_short(source['sha256'])}"
         )
     lines.append(f"identity    {_identity_note(plan)}")
     lines += [
@@ -251,20 +251,20 @@ def summary_lines(plan: Plan) -> list[str]:
     by_id = {e["id"]: e for e in plan["events"]}
     for event in info["alerts"]:
         lines.append(
-            f"  {event['id']}  {_subject(event)}  {_one_line(event['alert'])} -- "
+            f"  {event['id']}  {_subject(event)}  {printable(event['alert'])} -- "
             f"{_alert_what(by_id[event['id']])}"
         )
     lines += ["", f"attention ({len(info['attention'])})"]
     for item in info["attention"]:
-        line = f"  {item['situation']}  {_one_line(item['endpoint_key'] or '-')}"
+        line = f"  {item['situation']}  {printable(item['endpoint_key'] or '-')}"
         if item.get("endpoint_dn"):
-            line += f"  {_one_line(item['endpoint_dn'])}"
+            line += f"  {printable(item['endpoint_dn'])}"
         if item.get("identity_key"):
-            line += f"  identity {_one_line(item['identity_key'])}"
+            line += f"  identity {printable(item['identity_key'])}"
         if item.get("rule"):
-            line += f"  rule {_one_line(item['rule'])}"
+            line += f"  rule {printable(item['rule'])}"
         if item.get("candidates"):
-            line += f"  candidates {_one_line(', '.join(item['candidates']))}"
+            line += f"  candidates {printable(', '.join(item['candidates']))}"
         lines.append(line)
     lines += ["", f"pending ({len(info['pending'])})"]
     for event in info["pending"]:
@@ -273,7 +273,7 @@ def summary_lines(plan: Plan) -> list[str]:
             operation = f"repository {operation}"
         line = f"  {event['id']}  {operation}  {_subject(event)}"
         if event["dn"]:
-            line += f"  {_one_line(event['dn'])}"
+            line += f"  {printable(event['dn'])}"
         lines.append(f"{line}  {event['reason']}")
     return lines
 
@@ -282,7 +282,7 @@ def _identity_note(plan: Plan) -> str:
     """Whether apply can tell a replaced entry (same DN, another object) from the planned one."""
     attribute = plan["endpoint"].get("uuid_attribute")
     if attribute:
-        return f"{_one_line(attribute)} asserted on every event of an existing entry"
+        return f"{printable(attribute)} asserted on every event of an existing entry"
     return (
         "none: the endpoint export has no entryUUID or objectGUID column, so apply cannot "
         "tell an entry deleted and re-created under the same DN from the one planned; "
@@ -294,9 +294,9 @@ def _subject(event: dict[str, Any]) -> str:
     """Who an event is about: the account key, or for a repository event the identity."""
     if event["target"] == "repository":
         if event["identity_key"]:
-            return _one_line(f"identity {event['identity_key']}")
-        return _one_line(f"account {event['endpoint_key']}")
-    return _one_line(event["endpoint_key"] or event["identity_key"] or "-")
+            return printable(f"identity {event['identity_key']}")
+        return printable(f"account {event['endpoint_key']}")
+    return printable(event["endpoint_key"] or event["identity_key"] or "-")
 
 
 # ---------------------------------------------------------------- deciding

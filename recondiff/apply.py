@@ -1468,6 +1468,7 @@ class _Session:
         if not membership_event(event) or not self.server_has_memberof(event["id"]):
             return None
         group = event["object"]["dn"]
+        group_key = dn_key(group)
         for change in event["changes"]:
             if change["attribute"].lower() not in MEMBER_ATTRIBUTES:
                 continue
@@ -1476,7 +1477,7 @@ class _Session:
                     links = self.values(member, ["memberOf"], event["id"]).get("memberof", [])
                 except _SearchFailed:
                     links = []
-                listed = _dn_key(group) in {_dn_key(v) for v in links}
+                listed = group_key in {dn_key(v) for v in links}
                 if listed != (change["op"] == "add"):
                     state = "does not list it" if change["op"] == "add" else "still lists it"
                     return (
@@ -1589,13 +1590,6 @@ class _SearchFailed(Exception):
         super().__init__(_describe(result))
         self.result = result
         self.code: int | None = result.get("result")
-
-
-def _dn_key(dn: str) -> str:
-    """A DN compared loosely: case-folded, no spaces around its separators."""
-    return ",".join(
-        "=".join(p.strip() for p in rdn.split("=", 1)) for rdn in re.split(r"(?<!\\),", dn)
-    ).casefold()
 
 
 def _show(values: Sequence[str]) -> str:
@@ -1788,16 +1782,16 @@ def _dn_value(raw: str) -> str:
     value = bytearray()
     for pair, char, plain in _DN_ESCAPE.findall(raw):
         value += bytes.fromhex(pair) if pair else (char or plain).encode("utf-8")
-    text = unicodedata.normalize("NFKC", value.decode("utf-8", "replace"))
-    return " ".join(text.split()).casefold()
+    return match_form(value.decode("utf-8", "replace"))
 
 
 def dn_key(dn: str) -> str:
     """``dn`` as a server compares it, near enough to tell two spellings of one
     entry apart from two entries: RFC 4514 escapes decoded, spaces around the
-    separators and runs of spaces dropped, case folded, the usual attribute
+    separators dropped, each value in :func:`match_form`, the usual attribute
     type aliases and OIDs named alike (``UID=b\\77ong, OU=People,…`` is
-    ``uid=bwong,ou=people,…``). Used to find the creation a membership waits for."""
+    ``uid=bwong,ou=people,…``). Used to find the creation a membership waits
+    for, and the group in a member's ``memberOf`` when resuming."""
     rdns = []
     for rdn in _split_dn(dn.strip(), ",;"):
         avas = []

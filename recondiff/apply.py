@@ -407,18 +407,14 @@ def mass_counts(plan: Plan, config: Config | None = None) -> dict[str, int]:
         if operation != "modify":
             continue
         counts["modifies"] += 1
-        if membership_event(event) or _member_removals(event):
-            counts["membership_removals"] += _member_removals(event)
+        removed = _member_removals(event)
+        if removed or membership_event(event):
+            counts["membership_removals"] += removed
         elif _removes_values(event):
             obj = event["object"]
             losing.add(str(obj.get("dn") or obj.get("key") or event["id"]).casefold())
     counts["value_removals"] = len(losing)
     return counts
-
-
-def mass_change_count(plan: Plan) -> int:
-    """Deletes and disables among the events ``apply`` runs."""
-    return mass_counts(plan)["deletes"]
 
 
 def safety_limits(
@@ -455,16 +451,13 @@ class SafetyError(InputError):
 
 def check_safety(
     plan: Plan,
-    allow: Mapping[str, int | None] | int | None,
+    allow: Mapping[str, int | None],
     source: Path | str,
     config: Config | None = None,
 ) -> None:
     """Refuse the whole apply (or LDIF) when the plan changes too much at once.
 
-    ``allow`` maps a guard's name to the count its override flag accepts (an
-    int alone is ``--allow-mass-change``, for deletes and disables)."""
-    if not isinstance(allow, Mapping):
-        allow = {"deletes": allow}
+    ``allow`` maps a guard's name to the count its override flag accepts."""
     counts = mass_counts(plan, config)
     limits = safety_limits(plan, config)
     rows = plan["inputs"]["endpoint"]["rows"]

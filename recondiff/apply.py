@@ -1214,9 +1214,9 @@ class _Session:
         conn: ldap3.Connection,
         target: LdapTarget,
         assertion: bool,
-        protected: frozenset[str] | None = None,
-        uuid_attribute: str | None = None,
-        key_attributes: Sequence[str] = (),
+        protected: frozenset[str],
+        uuid_attribute: str | None,
+        key_attributes: Sequence[str],
     ) -> None:
         self.conn = conn
         self.target = target
@@ -1800,7 +1800,7 @@ def _waits_for_creation(
     event: Event,
     creations: dict[str, Event],
     seen: dict[str, EventOutcome],
-    done: dict[str, dict[str, Any]] | None = None,
+    done: dict[str, dict[str, Any]],
 ) -> EventOutcome | None:
     """A membership of an account this plan creates runs only once the creation
     is applied: if the add is stale (the DN holds an entry recondiff did not
@@ -1825,7 +1825,7 @@ def _waits_for_creation(
     if add is None:
         return None
     got = seen.get(add["id"])
-    record = (done or {}).get(add["id"])
+    record = done.get(add["id"])
     if got is None and record is not None:
         # The add comes later in this plan's order, but an earlier apply ran it.
         got = EventOutcome(add["id"], record["outcome"], record["result"], record["message"])
@@ -1881,17 +1881,20 @@ def _skip_one(
         since = f"{done['message']} ({state} after it was {done['outcome']}: never sent again)"
         report(EventOutcome(event_id, done["outcome"], done["result"], since, previous=True))
         return
-    last = journal.outcome(event_id)
-    if last == "started" and refusal(plan, event) is None:
+    resumed = None
+    if journal.outcome(event_id) == "started" and refusal(plan, event) is None:
         resumed = _resumed(event, session, journal, f"; {state} since")
-        if resumed is not None:
-            if not dry_run:
-                journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
-            report(resumed)
-            return
-    if not dry_run and last != "skipped":
-        journal.record(event_id, "skipped", None, message)
-    report(EventOutcome(event_id, "skipped", None, message))
+    _settle(resumed or EventOutcome(event_id, "skipped", None, message), journal, dry_run, report)
+
+
+def _settle(
+    outcome: EventOutcome, journal: Journal, dry_run: bool, report: Callable[[EventOutcome], None]
+) -> None:
+    """Journal ``outcome`` (not in a dry run, nor a ``skipped`` twice in a row), then report it."""
+    repeated = outcome.outcome == "skipped" and journal.outcome(outcome.event_id) == "skipped"
+    if not dry_run and not repeated:
+        journal.record(outcome.event_id, outcome.outcome, outcome.result, outcome.message)
+    report(outcome)
 
 
 def _run_one(
@@ -1901,11 +1904,10 @@ def _run_one(
     journal: Journal,
     dry_run: bool,
     report: Callable[[EventOutcome], None],
-    creations: dict[str, Event] | None = None,
-    seen: dict[str, EventOutcome] | None = None,
+    creations: dict[str, Event],
+    seen: dict[str, EventOutcome],
 ) -> None:
     event_id = event["id"]
-    last = journal.last.get(event_id)
     done = journal.done.get(event_id)
     if done is not None:
         report(
@@ -1914,33 +1916,22 @@ def _run_one(
         return
     refused = refusal(plan, event, session.protected)
     if refused is not None:
-        if dry_run:
-            report(EventOutcome(event_id, "would_fail", None, refused))
-            return
-        journal.record(event_id, "failed", None, refused)
-        report(EventOutcome(event_id, "failed", None, refused))
+        failed = "would_fail" if dry_run else "failed"
+        _settle(EventOutcome(event_id, failed, None, refused), journal, dry_run, report)
         return
-    if last is not None and last["outcome"] == "started":
+    if journal.outcome(event_id) == "started":
         resumed = _resumed(event, session, journal)
         if resumed is not None:
-            if not dry_run:
-                journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
-            report(resumed)
+            _settle(resumed, journal, dry_run, report)
             return
-    waiting = _waits_for_creation(event, creations or {}, seen or {}, journal.done)
+    waiting = _waits_for_creation(event, creations, seen, journal.done)
     if waiting is not None:
         if dry_run and waiting.outcome == "stale":
             waiting = EventOutcome(event_id, "would_be_stale", None, waiting.message)
-        elif not dry_run and (
-            waiting.outcome != "skipped" or journal.outcome(event_id) != "skipped"
-        ):
-            journal.record(event_id, waiting.outcome, waiting.result, waiting.message)
-        report(waiting)
+        _settle(waiting, journal, dry_run, report)
         return
     if dry_run:
         report(session.check(event))
         return
     journal.record(event_id, "started", None, _summary(event))
-    outcome = session.send(event)
-    journal.record(event_id, outcome.outcome, outcome.result, outcome.message)
-    report(outcome)
+    _settle(session.send(event), journal, dry_run, report)

@@ -1179,11 +1179,15 @@ def _describe(result: dict[str, Any] | None) -> str:
 def supports_assertion(conn: ldap3.Connection) -> bool:
     """The root DSE lists the assertion control."""
     ok = conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["supportedControl"])
-    if not ok or not conn.response:
-        return False
+    return bool(ok) and ASSERTION_CONTROL.encode() in _found(conn).get("supportedcontrol", [])
+
+
+def _found(conn: ldap3.Connection) -> dict[str, list[bytes]]:
+    """The raw values of the entry the last (base) search found, by lower-cased name."""
+    if not conn.response:
+        return {}
     raw: dict[str, list[bytes]] = conn.response[0].get("raw_attributes", {})
-    values = next((v for k, v in raw.items() if k.lower() == "supportedcontrol"), [])
-    return ASSERTION_CONTROL.encode() in values
+    return {name.lower(): values for name, values in raw.items()}
 
 
 # -- one event -----------------------------------------------------------------------
@@ -1263,10 +1267,12 @@ class _Session:
             ),
             event_id,
         )
-        if result.get("result") != 0 or not self.conn.response:
+        if result.get("result") != 0:
             return {}
-        raw = self.conn.response[0].get("raw_attributes", {})
-        return {k.lower(): [v.decode("utf-8", "replace") for v in vals] for k, vals in raw.items()}
+        return {
+            name: [v.decode("utf-8", "replace") for v in values]
+            for name, values in _found(self.conn).items()
+        }
 
     def explain(self, event: Event) -> str:
         """Which preconditions no longer hold (best effort, for the message)."""
@@ -1431,10 +1437,7 @@ class _Session:
                 ),
                 event_id,
             )
-            raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
-            where: list[bytes] = next(
-                (v for k, v in raw.items() if k.lower() == "subschemasubentry"), []
-            )
+            where = _found(self.conn).get("subschemasubentry", [])
             if root.get("result") == 0 and where:
                 base = where[0].decode("utf-8", "replace")
                 self._call(
@@ -1443,10 +1446,7 @@ class _Session:
                     ),
                     event_id,
                 )
-                raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
-                types: list[bytes] = next(
-                    (v for k, v in raw.items() if k.lower() == "attributetypes"), []
-                )
+                types = _found(self.conn).get("attributetypes", [])
                 self._memberof = any(
                     re.search(rb"NAME\s+(?:\(\s*)?(?:'[^']*'\s+)*'memberOf'", t, re.I)
                     for t in types

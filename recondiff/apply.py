@@ -494,6 +494,18 @@ def config_named_by(plan: Plan) -> Config:
     return load_config(named)
 
 
+def check_plan(
+    plan: Plan, config: Config | None, allow: Mapping[str, int | None], source: Path | str
+) -> frozenset[str]:
+    """What ``apply`` and ``plan ldif`` both check before any event: the config is
+    the plan's endpoint's (:func:`check_config`) and the plan is within its
+    mass-change limits (:func:`check_safety`). Returns the protected names in
+    force (:func:`protected_names`)."""
+    check_config(plan, config)
+    check_safety(plan, allow, source, config)
+    return protected_names(plan, config)
+
+
 def check_config(plan: Plan, config: Config | None) -> None:
     """The config given at apply time must be the plan's endpoint's."""
     if config is not None and config.endpoint.name != plan["endpoint"]["name"]:
@@ -980,7 +992,7 @@ class _Lock:
             return
         for _attempt in range(50):
             try:
-                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | _NOFOLLOW
                 fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
@@ -1640,11 +1652,10 @@ def apply_plan(
         config = config_named_by(plan)
         if progress:
             progress(f"config in force: {config.path} (named by the plan; --config names another)")
-    check_config(plan, config)
     allowed = dict(allow or {})
     if allow_mass_change is not None:
         allowed["deletes"] = allow_mass_change
-    check_safety(plan, allowed, plan_path, config)
+    protected = check_plan(plan, config, allowed, plan_path)
     journal = Journal(
         Path(journal_path) if journal_path else default_journal(plan_path),
         plan["plan_id"],
@@ -1682,7 +1693,7 @@ def apply_plan(
                 conn,
                 target,
                 supports_assertion(conn),
-                protected_names(plan, config),
+                protected,
                 plan["endpoint"].get("uuid_attribute"),
                 [plan["endpoint"]["key_attribute"]]
                 + ([config.endpoint.key] if config is not None else []),

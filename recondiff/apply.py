@@ -219,11 +219,12 @@ def changes_filter(changes: Sequence[dict[str, Any]]) -> str | None:
 
 
 MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember"})
+"""Attributes holding a group's members by DN."""
 
-MEMBER_LISTS = frozenset({"member", "uniquemember", "memberuid"})
+MEMBER_LISTS = MEMBER_ATTRIBUTES | {"memberuid"}
 """Attributes holding a group's members (whose removals are counted one by one)."""
 
-NAME_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid", "uid", "samaccountname"})
+NAME_ATTRIBUTES = MEMBER_LISTS | {"uid", "samaccountname"}
 """Attributes whose values name an account (a member DN, a memberUid, a login name):
 a value written to one of them is checked against the protected keys, whatever
 the event's labels say (``memberUid: administrator`` on a posixGroup, or a second
@@ -614,16 +615,18 @@ def protected_names(plan: Plan, config: Config | None = None) -> frozenset[str]:
     return frozenset(form for form in map(match_form, names) if form)
 
 
-def _touched_names(event: Event, names: frozenset[str] = NAME_ATTRIBUTES) -> Iterator[str]:
+def _touched_names(event: Event, names: frozenset[str]) -> Iterator[str]:
     """Every name an event acts on: keys, the first RDN of its DN and its member's,
+    the values it writes to ``names`` (:data:`NAME_ATTRIBUTES` and the key attribute),
     and for a membership event every value it sends (a member DN, or a memberUid)."""
+    membership = membership_event(event)
     obj = event["object"]
     member = obj.get("member_of") or {}
     yield from (n for n in (obj.get("key"), member.get("key")) if n)
     yield from first_rdn_values(obj.get("dn"))
     yield from first_rdn_values(member.get("dn"))
     for change in event["changes"]:
-        if membership_event(event) or change["attribute"].lower() in names:
+        if membership or change["attribute"].lower() in names:
             for value in change["values"]:
                 yield value
                 yield from first_rdn_values(value)

@@ -219,11 +219,12 @@ def changes_filter(changes: Sequence[dict[str, Any]]) -> str | None:
 
 
 MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember"})
+"""Attributes holding a group's members by DN."""
 
-MEMBER_LISTS = frozenset({"member", "uniquemember", "memberuid"})
+MEMBER_LISTS = MEMBER_ATTRIBUTES | {"memberuid"}
 """Attributes holding a group's members (whose removals are counted one by one)."""
 
-NAME_ATTRIBUTES = frozenset({"member", "uniquemember", "memberuid", "uid", "samaccountname"})
+NAME_ATTRIBUTES = MEMBER_LISTS | {"uid", "samaccountname"}
 """Attributes whose values name an account (a member DN, a memberUid, a login name):
 a value written to one of them is checked against the protected keys, whatever
 the event's labels say (``memberUid: administrator`` on a posixGroup, or a second
@@ -407,18 +408,14 @@ def mass_counts(plan: Plan, config: Config | None = None) -> dict[str, int]:
         if operation != "modify":
             continue
         counts["modifies"] += 1
-        if membership_event(event) or _member_removals(event):
-            counts["membership_removals"] += _member_removals(event)
+        removed = _member_removals(event)
+        if removed or membership_event(event):
+            counts["membership_removals"] += removed
         elif _removes_values(event):
             obj = event["object"]
             losing.add(str(obj.get("dn") or obj.get("key") or event["id"]).casefold())
     counts["value_removals"] = len(losing)
     return counts
-
-
-def mass_change_count(plan: Plan) -> int:
-    """Deletes and disables among the events ``apply`` runs."""
-    return mass_counts(plan)["deletes"]
 
 
 def safety_limits(
@@ -455,16 +452,13 @@ class SafetyError(InputError):
 
 def check_safety(
     plan: Plan,
-    allow: Mapping[str, int | None] | int | None,
+    allow: Mapping[str, int | None],
     source: Path | str,
     config: Config | None = None,
 ) -> None:
     """Refuse the whole apply (or LDIF) when the plan changes too much at once.
 
-    ``allow`` maps a guard's name to the count its override flag accepts (an
-    int alone is ``--allow-mass-change``, for deletes and disables)."""
-    if not isinstance(allow, Mapping):
-        allow = {"deletes": allow}
+    ``allow`` maps a guard's name to the count its override flag accepts."""
     counts = mass_counts(plan, config)
     limits = safety_limits(plan, config)
     rows = plan["inputs"]["endpoint"]["rows"]
@@ -499,6 +493,18 @@ def config_named_by(plan: Plan) -> Config:
             "are enforced with the plan's)"
         )
     return load_config(named)
+
+
+def check_plan(
+    plan: Plan, config: Config | None, allow: Mapping[str, int | None], source: Path | str
+) -> frozenset[str]:
+    """What ``apply`` and ``plan ldif`` both check before any event: the config is
+    the plan's endpoint's (:func:`check_config`) and the plan is within its
+    mass-change limits (:func:`check_safety`). Returns the protected names in
+    force (:func:`protected_names`)."""
+    check_config(plan, config)
+    check_safety(plan, allow, source, config)
+    return protected_names(plan, config)
 
 
 def check_config(plan: Plan, config: Config | None) -> None:
@@ -609,16 +615,18 @@ def protected_names(plan: Plan, config: Config | None = None) -> frozenset[str]:
     return frozenset(form for form in map(match_form, names) if form)
 
 
-def _touched_names(event: Event, names: frozenset[str] = NAME_ATTRIBUTES) -> Iterator[str]:
+def _touched_names(event: Event, names: frozenset[str]) -> Iterator[str]:
     """Every name an event acts on: keys, the first RDN of its DN and its member's,
+    the values it writes to ``names`` (:data:`NAME_ATTRIBUTES` and the key attribute),
     and for a membership event every value it sends (a member DN, or a memberUid)."""
+    membership = membership_event(event)
     obj = event["object"]
     member = obj.get("member_of") or {}
     yield from (n for n in (obj.get("key"), member.get("key")) if n)
     yield from first_rdn_values(obj.get("dn"))
     yield from first_rdn_values(member.get("dn"))
     for change in event["changes"]:
-        if membership_event(event) or change["attribute"].lower() in names:
+        if membership or change["attribute"].lower() in names:
             for value in change["values"]:
                 yield value
                 yield from first_rdn_values(value)
@@ -987,7 +995,7 @@ class _Lock:
             return
         for _attempt in range(50):
             try:
-                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | _NOFOLLOW
                 fd = os.open(self.path, flags, 0o644)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
@@ -1186,11 +1194,15 @@ def _describe(result: dict[str, Any] | None) -> str:
 def supports_assertion(conn: ldap3.Connection) -> bool:
     """The root DSE lists the assertion control."""
     ok = conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["supportedControl"])
-    if not ok or not conn.response:
-        return False
+    return bool(ok) and ASSERTION_CONTROL.encode() in _found(conn).get("supportedcontrol", [])
+
+
+def _found(conn: ldap3.Connection) -> dict[str, list[bytes]]:
+    """The raw values of the entry the last (base) search found, by lower-cased name."""
+    if not conn.response:
+        return {}
     raw: dict[str, list[bytes]] = conn.response[0].get("raw_attributes", {})
-    values = next((v for k, v in raw.items() if k.lower() == "supportedcontrol"), [])
-    return ASSERTION_CONTROL.encode() in values
+    return {name.lower(): values for name, values in raw.items()}
 
 
 # -- one event -----------------------------------------------------------------------
@@ -1221,9 +1233,9 @@ class _Session:
         conn: ldap3.Connection,
         target: LdapTarget,
         assertion: bool,
-        protected: frozenset[str] | None = None,
-        uuid_attribute: str | None = None,
-        key_attributes: Sequence[str] = (),
+        protected: frozenset[str],
+        uuid_attribute: str | None,
+        key_attributes: Sequence[str],
     ) -> None:
         self.conn = conn
         self.target = target
@@ -1270,10 +1282,12 @@ class _Session:
             ),
             event_id,
         )
-        if result.get("result") != 0 or not self.conn.response:
+        if result.get("result") != 0:
             return {}
-        raw = self.conn.response[0].get("raw_attributes", {})
-        return {k.lower(): [v.decode("utf-8", "replace") for v in vals] for k, vals in raw.items()}
+        return {
+            name: [v.decode("utf-8", "replace") for v in values]
+            for name, values in _found(self.conn).items()
+        }
 
     def explain(self, event: Event) -> str:
         """Which preconditions no longer hold (best effort, for the message)."""
@@ -1438,10 +1452,7 @@ class _Session:
                 ),
                 event_id,
             )
-            raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
-            where: list[bytes] = next(
-                (v for k, v in raw.items() if k.lower() == "subschemasubentry"), []
-            )
+            where = _found(self.conn).get("subschemasubentry", [])
             if root.get("result") == 0 and where:
                 base = where[0].decode("utf-8", "replace")
                 self._call(
@@ -1450,10 +1461,7 @@ class _Session:
                     ),
                     event_id,
                 )
-                raw = self.conn.response[0].get("raw_attributes", {}) if self.conn.response else {}
-                types: list[bytes] = next(
-                    (v for k, v in raw.items() if k.lower() == "attributetypes"), []
-                )
+                types = _found(self.conn).get("attributetypes", [])
                 self._memberof = any(
                     re.search(rb"NAME\s+(?:\(\s*)?(?:'[^']*'\s+)*'memberOf'", t, re.I)
                     for t in types
@@ -1468,6 +1476,7 @@ class _Session:
         if not membership_event(event) or not self.server_has_memberof(event["id"]):
             return None
         group = event["object"]["dn"]
+        group_key = dn_key(group)
         for change in event["changes"]:
             if change["attribute"].lower() not in MEMBER_ATTRIBUTES:
                 continue
@@ -1476,7 +1485,7 @@ class _Session:
                     links = self.values(member, ["memberOf"], event["id"]).get("memberof", [])
                 except _SearchFailed:
                     links = []
-                listed = _dn_key(group) in {_dn_key(v) for v in links}
+                listed = group_key in {dn_key(v) for v in links}
                 if listed != (change["op"] == "add"):
                     state = "does not list it" if change["op"] == "add" else "still lists it"
                     return (
@@ -1591,13 +1600,6 @@ class _SearchFailed(Exception):
         self.code: int | None = result.get("result")
 
 
-def _dn_key(dn: str) -> str:
-    """A DN compared loosely: case-folded, no spaces around its separators."""
-    return ",".join(
-        "=".join(p.strip() for p in rdn.split("=", 1)) for rdn in re.split(r"(?<!\\),", dn)
-    ).casefold()
-
-
 def _show(values: Sequence[str]) -> str:
     if not values:
         return "absent"
@@ -1653,11 +1655,10 @@ def apply_plan(
         config = config_named_by(plan)
         if progress:
             progress(f"config in force: {config.path} (named by the plan; --config names another)")
-    check_config(plan, config)
     allowed = dict(allow or {})
     if allow_mass_change is not None:
         allowed["deletes"] = allow_mass_change
-    check_safety(plan, allowed, plan_path, config)
+    protected = check_plan(plan, config, allowed, plan_path)
     journal = Journal(
         Path(journal_path) if journal_path else default_journal(plan_path),
         plan["plan_id"],
@@ -1695,7 +1696,7 @@ def apply_plan(
                 conn,
                 target,
                 supports_assertion(conn),
-                protected_names(plan, config),
+                protected,
                 plan["endpoint"].get("uuid_attribute"),
                 [plan["endpoint"]["key_attribute"]]
                 + ([config.endpoint.key] if config is not None else []),
@@ -1788,16 +1789,16 @@ def _dn_value(raw: str) -> str:
     value = bytearray()
     for pair, char, plain in _DN_ESCAPE.findall(raw):
         value += bytes.fromhex(pair) if pair else (char or plain).encode("utf-8")
-    text = unicodedata.normalize("NFKC", value.decode("utf-8", "replace"))
-    return " ".join(text.split()).casefold()
+    return match_form(value.decode("utf-8", "replace"))
 
 
 def dn_key(dn: str) -> str:
     """``dn`` as a server compares it, near enough to tell two spellings of one
     entry apart from two entries: RFC 4514 escapes decoded, spaces around the
-    separators and runs of spaces dropped, case folded, the usual attribute
+    separators dropped, each value in :func:`match_form`, the usual attribute
     type aliases and OIDs named alike (``UID=b\\77ong, OU=People,…`` is
-    ``uid=bwong,ou=people,…``). Used to find the creation a membership waits for."""
+    ``uid=bwong,ou=people,…``). Used to find the creation a membership waits
+    for, and the group in a member's ``memberOf`` when resuming."""
     rdns = []
     for rdn in _split_dn(dn.strip(), ",;"):
         avas = []
@@ -1813,7 +1814,7 @@ def _waits_for_creation(
     event: Event,
     creations: dict[str, Event],
     seen: dict[str, EventOutcome],
-    done: dict[str, dict[str, Any]] | None = None,
+    done: dict[str, dict[str, Any]],
 ) -> EventOutcome | None:
     """A membership of an account this plan creates runs only once the creation
     is applied: if the add is stale (the DN holds an entry recondiff did not
@@ -1838,7 +1839,7 @@ def _waits_for_creation(
     if add is None:
         return None
     got = seen.get(add["id"])
-    record = (done or {}).get(add["id"])
+    record = done.get(add["id"])
     if got is None and record is not None:
         # The add comes later in this plan's order, but an earlier apply ran it.
         got = EventOutcome(add["id"], record["outcome"], record["result"], record["message"])
@@ -1894,17 +1895,20 @@ def _skip_one(
         since = f"{done['message']} ({state} after it was {done['outcome']}: never sent again)"
         report(EventOutcome(event_id, done["outcome"], done["result"], since, previous=True))
         return
-    last = journal.outcome(event_id)
-    if last == "started" and refusal(plan, event) is None:
+    resumed = None
+    if journal.outcome(event_id) == "started" and refusal(plan, event) is None:
         resumed = _resumed(event, session, journal, f"; {state} since")
-        if resumed is not None:
-            if not dry_run:
-                journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
-            report(resumed)
-            return
-    if not dry_run and last != "skipped":
-        journal.record(event_id, "skipped", None, message)
-    report(EventOutcome(event_id, "skipped", None, message))
+    _settle(resumed or EventOutcome(event_id, "skipped", None, message), journal, dry_run, report)
+
+
+def _settle(
+    outcome: EventOutcome, journal: Journal, dry_run: bool, report: Callable[[EventOutcome], None]
+) -> None:
+    """Journal ``outcome`` (not in a dry run, nor a ``skipped`` twice in a row), then report it."""
+    repeated = outcome.outcome == "skipped" and journal.outcome(outcome.event_id) == "skipped"
+    if not dry_run and not repeated:
+        journal.record(outcome.event_id, outcome.outcome, outcome.result, outcome.message)
+    report(outcome)
 
 
 def _run_one(
@@ -1914,11 +1918,10 @@ def _run_one(
     journal: Journal,
     dry_run: bool,
     report: Callable[[EventOutcome], None],
-    creations: dict[str, Event] | None = None,
-    seen: dict[str, EventOutcome] | None = None,
+    creations: dict[str, Event],
+    seen: dict[str, EventOutcome],
 ) -> None:
     event_id = event["id"]
-    last = journal.last.get(event_id)
     done = journal.done.get(event_id)
     if done is not None:
         report(
@@ -1927,33 +1930,22 @@ def _run_one(
         return
     refused = refusal(plan, event, session.protected)
     if refused is not None:
-        if dry_run:
-            report(EventOutcome(event_id, "would_fail", None, refused))
-            return
-        journal.record(event_id, "failed", None, refused)
-        report(EventOutcome(event_id, "failed", None, refused))
+        failed = "would_fail" if dry_run else "failed"
+        _settle(EventOutcome(event_id, failed, None, refused), journal, dry_run, report)
         return
-    if last is not None and last["outcome"] == "started":
+    if journal.outcome(event_id) == "started":
         resumed = _resumed(event, session, journal)
         if resumed is not None:
-            if not dry_run:
-                journal.record(event_id, resumed.outcome, resumed.result, resumed.message)
-            report(resumed)
+            _settle(resumed, journal, dry_run, report)
             return
-    waiting = _waits_for_creation(event, creations or {}, seen or {}, journal.done)
+    waiting = _waits_for_creation(event, creations, seen, journal.done)
     if waiting is not None:
         if dry_run and waiting.outcome == "stale":
             waiting = EventOutcome(event_id, "would_be_stale", None, waiting.message)
-        elif not dry_run and (
-            waiting.outcome != "skipped" or journal.outcome(event_id) != "skipped"
-        ):
-            journal.record(event_id, waiting.outcome, waiting.result, waiting.message)
-        report(waiting)
+        _settle(waiting, journal, dry_run, report)
         return
     if dry_run:
         report(session.check(event))
         return
     journal.record(event_id, "started", None, _summary(event))
-    outcome = session.send(event)
-    journal.record(event_id, outcome.outcome, outcome.result, outcome.message)
-    report(outcome)
+    _settle(session.send(event), journal, dry_run, report)

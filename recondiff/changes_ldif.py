@@ -21,9 +21,7 @@ from recondiff.apply import (
     ASSERTION_CONTROL,
     assertion_control,
     assertion_filter,
-    check_config,
-    check_safety,
-    protected_names,
+    check_plan,
     refusal,
     split_preconditions,
 )
@@ -140,9 +138,7 @@ def plan_to_ldif(
     ``assertions=False`` leaves out the assertion controls (for a server without
     RFC 4528; the delete-old/add-new modifies still fail on a changed value).
     """
-    check_config(plan, config)
-    check_safety(plan, dict(allow or {}), f"plan {plan['plan_id']}", config)
-    protected = protected_names(plan, config)
+    protected = check_plan(plan, config, allow or {}, f"plan {plan['plan_id']}")
     events = runnable(plan)
     for event in events:
         why = refusal(plan, event, protected)

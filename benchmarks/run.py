@@ -230,7 +230,7 @@ def main() -> int:
                     [
                         py,
                         "-m",
-                        "recondiff.cli",
+                        "recondiff.cli.main",
                         "compare",
                         "-q",
                         "-c",
@@ -251,7 +251,7 @@ def main() -> int:
                         [
                             py,
                             "-m",
-                            "recondiff.cli",
+                            "recondiff.cli.main",
                             "compare",
                             "-q",
                             "-c",

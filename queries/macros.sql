@@ -38,8 +38,8 @@ CREATE OR REPLACE MACRO rd_value(v) AS CASE WHEN rd_blank(v) THEN NULL ELSE v EN
 -- needs only lower(): 0.43 -> 0.22 s on 10M values. With rd_strip's shortcut,
 -- staging the 1M benchmark's repository took 0.3 s less CPU (10M: both
 -- stagings took 14 to 18 s in three runs, 20 to 22 s before). The price is
--- in planning: rd_norm's expansion grew (drift.sql plans in 0.19 s, not
--- 0.12 s; likewise plan_drift_rules.sql and report_privileged.sql), and a
+-- in planning: rd_norm's expansion grew (drift/differences.sql plans in 0.19 s, not
+-- 0.12 s; likewise plan/drift_rules.sql and report/privileged.sql), and a
 -- value that ends in a non-ASCII letter costs about 15% more to fold as a key.
 --
 -- Unicode: text that looks the same is the same text. "josé" typed with a
@@ -207,18 +207,18 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
     END;
 
 -- The nine situations in the order of docs/design.md's table: a situation's rank
--- is its place here (situations.sql), the order of situations.parquet, from
--- which copy_situations_parquet.sql spells the situation again.
+-- is its place here (classify/situations.sql), the order of situations.parquet, from
+-- which results/situations_parquet.sql spells the situation again.
 CREATE OR REPLACE MACRO rd_situations() AS
     ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
      'deleted_in_repository', 'excluded', 'duplicate_key'];
 
--- A CSV cell a spreadsheet will not run as a formula (recondiff/csvsafe.py has
+-- A CSV cell a spreadsheet will not run as a formula (recondiff/io/csvsafe.py has
 -- the same rule): a value beginning with = + - @ TAB CR or ' gets one ' in
 -- front; dropping one leading ' from every cell that has one restores it.
 -- Spelled with contains(), not IN (...): DuckDB turns an IN list into a join,
 -- and a COPY whose query joins writes its CSV in the order its threads finish;
--- without one, DuckDB writes it in parallel and in order (copy_situations_csv.sql).
+-- without one, DuckDB writes it in parallel and in order (results/situations_csv.sql).
 -- A NUL character (refused in CSV and LDIF exports, possible in a Parquet or
 -- JSON Lines one) is written as U+2400 (the symbol for NUL): a raw NUL cuts
 -- the cell short in C-based tools and spreadsheets.
@@ -229,7 +229,7 @@ CREATE OR REPLACE MACRO rd_csv_cell(v) AS
          THEN '''' || v ELSE v END;
 CREATE OR REPLACE MACRO rd_csv(v) AS rd_csv_cell(rd_no_nul(v));
 
--- A value as the report shows it (queries/report_*.sql; recondiff/report.py
+-- A value as the report shows it (queries/report_*.sql; recondiff/report/render.py
 -- shown() is the same rule for what the page takes from plan.json): a value of
 -- more than 300 characters is cut to its first 200, followed by its length and
 -- where the whole value is, so that one 20 MB cell never reaches Python or the
@@ -249,11 +249,11 @@ CREATE OR REPLACE MACRO rd_finding(situation, sync, endpoint_key, identity_key) 
 CREATE OR REPLACE MACRO rd_is_finding(situation, sync) AS
     situation <> 'excluded' AND NOT (situation = 'linked' AND sync IS NOT DISTINCT FROM 'in_sync');
 
--- --- The action plan's events (plan_events.sql; docs/plan.md) ---------------
+-- --- The action plan's events (plan/events.sql; docs/plan.md) ---------------
 -- Events are written as canonical JSON by to_json over structs whose fields
 -- are declared in sorted order. DuckDB spells a \u escape of a control
 -- character in upper case where the canonical form has lower case; the writer
--- (recondiff/plan.py) re-encodes the rare line that holds one.
+-- (recondiff/plan/file.py) re-encodes the rare line that holds one.
 
 -- A value list without blanks (rd_blank) and repeats, in order.
 CREATE OR REPLACE MACRO rd_clean(l) AS
@@ -289,7 +289,7 @@ CREATE OR REPLACE MACRO rd_merge_pre(pre) AS
         )
     );
 
--- The stable event id (recondiff/plan.py event_id): SHA-256 of the target,
+-- The stable event id (recondiff/plan/file.py event_id): SHA-256 of the target,
 -- operation, object keys and changes joined with RS (between fields) and US
 -- (inside a change).
 CREATE OR REPLACE MACRO rd_event_id(target, operation, key, dn, identity_key, member_key,

@@ -37,9 +37,7 @@ import duckdb
 import orjson
 
 from recondiff import __version__
-from recondiff import plan as plan_mod
-from recondiff import snapshot as snapshot_mod
-from recondiff.config import (
+from recondiff.config.load import (
     SITUATIONS,
     Config,
     CorrelationRule,
@@ -47,7 +45,17 @@ from recondiff.config import (
     dn_placeholders,
     load_config,
 )
-from recondiff.confine import lock_down, open_connection
+from recondiff.engine.confine import lock_down, open_connection
+from recondiff.engine.slots import (
+    Column,
+    correlation_values,
+    element_values,
+    hash_of,
+    hashed,
+    list_of,
+    null_or,
+    quote_ident,
+)
 from recondiff.errors import (
     ConfigError,
     ExitCode,
@@ -58,21 +66,13 @@ from recondiff.errors import (
     no_space,
 )
 from recondiff.history import History, PreviousRun, config_key, history_path
-from recondiff.plan import Plan
-from recondiff.planner import Planner
-from recondiff.queries import Rows, load, render
-from recondiff.report import render_html
-from recondiff.report_data import ReportBuilder
-from recondiff.sqlgen import (
-    Column,
-    correlation_values,
-    element_values,
-    hash_of,
-    hashed,
-    list_of,
-    null_or,
-    quote_ident,
-)
+from recondiff.ingest import snapshot as snapshot_mod
+from recondiff.io.sqlfiles import Rows, load, render
+from recondiff.plan import file as plan_mod
+from recondiff.plan.build import Planner
+from recondiff.plan.file import Plan
+from recondiff.report.model import ReportBuilder
+from recondiff.report.render import render_html
 
 Progress = Callable[[str], None]
 
@@ -237,33 +237,42 @@ def compare(
 
             say("classifying accounts")
             with _timed(timings, "stage"):
-                _step(con, "stage_endpoint", params, blame, **fills.stage_endpoint())
-                _step(con, "stage_repository", params, blame, **fills.stage_repository())
+                _step(con, "stage/endpoint", params, blame, **fills.stage_endpoint())
+                _step(con, "stage/repository", params, blame, **fills.stage_repository())
             _check_repository_keys(con, cfg, repo_in.path)
             with _timed(timings, "classify"):
-                _step(con, "endpoint_state", params, blame)
-                _step(con, "release_endpoint_stage", params, blame)
-                _step(con, "blank_records", params, blame)
-                _step(con, "link", params, blame)
-                _step(con, "link_accounts", params, blame)
-                _step(con, "release_link_stage", params, blame)
-                _step(con, "correlate_todo", params, blame)
-                _step(con, "correlate_endpoint_values", params, blame, **fills.correlate_endpoint())
-                _step(con, "correlate_repository_values", params, blame, **fills.correlate_repo())
-                _step(con, "correlate", params, blame)
-                _step(con, "situations", params, blame)
+                _step(con, "classify/endpoint_state", params, blame)
+                _step(con, "classify/release_endpoint_stage", params, blame)
+                _step(con, "stage/blank_records", params, blame)
+                _step(con, "classify/link", params, blame)
+                _step(con, "classify/link_accounts", params, blame)
+                _step(con, "classify/release_link_stage", params, blame)
+                _step(con, "classify/correlate_todo", params, blame)
+                _step(
+                    con, "classify/correlate_endpoint_values", params, blame,
+                    **fills.correlate_endpoint(),
+                )
+                _step(
+                    con, "classify/correlate_repository_values", params, blame,
+                    **fills.correlate_repo(),
+                )
+                _step(con, "classify/correlate", params, blame)
+                _step(con, "classify/situations", params, blame)
                 if cfg.repository.expect_account and not cfg.endpoint.incremental:
-                    _step(con, "missing_expected", params, blame)
+                    _step(con, "classify/missing_expected", params, blame)
                 if previous is not None and previous.owners is not None:
                     owners = {"owners_path": str(previous.owners), "owners_run_id": previous.run_id}
-                    _step(con, "vanished", params | owners, blame, key=fills.repo_key.first())
-                _step(con, "release_situation_stage", params, blame)
+                    _step(
+                        con, "classify/vanished", params | owners, blame,
+                        key=fills.repo_key.first(),
+                    )
+                _step(con, "classify/release_situation_stage", params, blame)
             say("computing drift")
             with _timed(timings, "drift"):
-                _step(con, "drift_pairs", params, blame)
-                _step(con, "drift", params, blame, **fills.drift())
+                _step(con, "drift/pairs", params, blame)
+                _step(con, "drift/differences", params, blame, **fills.drift())
 
-            blank_rows = [r[0] for r in _step(con, "blank_keys", params).fetchall()]
+            blank_rows = [r[0] for r in _step(con, "stage/blank_keys", params).fetchall()]
             counts = _counts(con, params)
             if counts["blank_keys"]:
                 warnings.append(
@@ -314,9 +323,9 @@ def compare(
                 ep.columns,
             )
             if previous is not None:
-                _step(con, "history_load_findings", {"path": str(previous.findings)})
+                _step(con, "history/load_findings", {"path": str(previous.findings)})
             else:
-                _step(con, "history_no_previous", params)
+                _step(con, "history/no_previous", params)
 
             def make_report(
                 summary: dict[str, Any], plan: Plan, situations_parquet: Path
@@ -377,7 +386,8 @@ def _input(cfg: Config, side: str, work: Path, allow_empty: bool) -> InputSummar
         snapshot = path
         sha = info.sha256
     else:
-        from recondiff import ingest as ingest_mod  # here only: it loads pyarrow (snapshot.py)
+        # here only: it loads pyarrow (snapshot.py)
+        from recondiff.ingest import exports as ingest_mod
 
         snapshot = work / f"{side}.parquet"
         info = ingest_mod.ingest(path, snapshot, fmt, options)
@@ -482,7 +492,7 @@ def _connect(
     previous: PreviousRun | None,
     spill: Path | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """The run's connection, confined (recondiff.confine.lock_down): it reads
+    """The run's connection, confined (recondiff.engine.confine.lock_down): it reads
     the snapshots and the previous run's ownerships, and reads and writes only
     in the run's work directory and the output directory, whatever a config
     expression asks. It spills into ``spill`` (:func:`_spill_directory`, inside
@@ -580,7 +590,7 @@ class _Fills:
         a Config built in code), then bound on the confined connection over no row."""
         snapshot = self.ep.file if side == "endpoint" else self.repo.file
         check_expression(self.cfg.path, key, expression, snapshot)
-        sql = render("probe_expression", expression=expression)
+        sql = render("check/expression", expression=expression)
         try:
             cursor = self.con.execute(sql, {"path": self.params[f"{side}_path"]})
         except duckdb.Error as exc:
@@ -693,21 +703,21 @@ _PARAM = re.compile(r"\$(\w+)")
 # When a step fails inside DuckDB, what the user should look at. Formatted with
 # the run's paths; the DuckDB message follows after a colon.
 _BLAME = {
-    "stage_endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope "
+    "stage/endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope "
     "failed on its data, or the file is corrupt)",
-    "stage_repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
+    "stage/repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
     "failed on its data, or the file is corrupt)",
-    "correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
+    "classify/correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
     "in {config} failed on its data",
-    "correlate_repository_values": "{repository}: a [[correlation]] repository or "
+    "classify/correlate_repository_values": "{repository}: a [[correlation]] repository or "
     "repository_sql in {config} failed on its data",
-    "drift": "{endpoint}, {repository}: cannot read the snapshots again for drift "
+    "drift/differences": "{endpoint}, {repository}: cannot read the snapshots again for drift "
     "(were they changed during the run?)",
-    "copy_situations_csv": "{out}: cannot write the results",
-    "copy_situations_parquet": "{out}: cannot write the results",
-    "copy_drift_csv": "{out}: cannot write the results",
-    "copy_drift_parquet": "{out}: cannot write the results",
-    "copy_drift_diff_csv": "{out}: cannot write the results",
+    "results/situations_csv": "{out}: cannot write the results",
+    "results/situations_parquet": "{out}: cannot write the results",
+    "results/drift_csv": "{out}: cannot write the results",
+    "results/drift_parquet": "{out}: cannot write the results",
+    "results/drift_diff_csv": "{out}: cannot write the results",
 }
 
 
@@ -776,7 +786,7 @@ def _duckdb_failure(
     DuckDB ran out of disk or memory; otherwise a bug (exit 3)."""
     where = _BLAME.get(name)
     if no_space(exc):
-        if name.startswith("copy_") and where:  # "{out}: cannot write the results"
+        if name.startswith("results/") and where:  # "{out}: cannot write the results"
             return InputError(
                 f"{where.format(**(blame or {}))} (no space left on device); the previous "
                 "results are untouched; free some space or pass another -o"
@@ -797,7 +807,7 @@ def _duckdb_failure(
 
 
 def _check_repository_keys(con: duckdb.DuckDBPyConnection, cfg: Config, path: Path) -> None:
-    problems = _step(con, "repository_key_problems", {}).fetchall()
+    problems = _step(con, "check/repository_keys", {}).fetchall()
     if not problems:
         return
     problem, key, rows = problems[0]
@@ -829,7 +839,7 @@ def _counts(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
     situations = dict.fromkeys(SITUATIONS, 0)
     by_attribute = dict.fromkeys(params["attributes"], 0)
     counts: dict[str, Any] = {"situations": situations, "by_attribute": by_attribute}
-    for what, name, n in _step(con, "summary", params).fetchall():
+    for what, name, n in _step(con, "results/summary", params).fetchall():
         if what == "situation":
             situations[name] = int(n)
         elif what == "attribute":
@@ -841,7 +851,7 @@ def _counts(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> dict[str,
         s: {"in_sync": 0, "drifted": 0} for s in ("linked", "correlated")
     }
     counts["linked_in_sync"] = 0
-    for situation, state, n in _step(con, "sync_counts", params).fetchall():
+    for situation, state, n in _step(con, "results/sync_counts", params).fetchall():
         sync[state] += int(n)
         by_situation[situation][state] = int(n)
         if situation == "linked" and state == "in_sync":
@@ -919,16 +929,16 @@ def _write_outputs(
             blame = {"out": str(out)}
             situations = staging / "situations.parquet"
             copy = params | {"path": str(situations)}
-            _step(con, "copy_situations_parquet", copy, blame, **fills.situations_out())
-            _step(con, "release_situation_table", {})
+            _step(con, "results/situations_parquet", copy, blame, **fills.situations_out())
+            _step(con, "results/release_situation_table", {})
             copy = {"situations_parquet": str(situations), "path": str(staging / "situations.csv")}
-            _step(con, "copy_situations_csv", copy, blame)
-            _step(con, "export_drift", params, blame)
+            _step(con, "results/situations_csv", copy, blame)
+            _step(con, "results/drift_export", params, blame)
             for fmt in ("parquet", "csv"):
-                _step(con, f"copy_drift_{fmt}", {"path": str(staging / f"drift.{fmt}")}, blame)
+                _step(con, f"results/drift_{fmt}", {"path": str(staging / f"drift.{fmt}")}, blame)
             _step(
                 con,
-                "copy_drift_diff_csv",
+                "results/drift_diff_csv",
                 {"path": str(staging / "drift_diff.csv")},
                 blame,
                 **fills.diff_cells(),
@@ -1099,7 +1109,7 @@ def _spill_directory(cfg: Config) -> Iterator[Path | None]:
 
 def _remove_leftovers(parent: Path, prefix: str) -> None:
     """Remove ``parent``'s directories ``<prefix><pid>-<random>`` (and the UTF-16
-    transcoding files ``<prefix><pid>-<random>.csv`` of recondiff.ingest) that this
+    transcoding files ``<prefix><pid>-<random>.csv`` of recondiff.ingest.exports) that this
     user owns, whose process no longer runs and whose lock nobody holds: what a
     killed run left. A live run's directory (in another container or host
     too: its lock) and anything not made by recondiff stay."""

@@ -7,7 +7,7 @@ copy of the directory's pairs, cheaper to write as Parquet than to insert).
 The next run of the same config (same endpoint and repository names) reads
 them to tell what is new, resolved and persisting, how old each finding is,
 and which unmatched account belonged to an identity that has since vanished
-(``queries/vanished.sql``). SQL in ``queries/history_*.sql``.
+(``queries/classify/vanished.sql``). SQL in ``queries/history_*.sql``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from recondiff.errors import InputError, first_line, no_space
-from recondiff.queries import fetch_dicts, load
+from recondiff.io.sqlfiles import fetch_dicts, load
 
 HISTORY_FILE = "history.duckdb"
 
@@ -64,7 +64,7 @@ class History:
             con.execute("SET TimeZone = 'UTC'")
             if not read_only:  # recording needs rd_key/rd_finding; reading needs no macro
                 con.execute(load("macros"))
-                con.execute(load("history_schema"))
+                con.execute(load("history/schema"))
         except duckdb.InterruptException:
             con.close()
             raise KeyboardInterrupt from None
@@ -97,18 +97,18 @@ class History:
         """The latest recorded run of this config, or None. Its findings
         (finding_key, situation, sync, endpoint_key, identity_key, first_seen)
         are written to the Parquet file ``findings`` for compare's connection to
-        load (queries/history_load_findings.sql)."""
+        load (queries/history/load_findings.sql)."""
         if not self.path.exists():
             return None
         con = self._connect(read_only=True)
         try:
-            con.execute(load("history_schema_check")).fetchall()
-            rows = con.execute(load("history_previous_run"), {"config_key": key}).fetchall()
+            con.execute(load("history/schema_check")).fetchall()
+            rows = con.execute(load("history/previous_run"), {"config_key": key}).fetchall()
             if not rows:
                 return None
             run_id, finished_us, summary_text = rows[0]
             con.execute(
-                load("history_previous_findings"), {"run_id": run_id, "path": str(findings)}
+                load("history/previous_findings"), {"run_id": run_id, "path": str(findings)}
             )
         except duckdb.InterruptException:
             raise KeyboardInterrupt from None
@@ -159,7 +159,7 @@ class History:
             con.execute("BEGIN TRANSACTION")
             run = summary["run"]
             con.execute(
-                load("history_record_run"),
+                load("history/record_run"),
                 {
                     "run_id": run_id,
                     "config_key": key,
@@ -175,14 +175,14 @@ class History:
                 "situations_parquet": str(situations_parquet),
             }
             con.execute(
-                load("history_record_findings"),
+                load("history/record_findings"),
                 common
                 | {
                     "previous_run_id": previous.run_id if previous else None,
                     "finished_at": datetime.fromisoformat(run["finished_at"]),
                 },
             )
-            con.execute(load("history_record_owners"), common | {"path": str(owners_temp)})
+            con.execute(load("history/record_owners"), common | {"path": str(owners_temp)})
             con.execute("COMMIT")
             os.replace(owners_temp, owners)
         except duckdb.InterruptException:
@@ -206,7 +206,7 @@ class History:
         con = self._connect(read_only=True)
         try:
             rows = fetch_dicts(
-                con.execute(load("history_runs"), {"config_key": key, "limit": limit})
+                con.execute(load("history/runs"), {"config_key": key, "limit": limit})
             )
         except duckdb.Error as exc:
             first = first_line(exc)

@@ -1,8 +1,8 @@
 """Reviewing an action plan: summary, decisions, the decisions sheet, the repository feed.
 
 The library behind ``recondiff plan …`` (docs/plan.md, "Commands"); the CLI
-(:mod:`recondiff.cli_plan`) only parses and calls these. Plans are loaded and
-saved only through :mod:`recondiff.plan` (schema and digest checked on every
+(:mod:`recondiff.cli.plan`) only parses and calls these. Plans are loaded and
+saved only through :mod:`recondiff.plan.file` (schema and digest checked on every
 load, a fresh digest written atomically on every save).
 
 Every mistake raises :class:`~recondiff.errors.InputError` with one line that
@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recondiff import csvsafe
-from recondiff import plan as plan_mod
-from recondiff.atomic import write_text_atomically
 from recondiff.errors import InputError
-from recondiff.plan import Event, Plan
+from recondiff.io import csvsafe
+from recondiff.io.atomic import write_text_atomically
+from recondiff.plan import file as plan_mod
+from recondiff.plan.file import Event, Plan
 
 __all__ = [
     "DECISION_COLUMNS",
@@ -313,7 +313,7 @@ def decide_events(
 ) -> list[str]:
     """Approve or reject the events ``ids``, or (``ids=None``) every *pending* event.
 
-    Unlike :func:`recondiff.plan.decide` with ``ids=None``, events already
+    Unlike :func:`recondiff.plan.file.decide` with ``ids=None``, events already
     approved or rejected keep their decision: ``--all`` never overturns one.
     Returns the ids decided; refuses unknown ids and auto events (nothing changes).
     """
@@ -386,7 +386,7 @@ def decision_rows(plan: Plan) -> list[list[str | None]]:
 def export_decisions(plan_path: Path | str, out: Path | str, *, bom: bool = False) -> int:
     """Write the decisions sheet of the plan at ``plan_path`` to ``out`` (atomically).
 
-    Every cell is neutralised (:mod:`recondiff.csvsafe`); ``bom`` starts the
+    Every cell is neutralised (:mod:`recondiff.io.csvsafe`); ``bom`` starts the
     file with a UTF-8 byte-order mark for Excel. Returns the number of rows.
     """
     plan = plan_mod.load_plan(plan_path)

@@ -2,7 +2,7 @@
 
 Plans are written by hand with the small builder below (header per the
 schema, events of every kind docs/plan.md describes), saved with
-recondiff.plan.save_plan so their digest is right.
+recondiff.plan.file.save_plan so their digest is right.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from recondiff.apply import (
+from recondiff.apply.execute import (
     EventOutcome,
     JournalError,
     LdapError,
@@ -25,9 +25,9 @@ from recondiff.apply import (
     default_journal,
     escape_filter_value,
 )
-from recondiff.cli import cli
+from recondiff.cli.main import cli
 from recondiff.errors import InputError
-from recondiff.plan import event_id, save_plan
+from recondiff.plan.file import event_id, save_plan
 from tests.slapd import Slapd, ldap_server
 
 __all__ = ["ldap_server"]  # the fixture, imported so pytest finds it here
@@ -592,7 +592,7 @@ def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
 ) -> None:
     """The board approves in two sittings: the second apply runs only what is new,
     although approving changed the plan's digest."""
-    from recondiff.plan import decide, load_plan, save_plan
+    from recondiff.plan.file import decide, load_plan, save_plan
 
     first = modify_title(JDOE, "Engineer", "Lead Engineer", state="approved")
     later = modify_title(ASMITH, "Analyst", "Lead Analyst", state="pending")
@@ -612,7 +612,7 @@ def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
 
 
 def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
-    from recondiff.apply import Journal
+    from recondiff.apply.execute import Journal
 
     plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     written = json.loads(plan.read_text())

@@ -15,7 +15,7 @@ from typing import Any
 import ldap3
 import pytest
 
-from recondiff.apply import (
+from recondiff.apply.execute import (
     LdapError,
     LdapTarget,
     SafetyError,
@@ -27,7 +27,7 @@ from recondiff.apply import (
     refusal,
 )
 from recondiff.errors import InputError
-from recondiff.plan import finalise, load_plan
+from recondiff.plan.file import finalise, load_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,
@@ -202,7 +202,7 @@ def test_a_disable_relabelled_as_a_modify_is_still_a_disable(tmp_path: Path) -> 
     configured disable value (an [[attribute]] mapping of userAccountControl, or a
     plan writer renaming "disable" to "modify") counted only as a modify (500/25%),
     not against max_deletes (50)."""
-    from recondiff.config import load_config
+    from recondiff.config.load import load_config
 
     uac = [event("modify", dn, [change("delete", "userAccountControl", "512"),
                                 change("add", "userAccountControl", "514")])
@@ -282,7 +282,7 @@ def test_inflated_row_count_does_not_loosen_the_percent_limits(tmp_path: Path) -
     """A config relying on its percentages (counts set high) is defeated by a plan
     claiming 10,000,000 rows: 1000 of 1000 accounts deleted is 0.01%."""
     config_path = write_config(tmp_path, "max_deletes = 1000000\nmax_delete_percent = 5\n")
-    from recondiff.config import load_config
+    from recondiff.config.load import load_config
 
     deletes = [event("delete", dn, []) for dn in people(1000)]
     plan = make_plan(deletes, rows=10_000_000, max_deletes=1_000_000, max_delete_percent=5)

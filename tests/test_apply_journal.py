@@ -24,9 +24,9 @@ import ldap3
 import pytest
 from click.testing import CliRunner
 
-from recondiff.apply import JournalError, apply_plan, default_journal
-from recondiff.cli import cli
-from recondiff.plan import decide, load_plan, save_plan
+from recondiff.apply.execute import JournalError, apply_plan, default_journal
+from recondiff.cli.main import cli
+from recondiff.plan.file import decide, load_plan, save_plan
 from tests.conftest import ROOT
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
@@ -437,7 +437,7 @@ class HeldProxy:
 def _apply_process(url: str, server: Slapd, plan: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "RD_PW": server.password, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
-        [sys.executable, "-m", "recondiff.cli", *_safety_flags("apply", str(plan)), "--url", url,
+        [sys.executable, "-m", "recondiff", *_safety_flags("apply", str(plan)), "--url", url,
          "--bind-dn", server.admin_dn, "--password-env", "RD_PW", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.apply import (
+from recondiff.apply.execute import (
     Journal,
     JournalError,
     LdapError,
@@ -28,7 +28,7 @@ from recondiff.apply import (
     apply_plan,
     default_journal,
 )
-from recondiff.plan import load_plan
+from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
@@ -87,7 +87,7 @@ def test_rj_a_hard_link_to_the_journal_does_not_race(ldap_server: Slapd, tmp_pat
     ev = modify_title(JDOE, "Engineer", "Lead Engineer", state="pending")
     plan = write_plan(tmp_path / "plan.json", [ev])
     apply_plan(plan, target(ldap_server))  # the journal exists: `skipped`
-    from recondiff.plan import decide, save_plan
+    from recondiff.plan.file import decide, save_plan
 
     loaded = load_plan(plan)
     decide(loaded, [ev["id"]], "approved", "cab")
@@ -289,7 +289,7 @@ def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
             membership("add", VPN, eve),
         ]
         plan = write_plan(tmp_path / f"plan{round_}.json", events)
-        args = [sys.executable, "-m", "recondiff.cli", "apply", str(plan), "--url",
+        args = [sys.executable, "-m", "recondiff", "apply", str(plan), "--url",
                 ldap_server.url, "--bind-dn", ldap_server.admin_dn, "--password-env", "RD_PW",
                 "-q", "--allow-plaintext", "--config", str(write_config(tmp_path))]  # fmt: skip
         for _kill in range(3):
@@ -460,7 +460,7 @@ def test_rj_a_server_hang_after_an_add_resumes_to_the_truth(
     group; an existing identical account (the server answered 68) is stale and
     does not. (The clock-skew allowance is cut to a second: the fixture's
     bwong is seconds old, an account in life is older than a minute.)"""
-    import recondiff.apply as apply_mod
+    import recondiff.apply.execute as apply_mod
 
     monkeypatch.setattr(apply_mod, "CLOCK_SKEW", timedelta(seconds=1))
     first = event("modify", JDOE, [change("replace", "description", "before")])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.changes_ldif import attribute_line, fold, needs_base64, plan_to_ldif
 from recondiff.errors import InputError
-from recondiff.plan import load_plan
+from recondiff.plan.file import load_plan
+from recondiff.plan.ldif_export import attribute_line, fold, needs_base64, plan_to_ldif
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from recondiff.cli import cli
+from recondiff.cli.main import cli
 from tests.conftest import SAMPLE
 
 MINI = """

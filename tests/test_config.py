@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.config import load_config
+from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 
 BASE = """
@@ -303,7 +303,7 @@ def test_memory_limit_means_what_duckdb_reads(tmp_path: Path, size: str) -> None
     """Every size load_config accepts is one DuckDB takes, as the same number of bytes."""
     import duckdb
 
-    from recondiff.config import _MEMORY, _MEMORY_UNITS
+    from recondiff.config.load import _MEMORY, _MEMORY_UNITS
 
     cfg = load_config(write(tmp_path, BASE + f'[engine]\nmemory_limit = "{size}"\n'))
     assert cfg.engine.memory_limit == size
@@ -329,7 +329,7 @@ def test_temp_directory_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     # one that does not exist yet is fine when it can be created
     cfg = load_config(write(tmp_path, BASE + '[engine]\ntemp_directory = "a/b/spill"\n'))
     assert cfg.engine.temp_directory == tmp_path / "a" / "b" / "spill"
-    import recondiff.config as config_mod
+    import recondiff.config.load as config_mod
 
     monkeypatch.setattr(config_mod.os, "access", lambda _path, _mode: False)
     assert error_of(tmp_path, BASE + '[engine]\ntemp_directory = "a/b/spill"\n') == (

@@ -1,6 +1,6 @@
 """A config cannot reach outside its snapshots (issue 14 item 1).
 
-Layer 1 (recondiff.confine.expression_problem, called by load_config) refuses
+Layer 1 (recondiff.engine.confine.expression_problem, called by load_config) refuses
 anything but one plain expression; tests/test_config.py and the
 tests/hostile/config-* cases cover it. These tests prove layer 2 on its own:
 even an expression that slipped past layer 1 runs on a connection that cannot
@@ -17,9 +17,9 @@ import duckdb
 import pytest
 
 from recondiff import compare as compare_mod
-from recondiff import confine
 from recondiff.compare import compare
-from recondiff.config import load_config
+from recondiff.config.load import load_config
+from recondiff.engine import confine
 from recondiff.errors import RecondiffError
 
 AD = "sAMAccountName,title\njdoe,Eng\nasmith,Ops\n"
@@ -158,9 +158,8 @@ def test_a_confined_run_writes_its_outputs_with_relative_paths(
     """-c and -o relative to the working directory, a Parquet snapshot read in
     place and a second run reading the first one's state: all inside the
     confinement."""
-    from recondiff import ingest as ingest_mod
-    from recondiff import snapshot as snapshot_mod
-
+    from recondiff.ingest import exports as ingest_mod
+    from recondiff.ingest import snapshot as snapshot_mod
     _run_dir(tmp_path, 'scope = "title <> \'Nobody\'"')
     ingest_mod.ingest(
         tmp_path / "ad.csv", tmp_path / "ad.parquet", "csv", snapshot_mod.ReadOptions()

@@ -1,6 +1,6 @@
 """Second reader's attacks on the config confinement (issue 14 items 1, 2, 22).
 
-Each test is one attempt to get past recondiff/confine.py or compare._connect;
+Each test is one attempt to get past recondiff/engine/confine.py or compare._connect;
 the ones that found a hole name it. tests/hostile/rc-* hold the CLI cases.
 """
 
@@ -15,8 +15,8 @@ import pytest
 
 from recondiff import compare as compare_mod
 from recondiff.compare import compare
-from recondiff.config import load_config
-from recondiff.confine import expression_problem
+from recondiff.config.load import load_config
+from recondiff.engine.confine import expression_problem
 from recondiff.errors import ConfigError
 from tests.test_confinement import AD, _run_dir
 

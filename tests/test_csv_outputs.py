@@ -14,7 +14,7 @@ import csv
 from pathlib import Path
 
 from recondiff.compare import compare
-from recondiff.csvsafe import restore
+from recondiff.io.csvsafe import restore
 
 ENDPOINT = (
     "key,dn,title,department,groups\n"

@@ -1,4 +1,4 @@
-"""recondiff.csvsafe: formula injection neutralised, exactly reversible, spreadsheet round trips."""
+"""recondiff.io.csvsafe: formula injection neutralised, exactly reversible, spreadsheet round trips."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recondiff import csvsafe
 from recondiff.errors import InputError
-from recondiff.queries import load
+from recondiff.io import csvsafe
+from recondiff.io.sqlfiles import load
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import recondiff.compare as compare
-from recondiff.cli import cli
+from recondiff.cli.main import cli
 from tests.conftest import SAMPLE
 
 REPORT = (
@@ -76,19 +76,19 @@ def test_debug_adds_the_traceback(crashing_compare: None, tmp_path: Path, how: s
 
 def test_an_unknown_duckdb_failure_is_internal(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
-    """A step no input can make fail (here queries/sync_counts.sql) is a bug:
+    """A step no input can make fail (here queries/results/sync_counts.sql) is a bug:
     exit 3, not the user's input error (2) it used to be."""
     render, load = compare.render, compare.load
     broken = "SELECT error('broken step')"
     monkeypatch.setattr(
-        compare, "render", lambda name, **f: broken if name == "sync_counts" else render(name, **f)
+        compare, "render", lambda name, **f: broken if name == "results/sync_counts" else render(name, **f)
     )
-    monkeypatch.setattr(compare, "load", lambda name: broken if name == "sync_counts" else load(name))
+    monkeypatch.setattr(compare, "load", lambda name: broken if name == "results/sync_counts" else load(name))
     out = tmp_path / "out"
     result = _compare(out, env={"RECONDIFF_DEBUG": ""})
     assert result.exit_code == 3
     assert result.stderr == (
-        f"{INTERNAL}queries/sync_counts.sql failed: Invalid Input Error: broken step; {REPORT}\n"
+        f"{INTERNAL}queries/results/sync_counts.sql failed: Invalid Input Error: broken step; {REPORT}\n"
     )
     assert not out.exists() or not list(out.iterdir())
 
@@ -135,7 +135,7 @@ def test_duckdb_interrupted_anywhere_is_an_interrupt(monkeypatch: pytest.MonkeyP
 def test_sigterm_in_any_command_is_143(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The CLI, not compare alone, turns SIGTERM into an interrupt (here while
     plan show loads a plan), and puts the previous handler back after."""
-    import recondiff.cli_plan as cli_plan
+    import recondiff.cli.plan as cli_plan
 
     def terminated(*args: Any, **kwargs: Any) -> None:
         os.kill(os.getpid(), signal.SIGTERM)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recondiff.cli import cli
+from recondiff.cli.main import cli
 from recondiff.compare import compare
 from recondiff.history import History, history_path
 
@@ -137,12 +137,12 @@ def test_ctrl_c_while_the_previous_findings_are_written_is_an_interrupt(
     not as "not a recondiff run history" (exit 2)."""
     import duckdb
 
-    from recondiff.queries import load
+    from recondiff.io.sqlfiles import load
 
     run(tmp_path, RUN1)
     out = tmp_path / "out"
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != "history.duckdb"}
-    copy_sql = load("history_previous_findings")
+    copy_sql = load("history/previous_findings")
 
     class Interrupting:
         def __init__(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recondiff.cli import cli
+from recondiff.cli.main import cli
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 CASES = sorted(p for p in HOSTILE.iterdir() if p.is_dir())

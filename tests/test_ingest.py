@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import recondiff
-from recondiff import ingest as ingest_module
 from recondiff.errors import InputError
-from recondiff.ingest import (
+from recondiff.ingest import exports as ingest_module
+from recondiff.ingest.exports import (
     FORMATS,
     ReadOptions,
     SnapshotInfo,

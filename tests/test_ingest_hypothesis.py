@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recondiff.errors import InputError
-from recondiff.ingest import ReadOptions, read_export, read_snapshot_info
-from recondiff.ldif import parse_ldif
+from recondiff.ingest.exports import ReadOptions, read_export, read_snapshot_info
+from recondiff.ingest.ldif import parse_ldif
 
 SETTINGS = settings(
     # RECONDIFF_HYPOTHESIS_EXAMPLES=3000 for a deeper search than the default quick run.

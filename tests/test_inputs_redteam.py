@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from recondiff.errors import InputError
-from recondiff.ingest import read_export
-from recondiff.ldif import LdifRecord, parse_ldif, read_ldif
+from recondiff.ingest.exports import read_export
+from recondiff.ingest.ldif import LdifRecord, parse_ldif, read_ldif
 
 RECONDIFF = str(Path(sys.executable).with_name("recondiff"))
 
@@ -312,13 +312,13 @@ def test_a_nul_anywhere_in_a_csv_is_named(tmp_path: Path, data: bytes, error: st
     newline, or in a UTF-16 export is refused with its row (line) and column."""
     path = write(tmp_path, data, "x.csv")
     with pytest.raises(InputError, match=error):
-        from recondiff.ingest import ReadOptions
+        from recondiff.ingest.exports import ReadOptions
 
         read_export(path, options=ReadOptions(multi_valued=("groups",)))
 
 
 def _marks_as_it_was(marked: tuple[str, ...], values: list[str]) -> tuple[list[int], list[str]]:
-    from recondiff.report import _loose
+    from recondiff.report.render import _loose
 
     at: list[int] = []
     rest: list[str] = []
@@ -342,8 +342,8 @@ def test_marking_drifted_values_is_not_quadratic_in_one_accounts_values(
     each value is put in its loose form at most once."""
     import random
 
-    from recondiff import report as report_mod
-    from recondiff.report import _marks
+    from recondiff.report import render as report_mod
+    from recondiff.report.render import _marks
 
     loosened = 0
     real_loose = report_mod._loose

@@ -35,7 +35,7 @@ def test_sigint_during_compare_exits_130_and_leaves_nothing(big_run: Path, tmp_p
     out = tmp_path / "out"
     env = {**os.environ, "RECONDIFF_PROGRESS": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(big_run), "-o", str(out)],
+        [sys.executable, "-m", "recondiff", "compare", "-c", str(big_run), "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -76,8 +76,8 @@ def test_a_failure_while_a_stream_is_read_is_one_line(
     after the first batches still becomes recondiff's one-line error (an
     interrupt, KeyboardInterrupt). No input explains a failure of this step: it
     is an internal error (exit 3), not the user's (exit 2)."""
-    stream = compare._batches(failing_query, "plan_events", {}, {}, 5_000)
-    with pytest.raises(InternalError, match=r"^queries/plan_events\.sql failed: .*disk full$"):
+    stream = compare._batches(failing_query, "plan/events", {}, {}, 5_000)
+    with pytest.raises(InternalError, match=r"^queries/plan/events\.sql failed: .*disk full$"):
         for _ in stream:
             pass
 
@@ -88,8 +88,8 @@ def test_a_failure_while_a_steps_rows_are_fetched_is_one_line(
     """DuckDB runs a SELECT while its rows are fetched: a step fetches them
     itself, inside its error mapping, so a report query that fails (or is
     interrupted) there is one line, not a traceback that exits 1."""
-    with pytest.raises(InternalError, match=r"^queries/report_rows\.sql failed: .*disk full$"):
-        compare._step(failing_query, "report_rows", {})
+    with pytest.raises(InternalError, match=r"^queries/report/rows\.sql failed: .*disk full$"):
+        compare._step(failing_query, "report/rows", {})
 
 
 def test_a_step_that_runs_out_of_disk_is_the_users_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -99,10 +99,10 @@ def test_a_step_that_runs_out_of_disk_is_the_users_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(compare, "render", lambda name, **fills: full)
     monkeypatch.setattr(compare, "load", lambda name: full)
     con = duckdb.connect()
-    with pytest.raises(InputError, match=r"^queries/drift_pairs\.sql: no space left on device for DuckDB's temp"):
-        compare._step(con, "drift_pairs", {})
+    with pytest.raises(InputError, match=r"^queries/drift/pairs\.sql: no space left on device for DuckDB's temp"):
+        compare._step(con, "drift/pairs", {})
     with pytest.raises(InputError, match=r"^/o: cannot write the results \(no space left on device\); the previous"):
-        compare._step(con, "copy_drift_csv", {}, {"out": "/o"})
+        compare._step(con, "results/drift_csv", {}, {"out": "/o"})
 
 
 # --- SIGTERM and SIGKILL -------------------------------------------------------
@@ -111,7 +111,7 @@ def test_a_step_that_runs_out_of_disk_is_the_users_error(monkeypatch: pytest.Mon
 def _start(config: Path, out: Path, temp: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "RECONDIFF_PROGRESS": "1", "TMPDIR": str(temp)}
     return subprocess.Popen(
-        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(config), "-o", str(out)],
+        [sys.executable, "-m", "recondiff", "compare", "-c", str(config), "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
     )
 
@@ -128,7 +128,7 @@ def _wait_for(proc: subprocess.Popen[str], phase: str) -> list[str]:
 
 def _sample_run(out: Path, temp: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "recondiff.cli", "compare", "-c", str(SAMPLE / "recondiff.toml"),
+        [sys.executable, "-m", "recondiff", "compare", "-c", str(SAMPLE / "recondiff.toml"),
          "-o", str(out), "-q"],
         capture_output=True, text=True, env={**os.environ, "TMPDIR": str(temp)}, check=False,
     )
@@ -235,7 +235,7 @@ def test_a_killed_runs_utf16_transcoding_file_is_removed_too(tmp_path: Path) -> 
     """A UTF-16 CSV export is transcoded to TMPDIR/recondiff-<pid>-<random>.csv,
     locked while in use. A SIGKILL during the transcoding leaves it; the next
     run removes it, but not a live run's (its lock), nor a file of another name."""
-    from recondiff.ingest import _transcode_utf16
+    from recondiff.ingest.exports import _transcode_utf16
 
     source = tmp_path / "export.csv"
     source.write_text("sAMAccountName,title\njdoe,Eng\n", encoding="utf-16")

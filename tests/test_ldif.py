@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from recondiff.errors import InputError
-from recondiff.ingest import ReadOptions, read_export
-from recondiff.ldif import LdifRecord, decode_base64_value, parse_ldif, read_ldif
+from recondiff.ingest.exports import ReadOptions, read_export
+from recondiff.ingest.ldif import LdifRecord, decode_base64_value, parse_ldif, read_ldif
 
 THIRD_PARTY = Path(__file__).resolve().parent / "data" / "third_party"
 OPENLDAP = THIRD_PARTY / "openldap"

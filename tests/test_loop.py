@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply import LdapTarget, apply_plan
+from recondiff.apply.execute import LdapTarget, apply_plan
 from recondiff.compare import compare
-from recondiff.plan import decide, load_plan, save_plan
+from recondiff.plan.file import decide, load_plan, save_plan
 from tests.conftest import ROOT, require_system
 from tests.slapd import Slapd, available
 

@@ -8,7 +8,7 @@ import itertools
 import duckdb
 import pytest
 
-from recondiff.queries import load
+from recondiff.io.sqlfiles import load
 
 
 @pytest.fixture(scope="module")

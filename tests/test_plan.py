@@ -28,10 +28,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recondiff.changes_ldif import plan_to_ldif
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
-from recondiff.plan import decide, digest_of, finalise, load_plan
+from recondiff.plan.file import decide, digest_of, finalise, load_plan
+from recondiff.plan.ldif_export import plan_to_ldif
 from tests.conftest import ROOT, SAMPLE
 
 UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
@@ -305,7 +305,7 @@ def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> N
     digest_of() say for the same plan."""
     import hashlib
 
-    from recondiff.plan import canonical, dumps, event_line
+    from recondiff.plan.file import canonical, dumps, event_line
 
     plan = run(tmp_path)
     written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
@@ -330,7 +330,7 @@ def test_the_events_are_copied_where_sendfile_cannot_write_a_file(
     import errno
     import os
 
-    from recondiff.plan import dumps
+    from recondiff.plan.file import dumps
 
     real = os.sendfile
     calls: list[int] = []
@@ -342,9 +342,9 @@ def test_the_events_are_copied_where_sendfile_cannot_write_a_file(
         raise OSError(errno.EINVAL, "Invalid argument")
 
     if sent_before_failing is None:
-        monkeypatch.delattr("recondiff.plan.os.sendfile")
+        monkeypatch.delattr("recondiff.plan.file.os.sendfile")
     else:
-        monkeypatch.setattr("recondiff.plan.os.sendfile", sendfile)
+        monkeypatch.setattr("recondiff.plan.file.os.sendfile", sendfile)
     plan = run(tmp_path)
     written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
     assert written == dumps(plan) and len(plan["events"]) > 5
@@ -353,7 +353,7 @@ def test_the_events_are_copied_where_sendfile_cannot_write_a_file(
 
 def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path) -> None:
     from recondiff.errors import InputError
-    from recondiff.plan import dumps, finalise
+    from recondiff.plan.file import dumps, finalise
 
     plan = run(tmp_path)
     plan["events"][2]["approval"]["state"] = "maybe"
@@ -383,7 +383,7 @@ def test_canonical_is_json_dumps_byte_for_byte(value: Any) -> None:
     """docs/plan.md defines the canonical form as Python's json.dumps with sorted
     keys, compact separators and ensure_ascii=False; plan.canonical writes it with
     orjson for speed, and must not differ by a byte (the digest depends on it)."""
-    from recondiff.plan import canonical
+    from recondiff.plan.file import canonical
 
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert canonical(value) == expected.encode("utf-8")

@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 import recondiff.compare as compare
-from recondiff.cli import cli
+from recondiff.cli.main import cli
 from tests import test_exit_codes
 from tests.conftest import ROOT, SAMPLE
 
-PY = [sys.executable, "-m", "recondiff.cli"]
+PY = [sys.executable, "-m", "recondiff"]
 tiny_fs = test_exit_codes.tiny_fs  # a real 4 MiB tmpfs (root), as the exit-code tests use
 _leave_free = test_exit_codes._leave_free
 
@@ -183,10 +183,10 @@ _CRASHES: list[BaseException] = [
     ("target", "args"),
     [
         ("recondiff.compare.compare", ["compare", "-c", "c.toml", "-o", "o"]),
-        ("recondiff.cli_plan.load_plan", ["plan", "show", "p.json"]),
+        ("recondiff.cli.plan.load_plan", ["plan", "show", "p.json"]),
         ("recondiff.review.decide_file", ["plan", "approve", "p.json", "--all", "--by", "me"]),
-        ("recondiff.cli.History.runs", ["history", "--state", "."]),
-        ("recondiff.snapshot.ReadOptions", ["ingest", "x.csv", "-o", "x.parquet"]),
+        ("recondiff.cli.main.History.runs", ["history", "--state", "."]),
+        ("recondiff.ingest.snapshot.ReadOptions", ["ingest", "x.csv", "-o", "x.parquet"]),
     ],
 )
 def test_any_crash_in_any_command_is_exit_3_and_one_line(
@@ -331,7 +331,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     the handler in the main thread at once, between two renames: situations.*
     new, drift.* and plan.json old, summary.json gone, and the CLI said 'no
     output was half-written'. A real SIGTERM is sent after the second rename."""
-    from recondiff.cli_common import sigterm_as_interrupt
+    from recondiff.cli.common import sigterm_as_interrupt
 
     out = tmp_path / "out"
     compare.compare(SAMPLE / "recondiff.toml", out)

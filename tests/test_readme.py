@@ -40,9 +40,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from recondiff.cli import cli
-from recondiff.cli_apply import apply_command
-from recondiff.plan import load_plan
+from recondiff.cli.apply import apply_command
+from recondiff.cli.main import cli
+from recondiff.plan.file import load_plan
 from tests.conftest import ROOT, SAMPLE
 
 README = ROOT / "README.md"

@@ -27,8 +27,8 @@ import pytest
 from click.testing import CliRunner
 
 from recondiff.errors import InputError
-from recondiff.plan import load_plan
-from recondiff.report import environment, render_html, render_report
+from recondiff.plan.file import load_plan
+from recondiff.report.render import environment, render_html, render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "report"
@@ -263,9 +263,9 @@ def test_a_bad_key_in_a_run_directory_names_the_file(tmp_path: Path) -> None:
 
 def _cli() -> click.Group:
     """The real command line once `report` is registered there; until then the same
-    error mapping (recondiff.cli._Cli) around the command."""
-    from recondiff.cli import _Cli, cli
-    from recondiff.cli_report import report_command
+    error mapping (recondiff.cli.main._Cli) around the command."""
+    from recondiff.cli.main import _Cli, cli
+    from recondiff.cli.report import report_command
 
     if "report" in cli.commands:
         return cli
@@ -290,7 +290,7 @@ def test_cli_without_report_json_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_cli_help_has_an_example() -> None:
-    from recondiff.cli_report import report_command
+    from recondiff.cli.report import report_command
 
     assert "Example: recondiff report" in (report_command.help or "")
 
@@ -333,7 +333,7 @@ def test_twelve_full_tables_stay_small_and_fast() -> None:
 
 
 def test_the_sample_run_renders(tmp_path: Path) -> None:
-    """report.json as compare writes it (recondiff.report_data) renders, and
+    """report.json as compare writes it (recondiff.report.model) renders, and
     `recondiff report` re-renders it identically."""
     from recondiff.compare import compare
 
@@ -347,7 +347,7 @@ def test_the_sample_run_renders(tmp_path: Path) -> None:
 def test_the_fast_reading_of_the_side_by_side_data_is_the_checked_one() -> None:
     """report.json as compare writes it takes the fast path (no _Node per value),
     which gives exactly what the checked reader gives."""
-    from recondiff.report import _details_checked, _details_fast, _Node
+    from recondiff.report.render import _details_checked, _details_fast, _Node
 
     data = _big_report(rows_per_table=20)["details"]
     assert _details_fast(data) == _details_checked(_Node(data, "details", "report.json"))

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from recondiff.report import render_html, render_report
+from recondiff.report.render import render_html, render_report
 from tests.conftest import ROOT, require_system
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -267,7 +267,7 @@ def test_screenshot(session: Session, report_file: Path) -> None:
 
 
 def test_twelve_full_tables_open_in_seconds(session: Session, tmp_path: Path) -> None:
-    from recondiff.plan import load_plan
+    from recondiff.plan.file import load_plan
     from tests.test_report import _big_report
 
     big = tmp_path / "report.html"

@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from recondiff.compare import compare
-from recondiff.queries import load
-from recondiff.report import shown
+from recondiff.io.sqlfiles import load
+from recondiff.report.render import shown
 
 HUGE = 20 * 1024 * 1024
 LONG = 300_000

@@ -20,10 +20,11 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from recondiff import csvsafe, review
-from recondiff import plan as plan_mod
-from recondiff.cli import cli
-from recondiff.cli_plan import plan_group
+from recondiff import review
+from recondiff.cli.main import cli
+from recondiff.cli.plan import plan_group
+from recondiff.io import csvsafe
+from recondiff.plan import file as plan_mod
 
 # ------------------------------------------------------------------ plan builder
 
@@ -749,16 +750,16 @@ def test_feed_event_without_changes_still_gives_a_row(here: Path) -> None:
 
 @pytest.fixture
 def fake_ldif(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Stand in for recondiff.changes_ldif (another module's job): record the plan given."""
+    """Stand in for recondiff.plan.ldif_export (another module's job): record the plan given."""
     seen: list[dict[str, Any]] = []
-    module = types.ModuleType("recondiff.changes_ldif")
+    module = types.ModuleType("recondiff.plan.ldif_export")
 
     def plan_to_ldif(plan: dict[str, Any], **_options: Any) -> str:
         seen.append(plan)
         return f"# plan {plan['plan_id']}\ndn: {JDOE_DN}\nchangetype: modify\n"
 
     module.plan_to_ldif = plan_to_ldif  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "recondiff.changes_ldif", module)
+    monkeypatch.setitem(sys.modules, "recondiff.plan.ldif_export", module)
     return seen
 
 
@@ -774,7 +775,7 @@ def test_ldif_to_a_file_and_stdout(plan_path: Path, fake_ldif: list[dict[str, An
 
 
 def test_ldif_with_the_real_writer(plan_path: Path) -> None:
-    from recondiff.changes_ldif import plan_to_ldif
+    from recondiff.plan.ldif_export import plan_to_ldif
 
     code, out, err = run("plan", "ldif", str(plan_path), "-o", "changes.ldif")
     assert (code, out, err) == (0, "", "")

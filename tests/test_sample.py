@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from recondiff.compare import compare
-from recondiff.ingest import ReadOptions, ingest
+from recondiff.ingest.exports import ReadOptions, ingest
 from tests.conftest import SAMPLE
 
 

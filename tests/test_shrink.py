@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from recondiff.cli import cli
-from recondiff.config import load_config
+from recondiff.cli.main import cli
+from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 
 CONFIG = """\

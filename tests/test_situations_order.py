@@ -1,7 +1,7 @@
 """situations.parquet is in its documented order at a size DuckDB spreads over
 threads and row groups: by situation (docs/design.md order), then the endpoint
 record, missing identities by key; situation and sync are spelled after the
-sort from the rank it carries (queries/copy_situations_parquet.sql).
+sort from the rank it carries (queries/results/situations_parquet.sql).
 
 Written down (200,000 accounts u000000..u199999, record i+1 for account i):
   i % 4 == 0  linked to identity i; its title drifts when i % 8 == 0

@@ -1,4 +1,4 @@
-"""What compare accepts of a Parquet snapshot's columns (recondiff/snapshot.py
+"""What compare accepts of a Parquet snapshot's columns (recondiff/ingest/snapshot.py
 reads them through DuckDB; before, pyarrow's type predicates decided)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recondiff.errors import InputError
-from recondiff.snapshot import snapshot_columns, snapshot_metadata, type_supported
+from recondiff.ingest.snapshot import snapshot_columns, snapshot_metadata, type_supported
 
 ACCEPTED = {
     "text": pa.array(["a"]),

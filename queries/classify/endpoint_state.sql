@@ -1,0 +1,25 @@
+-- excluded and duplicate_key, the first two situations by precedence.
+--   excluded       out of scope, or protected (stage/endpoint.sql)
+--   duplicate_key  two or more non-excluded records share the key
+-- Every other record with a key is "active": linked, correlated or unmatched next.
+-- Records with a blank key stay here with pre_situation 'blank_key' (skipped, counted).
+CREATE OR REPLACE TEMP TABLE ep_state AS
+WITH dup AS (
+    SELECT ep_key_norm
+    FROM ep
+    WHERE ep_key_norm IS NOT NULL AND excluded_by IS NULL
+    GROUP BY ep_key_norm
+    HAVING count(*) > 1
+)
+SELECT
+    ep.ep_row,
+    ep.ep_key_norm,
+    ep.attr_hash,
+    CASE
+        WHEN ep.ep_key_norm IS NULL THEN 'blank_key'
+        WHEN ep.excluded_by IS NOT NULL THEN 'excluded'
+        WHEN dup.ep_key_norm IS NOT NULL THEN 'duplicate_key'
+    END AS pre_situation,
+    ep.excluded_by AS pre_rule
+FROM ep
+LEFT JOIN dup USING (ep_key_norm);

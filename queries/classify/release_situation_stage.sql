@@ -1,0 +1,9 @@
+-- situation (classify/situations.sql) holds everything later steps need from these;
+-- dropped now, they leave the memory to the steps that follow (the staged
+-- repository alone is 7 columns per identity).
+DROP TABLE ep_linked;
+DROP TABLE repo;
+DROP TABLE IF EXISTS ep_corr;
+DROP TABLE IF EXISTS corr_todo;
+DROP TABLE IF EXISTS corr_ep_values;
+DROP TABLE IF EXISTS corr_repo_values;

@@ -1,0 +1,5 @@
+"""``python -m recondiff``: the command line."""
+
+from recondiff.cli.main import main
+
+main()

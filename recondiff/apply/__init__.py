@@ -1,0 +1,1 @@
+"""Executing an approved plan against an LDAP directory (``recondiff apply``)."""

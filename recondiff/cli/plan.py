@@ -1,0 +1,267 @@
+"""`recondiff plan …`: review an action plan (part of the thin CLI; see cli.py).
+
+Each command parses its options and calls :mod:`recondiff.review` (or
+:mod:`recondiff.plan.file`); errors are :class:`~recondiff.errors.RecondiffError`
+and become one line on stderr and exit 2 in cli.py. stdout is data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from recondiff import review
+from recondiff.cli.apply import mass_change_options, safety_exit
+from recondiff.io.atomic import write_text_atomically
+from recondiff.plan.file import load_plan
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _plan_argument(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("plan_file", metavar="PLAN", type=click.Path(path_type=Path))(f)
+
+
+@click.group(name="plan")
+def plan_group() -> None:
+    """Review an action plan: show, approve, reject, decisions round trip, LDIF, feed.
+
+    Example: recondiff plan show out/plan.json
+    """
+
+
+@plan_group.command(name="show")
+@_plan_argument
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def show(plan_file: Path, as_json: bool) -> None:
+    """Summarise PLAN: header, counts, alerts, attention list, pending events.
+
+    Example: recondiff plan show out/plan.json
+    """
+    plan = load_plan(plan_file)
+    if as_json:
+        click.echo(json.dumps(review.summarise(plan), indent=2, ensure_ascii=False))
+        return
+    for line in review.summary_lines(plan):
+        click.echo(line)
+
+
+def _decision_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--comment", metavar="TEXT", help="Recorded with each decision.")(f)
+    f = click.option(
+        "--by", "by", required=True, metavar="NAME", help="Who decides (recorded in the plan)."
+    )(f)
+    f = click.option(
+        "--all", "all_pending", is_flag=True, help="Every pending event (decided ones are kept)."
+    )(f)
+    f = click.option(
+        "--event",
+        "events",
+        multiple=True,
+        metavar="ID",
+        help="An event id (ev-…) to decide; repeatable.",
+    )(f)
+    return _plan_argument(f)
+
+
+def _decide(
+    decision: str,
+    plan_file: Path,
+    events: tuple[str, ...],
+    all_pending: bool,
+    by: str,
+    comment: str | None,
+) -> None:
+    if events and all_pending:
+        raise click.UsageError("give --event ID (repeatable) or --all, not both")
+    if not events and not all_pending:
+        raise click.UsageError("say which events: --event ID (repeatable) or --all")
+    decided = review.decide_file(plan_file, None if all_pending else events, decision, by, comment)
+    for event_id in decided:
+        click.echo(event_id)
+    click.echo(f"recondiff: {decision} {_plural(len(decided), 'event')} in {plan_file}", err=True)
+
+
+@plan_group.command(name="approve")
+@_decision_options
+def approve(
+    plan_file: Path, events: tuple[str, ...], all_pending: bool, by: str, comment: str | None
+) -> None:
+    """Approve events of PLAN that need approval; rewrites PLAN with a new digest.
+
+    --all approves every pending event; events already approved or rejected
+    keep their decision (name one with --event to change it). Prints the ids
+    decided.
+
+    Example: recondiff plan approve out/plan.json --event ev-0123456789abcdef --by "J. Smith"
+    """
+    _decide("approved", plan_file, events, all_pending, by, comment)
+
+
+@plan_group.command(name="reject")
+@_decision_options
+def reject(
+    plan_file: Path, events: tuple[str, ...], all_pending: bool, by: str, comment: str | None
+) -> None:
+    """Reject events of PLAN that need approval; rewrites PLAN with a new digest.
+
+    --all rejects every pending event; events already approved or rejected
+    keep their decision (name one with --event to change it). Prints the ids
+    decided.
+
+    Example: recondiff plan reject out/plan.json --all --by "J. Smith" --comment "not this week"
+    """
+    _decide("rejected", plan_file, events, all_pending, by, comment)
+
+
+@plan_group.command(name="export-decisions")
+@_plan_argument
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The CSV to write.",
+)
+@click.option("--bom", is_flag=True, help="Start with a UTF-8 byte-order mark (for Excel).")
+def export_decisions(plan_file: Path, out: Path, bom: bool) -> None:
+    """Write a decisions sheet (CSV): one row per event of PLAN that needs approval.
+
+    Fill the decision (approved/rejected), by and comment columns, then run
+    import-decisions. Cells a spreadsheet would run as a formula are written
+    with a leading ' (see recondiff/io/csvsafe.py).
+
+    Example: recondiff plan export-decisions out/plan.json -o decisions.csv --bom
+    """
+    rows = review.export_decisions(plan_file, out, bom=bom)
+    click.echo(f"recondiff: wrote {_plural(rows, 'event')} to {out}", err=True)
+
+
+@plan_group.command(name="import-decisions")
+@_plan_argument
+@click.argument("sheet", metavar="DECISIONS_CSV", type=click.Path(path_type=Path))
+@click.option("--by", "by", metavar="NAME", help="Approver for rows whose by column is blank.")
+def import_decisions(plan_file: Path, sheet: Path, by: str | None) -> None:
+    """Apply the decision, by and comment columns of a decisions sheet to PLAN.
+
+    Refuses the whole sheet (PLAN unchanged) if PLAN changed since the
+    export, or on any unknown id, bad decision or missing approver. A blank
+    decision leaves its event as it is. Prints each event decided.
+
+    Example: recondiff plan import-decisions out/plan.json decisions.csv --by "Change board"
+    """
+    result = review.import_decisions(plan_file, sheet, by)
+    for event_id, decision in result.decided:
+        click.echo(f"{event_id}\t{decision}")
+    click.echo(
+        f"recondiff: {_plural(len(result.decided), 'decision')} applied to {plan_file}; "
+        f"{result.unchanged} already in the plan, {result.blank} left blank",
+        err=True,
+    )
+
+
+@plan_group.command(name="feed")
+@_plan_argument
+@click.option(
+    "-o",
+    "--output",
+    "outdir",
+    required=True,
+    metavar="DIR",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for repository_changes.csv and .jsonl (created if needed).",
+)
+def feed(plan_file: Path, outdir: Path) -> None:
+    """Write PLAN's repository changes for the identity system to import.
+
+    DIR/repository_changes.csv and DIR/repository_changes.jsonl hold one row
+    per change of every repository event (update_repository,
+    add_to_repository, link, unlink, delete_from_repository,
+    assign_default_user) that is auto or approved. Pending and rejected
+    events are left out. In the CSV, values is a JSON array.
+
+    Example: recondiff plan feed out/plan.json -o out/feed
+    """
+    result = review.write_feed(plan_file, outdir)
+    click.echo(
+        f"recondiff: wrote {_plural(result.rows, 'change')} of "
+        f"{_plural(result.events, 'event')} to {result.csv_path} and {result.jsonl_path.name}; "
+        f"{result.left_out} pending or rejected left out",
+        err=True,
+    )
+
+
+@plan_group.command(name="ldif")
+@_plan_argument
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    metavar="FILE",
+    help="The LDIF change file to write ('-' for stdout).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The recondiff.toml in force (default: the one the plan names, when it is there): "
+    "its protected keys and limits apply too.",
+)
+@click.option(
+    "--allow-mass-change",
+    "allow_mass_change",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Accept up to N deletes+disables over the safety limits.",
+)
+@mass_change_options
+def ldif(
+    plan_file: Path,
+    out: str,
+    config_path: Path | None,
+    allow_mass_change: int | None,
+    allow_value_removals: int | None,
+    allow_membership_removals: int | None,
+    allow_modifies: int | None,
+) -> None:
+    """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
+
+    Refused, like apply, when the plan changes more than its mass-change
+    limits (one line per limit, with the flag that accepts it).
+
+    Example: recondiff plan ldif out/plan.json -o changes.ldif
+    """
+    # Imported here: the LDIF writer is its own module (and its own engineer's).
+    from recondiff.apply.execute import SafetyError
+    from recondiff.config.load import load_config
+    from recondiff.plan.ldif_export import plan_to_ldif
+
+    plan = load_plan(plan_file)
+    if config_path is None and Path(plan["config"]["path"]).is_file():
+        # As apply does: the config the plan names, as it reads now, so that a plan
+        # edited to drop a protected key or raise a limit is still held to it.
+        config_path = Path(plan["config"]["path"])
+    config = load_config(config_path) if config_path is not None else None
+    allow = {
+        "deletes": allow_mass_change,
+        "value_removals": allow_value_removals,
+        "membership_removals": allow_membership_removals,
+        "modifies": allow_modifies,
+    }
+    try:
+        text = plan_to_ldif(plan, allow=allow, config=config)
+    except SafetyError as exc:
+        safety_exit(exc)
+    if out == "-":
+        click.echo(text, nl=False)
+    else:
+        write_text_atomically(Path(out), text, "the LDIF file")

@@ -1,0 +1,1 @@
+"""``recondiff.toml``: loading and validating a run's configuration (docs/config.md)."""

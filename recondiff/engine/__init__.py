@@ -1,0 +1,1 @@
+"""The reconciliation engine: DuckDB steps that stage, classify and find drift (queries/)."""

@@ -1,0 +1,140 @@
+"""The few SQL fragments that cannot be bound parameters.
+
+Column names and the per-attribute normalisation list depend on the snapshot
+and the config, so they are written into the ``{{slot}}`` markers of the query
+files. Everything emitted here is one of:
+
+* a double-quoted identifier of a column that exists in the snapshot schema;
+* a call of an ``rd_*`` macro from ``queries/macros.sql`` (a fixed whitelist);
+* a ``scope`` or ``*_sql`` expression from the config, which is SQL by design:
+  load_config accepts only one plain expression (no ';', subquery, table
+  function, ...; :mod:`recondiff.engine.confine`), it is always written inside
+  ``( )``, and every query runs on a connection confined to the run's files.
+
+No value from the config or the data is ever spliced in: values are bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recondiff.config.load import SET_KINDS
+
+# The macro that normalises one element of each kind (queries/macros.sql).
+ELEMENT_MACRO = {
+    "exact": "rd_exact",
+    "casefold": "rd_casefold",
+    "trim": "rd_trim",
+    "casefold_trim": "rd_casefold_trim",
+    "dn": "rd_dn_final",
+    "integer": "rd_integer",
+    "boolean": "rd_boolean",
+    "date": "rd_date",
+    "timestamp": "rd_timestamp",
+    "set": "rd_exact",
+    "casefold_set": "rd_casefold_trim",
+    "dn_set": "rd_dn_final",
+}
+SET_MACRO = {"set": "rd_set", "casefold_set": "rd_casefold_set", "dn_set": "rd_dn_set"}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a snapshot, as its schema says (``type``: DuckDB's name of
+    its type, such as ``VARCHAR`` or ``VARCHAR[]``)."""
+
+    name: str
+    type: str
+
+    @property
+    def is_list(self) -> bool:
+        return self.type.endswith("[]")
+
+    @property
+    def ident(self) -> str:
+        return quote_ident(self.name)
+
+    def text(self) -> str:
+        """The column as one VARCHAR (a list's values joined with ';')."""
+        if self.is_list:
+            return f"array_to_string(CAST({self.ident} AS VARCHAR[]), ';')"
+        if self.type == "VARCHAR":
+            return self.ident
+        return f"CAST({self.ident} AS VARCHAR)"
+
+    def values(self) -> str:
+        """The column as a VARCHAR[] (a single value becomes a one-element list)."""
+        if self.is_list:
+            return f"CAST({self.ident} AS VARCHAR[])"
+        return f"[{self.text()}]"
+
+    def clean_values(self) -> str:
+        """:meth:`values` without blanks and repeats (macros.sql, rd_clean)."""
+        if self.is_list:
+            return f"rd_clean({self.values()})"
+        return f"rd_clean_one({self.text()})"
+
+    def first(self) -> str:
+        """The column's first value (keys: a multi-valued key uses its first value)."""
+        if self.is_list:
+            return f"CAST({self.ident} AS VARCHAR[])[1]"
+        return self.text()
+
+
+def normalised(column: Column, kind: str) -> str:
+    """The column normalised by a compare kind: VARCHAR, or VARCHAR[] for set kinds."""
+    if kind in SET_KINDS:
+        return f"{SET_MACRO[kind]}({column.values()})"
+    return f"{ELEMENT_MACRO[kind]}({column.text()})"
+
+
+# Kinds whose normalisation costs more than reading the value (DN parsing, list
+# lambdas). The staging hash takes their raw value instead: equal raw values
+# normalise equally, and a pair whose raw values differ is settled exactly by
+# queries/drift/differences.sql. Measured on the 10M benchmark (benchmarks/generate.py):
+# normalising memberOf as dn_set alone took 4.8 s per 1M rows; staging both
+# sides went from 80 s to about 9 s with the narrow staging of that change.
+COSTLY_KINDS = frozenset({"dn", "set", "casefold_set", "dn_set"})
+
+
+def hashed(column: Column, kind: str) -> str:
+    """What the staging hash takes of a column: normalised, or raw for costly kinds."""
+    if kind in COSTLY_KINDS:
+        return column.values() if kind in SET_KINDS else column.text()
+    return normalised(column, kind)
+
+
+def correlation_values(column: Column, kind: str) -> str:
+    """The column's values, each normalised by the kind, as a VARCHAR[]."""
+    if column.is_list:
+        return element_values(column.values(), kind)
+    return f"[{ELEMENT_MACRO[kind]}({column.text()})]"
+
+
+def element_values(values_sql: str, kind: str) -> str:
+    """A VARCHAR[] expression with each element normalised (for correlation)."""
+    return f"list_transform({values_sql}, lambda x: {ELEMENT_MACRO[kind]}(x))"
+
+
+def hash_of(expressions: list[str]) -> str:
+    """One hash over several values, each hashed on its own first: DuckDB's
+    hash(l1, l2) of adjacent lists equals that of the lists joined differently
+    (hash(['b','a'], NULL) = hash(['b'], ['a'])), which would let a value move
+    between two set attributes unseen."""
+    if not expressions:
+        return "CAST(0 AS UBIGINT)"
+    return "hash(" + ", ".join(f"hash({e})" for e in expressions) + ")"
+
+
+def list_of(expressions: list[str], element_type: str) -> str:
+    if not expressions:
+        return f"CAST([] AS {element_type}[])"
+    return "[" + ", ".join(expressions) + "]"
+
+
+def null_or(expression: str | None) -> str:
+    return expression if expression is not None else "CAST(NULL AS VARCHAR)"

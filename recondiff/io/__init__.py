@@ -1,0 +1,1 @@
+"""Internal I/O helpers: atomic writes, safe CSV, the packaged SQL files."""

@@ -1,0 +1,476 @@
+"""Build ``report.json``: the plain data the analysts' report is drawn from.
+
+Runs inside a compare, while its ``situation`` and ``drift`` tables are alive
+and ``situations.parquet`` is written; every count and top list is a DuckDB
+query (``queries/report_*.sql``). docs/report.md describes the result;
+:mod:`recondiff.report.render` renders it into HTML without recomputing anything.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recondiff.config.load import SET_KINDS, SITUATIONS, Config
+from recondiff.engine.slots import Column, list_of
+from recondiff.history import History, PreviousRun
+from recondiff.io.sqlfiles import Step, fetch_dicts
+from recondiff.plan.file import Plan
+from recondiff.report.render import cyclic_gc_paused, shown
+
+REPORT_FORMAT = "recondiff-report/1"
+TOP = 10
+TOP_SEGMENTS = 12
+TREND_RUNS = 30
+
+
+def _when(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+class ReportBuilder:
+    def __init__(
+        self,
+        cfg: Config,
+        step: Step,
+        ep_attrs: list[Column],
+        repo_attrs: list[Column],
+        ep_columns: dict[str, Column],
+    ) -> None:
+        self.cfg, self.step = cfg, step
+        self.ep_attrs, self.repo_attrs, self.ep_columns = ep_attrs, repo_attrs, ep_columns
+
+    def build(
+        self,
+        params: dict[str, Any],
+        situations_parquet: Path,
+        summary: dict[str, Any],
+        plan: Plan,
+        previous: PreviousRun | None,
+        history: History,
+        history_key: str,
+    ) -> dict[str, Any]:
+        cfg = self.cfg
+        limit = cfg.report.rows_per_table
+        finished = datetime.fromisoformat(summary["run"]["finished_at"])
+        common = params | {"situations_parquet": str(situations_parquet)}
+        attributes = self._attributes(params)
+        rows = fetch_dicts(
+            self.step(
+                "report/rows", common | {"limit": limit, "now": finished.isoformat()}
+            )
+        )
+        alerts, alert_rows = self._alerts(common, plan)
+        with cyclic_gc_paused():  # see there: 0.27 s at 1M accounts
+            details = self._details(common, rows, alert_rows)
+        detail_ids = {key: f"d{i}" for i, key in enumerate(details, 1)}
+        for alert in alerts:
+            alert["detail"] = detail_ids.get(alert.pop("_detail"))
+        return {
+            "format": REPORT_FORMAT,
+            "run": summary["run"] | {"recondiff_version": summary["recondiff_version"]},
+            "inputs": summary["inputs"],
+            "staleness": self._staleness(summary, finished),
+            "limits": {"rows_per_table": limit},
+            "totals": {
+                "endpoint_records": summary["inputs"]["endpoint"]["rows"],
+                "identities": summary["inputs"]["repository"]["rows"],
+                "differences": summary["differences"],
+            },
+            "situations": self._situations(summary),
+            "alerts": alerts,
+            "drift": {
+                "accounts": summary["drift"]["accounts"],
+                "attributes": attributes,
+                "top_values": [
+                    {"attribute": r["attribute"], "kind": r["kind"], "value": r["value"],
+                     "count": r["n"]}
+                    for r in fetch_dicts(self.step("report/top_values", {"top": TOP}))
+                ],
+                "segments": self._segments(common),
+            },
+            "tables": self._tables(summary, rows, detail_ids, finished),
+            "details": {detail_ids[k]: v for k, v in details.items()},
+            "history": self._history(common, previous, history, history_key, summary, limit),
+        }
+
+    # --- sections ---------------------------------------------------------------
+
+    def _situations(self, summary: dict[str, Any]) -> list[dict[str, Any]]:
+        counts = summary["situations"]
+        records = summary["inputs"]["endpoint"]["rows"] or 0
+        identities = summary["inputs"]["repository"]["rows"] or 0
+        sync = _sync_counts(summary)
+        out: list[dict[str, Any]] = []
+        for s in SITUATIONS:
+            base = identities if s == "missing" else records
+            out.append(
+                {
+                    "situation": s,
+                    "count": counts[s],
+                    "percent": round(100.0 * counts[s] / base, 1) if base else 0.0,
+                    "response": self.cfg.response_for(s),
+                    "in_sync": sync.get((s, "in_sync"), 0) if s in ("linked", "correlated")
+                    else None,
+                    "drifted": sync.get((s, "drifted"), 0) if s in ("linked", "correlated")
+                    else None,
+                }
+            )
+        return out
+
+    def _staleness(self, summary: dict[str, Any], now: datetime) -> dict[str, Any]:
+        report = self.cfg.report
+        warnings = []
+        captured = {}
+        for side in ("endpoint", "repository"):
+            when = datetime.fromisoformat(summary["inputs"][side]["captured_at"])
+            captured[side] = when
+            age = (now - when).total_seconds() / 3600
+            if age > report.max_age_hours:
+                warnings.append(
+                    f"the {side} snapshot is {_span(age)} old (captured {when.isoformat()}); "
+                    f"older than {report.max_age_hours:g} hours"
+                )
+        apart = abs((captured["endpoint"] - captured["repository"]).total_seconds()) / 3600
+        if apart > report.max_apart_hours:
+            warnings.append(
+                f"the two snapshots were captured {_span(apart)} apart; more than "
+                f"{report.max_apart_hours:g} hours, so a change made in between may show as drift"
+            )
+        return {
+            "max_age_hours": report.max_age_hours,
+            "max_apart_hours": report.max_apart_hours,
+            "warnings": warnings,
+        }
+
+    def _attributes(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        stats = {r["attr_idx"]: r for r in fetch_dicts(self.step("report/attributes", params))}
+        transitions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for r in fetch_dicts(self.step("report/transitions", {"top": TOP})):
+            transitions[r["attr_idx"]].append(
+                {"from": r["endpoint_value"], "to": r["repository_value"], "count": r["n"]}
+            )
+        out = []
+        for i, a in enumerate(self.cfg.attributes, 1):
+            s = stats[i]
+            out.append(
+                {
+                    "attribute": a.endpoint,
+                    "repository_attribute": a.repository,
+                    "compare": a.compare,
+                    **{k: int(s[k]) for k in (
+                        "accounts", "changed", "only_endpoint", "only_repository",
+                        "both_differ", "added", "removed")},
+                    "transitions": transitions[i],
+                }
+            )
+        return out
+
+    def _segments(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        expression, name = self._segment_expression()
+        if expression is None:
+            return None
+        rows = fetch_dicts(self.step("report/segments", params | {"top": TOP_SEGMENTS},
+                                segment=expression))
+        return {
+            "attribute": name,
+            "rows": [
+                {"value": r["value"], "drifted": r["drifted"], "accounts": r["accounts"]}
+                for r in rows
+            ],
+        }
+
+    def _segment_expression(self) -> tuple[str | None, str]:
+        configured = self.cfg.report.segment
+        if configured:
+            column = self.ep_columns.get(configured.lower())
+            return (column.first() if column else None), configured
+        department = self.ep_columns.get("department")
+        if department is not None:
+            return department.first(), department.name
+        dn = self.ep_columns.get("dn") or self.ep_columns.get("distinguishedname")
+        if dn is not None:
+            # the DN without its first RDN: the account's container (OU)
+            return (
+                rf"regexp_extract({dn.first()}, '^(?:[^,\\]|\\.)*,\s*(.*)$', 1)",
+                "parent of the DN",
+            )
+        return None, ""
+
+    def _alerts(
+        self, params: dict[str, Any], plan: Plan
+    ) -> tuple[list[dict[str, Any]], list[int]]:
+        """Alert rule matches (from the plan's events) and unmatched accounts holding a
+        value an alerting pattern matches. Returns them and the records they name."""
+        alerts: list[dict[str, Any]] = []
+        alert_keys = [
+            e["object"]["key"] or (e["object"].get("member_of") or {}).get("key")
+            for e in plan["events"]
+            if e["alert"]
+        ]
+        key_rows = self._key_rows(params, [k for k in alert_keys if k])
+        for event in plan["events"]:
+            if not event["alert"]:
+                continue
+            obj = event["object"]
+            key = obj["key"] or (obj.get("member_of") or {}).get("key")
+            drift = (event["reason"].get("drift") or [{}])[0]
+            alerts.append(
+                {
+                    "kind": "rule",
+                    "text": event["alert"],
+                    "situation": event["reason"]["situation"],
+                    "endpoint_key": shown(key),
+                    "identity_key": shown(obj["identity_key"]),
+                    "attribute": drift.get("attribute"),
+                    "value": shown(drift.get("endpoint_value") or drift.get("repository_value")),
+                    "event_id": event["id"],
+                    "_detail": key_rows.get(key) if key else None,
+                }
+            )
+        rules = [
+            {"attr_idx": i, "pattern": r.match, "compare": a.compare, "alert": r.alert}
+            for i, a in enumerate(self.cfg.attributes, 1)
+            for r in a.rules
+            if r.alert and r.kind in ("any", "added")
+        ]
+        if rules:
+            held = fetch_dicts(
+                self.step(
+                    "report/privileged",
+                    params | {"rules": rules},
+                    values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+                )
+            )
+            keys = self._keys_of(params, [int(h["ep_row"]) for h in held])
+            for h in held:
+                alerts.append(
+                    {
+                        "kind": "privileged_unmatched",
+                        "text": f"{h['alert']} (an account no identity owns)",
+                        "situation": "unmatched",
+                        "endpoint_key": keys.get(int(h["ep_row"])),
+                        "identity_key": None,
+                        "attribute": self.cfg.attributes[int(h["attr_idx"]) - 1].endpoint,
+                        "value": h["value"],
+                        "event_id": None,
+                        "_detail": int(h["ep_row"]),
+                    }
+                )
+        rows = [a["_detail"] for a in alerts if a["_detail"] is not None]
+        return alerts, rows
+
+    def _key_rows(self, params: dict[str, Any], keys: list[str]) -> dict[str, int]:
+        """Endpoint key -> record, for the linked/correlated accounts alerts name."""
+        if not keys:
+            return {}
+        rows = self.step("report/key_rows", params | {"keys": keys}).fetchall()
+        return {str(k): int(r) for k, r in rows}
+
+    def _keys_of(self, params: dict[str, Any], ep_rows: list[int]) -> dict[int, str]:
+        if not ep_rows:
+            return {}
+        rows = self.step("report/keys_of", params | {"ep_rows": ep_rows}).fetchall()
+        return {int(r): str(k) for r, k in rows}
+
+    def _details(
+        self, params: dict[str, Any], rows: list[dict[str, Any]], alert_rows: list[int]
+    ) -> dict[Any, dict[str, Any]]:
+        """Side-by-side data, keyed by endpoint record (or ('missing', identity key))."""
+        ep_rows = sorted({int(r["endpoint_record"]) for r in rows if r["endpoint_record"]}
+                         | set(alert_rows))
+        missing_keys = [r["identity_key"] for r in rows if r["situation"] == "missing"]
+        if not ep_rows and not missing_keys:
+            return {}
+        picked = self.step(
+            "report/details",
+            params | {"ep_rows": ep_rows, "missing_keys": missing_keys},
+            values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+            repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+        ).fetchall()
+        # (ep_row, attr_idx) -> its drift rows (kind, endpoint value, repository value)
+        drift: dict[tuple[int, int], list[tuple[str, str | None, str | None]]] = {}
+        for ep_row, attr_idx, kind, e_value, r_value in self.step(
+            "report/detail_drift", {"ep_rows": ep_rows}
+        ).fetchall():
+            drift.setdefault((int(ep_row), int(attr_idx)), []).append((kind, e_value, r_value))
+        by_row = {int(r["endpoint_record"]): r for r in rows if r["endpoint_record"]}
+        by_missing = {r["identity_key"]: r for r in rows if r["situation"] == "missing"}
+        mapped = [
+            (i, a.endpoint, a.repository, a.compare, a.compare in SET_KINDS)
+            for i, a in enumerate(self.cfg.attributes, 1)
+        ]
+        nothing: list[tuple[str, str | None, str | None]] = []
+        details: dict[Any, dict[str, Any]] = {}
+        for ep_row, _id_row, situation, identity_key, e_vals, r_vals in picked:
+            compared = situation in ("linked", "correlated")
+            one_side = e_vals is None or r_vals is None
+            record = int(ep_row) if ep_row is not None else None
+            attributes = []
+            for i, name, repository_name, kind, is_set in mapped:
+                e = _clean(e_vals[i - 1]) if e_vals is not None else []
+                r = _clean(r_vals[i - 1]) if r_vals is not None else []
+                rows_here = drift.get((record, i), nothing) if record is not None else nothing
+                if one_side:
+                    state = "one_side"
+                elif compared:
+                    state = "changed" if rows_here else "equal"
+                else:  # pairs recondiff does not compare attribute by attribute
+                    state = "changed" if e != r else "equal"
+                attributes.append(
+                    {
+                        "attribute": name,
+                        "repository_attribute": repository_name,
+                        "compare": kind,
+                        "endpoint": e,
+                        "repository": r,
+                        "state": state,
+                        "added": [d[1] for d in rows_here if d[0] == "added"] if is_set else [],
+                        "removed": [d[2] for d in rows_here if d[0] == "removed"]
+                        if is_set
+                        else [],
+                    }
+                )
+            key: Any = int(ep_row) if ep_row is not None else ("missing", identity_key)
+            row = by_row.get(key) if ep_row is not None else by_missing.get(identity_key)
+            details[key] = {
+                "endpoint_key": row["endpoint_key"] if row else None,
+                "identity_key": row["identity_key"] if row else None,
+                "situation": situation,
+                "endpoint_dn": row["endpoint_dn"] if row else None,
+                "attributes": attributes,
+            }
+        return details
+
+    def _tables(
+        self,
+        summary: dict[str, Any],
+        rows: list[dict[str, Any]],
+        detail_ids: dict[Any, str],
+        now: datetime,
+    ) -> list[dict[str, Any]]:
+        sync = _sync_counts(summary)
+        grouped: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            grouped[(r["situation"], r["sync"])].append(r)
+        tables = []
+        for s in SITUATIONS:
+            parts: list[str | None] = (
+                ["drifted", "in_sync"] if s in ("linked", "correlated") else [None]
+            )
+            for part in parts:
+                total = sync.get((s, part), 0) if part else summary["situations"][s]
+                if total == 0:
+                    continue
+                response = self.cfg.response_for(s)
+                hidden = s == "excluded" or part == "in_sync" or (
+                    response == "do_nothing" and part != "drifted"
+                )
+                shown = grouped[(s, part)]
+                tables.append(
+                    {
+                        "id": f"{s}-{part}" if part else s,
+                        "situation": s,
+                        "sync": part,
+                        "title": f"{s}, {part.replace('_', ' ')}" if part else s,
+                        "response": response,
+                        "hidden": hidden,
+                        "total": total,
+                        "shown": len(shown),
+                        "files": ["situations.csv", "situations.parquet"],
+                        "rows": [self._row(r, detail_ids, now) for r in shown],
+                    }
+                )
+        return tables
+
+    @staticmethod
+    def _row(r: dict[str, Any], detail_ids: dict[Any, str], now: datetime) -> dict[str, Any]:
+        key: Any = (
+            int(r["endpoint_record"]) if r["endpoint_record"]
+            else ("missing", r["identity_key"])
+        )
+        first_seen = _when(int(r["first_seen_us"])) if r["is_finding"] else None
+        return {
+            "endpoint_key": r["endpoint_key"],
+            "endpoint_dn": r["endpoint_dn"],
+            "identity_key": r["identity_key"],
+            "rule": r["rule"],
+            "candidates": list(r["candidates"] or []),
+            "drift_attributes": r["drift_attributes"],
+            "first_seen": first_seen.isoformat(timespec="seconds") if first_seen else None,
+            "age_days": (now - first_seen).days if first_seen else None,
+            "status": ("new" if r["is_new"] else "persisting") if r["is_finding"] else None,
+            "detail": detail_ids.get(key),
+        }
+
+    def _history(
+        self,
+        common: dict[str, Any],
+        previous: PreviousRun | None,
+        history: History,
+        history_key: str,
+        summary: dict[str, Any],
+        limit: int,
+    ) -> dict[str, Any]:
+        found = fetch_dicts(self.step("report/history_counts", common | {"limit": limit}))
+        counts = found[0]
+        earlier = list(reversed(history.runs(history_key, limit=TREND_RUNS - 1)))
+        trend = [
+            {
+                "id": r["run_id"],
+                "finished_at": r["finished_at"].isoformat(timespec="seconds"),
+                "situations": r["summary"]["situations"],
+                "drift_accounts": r["summary"]["drift"]["accounts"],
+                "differences": r["summary"]["differences"],
+            }
+            for r in earlier
+        ] + [
+            {
+                "id": summary["run"]["id"],
+                "finished_at": summary["run"]["finished_at"],
+                "situations": summary["situations"],
+                "drift_accounts": summary["drift"]["accounts"],
+                "differences": summary["differences"],
+            }
+        ]
+        return {
+            "previous_run": {
+                "id": previous.run_id,
+                "finished_at": previous.finished_at.isoformat(timespec="seconds"),
+            }
+            if previous
+            else None,
+            "new": int(counts["new"]),
+            "resolved": int(counts["resolved"]),
+            "persisting": int(counts["persisting"]),
+            "resolved_rows": [
+                {"situation": r["situation"], "endpoint_key": r["endpoint_key"],
+                 "identity_key": r["identity_key"]}
+                for r in found[1:]
+            ],
+            "trend": trend,
+        }
+
+
+def _sync_counts(summary: dict[str, Any]) -> dict[tuple[str, str | None], int]:
+    return {
+        (s, state): int(n)
+        for s, states in summary.get("sync_by_situation", {}).items()
+        for state, n in states.items()
+    }
+
+
+def _clean(values: list[str | None] | None) -> list[str]:
+    """The values (VARCHARs) that are not null or blank. For a non-empty string
+    ``not v.isspace()`` is ``bool(v.strip())`` without building the stripped copy."""
+    if not values:
+        return []
+    return [v for v in values if v and not v.isspace()]
+
+
+def _span(hours: float) -> str:
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
+
+

@@ -38,7 +38,6 @@ import orjson
 
 from recondiff import __version__
 from recondiff.config.load import (
-    SITUATIONS,
     Config,
     CorrelationRule,
     check_expression,
@@ -67,12 +66,13 @@ from recondiff.errors import (
 )
 from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.ingest import snapshot as snapshot_mod
-from recondiff.io.sqlfiles import Rows, load, render
+from recondiff.io.sqlfiles import Rows, load, macros, render
 from recondiff.plan import file as plan_mod
 from recondiff.plan.build import Planner
 from recondiff.plan.file import Plan
 from recondiff.report.model import ReportBuilder
 from recondiff.report.render import render_html
+from recondiff.vocabulary import SITUATIONS
 
 Progress = Callable[[str], None]
 
@@ -215,7 +215,7 @@ def compare(
         spill = stack.enter_context(_spill_directory(cfg))
         con = _connect(cfg, work, [ep_in.snapshot, repo_in.snapshot], out, previous, spill)
         try:
-            con.execute(load("macros"))
+            con.execute(macros())
             params: dict[str, Any] = {
                 "endpoint_path": str(ep_in.snapshot),
                 "repository_path": str(repo_in.snapshot),

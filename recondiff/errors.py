@@ -83,3 +83,12 @@ def first_line(message: object) -> str:
     the exception's type name when the message is empty."""
     text = str(message).strip()
     return text.splitlines()[0] if text else type(message).__name__
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped: safe on a terminal, one line."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )

@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from recondiff.errors import InputError, first_line, no_space
-from recondiff.io.sqlfiles import fetch_dicts, load
+from recondiff.io.sqlfiles import fetch_dicts, load, macros
 
 HISTORY_FILE = "history.duckdb"
 
@@ -63,7 +63,7 @@ class History:
         try:
             con.execute("SET TimeZone = 'UTC'")
             if not read_only:  # recording needs rd_key/rd_finding; reading needs no macro
-                con.execute(load("macros"))
+                con.execute(macros())
                 con.execute(load("history/schema"))
         except duckdb.InterruptException:
             con.close()

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, printable
 from recondiff.io import csvsafe
 from recondiff.io.atomic import write_text_atomically
 from recondiff.plan import file as plan_mod
@@ -96,15 +96,6 @@ _DECISION_WORDS = {
 
 
 # ---------------------------------------------------------------- describing
-
-
-def printable(text: str) -> str:
-    """``text`` with every non-printable character escaped: safe on a terminal, one line."""
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
 
 
 def _quote(value: str | None) -> str:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from recondiff.errors import InputError
 from recondiff.io import csvsafe
-from recondiff.io.sqlfiles import load
+from recondiff.io.sqlfiles import macros
 
 
 @pytest.mark.parametrize(
@@ -168,13 +168,13 @@ def test_a_neutralised_file_reads_as_text_in_the_csv_module(tmp_path: Path) -> N
 @functools.cache
 def _macros() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute(load("macros"))
+    con.execute(macros())
     return con
 
 
 @given(st.one_of(st.none(), st.text(), st.sampled_from(["=", "+1", "'", "\t", "\r", "@", "-"])))
 def test_sql_rd_csv_is_the_python_rule(value: str | None) -> None:
-    """queries/macros.sql rd_csv, which writes the CSV tables, neutralises as
+    """queries/macros/output.sql rd_csv, which writes the CSV tables, neutralises as
     csvsafe.neutralise does (NULL stays NULL: an empty cell)."""
     row = _macros().execute("SELECT rd_csv(CAST($v AS VARCHAR))", {"v": value}).fetchone()
     assert row is not None

@@ -1,4 +1,4 @@
-"""The normalisation macros of queries/macros.sql, one row per rule of
+"""The normalisation macros of queries/macros/ (text.sql, kinds.sql), one row per rule of
 docs/semantics.md ("Compare kinds")."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import itertools
 import duckdb
 import pytest
 
-from recondiff.io.sqlfiles import load
+from recondiff.io.sqlfiles import macros
 
 
 @pytest.fixture(scope="module")
 def con() -> duckdb.DuckDBPyConnection:
     c = duckdb.connect()
     c.execute("SET TimeZone = 'UTC'")
-    c.execute(load("macros"))
+    c.execute(macros())
     return c
 
 
@@ -137,7 +137,7 @@ def test_keys_fold_case_and_trim(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("SELECT rd_key('   ')").fetchone()[0] is None
 
 
-# What rd_strip and rd_fold (queries/macros.sql) are, spelled without their
+# What rd_strip and rd_fold (queries/macros/text.sql) are, spelled without their
 # shortcuts for values that begin and end with printable ASCII (nothing to
 # strip) and for ASCII values (lower() alone folds them).
 PLAIN_STRIP = (
@@ -163,7 +163,7 @@ def test_shortcuts_equal_the_plain_spelling() -> None:
     """Every text of up to three TRICKY pieces (93,196)."""
     values = [""] + ["".join(p) for n in (1, 2, 3) for p in itertools.product(TRICKY, repeat=n)]
     c = duckdb.connect()
-    c.execute(load("macros"))
+    c.execute(macros())
     wrong = c.execute(
         f"""
         SELECT v FROM (

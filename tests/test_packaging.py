@@ -42,7 +42,7 @@ def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> No
     )
     (wheel,) = (tmp_path / "dist").glob("recondiff-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "recondiff/queries/macros.sql" in names
+    assert "recondiff/queries/macros/text.sql" in names
     assert "recondiff/queries/classify/situations.sql" in names
     assert any(n.startswith("recondiff/reports/") for n in names)
     assert "recondiff/plan/plan.schema.json" in names

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recondiff.compare import compare
-from recondiff.io.sqlfiles import load
+from recondiff.io.sqlfiles import macros
 from recondiff.report.render import shown
 
 HUGE = 20 * 1024 * 1024
@@ -100,9 +100,9 @@ def test_no_raw_nul_in_any_output_text(tmp_path: Path) -> None:
      "a\x00b", "\x00" * 500, "e\u0301" * 200],
 )
 def test_the_python_cut_is_the_sql_cut(value: str | None) -> None:
-    """report.py shown() (for what the page takes from plan.json) = macros.sql rd_shown."""
+    """report.py shown() (for what the page takes from plan.json) = queries/macros/output.sql rd_shown."""
     con = duckdb.connect()
-    con.execute(load("macros"))
+    con.execute(macros())
     row = con.execute("SELECT rd_shown(CAST($v AS VARCHAR))", {"v": value}).fetchone()
     assert row is not None
     assert row[0] == shown(value)

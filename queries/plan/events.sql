@@ -6,7 +6,7 @@
 -- modify for its plain attributes. Policy (which response each situation and
 -- drift row gets) was decided before: plan_row.action, plan_drift_row.response.
 -- Struct fields are declared in sorted order: to_json then writes the
--- canonical form (macros.sql, "The action plan's events").
+-- canonical form (macros/events.sql).
 WITH attrs AS (
     SELECT generate_subscripts($attrs::STRUCT(endpoint VARCHAR, repository VARCHAR,
                                               capability BOOLEAN, membership VARCHAR,

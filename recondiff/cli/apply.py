@@ -12,8 +12,7 @@ from urllib.parse import urlsplit
 import click
 
 from recondiff.cli.common import progress
-from recondiff.errors import ExitCode, RecondiffError
-from recondiff.review import printable
+from recondiff.errors import ExitCode, RecondiffError, printable
 
 if TYPE_CHECKING:
     from recondiff.apply import execute as apply_mod

@@ -15,8 +15,7 @@ from types import FrameType
 
 import click
 
-from recondiff.errors import ExitCode, InternalError, first_line
-from recondiff.review import printable
+from recondiff.errors import ExitCode, InternalError, first_line, printable
 
 DEBUG_ENV = "RECONDIFF_DEBUG"
 

@@ -33,10 +33,11 @@ from recondiff.cli.common import (
 )
 from recondiff.cli.plan import plan_group
 from recondiff.cli.report import report_command
-from recondiff.config.load import SITUATIONS
 from recondiff.errors import ExitCode, InputError, RecondiffError, first_line, no_space
 from recondiff.history import History, history_path
 from recondiff.ingest import snapshot as snapshot_mod
+from recondiff.io import csvsafe
+from recondiff.vocabulary import SITUATIONS
 
 
 class _Cli(click.Group):
@@ -269,9 +270,9 @@ def ingest(
 
     if delimiter in ("\\t", "tab"):
         delimiter = "\t"
-    if delimiter is not None and not snapshot_mod.is_delimiter(delimiter):
+    if delimiter is not None and not csvsafe.is_delimiter(delimiter):
         raise InputError(
-            f"--delimiter: must be {snapshot_mod.DELIMITER_RULE}, got {delimiter!r}"
+            f"--delimiter: must be {csvsafe.DELIMITER_RULE}, got {delimiter!r}"
         )
     options = snapshot_mod.ReadOptions(
         multi_valued=multi_valued, separator=separator, allow_empty=allow_empty,

@@ -5,7 +5,7 @@ and the config, so they are written into the ``{{slot}}`` markers of the query
 files. Everything emitted here is one of:
 
 * a double-quoted identifier of a column that exists in the snapshot schema;
-* a call of an ``rd_*`` macro from ``queries/macros.sql`` (a fixed whitelist);
+* a call of an ``rd_*`` macro from ``queries/macros/kinds.sql`` (a fixed whitelist);
 * a ``scope`` or ``*_sql`` expression from the config, which is SQL by design:
   load_config accepts only one plain expression (no ';', subquery, table
   function, ...; :mod:`recondiff.engine.confine`), it is always written inside
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recondiff.config.load import SET_KINDS
+from recondiff.vocabulary import SET_KINDS
 
-# The macro that normalises one element of each kind (queries/macros.sql).
+# The macro that normalises one element of each kind (queries/macros/kinds.sql).
 ELEMENT_MACRO = {
     "exact": "rd_exact",
     "casefold": "rd_casefold",
@@ -73,7 +73,7 @@ class Column:
         return f"[{self.text()}]"
 
     def clean_values(self) -> str:
-        """:meth:`values` without blanks and repeats (macros.sql, rd_clean)."""
+        """:meth:`values` without blanks and repeats (queries/macros/events.sql, rd_clean)."""
         if self.is_list:
             return f"rd_clean({self.values()})"
         return f"rd_clean_one({self.text()})"

@@ -85,15 +85,6 @@ class ReadOptions:
     tab-separated is then refused with a hint to set it."""
 
 
-DELIMITER_RULE = 'one ASCII character other than a quote or a line break (",", ";" or tab)'
-
-
-def is_delimiter(text: str) -> bool:
-    """Whether ``text`` can split CSV fields: one ASCII character (the CSV
-    reader takes one byte), not a quote or a line break (:data:`DELIMITER_RULE`)."""
-    return len(text) == 1 and text not in '"\r\n' and text.isascii()
-
-
 @dataclass(frozen=True)
 class SnapshotInfo:
     """What a snapshot's metadata says about it (see :func:`read_snapshot_info`)."""

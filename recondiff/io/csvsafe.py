@@ -189,3 +189,12 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
         cells = [restore(c) for c in record] + [""] * (len(header) - len(record))
         rows.append((number, dict(zip(header, cells, strict=True))))
     return CsvTable(path, header, rows)
+
+
+DELIMITER_RULE = 'one ASCII character other than a quote or a line break (",", ";" or tab)'
+
+
+def is_delimiter(text: str) -> bool:
+    """Whether ``text`` can split CSV fields: one ASCII character (the CSV
+    reader takes one byte), not a quote or a line break (:data:`DELIMITER_RULE`)."""
+    return len(text) == 1 and text not in '"\r\n' and text.isascii()

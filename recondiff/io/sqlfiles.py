@@ -35,9 +35,18 @@ def reports_dir() -> Path:
     return _resource_dir("reports")
 
 
+# The macro files, in the order they are created: each may call those before it.
+MACROS = ("macros/text", "macros/kinds", "macros/situations", "macros/output", "macros/events")
+
+
+def macros() -> str:
+    """Every ``rd_*`` macro of ``queries/macros/``: run first on each connection."""
+    return "\n".join(load(name) for name in MACROS)
+
+
 @cache
 def load(name: str) -> str:
-    """The text of ``queries/<name>.sql``."""
+    """The text of ``queries/<name>.sql`` (``name`` such as ``"classify/situations"``)."""
     return (query_dir() / f"{name}.sql").read_text(encoding="utf-8")
 
 

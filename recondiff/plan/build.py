@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recondiff import __version__
-from recondiff.config.load import REVIEW_PROPOSALS, SITUATIONS, Config
+from recondiff.config.load import Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
+from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS
 
 if TYPE_CHECKING:
     from recondiff.compare import InputSummary

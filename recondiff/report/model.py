@@ -13,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recondiff.config.load import SET_KINDS, SITUATIONS, Config
+from recondiff.config.load import Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
 from recondiff.report.render import cyclic_gc_paused, shown
+from recondiff.vocabulary import SET_KINDS, SITUATIONS
 
 REPORT_FORMAT = "recondiff-report/1"
 TOP = 10

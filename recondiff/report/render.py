@@ -41,12 +41,13 @@ STYLE = "_style.css.j2"
 APPROVAL_STATES = ("auto", "pending", "approved", "rejected")
 FIX = "run recondiff compare again to rewrite it"
 SHOWN_MAX = 300
-"""A value longer than this (in characters) is cut in the report (queries/macros.sql rd_shown)."""
+"""A value longer than this (in characters) is cut in the report
+(queries/macros/output.sql rd_shown)."""
 SHOWN_KEPT = 200
 
 
 def shown(value: str | None) -> str | None:
-    """A value as the report shows it: queries/macros.sql ``rd_shown``, for what the
+    """A value as the report shows it: queries/macros/output.sql ``rd_shown``, for what the
     page takes from plan.json. Over :data:`SHOWN_MAX` characters it is cut to its
     first :data:`SHOWN_KEPT`, followed by its length and where the whole value is;
     a NUL becomes U+2400."""

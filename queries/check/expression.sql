@@ -3,7 +3,7 @@
 -- number beside it makes an aggregate (count(*) > 0) fail here, not mid-run.
 -- The expression was parsed first and is one plain expression (no ';', no
 -- subquery or table function: recondiff/engine/confine.py), and this runs on the
--- run's confined connection (compare._connect).
+-- run's confined connection (lock_down in the same module).
 SELECT ({{expression}}) AS value, file_row_number
 FROM read_parquet($path, file_row_number = true)
 LIMIT 0;

@@ -1,8 +1,8 @@
 -- The repository is the side recondiff takes as truth: its key must be present
 -- and unique. Returns the first few problems (an input error when any).
 -- The repeated keys are found first by a plain count; only their records are
--- then gathered in order. Gathering every key's records in order (an ordered
--- list per group) took 6.1 s of a 10M run; this, 1.9 s.
+-- then gathered in order (an ordered list for every key's group was slow at
+-- 10M: benchmarks/NOTES.md).
 WITH repeated AS (
     SELECT id_key_norm FROM repo WHERE id_key_norm IS NOT NULL
     GROUP BY id_key_norm HAVING count(*) > 1

@@ -7,8 +7,8 @@ CREATE OR REPLACE TEMP TABLE link_owner AS
 WITH owners AS (
     -- the owner: the first live identity (by repository record), else the
     -- first deleted one. The integer order (a deleted identity's record number
-    -- plus 2^50) sorts like (deleted, id_row); arg_min over that struct took
-    -- 0.48 s at 1M, over the integer 0.29 s.
+    -- plus 2^50) sorts like (deleted, id_row); arg_min over the integer is
+    -- cheaper than over that struct (benchmarks/NOTES.md).
     SELECT
         link_norm,
         count(*) FILTER (WHERE NOT deleted)                      AS live_links,

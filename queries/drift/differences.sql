@@ -4,8 +4,8 @@
 -- file_row_number: DuckDB 2.0 then pushes the picked rows into the Parquet
 -- scan ("Dynamic Filters: file_row_number IN PRF" in EXPLAIN ANALYZE) and
 -- decodes the other columns for those records only. Picked by the record
--- number (file_row_number + 1), it was a semi join after the full scan.
--- 1M benchmark, saved state: the two scans 0.95 -> 0.6 s of CPU.
+-- number (file_row_number + 1), it was a semi join after the full scan
+-- (the two scans' cost: benchmarks/NOTES.md).
 --   single-valued kinds: one 'changed' row when the normalised values differ;
 --   set kinds: one 'added' row per value only on the endpoint, one 'removed'
 --   row per value only in the repository.
@@ -61,7 +61,7 @@ items AS (
 ),
 -- MATERIALIZED: DuckDB otherwise inlines normed into each of its three
 -- readers below, normalising every value three times and planning rd_norm
--- three times (1M benchmark: drift 2.8 s -> 1.6 s, of which planning 1.1 -> 0.2 s).
+-- three times (most of drift's time was that: benchmarks/NOTES.md).
 normed AS MATERIALIZED (
     SELECT ep_row, attr_idx, is_set, side, raw, rd_norm(raw, compare) AS norm FROM items
 ),

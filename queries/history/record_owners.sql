@@ -1,8 +1,8 @@
 -- The identity -> account pairs of this run (linked, correlated, and those
 -- whose identity is deleted), for the vanished-identity rule of the next run
 -- (classify/vanished.sql). Written as raw keys to a Parquet file of their own beside
--- the history (history.py): the next run folds them. Inserting the folded
--- pairs into history.duckdb cost 3.2 s at 1M accounts; this file, 0.5 s.
+-- the history (recondiff/history.py): the next run folds them. Inserting the
+-- folded pairs into history.duckdb was six times slower (benchmarks/NOTES.md).
 COPY (
     SELECT $run_id AS run_id, identity_key, endpoint_key
     FROM read_parquet($situations_parquet)

@@ -113,8 +113,8 @@ CREATE OR REPLACE MACRO rd_dn(v) AS
 
 -- A DN with no escape, no multi-valued RDN, no quote and no space around a
 -- separator is already canonical once lower-cased: the common case in AD and
--- LDAP exports. Measured on 5M group DNs: 51 s through rd_dn, 4.6 s with this
--- short cut (docs/semantics.md is unchanged; tests/test_normalise.py covers both).
+-- LDAP exports, and rd_dn is ten times slower on it (benchmarks/NOTES.md).
+-- docs/semantics.md is unchanged; tests/test_normalise.py covers both paths.
 CREATE OR REPLACE MACRO rd_dn_plain(v) AS NOT (
     contains(v, '\') OR contains(v, '+') OR contains(v, '"')
     OR contains(v, ' ,') OR contains(v, ', ') OR contains(v, ' =') OR contains(v, '= ')

@@ -16,10 +16,10 @@ CREATE OR REPLACE MACRO rd_csv_cell(v) AS
          THEN '''' || v ELSE v END;
 CREATE OR REPLACE MACRO rd_csv(v) AS rd_csv_cell(rd_no_nul(v));
 
--- A value as the report shows it (queries/report_*.sql; recondiff/report/render.py
+-- A value as the report shows it (queries/report/*.sql; recondiff/report/render.py
 -- shown() is the same rule for what the page takes from plan.json): a value of
 -- more than 300 characters is cut to its first 200, followed by its length and
--- where the whole value is, so that one 20 MB cell never reaches Python or the
+-- where the whole value is, so that one huge cell never reaches Python or the
 -- page; NUL as in rd_csv. strlen (bytes) is never less than length
 -- (characters): the common short value costs one comparison.
 CREATE OR REPLACE MACRO rd_shown(v) AS

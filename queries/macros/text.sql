@@ -4,8 +4,8 @@
 -- Whitespace, everywhere in recondiff: ASCII whitespace (space, tab, LF, CR,
 -- VT, FF) and every Unicode space separator (NBSP, U+3000, ...). A value that
 -- begins and ends with a printable ASCII character has none to strip and is
--- returned as it is: trim() cost 50 ns a value even then, and rd_strip went
--- from 0.79 to 0.28 s on 10M values. Plain trim() strips spaces and the
+-- returned as it is: trim() costs time even on those, the common case
+-- (benchmarks/NOTES.md). Plain trim() strips spaces and the
 -- Unicode separators; the regular expression, which costs about twice as
 -- much, runs only for values that hold an ASCII control-whitespace character
 -- (RE2's \s leaves out VT: \v names it).
@@ -28,12 +28,11 @@ CREATE OR REPLACE MACRO rd_value(v) AS CASE WHEN rd_blank(v) THEN NULL ELSE v EN
 
 -- Case folding: lower(upper(v)) folds what lower() alone leaves apart, such as
 -- Greek final sigma (ς/σ/Σ). An ASCII value (as many bytes as characters)
--- needs only lower(): 0.43 -> 0.22 s on 10M values. With rd_strip's shortcut,
--- staging the 1M benchmark's repository took 0.3 s less CPU (10M: both
--- stagings took 14 to 18 s in three runs, 20 to 22 s before). The price is
--- in planning: rd_norm's expansion grew (drift/differences.sql plans in 0.19 s, not
--- 0.12 s; likewise plan/drift_rules.sql and report/privileged.sql), and a
--- value that ends in a non-ASCII letter costs about 15% more to fold as a key.
+-- needs only lower(), which halves the cost. The price of both shortcuts is
+-- in planning: rd_norm's expansion grew (drift/differences.sql,
+-- plan/drift_rules.sql and report/privileged.sql plan more slowly), and a
+-- value that ends in a non-ASCII letter costs a little more to fold as a key.
+-- (Measurements: benchmarks/NOTES.md.)
 --
 -- Unicode: text that looks the same is the same text. "josé" typed with a
 -- composed é (U+00E9) and with e + U+0301 are one key, as LDAP matching
@@ -42,9 +41,8 @@ CREATE OR REPLACE MACRO rd_value(v) AS CASE WHEN rd_blank(v) THEN NULL ELSE v EN
 -- ASCII value stays on its fast path (tests/test_normalise.py holds rd_nfc and
 -- rd_fold equal to their plain spellings). The folded form may itself not be
 -- NFC (upper-casing U+0390 gives three code points), but two canonically
--- equivalent values fold alike, which is all a comparison needs; a second
--- nfc_normalize cost 0.5 s more per 3M non-ASCII values. NFC costs a
--- non-ASCII value about 0.2 us (3M: lower(upper()) 0.33 s, with NFC 0.92 s).
+-- equivalent values fold alike, which is all a comparison needs, and a
+-- second nfc_normalize would only add cost (benchmarks/NOTES.md).
 CREATE OR REPLACE MACRO rd_nfc(v) AS
     CASE WHEN strlen(v) = length(v) THEN v ELSE nfc_normalize(v) END;
 

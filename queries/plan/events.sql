@@ -38,7 +38,7 @@ acted AS (
     WHERE r.action IS NOT NULL
 ),
 disabling AS (
-    -- how the endpoint kind disables (planner.py checked the column exists and,
+    -- how the endpoint kind disables (recondiff/plan/ checked the column exists and,
     -- for AD, plan/disable_check.sql that userAccountControl is a number)
     SELECT *,
         TRY_CAST(trim(coalesce(acc_extra[1], '')) AS BIGINT) AS flags,
@@ -213,8 +213,8 @@ fragment AS (
 ),
 -- The rows of one account are gathered unordered and sorted by pos inside the
 -- list: an ordered aggregate (list(... ORDER BY pos)) sorts each group apart,
--- which took 1.7 s for the 30,000 drifted accounts at 1M; this, 0.3 s
--- (EXPLAIN ANALYZE).
+-- several times slower with many drifted accounts (benchmarks/NOTES.md,
+-- EXPLAIN ANALYZE).
 drifted_account AS (
     SELECT ord, cls, any_value(key) AS key, any_value(dn) AS dn,
            any_value(identity_key) AS identity_key, any_value(situation) AS situation,

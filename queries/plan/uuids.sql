@@ -1,5 +1,5 @@
 -- Action plan, step 3b: the entryUUID (OpenLDAP, 389-DS) or objectGUID (AD) of
--- every account the plan acts on, as the endpoint export holds it (planner.py
+-- every account the plan acts on, as the endpoint export holds it (recondiff/plan/
 -- names the column). Events on an existing entry assert it, so that an entry
 -- deleted and re-created under the same DN (another person) is stale.
 CREATE OR REPLACE TEMP TABLE plan_uuid AS

@@ -3,7 +3,7 @@
 -- shows; the side-by-side views are built from these and the drift rows.
 -- The snapshots are filtered on the bare file_row_number (not the cast record
 -- number) so that DuckDB pushes the picked records' range into the Parquet
--- scan and skips the row groups outside it: at 1M accounts 0.70 s -> 0.42 s.
+-- scan and skips the row groups outside it (benchmarks/NOTES.md).
 WITH situations AS (
     SELECT endpoint_record AS ep_row, identity_record AS id_row, situation, identity_key
     FROM read_parquet($situations_parquet)

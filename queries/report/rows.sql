@@ -3,8 +3,8 @@
 -- (previous_findings: the previous run's, loaded by history/load_findings.sql; a finding
 -- it does not hold is new, first seen now).
 -- The rows are ranked on their position and table alone, then only the picked
--- ones are read in full: ranking every row with all its columns was 0.36 s of
--- a 1M run, this is 0.06 s.
+-- ones are read in full: ranking every row with all its columns was six times
+-- slower (benchmarks/NOTES.md).
 WITH keys AS (
     SELECT file_row_number AS pos, situation, sync
     FROM read_parquet($situations_parquet, file_row_number = true)

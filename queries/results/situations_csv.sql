@@ -2,8 +2,8 @@
 -- every text cell neutralised against spreadsheet formulas (rd_csv), in the
 -- Parquet file's order. DuckDB keeps that order while writing in parallel
 -- only when the query has no join (EXPLAIN shows "Batch Copy To File"); an
--- IN list is a join, hence rd_csv's spelling. Sorting here instead cost 6 s
--- at 10M. tests/test_csv_outputs.py checks the order on 250,000 rows.
+-- IN list is a join, hence rd_csv's spelling. Sorting here instead costs
+-- seconds at 10M. tests/test_csv_outputs.py checks the order on 250,000 rows.
 COPY (
     SELECT
         situation,

@@ -6,16 +6,13 @@
 -- identities: by identity key).
 -- The sort carries the situation's rank and the drift count, not the text
 -- columns spelled from them (situation, sync), which are written after it:
--- 1M benchmark, the run's memory peak, 30 to 45 MB less (DuckDB's peak
--- buffer 460-480 -> 430-436 MB), same time and the same file. DuckDB keeps
+-- a lower memory peak for the run, same time, same file. DuckDB keeps
 -- the order of `sorted` through the plain projection below because the CTE is
 -- inlined: keep it read once and not MATERIALIZED
 -- (tests/test_situations_order.py checks the order on 220,000 rows).
 -- Snappy, not zstd: the run reads this file back a dozen times (CSV, plan,
--- report, history), and snappy writes and decodes faster for a file 1.7x the
--- size. 1M benchmark, two interleaved runs each: this step 0.77-0.94 ->
--- 0.65-0.72 s, copy_situations_csv 0.63-0.67 -> 0.52-0.53 s, the run
--- 8.4-8.8 -> 7.8-7.9 s; the file 19 -> 33 MB.
+-- report, history), and snappy writes and decodes it faster, for a bigger
+-- file (benchmarks/NOTES.md).
 COPY (
     WITH counts AS (
         SELECT ep_row, count(DISTINCT attribute) AS n FROM drift GROUP BY ep_row

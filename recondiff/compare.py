@@ -25,7 +25,6 @@ Python only orchestrates; every decision is in the SQL files.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +43,7 @@ from recondiff.engine.drift import drift
 from recondiff.engine.fills import Fills
 from recondiff.engine.publish import OUTPUT_FILES, Staging, staging
 from recondiff.engine.resolve import (
+    Inputs,
     InputSummary,
     Side,
     check_shrink,
@@ -104,7 +104,7 @@ class CompareResult:
 
 @dataclass
 class _Run:
-    """What the phases share: the resolved config and inputs, and the run's clock."""
+    """What the phases share: the config, where the run writes, and its clock."""
 
     cfg: Config
     out: Path
@@ -124,17 +124,6 @@ class _Run:
             self.timings[phase] = round(total, 3)
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """Both sides as the run read them: the input summaries and the snapshots' columns."""
-
-    endpoint: InputSummary
-    repository: InputSummary
-    ep: Side
-    repo: Side
-    previous: PreviousRun | None
-
-
 def compare(
     config: Config | str | Path,
     outdir: str | Path,
@@ -152,6 +141,7 @@ def compare(
     config stops the run (:func:`recondiff.engine.resolve.check_shrink`).
     Raises :class:`~recondiff.errors.RecondiffError` for bad config or input.
     """
+    # resolve: the config, the previous run, the inputs, the connection
     run = _resolve_run(config, outdir, progress, state_dir)
     with work_directory() as work, contextlib.ExitStack() as stack:
         inputs = _resolve_inputs(run, work, allow_empty, allow_shrink)
@@ -160,9 +150,9 @@ def compare(
         con = connect(run.cfg, work, snapshots, run.out, inputs.previous, spill)
         try:
             con.execute(macros())
-            session = Session(con, _params(run.cfg, inputs), _blame(run, inputs))
+            session = Session(con, inputs.params(run.cfg), inputs.blame(run.cfg, run.out))
             fills = Fills(run.cfg, inputs.ep, inputs.repo, con, session.params)
-
+            # stage, classify, drift: the engine's steps (recondiff/engine/steps.py)
             run.say("classifying accounts")
             with run.timed("stage"):
                 stage(session, fills, run.cfg, inputs.repository.path)
@@ -171,7 +161,7 @@ def compare(
             run.say("computing drift")
             with run.timed("drift"):
                 drift(session, fills)
-
+            # results: the counts, then the output tables, into the staging directory
             counts, warnings = results.count(session, run.cfg, inputs.endpoint.path)
             run.say("writing results")
             with staging(run.out) as staged:
@@ -179,16 +169,19 @@ def compare(
                     results.write_tables(session, fills, staged.path)
                 if run.cfg.report.csv_bom:
                     results.add_bom(staged.path)
+                # plan, then the summary (which counts its events), then the report
                 plan = _plan(run, session, fills, inputs, staged)
                 summary = results.summary(
                     run.cfg, counts, inputs.endpoint, inputs.repository, run.started,
                     run.timings, warnings,
                 ) | {"plan": _plan_summary(plan)}
                 _report(run, session, fills, inputs.previous, summary, plan, staged)
-                _stage_summary(staged, summary)
+                # publish: every output renamed into place, summary.json last
+                staged.write_summary(summary)
                 staged.publish()
         finally:
             con.close()
+    # history: recorded once the results are in place
     _record_history(run, inputs.previous, summary)
     return CompareResult(outdir=run.out, summary=summary, warnings=tuple(warnings))
 
@@ -218,7 +211,7 @@ def _resolve_run(
     )
 
 
-def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool) -> _Inputs:
+def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool) -> Inputs:
     """The previous run of this config, both snapshots (an export is ingested
     into ``work`` first), the shrink guard between them, and their columns."""
     cfg = run.cfg
@@ -231,39 +224,13 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
         check_shrink(cfg, previous, ep_in, repo_in, lambda: run.history.runs(run.history_key))
     ep = Side.read(ep_in.snapshot, ep_in.path, cfg.path)
     repo = Side.read(repo_in.snapshot, repo_in.path, cfg.path)
-    return _Inputs(ep_in, repo_in, ep, repo, previous)
-
-
-def _params(cfg: Config, inputs: _Inputs) -> dict[str, Any]:
-    """The values every step may bind (each binds those its file names)."""
-    return {
-        "endpoint_path": str(inputs.endpoint.snapshot),
-        "repository_path": str(inputs.repository.snapshot),
-        # Folded in SQL (rd_key), exactly as the keys and statuses they meet.
-        "protected": list(cfg.endpoint.protected),
-        "deleted_values": list(cfg.repository.deleted_values),
-        "rule_names": [r.name for r in cfg.correlation],
-        "kinds": [a.compare for a in cfg.attributes],
-        "attributes": [a.endpoint for a in cfg.attributes],
-        "repository_attributes": [a.repository for a in cfg.attributes],
-        "incremental": cfg.endpoint.incremental,
-    }
-
-
-def _blame(run: _Run, inputs: _Inputs) -> dict[str, str]:
-    """The paths a failed step names (recondiff.engine.steps.BLAME)."""
-    return {
-        "config": str(run.cfg.path),
-        "endpoint": str(inputs.endpoint.path),
-        "repository": str(inputs.repository.path),
-        "out": str(run.out),
-    }
+    return Inputs(ep_in, repo_in, ep, repo, previous)
 
 
 # --- plan, report, publish, history ---------------------------------------------------
 
 
-def _plan(run: _Run, session: Session, fills: Fills, inputs: _Inputs, staged: Staging) -> Plan:
+def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging) -> Plan:
     """Write plan.json as its events come; return the header and the events
     the report shows."""
     run.say("writing the action plan")
@@ -337,12 +304,6 @@ def _report(
     with run.timed("report"):
         html = render_html(report, plan)
     (staged.path / "report.html").write_text(html, encoding="utf-8")
-
-
-def _stage_summary(staged: Staging, summary: dict[str, Any]) -> None:
-    """summary.json, written last: it holds the timings of every phase before it."""
-    text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
-    (staged.path / "summary.json").write_text(text, encoding="utf-8")
 
 
 def _record_history(run: _Run, previous: PreviousRun | None, summary: dict[str, Any]) -> None:

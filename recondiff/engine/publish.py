@@ -10,6 +10,7 @@ results are untouched. :meth:`Staging.publish` does the renames.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from recondiff.engine.workdirs import STAGING_PREFIX, owned_directory
 from recondiff.errors import InputError, first_line, no_space
@@ -43,6 +45,11 @@ class Staging:
     path: Path  # the staging directory
     out: Path  # where its files go
     swapping: bool = False  # the renames have begun
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        """summary.json, staged last: it holds the timings of every phase before it."""
+        text = json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+        (self.path / SUMMARY).write_text(text, encoding="utf-8")
 
     def publish(self) -> None:
         """Rename every output into place, summary.json last (each flushed to

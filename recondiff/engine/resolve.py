@@ -44,6 +44,41 @@ class InputSummary:
         }
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """Both sides as the run read them, and the previous run of the config."""
+
+    endpoint: InputSummary
+    repository: InputSummary
+    ep: Side
+    repo: Side
+    previous: PreviousRun | None
+
+    def params(self, cfg: Config) -> dict[str, Any]:
+        """The values every step may bind (each binds those its file names)."""
+        return {
+            "endpoint_path": str(self.endpoint.snapshot),
+            "repository_path": str(self.repository.snapshot),
+            # Folded in SQL (rd_key), exactly as the keys and statuses they meet.
+            "protected": list(cfg.endpoint.protected),
+            "deleted_values": list(cfg.repository.deleted_values),
+            "rule_names": [r.name for r in cfg.correlation],
+            "kinds": [a.compare for a in cfg.attributes],
+            "attributes": [a.endpoint for a in cfg.attributes],
+            "repository_attributes": [a.repository for a in cfg.attributes],
+            "incremental": cfg.endpoint.incremental,
+        }
+
+    def blame(self, cfg: Config, out: Path) -> dict[str, str]:
+        """The paths a failed step names (recondiff.engine.steps.BLAME)."""
+        return {
+            "config": str(cfg.path),
+            "endpoint": str(self.endpoint.path),
+            "repository": str(self.repository.path),
+            "out": str(out),
+        }
+
+
 @dataclass
 class Side:
     """A snapshot's columns, looked up case-insensitively, with config-aware errors."""

@@ -7,7 +7,7 @@ copy of the directory's pairs, cheaper to write as Parquet than to insert).
 The next run of the same config (same endpoint and repository names) reads
 them to tell what is new, resolved and persisting, how old each finding is,
 and which unmatched account belonged to an identity that has since vanished
-(``queries/classify/vanished.sql``). SQL in ``queries/history_*.sql``.
+(``queries/classify/vanished.sql``). SQL in ``queries/history/``.
 """
 
 from __future__ import annotations
@@ -157,32 +157,8 @@ class History:
         con = self._connect(read_only=False)
         try:
             con.execute("BEGIN TRANSACTION")
-            run = summary["run"]
-            con.execute(
-                load("history/record_run"),
-                {
-                    "run_id": run_id,
-                    "config_key": key,
-                    "config_path": str(config_path),
-                    "outdir": str(outdir),
-                    "started_at": datetime.fromisoformat(run["started_at"]),
-                    "finished_at": datetime.fromisoformat(run["finished_at"]),
-                    "summary": json.dumps(summary, ensure_ascii=False),
-                },
-            )
-            common = {
-                "run_id": run_id,
-                "situations_parquet": str(situations_parquet),
-            }
-            con.execute(
-                load("history/record_findings"),
-                common
-                | {
-                    "previous_run_id": previous.run_id if previous else None,
-                    "finished_at": datetime.fromisoformat(run["finished_at"]),
-                },
-            )
-            con.execute(load("history/record_owners"), common | {"path": str(owners_temp)})
+            _insert_run(con, run_id, key, config_path, outdir, summary)
+            _insert_findings(con, run_id, summary, situations_parquet, previous, owners_temp)
             con.execute("COMMIT")
             os.replace(owners_temp, owners)
         except duckdb.InterruptException:
@@ -218,6 +194,51 @@ class History:
             r["started_at"] = _from_us(r.pop("started_us"))
             r["finished_at"] = _from_us(r.pop("finished_us"))
         return rows
+
+
+def _insert_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    key: str,
+    config_path: Path,
+    outdir: Path,
+    summary: dict[str, Any],
+) -> None:
+    run = summary["run"]
+    con.execute(
+        load("history/record_run"),
+        {
+            "run_id": run_id,
+            "config_key": key,
+            "config_path": str(config_path),
+            "outdir": str(outdir),
+            "started_at": datetime.fromisoformat(run["started_at"]),
+            "finished_at": datetime.fromisoformat(run["finished_at"]),
+            "summary": json.dumps(summary, ensure_ascii=False),
+        },
+    )
+
+
+def _insert_findings(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    summary: dict[str, Any],
+    situations_parquet: Path,
+    previous: PreviousRun | None,
+    owners: Path,
+) -> None:
+    """The run's findings (each first seen when the previous run had it, else
+    now), and its ownerships written to ``owners``."""
+    common = {"run_id": run_id, "situations_parquet": str(situations_parquet)}
+    con.execute(
+        load("history/record_findings"),
+        common
+        | {
+            "previous_run_id": previous.run_id if previous else None,
+            "finished_at": datetime.fromisoformat(summary["run"]["finished_at"]),
+        },
+    )
+    con.execute(load("history/record_owners"), common | {"path": str(owners)})
 
 
 def _summary(text: object) -> dict[str, Any] | None:

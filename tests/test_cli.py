@@ -181,12 +181,12 @@ def test_interrupt_exits_130_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = mini(tmp_path, "sAMAccountName,title\njdoe,Eng\n", "employee_id,ad_account,title\n1,jdoe,Eng\n")
-    import recondiff.compare as compare_mod
+    import recondiff.engine.publish as publish
 
     def interrupted(*_args: object, **_kw: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(compare_mod, "_fsync", interrupted)
+    monkeypatch.setattr(publish, "_fsync", interrupted)
     out = tmp_path / "out"
     code, _, err = run("compare", "-c", str(cfg), "-o", str(out))
     assert code == 130

@@ -78,12 +78,14 @@ def test_an_unknown_duckdb_failure_is_internal(monkeypatch: pytest.MonkeyPatch,
                                                tmp_path: Path) -> None:
     """A step no input can make fail (here queries/results/sync_counts.sql) is a bug:
     exit 3, not the user's input error (2) it used to be."""
-    render, load = compare.render, compare.load
+    import recondiff.engine.steps as steps
+
+    render, load = steps.render, steps.load
     broken = "SELECT error('broken step')"
     monkeypatch.setattr(
-        compare, "render", lambda name, **f: broken if name == "results/sync_counts" else render(name, **f)
+        steps, "render", lambda name, **f: broken if name == "results/sync_counts" else render(name, **f)
     )
-    monkeypatch.setattr(compare, "load", lambda name: broken if name == "results/sync_counts" else load(name))
+    monkeypatch.setattr(steps, "load", lambda name: broken if name == "results/sync_counts" else load(name))
     out = tmp_path / "out"
     result = _compare(out, env={"RECONDIFF_DEBUG": ""})
     assert result.exit_code == 3

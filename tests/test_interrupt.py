@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import recondiff.compare as compare
+import recondiff.engine.steps as steps
+import recondiff.engine.workdirs as workdirs
 from recondiff.errors import InputError, InternalError
 from tests.conftest import ROOT, SAMPLE
 
@@ -62,8 +63,8 @@ _FAILS_LATE = (
 
 @pytest.fixture
 def failing_query(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
-    monkeypatch.setattr(compare, "render", lambda name, **fills: _FAILS_LATE)
-    monkeypatch.setattr(compare, "load", lambda name: _FAILS_LATE)
+    monkeypatch.setattr(steps, "render", lambda name, **fills: _FAILS_LATE)
+    monkeypatch.setattr(steps, "load", lambda name: _FAILS_LATE)
     con = duckdb.connect()
     con.execute("SET threads = 2")
     return con
@@ -72,11 +73,11 @@ def failing_query(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
 def test_a_failure_while_a_stream_is_read_is_one_line(
     failing_query: duckdb.DuckDBPyConnection,
 ) -> None:
-    """The plan's events stream out of DuckDB (compare._batches); a failure
+    """The plan's events stream out of DuckDB (recondiff.engine.steps.batches); a failure
     after the first batches still becomes recondiff's one-line error (an
     interrupt, KeyboardInterrupt). No input explains a failure of this step: it
     is an internal error (exit 3), not the user's (exit 2)."""
-    stream = compare._batches(failing_query, "plan/events", {}, {}, 5_000)
+    stream = steps.batches(failing_query, "plan/events", {}, {}, 5_000)
     with pytest.raises(InternalError, match=r"^queries/plan/events\.sql failed: .*disk full$"):
         for _ in stream:
             pass
@@ -89,20 +90,20 @@ def test_a_failure_while_a_steps_rows_are_fetched_is_one_line(
     itself, inside its error mapping, so a report query that fails (or is
     interrupted) there is one line, not a traceback that exits 1."""
     with pytest.raises(InternalError, match=r"^queries/report/rows\.sql failed: .*disk full$"):
-        compare._step(failing_query, "report/rows", {})
+        steps.run_step(failing_query, "report/rows", {})
 
 
 def test_a_step_that_runs_out_of_disk_is_the_users_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """DuckDB's words for ENOSPC make any step's failure exit 2 (the machine's
     to fix), not an internal error; a step that writes the results names OUTDIR."""
     full = "SELECT error('Could not write file \"x\": No space left on device')"
-    monkeypatch.setattr(compare, "render", lambda name, **fills: full)
-    monkeypatch.setattr(compare, "load", lambda name: full)
+    monkeypatch.setattr(steps, "render", lambda name, **fills: full)
+    monkeypatch.setattr(steps, "load", lambda name: full)
     con = duckdb.connect()
     with pytest.raises(InputError, match=r"^queries/drift/pairs\.sql: no space left on device for DuckDB's temp"):
-        compare._step(con, "drift/pairs", {})
+        steps.run_step(con, "drift/pairs", {})
     with pytest.raises(InputError, match=r"^/o: cannot write the results \(no space left on device\); the previous"):
-        compare._step(con, "results/drift_csv", {}, {"out": "/o"})
+        steps.run_step(con, "results/drift_csv", {}, {"out": "/o"})
 
 
 # --- SIGTERM and SIGKILL -------------------------------------------------------
@@ -206,7 +207,7 @@ def test_a_live_runs_directories_are_left_alone(tmp_path: Path) -> None:
             d.mkdir()
             (d / "file").write_text("x")
         for d in (live, leftover, locked, other):  # made by recondiff (_owned_directory)
-            (d / compare.OWNER_MARK).touch()
+            (d / workdirs.OWNER_MARK).touch()
         link.symlink_to(target)
         holder = subprocess.Popen(
             [sys.executable, "-c",
@@ -217,14 +218,14 @@ def test_a_live_runs_directories_are_left_alone(tmp_path: Path) -> None:
         )
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-            compare._remove_leftovers(tmp_path, compare.WORK_PREFIX)
+            workdirs.remove_leftovers(tmp_path, workdirs.WORK_PREFIX)
         finally:
             holder.kill()
             holder.wait()
         assert not leftover.exists()
         assert live.exists() and locked.exists() and other.exists()
         assert link.is_symlink() and (target / "file").exists()
-        compare._remove_leftovers(tmp_path, compare.WORK_PREFIX)  # the lock is gone now
+        workdirs.remove_leftovers(tmp_path, workdirs.WORK_PREFIX)  # the lock is gone now
         assert not locked.exists()
     finally:
         sleeper.kill()
@@ -256,7 +257,7 @@ def test_a_killed_runs_utf16_transcoding_file_is_removed_too(tmp_path: Path) -> 
     try:
         assert live.parent == temp and live.name.startswith(f"recondiff-{os.getpid()}-")
         assert live.read_text(encoding="utf-8") == "sAMAccountName,title\njdoe,Eng\n"
-        compare._remove_leftovers(temp, compare.WORK_PREFIX)
+        workdirs.remove_leftovers(temp, workdirs.WORK_PREFIX)
         assert not left.exists()
         assert live.exists() and unrelated.read_text() == "keep"
     finally:

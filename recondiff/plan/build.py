@@ -27,7 +27,7 @@ from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
 from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS
 
 if TYPE_CHECKING:
-    from recondiff.compare import InputSummary
+    from recondiff.engine.resolve import InputSummary
 
 # situations listed in the header for attention when their response is review
 _ATTENTION = ("collision", "ambiguous", "excluded", "duplicate_key")

@@ -1,0 +1,40 @@
+"""The classify phase: the one situation of every account (and the missing
+identities), in the precedence of docs/design.md (queries/classify/).
+
+Each step's line in recondiff/engine/steps.py (and queries/README.md) says
+which situation it decides; the release_* steps drop staging tables as soon as
+the next table holds what later steps need (less spilling).
+"""
+
+from __future__ import annotations
+
+from recondiff.config.load import Config
+from recondiff.engine.fills import Fills
+from recondiff.engine.steps import Session
+from recondiff.history import PreviousRun
+
+
+def classify(session: Session, fills: Fills, cfg: Config, previous: PreviousRun | None) -> None:
+    session.step("classify/endpoint_state")
+    session.step("classify/release_endpoint_stage")
+    session.step("stage/blank_records")
+    session.step("classify/link")
+    session.step("classify/link_accounts")
+    session.step("classify/release_link_stage")
+    _correlate(session, fills)
+    session.step("classify/situations")
+    if cfg.repository.expect_account and not cfg.endpoint.incremental:
+        session.step("classify/missing_expected")
+    if previous is not None and previous.owners is not None:
+        owners = {"owners_path": str(previous.owners), "owners_run_id": previous.run_id}
+        session.step("classify/vanished", session.params | owners, key=fills.repo_key.first())
+    session.step("classify/release_situation_stage")
+
+
+def _correlate(session: Session, fills: Fills) -> None:
+    """The accounts no identity links, against the ordered correlation rules
+    (four statements, not one: queries/classify/correlate_todo.sql says why)."""
+    session.step("classify/correlate_todo")
+    session.step("classify/correlate_endpoint_values", **fills.correlate_endpoint())
+    session.step("classify/correlate_repository_values", **fills.correlate_repo())
+    session.step("classify/correlate")

@@ -1,0 +1,142 @@
+"""The results phase: the counts of summary.json and the output tables,
+written into the staging directory (queries/results/)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from recondiff import __version__
+from recondiff.config.load import Config
+from recondiff.engine.fills import Fills
+from recondiff.engine.publish import OUTPUT_FILES
+from recondiff.engine.resolve import InputSummary
+from recondiff.engine.steps import Session
+from recondiff.vocabulary import SITUATIONS
+
+
+def count(session: Session, cfg: Config, endpoint: Path) -> tuple[dict[str, Any], list[str]]:
+    """The counts of summary.json, and the warning for records skipped for a
+    blank key (``endpoint``: the endpoint's input as the user gave it)."""
+    blank_rows = [r[0] for r in session.step("stage/blank_keys").fetchall()]
+    counts = _counts(session)
+    warnings = []
+    if counts["blank_keys"]:
+        warnings.append(
+            f"{endpoint}: {counts['blank_keys']} record(s) with a blank "
+            f"'{cfg.endpoint.key}' skipped (record {', '.join(map(str, blank_rows))}"
+            f"{', …' if counts['blank_keys'] > len(blank_rows) else ''})"
+        )
+    return counts, warnings
+
+
+def _counts(session: Session) -> dict[str, Any]:
+    situations = dict.fromkeys(SITUATIONS, 0)
+    by_attribute = dict.fromkeys(session.params["attributes"], 0)
+    counts: dict[str, Any] = {"situations": situations, "by_attribute": by_attribute}
+    for what, name, n in session.step("results/summary").fetchall():
+        if what == "situation":
+            situations[name] = int(n)
+        elif what == "attribute":
+            by_attribute[name] = int(n)
+        else:
+            counts[what] = int(n)
+    sync = {"in_sync": 0, "drifted": 0}
+    by_situation: dict[str, dict[str, int]] = {
+        s: {"in_sync": 0, "drifted": 0} for s in ("linked", "correlated")
+    }
+    counts["linked_in_sync"] = 0
+    for situation, state, n in session.step("results/sync_counts").fetchall():
+        sync[state] += int(n)
+        by_situation[situation][state] = int(n)
+        if situation == "linked" and state == "in_sync":
+            counts["linked_in_sync"] = int(n)
+    counts["sync"] = sync
+    counts["sync_by_situation"] = by_situation
+    return counts
+
+
+def summary(
+    cfg: Config,
+    counts: dict[str, Any],
+    ep_in: InputSummary,
+    repo_in: InputSummary,
+    started: datetime,
+    timings: dict[str, float],
+    warnings: list[str],
+) -> dict[str, Any]:
+    situations = counts["situations"]
+    # Every record (and missing identity) but an excluded one or a linked account
+    # in sync is a difference; a correlated account still lacks its link.
+    in_sync_linked = counts["linked_in_sync"]
+    differences = sum(n for s, n in situations.items() if s != "excluded") - in_sync_linked
+    endpoint = ep_in.as_json() | {"blank_keys": counts["blank_keys"]}
+    return {
+        "recondiff_version": __version__,
+        "run": {
+            "id": run_id(started, ep_in, repo_in),
+            "config": str(cfg.path),
+            "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
+            "endpoint": cfg.endpoint.name,
+            "repository": cfg.repository.name,
+            "incremental": cfg.endpoint.incremental,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        "situations": situations,
+        "sync": counts["sync"],
+        "sync_by_situation": counts["sync_by_situation"],
+        "drift": {
+            "by_attribute": counts["by_attribute"],
+            "accounts": counts["drift_accounts"],
+            "rows": counts["drift_rows"],
+        },
+        "differences": differences,
+        "inputs": {"endpoint": endpoint, "repository": repo_in.as_json()},
+        "warnings": warnings,
+        "timings": timings,
+    }
+
+
+def run_id(started: datetime, ep_in: InputSummary, repo_in: InputSummary) -> str:
+    seed = f"{started.isoformat()}\n{ep_in.sha256}\n{repo_in.sha256}".encode()
+    return f"run-{started:%Y%m%dT%H%M%SZ}-{hashlib.sha256(seed).hexdigest()[:8]}"
+
+
+
+def write_tables(session: Session, fills: Fills, staging: Path) -> None:
+    """situations.parquet and .csv, drift.parquet and .csv, drift_diff.csv,
+    into ``staging``. The situation table is dropped once situations.parquet
+    holds it: the plan and the report read it there."""
+    situations = staging / "situations.parquet"
+    copy = session.params | {"path": str(situations)}
+    session.step("results/situations_parquet", copy, **fills.situations_out())
+    session.step("results/release_situation_table", {})
+    copy = {"situations_parquet": str(situations), "path": str(staging / "situations.csv")}
+    session.step("results/situations_csv", copy)
+    session.step("results/drift_export")
+    for fmt in ("parquet", "csv"):
+        session.step(f"results/drift_{fmt}", {"path": str(staging / f"drift.{fmt}")})
+    session.step(
+        "results/drift_diff_csv", {"path": str(staging / "drift_diff.csv")}, **fills.diff_cells()
+    )
+
+
+def add_bom(staging: Path) -> None:
+    """[report] csv_bom: a UTF-8 byte-order mark first in every CSV output."""
+    for name in OUTPUT_FILES:
+        if name.endswith(".csv"):
+            _prepend_bom(staging / name)
+
+
+def _prepend_bom(path: Path) -> None:
+    """[report] csv_bom: a UTF-8 byte-order mark first, so that Excel reads UTF-8."""
+    with_bom = path.with_name(path.name + ".bom")
+    with path.open("rb") as source, with_bom.open("wb") as target:
+        target.write(b"\xef\xbb\xbf")
+        shutil.copyfileobj(source, target, 1 << 20)
+    os.replace(with_bom, path)

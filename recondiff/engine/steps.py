@@ -1,0 +1,262 @@
+"""The engine's steps: which query files run, in which order, and what each decides.
+
+:data:`STEPS` is the one ordered list of the engine's query files
+(``queries/<name>.sql``). The phases (:mod:`recondiff.engine.stage`,
+:mod:`~recondiff.engine.classify`, :mod:`~recondiff.engine.drift`,
+:mod:`~recondiff.engine.results`) run them through a :class:`Session`, which
+refuses a step that is not listed or that would run before one listed ahead of
+it; ``queries/README.md`` lists the same files in the same order with the same
+one-liners (tests/test_query_order.py). The other query files belong to a
+group of their own (:data:`OTHER_GROUPS`).
+
+Running a step: only the parameters the file names are bound, and a DuckDB
+failure becomes one line naming what to check (:data:`BLAME`), or a bug.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from recondiff.errors import InputError, InternalError, RecondiffError, first_line, no_space
+from recondiff.io.sqlfiles import Rows, load, render
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # queries/<name>.sql
+    phase: str  # the phase of compare() that runs it
+    decides: str  # one line: what it decides or makes
+
+
+STEPS: tuple[Step, ...] = (
+    Step("check/expression", "resolve",
+         "checks each config `scope`/`*_sql` expression against its snapshot, over no row"),
+    Step("stage/endpoint", "stage",
+         "one narrow row per account: folded key, scope/protection, attribute hash"),
+    Step("stage/repository", "stage",
+         "one narrow row per in-scope identity: key, link, deleted, attribute hash"),
+    Step("check/repository_keys", "stage",
+         "blank or duplicate identity keys (an input error)"),
+    Step("classify/endpoint_state", "classify",
+         "`excluded` and `duplicate_key`; what is left is active"),
+    Step("classify/release_endpoint_stage", "classify",
+         "drops the endpoint stage, which `ep_state` now holds (less spilling)"),
+    Step("stage/blank_records", "classify",
+         "the endpoint records skipped for a blank key"),
+    Step("classify/link", "classify",
+         "per account key, the in-scope identities whose link names it"),
+    Step("classify/link_accounts", "classify",
+         "every account beside those identities (and the linked keys no account has)"),
+    Step("classify/release_link_stage", "classify",
+         "drops the link table, which `ep_linked` now holds"),
+    Step("classify/correlate_todo", "classify",
+         "correlation 1: the active accounts no identity links"),
+    Step("classify/correlate_endpoint_values", "classify",
+         "correlation 2: those accounts' normalised values per rule"),
+    Step("classify/correlate_repository_values", "classify",
+         "correlation 3: the identities' values some account looks for"),
+    Step("classify/correlate", "classify",
+         "correlation 4: the first rule that matches decides `correlated`, "
+         "`ambiguous` or `collision`"),
+    Step("classify/situations", "classify",
+         "the one situation of every account, and the `missing` identities of dead links"),
+    Step("classify/missing_expected", "classify",
+         "with `expect_account` (not incremental): live identities no account matches "
+         "are `missing`"),
+    Step("classify/vanished", "classify",
+         "with a previous run: an unmatched account whose owner vanished is "
+         "`deleted_in_repository`"),
+    Step("classify/release_situation_stage", "classify",
+         "drops the staging tables, which `situation` now holds"),
+    Step("drift/pairs", "drift",
+         "the linked/correlated pairs whose attribute hashes differ"),
+    Step("drift/differences", "drift",
+         "attribute drift of those pairs, attribute by attribute"),
+    Step("stage/blank_keys", "results",
+         "the first blank-key records, for the warning"),
+    Step("results/summary", "results",
+         "counts for summary.json: situations, drift per attribute"),
+    Step("results/sync_counts", "results",
+         "in sync / drifted per situation (linked, correlated)"),
+    Step("results/situations_parquet", "results",
+         "writes situations.parquet in its documented column order"),
+    Step("results/release_situation_table", "results",
+         "drops the situation table, which situations.parquet now holds"),
+    Step("results/situations_csv", "results",
+         "writes situations.csv from situations.parquet, cells neutralised"),
+    Step("results/drift_export", "results",
+         "the drift table in its documented column order"),
+    Step("results/drift_parquet", "results", "writes drift.parquet"),
+    Step("results/drift_csv", "results", "writes drift.csv, cells neutralised"),
+    Step("results/drift_diff_csv", "results",
+         "writes drift_diff.csv: one row per drifted account, one column per attribute"),
+)
+
+# The query files that are not engine steps, by folder: who runs them.
+OTHER_GROUPS = {
+    "macros": "the `rd_*` macros, created first on every connection (io/sqlfiles.MACROS)",
+    "plan": "the action plan (recondiff/plan/build.py), from situations.parquet and drift",
+    "report": "every number and row of report.json / report.html (recondiff/report/)",
+    "history": "the run history (recondiff/history.py) and the previous run's findings "
+    "the report compares with",
+}
+
+PHASES = ("resolve", "stage", "classify", "drift", "results")
+
+_ORDER = {step.name: i for i, step in enumerate(STEPS)}
+
+# When a step fails inside DuckDB, what the user should look at. Formatted with
+# the run's paths; the DuckDB message follows after a colon.
+BLAME = {
+    "stage/endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope "
+    "failed on its data, or the file is corrupt)",
+    "stage/repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
+    "failed on its data, or the file is corrupt)",
+    "classify/correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
+    "in {config} failed on its data",
+    "classify/correlate_repository_values": "{repository}: a [[correlation]] repository or "
+    "repository_sql in {config} failed on its data",
+    "drift/differences": "{endpoint}, {repository}: cannot read the snapshots again for drift "
+    "(were they changed during the run?)",
+    "results/situations_csv": "{out}: cannot write the results",
+    "results/situations_parquet": "{out}: cannot write the results",
+    "results/drift_csv": "{out}: cannot write the results",
+    "results/drift_parquet": "{out}: cannot write the results",
+    "results/drift_diff_csv": "{out}: cannot write the results",
+}
+
+
+class Session:
+    """The run's connection, its parameters and the paths a failure names.
+
+    :meth:`step` runs the engine's steps in the order of :data:`STEPS` (a step
+    not listed there, or run before one listed ahead of it, is a bug), and the
+    other groups' files (plan, report, history) whenever their callers ask."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, params: dict[str, Any], blame: dict[str, str]
+    ) -> None:
+        self.con, self.params, self.blame = con, params, blame
+        self._last = -1
+
+    def step(
+        self, name: str, params: dict[str, Any] | None = None, /, **fills: str
+    ) -> Rows:
+        """Run ``queries/<name>.sql`` with ``params`` (by default the run's)."""
+        self._in_order(name)
+        return run_step(self.con, name, self.params if params is None else params,
+                        self.blame, **fills)
+
+    def batches(
+        self, name: str, params: dict[str, Any], size: int, /, **fills: str
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        self._in_order(name)
+        return batches(self.con, name, params, self.blame, size, **fills)
+
+    def _in_order(self, name: str) -> None:
+        folder = name.partition("/")[0]
+        if folder in OTHER_GROUPS and name not in _ORDER:
+            return
+        index = _ORDER.get(name)
+        if index is None:
+            raise InternalError(f"queries/{name}.sql is not a step of recondiff/engine/steps.py")
+        if index < self._last:
+            raise InternalError(
+                f"queries/{name}.sql runs after queries/{STEPS[self._last].name}.sql, "
+                "against the order of recondiff/engine/steps.py"
+            )
+        self._last = index
+
+
+_PARAM = re.compile(r"\$(\w+)")
+
+
+def run_step(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: dict[str, Any],
+    blame: dict[str, str] | None = None,
+    **fills: str,
+) -> Rows:
+    """Run ``queries/<name>.sql`` with its ``{{slots}}`` filled; its rows,
+    fetched (a SELECT runs while they are).
+
+    Only the parameters the query file itself names are bound: a ``$`` inside
+    a config expression or a column name is never taken for one. A DuckDB
+    failure becomes one line naming what to check; an interrupt stays an
+    interrupt.
+    """
+    with _duckdb_errors(name, blame):
+        return Rows(con.execute(render(name, **fills), _used(name, params)))
+
+
+def batches(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    params: dict[str, Any],
+    blame: dict[str, str] | None,
+    size: int,
+    **fills: str,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Stream ``queries/<name>.sql`` (one SELECT) as lists of ``size`` rows,
+    computed as they are read; errors as in :func:`run_step`. DuckDB runs the
+    query while the rows are fetched: the plan's event lines are never all
+    in memory."""
+    with _duckdb_errors(name, blame):
+        result = con.execute(render(name, **fills), _used(name, params))
+        while rows := result.fetchmany(size):
+            yield rows
+
+
+def _used(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {p: params[p] for p in set(_PARAM.findall(load(name)))}
+
+
+@contextmanager
+def _duckdb_errors(name: str, blame: dict[str, str] | None) -> Iterator[None]:
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
+    except RuntimeError as exc:  # DuckDB reports Ctrl-C as "Query interrupted"
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise
+    except duckdb.Error as exc:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        raise _duckdb_failure(name, blame, exc) from exc
+
+
+def _duckdb_failure(
+    name: str, blame: dict[str, str] | None, exc: duckdb.Error
+) -> RecondiffError | InternalError:
+    """What a failed step means: the user's input or environment (exit 2) when
+    the step is one a bad input, config or disk can make fail (:data:`BLAME`), or
+    DuckDB ran out of disk or memory; otherwise a bug (exit 3)."""
+    where = BLAME.get(name)
+    if no_space(exc):
+        if name.startswith("results/") and where:  # "{out}: cannot write the results"
+            return InputError(
+                f"{where.format(**(blame or {}))} (no space left on device); the previous "
+                "results are untouched; free some space or pass another -o"
+            )
+        return InputError(
+            f"queries/{name}.sql: no space left on device for DuckDB's temporary files "
+            "([engine] temp_directory, by default under TMPDIR); free some space or "
+            "point it elsewhere; the previous results are untouched"
+        )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return InputError(
+            f"queries/{name}.sql: out of memory ({first_line(exc)}); raise [engine] "
+            "memory_limit or give [engine] temp_directory more space"
+        )
+    if where is None or isinstance(exc, duckdb.InternalException):
+        return InternalError(f"queries/{name}.sql failed: {first_line(exc)}")
+    return InputError(f"{where.format(**(blame or {}))}: {first_line(exc)}")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from recondiff.apply.execute import (
+from recondiff.apply.runner import (
     EventOutcome,
     JournalError,
     LdapError,
@@ -612,7 +612,7 @@ def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
 
 
 def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
-    from recondiff.apply.execute import Journal
+    from recondiff.apply.runner import Journal
 
     plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     written = json.loads(plan.read_text())

@@ -15,7 +15,7 @@ from typing import Any
 import ldap3
 import pytest
 
-from recondiff.apply.execute import (
+from recondiff.apply.runner import (
     LdapError,
     LdapTarget,
     SafetyError,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.execute import LdapTarget, apply_plan
+from recondiff.apply.runner import LdapTarget, apply_plan
 from recondiff.compare import compare
 from recondiff.plan.file import decide, load_plan, save_plan
 from tests.conftest import ROOT, require_system

@@ -15,8 +15,8 @@ from recondiff.cli.common import progress
 from recondiff.errors import ExitCode, RecondiffError, printable
 
 if TYPE_CHECKING:
-    from recondiff.apply import execute as apply_mod
-    from recondiff.apply.execute import SafetyError
+    from recondiff.apply import runner as apply_mod
+    from recondiff.apply.runner import SafetyError
 
 
 def mass_change_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,7 +194,7 @@ def apply_command(
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     password = _password(password_env, password_file)
-    from recondiff.apply import execute as apply_mod  # ldap3 is imported only to apply
+    from recondiff.apply import runner as apply_mod  # ldap3 is imported only to apply
     from recondiff.config.load import load_config
 
     if allow_plaintext and not starttls and not _loopback(url):

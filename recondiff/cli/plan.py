@@ -241,7 +241,7 @@ def ldif(
     Example: recondiff plan ldif out/plan.json -o changes.ldif
     """
     # Imported here: the LDIF writer is its own module (and its own engineer's).
-    from recondiff.apply.execute import SafetyError
+    from recondiff.apply.runner import SafetyError
     from recondiff.config.load import load_config
     from recondiff.plan.ldif_export import plan_to_ldif
 

@@ -6,7 +6,7 @@ record carries its preconditions as an RFC 4528 assertion ``control:`` line, so
 ``ldapmodify`` stops at the first object that changed since the diff (result
 122) instead of overwriting it. Membership records carry none (OpenLDAP's
 memberof overlay would then leave memberOf stale; see
-:func:`recondiff.apply.execute.split_preconditions`): deleting a member value that is
+:func:`recondiff.apply.runner.split_preconditions`): deleting a member value that is
 gone fails by itself. It does not keep a journal: after a failure,
 fix or drop the failed record and run the rest (``ldapmodify -c`` continues
 past errors) — or use ``recondiff apply``, which resumes on its own.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Mapping
 
-from recondiff.apply.execute import (
+from recondiff.apply.runner import (
     ASSERTION_CONTROL,
     assertion_control,
     assertion_filter,
@@ -133,8 +133,8 @@ def plan_to_ldif(
     Refuses (:class:`InputError`, one line) a plan with an event ``apply`` would
     refuse: no DN (the snapshot had no DN column) or a protected key (the
     plan's, and ``config``'s when given); and, like ``apply``, a plan over its
-    mass-change limits (:class:`~recondiff.apply.execute.SafetyError`, one line per
-    limit) unless ``allow`` accepts the count (:func:`recondiff.apply.execute.check_safety`).
+    mass-change limits (:class:`~recondiff.apply.runner.SafetyError`, one line per
+    limit) unless ``allow`` accepts the count (:func:`recondiff.apply.runner.check_safety`).
     ``assertions=False`` leaves out the assertion controls (for a server without
     RFC 4528; the delete-old/add-new modifies still fail on a changed value).
     """

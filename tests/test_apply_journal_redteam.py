@@ -20,14 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.apply.runner import (
-    Journal,
-    JournalError,
-    LdapError,
-    LdapTarget,
-    apply_plan,
-    default_journal,
-)
+from recondiff.apply.journal import Journal, JournalError, default_journal
+from recondiff.apply.runner import apply_plan
+from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
 from tests.slapd import Slapd, ldap_server

@@ -95,6 +95,8 @@ class EventOutcome:
 
 @dataclass
 class ApplyResult:
+    """What :func:`apply_plan` did: every endpoint event's outcome, in plan order."""
+
     outcomes: list[EventOutcome]
     journal: Path
     dry_run: bool
@@ -113,19 +115,6 @@ class ApplyResult:
         if any(item.outcome in bad for item in self.outcomes):
             return ExitCode.DIFFERENCES
         return ExitCode.IN_SYNC
-
-
-def config_named_by(plan: Plan) -> Config:
-    """The config file the plan was made from, as it reads now: the config in
-    force when ``apply`` is not given ``--config``."""
-    named = Path(plan["config"]["path"])
-    if not named.is_file():
-        raise ConfigError(
-            f"the plan was made from the config {named}, which is not here; pass the config "
-            "in force with --config recondiff.toml (its protected keys and mass-change limits "
-            "are enforced with the plan's)"
-        )
-    return load_config(named)
 
 
 # -- one event -----------------------------------------------------------------------
@@ -507,6 +496,19 @@ def apply_plan(
         journal.close()
         transport.close()
     return ApplyResult(run.outcomes, journal.path, dry_run, events.assertion)
+
+
+def config_named_by(plan: Plan) -> Config:
+    """The config file the plan was made from, as it reads now: the config in
+    force when ``apply`` is not given ``--config``."""
+    named = Path(plan["config"]["path"])
+    if not named.is_file():
+        raise ConfigError(
+            f"the plan was made from the config {named}, which is not here; pass the config "
+            "in force with --config recondiff.toml (its protected keys and mass-change limits "
+            "are enforced with the plan's)"
+        )
+    return load_config(named)
 
 
 def _connect(

@@ -14,19 +14,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from recondiff.apply.execute import (
-    EventOutcome,
-    JournalError,
-    LdapError,
-    LdapTarget,
-    SafetyError,
-    apply_plan,
-    assertion_filter,
-    default_journal,
-    escape_filter_value,
-)
+from recondiff.apply.journal import JournalError, default_journal
+from recondiff.apply.runner import EventOutcome, apply_plan
+from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.cli.main import cli
 from recondiff.errors import InputError
+from recondiff.plan.assertions import assertion_filter, escape_filter_value
+from recondiff.plan.checks import SafetyError
 from recondiff.plan.file import event_id, save_plan
 from tests.slapd import Slapd, ldap_server
 
@@ -612,7 +606,7 @@ def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
 
 
 def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
-    from recondiff.apply.execute import Journal
+    from recondiff.apply.journal import Journal
 
     plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     written = json.loads(plan.read_text())

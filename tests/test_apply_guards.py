@@ -16,18 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.apply.execute import (
-    LdapError,
-    LdapTarget,
-    SafetyError,
-    apply_plan,
-    first_rdn_values,
-    mass_counts,
-    match_form,
-)
+from recondiff.apply.runner import apply_plan
+from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.compare import compare
 from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
+from recondiff.plan.checks import SafetyError, first_rdn_values, mass_counts, match_form
 from recondiff.plan.file import load_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
@@ -520,7 +514,7 @@ def test_plan_show_says_when_the_export_has_no_entry_uuid(
 def test_object_guid_is_asserted_as_ad_stores_it() -> None:
     """AD's objectGUID is 16 bytes; exports hold it as a GUID string (Get-ADUser) or
     base64 (ldifde): either becomes the escaped bytes a filter needs."""
-    from recondiff.apply.execute import assertion_filter
+    from recondiff.plan.assertions import assertion_filter
 
     stored = "\\e0\\04\\25\\3f\\89\\4f\\d3\\11\\9a\\0c\\03\\05\\e8\\2c\\33\\01"
     for value in (
@@ -558,7 +552,7 @@ def _group_updated_memberof_lost(server: Slapd, ldif: str) -> None:
 
 def _started(plan_path: Path, event_id: str) -> None:
     """The journal as a run killed after sending ``event_id`` leaves it."""
-    from recondiff.apply.execute import Journal, default_journal
+    from recondiff.apply.journal import Journal, default_journal
 
     plan = load_plan(plan_path)
     journal = Journal(default_journal(plan_path), plan["plan_id"], plan["digest"])
@@ -570,7 +564,7 @@ def _started(plan_path: Path, event_id: str) -> None:
 def test_resumed_membership_with_a_lost_memberof_is_in_doubt(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
-    from recondiff.apply.execute import default_journal
+    from recondiff.apply.journal import default_journal
     from tests.test_apply import BWONG, journal_lines, membership
 
     join = membership("add", STAFF, BWONG)
@@ -619,7 +613,7 @@ def test_extended_dns_and_blank_replacements_do_not_slip_through(tmp_path: Path)
     """AD accepts <GUID=...> and <SID=...> as DNs: they name an entry (the
     Administrator's, say) without its name, so no protected key can be
     recognised: refused. A value replaced by a blank is a removal."""
-    from recondiff.apply.execute import refusal
+    from recondiff.plan.checks import refusal
 
     guid = "<GUID=3f2504e0-4f89-11d3-9a0c-0305e82c3301>"
     by_guid = event("modify", guid, [change("add", "title", "x")], key="jdoe")

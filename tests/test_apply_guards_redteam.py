@@ -15,18 +15,17 @@ from typing import Any
 import ldap3
 import pytest
 
-from recondiff.apply.execute import (
-    LdapError,
-    LdapTarget,
+from recondiff.apply.runner import apply_plan
+from recondiff.apply.transport import LdapError, LdapTarget
+from recondiff.errors import InputError
+from recondiff.plan.checks import (
     SafetyError,
-    apply_plan,
     check_safety,
     mass_counts,
     match_form,
     protected_names,
     refusal,
 )
-from recondiff.errors import InputError
 from recondiff.plan.file import finalise, load_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (

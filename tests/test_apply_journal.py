@@ -24,7 +24,8 @@ import ldap3
 import pytest
 from click.testing import CliRunner
 
-from recondiff.apply.execute import JournalError, apply_plan, default_journal
+from recondiff.apply.journal import JournalError, default_journal
+from recondiff.apply.runner import apply_plan
 from recondiff.cli.main import cli
 from recondiff.plan.file import decide, load_plan, save_plan
 from tests.conftest import ROOT

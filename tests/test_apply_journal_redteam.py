@@ -20,14 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.apply.execute import (
-    Journal,
-    JournalError,
-    LdapError,
-    LdapTarget,
-    apply_plan,
-    default_journal,
-)
+from recondiff.apply.journal import Journal, JournalError, default_journal
+from recondiff.apply.runner import apply_plan
+from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
 from tests.slapd import Slapd, ldap_server
@@ -460,7 +455,7 @@ def test_rj_a_server_hang_after_an_add_resumes_to_the_truth(
     group; an existing identical account (the server answered 68) is stale and
     does not. (The clock-skew allowance is cut to a second: the fixture's
     bwong is seconds old, an account in life is older than a minute.)"""
-    import recondiff.apply.execute as apply_mod
+    import recondiff.apply.runner as apply_mod
 
     monkeypatch.setattr(apply_mod, "CLOCK_SKEW", timedelta(seconds=1))
     first = event("modify", JDOE, [change("replace", "description", "before")])

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.execute import LdapTarget, apply_plan
+from recondiff.apply.runner import apply_plan
+from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
 from recondiff.plan.file import decide, load_plan, save_plan
 from tests.conftest import ROOT, require_system

@@ -1,4 +1,4 @@
-"""`recondiff apply`: execute an approved plan over LDAP (part of the thin CLI; see cli.py)."""
+"""`recondiff apply`: execute an approved plan over LDAP (part of the thin CLI; see main.py)."""
 
 from __future__ import annotations
 
@@ -6,44 +6,17 @@ import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
 
-from recondiff.cli.common import progress
+from recondiff.cli.common import config_option, mass_change_options, progress, safety_exit
 from recondiff.errors import ExitCode, RecondiffError, printable
+from recondiff.plan.checks import SafetyError
 
 if TYPE_CHECKING:
-    from recondiff.apply import execute as apply_mod
-    from recondiff.apply.execute import SafetyError
-
-
-def mass_change_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--allow-value-removals, --allow-membership-removals, --allow-modifies (apply, plan ldif)."""
-    for flag, what in reversed(
-        (
-            ("--allow-value-removals", "accounts losing attribute values"),
-            ("--allow-membership-removals", "group membership removals"),
-            ("--allow-modifies", "modify operations"),
-        )
-    ):
-        f = click.option(
-            flag,
-            flag[2:].replace("-", "_"),
-            type=click.IntRange(min=0),
-            metavar="N",
-            help=f"Accept up to N {what} over the safety limits.",
-        )(f)
-    return f
-
-
-def safety_exit(exc: SafetyError) -> NoReturn:
-    """One line per exceeded mass-change limit, exit 2."""
-    for line in exc.lines:
-        click.echo(f"recondiff: error: {line}", err=True)
-    click.get_current_context().exit(exc.exit_code)
-    raise AssertionError("unreachable")  # pragma: no cover
+    from recondiff.apply.runner import ApplyResult, EventOutcome
 
 
 def _loopback(url: str) -> bool:
@@ -128,14 +101,7 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
     is_flag=True,
     help="Send the password over ldap:// without TLS (anyone on the path can read it).",
 )
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The recondiff.toml in force (default: the one the plan names): its protected keys "
-    "and limits apply too.",
-)
+@config_option("the one the plan names")
 @click.option(
     "--ca-file",
     "ca_file",
@@ -149,14 +115,7 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
     help="The journal to write and resume from (default: PLAN with .journal.jsonl).",
 )
 @click.option("--dry-run", is_flag=True, help="Check preconditions and print; write nothing.")
-@click.option(
-    "--allow-mass-change",
-    "allow_mass_change",
-    type=click.IntRange(min=0),
-    metavar="N",
-    help="Accept up to N deletes+disables over the plan's safety limits.",
-)
-@mass_change_options
+@mass_change_options("the plan's safety limits")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or count line on stderr.")
 def apply_command(
     plan_file: Path,
@@ -170,10 +129,7 @@ def apply_command(
     ca_file: Path | None,
     journal: Path | None,
     dry_run: bool,
-    allow_mass_change: int | None,
-    allow_value_removals: int | None,
-    allow_membership_removals: int | None,
-    allow_modifies: int | None,
+    allow: dict[str, int | None],
     quiet: bool,
 ) -> None:
     """Execute the approved and auto endpoint events of PLAN against an LDAP server.
@@ -194,54 +150,54 @@ def apply_command(
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     password = _password(password_env, password_file)
-    from recondiff.apply import execute as apply_mod  # ldap3 is imported only to apply
+    from recondiff.apply.runner import apply_plan  # ldap3 is imported only to apply
+    from recondiff.apply.transport import LdapTarget
     from recondiff.config.load import load_config
 
     if allow_plaintext and not starttls and not _loopback(url):
-        click.echo(
-            f"recondiff: warning: --allow-plaintext: the bind password goes to {printable(url)} "
-            "unencrypted; anyone on the network path can read it (use --starttls or ldaps://)",
-            err=True,
-        )
+        _warn_plaintext(url)
     config = load_config(config_path) if config_path is not None else None
-    target = apply_mod.LdapTarget(
-        url,
-        bind_dn,
-        password,
-        starttls=starttls,
-        ca_file=ca_file,
-        allow_plaintext=allow_plaintext,
+    target = LdapTarget(
+        url, bind_dn, password, starttls=starttls, ca_file=ca_file, allow_plaintext=allow_plaintext
     )
-
-    def show(outcome: apply_mod.EventOutcome) -> None:
-        detail = printable(" ".join(outcome.message.split()))
-        click.echo(f"{outcome.event_id}\t{outcome.outcome}\t{detail}")
-
-    allow = {
-        "value_removals": allow_value_removals,
-        "membership_removals": allow_membership_removals,
-        "modifies": allow_modifies,
-    }
     try:
-        result = apply_mod.apply_plan(
+        result = apply_plan(
             plan_file,
             target,
             journal_path=journal,
             dry_run=dry_run,
-            allow_mass_change=allow_mass_change,
             progress=_escaped(progress(quiet)),
-            after_event=show,
+            after_event=_show,
             config=config,
             allow=allow,
             config_from_plan=config is None,
         )
-    except apply_mod.SafetyError as exc:
+    except SafetyError as exc:
         safety_exit(exc)
     if not quiet:
-        tally = ", ".join(f"{name} {n}" for name, n in result.counts().items()) or "no events"
-        if dry_run:
-            click.echo(f"recondiff: dry run, nothing written: {tally}", err=True)
-        else:
-            click.echo(f"recondiff: {tally} (journal {printable(str(result.journal))})", err=True)
+        _tally(result)
     code = result.exit_code
     click.get_current_context().exit(ExitCode.IN_SYNC if code == 0 else code)
+
+
+def _warn_plaintext(url: str) -> None:
+    click.echo(
+        f"recondiff: warning: --allow-plaintext: the bind password goes to {printable(url)} "
+        "unencrypted; anyone on the network path can read it (use --starttls or ldaps://)",
+        err=True,
+    )
+
+
+def _show(outcome: EventOutcome) -> None:
+    """An event's outcome on stdout: id, outcome, detail (tab-separated)."""
+    detail = printable(" ".join(outcome.message.split()))
+    click.echo(f"{outcome.event_id}\t{outcome.outcome}\t{detail}")
+
+
+def _tally(result: ApplyResult) -> None:
+    """The count of each outcome on stderr (and the journal, unless a dry run)."""
+    tally = ", ".join(f"{name} {n}" for name, n in result.counts().items()) or "no events"
+    if result.dry_run:
+        click.echo(f"recondiff: dry run, nothing written: {tally}", err=True)
+    else:
+        click.echo(f"recondiff: {tally} (journal {printable(str(result.journal))})", err=True)

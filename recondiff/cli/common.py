@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -11,11 +12,14 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
+from typing import Any, NoReturn
 
 import click
 
 from recondiff.errors import ExitCode, InternalError, first_line, printable
+from recondiff.plan.checks import GUARDS, SafetyError
 
 DEBUG_ENV = "RECONDIFF_DEBUG"
 
@@ -121,3 +125,66 @@ def internal_error(exc: BaseException, debug: bool) -> int:
         err=True,
     )
     return ExitCode.INTERNAL
+
+
+# -- the options apply and plan ldif share -------------------------------------------
+
+
+def config_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``-c/--config``: the config in force (``default``: which one without it)."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"The recondiff.toml in force (default: {default}): its protected keys "
+        "and limits apply too.",
+    )
+
+
+_ALLOWED = {
+    "deletes": "deletes+disables",
+    "value_removals": "accounts losing attribute values",
+    "membership_removals": "group membership removals",
+    "modifies": "modify operations",
+}
+"""What each mass-change guard's override flag accepts, for its help."""
+
+
+def mass_change_options(deletes_over: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The override flag of each mass-change guard (:data:`recondiff.plan.checks.GUARDS`:
+    --allow-mass-change, --allow-value-removals, --allow-membership-removals,
+    --allow-modifies), given to the command as one ``allow`` mapping of a
+    guard's name to the count accepted (None: not given). ``deletes_over``
+    names the limits --allow-mass-change goes over, in its help."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def with_allow(*args: Any, **kwargs: Any) -> Any:
+            allow = {guard.name: kwargs.pop(_parameter(guard.flag)) for guard in GUARDS}
+            return command(*args, allow=allow, **kwargs)
+
+        for guard in reversed(GUARDS):
+            over = deletes_over if guard.name == "deletes" else "the safety limits"
+            with_allow = click.option(
+                guard.flag,
+                _parameter(guard.flag),
+                type=click.IntRange(min=0),
+                metavar="N",
+                help=f"Accept up to N {_ALLOWED[guard.name]} over {over}.",
+            )(with_allow)
+        return with_allow
+
+    return decorate
+
+
+def _parameter(flag: str) -> str:
+    return flag[2:].replace("-", "_")
+
+
+def safety_exit(exc: SafetyError) -> NoReturn:
+    """One line per exceeded mass-change limit, exit 2."""
+    for line in exc.lines:
+        click.echo(f"recondiff: error: {line}", err=True)
+    click.get_current_context().exit(exc.exit_code)
+    raise AssertionError("unreachable")  # pragma: no cover

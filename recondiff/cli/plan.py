@@ -15,8 +15,9 @@ from typing import Any
 import click
 
 from recondiff import review
-from recondiff.cli.apply import mass_change_options, safety_exit
+from recondiff.cli.common import config_option, mass_change_options, safety_exit
 from recondiff.io.atomic import write_text_atomically
+from recondiff.plan.checks import SafetyError
 from recondiff.plan.file import load_plan
 
 
@@ -208,30 +209,10 @@ def feed(plan_file: Path, outdir: Path) -> None:
     metavar="FILE",
     help="The LDIF change file to write ('-' for stdout).",
 )
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The recondiff.toml in force (default: the one the plan names, when it is there): "
-    "its protected keys and limits apply too.",
-)
-@click.option(
-    "--allow-mass-change",
-    "allow_mass_change",
-    type=click.IntRange(min=0),
-    metavar="N",
-    help="Accept up to N deletes+disables over the safety limits.",
-)
-@mass_change_options
+@config_option("the one the plan names, when it is there")
+@mass_change_options("the safety limits")
 def ldif(
-    plan_file: Path,
-    out: str,
-    config_path: Path | None,
-    allow_mass_change: int | None,
-    allow_value_removals: int | None,
-    allow_membership_removals: int | None,
-    allow_modifies: int | None,
+    plan_file: Path, out: str, config_path: Path | None, allow: dict[str, int | None]
 ) -> None:
     """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
 
@@ -241,7 +222,6 @@ def ldif(
     Example: recondiff plan ldif out/plan.json -o changes.ldif
     """
     # Imported here: the LDIF writer is its own module (and its own engineer's).
-    from recondiff.apply.execute import SafetyError
     from recondiff.config.load import load_config
     from recondiff.plan.ldif_export import plan_to_ldif
 
@@ -251,12 +231,6 @@ def ldif(
         # edited to drop a protected key or raise a limit is still held to it.
         config_path = Path(plan["config"]["path"])
     config = load_config(config_path) if config_path is not None else None
-    allow = {
-        "deletes": allow_mass_change,
-        "value_removals": allow_value_removals,
-        "membership_removals": allow_membership_removals,
-        "modifies": allow_modifies,
-    }
     try:
         text = plan_to_ldif(plan, allow=allow, config=config)
     except SafetyError as exc:

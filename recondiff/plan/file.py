@@ -4,7 +4,7 @@ A plan is plain JSON (docs/plan.md), handled here as dicts. Every load checks
 the JSON Schema shipped with the package and the digest the file carries of
 its own content; every save writes a fresh digest atomically. Building a plan
 from a compare run is :mod:`recondiff.plan.build`; executing it is
-:mod:`recondiff.apply.execute`.
+:mod:`recondiff.apply.runner`.
 """
 
 from __future__ import annotations

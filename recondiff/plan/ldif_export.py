@@ -6,8 +6,8 @@ record carries its preconditions as an RFC 4528 assertion ``control:`` line, so
 ``ldapmodify`` stops at the first object that changed since the diff (result
 122) instead of overwriting it. Membership records carry none (OpenLDAP's
 memberof overlay would then leave memberOf stale; see
-:func:`recondiff.apply.execute.split_preconditions`): deleting a member value that is
-gone fails by itself. It does not keep a journal: after a failure,
+:func:`recondiff.plan.assertions.split_preconditions`): deleting a member value that
+is gone fails by itself. It does not keep a journal: after a failure,
 fix or drop the failed record and run the rest (``ldapmodify -c`` continues
 past errors) — or use ``recondiff apply``, which resumes on its own.
 """
@@ -17,16 +17,15 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Mapping
 
-from recondiff.apply.execute import (
+from recondiff.config.load import Config
+from recondiff.errors import InputError
+from recondiff.plan.assertions import (
     ASSERTION_CONTROL,
     assertion_control,
     assertion_filter,
-    check_plan,
-    refusal,
     split_preconditions,
 )
-from recondiff.config.load import Config
-from recondiff.errors import InputError
+from recondiff.plan.checks import check_plan, refusal
 from recondiff.plan.file import Event, Plan, runnable
 
 FOLD = 76
@@ -101,10 +100,10 @@ def event_record(event: Event, *, assertions: bool = True) -> Iterator[str]:
     if member.get("uuid") and operation != "add":
         # apply checks the member is still the entry exported; ldapmodify cannot
         yield _comment(f"not checked (membership): member {member.get('dn')} is {member['uuid']}")
-    precondition = assertion_filter(asserted)
-    if assertions and precondition and operation != "add":
-        _, _, ber = assertion_control(precondition)
-        yield fold(f"control: {ASSERTION_CONTROL} true:: {base64.b64encode(ber).decode('ascii')}")
+    control = assertion_control(asserted) if assertions and operation != "add" else None
+    if control is not None:
+        ber = base64.b64encode(control[2]).decode("ascii")
+        yield fold(f"control: {ASSERTION_CONTROL} true:: {ber}")
     if operation == "add":
         yield "changetype: add"
         for change in event["changes"]:
@@ -133,8 +132,8 @@ def plan_to_ldif(
     Refuses (:class:`InputError`, one line) a plan with an event ``apply`` would
     refuse: no DN (the snapshot had no DN column) or a protected key (the
     plan's, and ``config``'s when given); and, like ``apply``, a plan over its
-    mass-change limits (:class:`~recondiff.apply.execute.SafetyError`, one line per
-    limit) unless ``allow`` accepts the count (:func:`recondiff.apply.execute.check_safety`).
+    mass-change limits (:class:`~recondiff.plan.checks.SafetyError`, one line per
+    limit) unless ``allow`` accepts the count (:func:`recondiff.plan.checks.check_safety`).
     ``assertions=False`` leaves out the assertion controls (for a server without
     RFC 4528; the delete-old/add-new modifies still fail on a changed value).
     """

@@ -50,6 +50,7 @@ from typing import BinaryIO, NamedTuple
 from recondiff.errors import InputError
 
 __all__ = [
+    "UTF8_ADVICE",
     "LdifRecord",
     "decode_base64_value",
     "parse_ldif",
@@ -66,7 +67,7 @@ _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(?:;[A-Za-z0-9_.\-]+)*
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters that mark decoded bytes as binary (tab, CR and LF are text)."""
 
-_UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
 
 _EXTENDED_DN = re.compile(r"(?:<(?:GUID|SID|WKGUID)=[^<>;]*>;)+", re.IGNORECASE)
 """The prefix of an Active Directory extended DN (``<GUID=...>;<SID=...>;CN=...``)."""
@@ -115,7 +116,7 @@ def _no_nul(path: Path, number: int, text: str) -> str:
     if "\x00" in text:
         raise InputError(
             f"{path}: line {number}: contains NUL characters; is it UTF-16 without a "
-            f"byte order mark? {_UTF8_ADVICE}"
+            f"byte order mark? {UTF8_ADVICE}"
         )
     return text
 
@@ -142,7 +143,7 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as exc:
                 byte = raw[exc.start]
                 raise InputError(
-                    f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+                    f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {UTF8_ADVICE}"
                 ) from None
             yield number, _no_nul(path, number, text)
 
@@ -175,7 +176,7 @@ def _utf16_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
     except UnicodeDecodeError:
         raise InputError(
             f"{path}: line {number + 1}: not valid UTF-16 (truncated or a lone surrogate); "
-            f"{_UTF8_ADVICE}"
+            f"{UTF8_ADVICE}"
         ) from None
     finally:
         text.detach()
@@ -254,7 +255,7 @@ def _decoded(path: Path, raw: bytes, pieces: list[tuple[int, int]]) -> tuple[int
         number = max(n for at, n in pieces if at <= exc.start)
         byte = raw[exc.start]
         raise InputError(
-            f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+            f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {UTF8_ADVICE}"
         ) from None
     if "\x00" in text:
         nul = raw.index(b"\x00")

@@ -36,7 +36,7 @@ _EXTENSIONS = {
 }
 
 _CHOICES = "csv, ldif, jsonl or parquet"
-_CHUNK = 1 << 20
+CHUNK = 1 << 20
 
 META_CAPTURED_AT = "recondiff.captured_at"
 META_SOURCE = "recondiff.source"
@@ -236,7 +236,7 @@ def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     try:
         with Path(path).open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
+            while chunk := handle.read(CHUNK):
                 digest.update(chunk)
     except OSError as exc:
         raise cannot_read(path, exc) from exc

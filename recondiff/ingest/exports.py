@@ -1,0 +1,139 @@
+"""Export readers: turn CSV, LDIF, JSON Lines or Parquet exports into snapshots.
+
+:func:`read_export` reads an export, in the reader of its format
+(``csv_table``, ``ldif_table``, ``jsonl_table``, ``parquet_table``), into a
+:class:`pyarrow.Table` of ``string`` / ``list<string>`` columns
+(:mod:`recondiff.ingest.columns`). :func:`ingest` writes such a table
+atomically as a zstd-compressed Parquet *snapshot* whose key-value metadata
+records when and from what it was captured; :func:`read_snapshot_info` reads
+that back.
+
+Every bad input raises :class:`~recondiff.errors.InputError` with one line
+naming the file (and the row or line) and saying what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recondiff import __version__
+from recondiff.errors import InputError
+from recondiff.ingest.csv_table import read_csv_table
+from recondiff.ingest.jsonl_table import read_jsonl_table
+from recondiff.ingest.ldif_table import read_ldif_table
+from recondiff.ingest.parquet_table import read_parquet_table
+from recondiff.ingest.snapshot import (
+    FORMATS,
+    META_CAPTURED_AT,
+    META_FORMAT,
+    META_ROWS,
+    META_SOURCE,
+    META_SOURCE_SHA256,
+    META_VERSION,
+    ReadOptions,
+    SnapshotInfo,
+    as_utc,
+    detect_format,
+    file_sha256,
+    mtime,
+    parse_captured_at,
+    read_snapshot_info,
+    snapshot_metadata,
+)
+from recondiff.io.atomic import write_atomically
+
+__all__ = [
+    "FORMATS",
+    "ReadOptions",
+    "SnapshotInfo",
+    "detect_format",
+    "file_sha256",
+    "ingest",
+    "read_export",
+    "read_snapshot_info",
+]
+
+_READERS: dict[str, Callable[[Path, ReadOptions], pa.Table]] = {
+    "csv": read_csv_table,
+    "ldif": read_ldif_table,
+    "jsonl": read_jsonl_table,
+    "parquet": read_parquet_table,
+}
+
+
+def read_export(
+    path: Path, fmt: str | None = None, options: ReadOptions = ReadOptions()
+) -> pa.Table:
+    """Read the export at ``path`` into a table of string / list<string> columns."""
+    path = Path(path)
+    table = _READERS[detect_format(path, fmt)](path, options)
+    if table.num_rows == 0 and not options.allow_empty:
+        raise InputError(
+            f"{path}: no records; an empty export would make every account look orphaned. "
+            "Pass --allow-empty if it really is empty"
+        )
+    return table
+
+
+def ingest(
+    source: Path,
+    out: Path,
+    fmt: str | None = None,
+    options: ReadOptions = ReadOptions(),
+    captured_at: datetime | None = None,
+) -> SnapshotInfo:
+    """Read ``source`` and write it as a Parquet snapshot at ``out``, atomically.
+
+    The capture time is ``captured_at`` if given (a naive datetime is taken as
+    UTC), else the capture time recorded in ``source`` if it is itself a
+    snapshot, else the source file's modification time. The snapshot is
+    written to a temporary file beside ``out``, synced, then renamed over
+    ``out``; on any failure the temporary file is removed and ``out`` is left
+    as it was.
+    """
+    source = Path(source)
+    out = Path(out)
+    kind = detect_format(source, fmt)
+    table = read_export(source, kind, options)
+
+    when = _source_captured_at(source, kind) if captured_at is None else as_utc(captured_at)
+    source_sha256 = file_sha256(source)
+    metadata = {
+        META_CAPTURED_AT: when.isoformat(),
+        META_SOURCE: str(source),
+        META_SOURCE_SHA256: source_sha256,
+        META_ROWS: str(table.num_rows),
+        META_FORMAT: kind,
+        META_VERSION: __version__,
+    }
+    table = table.replace_schema_metadata(metadata)
+    write_atomically(
+        out,
+        lambda temp: pq.write_table(table, temp, compression="zstd"),
+        "the snapshot",
+        hidden=False,
+    )
+    return SnapshotInfo(
+        path=out,
+        rows=table.num_rows,
+        captured_at=when,
+        source=str(source),
+        source_sha256=source_sha256,
+        sha256=file_sha256(out),
+        format=kind,
+        recondiff_version=__version__,
+    )
+
+
+def _source_captured_at(source: Path, kind: str) -> datetime:
+    """The capture time of a source: its own metadata if a snapshot, else its mtime."""
+    if kind == "parquet":
+        _, meta = snapshot_metadata(source)
+        if META_CAPTURED_AT in meta:
+            return parse_captured_at(source, meta[META_CAPTURED_AT])
+    return mtime(source)

@@ -234,6 +234,16 @@ def test_csv_multi_valued_split_and_blank_pieces_dropped(tmp_path: Path) -> None
     assert [r["MemberOf"] for r in rows(table)] == [["g1", "g2", "g3 "], [], []]
 
 
+def test_csv_blank_piece_is_unicode_white_space(tmp_path: Path) -> None:
+    """A piece of Unicode White_Space only (no-break, ideographic, line separator) is
+    blank; U+001F and U+200B, which Python's isspace() and the eye take for space,
+    are values (as when polars split the cells)."""
+    cells = "\u00a0;\u3000;\u2028\t;\x1f;\u200b;\x85;x"
+    path = write(tmp_path, "u.csv", f'uid,groups\na,"{cells}"\nb,"{cells}"\n')
+    table = read_export(path, options=ReadOptions(multi_valued=("groups",)))
+    assert [r["groups"] for r in rows(table)] == [["\x1f", "\u200b", "x"]] * 2
+
+
 def test_csv_custom_separator(tmp_path: Path) -> None:
     path = write(tmp_path, "u.csv", 'uid,groups\na,"cn=x,o=y|cn=z;still one"\n')
     table = read_export(path, options=ReadOptions(multi_valued=("groups",), separator="|"))

@@ -45,16 +45,6 @@ def multi_valued(options: ReadOptions) -> set[str]:
     return {name.lower() for name in options.multi_valued}
 
 
-def to_string_column(values: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray:
-    """Cast a column (string or list of strings, any width) to string / list<string>."""
-    chunked = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
-    target = STRING_LIST if is_list(chunked.type) else STRING
-    if chunked.type == target:
-        return chunked
-    pieces = [piece.cast(target) for chunk in chunked.chunks for piece in slices(chunk)]
-    return pa.chunked_array(pieces, type=target)
-
-
 def slices(chunk: pa.Array, size: int = 1 << 18) -> Iterator[pa.Array]:
     """Zero-copy slices, so no slice outgrows 32-bit string offsets on cast."""
     for start in range(0, max(len(chunk), 1), size):

@@ -23,13 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from recondiff.errors import InputError, first_line
-from recondiff.ingest.columns import (
-    STRING,
-    STRING_LIST,
-    check_unique,
-    multi_valued,
-    to_string_column,
-)
+from recondiff.ingest.columns import STRING, STRING_LIST, check_unique, multi_valued
 from recondiff.ingest.ldif import UTF8_ADVICE
 from recondiff.ingest.snapshot import CHUNK, ReadOptions, cannot_read
 
@@ -251,12 +245,12 @@ def _csv_table(
         raise InputError(f"{path}: the header row could not be read consistently")
     table = table.rename_columns(names)
     multi = multi_valued(options)
-    columns = []
-    for name in names:
-        column = table.column(name)
-        if name.lower() in multi:
-            column = _split_cells(column, options.separator)
-        columns.append(to_string_column(column))
+    columns = [
+        _split_cells(table.column(name), options.separator)
+        if name.lower() in multi
+        else table.column(name)
+        for name in names
+    ]
     return pa.table(columns, names=names)
 
 

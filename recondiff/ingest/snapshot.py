@@ -103,6 +103,18 @@ class SnapshotInfo:
     recondiff_version: str
     """The recondiff version that wrote it; empty if not written by recondiff."""
 
+    def as_json(self) -> dict[str, str | int]:
+        """What ``recondiff ingest`` prints (as JSON) about the snapshot it wrote."""
+        return {
+            "path": str(self.path),
+            "rows": self.rows,
+            "captured_at": self.captured_at.isoformat(),
+            "source": self.source,
+            "source_sha256": self.source_sha256,
+            "sha256": self.sha256,
+            "format": self.format,
+        }
+
 
 def read_snapshot_info(path: Path) -> SnapshotInfo:
     """Read a snapshot's metadata (without reading its data).

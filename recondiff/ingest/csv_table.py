@@ -191,7 +191,12 @@ def _csv_header(
         hint = _delimiter_hint(path, header_line, delimiter)
         if hint is not None:
             raise hint
-    names = [name.strip() for name in header]
+    _check_names(path, [name.strip() for name in header])
+    return skip, header
+
+
+def _check_names(path: Path, names: list[str]) -> None:
+    """Refuse a header name that is not UTF-8, empty, or another's twin."""
     for number, name in enumerate(names, start=1):
         byte = _bad_byte(name)
         if byte is not None:
@@ -201,7 +206,6 @@ def _csv_header(
                 f"{path}: column {number} of the header has no name; name it or remove it"
             )
     check_unique(path, names, "header: ")
-    return skip, header
 
 
 def _csv_table(

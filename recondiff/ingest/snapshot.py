@@ -2,9 +2,9 @@
 
 A *snapshot* is the Parquet file :func:`recondiff.ingest.exports.ingest` writes (or any
 Parquet export). This module reads what compare needs of one through DuckDB,
-without importing pyarrow: the Arrow libraries are about 80 MB of resident
-memory, a sixth of a 1M-account run's peak, and only ingesting a CSV, LDIF or
-JSON Lines export needs them (recondiff/ingest/exports.py).
+without importing pyarrow, whose libraries would be a good part of a compare's
+peak memory (benchmarks/NOTES.md); only ingesting a CSV, LDIF or JSON Lines
+export needs them (recondiff/ingest/exports.py).
 """
 
 from __future__ import annotations

@@ -366,12 +366,6 @@ cli.add_command(report_command)
 
 
 def main() -> None:
-    # Arrow allocations through malloc, not pyarrow's mimalloc pool, which keeps
-    # what it freed: peak RSS of the 1M benchmark's compare 721 -> 676 MB.
-    # Set here, for the command-line process only, not by the library; by the
-    # variable pyarrow reads when it loads, as compare on Parquet snapshots
-    # never loads it (recondiff/ingest/snapshot.py).
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     cli(prog_name="recondiff")
 
 

@@ -68,6 +68,7 @@ _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters that mark decoded bytes as binary (tab, CR and LF are text)."""
 
 UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+"""What every text reader (LDIF, JSON Lines, CSV) advises for bytes that do not decode."""
 
 _EXTENDED_DN = re.compile(r"(?:<(?:GUID|SID|WKGUID)=[^<>;]*>;)+", re.IGNORECASE)
 """The prefix of an Active Directory extended DN (``<GUID=...>;<SID=...>;CN=...``)."""

@@ -17,7 +17,7 @@ import pytest
 
 import recondiff
 from recondiff.errors import InputError
-from recondiff.ingest import exports as ingest_module
+from recondiff.ingest import csv_table
 from recondiff.ingest.exports import (
     FORMATS,
     ReadOptions,
@@ -232,6 +232,16 @@ def test_csv_multi_valued_split_and_blank_pieces_dropped(tmp_path: Path) -> None
     table = read_export(path, options=ReadOptions(multi_valued=("memberof", "unknown")))
     assert table.schema.types == [TEXT, TEXTS, TEXT]
     assert [r["MemberOf"] for r in rows(table)] == [["g1", "g2", "g3 "], [], []]
+
+
+def test_csv_blank_piece_is_unicode_white_space(tmp_path: Path) -> None:
+    """A piece of Unicode White_Space only (no-break, ideographic, line separator) is
+    blank; U+001F and U+200B, which Python's isspace() and the eye take for space,
+    are values (as when polars split the cells)."""
+    cells = "\u00a0;\u3000;\u2028\t;\x1f;\u200b;\x85;x"
+    path = write(tmp_path, "u.csv", f'uid,groups\na,"{cells}"\nb,"{cells}"\n')
+    table = read_export(path, options=ReadOptions(multi_valued=("groups",)))
+    assert [r["groups"] for r in rows(table)] == [["\x1f", "\u200b", "x"]] * 2
 
 
 def test_csv_custom_separator(tmp_path: Path) -> None:
@@ -827,7 +837,7 @@ def test_ingest_failed_write_removes_temp_file(
         temps.append(Path(where))
         raise failure
 
-    monkeypatch.setattr(ingest_module.pq, "write_table", write_then_fail)
+    monkeypatch.setattr(pq, "write_table", write_then_fail)
     expected = InputError if isinstance(failure, OSError) else KeyboardInterrupt
     with pytest.raises(expected) as caught:
         ingest(source, out)
@@ -848,7 +858,7 @@ def test_ingest_failed_rename_removes_temp_file(
     def no_replace(src: str, dst: str) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ingest_module.os, "replace", no_replace)
+    monkeypatch.setattr(os, "replace", no_replace)
     with pytest.raises(InputError, match=r"cannot write the snapshot \(Permission denied\)"):
         ingest(source, tmp_path / "out.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["u.csv"]
@@ -895,7 +905,7 @@ def test_csv_long_field_with_a_stray_quote_elsewhere(tmp_path: Path) -> None:
 
 
 def test_csv_record_larger_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest_module, "_CSV_BLOCK", 64)
+    monkeypatch.setattr(csv_table, "_CSV_BLOCK", 64)
     path = write(tmp_path, "u.csv", "uid,note\na," + "x" * 500 + "\n")
     text = message(path)
     assert text.startswith(f"{path}: not a readable CSV file (")

@@ -236,7 +236,7 @@ def test_a_killed_runs_utf16_transcoding_file_is_removed_too(tmp_path: Path) -> 
     """A UTF-16 CSV export is transcoded to TMPDIR/recondiff-<pid>-<random>.csv,
     locked while in use. A SIGKILL during the transcoding leaves it; the next
     run removes it, but not a live run's (its lock), nor a file of another name."""
-    from recondiff.ingest.exports import _transcode_utf16
+    from recondiff.ingest.csv_table import _transcode_utf16
 
     source = tmp_path / "export.csv"
     source.write_text("sAMAccountName,title\njdoe,Eng\n", encoding="utf-16")

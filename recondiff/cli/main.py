@@ -268,15 +268,11 @@ def ingest(
     when = _parse_time(captured_at) if captured_at else None
     from recondiff.ingest import exports as ingest_mod  # loads pyarrow: only this command needs it
 
-    if delimiter in ("\\t", "tab"):
-        delimiter = "\t"
-    if delimiter is not None and not csvsafe.is_delimiter(delimiter):
-        raise InputError(
-            f"--delimiter: must be {csvsafe.DELIMITER_RULE}, got {delimiter!r}"
-        )
     options = snapshot_mod.ReadOptions(
-        multi_valued=multi_valued, separator=separator, allow_empty=allow_empty,
-        delimiter=delimiter,
+        multi_valued=multi_valued,
+        separator=separator,
+        allow_empty=allow_empty,
+        delimiter=_parse_delimiter(delimiter),
     )
     say = progress(quiet)
     if say:
@@ -284,20 +280,7 @@ def ingest(
     info = ingest_mod.ingest(source, out, fmt, options, captured_at=when)
     if say:
         click.echo(f"recondiff: wrote {info.rows} records to {out}", err=True)
-    click.echo(
-        json.dumps(
-            {
-                "path": str(info.path),
-                "rows": info.rows,
-                "captured_at": info.captured_at.isoformat(),
-                "source": info.source,
-                "source_sha256": info.source_sha256,
-                "sha256": info.sha256,
-                "format": info.format,
-            },
-            indent=2,
-        )
-    )
+    click.echo(json.dumps(info.as_json(), indent=2))
 
 
 @cli.command()
@@ -356,6 +339,15 @@ def history(state_dir: Path, as_json: bool) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
+def _parse_delimiter(text: str | None) -> str | None:
+    """--delimiter's value: one character, "tab" and "\\t" (as typed) for a tab."""
+    if text in ("\\t", "tab"):
+        return "\t"
+    if text is not None and not csvsafe.is_delimiter(text):
+        raise InputError(f"--delimiter: must be {csvsafe.DELIMITER_RULE}, got {text!r}")
+    return text
+
+
 def _parse_time(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -374,12 +366,6 @@ cli.add_command(report_command)
 
 
 def main() -> None:
-    # Arrow allocations through malloc, not pyarrow's mimalloc pool, which keeps
-    # what it freed: peak RSS of the 1M benchmark's compare 721 -> 676 MB.
-    # Set here, for the command-line process only, not by the library; by the
-    # variable pyarrow reads when it loads, as compare on Parquet snapshots
-    # never loads it (recondiff/ingest/snapshot.py).
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     cli(prog_name="recondiff")
 
 

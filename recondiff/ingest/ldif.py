@@ -50,6 +50,7 @@ from typing import BinaryIO, NamedTuple
 from recondiff.errors import InputError
 
 __all__ = [
+    "UTF8_ADVICE",
     "LdifRecord",
     "decode_base64_value",
     "parse_ldif",
@@ -66,7 +67,8 @@ _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*(?:;[A-Za-z0-9_.\-]+)*
 _NOT_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters that mark decoded bytes as binary (tab, CR and LF are text)."""
 
-_UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+UTF8_ADVICE = "save the export as UTF-8 (or UTF-16 with a BOM)"
+"""What every text reader (LDIF, JSON Lines, CSV) advises for bytes that do not decode."""
 
 _EXTENDED_DN = re.compile(r"(?:<(?:GUID|SID|WKGUID)=[^<>;]*>;)+", re.IGNORECASE)
 """The prefix of an Active Directory extended DN (``<GUID=...>;<SID=...>;CN=...``)."""
@@ -115,7 +117,7 @@ def _no_nul(path: Path, number: int, text: str) -> str:
     if "\x00" in text:
         raise InputError(
             f"{path}: line {number}: contains NUL characters; is it UTF-16 without a "
-            f"byte order mark? {_UTF8_ADVICE}"
+            f"byte order mark? {UTF8_ADVICE}"
         )
     return text
 
@@ -142,7 +144,7 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError as exc:
                 byte = raw[exc.start]
                 raise InputError(
-                    f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+                    f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {UTF8_ADVICE}"
                 ) from None
             yield number, _no_nul(path, number, text)
 
@@ -175,7 +177,7 @@ def _utf16_lines(path: Path, handle: BinaryIO) -> Iterator[tuple[int, str]]:
     except UnicodeDecodeError:
         raise InputError(
             f"{path}: line {number + 1}: not valid UTF-16 (truncated or a lone surrogate); "
-            f"{_UTF8_ADVICE}"
+            f"{UTF8_ADVICE}"
         ) from None
     finally:
         text.detach()
@@ -254,7 +256,7 @@ def _decoded(path: Path, raw: bytes, pieces: list[tuple[int, int]]) -> tuple[int
         number = max(n for at, n in pieces if at <= exc.start)
         byte = raw[exc.start]
         raise InputError(
-            f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {_UTF8_ADVICE}"
+            f"{path}: line {number}: not valid UTF-8 (byte 0x{byte:02X}); {UTF8_ADVICE}"
         ) from None
     if "\x00" in text:
         nul = raw.index(b"\x00")
@@ -268,75 +270,99 @@ def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifReco
     ``lines`` yields ``(line_number, text)`` without line endings (as
     :func:`text_lines` does); ``name`` names the source in error messages.
     """
-    dn: str | None = None
-    dn_line = 0
-    attributes: dict[str, list[str]] = {}
-    spelling: dict[str, str] = {}
-    first_line_after_dn = False
+    entry: _Entry | None = None
     seen_anything = False
-
     for number, text in _logical_lines(lines, name):
         if text is None:  # blank line: end of record
-            if dn is not None:
-                yield LdifRecord(dn, attributes, dn_line)
-                dn = None
+            if entry is not None:
+                yield entry.record()
+                entry = None
             continue
-        attr, value, is_base64 = _split_line(number, text, name)
-        key = attr.lower()
-
-        if dn is None or key == "dn":
-            if dn is not None:
+        line = _split_line(number, text, name)
+        key = line.attr.lower()
+        if entry is None or key == "dn":
+            if entry is not None:
                 # A new "dn:" without a blank line before it: be lenient, the
                 # previous record ends here.
-                yield LdifRecord(dn, attributes, dn_line)
+                yield entry.record()
             if key == "version" and not seen_anything:
-                seen_anything = True
-                if value.strip() != "1":
-                    raise InputError(
-                        f'{name}: line {number}: LDIF version "{value.strip()}" is not '
-                        'supported; only "version: 1" is'
-                    )
-                continue
+                _check_version(line, name)
+            else:
+                entry = _Entry.start(line, name)
             seen_anything = True
-            if key != "dn":
-                raise InputError(
-                    f'{name}: line {number}: a record must start with "dn:", not "{attr}:"; '
-                    "is a blank line missing or one too many?"
-                )
-            dn = plain_dn(_text_value(number, attr, value, is_base64, name))
-            dn_line = number
-            attributes = {}
-            spelling = {}
-            first_line_after_dn = True
             continue
+        entry.read(line, name)
+    if entry is not None:
+        yield entry.record()
 
+
+class _Line(NamedTuple):
+    """One logical ``attr: value`` line (``attr:: base64`` when ``is_base64``)."""
+
+    number: int
+    attr: str
+    value: str
+    is_base64: bool
+
+
+class _Entry:
+    """The record being read: its DN, and its attributes under the first
+    spelling of each name met in it."""
+
+    def __init__(self, dn: str, line: int) -> None:
+        self.dn = dn
+        self.line = line
+        self.attributes: dict[str, list[str]] = {}
+        self.spelling: dict[str, str] = {}
+        self.after_dn = True  # no line read since the dn: line
+
+    @classmethod
+    def start(cls, line: _Line, name: str) -> _Entry:
+        """The entry a ``dn:`` line starts; any other line cannot start one."""
+        if line.attr.lower() != "dn":
+            raise InputError(
+                f'{name}: line {line.number}: a record must start with "dn:", not "{line.attr}:"; '
+                "is a blank line missing or one too many?"
+            )
+        return cls(plain_dn(_text_value(line, name)), line.number)
+
+    def read(self, line: _Line, name: str) -> None:
+        """Take one line of the entry: an attribute value, or a ``changetype: add``
+        right after the DN (``ldifde`` writes it); refuse controls and other changes."""
+        key = line.attr.lower()
         if key == "control":
             raise InputError(
-                f"{name}: line {number}: LDIF controls are not supported; "
+                f"{name}: line {line.number}: LDIF controls are not supported; "
                 "export the entries as content records"
             )
-        if key == "changetype" and first_line_after_dn:
-            first_line_after_dn = False
-            kind = _text_value(number, attr, value, is_base64, name).strip()
+        first, self.after_dn = self.after_dn, False
+        if key == "changetype" and first:
+            kind = _text_value(line, name).strip()
             if kind.lower() == "add":
-                continue  # an "add" record carries exactly the entry's content
+                return  # an "add" record carries exactly the entry's content
             raise InputError(
-                f"{name}: line {number}: change records (changetype: {kind}) are not "
+                f"{name}: line {line.number}: change records (changetype: {kind}) are not "
                 "supported; export the entries as content records"
             )
-        first_line_after_dn = False
-
-        attr, value = _attribute_value(number, attr, value, is_base64, name)
-        key = attr.lower()
-        known = spelling.get(key)
+        attr, value = _attribute_value(line, name)
+        known = self.spelling.get(attr.lower())
         if known is None:
-            spelling[key] = attr
-            attributes[attr] = [value]
+            self.spelling[attr.lower()] = attr
+            self.attributes[attr] = [value]
         else:
-            attributes[known].append(value)
+            self.attributes[known].append(value)
 
-    if dn is not None:
-        yield LdifRecord(dn, attributes, dn_line)
+    def record(self) -> LdifRecord:
+        return LdifRecord(self.dn, self.attributes, self.line)
+
+
+def _check_version(line: _Line, name: str) -> None:
+    """Refuse an LDIF version other than 1."""
+    if line.value.strip() != "1":
+        raise InputError(
+            f'{name}: line {line.number}: LDIF version "{line.value.strip()}" is not '
+            'supported; only "version: 1" is'
+        )
 
 
 def _logical_lines(lines: Iterable[tuple[int, str]], name: str) -> Iterator[tuple[int, str | None]]:
@@ -376,8 +402,8 @@ def _logical_lines(lines: Iterable[tuple[int, str]], name: str) -> Iterator[tupl
         yield current_number, "".join(current)
 
 
-def _split_line(number: int, text: str, name: str) -> tuple[str, str, bool]:
-    """Split ``attr: value`` / ``attr:: base64``; return (attr, value, is_base64)."""
+def _split_line(number: int, text: str, name: str) -> _Line:
+    """Split ``attr: value`` / ``attr:: base64``."""
     colon = text.find(":")
     if colon < 0:
         raise InputError(
@@ -392,32 +418,31 @@ def _split_line(number: int, text: str, name: str) -> tuple[str, str, bool]:
         )
     rest = text[colon + 1 :]
     if rest.startswith(":"):
-        return attr, rest[1:].strip(" "), True
+        return _Line(number, attr, rest[1:].strip(" "), True)
     if rest.startswith("<"):
         raise InputError(
             f'{name}: line {number}: "{attr}:<" takes the value from a URL, which is not '
             "supported; export the value inline"
         )
-    return attr, rest.lstrip(" "), False
+    return _Line(number, attr, rest.lstrip(" "), False)
 
 
-def _text_value(number: int, attr: str, value: str, is_base64: bool, name: str) -> str:
+def _text_value(line: _Line, name: str) -> str:
     """The text of a ``dn:``/``changetype:`` line; a base64 one must decode to text."""
-    if not is_base64:
-        return value
+    if not line.is_base64:
+        return line.value
     try:
-        text = decode_base64_value(value)
+        text = decode_base64_value(line.value)
     except (binascii.Error, ValueError):
         text = None
     if text is None:
-        raise InputError(f'{name}: line {number}: "{attr}::" is not base64 of UTF-8 text')
+        raise InputError(f'{name}: line {line.number}: "{line.attr}::" is not base64 of UTF-8 text')
     return text
 
 
-def _attribute_value(
-    number: int, attr: str, value: str, is_base64: bool, name: str
-) -> tuple[str, str]:
+def _attribute_value(line: _Line, name: str) -> tuple[str, str]:
     """Apply option and base64 rules; return the attribute name and value to keep."""
+    number, attr, value, is_base64 = line
     binary = False
     if ";" in attr:
         base, *options = attr.split(";")

@@ -2,9 +2,9 @@
 
 A *snapshot* is the Parquet file :func:`recondiff.ingest.exports.ingest` writes (or any
 Parquet export). This module reads what compare needs of one through DuckDB,
-without importing pyarrow: the Arrow libraries are about 80 MB of resident
-memory, a sixth of a 1M-account run's peak, and only ingesting a CSV, LDIF or
-JSON Lines export needs them (recondiff/ingest/exports.py).
+without importing pyarrow, whose libraries would be a good part of a compare's
+peak memory (benchmarks/NOTES.md); only ingesting a CSV, LDIF or JSON Lines
+export needs them (recondiff/ingest/exports.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _EXTENSIONS = {
 }
 
 _CHOICES = "csv, ldif, jsonl or parquet"
-_CHUNK = 1 << 20
+CHUNK = 1 << 20
 
 META_CAPTURED_AT = "recondiff.captured_at"
 META_SOURCE = "recondiff.source"
@@ -102,6 +102,18 @@ class SnapshotInfo:
     """The source's format: csv, ldif, jsonl or parquet."""
     recondiff_version: str
     """The recondiff version that wrote it; empty if not written by recondiff."""
+
+    def as_json(self) -> dict[str, str | int]:
+        """What ``recondiff ingest`` prints (as JSON) about the snapshot it wrote."""
+        return {
+            "path": str(self.path),
+            "rows": self.rows,
+            "captured_at": self.captured_at.isoformat(),
+            "source": self.source,
+            "source_sha256": self.source_sha256,
+            "sha256": self.sha256,
+            "format": self.format,
+        }
 
 
 def read_snapshot_info(path: Path) -> SnapshotInfo:
@@ -236,7 +248,7 @@ def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     try:
         with Path(path).open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
+            while chunk := handle.read(CHUNK):
                 digest.update(chunk)
     except OSError as exc:
         raise cannot_read(path, exc) from exc

@@ -50,10 +50,6 @@ def load(name: str) -> str:
     return (query_dir() / f"{name}.sql").read_text(encoding="utf-8")
 
 
-def slots(name: str) -> set[str]:
-    return set(_SLOT.findall(load(name)))
-
-
 def render(name: str, **fills: str) -> str:
     """``queries/<name>.sql`` with every ``{{slot}}`` replaced; all must be given."""
     text = load(name)

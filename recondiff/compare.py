@@ -70,7 +70,7 @@ from recondiff.io.sqlfiles import Rows, load, macros, render
 from recondiff.plan import file as plan_mod
 from recondiff.plan.build import Planner
 from recondiff.plan.file import Plan
-from recondiff.report.model import ReportBuilder
+from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 from recondiff.vocabulary import SITUATIONS
 

@@ -333,7 +333,7 @@ def test_twelve_full_tables_stay_small_and_fast() -> None:
 
 
 def test_the_sample_run_renders(tmp_path: Path) -> None:
-    """report.json as compare writes it (recondiff.report.model) renders, and
+    """report.json as compare writes it (recondiff.report.build) renders, and
     `recondiff report` re-renders it identically."""
     from recondiff.compare import compare
 

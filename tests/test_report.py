@@ -28,7 +28,7 @@ from click.testing import CliRunner
 
 from recondiff.errors import InputError
 from recondiff.plan.file import load_plan
-from recondiff.report.render import environment, render_html, render_report
+from recondiff.report.document import environment, render_html, render_report
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "report"
@@ -347,7 +347,7 @@ def test_the_sample_run_renders(tmp_path: Path) -> None:
 def test_the_fast_reading_of_the_side_by_side_data_is_the_checked_one() -> None:
     """report.json as compare writes it takes the fast path (no _Node per value),
     which gives exactly what the checked reader gives."""
-    from recondiff.report.render import _details_checked, _details_fast, _Node
+    from recondiff.report.document import _details_checked, _details_fast, _Node
 
     data = _big_report(rows_per_table=20)["details"]
     assert _details_fast(data) == _details_checked(_Node(data, "details", "report.json"))

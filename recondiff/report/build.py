@@ -3,7 +3,7 @@
 Runs inside a compare, while its ``situation`` and ``drift`` tables are alive
 and ``situations.parquet`` is written; every count and top list is a DuckDB
 query (``queries/report_*.sql``). docs/report.md describes the result;
-:mod:`recondiff.report.render` renders it into HTML without recomputing anything.
+:mod:`recondiff.report.document` renders it into HTML without recomputing anything.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from recondiff.engine.slots import Column, list_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
-from recondiff.report.render import cyclic_gc_paused, shown
+from recondiff.report.document import cyclic_gc_paused, shown
 from recondiff.vocabulary import SET_KINDS, SITUATIONS
 
 REPORT_FORMAT = "recondiff-report/1"

@@ -71,7 +71,7 @@ from recondiff.plan import file as plan_mod
 from recondiff.plan.build import Planner
 from recondiff.plan.file import Plan
 from recondiff.report.build import ReportBuilder
-from recondiff.report.document import render_html
+from recondiff.report.render import render_html
 from recondiff.vocabulary import SITUATIONS
 
 Progress = Callable[[str], None]

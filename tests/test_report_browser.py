@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from recondiff.report.document import render_html, render_report
+from recondiff.report.render import render_html, render_report
 from tests.conftest import ROOT, require_system
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,5 +1,5 @@
 """`recondiff report`: render report.html again from a run's report.json and plan.json
-(part of the thin CLI; see cli.py). The work is :func:`recondiff.report.document.render_report`."""
+(part of the thin CLI; see cli.py). The work is :func:`recondiff.report.render.render_report`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from recondiff.report.document import render_report
+from recondiff.report.render import render_report
 
 
 @click.command(name="report")

@@ -1,9 +1,11 @@
-"""Build ``report.json``: the plain data the analysts' report is drawn from.
+"""Build ``report.json``: the plain data the analysts' report is drawn from. This is
+the *writer* of report.json; :mod:`recondiff.report.document` is its reader.
 
 Runs inside a compare, while its ``situation`` and ``drift`` tables are alive
 and ``situations.parquet`` is written; every count and top list is a DuckDB
-query (``queries/report_*.sql``). docs/report.md describes the result;
-:mod:`recondiff.report.document` renders it into HTML without recomputing anything.
+query (``queries/report/*.sql``). docs/report.md describes the result;
+:mod:`recondiff.report.render` renders it into HTML without recomputing anything
+(and imports nothing from here).
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from recondiff.engine.slots import Column, list_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
-from recondiff.report.document import cyclic_gc_paused, shown
+from recondiff.report.values import REPORT_FORMAT, cyclic_gc_paused, shown
 from recondiff.vocabulary import SET_KINDS, SITUATIONS
 
-REPORT_FORMAT = "recondiff-report/1"
 TOP = 10
 TOP_SEGMENTS = 12
 TREND_RUNS = 30
@@ -64,7 +65,7 @@ class ReportBuilder:
             )
         )
         alerts, alert_rows = self._alerts(common, plan)
-        with cyclic_gc_paused():  # see there: 0.27 s at 1M accounts
+        with cyclic_gc_paused():  # tens of thousands of small lists: see there
             details = self._details(common, rows, alert_rows)
         detail_ids = {key: f"d{i}" for i, key in enumerate(details, 1)}
         for alert in alerts:

@@ -16,7 +16,6 @@ import copy
 import json
 import os
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -322,14 +321,12 @@ def _big_report(rows_per_table: int = 500) -> dict[str, Any]:
     return report
 
 
-def test_twelve_full_tables_stay_small_and_fast() -> None:
-    report = _big_report()
-    start = time.perf_counter()
-    html = render_html(report, load_plan(FIXTURE / "plan.json"))
-    elapsed = time.perf_counter() - start
+def test_twelve_full_tables_stay_small() -> None:
+    """The limits docs/report.md allows keep the page under 6 MB. (How long it takes
+    to render is measured by the benchmark, not timed here.)"""
+    html = render_html(_big_report(), load_plan(FIXTURE / "plan.json"))
     size = len(html.encode("utf-8"))
     assert size < 6 * 1024 * 1024, f"{size / 1e6:.1f} MB"
-    assert elapsed < 5, f"{elapsed:.1f} s"
 
 
 def test_the_sample_run_renders(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
 from recondiff.plan.file import Plan, PlanWriter
-from recondiff.report.model import ReportBuilder
+from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
 __all__ = [

@@ -318,7 +318,7 @@ def test_a_nul_anywhere_in_a_csv_is_named(tmp_path: Path, data: bytes, error: st
 
 
 def _marks_as_it_was(marked: tuple[str, ...], values: list[str]) -> tuple[list[int], list[str]]:
-    from recondiff.report.render import _loose
+    from recondiff.report.document import _loose
 
     at: list[int] = []
     rest: list[str] = []
@@ -342,8 +342,8 @@ def test_marking_drifted_values_is_not_quadratic_in_one_accounts_values(
     each value is put in its loose form at most once."""
     import random
 
-    from recondiff.report import render as report_mod
-    from recondiff.report.render import _marks
+    from recondiff.report import document as report_mod
+    from recondiff.report.document import _marks
 
     loosened = 0
     real_loose = report_mod._loose

@@ -16,7 +16,6 @@ import copy
 import json
 import os
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -322,18 +321,16 @@ def _big_report(rows_per_table: int = 500) -> dict[str, Any]:
     return report
 
 
-def test_twelve_full_tables_stay_small_and_fast() -> None:
-    report = _big_report()
-    start = time.perf_counter()
-    html = render_html(report, load_plan(FIXTURE / "plan.json"))
-    elapsed = time.perf_counter() - start
+def test_twelve_full_tables_stay_small() -> None:
+    """The limits docs/report.md allows keep the page under 6 MB. (How long it takes
+    to render is measured by the benchmark, not timed here.)"""
+    html = render_html(_big_report(), load_plan(FIXTURE / "plan.json"))
     size = len(html.encode("utf-8"))
     assert size < 6 * 1024 * 1024, f"{size / 1e6:.1f} MB"
-    assert elapsed < 5, f"{elapsed:.1f} s"
 
 
 def test_the_sample_run_renders(tmp_path: Path) -> None:
-    """report.json as compare writes it (recondiff.report.model) renders, and
+    """report.json as compare writes it (recondiff.report.build) renders, and
     `recondiff report` re-renders it identically."""
     from recondiff.compare import compare
 
@@ -344,13 +341,27 @@ def test_the_sample_run_renders(tmp_path: Path) -> None:
     assert (tmp_path / "report.html").read_text(encoding="utf-8") == written
 
 
-def test_the_fast_reading_of_the_side_by_side_data_is_the_checked_one() -> None:
-    """report.json as compare writes it takes the fast path (no _Node per value),
-    which gives exactly what the checked reader gives."""
-    from recondiff.report.render import _details_checked, _details_fast, _Node
+def test_the_side_by_side_data_reads_back_to_every_value() -> None:
+    """Many details as compare writes them read into the compact form the page's
+    script takes (names once, indices for added/removed), which gives every value back."""
+    from recondiff.report.document import Node, _details
 
     data = _big_report(rows_per_table=20)["details"]
-    assert _details_fast(data) == _details_checked(_Node(data, "details", "report.json"))
+    compact = _details(Node(data, "details", "report.json"))
+    assert list(compact["d"]) == list(data)
+    for key, detail in data.items():
+        *head, rows = compact["d"][key]
+        assert head == [detail[k] for k in ("endpoint_key", "identity_key", "situation",
+                                            "endpoint_dn")]
+        for row, a in zip(rows, detail["attributes"], strict=True):
+            row = row + [[]] * (8 - len(row))
+            names = [a["attribute"], a["repository_attribute"], a["compare"]]
+            assert compact["attrs"][row[0]] == names
+            assert row[1] == a["state"][0]  # e(qual), c(hanged), o(ne_side)
+            assert row[2] == a["endpoint"]
+            assert (row[2] if row[3] == 0 else row[3]) == a["repository"]
+            assert len(row[4]) + len(row[6]) == len(a["added"])
+            assert len(row[5]) + len(row[7]) == len(a["removed"])
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,6 @@ import argparse
 import importlib.util
 import json
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -266,20 +265,20 @@ def test_screenshot(session: Session, report_file: Path) -> None:
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
 
 
-def test_twelve_full_tables_open_in_seconds(session: Session, tmp_path: Path) -> None:
+def test_twelve_full_tables_open_and_filter(session: Session, tmp_path: Path) -> None:
+    """At the limits docs/report.md allows, the page opens, a filter narrows a table
+    and a row opens its side-by-side view (not timed: the benchmark measures)."""
     from recondiff.plan.file import load_plan
     from tests.test_report import _big_report
 
     big = tmp_path / "report.html"
     big.write_text(render_html(_big_report(), load_plan(FIXTURE / "plan.json")), "utf-8")
-    start = time.perf_counter()
     page = session.open(big)
     box = page.locator("#table-linked-drifted-0 input.rd-filter")
     box.fill("User 0-42,")
     assert visible_rows(page, "linked-drifted-0") == 1
     page.locator("#rows-linked-drifted-0 tbody tr:visible").click()
     assert "user0-42" in page.locator("#rd-dialog-title").inner_text()
-    assert time.perf_counter() - start < 10
 
 
 def screenshot(rundir: Path, out: Path, width: int = 1280, height: int = 1100) -> Path:

@@ -117,7 +117,7 @@ def test_staleness_warnings(tmp_path: Path) -> None:
 
 
 def test_blank_values_are_left_out_of_the_side_by_side_view() -> None:
-    from recondiff.report.model import _clean
+    from recondiff.report.build import _clean
 
     values = [None, "", " ", "\t\u00a0\u2003", "a", " b ", "\u00a0c"]
     assert _clean(values) == [v for v in values if v is not None and v.strip()]

@@ -16,7 +16,7 @@ import pytest
 
 from recondiff.compare import compare
 from recondiff.io.sqlfiles import macros
-from recondiff.report.render import shown
+from recondiff.report.values import shown
 
 HUGE = 20 * 1024 * 1024
 LONG = 300_000

@@ -1,27 +1,29 @@
-"""Build ``report.json``: the plain data the analysts' report is drawn from.
+"""Build ``report.json``: the plain data the analysts' report is drawn from. This is
+the *writer* of report.json; :mod:`recondiff.report.document` is its reader.
 
 Runs inside a compare, while its ``situation`` and ``drift`` tables are alive
 and ``situations.parquet`` is written; every count and top list is a DuckDB
-query (``queries/report_*.sql``). docs/report.md describes the result;
-:mod:`recondiff.report.render` renders it into HTML without recomputing anything.
+query (``queries/report/*.sql``). docs/report.md describes the result;
+:mod:`recondiff.report.render` renders it into HTML without recomputing anything
+(and imports nothing from here).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from recondiff.config.load import Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
-from recondiff.report.render import cyclic_gc_paused, shown
+from recondiff.report.values import REPORT_FORMAT, cyclic_gc_paused, shown
 from recondiff.vocabulary import SET_KINDS, SITUATIONS
 
-REPORT_FORMAT = "recondiff-report/1"
 TOP = 10
 TOP_SEGMENTS = 12
 TREND_RUNS = 30
@@ -64,7 +66,7 @@ class ReportBuilder:
             )
         )
         alerts, alert_rows = self._alerts(common, plan)
-        with cyclic_gc_paused():  # see there: 0.27 s at 1M accounts
+        with cyclic_gc_paused():  # tens of thousands of small lists: see there
             details = self._details(common, rows, alert_rows)
         detail_ids = {key: f"d{i}" for i, key in enumerate(details, 1)}
         for alert in alerts:
@@ -205,18 +207,17 @@ class ReportBuilder:
     ) -> tuple[list[dict[str, Any]], list[int]]:
         """Alert rule matches (from the plan's events) and unmatched accounts holding a
         value an alerting pattern matches. Returns them and the records they name."""
-        alerts: list[dict[str, Any]] = []
-        alert_keys = [
-            e["object"]["key"] or (e["object"].get("member_of") or {}).get("key")
-            for e in plan["events"]
-            if e["alert"]
-        ]
-        key_rows = self._key_rows(params, [k for k in alert_keys if k])
-        for event in plan["events"]:
-            if not event["alert"]:
-                continue
-            obj = event["object"]
-            key = obj["key"] or (obj.get("member_of") or {}).get("key")
+        alerts = self._rule_alerts(params, plan) + self._unmatched_alerts(params)
+        rows = [a["_detail"] for a in alerts if a["_detail"] is not None]
+        return alerts, rows
+
+    def _rule_alerts(self, params: dict[str, Any], plan: Plan) -> list[dict[str, Any]]:
+        """The plan's events an alert rule matched, each with the record it names."""
+        events = [e for e in plan["events"] if e["alert"]]
+        keys = [_event_key(e) for e in events]
+        key_rows = self._key_rows(params, [k for k in keys if k])
+        alerts = []
+        for event, key in zip(events, keys, strict=True):
             drift = (event["reason"].get("drift") or [{}])[0]
             alerts.append(
                 {
@@ -224,44 +225,48 @@ class ReportBuilder:
                     "text": event["alert"],
                     "situation": event["reason"]["situation"],
                     "endpoint_key": shown(key),
-                    "identity_key": shown(obj["identity_key"]),
+                    "identity_key": shown(event["object"]["identity_key"]),
                     "attribute": drift.get("attribute"),
                     "value": shown(drift.get("endpoint_value") or drift.get("repository_value")),
                     "event_id": event["id"],
                     "_detail": key_rows.get(key) if key else None,
                 }
             )
+        return alerts
+
+    def _unmatched_alerts(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Unmatched accounts holding a value an alerting rule (kind any or added)
+        matches: no event names them, as no identity owns them."""
         rules = [
             {"attr_idx": i, "pattern": r.match, "compare": a.compare, "alert": r.alert}
             for i, a in enumerate(self.cfg.attributes, 1)
             for r in a.rules
             if r.alert and r.kind in ("any", "added")
         ]
-        if rules:
-            held = fetch_dicts(
-                self.step(
-                    "report/privileged",
-                    params | {"rules": rules},
-                    values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
-                )
+        if not rules:
+            return []
+        held = fetch_dicts(
+            self.step(
+                "report/privileged",
+                params | {"rules": rules},
+                values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
             )
-            keys = self._keys_of(params, [int(h["ep_row"]) for h in held])
-            for h in held:
-                alerts.append(
-                    {
-                        "kind": "privileged_unmatched",
-                        "text": f"{h['alert']} (an account no identity owns)",
-                        "situation": "unmatched",
-                        "endpoint_key": keys.get(int(h["ep_row"])),
-                        "identity_key": None,
-                        "attribute": self.cfg.attributes[int(h["attr_idx"]) - 1].endpoint,
-                        "value": h["value"],
-                        "event_id": None,
-                        "_detail": int(h["ep_row"]),
-                    }
-                )
-        rows = [a["_detail"] for a in alerts if a["_detail"] is not None]
-        return alerts, rows
+        )
+        keys = self._keys_of(params, [int(h["ep_row"]) for h in held])
+        return [
+            {
+                "kind": "privileged_unmatched",
+                "text": f"{h['alert']} (an account no identity owns)",
+                "situation": "unmatched",
+                "endpoint_key": keys.get(int(h["ep_row"])),
+                "identity_key": None,
+                "attribute": self.cfg.attributes[int(h["attr_idx"]) - 1].endpoint,
+                "value": h["value"],
+                "event_id": None,
+                "_detail": int(h["ep_row"]),
+            }
+            for h in held
+        ]
 
     def _key_rows(self, params: dict[str, Any], keys: list[str]) -> dict[str, int]:
         """Endpoint key -> record, for the linked/correlated accounts alerts name."""
@@ -291,59 +296,40 @@ class ReportBuilder:
             values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
             repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
         ).fetchall()
-        # (ep_row, attr_idx) -> its drift rows (kind, endpoint value, repository value)
-        drift: dict[tuple[int, int], list[tuple[str, str | None, str | None]]] = {}
-        for ep_row, attr_idx, kind, e_value, r_value in self.step(
-            "report/detail_drift", {"ep_rows": ep_rows}
-        ).fetchall():
-            drift.setdefault((int(ep_row), int(attr_idx)), []).append((kind, e_value, r_value))
+        drift = self._detail_drift(ep_rows)
         by_row = {int(r["endpoint_record"]): r for r in rows if r["endpoint_record"]}
         by_missing = {r["identity_key"]: r for r in rows if r["situation"] == "missing"}
         mapped = [
-            (i, a.endpoint, a.repository, a.compare, a.compare in SET_KINDS)
+            _Mapped(i, a.endpoint, a.repository, a.compare, a.compare in SET_KINDS)
             for i, a in enumerate(self.cfg.attributes, 1)
         ]
-        nothing: list[tuple[str, str | None, str | None]] = []
         details: dict[Any, dict[str, Any]] = {}
         for ep_row, _id_row, situation, identity_key, e_vals, r_vals in picked:
-            compared = situation in ("linked", "correlated")
-            one_side = e_vals is None or r_vals is None
             record = int(ep_row) if ep_row is not None else None
-            attributes = []
-            for i, name, repository_name, kind, is_set in mapped:
-                e = _clean(e_vals[i - 1]) if e_vals is not None else []
-                r = _clean(r_vals[i - 1]) if r_vals is not None else []
-                rows_here = drift.get((record, i), nothing) if record is not None else nothing
-                if one_side:
-                    state = "one_side"
-                elif compared:
-                    state = "changed" if rows_here else "equal"
-                else:  # pairs recondiff does not compare attribute by attribute
-                    state = "changed" if e != r else "equal"
-                attributes.append(
-                    {
-                        "attribute": name,
-                        "repository_attribute": repository_name,
-                        "compare": kind,
-                        "endpoint": e,
-                        "repository": r,
-                        "state": state,
-                        "added": [d[1] for d in rows_here if d[0] == "added"] if is_set else [],
-                        "removed": [d[2] for d in rows_here if d[0] == "removed"]
-                        if is_set
-                        else [],
-                    }
-                )
-            key: Any = int(ep_row) if ep_row is not None else ("missing", identity_key)
-            row = by_row.get(key) if ep_row is not None else by_missing.get(identity_key)
+            key: Any = record if record is not None else ("missing", identity_key)
+            row = by_row.get(record) if record is not None else by_missing.get(identity_key)
             details[key] = {
                 "endpoint_key": row["endpoint_key"] if row else None,
                 "identity_key": row["identity_key"] if row else None,
                 "situation": situation,
                 "endpoint_dn": row["endpoint_dn"] if row else None,
-                "attributes": attributes,
+                "attributes": [
+                    _pair(m, situation, e_vals, r_vals,
+                          () if record is None else drift.get((record, m.position), ()))
+                    for m in mapped
+                ],
             }
         return details
+
+    def _detail_drift(self, ep_rows: list[int]) -> dict[tuple[int, int], list[_DriftRow]]:
+        """(endpoint record, attribute index) -> its drift rows (kind, endpoint value,
+        repository value), for the records the side-by-side views show."""
+        drift: dict[tuple[int, int], list[_DriftRow]] = {}
+        for ep_row, attr_idx, kind, e_value, r_value in self.step(
+            "report/detail_drift", {"ep_rows": ep_rows}
+        ).fetchall():
+            drift.setdefault((int(ep_row), int(attr_idx)), []).append((kind, e_value, r_value))
+        return drift
 
     def _tables(
         self,
@@ -453,6 +439,56 @@ class ReportBuilder:
             ],
             "trend": trend,
         }
+
+
+_DriftRow = tuple[str, str | None, str | None]
+"""One drift row of an attribute: kind, endpoint value, repository value."""
+
+
+class _Mapped(NamedTuple):
+    """A configured attribute as the side-by-side views show it."""
+
+    position: int
+    endpoint: str
+    repository: str
+    compare: str
+    is_set: bool
+
+
+def _pair(
+    m: _Mapped,
+    situation: str,
+    e_vals: list[list[str | None] | None] | None,
+    r_vals: list[list[str | None] | None] | None,
+    drift: Sequence[_DriftRow],
+) -> dict[str, Any]:
+    """One attribute of a side-by-side view: both sides' values, its state, and (for
+    a set) the values drift found added or removed."""
+    e = _clean(e_vals[m.position - 1]) if e_vals is not None else []
+    r = _clean(r_vals[m.position - 1]) if r_vals is not None else []
+    if e_vals is None or r_vals is None:
+        state = "one_side"
+    elif situation in ("linked", "correlated"):
+        state = "changed" if drift else "equal"
+    else:  # pairs recondiff does not compare attribute by attribute
+        state = "changed" if e != r else "equal"
+    return {
+        "attribute": m.endpoint,
+        "repository_attribute": m.repository,
+        "compare": m.compare,
+        "endpoint": e,
+        "repository": r,
+        "state": state,
+        "added": [d[1] for d in drift if d[0] == "added"] if m.is_set else [],
+        "removed": [d[2] for d in drift if d[0] == "removed"] if m.is_set else [],
+    }
+
+
+def _event_key(event: dict[str, Any]) -> str | None:
+    """The endpoint key an event is about (a membership's: its account's)."""
+    obj = event["object"]
+    key: str | None = obj["key"] or (obj.get("member_of") or {}).get("key")
+    return key
 
 
 def _sync_counts(summary: dict[str, Any]) -> dict[tuple[str, str | None], int]:

@@ -320,37 +320,6 @@ def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> N
     assert not list((tmp_path / "out").glob(".plan.json.*"))  # no temporary file left
 
 
-@pytest.mark.parametrize("sent_before_failing", [None, 0, 100])
-def test_the_events_are_copied_where_sendfile_cannot_write_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent_before_failing: int | None
-) -> None:
-    """PlanWriter appends the events with os.sendfile; a system without it
-    (None), or a file system that refuses it at once (0) or after a first
-    part (100 bytes), gets the same file through Python's copy."""
-    import errno
-    import os
-
-    from recondiff.plan.file import dumps
-
-    real = os.sendfile
-    calls: list[int] = []
-
-    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
-        calls.append(count)
-        if sent_before_failing and len(calls) == 1:
-            return real(out_fd, in_fd, offset, sent_before_failing)
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    if sent_before_failing is None:
-        monkeypatch.delattr("recondiff.plan.file.os.sendfile")
-    else:
-        monkeypatch.setattr("recondiff.plan.file.os.sendfile", sendfile)
-    plan = run(tmp_path)
-    written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
-    assert written == dumps(plan) and len(plan["events"]) > 5
-    assert len(calls) == (0 if sent_before_failing is None else 1 + bool(sent_before_failing))
-
-
 def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path) -> None:
     from recondiff.errors import InputError
     from recondiff.plan.file import dumps, finalise

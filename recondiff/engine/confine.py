@@ -21,6 +21,8 @@ from typing import Any
 
 import duckdb
 
+from recondiff.vocabulary import SITUATIONS
+
 # Extensions are never installed or loaded by a query (a LOAD is refused too
 # once external access is off).
 _NO_EXTENSIONS: dict[str, Any] = {
@@ -32,9 +34,14 @@ _NO_EXTENSIONS: dict[str, Any] = {
 
 
 def open_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection that never installs or loads an extension.
-    Apply its settings, then :func:`lock_down` it before running anything else."""
-    return duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
+    """An in-memory connection that never installs or loads an extension and
+    holds the situations in their order (:data:`recondiff.vocabulary.SITUATIONS`,
+    bound to the variable ``rd_situations`` that queries/macros/situations.sql
+    reads). Apply its settings, then :func:`lock_down` it before running
+    anything else."""
+    con = duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
+    con.execute("SET VARIABLE rd_situations = $situations", {"situations": list(SITUATIONS)})
+    return con
 
 
 def lock_down(

@@ -17,6 +17,7 @@ repository
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -381,3 +383,67 @@ def test_created_dn_escapes_rfc4514_specials(tmp_path: Path) -> None:
     plan = run(tmp_path, repository=repository)
     (add,) = [e for e in plan["events"] if e["operation"] == "add" and e["target"] == "endpoint"]
     assert add["object"]["dn"] == 'CN=\\#Eve\\, \\"Q\\" Gone\\+Co\\ ,OU=Staff,DC=ex'
+
+
+# --- one rule in Python and SQL: the event id -----------------------------------
+
+# Text as events hold it: any Unicode scalar value, with the seed's own
+# separators (RS, US), NUL, combining marks and astral characters made likely.
+_event_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(["\x1e", "\x1f", "\x00", ",", "=", "\u0301", "\U0001f600", "ß", "İ"]),
+        st.characters(exclude_categories=("Cs",)),
+    ),
+    max_size=12,
+)
+_changes = st.lists(
+    st.fixed_dictionaries(
+        {"op": _event_text, "attribute": _event_text, "values": st.lists(_event_text, max_size=3)}
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=_event_text,
+    operation=_event_text,
+    fields=st.lists(st.none() | _event_text, min_size=5, max_size=5),
+    changes=_changes,
+)
+def test_the_event_id_is_one_rule_in_python_and_sql(
+    target: str, operation: str, fields: list[str | None], changes: list[dict[str, Any]]
+) -> None:
+    """plan/file.py event_id and queries/macros/events.sql rd_event_id give the
+    same id for the same target, operation, object and changes."""
+    from recondiff.plan.file import event_id
+
+    key, dn, identity_key, member_key, member_dn = fields
+    obj: dict[str, Any] = {"key": key, "dn": dn, "identity_key": identity_key}
+    if member_key is not None or member_dn is not None:
+        obj["member_of"] = {"key": member_key, "dn": member_dn}
+    row = _event_id_sql().execute(
+        "SELECT rd_event_id($target, $operation, $key, $dn, $identity_key, $member_key,"
+        " $member_dn, CAST($changes AS STRUCT(op VARCHAR, attribute VARCHAR,"
+        ' "values" VARCHAR[])[]))',
+        {
+            "target": target,
+            "operation": operation,
+            "key": key,
+            "dn": dn,
+            "identity_key": identity_key,
+            "member_key": member_key,
+            "member_dn": member_dn,
+            "changes": changes,
+        },
+    ).fetchone()
+    assert row == (event_id(target, operation, obj, changes),)
+
+
+@functools.cache
+def _event_id_sql() -> duckdb.DuckDBPyConnection:
+    from recondiff.io.sqlfiles import macros
+
+    con = duckdb.connect()
+    con.execute(macros())
+    return con

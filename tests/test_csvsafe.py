@@ -179,3 +179,32 @@ def test_sql_rd_csv_is_the_python_rule(value: str | None) -> None:
     row = _macros().execute("SELECT rd_csv(CAST($v AS VARCHAR))", {"v": value}).fetchone()
     assert row is not None
     assert (row[0] if row[0] is not None else "") == csvsafe.neutralise(value)
+
+
+# Every ASCII character, and some that look like the dangerous ones or sit at
+# the edges of encodings: fullwidth = + - @, BOM, NBSP, U+2400 itself, astral.
+_LEADING = [chr(c) for c in range(128)] + [
+    "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufeff", "\u00a0", "\u2400", "\U0001f600", "\u0301",
+]
+
+
+def test_sql_rd_csv_is_the_python_rule_for_every_leading_character_and_nul() -> None:
+    """Each leading character alone, before text, before a NUL, after a NUL;
+    NUL alone and inside a value: SQL and Python give the same cell."""
+    values = [
+        value
+        for lead in _LEADING
+        for value in (lead, lead + "x=1", lead + "\x00", "\x00" + lead, lead + lead)
+    ] + ["\x00", "a\x00b", "\x00\x00", "=\x00", ""]
+    row = _macros().execute(
+        "SELECT list_transform(CAST($v AS VARCHAR[]), lambda x: rd_csv(x))", {"v": values}
+    ).fetchone()
+    assert row is not None
+    assert row[0] == [csvsafe.neutralise(v) for v in values]
+
+
+@given(st.sampled_from(_LEADING), st.text())
+def test_sql_rd_csv_is_the_python_rule_after_any_leading_character(lead: str, rest: str) -> None:
+    value = lead + rest
+    row = _macros().execute("SELECT rd_csv(CAST($v AS VARCHAR))", {"v": value}).fetchone()
+    assert row == (csvsafe.neutralise(value),)

@@ -603,12 +603,13 @@ class FeedResult:
     left_out: int
 
 
-def write_feed(plan_path: Path | str, outdir: Path | str) -> FeedResult:
+def write_feed(plan_path: Path | str, outdir: Path | str, *, bom: bool = False) -> FeedResult:
     """Write ``repository_changes.csv`` and ``.jsonl`` for the plan at ``plan_path``.
 
     Both hold the same rows (:func:`feed_rows`); in the CSV, ``values`` is a
-    JSON array (values may hold any separator) and every cell is neutralised.
-    Each file is written atomically.
+    JSON array (values may hold any separator) and every cell is neutralised;
+    ``bom`` starts the CSV with a UTF-8 byte-order mark for Excel. Each file
+    is written atomically.
     """
     plan = plan_mod.load_plan(plan_path)
     rows, left_out = feed_rows(plan)
@@ -619,7 +620,7 @@ def write_feed(plan_path: Path | str, outdir: Path | str) -> FeedResult:
         [json.dumps(row[c], ensure_ascii=False) if c == "values" else row[c] for c in FEED_COLUMNS]
         for row in rows
     ]
-    csvsafe.write_csv(csv_path, FEED_COLUMNS, csv_rows, what="the repository feed")
+    csvsafe.write_csv(csv_path, FEED_COLUMNS, csv_rows, bom=bom, what="the repository feed")
     jsonl = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     write_text_atomically(jsonl_path, jsonl, "the repository feed")
     events = len({row["event_id"] for row in rows})

@@ -1,6 +1,10 @@
 """CSV that is safe to open in a spreadsheet, and read back exactly.
 
-Every CSV recondiff writes goes through :func:`write_csv` (or :func:`to_csv`).
+The CSVs written from Python (the decisions sheet, the repository feed) go
+through :func:`write_csv`; those DuckDB writes (situations.csv, drift.csv,
+drift_diff.csv) apply the same rule in SQL (``rd_csv``, queries/macros/output.sql;
+tests/test_csvsafe.py holds the two equal). All follow one convention
+(docs/outputs.md): LF line ends, and a BOM only when asked for.
 
 **The rule.** A spreadsheet (Excel, LibreOffice, Google Sheets) evaluates a
 cell that begins with ``=``, ``+``, ``-`` or ``@`` as a formula, and some also
@@ -21,7 +25,8 @@ recondiff refuses NUL in CSV and LDIF exports; only a Parquet or JSON Lines
 export can bring one.
 
 Files are UTF-8 (optionally with a byte-order mark, which Excel needs to
-recognise UTF-8), with CRLF line ends (RFC 4180), written atomically.
+recognise UTF-8), with LF line ends (:data:`LINE_END`, as DuckDB writes
+its CSVs), written atomically.
 :func:`read_csv` accepts what a spreadsheet saves back: a BOM, CRLF or LF,
 columns in any order, and ``;`` or tab as the separator (Excel in many locales).
 """
@@ -39,6 +44,7 @@ from recondiff.io.atomic import write_bytes_atomically
 
 __all__ = [
     "DANGEROUS",
+    "LINE_END",
     "NUL_SYMBOL",
     "QUOTE",
     "CsvTable",
@@ -56,6 +62,9 @@ QUOTE = "'"
 """The prefix that makes a spreadsheet show a cell as text."""
 
 _BOM = "\ufeff"
+
+LINE_END = "\n"
+"""The line end of every CSV recondiff writes (DuckDB's COPY writes LF too)."""
 
 NUL_SYMBOL = "\u2400"
 """How a NUL character is written in a CSV cell."""
@@ -81,11 +90,11 @@ def restore(cell: str) -> str:
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = False) -> str:
-    """The CSV text of ``header`` and ``rows``, every cell neutralised, CRLF line ends."""
+    """The CSV text of ``header`` and ``rows``, every cell neutralised, LF line ends."""
     buffer = io.StringIO()
     if bom:
         buffer.write(_BOM)
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(_LineFeed(buffer), lineterminator="\r\n")
     writer.writerow([neutralise(h) for h in header])
     width = len(header)
     for row in rows:
@@ -93,6 +102,18 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool
             raise ValueError(f"row of {len(row)} cells under a header of {width}")
         writer.writerow([neutralise(cell) for cell in row])
     return buffer.getvalue()
+
+
+class _LineFeed:
+    """Where csv.writer writes, one row per call: told CRLF, the writer quotes
+    a cell holding CR as well as one holding LF (as DuckDB does); each row's
+    CRLF then becomes :data:`LINE_END`."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self.out = out
+
+    def write(self, row: str) -> int:
+        return self.out.write(row.removesuffix("\r\n") + LINE_END)
 
 
 def write_csv(

@@ -151,32 +151,7 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
     name, or a row with more cells than the header.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"{path}: line {line} is not UTF-8 (byte {exc.start}); "
-            "save it as 'CSV UTF-8' and try again"
-        ) from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=first_line.count)
-    if not first_line.count(delimiter):
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        records = list(reader)
-    except csv.Error as exc:
-        raise InputError(
-            f"{path}: line {reader.line_num}: not readable as CSV ({exc}); "
-            "check the quotes on that line"
-        ) from None
+    records = _records(path, _text(path, what))
     if not records:
         raise InputError(f"{path}: empty {what}: it has no header row")
     header = [restore(h).strip() for h in records[0]]
@@ -185,21 +160,8 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
         for number, record in enumerate(records[1:], start=2)
         if any(cell.strip() for cell in record)
     ]
-    # A spreadsheet may save empty, nameless columns at the right: drop those.
-    while (
-        header
-        and not header[-1]
-        and not any(len(r) >= len(header) and r[len(header) - 1].strip() for _, r in body)
-    ):
-        header.pop()
-        body = [(n, r[: len(header)]) for n, r in body]
-    seen: set[str] = set()
-    for i, name in enumerate(header, start=1):
-        if not name:
-            raise InputError(f"{path}: row 1, column {i} has no name; name it or delete it")
-        if name.lower() in seen:
-            raise InputError(f"{path}: row 1: column {name} appears twice; keep one")
-        seen.add(name.lower())
+    header, body = _without_empty_columns(header, body)
+    _check_header(path, header)
     rows: list[tuple[int, dict[str, str]]] = []
     for number, record in body:
         if len(record) > len(header):
@@ -210,6 +172,66 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
         cells = [restore(c) for c in record] + [""] * (len(header) - len(record))
         rows.append((number, dict(zip(header, cells, strict=True))))
     return CsvTable(path, header, rows)
+
+
+def _text(path: Path, what: str) -> str:
+    """The file's text, UTF-8 with or without a BOM."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: line {line} is not UTF-8 (byte {exc.start}); "
+            "save it as 'CSV UTF-8' and try again"
+        ) from None
+
+
+def _records(path: Path, text: str) -> list[list[str]]:
+    """The text's records, split on the separator its first line uses most
+    (``,``, ``;`` or tab; ``,`` when it has none)."""
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    if not first_line.count(delimiter):
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise InputError(
+            f"{path}: line {reader.line_num}: not readable as CSV ({exc}); "
+            "check the quotes on that line"
+        ) from None
+
+
+def _without_empty_columns(
+    header: list[str], body: list[tuple[int, list[str]]]
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A spreadsheet may save empty, nameless columns at the right: drop those."""
+    while (
+        header
+        and not header[-1]
+        and not any(len(r) >= len(header) and r[len(header) - 1].strip() for _, r in body)
+    ):
+        header = header[:-1]
+        body = [(n, r[: len(header)]) for n, r in body]
+    return header, body
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Every column has a name, used once (in any case)."""
+    seen: set[str] = set()
+    for i, name in enumerate(header, start=1):
+        if not name:
+            raise InputError(f"{path}: row 1, column {i} has no name; name it or delete it")
+        if name.lower() in seen:
+            raise InputError(f"{path}: row 1: column {name} appears twice; keep one")
+        seen.add(name.lower())
 
 
 DELIMITER_RULE = 'one ASCII character other than a quote or a line break (",", ";" or tab)'

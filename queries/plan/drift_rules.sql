@@ -5,8 +5,8 @@
 -- normalised by the attribute's compare kind; the value matched is the
 -- endpoint's, or the repository's for a 'removed' row. Rows are named by their
 -- rowid in the drift table. Without rules, plan/drift_no_rules.sql creates the
--- table empty: planning rd_norm (twice here) took 0.2 to 0.5 s of every run,
--- whether or not any rule existed.
+-- table empty: planning rd_norm (twice here) is costly, and every run paid it
+-- whether or not any rule existed (benchmarks/NOTES.md).
 CREATE OR REPLACE TEMP TABLE plan_drift_hit AS
 WITH rules AS (
     SELECT unnest($rules::STRUCT(attr_idx INTEGER, pos INTEGER, pattern VARCHAR, kind VARCHAR,

@@ -213,8 +213,7 @@ fragment AS (
 ),
 -- The rows of one account are gathered unordered and sorted by pos inside the
 -- list: an ordered aggregate (list(... ORDER BY pos)) sorts each group apart,
--- which took 1.7 s for the 30,000 drifted accounts at 1M; this, 0.3 s
--- (EXPLAIN ANALYZE).
+-- several times slower (benchmarks/NOTES.md).
 drifted_account AS (
     SELECT ord, cls, any_value(key) AS key, any_value(dn) AS dn,
            any_value(identity_key) AS identity_key, any_value(situation) AS situation,

@@ -21,6 +21,9 @@ COMPARE_KINDS = (
 )
 SET_KINDS = frozenset({"set", "casefold_set", "dn_set"})
 
+# In the order of docs/design.md's table: a situation's rank is its place here,
+# in Python and in SQL (the run's connection binds this list for
+# queries/macros/situations.sql rd_situations() and rd_rank()).
 SITUATIONS = (
     "linked",
     "correlated",

@@ -1,6 +1,6 @@
 """A config cannot reach outside its snapshots (issue 14 item 1).
 
-Layer 1 (recondiff.engine.confine.expression_problem, called by load_config) refuses
+Layer 1 (recondiff.config.expression.expression_problem, called by load_config) refuses
 anything but one plain expression; tests/test_config.py and the
 tests/hostile/config-* cases cover it. These tests prove layer 2 on its own:
 even an expression that slipped past layer 1 runs on a connection that cannot
@@ -18,6 +18,7 @@ import pytest
 
 from recondiff import compare as compare_mod
 from recondiff.compare import compare
+from recondiff.config import expression as config_expression
 from recondiff.config.load import load_config
 from recondiff.engine import confine
 from recondiff.errors import RecondiffError
@@ -138,7 +139,7 @@ def test_an_expression_past_the_parse_check_still_cannot_get_out(
 ) -> None:
     """With layer 1 switched off, a run with a hostile scope fails on one line
     and touches nothing outside its snapshots and directories."""
-    monkeypatch.setattr(confine, "expression_problem", lambda _expression: None)
+    monkeypatch.setattr(config_expression, "expression_problem", lambda _expression: None)
     target = tmp_path / "site-packages" / "evil.pth"
     target.parent.mkdir()
     scope = scope.format(target=target, snapshot_dir=tmp_path)

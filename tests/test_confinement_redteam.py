@@ -1,7 +1,8 @@
 """Second reader's attacks on the config confinement (issue 14 items 1, 2, 22).
 
-Each test is one attempt to get past recondiff/engine/confine.py or compare._connect;
-the ones that found a hole name it. tests/hostile/rc-* hold the CLI cases.
+Each test is one attempt to get past recondiff/config/expression.py,
+recondiff/engine/confine.py or compare._connect; the ones that found a hole
+name it. tests/hostile/rc-* hold the CLI cases.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import pytest
 
 from recondiff import compare as compare_mod
 from recondiff.compare import compare
+from recondiff.config.expression import expression_problem
 from recondiff.config.load import load_config
-from recondiff.engine.confine import expression_problem
 from recondiff.errors import ConfigError
 from tests.test_confinement import AD, _run_dir
 

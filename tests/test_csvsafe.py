@@ -58,10 +58,12 @@ def test_no_raw_nul_in_a_cell(value: str) -> None:
     assert csvsafe.restore(cell) == value.replace("\x00", csvsafe.NUL_SYMBOL)
 
 
-def test_to_csv_crlf_and_bom() -> None:
+def test_to_csv_lf_and_bom() -> None:
     text = csvsafe.to_csv(["a", "b"], [["=1", "x,y"], [None, "-2"]])
-    assert text == "a,b\r\n'=1,\"x,y\"\r\n,'-2\r\n"
-    assert csvsafe.to_csv(["a"], [], bom=True) == "\ufeffa\r\n"
+    assert text == "a,b\n'=1,\"x,y\"\n,'-2\n"
+    assert csvsafe.to_csv(["a"], [], bom=True) == "\ufeffa\n"
+    # a cell holding a CR or LF is quoted, as DuckDB's COPY does
+    assert csvsafe.to_csv(["a", "b"], [["x\ry", "z\n"]]) == 'a,b\n"x\ry","z\n"\n'
     with pytest.raises(ValueError, match="row of 1 cells under a header of 2"):
         csvsafe.to_csv(["a", "b"], [["x"]])
 
@@ -69,7 +71,7 @@ def test_to_csv_crlf_and_bom() -> None:
 def test_write_csv_is_atomic_and_utf8(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "out.csv"
     csvsafe.write_csv(path, ["name"], [["Zoë"]], bom=True)
-    assert path.read_bytes() == "\ufeffname\r\nZoë\r\n".encode()
+    assert path.read_bytes() == "\ufeffname\nZoë\n".encode()
     assert [p.name for p in path.parent.iterdir()] == ["out.csv"]
 
 
@@ -179,3 +181,74 @@ def test_sql_rd_csv_is_the_python_rule(value: str | None) -> None:
     row = _macros().execute("SELECT rd_csv(CAST($v AS VARCHAR))", {"v": value}).fetchone()
     assert row is not None
     assert (row[0] if row[0] is not None else "") == csvsafe.neutralise(value)
+
+
+# Every ASCII character, and some that look like the dangerous ones or sit at
+# the edges of encodings: fullwidth = + - @, BOM, NBSP, U+2400 itself, astral.
+_LEADING = [chr(c) for c in range(128)] + [
+    "\uff1d", "\uff0b", "\uff0d", "\uff20", "\ufeff", "\u00a0", "\u2400", "\U0001f600", "\u0301",
+]
+
+
+def test_sql_rd_csv_is_the_python_rule_for_every_leading_character_and_nul() -> None:
+    """Each leading character alone, before text, before a NUL, after a NUL;
+    NUL alone and inside a value: SQL and Python give the same cell."""
+    values = [
+        value
+        for lead in _LEADING
+        for value in (lead, lead + "x=1", lead + "\x00", "\x00" + lead, lead + lead)
+    ] + ["\x00", "a\x00b", "\x00\x00", "=\x00", ""]
+    row = _macros().execute(
+        "SELECT list_transform(CAST($v AS VARCHAR[]), lambda x: rd_csv(x))", {"v": values}
+    ).fetchone()
+    assert row is not None
+    assert row[0] == [csvsafe.neutralise(v) for v in values]
+
+
+@given(st.sampled_from(_LEADING), st.text())
+def test_sql_rd_csv_is_the_python_rule_after_any_leading_character(lead: str, rest: str) -> None:
+    value = lead + rest
+    row = _macros().execute("SELECT rd_csv(CAST($v AS VARCHAR))", {"v": value}).fetchone()
+    assert row == (csvsafe.neutralise(value),)
+
+
+def _line_ends(data: bytes) -> set[bytes]:
+    """The line ends outside quoted cells (a cell may hold a line break)."""
+    ends: set[bytes] = set()
+    quoted = False
+    for i, byte in enumerate(data):
+        if byte == ord('"'):
+            quoted = not quoted
+        elif byte == ord("\n") and not quoted:
+            ends.add(data[i - 1 : i + 1] if i and data[i - 1] == ord("\r") else b"\n")
+    return ends
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_every_csv_recondiff_writes_follows_one_convention(tmp_path: Path, bom: bool) -> None:
+    """situations.csv, drift.csv, drift_diff.csv (DuckDB's COPY), the decisions
+    sheet and the repository feed (csvsafe): LF line ends, UTF-8, and a BOM
+    exactly when asked for ([report] csv_bom for compare, --bom for the plan
+    commands, which read no config) (docs/outputs.md)."""
+    import shutil
+
+    from recondiff import review
+    from recondiff.compare import compare
+    from tests.conftest import SAMPLE
+
+    shutil.copytree(SAMPLE, tmp_path / "sample")
+    config = tmp_path / "sample" / "recondiff.toml"
+    with config.open("a", encoding="utf-8") as handle:
+        handle.write(f"\n[report]\ncsv_bom = {'true' if bom else 'false'}\n")
+    out = tmp_path / "out"
+    compare(config, out)
+    review.export_decisions(out / "plan.json", out / "decisions.csv", bom=bom)
+    feed = review.write_feed(out / "plan.json", out / "feed", bom=bom)
+    files = [out / n for n in ("situations.csv", "drift.csv", "drift_diff.csv", "decisions.csv")]
+    for path in [*files, feed.csv_path]:
+        data = path.read_bytes()
+        assert data.startswith(b"\xef\xbb\xbf") is bom, path.name
+        assert not data[3:].startswith(b"\xef\xbb\xbf"), path.name
+        assert _line_ends(data) == {b"\n"}, path.name
+        assert data.endswith(b"\n") and data.decode("utf-8-sig"), path.name
+    assert feed.rows > 0

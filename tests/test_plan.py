@@ -17,6 +17,7 @@ repository
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -320,37 +322,6 @@ def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> N
     assert not list((tmp_path / "out").glob(".plan.json.*"))  # no temporary file left
 
 
-@pytest.mark.parametrize("sent_before_failing", [None, 0, 100])
-def test_the_events_are_copied_where_sendfile_cannot_write_a_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sent_before_failing: int | None
-) -> None:
-    """PlanWriter appends the events with os.sendfile; a system without it
-    (None), or a file system that refuses it at once (0) or after a first
-    part (100 bytes), gets the same file through Python's copy."""
-    import errno
-    import os
-
-    from recondiff.plan.file import dumps
-
-    real = os.sendfile
-    calls: list[int] = []
-
-    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
-        calls.append(count)
-        if sent_before_failing and len(calls) == 1:
-            return real(out_fd, in_fd, offset, sent_before_failing)
-        raise OSError(errno.EINVAL, "Invalid argument")
-
-    if sent_before_failing is None:
-        monkeypatch.delattr("recondiff.plan.file.os.sendfile")
-    else:
-        monkeypatch.setattr("recondiff.plan.file.os.sendfile", sendfile)
-    plan = run(tmp_path)
-    written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
-    assert written == dumps(plan) and len(plan["events"]) > 5
-    assert len(calls) == (0 if sent_before_failing is None else 1 + bool(sent_before_failing))
-
-
 def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path) -> None:
     from recondiff.errors import InputError
     from recondiff.plan.file import dumps, finalise
@@ -412,3 +383,67 @@ def test_created_dn_escapes_rfc4514_specials(tmp_path: Path) -> None:
     plan = run(tmp_path, repository=repository)
     (add,) = [e for e in plan["events"] if e["operation"] == "add" and e["target"] == "endpoint"]
     assert add["object"]["dn"] == 'CN=\\#Eve\\, \\"Q\\" Gone\\+Co\\ ,OU=Staff,DC=ex'
+
+
+# --- one rule in Python and SQL: the event id -----------------------------------
+
+# Text as events hold it: any Unicode scalar value, with the seed's own
+# separators (RS, US), NUL, combining marks and astral characters made likely.
+_event_text = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(["\x1e", "\x1f", "\x00", ",", "=", "\u0301", "\U0001f600", "ß", "İ"]),
+        st.characters(exclude_categories=("Cs",)),
+    ),
+    max_size=12,
+)
+_changes = st.lists(
+    st.fixed_dictionaries(
+        {"op": _event_text, "attribute": _event_text, "values": st.lists(_event_text, max_size=3)}
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=_event_text,
+    operation=_event_text,
+    fields=st.lists(st.none() | _event_text, min_size=5, max_size=5),
+    changes=_changes,
+)
+def test_the_event_id_is_one_rule_in_python_and_sql(
+    target: str, operation: str, fields: list[str | None], changes: list[dict[str, Any]]
+) -> None:
+    """plan/file.py event_id and queries/macros/events.sql rd_event_id give the
+    same id for the same target, operation, object and changes."""
+    from recondiff.plan.file import event_id
+
+    key, dn, identity_key, member_key, member_dn = fields
+    obj: dict[str, Any] = {"key": key, "dn": dn, "identity_key": identity_key}
+    if member_key is not None or member_dn is not None:
+        obj["member_of"] = {"key": member_key, "dn": member_dn}
+    row = _event_id_sql().execute(
+        "SELECT rd_event_id($target, $operation, $key, $dn, $identity_key, $member_key,"
+        " $member_dn, CAST($changes AS STRUCT(op VARCHAR, attribute VARCHAR,"
+        ' "values" VARCHAR[])[]))',
+        {
+            "target": target,
+            "operation": operation,
+            "key": key,
+            "dn": dn,
+            "identity_key": identity_key,
+            "member_key": member_key,
+            "member_dn": member_dn,
+            "changes": changes,
+        },
+    ).fetchone()
+    assert row == (event_id(target, operation, obj, changes),)
+
+
+@functools.cache
+def _event_id_sql() -> duckdb.DuckDBPyConnection:
+    from recondiff.io.sqlfiles import macros
+
+    con = duckdb.connect()
+    con.execute(macros())
+    return con

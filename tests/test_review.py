@@ -410,7 +410,7 @@ def test_export_decisions_rows(plan_path: Path) -> None:
     assert (code, out, err) == (0, "", "recondiff: wrote 4 events to decisions.csv\n")
     raw = Path("decisions.csv").read_bytes()
     assert not raw.startswith(b"\xef\xbb\xbf")
-    assert raw.count(b"\r\n") == 5 and raw.count(b"\n") == 5
+    assert b"\r" not in raw and raw.count(b"\n") == 5  # LF line ends (docs/outputs.md)
     rows = read_sheet(Path("decisions.csv"))
     assert rows[0] == list(review.DECISION_COLUMNS) == [
         "plan_id", "plan_digest", "event_id", "target", "operation", "response",
@@ -442,6 +442,16 @@ def test_export_decisions_bom(plan_path: Path) -> None:
     raw = Path("d.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfplan_id,plan_digest,event_id,")
     assert raw.count(b"\xef\xbb\xbf") == 1
+
+
+def test_feed_bom_on_request_only(plan_path: Path) -> None:
+    """plan feed takes --bom as export-decisions does (docs/outputs.md)."""
+    assert run("plan", "feed", str(plan_path), "-o", "plain")[0] == 0
+    assert run("plan", "feed", str(plan_path), "-o", "bom", "--bom")[0] == 0
+    assert Path("plain/repository_changes.csv").read_bytes().startswith(b"event_id,")
+    raw = Path("bom/repository_changes.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfevent_id,") and raw.count(b"\xef\xbb\xbf") == 1
+    assert not Path("bom/repository_changes.jsonl").read_bytes().startswith(b"\xef")
 
 
 # ------------------------------------------------------------------ import-decisions

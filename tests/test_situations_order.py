@@ -12,14 +12,17 @@ Written down (200,000 accounts u000000..u199999, record i+1 for account i):
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
 
 from recondiff.compare import compare
+from recondiff.engine.confine import lock_down, open_connection
+from recondiff.io.sqlfiles import macros, query_dir
+from recondiff.vocabulary import SITUATIONS
 
-ORDER = ["linked", "correlated", "collision", "ambiguous", "unmatched", "missing",
-         "deleted_in_repository", "excluded", "duplicate_key"]
+ORDER = list(SITUATIONS)
 N, MISSING = 200_000, 20_000
 
 
@@ -71,3 +74,31 @@ def test_situations_parquet_is_sorted_across_threads(tmp_path: Path) -> None:
     drifted = [r[4] - 1 for r in by["linked"] if r[1] == "drifted"]
     assert drifted == [i for i in range(0, N, 8)]
     assert sum(r[1] == "in_sync" for r in by["linked"]) == N // 4 - N // 8
+
+
+def test_sql_takes_the_situations_and_their_ranks_from_the_vocabulary() -> None:
+    """rd_situations() is recondiff.vocabulary.SITUATIONS, bound on the run's
+    connection; rd_rank is a situation's place in it."""
+    con = lock_down(open_connection(), files=(), directories=())
+    con.execute(macros())
+    assert con.execute("SELECT rd_situations()").fetchone() == (list(SITUATIONS),)
+    for rank, situation in enumerate(SITUATIONS, 1):
+        assert con.execute("SELECT rd_rank($s)", {"s": situation}).fetchone() == (rank,)
+
+
+# A rank written as a number: "rank = 7", "rank <= 2", "SELECT 6, 'missing'"
+_NUMBERED_RANK = re.compile(
+    r"\brank\s*(?:=|<>|!=|<=|>=|<|>|IN\s*\()\s*\d|SELECT\s+\d+\s*,\s*'(?:"
+    + "|".join(SITUATIONS)
+    + ")'",
+    re.IGNORECASE,
+)
+
+
+def test_no_query_writes_a_situation_rank_as_a_number() -> None:
+    found = [
+        f"{path.relative_to(query_dir())}: {match.group(0)}"
+        for path in sorted(query_dir().rglob("*.sql"))
+        for match in _NUMBERED_RANK.finditer(path.read_text(encoding="utf-8"))
+    ]
+    assert found == []

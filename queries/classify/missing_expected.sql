@@ -2,7 +2,7 @@
 -- with no link that no endpoint record links or correlates to, in any situation
 -- (as the identity or a candidate), is `missing` too.
 INSERT INTO situation
-SELECT 6, 'missing', NULL, NULL, NULL, r.id_row, r.id_key, 'expect_account', NULL, NULL
+SELECT rd_rank('missing'), 'missing', NULL, NULL, NULL, r.id_row, r.id_key, 'expect_account', NULL, NULL
 FROM repo r
 WHERE NOT r.deleted
   AND r.link_norm IS NULL

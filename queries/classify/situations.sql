@@ -63,7 +63,7 @@ accounts AS (
     WHERE e.ep_row IS NOT NULL
 )
 SELECT
-    list_position(rd_situations(), a.situation) AS rank,
+    rd_rank(a.situation) AS rank,
     a.situation,
     CASE WHEN a.situation IN ('linked', 'correlated') THEN
         CASE WHEN a.hashes_equal THEN 'in_sync' ELSE 'drifted' END
@@ -79,7 +79,7 @@ FROM accounts a
 UNION ALL
 -- linked identities whose account no endpoint record has (excluded and
 -- duplicate records count as having it); never in an incremental run
-SELECT 6, 'missing', NULL, NULL, r.link_key, r.id_row, r.id_key, 'link', NULL, NULL
+SELECT rd_rank('missing'), 'missing', NULL, NULL, r.link_key, r.id_row, r.id_key, 'link', NULL, NULL
 FROM repo r
 SEMI JOIN (SELECT link_norm FROM ep_linked WHERE ep_row IS NULL) absent
     ON absent.link_norm = r.link_norm

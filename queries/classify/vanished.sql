@@ -4,7 +4,7 @@
 -- scope). $owners_path holds the previous run's ownerships (history.py,
 -- history/record_owners.sql), raw keys folded here.
 UPDATE situation s
-SET situation = 'deleted_in_repository', rank = 7, identity_key = v.identity_key,
+SET situation = 'deleted_in_repository', rank = rd_rank('deleted_in_repository'), identity_key = v.identity_key,
     rule = 'vanished'
 FROM (
     SELECT e.ep_row, min(o.identity_key) AS identity_key

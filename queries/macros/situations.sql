@@ -1,9 +1,12 @@
--- The nine situations in the order of docs/design.md's table: a situation's rank
--- is its place here (classify/situations.sql), the order of situations.parquet, from
--- which results/situations_parquet.sql spells the situation again.
-CREATE OR REPLACE MACRO rd_situations() AS
-    ['linked', 'correlated', 'collision', 'ambiguous', 'unmatched', 'missing',
-     'deleted_in_repository', 'excluded', 'duplicate_key'];
+-- The nine situations in the order of docs/design.md's table, as
+-- recondiff/vocabulary.py SITUATIONS lists them: the run's connection binds
+-- that list to the variable rd_situations (engine/confine.open_connection), so
+-- the list is written once. DuckDB folds getvariable() into a constant.
+-- A situation's rank is its place in the list (classify/situations.sql), the
+-- order of situations.parquet, from which results/situations_parquet.sql
+-- spells the situation again. Queries name a rank only as rd_rank('...').
+CREATE OR REPLACE MACRO rd_situations() AS CAST(getvariable('rd_situations') AS VARCHAR[]);
+CREATE OR REPLACE MACRO rd_rank(situation) AS list_position(rd_situations(), situation);
 
 -- The identity of a finding across runs (history): its situation (with the
 -- sync state of a pair) and the folded keys of both sides.

@@ -35,7 +35,7 @@ COPY (
         -- rank is the situation's place in rd_situations() (classify/situations.sql, which
         -- classify/vanished.sql and classify/missing_expected.sql follow)
         rd_situations()[rank] AS situation,
-        CASE WHEN rank <= 2 THEN  -- linked, correlated
+        CASE WHEN rank IN (rd_rank('linked'), rd_rank('correlated')) THEN
             CASE WHEN coalesce(n, 0) > 0 THEN 'drifted' ELSE 'in_sync' END
         END AS sync,
         endpoint_key,
@@ -43,7 +43,8 @@ COPY (
         identity_key,
         rule,
         candidates,
-        CASE WHEN rank <= 2 THEN coalesce(n, 0) END AS drift_attributes,
+        CASE WHEN rank IN (rd_rank('linked'), rd_rank('correlated')) THEN coalesce(n, 0)
+        END AS drift_attributes,
         ep_row AS endpoint_record,
         id_row AS identity_record
     FROM sorted

@@ -179,7 +179,8 @@ def import_decisions(plan_file: Path, sheet: Path, by: str | None) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory for repository_changes.csv and .jsonl (created if needed).",
 )
-def feed(plan_file: Path, outdir: Path) -> None:
+@click.option("--bom", is_flag=True, help="Start the CSV with a UTF-8 byte-order mark (for Excel).")
+def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
     """Write PLAN's repository changes for the identity system to import.
 
     DIR/repository_changes.csv and DIR/repository_changes.jsonl hold one row
@@ -190,7 +191,7 @@ def feed(plan_file: Path, outdir: Path) -> None:
 
     Example: recondiff plan feed out/plan.json -o out/feed
     """
-    result = review.write_feed(plan_file, outdir)
+    result = review.write_feed(plan_file, outdir, bom=bom)
     click.echo(
         f"recondiff: wrote {_plural(result.rows, 'change')} of "
         f"{_plural(result.events, 'event')} to {result.csv_path} and {result.jsonl_path.name}; "

@@ -4,19 +4,38 @@ Validation is strict and every error is one line naming the file and the key
 and saying what is allowed (docs/config.md is the reference). Checks that need
 the snapshots (does an attribute exist?) happen in :mod:`recondiff.compare`
 once the snapshot schemas are known; they raise :class:`ConfigError` too.
+
+:func:`parse_config` reads the tables in a fixed order, one function each
+(the first fault found is the one reported); the dataclasses they fill are
+:mod:`recondiff.config.model`, the typed getters :mod:`recondiff.config.section`.
 """
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recondiff.config.model import (
+    DISABLE_METHODS,
+    ENDPOINT_KINDS,
+    FORMATS,
+    REJECTED_ACTIONS,
+    AttributeMapping,
+    Config,
+    CorrelationRule,
+    DisableConfig,
+    DriftRule,
+    EndpointConfig,
+    EngineConfig,
+    PlanConfig,
+    ReportConfig,
+    RepositoryConfig,
+)
+from recondiff.config.section import Section, hint
 from recondiff.errors import ConfigError
 from recondiff.io.csvsafe import is_delimiter
 from recondiff.vocabulary import (
@@ -30,13 +49,27 @@ from recondiff.vocabulary import (
     SITUATIONS,
 )
 
-FORMATS = ("csv", "ldif", "jsonl", "parquet")
+__all__ = [
+    "AttributeMapping",
+    "Config",
+    "CorrelationRule",
+    "DisableConfig",
+    "DriftRule",
+    "EndpointConfig",
+    "EngineConfig",
+    "PlanConfig",
+    "ReportConfig",
+    "RepositoryConfig",
+    "check_expression",
+    "dn_placeholders",
+    "load_config",
+    "parse_config",
+]
+
 _T = TypeVar("_T")
 
-# Bounds of the numeric settings (docs/config.md): a value outside is a one-line
-# error at load, never a traceback or a run that stalls the machine.
-MAX_COUNT = 1_000_000_000  # any count of records (max_deletes, ...)
-MAX_HOURS = 87_600.0  # ten years
+# Bounds of the numeric settings (docs/config.md; the counts' and hours' are
+# recondiff.config.section's).
 MAX_ROWS_PER_TABLE = 100_000
 MAX_THREADS = 256
 MIN_MEMORY = 64 * 1000**2  # bytes; DuckDB needs some to run at all
@@ -51,252 +84,20 @@ _MEMORY_UNITS = {
     "tib": 1024**4,
 }
 _MEMORY = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*", re.IGNORECASE)
-# A {column} of [endpoint] create_dn (planner.py fills them)
+# A {column} of [endpoint] create_dn (plan/build.py fills them)
 _DN_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
-ENDPOINT_KINDS = ("ldap", "ad", "openldap")
-DISABLE_METHODS = ("ad", "openldap", "attribute")
-REJECTED_ACTIONS = ("disable", "delete")
-
-
-@dataclass(frozen=True)
-class DisableConfig:
-    """How ``disable_in_endpoint`` disables an account (docs/plan.md)."""
-
-    method: str
-    attribute: str | None = None
-    value: str | None = None
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    name: str
-    snapshot: Path
-    key: str
-    format: str | None = None
-    multi_valued: tuple[str, ...] = ()
-    separator: str = ";"
-    delimiter: str | None = None
-    scope: str | None = None
-    protected: tuple[str, ...] = ()
-    incremental: bool = False
-    kind: str = "ldap"
-    disable: DisableConfig = DisableConfig("openldap")
-    create_dn: str | None = None
-    create_object_class: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RepositoryConfig:
-    snapshot: Path
-    key: str
-    name: str = "repository"
-    format: str | None = None
-    link: str | None = None
-    status: str | None = None
-    deleted_values: tuple[str, ...] = ()
-    multi_valued: tuple[str, ...] = ()
-    separator: str = ";"
-    delimiter: str | None = None
-    scope: str | None = None
-    expect_account: bool = False
-
-
-@dataclass(frozen=True)
-class CorrelationRule:
-    name: str
-    compare: str
-    endpoint: str | None = None
-    repository: str | None = None
-    endpoint_sql: str | None = None
-    repository_sql: str | None = None
-
-
-@dataclass(frozen=True)
-class DriftRule:
-    """A value-pattern rule of one attribute: the first that fits a drift row decides."""
-
-    match: str
-    kind: str = "any"
-    response: str = "review"
-    alert: str | None = None
-
-
-@dataclass(frozen=True)
-class AttributeMapping:
-    endpoint: str
-    repository: str
-    compare: str = "exact"
-    on_drift: str = "review"
-    capability: bool = False
-    membership: str | None = None
-    rules: tuple[DriftRule, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlanConfig:
-    new_account_rejected_action: str = "disable"
-    default_identity: str | None = None
-    max_deletes: int = 50
-    max_delete_percent: float = 5.0
-    # the other mass-change guards (docs/plan.md, Guards): count and share of the endpoint
-    max_value_removals: int = 50
-    max_value_removal_percent: float = 5.0
-    max_membership_removals: int = 50
-    max_membership_removal_percent: float = 5.0
-    max_modifies: int = 500
-    max_modify_percent: float = 25.0
-    max_shrink_percent: float = 10.0
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    memory_limit: str | None = None
-    threads: int | None = None
-    temp_directory: Path | None = None
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    rows_per_table: int = 500
-    segment: str | None = None
-    max_age_hours: float = 24.0
-    max_apart_hours: float = 12.0
-    csv_bom: bool = False
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    endpoint: EndpointConfig
-    repository: RepositoryConfig
-    correlation: tuple[CorrelationRule, ...] = ()
-    attributes: tuple[AttributeMapping, ...] = ()
-    situations: Mapping[str, str] = field(default_factory=dict)
-    engine: EngineConfig = EngineConfig()
-    plan: PlanConfig = PlanConfig()
-    report: ReportConfig = ReportConfig()
-
-    def response_for(self, situation: str) -> str:
-        return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])
-
-
-class _Section:
-    """Reads one TOML table, remembering which keys were used, so that every
-    key left over is reported as unknown with a suggestion."""
-
-    def __init__(self, file: Path, where: str, data: Any) -> None:
-        if not isinstance(data, dict):
-            raise ConfigError(f"{file}: {where} must be a table, not {_type_name(data)}")
-        self.file = file
-        self.where = where
-        self.data: dict[str, Any] = data
-        self.allowed: list[str] = []
-
-    def _err(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.file}: {self.where} {key}: {message}")
-
-    def _get(self, key: str, required: bool) -> Any:
-        self.allowed.append(key)
-        if key not in self.data:
-            if required:
-                raise ConfigError(f"{self.file}: {self.where} is missing required key '{key}'")
-            return None
-        return self.data[key]
-
-    def string(self, key: str, *, required: bool = False, default: str | None = None) -> str | None:
-        value = self._get(key, required)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise self._err(key, f"must be a string, got {value!r}")
-        if not value.strip():
-            fix = "give a value" if required else "give a value or leave the key out"
-            raise self._err(key, f"is empty; {fix}")
-        return value
-
-    def req_string(self, key: str) -> str:
-        value = self.string(key, required=True)
-        assert value is not None
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str | None) -> str | None:
-        value = self.string(key, default=default)
-        if value is not None and value not in choices:
-            raise self._err(
-                key, f"{value!r} is not one of {', '.join(choices)}{_hint(value, choices)}"
-            )
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, False)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self._err(key, f"must be true or false, got {value!r}")
-        return value
-
-    def integer(self, key: str, minimum: int = 1, maximum: int = MAX_COUNT) -> int | None:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise self._err(key, f"must be {what}, got {value!r}")
-        if value > maximum:
-            raise self._err(key, f"must be at most {maximum}, got {value!r}")
-        return value
-
-    def percent(self, key: str) -> float | None:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise self._err(key, f"must be a number from 0 to 100, got {value!r}")
-        return float(value)
-
-    def hours(self, key: str) -> float | None:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not 0 < value <= MAX_HOURS  # NaN fails too
-        ):
-            raise self._err(
-                key, f"must be a number of hours above 0 and at most {MAX_HOURS:g}, got {value!r}"
-            )
-        return float(value)
-
-    def table(self, key: str) -> Any:
-        return self._get(key, False)
-
-    def strings(self, key: str) -> tuple[str, ...] | None:
-        value = self._get(key, False)
-        if value is None:
-            return None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._err(key, f'must be a list of strings, like ["a", "b"], got {value!r}')
-        return tuple(value)
-
-    def finish(self) -> None:
-        for key in self.data:
-            if key not in self.allowed:
-                raise ConfigError(
-                    f"{self.file}: {self.where} has unknown key '{key}'{_hint(key, self.allowed)}"
-                    f" (allowed: {', '.join(self.allowed)})"
-                )
-
-
-def _type_name(value: Any) -> str:
-    names: dict[type, str] = {dict: "a table", list: "a list", str: "a string"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _hint(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+# The tables of a config, in the order they are read (and listed in an error)
+_TABLES = (
+    "endpoint",
+    "repository",
+    "correlation",
+    "attribute",
+    "situations",
+    "plan",
+    "report",
+    "engine",
+)
 
 
 def load_config(path: str | Path) -> Config:
@@ -318,28 +119,41 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(data: dict[str, Any], file: Path) -> Config:
-    base = file.parent
-    top = _Section(file, "config", data)
-    top.allowed = [
-        "endpoint",
-        "repository",
-        "correlation",
-        "attribute",
-        "situations",
-        "plan",
-        "report",
-        "engine",
-    ]
+    """The :class:`Config` of a parsed TOML document, table by table."""
+    top = Section(file, "config", data)
+    top.allowed = list(_TABLES)
     top.finish()
-    if "endpoint" not in data:
-        raise ConfigError(f"{file}: missing required table [endpoint]")
-    if "repository" not in data:
-        raise ConfigError(f"{file}: missing required table [repository]")
+    for required in ("endpoint", "repository"):
+        if required not in data:
+            raise ConfigError(f"{file}: missing required table [{required}]")
+    endpoint = _endpoint(file, data["endpoint"])
+    repository = _repository(file, data["repository"])
+    correlation = _correlations(file, data.get("correlation", []), endpoint, repository)
+    attributes = _attributes(file, data.get("attribute", []))
+    situations = _situations(file, data.get("situations", {}))
+    plan = _plan(file, data.get("plan", {}))
+    _check_default_identity(file, situations, plan)
+    report = _report(file, data.get("report", {}))
+    engine = _engine(file, data.get("engine", {}))
+    return Config(
+        path=file,
+        endpoint=endpoint,
+        repository=repository,
+        correlation=correlation,
+        attributes=attributes,
+        situations=situations,
+        engine=engine,
+        plan=plan,
+        report=report,
+    )
 
-    s = _Section(file, "[endpoint]", data["endpoint"])
+
+def _endpoint(file: Path, raw: Any) -> EndpointConfig:
+    """[endpoint] and its [endpoint.disable]."""
+    s = Section(file, "[endpoint]", raw)
     endpoint = EndpointConfig(
         name=s.req_string("name"),
-        snapshot=base / s.req_string("snapshot"),
+        snapshot=file.parent / s.req_string("snapshot"),
         key=s.req_string("key"),
         format=s.choice("format", FORMATS, None),
         multi_valued=s.strings("multi_valued") or (),
@@ -359,8 +173,12 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         check_expression(file, "[endpoint] scope", endpoint.scope, endpoint.snapshot)
     if endpoint.create_dn is not None:
         _check_create_dn(file, endpoint.create_dn)
+    return endpoint
 
-    s = _Section(file, "[repository]", data["repository"])
+
+def _repository(file: Path, raw: Any) -> RepositoryConfig:
+    """[repository]; ``deleted_values`` defaults to deleted, terminated when there is a status."""
+    s = Section(file, "[repository]", raw)
     status = s.string("status")
     deleted = s.strings("deleted_values")
     if deleted is None:
@@ -371,7 +189,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         )
     repository = RepositoryConfig(
         name=s.string("name", default="repository") or "repository",
-        snapshot=base / s.req_string("snapshot"),
+        snapshot=file.parent / s.req_string("snapshot"),
         key=s.req_string("key"),
         format=s.choice("format", FORMATS, None),
         link=s.string("link"),
@@ -386,14 +204,19 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     s.finish()
     if repository.scope is not None:
         check_expression(file, "[repository] scope", repository.scope, repository.snapshot)
+    return repository
 
-    rules = []
-    raw_rules = data.get("correlation", [])
-    if not isinstance(raw_rules, list):
+
+def _correlations(
+    file: Path, raw: Any, endpoint: EndpointConfig, repository: RepositoryConfig
+) -> tuple[CorrelationRule, ...]:
+    """[[correlation]]: uniquely named rules, each side an attribute or a SQL expression."""
+    if not isinstance(raw, list):
         raise ConfigError(f"{file}: correlation must be written [[correlation]] (a list of tables)")
+    rules = []
     names: set[str] = set()
-    for i, raw_rule in enumerate(raw_rules, 1):
-        s = _Section(file, f"[[correlation]] #{i}", raw_rule)
+    for i, raw_rule in enumerate(raw, 1):
+        s = Section(file, f"[[correlation]] #{i}", raw_rule)
         name = s.req_string("name")
         if name.lower() in names:
             raise ConfigError(
@@ -420,34 +243,17 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
                 snapshot = endpoint.snapshot if side == "endpoint" else repository.snapshot
                 check_expression(file, f"[[correlation]] #{i} {side}_sql", expr, snapshot)
         rules.append(rule)
+    return tuple(rules)
 
-    attributes = []
-    raw_attrs = data.get("attribute", [])
-    if not isinstance(raw_attrs, list):
+
+def _attributes(file: Path, raw: Any) -> tuple[AttributeMapping, ...]:
+    """[[attribute]]: each endpoint attribute mapped once."""
+    if not isinstance(raw, list):
         raise ConfigError(f"{file}: attribute must be written [[attribute]] (a list of tables)")
+    attributes = []
     seen: dict[str, int] = {}
-    for i, raw_attr in enumerate(raw_attrs, 1):
-        s = _Section(file, f"[[attribute]] #{i}", raw_attr)
-        mapping = AttributeMapping(
-            endpoint=s.req_string("endpoint"),
-            repository=s.req_string("repository"),
-            compare=s.choice("compare", COMPARE_KINDS, "exact") or "exact",
-            on_drift=s.choice("on_drift", DRIFT_RESPONSES, "review") or "review",
-        )
-        capability = s.boolean("capability", False)
-        membership = s.string("membership")
-        mapping = replace(
-            mapping,
-            capability=capability or membership is not None,
-            membership=membership,
-            rules=_rules(file, i, s.table("rule")),
-        )
-        s.finish()
-        if mapping.membership and mapping.compare not in SET_KINDS:
-            raise ConfigError(
-                f"{file}: [[attribute]] #{i} membership needs a set compare kind "
-                f"(set, casefold_set, dn_set), not {mapping.compare!r}"
-            )
+    for i, raw_attr in enumerate(raw, 1):
+        mapping = _attribute(file, i, raw_attr)
         if mapping.endpoint.lower() in seen:
             raise ConfigError(
                 f"{file}: [[attribute]] #{i} endpoint '{mapping.endpoint}' is already mapped by "
@@ -455,13 +261,43 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
             )
         seen[mapping.endpoint.lower()] = i
         attributes.append(mapping)
+    return tuple(attributes)
 
-    s = _Section(file, "[situations]", data.get("situations", {}))
+
+def _attribute(file: Path, i: int, raw: Any) -> AttributeMapping:
+    """[[attribute]] #i and its [[attribute.rule]] tables."""
+    s = Section(file, f"[[attribute]] #{i}", raw)
+    mapping = AttributeMapping(
+        endpoint=s.req_string("endpoint"),
+        repository=s.req_string("repository"),
+        compare=s.choice("compare", COMPARE_KINDS, "exact") or "exact",
+        on_drift=s.choice("on_drift", DRIFT_RESPONSES, "review") or "review",
+    )
+    capability = s.boolean("capability", False)
+    membership = s.string("membership")
+    mapping = replace(
+        mapping,
+        capability=capability or membership is not None,
+        membership=membership,
+        rules=_rules(file, i, s.table("rule")),
+    )
+    s.finish()
+    if mapping.membership and mapping.compare not in SET_KINDS:
+        raise ConfigError(
+            f"{file}: [[attribute]] #{i} membership needs a set compare kind "
+            f"(set, casefold_set, dn_set), not {mapping.compare!r}"
+        )
+    return mapping
+
+
+def _situations(file: Path, raw: Any) -> dict[str, str]:
+    """[situations]: a response, among those the situation accepts, per situation."""
+    s = Section(file, "[situations]", raw)
     situations: dict[str, str] = {}
     for key, value in s.data.items():
         if key not in SITUATIONS:
             raise ConfigError(
-                f"{file}: [situations] has unknown situation '{key}'{_hint(key, SITUATIONS)}"
+                f"{file}: [situations] has unknown situation '{key}'{hint(key, SITUATIONS)}"
                 f" (allowed: {', '.join(SITUATIONS)})"
             )
         allowed = SITUATION_RESPONSES[key]
@@ -469,11 +305,15 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
             what = "is not a response" if value not in RESPONSES else "does not apply here"
             raise ConfigError(
                 f"{file}: [situations] {key}: {value!r} {what}"
-                f"{_hint(str(value), allowed)} (allowed for {key}: {', '.join(allowed)})"
+                f"{hint(str(value), allowed)} (allowed for {key}: {', '.join(allowed)})"
             )
         situations[key] = value
+    return situations
 
-    s = _Section(file, "[plan]", data.get("plan", {}))
+
+def _plan(file: Path, raw: Any) -> PlanConfig:
+    """[plan]: what a rejected new account gets, the default identity, the guards."""
+    s = Section(file, "[plan]", raw)
     plan = PlanConfig(
         new_account_rejected_action=s.choice(
             "new_account_rejected_action", REJECTED_ACTIONS, "disable"
@@ -491,6 +331,11 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         max_shrink_percent=_or(s.percent("max_shrink_percent"), 10.0),
     )
     s.finish()
+    return plan
+
+
+def _check_default_identity(file: Path, situations: dict[str, str], plan: PlanConfig) -> None:
+    """assign_default_user needs [plan] default_identity."""
     responses = {situations.get(k, v) for k, v in DEFAULT_SITUATION_RESPONSES.items()}
     if "assign_default_user" in responses and not plan.default_identity:
         raise ConfigError(
@@ -498,7 +343,9 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
             "[plan] default_identity = '<identity key>'"
         )
 
-    s = _Section(file, "[report]", data.get("report", {}))
+
+def _report(file: Path, raw: Any) -> ReportConfig:
+    s = Section(file, "[report]", raw)
     report = ReportConfig(
         rows_per_table=_or(s.integer("rows_per_table", maximum=MAX_ROWS_PER_TABLE), 500),
         segment=s.string("segment"),
@@ -507,27 +354,19 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         csv_bom=s.boolean("csv_bom", False),
     )
     s.finish()
+    return report
 
-    s = _Section(file, "[engine]", data.get("engine", {}))
+
+def _engine(file: Path, raw: Any) -> EngineConfig:
+    s = Section(file, "[engine]", raw)
     temp = s.string("temp_directory")
     engine = EngineConfig(
         memory_limit=_memory_limit(s, s.string("memory_limit")),
         threads=s.integer("threads", maximum=MAX_THREADS),
-        temp_directory=_temp_directory(s, base / temp) if temp else None,
+        temp_directory=_temp_directory(s, file.parent / temp) if temp else None,
     )
     s.finish()
-
-    return Config(
-        path=file,
-        endpoint=endpoint,
-        repository=repository,
-        correlation=tuple(rules),
-        attributes=tuple(attributes),
-        situations=situations,
-        engine=engine,
-        plan=plan,
-        report=report,
-    )
+    return engine
 
 
 def _or(value: _T | None, default: _T) -> _T:
@@ -535,19 +374,11 @@ def _or(value: _T | None, default: _T) -> _T:
 
 
 def check_expression(file: Path, key: str, expression: str, snapshot: Path) -> None:
-    """Refuse a config SQL expression (scope, endpoint_sql, repository_sql) that
-    is not exactly one expression, or that holds a subquery, table function or
-    anything else that could reach outside the snapshot (recondiff.engine.confine).
-    Parses only: nothing of the expression is run."""
-    from recondiff.engine import confine  # here: it imports DuckDB
+    """:func:`recondiff.config.expression.check_expression`: refuse a config SQL
+    expression that is not exactly one plain expression (parses only)."""
+    from recondiff.config import expression as parse_check  # here: it imports DuckDB
 
-    problem = confine.expression_problem(expression)
-    if problem is None:
-        return
-    what, why = problem
-    if what == "syntax":
-        raise ConfigError(f"{file}: {key} is not a valid SQL expression over {snapshot}: {why}")
-    raise ConfigError(f"{file}: {key} must be one SQL expression, but {why}; {confine.ALLOWED}")
+    parse_check.check_expression(file, key, expression, snapshot)
 
 
 def dn_placeholders(template: str) -> list[str]:
@@ -566,14 +397,14 @@ def _check_create_dn(file: Path, template: str) -> None:
         )
 
 
-def _memory_limit(s: _Section, value: str | None) -> str | None:
+def _memory_limit(s: Section, value: str | None) -> str | None:
     """[engine] memory_limit: a DuckDB size between MIN_MEMORY and this machine's memory."""
     if value is None:
         return None
     match = _MEMORY.fullmatch(value)
     unit = _MEMORY_UNITS.get(match.group(2).lower()) if match else None
     if match is None or unit is None:
-        raise s._err(
+        raise s.err(
             "memory_limit",
             f'{value!r} is not a size like "2GB" or "512MB" (units KB, MB, GB, TB, or KiB, '
             "MiB, GiB, TiB)",
@@ -581,9 +412,9 @@ def _memory_limit(s: _Section, value: str | None) -> str | None:
     size = float(match.group(1)) * unit
     physical = _physical_memory()
     if size < MIN_MEMORY:
-        raise s._err("memory_limit", f"{value!r} is too small to run; give at least 64MB")
+        raise s.err("memory_limit", f"{value!r} is too small to run; give at least 64MB")
     if physical is not None and size > physical:
-        raise s._err(
+        raise s.err(
             "memory_limit",
             f"{value!r} is more than this machine's memory ({physical / 1024**3:.1f} GiB); "
             "give less, or leave it out (default 1GB; beyond it, work spills to temp_directory)",
@@ -598,19 +429,19 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _temp_directory(s: _Section, path: Path) -> Path:
+def _temp_directory(s: Section, path: Path) -> Path:
     """[engine] temp_directory: a directory, or one that can be created, where
     this user may write."""
     if path.exists() and not path.is_dir():
-        raise s._err("temp_directory", f"{path} is not a directory")
+        raise s.err("temp_directory", f"{path} is not a directory")
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise s._err("temp_directory", f"{existing} is a file, so {path} cannot be created")
+        raise s.err("temp_directory", f"{existing} is a file, so {path} cannot be created")
     if not os.access(existing, os.W_OK | os.X_OK):
         what = "" if existing == path else f" (its nearest existing parent {existing})"
-        raise s._err(
+        raise s.err(
             "temp_directory",
             f"{path}{what} is not writable by this user; give a directory recondiff can write to",
         )
@@ -622,7 +453,7 @@ def _disable(file: Path, kind: str, raw: Any) -> DisableConfig:
     if raw is None:
         # a plain LDAP server: the password-policy lock (draft-behera ppolicy)
         return DisableConfig("ad" if kind == "ad" else "openldap")
-    s = _Section(file, "[endpoint.disable]", raw)
+    s = Section(file, "[endpoint.disable]", raw)
     method = s.choice("method", DISABLE_METHODS, None)
     attribute, value = s.string("attribute"), s.string("value")
     s.finish()
@@ -644,7 +475,7 @@ def _rules(file: Path, i: int, raw: Any) -> tuple[DriftRule, ...]:
         raise ConfigError(f"{file}: [[attribute]] #{i} rule must be written [[attribute.rule]]")
     rules = []
     for j, raw_rule in enumerate(raw, 1):
-        s = _Section(file, f"[[attribute]] #{i} rule #{j}", raw_rule)
+        s = Section(file, f"[[attribute]] #{i} rule #{j}", raw_rule)
         rule = DriftRule(
             match=s.req_string("match"),
             kind=s.choice("kind", DRIFT_KINDS, "any") or "any",
@@ -656,7 +487,7 @@ def _rules(file: Path, i: int, raw: Any) -> tuple[DriftRule, ...]:
     return tuple(rules)
 
 
-def _delimiter(s: _Section) -> str | None:
+def _delimiter(s: Section) -> str | None:
     """The CSV field delimiter: one ASCII character (the CSV reader takes one byte),
     not a quote or a line break."""
     delimiter = s.string("delimiter")
@@ -668,7 +499,7 @@ def _delimiter(s: _Section) -> str | None:
     return delimiter
 
 
-def _separator(s: _Section) -> str:
+def _separator(s: Section) -> str:
     sep = s.string("separator", default=";") or ";"
     if len(sep) != 1:
         raise ConfigError(f"{s.file}: {s.where} separator: must be one character, got {sep!r}")

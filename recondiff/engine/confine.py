@@ -2,14 +2,10 @@
 
 Two layers, each enough on its own against the attacks they were built for:
 
-1. :func:`expression_problem` accepts a config SQL expression (``scope``,
-   ``endpoint_sql``, ``repository_sql``) only when DuckDB's parser reads it as
-   exactly one expression with no subquery, table function, window function,
-   ``*`` or ``$parameter``, and its parentheses stay balanced so that it means
-   the same wherever it is put inside ``( )``. Nothing is executed to check
-   this: the expression is parsed and its parse tree (``json_serialize_sql``)
-   walked.
-2. :func:`lock_down` confines a connection: DuckDB may read and write only
+1. :func:`recondiff.config.expression.expression_problem`, at load, accepts a
+   config SQL expression (``scope``, ``endpoint_sql``, ``repository_sql``) only
+   when DuckDB's parser reads it as exactly one plain expression (parsing only).
+2. :func:`lock_down` (here) confines a connection: DuckDB may read and write only
    the files and directories a run names (the snapshots, the run's work and
    output directories), loads no extension, and the configuration is locked so
    that no later statement can widen it. Every query of a compare runs on such
@@ -18,60 +14,14 @@ Two layers, each enough on its own against the attacks they were built for:
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from recondiff.errors import first_line
-
-# What a config expression may be made of, for the error message.
-ALLOWED = (
-    "allowed: one expression over the snapshot's columns, with operators, CASE, CAST "
-    "and scalar functions; no ';', subquery, table function, window function, * or $parameter"
-)
-
-# Expression classes of DuckDB's parse tree a config expression may hold.
-_ALLOWED_CLASSES = frozenset(
-    {
-        "BETWEEN",
-        "CASE",
-        "CAST",
-        "COLLATE",
-        "COLUMN_REF",
-        "COMPARISON",
-        "CONJUNCTION",
-        "CONSTANT",
-        "FUNCTION",
-        "LAMBDA",
-        "LAMBDA_REF",
-        "OPERATOR",
-        "TYPE",
-    }
-)
-_REFUSED_CLASSES = {
-    "SUBQUERY": "a subquery (SELECT or FROM), which could read other files",
-    "WINDOW": "a window function (... OVER)",
-    "STAR": "* or COLUMNS(...), which is several columns",
-    "PARAMETER": "a $parameter or ?",
-    "POSITIONAL_REFERENCE": "a #n column position",
-    "DEFAULT": "DEFAULT",
-}
-# Functions that give several rows for one value (DuckDB's set-returning
-# functions, and its built-in macros over them): in a scope or *_sql they would
-# turn one record into several (an account both linked and excluded).
-_SET_RETURNING = frozenset(
-    {"unnest", "unlist", "regexp_split_to_table", "generate_subscripts"}
-)
-# Clauses of the SELECT the expression is parsed in: any of them means the
-# text closed the parenthesis and went on as a query.
-_CLAUSES = ("where_clause", "having", "qualify", "sample")
-_LISTS = ("group_expressions", "group_sets", "modifiers")
+from recondiff.vocabulary import SITUATIONS
 
 # Extensions are never installed or loaded by a query (a LOAD is refused too
 # once external access is off).
@@ -82,111 +32,16 @@ _NO_EXTENSIONS: dict[str, Any] = {
     "allow_unsigned_extensions": False,
 }
 
-_parser_lock = threading.Lock()
-
-
-def expression_problem(expression: str) -> tuple[str, str] | None:
-    """What is wrong with a config SQL expression, or None when it is one plain
-    expression. The answer is ``("syntax", DuckDB's parser message)`` or
-    ``("shape", why it is not one plain expression)``. Parses only."""
-    sql = f"SELECT ({expression})"
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        return "syntax", first_line(exc)
-    if len(statements) != 1:
-        return "shape", f"it holds {len(statements)} SQL statements (a ';' ends one)"
-    with _parser_lock:
-        row = _parser().execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
-    try:
-        return _tree_problem(expression, json.loads(row[0]) if row else {"error": True})
-    except RecursionError:  # DuckDB parses up to 1000 levels; Python walks fewer
-        return "shape", "it nests too deeply to check (hundreds of levels); write it flatter"
-
-
-def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | None:
-    """expression_problem's verdict from the expression's parse tree."""
-    if tree.get("error"):
-        return "syntax", f"{tree.get('error_type', 'parser')} error: {tree.get('error_message')}"
-    node = tree["statements"][0]["node"]
-    if node.get("type") != "SELECT_NODE":
-        return "shape", "it closes the parenthesis and goes on as a query (UNION, ...)"
-    select = node.get("select_list") or []
-    if len(select) != 1:
-        return "shape", f"it is {len(select)} expressions, separated by ','"
-    from_table = node.get("from_table") or {}
-    if (
-        from_table.get("type") != "EMPTY"
-        or any(node.get(c) is not None for c in _CLAUSES)
-        or any(node.get(c) for c in _LISTS)
-        or (node.get("cte_map") or {}).get("map")
-        or select[0].get("alias")
-    ):
-        return "shape", "it closes the parenthesis and goes on as a query (AS, FROM, WHERE, ...)"
-    refused = _refused(select[0])
-    if refused is not None:
-        return "shape", f"it holds {refused}"
-    if not _balanced(expression):
-        return "shape", "a ')' closes a parenthesis the expression did not open"
-    return None
-
-
-def _refused(tree: Any) -> str | None:
-    """The first part of a parse tree a config expression may not hold."""
-    if isinstance(tree, list):
-        for item in tree:
-            found = _refused(item)
-            if found is not None:
-                return found
-        return None
-    if not isinstance(tree, dict):
-        return None
-    kind = tree.get("class")
-    if kind is not None and kind not in _ALLOWED_CLASSES:
-        return _REFUSED_CLASSES.get(kind, f"a {str(kind).lower()} expression")
-    if "from_table" in tree or "select_list" in tree or "subquery" in tree:
-        return _REFUSED_CLASSES["SUBQUERY"]
-    if kind == "FUNCTION" and str(tree.get("function_name", "")).lower() in _SET_RETURNING:
-        return f"{tree['function_name']}(...), which gives several rows for one record"
-    for value in tree.values():
-        found = _refused(value)
-        if found is not None:
-            return found
-    return None
-
-
-def _balanced(expression: str) -> bool:
-    """Whether the expression's own parentheses (outside strings, quoted names
-    and comments) never close more than they opened: then ``(expression)``
-    is one term wherever it is written."""
-    tokens = duckdb.tokenize(expression)
-    # DuckDB's token offsets count UTF-8 bytes, not characters
-    data = expression.encode("utf-8")
-    depth = 0
-    for i, (start, kind) in enumerate(tokens):
-        if kind != duckdb.token_type.operator:
-            continue
-        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(data)
-        for char in data[start:end]:
-            if char == ord("("):
-                depth += 1
-            elif char == ord(")"):
-                depth -= 1
-                if depth < 0:
-                    return False
-    return depth == 0
-
-
-@cache
-def _parser() -> duckdb.DuckDBPyConnection:
-    """A connection that only parses (json_serialize_sql); it can reach nothing."""
-    return lock_down(open_connection(), files=(), directories=())
-
 
 def open_connection() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection that never installs or loads an extension.
-    Apply its settings, then :func:`lock_down` it before running anything else."""
-    return duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
+    """An in-memory connection that never installs or loads an extension and
+    holds the situations in their order (:data:`recondiff.vocabulary.SITUATIONS`,
+    bound to the variable ``rd_situations`` that queries/macros/situations.sql
+    reads). Apply its settings, then :func:`lock_down` it before running
+    anything else."""
+    con = duckdb.connect(":memory:", config=dict(_NO_EXTENSIONS))
+    con.execute("SET VARIABLE rd_situations = $situations", {"situations": list(SITUATIONS)})
+    return con
 
 
 def lock_down(

@@ -1,6 +1,10 @@
 """CSV that is safe to open in a spreadsheet, and read back exactly.
 
-Every CSV recondiff writes goes through :func:`write_csv` (or :func:`to_csv`).
+The CSVs written from Python (the decisions sheet, the repository feed) go
+through :func:`write_csv`; those DuckDB writes (situations.csv, drift.csv,
+drift_diff.csv) apply the same rule in SQL (``rd_csv``, queries/macros/output.sql;
+tests/test_csvsafe.py holds the two equal). All follow one convention
+(docs/outputs.md): LF line ends, and a BOM only when asked for.
 
 **The rule.** A spreadsheet (Excel, LibreOffice, Google Sheets) evaluates a
 cell that begins with ``=``, ``+``, ``-`` or ``@`` as a formula, and some also
@@ -21,7 +25,8 @@ recondiff refuses NUL in CSV and LDIF exports; only a Parquet or JSON Lines
 export can bring one.
 
 Files are UTF-8 (optionally with a byte-order mark, which Excel needs to
-recognise UTF-8), with CRLF line ends (RFC 4180), written atomically.
+recognise UTF-8), with LF line ends (:data:`LINE_END`, as DuckDB writes
+its CSVs), written atomically.
 :func:`read_csv` accepts what a spreadsheet saves back: a BOM, CRLF or LF,
 columns in any order, and ``;`` or tab as the separator (Excel in many locales).
 """
@@ -39,6 +44,7 @@ from recondiff.io.atomic import write_bytes_atomically
 
 __all__ = [
     "DANGEROUS",
+    "LINE_END",
     "NUL_SYMBOL",
     "QUOTE",
     "CsvTable",
@@ -56,6 +62,9 @@ QUOTE = "'"
 """The prefix that makes a spreadsheet show a cell as text."""
 
 _BOM = "\ufeff"
+
+LINE_END = "\n"
+"""The line end of every CSV recondiff writes (DuckDB's COPY writes LF too)."""
 
 NUL_SYMBOL = "\u2400"
 """How a NUL character is written in a CSV cell."""
@@ -81,11 +90,11 @@ def restore(cell: str) -> str:
 
 
 def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool = False) -> str:
-    """The CSV text of ``header`` and ``rows``, every cell neutralised, CRLF line ends."""
+    """The CSV text of ``header`` and ``rows``, every cell neutralised, LF line ends."""
     buffer = io.StringIO()
     if bom:
         buffer.write(_BOM)
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(_LineFeed(buffer), lineterminator="\r\n")
     writer.writerow([neutralise(h) for h in header])
     width = len(header)
     for row in rows:
@@ -93,6 +102,18 @@ def to_csv(header: Sequence[str], rows: Iterable[Sequence[object]], *, bom: bool
             raise ValueError(f"row of {len(row)} cells under a header of {width}")
         writer.writerow([neutralise(cell) for cell in row])
     return buffer.getvalue()
+
+
+class _LineFeed:
+    """Where csv.writer writes, one row per call: told CRLF, the writer quotes
+    a cell holding CR as well as one holding LF (as DuckDB does); each row's
+    CRLF then becomes :data:`LINE_END`."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self.out = out
+
+    def write(self, row: str) -> int:
+        return self.out.write(row.removesuffix("\r\n") + LINE_END)
 
 
 def write_csv(
@@ -130,32 +151,7 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
     name, or a row with more cells than the header.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError(
-            f"{path}: line {line} is not UTF-8 (byte {exc.start}); "
-            "save it as 'CSV UTF-8' and try again"
-        ) from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=first_line.count)
-    if not first_line.count(delimiter):
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        records = list(reader)
-    except csv.Error as exc:
-        raise InputError(
-            f"{path}: line {reader.line_num}: not readable as CSV ({exc}); "
-            "check the quotes on that line"
-        ) from None
+    records = _records(path, _text(path, what))
     if not records:
         raise InputError(f"{path}: empty {what}: it has no header row")
     header = [restore(h).strip() for h in records[0]]
@@ -164,21 +160,8 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
         for number, record in enumerate(records[1:], start=2)
         if any(cell.strip() for cell in record)
     ]
-    # A spreadsheet may save empty, nameless columns at the right: drop those.
-    while (
-        header
-        and not header[-1]
-        and not any(len(r) >= len(header) and r[len(header) - 1].strip() for _, r in body)
-    ):
-        header.pop()
-        body = [(n, r[: len(header)]) for n, r in body]
-    seen: set[str] = set()
-    for i, name in enumerate(header, start=1):
-        if not name:
-            raise InputError(f"{path}: row 1, column {i} has no name; name it or delete it")
-        if name.lower() in seen:
-            raise InputError(f"{path}: row 1: column {name} appears twice; keep one")
-        seen.add(name.lower())
+    header, body = _without_empty_columns(header, body)
+    _check_header(path, header)
     rows: list[tuple[int, dict[str, str]]] = []
     for number, record in body:
         if len(record) > len(header):
@@ -189,6 +172,66 @@ def read_csv(path: Path, *, what: str = "CSV file") -> CsvTable:
         cells = [restore(c) for c in record] + [""] * (len(header) - len(record))
         rows.append((number, dict(zip(header, cells, strict=True))))
     return CsvTable(path, header, rows)
+
+
+def _text(path: Path, what: str) -> str:
+    """The file's text, UTF-8 with or without a BOM."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: line {line} is not UTF-8 (byte {exc.start}); "
+            "save it as 'CSV UTF-8' and try again"
+        ) from None
+
+
+def _records(path: Path, text: str) -> list[list[str]]:
+    """The text's records, split on the separator its first line uses most
+    (``,``, ``;`` or tab; ``,`` when it has none)."""
+    first_line = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    if not first_line.count(delimiter):
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        return list(reader)
+    except csv.Error as exc:
+        raise InputError(
+            f"{path}: line {reader.line_num}: not readable as CSV ({exc}); "
+            "check the quotes on that line"
+        ) from None
+
+
+def _without_empty_columns(
+    header: list[str], body: list[tuple[int, list[str]]]
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A spreadsheet may save empty, nameless columns at the right: drop those."""
+    while (
+        header
+        and not header[-1]
+        and not any(len(r) >= len(header) and r[len(header) - 1].strip() for _, r in body)
+    ):
+        header = header[:-1]
+        body = [(n, r[: len(header)]) for n, r in body]
+    return header, body
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    """Every column has a name, used once (in any case)."""
+    seen: set[str] = set()
+    for i, name in enumerate(header, start=1):
+        if not name:
+            raise InputError(f"{path}: row 1, column {i} has no name; name it or delete it")
+        if name.lower() in seen:
+            raise InputError(f"{path}: row 1: column {name} appears twice; keep one")
+        seen.add(name.lower())
 
 
 DELIMITER_RULE = 'one ASCII character other than a quote or a line break (",", ";" or tab)'

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recondiff import __version__
-from recondiff.config.load import Config
+from recondiff.config.model import AttributeMapping, Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
@@ -40,6 +40,15 @@ class _Decision:
     response: str  # as configured (review, reject, ...)
     action: str  # the operation-level response (disable_in_endpoint, link, ...)
     review: bool
+
+
+@dataclass(frozen=True)
+class _DnTemplate:
+    """``[endpoint] create_dn`` as plan/identities.sql and plan/events.sql take it."""
+
+    literals: list[str] | None  # None: no template
+    key_slots: list[int]
+    values: list[str]  # SQL of each placeholder's value
 
 
 Batches = Callable[..., Iterator[Any]]
@@ -109,25 +118,44 @@ class Planner:
         lines and counted fields (a plan of half a million events is never all
         in memory; :meth:`recondiff.plan.file.PlanWriter.add_batch` writes them as they
         come). DuckDB builds each event's canonical JSON line
-        (queries/plan/events.sql): building them in Python took about 80 µs an
-        event, a minute for the 550,000 events of a 10M run."""
-        cfg = self.cfg
+        (queries/plan/events.sql): building them in Python was far slower.
+
+        The steps, in order: the situations that act, the drift rows' responses,
+        the accounts (with the disable column), the entries' UUIDs, the
+        identities (with the DN template's values), the attention list, the
+        header; the events are then streamed from plan/events.sql."""
+        attention_situations = self._select_situations(situations_parquet)
+        self._drift_rows(params)
+        extra = self._accounts(params)
+        uuid_attr = self._uuids(params)
+        dn_template = self._identities(params, situations_parquet)
+        attention = self._attention(attention_situations)
+        header = self._header(ep_in, repo_in, created_at, uuid_attr, attention)
+        return header, self._events(extra, uuid_attr, dn_template)
+
+    def _select_situations(self, situations_parquet: Path) -> list[str]:
+        """plan/situations: the rows whose situation's response acts; returns the
+        situations listed for attention (their response is review)."""
         decisions = {s: self.decision(s) for s in SITUATIONS}
         acting = [
             {"situation": s, "response": d.response, "action": d.action, "review": d.review}
             for s, d in decisions.items()
             if d is not None
         ]
-        attention_situations = [s for s in _ATTENTION if cfg.response_for(s) == "review"]
+        attention = [s for s in _ATTENTION if self.cfg.response_for(s) == "review"]
         self.step(
             "plan/situations",
             {
                 "situations_parquet": str(situations_parquet),
                 "decisions": acting,
-                "attention": attention_situations,
+                "attention": attention,
             },
         )
-        self._drift_rows(params)
+        return attention
+
+    def _accounts(self, params: dict[str, Any]) -> Column | None:
+        """plan/accounts: the accounts' values, and the column that says whether
+        one is disabled (None: the export lacks it), checked for AD."""
         extra = self._disable_column()
         self.step(
             "plan/accounts",
@@ -136,25 +164,48 @@ class Planner:
             extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
         )
         self._check_disable(extra)
+        return extra
+
+    def _uuids(self, params: dict[str, Any]) -> str | None:
+        """plan/uuids: each entry's UUID, when the export has one; its attribute."""
         uuid_attr, uuid_column = self._uuid_column()
         if uuid_column is not None:
             self.step("plan/uuids", params, uuid=uuid_column.first())
         else:
             self.step("plan/uuids_none", {})
-        literals, key_slots, dn_values = self._dn_template()
+        return uuid_attr
+
+    def _identities(self, params: dict[str, Any], situations_parquet: Path) -> _DnTemplate:
+        """plan/identities: the identities' values and the DN template's values."""
+        dn_template = self._dn_template()
         self.step(
             "plan/identities",
             params | {"situations_parquet": str(situations_parquet)},
             key=self.repo_key.first(),
             values=list_of([c.clean_values() for c in self.repo_attrs], "VARCHAR[]"),
-            dn_values=list_of(dn_values, "VARCHAR"),
+            dn_values=list_of(dn_template.values, "VARCHAR"),
         )
-        attention = [
+        return dn_template
+
+    def _attention(self, situations: list[str]) -> list[dict[str, Any]]:
+        """The header's attention list: the records of ``situations``."""
+        return [
             row | {"candidates": list(row["candidates"] or [])}
-            for row in fetch_dicts(self.step("plan/attention", {"attention": attention_situations}))
+            for row in fetch_dicts(self.step("plan/attention", {"attention": situations}))
         ]
+
+    def _header(
+        self,
+        ep_in: InputSummary,
+        repo_in: InputSummary,
+        created_at: datetime,
+        uuid_attr: str | None,
+        attention: list[dict[str, Any]],
+    ) -> Plan:
+        """The plan's header before its counts (docs/plan.md)."""
+        cfg = self.cfg
         config_sha256 = _sha256_of(cfg.path)
-        header: Plan = {
+        return {
             "format": PLAN_FORMAT,
             "plan_id": plan_id(config_sha256, ep_in.sha256, repo_in.sha256),
             "created_at": created_at.isoformat(timespec="seconds"),
@@ -187,44 +238,49 @@ class Planner:
             "counts": {},
             "attention": attention,
         }
+
+    def _events(
+        self, extra: Column | None, uuid_attr: str | None, dn_template: _DnTemplate
+    ) -> Iterator[Any]:
+        """plan/events, streamed 5,000 lines at a time: a batch's lines are all in
+        memory, and larger batches cost memory for no time."""
+        cfg = self.cfg
         disable = cfg.endpoint.disable
-        key = cfg.endpoint.key.lower()
-        skipped = ("do_nothing", "update_repository")
-        # streamed 5,000 lines at a time (50,000 held 130 MB more at 1M)
-        events = self.batches(
+        return self.batches(
             "plan/events",
             {
                 "key_attr": cfg.endpoint.key,
                 "link_attr": self.link_attr,
                 "default_identity": cfg.plan.default_identity,
                 "asserted": [{"idx": i + 1, "name": name} for i, name in self.asserted],
-                "attrs": [
-                    {
-                        "endpoint": a.endpoint,
-                        "repository": a.repository,
-                        "capability": a.capability,
-                        "membership": a.membership,
-                        # what a created account gets: only what the endpoint is
-                        # meant to follow; memberships are events of their own
-                        "creates": not a.membership
-                        and a.on_drift not in skipped
-                        and a.endpoint.lower() != key,
-                        "joins": bool(a.membership) and a.on_drift not in skipped,
-                    }
-                    for a in cfg.attributes
-                ],
+                "attrs": [self._event_attribute(a) for a in cfg.attributes],
                 "disable_method": disable.method,
                 "disable_attribute": disable.attribute,
                 "disable_value": disable.value,
                 "disable_has_column": extra is not None,
                 "object_class": list(cfg.endpoint.create_object_class),
                 "uuid_attr": uuid_attr,
-                "dn_literals": literals,
-                "dn_key_slots": key_slots,
+                "dn_literals": dn_template.literals,
+                "dn_key_slots": dn_template.key_slots,
             },
             5_000,
         )
-        return header, events
+
+    def _event_attribute(self, a: AttributeMapping) -> dict[str, Any]:
+        """One [[attribute]] as plan/events.sql reads it."""
+        skipped = ("do_nothing", "update_repository")
+        return {
+            "endpoint": a.endpoint,
+            "repository": a.repository,
+            "capability": a.capability,
+            "membership": a.membership,
+            # what a created account gets: only what the endpoint is
+            # meant to follow; memberships are events of their own
+            "creates": not a.membership
+            and a.on_drift not in skipped
+            and a.endpoint.lower() != self.cfg.endpoint.key.lower(),
+            "joins": bool(a.membership) and a.on_drift not in skipped,
+        }
 
     def _drift_rows(self, params: dict[str, Any]) -> None:
         rules = [
@@ -279,14 +335,14 @@ class Planner:
                 "export it as the integer AD stores"
             )
 
-    def _dn_template(self) -> tuple[list[str] | None, list[int], list[str]]:
+    def _dn_template(self) -> _DnTemplate:
         """``[endpoint] create_dn`` split for plan/events.sql: its literal pieces,
         the (1-based) placeholders that name the account's key, and for each
         placeholder the SQL of its value in the repository record (the first
         non-blank value of that column; NULL for the key or an unknown column)."""
         template = self.cfg.endpoint.create_dn
         if not template:
-            return None, [], []
+            return _DnTemplate(None, [], [])
         literals: list[str] = []
         key_slots: list[int] = []
         values: list[str] = []
@@ -301,7 +357,7 @@ class Planner:
                 column = None
             values.append(f"({column.clean_values()})[1]" if column else "CAST(NULL AS VARCHAR)")
         literals.append(template[at:])
-        return literals, key_slots, values
+        return _DnTemplate(literals, key_slots, values)
 
 
 # --- helpers ----------------------------------------------------------------------

@@ -9,7 +9,6 @@ from a compare run is :mod:`recondiff.plan.build`; executing it is
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -40,8 +39,8 @@ def canonical(value: Any) -> bytes:
     """The canonical JSON the digests are taken over: sorted keys, no spaces, UTF-8,
     non-ASCII characters as themselves: byte for byte ``json.dumps(value,
     sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` (a test holds
-    the two equal), written by orjson, which took the encoding of a 1M run's
-    55,000 events from 2.0 s to 0.3 s (pyinstrument)."""
+    the two equal), written by orjson, several times faster than the json
+    module on a plan's events."""
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
@@ -70,8 +69,9 @@ def event_id(target: str, operation: str, obj: dict[str, Any], changes: list[Any
     """Stable id: the same target, operation, object and changes give the same id.
 
     The seed is the fields joined with ASCII separators (RS between fields, US
-    inside one), not their JSON: a third of the plan's time at 1M events went
-    into encoding JSON just to hash it."""
+    inside one), not their JSON: encoding JSON just to hash it was a large
+    part of a plan's time. queries/macros/events.sql rd_event_id is the same
+    rule in SQL (tests/test_plan.py holds the two equal)."""
     member = obj.get("member_of") or {}
     fields = [
         target,
@@ -94,8 +94,8 @@ def plan_id(config_sha256: str, endpoint_sha256: str, repository_sha256: str) ->
 
 @cache
 def _validator() -> Any:
-    """The schema compiled to Python (fastjsonschema): ten times faster than
-    interpreting it, which took a minute for the 55,000 events of a 1M run."""
+    """The schema compiled to Python (fastjsonschema): interpreting it was
+    ten times slower on a large plan."""
     return fastjsonschema.compile(schema())
 
 
@@ -216,32 +216,6 @@ def finalise(plan: Plan) -> Plan:
     return plan
 
 
-def _copy_file(source: IO[bytes], target: IO[bytes]) -> None:
-    """Append the rest of ``source`` to ``target`` (flushed) inside the kernel
-    (os.sendfile): the 540 MB of a 10M run's events went through Python's
-    buffers in 8 MB reads (shutil.copyfileobj: 0.16 s at 1M). Where the system
-    or the file system cannot send into a file, the copy goes through Python."""
-    offset = source.tell()
-    size = os.fstat(source.fileno()).st_size
-    try:
-        while offset < size:
-            sent = os.sendfile(target.fileno(), source.fileno(), offset, size - offset)
-            if sent == 0:
-                raise OSError(errno.EIO, f"the events file ended early at byte {offset}")
-            offset += sent
-    except (AttributeError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno not in _NO_SENDFILE:
-            raise
-        source.seek(offset)
-        target.seek(0, os.SEEK_END)
-        shutil.copyfileobj(source, target, 8 << 20)
-    target.seek(0, os.SEEK_END)
-
-
-# os.sendfile into a regular file: not offered by this system or file system
-_NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP, errno.EXDEV}
-
-
 class PlanWriter:
     """Writes a plan whose events arrive one at a time (compare's planner).
 
@@ -303,7 +277,7 @@ class PlanWriter:
         """``n`` canonical lines joined by newlines: hashed each followed by a
         newline (the digest's definition), and kept in the temporary file as the
         plan file lays them out, so that :meth:`finish` copies the file whole
-        (copying it line by line took 0.3 s of a 1M run)."""
+        rather than line by line."""
         self._hash.update(lines)
         self._hash.update(b"\n")
         if self._written:
@@ -335,8 +309,8 @@ class PlanWriter:
                 out.write(_header_text(header).encode("utf-8"))
                 if self._written:
                     out.write(b'\n  "events": [\n    ')
-                    out.flush()
-                    _copy_file(events, out)
+                    # 8 MB reads: the 540 MB of a 10M run's events in few calls
+                    shutil.copyfileobj(events, out, 8 << 20)
                     out.write(b"\n  ]\n}\n")
                 else:
                     out.write(b'\n  "events": []\n}\n')
@@ -371,7 +345,7 @@ def dumps(plan: Plan) -> str:
     """The plan as written: the header indented, then one event per line, each in
     its canonical form (the form the digest is taken over). One line per event
     keeps the file diffable, and the C JSON encoder does the work (indenting
-    every event took 32 s for the 55,000 events of the 1M benchmark)."""
+    every event was far slower)."""
     header = {k: v for k, v in plan.items() if k != "events"}
     buffer = io.StringIO()
     buffer.write(_header_text(header))

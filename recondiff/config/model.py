@@ -1,0 +1,139 @@
+"""The validated configuration of a run (docs/config.md): one frozen
+dataclass per table of ``recondiff.toml``. :mod:`recondiff.config.load` reads
+and checks the file into these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recondiff.vocabulary import DEFAULT_SITUATION_RESPONSES
+
+FORMATS = ("csv", "ldif", "jsonl", "parquet")
+ENDPOINT_KINDS = ("ldap", "ad", "openldap")
+DISABLE_METHODS = ("ad", "openldap", "attribute")
+REJECTED_ACTIONS = ("disable", "delete")
+
+
+@dataclass(frozen=True)
+class DisableConfig:
+    """How ``disable_in_endpoint`` disables an account (docs/plan.md)."""
+
+    method: str
+    attribute: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    snapshot: Path
+    key: str
+    format: str | None = None
+    multi_valued: tuple[str, ...] = ()
+    separator: str = ";"
+    delimiter: str | None = None
+    scope: str | None = None
+    protected: tuple[str, ...] = ()
+    incremental: bool = False
+    kind: str = "ldap"
+    disable: DisableConfig = DisableConfig("openldap")
+    create_dn: str | None = None
+    create_object_class: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    snapshot: Path
+    key: str
+    name: str = "repository"
+    format: str | None = None
+    link: str | None = None
+    status: str | None = None
+    deleted_values: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = ()
+    separator: str = ";"
+    delimiter: str | None = None
+    scope: str | None = None
+    expect_account: bool = False
+
+
+@dataclass(frozen=True)
+class CorrelationRule:
+    name: str
+    compare: str
+    endpoint: str | None = None
+    repository: str | None = None
+    endpoint_sql: str | None = None
+    repository_sql: str | None = None
+
+
+@dataclass(frozen=True)
+class DriftRule:
+    """A value-pattern rule of one attribute: the first that fits a drift row decides."""
+
+    match: str
+    kind: str = "any"
+    response: str = "review"
+    alert: str | None = None
+
+
+@dataclass(frozen=True)
+class AttributeMapping:
+    endpoint: str
+    repository: str
+    compare: str = "exact"
+    on_drift: str = "review"
+    capability: bool = False
+    membership: str | None = None
+    rules: tuple[DriftRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    new_account_rejected_action: str = "disable"
+    default_identity: str | None = None
+    max_deletes: int = 50
+    max_delete_percent: float = 5.0
+    # the other mass-change guards (docs/plan.md, Guards): count and share of the endpoint
+    max_value_removals: int = 50
+    max_value_removal_percent: float = 5.0
+    max_membership_removals: int = 50
+    max_membership_removal_percent: float = 5.0
+    max_modifies: int = 500
+    max_modify_percent: float = 25.0
+    max_shrink_percent: float = 10.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    memory_limit: str | None = None
+    threads: int | None = None
+    temp_directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    rows_per_table: int = 500
+    segment: str | None = None
+    max_age_hours: float = 24.0
+    max_apart_hours: float = 12.0
+    csv_bom: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    endpoint: EndpointConfig
+    repository: RepositoryConfig
+    correlation: tuple[CorrelationRule, ...] = ()
+    attributes: tuple[AttributeMapping, ...] = ()
+    situations: Mapping[str, str] = field(default_factory=dict)
+    engine: EngineConfig = EngineConfig()
+    plan: PlanConfig = PlanConfig()
+    report: ReportConfig = ReportConfig()
+
+    def response_for(self, situation: str) -> str:
+        return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])

@@ -1,0 +1,62 @@
+"""Reviewing an action plan: summary, decisions, the decisions sheet, the repository feed.
+
+The library behind ``recondiff plan …`` (docs/plan.md, "Commands"); the CLI
+(:mod:`recondiff.cli.plan`) only parses and calls these. Plans are loaded and
+saved only through :mod:`recondiff.plan.file` (schema and digest checked on every
+load, a fresh digest written atomically on every save).
+
+* :mod:`~recondiff.review.summary`: one line per event, ``plan show``;
+* :mod:`~recondiff.review.decisions`: ``plan approve|reject``;
+* :mod:`~recondiff.review.sheet`: ``plan export-decisions|import-decisions``;
+* :mod:`~recondiff.review.feed`: ``plan feed``.
+
+Every mistake raises :class:`~recondiff.errors.InputError` with one line that
+names the file, the row and column (spreadsheet numbering: the header is row
+1) or the event, and says what to do.
+"""
+
+from __future__ import annotations
+
+from recondiff.review.decisions import decide_events, decide_file
+from recondiff.review.feed import (
+    FEED_COLUMNS,
+    FEED_CSV,
+    FEED_JSONL,
+    FeedResult,
+    feed_rows,
+    write_feed,
+)
+from recondiff.review.sheet import (
+    DECISION_COLUMNS,
+    Decision,
+    ImportResult,
+    decision_rows,
+    export_decisions,
+    import_decisions,
+    parse_decision,
+    read_decisions,
+)
+from recondiff.review.summary import describe, reason_line, summarise, summary_lines
+
+__all__ = [
+    "DECISION_COLUMNS",
+    "FEED_COLUMNS",
+    "FEED_CSV",
+    "FEED_JSONL",
+    "Decision",
+    "FeedResult",
+    "ImportResult",
+    "decide_events",
+    "decide_file",
+    "decision_rows",
+    "describe",
+    "export_decisions",
+    "feed_rows",
+    "import_decisions",
+    "parse_decision",
+    "read_decisions",
+    "reason_line",
+    "summarise",
+    "summary_lines",
+    "write_feed",
+]

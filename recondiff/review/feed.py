@@ -1,0 +1,104 @@
+"""The repository feed: a plan's repository changes that are auto or
+approved, for the identity system to import (``plan feed``, docs/plan.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recondiff.io import csvsafe
+from recondiff.io.atomic import write_text_atomically
+from recondiff.plan import file as plan_mod
+from recondiff.plan.file import Plan
+
+FEED_COLUMNS = (
+    "event_id",
+    "operation",
+    "response",
+    "identity_key",
+    "endpoint_key",
+    "attribute",
+    "op",
+    "values",
+    "approval",
+    "situation",
+)
+"""The repository feed's fields, in this order (``plan feed``)."""
+
+FEED_CSV = "repository_changes.csv"
+FEED_JSONL = "repository_changes.jsonl"
+
+
+def feed_rows(plan: Plan) -> tuple[list[dict[str, Any]], int]:
+    """The repository changes to hand to the identity system, and how many events were left out.
+
+    One row (:data:`FEED_COLUMNS`) per change of every repository event that is
+    ``auto`` or ``approved``, in plan order; an event with no changes gives one
+    row with empty ``attribute``/``op`` and no values. Pending and rejected
+    repository events are left out (the count returned).
+    """
+    rows: list[dict[str, Any]] = []
+    left_out = 0
+    for event in plan["events"]:
+        if event["target"] != "repository":
+            continue
+        state = event["approval"]["state"]
+        if state not in ("auto", "approved"):
+            left_out += 1
+            continue
+        obj = event["object"]
+        base = {
+            "event_id": event["id"],
+            "operation": event["operation"],
+            "response": event["response"],
+            "identity_key": obj["identity_key"],
+            "endpoint_key": obj["key"],
+        }
+        tail = {"approval": state, "situation": event["reason"]["situation"]}
+        changes = event["changes"] or [{"attribute": None, "op": None, "values": []}]
+        for change in changes:
+            rows.append(
+                base
+                | {"attribute": change["attribute"], "op": change["op"]}
+                | {"values": list(change["values"])}
+                | tail
+            )
+    return rows, left_out
+
+
+@dataclass(frozen=True)
+class FeedResult:
+    """What ``plan feed`` wrote: the two files, their rows, the events in them and
+    the pending/rejected repository events left out."""
+
+    csv_path: Path
+    jsonl_path: Path
+    rows: int
+    events: int
+    left_out: int
+
+
+def write_feed(plan_path: Path | str, outdir: Path | str, *, bom: bool = False) -> FeedResult:
+    """Write ``repository_changes.csv`` and ``.jsonl`` for the plan at ``plan_path``.
+
+    Both hold the same rows (:func:`feed_rows`); in the CSV, ``values`` is a
+    JSON array (values may hold any separator) and every cell is neutralised;
+    ``bom`` starts the CSV with a UTF-8 byte-order mark for Excel. Each file
+    is written atomically.
+    """
+    plan = plan_mod.load_plan(plan_path)
+    rows, left_out = feed_rows(plan)
+    directory = Path(outdir)
+    csv_path = directory / FEED_CSV
+    jsonl_path = directory / FEED_JSONL
+    csv_rows = [
+        [json.dumps(row[c], ensure_ascii=False) if c == "values" else row[c] for c in FEED_COLUMNS]
+        for row in rows
+    ]
+    csvsafe.write_csv(csv_path, FEED_COLUMNS, csv_rows, bom=bom, what="the repository feed")
+    jsonl = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    write_text_atomically(jsonl_path, jsonl, "the repository feed")
+    events = len({row["event_id"] for row in rows})
+    return FeedResult(csv_path, jsonl_path, len(rows), events, left_out)

@@ -1,0 +1,205 @@
+"""What a plan holds, in words: one line per event (what it changes, why)
+and the summary ``plan show`` prints (``--json``: :func:`summarise`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from recondiff.errors import printable
+from recondiff.plan import file as plan_mod
+from recondiff.plan.file import Event, Plan
+
+
+def _quote(value: str | None) -> str:
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def short_digest(digest: str) -> str:
+    """``sha256:`` and the first 12 hex digits (or the first 12 of a bare hex digest)."""
+    if digest.startswith("sha256:"):
+        return digest[:19]
+    return "sha256:" + digest[:12]
+
+
+def describe(event: Event) -> str:
+    """One line saying what ``event`` changes.
+
+    For example ``modify jdoe: delete title "Engineer"; add title "Senior Engineer"``.
+
+    Values are JSON-quoted (a DN's commas stay unambiguous); an empty value
+    list (remove the whole attribute) shows the attribute alone.
+    """
+    obj = event["object"]
+    if event["target"] == "repository":
+        if obj["identity_key"]:
+            subject = f"identity {obj['identity_key']}"
+        else:
+            subject = f"new identity from account {obj['key']}"
+    elif "member_of" in obj:
+        subject = f"group {obj['dn'] or obj['key']} (member {obj['member_of']['key']})"
+    else:
+        subject = obj["key"] or obj["dn"] or obj["identity_key"] or "(no key)"
+    parts = []
+    for change in event["changes"]:
+        values = " ".join(_quote(v) for v in change["values"])
+        parts.append(f"{change['op']} {change['attribute']}" + (f" {values}" if values else ""))
+    text = f"{event['operation']} {subject}"
+    if parts:
+        text += ": " + "; ".join(parts)
+    return printable(text)
+
+
+def _drift_text(drift: Sequence[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{d['attribute']} {d['kind']}: endpoint {_quote(d.get('endpoint_value'))}, "
+        f"repository {_quote(d.get('repository_value'))}"
+        for d in drift
+    )
+
+
+def reason_line(event: Event) -> str:
+    """One line saying why the event exists: situation, rule, response, drift."""
+    reason = event["reason"]
+    text = reason["situation"]
+    if reason.get("rule"):
+        text += f" via {reason['rule']}"
+    text += f", {event['response']}"
+    drift = reason.get("drift") or []
+    if drift:
+        text += ": " + _drift_text(drift)
+    return printable(text)
+
+
+def _alert_what(event: Event) -> str:
+    """The attribute and values an alert is about: its drift, else its changes."""
+    drift = event["reason"].get("drift") or []
+    if drift:
+        return printable(_drift_text(drift))
+    return describe(event)
+
+
+def _tally(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
+
+
+def summarise(plan: Plan) -> dict[str, Any]:
+    """The machine-readable summary ``plan show --json`` prints.
+
+    Keys: ``plan_id``, ``digest``, ``created_at``, ``recondiff_version``,
+    ``config``, ``inputs``, ``endpoint``, ``counts`` (derived from the events),
+    ``alerts`` (every event with an alert), ``attention`` (as in the plan) and
+    ``pending`` (events awaiting a decision), events in plan order.
+    """
+    events = plan["events"]
+
+    def brief(event: Event) -> dict[str, Any]:
+        obj = event["object"]
+        return {
+            "id": event["id"],
+            "target": event["target"],
+            "operation": event["operation"],
+            "response": event["response"],
+            # a membership event is about the member account, on the group's DN
+            "endpoint_key": obj["key"] or (obj.get("member_of") or {}).get("key"),
+            "dn": obj["dn"],
+            "identity_key": obj["identity_key"],
+            "state": event["approval"]["state"],
+            "alert": event["alert"],
+            "drift": event["reason"].get("drift") or [],
+            "reason": reason_line(event),
+            "summary": describe(event),
+        }
+
+    return {
+        "plan_id": plan["plan_id"],
+        "digest": plan["digest"],
+        "created_at": plan["created_at"],
+        "recondiff_version": plan["recondiff_version"],
+        "config": plan["config"],
+        "inputs": plan["inputs"],
+        "endpoint": plan["endpoint"],
+        "counts": plan_mod.counts(events),
+        "alerts": [brief(e) for e in events if e["alert"]],
+        "attention": plan["attention"],
+        "pending": [brief(e) for e in events if e["approval"]["state"] == "pending"],
+    }
+
+
+def summary_lines(plan: Plan) -> list[str]:
+    """The readable summary ``plan show`` prints: header, counts, alerts, attention, pending."""
+    info = summarise(plan)
+    counts = info["counts"]
+    lines = [
+        f"plan        {info['plan_id']}",
+        f"created     {info['created_at']}",
+        f"recondiff   {info['recondiff_version']}",
+        f"digest      {short_digest(info['digest'])}",
+        f"config      {printable(info['config']['path'])}  "
+        f"{short_digest(info['config']['sha256'])}",
+    ]
+    for side in ("endpoint", "repository"):
+        source = info["inputs"][side]
+        lines.append(
+            f"{side:<11} {printable(source['path'])}  {source['rows']} rows  "
+            f"captured {printable(source['captured_at'])}  {short_digest(source['sha256'])}"
+        )
+    lines.append(f"identity    {_identity_note(plan)}")
+    lines += [
+        f"events      {counts['events']}",
+        f"operation   {_tally(counts['by_operation'])}",
+        f"response    {_tally(counts['by_response'])}",
+        f"approval    {_tally(counts['by_approval'])}",
+        "",
+        f"alerts ({len(info['alerts'])})",
+    ]
+    by_id = {e["id"]: e for e in plan["events"]}
+    for event in info["alerts"]:
+        lines.append(
+            f"  {event['id']}  {_subject(event)}  {printable(event['alert'])} -- "
+            f"{_alert_what(by_id[event['id']])}"
+        )
+    lines += ["", f"attention ({len(info['attention'])})"]
+    for item in info["attention"]:
+        line = f"  {item['situation']}  {printable(item['endpoint_key'] or '-')}"
+        if item.get("endpoint_dn"):
+            line += f"  {printable(item['endpoint_dn'])}"
+        if item.get("identity_key"):
+            line += f"  identity {printable(item['identity_key'])}"
+        if item.get("rule"):
+            line += f"  rule {printable(item['rule'])}"
+        if item.get("candidates"):
+            line += f"  candidates {printable(', '.join(item['candidates']))}"
+        lines.append(line)
+    lines += ["", f"pending ({len(info['pending'])})"]
+    for event in info["pending"]:
+        operation = event["operation"]
+        if event["target"] == "repository":
+            operation = f"repository {operation}"
+        line = f"  {event['id']}  {operation}  {_subject(event)}"
+        if event["dn"]:
+            line += f"  {printable(event['dn'])}"
+        lines.append(f"{line}  {event['reason']}")
+    return lines
+
+
+def _identity_note(plan: Plan) -> str:
+    """Whether apply can tell a replaced entry (same DN, another object) from the planned one."""
+    attribute = plan["endpoint"].get("uuid_attribute")
+    if attribute:
+        return f"{printable(attribute)} asserted on every event of an existing entry"
+    return (
+        "none: the endpoint export has no entryUUID or objectGUID column, so apply cannot "
+        "tell an entry deleted and re-created under the same DN from the one planned; "
+        "export it (ldapsearch ... '*' entryUUID, or objectGUID on AD)"
+    )
+
+
+def _subject(event: dict[str, Any]) -> str:
+    """Who an event is about: the account key, or for a repository event the identity."""
+    if event["target"] == "repository":
+        if event["identity_key"]:
+            return printable(f"identity {event['identity_key']}")
+        return printable(f"account {event['endpoint_key']}")
+    return printable(event["endpoint_key"] or event["identity_key"] or "-")

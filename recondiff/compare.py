@@ -41,10 +41,9 @@ from recondiff.engine.classify import classify
 from recondiff.engine.connection import connect
 from recondiff.engine.drift import drift
 from recondiff.engine.fills import Fills
-from recondiff.engine.publish import OUTPUT_FILES, Staging, staging
+from recondiff.engine.publish import Staging, staging
 from recondiff.engine.resolve import (
     Inputs,
-    InputSummary,
     Side,
     check_shrink,
     check_snapshots_outside_outputs,
@@ -53,10 +52,6 @@ from recondiff.engine.resolve import (
 from recondiff.engine.stage import stage
 from recondiff.engine.steps import Session
 from recondiff.engine.workdirs import (
-    OWNER_MARK,
-    STAGING_PREFIX,
-    WORK_PREFIX,
-    remove_leftovers,
     spill_directory,
     work_directory,
 )
@@ -68,21 +63,7 @@ from recondiff.plan.file import Plan, PlanWriter
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
-__all__ = [
-    "OUTPUT_FILES",
-    "OWNER_MARK",
-    "STAGING_PREFIX",
-    "WORK_PREFIX",
-    "CompareResult",
-    "InputSummary",
-    "compare",
-]
-
-# Kept under their former names for the tests that reach into the run's
-# directories and connection (tests/test_confinement*.py, test_process_redteam.py).
-_connect = connect
-_spill_directory = spill_directory
-_remove_leftovers = remove_leftovers
+__all__ = ["CompareResult", "compare"]
 
 Progress = Callable[[str], None]
 

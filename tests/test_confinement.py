@@ -16,11 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from recondiff import compare as compare_mod
 from recondiff.compare import compare
 from recondiff.config import expression as config_expression
 from recondiff.config.load import load_config
-from recondiff.engine import confine
+from recondiff.engine import confine, connection
 from recondiff.errors import RecondiffError
 
 AD = "sAMAccountName,title\njdoe,Eng\nasmith,Ops\n"
@@ -109,12 +108,12 @@ def _run_dir(tmp_path: Path, endpoint_extra: str = "", rest: str = "") -> Path:
 
 
 def test_the_runs_connection_is_confined(tmp_path: Path) -> None:
-    """compare._connect, with the run's own arguments, refuses what the factory does."""
+    """engine/connection.connect, with the run's own arguments, refuses what the factory does."""
     config = _run_dir(tmp_path, "")
     cfg = load_config(config)
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
-    con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], out, None)
+    con = connection.connect(cfg, work, [cfg.endpoint.snapshot], out, None)
     try:
         assert "Permission Error" in _refused(con, "SELECT * FROM read_text('/etc/passwd')")
         assert "Permission Error" in _refused(con, f"COPY (SELECT 1) TO '{tmp_path}/x.pth'")

@@ -1,7 +1,7 @@
 """Second reader's attacks on the config confinement (issue 14 items 1, 2, 22).
 
 Each test is one attempt to get past recondiff/config/expression.py,
-recondiff/engine/confine.py or compare._connect; the ones that found a hole
+recondiff/engine/confine.py or engine/connection.connect; the ones that found a hole
 name it. tests/hostile/rc-* hold the CLI cases.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from recondiff import compare as compare_mod
 from recondiff.compare import compare
 from recondiff.config.expression import expression_problem
 from recondiff.config.load import load_config
+from recondiff.engine import connection, workdirs
 from recondiff.errors import ConfigError
 from tests.test_confinement import AD, _run_dir
 
@@ -136,8 +136,8 @@ def test_temp_directory_is_not_opened_to_queries(tmp_path: Path) -> None:
     cfg = load_config(config)
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
-    with compare_mod._spill_directory(cfg) as own:
-        _queries_stay_out_of(spill, compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], out, None, own))
+    with workdirs.spill_directory(cfg) as own:
+        _queries_stay_out_of(spill, connection.connect(cfg, work, [cfg.endpoint.snapshot], out, None, own))
     assert not (spill / "evil.pth").exists()
     # the run's own spill directory is removed when the run ends
     assert sorted(p.name for p in spill.iterdir()) == ["secret.txt"]
@@ -177,7 +177,7 @@ def test_a_symlink_inside_the_output_directory_leads_nowhere(tmp_path: Path) -> 
     (out / "evil.pth").symlink_to(site / "evil.pth")
     (out / "site").symlink_to(site)
     (out / "etc").symlink_to("/etc")
-    con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], out, None)
+    con = connection.connect(cfg, work, [cfg.endpoint.snapshot], out, None)
     try:
         for sql in (
             f"COPY (SELECT 'import os') TO '{out}/evil.pth'",
@@ -235,7 +235,7 @@ def test_layer_two_alone_keeps_a_snapshot_read_in_place_unchanged(tmp_path: Path
     before = snapshot.read_bytes()
     work, out = tmp_path / "work", tmp_path / "out"
     work.mkdir()
-    con = compare_mod._connect(cfg, work, [snapshot], out, None)
+    con = connection.connect(cfg, work, [snapshot], out, None)
     try:
         with pytest.raises(duckdb.Error, match="Permission Error"):
             con.execute(
@@ -281,7 +281,7 @@ def test_a_killed_runs_spill_directory_is_swept(tmp_path: Path) -> None:
     left = spill / f"recondiff-{gone.pid}-abcd1234"
     left.mkdir()
     (left / "duckdb_temp_storage-0.tmp").write_bytes(b"x" * 1024)
-    (left / compare_mod.OWNER_MARK).touch()
+    (left / workdirs.OWNER_MARK).touch()
     unmarked = spill / f"recondiff-{gone.pid}-0123456789abcdef"  # not ours: no mark, other name
     unmarked.mkdir()
     (spill / "keep.txt").write_text("keep", encoding="utf-8")
@@ -289,13 +289,13 @@ def test_a_killed_runs_spill_directory_is_swept(tmp_path: Path) -> None:
     cfg = load_config(config)
     work = tmp_path / "work"
     work.mkdir()
-    with compare_mod._spill_directory(cfg) as own:
-        con = compare_mod._connect(cfg, work, [cfg.endpoint.snapshot], tmp_path / "out", None, own)
+    with workdirs.spill_directory(cfg) as own:
+        con = connection.connect(cfg, work, [cfg.endpoint.snapshot], tmp_path / "out", None, own)
         try:
             mine = con.execute("SELECT current_setting('temp_directory')").fetchone()
             assert mine is not None
             assert Path(mine[0]).name.startswith(f"recondiff-{os.getpid()}-")
-            assert (Path(mine[0]) / compare_mod.OWNER_MARK).is_file()
+            assert (Path(mine[0]) / workdirs.OWNER_MARK).is_file()
         finally:
             con.close()
         assert not left.exists()

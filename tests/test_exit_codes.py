@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 
 import recondiff.compare as compare
 from recondiff.cli.main import cli
+from recondiff.engine import publish
 from recondiff.errors import ExitCode
 from tests.conftest import SAMPLE
 
@@ -237,7 +238,7 @@ def test_a_full_output_disk_keeps_the_previous_results(
     assert _compare(out).exit_code == 1
     before = _contents(out)
     history = before.pop("history.duckdb")
-    pages = [-(-len(before[name]) // 4096) * 4 for name in compare.OUTPUT_FILES]  # KiB
+    pages = [-(-len(before[name]) // 4096) * 4 for name in publish.OUTPUT_FILES]  # KiB
     room = [0, *(sum(pages[:n]) + 4 for n in (5, 6, 7))]  # drift_diff.csv, plan, report.json
     for kib in room:
         _leave_free(tiny_fs, kib)

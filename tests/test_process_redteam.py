@@ -18,6 +18,7 @@ from click.testing import CliRunner
 
 import recondiff.compare as compare
 from recondiff.cli.main import cli
+from recondiff.engine import publish, workdirs
 from tests import test_exit_codes
 from tests.conftest import ROOT, SAMPLE
 
@@ -111,7 +112,7 @@ def test_the_sweep_leaves_a_look_alike_another_tool_made(tmp_path: Path) -> None
         (d / "precious").write_text("keep")
     ours = temp / f"recondiff-{pid}-wzddck_w"  # what a SIGKILLed run leaves
     ours.mkdir()
-    (ours / compare.OWNER_MARK).touch()
+    (ours / workdirs.OWNER_MARK).touch()
     (ours / "endpoint.parquet").write_text("x")
     run = subprocess.run(
         [*PY, "compare", "-q", "-c", str(SAMPLE / "recondiff.toml"), "-o", str(out)],
@@ -129,17 +130,17 @@ def test_the_sweep_leaves_symlinks_and_other_users_directories(tmp_path: Path) -
     pid = _dead_pid()
     target = tmp_path / "target"
     target.mkdir()
-    (target / compare.OWNER_MARK).touch()
+    (target / workdirs.OWNER_MARK).touch()
     (target / "precious").write_text("keep")
     (tmp_path / f"recondiff-{pid}-tolink00").symlink_to(target)
     (tmp_path / f"recondiff-{pid}-toroot00").symlink_to("/")
     other = tmp_path / f"recondiff-{pid}-otheruse"
     other.mkdir()
-    (other / compare.OWNER_MARK).touch()
+    (other / workdirs.OWNER_MARK).touch()
     if os.geteuid() == 0:
         os.chown(other, 65534, 65534)
-        os.chown(other / compare.OWNER_MARK, 65534, 65534)
-    compare._remove_leftovers(tmp_path, compare.WORK_PREFIX)
+        os.chown(other / workdirs.OWNER_MARK, 65534, 65534)
+    workdirs.remove_leftovers(tmp_path, workdirs.WORK_PREFIX)
     assert (target / "precious").read_text() == "keep"
     assert (tmp_path / f"recondiff-{pid}-toroot00").is_symlink()
     assert other.exists() == (os.geteuid() == 0)
@@ -340,7 +341,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     renamed: list[str] = []
 
     def replace(src: Any, dst: Any) -> None:
-        if compare.STAGING_PREFIX in str(src):
+        if workdirs.STAGING_PREFIX in str(src):
             renamed.append(Path(dst).name)
             if len(renamed) == 2:
                 os.kill(os.getpid(), signal.SIGTERM)
@@ -350,7 +351,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
         compare.compare(SAMPLE / "recondiff.toml", out)
     monkeypatch.undo()
-    outputs = (*compare.OUTPUT_FILES, "summary.json")
+    outputs = (*publish.OUTPUT_FILES, "summary.json")
     assert renamed == list(outputs)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert all(after[n] != before[n] for n in ("summary.json", "plan.json", "report.json"))
@@ -393,8 +394,8 @@ def test_a_sweep_from_another_pid_namespace_leaves_a_live_runs_spill_files(
             pytest.skip("the run did not spill")
         work = list(temp.iterdir())
         sweep = (
-            "import sys; from pathlib import Path; import recondiff.compare as c; "
-            "[c._remove_leftovers(Path(d), c.WORK_PREFIX) for d in sys.argv[1:]]"
+            "import sys; from pathlib import Path; import recondiff.engine.workdirs as c; "
+            "[c.remove_leftovers(Path(d), c.WORK_PREFIX) for d in sys.argv[1:]]"
         )
         subprocess.run(
             ["/usr/bin/unshare", "--pid", "--fork", sys.executable, "-c", sweep,

@@ -16,7 +16,7 @@ CREATE OR REPLACE MACRO rd_csv_cell(v) AS
          THEN '''' || v ELSE v END;
 CREATE OR REPLACE MACRO rd_csv(v) AS rd_csv_cell(rd_no_nul(v));
 
--- A value as the report shows it (queries/report/*.sql; recondiff/report/render.py
+-- A value as the report shows it (queries/report/*.sql; recondiff/report/values.py
 -- shown() is the same rule for what the page takes from plan.json): a value of
 -- more than 300 characters is cut to its first 200, followed by its length and
 -- where the whole value is, so that one huge cell never reaches Python or the

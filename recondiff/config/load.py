@@ -389,7 +389,7 @@ def dn_placeholders(template: str) -> list[str]:
 
 def _check_create_dn(file: Path, template: str) -> None:
     """[endpoint] create_dn: every {placeholder} names something (whether the
-    column exists is checked against the repository snapshot, compare._Fills)."""
+    column exists is checked against the repository snapshot, engine/fills.Fills)."""
     if any(not name for name in dn_placeholders(template)):
         raise ConfigError(
             f"{file}: [endpoint] create_dn: a placeholder is blank; write a repository "

@@ -9,7 +9,7 @@ Two layers, each enough on its own against the attacks they were built for:
    the files and directories a run names (the snapshots, the run's work and
    output directories), loads no extension, and the configuration is locked so
    that no later statement can widen it. Every query of a compare runs on such
-   a connection (compare._connect).
+   a connection (engine/connection.connect).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def render(name: str, **fills: str) -> str:
 class Rows:
     """The rows of an executed statement, already fetched. DuckDB runs a SELECT
     only as its rows are fetched, so a step fetches them at once, where its
-    errors and interrupts are mapped (compare._step), not later in a caller."""
+    errors and interrupts are mapped (engine/steps.run_step), not later in a caller."""
 
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self.description = cursor.description
@@ -73,7 +73,7 @@ class Rows:
         return rows
 
 
-# What the planner and the reporter are given to run a step (compare._step bound
+# What the planner and the reporter are given to run a step (engine/steps.run_step bound
 # to the run's connection): step(name, params, **slots) -> Rows.
 Step = Callable[..., Rows]
 

@@ -3,7 +3,7 @@
 This module decides the policy (which response each situation gets, from the
 config) and the plan's header; DuckDB selects the rows the plan acts on,
 decides each drift row's response and writes every event's JSON line
-(``queries/plan_*.sql``): one atomic modify per account for its attribute
+(``queries/plan/*.sql``): one atomic modify per account for its attribute
 changes, one event per capability value, one per account operation, and
 repository-side events for the identity system's change feed.
 """

@@ -32,7 +32,7 @@ from recondiff.compare import compare
 from recondiff.errors import ConfigError
 from recondiff.plan.file import decide, digest_of, finalise, load_plan
 from recondiff.plan.ldif_export import plan_to_ldif
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SampleRun
 
 UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
 GOLDEN = ROOT / "tests" / "golden" / "sample"
@@ -272,13 +272,12 @@ def _normalised(plan: dict[str, Any]) -> dict[str, Any]:
 SAMPLE_ALLOW = {"deletes": 5, "modifies": 22}
 
 
-def test_sample_plan_and_ldif_match_the_golden_files(tmp_path: Path) -> None:
+def test_sample_plan_and_ldif_match_the_golden_files(sample_run: SampleRun) -> None:
     """``RECONDIFF_UPDATE_GOLDEN=1 pytest tests/test_plan.py`` rewrites the golden files.
 
     The LDIF is that of the plan with every pending event approved: all the
     endpoint changes the sample proposes, as ldapmodify would get them."""
-    compare(SAMPLE / "recondiff.toml", tmp_path)
-    plan = load_plan(tmp_path / "plan.json")
+    plan = load_plan(sample_run.out / "plan.json")
     actual = _normalised(plan)
     decide(plan, None, "approved", "golden", at=datetime(2026, 11, 23, tzinfo=UTC))
     ldif = re.sub(r"sha256:[0-9a-f]{64}", "sha256:<digest>", plan_to_ldif(finalise(plan), allow=SAMPLE_ALLOW))

@@ -10,6 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, SAMPLE
 
 # Query files whose name the core builds at run time instead of spelling it out.
@@ -61,6 +63,7 @@ def test_core_does_not_import_click() -> None:
             assert not any(n == "click" or n.startswith("click.") for n in names), path
 
 
+@pytest.mark.slow
 def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -93,6 +96,7 @@ def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> No
     assert int(done.stdout) > 0
 
 
+@pytest.mark.slow
 def test_compare_on_parquet_snapshots_never_loads_pyarrow(tmp_path: Path) -> None:
     """pyarrow is about 80 MB of resident memory (recondiff/ingest/snapshot.py): a
     compare whose inputs are already snapshots, plan, report and history

@@ -223,6 +223,7 @@ def test_update_repository_goes_to_the_feed_side(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_ids_are_stable_and_the_plan_checks_its_digest(tmp_path: Path) -> None:
     first = run(tmp_path / "a")
     second = run(tmp_path / "b")
@@ -241,6 +242,7 @@ def test_ad_disable_needs_user_account_control(tmp_path: Path) -> None:
         run(tmp_path, endpoint=no_uac)
 
 
+@pytest.mark.slow
 def test_openldap_and_attribute_disable(tmp_path: Path) -> None:
     plan = run(tmp_path, '[situations]\nunmatched = "disable_in_endpoint"\n'
                          '[endpoint.disable]\nmethod = "openldap"\n')

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from recondiff.compare import compare
 
@@ -23,6 +24,7 @@ ORDER = ["linked", "correlated", "collision", "ambiguous", "unmatched", "missing
 N, MISSING = 200_000, 20_000
 
 
+@pytest.mark.slow
 def test_situations_parquet_is_sorted_across_threads(tmp_path: Path) -> None:
     con = duckdb.connect()
     con.execute(

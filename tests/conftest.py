@@ -1,19 +1,48 @@
-"""Shared fixtures.
+"""Shared fixtures and markers.
 
 RECONDIFF_REQUIRE_SYSTEM=1 (set by scripts/test on CI) turns a missing system
 dependency (slapd, chromium, ...) into a failure instead of a skip.
+
+Markers (pyproject.toml, docs/testing.md): ``system`` is given here to every
+test that uses a fixture of :data:`SYSTEM_FIXTURES`, ``slow`` to every test
+that uses one of :data:`SLOW_FIXTURES`; other tests carry the mark themselves.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from recondiff.compare import CompareResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 THIRD_PARTY = ROOT / "tests" / "data" / "third_party"
+
+SYSTEM_FIXTURES = {
+    "ldap_server",  # tests/slapd.py: Debian's slapd and ldap-utils
+    "browser",  # tests/test_report_browser.py: Debian's chromium
+}
+SLOW_FIXTURES = {
+    "big_run",  # a generated scenario of 200,000-400,000 identities, compared in a subprocess
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SYSTEM_FIXTURES:
+            item.add_marker(pytest.mark.system)
+        if used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
 
 
 def require_system(what: str, available: bool) -> None:
@@ -28,3 +57,35 @@ def require_system(what: str, available: bool) -> None:
 @pytest.fixture
 def sample_config() -> Path:
     return SAMPLE / "recondiff.toml"
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """``compare`` on sample_data: its result and its output directory."""
+
+    result: CompareResult
+    out: Path
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleRun]:
+    """The sample compared once per test session (per worker under xdist).
+
+    Shared: a test reads ``out`` and ``result``, never writes or changes them
+    (copy ``out`` first to write beside it). The session's end checks that."""
+    from recondiff.compare import compare
+
+    out = tmp_path_factory.mktemp("sample-run") / "out"
+    result = compare(SAMPLE / "recondiff.toml", out)
+    summary, files = copy.deepcopy(result.summary), _digests(out)
+    yield SampleRun(result, out)
+    assert result.summary == summary, "a test changed the shared sample run's summary"
+    assert _digests(out) == files, f"a test wrote into the shared sample run ({out})"
+
+
+def _digests(directory: Path) -> dict[str, Any]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }

@@ -730,6 +730,7 @@ def test_cli_errors_are_one_line_exit_2(ldap_server: Slapd, tmp_path: Path) -> N
 # -- TLS -------------------------------------------------------------------------------
 
 
+@pytest.mark.system
 def test_starttls_and_ldaps_verify_the_certificate(tmp_path: Path) -> None:
     from tests.conftest import require_system
     from tests.slapd import DIRECTORY, OPENSSL, available

@@ -266,6 +266,7 @@ def test_rj_a_crash_before_sending_an_add_of_an_identical_existing_entry_still_s
     assert ldap_server.values(BWONG, "memberOf") == []
 
 
+@pytest.mark.slow
 def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:

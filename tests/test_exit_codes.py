@@ -223,6 +223,7 @@ def _contents(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_full_output_disk_keeps_the_previous_results(
     tiny_fs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

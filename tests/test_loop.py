@@ -22,6 +22,8 @@ from recondiff.plan.file import decide, load_plan, save_plan
 from tests.conftest import ROOT, require_system
 from tests.slapd import Slapd, available
 
+pytestmark = pytest.mark.system  # slapd, ldap-utils
+
 LOOP = ROOT / "tests" / "data" / "loop"
 LDAPSEARCH = shutil.which("ldapsearch")
 
@@ -65,6 +67,7 @@ def endpoint_events(plan: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     ]
 
 
+@pytest.mark.slow
 def test_compare_approve_apply_compare_leaves_no_drift(server: Slapd, tmp_path: Path) -> None:
     run = setup_run(tmp_path)
     export(server, run / "directory-export.ldif")

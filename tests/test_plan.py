@@ -34,7 +34,7 @@ from recondiff.compare import compare
 from recondiff.errors import ConfigError
 from recondiff.plan.file import decide, digest_of, finalise, load_plan
 from recondiff.plan.ldif_export import plan_to_ldif
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SampleRun
 
 UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
 GOLDEN = ROOT / "tests" / "golden" / "sample"
@@ -225,6 +225,7 @@ def test_update_repository_goes_to_the_feed_side(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_ids_are_stable_and_the_plan_checks_its_digest(tmp_path: Path) -> None:
     first = run(tmp_path / "a")
     second = run(tmp_path / "b")
@@ -243,6 +244,7 @@ def test_ad_disable_needs_user_account_control(tmp_path: Path) -> None:
         run(tmp_path, endpoint=no_uac)
 
 
+@pytest.mark.slow
 def test_openldap_and_attribute_disable(tmp_path: Path) -> None:
     plan = run(tmp_path, '[situations]\nunmatched = "disable_in_endpoint"\n'
                          '[endpoint.disable]\nmethod = "openldap"\n')
@@ -274,13 +276,12 @@ def _normalised(plan: dict[str, Any]) -> dict[str, Any]:
 SAMPLE_ALLOW = {"deletes": 5, "modifies": 22}
 
 
-def test_sample_plan_and_ldif_match_the_golden_files(tmp_path: Path) -> None:
+def test_sample_plan_and_ldif_match_the_golden_files(sample_run: SampleRun) -> None:
     """``RECONDIFF_UPDATE_GOLDEN=1 pytest tests/test_plan.py`` rewrites the golden files.
 
     The LDIF is that of the plan with every pending event approved: all the
     endpoint changes the sample proposes, as ldapmodify would get them."""
-    compare(SAMPLE / "recondiff.toml", tmp_path)
-    plan = load_plan(tmp_path / "plan.json")
+    plan = load_plan(sample_run.out / "plan.json")
     actual = _normalised(plan)
     decide(plan, None, "approved", "golden", at=datetime(2026, 11, 23, tzinfo=UTC))
     ldif = re.sub(r"sha256:[0-9a-f]{64}", "sha256:<digest>", plan_to_ldif(finalise(plan), allow=SAMPLE_ALLOW))

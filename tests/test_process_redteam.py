@@ -93,6 +93,7 @@ def _dead_pid() -> int:
     return gone.pid
 
 
+@pytest.mark.slow
 def test_the_sweep_leaves_a_look_alike_another_tool_made(tmp_path: Path) -> None:
     """Hole: any directory of this user named recondiff-<digits>-<letters> in
     TMPDIR (or .recondiff-tmp-<digits>-<letters> in OUTDIR) whose 'pid' was not
@@ -150,6 +151,7 @@ def test_the_sweep_leaves_symlinks_and_other_users_directories(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("args", [["plan", "show", "{plan}"], ["history", "--json", "--state", "{out}"]])
+@pytest.mark.slow
 def test_a_closed_stdout_is_not_exit_1(tmp_path: Path, args: list[str]) -> None:
     """Hole: `recondiff plan show plan.json | true` (or `| head -1` on a long
     output) exited 1, click's code for a broken pipe, which pipelines read as
@@ -220,6 +222,7 @@ def _compare_code(config: Path, out: Path, *extra: str) -> tuple[int, str]:
     return result.exit_code, result.stderr
 
 
+@pytest.mark.slow
 def test_one_incremental_run_does_not_disarm_the_shrink_guard(tmp_path: Path) -> None:
     """Hole: the guard skipped the endpoint whenever the previous run was
     incremental, so full run (57 accounts) -> one incremental run -> a full run
@@ -258,6 +261,7 @@ def test_a_corrupted_history_stops_the_run_rather_than_skip_the_guard(tmp_path: 
     "row count and passes, and every account then looks orphaned (apply's mass-change "
     "limits are the only stop). Closing it means recording and checking in-scope counts.",
 )
+@pytest.mark.slow
 def test_a_scope_that_drops_most_records_is_a_shrink(tmp_path: Path) -> None:
     config = _sample_copy(tmp_path)
     out = tmp_path / "out"
@@ -284,6 +288,7 @@ def _compare_state(tmp_path: Path, state: Path) -> subprocess.CompletedProcess[s
     )
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_the_history_is_created_leaves_no_stub(
     tiny_fs: Path, tmp_path: Path
 ) -> None:
@@ -302,6 +307,7 @@ def test_a_full_disk_while_the_history_is_created_leaves_no_stub(
     assert again.returncode == 1, again.stderr
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_the_history_is_updated_is_one_line_exit_2(
     tiny_fs: Path, tmp_path: Path
 ) -> None:
@@ -324,6 +330,7 @@ def test_a_full_disk_while_the_history_is_updated_is_one_line_exit_2(
 # --- a signal during the final renames -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -108,6 +108,7 @@ def _check_apply(args: list[str], env: dict[str, str], work: Path) -> None:
     assert variable and variable in env, f"apply reads ${variable}, which no line exported"
 
 
+@pytest.mark.slow
 def test_every_command_block_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(SAMPLE, tmp_path / "sample_data")
     monkeypatch.chdir(tmp_path)

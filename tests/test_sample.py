@@ -1,5 +1,6 @@
 """The sample scenario finds exactly what sample_data/README.md says
-(sample_data/expected_summary.json is its machine-readable part)."""
+(sample_data/expected_summary.json is its machine-readable part). The sample
+is compared once per session (tests/conftest.py, ``sample_run``)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from pathlib import Path
 
 import duckdb
 
-from recondiff.compare import compare
 from recondiff.ingest.exports import ReadOptions, ingest
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SampleRun
 
 
-def test_sample_run_matches_the_written_expectations(tmp_path: Path) -> None:
-    result = compare(SAMPLE / "recondiff.toml", tmp_path)
+def test_sample_run_matches_the_written_expectations(sample_run: SampleRun) -> None:
+    result = sample_run.result
     expected = json.loads((SAMPLE / "expected_summary.json").read_text())
     assert result.summary["situations"] == expected["situations"]
     assert result.summary["drift"]["by_attribute"] == expected["drift"]["by_attribute"]
@@ -23,10 +23,10 @@ def test_sample_run_matches_the_written_expectations(tmp_path: Path) -> None:
     assert result.exit_code == 1
 
 
-def test_sample_has_every_situation_and_compare_kind(tmp_path: Path) -> None:
-    result = compare(SAMPLE / "recondiff.toml", tmp_path)
+def test_sample_has_every_situation_and_compare_kind(sample_run: SampleRun) -> None:
+    result = sample_run.result
     assert all(n > 0 for n in result.summary["situations"].values())
-    with (tmp_path / "drift.csv").open(encoding="utf-8") as f:
+    with (sample_run.out / "drift.csv").open(encoding="utf-8") as f:
         kinds = {row["compare"] for row in csv.DictReader(f)}
     # timestamp is exercised by tests/cases/compare-timestamp; the sample has no
     # second-precision attribute an identity system would hold.
@@ -36,8 +36,8 @@ def test_sample_has_every_situation_and_compare_kind(tmp_path: Path) -> None:
     }
 
 
-def test_sample_captures_input_metadata(tmp_path: Path) -> None:
-    result = compare(SAMPLE / "recondiff.toml", tmp_path)
+def test_sample_captures_input_metadata(sample_run: SampleRun) -> None:
+    result = sample_run.result
     endpoint = result.summary["inputs"]["endpoint"]
     assert endpoint["rows"] == 57
     assert len(endpoint["sha256"]) == 64
@@ -45,12 +45,11 @@ def test_sample_captures_input_metadata(tmp_path: Path) -> None:
     assert set(result.summary["timings"]) >= {"ingest", "stage", "classify", "drift", "write"}
 
 
-def test_situation_rows_name_their_records_on_both_sides(tmp_path: Path) -> None:
+def test_situation_rows_name_their_records_on_both_sides(sample_run: SampleRun, tmp_path: Path) -> None:
     """situations.csv has the documented columns (docs/outputs.md) in their
     order; endpoint_record and identity_record are the 1-based rows, in each
     ingested snapshot, of the account and the identity the row names."""
-    compare(SAMPLE / "recondiff.toml", tmp_path / "out")
-    with (tmp_path / "out" / "situations.csv").open(encoding="utf-8") as f:
+    with (sample_run.out / "situations.csv").open(encoding="utf-8") as f:
         reader = csv.DictReader(f)
         header, rows = reader.fieldnames, list(reader)
     assert header == [

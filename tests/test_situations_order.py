@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from recondiff.compare import compare
 from recondiff.engine.confine import lock_down, open_connection
@@ -26,6 +27,7 @@ ORDER = list(SITUATIONS)
 N, MISSING = 200_000, 20_000
 
 
+@pytest.mark.slow
 def test_situations_parquet_is_sorted_across_threads(tmp_path: Path) -> None:
     con = duckdb.connect()
     con.execute(

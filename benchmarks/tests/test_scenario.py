@@ -8,16 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recondiff.compare import compare
-from tests.conftest import ROOT
+import pytest
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from recondiff.compare import compare
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from run import Measure, check, median, report
 
+BENCHMARKS = Path(__file__).resolve().parents[1]
 
+
+@pytest.mark.slow
 def test_small_benchmark_scenario_matches_its_truth(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), "4000", str(tmp_path)],
+        [sys.executable, str(BENCHMARKS / "generate.py"), "4000", str(tmp_path)],
         check=True, stdout=subprocess.DEVNULL,
     )
     result = compare(tmp_path / "recondiff.toml", tmp_path / "out")
@@ -32,7 +36,7 @@ def test_small_benchmark_scenario_matches_its_truth(tmp_path: Path) -> None:
     # the write floor writes a table of situations.parquet's shape, a row per record
     floor = tmp_path / "floor"
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "write_floor.py"),
+        [sys.executable, str(BENCHMARKS / "write_floor.py"),
          str(tmp_path / "endpoint.parquet"), str(tmp_path / "repository.parquet"), str(floor)],
         check=True, stdout=subprocess.DEVNULL,
     )

@@ -153,11 +153,14 @@ def assertion_control(preconditions: Sequence[dict[str, Any]]) -> tuple[str, boo
     needs no LDAP client."""
     clauses: list[bytes] = []
     for condition in preconditions:
-        name = check_attribute(condition["attribute"]).encode("utf-8")
+        attribute = check_attribute(condition["attribute"])
+        # As ldap3 reads the filter's text: the one trailing newline the check
+        # lets through (``$``) is stripped from the name (not from the objectGUID test).
+        name = attribute.strip().encode("utf-8")
         if not condition["values"]:
             clauses.append(_ber(_NOT, _ber(_PRESENT, name)))
         for value in condition["values"]:
-            octets = _ber(_OCTETS, name) + _ber(_OCTETS, _assertion_value(name.decode(), value))
+            octets = _ber(_OCTETS, name) + _ber(_OCTETS, _assertion_value(attribute, value))
             clauses.append(_ber(_EQUALITY, octets))
     if not clauses:
         return None

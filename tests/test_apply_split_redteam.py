@@ -18,12 +18,24 @@ from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder
 
 from tests.slapd import Slapd, ldap_server
-from tests.test_apply import JDOE, change, event, pre, target, write_plan
+from tests.test_apply import (
+    ADMIN,
+    ASMITH,
+    JDOE,
+    STAFF,
+    change,
+    event,
+    make_plan,
+    pre,
+    target,
+    write_plan,
+)
 
 try:
     from recondiff.apply.runner import apply_plan
     from recondiff.plan.assertions import assertion_control as _control
     from recondiff.plan.assertions import assertion_filter
+    from recondiff.plan.checks import mass_counts, protected_names, refusal
 
     def assertion_control(conditions: list[dict[str, Any]]) -> tuple[str, bool, bytes] | None:
         return _control(conditions)
@@ -32,6 +44,9 @@ except ImportError:  # the code before the split
     from recondiff.apply.execute import (  # type: ignore[no-redef,import-untyped,import-not-found,unused-ignore]
         apply_plan,
         assertion_filter,
+        mass_counts,
+        protected_names,
+        refusal,
     )
     from recondiff.apply.execute import assertion_control as _old_control
 
@@ -119,3 +134,68 @@ def test_a_precondition_named_with_a_newline_applies_as_before(
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["applied"], result.outcomes
     assert ldap_server.values(JDOE, "title") == ["Lead"]
+
+
+# -- attribute names the guards compare: aliases, OIDs, options ---------------------------
+# The guards look for uid, member, userAccountControl... by the name the plan
+# writes. A server takes the same attribute under its other names: slapd
+# applies ``userid`` (uid's alias), ``0.9.2342.19200300.100.1.1`` (uid's OID),
+# ``uid;lang-en`` (a subtype: matched by (uid=...)) and ``2.5.4.31`` (member).
+
+
+def _group_event(changes: list[dict[str, Any]]) -> dict[str, Any]:
+    return event("modify", STAFF, changes, key="staff")
+
+
+PROTECTED_NAMES = [
+    change("add", "userid", "administrator"),
+    change("add", "0.9.2342.19200300.100.1.1", "Administrator"),
+    change("add", "uid;lang-en", "krbtgt"),
+    change("add", "UID", "krbtgt"),
+]
+
+
+@pytest.mark.parametrize("written", PROTECTED_NAMES, ids=lambda c: c["attribute"])
+def test_a_protected_name_under_another_name_of_uid_is_refused(written: dict[str, Any]) -> None:
+    """A second ``uid: administrator`` on another entry is refused (NAME_ATTRIBUTES);
+    so it is under uid's alias, its OID or with an option."""
+    plan = make_plan([])
+    ev = event("modify", JDOE, [written], key="jdoe")
+    assert "is a protected account" in (refusal(plan, ev, protected_names(plan)) or "")
+
+
+@pytest.mark.parametrize(
+    "written",
+    [change("replace", "2.5.4.31", ASMITH), change("delete", "member;x-any")],
+    ids=["oid-replace", "option-delete-all"],
+)
+def test_a_whole_member_list_under_another_name_is_refused(written: dict[str, Any]) -> None:
+    plan = make_plan([])
+    why = refusal(plan, _group_event([written]), protected_names(plan)) or ""
+    assert "replaces or empties the whole" in why
+
+
+def test_a_protected_member_added_under_the_oid_of_member_is_refused() -> None:
+    plan = make_plan([])
+    ev = _group_event([change("add", "2.5.4.31", ADMIN)])
+    assert "is a protected account" in (refusal(plan, ev, protected_names(plan)) or "")
+
+
+def test_member_removals_and_disables_are_counted_under_any_name() -> None:
+    members = [f"uid=u{i},ou=people,dc=example,dc=org" for i in range(40)]
+    removals = _group_event([change("delete", "2.5.4.31", *members)])
+    assert mass_counts(make_plan([removals]))["membership_removals"] == 40
+    lock = event("modify", JDOE, [change("replace", "1.2.840.113556.1.4.8", "514")])
+    assert mass_counts(make_plan([lock]))["deletes"] == 1
+
+
+def test_aliases_do_not_reach_slapd(ldap_server: Slapd, tmp_path: Path) -> None:
+    """End to end: none of these is sent; the entries are as they were."""
+    events = [event("modify", JDOE, [c], key="jdoe") for c in PROTECTED_NAMES[:3]]
+    events.append(_group_event([change("replace", "2.5.4.31", ASMITH)]))
+    members = ldap_server.values(STAFF, "member")
+    plan = write_plan(tmp_path / "plan.json", events)
+    result = apply_plan(plan, target(ldap_server))
+    assert [o.outcome for o in result.outcomes] == ["failed"] * 4, result.outcomes
+    assert ldap_server.values(JDOE, "uid") == ["jdoe"]
+    assert ldap_server.values(STAFF, "member") == members

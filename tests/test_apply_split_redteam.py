@@ -266,3 +266,57 @@ def test_each_allow_flag_accepts_its_own_guard_only(
         assert out.count("changetype:") == 2
     else:
         assert "cannot connect" in err and "safety limits" not in err, err
+
+
+# -- the control apply sends is the one plan ldif writes -----------------------------------
+
+
+class _Recorder:
+    """A transport that answers success and keeps the controls it was given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, Any]] = []
+
+    def modify(self, dn: str, changes: Any, controls: Any, event_id: str) -> dict[str, Any]:
+        self.sent.append(("modify", dn, controls))
+        return {"result": 0}
+
+    def delete(self, dn: str, controls: Any, event_id: str) -> dict[str, Any]:
+        self.sent.append(("delete", dn, controls))
+        return {"result": 0}
+
+    def exists(self, dn: str, filter_text: str | None, event_id: str) -> bool:
+        return True
+
+
+def test_apply_sends_the_critical_control_plan_ldif_writes() -> None:
+    import base64
+
+    runner = pytest.importorskip("recondiff.apply.runner")
+    from recondiff.plan.ldif_export import event_record
+
+    long = "é" * 200  # a long-form length
+    events = [
+        modify_title(JDOE, "Engineer", "Lead"),
+        event("modify", JDOE, [change("replace", "title", "x")], [pre("title", long), pre("mail")]),
+        delete(CDAVIS),
+        membership("delete", VPN, ASMITH),  # no control: checked by the modify itself
+    ]
+    recorder = _Recorder()
+    sender = runner.EventRunner(recorder, True, frozenset(), None, [])
+    for ev in events:
+        assert sender.send(ev).outcome == "applied"
+    for ev, (_, dn, controls) in zip(events, recorder.sent, strict=True):
+        assert dn == ev["object"]["dn"]
+        lines = [line for line in event_record(ev) if line.startswith("control:")]
+        if ev["object"].get("member_of"):
+            assert controls is None and lines == []
+            continue
+        text = assertion_filter(ev["preconditions"])
+        assert text is not None
+        assert controls == [("1.3.6.1.1.12", True, _ldap3_ber(text))]
+        record = "\n".join(event_record(ev)).replace("\n ", "")  # unfolded
+        written = next(line for line in record.split("\n") if line.startswith("control: "))
+        _, oid, critical, ber = written.split(" ", 3)
+        assert (oid, critical) == ("1.3.6.1.1.12", "true::")
+        assert base64.b64decode(ber) == _ldap3_ber(text)

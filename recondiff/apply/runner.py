@@ -53,6 +53,7 @@ from recondiff.plan.assertions import (
     all_of,
     assertion_control,
     assertion_filter,
+    attribute_type,
     changes_filter,
     check_attribute,
     escape_filter_value,
@@ -300,7 +301,7 @@ class EventRunner:
         group = event["object"]["dn"]
         group_key = dn_key(group)
         for change in event["changes"]:
-            if change["attribute"].lower() not in MEMBER_ATTRIBUTES:
+            if attribute_type(change["attribute"]) not in MEMBER_ATTRIBUTES:
                 continue
             for member in change["values"]:
                 try:
@@ -772,7 +773,7 @@ def _waits_for_creation(
     names = [member.get("dn") or ""] + [
         value
         for c in event["changes"]
-        if c["attribute"].lower() in MEMBER_ATTRIBUTES
+        if attribute_type(c["attribute"]) in MEMBER_ATTRIBUTES
         for value in c["values"]
     ]
     add = next(

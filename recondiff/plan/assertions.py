@@ -110,12 +110,33 @@ MEMBER_ATTRIBUTES = frozenset({"member", "uniquemember"})
 MEMBER_LISTS = MEMBER_ATTRIBUTES | {"memberuid"}
 """Attributes holding a group's members (whose removals are counted one by one)."""
 
+_TYPE_NAMES = {
+    "userid": "uid",
+    "0.9.2342.19200300.100.1.1": "uid",
+    "2.5.4.31": "member",
+    "2.5.4.50": "uniquemember",
+    "1.3.6.1.1.1.1.12": "memberuid",
+    "1.2.840.113556.1.4.221": "samaccountname",
+    "1.2.840.113556.1.4.8": "useraccountcontrol",
+    "1.3.6.1.4.1.42.2.27.8.1.17": "pwdaccountlockedtime",
+    "2.16.840.1.113730.3.1.610": "nsaccountlock",
+}
+"""The other names (alias, OID) a server takes for the attributes the guards look for."""
+
+
+def attribute_type(description: str) -> str:
+    """The attribute type ``description`` names, as the guards compare it: lower-cased,
+    without options (``uid;lang-en`` is a uid, matched by ``(uid=...)``), an alias or
+    OID by its usual name (slapd applies ``userid`` and ``2.5.4.31`` as uid and member)."""
+    name = description.strip().split(";", 1)[0].lower()
+    return _TYPE_NAMES.get(name, name)
+
 
 def membership_event(event: Event) -> bool:
     """An event that changes a group's member list (``object.member_of``, or ``member`` changes)."""
     if event["object"].get("member_of") is not None:
         return True
-    return any(c["attribute"].lower() in MEMBER_ATTRIBUTES for c in event["changes"])
+    return any(attribute_type(c["attribute"]) in MEMBER_ATTRIBUTES for c in event["changes"])
 
 
 def split_preconditions(event: Event) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -135,11 +156,12 @@ def split_preconditions(event: Event) -> tuple[list[dict[str, Any]], list[dict[s
     deleted: dict[str, set[str]] = {}
     for change in event["changes"]:
         if change["op"] == "delete":
-            deleted.setdefault(change["attribute"].lower(), set()).update(change["values"])
+            deleted.setdefault(attribute_type(change["attribute"]), set()).update(change["values"])
     rest = [
         c
         for c in preconditions
-        if not c["values"] or not set(c["values"]) <= deleted.get(c["attribute"].lower(), set())
+        if not c["values"]
+        or not set(c["values"]) <= deleted.get(attribute_type(c["attribute"]), set())
     ]
     return [], rest
 
@@ -153,11 +175,14 @@ def assertion_control(preconditions: Sequence[dict[str, Any]]) -> tuple[str, boo
     needs no LDAP client."""
     clauses: list[bytes] = []
     for condition in preconditions:
-        name = check_attribute(condition["attribute"]).encode("utf-8")
+        attribute = check_attribute(condition["attribute"])
+        # As ldap3 reads the filter's text: the one trailing newline the check
+        # lets through (``$``) is stripped from the name (not from the objectGUID test).
+        name = attribute.strip().encode("utf-8")
         if not condition["values"]:
             clauses.append(_ber(_NOT, _ber(_PRESENT, name)))
         for value in condition["values"]:
-            octets = _ber(_OCTETS, name) + _ber(_OCTETS, _assertion_value(name.decode(), value))
+            octets = _ber(_OCTETS, name) + _ber(_OCTETS, _assertion_value(attribute, value))
             clauses.append(_ber(_EQUALITY, octets))
     if not clauses:
         return None

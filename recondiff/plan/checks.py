@@ -20,6 +20,7 @@ from recondiff.errors import ConfigError, InputError
 from recondiff.plan.assertions import (
     MEMBER_LISTS,
     assertion_filter,
+    attribute_type,
     changes_filter,
     membership_event,
 )
@@ -103,7 +104,7 @@ def _member_removals(event: Event) -> int:
     by :func:`refusal`) counts 1."""
     removed = 0
     for change in event["changes"]:
-        if change["attribute"].lower() not in MEMBER_LISTS or change["op"] == "add":
+        if attribute_type(change["attribute"]) not in MEMBER_LISTS or change["op"] == "add":
             continue
         removed += len(change["values"]) if change["op"] == "delete" and change["values"] else 1
     return removed
@@ -117,7 +118,7 @@ def _disables(event: Event, markers: Sequence[tuple[str, str]]) -> bool:
     for change in event["changes"]:
         if change["op"] not in ("add", "replace"):
             continue
-        name = change["attribute"].lower()
+        name = attribute_type(change["attribute"])
         values = [match_form(v) for v in change["values"]]
         if name == "useraccountcontrol" and any(v.isdigit() and int(v) & 2 for v in values):
             return True
@@ -137,7 +138,7 @@ def _disable_markers(plan: Plan, config: Config | None) -> list[tuple[str, str]]
             {"attribute": config.endpoint.disable.attribute, "value": config.endpoint.disable.value}
         )
     return [
-        (str(spec["attribute"]).lower(), match_form(str(spec["value"])))
+        (attribute_type(str(spec["attribute"])), match_form(str(spec["value"])))
         for spec in specs
         if spec.get("attribute") and spec.get("value")
     ]
@@ -374,7 +375,7 @@ def _touched_names(event: Event, names: frozenset[str]) -> Iterator[str]:
     yield from first_rdn_values(obj.get("dn"))
     yield from first_rdn_values(member.get("dn"))
     for change in event["changes"]:
-        if membership or change["attribute"].lower() in names:
+        if membership or attribute_type(change["attribute"]) in names:
             for value in change["values"]:
                 yield value
                 yield from first_rdn_values(value)
@@ -415,7 +416,7 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
         (
             c["attribute"]
             for c in event["changes"]
-            if c["attribute"].lower() in MEMBER_LISTS
+            if attribute_type(c["attribute"]) in MEMBER_LISTS
             and event["operation"] != "add"
             and (c["op"] == "replace" or (c["op"] == "delete" and not c["values"]))
         ),
@@ -428,7 +429,7 @@ def refusal(plan: Plan, event: Event, protected: frozenset[str] | None = None) -
         )
     if protected is None:
         protected = protected_names(plan)
-    names = NAME_ATTRIBUTES | {str(plan["endpoint"]["key_attribute"]).lower()}
+    names = NAME_ATTRIBUTES | {attribute_type(str(plan["endpoint"]["key_attribute"]))}
     hit = next((n for n in _touched_names(event, names) if match_form(n) in protected), None)
     if hit is not None:
         return f"{hit} is a protected account ([endpoint] protected); recondiff never changes it"

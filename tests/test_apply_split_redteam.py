@@ -82,31 +82,33 @@ def _ldap3_ber(filter_text: str) -> bytes:
     [
         [pre("title\n", "Engineer")],
         [pre("mail\n")],
-        [pre("objectGUID\n", GUID)],  # not objectGUID: the value is text, as before
+        [pre("objectGUID\n", GUID)],
         [pre("title\n", "Engineer"), pre("mail;lang-en\n"), pre("2.5.4.3\n", "x" * 300)],
     ],
     ids=["equality", "absent", "guid", "several"],
 )
-def test_control_of_a_name_ending_in_a_newline_is_ldap3s(
+def test_a_name_ending_in_a_newline_is_refused(
     conditions: list[dict[str, Any]],
 ) -> None:
-    """The attribute check lets one trailing newline through (``$`` in the
-    pattern); ldap3 strips it from the filter's text, so the control the code
-    before the split sent (and ``plan ldif`` wrote) named ``title``. The hand
-    encoder sent ``title\\n``, an attribute no server has: the same plan's
-    modify went from applied to stale."""
-    text = assertion_filter(conditions)
-    assert text is not None
-    assert assertion_control(conditions) == ("1.3.6.1.1.12", True, _ldap3_ber(text))
+    """The attribute check once ended in ``$``, which lets one trailing newline
+    through: ldap3 stripped it from the filter's text, the hand encoder sent
+    ``title\\n`` (an attribute no server has), and ``plan ldif`` wrote a blank
+    line inside the record. A name with a line break is no attribute
+    description: the event is refused, like any other malformed name."""
+    plan = make_plan([])
+    ev = event("modify", JDOE, [change("delete", "title", "Engineer")], conditions)
+    assert "is not an LDAP attribute description" in (refusal(plan, ev, protected_names(plan)) or "")
+    with pytest.raises(ValueError, match="is not an LDAP attribute description"):
+        assertion_filter(conditions)
 
 
 NAMES = st.from_regex(
-    r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$"
-)  # the attribute check's own pattern: hypothesis ends some names with its "\n"
+    r"(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*", fullmatch=True
+)  # every name the attribute check accepts
 CONDITIONS = st.lists(
     st.fixed_dictionaries(
         {
-            "attribute": st.one_of(NAMES, st.sampled_from(["objectGUID", "objectGUID\n"])),
+            "attribute": st.one_of(NAMES, st.just("objectGUID")),
             "values": st.lists(st.one_of(st.text(max_size=40), st.just(GUID)), max_size=3),
         }
     ),
@@ -125,10 +127,10 @@ def test_control_is_ldap3s_for_every_name_the_check_accepts(
     assert assertion_control(conditions) == ("1.3.6.1.1.12", True, _ldap3_ber(text))
 
 
-def test_a_precondition_named_with_a_newline_applies_as_before(
+def test_a_precondition_named_with_a_newline_is_refused_on_the_server_too(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
-    """End to end on slapd: the modify applies, as it did before the split."""
+    """End to end on slapd: the modify is refused, never sent; the entry keeps its title."""
     plan = write_plan(
         tmp_path / "plan.json",
         [
@@ -141,8 +143,9 @@ def test_a_precondition_named_with_a_newline_applies_as_before(
         ],
     )
     result = apply_plan(plan, target(ldap_server))
-    assert [o.outcome for o in result.outcomes] == ["applied"], result.outcomes
-    assert ldap_server.values(JDOE, "title") == ["Lead"]
+    assert [o.outcome for o in result.outcomes] == ["failed"], result.outcomes
+    assert "is not an LDAP attribute description" in (result.outcomes[0].message or "")
+    assert ldap_server.values(JDOE, "title") == ["Engineer"]
 
 
 # -- attribute names the guards compare: aliases, OIDs, options ---------------------------

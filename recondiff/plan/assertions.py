@@ -17,7 +17,7 @@ from recondiff.plan.file import Event
 
 ASSERTION_CONTROL = "1.3.6.1.1.12"
 """RFC 4528: the operation is performed only if the entry matches a filter."""
-_ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$")
+_ATTRIBUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*\Z")
 _FILTER_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,@+/")
 
 
@@ -176,9 +176,7 @@ def assertion_control(preconditions: Sequence[dict[str, Any]]) -> tuple[str, boo
     clauses: list[bytes] = []
     for condition in preconditions:
         attribute = check_attribute(condition["attribute"])
-        # As ldap3 reads the filter's text: the one trailing newline the check
-        # lets through (``$``) is stripped from the name (not from the objectGUID test).
-        name = attribute.strip().encode("utf-8")
+        name = attribute.encode("utf-8")
         if not condition["values"]:
             clauses.append(_ber(_NOT, _ber(_PRESENT, name)))
         for value in condition["values"]:

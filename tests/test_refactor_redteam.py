@@ -7,13 +7,24 @@ pins behaviour the refactor moved (it passes on 4403822 and now).
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
+import recondiff.compare as compare
+from recondiff.engine import workdirs
+from recondiff.errors import ConfigError, InputError, RecondiffError
+from recondiff.history import History
 from recondiff.io.sqlfiles import macros, query_dir
 from recondiff.vocabulary import SITUATIONS
+from tests.conftest import SAMPLE
 
 # --- situations from the vocabulary (queries/macros/situations.sql) ---------------------
 
@@ -80,3 +91,197 @@ def test_every_rank_a_query_names_is_a_situation() -> None:
     }
     assert named, "no rd_rank('...') found: the pattern is stale"
     assert {(f, s) for f, s in named if s not in SITUATIONS} == set()
+
+
+# --- compare as named phases: a failure after the tables are staged ----------------------
+
+# The phases that now run after the tables are staged (at 4403822 inside the
+# output writer, as callbacks): a failure in any of them, of any kind, leaves
+# the previous results as they were, no staging directory, no work directory,
+# and no history entry.
+_LATE_FAILURES = {
+    "plan": ("recondiff.compare.Planner.build", RuntimeError("boom")),
+    "plan events": ("recondiff.compare.PlanWriter.add_batch", InputError("a refused event")),
+    "report": ("recondiff.compare.ReportBuilder.build", RuntimeError("boom")),
+    "report interrupted": ("recondiff.compare.ReportBuilder.build", KeyboardInterrupt()),
+    "render": ("recondiff.compare.render_html", RecursionError("deep")),
+    "summary": ("recondiff.engine.publish.Staging.write_summary", OSError(errno.ENOSPC, "full")),
+    "report's trend": ("recondiff.compare.History.runs", KeyboardInterrupt()),
+}
+
+
+def _outputs(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def _sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("redteam-sample") / "out"
+    compare.compare(SAMPLE / "recondiff.toml", out)
+    return out
+
+
+@pytest.fixture
+def previous_run(
+    _sample_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path]:
+    """A copy of the sample's results (and history) in tmp_path/out, with TMPDIR
+    at tmp_path/tmp."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    out = tmp_path / "out"
+    shutil.copytree(_sample_out, out)
+    return out, temp
+
+
+@pytest.mark.parametrize("where", list(_LATE_FAILURES))
+def test_a_late_phase_failure_keeps_the_previous_results(
+    where: str, previous_run: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out, temp = previous_run
+    target, failure = _LATE_FAILURES[where]
+    before = _outputs(out)
+    runs = History(out / "history.duckdb").runs()
+    assert len(runs) == 1, runs
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(target, fail)
+    with pytest.raises((type(failure), RecondiffError)):
+        compare.compare(SAMPLE / "recondiff.toml", out)
+    monkeypatch.undo()
+    assert _outputs(out) == before, f"{where}: the previous results changed"
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert list(temp.iterdir()) == []
+    assert len(History(out / "history.duckdb").runs()) == 1, f"{where}: a failed run recorded"
+
+
+def test_a_rename_that_fails_midway_leaves_no_summary_and_no_history(
+    previous_run: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the renames have begun, a failure says the results are incomplete,
+    summary.json (the mark of a complete result) is gone, and the run is not
+    recorded: the next run's previous run stays the last complete one."""
+    out, temp = previous_run
+    real = os.replace
+    renamed: list[str] = []
+
+    def replace(src: Any, dst: Any) -> None:
+        if workdirs.STAGING_PREFIX in str(src) and Path(dst).parent == out:
+            renamed.append(Path(dst).name)
+            if len(renamed) == 3:
+                raise OSError(errno.EIO, "Input/output error")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(InputError, match=re.escape("incomplete (no summary.json); run again")):
+        compare.compare(SAMPLE / "recondiff.toml", out)
+    monkeypatch.undo()
+    assert not (out / "summary.json").exists()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+    assert list(temp.iterdir()) == []
+    assert len(History(out / "history.duckdb").runs()) == 1
+
+
+# --- the run's connection: confined, and only once the checks are done ----------------
+
+
+def test_the_runs_connection_is_confined_before_any_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """engine/connection.connect hands compare a connection already locked:
+    external access off (only the snapshots, the work and output directories
+    and DuckDB's spill directory inside the work directory), no extension
+    loaded or installed, settings locked, the situations bound."""
+    from recondiff.engine import connection
+
+    seen: list[dict[str, Any]] = []
+    real = connection.connect
+
+    def spy(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        con = real(*args, **kwargs)
+        names = (
+            "enable_external_access", "lock_configuration", "autoload_known_extensions",
+            "autoinstall_known_extensions", "allow_community_extensions",
+            "allow_unsigned_extensions", "allowed_directories", "allowed_paths",
+            "temp_directory",
+        )
+        seen.append({n: con.execute(f"SELECT current_setting('{n}')").fetchone()[0]  # type: ignore[index]
+                     for n in names})
+        seen[-1]["work"] = args[1]
+        seen[-1]["variable"] = con.execute("SELECT getvariable('rd_situations')").fetchone()
+        return con
+
+    monkeypatch.setattr(compare, "connect", spy)
+    out = tmp_path / "out"
+    compare.compare(SAMPLE / "recondiff.toml", out)
+    [s] = seen
+    work = s.pop("work")
+    assert s.pop("variable") == (list(SITUATIONS),)
+    assert {k: v for k, v in s.items() if k.startswith(("enable", "lock", "auto", "allow_"))} == {
+        "enable_external_access": False,
+        "lock_configuration": True,
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+    }
+    assert s["temp_directory"] == str(work / "duckdb-tmp")
+    assert sorted(s["allowed_directories"]) == sorted(
+        f"{os.path.abspath(d)}/" for d in (work, out, work / "duckdb-tmp")
+    )
+    assert sorted(s["allowed_paths"]) == [
+        str(work / "endpoint.parquet"), str(work / "repository.parquet")
+    ]
+
+
+def _copy_sample(tmp_path: Path) -> Path:
+    for name in ("ad_users.csv", "identities.csv", "recondiff.toml"):
+        shutil.copy(SAMPLE / name, tmp_path / name)
+    return tmp_path / "recondiff.toml"
+
+
+def test_no_connection_nor_work_directory_before_the_snapshot_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot that is one of the run's outputs is refused before anything
+    is made: no connection, no work directory, no output directory."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(compare, "connect", _never)
+    config = _copy_sample(tmp_path)
+    out = tmp_path / "out"
+    for name in ("situations.csv", "drift.csv", "summary.json", "history.duckdb"):
+        text = (SAMPLE / "recondiff.toml").read_text(encoding="utf-8")
+        config.write_text(
+            text.replace('snapshot = "identities.csv"', f'snapshot = "out/{name}"', 1),
+            encoding="utf-8",
+        )
+        with pytest.raises(ConfigError, match=f"is the {re.escape(name)} this run writes"):
+            compare.compare(config, out)
+        assert not out.exists() and list(temp.iterdir()) == []
+
+
+def test_no_connection_when_the_shrink_guard_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _copy_sample(tmp_path)
+    out = tmp_path / "out"
+    compare.compare(config, out)
+    before = _outputs(out)
+    lines = (tmp_path / "identities.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (tmp_path / "identities.csv").write_text("".join(lines[:5]), encoding="utf-8")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    monkeypatch.setattr(compare, "connect", _never)
+    with pytest.raises(InputError, match="max_shrink_percent"):
+        compare.compare(config, out)
+    assert _outputs(out) == before and list(temp.iterdir()) == []
+
+
+def _never(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a connection was opened")

@@ -7,7 +7,9 @@ pins behaviour the refactor moved (it passes on 4403822 and now).
 
 from __future__ import annotations
 
+import csv
 import errno
+import io
 import os
 import re
 import shutil
@@ -17,14 +19,19 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recondiff.compare as compare
+from recondiff import review
 from recondiff.engine import workdirs
 from recondiff.errors import ConfigError, InputError, RecondiffError
 from recondiff.history import History
+from recondiff.io import csvsafe
 from recondiff.io.sqlfiles import macros, query_dir
+from recondiff.plan import file as plan_mod
 from recondiff.vocabulary import SITUATIONS
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, SampleRun
 
 # --- situations from the vocabulary (queries/macros/situations.sql) ---------------------
 
@@ -285,3 +292,69 @@ def test_no_connection_when_the_shrink_guard_stops_the_run(
 
 def _never(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("a connection was opened")
+
+
+# --- the CSV convention: LF row ends, same records -------------------------------------
+
+
+def _old_to_csv(header: list[str], rows: list[list[str]]) -> str:
+    """io/csvsafe.to_csv at 4403822: CRLF row ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([csvsafe.neutralise(h) for h in header])
+    for row in rows:
+        writer.writerow([csvsafe.neutralise(c) for c in row])
+    return buffer.getvalue()
+
+
+_CELL = st.text(alphabet=st.sampled_from(list("ab,;\"'=+-@\t\r\n \u00e9")), max_size=8)
+
+
+@given(st.lists(st.lists(_CELL, min_size=3, max_size=3), max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_lf_csv_holds_the_records_of_the_crlf_one(rows: list[list[str]]) -> None:
+    """The LF convention changes the row ends only: a reader gets the same
+    records (a cell holding CR, LF or CRLF is quoted and kept as it is), and
+    the text is the old text with each row's CRLF made LF."""
+    header = ["a", "b", "c"]
+    new, old = csvsafe.to_csv(header, rows), _old_to_csv(header, rows)
+    assert list(csv.reader(io.StringIO(new, newline=""))) == list(
+        csv.reader(io.StringIO(old, newline=""))
+    )
+    assert len(new) == len(old) - len(rows) - 1
+
+
+def test_an_exported_sheet_with_line_breaks_imports_as_unchanged(
+    sample_run: SampleRun, tmp_path: Path
+) -> None:
+    """A decision whose comment holds CR, LF and CRLF, and an approver that
+    looks like a formula, exported (LF), saved back with CRLF row ends and a
+    BOM as Excel does, imports as already in the plan: nothing re-decided,
+    the plan's digest unchanged."""
+    plan = tmp_path / "plan.json"
+    shutil.copy(sample_run.out / "plan.json", plan)
+    pending = [
+        e["id"] for e in plan_mod.load_plan(plan)["events"] if e["approval"]["required"]
+    ]
+    assert len(pending) >= 2
+    comment = "CHG-1\r\nline two\rthree\nfour"
+    review.decide_file(plan, pending[:1], "approved", "=cmd|' /c calc'!A0", comment)
+    review.decide_file(plan, pending[1:2], "rejected", "@ann", "-1 \"quoted\", ok")
+    digest = plan_mod.load_plan(plan)["digest"]
+    sheet = tmp_path / "d.csv"
+    review.export_decisions(plan, sheet)
+    raw = sheet.read_bytes()
+    assert raw.count(b"\r\n") == 1  # the comment's own CRLF; every row ends in LF
+    records = list(csv.reader(io.StringIO(raw.decode("utf-8"), newline="")))
+    excel = tmp_path / "excel.csv"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(records)
+    excel.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
+    for path in (sheet, excel):
+        result = review.import_decisions(plan, path, by="board")
+        assert (result.decided, result.unchanged) == ([], 2), path
+        assert plan_mod.load_plan(plan)["digest"] == digest
+    approval = plan_mod.load_plan(plan)["events"]
+    got = {e["id"]: e["approval"] for e in approval}
+    assert (got[pending[0]]["by"], got[pending[0]]["comment"]) == ("=cmd|' /c calc'!A0", comment)
+

@@ -358,3 +358,34 @@ def test_an_exported_sheet_with_line_breaks_imports_as_unchanged(
     got = {e["id"]: e["approval"] for e in approval}
     assert (got[pending[0]]["by"], got[pending[0]]["comment"]) == ("=cmd|' /c calc'!A0", comment)
 
+
+def test_reimporting_an_untouched_sheet_keeps_decisions_with_spaces_around(
+    sample_run: SampleRun, tmp_path: Path
+) -> None:
+    """Hole (there at 4403822 too): plan approve/reject keep --by and --comment
+    as given, but import-decisions trims the sheet's cells before it compares
+    them with the plan; an untouched sheet of a decision whose comment (or
+    approver) had a space, tab or line break around it was taken for a new
+    decision: the comment rewritten trimmed, the decision's time moved, the
+    plan saved with a new digest. Compared trimmed on both sides, it is
+    'already in the plan'."""
+    plan = tmp_path / "plan.json"
+    shutil.copy(sample_run.out / "plan.json", plan)
+    pending = [
+        e["id"] for e in plan_mod.load_plan(plan)["events"] if e["approval"]["required"]
+    ]
+    review.decide_file(plan, pending[:1], "rejected", " ann ", "\tnot now\n")
+    review.decide_file(plan, pending[1:2], "approved", "bob", " CHG-2")
+    before = plan_mod.load_plan(plan)
+    review.export_decisions(plan, tmp_path / "d.csv")
+    result = review.import_decisions(plan, tmp_path / "d.csv")
+    assert (result.decided, result.unchanged) == ([], 2)
+    assert plan_mod.load_plan(plan) == before
+    # a real change of the comment is still one
+    rows = (tmp_path / "d.csv").read_text(encoding="utf-8").replace("CHG-2", "CHG-3")
+    (tmp_path / "e.csv").write_text(rows, encoding="utf-8")
+    result = review.import_decisions(plan, tmp_path / "e.csv")
+    assert (result.decided, result.unchanged) == ([(pending[1], "approved")], 1)
+    got = {e["id"]: e["approval"] for e in plan_mod.load_plan(plan)["events"]}
+    assert (got[pending[1]]["by"], got[pending[1]]["comment"]) == ("bob", "CHG-3")
+    assert got[pending[0]] == {e["id"]: e["approval"] for e in before["events"]}[pending[0]]

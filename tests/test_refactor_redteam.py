@@ -389,3 +389,52 @@ def test_reimporting_an_untouched_sheet_keeps_decisions_with_spaces_around(
     got = {e["id"]: e["approval"] for e in plan_mod.load_plan(plan)["events"]}
     assert (got[pending[1]]["by"], got[pending[1]]["comment"]) == ("bob", "CHG-3")
     assert got[pending[0]] == {e["id"]: e["approval"] for e in before["events"]}[pending[0]]
+
+
+# --- config/expression.py: its own parse-only connection --------------------------------
+
+
+def test_the_parse_only_connection_reaches_nothing(tmp_path: Path) -> None:
+    """config/expression.py's own connection (at 4403822 engine/confine's
+    lock_down over no file) parses only: external access off, no extension
+    loaded or installed, settings locked; a statement run on it could read,
+    write, attach or load nothing.
+
+    Hole: it turned external access off in its connect config, where DuckDB
+    then allows the database's own files: for ":memory:" the files
+    ./:memory: and ./:memory:.wal* of the working directory, which a
+    statement on it could write (COPY ... TO ':memory:'). Only the parse runs
+    there, so nothing did; now nothing is allowed, as at 4403822."""
+    from recondiff.config import expression
+
+    con = expression._parser()
+    settings_now = {
+        n: con.execute(f"SELECT current_setting('{n}')").fetchone()[0]  # type: ignore[index]
+        for n in (
+            "enable_external_access", "lock_configuration", "autoload_known_extensions",
+            "autoinstall_known_extensions", "allow_community_extensions",
+            "allow_unsigned_extensions", "allowed_paths",
+        )
+    }
+    assert settings_now == {
+        "enable_external_access": False,
+        "lock_configuration": True,
+        "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False,
+        "allow_community_extensions": False,
+        "allow_unsigned_extensions": False,
+        "allowed_paths": [],
+    }
+    secret = tmp_path / "secret.txt"
+    secret.write_text("x", encoding="utf-8")
+    for sql in (
+        f"SELECT * FROM read_text('{secret}')",
+        f"COPY (SELECT 1) TO '{tmp_path / 'w.csv'}'",
+        f"ATTACH '{tmp_path / 'a.duckdb'}'",
+        "LOAD httpfs",
+        "SET enable_external_access = true",
+        "SET lock_configuration = false",
+    ):
+        with pytest.raises(duckdb.Error):
+            con.execute(sql)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]

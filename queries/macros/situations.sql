@@ -5,7 +5,14 @@
 -- A situation's rank is its place in the list (classify/situations.sql), the
 -- order of situations.parquet, from which results/situations_parquet.sql
 -- spells the situation again. Queries name a rank only as rd_rank('...').
-CREATE OR REPLACE MACRO rd_situations() AS CAST(getvariable('rd_situations') AS VARCHAR[]);
+-- A connection opened otherwise (history.py's, a test's) has no such variable:
+-- there rd_situations() is an error, never a NULL list that would make every
+-- rank and every situation spelled from one NULL.
+CREATE OR REPLACE MACRO rd_situations() AS
+    CASE WHEN getvariable('rd_situations') IS NULL
+         THEN error('rd_situations() needs the variable rd_situations: open the connection '
+                    || 'with recondiff.engine.confine.open_connection')
+         ELSE CAST(getvariable('rd_situations') AS VARCHAR[]) END;
 CREATE OR REPLACE MACRO rd_rank(situation) AS list_position(rd_situations(), situation);
 
 -- The identity of a finding across runs (history): its situation (with the

@@ -179,15 +179,23 @@ def check_expression(file: Path, key: str, expression: str, snapshot: Path) -> N
 @cache
 def _parser() -> duckdb.DuckDBPyConnection:
     """A connection that only parses (json_serialize_sql): it reads no file,
-    reaches no URL, loads no extension, and its settings are locked."""
-    return duckdb.connect(
+    reaches no URL, loads no extension, and its settings are locked.
+
+    External access is turned off after connecting, with nothing allowed (as
+    engine/confine.lock_down does): turned off in the connect config instead,
+    DuckDB allows the database's own files, which for ":memory:" are
+    ``./:memory:`` and ``./:memory:.wal*`` in the working directory."""
+    con = duckdb.connect(
         ":memory:",
         config={
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
             "allow_community_extensions": False,
             "allow_unsigned_extensions": False,
-            "enable_external_access": False,
-            "lock_configuration": True,
         },
     )
+    con.execute("SET allowed_paths = []")
+    con.execute("SET allowed_directories = []")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con

@@ -271,7 +271,8 @@ def import_decisions(
     unchanged = 0
     for d in decisions:
         approval = events[d.event_id]["approval"]
-        if (approval["state"], approval["by"], approval["comment"]) == (
+        # the sheet's cells are read trimmed: so is the decision they came from
+        if (approval["state"], _trimmed(approval["by"]), _trimmed(approval["comment"])) == (
             d.decision,
             d.by,
             d.comment,
@@ -285,3 +286,8 @@ def import_decisions(
     order = {e["id"]: i for i, e in enumerate(plan["events"])}
     decided.sort(key=lambda item: order[item[0]])
     return ImportResult(decided, unchanged, blank)
+
+
+def _trimmed(value: str | None) -> str | None:
+    """``value`` as a sheet's cell reads back: trimmed, None when blank."""
+    return (value or "").strip() or None

@@ -95,9 +95,7 @@ def normalised(column: Column, kind: str) -> str:
 # Kinds whose normalisation costs more than reading the value (DN parsing, list
 # lambdas). The staging hash takes their raw value instead: equal raw values
 # normalise equally, and a pair whose raw values differ is settled exactly by
-# queries/drift/differences.sql. Measured on the 10M benchmark (benchmarks/generate.py):
-# normalising memberOf as dn_set alone took 4.8 s per 1M rows; staging both
-# sides went from 80 s to about 9 s with the narrow staging of that change.
+# queries/drift/differences.sql (the cost: benchmarks/NOTES.md, "Costly kinds").
 COSTLY_KINDS = frozenset({"dn", "set", "casefold_set", "dn_set"})
 
 

@@ -309,7 +309,7 @@ class PlanWriter:
                 out.write(_header_text(header).encode("utf-8"))
                 if self._written:
                     out.write(b'\n  "events": [\n    ')
-                    # 8 MB reads: the 540 MB of a 10M run's events in few calls
+                    # 8 MB reads: a 10M run's events in few calls
                     shutil.copyfileobj(events, out, 8 << 20)
                     out.write(b"\n  ]\n}\n")
                 else:

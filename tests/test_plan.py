@@ -272,8 +272,9 @@ def _normalised(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 # every pending event approved, the sample is over two mass-change limits (57 accounts):
-# 5 disables (8.8% > 5%) and 22 modifies (38.6% > 25%), accepted as an operator would
-SAMPLE_ALLOW = {"deletes": 5, "modifies": 22}
+# 5 disables (8.8% > 5%) and 23 modifies (40.4% > 25%; slaurent's auto and reviewed
+# changes are two modifies), accepted as an operator would
+SAMPLE_ALLOW = {"deletes": 5, "modifies": 23}
 
 
 def test_sample_plan_and_ldif_match_the_golden_files(sample_run: SampleRun) -> None:

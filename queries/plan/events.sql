@@ -1,7 +1,8 @@
 -- Action plan, step 5: every event, as the canonical JSON line plan.json holds
 -- (docs/plan.md), in plan order: by the situations row it comes from (ord),
 -- then the row's account event, the memberships of an account it creates,
--- the modify of its plain drifted attributes, one event per capability value
+-- the modify of its plain drifted attributes (the auto one, then the one to
+-- review: each holds only its own attributes), one event per capability value
 -- (and per capability value the repository takes), and last the repository's
 -- modify for its plain attributes. Policy (which response each situation and
 -- drift row gets) was decided before: plan_row.action, plan_drift_row.response.
@@ -192,9 +193,18 @@ drow AS (
     WHERE r.sync = 'drifted' AND d.response <> 'do_nothing'
 ),
 -- what one row adds to its account's modify: endpoint side for 'plain' rows
--- (delete the old values, add the new), repository side for 'repository' rows
+-- (delete the old values, add the new), repository side for 'repository' rows.
+-- An account's plain rows make two modifies (docs/plan.md), by ev_cls: 'plain'
+-- (auto) and 'plain_review' (held for approval). An attribute with any row to review is
+-- held whole, so the two never change, or assert, the same attribute:
+-- applying one never makes the other stale, and the auto one never carries a
+-- reviewed change.
 fragment AS (
-    SELECT ord, cls, key, dn, identity_key, situation, rule,
+    SELECT ord, key, dn, identity_key, situation, rule,
+           CASE WHEN cls = 'plain'
+                     AND bool_or(response = 'review')
+                             OVER (PARTITION BY ord, cls, lower(ep_attr))
+                THEN 'plain_review' ELSE cls END AS ev_cls,
            {'pos': pos,
             'changes': CASE WHEN cls = 'plain' THEN
                 (CASE WHEN len(old) > 0 THEN [rd_change('delete', ep_attr, old)]
@@ -216,17 +226,18 @@ fragment AS (
 -- several times slower with many drifted accounts (benchmarks/NOTES.md,
 -- EXPLAIN ANALYZE).
 drifted_account AS (
-    SELECT ord, cls, any_value(key) AS key, any_value(dn) AS dn,
+    SELECT ord, ev_cls AS cls, any_value(key) AS key, any_value(dn) AS dn,
            any_value(identity_key) AS identity_key, any_value(situation) AS situation,
            any_value(rule) AS rule, list_sort(list(item)) AS items
     FROM fragment
-    GROUP BY ord, cls
+    GROUP BY ord, ev_cls
 ),
+-- the auto modify first (sub1 0), then the one to review (sub1 1)
 plain AS (
-    SELECT ord, 2 AS grp, 0 AS sub1, 0 AS sub2, key, dn, identity_key, situation, rule,
+    SELECT ord, 2 AS grp, CASE WHEN cls = 'plain' THEN 0 ELSE 1 END AS sub1, 0 AS sub2,
+           key, dn, identity_key, situation, rule,
            'endpoint' AS target,
-           CASE WHEN list_contains(list_transform(items, lambda x: x.response), 'review')
-                    THEN 'review'
+           CASE WHEN cls = 'plain_review' THEN 'review'
                 WHEN list_contains(list_transform(items, lambda x: x.response), 'reject')
                     THEN 'reject'
                 WHEN list_contains(list_transform(items, lambda x: x.response), 'update_endpoint')
@@ -237,8 +248,8 @@ plain AS (
            list_transform(items, lambda x: x.why) AS drift,
            list_filter(list_transform(items, lambda x: x.alert), lambda a: a IS NOT NULL)[1]
                AS alert,
-           list_contains(list_transform(items, lambda x: x.response), 'review') AS review
-    FROM drifted_account WHERE cls = 'plain'
+           cls = 'plain_review' AS review
+    FROM drifted_account WHERE cls IN ('plain', 'plain_review')
 ),
 repository AS (
     SELECT ord, 4 AS grp, 0 AS sub1, 0 AS sub2, key, dn, identity_key, situation, rule,

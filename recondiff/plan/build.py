@@ -3,9 +3,11 @@
 This module decides the policy (which response each situation gets, from the
 config) and the plan's header; DuckDB selects the rows the plan acts on,
 decides each drift row's response and writes every event's JSON line
-(``queries/plan/*.sql``): one atomic modify per account for its attribute
-changes, one event per capability value, one per account operation, and
-repository-side events for the identity system's change feed.
+(``queries/plan/*.sql``): per account one atomic modify for its automatic
+attribute changes and one for those to review (an attribute with any change to
+review is held whole, so the two never touch the same attribute), one event per
+capability value, one per account operation, and repository-side events for the
+identity system's change feed.
 """
 
 from __future__ import annotations

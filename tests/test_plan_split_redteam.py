@@ -1,0 +1,96 @@
+"""Second reader of the auto/reviewed split (issue 16 point 7, commit 15f3d35).
+
+Holes found by trying to get a change that needs review into an account's auto
+modify, or an auto modify that makes the reviewed one fail. The split holds an
+attribute with any change to review whole in the reviewed event; it compared
+attribute names lower-cased only, so two [[attribute]] naming the same LDAP
+attribute type under another spelling (an alias such as ``surname`` for ``sn``,
+or the OID ``2.5.4.4``) were split across the two events: the auto one changed
+the attribute type the reviewed one asserts and changes, without approval.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recondiff.compare import compare
+from recondiff.plan.file import load_plan
+from tests.conftest import ROOT
+
+CASE = ROOT / "tests" / "data" / "plan_split"
+
+# the names one LDAP attribute type goes by in these tests (RFC 4519)
+SN_NAMES = {"sn", "surname", "2.5.4.4", "1.3.6.1.4.1.99999.4"}
+
+CONFIG = """
+[endpoint]
+name = "alias"
+snapshot = "export.ldif"
+key = "uid"
+kind = "openldap"
+
+[repository]
+snapshot = "identities.csv"
+key = "id"
+link = "account"
+
+[[attribute]]
+endpoint = "sn"
+repository = "last_name"
+on_drift = "{sn_response}"
+
+[[attribute]]
+endpoint = "{alias}"
+repository = "title"
+on_drift = "{alias_response}"
+
+[situations]
+linked = "do_nothing"
+"""
+
+
+def _plan(tmp_path: Path, alias: str, sn_response: str, alias_response: str) -> dict[str, Any]:
+    """The tiny case's people, with the surname also exported under ``alias``."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(CASE / "identities.csv", run / "identities.csv")
+    export = (CASE / "export.ldif").read_text(encoding="utf-8")
+    export = export.replace("sn: Doe\n", f"sn: Doe\n{alias}: Engineer\n")
+    export = export.replace("sn: Smith\n", f"sn: Smith\n{alias}: Analyst\n")
+    (run / "export.ldif").write_text(export, encoding="utf-8")
+    (run / "recondiff.toml").write_text(
+        CONFIG.format(alias=alias, sn_response=sn_response, alias_response=alias_response),
+        encoding="utf-8",
+    )
+    compare(run / "recondiff.toml", run / "out")
+    return load_plan(run / "out" / "plan.json")
+
+
+def _sn_touched(event: dict[str, Any]) -> bool:
+    items = event["changes"] + event["preconditions"]
+    return any(i["attribute"].lower() in SN_NAMES for i in items)
+
+
+# 1.3.6.1.4.1.99999.4: an OID recondiff cannot name might be sn, so it is held with it
+@pytest.mark.parametrize("alias", ["surname", "2.5.4.4", "1.3.6.1.4.1.99999.4"])
+@pytest.mark.parametrize(
+    ("sn_response", "alias_response"),
+    [("update_endpoint", "review"), ("review", "update_endpoint")],
+)
+def test_an_alias_of_a_reviewed_attribute_is_not_changed_automatically(
+    tmp_path: Path, alias: str, sn_response: str, alias_response: str
+) -> None:
+    plan = _plan(tmp_path, alias, sn_response, alias_response)
+    jdoe = [e for e in plan["events"] if e["object"]["key"] == "jdoe"]
+    assert jdoe, plan["events"]
+    for e in jdoe:
+        if _sn_touched(e):
+            assert e["approval"]["required"], (e["response"], e["changes"])
+    # no reviewed drift anywhere in an auto event
+    for e in plan["events"]:
+        if not e["approval"]["required"]:
+            assert all(d["response"] != "review" for d in e["reason"].get("drift", []))

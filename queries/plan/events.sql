@@ -167,6 +167,8 @@ drow AS (
            r.rule, d.pos, d.kind, d.endpoint_value, d.repository_value, d.response, d.alert,
            u.uuid,
            m.capability, m.membership, m.endpoint AS ep_attr, m.repository AS repo_attr,
+           -- the attribute type it changes ('*': an OID that may be any)
+           list_extract($drift_groups::VARCHAR[], attr_idx) AS ep_group,
            {'attribute': d.attribute, 'endpoint_value': d.endpoint_value, 'kind': d.kind,
             'repository_value': d.repository_value, 'response': d.response} AS why,
            CASE WHEN d.response = 'update_repository'
@@ -195,15 +197,20 @@ drow AS (
 -- what one row adds to its account's modify: endpoint side for 'plain' rows
 -- (delete the old values, add the new), repository side for 'repository' rows.
 -- An account's plain rows make two modifies (docs/plan.md), by ev_cls: 'plain'
--- (auto) and 'plain_review' (held for approval). An attribute with any row to review is
--- held whole, so the two never change, or assert, the same attribute:
--- applying one never makes the other stale, and the auto one never carries a
--- reviewed change.
+-- (auto) and 'plain_review' (held for approval). An attribute type with any row to
+-- review is held whole, under all its names (ep_group: sn, surname and 2.5.4.4 are
+-- one; an OID recondiff cannot name, '*', goes with every reviewed attribute), so
+-- the two never change, or assert, the same attribute: applying one never makes
+-- the other stale, and the auto one never carries a reviewed change.
 fragment AS (
     SELECT ord, key, dn, identity_key, situation, rule,
            CASE WHEN cls = 'plain'
-                     AND bool_or(response = 'review')
-                             OVER (PARTITION BY ord, cls, lower(ep_attr))
+                     AND (bool_or(response = 'review')
+                              OVER (PARTITION BY ord, cls, ep_group)
+                          OR (ep_group = '*' AND bool_or(response = 'review')
+                                                     OVER (PARTITION BY ord, cls))
+                          OR bool_or(response = 'review' AND ep_group = '*')
+                                 OVER (PARTITION BY ord, cls))
                 THEN 'plain_review' ELSE cls END AS ev_cls,
            {'pos': pos,
             'changes': CASE WHEN cls = 'plain' THEN

@@ -25,6 +25,7 @@ from recondiff.config.model import AttributeMapping, Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
+from recondiff.plan.assertions import drift_group
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
 from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS
 
@@ -256,6 +257,7 @@ class Planner:
                 "default_identity": cfg.plan.default_identity,
                 "asserted": [{"idx": i + 1, "name": name} for i, name in self.asserted],
                 "attrs": [self._event_attribute(a) for a in cfg.attributes],
+                "drift_groups": [drift_group(a.endpoint) for a in cfg.attributes],
                 "disable_method": disable.method,
                 "disable_attribute": disable.attribute,
                 "disable_value": disable.value,

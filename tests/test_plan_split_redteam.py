@@ -94,3 +94,41 @@ def test_an_alias_of_a_reviewed_attribute_is_not_changed_automatically(
     for e in plan["events"]:
         if not e["approval"]["required"]:
             assert all(d["response"] != "review" for d in e["reason"].get("drift", []))
+
+
+def test_the_drift_of_a_correlated_pair_waits_for_its_link_to_be_reviewed(
+    tmp_path: Path,
+) -> None:
+    """``correlated = "review"``: whether asmith is identity 1002 is a human's call,
+    so the drift fixes it proposes (title, update_endpoint) wait with the link. They
+    were an auto modify, applied to an account nobody confirmed: before the split when
+    none of the pair's drift needed review, and since it for every auto attribute."""
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(CASE / "export.ldif", run / "export.ldif")
+    ids = (CASE / "identities.csv").read_text(encoding="utf-8")
+    (run / "identities.csv").write_text(ids.replace("1002,asmith,", "1002,,"), encoding="utf-8")
+    config = (CASE / "recondiff.toml").read_text(encoding="utf-8")
+    config = config.replace(
+        'linked = "do_nothing"', 'linked = "do_nothing"\ncorrelated = "review"'
+    ).replace(
+        '[[attribute]]\nendpoint = "sn"',
+        '[[correlation]]\nname = "by-mail"\nendpoint = "mail"\nrepository = "email"\n\n'
+        '[[attribute]]\nendpoint = "sn"',
+        1,
+    )
+    (run / "recondiff.toml").write_text(config, encoding="utf-8")
+    compare(run / "recondiff.toml", run / "out")
+    plan = load_plan(run / "out" / "plan.json")
+    asmith = [
+        (e["operation"], e["approval"]["state"], sorted({c["attribute"] for c in e["changes"]}))
+        for e in plan["events"]
+        if e["object"]["key"] == "asmith"
+    ]
+    assert asmith == [
+        ("link", "pending", ["account"]),
+        ("modify", "pending", ["title"]),
+    ]
+    # the linked pair's auto changes still go on without waiting
+    jdoe = [e["approval"]["state"] for e in plan["events"] if e["object"]["key"] == "jdoe"]
+    assert jdoe == ["auto", "pending"]

@@ -166,6 +166,8 @@ drow AS (
     SELECT r.ord, r.endpoint_key AS key, r.endpoint_dn AS dn, r.identity_key, r.situation,
            r.rule, d.pos, d.kind, d.endpoint_value, d.repository_value, d.response, d.alert,
            u.uuid,
+           -- the pair itself waits for review (correlated = "review"): so do its fixes
+           coalesce(r.review, false) AS pair_review,
            m.capability, m.membership, m.endpoint AS ep_attr, m.repository AS repo_attr,
            -- the attribute type it changes ('*': an OID that may be any)
            list_extract($drift_groups::VARCHAR[], attr_idx) AS ep_group,
@@ -203,9 +205,10 @@ drow AS (
 -- the two never change, or assert, the same attribute: applying one never makes
 -- the other stale, and the auto one never carries a reviewed change.
 fragment AS (
-    SELECT ord, key, dn, identity_key, situation, rule,
+    SELECT ord, key, dn, identity_key, situation, rule, pair_review,
            CASE WHEN cls = 'plain'
-                     AND (bool_or(response = 'review')
+                     AND (pair_review
+                          OR bool_or(response = 'review')
                               OVER (PARTITION BY ord, cls, ep_group)
                           OR (ep_group = '*' AND bool_or(response = 'review')
                                                      OVER (PARTITION BY ord, cls))
@@ -235,7 +238,8 @@ fragment AS (
 drifted_account AS (
     SELECT ord, ev_cls AS cls, any_value(key) AS key, any_value(dn) AS dn,
            any_value(identity_key) AS identity_key, any_value(situation) AS situation,
-           any_value(rule) AS rule, list_sort(list(item)) AS items
+           any_value(rule) AS rule, bool_or(pair_review) AS pair_review,
+           list_sort(list(item)) AS items
     FROM fragment
     GROUP BY ord, ev_cls
 ),
@@ -266,14 +270,14 @@ repository AS (
            list_transform(items, lambda x: x.why) AS drift,
            list_filter(list_transform(items, lambda x: x.alert), lambda a: a IS NOT NULL)[1]
                AS alert,
-           false AS review
+           pair_review AS review
     FROM drifted_account WHERE cls = 'repository'
 ),
 repository_value AS (
     SELECT ord, 3 AS grp, pos AS sub1, 0 AS sub2, key, dn, identity_key, situation, rule,
            'repository' AS target, 'update_repository' AS response,
            [repo_change] AS changes, rd_merge_pre(repo_pre) AS preconditions,
-           [why] AS drift, alert, false AS review
+           [why] AS drift, alert, pair_review AS review
     FROM drow WHERE cls = 'repository_value'
 ),
 value_change AS (
@@ -291,7 +295,7 @@ attribute_value AS (
                  ELSE [rd_pre(CAST($uuid_attr AS VARCHAR), [uuid])] END)
            || CASE WHEN op = 'delete' THEN [rd_pre(ep_attr, [value])] ELSE rd_no_pre() END
                AS preconditions,
-           [why] AS drift, alert, response = 'review' AS review
+           [why] AS drift, alert, response = 'review' OR pair_review AS review
     FROM value_change WHERE membership IS NULL
 ),
 -- memberOf is computed by the directory: the event changes the group's member list
@@ -301,7 +305,7 @@ member_value AS (
            [rd_change(op, membership, member)] AS changes,
            CASE WHEN op = 'delete' THEN [rd_pre(membership, member)] ELSE rd_no_pre() END
                AS preconditions,
-           [why] AS drift, alert, response = 'review' AS review
+           [why] AS drift, alert, response = 'review' OR pair_review AS review
     FROM value_change WHERE membership IS NOT NULL
 ),
 account_object_drift AS (

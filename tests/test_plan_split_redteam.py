@@ -17,9 +17,13 @@ from typing import Any
 
 import pytest
 
+from recondiff.apply.runner import apply_plan
+from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
+from tests.slapd import Slapd
+from tests.test_plan_split import ASMITH, JDOE, _export, server  # noqa: F401 (a fixture)
 
 CASE = ROOT / "tests" / "data" / "plan_split"
 
@@ -103,6 +107,25 @@ def test_the_drift_of_a_correlated_pair_waits_for_its_link_to_be_reviewed(
     so the drift fixes it proposes (title, update_endpoint) wait with the link. They
     were an auto modify, applied to an account nobody confirmed: before the split when
     none of the pair's drift needed review, and since it for every auto attribute."""
+    run = _correlated_run(tmp_path)
+    compare(run / "recondiff.toml", run / "out")
+    plan = load_plan(run / "out" / "plan.json")
+    asmith = [
+        (e["operation"], e["approval"]["state"], sorted({c["attribute"] for c in e["changes"]}))
+        for e in plan["events"]
+        if e["object"]["key"] == "asmith"
+    ]
+    assert asmith == [
+        ("link", "pending", ["account"]),
+        ("modify", "pending", ["title"]),
+    ]
+    # the linked pair's auto changes still go on without waiting
+    jdoe = [e["approval"]["state"] for e in plan["events"] if e["object"]["key"] == "jdoe"]
+    assert jdoe == ["auto", "pending"]
+
+
+def _correlated_run(tmp_path: Path) -> Path:
+    """The tiny case with asmith unlinked, found by mail, ``correlated = "review"``."""
     run = tmp_path / "run"
     run.mkdir()
     shutil.copy(CASE / "export.ldif", run / "export.ldif")
@@ -118,17 +141,26 @@ def test_the_drift_of_a_correlated_pair_waits_for_its_link_to_be_reviewed(
         1,
     )
     (run / "recondiff.toml").write_text(config, encoding="utf-8")
+    return run
+
+
+@pytest.mark.system
+def test_apply_leaves_an_unconfirmed_pair_alone(server: Slapd, tmp_path: Path) -> None:  # noqa: F811
+    """Against slapd: --dry-run and a real apply with nothing approved change jdoe's
+    auto attributes only; asmith (correlated, its link pending) keeps its title."""
+    run = _correlated_run(tmp_path)
+    _export(server, run / "export.ldif")
     compare(run / "recondiff.toml", run / "out")
-    plan = load_plan(run / "out" / "plan.json")
-    asmith = [
-        (e["operation"], e["approval"]["state"], sorted({c["attribute"] for c in e["changes"]}))
-        for e in plan["events"]
-        if e["object"]["key"] == "asmith"
-    ]
-    assert asmith == [
-        ("link", "pending", ["account"]),
-        ("modify", "pending", ["title"]),
-    ]
-    # the linked pair's auto changes still go on without waiting
-    jdoe = [e["approval"]["state"] for e in plan["events"] if e["object"]["key"] == "jdoe"]
-    assert jdoe == ["auto", "pending"]
+    plan_path = run / "out" / "plan.json"
+    target = LdapTarget(server.url, server.admin_dn, server.password, allow_plaintext=True)
+    allow = {"modifies": 3}
+    dry = apply_plan(plan_path, target, allow=allow, dry_run=True)
+    assert server.values(JDOE, "sn") == ["Doe"]  # a dry run writes nothing
+    result = apply_plan(plan_path, target, allow=allow)
+    assert result.exit_code == 0
+    ran = {o.event_id for o in result.outcomes if o.outcome == "applied"}
+    assert ran == {o.event_id for o in dry.outcomes if o.outcome != "skipped"}
+    assert len(ran) == 1
+    assert server.values(JDOE, "sn") == ["Doe-Smith"]
+    assert server.values(JDOE, "mail") == ["jdoe@example.org"]
+    assert server.values(ASMITH, "title") == ["Analyst"]

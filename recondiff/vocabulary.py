@@ -100,3 +100,64 @@ REVIEW_PROPOSALS: dict[str, str | None] = {
 }
 DRIFT_RESPONSES = ("do_nothing", "update_endpoint", "reject", "review", "update_repository")
 DRIFT_KINDS = ("any", "added", "removed", "changed")
+
+
+# --- LDAP attribute names -------------------------------------------------------------
+# One attribute type has several names: its usual name, aliases and an OID
+# (RFC 4512). The guards, the auto/reviewed split of the plan and the config's
+# "map each attribute once" compare attribute types, never spellings.
+
+_TYPE_NAMES = {
+    "userid": "uid",
+    "0.9.2342.19200300.100.1.1": "uid",
+    "2.5.4.31": "member",
+    "2.5.4.50": "uniquemember",
+    "1.3.6.1.1.1.1.12": "memberuid",
+    "1.2.840.113556.1.4.221": "samaccountname",
+    "1.2.840.113556.1.4.8": "useraccountcontrol",
+    "1.3.6.1.4.1.42.2.27.8.1.17": "pwdaccountlockedtime",
+    "2.16.840.1.113730.3.1.610": "nsaccountlock",
+}
+"""The other names (alias, OID) a server takes for the attributes the guards look for."""
+
+
+def attribute_type(description: str) -> str:
+    """The attribute type ``description`` names, as the guards compare it: lower-cased,
+    without options (``uid;lang-en`` is a uid, matched by ``(uid=...)``), an alias or
+    OID by its usual name (slapd applies ``userid`` and ``2.5.4.31`` as uid and member)."""
+    name = description.strip().split(";", 1)[0].lower()
+    return _TYPE_NAMES.get(name, name)
+
+
+_SCHEMA_NAMES = {
+    "surname": "sn", "2.5.4.4": "sn", "commonname": "cn", "2.5.4.3": "cn",
+    "gn": "givenname", "2.5.4.42": "givenname", "2.5.4.43": "initials",
+    "rfc822mailbox": "mail", "0.9.2342.19200300.100.1.3": "mail",
+    "2.5.4.12": "title", "2.5.4.13": "description", "2.5.4.20": "telephonenumber",
+    "localityname": "l", "2.5.4.7": "l", "stateorprovincename": "st", "2.5.4.8": "st",
+    "streetaddress": "street", "2.5.4.9": "street", "organizationname": "o", "2.5.4.10": "o",
+    "organizationalunitname": "ou", "2.5.4.11": "ou", "countryname": "c", "2.5.4.6": "c",
+    "2.5.4.16": "postaladdress", "2.5.4.17": "postalcode",
+    "2.5.4.19": "physicaldeliveryofficename", "fax": "facsimiletelephonenumber",
+    "2.5.4.23": "facsimiletelephonenumber", "mobiletelephonenumber": "mobile",
+    "0.9.2342.19200300.100.1.41": "mobile", "pagertelephonenumber": "pager",
+    "0.9.2342.19200300.100.1.42": "pager", "hometelephonenumber": "homephone",
+    "0.9.2342.19200300.100.1.20": "homephone", "0.9.2342.19200300.100.1.10": "manager",
+    "2.16.840.1.113730.3.1.241": "displayname", "2.16.840.1.113730.3.1.2": "departmentnumber",
+    "2.16.840.1.113730.3.1.3": "employeenumber", "2.16.840.1.113730.3.1.4": "employeetype",
+    "1.2.840.113556.1.2.210": "proxyaddresses", "1.2.840.113556.1.2.141": "department",
+    "1.2.840.113556.1.2.146": "company", "1.2.840.113556.1.4.656": "userprincipalname",
+}  # fmt: skip
+"""Other names (alias, OID) of common user attributes, for :func:`drift_group`."""
+
+UNKNOWN_TYPE = "*"
+"""The :func:`drift_group` of an OID recondiff cannot name: it may be any attribute."""
+
+
+def drift_group(description: str) -> str:
+    """The attribute type an [[attribute]] endpoint name changes, as the auto/reviewed
+    split compares them (docs/plan.md): :func:`attribute_type`, a common alias or OID
+    by its usual name (``surname``, ``2.5.4.4``: sn), :data:`UNKNOWN_TYPE` for another OID."""
+    name = attribute_type(description)
+    name = _SCHEMA_NAMES.get(name, name)
+    return UNKNOWN_TYPE if name[:1].isdigit() else name

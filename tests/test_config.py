@@ -363,3 +363,39 @@ def test_create_dn_placeholders_are_repository_columns(tmp_path: Path) -> None:
         "{key} for the account's key"
     )
     assert not (tmp_path / "out2").exists()
+
+
+def _two_attributes(first: str, second: str) -> str:
+    return BASE + (
+        f'[[attribute]]\nendpoint = "{first}"\nrepository = "a"\n'
+        f'[[attribute]]\nendpoint = "{second}"\nrepository = "b"\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("sn", "surname"), ("sn", "2.5.4.4"), ("mail", "rfc822Mailbox"), ("uid", "userid"),
+     ("member", "2.5.4.31"), ("cn", "commonName")],
+)
+def test_one_ldap_attribute_under_two_names_is_refused(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    """Two [[attribute]] tables writing one attribute type (an alias, an OID) would
+    give one attribute two responses: the plan's auto event could change what its
+    reviewed event holds. Refused before any run."""
+    assert error_of(tmp_path, _two_attributes(first, second)) == (
+        f"CONFIG: [[attribute]] #2 endpoint '{second}' is another name of '{first}', "
+        "mapped by [[attribute]] #1 (one LDAP attribute type); map each endpoint "
+        "attribute once, under one name"
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("mail", "mail;lang-en"), ("1.3.6.1.4.1.99999.1", "1.3.6.1.4.1.99999.2"), ("sn", "cn")],
+)
+def test_distinct_attribute_types_and_subtypes_stay_allowed(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    cfg = load_config(write(tmp_path, _two_attributes(first, second)))
+    assert [a.endpoint for a in cfg.attributes] == [first, second]

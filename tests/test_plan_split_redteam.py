@@ -20,6 +20,7 @@ import pytest
 from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
+from recondiff.errors import ConfigError
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
 from tests.slapd import Slapd
@@ -79,8 +80,18 @@ def _sn_touched(event: dict[str, Any]) -> bool:
     return any(i["attribute"].lower() in SN_NAMES for i in items)
 
 
+@pytest.mark.parametrize("alias", ["surname", "2.5.4.4", "SURNAME"])
+def test_a_config_mapping_one_attribute_under_two_names_is_refused(
+    tmp_path: Path, alias: str
+) -> None:
+    """The config refuses sn and its alias or OID mapped twice, before any plan:
+    the split (below) is the second line for names it cannot know."""
+    with pytest.raises(ConfigError, match=rf"endpoint '{alias}' is another name of 'sn'"):
+        _plan(tmp_path, alias, "update_endpoint", "review")
+
+
 # 1.3.6.1.4.1.99999.4: an OID recondiff cannot name might be sn, so it is held with it
-@pytest.mark.parametrize("alias", ["surname", "2.5.4.4", "1.3.6.1.4.1.99999.4"])
+@pytest.mark.parametrize("alias", ["1.3.6.1.4.1.99999.4"])
 @pytest.mark.parametrize(
     ("sn_response", "alias_response"),
     [("update_endpoint", "review"), ("review", "update_endpoint")],

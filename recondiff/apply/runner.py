@@ -53,7 +53,6 @@ from recondiff.plan.assertions import (
     all_of,
     assertion_control,
     assertion_filter,
-    attribute_type,
     changes_filter,
     check_attribute,
     escape_filter_value,
@@ -63,6 +62,7 @@ from recondiff.plan.assertions import (
 )
 from recondiff.plan.checks import check_plan, match_form, refusal, sent_dns
 from recondiff.plan.file import Event, Plan, load_plan, runnable
+from recondiff.vocabulary import attribute_type
 
 STALE_RESULTS = {
     122: "assertionFailed",

@@ -47,6 +47,8 @@ from recondiff.vocabulary import (
     SET_KINDS,
     SITUATION_RESPONSES,
     SITUATIONS,
+    UNKNOWN_TYPE,
+    drift_group,
 )
 
 __all__ = [
@@ -252,6 +254,7 @@ def _attributes(file: Path, raw: Any) -> tuple[AttributeMapping, ...]:
         raise ConfigError(f"{file}: attribute must be written [[attribute]] (a list of tables)")
     attributes = []
     seen: dict[str, int] = {}
+    types: dict[tuple[str, str], tuple[int, str]] = {}
     for i, raw_attr in enumerate(raw, 1):
         mapping = _attribute(file, i, raw_attr)
         if mapping.endpoint.lower() in seen:
@@ -260,8 +263,27 @@ def _attributes(file: Path, raw: Any) -> tuple[AttributeMapping, ...]:
                 f"[[attribute]] #{seen[mapping.endpoint.lower()]}; map each endpoint attribute once"
             )
         seen[mapping.endpoint.lower()] = i
+        key = _attribute_type_key(mapping.endpoint)
+        if key in types:
+            first, name = types[key]
+            raise ConfigError(
+                f"{file}: [[attribute]] #{i} endpoint '{mapping.endpoint}' is another name of "
+                f"'{name}', mapped by [[attribute]] #{first} (one LDAP attribute type); "
+                "map each endpoint attribute once, under one name"
+            )
+        types[key] = (i, mapping.endpoint)
         attributes.append(mapping)
     return tuple(attributes)
+
+
+def _attribute_type_key(endpoint: str) -> tuple[str, str]:
+    """The LDAP attribute type an endpoint attribute name writes, and its options:
+    ``surname`` and ``2.5.4.4`` are ``sn`` (recondiff.vocabulary.drift_group);
+    ``mail;lang-en`` is a subtype of ``mail``, not ``mail`` itself. An OID
+    recondiff cannot name is only itself."""
+    base, _, options = endpoint.strip().lower().partition(";")
+    kind = drift_group(base)
+    return (base if kind == UNKNOWN_TYPE else kind, options)
 
 
 def _attribute(file: Path, i: int, raw: Any) -> AttributeMapping:

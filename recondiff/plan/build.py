@@ -25,9 +25,8 @@ from recondiff.config.model import AttributeMapping, Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
-from recondiff.plan.assertions import drift_group
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
-from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS
+from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
 
 if TYPE_CHECKING:
     from recondiff.engine.resolve import InputSummary

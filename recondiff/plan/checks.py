@@ -20,11 +20,11 @@ from recondiff.errors import ConfigError, InputError
 from recondiff.plan.assertions import (
     MEMBER_LISTS,
     assertion_filter,
-    attribute_type,
     changes_filter,
     membership_event,
 )
 from recondiff.plan.file import Event, Plan, runnable
+from recondiff.vocabulary import attribute_type
 
 MASS_OPERATIONS = ("delete", "disable")
 """Operations counted as deletes and disables (with the modifies that disable)."""

@@ -233,9 +233,9 @@ def test_a_selector_whose_events_are_all_decided_hits_nothing(plan_path: Path) -
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (("--event", "ev-0000000000000000", "--response", "review"), "--event and a selector"),
-        (("--all", "--operation", "add"), "--all and a selector"),
-        (("--all", "--event", "ev-0000000000000000"), "--event and --all"),
+        (("--event", "ev-0000000000000000", "--response", "review"), "give --event ID or a selector, not both"),
+        (("--all", "--operation", "add"), "give --all or a selector, not both"),
+        (("--all", "--event", "ev-0000000000000000"), "or --all, not both"),
         ((), "say which events"),
     ],
 )

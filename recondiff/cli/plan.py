@@ -95,6 +95,22 @@ def _report(selection: review.Selection) -> None:
         click.echo(f"recondiff: {line}", err=True)
 
 
+def _check_which(events: tuple[str, ...], all_pending: bool, selecting: bool) -> None:
+    """--event, --all and a selector exclude each other; one of them is needed."""
+    if events and all_pending:
+        raise click.UsageError("give --event ID (repeatable) or --all, not both")
+    if selecting and (events or all_pending):
+        given = "--event ID" if events else "--all"
+        raise click.UsageError(
+            f"give {given} or a selector, not both (a selector decides only pending events)"
+        )
+    if not (events or all_pending or selecting):
+        raise click.UsageError(
+            "say which events: --event ID (repeatable), --all, or a selector "
+            "(--response, --situation, --operation, --attribute, --account, --rule)"
+        )
+
+
 def _decide(
     decision: str,
     plan_file: Path,
@@ -104,18 +120,7 @@ def _decide(
     comment: str | None,
     selector_options: dict[str, tuple[str, ...]],
 ) -> None:
-    chosen = [w for w, given in (("--event", events), ("--all", all_pending)) if given]
-    if any(selector_options.values()):
-        chosen.append("a selector")
-    if len(chosen) > 1:
-        raise click.UsageError(
-            f"give only one of --event ID, --all or a selector, not {' and '.join(chosen)}"
-        )
-    if not chosen:
-        raise click.UsageError(
-            "say which events: --event ID (repeatable), --all, or a selector "
-            "(--response, --situation, --operation, --attribute, --account, --rule)"
-        )
+    _check_which(events, all_pending, any(selector_options.values()))
     selector = _selector(selector_options)
     if selector is not None:
         _, decided = review.decide_selected(

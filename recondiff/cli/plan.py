@@ -54,12 +54,12 @@ def show(plan_file: Path, as_json: bool) -> None:
 
 
 _SELECTOR_OPTIONS = (
-    ("--response", "responses", "RESPONSE", "The event's response (review, update_endpoint, …)."),
-    ("--situation", "situations", "SITUATION", "The situation of the event's reason."),
+    ("--response", "responses", "RESPONSE", "the event's response (review, update_endpoint, …)."),
+    ("--situation", "situations", "SITUATION", "the situation of the event's reason."),
     ("--operation", "operations", "OP", "add, modify, delete, disable, enable, link, unlink."),
-    ("--attribute", "attributes", "NAME", "An attribute any change touches (surname = sn)."),
-    ("--account", "accounts", "GLOB", "Endpoint key or identity key (fnmatch, any case)."),
-    ("--rule", "rules", "RULE", "The correlation rule of the event's reason."),
+    ("--attribute", "attributes", "NAME", "an attribute any change touches (surname = sn)."),
+    ("--account", "accounts", "GLOB", "endpoint key or identity key (fnmatch, any case)."),
+    ("--rule", "rules", "RULE", "the correlation rule of the event's reason."),
 )
 
 

@@ -380,7 +380,8 @@ def test_approve_all_with_nothing_pending_leaves_the_file(plan_path: Path) -> No
         ),
         (
             ["--by", "ann"],
-            "recondiff: error: say which events: --event ID (repeatable) or --all"
+            "recondiff: error: say which events: --event ID (repeatable), --all, or a selector"
+            " (--response, --situation, --operation, --attribute, --account, --rule)"
             " (see 'recondiff plan approve --help')",
         ),
         (

@@ -53,11 +53,25 @@ def show(plan_file: Path, as_json: bool) -> None:
         click.echo(line)
 
 
+_SELECTOR_OPTIONS = (
+    ("--response", "responses", "RESPONSE", "the event's response (review, update_endpoint, …)."),
+    ("--situation", "situations", "SITUATION", "the situation of the event's reason."),
+    ("--operation", "operations", "OP", "add, modify, delete, disable, enable, link, unlink."),
+    ("--attribute", "attributes", "NAME", "an attribute any change touches (surname = sn)."),
+    ("--account", "accounts", "GLOB", "endpoint key or identity key (fnmatch, any case)."),
+    ("--rule", "rules", "RULE", "the correlation rule of the event's reason."),
+)
+
+
 def _decision_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--comment", metavar="TEXT", help="Recorded with each decision.")(f)
     f = click.option(
         "--by", "by", required=True, metavar="NAME", help="Who decides (recorded in the plan)."
     )(f)
+    for option, name, metavar, text in reversed(_SELECTOR_OPTIONS):
+        f = click.option(
+            option, name, multiple=True, metavar=metavar, help=f"Selector: {text} Repeatable."
+        )(f)
     f = click.option(
         "--all", "all_pending", is_flag=True, help="Every pending event (decided ones are kept)."
     )(f)
@@ -71,6 +85,32 @@ def _decision_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return _plan_argument(f)
 
 
+def _selector(options: dict[str, tuple[str, ...]]) -> review.Selector | None:
+    selector = review.Selector.parse(**options)
+    return None if selector.is_empty() else selector
+
+
+def _report(selection: review.Selection) -> None:
+    for line in selection.report_lines():
+        click.echo(f"recondiff: {line}", err=True)
+
+
+def _check_which(events: tuple[str, ...], all_pending: bool, selecting: bool) -> None:
+    """--event, --all and a selector exclude each other; one of them is needed."""
+    if events and all_pending:
+        raise click.UsageError("give --event ID (repeatable) or --all, not both")
+    if selecting and (events or all_pending):
+        given = "--event ID" if events else "--all"
+        raise click.UsageError(
+            f"give {given} or a selector, not both (a selector decides only pending events)"
+        )
+    if not (events or all_pending or selecting):
+        raise click.UsageError(
+            "say which events: --event ID (repeatable), --all, or a selector "
+            "(--response, --situation, --operation, --attribute, --account, --rule)"
+        )
+
+
 def _decide(
     decision: str,
     plan_file: Path,
@@ -78,12 +118,17 @@ def _decide(
     all_pending: bool,
     by: str,
     comment: str | None,
+    selector_options: dict[str, tuple[str, ...]],
 ) -> None:
-    if events and all_pending:
-        raise click.UsageError("give --event ID (repeatable) or --all, not both")
-    if not events and not all_pending:
-        raise click.UsageError("say which events: --event ID (repeatable) or --all")
-    decided = review.decide_file(plan_file, None if all_pending else events, decision, by, comment)
+    _check_which(events, all_pending, any(selector_options.values()))
+    selector = _selector(selector_options)
+    if selector is not None:
+        _, decided = review.decide_selected(
+            plan_file, selector, decision, by, comment, report=_report
+        )
+    else:
+        ids = None if all_pending else events
+        decided = review.decide_file(plan_file, ids, decision, by, comment)
     for event_id in decided:
         click.echo(event_id)
     click.echo(f"recondiff: {decision} {_plural(len(decided), 'event')} in {plan_file}", err=True)
@@ -92,7 +137,12 @@ def _decide(
 @plan_group.command(name="approve")
 @_decision_options
 def approve(
-    plan_file: Path, events: tuple[str, ...], all_pending: bool, by: str, comment: str | None
+    plan_file: Path,
+    events: tuple[str, ...],
+    all_pending: bool,
+    by: str,
+    comment: str | None,
+    **selector_options: tuple[str, ...],
 ) -> None:
     """Approve events of PLAN that need approval; rewrites PLAN with a new digest.
 
@@ -100,15 +150,29 @@ def approve(
     keep their decision (name one with --event to change it). Prints the ids
     decided.
 
+    A selector decides the pending events of a kind: --response, --situation,
+    --operation, --attribute, --account GLOB, --rule. Options combine with AND;
+    a repeated option ORs its values. It first prints how many events it hits,
+    by operation and by response, and those it skips (already decided, auto).
+    A selector that hits nothing is an error and writes nothing. --event,
+    --all and a selector exclude each other.
+
     Example: recondiff plan approve out/plan.json --event ev-0123456789abcdef --by "J. Smith"
+
+    Example: recondiff plan approve out/plan.json --response review --attribute mail --by J.Smith
     """
-    _decide("approved", plan_file, events, all_pending, by, comment)
+    _decide("approved", plan_file, events, all_pending, by, comment, selector_options)
 
 
 @plan_group.command(name="reject")
 @_decision_options
 def reject(
-    plan_file: Path, events: tuple[str, ...], all_pending: bool, by: str, comment: str | None
+    plan_file: Path,
+    events: tuple[str, ...],
+    all_pending: bool,
+    by: str,
+    comment: str | None,
+    **selector_options: tuple[str, ...],
 ) -> None:
     """Reject events of PLAN that need approval; rewrites PLAN with a new digest.
 
@@ -116,9 +180,18 @@ def reject(
     keep their decision (name one with --event to change it). Prints the ids
     decided.
 
+    A selector decides the pending events of a kind: --response, --situation,
+    --operation, --attribute, --account GLOB, --rule. Options combine with AND;
+    a repeated option ORs its values. It first prints how many events it hits,
+    by operation and by response, and those it skips (already decided, auto).
+    A selector that hits nothing is an error and writes nothing. --event,
+    --all and a selector exclude each other.
+
     Example: recondiff plan reject out/plan.json --all --by "J. Smith" --comment "not this week"
+
+    Example: recondiff plan reject out/plan.json --operation disable --account 'svc-*' --by J.Smith
     """
-    _decide("rejected", plan_file, events, all_pending, by, comment)
+    _decide("rejected", plan_file, events, all_pending, by, comment, selector_options)
 
 
 @plan_group.command(name="export-decisions")

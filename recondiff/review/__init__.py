@@ -7,6 +7,7 @@ load, a fresh digest written atomically on every save).
 
 * :mod:`~recondiff.review.summary`: one line per event, ``plan show``;
 * :mod:`~recondiff.review.decisions`: ``plan approve|reject``;
+* :mod:`~recondiff.review.select`: selectors (``--response``, ``--account`` …);
 * :mod:`~recondiff.review.sheet`: ``plan export-decisions|import-decisions``;
 * :mod:`~recondiff.review.feed`: ``plan feed``.
 
@@ -17,7 +18,7 @@ names the file, the row and column (spreadsheet numbering: the header is row
 
 from __future__ import annotations
 
-from recondiff.review.decisions import decide_events, decide_file
+from recondiff.review.decisions import decide_events, decide_file, decide_selected
 from recondiff.review.feed import (
     FEED_COLUMNS,
     FEED_CSV,
@@ -26,6 +27,7 @@ from recondiff.review.feed import (
     feed_rows,
     write_feed,
 )
+from recondiff.review.select import Selection, Selector, SelectorError, choose, select
 from recondiff.review.sheet import (
     DECISION_COLUMNS,
     Decision,
@@ -46,8 +48,13 @@ __all__ = [
     "Decision",
     "FeedResult",
     "ImportResult",
+    "Selection",
+    "Selector",
+    "SelectorError",
+    "choose",
     "decide_events",
     "decide_file",
+    "decide_selected",
     "decision_rows",
     "describe",
     "export_decisions",
@@ -56,6 +63,7 @@ __all__ = [
     "parse_decision",
     "read_decisions",
     "reason_line",
+    "select",
     "summarise",
     "summary_lines",
     "write_feed",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
 from recondiff.errors import InputError
 from recondiff.plan import file as plan_mod
 from recondiff.plan.file import Plan
+from recondiff.review.select import Selection, Selector, SelectorError, choose
 
 
 def decide_events(
@@ -53,3 +54,36 @@ def decide_file(
     if decided:
         plan_mod.save_plan(plan, path)
     return decided
+
+
+def decide_selected(
+    path: Path | str,
+    selector: Selector,
+    decision: str,
+    by: str,
+    comment: str | None = None,
+    at: datetime | None = None,
+    report: Callable[[Selection], None] | None = None,
+) -> tuple[Selection, list[str]]:
+    """Decide the *pending* events ``selector`` hits in the plan at ``path``.
+
+    ``report`` is called with the selection before anything is decided. A
+    selector that hits no pending event is a :class:`SelectorError` (the file
+    is not written); otherwise the plan is saved atomically with a new digest.
+    """
+    if not by.strip():
+        raise InputError(f"{path}: a decision needs the approver's name (--by NAME)")
+    plan = plan_mod.load_plan(path)
+    selection = choose(plan["events"], selector)
+    if report is not None:
+        report(selection)
+    if not selection.pending:
+        skipped = len(selection.decided) + len(selection.auto)
+        also = f" ({skipped} matching already decided or auto)" if skipped else ""
+        raise SelectorError(
+            f"selector {selector.describe()} hits no pending event in {path}{also}; nothing written"
+        )
+    ids = [e["id"] for e in selection.pending]
+    decided = plan_mod.decide(plan, ids, decision, by, comment, at, path)
+    plan_mod.save_plan(plan, path)
+    return selection, decided

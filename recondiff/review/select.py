@@ -1,0 +1,190 @@
+"""Selecting plan events by what they are (``plan approve|reject --response …``).
+
+A pure function over events, so that a decisions ledger can reuse it and record
+the selector it was given (:meth:`Selector.describe`). Semantics (docs/plan.md,
+"Selectors"): different options combine with AND, the values of a repeated
+option with OR; every comparison is case-insensitive.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Any
+
+from recondiff.errors import RecondiffError
+from recondiff.plan.assertions import UNKNOWN_TYPE, attribute_type, drift_group
+from recondiff.vocabulary import RESPONSES, SITUATIONS
+
+Event = dict[str, Any]
+
+# The plan schema's operations (recondiff/plan/plan.schema.json).
+OPERATIONS = ("add", "modify", "delete", "disable", "enable", "link", "unlink")
+
+
+class SelectorError(RecondiffError):
+    """A selector names a value that cannot exist (a typo), or selects nothing."""
+
+
+def _checked(option: str, values: Sequence[str], valid: Sequence[str]) -> tuple[str, ...]:
+    out = tuple(v.strip().lower() for v in values)
+    for value, given in zip(out, values, strict=True):
+        if value not in valid:
+            raise SelectorError(f"{option} {given!r} is not one of: {', '.join(valid)}")
+    return out
+
+
+@dataclass(frozen=True)
+class Selector:
+    """What to select; an empty tuple means "any". Build with :meth:`parse`."""
+
+    responses: tuple[str, ...] = ()
+    situations: tuple[str, ...] = ()
+    operations: tuple[str, ...] = ()
+    attributes: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        responses: Iterable[str] = (),
+        situations: Iterable[str] = (),
+        operations: Iterable[str] = (),
+        attributes: Iterable[str] = (),
+        accounts: Iterable[str] = (),
+        rules: Iterable[str] = (),
+    ) -> Selector:
+        """Check the closed vocabularies (a typo is an error listing the valid
+        values, never a silent zero) and normalise case."""
+        return cls(
+            responses=_checked("--response", tuple(responses), RESPONSES),
+            situations=_checked("--situation", tuple(situations), SITUATIONS),
+            operations=_checked("--operation", tuple(operations), OPERATIONS),
+            attributes=tuple(a.strip().lower() for a in attributes),
+            accounts=tuple(a.strip().lower() for a in accounts),
+            rules=tuple(r.strip().lower() for r in rules),
+        )
+
+    def is_empty(self) -> bool:
+        return not any(
+            (self.responses, self.situations, self.operations,
+             self.attributes, self.accounts, self.rules)
+        )
+
+    def describe(self) -> str:
+        """The selector as command-line options, e.g. ``--response review --account 'j*'``."""
+        parts: list[str] = []
+        for option, values in (
+            ("--response", self.responses),
+            ("--situation", self.situations),
+            ("--operation", self.operations),
+            ("--attribute", self.attributes),
+            ("--account", self.accounts),
+            ("--rule", self.rules),
+        ):
+            parts.extend(f"{option} {_quote(v)}" for v in values)
+        return " ".join(parts)
+
+
+def _quote(value: str) -> str:
+    plain = value and all(c.isalnum() or c in "-_.@" for c in value)
+    return value if plain else "'" + value.replace("'", "'\\''") + "'"
+
+
+def _lower(value: object) -> str | None:
+    return value.lower() if isinstance(value, str) else None
+
+
+def account_keys(event: Event) -> list[str]:
+    """The keys ``--account`` matches: the account's endpoint key (for a membership
+    event, the member account's), and the identity key it is linked to."""
+    obj = event.get("object") or {}
+    member = obj.get("member_of") or {}
+    keys = (obj.get("key"), member.get("key"), obj.get("identity_key"))
+    return [k for k in (_lower(k) for k in keys) if k]
+
+
+def attribute_name(description: str) -> str:
+    """The name ``--attribute`` compares: lower case, no options, an alias or OID by
+    its usual name (``surname``, ``2.5.4.4`` and ``sn;lang-en`` are all ``sn``)."""
+    name = drift_group(description)
+    return attribute_type(description) if name == UNKNOWN_TYPE else name
+
+
+def _any(patterns: tuple[str, ...], value: str | None) -> bool:
+    return not patterns or (value is not None and value in patterns)
+
+
+def matches(event: Event, selector: Selector) -> bool:
+    """Whether ``event`` is of the kind ``selector`` names (its state is not looked at)."""
+    reason = event.get("reason") or {}
+    if not (
+        _any(selector.responses, _lower(event.get("response")))
+        and _any(selector.operations, _lower(event.get("operation")))
+        and _any(selector.situations, _lower(reason.get("situation")))
+        and _any(selector.rules, _lower(reason.get("rule")))
+    ):
+        return False
+    if selector.attributes:
+        wanted = {attribute_name(a) for a in selector.attributes}
+        types = {attribute_name(c["attribute"]) for c in event.get("changes") or ()}
+        if types.isdisjoint(wanted):
+            return False
+    if selector.accounts:
+        keys = account_keys(event)
+        if not any(fnmatchcase(k, p) for k in keys for p in selector.accounts):
+            return False
+    return True
+
+
+def select(events: Iterable[Event], selector: Selector) -> list[Event]:
+    """The events of the kind ``selector`` names, in plan order, whatever their state."""
+    return [e for e in events if matches(e, selector)]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a selector hit: events to decide (pending) and those it leaves alone."""
+
+    selector: Selector
+    pending: list[Event]
+    decided: list[Event]
+    auto: list[Event]
+
+    def report_lines(self) -> list[str]:
+        """How many events the selector hits, by operation and by response, and
+        how many it skips (one line each)."""
+        lines = [f"selector {self.selector.describe()} hits {_events(len(self.pending))}"]
+        if self.pending:
+            lines.append("  by operation: " + _breakdown(e["operation"] for e in self.pending))
+            lines.append("  by response: " + _breakdown(e["response"] for e in self.pending))
+        if self.decided:
+            states = _breakdown(e["approval"]["state"] for e in self.decided)
+            lines.append(f"  skipped {_events(len(self.decided))} already decided ({states})")
+        if self.auto:
+            lines.append(f"  skipped {_events(len(self.auto))} decided automatically (auto)")
+        return lines
+
+
+def _events(n: int) -> str:
+    return "1 event" if n == 1 else f"{n} events"
+
+
+def _breakdown(values: Iterable[str]) -> str:
+    counts = Counter(values)
+    return ", ".join(f"{k} {n}" for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def choose(events: Iterable[Event], selector: Selector) -> Selection:
+    """:func:`select`, split by approval state: only pending events are decided."""
+    hit = select(events, selector)
+    return Selection(
+        selector=selector,
+        pending=[e for e in hit if e["approval"]["state"] == "pending"],
+        decided=[e for e in hit if e["approval"]["state"] in ("approved", "rejected")],
+        auto=[e for e in hit if e["approval"]["state"] == "auto"],
+    )

@@ -98,6 +98,9 @@ REVIEW_PROPOSALS: dict[str, str | None] = {
     "missing": "add_to_endpoint",
     "deleted_in_repository": "disable_in_endpoint",
 }
+OPERATIONS = ("add", "modify", "delete", "disable", "enable", "link", "unlink")
+"""What an event of the plan does (plan.schema.json's ``operation``)."""
+
 DRIFT_RESPONSES = ("do_nothing", "update_endpoint", "reject", "review", "update_repository")
 DRIFT_KINDS = ("any", "added", "removed", "changed")
 

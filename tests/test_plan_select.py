@@ -288,3 +288,12 @@ def test_select_is_pure_and_ignores_state(sample_run: SampleRun) -> None:
     assert Selector.parse().is_empty()
     with pytest.raises(SelectorError):
         Selector.parse(responses=["nope"])
+
+
+def test_the_operations_a_selector_accepts_are_the_plan_schemas() -> None:
+    """vocabulary.OPERATIONS (what --operation accepts) is the schema's enum."""
+    from recondiff.plan.file import schema
+    from recondiff.vocabulary import OPERATIONS
+
+    enum = schema()["$defs"]["event"]["properties"]["operation"]["enum"]
+    assert tuple(enum) == OPERATIONS

@@ -15,13 +15,16 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from recondiff.errors import RecondiffError
-from recondiff.plan.assertions import UNKNOWN_TYPE, attribute_type, drift_group
-from recondiff.vocabulary import RESPONSES, SITUATIONS
+from recondiff.vocabulary import (
+    OPERATIONS,
+    RESPONSES,
+    SITUATIONS,
+    UNKNOWN_TYPE,
+    attribute_type,
+    drift_group,
+)
 
 Event = dict[str, Any]
-
-# The plan schema's operations (recondiff/plan/plan.schema.json).
-OPERATIONS = ("add", "modify", "delete", "disable", "enable", "link", "unlink")
 
 
 class SelectorError(RecondiffError):

@@ -134,8 +134,10 @@ def matches(event: Event, selector: Selector) -> bool:
         return False
     if selector.attributes:
         wanted = {attribute_name(a) for a in selector.attributes}
+        # Every attribute the event changes must be named: an event is decided
+        # whole, so "--attribute mail" must not approve an add that also sets mail.
         types = {attribute_name(c["attribute"]) for c in event.get("changes") or ()}
-        if types.isdisjoint(wanted):
+        if not types or not types <= wanted:
             return False
     if selector.accounts:
         keys = account_keys(event)

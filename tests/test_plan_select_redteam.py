@@ -47,3 +47,11 @@ def test_attribute_decides_only_events_that_change_nothing_else(plan_path: Path)
 def test_attribute_never_matches_an_event_without_changes() -> None:
     event = {"operation": "link", "response": "link", "changes": [], "object": {}, "reason": {}}
     assert not matches(event, Selector.parse(attributes=["mail"]))
+
+
+def test_describe_is_one_printable_line_whatever_the_value() -> None:
+    """The selector is printed before deciding (and meant for the ledger's one
+    line): a newline or an escape sequence in a value must not reach it raw."""
+    text = Selector.parse(accounts=["x\ny\x1b[31m"]).describe()
+    assert text.isprintable()
+    assert text == "--account $'x\\ny\\x1b[31m'"

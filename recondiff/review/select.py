@@ -94,6 +94,8 @@ class Selector:
 
 
 def _quote(value: str) -> str:
+    if not value.isprintable():  # a newline or escape sequence: shell $'...' form, one line
+        return "$'" + value.encode("unicode_escape").decode("ascii").replace("'", "\\'") + "'"
     plain = value and all(c.isalnum() or c in "-_.@" for c in value)
     return value if plain else "'" + value.replace("'", "'\\''") + "'"
 

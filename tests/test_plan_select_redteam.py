@@ -55,3 +55,19 @@ def test_describe_is_one_printable_line_whatever_the_value() -> None:
     text = Selector.parse(accounts=["x\ny\x1b[31m"]).describe()
     assert text.isprintable()
     assert text == "--account $'x\\ny\\x1b[31m'"
+
+
+def _keyed(key: str) -> dict[str, Any]:
+    return {
+        "operation": "modify", "response": "review", "reason": {},
+        "changes": [{"attribute": "mail"}], "object": {"key": key},
+    }
+
+
+def test_account_case_folding_does_not_turn_a_lookalike_into_the_named_account() -> None:
+    """'\\u212aadmin' (KELVIN SIGN) lower-cases to 'kadmin', so --account kadmin selected
+    a crafted look-alike account that the directory keeps apart from kadmin."""
+    assert not matches(_keyed("\u212aadmin"), Selector.parse(accounts=["kadmin"]))
+    assert matches(_keyed("\u212aadmin"), Selector.parse(accounts=["*"]))
+    assert matches(_keyed("KAdmin"), Selector.parse(accounts=["kadmin"]))
+    assert matches(_keyed("\u00c9lodie"), Selector.parse(accounts=["\u00e9l*"]))

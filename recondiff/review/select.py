@@ -110,7 +110,14 @@ def account_keys(event: Event) -> list[str]:
     obj = event.get("object") or {}
     member = obj.get("member_of") or {}
     keys = (obj.get("key"), member.get("key"), obj.get("identity_key"))
-    return [k for k in (_lower(k) for k in keys) if k]
+    return [k for k in (_key_lower(k) for k in keys) if k]
+
+
+def _key_lower(value: object) -> str | None:
+    """Lower case, unless that makes another key of it: KELVIN SIGN lowers to an ASCII
+    k, so '\u212aadmin' would match ``--account kadmin``; such a key keeps its case."""
+    low = _lower(value)
+    return low if low is None or low.upper() == str(value).upper() else str(value)
 
 
 def attribute_name(description: str) -> str:

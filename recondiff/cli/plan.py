@@ -57,7 +57,7 @@ _SELECTOR_OPTIONS = (
     ("--response", "responses", "RESPONSE", "the event's response (review, update_endpoint, …)."),
     ("--situation", "situations", "SITUATION", "the situation of the event's reason."),
     ("--operation", "operations", "OP", "add, modify, delete, disable, enable, link, unlink."),
-    ("--attribute", "attributes", "NAME", "an attribute any change touches (surname = sn)."),
+    ("--attribute", "attributes", "NAME", "the only attribute its changes touch (surname = sn)."),
     ("--account", "accounts", "GLOB", "endpoint key or identity key (fnmatch, any case)."),
     ("--rule", "rules", "RULE", "the correlation rule of the event's reason."),
 )

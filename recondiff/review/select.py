@@ -94,6 +94,8 @@ class Selector:
 
 
 def _quote(value: str) -> str:
+    if not value.isprintable():  # a newline or escape sequence: shell $'...' form, one line
+        return "$'" + value.encode("unicode_escape").decode("ascii").replace("'", "\\'") + "'"
     plain = value and all(c.isalnum() or c in "-_.@" for c in value)
     return value if plain else "'" + value.replace("'", "'\\''") + "'"
 
@@ -108,7 +110,14 @@ def account_keys(event: Event) -> list[str]:
     obj = event.get("object") or {}
     member = obj.get("member_of") or {}
     keys = (obj.get("key"), member.get("key"), obj.get("identity_key"))
-    return [k for k in (_lower(k) for k in keys) if k]
+    return [k for k in (_key_lower(k) for k in keys) if k]
+
+
+def _key_lower(value: object) -> str | None:
+    """Lower case, unless that makes another key of it: KELVIN SIGN lowers to an ASCII
+    k, so '\u212aadmin' would match ``--account kadmin``; such a key keeps its case."""
+    low = _lower(value)
+    return low if low is None or low.upper() == str(value).upper() else str(value)
 
 
 def attribute_name(description: str) -> str:
@@ -134,8 +143,10 @@ def matches(event: Event, selector: Selector) -> bool:
         return False
     if selector.attributes:
         wanted = {attribute_name(a) for a in selector.attributes}
+        # Every attribute the event changes must be named: an event is decided
+        # whole, so "--attribute mail" must not approve an add that also sets mail.
         types = {attribute_name(c["attribute"]) for c in event.get("changes") or ()}
-        if types.isdisjoint(wanted):
+        if not types or not types <= wanted:
             return False
     if selector.accounts:
         keys = account_keys(event)

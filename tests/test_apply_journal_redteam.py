@@ -275,7 +275,7 @@ def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
     re-run records everything once and bwong never gets a group."""
     rng = random.Random(14)
     env = {**os.environ, "RD_PW": ldap_server.password, "PYTHONPATH": str(ROOT)}
-    for round_ in range(8):
+    for round_ in range(5):  # 15 kills at random points (each round a fresh plan)
         eve = f"uid=eve{round_},ou=people,dc=example,dc=org"
         events = [
             add_person("bwong"),

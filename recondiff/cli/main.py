@@ -21,7 +21,6 @@ from typing import Any
 import click
 
 from recondiff import __version__
-from recondiff import compare as compare_mod
 from recondiff.cli.apply import apply_command
 from recondiff.cli.common import (
     debug_from_env,
@@ -189,6 +188,8 @@ def compare(
 
     Example: recondiff compare -c sample_data/recondiff.toml -o out
     """
+    from recondiff import compare as compare_mod  # here: the other commands start faster
+
     result = compare_mod.compare(
         config_path,
         outdir,

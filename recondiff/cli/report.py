@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from recondiff.report.render import render_report
-
 
 @click.command(name="report")
 @click.argument(
@@ -23,4 +21,6 @@ def report_command(rundir: Path) -> None:
 
     Example: recondiff report out
     """
+    from recondiff.report.render import render_report  # here: jinja2 and duckdb load only for it
+
     click.echo(str(render_report(rundir)))

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from recondiff.apply.event import EventOutcome
 from recondiff.apply.journal import JournalError, default_journal
-from recondiff.apply.runner import EventOutcome, apply_plan
+from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.cli.main import cli
 from recondiff.errors import InputError

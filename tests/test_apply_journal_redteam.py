@@ -456,7 +456,7 @@ def test_rj_a_server_hang_after_an_add_resumes_to_the_truth(
     group; an existing identical account (the server answered 68) is stale and
     does not. (The clock-skew allowance is cut to a second: the fixture's
     bwong is seconds old, an account in life is older than a minute.)"""
-    import recondiff.apply.runner as apply_mod
+    import recondiff.apply.event as apply_mod
 
     monkeypatch.setattr(apply_mod, "CLOCK_SKEW", timedelta(seconds=1))
     first = event("modify", JDOE, [change("replace", "description", "before")])

@@ -275,7 +275,7 @@ class _Recorder:
 def test_apply_sends_the_critical_control_plan_ldif_writes() -> None:
     import base64
 
-    runner = pytest.importorskip("recondiff.apply.runner")
+    runner = pytest.importorskip("recondiff.apply.event")
     from recondiff.plan.ldif_export import event_record
 
     long = "é" * 200  # a long-form length

@@ -1,8 +1,10 @@
 """Executing an approved plan against an LDAP directory (``recondiff apply``).
 
 - :mod:`~recondiff.apply.runner`: :func:`~recondiff.apply.runner.apply_plan`, the
-  run in its phases, and the event runner (each runnable event sent or checked,
-  its preconditions, its outcome; resuming an event left ``started``).
+  run in its phases: the checks, the journal's lock, the connection, the
+  events in order, resuming an event left ``started``.
+- :mod:`~recondiff.apply.event`: :class:`~recondiff.apply.event.EventRunner`,
+  one runnable event sent or checked: its preconditions, its outcome.
 - :mod:`~recondiff.apply.transport`: the LDAP connection (URL, TLS, bind), one
   request sent and its answer read, a lost connection.
 - :mod:`~recondiff.apply.journal`: ``PLAN.journal.jsonl`` and its lock: what ran,

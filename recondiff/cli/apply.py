@@ -16,7 +16,8 @@ from recondiff.errors import ExitCode, RecondiffError, printable
 from recondiff.plan.checks import SafetyError
 
 if TYPE_CHECKING:
-    from recondiff.apply.runner import ApplyResult, EventOutcome
+    from recondiff.apply.event import EventOutcome
+    from recondiff.apply.runner import ApplyResult
 
 
 def _loopback(url: str) -> bool:

@@ -138,7 +138,8 @@ def compare(
             with run.timed("stage"):
                 stage(session, fills, run.cfg, inputs.repository.path)
             with run.timed("classify"):
-                classify(session, fills, run.cfg, inputs.previous)
+                assigned = run.history.assignments(run.history_key, work / "assignments.parquet")
+                classify(session, fills, run.cfg, inputs.previous, assigned)
             run.say("computing drift")
             with run.timed("drift"):
                 drift(session, fills)

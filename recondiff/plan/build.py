@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from recondiff import __version__
 from recondiff.config.model import AttributeMapping, Config
-from recondiff.engine.slots import Column, list_of
+from recondiff.engine.slots import Column, list_of, normalised
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
-from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
+from recondiff.vocabulary import REVIEW_PROPOSALS, SET_KINDS, SITUATIONS, drift_group
 
 if TYPE_CHECKING:
     from recondiff.engine.resolve import InputSummary
@@ -131,6 +131,7 @@ class Planner:
         extra = self._accounts(params)
         uuid_attr = self._uuids(params)
         dn_template = self._identities(params, situations_parquet)
+        self._owners(params)
         attention = self._attention(attention_situations)
         header = self._header(ep_in, repo_in, created_at, uuid_attr, attention)
         return header, self._events(extra, uuid_attr, dn_template)
@@ -188,6 +189,24 @@ class Planner:
             dn_values=list_of(dn_template.values, "VARCHAR"),
         )
         return dn_template
+
+    def _owners(self, params: dict[str, Any]) -> None:
+        """plan/owners: the owner decisions of the accounts whose situation asks
+        for one (:func:`owner_situations`), with their scored candidates."""
+        kinds = [a.compare for a in self.cfg.attributes]
+        self.step(
+            "plan/owners",
+            params
+            | {
+                "owner_situations": owner_situations(self.cfg),
+                "max_candidates": MAX_CANDIDATES,
+                "attributes": len(kinds),
+                "link_attr": self.link_attr,
+                "default_identity": self.cfg.plan.default_identity,
+            },
+            endpoint_norm=_norm_list(self.ep_attrs, kinds),
+            repository_norm=_norm_list(self.repo_attrs, kinds),
+        )
 
     def _attention(self, situations: list[str]) -> list[dict[str, Any]]:
         """The header's attention list: the records of ``situations``."""
@@ -364,6 +383,33 @@ class Planner:
 
 
 # --- helpers ----------------------------------------------------------------------
+
+MAX_CANDIDATES = 5
+"""The owner candidates an owner decision lists at most (best first)."""
+
+OWNER_SITUATIONS = ("unmatched", "ambiguous", "collision")
+
+
+def owner_situations(cfg: Config) -> list[str]:
+    """The situations whose accounts get an owner decision: unmatched, ambiguous and
+    collision, when their response leaves the owner open (``review``, ``reject``);
+    ``do_nothing`` asks for nothing, and ``assign_default_user`` and
+    ``add_to_repository`` already decide the owner."""
+    return [s for s in OWNER_SITUATIONS if cfg.response_for(s) in ("review", "reject")]
+
+
+def _norm_list(columns: list[Column], kinds: list[str]) -> str:
+    """Each attribute normalised by its compare kind, as one VARCHAR (a set as its
+    sorted list), NULL when blank: plan/owners.sql counts those that agree."""
+    items = []
+    for column, kind in zip(columns, kinds, strict=True):
+        value = normalised(column, kind)
+        if kind in SET_KINDS:
+            items.append(f"CASE WHEN len({value}) > 0 THEN CAST({value} AS VARCHAR) END")
+        else:
+            items.append(f"nullif(CAST({value} AS VARCHAR), '')")
+    return list_of(items, "VARCHAR")
+
 
 
 def _input(summary: InputSummary) -> dict[str, Any]:

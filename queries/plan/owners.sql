@@ -5,11 +5,17 @@
 -- each with the rules that matched and how many compared attributes agree
 -- (both sides normalised by the attribute's compare kind, read for just these
 -- records), best first, at most $max_candidates; and the config's default
--- identity. An account with no candidate gets one only when a default identity
--- exists. The reviewer picks the owner (`plan assign`); the link the event
+-- identity (when the repository snapshot has it). An account with no candidate
+-- gets one only when there is a default identity. The reviewer picks the owner (`plan assign`); the link the event
 -- writes is the chosen identity's.
 CREATE OR REPLACE TEMP TABLE plan_owner_event AS
-WITH wanted AS (
+WITH default_owner AS (
+    -- the config's default identity, only when the repository snapshot has it
+    SELECT any_value({{repository_key}}) AS key
+    FROM read_parquet($repository_path)
+    WHERE $default_identity IS NOT NULL AND rd_key({{repository_key}}) = rd_key($default_identity)
+),
+wanted AS (
     SELECT ord, endpoint_record AS ep_row, situation, rule, endpoint_key, endpoint_dn
     FROM plan_row
     WHERE list_contains($owner_situations::VARCHAR[], situation)
@@ -55,11 +61,12 @@ candidates AS (
 ),
 owner AS (
     SELECT w.*, coalesce(c.candidates, []) AS candidates, u.uuid,
+           (SELECT key FROM default_owner) AS default_key,
            [rd_change('replace', $link_attr, [w.endpoint_key])] AS changes
     FROM wanted w
     LEFT JOIN candidates c USING (ep_row)
     LEFT JOIN plan_uuid u USING (ep_row)
-    WHERE c.candidates IS NOT NULL OR $default_identity IS NOT NULL
+    WHERE c.candidates IS NOT NULL OR (SELECT key FROM default_owner) IS NOT NULL
 )
 SELECT ord, 0 AS grp, 1 AS sub1, 0 AS sub2, 'link' AS operation, 'assign_owner' AS response,
        true AS review, CAST(NULL AS VARCHAR) AS alert,
@@ -73,7 +80,7 @@ SELECT ord, 0 AS grp, 1 AS sub1, 0 AS sub2, 'link' AS operation, 'assign_owner' 
                       'key': endpoint_key},
            'operation': 'link',
            'owner': {'candidates': candidates,
-                     'default_identity': CAST($default_identity AS VARCHAR),
+                     'default_identity': CAST(default_key AS VARCHAR),
                      'uuid': uuid},
            'preconditions': [rd_pre($link_attr, [])],
            'reason': {'rule': rule, 'situation': situation},

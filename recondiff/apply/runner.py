@@ -54,6 +54,7 @@ from recondiff.plan.assertions import (
     MEMBER_ATTRIBUTES,
 )
 from recondiff.plan.checks import check_plan, refusal
+from recondiff.plan.choices import check_chosen_deletes, with_choices
 from recondiff.plan.file import Event, Plan, load_plan, runnable
 from recondiff.vocabulary import attribute_type
 
@@ -97,6 +98,7 @@ def apply_plan(
     config: Config | None = None,
     allow: Mapping[str, int | None] | None = None,
     config_from_plan: bool = False,
+    allow_delete: bool = False,
 ) -> ApplyResult:
     """Run the plan's approved and auto endpoint events against ``target``.
 
@@ -114,8 +116,13 @@ def apply_plan(
     override flag accepts; ``allow_mass_change`` is the one of deletes and disables.
     With ``config_from_plan`` and no ``config``, the config is the file the plan
     names (``config.path``, as compare was given it), read as it is now.
+    ``allow_delete``: run the deletes a reviewer chose where the plan proposed a
+    disable (docs/plan.md, Rejecting a new account).
     """
     plan = load_plan(plan_path)
+    # a reviewer's delete-or-disable runs as chosen, and the guards count it so
+    check_chosen_deletes(runnable(plan), allow_delete, plan_path)
+    plan = with_choices(plan)
     if config is None and config_from_plan:
         config = config_named_by(plan)
         if progress:

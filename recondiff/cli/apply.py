@@ -117,6 +117,13 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
 )
 @click.option("--dry-run", is_flag=True, help="Check preconditions and print; write nothing.")
 @mass_change_options("the plan's safety limits")
+@click.option(
+    "--allow-delete",
+    "allow_delete",
+    is_flag=True,
+    help="Run the deletes a reviewer chose (approve --action delete) where the plan "
+    "proposed to disable the account.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or count line on stderr.")
 def apply_command(
     plan_file: Path,
@@ -131,6 +138,7 @@ def apply_command(
     journal: Path | None,
     dry_run: bool,
     allow: dict[str, int | None],
+    allow_delete: bool,
     quiet: bool,
 ) -> None:
     """Execute the approved and auto endpoint events of PLAN against an LDAP server.
@@ -172,6 +180,7 @@ def apply_command(
             config=config,
             allow=allow,
             config_from_plan=config is None,
+            allow_delete=allow_delete,
         )
     except SafetyError as exc:
         safety_exit(exc)

@@ -204,6 +204,7 @@ class Planner:
                 "link_attr": self.link_attr,
                 "default_identity": self.cfg.plan.default_identity,
             },
+            repository_key=self.repo_key.first(),
             endpoint_norm=_norm_list(self.ep_attrs, kinds),
             repository_norm=_norm_list(self.repo_attrs, kinds),
         )

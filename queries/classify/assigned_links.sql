@@ -13,8 +13,11 @@ SET link_key = a.endpoint_key, link_norm = a.account_norm
 FROM (
     WITH assigned AS (
         SELECT rd_key(identity_key) AS identity_norm, rd_key(endpoint_key) AS account_norm,
-               endpoint_key, nullif(trim(endpoint_uuid), '') AS endpoint_uuid, at
+               endpoint_key, nullif(trim(endpoint_uuid), '') AS endpoint_uuid, assigned_at
         FROM read_parquet($assignments_path)
+        -- the latest owner of each account
+        QUALIFY row_number() OVER (PARTITION BY rd_key(endpoint_key)
+                                   ORDER BY assigned_at DESC, identity_key) = 1
     ),
     accounts AS (
         SELECT s.ep_row, s.ep_key_norm
@@ -30,7 +33,7 @@ FROM (
         WHERE file_row_number IN (SELECT ep_row - 1 FROM accounts)
     ),
     usable AS (
-        SELECT a.identity_norm, a.account_norm, a.endpoint_key, a.at
+        SELECT a.identity_norm, a.account_norm, a.endpoint_key, a.assigned_at
         FROM assigned a
         JOIN accounts e ON e.ep_key_norm = a.account_norm
         LEFT JOIN uuids u ON u.ep_row = e.ep_row
@@ -38,7 +41,7 @@ FROM (
     )
     -- one account per identity (the latest assignment)
     SELECT * FROM usable
-    QUALIFY row_number() OVER (PARTITION BY identity_norm ORDER BY at DESC, account_norm) = 1
+    QUALIFY row_number() OVER (PARTITION BY identity_norm ORDER BY assigned_at DESC, account_norm) = 1
 ) a
 WHERE repo.id_key_norm = a.identity_norm
   AND repo.link_norm IS NULL

@@ -2,6 +2,6 @@
 -- own connection reads (classify/assigned_links.sql picks the latest per
 -- account and per identity).
 COPY (
-    SELECT endpoint_key, endpoint_uuid, identity_key, assigned_at AS at
+    SELECT endpoint_key, endpoint_uuid, identity_key, assigned_at
     FROM assignments WHERE config_key = $config_key
 ) TO $path (FORMAT parquet);

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from recondiff.errors import InputError
+from recondiff.history import Assignment
 from recondiff.plan.file import Event
 
 OWNER_RESPONSE = "assign_owner"
@@ -109,6 +111,33 @@ def _offered(owner: Mapping[str, Any]) -> str:
     if owner.get("default_identity"):
         keys.append(f"default {owner['default_identity']}")
     return "offered: " + ", ".join(keys) if keys else "it offers none"
+
+
+def assignment(
+    event: Event,
+    identity: str,
+    *,
+    plan_digest: str,
+    seq: int,
+    by: str | None,
+    at: datetime,
+    comment: str | None = None,
+) -> Assignment:
+    """The history row (table ``assignments``) of an ``assigned`` ledger line on the
+    owner decision ``event``: what the next compare links (classify/assigned_links.sql).
+    The harvest of the ledger into history calls it for each such line."""
+    owner = event.get("owner") or {}
+    return Assignment(
+        plan_digest=plan_digest,
+        seq=seq,
+        event_id=event["id"],
+        endpoint_key=event["object"]["key"],
+        endpoint_uuid=owner.get("uuid"),
+        identity_key=identity,
+        assigned_by=by,
+        assigned_at=at,
+        comment=comment,
+    )
 
 
 def assigned_link(event: Event, identity: str) -> Event:

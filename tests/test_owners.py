@@ -159,13 +159,13 @@ def test_assigning_a_non_candidate_is_refused_without_the_flag(first_run: Path) 
         owner_choice(bob, "1")
     known = {"1": "1", "2": "2"}
     assert owner_choice(bob, "1", any_identity=True,
-                        repository_keys=lambda: known).source == "repository"
+                        repository_key=known.get).source == "repository"
 
 
 def test_an_identity_that_does_not_exist_is_never_assigned(first_run: Path) -> None:
     bob = _owner_events(first_run)["bob"]
     with pytest.raises(InputError, match="not an identity of the repository snapshot"):
-        owner_choice(bob, "ghost", any_identity=True, repository_keys=lambda: {"1": "1"})
+        owner_choice(bob, "ghost", any_identity=True, repository_key={"1": "1"}.get)
     with pytest.raises(InputError, match="blank"):
         owner_choice(bob, "  ")
 
@@ -305,3 +305,24 @@ def test_an_action_the_event_does_not_offer_is_refused(first_run: Path) -> None:
     drift = next(e for e in _events(first_run) if e["operation"] == "modify")
     with pytest.raises(InputError, match="does not offer"):
         chosen(_decided(drift, "delete"))
+
+
+def test_any_identity_reads_the_plans_repository_snapshot(tmp_path: Path) -> None:
+    """--any-identity: an identity of the repository snapshot the plan saw, spelt
+    as the snapshot spells it; never one it lacks, nor from a changed snapshot."""
+    from recondiff.review.owners import choose_owner
+
+    out = _compare(tmp_path)
+    plan = load_plan(_plan_path(out))
+    bob = next(e for e in plan["events"]
+               if e["response"] == "assign_owner" and e["object"]["key"] == "bob")
+    config = _case(tmp_path) / "recondiff.toml"
+    choice = choose_owner(bob, " SVC-Owner", plan, any_identity=True, config_path=config)
+    assert (choice.identity, choice.source) == ("svc-owner", "default")
+    choice = choose_owner(bob, "1", plan, any_identity=True, config_path=config)
+    assert (choice.identity, choice.source) == ("1", "repository")
+    with pytest.raises(InputError, match="not an identity of the repository snapshot"):
+        choose_owner(bob, "ghost", plan, any_identity=True, config_path=config)
+    _edit(tmp_path, "repository.csv", "Alice Ray", "Alice Roy")
+    with pytest.raises(InputError, match=r"not the repository snapshot plan .* was made from"):
+        choose_owner(bob, "1", plan, any_identity=True, config_path=config)

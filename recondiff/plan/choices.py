@@ -69,13 +69,14 @@ def owner_choice(
     identity: str,
     *,
     any_identity: bool = False,
-    repository_keys: Callable[[], Mapping[str, str]] | None = None,
+    repository_key: Callable[[str], str | None] | None = None,
 ) -> OwnerChoice:
     """Check that ``identity`` may own the account of the owner decision ``event``:
     one of its candidates, or its default identity, or, with ``any_identity``,
-    an identity of the repository snapshot (``repository_keys``: folded key ->
-    key as spelt, read only then). Keys compare as compare folds them. Raises
-    :class:`InputError` (one line) otherwise."""
+    an identity of the repository snapshot (``repository_key``: the snapshot's
+    spelling of a key, None when it has no such identity; asked only then).
+    Keys compare as compare folds them. Raises :class:`InputError` (one line)
+    otherwise."""
     if not is_owner_event(event):
         raise InputError(
             f"event {event.get('id')} is not an owner decision (response {OWNER_RESPONSE}); "
@@ -91,19 +92,19 @@ def owner_choice(
     default = owner.get("default_identity")
     if default and fold_key(default) == wanted:
         return OwnerChoice(event["id"], default, "default")
-    names = _offered(owner)
     if not any_identity:
         raise InputError(
-            f"{identity} is not a candidate of event {event['id']} ({names}); choose one of "
-            "them, or pass --any-identity to choose another identity of the repository snapshot"
+            f"{identity} is not a candidate of event {event['id']} ({_offered(owner)}); choose "
+            "one of them, or pass --any-identity to choose another identity of the repository "
+            "snapshot"
         )
-    known = repository_keys() if repository_keys is not None else {}
-    if wanted not in known:
+    known = repository_key(identity) if repository_key is not None else None
+    if known is None:
         raise InputError(
             f"{identity} is not an identity of the repository snapshot; an account is "
             "assigned only to an identity that exists"
         )
-    return OwnerChoice(event["id"], known[wanted], "repository")
+    return OwnerChoice(event["id"], known, "repository")
 
 
 def _offered(owner: Mapping[str, Any]) -> str:

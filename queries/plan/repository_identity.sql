@@ -1,4 +1,5 @@
--- `plan assign --any-identity` (recondiff/review/owners.py): the repository
+-- `plan assign --any-identity` (recondiff/review/owners.py) and the default
+-- identity of the owner decisions (recondiff/plan/build.py): the repository
 -- snapshot's spelling of an identity key, folded as compare folds keys; no
 -- row when the snapshot has no such identity (an account is assigned only to
 -- an identity that exists).

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from recondiff import __version__
 from recondiff.config.model import AttributeMapping, Config
-from recondiff.engine.slots import Column, list_of, normalised
+from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
-from recondiff.vocabulary import REVIEW_PROPOSALS, SET_KINDS, SITUATIONS, drift_group
+from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
 
 if TYPE_CHECKING:
     from recondiff.engine.resolve import InputSummary
@@ -191,23 +191,40 @@ class Planner:
         return dn_template
 
     def _owners(self, params: dict[str, Any]) -> None:
-        """plan/owners: the owner decisions of the accounts whose situation asks
-        for one (:func:`owner_situations`), with their scored candidates."""
-        kinds = [a.compare for a in self.cfg.attributes]
+        """plan/owner_candidates and plan/owners: the owner decisions of the accounts
+        whose situation asks for one (:func:`owner_situations`), with their scored
+        candidates (none to score: plan/owner_candidates_none, which spares
+        planning the normalisation)."""
+        situations = owner_situations(self.cfg)
+        owner_params = params | {"owner_situations": situations}
+        (hits,) = self.step("plan/owner_hit_count", {}).fetchall()[0]
+        if situations and hits:
+            self.step(
+                "plan/owner_candidates",
+                owner_params | {"max_candidates": MAX_CANDIDATES},
+                endpoint_values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+                repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+            )
+        else:
+            self.step("plan/owner_candidates_none", {})
         self.step(
             "plan/owners",
-            params
-            | {
-                "owner_situations": owner_situations(self.cfg),
-                "max_candidates": MAX_CANDIDATES,
-                "attributes": len(kinds),
-                "link_attr": self.link_attr,
-                "default_identity": self.cfg.plan.default_identity,
-            },
-            repository_key=self.repo_key.first(),
-            endpoint_norm=_norm_list(self.ep_attrs, kinds),
-            repository_norm=_norm_list(self.repo_attrs, kinds),
+            owner_params
+            | {"link_attr": self.link_attr, "default_identity": self._default_identity(params)},
         )
+
+    def _default_identity(self, params: dict[str, Any]) -> str | None:
+        """``[plan] default_identity`` as the repository snapshot spells it; None when
+        unset or when the snapshot has no such identity (it is never offered then)."""
+        default = self.cfg.plan.default_identity
+        if not default:
+            return None
+        rows = self.step(
+            "plan/repository_identity",
+            {"repository_path": params["repository_path"], "identity": default},
+            key=self.repo_key.first(),
+        ).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def _attention(self, situations: list[str]) -> list[dict[str, Any]]:
         """The header's attention list: the records of ``situations``."""
@@ -397,20 +414,6 @@ def owner_situations(cfg: Config) -> list[str]:
     ``do_nothing`` asks for nothing, and ``assign_default_user`` and
     ``add_to_repository`` already decide the owner."""
     return [s for s in OWNER_SITUATIONS if cfg.response_for(s) in ("review", "reject")]
-
-
-def _norm_list(columns: list[Column], kinds: list[str]) -> str:
-    """Each attribute normalised by its compare kind, as one VARCHAR (a set as its
-    sorted list), NULL when blank: plan/owners.sql counts those that agree."""
-    items = []
-    for column, kind in zip(columns, kinds, strict=True):
-        value = normalised(column, kind)
-        if kind in SET_KINDS:
-            items.append(f"CASE WHEN len({value}) > 0 THEN CAST({value} AS VARCHAR) END")
-        else:
-            items.append(f"nullif(CAST({value} AS VARCHAR), '')")
-    return list_of(items, "VARCHAR")
-
 
 
 def _input(summary: InputSummary) -> dict[str, Any]:

@@ -17,12 +17,13 @@ e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{endpoint_values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
     -- on the bare file_row_number, so that the scan filters (drift/differences.sql)
-    WHERE file_row_number IN (SELECT ep_row - 1 FROM hit)
+    -- (owner_hit, a table, not the CTE: then DuckDB pushes the rows into the scan)
+    WHERE file_row_number IN (SELECT ep_row - 1 FROM owner_hit)
 ),
 r AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
     FROM read_parquet($repository_path, file_row_number = true)
-    WHERE file_row_number IN (SELECT id_row - 1 FROM hit)
+    WHERE file_row_number IN (SELECT id_row - 1 FROM owner_hit)
 ),
 mapping AS (
     SELECT generate_subscripts($kinds::VARCHAR[], 1) AS attr_idx,
@@ -53,18 +54,20 @@ compared AS (
     WHERE norm IS NOT NULL
     GROUP BY side, rec, attr_idx
 ),
-agree AS (
-    SELECT h.ep_row, h.id_row, count(*) AS agreeing
-    FROM hit h
-    JOIN compared ce ON ce.side = 'e' AND ce.rec = h.ep_row
-    JOIN compared cr ON cr.side = 'r' AND cr.rec = h.id_row AND cr.attr_idx = ce.attr_idx
-    WHERE ce.value = cr.value
-    GROUP BY h.ep_row, h.id_row
+-- each record's compared values as one list of "attribute index RS value" items:
+-- the attributes that agree are the items both lists hold (a join per
+-- attribute would let the optimiser pair every account with every identity)
+signature AS (
+    SELECT side, rec, list(CAST(attr_idx AS VARCHAR) || chr(30) || value) AS items
+    FROM compared
+    GROUP BY side, rec
 ),
 scored AS (
-    SELECT h.ep_row, h.identity_key, h.rules, coalesce(a.agreeing, 0) AS agreeing
+    SELECT h.ep_row, h.identity_key, h.rules,
+           coalesce(len(list_intersect(se.items, sr.items)), 0) AS agreeing
     FROM hit h
-    LEFT JOIN agree a USING (ep_row, id_row)
+    LEFT JOIN signature se ON se.side = 'e' AND se.rec = h.ep_row
+    LEFT JOIN signature sr ON sr.side = 'r' AND sr.rec = h.id_row
 ),
 ranked AS (
     -- each matched rule outweighs every compared attribute

@@ -326,3 +326,49 @@ def test_any_identity_reads_the_plans_repository_snapshot(tmp_path: Path) -> Non
     _edit(tmp_path, "repository.csv", "Alice Ray", "Alice Roy")
     with pytest.raises(InputError, match=r"not the repository snapshot plan .* was made from"):
         choose_owner(bob, "1", plan, any_identity=True, config_path=config)
+
+
+# --- the decisions sheet's owner column -------------------------------------------------
+
+
+def test_the_sheet_shows_the_candidates_and_takes_the_owner(tmp_path: Path) -> None:
+    from recondiff.io import csvsafe
+    from recondiff.review.sheet import export_decisions, read_owners
+
+    out = _compare(tmp_path)
+    plan_path = _plan_path(out)
+    sheet = tmp_path / "decisions.csv"
+    export_decisions(plan_path, sheet)
+    table = csvsafe.read_csv(sheet, what="decisions sheet")
+    rows = {r["endpoint_key"]: r for _, r in table.rows if r["response"] == "assign_owner"}
+    assert rows["bob"]["owner_candidates"] == (
+        "2 (score 7: by-mail; 3 agree) | 3 (score 5: by-mail; 1 agree) | default svc-owner")
+    assert rows["dave"]["owner_candidates"] == "default svc-owner"
+    assert rows["bob"]["owner"] == ""
+
+    def write(edits: dict[str, dict[str, str]]) -> None:
+        body = []
+        for _, row in table.rows:
+            row = {**row, **edits.get(row["event_id"], {})}
+            body.append([row[c] for c in table.header])
+        csvsafe.write_csv(sheet, tuple(table.header), body, what="the decisions sheet")
+
+    plan = load_plan(plan_path)
+    owners = {e["object"]["key"]: e["id"] for e in plan["events"]
+              if e["response"] == "assign_owner"}
+    write({owners["bob"]: {"owner": "3", "by": "alice"}, owners["dave"]: {"owner": "svc-owner"}})
+    chosen_ = read_owners(plan, sheet, by="carol")
+    assert [(o.choice.event_id, o.choice.identity, o.by) for o in chosen_] == [
+        (owners["bob"], "3", "alice"), (owners["dave"], "svc-owner", "carol")]
+    write({owners["bob"]: {"owner": "1", "by": "alice"}})
+    with pytest.raises(InputError, match=r"decisions.csv: row \d+, column owner: 1 is not a "
+                                         r"candidate"):
+        read_owners(plan, sheet)
+    write({owners["bob"]: {"owner": "2", "decision": "rejected", "by": "alice"}})
+    with pytest.raises(InputError, match="also rejects"):
+        read_owners(plan, sheet)
+    dave_disable = next(e["id"] for e in plan["events"]
+                        if e["object"]["key"] == "dave" and e["target"] == "endpoint")
+    write({dave_disable: {"owner": "2", "by": "alice"}})
+    with pytest.raises(InputError, match="not an owner decision"):
+        read_owners(plan, sheet)

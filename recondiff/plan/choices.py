@@ -169,6 +169,15 @@ def action_choice(event: Event, action: str) -> dict[str, Any]:
     return {"action": action}
 
 
+def check_action(events: Iterable[Event], action: str) -> dict[str, Any]:
+    """``plan approve --action``: every event decided must offer ``action``
+    (:func:`action_choice`); the ledger line's keyword (``{"action": action}``)."""
+    result = {"action": action}
+    for event in events:
+        result = action_choice(event, action)
+    return result
+
+
 def chosen(event: Event) -> Event:
     """The event ``apply`` and ``plan ldif`` run: with the operation, changes and
     preconditions of the action its approval chose (``approval.action``, from

@@ -352,7 +352,7 @@ def test_create_dn_placeholders_are_repository_columns(tmp_path: Path) -> None:
         'key = "sAMAccountName"\ncreate_dn = "CN={Display_Name}+UID={key},DC=example,DC=org"',
     ) + 'expect_account = true\n[situations]\nmissing = "add_to_endpoint"\n'
     result = compare(write(tmp_path, text), tmp_path / "out")
-    plan = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
+    plan = (tmp_path / "out" / "plan.jsonl").read_text(encoding="utf-8")
     assert result.summary["situations"]["missing"] == 1
     assert "CN=Max New+UID=mnew,DC=example,DC=org" in plan
     with pytest.raises(ConfigError) as info:

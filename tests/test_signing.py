@@ -521,3 +521,83 @@ def test_a_bad_trust_file_is_refused(tmp_path: Path, alice: Signer, text: str, e
 
 def test_a_missing_trust_file_is_refused(tmp_path: Path) -> None:
     assert refused(InputError, Trust.load, tmp_path / "t.toml") == f"{tmp_path / 't.toml'}: no such trust file"
+
+
+# -- the config: [trust] and [plan] signing_key ------------------------------------------------------
+
+CONFIG = """
+[endpoint]
+name = "ad"
+snapshot = "ad.csv"
+key = "sAMAccountName"
+
+[repository]
+snapshot = "ids.csv"
+key = "employee_id"
+"""
+
+
+def _config(tmp_path: Path, extra: str) -> Path:
+    path = tmp_path / "recondiff.toml"
+    path.write_text(CONFIG + extra, encoding="utf-8")
+    return path
+
+
+def test_config_trust_file_and_inline_keys(tmp_path: Path, alice: Signer, mallory: Signer) -> None:
+    from recondiff.config.load import load_config
+
+    _trust_file(tmp_path, ("ci", mallory.public.line, '["plan"]'))
+    cfg = load_config(_config(
+        tmp_path,
+        f'[plan]\nsigning_key = "keys/compare"\n\n[trust]\nfile = "trust.toml"\n\n'
+        f'[[trust.key]]\nname = "alice"\npublic = "{alice.public.line}"\nroles = ["decide"]\n',
+    ))
+    assert cfg.plan.signing_key == tmp_path / "keys" / "compare"  # relative to the config
+    assert cfg.trust.file == tmp_path / "trust.toml"
+    trust = Trust.from_config(cfg.trust)
+    assert sorted((k.name, sorted(k.roles)) for k in trust.keys) == [("alice", ["decide"]), ("ci", ["plan"])]
+    assert trust.verify(DECISION_PURPOSE, LINE, alice.sign(DECISION_PURPOSE, LINE), "decide", "l") == "alice"
+    # without [trust], nothing is trusted and nothing signs
+    bare = load_config(_config(tmp_path, ""))
+    assert bare.plan.signing_key is None and not Trust.from_config(bare.trust)
+
+
+def test_config_trust_file_missing_is_one_line_at_use(tmp_path: Path) -> None:
+    from recondiff.config.load import load_config
+
+    cfg = load_config(_config(tmp_path, '[trust]\nfile = "nowhere.toml"\n'))
+    assert refused(InputError, Trust.from_config, cfg.trust) == f"{tmp_path / 'nowhere.toml'}: no such trust file"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ('[trust]\nfiles = "t.toml"\n', "CONFIG: [trust] has unknown key 'files'; did you mean 'file'? (allowed: file, key)"),
+        ('[trust]\nkey = "x"\n', "CONFIG: [trust] key must be written [[trust.key]] (a list of tables)"),
+        ('[[trust.key]]\nname = "a"\npublic = "<P>"\n', 'CONFIG: [[trust.key]] #1 is missing required key \'roles\' (["plan"], ["decide"] or both)'),
+        ('[[trust.key]]\nname = "a"\npublic = "<P>"\nroles = ["plan"]\nrole = 1\n', "CONFIG: [[trust.key]] #1 has unknown key 'role'; did you mean 'roles'?"),
+        ('[[trust.key]]\nname = "a"\npublic = "<P>"\nroles = ["approve"]\n', 'CONFIG: [[trust.key]] #1: roles must list one or both of "plan" (may sign plans) and "decide" (may sign decisions), got [\'approve\']'),
+        ('[[trust.key]]\nname = "a"\npublic = "ssh-rsa AAAA"\nroles = ["plan"]\n', "CONFIG: [[trust.key]] #1: public is not an ssh-ed25519 public key (starts with 'ssh-rsa')"),
+        ('[[trust.key]]\nname = "a"\npublic = "<P>"\nroles = ["plan"]\n[[trust.key]]\nname = "b"\npublic = "<P>"\nroles = ["decide"]\n',
+         "CONFIG: [[trust.key]] #2: the key of 'b' is already trusted as 'a' (CONFIG: [[trust.key]] #1); list each key once"),
+        ('[[trust.key]]\nname = "a"\npublic = "<P>"\nroles = ["plan"]\n[[trust.key]]\nname = "A"\npublic = "<Q>"\nroles = ["decide"]\n',
+         "CONFIG: [[trust.key]] #2: the name 'A' is already given to another key (CONFIG: [[trust.key]] #1); names must be unique"),
+        ('[plan]\nsigning_key = ""\n', "CONFIG: [plan] signing_key: is empty; give a value or leave the key out"),
+    ],
+)
+def test_config_trust_errors(tmp_path: Path, alice: Signer, extra: str, expected: str) -> None:
+    from recondiff.config.load import load_config
+
+    path = _config(tmp_path, extra.replace("<P>", alice.public.line).replace("<Q>", Signer.generate("q").public.line))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value).replace(str(path), "CONFIG")
+    assert "\n" not in message
+    assert message.startswith(expected), message
+
+
+def test_a_comment_after_an_inline_key_is_fine(tmp_path: Path, alice: Signer) -> None:
+    from recondiff.config.load import load_config
+
+    cfg = load_config(_config(tmp_path, f'[[trust.key]]\nname = "a"\npublic = "{alice.public.line} junk"\nroles = ["plan"]\n'))
+    assert Trust.from_config(cfg.trust).keys[0].public.raw == alice.public.raw

@@ -268,11 +268,9 @@ class Trust:
         )
 
     @classmethod
-    def from_config(cls, trust: TrustConfigLike, config_path: Path | None = None) -> Trust:
+    def from_config(cls, trust: TrustConfigLike) -> Trust:
         """The config's ``[trust]``: its file's keys and its inline keys, together."""
-        inline = cls.from_entries(
-            trust.keys, (f"{config_path or 'the config'} [trust]",) if trust.keys else ()
-        )
+        inline = cls.from_entries(trust.keys, ("the config's [[trust.key]]",) if trust.keys else ())
         return (cls.load(trust.file) + inline) if trust.file is not None else inline
 
     def name_of(self, key_id: str) -> str | None:

@@ -601,3 +601,99 @@ def test_a_comment_after_an_inline_key_is_fine(tmp_path: Path, alice: Signer) ->
 
     cfg = load_config(_config(tmp_path, f'[[trust.key]]\nname = "a"\npublic = "{alice.public.line} junk"\nroles = ["plan"]\n'))
     assert Trust.from_config(cfg.trust).keys[0].public.raw == alice.public.raw
+
+
+# -- recondiff keys, and the --trust / --key options ------------------------------------------------
+
+
+def cli_run(*args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from recondiff.cli.main import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_keys_generate_writes_the_pair_and_prints_the_trust_entry(tmp_path: Path) -> None:
+    prefix = tmp_path / "keys" / "jsmith"
+    code, out, err = cli_run("keys", "generate", "--name", 'J. "Jo" Smith', "--out", str(prefix), "--role", "plan", "--role", "decide")
+    assert code == 0, err
+    assert stat.S_IMODE(prefix.stat().st_mode) == 0o600
+    line = (tmp_path / "keys" / "jsmith.pub").read_text()
+    assert line.startswith("ssh-ed25519 AAAA") and line.endswith(' J. "Jo" Smith\n') and line.count("\n") == 1
+    key_id = Signer.load(prefix).key_id
+    assert err == (
+        f"recondiff: wrote {prefix} (the private key: keep it secret, and off the machine that stores plans) "
+        f"and {prefix}.pub; key id {key_id}. Add the entry below to the trust file of whoever verifies.\n"
+    )
+    trust_file = tmp_path / "trust.toml"
+    trust_file.write_text(out, encoding="utf-8")
+    trust = Trust.load(trust_file)
+    assert [(k.name, sorted(k.roles), k.key_id) for k in trust.keys] == [('J. "Jo" Smith', ["decide", "plan"], key_id)]
+    assert cli_run("keys", "show", str(prefix)) == (0, key_id + "\n", "")
+    assert cli_run("keys", "show", f"{prefix}.pub") == (0, key_id + "\n", "")
+
+
+def test_keys_generate_refuses_to_overwrite_and_bad_names(tmp_path: Path) -> None:
+    prefix = tmp_path / "k"
+    assert cli_run("keys", "generate", "--name", "a", "--out", str(prefix))[0] == 0
+    before = prefix.read_bytes()
+    assert cli_run("keys", "generate", "--name", "b", "--out", str(prefix)) == (
+        2, "", f"recondiff: error: {prefix}: already exists; choose another --out or remove it\n"
+    )
+    assert prefix.read_bytes() == before
+    code, out, err = cli_run("keys", "generate", "--name", "a\nb", "--out", str(tmp_path / "x"))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--name" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_keys_generate_with_a_passphrase_and_default_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(PASSPHRASE_ENV, "pass phrase")
+    code, out, err = cli_run("keys", "generate", "--name", "J. Smith")
+    assert code == 0, err
+    prefix = tmp_path / ".ssh" / "recondiff_J._Smith"
+    assert stat.S_IMODE((tmp_path / ".ssh").stat().st_mode) == 0o700
+    assert "encrypted with $RECONDIFF_KEY_PASSPHRASE" in err and 'roles = ["decide"]' in out
+    key_id = Signer.load(prefix).key_id
+    monkeypatch.delenv(PASSPHRASE_ENV)
+    assert "protected by a passphrase" in refused(InputError, Signer.load, prefix)
+    assert cli_run("keys", "show", str(prefix)) == (0, key_id + "\n", "")
+
+
+def test_keys_show_refusals(tmp_path: Path) -> None:
+    assert cli_run("keys", "show", str(tmp_path / "nope")) == (2, "", f"recondiff: error: {tmp_path / 'nope'}: no such key file\n")
+    junk = tmp_path / "junk"
+    junk.write_text("hello\n")
+    code, _, err = cli_run("keys", "show", str(junk))
+    assert code == 2 and err.startswith(f"recondiff: error: {junk}: not an Ed25519 key file (")
+
+
+def test_the_trust_and_key_options(tmp_path: Path, alice: Signer, mallory: Signer) -> None:
+    import click
+    from click.testing import CliRunner
+
+    from recondiff.cli.keys import ROLES, key_option, load_signer, load_trust, trust_option
+    from recondiff.config.model import TrustConfig, TrustEntry
+    from recondiff.io import signing
+
+    assert ROLES == signing.ROLES
+    seen: dict[str, object] = {}
+
+    @click.command()
+    @trust_option
+    @key_option(envvar="RECONDIFF_TEST_KEY")
+    def command(trust_files: tuple[Path, ...], key_path: Path | None) -> None:
+        config = TrustConfig(keys=(TrustEntry("alice", alice.public.line, ("decide",), "cfg #1"),))
+        seen["trust"] = load_trust(trust_files, config)
+        seen["signer"] = load_signer(key_path)
+
+    one = _trust_file(tmp_path, ("ci", mallory.public.line, '["plan"]'))
+    prefix, made = make_key(tmp_path, "bob")
+    result = CliRunner().invoke(command, ["--trust", str(one)], env={"RECONDIFF_TEST_KEY": str(prefix)})
+    assert result.exit_code == 0, result.output
+    trust = seen["trust"]
+    assert isinstance(trust, Trust) and sorted(k.name for k in trust.keys) == ["alice", "ci"]
+    assert isinstance(seen["signer"], Signer) and seen["signer"].key_id == made.key_id
+    assert load_signer(None) is None and not load_trust((), None)

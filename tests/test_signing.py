@@ -389,6 +389,20 @@ def test_a_non_canonical_base64_signature_is_refused(alice: Signer) -> None:
     assert "malformed signature" in refused(SignatureError, trust.verify, PLAN_PURPOSE, DIGEST, twin, "plan", "p")
 
 
+def test_a_second_signature_for_the_same_bytes_is_refused(alice: Signer) -> None:
+    """Ed25519's malleable form (S + L, the group order): the same message and
+    key, other signature bytes. Refused, so no one but the signer can respell a
+    signed line."""
+    trust = trust_of((alice, ["plan"]))
+    good = alice.sign(PLAN_PURPOSE, DIGEST)
+    raw = base64.b64decode(good["sig"])
+    order = 2**252 + 27742317777372353535851937790883648493
+    s_plus_l = (int.from_bytes(raw[32:], "little") + order).to_bytes(32, "little")
+    twin = {"key": good["key"], "sig": base64.b64encode(raw[:32] + s_plus_l).decode()}
+    assert "does not match" in refused(SignatureError, trust.verify, PLAN_PURPOSE, DIGEST, twin, "plan", "p")
+    assert issubclass(SignatureError, InputError)  # exit 2, as every input the user must fix
+
+
 def test_require_name(alice: Signer) -> None:
     Trust.require_name("alice", "alice", alice.key_id, "l")
     assert refused(SignatureError, Trust.require_name, "bob", "alice", alice.key_id, "ledger line 3") == (

@@ -10,7 +10,7 @@ stage, classify, drift, results
           the engine's steps (:mod:`recondiff.engine.steps` lists them in
           order, ``queries/README.md`` says what each decides), the output
           tables written into a staging directory;
-plan      plan.json (:class:`recondiff.plan.build.Planner`);
+plan      plan.jsonl (:class:`recondiff.plan.build.Planner`);
 report    report.json and report.html (:mod:`recondiff.report`);
 publish   every output renamed into place, summary.json last
           (:mod:`recondiff.engine.publish`), so a failed or interrupted run
@@ -213,7 +213,7 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
 
 
 def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging) -> Plan:
-    """Write plan.json as its events come; return the header and the events
+    """Write plan.jsonl as its events come; return the header and the events
     the report shows."""
     run.say("writing the action plan")
     planner = Planner(
@@ -234,7 +234,7 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
             inputs.repository,
             run.started,
         )
-        writer = PlanWriter(staged.path / "plan.json", keep=run.cfg.report.rows_per_table)
+        writer = PlanWriter(staged.path / "plan.jsonl", keep=run.cfg.report.rows_per_table)
         try:
             for batch in events:
                 writer.add_batch(batch)

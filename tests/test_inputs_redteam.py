@@ -184,7 +184,7 @@ def test_plan_ldif_refuses_the_full_width_protected_key_compare_planned(tmp_path
             RECONDIFF,
             "plan",
             "ldif",
-            str(tmp_path / "out" / "plan.json"),
+            str(tmp_path / "out" / "plan.jsonl"),
             "-o",
             str(tmp_path / "c.ldif"),
             "--allow-mass-change",

@@ -9,7 +9,7 @@ are joined, and each line is split as a shell would (shlex). Then:
   (``# exit 1: ...``), else 0;
 * ``export NAME=VALUE`` sets NAME for the lines after it;
 * every ``--event`` id must exist, pending, in the sample's golden plan
-  (``tests/golden/sample/plan.json``), which tests/test_sample.py holds equal
+  (``tests/golden/sample/plan.jsonl``), which tests/test_sample.py holds equal
   to what compare writes;
 * ``recondiff apply`` lines point at a real directory (``ldaps://dc1...``) and
   are **parsed, not run**: through click's own parser for ``apply`` (every
@@ -46,7 +46,7 @@ from recondiff.plan.file import load_plan
 from tests.conftest import ROOT, SAMPLE
 
 README = ROOT / "README.md"
-GOLDEN_PLAN = ROOT / "tests" / "golden" / "sample" / "plan.json"
+GOLDEN_PLAN = ROOT / "tests" / "golden" / "sample" / "plan.jsonl"
 _EXIT = re.compile(r"#\s*exit (\d+)\b")
 
 
@@ -147,6 +147,6 @@ def test_the_quoted_plan_show_is_what_it_prints(
     runner = CliRunner()
     assert runner.invoke(cli, ["compare", "-c", "sample_data/recondiff.toml", "-o", "out", "-q"]
                          ).exit_code == 1
-    shown = runner.invoke(cli, ["plan", "show", "out/plan.json"]).stdout.splitlines()
+    shown = runner.invoke(cli, ["plan", "show", "out/plan.jsonl"]).stdout.splitlines()
     first = shown.index(quoted[0])
     assert shown[first : first + len(quoted)] == quoted

@@ -155,7 +155,7 @@ def apply_command(
     in doubt, 2 usage/plan/safety/connection error, 3 internal error (a bug),
     130 interrupted, 143 terminated (SIGTERM).
 
-    Example: recondiff apply out/plan.json -c recondiff.toml --url ldaps://dc1:636
+    Example: recondiff apply out/plan.jsonl -c recondiff.toml --url ldaps://dc1:636
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     password = _password(password_env, password_file)

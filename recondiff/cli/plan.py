@@ -164,12 +164,19 @@ def _decide(
 
 @plan_group.command(name="approve")
 @_decision_options
+@click.option(
+    "--action",
+    type=click.Choice(["delete", "disable"]),
+    help="For a rejected new account: delete or disable it (docs/plan.md, Rejecting a new "
+    "account); the config's new_account_rejected_action is only the default.",
+)
 def approve(
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
     by: str,
     comment: str | None,
+    action: str | None,
     **selector_options: tuple[str, ...],
 ) -> None:
     """Approve events of PLAN that need approval: one line in PLAN's decisions ledger.
@@ -189,8 +196,22 @@ def approve(
 
     Example: recondiff plan approve out/plan.jsonl --response review --attribute mail --by J.Smith
     """
-    request = review.Request("approved", by, comment)
+    if action is not None:
+        _check_action(plan_file, events, action)
+    request = review.Request("approved", by, comment, action=action)
     _decide(request, plan_file, events, all_pending, selector_options)
+
+
+def _check_action(plan_file: Path, events: tuple[str, ...], action: str) -> None:
+    """--action is per account: with --event, each event offering that choice."""
+    from recondiff.plan.choices import check_action
+
+    if not events:
+        raise click.UsageError(
+            "--action goes with --event ID: delete or disable is chosen per account"
+        )
+    _, streamed = review.read_decided(plan_file)
+    check_action([e for e in streamed if e["id"] in events], action)
 
 
 @plan_group.command(name="reject")

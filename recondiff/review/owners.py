@@ -20,11 +20,15 @@ from recondiff.plan.file import Event
 
 
 def find_event(events: Iterable[Event], event_id: str, source: Path | str) -> Event:
-    """The event ``event_id`` of a plan's (streamed) events."""
+    """The event ``event_id`` of a plan's (streamed) events, read to the end (the
+    digest and the ledger are checked once the iteration ends)."""
+    found: Event | None = None
     for event in events:
         if event["id"] == event_id:
-            return event
-    raise InputError(f"{source}: no event {event_id}; recondiff plan show lists the events")
+            found = event
+    if found is None:
+        raise InputError(f"{source}: no event {event_id}; recondiff plan show lists the events")
+    return found
 
 
 def plan_config(header: dict[str, Any], config_path: Path | None) -> Config:

@@ -372,3 +372,54 @@ def test_the_sheet_shows_the_candidates_and_takes_the_owner(tmp_path: Path) -> N
     write({dave_disable: {"owner": "2", "by": "alice"}})
     with pytest.raises(InputError, match="not an owner decision"):
         read_owners(plan, sheet)
+
+
+# --- end to end: plan assign, the feed, the harvest, the next run ---------------------------
+
+
+def _harvest(out: Path) -> None:
+    """What the next compare's harvest does with a plan's assigned lines."""
+    from recondiff.plan import ledger
+    from recondiff.plan.choices import assignments_of
+    from recondiff.plan.file import iter_events, read_header
+
+    path = _plan_path(out)
+    header = read_header(path)
+    rows = assignments_of(header, ledger.read(path, header), iter_events(path, header))
+    History(history_path(out, None)).record_assignments(KEY, rows)
+
+
+def test_plan_assign_feed_and_next_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from recondiff.cli.main import cli
+    from recondiff.review.feed import write_feed
+
+    out = _compare(tmp_path)
+    plan = _plan_path(out)
+    bob = _owner_events(out)["bob"]
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["plan", "assign", str(plan), "--event", bob["id"],
+                                  "--identity", "1", "--by", "alice"])
+    assert refused.exit_code == 2
+    assert "1 is not a candidate" in refused.stderr and "--any-identity" in refused.stderr
+    ghost = runner.invoke(cli, ["plan", "assign", str(plan), "--event", bob["id"], "--identity",
+                                "ghost", "--any-identity", "--by", "alice",
+                                "-c", str(_case(tmp_path) / "recondiff.toml")])
+    assert ghost.exit_code == 2 and "not an identity of the repository" in ghost.stderr
+    done = runner.invoke(cli, ["plan", "assign", str(plan), "--event", bob["id"],
+                               "--identity", "2", "--by", "alice", "--comment", "HR ticket 12"])
+    assert done.exit_code == 0, done.stderr
+    assert done.stdout == bob["id"] + "\n"
+    assert "assigned 2 (candidate) as the owner of bob" in done.stderr
+    decided = next(e for e in load_plan(plan)["events"] if e["id"] == bob["id"])
+    assert decided["approval"]["state"] == "approved"
+    assert decided["approval"]["identity"] == "2"
+    feed = write_feed(plan, tmp_path / "feed")
+    rows = [json.loads(line) for line in feed.jsonl_path.read_text("utf-8").splitlines()]
+    assert [(r["identity_key"], r["endpoint_key"], r["attribute"], r["values"], r["approval"])
+            for r in rows if r["event_id"] == bob["id"]] == [
+        ("2", "bob", "account", ["bob"], "assigned")]
+    _harvest(out)
+    out = _compare(tmp_path)
+    assert _situation(out, "bob") == ("linked", "2")

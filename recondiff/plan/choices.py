@@ -19,7 +19,7 @@ Pure functions over events (dicts): no ledger, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 from recondiff.errors import InputError
 from recondiff.history import Assignment
 from recondiff.plan.file import Event
+from recondiff.plan.ledger import Line
 
 OWNER_RESPONSE = "assign_owner"
 ACTIONS = ("delete", "disable")
@@ -139,6 +140,32 @@ def assignment(
         assigned_at=at,
         comment=comment,
     )
+
+
+def assignments_of(
+    header: dict[str, Any], lines: Sequence[Line], events: Iterable[Event]
+) -> list[Assignment]:
+    """The history rows of a plan's ``assigned`` ledger lines (the harvest's part for
+    owners): one per line and owner decision it names, the latest line of an event
+    only (a later assignment of the same event replaces the earlier)."""
+    last: dict[str, Line] = {}
+    for line in lines:
+        if line.decision == "assigned" and line.identity:
+            for event_id in line.ids:
+                last[event_id] = line
+    rows: list[Assignment] = []
+    for event in events:
+        chosen_by = last.get(event["id"])
+        if chosen_by is None or chosen_by.identity is None or not is_owner_event(event):
+            continue
+        rows.append(
+            assignment(
+                event, chosen_by.identity, plan_digest=str(header["digest"]),
+                seq=chosen_by.seq, by=chosen_by.by, at=datetime.fromisoformat(chosen_by.at),
+                comment=chosen_by.comment,
+            )
+        )
+    return rows
 
 
 def assigned_link(event: Event, identity: str) -> Event:

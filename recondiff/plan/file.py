@@ -27,6 +27,8 @@ import orjson
 
 from recondiff.errors import InputError
 from recondiff.io.atomic import write_bytes_atomically
+from recondiff.io.canonical import canonical
+from recondiff.plan import ledger
 
 PLAN_FORMAT = "recondiff-plan/2"
 PLAN_FILE = "plan.jsonl"
@@ -34,17 +36,10 @@ DECISIONS = ("approved", "rejected")
 
 Plan = dict[str, Any]
 Event = dict[str, Any]
+__all__ = ["canonical"]  # re-exported: the plan's canonical JSON
+
 Sign = Callable[[str], dict[str, str]]
 """Signs a plan's digest: returns the header's ``signature`` (recondiff.io.signing)."""
-
-
-def canonical(value: Any) -> bytes:
-    """The canonical JSON the digests are taken over: sorted keys, no spaces, UTF-8,
-    non-ASCII characters as themselves: byte for byte ``json.dumps(value,
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` (a test holds
-    the two equal), written by orjson, several times faster than the json
-    module on a plan's events."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def event_line(event: Event) -> str:
@@ -313,8 +308,6 @@ def load_plan(path: str | Path, *, decisions: bool = True) -> Plan:
     header = read_header(file)
     plan = header | {"events": list(iter_events(file, header))}
     if decisions:
-        from recondiff.plan import ledger  # the ledger builds on this module
-
         ledger.fold(plan["events"], ledger.read(file, header), ledger.ledger_path(file))
         plan["counts"] = counts(plan["events"])  # as decided: derived, like the file's
     return plan

@@ -59,7 +59,7 @@ from recondiff.errors import ExitCode
 from recondiff.history import History, PreviousRun, config_key, history_path
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
-from recondiff.plan.file import Plan, PlanWriter
+from recondiff.plan.file import Plan, PlanWriter, Sign
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
@@ -94,6 +94,7 @@ class _Run:
     say: Progress
     started: datetime
     timings: dict[str, float]
+    sign: Sign | None = None  # signs the plan's digest ([plan] signing_key)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -190,7 +191,20 @@ def _resolve_run(
         say=progress or (lambda _msg: None),
         started=datetime.now(UTC),
         timings={},
+        sign=_plan_signer(cfg),
     )
+
+
+def _plan_signer(cfg: Config) -> Sign | None:
+    """The plan's signer, loaded before any work: a missing or unreadable key is
+    one line and exit 2 now, not after the run (docs/signing.md)."""
+    from recondiff.io.signing import PLAN_PURPOSE, Signer, signing_key_path
+
+    path = signing_key_path(cfg.plan.signing_key)
+    if path is None:
+        return None
+    signer = Signer.load(path)
+    return lambda digest: signer.sign(PLAN_PURPOSE, digest.encode("utf-8"))
 
 
 def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool) -> Inputs:
@@ -241,7 +255,7 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
         except BaseException:
             writer.abort()
             raise
-        return writer.finish(header)
+        return writer.finish(header, run.sign)
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:

@@ -57,3 +57,24 @@ def decide(
     for event in chosen:
         event["approval"].update(state=decision, by=by, at=when, comment=comment)
     return [e["id"] for e in chosen]
+
+
+def apply_unsigned(*args: Any, **kwargs: Any) -> Any:
+    """``apply_plan`` with ``allow_unsigned=True``: for the tests of what apply does
+    with a plan (tests/test_signed_apply.py holds the signatures' own tests)."""
+    from recondiff.apply.runner import apply_plan
+
+    kwargs.setdefault("allow_unsigned", True)
+    return apply_plan(*args, **kwargs)
+
+
+def unsigned(args: Iterable[str]) -> list[str]:
+    """The arguments of a command line with ``--allow-unsigned`` added when it is
+    ``apply`` or ``plan ldif`` (and not already there): for the tests of what
+    those commands do with a plan; tests/test_signed_apply.py holds the tests of
+    the signatures themselves, without it."""
+    args = list(args)
+    verifies = args[:1] == ["apply"] or args[:2] == ["plan", "ldif"]
+    if verifies and "--allow-unsigned" not in args:
+        args.append("--allow-unsigned")
+    return args

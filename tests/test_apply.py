@@ -17,14 +17,14 @@ from click.testing import CliRunner
 from recondiff import review
 from recondiff.apply.event import EventOutcome
 from recondiff.apply.journal import JournalError, default_journal
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.cli.main import cli
 from recondiff.errors import InputError
 from recondiff.plan.assertions import assertion_filter, escape_filter_value
 from recondiff.plan.checks import SafetyError
 from recondiff.plan.file import canonical, event_id, read_header
-from tests.plans import save_with_decisions
+from tests.plans import apply_unsigned as apply_plan
+from tests.plans import save_with_decisions, unsigned
 from tests.slapd import Slapd, ldap_server
 
 __all__ = ["ldap_server"]  # the fixture, imported so pytest finds it here
@@ -646,7 +646,7 @@ def test_connection_errors_are_one_line(ldap_server: Slapd, tmp_path: Path) -> N
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    result = CliRunner().invoke(cli, unsigned(args), env=env, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -762,7 +762,10 @@ def test_cli_progress_on_stderr_when_asked(ldap_server: Slapd, tmp_path: Path) -
     code, out, err = run_cli(*cli_args(ldap_server, plan, "--password-env", "RD_PW"), env=env)
     assert code == 0
     lines = err.splitlines()
-    assert lines[0].startswith("recondiff: [") and lines[0].endswith(f"connecting to {ldap_server.url}…")
-    assert lines[1].endswith("1 events to run, with the assertion control…")
+    assert lines[0].startswith("recondiff: [") and lines[0].endswith(
+        "plan NOT signed; no decisions; decisions head " + read_header(plan)["digest"][:19] + "…"
+    )
+    assert lines[1].endswith(f"connecting to {ldap_server.url}…")
+    assert lines[2].endswith("1 events to run, with the assertion control…")
     assert lines[-1] == f"recondiff: applied 1 (journal {default_journal(plan)})"
     assert out.count("\n") == 1

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.compare import compare
 from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.plan.checks import SafetyError, first_rdn_values, mass_counts, match_form
 from recondiff.plan.file import load_plan
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,

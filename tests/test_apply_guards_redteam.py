@@ -15,7 +15,6 @@ from typing import Any
 import ldap3
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.errors import InputError
 from recondiff.plan.checks import (
@@ -27,6 +26,7 @@ from recondiff.plan.checks import (
     refusal,
 )
 from recondiff.plan.file import finalise, load_plan
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,

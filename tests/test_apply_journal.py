@@ -26,10 +26,11 @@ from click.testing import CliRunner
 
 from recondiff import review
 from recondiff.apply.journal import JournalError, default_journal
-from recondiff.apply.runner import apply_plan
 from recondiff.cli.main import cli
 from recondiff.plan.file import read_header
 from tests.conftest import ROOT
+from tests.plans import apply_unsigned as apply_plan
+from tests.plans import unsigned
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ASMITH,
@@ -573,11 +574,11 @@ def _safety_flags(*args: str) -> list[str]:
     """An apply of a test plan over plain ldap:// to 127.0.0.1, with a config in force
     beside the plan (unless the test names its own)."""
     if args[:1] != ("apply",) or "--config" in args:
-        return list(args)
+        return unsigned(args)
     config = Path(args[1]).parent / "recondiff.toml"
     if not config.exists():
         write_config(config.parent)
-    return [*args, "--allow-plaintext", "--config", str(config)]
+    return unsigned([*args, "--allow-plaintext", "--config", str(config)])
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:

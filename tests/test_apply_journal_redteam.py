@@ -22,10 +22,10 @@ import pytest
 
 from recondiff import review
 from recondiff.apply.journal import Journal, JournalError, default_journal
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.plan.file import load_plan, read_header
 from tests.conftest import ROOT
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     BWONG,
@@ -285,7 +285,8 @@ def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
         plan = write_plan(tmp_path / f"plan{round_}.json", events)
         args = [sys.executable, "-m", "recondiff", "apply", str(plan), "--url",
                 ldap_server.url, "--bind-dn", ldap_server.admin_dn, "--password-env", "RD_PW",
-                "-q", "--allow-plaintext", "--config", str(write_config(tmp_path))]  # fmt: skip
+                "-q", "--allow-plaintext", "--allow-unsigned", "--config",
+                str(write_config(tmp_path))]  # fmt: skip
         for _kill in range(3):
             proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(rng.uniform(0.2, 1.2))

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder
 
-from recondiff.apply.runner import apply_plan
 from recondiff.plan.assertions import assertion_control, assertion_filter
 from recondiff.plan.checks import mass_counts, protected_names, refusal
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,

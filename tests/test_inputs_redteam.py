@@ -187,6 +187,7 @@ def test_plan_ldif_refuses_the_full_width_protected_key_compare_planned(tmp_path
             str(tmp_path / "out" / "plan.jsonl"),
             "-o",
             str(tmp_path / "c.ldif"),
+            "--allow-unsigned",
             "--allow-mass-change",
             "9",
         ],

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT, require_system
+from tests.plans import apply_unsigned as apply_plan
 from tests.plans import decide
 from tests.plans import save_with_decisions as save_plan
 from tests.slapd import Slapd, available

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from recondiff.apply.runner import apply_plan
 from recondiff.cli.main import cli
 from recondiff.errors import InputError
 from recondiff.plan import ledger
 from recondiff.plan.checks import SafetyError
 from recondiff.plan.file import load_plan, read_header
 from recondiff.plan.ldif_export import plan_to_ldif
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import ASMITH, BWONG, CDAVIS, change, event, pre, target, write_plan
 

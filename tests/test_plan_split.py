@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
 from recondiff.plan.file import event_id, load_plan
 from recondiff.review import decide_file
 from tests.conftest import ROOT, SampleRun, require_system
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, available
 
 CASE = ROOT / "tests" / "data" / "plan_split"

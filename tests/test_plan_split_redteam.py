@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd
 from tests.test_plan_split import ASMITH, JDOE, _export, server  # noqa: F401 (a fixture)
 

@@ -9,7 +9,7 @@ are joined, and each line is split as a shell would (shlex). Then:
   (``# exit 1: ...``), else 0;
 * ``export NAME=VALUE`` sets NAME for the lines after it;
 * every ``--event`` id must exist, pending, in the sample's golden plan
-  (``tests/golden/sample/plan.jsonl``), which tests/test_sample.py holds equal
+  (``tests/golden/sample/plan.json``), which tests/test_sample.py holds equal
   to what compare writes;
 * ``recondiff apply`` lines point at a real directory (``ldaps://dc1...``) and
   are **parsed, not run**: through click's own parser for ``apply`` (every
@@ -46,7 +46,7 @@ from recondiff.plan.file import load_plan
 from tests.conftest import ROOT, SAMPLE
 
 README = ROOT / "README.md"
-GOLDEN_PLAN = ROOT / "tests" / "golden" / "sample" / "plan.jsonl"
+GOLDEN_PLAN = ROOT / "tests" / "golden" / "sample" / "plan.json"
 _EXIT = re.compile(r"#\s*exit (\d+)\b")
 
 

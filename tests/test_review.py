@@ -26,6 +26,7 @@ from recondiff.cli.plan import plan_group
 from recondiff.io import csvsafe
 from recondiff.plan import file as plan_mod
 from recondiff.plan import ledger
+from tests.plans import unsigned
 
 # ------------------------------------------------------------------ plan builder
 
@@ -221,7 +222,7 @@ def plan_path(here: Path) -> Path:
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(cli, unsigned(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -388,7 +389,8 @@ def test_approve_all_with_nothing_pending_leaves_the_file(plan_path: Path) -> No
         ),
         (
             ["--all"],
-            "recondiff: error: Missing option '--by'. (see 'recondiff plan approve --help')",
+            "recondiff: error: say who decides: --by NAME (or sign with --key FILE) "
+            "(see 'recondiff plan approve --help')",
         ),
         (
             ["--all", "--by", " "],

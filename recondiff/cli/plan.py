@@ -7,6 +7,7 @@ and become one line on stderr and exit 2 in cli.py. stdout is data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,10 +17,15 @@ from typing import Any
 import click
 
 from recondiff import review
-from recondiff.cli.common import config_option, mass_change_options, safety_exit
+from recondiff.cli.common import (
+    config_option,
+    mass_change_options,
+    safety_exit,
+    signature_options,
+)
+from recondiff.cli.keys import key_option, load_signer, load_trust
 from recondiff.io.atomic import write_text_atomically
 from recondiff.plan.checks import SafetyError
-from recondiff.plan.file import load_plan
 
 
 def _plural(n: int, word: str) -> str:
@@ -76,9 +82,17 @@ _SELECTOR_OPTIONS = (
 
 
 def _decision_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = key_option(
+        help="Sign the decision with this Ed25519 private key (OpenSSH format; "
+        "docs/signing.md); --by then defaults to the key's name.",
+        envvar="RECONDIFF_KEY",
+    )(f)
     f = click.option("--comment", metavar="TEXT", help="Recorded with each decision.")(f)
     f = click.option(
-        "--by", "by", required=True, metavar="NAME", help="Who decides (recorded in the plan)."
+        "--by",
+        "by",
+        metavar="NAME",
+        help="Who decides (recorded in the ledger; with --key, the name the key is trusted under).",
     )(f)
     for option, name, metavar, text in reversed(_SELECTOR_OPTIONS):
         f = click.option(
@@ -139,6 +153,29 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _request(
+    decision: str,
+    by: str | None,
+    comment: str | None,
+    key_path: Path | None,
+    until: datetime | None = None,
+) -> review.Request:
+    """Who decides, and the signer of the ledger line (``--key``)."""
+    signer = load_signer(key_path)
+    if by is None:
+        if signer is None:
+            raise click.UsageError("say who decides: --by NAME (or sign with --key FILE)")
+        by = signer.name
+    sign = None
+    if signer is not None:
+        from recondiff.io.signing import DECISION_PURPOSE
+
+        def sign(line: bytes, signer: Any = signer) -> dict[str, str]:
+            return dict(signer.sign(DECISION_PURPOSE, line))
+
+    return review.Request(decision, by, comment, until=_utc(until), sign=sign)
+
+
 def _decide(
     request: review.Request,
     plan_file: Path,
@@ -174,8 +211,9 @@ def approve(
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
-    by: str,
+    by: str | None,
     comment: str | None,
+    key_path: Path | None,
     action: str | None,
     **selector_options: tuple[str, ...],
 ) -> None:
@@ -198,7 +236,7 @@ def approve(
     """
     if action is not None:
         _check_action(plan_file, events, action)
-    request = review.Request("approved", by, comment, action=action)
+    request = dataclasses.replace(_request("approved", by, comment, key_path), action=action)
     _decide(request, plan_file, events, all_pending, selector_options)
 
 
@@ -221,8 +259,9 @@ def reject(
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
-    by: str,
+    by: str | None,
     comment: str | None,
+    key_path: Path | None,
     until: datetime | None,
     **selector_options: tuple[str, ...],
 ) -> None:
@@ -246,7 +285,7 @@ def reject(
 
     Example: recondiff plan reject out/plan.jsonl --operation disable --account 'svc-*' --by J.Smith
     """
-    request = review.Request("rejected", by, comment, until=_utc(until))
+    request = _request("rejected", by, comment, key_path, until)
     _decide(request, plan_file, events, all_pending, selector_options)
 
 
@@ -257,8 +296,9 @@ def accept(
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
-    by: str,
+    by: str | None,
     comment: str | None,
+    key_path: Path | None,
     until: datetime | None,
     **selector_options: tuple[str, ...],
 ) -> None:
@@ -275,7 +315,7 @@ def accept(
     """
     if not (comment or "").strip():
         raise click.UsageError("accept needs the reason: --comment TEXT")
-    request = review.Request("accepted", by, comment, until=_utc(until))
+    request = _request("accepted", by, comment, key_path, until)
     _decide(request, plan_file, events, all_pending, selector_options)
 
 
@@ -307,7 +347,14 @@ def export_decisions(plan_file: Path, out: Path, bom: bool) -> None:
 @_plan_argument
 @click.argument("sheet", metavar="DECISIONS_CSV", type=click.Path(path_type=Path))
 @click.option("--by", "by", metavar="NAME", help="Approver for rows whose by column is blank.")
-def import_decisions(plan_file: Path, sheet: Path, by: str | None) -> None:
+@key_option(
+    help="Sign the decisions with this Ed25519 private key (docs/signing.md); every "
+    "row's by must then be the name the key is trusted under.",
+    envvar="RECONDIFF_KEY",
+)
+def import_decisions(
+    plan_file: Path, sheet: Path, by: str | None, key_path: Path | None
+) -> None:
     """Apply the decision, by and comment columns of a decisions sheet to PLAN.
 
     Refuses the whole sheet (PLAN unchanged) if PLAN changed since the
@@ -316,7 +363,8 @@ def import_decisions(plan_file: Path, sheet: Path, by: str | None) -> None:
 
     Example: recondiff plan import-decisions out/plan.jsonl decisions.csv --by "Change board"
     """
-    result = review.import_decisions(plan_file, sheet, by)
+    sign = _request("approved", by or "-", None, key_path).sign
+    result = review.import_decisions(plan_file, sheet, by, sign=sign)
     for event_id, decision in result.decided:
         click.echo(f"{event_id}\t{decision}")
     click.echo(
@@ -370,19 +418,35 @@ def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
 )
 @config_option("the one the plan names, when it is there")
 @mass_change_options("the safety limits")
-def ldif(plan_file: Path, out: str, config_path: Path | None, allow: dict[str, int | None]) -> None:
+@signature_options
+def ldif(
+    plan_file: Path,
+    out: str,
+    config_path: Path | None,
+    allow: dict[str, int | None],
+    trust_files: tuple[Path, ...],
+    allow_unsigned: bool,
+    decisions_head: str | None,
+) -> None:
     """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
 
     Refused, like apply, when the plan changes more than its mass-change
-    limits (one line per limit, with the flag that accepts it).
+    limits (one line per limit, with the flag that accepts it), and when the
+    plan or a decision is not signed by a trusted key (--trust, or the [trust]
+    of the config given with -c), unless --allow-unsigned.
 
     Example: recondiff plan ldif out/plan.jsonl -o changes.ldif
     """
     # Imported here: the LDIF writer is its own module (and its own engineer's).
     from recondiff.config.load import load_config
     from recondiff.plan.ldif_export import plan_to_ldif
+    from recondiff.plan.trust import load_verified
 
-    plan = load_plan(plan_file)
+    given = load_config(config_path) if config_path is not None else None
+    trust = load_trust(trust_files, given.trust if given is not None else None)
+    plan, _ = load_verified(
+        plan_file, trust, allow_unsigned=allow_unsigned, expect_head=decisions_head
+    )
     if config_path is None and Path(plan["config"]["path"]).is_file():
         # As apply does: the config the plan names, as it reads now, so that a plan
         # edited to drop a protected key or raise a limit is still held to it.

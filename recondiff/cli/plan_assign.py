@@ -19,7 +19,8 @@ from recondiff.cli.keys import key_option, load_signer
               help="The owner decision (response assign_owner) to settle.")
 @click.option("--identity", required=True, metavar="KEY",
               help="The identity that owns the account: a candidate, or the default identity.")
-@click.option("--by", "by", required=True, metavar="NAME", help="Who decides (recorded).")
+@click.option("--by", "by", metavar="NAME",
+              help="Who decides (recorded; default with --key: the key's name).")
 @click.option("--comment", metavar="TEXT", help="Recorded with the decision.")
 @click.option("--any-identity", is_flag=True,
               help="Accept an identity that is no candidate, if the repository snapshot the "
@@ -32,7 +33,7 @@ def assign_command(
     plan_file: Path,
     event_id: str,
     identity: str,
-    by: str,
+    by: str | None,
     comment: str | None,
     any_identity: bool,
     config_path: Path | None,
@@ -54,6 +55,11 @@ def assign_command(
     from recondiff.review.decisions import read_decided
     from recondiff.review.owners import choose_owner, find_event
 
+    signer = load_signer(key_path)
+    if by is None:
+        if signer is None:
+            raise click.UsageError("say who decides: --by NAME (or sign with --key FILE)")
+        by = signer.name
     header, events = read_decided(plan_file)
     event = find_event(events, event_id, plan_file)
     if event["approval"]["state"] == "rejected":
@@ -61,7 +67,6 @@ def assign_command(
     choice = choose_owner(
         event, identity, header, any_identity=any_identity, config_path=config_path
     )
-    signer = load_signer(key_path)
     entry = ledger.Entry(
         "assigned", [choice.event_id], by, "--event", comment, identity=choice.identity
     )

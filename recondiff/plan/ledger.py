@@ -29,7 +29,10 @@ from typing import Any
 import orjson
 
 from recondiff.errors import InputError
-from recondiff.plan.file import Event, Plan, canonical
+from recondiff.io.canonical import canonical
+
+Event = dict[str, Any]
+Plan = dict[str, Any]
 
 SUFFIX = ".decisions.jsonl"
 KINDS = ("approved", "rejected", "accepted", "assigned")

@@ -4,6 +4,7 @@ and the summary ``plan show`` prints (``--json``: :func:`summarise`)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -123,15 +124,20 @@ def summarise(
     (None: all; ``alerts_total`` and ``pending_total`` count them all), and
     ``attention`` (as in the plan).
     """
-    tally = plan_mod.Tally()
+    seen: Counter[tuple[str, str, str, bool]] = Counter()
     alerts: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
+    room = limit if limit is not None else -1  # -1: no limit
     for event in plan["events"] if events is None else events:
-        tally.add(event)
-        if event["alert"] and (limit is None or len(alerts) < limit):
+        state, alert = event["approval"]["state"], event["alert"]
+        seen[(event["operation"], event["response"], state, bool(alert))] += 1
+        if alert and len(alerts) != room:
             alerts.append(brief(event))
-        if event["approval"]["state"] == "pending" and (limit is None or len(pending) < limit):
+        if state == "pending" and len(pending) != room:
             pending.append(brief(event))
+    tally = plan_mod.Tally()
+    for (operation, response, state, alert), n in seen.items():
+        tally.count(operation, response, state, "alert" if alert else None, n)
     counts = tally.as_dict()
     return {
         "plan_id": plan["plan_id"],

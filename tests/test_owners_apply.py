@@ -126,3 +126,16 @@ def test_plan_approve_action_on_the_command_line(ldap_server: Slapd, tmp_path: P
     result = apply_plan(plan, target(ldap_server), allow_delete=True)
     assert [o.outcome for o in result.outcomes] == ["applied", "skipped"]
     assert ldap_server.entry(ASMITH) is None
+
+
+def test_plan_ldif_allow_delete_on_the_command_line(tmp_path: Path) -> None:
+    ev = rejected_new_account(ASMITH, "disable")
+    plan = _plan(tmp_path, ev)
+    _approve(plan, ev, "delete")
+    runner = CliRunner()
+    args = ["plan", "ldif", str(plan), "-o", str(tmp_path / "c.ldif"), "--allow-unsigned"]
+    refused = runner.invoke(cli, args)
+    assert refused.exit_code == 2 and "--allow-delete" in refused.stderr
+    done = runner.invoke(cli, [*args, "--allow-delete"])
+    assert done.exit_code == 0, done.stderr
+    assert "changetype: delete" in (tmp_path / "c.ldif").read_text("utf-8")

@@ -419,6 +419,13 @@ def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
 @config_option("the one the plan names, when it is there")
 @mass_change_options("the safety limits")
 @signature_options
+@click.option(
+    "--allow-delete",
+    "allow_delete",
+    is_flag=True,
+    help="Write the deletes a reviewer chose (approve --action delete) where the plan "
+    "proposed to disable the account.",
+)
 def ldif(
     plan_file: Path,
     out: str,
@@ -427,6 +434,7 @@ def ldif(
     trust_files: tuple[Path, ...],
     allow_unsigned: bool,
     decisions_head: str | None,
+    allow_delete: bool,
 ) -> None:
     """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
 
@@ -453,7 +461,7 @@ def ldif(
         config_path = Path(plan["config"]["path"])
     config = load_config(config_path) if config_path is not None else None
     try:
-        text = plan_to_ldif(plan, allow=allow, config=config)
+        text = plan_to_ldif(plan, allow=allow, config=config, allow_delete=allow_delete)
     except SafetyError as exc:
         safety_exit(exc)
     if out == "-":

@@ -423,3 +423,15 @@ def test_plan_assign_feed_and_next_run(tmp_path: Path) -> None:
     _harvest(out)
     out = _compare(tmp_path)
     assert _situation(out, "bob") == ("linked", "2")
+
+
+def test_plan_show_lists_the_candidates_and_the_choice(first_run: Path) -> None:
+    from recondiff.review.summary import describe, reason_line
+
+    events = _events(first_run)
+    bob = _owner_events(first_run)["bob"]
+    assert reason_line(bob) == (
+        "ambiguous via by-mail, assign_owner: candidates 2 (7), 3 (5), default svc-owner")
+    assert describe(bob) == 'link the owner to choose of account bob: replace account "bob"'
+    dave = next(e for e in events if e["object"]["key"] == "dave" and e["target"] == "endpoint")
+    assert reason_line(dave) == "unmatched, review (--action delete or disable)"

@@ -33,7 +33,12 @@ def describe(event: Event) -> str:
     list (remove the whole attribute) shows the attribute alone.
     """
     obj = event["object"]
-    if event["target"] == "repository":
+    if event.get("owner") is not None:  # an owner decision (docs/plan.md, Owners)
+        chosen = (event.get("approval") or {}).get("identity")
+        subject = (
+            f"identity {chosen}" if chosen else f"the owner to choose of account {obj['key']}"
+        )
+    elif event["target"] == "repository":
         if obj["identity_key"]:
             subject = f"identity {obj['identity_key']}"
         else:
@@ -70,6 +75,17 @@ def reason_line(event: Event) -> str:
     drift = reason.get("drift") or []
     if drift:
         text += ": " + _drift_text(drift)
+    owner = event.get("owner")
+    if owner is not None:
+        offered = [f"{c['identity_key']} ({c['score']})" for c in owner["candidates"]]
+        if owner.get("default_identity"):
+            offered.append(f"default {owner['default_identity']}")
+        text += ": candidates " + (", ".join(offered) or "none")
+    choices = event.get("choices")
+    if choices:  # a rejected new account: delete or disable, per account
+        chosen = (event.get("approval") or {}).get("action")
+        offered = [a for a in sorted(choices) if choices[a] is not None]
+        text += f" ({chosen} chosen)" if chosen else f" (--action {' or '.join(offered)})"
     return printable(text)
 
 

@@ -198,6 +198,7 @@ def apply_command(
             trust=load_trust(trust_files, config.trust if config is not None else None),
             allow_unsigned=allow_unsigned,
             decisions_head=decisions_head,
+            keep_outcomes=False,  # each is printed as it settles: memory stays flat
             allow_delete=allow_delete,
         )
     except SafetyError as exc:

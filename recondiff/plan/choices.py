@@ -19,7 +19,7 @@ Pure functions over events (dicts): no ledger, no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -232,27 +232,49 @@ def with_choices(plan: dict[str, Any]) -> dict[str, Any]:
     return {**plan, "events": [chosen(e) for e in plan["events"]]}
 
 
+def _is_chosen_delete(event: Event) -> bool:
+    action = (event.get("approval") or {}).get("action")
+    return action == "delete" and event["operation"] != "delete"
+
+
+class ChosenDeletes:
+    """The events a stream turns into a delete by a reviewer's choice where the plan
+    proposed another operation (a disable), noted as :meth:`chosen` streams them."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def chosen(self, events: Iterable[Event]) -> Iterator[Event]:
+        """``events`` as they run (:func:`chosen`), noting the chosen deletes."""
+        for event in events:
+            if _is_chosen_delete(event):
+                self.ids.append(event["id"])
+            yield chosen(event)
+
+    def check(self, allow_delete: bool, source: Path | str) -> None:
+        """A delete a reviewer chose where the plan proposed a disable runs only with
+        ``--allow-delete``: the person running apply agrees to what cannot be undone."""
+        if self.ids and not allow_delete:
+            ids = self.ids
+            shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
+            raise InputError(
+                f"{source}: {len(ids)} event(s) delete an account where the plan proposed to "
+                f"disable it, by a reviewer's choice ({shown}); review them, then allow it "
+                "with --allow-delete"
+            )
+
+
 def chosen_deletes(events: Iterable[Event]) -> list[str]:
     """The ids of events a reviewer's choice turns into a delete where the plan
     proposed another operation (a disable)."""
-    return [
-        e["id"]
-        for e in events
-        if (e.get("approval") or {}).get("action") == "delete" and e["operation"] != "delete"
-    ]
+    return [e["id"] for e in events if _is_chosen_delete(e)]
 
 
 def check_chosen_deletes(
     events: Collection[Event], allow_delete: bool, source: Path | str
 ) -> None:
-    """A delete a reviewer chose where the plan proposed a disable runs only with
-    ``--allow-delete``: the person running apply agrees to what cannot be undone
-    (``events``: as planned, before :func:`chosen`)."""
-    ids = chosen_deletes(events)
-    if ids and not allow_delete:
-        shown = ", ".join(ids[:3]) + (f" and {len(ids) - 3} more" if len(ids) > 3 else "")
-        raise InputError(
-            f"{source}: {len(ids)} event(s) delete an account where the plan proposed to "
-            f"disable it, by a reviewer's choice ({shown}); review them, then allow it "
-            "with --allow-delete"
-        )
+    """:meth:`ChosenDeletes.check` over ``events`` (as planned, before :func:`chosen`)."""
+    choices = ChosenDeletes()
+    for _ in choices.chosen(events):
+        pass
+    choices.check(allow_delete, source)

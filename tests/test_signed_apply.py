@@ -359,6 +359,18 @@ def test_decisions_head_catches_the_removal_of_the_last_lines(
     load_verified(path, trust(), expect_head=head[:19])
 
 
+@pytest.mark.parametrize("length", [0, 1, 7, 8, 18])
+def test_decisions_head_too_short_to_pin_anything_is_refused(
+    signed: tuple[Path, list[str]], length: int
+) -> None:
+    """``--decisions-head "$HEAD"`` with HEAD unset matched every ledger (a prefix of
+    nothing), and "sha256:" or a digit more matched most: a head must be sha256:
+    and at least the 12 hex digits apply prints."""
+    path, _ = signed
+    _, verified = load_verified(path, trust())
+    refused(path, "--decisions-head", expect_head=verified.head[:length])
+
+
 # -- nothing written when a check fails: apply against slapd -------------------------
 
 

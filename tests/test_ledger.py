@@ -228,6 +228,17 @@ def test_a_non_canonical_line_is_refused(plan: tuple[Path, list[str]], mangle: A
     refused(path, "line 1", "edited by hand")
 
 
+@pytest.mark.parametrize("seq", [True, 1.0], ids=["bool", "float"])
+def test_a_seq_that_is_not_an_integer_is_refused(plan: tuple[Path, list[str]], seq: Any) -> None:
+    """``true == 1`` and ``1.0 == 1`` in Python: a canonical line with such a seq
+    passed the chain check (a later reader, DuckDB or jq, sees no integer)."""
+    path, ids = plan
+    decide(path, ids[:1])
+    data = orjson.loads(raw_lines(path)[0]) | {"seq": seq}
+    put_lines(path, [canonical(data)])
+    refused(path, "line 1")
+
+
 # -- a torn last line ----------------------------------------------------------------
 
 

@@ -140,7 +140,8 @@ def _line(raw: bytes, number: int, digest: str, prev: str, path: Path) -> Line:
             f"{where}: the decisions are for another plan ({data['plan']}); a ledger "
             "belongs to the plan file beside it"
         )
-    if data["seq"] != number or data["prev"] != prev:
+    # seq an int: true == 1 and 1.0 == 1 in Python, not to jq or DuckDB
+    if type(data["seq"]) is not int or data["seq"] != number or data["prev"] != prev:
         raise _bad(where, "the hash chain is broken (a line edited, removed or reordered)")
     ids = data["ids"]
     if (

@@ -17,8 +17,10 @@ from typing import Any
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
 from recondiff import review
+from recondiff.cli.main import cli
 from recondiff.errors import InputError
 from recondiff.plan import ledger
 from recondiff.plan.file import (
@@ -341,6 +343,29 @@ def test_concurrent_plan_approve_processes_each_land_chained(
 
 
 # -- who decided ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "by",
+    ["alice\nbob", "alice\rbob", "\x1b[31malice", "alice\x00", "alice\u2028bob", "alice\x85"],
+    ids=["LF", "CR", "ESC", "NUL", "LS", "NEL"],
+)
+def test_an_approver_name_with_control_characters_is_refused(
+    plan: tuple[Path, list[str]], by: str
+) -> None:
+    """`by` goes to the ledger, the history's exceptions and every listing of them:
+    one printable line, as a trusted key's name must be."""
+    path, ids = plan
+    result = CliRunner().invoke(cli, ["plan", "approve", str(path), "--event", ids[0], "--by", by])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not ledger.ledger_path(path).exists()
+    with pytest.raises(InputError):
+        ledger.append(path, read_header(path), ledger.Entry("approved", ids[:1], by))
+    decide(path, ids[:1])  # a hand-written line with it is refused by readers too
+    data = orjson.loads(raw_lines(path)[0]) | {"by": by}
+    put_lines(path, [canonical(data)])
+    refused(path, "line 1", "by")
 
 
 # -- size ----------------------------------------------------------------------------

@@ -157,11 +157,14 @@ def _line(raw: bytes, number: int, digest: str, prev: str, path: Path) -> Line:
         isinstance(signature, dict) and all(isinstance(v, str) for v in signature.values())
     ):
         raise _bad(where, "a malformed signature")
+    by = str(_text(data, "by", where, optional=False))
+    if not by.isprintable():  # as append writes it: one line, no terminal escapes
+        raise _bad(where, "by is not one line of printable characters")
     return Line(
         seq=number,
         decision=data["decision"],
         ids=tuple(ids),
-        by=str(_text(data, "by", where, optional=False)),
+        by=by,
         at=str(_text(data, "at", where, optional=False)),
         selector=_text(data, "selector", where),
         comment=_text(data, "comment", where),
@@ -279,9 +282,10 @@ def append(plan_path: str | Path, header: Plan, entry: Entry, sign: SignLine | N
     refused, not extended."""
     if entry.decision not in KINDS or not entry.ids or entry.action not in (None, *ACTIONS):
         raise ValueError(entry)
-    if not entry.by.strip() or any(c in entry.by for c in "\r\n"):
+    if not entry.by.strip() or not entry.by.isprintable():
         raise InputError(
-            f"{plan_path}: a decision needs the approver's name on one line (--by NAME)"
+            f"{plan_path}: a decision needs the approver's name on one line, without "
+            "control characters (--by NAME)"
         )
     path = ledger_path(plan_path)
     fd = _open_locked(path)

@@ -8,6 +8,8 @@ tests/test_signed_apply.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -33,6 +35,7 @@ from recondiff.plan.file import (
     save_plan,
     verify,
 )
+from recondiff.review.sheet import DECISION_COLUMNS
 from tests.conftest import ROOT
 from tests.test_apply import (
     ASMITH,
@@ -366,6 +369,31 @@ def test_an_approver_name_with_control_characters_is_refused(
     data = orjson.loads(raw_lines(path)[0]) | {"by": by}
     put_lines(path, [canonical(data)])
     refused(path, "line 1", "by")
+
+
+def test_a_sheet_with_a_bad_approver_on_a_later_row_writes_nothing(
+    plan: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """import-decisions refuses the whole sheet on any fault: a name with a line
+    break in the second group's by cell used to fail after the first group's line
+    was appended (half a sheet in the ledger)."""
+    path, _ = plan
+    sheet = tmp_path / "decisions.csv"
+    review.export_decisions(path, sheet)
+    text = sheet.read_text("utf-8-sig").splitlines()
+    columns = DECISION_COLUMNS
+    rows = list(csv.reader(io.StringIO("\n".join(text))))
+    assert rows[0] == list(columns)
+    decision, by = columns.index("decision"), columns.index("by")
+    rows[1][decision], rows[1][by] = "approved", "alice"
+    rows[2][decision], rows[2][by] = "approved", "bob\nthe builder"
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    sheet.write_text(buffer.getvalue(), "utf-8")
+    with pytest.raises(InputError) as caught:
+        review.import_decisions(path, sheet)
+    assert "\n" not in str(caught.value)
+    assert not ledger.ledger_path(path).exists()
 
 
 # -- size ----------------------------------------------------------------------------

@@ -284,6 +284,26 @@ def test_a_torn_line_after_a_broken_chain_is_not_repaired(plan: tuple[Path, list
 # -- links ---------------------------------------------------------------------------
 
 
+def test_a_ledger_that_is_a_symbolic_link_is_refused(
+    plan: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """plan approve refused to write through it, but every reader followed it
+    (and a FIFO there would hang apply): readers refuse it too."""
+    path, ids = plan
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    decide(path, ids[:1])
+    ledger.ledger_path(path).rename(elsewhere)
+    ledger.ledger_path(path).symlink_to(elsewhere)
+    with pytest.raises(InputError, match="symbolic link") as caught:
+        decide(path, ids[1:2])
+    assert "\n" not in str(caught.value)
+    refused(path, "symbolic link")
+    assert len(elsewhere.read_bytes().splitlines()) == 1
+    ledger.ledger_path(path).unlink()
+    os.mkfifo(ledger.ledger_path(path))
+    refused(path, "not a plain file")
+
+
 def test_a_ledger_with_a_hard_link_is_not_appended_to(
     plan: tuple[Path, list[str]], tmp_path: Path
 ) -> None:

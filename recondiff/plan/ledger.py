@@ -20,6 +20,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -193,12 +194,23 @@ def read(plan_path: str | Path, header: Plan) -> list[Line]:
     """The decisions of the plan at ``plan_path`` (whose ``header`` was read), in
     order, the chain checked. No ledger file: no decisions."""
     path = ledger_path(plan_path)
+    flags = os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        content = path.read_bytes()
+        fd = os.open(path, flags)  # not through a link, as append; a FIFO must not block
     except FileNotFoundError:
         return []
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _symbolic_link(path) from None
         raise InputError(f"{path}: cannot read the decisions ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path}: not a plain file; the decisions ledger must be one")
+        content = _read_all(fd)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the decisions ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
     return _parse(content, header["digest"], path)[0]
 
 
@@ -322,15 +334,20 @@ def append(plan_path: str | Path, header: Plan, entry: Entry, sign: SignLine | N
         os.close(fd)  # releases the lock
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _symbolic_link(path: Path) -> InputError:
+    return InputError(f"{path}: a symbolic link; the decisions ledger must be a plain file")
+
+
 def _open_locked(path: Path) -> int:
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise InputError(
-                f"{path}: a symbolic link; the decisions ledger must be a plain file"
-            ) from None
+            raise _symbolic_link(path) from None
         raise InputError(f"{path}: cannot write the decisions ({exc.strerror or exc})") from None
     try:
         if not os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):

@@ -27,6 +27,7 @@ from recondiff.errors import InputError
 from recondiff.plan import ledger
 from recondiff.plan.file import (
     canonical,
+    counts,
     digest_of,
     dumps,
     event_id,
@@ -435,6 +436,31 @@ def test_a_decision_of_100000_ids_is_one_line_read_back_and_folded(tmp_path: Pat
     assert sum(decisions.apply(e)["approval"]["state"] == "approved" for e in stream) == 100_000
     decisions.finish()
     assert time.perf_counter() - started < 10
+
+
+def cheap_plan(path: Path, n: int) -> list[str]:
+    """A plan of ``n`` pending events written straight (no per-event schema check)."""
+    template = modify_title(JDOE, "Engineer", "Lead Engineer", state="pending")
+    ids = [f"ev-{i:016x}" for i in range(n)]
+    plan = make_plan([template | {"id": i} for i in ids])
+    plan["counts"] = counts(plan["events"])
+    plan["digest"] = digest_of(plan)
+    path.write_bytes(dumps(plan))
+    return ids
+
+
+def test_deciding_many_ids_by_event_costs_about_one_read_of_the_plan(tmp_path: Path) -> None:
+    """decide_file looked each event's id up in the list of wanted ids (n x m):
+    20,000 ids took seconds more than reading the plan; 100,000 over a minute."""
+    path = tmp_path / "plan.jsonl"
+    ids = cheap_plan(path, 20_000)
+    started = time.perf_counter()
+    verify(path)
+    read = time.perf_counter() - started
+    started = time.perf_counter()
+    assert len(review.decide_file(path, ids, "approved", "alice")) == 20_000
+    decided = time.perf_counter() - started
+    assert decided < 2.5 * read + 0.5, (decided, read)
 
 
 # -- the plan file, re-sealed by hand ------------------------------------------------

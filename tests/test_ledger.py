@@ -545,3 +545,30 @@ def test_huge_lines_are_read_or_refused_with_one_line(plan: tuple[Path, list[str
     plan_refused(path, "line 6")
     path.write_bytes(b"[" * 100_000 + b"\n")
     plan_refused(path, "line 1")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"ids": ["ev-0123\nrecondiff: all decisions verified"]},
+        {"ids": ["\x1b]0;owned\x07"]},
+        {"plan": "sha256:\x1b[2J\nrecondiff: ok"},
+    ],
+    ids=["id-with-newline", "id-with-escape", "plan-with-escape"],
+)
+def test_a_hand_written_line_cannot_write_to_the_terminal(
+    plan: tuple[Path, list[str]], field: dict[str, Any]
+) -> None:
+    """What a ledger line holds is the writer's: the refusal that quotes it is one
+    line with its control characters escaped (plan show prints it as it is)."""
+    path, ids = plan
+    decide(path, ids[:1])
+    data = orjson.loads(raw_lines(path)[0]) | field
+    put_lines(
+        path,
+        rechained([data], read_header(path)["digest"]) if "ids" in field else [canonical(data)],
+    )
+    result = CliRunner().invoke(cli, ["plan", "show", str(path)])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.strip().isprintable(), result.stderr

@@ -20,6 +20,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, printable
 from recondiff.io.canonical import canonical
 
 Event = dict[str, Any]
@@ -66,6 +67,10 @@ _KEYS = frozenset(
         "signature",
     )
 )
+
+_EVENT_ID = re.compile(r"ev-[0-9a-f]{16}")
+"""An event id as the plan's schema has it: a line naming anything else is refused
+(its refusals quote the ids)."""
 
 SignLine = Callable[[bytes], dict[str, str]]
 """Signs a line's canonical bytes (without ``signature``): returns its ``signature``."""
@@ -138,8 +143,8 @@ def _line(raw: bytes, number: int, digest: str, prev: str, path: Path) -> Line:
         raise _bad(where, "not in canonical form (edited by hand?)")
     if data["plan"] != digest:
         raise InputError(
-            f"{where}: the decisions are for another plan ({data['plan']}); a ledger "
-            "belongs to the plan file beside it"
+            f"{where}: the decisions are for another plan ({printable(str(data['plan'])[:80])}); "
+            "a ledger belongs to the plan file beside it"
         )
     # seq an int: true == 1 and 1.0 == 1 in Python, not to jq or DuckDB
     if type(data["seq"]) is not int or data["seq"] != number or data["prev"] != prev:
@@ -149,7 +154,7 @@ def _line(raw: bytes, number: int, digest: str, prev: str, path: Path) -> Line:
         data["decision"] not in KINDS
         or not isinstance(ids, list)
         or not ids
-        or not all(isinstance(i, str) for i in ids)
+        or not all(isinstance(i, str) and _EVENT_ID.fullmatch(i) for i in ids)
         or data["action"] not in (None, *ACTIONS)
     ):
         raise _bad(where, "not a decision line (edited by hand?)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -572,3 +573,46 @@ def test_a_hand_written_line_cannot_write_to_the_terminal(
     assert result.exit_code == 2, result.output
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.strip().isprintable(), result.stderr
+
+
+def test_a_ledger_replaced_while_an_append_waits_for_the_lock_is_not_written(
+    plan: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file was checked to be the one at the ledger's name before the lock was
+    taken: one renamed over it while this append waited (another process rotating
+    it) got the decision, acknowledged, in a file no reader opens."""
+    path, ids = plan
+    decide(path, ids[:1])
+    name = ledger.ledger_path(path)
+    moved = name.with_name("rotated.jsonl")
+    real = ledger.fcntl.flock
+
+    def rotate_then_lock(fd: int, operation: int) -> None:
+        name.rename(moved)
+        name.write_bytes(b"")
+        monkeypatch.setattr(ledger.fcntl, "flock", real)
+        real(fd, operation)
+
+    monkeypatch.setattr(ledger.fcntl, "flock", rotate_then_lock)
+    with pytest.raises(InputError, match="replaced while it was opened"):
+        decide(path, ids[1:2])
+    assert len(moved.read_bytes().splitlines()) == 1
+
+
+def test_plan_approve_on_a_ledger_that_is_a_fifo_is_refused_not_hung(
+    plan: tuple[Path, list[str]],
+) -> None:
+    path, ids = plan
+    os.mkfifo(ledger.ledger_path(path))
+
+    def hung(signum: int, frame: Any) -> None:
+        raise TimeoutError("plan approve hung on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        with pytest.raises(InputError, match="not a plain file"):
+            ledger.append(path, read_header(path), ledger.Entry("approved", ids[:1], "alice"))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

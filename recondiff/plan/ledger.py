@@ -355,17 +355,29 @@ def _open_locked(path: Path) -> int:
             raise _symbolic_link(path) from None
         raise InputError(f"{path}: cannot write the decisions ({exc.strerror or exc})") from None
     try:
-        if not os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # checked once locked: a file renamed over the name while this waited is not ours
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise InputError(f"{path}: not a plain file; the decisions ledger must be one")
+        if not _still_named(opened, path):
             raise InputError(f"{path}: replaced while it was opened; try again")
-        if os.fstat(fd).st_nlink != 1:
+        if opened.st_nlink != 1:
             raise InputError(
                 f"{path}: has another name (a hard link); the ledger must be a plain file"
             )
-        fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _still_named(opened: os.stat_result, path: Path) -> bool:
+    """The file opened is still the one at ``path`` (not renamed away or replaced)."""
+    try:
+        return opened.st_nlink > 0 and os.path.samestat(opened, os.lstat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _read_all(fd: int) -> bytes:

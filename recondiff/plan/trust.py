@@ -13,11 +13,12 @@ before it. A decision's ``by`` must be its signer's trusted name.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, printable
 from recondiff.io.signing import DECISION_PURPOSE, PLAN_PURPOSE, Trust
 from recondiff.plan.file import Event, Plan
 from recondiff.plan.ledger import Line, head, ledger_path
@@ -54,6 +55,22 @@ def head_text(value: str) -> str:
     return value[:19] if value.startswith("sha256:") else value
 
 
+_HEAD = re.compile(r"sha256:[0-9a-f]{12,64}")
+"""A ledger head given to pin it: at least what apply prints (:func:`head_text`)."""
+
+
+def pinned_head(given: str) -> str:
+    """``--decisions-head`` checked: a prefix of nothing ("$HEAD" unset) or of a few
+    digits would match any ledger, so it must be sha256: and 12 hex digits or more."""
+    value = given.strip().lower()
+    if not _HEAD.fullmatch(value):
+        raise InputError(
+            f"--decisions-head {printable(given[:80])!r} is not a ledger head: give sha256: and "
+            "at least 12 hex digits, as apply prints it (decisions head sha256:...)"
+        )
+    return value
+
+
 def verify(
     plan_path: Path | str,
     header: Plan,
@@ -71,6 +88,8 @@ def verify(
     the ledger's last line (``--decisions-head``): a ledger cut short is refused."""
     where = str(plan_path)
     ledger = ledger_path(plan_path)
+    if expect_head is not None:
+        expect_head = pinned_head(expect_head)
     if not allow_unsigned and not trust:
         raise UnsignedError(
             f"{where}: no trusted keys to check the plan's signatures against; name a trust "

@@ -96,7 +96,7 @@ def decide_file(
     request = request or Request(decision, by, comment, at=at)
     _check_by(path, request.by)
     plan = _Plan(path)
-    wanted = None if ids is None else list(dict.fromkeys(ids))
+    wanted = None if ids is None else dict.fromkeys(ids)  # ordered; a set's lookups (100,000 ids)
     chosen: list[str] = []
     refused: list[str] = []
     found: set[str] = set()

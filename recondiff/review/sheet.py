@@ -341,6 +341,11 @@ class _Sheet:
                 f"{where}: row {number}, column by: a decision needs the approver's name; "
                 "fill the by column or pass --by NAME"
             )
+        if not approver.isprintable():  # the ledger refuses it: refuse the sheet before any line
+            raise InputError(
+                f"{where}: row {number}, column by: the approver's name must be one line "
+                "without control characters"
+            )
         comment = self.cell(row, "comment") or None
         return Decision(number, event_id, decision, approver, comment)
 

@@ -367,6 +367,9 @@ def test_the_sheet_shows_the_candidates_and_takes_the_owner(tmp_path: Path) -> N
     write({owners["bob"]: {"owner": "2", "decision": "rejected", "by": "alice"}})
     with pytest.raises(InputError, match="also rejects"):
         read_owners(plan, sheet)
+    write({owners["bob"]: {"owner": "2", "by": "alice\nbob"}})
+    with pytest.raises(InputError, match="column by: the approver's name must be one line"):
+        read_owners(plan, sheet)
     dave_disable = next(e["id"] for e in plan["events"]
                         if e["object"]["key"] == "dave" and e["target"] == "endpoint")
     write({dave_disable: {"owner": "2", "by": "alice"}})

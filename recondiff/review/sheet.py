@@ -162,6 +162,11 @@ def read_owners(
                 f"{where}: choosing an owner needs the approver's name; fill the by column "
                 "or pass --by NAME"
             )
+        if not approver.isprintable():  # the ledger refuses it: refuse the sheet before any line
+            raise InputError(
+                f"{sheet.where}: row {number}, column by: the approver's name must be one line "
+                "without control characters"
+            )
         owners.append(OwnerDecision(number, choice, approver, sheet.cell(row, "comment") or None))
     return owners
 

@@ -70,11 +70,11 @@ def apply_unsigned(*args: Any, **kwargs: Any) -> Any:
 
 def unsigned(args: Iterable[str]) -> list[str]:
     """The arguments of a command line with ``--allow-unsigned`` added when it is
-    ``apply`` or ``plan ldif`` (and not already there): for the tests of what
+    ``apply``, ``plan ldif`` or ``plan feed`` (and not already there): for the tests of what
     those commands do with a plan; tests/test_signed_apply.py holds the tests of
     the signatures themselves, without it."""
     args = list(args)
-    verifies = args[:1] == ["apply"] or args[:2] == ["plan", "ldif"]
+    verifies = args[:1] == ["apply"] or args[:2] in (["plan", "ldif"], ["plan", "feed"])
     if verifies and "--allow-unsigned" not in args:
         args.append("--allow-unsigned")
     return args

@@ -243,7 +243,7 @@ def test_every_csv_recondiff_writes_follows_one_convention(tmp_path: Path, bom: 
     out = tmp_path / "out"
     compare(config, out)
     review.export_decisions(out / "plan.jsonl", out / "decisions.csv", bom=bom)
-    feed = review.write_feed(out / "plan.jsonl", out / "feed", bom=bom)
+    feed = review.write_feed(out / "plan.jsonl", out / "feed", bom=bom, allow_unsigned=True)
     files = [out / n for n in ("situations.csv", "drift.csv", "drift_diff.csv", "decisions.csv")]
     for path in [*files, feed.csv_path]:
         data = path.read_bytes()

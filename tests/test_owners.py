@@ -418,7 +418,7 @@ def test_plan_assign_feed_and_next_run(tmp_path: Path) -> None:
     decided = next(e for e in load_plan(plan)["events"] if e["id"] == bob["id"])
     assert decided["approval"]["state"] == "approved"
     assert decided["approval"]["identity"] == "2"
-    feed = write_feed(plan, tmp_path / "feed")
+    feed = write_feed(plan, tmp_path / "feed", allow_unsigned=True)
     rows = [json.loads(line) for line in feed.jsonl_path.read_text("utf-8").splitlines()]
     assert [(r["identity_key"], r["endpoint_key"], r["attribute"], r["values"], r["approval"])
             for r in rows if r["event_id"] == bob["id"]] == [

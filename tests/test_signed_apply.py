@@ -425,3 +425,32 @@ def test_a_signed_plan_with_signed_approvals_applies(ldap_server: Slapd, tmp_pat
     outcomes = {o.event_id: o.outcome for o in result.outcomes}
     assert outcomes[ids[1]] == "applied" and outcomes[ids[0]] == "skipped"
     assert BWONG in ldap_server.entry(STAFF)["member"]
+
+
+def test_plan_feed_checks_signatures_like_apply(tmp_path: Path) -> None:
+    """The identity system acts on the feed (links, unlinks, deletes): a forged
+    approval must not reach it. Unsigned is refused without --allow-unsigned."""
+    from click.testing import CliRunner
+
+    from recondiff.cli.main import cli
+
+    plan = _feed_plan(tmp_path)
+    refused = CliRunner().invoke(cli, ["plan", "feed", str(plan), "-o", str(tmp_path / "f")])
+    assert refused.exit_code == 2
+    assert "no trusted keys to check the plan's signatures against" in refused.stderr
+    assert not (tmp_path / "f").exists()
+    allowed = CliRunner().invoke(
+        cli, ["plan", "feed", str(plan), "-o", str(tmp_path / "f"), "--allow-unsigned"]
+    )
+    assert allowed.exit_code == 0, allowed.stderr
+    assert (tmp_path / "f" / "repository_changes.jsonl").exists()
+
+
+def _feed_plan(tmp_path: Path) -> Path:
+    from tests.plans import save_with_decisions
+    from tests.test_apply import JDOE, make_plan, modify_title
+
+    return save_with_decisions(
+        make_plan([modify_title(JDOE, "Engineer", "Lead Engineer", state="approved")]),
+        tmp_path / "plan.jsonl",
+    )

@@ -386,18 +386,47 @@ def import_decisions(
     help="Directory for repository_changes.csv and .jsonl (created if needed).",
 )
 @click.option("--bom", is_flag=True, help="Start the CSV with a UTF-8 byte-order mark (for Excel).")
-def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A recondiff.toml whose [trust] keys count (with --trust's).",
+)
+@signature_options
+def feed(
+    plan_file: Path,
+    outdir: Path,
+    bom: bool,
+    config_path: Path | None,
+    trust_files: tuple[Path, ...],
+    allow_unsigned: bool,
+    decisions_head: str | None,
+) -> None:
     """Write PLAN's repository changes for the identity system to import.
 
     DIR/repository_changes.csv and DIR/repository_changes.jsonl hold one row
     per change of every repository event (update_repository,
     add_to_repository, link, unlink, delete_from_repository,
     assign_default_user) that is auto or approved. Pending and rejected
-    events are left out. In the CSV, values is a JSON array.
+    events are left out. In the CSV, values is a JSON array. Like apply, the
+    plan and its decisions must be signed by keys of --trust or of the
+    [trust] of the config given with -c, unless --allow-unsigned.
 
-    Example: recondiff plan feed out/plan.jsonl -o out/feed
+    Example: recondiff plan feed out/plan.jsonl -o out/feed --trust trust.toml
     """
-    result = review.write_feed(plan_file, outdir, bom=bom)
+    from recondiff.config.load import load_config
+
+    given = load_config(config_path) if config_path is not None else None
+    trust = load_trust(trust_files, given.trust if given is not None else None)
+    result = review.write_feed(
+        plan_file,
+        outdir,
+        bom=bom,
+        trust=trust,
+        allow_unsigned=allow_unsigned,
+        decisions_head=decisions_head,
+    )
     click.echo(
         f"recondiff: wrote {_plural(result.rows, 'change')} of "
         f"{_plural(result.events, 'event')} to {result.csv_path} and {result.jsonl_path.name}; "

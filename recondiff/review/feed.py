@@ -10,9 +10,10 @@ from typing import Any
 
 from recondiff.io import csvsafe
 from recondiff.io.atomic import write_text_atomically
-from recondiff.plan import file as plan_mod
+from recondiff.io.signing import Trust
 from recondiff.plan.choices import assigned_link, is_owner_event
 from recondiff.plan.file import Event, Plan
+from recondiff.plan.trust import load_verified
 
 FEED_COLUMNS = (
     "event_id",
@@ -95,15 +96,27 @@ class FeedResult:
     left_out: int
 
 
-def write_feed(plan_path: Path | str, outdir: Path | str, *, bom: bool = False) -> FeedResult:
+def write_feed(
+    plan_path: Path | str,
+    outdir: Path | str,
+    *,
+    bom: bool = False,
+    trust: Trust | None = None,
+    allow_unsigned: bool = False,
+    decisions_head: str | None = None,
+) -> FeedResult:
     """Write ``repository_changes.csv`` and ``.jsonl`` for the plan at ``plan_path``.
 
     Both hold the same rows (:func:`feed_rows`); in the CSV, ``values`` is a
     JSON array (values may hold any separator) and every cell is neutralised;
     ``bom`` starts the CSV with a UTF-8 byte-order mark for Excel. Each file
-    is written atomically.
+    is written atomically. The identity system acts on the feed as apply acts
+    on the directory: the plan and its decisions are checked against ``trust``
+    first (:func:`recondiff.plan.trust.verify`), unless ``allow_unsigned``.
     """
-    plan = plan_mod.load_plan(plan_path)
+    plan, _ = load_verified(
+        plan_path, trust or Trust(), allow_unsigned=allow_unsigned, expect_head=decisions_head
+    )
     rows, left_out = feed_rows(plan)
     directory = Path(outdir)
     csv_path = directory / FEED_CSV

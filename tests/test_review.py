@@ -325,7 +325,8 @@ def test_approve_by_id(plan_path: Path) -> None:
     assert (code, out, err) == (
         0,
         f"{TITLE['id']}\n{DISABLE['id']}\n",
-        "recondiff: approved 2 events in plan.jsonl\n",
+        f"recondiff: approved 2 events in plan.jsonl; decisions head {head(plan_path)} (record"
+        " it with the change: apply --decisions-head)\n",
     )
     after = plan_mod.load_plan(plan_path)  # schema and digest still check
     assert after["digest"] == before  # the plan never changes: the decision is in its ledger
@@ -343,7 +344,7 @@ def test_reject_all_keeps_earlier_decisions(plan_path: Path) -> None:
     code, out, err = run("plan", "reject", str(plan_path), "--all", "--by", "bob")
     assert code == 0
     assert out.splitlines() == [ADMINS["id"], DISABLE["id"], PHONE["id"]]
-    assert err == "recondiff: rejected 3 events in plan.jsonl\n"
+    assert err.startswith("recondiff: rejected 3 events in plan.jsonl; decisions head sha256:")
     assert approval(plan_path, TITLE["id"])["state"] == "approved"
     got = approval(plan_path, PHONE["id"])
     assert (got["state"], got["by"], got["comment"]) == ("rejected", "bob", None)
@@ -354,7 +355,8 @@ def test_approve_all_with_nothing_pending_leaves_the_file(plan_path: Path) -> No
     run("plan", "approve", str(plan_path), "--all", "--by", "ann")
     before = plan_path.read_bytes(), ledger_lines(plan_path)
     code, out, err = run("plan", "approve", str(plan_path), "--all", "--by", "ann")
-    assert (code, out, err) == (0, "", "recondiff: approved 0 events in plan.jsonl\n")
+    assert (code, out) == (0, "")
+    assert err.startswith("recondiff: approved 0 events in plan.jsonl; decisions head sha256:")
     assert (plan_path.read_bytes(), ledger_lines(plan_path)) == before
 
 
@@ -888,3 +890,8 @@ def ledger_lines(plan_path: Path) -> list[dict[str, Any]]:
         return []
     raw = path.read_bytes().splitlines()
     return [json.loads(line) | {"hash": ledger.line_hash(line)} for line in raw]
+
+
+def head(plan_path: Path) -> str:
+    """The ledger's head as the decision commands print it (sha256: and 12 digits)."""
+    return review.decisions_head(plan_path)[:19]

@@ -194,8 +194,11 @@ def _decide(
         decided = review.decide_file(plan_file, ids, request.decision, request.by, request=request)
     for event_id in decided:
         click.echo(event_id)
+    head = review.decisions_head(plan_file)
     click.echo(
-        f"recondiff: {request.decision} {_plural(len(decided), 'event')} in {plan_file}", err=True
+        f"recondiff: {request.decision} {_plural(len(decided), 'event')} in {plan_file}; "
+        f"decisions head {head[:19]} (record it with the change: apply --decisions-head)",
+        err=True,
     )
 
 

@@ -18,7 +18,13 @@ names the file, the row and column (spreadsheet numbering: the header is row
 
 from __future__ import annotations
 
-from recondiff.review.decisions import Request, decide_file, decide_selected, read_decided
+from recondiff.review.decisions import (
+    Request,
+    decide_file,
+    decide_selected,
+    decisions_head,
+    read_decided,
+)
 from recondiff.review.feed import (
     FEED_COLUMNS,
     FEED_CSV,
@@ -57,6 +63,7 @@ __all__ = [
     "decide_file",
     "decide_selected",
     "decision_rows",
+    "decisions_head",
     "describe",
     "export_decisions",
     "feed_rows",

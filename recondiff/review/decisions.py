@@ -164,3 +164,10 @@ def read_decided(path: Path | str) -> tuple[Plan, Iterator[Event]]:
     iteration ends)."""
     plan = _Plan(path)
     return plan.header, plan.events()
+
+
+def decisions_head(path: Path | str) -> str:
+    """The hash of the last line of the plan's ledger (the plan's digest when it has
+    none): what a change ticket records and ``apply --decisions-head`` pins."""
+    header = read_header(path)
+    return ledger.head(ledger.read(path, header), header)

@@ -11,8 +11,9 @@ round decides the same events:
 
   show          recondiff plan show PLAN (header, counts, first 200 alerts and pending)
   approve1      recondiff plan approve PLAN --event ID (the plan's first pending event)
-  approveSel    recondiff plan approve PLAN --attribute ATTR (the attribute with most
-                single-attribute pending events: memberOf, 100,000 at 10M)
+  approveSel    recondiff plan approve PLAN --attribute ATTR (--attribute; default the
+                attribute most pending events change alone: title, 200,000 at 10M;
+                memberOf is the issue's 100,000)
   showDecided   plan show again, with that ledger (100,000 ids folded in)
   applyRead     what apply does with the plan, without a server: the first pass (every
                 line's schema, the digest, decisions, the mass-change counts), then
@@ -62,9 +63,9 @@ def child(argv: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def survey(plan: Path) -> tuple[str, str, int]:
-    """The first pending event's id, and the attribute most single-attribute pending
-    events change (with their count)."""
+def survey(plan: Path, wanted: str | None) -> tuple[str, str, int]:
+    """The first pending event's id, and the attribute ``wanted`` (default: the one
+    most single-attribute pending events change) with the count of those events."""
     first = ""
     by_attribute: Counter[str] = Counter()
     with plan.open("rb") as f:
@@ -77,6 +78,8 @@ def survey(plan: Path) -> tuple[str, str, int]:
             names = {c["attribute"].lower() for c in event["changes"]}
             if len(names) == 1:
                 by_attribute[names.pop()] += 1
+    if wanted is not None:
+        return first, wanted, by_attribute[wanted.lower()]
     attribute, count = by_attribute.most_common(1)[0]
     return first, attribute, count
 
@@ -105,13 +108,13 @@ sum(1 for _ in source.events())
 """
 
 
-def run_plan(source: Path, work: Path, repeat: int) -> list[Run]:
+def run_plan(source: Path, work: Path, repeat: int, wanted: str | None) -> list[Run]:
     plan = work / source.stem / "plan.jsonl"
     plan.parent.mkdir(parents=True, exist_ok=True)
     if not plan.exists() or plan.stat().st_size != source.stat().st_size:
         shutil.copyfile(source, plan)
     ledger = plan.with_name("plan.decisions.jsonl")
-    first, attribute, count = survey(plan)
+    first, attribute, count = survey(plan, wanted)
     print(f"{source.stem}: approveSel = --attribute {attribute} ({count} events)", flush=True)
     samples: dict[str, list[tuple[float, float, float]]] = {}
     for _ in range(repeat):
@@ -147,13 +150,18 @@ def main() -> int:
     p.add_argument("--work", default="/var/tmp/prwork")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--out", help="also write the Markdown table here")
+    p.add_argument(
+        "--attribute",
+        help="approveSel's --attribute (default: the attribute most pending events change "
+        "alone; memberOf is the issue's 100,000 events at 10M)",
+    )
     args = p.parse_args()
     work = Path(args.work)
     started = datetime.now(UTC).isoformat(timespec="minutes")
     load0 = os.getloadavg()[0]
     rows: list[Run] = []
     for source in map(Path, args.plan):
-        rows += run_plan(source, work, args.repeat)
+        rows += run_plan(source, work, args.repeat, args.attribute)
     text = (
         f"{platform.node()}, {os.cpu_count()} cores, {started} UTC, load average before "
         f"{load0:.2f}, after {os.getloadavg()[0]:.2f}; {args.repeat} rounds (medians)\n\n"

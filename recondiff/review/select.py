@@ -140,26 +140,24 @@ def _names(attributes: tuple[str, ...]) -> frozenset[str]:
     return frozenset(attribute_name(a) for a in attributes)
 
 
-def _any(patterns: tuple[str, ...], value: str | None) -> bool:
-    return not patterns or (value is not None and value in patterns)
-
-
 def matches(event: Event, selector: Selector) -> bool:
     """Whether ``event`` is of the kind ``selector`` names (its state is not looked at)."""
     reason = event.get("reason") or {}
-    if not (
-        _any(selector.responses, _lower(event.get("response")))
-        and _any(selector.operations, _lower(event.get("operation")))
-        and _any(selector.situations, _lower(reason.get("situation")))
-        and _any(selector.rules, _lower(reason.get("rule")))
-    ):
+    # each test only when its option is given: a selector reads every event of the plan
+    if selector.responses and _lower(event.get("response")) not in selector.responses:
+        return False
+    if selector.operations and _lower(event.get("operation")) not in selector.operations:
+        return False
+    if selector.situations and _lower(reason.get("situation")) not in selector.situations:
+        return False
+    if selector.rules and _lower(reason.get("rule")) not in selector.rules:
         return False
     if selector.attributes:
         wanted = _names(selector.attributes)
         # Every attribute the event changes must be named: an event is decided
         # whole, so "--attribute mail" must not approve an add that also sets mail.
-        types = {attribute_name(c["attribute"]) for c in event.get("changes") or ()}
-        if not types or not types <= wanted:
+        changes = event.get("changes") or ()
+        if not changes or any(attribute_name(c["attribute"]) not in wanted for c in changes):
             return False
     if selector.accounts:
         keys = account_keys(event)

@@ -56,7 +56,13 @@ from recondiff.engine.workdirs import (
     work_directory,
 )
 from recondiff.errors import ExitCode
-from recondiff.history import History, PreviousRun, config_key, history_path
+from recondiff.history import (
+    History,
+    PreviousRun,
+    config_key,
+    exceptions_clock,
+    history_path,
+)
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
 from recondiff.plan.file import Plan, PlanWriter
@@ -94,6 +100,8 @@ class _Run:
     say: Progress
     started: datetime
     timings: dict[str, float]
+    # the exceptions of this config active at the run's clock (history.py), if any
+    exceptions: Path | None = None
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -197,6 +205,9 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
     into ``work`` first), the shrink guard between them, and their columns."""
     cfg = run.cfg
     previous = run.history.previous(run.history_key, work / "previous_findings.parquet")
+    run.exceptions = run.history.active_exceptions(
+        run.history_key, exceptions_clock(run.started), work / "exceptions.parquet"
+    )
     with run.timed("ingest"):
         run.say("reading inputs")
         ep_in = read_input(cfg, "endpoint", work, allow_empty)
@@ -215,6 +226,7 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
     """Write plan.json as its events come; return the header and the events
     the report shows."""
     run.say("writing the action plan")
+    _load_exceptions(session, run.exceptions)
     planner = Planner(
         run.cfg,
         session.step,
@@ -243,11 +255,21 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
         return writer.finish(header)
 
 
+def _load_exceptions(session: Session, exceptions: Path | None) -> None:
+    """The exceptions of this config active at the run's clock, for the planner
+    to propose nothing for what they accept (recondiff/plan/findings.py)."""
+    if exceptions is not None:
+        session.step("history/load_exceptions", {"path": str(exceptions)})
+    else:
+        session.step("history/no_exceptions", {})
+
+
 def _plan_summary(plan: Plan) -> dict[str, Any]:
     return {
         "plan_id": plan["plan_id"],
         "digest": plan["digest"],
         "attention": len(plan["attention"]),
+        "accepted": len(plan.get("accepted", [])),
         **plan["counts"],
     }
 

@@ -69,3 +69,10 @@ CREATE OR REPLACE MACRO rd_fill_dn(literals, vals) AS
          ELSE literals[1] || array_to_string(
              list_transform(range(1, len(vals) + 1), lambda i: rd_dn_escape(vals[i]) || literals[i + 1]),
              '') END;
+
+-- An event's "findings" (docs/plan.md): the finding key it comes from
+-- (macros/situations.sql rd_finding_key) with the attribute it is about (NULL
+-- for the account itself); none when the row has no key.
+CREATE OR REPLACE MACRO rd_findings(attribute, finding_key) AS
+    CASE WHEN finding_key IS NULL THEN CAST([] AS STRUCT(attribute VARCHAR, "key" VARCHAR)[])
+         ELSE [{'attribute': CAST(attribute AS VARCHAR), 'key': finding_key}] END;

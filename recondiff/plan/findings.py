@@ -1,0 +1,83 @@
+"""Findings that persist across runs (docs/plan.md, "Decisions that persist").
+
+Every event of a plan carries the keys of the findings it comes from
+(``findings``: ``[{"attribute": NAME | null, "key": "fd-..."}]``). A finding's
+key is the same in the next run for the same finding: the account (and its
+entry's UUID), the identity, the situation, the attribute type and the values,
+normalised and order-free (queries/macros/situations.sql ``rd_finding_key``);
+another value, another attribute or a worse situation is another key.
+
+A reviewer's persistent accept or reject of an event is recorded in the run
+history as exceptions keyed by these finding keys (:mod:`recondiff.history`).
+The next compare of the same config loads the exceptions active at its clock
+(``plan_exception``), and :func:`find_and_suppress` drops what they accept from
+the rows the events are built of, before the events are built; the header lists
+what was dropped under ``accepted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recondiff.config.model import AttributeMapping
+from recondiff.engine.slots import Column, correlation_values, list_of
+from recondiff.io.sqlfiles import Step, fetch_dicts
+from recondiff.vocabulary import UNKNOWN_TYPE, attribute_type, drift_group
+
+
+def finding_attribute(name: str) -> str:
+    """The attribute a finding is about, as its key takes it: the attribute type
+    (:func:`recondiff.vocabulary.drift_group`: ``surname`` and ``2.5.4.4`` are
+    ``sn``), with its options (``mail;lang-en`` is not ``mail``: both may be
+    mapped) and an OID recondiff cannot name as itself (never the shared
+    ``*``, which would make two unknown attributes one)."""
+    base, _, options = name.strip().partition(";")
+    group = drift_group(base)
+    if group == UNKNOWN_TYPE:
+        group = attribute_type(base)
+    opts = sorted(o.strip().lower() for o in options.split(";") if o.strip())
+    return ";".join([group, *opts])
+
+
+def _values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> str:
+    """One side's mapped attributes as a list of value lists, each normalised by
+    its compare kind, without "no value", sorted (order-free)."""
+    return list_of(
+        [
+            f"list_sort(list_filter({correlation_values(c, a.compare)}, "
+            "lambda v: v IS NOT NULL))"
+            for c, a in zip(columns, attributes, strict=True)
+        ],
+        "VARCHAR[]",
+    )
+
+
+def find_and_suppress(
+    step: Step,
+    params: dict[str, Any],
+    situations_parquet: Path,
+    attributes: Sequence[AttributeMapping],
+    ep_attrs: list[Column],
+    repo_attrs: list[Column],
+) -> list[dict[str, Any]]:
+    """Key every drift row and every situations row the plan acts on
+    (plan/finding_drift.sql, plan/finding_accounts.sql), drop what an active
+    exception accepts (plan/accepted.sql, plan/suppress.sql: ``plan_exception``
+    must exist, history/load_exceptions.sql or history/no_exceptions.sql), and
+    return the header's ``accepted`` list."""
+    step(
+        "plan/finding_drift",
+        {"finding_attrs": [finding_attribute(a.endpoint) for a in attributes]},
+    )
+    step(
+        "plan/finding_accounts",
+        params | {"situations_parquet": str(situations_parquet)},
+        endpoint_values=_values(ep_attrs, attributes),
+        repository_values=_values(repo_attrs, attributes),
+    )
+    step("plan/accepted", {})
+    accepted = fetch_dicts(step("plan/accepted_list", {}))
+    step("plan/suppress", {})
+    return [{k: v for k, v in row.items() if v is not None} for row in accepted]

@@ -97,6 +97,8 @@ class ReportBuilder:
             "tables": self._tables(summary, rows, detail_ids, finished),
             "details": {detail_ids[k]: v for k, v in details.items()},
             "history": self._history(common, previous, history, history_key, summary, limit),
+            # what an exception accepts, proposed no more (docs/plan.md)
+            "accepted": list(plan.get("accepted", [])),
         }
 
     # --- sections ---------------------------------------------------------------

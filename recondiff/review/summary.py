@@ -123,6 +123,7 @@ def summarise(plan: Plan) -> dict[str, Any]:
         "counts": plan_mod.counts(events),
         "alerts": [brief(e) for e in events if e["alert"]],
         "attention": plan["attention"],
+        "accepted": plan.get("accepted", []),
         "pending": [brief(e) for e in events if e["approval"]["state"] == "pending"],
     }
 
@@ -172,6 +173,7 @@ def summary_lines(plan: Plan) -> list[str]:
         if item.get("candidates"):
             line += f"  candidates {printable(', '.join(item['candidates']))}"
         lines.append(line)
+    lines += accepted_lines(info["accepted"])
     lines += ["", f"pending ({len(info['pending'])})"]
     for event in info["pending"]:
         operation = event["operation"]
@@ -181,6 +183,29 @@ def summary_lines(plan: Plan) -> list[str]:
         if event["dn"]:
             line += f"  {printable(event['dn'])}"
         lines.append(f"{line}  {event['reason']}")
+    return lines
+
+
+def accepted_lines(accepted: Sequence[dict[str, Any]]) -> list[str]:
+    """``plan show``'s "accepted" section: the findings an exception accepts or
+    rejects, proposed no more (docs/plan.md, "Decisions that persist"); none
+    without any."""
+    if not accepted:
+        return []
+    lines = ["", f"accepted ({len(accepted)})"]
+    for a in accepted:
+        what = printable(a.get("attribute") or "the account")
+        if a.get("kind"):
+            what += f" {a['kind']}: endpoint {_quote(a.get('endpoint_value'))}, " \
+                    f"repository {_quote(a.get('repository_value'))}"
+        line = (
+            f"  {a['id']}  {a['decision']}  {printable(a.get('account') or '-')}  "
+            f"{printable(a['situation'])}  {what}  by {printable(a['by'])} "
+            f"{printable(a['at'])}  until {printable(a.get('until') or 'no expiry')}"
+        )
+        if a.get("reason"):
+            line += f"  why {_quote(a['reason'])}"
+        lines.append(line)
     return lines
 
 

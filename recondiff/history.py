@@ -61,8 +61,6 @@ CLOCK_VARIABLE = "RECONDIFF_NOW"
 PERSISTENT = ("accepted", "rejected")
 """The ledger decisions recorded as exceptions."""
 
-_ISO = "%Y-%m-%dT%H:%M:%S+00:00"
-
 
 def exceptions_clock(default: datetime) -> datetime:
     """The time exceptions are judged at: ``RECONDIFF_NOW`` when set, else
@@ -120,8 +118,8 @@ class _Exceptions:
             key = str(found[0][0])
             con.execute("BEGIN TRANSACTION")
             before = _count(con)
-            for row in rows:
-                con.execute(load("history/record_exception"), row | {"config_key": key})
+            if rows:
+                con.execute(load("history/record_exception"), {"rows": rows, "config_key": key})
             added = _count(con) - before
             con.execute("COMMIT")
         except duckdb.Error as exc:
@@ -240,8 +238,10 @@ def _exception_rows(
         if decision not in PERSISTENT:
             continue
         by = str(_field(line, "by") or "").strip()
-        if not by:
-            raise InputError(f"{plan_digest}: ledger line {_field(line, 'seq')} has no 'by'")
+        if not by or not _field(line, "at"):
+            raise InputError(
+                f"{plan_digest}: ledger line {_field(line, 'seq')} lacks 'by' or 'at'"
+            )
         findings = event.get("findings") or []
         for i, finding in enumerate(findings):
             rows.append(
@@ -268,8 +268,8 @@ def _exception_row(
         "attribute": finding.get("attribute"),
         "shown": json.dumps(shown, ensure_ascii=False, sort_keys=True),
         "reason": _field(line, "comment") or None,
-        "decided_at": _when_of(_field(line, "at"), "at"),
-        "until": _when_of(_field(line, "until"), "until"),
+        "decided_at": _iso(_when_of(_field(line, "at"), "at")),
+        "until": _iso(_when_of(_field(line, "until"), "until")),
         "source_plan": plan_digest,
         "source_seq": seq,
     }
@@ -293,6 +293,10 @@ def _shown(event: Mapping[str, Any], findings: list[Any], i: int) -> dict[str, A
         "endpoint_value": row.get("endpoint_value"),
         "repository_value": row.get("repository_value"),
     }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
 
 
 def _when_of(value: Any, name: str) -> datetime | None:

@@ -44,9 +44,12 @@ _OUTDIR = click.argument(
 )
 
 
-@click.group(name="exceptions", no_args_is_help=True)
+@click.group(name="exceptions")
 def exceptions_group() -> None:
-    """Accepted and rejected findings that later runs no longer propose."""
+    """Accepted and rejected findings that later runs no longer propose: list, revoke.
+
+    Example: recondiff exceptions list out
+    """
 
 
 @exceptions_group.command(name="list")

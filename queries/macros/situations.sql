@@ -41,9 +41,3 @@ CREATE OR REPLACE MACRO rd_finding_key(endpoint_key, identity_key, uuid, situati
         'attribute': attribute,
         'values': vals
     }))[1:32];
--- A value list normalised by a compare kind, without "no value", sorted: the
--- values of a finding, order-free (repeats kept: ['7', '07'] is not ['7']).
-CREATE OR REPLACE MACRO rd_finding_values(vals, kind) AS
-    list_sort(list_filter(list_transform(coalesce(vals, CAST([] AS VARCHAR[])),
-                                         lambda v: rd_norm(v, kind)),
-                          lambda v: v IS NOT NULL));

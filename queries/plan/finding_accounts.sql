@@ -4,32 +4,33 @@
 -- every mapped attribute of the account and of its identity, each normalised
 -- by its compare kind and sorted, and the candidates: an unmatched account
 -- that gains a group, or an ambiguous one that gains a candidate, is another
--- finding. Both snapshots are read for just those records.
+-- finding. Both snapshots are read for just those records (plan_row.identity_record:
+-- plan/situations.sql).
 CREATE OR REPLACE TEMP TABLE plan_row_finding AS
-WITH acting AS (
-    SELECT r.ord, r.situation, r.endpoint_key, r.identity_key, r.candidates, r.endpoint_record,
-           s.identity_record
-    FROM plan_row r
-    JOIN read_parquet($situations_parquet, file_row_number = true) s
-      ON s.file_row_number = r.ord
-    WHERE r.action IS NOT NULL OR r.sync IS DISTINCT FROM 'drifted'
-),
-e AS (
+WITH e AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{endpoint_values}} AS vals
     FROM read_parquet($endpoint_path, file_row_number = true)
-    WHERE file_row_number IN (SELECT endpoint_record - 1 FROM acting)
+    -- on the bare file_row_number, so that the scan filters (as in plan/accounts.sql)
+    WHERE file_row_number IN (
+        SELECT endpoint_record - 1 FROM plan_row
+        WHERE action IS NOT NULL OR sync IS DISTINCT FROM 'drifted'
+    )
 ),
 i AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
     FROM read_parquet($repository_path, file_row_number = true)
-    WHERE file_row_number IN (SELECT identity_record - 1 FROM acting)
+    WHERE file_row_number IN (
+        SELECT identity_record - 1 FROM plan_row
+        WHERE action IS NOT NULL OR sync IS DISTINCT FROM 'drifted'
+    )
 )
-SELECT a.ord,
-       rd_finding_key(a.endpoint_key, a.identity_key, u.uuid, a.situation, NULL,
+SELECT r.ord,
+       rd_finding_key(r.endpoint_key, r.identity_key, u.uuid, r.situation, NULL,
                       {'endpoint': e.vals, 'repository': i.vals,
-                       'candidates': list_sort(coalesce(a.candidates, CAST([] AS VARCHAR[])))})
+                       'candidates': list_sort(coalesce(r.candidates, CAST([] AS VARCHAR[])))})
            AS finding_key
-FROM acting a
-LEFT JOIN e ON e.ep_row = a.endpoint_record
-LEFT JOIN i ON i.id_row = a.identity_record
-LEFT JOIN plan_uuid u ON u.ep_row = a.endpoint_record;
+FROM plan_row r
+LEFT JOIN e ON e.ep_row = r.endpoint_record
+LEFT JOIN i ON i.id_row = r.identity_record
+LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
+WHERE r.action IS NOT NULL OR r.sync IS DISTINCT FROM 'drifted';

@@ -135,7 +135,7 @@ class Planner:
         uuid_attr = self._uuids(params)
         dn_template = self._identities(params, situations_parquet)
         accepted = find_and_suppress(
-            self.step, params, situations_parquet, self.cfg.attributes,
+            self.step, params, self.cfg.attributes,
             self.ep_attrs, self.repo_attrs,
         )
         attention = self._attention(attention_situations)

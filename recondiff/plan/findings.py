@@ -18,11 +18,10 @@ what was dropped under ``accepted``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from recondiff.config.model import AttributeMapping
-from recondiff.engine.slots import Column, correlation_values, list_of
+from recondiff.engine.slots import COSTLY_KINDS, Column, list_of, normalised
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.vocabulary import UNKNOWN_TYPE, attribute_type, drift_group
 
@@ -42,12 +41,17 @@ def finding_attribute(name: str) -> str:
 
 
 def _values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> str:
-    """One side's mapped attributes as a list of value lists, each normalised by
-    its compare kind, without "no value", sorted (order-free)."""
+    """One side's mapped attributes as a list of value lists, for an account's own
+    finding: a cheap kind normalised (one value), a costly kind (DN, set kinds;
+    as in the staging hash, recondiff.engine.slots.hashed) or a multi-valued
+    column raw and sorted. Normalising every DN of every account the plan acts
+    on cost seconds at 1M; a value spelled otherwise makes a new finding, never
+    hides one (benchmarks/NOTES.md)."""
     return list_of(
         [
-            f"list_sort(list_filter({correlation_values(c, a.compare)}, "
-            "lambda v: v IS NOT NULL))"
+            f"list_sort({c.values()})"
+            if c.is_list or a.compare in COSTLY_KINDS
+            else f"[{normalised(c, a.compare)}]"
             for c, a in zip(columns, attributes, strict=True)
         ],
         "VARCHAR[]",
@@ -57,7 +61,6 @@ def _values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> st
 def find_and_suppress(
     step: Step,
     params: dict[str, Any],
-    situations_parquet: Path,
     attributes: Sequence[AttributeMapping],
     ep_attrs: list[Column],
     repo_attrs: list[Column],
@@ -73,7 +76,7 @@ def find_and_suppress(
     )
     step(
         "plan/finding_accounts",
-        params | {"situations_parquet": str(situations_parquet)},
+        params,
         endpoint_values=_values(ep_attrs, attributes),
         repository_values=_values(repo_attrs, attributes),
     )

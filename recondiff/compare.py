@@ -10,7 +10,7 @@ stage, classify, drift, results
           the engine's steps (:mod:`recondiff.engine.steps` lists them in
           order, ``queries/README.md`` says what each decides), the output
           tables written into a staging directory;
-plan      plan.json (:class:`recondiff.plan.build.Planner`);
+plan      plan.jsonl (:class:`recondiff.plan.build.Planner`);
 report    report.json and report.html (:mod:`recondiff.report`);
 publish   every output renamed into place, summary.json last
           (:mod:`recondiff.engine.publish`), so a failed or interrupted run
@@ -65,7 +65,7 @@ from recondiff.history import (
 )
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
-from recondiff.plan.file import Plan, PlanWriter
+from recondiff.plan.file import Plan, PlanWriter, Sign
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
@@ -100,6 +100,7 @@ class _Run:
     say: Progress
     started: datetime
     timings: dict[str, float]
+    sign: Sign | None = None  # signs the plan's digest ([plan] signing_key)
     # the exceptions of this config active at the run's clock (history.py), if any
     exceptions: Path | None = None
 
@@ -197,7 +198,20 @@ def _resolve_run(
         say=progress or (lambda _msg: None),
         started=datetime.now(UTC),
         timings={},
+        sign=_plan_signer(cfg),
     )
+
+
+def _plan_signer(cfg: Config) -> Sign | None:
+    """The plan's signer, loaded before any work: a missing or unreadable key is
+    one line and exit 2 now, not after the run (docs/signing.md)."""
+    from recondiff.io.signing import PLAN_PURPOSE, Signer, signing_key_path
+
+    path = signing_key_path(cfg.plan.signing_key)
+    if path is None:
+        return None
+    signer = Signer.load(path)
+    return lambda digest: signer.sign(PLAN_PURPOSE, digest.encode("utf-8"))
 
 
 def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool) -> Inputs:
@@ -223,7 +237,7 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
 
 
 def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging) -> Plan:
-    """Write plan.json as its events come; return the header and the events
+    """Write plan.jsonl as its events come; return the header and the events
     the report shows."""
     run.say("writing the action plan")
     _load_exceptions(session, run.exceptions)
@@ -245,14 +259,14 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
             inputs.repository,
             run.started,
         )
-        writer = PlanWriter(staged.path / "plan.json", keep=run.cfg.report.rows_per_table)
+        writer = PlanWriter(staged.path / "plan.jsonl", keep=run.cfg.report.rows_per_table)
         try:
             for batch in events:
                 writer.add_batch(batch)
         except BaseException:
             writer.abort()
             raise
-        return writer.finish(header)
+        return writer.finish(header, run.sign)
 
 
 def _load_exceptions(session: Session, exceptions: Path | None) -> None:

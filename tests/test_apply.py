@@ -14,15 +14,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from recondiff import review
 from recondiff.apply.event import EventOutcome
 from recondiff.apply.journal import JournalError, default_journal
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.cli.main import cli
 from recondiff.errors import InputError
 from recondiff.plan.assertions import assertion_filter, escape_filter_value
 from recondiff.plan.checks import SafetyError
-from recondiff.plan.file import event_id, save_plan
+from recondiff.plan.file import canonical, event_id, read_header
+from tests.plans import apply_unsigned as apply_plan
+from tests.plans import save_with_decisions, unsigned
 from tests.slapd import Slapd, ldap_server
 
 __all__ = ["ldap_server"]  # the fixture, imported so pytest finds it here
@@ -170,7 +172,7 @@ def make_plan(
     plan_id: str = "pl-0123456789abcdef",
 ) -> dict[str, Any]:
     return {
-        "format": "recondiff-plan/1",
+        "format": "recondiff-plan/2",
         "plan_id": plan_id,
         "created_at": "2026-11-23T13:00:00+00:00",
         "recondiff_version": "0.1.0",
@@ -194,7 +196,7 @@ def make_plan(
 
 
 def write_plan(path: Path, events: list[dict[str, Any]], **kw: Any) -> Path:
-    save_plan(make_plan(events, **kw), path)
+    save_with_decisions(make_plan(events, **kw), path)
     return path
 
 
@@ -279,7 +281,7 @@ def test_filter_escaping_is_rfc4515() -> None:
 
 def test_every_kind_is_applied(ldap_server: Slapd, tmp_path: Path) -> None:
     events = every_kind()
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     seen: list[EventOutcome] = []
     result = apply_plan(plan, target(ldap_server), after_event=seen.append)
     assert [o.outcome for o in result.outcomes] == ["applied"] * len(events), result.outcomes
@@ -301,7 +303,7 @@ def test_every_kind_is_applied(ldap_server: Slapd, tmp_path: Path) -> None:
     assert [(line["event"], line["outcome"]) for line in lines] == [
         (e["id"], o) for e in events for o in ("started", "applied")
     ]
-    written = json.loads(plan.read_text())
+    written = read_header(plan)
     assert {(line["plan"], line["digest"]) for line in lines} == {
         (written["plan_id"], written["digest"])
     }
@@ -318,7 +320,7 @@ def test_changed_value_is_stale_and_untouched(ldap_server: Slapd, tmp_path: Path
     stale = modify_title(JDOE, "Engineer", "Lead Engineer")
     member_again = membership("add", STAFF, JDOE)  # already a member: value-level 20
     fine = modify_title(ASMITH, "Analyst", "Senior Analyst")
-    plan = write_plan(tmp_path / "plan.json", [stale, member_again, fine])
+    plan = write_plan(tmp_path / "plan.jsonl", [stale, member_again, fine])
     result = apply_plan(plan, target(ldap_server))
     by_id = {o.event_id: o for o in result.outcomes}
     assert by_id[stale["id"]].outcome == "stale"
@@ -349,7 +351,7 @@ def test_membership_events_keep_memberof_right(ldap_server: Slapd, tmp_path: Pat
         "modify", STAFF, [change("add", "member", CDAVIS)], [pre("cn", "not-staff")],
         member_of={"key": "cdavis", "dn": CDAVIS},
     )
-    plan = write_plan(tmp_path / "plan.json", [gone, already_gone, guarded, unguarded])
+    plan = write_plan(tmp_path / "plan.jsonl", [gone, already_gone, guarded, unguarded])
     result = apply_plan(plan, target(ldap_server))
     assert [(o.outcome, o.result) for o in result.outcomes] == [
         ("applied", 0), ("stale", 16), ("applied", 0), ("stale", 122),
@@ -368,7 +370,7 @@ def test_odd_values_round_trip_through_the_assertion(ldap_server: Slapd, tmp_pat
         + "\n-\n"
     )
     ev = modify_title(JDOE, odd, "Plain")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     dry = apply_plan(plan, target(ldap_server), dry_run=True)  # the same filter in a search
     assert [o.outcome for o in dry.outcomes] == ["would_apply"]
     result = apply_plan(plan, target(ldap_server))
@@ -379,7 +381,7 @@ def test_odd_values_round_trip_through_the_assertion(ldap_server: Slapd, tmp_pat
 def test_deleted_entry_is_stale(ldap_server: Slapd, tmp_path: Path) -> None:
     ldap_server.modify(f"dn: {CDAVIS}\nchangetype: delete\n")
     ev = delete(CDAVIS)
-    plan = write_plan(tmp_path / "plan.json", [ev, add_person("bwong")])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev, add_person("bwong")])
     result = apply_plan(plan, target(ldap_server))
     assert [(o.outcome, o.result) for o in result.outcomes] == [("stale", 32), ("stale", 68)]
 
@@ -388,7 +390,7 @@ def test_malformed_event_fails_without_stopping_the_run(ldap_server: Slapd, tmp_
     classless = event("add", f"uid=nobody,ou=people,{BASE}", [change("add", "uid", "nobody")], situation="missing")
     schema_violation = event("modify", JDOE, [change("add", "noSuchAttributeType", "x")])
     fine = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [classless, schema_violation, fine])
+    plan = write_plan(tmp_path / "plan.jsonl", [classless, schema_violation, fine])
     result = apply_plan(plan, target(ldap_server))
     assert [(o.outcome, o.result) for o in result.outcomes] == [("failed", None), ("failed", 17), ("applied", 0)]
     assert result.outcomes[0].message == "not sent: objectClass attribute is mandatory"
@@ -403,7 +405,7 @@ def test_server_killed_mid_apply_then_rerun_applies_each_event_once(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
     events = every_kind()
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     applied: list[str] = []
 
     def kill_after_second(outcome: EventOutcome) -> None:
@@ -436,7 +438,7 @@ def test_event_sent_but_not_journalled_is_verified_not_resent(
 ) -> None:
     """The process died after the server applied an event, before its `applied` line."""
     events = every_kind()
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
 
     def interrupt_after_second(outcome: EventOutcome) -> None:
         if outcome.event_id == events[1]["id"]:
@@ -468,7 +470,7 @@ def test_event_sent_but_not_journalled_is_verified_not_resent(
 
 def test_mass_change_is_refused_unless_allowed(ldap_server: Slapd, tmp_path: Path) -> None:
     events = [delete(CDAVIS), disable_attribute(ASMITH), disable_openldap(BWONG)]
-    plan = write_plan(tmp_path / "plan.json", events, max_deletes=2)
+    plan = write_plan(tmp_path / "plan.jsonl", events, max_deletes=2)
     with pytest.raises(SafetyError) as caught:
         apply_plan(plan, target(ldap_server))
     assert str(caught.value) == (
@@ -485,7 +487,7 @@ def test_mass_change_is_refused_unless_allowed(ldap_server: Slapd, tmp_path: Pat
 
 
 def test_mass_change_percentage(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [delete(CDAVIS), disable_attribute(ASMITH)], rows=10, max_delete_percent=10.0)
+    plan = write_plan(tmp_path / "plan.jsonl", [delete(CDAVIS), disable_attribute(ASMITH)], rows=10, max_delete_percent=10.0)
     with pytest.raises(SafetyError, match=r"2 accounts \(20.0% of the endpoint's 10 rows\)"):
         apply_plan(plan, target(ldap_server))
     # Pending deletes do not count: only the events apply would run.
@@ -497,7 +499,7 @@ def test_protected_keys_are_never_touched(ldap_server: Slapd, tmp_path: Path) ->
     admin_delete = delete(ADMIN)  # key "administrator", protected as "Administrator"
     admin_membership = membership("add", STAFF, ADMIN)  # member_of.key is protected
     fine = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [admin_delete, admin_membership, fine])
+    plan = write_plan(tmp_path / "plan.jsonl", [admin_delete, admin_membership, fine])
     result = apply_plan(plan, target(ldap_server))
     assert [(o.outcome, o.message) for o in result.outcomes] == [
         ("failed", "administrator is a protected account ([endpoint] protected); recondiff never changes it"),
@@ -511,7 +513,7 @@ def test_protected_keys_are_never_touched(ldap_server: Slapd, tmp_path: Path) ->
 
 def test_event_without_dn_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
     no_dn = event("modify", None, [change("replace", "title", "x")], key="jdoe")
-    plan = write_plan(tmp_path / "plan.json", [no_dn])
+    plan = write_plan(tmp_path / "plan.jsonl", [no_dn])
     result = apply_plan(plan, target(ldap_server))
     (only,) = result.outcomes
     assert only.outcome == "failed"
@@ -523,7 +525,7 @@ def test_pending_rejected_and_repository_events_do_not_run(ldap_server: Slapd, t
     rejected = modify_title(ASMITH, "Analyst", "Rejected", state="rejected")
     approved = modify_title(BWONG, "Designer", "Approved", state="approved")
     repo = event("modify", None, [change("replace", "title", "x")], key="1", target="repository")
-    plan = write_plan(tmp_path / "plan.json", [pending, rejected, approved, repo])
+    plan = write_plan(tmp_path / "plan.jsonl", [pending, rejected, approved, repo])
     result = apply_plan(plan, target(ldap_server))
     assert [(o.event_id, o.outcome, o.message) for o in result.outcomes] == [
         (pending["id"], "skipped", "pending approval"),
@@ -546,7 +548,7 @@ def test_pending_rejected_and_repository_events_do_not_run(ldap_server: Slapd, t
 def test_dry_run_changes_nothing_and_writes_no_journal(ldap_server: Slapd, tmp_path: Path) -> None:
     ldap_server.modify(f"dn: {ASMITH}\nchangetype: modify\nreplace: employeeType\nemployeeType: contractor\n-\n")
     events = every_kind()
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     before = {dn: ldap_server.entry(dn) for dn in (JDOE, ASMITH, BWONG, CDAVIS, STAFF, VPN)}
     result = apply_plan(plan, target(ldap_server), dry_run=True)
     assert [o.outcome for o in result.outcomes] == [
@@ -560,10 +562,11 @@ def test_dry_run_changes_nothing_and_writes_no_journal(ldap_server: Slapd, tmp_p
 
 
 def test_hand_edited_plan_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
-    data = json.loads(plan.read_text())
-    data["events"][0]["changes"][1]["values"] = ["CEO"]
-    plan.write_text(json.dumps(data))
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    header, line = plan.read_bytes().splitlines()
+    event = json.loads(line)
+    event["changes"][1]["values"] = ["CEO"]
+    plan.write_bytes(header + b"\n" + canonical(event) + b"\n")
     with pytest.raises(InputError, match="does not match its digest"):
         apply_plan(plan, target(ldap_server))
     assert ldap_server.values(JDOE, "title") == ["Engineer"]
@@ -587,17 +590,14 @@ def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
 ) -> None:
     """The board approves in two sittings: the second apply runs only what is new,
     although approving changed the plan's digest."""
-    from recondiff.plan.file import decide, load_plan, save_plan
 
     first = modify_title(JDOE, "Engineer", "Lead Engineer", state="approved")
     later = modify_title(ASMITH, "Analyst", "Lead Analyst", state="pending")
-    plan = write_plan(tmp_path / "plan.json", [first, later])
+    plan = write_plan(tmp_path / "plan.jsonl", [first, later])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["applied", "skipped"]
 
-    loaded = load_plan(plan)
-    decide(loaded, [later["id"]], "approved", "cab")
-    save_plan(loaded, plan)
+    review.decide_file(plan, [later["id"]], "approved", "cab")
     again = apply_plan(plan, target(ldap_server))
     assert [(o.outcome, o.previous) for o in again.outcomes] == [
         ("applied", True), ("applied", False)
@@ -609,8 +609,8 @@ def test_events_approved_after_a_partial_apply_run_with_the_same_journal(
 def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
     from recondiff.apply.journal import Journal
 
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
-    written = json.loads(plan.read_text())
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    written = read_header(plan)
     holder = Journal(default_journal(plan), written["plan_id"], written["digest"])
     holder.open()
     try:
@@ -625,7 +625,7 @@ def test_a_journal_in_use_is_refused(ldap_server: Slapd, tmp_path: Path) -> None
 
 
 def test_connection_errors_are_one_line(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     wrong = LdapTarget(ldap_server.url, ldap_server.admin_dn, "not-the-password", allow_plaintext=True)
     with pytest.raises(LdapError) as caught:
         apply_plan(plan, wrong)
@@ -646,7 +646,7 @@ def test_connection_errors_are_one_line(ldap_server: Slapd, tmp_path: Path) -> N
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+    result = CliRunner().invoke(cli, unsigned(args), env=env, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -662,7 +662,7 @@ def cli_args(server: Slapd, plan: Path, *extra: str) -> list[str]:
 
 def test_cli_applies_and_reports(ldap_server: Slapd, tmp_path: Path) -> None:
     ev = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     code, out, err = run_cli(*cli_args(ldap_server, plan, "--password-env", "RD_PW"), env={"RD_PW": ldap_server.password})
     assert code == 0, err
     assert out == f"{ev['id']}\tapplied\tmodify {JDOE} (title)\n"
@@ -673,7 +673,7 @@ def test_cli_applies_and_reports(ldap_server: Slapd, tmp_path: Path) -> None:
 def test_cli_stale_exits_1_and_password_file(ldap_server: Slapd, tmp_path: Path) -> None:
     ldap_server.modify(f"dn: {JDOE}\nchangetype: modify\nreplace: title\ntitle: Manager\n-\n")
     ev = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     secret = tmp_path / "pw"
     secret.write_text(ldap_server.password + "\n")
     journal = tmp_path / "j.jsonl"
@@ -686,7 +686,7 @@ def test_cli_stale_exits_1_and_password_file(ldap_server: Slapd, tmp_path: Path)
 
 def test_cli_dry_run(ldap_server: Slapd, tmp_path: Path) -> None:
     ev = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     code, out, err = run_cli(*cli_args(ldap_server, plan, "--password-env", "RD_PW", "--dry-run"), env={"RD_PW": ldap_server.password})
     assert code == 0, err
     assert out == f"{ev['id']}\twould_apply\tmodify {JDOE} (title)\n"
@@ -697,7 +697,7 @@ def test_cli_dry_run(ldap_server: Slapd, tmp_path: Path) -> None:
 
 def test_cli_errors_are_one_line_exit_2(ldap_server: Slapd, tmp_path: Path) -> None:
     events = [delete(CDAVIS), disable_attribute(ASMITH)]
-    plan = write_plan(tmp_path / "plan.json", events, max_deletes=1)
+    plan = write_plan(tmp_path / "plan.jsonl", events, max_deletes=1)
     env = {"RD_PW": ldap_server.password}
     code, out, err = run_cli(*cli_args(ldap_server, plan, "--password-env", "RD_PW"), env=env)
     assert (code, out) == (2, "")
@@ -740,7 +740,7 @@ def test_starttls_and_ldaps_verify_the_certificate(tmp_path: Path) -> None:
     require_system("openssl", OPENSSL is not None)
     with Slapd(tmp_path / "tls", tls=True) as server:
         server.load(DIRECTORY)
-        plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+        plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
         assert server.ca_file is not None
         # The certificate is not trusted by the system: refused without --ca-file.
         with pytest.raises(LdapError) as caught:
@@ -757,12 +757,15 @@ def test_starttls_and_ldaps_verify_the_certificate(tmp_path: Path) -> None:
 
 
 def test_cli_progress_on_stderr_when_asked(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     env = {"RD_PW": ldap_server.password, "RECONDIFF_PROGRESS": "1"}
     code, out, err = run_cli(*cli_args(ldap_server, plan, "--password-env", "RD_PW"), env=env)
     assert code == 0
     lines = err.splitlines()
-    assert lines[0].startswith("recondiff: [") and lines[0].endswith(f"connecting to {ldap_server.url}…")
-    assert lines[1].endswith("1 events to run, with the assertion control…")
+    assert lines[0].startswith("recondiff: [") and lines[0].endswith(
+        "plan NOT signed; no decisions; decisions head " + read_header(plan)["digest"][:19] + "…"
+    )
+    assert lines[1].endswith(f"connecting to {ldap_server.url}…")
+    assert lines[2].endswith("1 events to run, with the assertion control…")
     assert lines[-1] == f"recondiff: applied 1 (journal {default_journal(plan)})"
     assert out.count("\n") == 1

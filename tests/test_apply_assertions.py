@@ -61,12 +61,13 @@ def test_plan_ldif_never_imports_ldap3(tmp_path: Path) -> None:
     client (the plan layer is below apply): ldap3 is not even imported."""
     from tests.test_apply import JDOE, modify_title, write_plan
 
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     script = (
         "import sys\n"
         "from recondiff.cli.main import cli\n"
         "try:\n"
-        f"    cli.main(['plan', 'ldif', {str(plan)!r}, '-o', {str(tmp_path / 'c.ldif')!r}])\n"
+        f"    cli.main(['plan', 'ldif', {str(plan)!r}, '-o', {str(tmp_path / 'c.ldif')!r},"
+        " '--allow-unsigned'])\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ldap3', 'pyasn1')))\n"

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.compare import compare
 from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.plan.checks import SafetyError, first_rdn_values, mass_counts, match_form
 from recondiff.plan.file import load_plan
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,
@@ -101,7 +101,7 @@ def test_escaped_and_relabelled_protected_targets_are_refused(
         key="staff", member_of={"key": "jdoe", "dn": JDOE},
     )  # fmt: skip
     fine = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [escaped, ber, spaced, relabelled, fine])
+    plan = write_plan(tmp_path / "plan.jsonl", [escaped, ber, spaced, relabelled, fine])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["failed"] * 4 + ["applied"]
     for outcome in result.outcomes[:4]:
@@ -118,7 +118,7 @@ def test_the_config_in_force_protects_and_limits_too(ldap_server: Slapd, tmp_pat
     protected) still cannot touch what the config in force protects; its limits
     are the stricter of plan and config."""
     admin_title = event("modify", ADMIN, [change("add", "title", "x")], key="administrator")
-    plan = write_plan(tmp_path / "plan.json", [admin_title], protected=())
+    plan = write_plan(tmp_path / "plan.jsonl", [admin_title], protected=())
     config = load_config(write_config(tmp_path))  # protects Administrator
     result = apply_plan(plan, target(ldap_server), config=config)
     assert [(o.outcome, o.message) for o in result.outcomes] == [(
@@ -158,7 +158,7 @@ def test_cli_apply_without_config_reads_the_one_the_plan_names(
     keys are enforced even when the plan's list was emptied; when that file is not
     there, one line asks for --config and nothing is sent."""
     monkeypatch.chdir(tmp_path)
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")],
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead")],
                       protected=())  # fmt: skip
     base = ["apply", str(plan), "--url", ldap_server.url, "--bind-dn", ldap_server.admin_dn,
             "--password-env", "RD_PW", "--allow-plaintext"]  # fmt: skip
@@ -241,7 +241,7 @@ def test_a_blank_column_cannot_wipe_the_directory(ldap_server: Slapd, tmp_path: 
     run = tmp_path / "run"
     _two_hundred(ldap_server, run)
     compare(run / "recondiff.toml", run / "out")
-    plan_path = run / "out" / "plan.json"
+    plan_path = run / "out" / "plan.jsonl"
     plan = load_plan(plan_path)
     assert mass_counts(plan) == {
         "deletes": 0, "value_removals": 180, "membership_removals": 180, "modifies": 360,
@@ -311,7 +311,7 @@ def test_limits_of_plan_keys_are_checked_in_the_config(tmp_path: Path) -> None:
 
 
 def test_plaintext_bind_is_refused_unless_allowed(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead")])
     plain = LdapTarget(ldap_server.url, ldap_server.admin_dn, ldap_server.password)
     with pytest.raises(LdapError) as caught:
         apply_plan(plan, plain)
@@ -329,7 +329,7 @@ def test_plaintext_bind_is_refused_unless_allowed(ldap_server: Slapd, tmp_path: 
 
 
 def test_cli_plaintext_is_one_line_exit_2(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead")])
     code, out, err = run_cli("apply", str(plan), "--config", str(write_config(tmp_path)),
                              "--url", ldap_server.url, "--bind-dn", ldap_server.admin_dn,
                              "--password-env", "RD_PW", env={"RD_PW": ldap_server.password})  # fmt: skip
@@ -410,7 +410,7 @@ def _planned(server: Slapd, run: Path, attributes: tuple[str, ...] = ("entryUUID
     (run / "identities.csv").write_text(IDENTITIES, encoding="utf-8")
     (run / "recondiff.toml").write_text(SMALL_CONFIG, encoding="utf-8")
     compare(run / "recondiff.toml", run / "out")
-    return run / "out" / "plan.json"
+    return run / "out" / "plan.jsonl"
 
 
 def _by_key(plan: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -569,7 +569,7 @@ def test_resumed_membership_with_a_lost_memberof_is_in_doubt(
 
     join = membership("add", STAFF, BWONG)
     leave = membership("delete", f"cn=vpn,ou=groups,{BASE}", JDOE)
-    plan_path = write_plan(tmp_path / "plan.json", [join, leave])
+    plan_path = write_plan(tmp_path / "plan.jsonl", [join, leave])
     _group_updated_memberof_lost(
         ldap_server,
         f"dn: {STAFF}\nchangetype: modify\nadd: member\nmember: {BWONG}\n-\n\n"
@@ -600,7 +600,7 @@ def test_resumed_membership_with_both_sides_done_is_applied(
     from tests.test_apply import BWONG, membership
 
     join = membership("add", STAFF, BWONG)
-    plan_path = write_plan(tmp_path / "plan.json", [join])
+    plan_path = write_plan(tmp_path / "plan.jsonl", [join])
     ldap_server.modify(f"dn: {STAFF}\nchangetype: modify\nadd: member\nmember: {BWONG}\n-\n")
     assert ldap_server.values(BWONG, "memberOf") == [STAFF]
     _started(plan_path, join["id"])
@@ -621,7 +621,7 @@ def test_extended_dns_and_blank_replacements_do_not_slip_through(tmp_path: Path)
         "modify", STAFF, [change("add", "member", "<SID=S-1-5-21-1-2-3-500>")],
         key="staff", member_of={"key": "jdoe", "dn": JDOE},
     )  # fmt: skip
-    plan = load_plan(write_plan(tmp_path / "plan.json", [by_guid, member_by_sid]))
+    plan = load_plan(write_plan(tmp_path / "plan.jsonl", [by_guid, member_by_sid]))
     assert (refusal(plan, by_guid) or "").startswith(f"{guid} is in AD's extended DN form")
     assert (refusal(plan, member_by_sid) or "").startswith("<SID=S-1-5-21-1-2-3-500> is in AD's")
 

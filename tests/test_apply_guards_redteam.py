@@ -1,6 +1,6 @@
 """Second reading of the apply guards (issue 14 items 8-13), trying to break them.
 
-Each test is one attack, as a writer of ``plan.json`` (the digest is only a
+Each test is one attack, as a writer of ``plan.jsonl`` (the digest is only a
 checksum: ``save_plan`` recomputes it) or as a careless operator, against the
 real slapd where the server's reading decides. Holes found are fixed in the
 same commit as their test; what is left open is ``xfail(strict=True)``.
@@ -15,7 +15,6 @@ from typing import Any
 import ldap3
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
 from recondiff.errors import InputError
 from recondiff.plan.checks import (
@@ -27,6 +26,7 @@ from recondiff.plan.checks import (
     refusal,
 )
 from recondiff.plan.file import finalise, load_plan
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,
@@ -77,7 +77,7 @@ def test_dotted_capital_i_names_the_administrator_on_slapd(
     direct = event("modify", dotted, [change("add", "description", "pwned")], key="jdoe")
     member = event("modify", STAFF, [change("add", "member", dotted)], key="staff",
                    member_of={"key": "jdoe", "dn": JDOE})  # fmt: skip
-    plan = write_plan(tmp_path / "plan.json", [direct, member])
+    plan = write_plan(tmp_path / "plan.jsonl", [direct, member])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["failed", "failed"], result.outcomes
     assert all(o.message.endswith(PROTECTED_LINE) for o in result.outcomes)
@@ -124,7 +124,7 @@ def test_a_protected_name_written_as_a_value_is_refused(
     plan = make_plan([keyed])
     plan["endpoint"]["key_attribute"] = "employeeNumber"  # ... but the endpoint's key
     assert (refusal(plan, keyed, protected_names(plan)) or "").endswith(PROTECTED_LINE)
-    plan = write_plan(tmp_path / "plan.json", [impostor])
+    plan = write_plan(tmp_path / "plan.jsonl", [impostor])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["failed"]
     assert ldap_server.values(JDOE, "uid") == ["jdoe"]
@@ -144,7 +144,7 @@ def test_a_protected_account_whose_dn_does_not_carry_its_key(
     member = event("modify", STAFF, [change("add", "member", svc)], key="staff",
                    member_of={"key": "jdoe", "dn": JDOE})  # fmt: skip
     fine = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [direct, member, fine], protected=("svc-backup",))
+    plan = write_plan(tmp_path / "plan.jsonl", [direct, member, fine], protected=("svc-backup",))
     expected = (f"{svc} is the entry of svc-backup (uid on the server), a protected account "
                 "([endpoint] protected); recondiff never changes it")  # fmt: skip
     dry = apply_plan(plan, target(ldap_server), dry_run=True)
@@ -165,7 +165,7 @@ def test_a_whole_member_list_is_never_replaced(ldap_server: Slapd, tmp_path: Pat
     for ev in (wipe, empty):
         assert "replaces or empties the whole" in (refused(ev) or ""), ev
     before = ldap_server.values(STAFF, "member")
-    plan = write_plan(tmp_path / "plan.json", [wipe])
+    plan = write_plan(tmp_path / "plan.jsonl", [wipe])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["failed"]
     assert ldap_server.values(STAFF, "member") == before
@@ -184,7 +184,7 @@ def test_membership_removals_count_each_member_removed() -> None:
     assert mass_counts(make_plan([many]))["membership_removals"] == 400
     assert mass_counts(make_plan(uids))["membership_removals"] == 60
     with pytest.raises(SafetyError, match="removes 400 group memberships"):
-        check_safety(make_plan([many], rows=10_000), {}, "plan.json")
+        check_safety(make_plan([many], rows=10_000), {}, "plan.jsonl")
 
 
 def test_enables_are_counted_as_modifies() -> None:
@@ -193,7 +193,7 @@ def test_enables_are_counted_as_modifies() -> None:
                for dn in people(600)]  # fmt: skip
     assert mass_counts(make_plan(enables))["modifies"] == 600
     with pytest.raises(SafetyError, match="sends 600 modifies"):
-        check_safety(make_plan(enables, rows=100_000), {}, "plan.json")
+        check_safety(make_plan(enables, rows=100_000), {}, "plan.jsonl")
 
 
 def test_a_disable_relabelled_as_a_modify_is_still_a_disable(tmp_path: Path) -> None:
@@ -213,7 +213,7 @@ def test_a_disable_relabelled_as_a_modify_is_still_a_disable(tmp_path: Path) -> 
     for events in (uac, lock, marked):
         assert mass_counts(make_plan(events))["deletes"] == 60
         with pytest.raises(SafetyError, match="deletes or disables 60 accounts"):
-            check_safety(make_plan(events, rows=100_000, max_deletes=50), {}, "plan.json")
+            check_safety(make_plan(events, rows=100_000, max_deletes=50), {}, "plan.jsonl")
     # the config's disable value counts even when the plan's was changed
     other = make_plan(marked, rows=100_000, max_deletes=50,
                       disable={"method": "openldap", "attribute": None, "value": None})  # fmt: skip
@@ -223,7 +223,7 @@ def test_a_disable_relabelled_as_a_modify_is_still_a_disable(tmp_path: Path) -> 
         toml.write('[endpoint.disable]\nmethod = "attribute"\nattribute = "employeeType"\n'
                    'value = "disabled"\n')  # fmt: skip
     with pytest.raises(SafetyError, match="deletes or disables 60 accounts"):
-        check_safety(other, {}, "plan.json", load_config(path))
+        check_safety(other, {}, "plan.jsonl", load_config(path))
 
 
 def test_a_multi_valued_attribute_cut_down_is_a_removal() -> None:
@@ -260,8 +260,8 @@ def test_flags_smaller_than_the_count_and_bad_plan_limits_are_refused(tmp_path: 
     deletes = [event("delete", dn, []) for dn in people(60)]
     plan = make_plan(deletes, rows=100_000)
     with pytest.raises(SafetyError, match="allow it with --allow-mass-change 60"):
-        check_safety(plan, {"deletes": 59}, "plan.json")
-    check_safety(plan, {"deletes": 60}, "plan.json")
+        check_safety(plan, {"deletes": 59}, "plan.jsonl")
+    check_safety(plan, {"deletes": 60}, "plan.jsonl")
     for key, value in (("max_deletes", -1), ("max_delete_percent", -5.0),
                        ("max_delete_percent", 1e300)):  # fmt: skip
         bad = make_plan(deletes)
@@ -286,7 +286,7 @@ def test_inflated_row_count_does_not_loosen_the_percent_limits(tmp_path: Path) -
     deletes = [event("delete", dn, []) for dn in people(1000)]
     plan = make_plan(deletes, rows=10_000_000, max_deletes=1_000_000, max_delete_percent=5)
     with pytest.raises(SafetyError):
-        check_safety(plan, {}, "plan.json", load_config(config_path))
+        check_safety(plan, {}, "plan.jsonl", load_config(config_path))
 
 
 # -- plan ldif: the config the plan names ------------------------------------------------
@@ -301,7 +301,7 @@ def test_plan_ldif_holds_a_tampered_plan_to_the_config_it_names(
     monkeypatch.chdir(tmp_path)
     write_config(tmp_path)  # recondiff.toml, the file make_plan's plans name
     admin = event("modify", ADMIN, [change("add", "title", "pwned")], key="administrator")
-    plan = write_plan(tmp_path / "plan.json", [admin], protected=())
+    plan = write_plan(tmp_path / "plan.jsonl", [admin], protected=())
     code, out, err = run_cli("plan", "ldif", str(plan), "-o", "-")
     assert (code, out) == (2, "")
     assert PROTECTED_LINE in err and err.count("\n") == 1
@@ -321,7 +321,7 @@ def test_plan_ldif_holds_a_tampered_plan_to_the_config_it_names(
 
 def test_allow_plaintext_to_another_host_warns(tmp_path: Path) -> None:
     """Broke: --allow-plaintext to a remote host sent the password with no word."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead")])
     config = str(write_config(tmp_path))
     base = ["apply", str(plan), "--config", config, "--bind-dn", "cn=admin,dc=example,dc=org",
             "--password-env", "RD_PW", "--allow-plaintext", "--dry-run"]  # fmt: skip
@@ -342,7 +342,7 @@ def test_starttls_to_a_server_without_tls_does_not_fall_back(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
     """Held: --starttls against a server with no TLS stops; nothing is sent in clear."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead")])
     tls = LdapTarget(ldap_server.url, ldap_server.admin_dn, ldap_server.password, starttls=True)
     with pytest.raises(LdapError, match=r"(?i)starttls failed"):
         apply_plan(plan, tls)

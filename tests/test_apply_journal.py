@@ -24,11 +24,13 @@ import ldap3
 import pytest
 from click.testing import CliRunner
 
+from recondiff import review
 from recondiff.apply.journal import JournalError, default_journal
-from recondiff.apply.runner import apply_plan
 from recondiff.cli.main import cli
-from recondiff.plan.file import decide, load_plan, save_plan
+from recondiff.plan.file import read_header
 from tests.conftest import ROOT
+from tests.plans import apply_unsigned as apply_plan
+from tests.plans import unsigned
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ASMITH,
@@ -55,9 +57,7 @@ EVE = f"uid=eve,ou=people,{BASE}"
 
 
 def decide_one(plan: Path, event_id: str, decision: str) -> None:
-    loaded = load_plan(plan)
-    decide(loaded, [event_id], decision, "cab")
-    save_plan(loaded, plan)
+    review.decide_file(plan, [event_id], decision, "cab")
 
 
 def outcomes(result: Any) -> list[tuple[str, str]]:
@@ -88,7 +88,7 @@ def test_stale_add_stops_the_memberships_planned_for_that_account(
     into_staff = membership("add", STAFF, BWONG, state="approved")  # configured for review
     fresh_add = add_person("eve")
     eve_vpn = membership("add", VPN, EVE)
-    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn, into_staff, fresh_add, eve_vpn])
+    plan = write_plan(tmp_path / "plan.jsonl", [stale_add, into_vpn, into_staff, fresh_add, eve_vpn])
     result = apply_plan(plan, target(ldap_server))
     by_id = {o.event_id: o for o in result.outcomes}
     assert (by_id[stale_add["id"]].outcome, by_id[stale_add["id"]].result) == ("stale", 68)
@@ -125,8 +125,8 @@ def test_a_resumed_add_is_applied_only_if_the_entry_is_the_one_it_creates(
     sent, is stale (68), and the account's groups are not granted."""
     stale_add = add_person("bwong")  # bwong exists with cn "Bo Wong", not "Bwong"
     into_vpn = membership("add", VPN, BWONG)
-    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
-    written = json.loads(plan.read_text())
+    plan = write_plan(tmp_path / "plan.jsonl", [stale_add, into_vpn])
+    written = read_header(plan)
     started = {
         "event": stale_add["id"], "outcome": "started", "result": None, "message": "add",
         "at": "2026-11-23T13:00:00.000+00:00", "plan": written["plan_id"],
@@ -159,7 +159,7 @@ def test_memberships_wait_for_a_pending_add_and_stop_for_a_failed_one(
     )
     nobody = f"uid=nobody,ou=people,{BASE}"
     nobody_staff = membership("add", STAFF, nobody)
-    plan = write_plan(tmp_path / "plan.json", [pending_add, eve_vpn, classless, nobody_staff])
+    plan = write_plan(tmp_path / "plan.jsonl", [pending_add, eve_vpn, classless, nobody_staff])
     result = apply_plan(plan, target(ldap_server))
     by_id = {o.event_id: o for o in result.outcomes}
     assert by_id[eve_vpn["id"]].outcome == "skipped"
@@ -186,7 +186,7 @@ def test_dry_run_says_the_memberships_of_a_stale_add_would_be_stale(
 ) -> None:
     stale_add = add_person("bwong")
     into_vpn = membership("add", VPN, BWONG)
-    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
+    plan = write_plan(tmp_path / "plan.jsonl", [stale_add, into_vpn])
     dry = apply_plan(plan, target(ldap_server), dry_run=True)
     assert [(o.outcome, o.result) for o in dry.outcomes] == [
         ("would_be_stale", 68),
@@ -204,7 +204,7 @@ def test_approve_apply_reject_apply_approve_apply_sends_once(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
     ev = modify_title(JDOE, "Engineer", "Lead Engineer", state="approved")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     assert outcomes(apply_plan(plan, target(ldap_server))) == [(ev["id"], "applied")]
     decide_one(plan, ev["id"], "rejected")
@@ -223,10 +223,10 @@ def test_a_journal_where_skipped_followed_applied_is_not_resent(
 ) -> None:
     """Journals written before the fix hold `applied` then `skipped`: still done."""
     ev = event("modify", JDOE, [change("replace", "description", "once")], state="approved")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
-    written = json.loads(plan.read_text())
+    written = read_header(plan)
     skipped = {
         "event": ev["id"], "outcome": "skipped", "result": None, "message": "rejected by cab",
         "at": "2026-11-23T13:00:00.000+00:00", "plan": written["plan_id"],
@@ -253,7 +253,7 @@ def test_sent_then_rejected_is_checked_on_the_server(ldap_server: Slapd, tmp_pat
     """Sent, not journalled, then rejected: the server has it, so it is
     recorded `applied` (not `skipped`), and approving it later sends nothing."""
     ev = event("modify", JDOE, [change("replace", "description", "once")], state="approved")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
     _drop_last_final(journal, ev["id"])
@@ -276,7 +276,7 @@ def test_started_then_rejected_but_not_on_the_server_is_skipped(
     board rejects it: nothing is on the server, so `skipped`, and sent only
     once it is approved again."""
     ev = modify_title(JDOE, "Engineer", "Lead Engineer", state="approved")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
     _drop_last_final(journal, ev["id"], half=False)
@@ -358,7 +358,7 @@ def test_every_order_of_approve_reject_apply_and_crash_sends_at_most_once(
                 elif step == "crash_before_send":
                     last = finals(journal, ev["id"])[-1:] if journal.exists() else []
                     if state == "approved" and last in ([], ["skipped"], ["started"]):
-                        written = json.loads(plan.read_text())
+                        written = read_header(plan)
                         line = {
                             "event": ev["id"], "outcome": "started", "result": None,
                             "message": "", "at": "2026-11-23T13:00:00.000+00:00",
@@ -465,7 +465,7 @@ def test_two_concurrent_applies_of_one_plan_cannot_race(
         membership("add", STAFF, BWONG),
         modify_title(ASMITH, "Analyst", "Lead Analyst"),
     ]
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     journal = default_journal(plan)
     relay = HeldProxy(ldap_server.port)
     try:
@@ -498,7 +498,7 @@ def test_two_concurrent_applies_of_one_plan_cannot_race(
 def test_the_lock_names_its_holder_and_goes_away(ldap_server: Slapd, tmp_path: Path) -> None:
     """A second apply while a real first one is stopped (SIGSTOP) mid-run."""
     events = [modify_title(JDOE, "Engineer", "Lead Engineer")]
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     journal = default_journal(plan)
     relay = HeldProxy(ldap_server.port)
     try:
@@ -529,7 +529,7 @@ def test_a_killed_apply_leaves_a_lock_file_that_does_not_lock(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
     events = [modify_title(JDOE, "Engineer", "Lead Engineer")]
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     journal = default_journal(plan)
     relay = HeldProxy(ldap_server.port)
     try:
@@ -551,7 +551,7 @@ def test_a_lock_file_recondiff_did_not_write_is_left_alone(
 ) -> None:
     """JOURNAL.lock planted as a symbolic link to another file, or holding
     something else: refused, and the file it names is not truncated."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     lock = Path(f"{default_journal(plan)}.lock")
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me\n", encoding="utf-8")
@@ -574,11 +574,11 @@ def _safety_flags(*args: str) -> list[str]:
     """An apply of a test plan over plain ldap:// to 127.0.0.1, with a config in force
     beside the plan (unless the test names its own)."""
     if args[:1] != ("apply",) or "--config" in args:
-        return list(args)
+        return unsigned(args)
     config = Path(args[1]).parent / "recondiff.toml"
     if not config.exists():
         write_config(config.parent)
-    return [*args, "--allow-plaintext", "--config", str(config)]
+    return unsigned([*args, "--allow-plaintext", "--config", str(config)])
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -599,7 +599,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
 def test_a_file_that_is_not_a_journal_is_refused_and_kept(
     ldap_server: Slapd, tmp_path: Path, content: bytes
 ) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     precious = tmp_path / "precious.txt"
     precious.write_bytes(content)
     with pytest.raises(JournalError) as caught:
@@ -617,7 +617,7 @@ def test_a_journal_line_missing_a_field_is_one_clear_error(
     ldap_server: Slapd, tmp_path: Path, missing: str
 ) -> None:
     ev = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
     lines = journal_lines(journal)
@@ -650,7 +650,7 @@ def test_a_journal_field_of_the_wrong_type_is_one_clear_error(
     ldap_server: Slapd, tmp_path: Path, field: str, value: Any, said: str
 ) -> None:
     ev = modify_title(JDOE, "Engineer", "Lead Engineer")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
     lines = journal_lines(journal)
@@ -662,7 +662,7 @@ def test_a_journal_field_of_the_wrong_type_is_one_clear_error(
 
 
 def test_a_journal_that_is_not_a_regular_file_is_refused(ldap_server: Slapd, tmp_path: Path) -> None:
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     with pytest.raises(JournalError, match=r"^/dev/null: not a regular file"):
         apply_plan(plan, target(ldap_server), journal_path="/dev/null")
     with pytest.raises(JournalError, match=r": not a regular file"):
@@ -674,7 +674,7 @@ def test_a_half_written_record_is_still_cut_off(ldap_server: Slapd, tmp_path: Pa
     """What recondiff itself left (a record cut by a crash, or NULs after a
     power loss) is still cut off and the run resumes."""
     events = [modify_title(JDOE, "Engineer", "Lead Engineer"), modify_title(ASMITH, "Analyst", "X")]
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     journal = default_journal(plan)
     for tail in ('{"event": "ev-', '{"event": "ev-0123', "", "\x00" * 40):
         journal.write_text(tail, encoding="utf-8")
@@ -701,7 +701,7 @@ def test_dry_run_reports_value_level_conflicts_as_the_real_run_records_them(
         "modify", CDAVIS, [change("delete", "title", "Intern"), change("add", "title", "intern")],
     )
     ldap_server.modify(f"dn: {ASMITH}\nchangetype: modify\nadd: title\ntitle: Boss\n-\n")
-    plan = write_plan(tmp_path / "plan.json", [present, absent, multi, swap])
+    plan = write_plan(tmp_path / "plan.jsonl", [present, absent, multi, swap])
     dry = apply_plan(plan, target(ldap_server), dry_run=True)
     assert [(o.outcome, o.result) for o in dry.outcomes] == [
         ("would_be_stale", 20),
@@ -728,7 +728,7 @@ def test_dry_run_reports_what_a_resume_records(ldap_server: Slapd, tmp_path: Pat
     """An add left `started` (the process died after the server created the
     entry): the real run records it applied, so the dry run says so too."""
     ev = add_person("eve")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
     _drop_last_final(journal, ev["id"])
@@ -758,7 +758,7 @@ def test_apply_escapes_terminal_control_characters(ldap_server: Slapd, tmp_path:
     described = event("modify", odd, [change("replace", "description", "x")], key="odd")
     joins = membership("add", STAFF, odd)
     missing = event("modify", ghost, [change("replace", "description", "x")], key="ghost")
-    plan = write_plan(tmp_path / "plan.json", [described, joins, missing])
+    plan = write_plan(tmp_path / "plan.jsonl", [described, joins, missing])
     env = {"RD_PW": ldap_server.password, "RECONDIFF_PROGRESS": "1"}
     base = ["apply", str(plan), "--url", ldap_server.url, "--bind-dn", ldap_server.admin_dn,
             "--password-env", "RD_PW"]  # fmt: skip

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from recondiff import review
 from recondiff.apply.journal import Journal, JournalError, default_journal
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapError, LdapTarget
-from recondiff.plan.file import load_plan
+from recondiff.plan.file import load_plan, read_header
 from tests.conftest import ROOT
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     BWONG,
@@ -64,7 +65,7 @@ def test_rj_a_symlink_to_the_journal_does_not_dodge_the_lock(
     """Hole: the lock was `JOURNAL.lock` of the name given, so `--journal
     alias.jsonl` (a symbolic link to the journal in use) took `alias.jsonl.lock`
     and ran beside the first apply, on the same journal."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     alias = tmp_path / "alias.jsonl"
     alias.symlink_to(default_journal(plan).name)
     holder = _holder(plan)
@@ -80,13 +81,10 @@ def test_rj_a_hard_link_to_the_journal_does_not_race(ldap_server: Slapd, tmp_pat
     """Hole: a hard link is the same journal under another name, with another
     lock file: the second apply appended to the journal the first was writing."""
     ev = modify_title(JDOE, "Engineer", "Lead Engineer", state="pending")
-    plan = write_plan(tmp_path / "plan.json", [ev])
+    plan = write_plan(tmp_path / "plan.jsonl", [ev])
     apply_plan(plan, target(ldap_server))  # the journal exists: `skipped`
-    from recondiff.plan.file import decide, save_plan
 
-    loaded = load_plan(plan)
-    decide(loaded, [ev["id"]], "approved", "cab")
-    save_plan(loaded, plan)
+    review.decide_file(plan, [ev["id"]], "approved", "cab")
     alias = tmp_path / "alias.jsonl"
     os.link(default_journal(plan), alias)
     holder = _holder(plan)
@@ -102,7 +100,7 @@ def test_rj_relative_and_absolute_journal_paths_share_the_lock(
     ldap_server: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Held: the same file by a relative and an absolute name has one lock."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     (tmp_path / "sub").mkdir()
     holder = _holder(plan)
     try:
@@ -110,7 +108,7 @@ def test_rj_relative_and_absolute_journal_paths_share_the_lock(
         with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
             apply_plan(plan, target(ldap_server), journal_path=Path("../plan.journal.jsonl"))
         with pytest.raises(JournalError, match="another recondiff apply is using this journal"):
-            apply_plan(Path("../plan.json"), target(ldap_server))
+            apply_plan(Path("../plan.jsonl"), target(ldap_server))
     finally:
         holder.close()
     assert ldap_server.values(JDOE, "title") == ["Engineer"]
@@ -121,7 +119,7 @@ def test_rj_a_lock_file_naming_a_live_reused_pid_does_not_lock(
 ) -> None:
     """Held: the lock is the flock, not the pid in the file; a killed apply's
     lock file whose pid now belongs to another live process does not lock."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     lock = Path(f"{default_journal(plan)}.lock")
     held = {"pid": os.getppid(), "user": "x", "host": "y", "since": "2026", "plan": "pl-x"}
     lock.write_text(json.dumps(held) + "\n", encoding="utf-8")
@@ -150,7 +148,7 @@ def test_rj_a_journal_planted_as_a_symlink_is_not_written_through(
     victim = home / ".profile"
     if victim_exists:
         victim.write_bytes(b"")
-    plan = write_plan(out / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(out / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     default_journal(plan).symlink_to(victim)
     with pytest.raises(JournalError, match="symbolic link"):
         apply_plan(plan, target(ldap_server))
@@ -166,7 +164,7 @@ def test_rj_a_deeply_nested_journal_line_is_one_clear_error(
 ) -> None:
     """Hole: a line of nested brackets made json.loads raise RecursionError, a
     traceback instead of the one-line journal error."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     journal = default_journal(plan)
     content = b"[" * 200_000 + b"\n"
     journal.write_bytes(content)
@@ -202,7 +200,7 @@ def test_rj_a_stale_add_stops_memberships_that_spell_its_dn_another_way(
     stale_add = add_person("bwong")
     dn = SPELLINGS[spelling]
     into_vpn = membership("add", VPN, dn)
-    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
+    plan = write_plan(tmp_path / "plan.jsonl", [stale_add, into_vpn])
     result = apply_plan(plan, target(ldap_server), dry_run=dry_run)
     stale = "would_be_stale" if dry_run else "stale"
     assert [o.outcome for o in result.outcomes] == [stale, stale], result.outcomes
@@ -221,7 +219,7 @@ def test_rj_a_stale_add_stops_a_membership_whose_label_differs_from_what_it_send
         "modify", VPN, [change("add", "member", BWONG)], [],
         key="vpn", member_of={"key": "someone", "dn": "uid=someone,ou=people,dc=example,dc=org"},
     )  # fmt: skip
-    plan = write_plan(tmp_path / "plan.json", [stale_add, into_vpn])
+    plan = write_plan(tmp_path / "plan.jsonl", [stale_add, into_vpn])
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["stale", "stale"]
     assert BWONG not in ldap_server.values(VPN, "member")
@@ -247,8 +245,8 @@ def test_rj_a_crash_before_sending_an_add_of_an_identical_existing_entry_still_s
         [], response="add_to_endpoint", situation="missing",
     )  # fmt: skip
     into_vpn = membership("add", VPN, BWONG)
-    plan = write_plan(tmp_path / "plan.json", [same, into_vpn])
-    written = json.loads(plan.read_text())
+    plan = write_plan(tmp_path / "plan.jsonl", [same, into_vpn])
+    written = read_header(plan)
     started = {
         "event": same["id"], "outcome": "started", "result": None, "message": "add",
         "at": (datetime.now(UTC) + timedelta(minutes=10)).isoformat(timespec="milliseconds"),
@@ -287,7 +285,8 @@ def test_rj_kill_9_at_random_points_never_gives_a_stale_add_its_groups(
         plan = write_plan(tmp_path / f"plan{round_}.json", events)
         args = [sys.executable, "-m", "recondiff", "apply", str(plan), "--url",
                 ldap_server.url, "--bind-dn", ldap_server.admin_dn, "--password-env", "RD_PW",
-                "-q", "--allow-plaintext", "--config", str(write_config(tmp_path))]  # fmt: skip
+                "-q", "--allow-plaintext", "--allow-unsigned", "--config",
+                str(write_config(tmp_path))]  # fmt: skip
         for _kill in range(3):
             proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             time.sleep(rng.uniform(0.2, 1.2))
@@ -316,7 +315,7 @@ def test_rj_a_membership_listed_before_its_accounts_creation_is_not_stuck(
     eve_vpn = membership("add", VPN, EVE)
     stale_add = add_person("bwong")
     bwong_vpn = membership("add", VPN, BWONG)
-    plan = write_plan(tmp_path / "plan.json", [eve_vpn, fresh_add, bwong_vpn, stale_add])
+    plan = write_plan(tmp_path / "plan.jsonl", [eve_vpn, fresh_add, bwong_vpn, stale_add])
     first = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in first.outcomes] == ["skipped", "applied", "skipped", "stale"]
     assert ldap_server.values(VPN, "member").count(EVE) == 0
@@ -335,7 +334,7 @@ def test_rj_a_lock_file_hard_linked_to_the_journal_is_refused_and_the_journal_ke
 ) -> None:
     """Held: JOURNAL.lock planted as a hard link to the journal itself is not a
     recondiff lock: refused, the journal is not truncated."""
-    plan = write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")])
+    plan = write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")])
     journal = default_journal(plan)
     apply_plan(plan, target(ldap_server))
     before = journal.read_bytes()
@@ -355,7 +354,7 @@ def test_rj_the_journal_holds_no_raw_terminal_controls(ldap_server: Slapd, tmp_p
     assert conn.add(odd, ["person"], {"sn": "Odd"})
     conn.unbind()
     plan = write_plan(
-        tmp_path / "plan.json",
+        tmp_path / "plan.jsonl",
         [event("modify", odd, [change("replace", "description", "x")], key="odd")],
     )
     result = apply_plan(plan, target(ldap_server))
@@ -378,7 +377,7 @@ def test_rj_dry_run_says_what_the_real_run_records_for_the_groups_of_a_failed_cr
         [], response="add_to_endpoint", situation="missing",
     )  # fmt: skip
     eve_vpn = membership("add", VPN, EVE)
-    plan = write_plan(tmp_path / "plan.json", [bad_add, eve_vpn])
+    plan = write_plan(tmp_path / "plan.jsonl", [bad_add, eve_vpn])
     dry = apply_plan(plan, target(ldap_server), dry_run=True)
     real = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in dry.outcomes] == ["would_fail", "would_be_stale"]
@@ -391,13 +390,13 @@ def test_rj_a_plan_reached_by_a_symlink_has_the_journal_of_the_plan(
     ldap_server: Slapd, tmp_path: Path
 ) -> None:
     """Hole: the default journal was the name given with `.journal.jsonl`, so
-    `apply current.json` (a link to out/plan.json, as an operator keeps for the
+    `apply current.json` (a link to out/plan.jsonl, as an operator keeps for the
     latest run) used `current.journal.jsonl`: not stopped by the lock of an
-    apply of out/plan.json, and a later run sent everything again."""
+    apply of out/plan.jsonl, and a later run sent everything again."""
     out = tmp_path / "out"
     out.mkdir()
     sent_twice = event("modify", JDOE, [change("replace", "description", "once")])
-    plan = write_plan(out / "plan.json", [sent_twice])
+    plan = write_plan(out / "plan.jsonl", [sent_twice])
     current = tmp_path / "current.json"
     current.symlink_to(plan)
     holder = _holder(plan)
@@ -471,7 +470,7 @@ def test_rj_a_server_hang_after_an_add_resumes_to_the_truth(
         )  # fmt: skip
         time.sleep(2.5)  # bwong was loaded just now: created before the apply, as in life
     joins = membership("add", VPN, dn)
-    plan = write_plan(tmp_path / "plan.json", [first, creation, joins])
+    plan = write_plan(tmp_path / "plan.jsonl", [first, creation, joins])
     proxy = MutingProxy(ldap_server.port)
     try:
         hanging = LdapTarget(

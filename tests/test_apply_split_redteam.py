@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from ldap3.operation.search import compile_filter, parse_filter
 from pyasn1.codec.ber import encoder
 
-from recondiff.apply.runner import apply_plan
 from recondiff.plan.assertions import assertion_control, assertion_filter
 from recondiff.plan.checks import mass_counts, protected_names, refusal
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, ldap_server
 from tests.test_apply import (
     ADMIN,
@@ -112,7 +112,7 @@ def test_a_precondition_named_with_a_newline_is_refused_on_the_server_too(
 ) -> None:
     """End to end on slapd: the modify is refused, never sent; the entry keeps its title."""
     plan = write_plan(
-        tmp_path / "plan.json",
+        tmp_path / "plan.jsonl",
         [
             event(
                 "modify",
@@ -186,7 +186,7 @@ def test_aliases_do_not_reach_slapd(ldap_server: Slapd, tmp_path: Path) -> None:
     events = [event("modify", JDOE, [c], key="jdoe") for c in PROTECTED_NAMES[:3]]
     events.append(_group_event([change("replace", "2.5.4.31", ASMITH)]))
     members = ldap_server.values(STAFF, "member")
-    plan = write_plan(tmp_path / "plan.json", events)
+    plan = write_plan(tmp_path / "plan.jsonl", events)
     result = apply_plan(plan, target(ldap_server))
     assert [o.outcome for o in result.outcomes] == ["failed"] * 4, result.outcomes
     assert ldap_server.values(JDOE, "uid") == ["jdoe"]
@@ -229,7 +229,7 @@ def test_each_allow_flag_accepts_its_own_guard_only(
     connection, which fails: nothing listens there)."""
     flag, events = OVER[limit]
     config = write_config(tmp_path, f"{limit} = 1")
-    plan = write_plan(tmp_path / "plan.json", events, max_deletes=1000, max_delete_percent=100)
+    plan = write_plan(tmp_path / "plan.jsonl", events, max_deletes=1000, max_delete_percent=100)
     if command == "ldif":
         base = ["plan", "ldif", str(plan), "-o", "-", "-c", str(config)]
     else:

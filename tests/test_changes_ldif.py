@@ -53,7 +53,7 @@ def test_record_shapes(tmp_path: Path) -> None:
     title = modify_title(JDOE, "Engineer", "Lead Engineer")
     gone = delete(CDAVIS)
     pending = modify_title(ASMITH, "Analyst", "x", state="pending")
-    plan = load_plan(write_plan(tmp_path / "plan.json", [title, gone, pending]))
+    plan = load_plan(write_plan(tmp_path / "plan.jsonl", [title, gone, pending]))
     text = plan_to_ldif(plan, assertions=False)
     assert text.endswith(
         "version: 1\n"
@@ -79,7 +79,7 @@ def test_record_shapes(tmp_path: Path) -> None:
 
 def test_ldapmodify_applies_it(ldap_server: Slapd, tmp_path: Path) -> None:
     odd = event("modify", BWONG, [change("replace", "description", " leading, trailing ", "Zoë")])
-    plan = load_plan(write_plan(tmp_path / "plan.json", [*every_kind(), odd]))
+    plan = load_plan(write_plan(tmp_path / "plan.jsonl", [*every_kind(), odd]))
     ldap_server.modify(plan_to_ldif(plan))
     assert ldap_server.values(JDOE, "title") == ["Lead Engineer"]
     assert ldap_server.values(STAFF, "member") == [JDOE, ASMITH, BWONG]
@@ -95,7 +95,7 @@ def test_ldapmodify_applies_it(ldap_server: Slapd, tmp_path: Path) -> None:
 
 def test_ldapmodify_stops_at_a_stale_record(ldap_server: Slapd, tmp_path: Path) -> None:
     ldap_server.modify(f"dn: {JDOE}\nchangetype: modify\nreplace: title\ntitle: Manager\n-\n")
-    plan = load_plan(write_plan(tmp_path / "plan.json", [modify_title(JDOE, "Engineer", "Lead Engineer")]))
+    plan = load_plan(write_plan(tmp_path / "plan.jsonl", [modify_title(JDOE, "Engineer", "Lead Engineer")]))
     with pytest.raises(RuntimeError, match=r"Assertion Failed \(122\)"):
         ldap_server.modify(plan_to_ldif(plan))
     assert ldap_server.values(JDOE, "title") == ["Manager"]
@@ -103,7 +103,7 @@ def test_ldapmodify_stops_at_a_stale_record(ldap_server: Slapd, tmp_path: Path) 
 
 def test_refuses_events_apply_would_refuse(tmp_path: Path) -> None:
     no_dn = event("modify", None, [change("replace", "title", "x")], key="jdoe")
-    plan = load_plan(write_plan(tmp_path / "plan.json", [no_dn]))
+    plan = load_plan(write_plan(tmp_path / "plan.jsonl", [no_dn]))
     with pytest.raises(InputError, match=f"event {no_dn['id']} cannot be written as LDIF: the endpoint snapshot had no DN column"):
         plan_to_ldif(plan)
     protected = load_plan(write_plan(tmp_path / "p2.json", [membership("add", STAFF, ADMIN)]))

@@ -54,7 +54,7 @@ def test_status_defaults_deleted_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, report, engine)"),
+        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, report, engine, trust)"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompare = "casefold_trimmed"\n',
          "CONFIG: [[attribute]] #1 compare: 'casefold_trimmed' is not one of exact, casefold, trim, casefold_trim, dn, set, casefold_set, dn_set, integer, boolean, date, timestamp; did you mean 'casefold_trim'?"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\non_drift = "delete"\n',
@@ -352,7 +352,7 @@ def test_create_dn_placeholders_are_repository_columns(tmp_path: Path) -> None:
         'key = "sAMAccountName"\ncreate_dn = "CN={Display_Name}+UID={key},DC=example,DC=org"',
     ) + 'expect_account = true\n[situations]\nmissing = "add_to_endpoint"\n'
     result = compare(write(tmp_path, text), tmp_path / "out")
-    plan = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
+    plan = (tmp_path / "out" / "plan.jsonl").read_text(encoding="utf-8")
     assert result.summary["situations"]["missing"] == 1
     assert "CN=Max New+UID=mnew,DC=example,DC=org" in plan
     with pytest.raises(ConfigError) as info:

@@ -242,8 +242,8 @@ def test_every_csv_recondiff_writes_follows_one_convention(tmp_path: Path, bom: 
         handle.write(f"\n[report]\ncsv_bom = {'true' if bom else 'false'}\n")
     out = tmp_path / "out"
     compare(config, out)
-    review.export_decisions(out / "plan.json", out / "decisions.csv", bom=bom)
-    feed = review.write_feed(out / "plan.json", out / "feed", bom=bom)
+    review.export_decisions(out / "plan.jsonl", out / "decisions.csv", bom=bom)
+    feed = review.write_feed(out / "plan.jsonl", out / "feed", bom=bom)
     files = [out / n for n in ("situations.csv", "drift.csv", "drift_diff.csv", "decisions.csv")]
     for path in [*files, feed.csv_path]:
         data = path.read_bytes()

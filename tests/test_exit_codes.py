@@ -146,9 +146,9 @@ def test_sigterm_in_any_command_is_143(monkeypatch: pytest.MonkeyPatch, tmp_path
         time.sleep(5)  # the handler interrupts this
         raise AssertionError("SIGTERM was not handled")
 
-    monkeypatch.setattr(cli_plan, "load_plan", terminated)
+    monkeypatch.setattr(cli_plan.review, "read_decided", terminated)
     before = signal.getsignal(signal.SIGTERM)
-    result = _run("plan", "show", str(tmp_path / "plan.json"))
+    result = _run("plan", "show", str(tmp_path / "plan.jsonl"))
     assert result.exit_code == 143
     assert result.stderr == "recondiff: terminated (SIGTERM); no output was half-written\n"
     assert signal.getsignal(signal.SIGTERM) == before

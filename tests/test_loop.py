@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
-from recondiff.plan.file import decide, load_plan, save_plan
+from recondiff.plan.file import load_plan
 from tests.conftest import ROOT, require_system
+from tests.plans import apply_unsigned as apply_plan
+from tests.plans import decide
+from tests.plans import save_with_decisions as save_plan
 from tests.slapd import Slapd, available
 
 pytestmark = pytest.mark.system  # slapd, ldap-utils
@@ -78,7 +80,7 @@ def test_compare_approve_apply_compare_leaves_no_drift(server: Slapd, tmp_path: 
     }
     assert first.summary["drift"]["by_attribute"] == {"cn": 0, "sn": 0, "title": 1, "memberOf": 2}
 
-    plan_path = run / "out1" / "plan.json"
+    plan_path = run / "out1" / "plan.jsonl"
     plan = load_plan(plan_path)
     assert endpoint_events(plan) == [
         ("modify", "update_endpoint", "jdoe"),
@@ -107,7 +109,7 @@ def test_compare_approve_apply_compare_leaves_no_drift(server: Slapd, tmp_path: 
     assert second.summary["drift"]["accounts"] == 0
     assert second.summary["situations"]["missing"] == 0
     assert second.summary["situations"]["linked"] == 3
-    again = load_plan(run / "out2" / "plan.json")
+    again = load_plan(run / "out2" / "plan.jsonl")
     # nothing left to do on the endpoint (bwong and ghost are locked already);
     # cdavis's link is the identity system's to import, not apply's to run
     assert endpoint_events(again) == []

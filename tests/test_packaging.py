@@ -84,7 +84,7 @@ def test_wheel_ships_queries_and_runs_outside_the_checkout(tmp_path: Path) -> No
         f"assert str(q.query_dir()).startswith({str(site)!r}), q.query_dir();"
         f"r = c.compare({str(SAMPLE / 'recondiff.toml')!r}, {str(tmp_path / 'out')!r});"
         "import recondiff.plan.file as p;"
-        f"p.load_plan({str(tmp_path / 'out' / 'plan.json')!r});"  # the schema ships too
+        f"p.load_plan({str(tmp_path / 'out' / 'plan.jsonl')!r});"  # the schema ships too
         "print(r.summary['situations']['linked'])"
     )
     done = subprocess.run(

@@ -1,4 +1,4 @@
-"""plan.json as compare writes it: responses, events, golden file of the sample.
+"""plan.jsonl as compare writes it: responses, events, golden file of the sample.
 
 The tiny directory used here (every difference written down):
 
@@ -32,9 +32,10 @@ from hypothesis import strategies as st
 
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
-from recondiff.plan.file import decide, digest_of, finalise, load_plan
+from recondiff.plan.file import digest_of, finalise, load_plan
 from recondiff.plan.ldif_export import plan_to_ldif
 from tests.conftest import ROOT, SampleRun
+from tests.plans import decide
 
 UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
 GOLDEN = ROOT / "tests" / "golden" / "sample"
@@ -110,7 +111,7 @@ def run(
     (tmp_path / "repository.csv").write_text(repository, encoding="utf-8")
     (tmp_path / "recondiff.toml").write_text(CONFIG.format(extra=extra), encoding="utf-8")
     compare(tmp_path / "recondiff.toml", tmp_path / "out")
-    return load_plan(tmp_path / "out" / "plan.json")
+    return load_plan(tmp_path / "out" / "plan.jsonl")
 
 
 def brief(plan: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -216,7 +217,7 @@ def test_update_repository_goes_to_the_feed_side(tmp_path: Path) -> None:
     config = CONFIG.replace('on_drift = "update_endpoint"', 'on_drift = "update_repository"')
     (tmp_path / "recondiff.toml").write_text(config.format(extra=""), encoding="utf-8")
     compare(tmp_path / "recondiff.toml", tmp_path / "out")
-    plan = load_plan(tmp_path / "out" / "plan.json")
+    plan = load_plan(tmp_path / "out" / "plan.jsonl")
     repo = [e for e in plan["events"] if e["response"] == "update_repository"]
     assert [(e["target"], e["operation"], e["changes"], e["preconditions"]) for e in repo] == [
         ("repository", "modify",
@@ -231,9 +232,13 @@ def test_ids_are_stable_and_the_plan_checks_its_digest(tmp_path: Path) -> None:
     second = run(tmp_path / "b")
     assert [e["id"] for e in first["events"]] == [e["id"] for e in second["events"]]
     assert first["digest"] == digest_of(first)
-    path = tmp_path / "a" / "out" / "plan.json"
+    path = tmp_path / "a" / "out" / "plan.jsonl"
     text = path.read_text(encoding="utf-8")
+    # a decision written into the plan itself: the schema refuses it before the digest
     path.write_text(text.replace('"state":"pending"', '"state":"approved"', 1), encoding="utf-8")
+    with pytest.raises(Exception, match=r"line \d+, approval/state: must be one of"):
+        load_plan(path)
+    path.write_text(text.replace('"Senior Engineer"', '"Mallory"', 1), encoding="utf-8")
     with pytest.raises(Exception, match="does not match its digest"):
         load_plan(path)
 
@@ -282,7 +287,7 @@ def test_sample_plan_and_ldif_match_the_golden_files(sample_run: SampleRun) -> N
 
     The LDIF is that of the plan with every pending event approved: all the
     endpoint changes the sample proposes, as ldapmodify would get them."""
-    plan = load_plan(sample_run.out / "plan.json")
+    plan = load_plan(sample_run.out / "plan.jsonl")
     actual = _normalised(plan)
     decide(plan, None, "approved", "golden", at=datetime(2026, 11, 23, tzinfo=UTC))
     ldif = re.sub(r"sha256:[0-9a-f]{64}", "sha256:<digest>", plan_to_ldif(finalise(plan), allow=SAMPLE_ALLOW))
@@ -312,16 +317,18 @@ def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> N
     from recondiff.plan.file import canonical, dumps, event_line
 
     plan = run(tmp_path)
-    written = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
-    assert written == dumps(plan) and json.loads(written) == plan
+    written = (tmp_path / "out" / "plan.jsonl").read_bytes()
+    assert written == dumps(plan)
+    header, *events = [json.loads(line) for line in written.splitlines()]
+    assert header | {"events": events} == plan
     lines = "".join(event_line(e) + "\n" for e in plan["events"]).encode()
     header = {k: v for k, v in plan.items() if k not in ("digest", "events")}
     expected = hashlib.sha256(
         canonical(header) + b"\n" + hashlib.sha256(lines).hexdigest().encode()
     ).hexdigest()
     assert plan["digest"] == "sha256:" + expected == digest_of(plan)
-    assert written.count("\n    {") == len(plan["events"])  # one event per line
-    assert not list((tmp_path / "out").glob(".plan.json.*"))  # no temporary file left
+    assert written.count(b"\n") == len(plan["events"]) + 1  # the header, one event per line
+    assert not list((tmp_path / "out").glob(".plan.jsonl.*"))  # no temporary file left
 
 
 def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path) -> None:
@@ -331,13 +338,13 @@ def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path)
     plan = run(tmp_path)
     plan["events"][2]["approval"]["state"] = "maybe"
     finalise(plan)  # a correct digest: only the schema can catch it
-    path = tmp_path / "bad.json"
-    path.write_text(dumps(plan), encoding="utf-8")
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(dumps(plan))
     with pytest.raises(InputError) as caught:
         load_plan(path)
     assert str(caught.value) == (
-        f"{path}: not a valid recondiff plan at events/2/approval/state: must be one of "
-        "['auto', 'pending', 'approved', 'rejected']; re-run recondiff compare to write a fresh plan"
+        f"{path}: not a valid recondiff plan at line 4, approval/state: must be one of "
+        "['auto', 'pending']; re-run recondiff compare to write a fresh plan"
     )
 
 
@@ -369,7 +376,7 @@ def test_control_characters_and_dn_specials_give_a_canonical_line(tmp_path: Path
     specials is escaped."""
     endpoint = ENDPOINT.replace("Engineer", "Eng\x1bineer").replace("Buyer", "Bu\x1fyer")
     plan = run(tmp_path, endpoint=endpoint)  # load_plan checks the digest
-    text = (tmp_path / "out" / "plan.json").read_text(encoding="utf-8")
+    text = (tmp_path / "out" / "plan.jsonl").read_text(encoding="utf-8")
     assert "\\u001b" in text and "\\u001B" not in text
     assert "\\u001f" in text
     jdoe = next(e for e in plan["events"] if e["object"]["key"] == "jdoe" and e["changes"]

@@ -23,7 +23,7 @@ from tests.conftest import SampleRun
 @pytest.fixture
 def plan_path(sample_run: SampleRun, tmp_path: Path) -> Path:
     shutil.copytree(sample_run.out, tmp_path / "out")
-    return tmp_path / "out" / "plan.json"
+    return tmp_path / "out" / "plan.jsonl"
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -279,13 +279,13 @@ def test_plan_show_afterwards(plan_path: Path) -> None:
 
 
 def test_select_is_pure_and_ignores_state(sample_run: SampleRun) -> None:
-    plan = load_plan(sample_run.out / "plan.json")
+    plan = load_plan(sample_run.out / "plan.jsonl")
     selector = Selector.parse(operations=["disable"])
     hit = select(plan["events"], selector)
     assert {e["operation"] for e in hit} == {"disable"}
     assert {e["approval"]["state"] for e in hit} == {"pending", "auto"}
     selection = choose(plan["events"], selector)
-    assert len(selection.pending) + len(selection.auto) + len(selection.decided) == len(hit)
+    assert len(selection.pending) + selection.auto + sum(selection.decided.values()) == len(hit)
     assert selector.describe() == "--operation disable"
     assert Selector.parse().is_empty()
     with pytest.raises(SelectorError):

@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
-from recondiff.plan.file import decide, event_id, load_plan, save_plan
+from recondiff.plan.file import event_id, load_plan
+from recondiff.review import decide_file
 from tests.conftest import ROOT, SampleRun, require_system
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd, available
 
 CASE = ROOT / "tests" / "data" / "plan_split"
@@ -99,7 +100,7 @@ def assert_split_is_safe(plan: dict[str, Any]) -> None:
 def test_the_tiny_case_splits_as_written_down(tmp_path: Path) -> None:
     run = _run_dir(tmp_path)
     compare(run / "recondiff.toml", run / "out")
-    plan = load_plan(run / "out" / "plan.json")
+    plan = load_plan(run / "out" / "plan.jsonl")
     assert _projected(plan) == _expected()
     # the id covers the changes: recomputed the documented way, and distinct
     ids = [e["id"] for e in plan["events"]]
@@ -110,13 +111,13 @@ def test_the_tiny_case_splits_as_written_down(tmp_path: Path) -> None:
     assert_split_is_safe(plan)
     # the same inputs give the same events in the same order
     compare(run / "recondiff.toml", run / "again")
-    assert [e["id"] for e in load_plan(run / "again" / "plan.json")["events"]] == ids
+    assert [e["id"] for e in load_plan(run / "again" / "plan.jsonl")["events"]] == ids
 
 
 def test_the_sample_plan_splits_safely(sample_run: SampleRun) -> None:
     """slaurent's sn and displayName (update_endpoint) no longer wait for its mail
     and proxyAddresses (review)."""
-    plan = load_plan(sample_run.out / "plan.json")
+    plan = load_plan(sample_run.out / "plan.jsonl")
     assert_split_is_safe(plan)
     slaurent = [
         (e["response"], e["approval"]["state"], sorted({c["attribute"] for c in e["changes"]}))
@@ -167,7 +168,7 @@ def test_auto_changes_apply_while_the_reviewed_one_waits(server: Slapd, tmp_path
     run = _run_dir(tmp_path)
     _export(server, run / "export.ldif")
     compare(run / "recondiff.toml", run / "out")
-    plan_path = run / "out" / "plan.json"
+    plan_path = run / "out" / "plan.jsonl"
     plan = load_plan(plan_path)
     assert plan["endpoint"]["uuid_attribute"] == "entryUUID"
     assert _without_uuids(_projected(plan)) == _without_uuids(_expected())
@@ -192,9 +193,7 @@ def test_auto_changes_apply_while_the_reviewed_one_waits(server: Slapd, tmp_path
     assert load_plan(plan_path)["events"][1]["approval"]["state"] == "pending"
 
     # approved now: it applies, and is not stale (the auto one touched none of its attributes)
-    plan = load_plan(plan_path)
-    decide(plan, [review], "approved", "change-board", "CHG-7")
-    save_plan(plan, plan_path)
+    decide_file(plan_path, [review], "approved", "change-board", "CHG-7")
     second = apply_plan(plan_path, target, allow=allow)
     outcomes = {o.event_id: o.outcome for o in second.outcomes}
     assert outcomes[review] == "applied", second.outcomes

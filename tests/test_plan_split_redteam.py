@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from recondiff.apply.runner import apply_plan
 from recondiff.apply.transport import LdapTarget
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
 from recondiff.plan.file import load_plan
 from tests.conftest import ROOT
+from tests.plans import apply_unsigned as apply_plan
 from tests.slapd import Slapd
 from tests.test_plan_split import ASMITH, JDOE, _export, server  # noqa: F401 (a fixture)
 
@@ -72,7 +72,7 @@ def _plan(tmp_path: Path, alias: str, sn_response: str, alias_response: str) -> 
         encoding="utf-8",
     )
     compare(run / "recondiff.toml", run / "out")
-    return load_plan(run / "out" / "plan.json")
+    return load_plan(run / "out" / "plan.jsonl")
 
 
 def _sn_touched(event: dict[str, Any]) -> bool:
@@ -120,7 +120,7 @@ def test_the_drift_of_a_correlated_pair_waits_for_its_link_to_be_reviewed(
     none of the pair's drift needed review, and since it for every auto attribute."""
     run = _correlated_run(tmp_path)
     compare(run / "recondiff.toml", run / "out")
-    plan = load_plan(run / "out" / "plan.json")
+    plan = load_plan(run / "out" / "plan.jsonl")
     asmith = [
         (e["operation"], e["approval"]["state"], sorted({c["attribute"] for c in e["changes"]}))
         for e in plan["events"]
@@ -162,7 +162,7 @@ def test_apply_leaves_an_unconfirmed_pair_alone(server: Slapd, tmp_path: Path) -
     run = _correlated_run(tmp_path)
     _export(server, run / "export.ldif")
     compare(run / "recondiff.toml", run / "out")
-    plan_path = run / "out" / "plan.json"
+    plan_path = run / "out" / "plan.jsonl"
     target = LdapTarget(server.url, server.admin_dn, server.password, allow_plaintext=True)
     allow = {"modifies": 3}
     dry = apply_plan(plan_path, target, allow=allow, dry_run=True)

@@ -153,13 +153,13 @@ def test_the_sweep_leaves_symlinks_and_other_users_directories(tmp_path: Path) -
 @pytest.mark.parametrize("args", [["plan", "show", "{plan}"], ["history", "--json", "--state", "{out}"]])
 @pytest.mark.slow
 def test_a_closed_stdout_is_not_exit_1(tmp_path: Path, args: list[str]) -> None:
-    """Hole: `recondiff plan show plan.json | true` (or `| head -1` on a long
+    """Hole: `recondiff plan show plan.jsonl | true` (or `| head -1` on a long
     output) exited 1, click's code for a broken pipe, which pipelines read as
     'differences found'. Now 141 (128 + SIGPIPE, as a shell reports), quietly."""
     out = tmp_path / "out"
     subprocess.run([*PY, "compare", "-q", "-c", str(SAMPLE / "recondiff.toml"), "-o", str(out)],
                    check=False, capture_output=True)
-    argv = [a.format(plan=out / "plan.json", out=out) for a in args]
+    argv = [a.format(plan=out / "plan.jsonl", out=out) for a in args]
     read, write = os.pipe()
     os.close(read)  # nobody reads: the first write fails with EPIPE
     try:
@@ -186,7 +186,7 @@ _CRASHES: list[BaseException] = [
     ("target", "args"),
     [
         ("recondiff.compare.compare", ["compare", "-c", "c.toml", "-o", "o"]),
-        ("recondiff.cli.plan.load_plan", ["plan", "show", "p.json"]),
+        ("recondiff.review.read_decided", ["plan", "show", "p.json"]),
         ("recondiff.review.decide_file", ["plan", "approve", "p.json", "--all", "--by", "me"]),
         ("recondiff.cli.main.History.runs", ["history", "--state", "."]),
         ("recondiff.ingest.snapshot.ReadOptions", ["ingest", "x.csv", "-o", "x.parquet"]),
@@ -337,7 +337,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     """Hole: the renames were 'deferred' by blocking SIGTERM in the main thread
     only; the kernel gave the signal to a DuckDB worker thread and Python ran
     the handler in the main thread at once, between two renames: situations.*
-    new, drift.* and plan.json old, summary.json gone, and the CLI said 'no
+    new, drift.* and plan.jsonl old, summary.json gone, and the CLI said 'no
     output was half-written'. A real SIGTERM is sent after the second rename."""
     from recondiff.cli.common import sigterm_as_interrupt
 
@@ -361,7 +361,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     outputs = (*publish.OUTPUT_FILES, "summary.json")
     assert renamed == list(outputs)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    assert all(after[n] != before[n] for n in ("summary.json", "plan.json", "report.json"))
+    assert all(after[n] != before[n] for n in ("summary.json", "plan.jsonl", "report.json"))
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
 
 

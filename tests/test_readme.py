@@ -147,6 +147,6 @@ def test_the_quoted_plan_show_is_what_it_prints(
     runner = CliRunner()
     assert runner.invoke(cli, ["compare", "-c", "sample_data/recondiff.toml", "-o", "out", "-q"]
                          ).exit_code == 1
-    shown = runner.invoke(cli, ["plan", "show", "out/plan.json"]).stdout.splitlines()
+    shown = runner.invoke(cli, ["plan", "show", "out/plan.jsonl"]).stdout.splitlines()
     first = shown.index(quoted[0])
     assert shown[first : first + len(quoted)] == quoted

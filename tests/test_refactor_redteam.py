@@ -331,8 +331,8 @@ def test_an_exported_sheet_with_line_breaks_imports_as_unchanged(
     looks like a formula, exported (LF), saved back with CRLF row ends and a
     BOM as Excel does, imports as already in the plan: nothing re-decided,
     the plan's digest unchanged."""
-    plan = tmp_path / "plan.json"
-    shutil.copy(sample_run.out / "plan.json", plan)
+    plan = tmp_path / "plan.jsonl"
+    shutil.copy(sample_run.out / "plan.jsonl", plan)
     pending = [
         e["id"] for e in plan_mod.load_plan(plan)["events"] if e["approval"]["required"]
     ]
@@ -369,8 +369,8 @@ def test_reimporting_an_untouched_sheet_keeps_decisions_with_spaces_around(
     decision: the comment rewritten trimmed, the decision's time moved, the
     plan saved with a new digest. Compared trimmed on both sides, it is
     'already in the plan'."""
-    plan = tmp_path / "plan.json"
-    shutil.copy(sample_run.out / "plan.json", plan)
+    plan = tmp_path / "plan.jsonl"
+    shutil.copy(sample_run.out / "plan.jsonl", plan)
     pending = [
         e["id"] for e in plan_mod.load_plan(plan)["events"] if e["approval"]["required"]
     ]

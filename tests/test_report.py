@@ -46,7 +46,7 @@ def fixture_report() -> dict[str, Any]:
 
 
 def fixture_html() -> str:
-    return render_html(fixture_report(), load_plan(FIXTURE / "plan.json"))
+    return render_html(fixture_report(), load_plan(FIXTURE / "plan.jsonl"))
 
 
 def embedded_json(html: str) -> tuple[str, Any]:
@@ -62,7 +62,8 @@ def rundir(tmp_path: Path, plan: bool = True) -> Path:
     run.mkdir()
     (run / "report.json").write_bytes((FIXTURE / "report.json").read_bytes())
     if plan:
-        (run / "plan.json").write_bytes((FIXTURE / "plan.json").read_bytes())
+        for name in ("plan.jsonl", "plan.decisions.jsonl"):
+            (run / name).write_bytes((FIXTURE / name).read_bytes())
     return run
 
 
@@ -164,14 +165,14 @@ def test_plan_section_tallies_events_by_response_and_approval() -> None:
 
 def test_a_missing_plan_is_said_so() -> None:
     html = render_html(fixture_report(), None)
-    assert "plan.json is missing from this run directory" in html
+    assert "plan.jsonl is missing from this run directory" in html
 
 
 def test_a_plan_of_another_run_is_flagged() -> None:
     report = fixture_report()
     report["inputs"]["endpoint"]["sha256"] = "0" * 64
-    html = render_html(report, load_plan(FIXTURE / "plan.json"))
-    assert "plan.json was made from other inputs or another config than this report" in html
+    html = render_html(report, load_plan(FIXTURE / "plan.jsonl"))
+    assert "plan.jsonl was made from other inputs or another config than this report" in html
 
 
 class _Attributes(HTMLParser):
@@ -233,12 +234,14 @@ def test_render_report_writes_the_page_atomically(tmp_path: Path) -> None:
     out = render_report(run)
     assert out == run / "report.html"
     assert out.read_text(encoding="utf-8") == fixture_html()
-    assert sorted(p.name for p in run.iterdir()) == ["plan.json", "report.html", "report.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "plan.decisions.jsonl", "plan.jsonl", "report.html", "report.json"
+    ]
 
 
 def test_render_report_without_a_plan(tmp_path: Path) -> None:
     out = render_report(rundir(tmp_path, plan=False))
-    assert "plan.json is missing" in out.read_text(encoding="utf-8")
+    assert "plan.jsonl is missing" in out.read_text(encoding="utf-8")
 
 
 def test_missing_or_broken_report_json_is_one_line(tmp_path: Path) -> None:
@@ -326,7 +329,7 @@ def _big_report(rows_per_table: int = 500) -> dict[str, Any]:
 def test_twelve_full_tables_stay_small() -> None:
     """The limits docs/report.md allows keep the page under 6 MB. (How long it takes
     to render is measured by the benchmark, not timed here.)"""
-    html = render_html(_big_report(), load_plan(FIXTURE / "plan.json"))
+    html = render_html(_big_report(), load_plan(FIXTURE / "plan.jsonl"))
     size = len(html.encode("utf-8"))
     assert size < 6 * 1024 * 1024, f"{size / 1e6:.1f} MB"
 

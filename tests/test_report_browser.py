@@ -15,7 +15,7 @@ The README's screenshot (docs/report-screenshot.png) is made by the same code:
 
     .venv/bin/python -m tests.test_report_browser --screenshot RUNDIR docs/report-screenshot.png
 
-(RUNDIR holds report.json and, optionally, plan.json; report.html is rendered
+(RUNDIR holds report.json and, optionally, plan.jsonl; report.html is rendered
 there first.)
 """
 
@@ -117,7 +117,7 @@ def session(browser: Any) -> Iterator[Session]:
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("run")
-    for name in ("report.json", "plan.json"):
+    for name in ("report.json", "plan.jsonl"):
         (run / name).write_bytes((FIXTURE / name).read_bytes())
     return render_report(run)
 
@@ -272,7 +272,7 @@ def test_twelve_full_tables_open_and_filter(session: Session, tmp_path: Path) ->
     from tests.test_report import _big_report
 
     big = tmp_path / "report.html"
-    big.write_text(render_html(_big_report(), load_plan(FIXTURE / "plan.json")), "utf-8")
+    big.write_text(render_html(_big_report(), load_plan(FIXTURE / "plan.jsonl")), "utf-8")
     page = session.open(big)
     box = page.locator("#table-linked-drifted-0 input.rd-filter")
     box.fill("User 0-42,")

@@ -100,7 +100,7 @@ def test_no_raw_nul_in_any_output_text(tmp_path: Path) -> None:
      "a\x00b", "\x00" * 500, "e\u0301" * 200],
 )
 def test_the_python_cut_is_the_sql_cut(value: str | None) -> None:
-    """report/values.py shown() (for what the page takes from plan.json) = queries/macros/output.sql rd_shown."""
+    """report/values.py shown() (for what the page takes from plan.jsonl) = queries/macros/output.sql rd_shown."""
     con = duckdb.connect()
     con.execute(macros())
     row = con.execute("SELECT rd_shown(CAST($v AS VARCHAR))", {"v": value}).fetchone()

@@ -25,6 +25,8 @@ from recondiff.cli.main import cli
 from recondiff.cli.plan import plan_group
 from recondiff.io import csvsafe
 from recondiff.plan import file as plan_mod
+from recondiff.plan import ledger
+from tests.plans import unsigned
 
 # ------------------------------------------------------------------ plan builder
 
@@ -214,13 +216,13 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def plan_path(here: Path) -> Path:
-    path = Path("plan.json")
+    path = Path("plan.jsonl")
     plan_mod.save_plan(standard(), path)
     return path
 
 
 def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(cli, unsigned(args), catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -280,8 +282,8 @@ def test_show_prints_the_summary(plan_path: Path) -> None:
 
 def test_show_escapes_control_characters(here: Path) -> None:
     hostile = event("delete", "evil\x1b[2J\nname", response="delete_from_endpoint", situation="unmatched")
-    plan_mod.save_plan(build([hostile]), Path("plan.json"))
-    code, out, _ = run("plan", "show", "plan.json")
+    plan_mod.save_plan(build([hostile]), Path("plan.jsonl"))
+    code, out, _ = run("plan", "show", "plan.jsonl")
     assert code == 0
     assert "\x1b" not in out
     assert f"  {hostile['id']}  delete  evil\\x1b[2J\\nname  unmatched, delete_from_endpoint" in (
@@ -323,10 +325,11 @@ def test_approve_by_id(plan_path: Path) -> None:
     assert (code, out, err) == (
         0,
         f"{TITLE['id']}\n{DISABLE['id']}\n",
-        "recondiff: approved 2 events in plan.json\n",
+        "recondiff: approved 2 events in plan.jsonl\n",
     )
     after = plan_mod.load_plan(plan_path)  # schema and digest still check
-    assert after["digest"] != before
+    assert after["digest"] == before  # the plan never changes: the decision is in its ledger
+    assert len(ledger_lines(plan_path)) == 1
     got = approval(plan_path, TITLE["id"])
     assert (got["state"], got["by"], got["comment"]) == ("approved", "J. Smith", "CHG-1234")
     at = datetime.fromisoformat(got["at"])
@@ -340,7 +343,7 @@ def test_reject_all_keeps_earlier_decisions(plan_path: Path) -> None:
     code, out, err = run("plan", "reject", str(plan_path), "--all", "--by", "bob")
     assert code == 0
     assert out.splitlines() == [ADMINS["id"], DISABLE["id"], PHONE["id"]]
-    assert err == "recondiff: rejected 3 events in plan.json\n"
+    assert err == "recondiff: rejected 3 events in plan.jsonl\n"
     assert approval(plan_path, TITLE["id"])["state"] == "approved"
     got = approval(plan_path, PHONE["id"])
     assert (got["state"], got["by"], got["comment"]) == ("rejected", "bob", None)
@@ -349,10 +352,10 @@ def test_reject_all_keeps_earlier_decisions(plan_path: Path) -> None:
 
 def test_approve_all_with_nothing_pending_leaves_the_file(plan_path: Path) -> None:
     run("plan", "approve", str(plan_path), "--all", "--by", "ann")
-    before = plan_path.read_bytes()
+    before = plan_path.read_bytes(), ledger_lines(plan_path)
     code, out, err = run("plan", "approve", str(plan_path), "--all", "--by", "ann")
-    assert (code, out, err) == (0, "", "recondiff: approved 0 events in plan.json\n")
-    assert plan_path.read_bytes() == before
+    assert (code, out, err) == (0, "", "recondiff: approved 0 events in plan.jsonl\n")
+    assert (plan_path.read_bytes(), ledger_lines(plan_path)) == before
 
 
 @pytest.mark.parametrize(
@@ -360,17 +363,17 @@ def test_approve_all_with_nothing_pending_leaves_the_file(plan_path: Path) -> No
     [
         (
             ["--event", "ev-0000000000000000", "--by", "ann"],
-            "recondiff: error: plan.json: no event ev-0000000000000000 in this plan;"
+            "recondiff: error: plan.jsonl: no event ev-0000000000000000 in this plan;"
             " recondiff plan show lists the event ids",
         ),
         (
             ["--event", TITLE["id"], "--event", "ev-nope", "--by", "ann"],
-            "recondiff: error: plan.json: no event ev-nope in this plan;"
+            "recondiff: error: plan.jsonl: no event ev-nope in this plan;"
             " recondiff plan show lists the event ids",
         ),
         (
             ["--event", MAIL["id"], "--by", "ann"],
-            f"recondiff: error: plan.json: event {MAIL['id']} needs no approval (it is 'auto');"
+            f"recondiff: error: plan.jsonl: event {MAIL['id']} needs no approval (it is 'auto');"
             " decide only events whose approval is required",
         ),
         (
@@ -386,11 +389,12 @@ def test_approve_all_with_nothing_pending_leaves_the_file(plan_path: Path) -> No
         ),
         (
             ["--all"],
-            "recondiff: error: Missing option '--by'. (see 'recondiff plan approve --help')",
+            "recondiff: error: say who decides: --by NAME (or sign with --key FILE) "
+            "(see 'recondiff plan approve --help')",
         ),
         (
             ["--all", "--by", " "],
-            "recondiff: error: plan.json: a decision needs the approver's name (--by NAME)",
+            "recondiff: error: plan.jsonl: a decision needs the approver's name (--by NAME)",
         ),
     ],
 )
@@ -399,6 +403,7 @@ def test_approve_refusals_leave_the_file(plan_path: Path, args: list[str], line:
     code, out, err = run("plan", "approve", str(plan_path), *args)
     assert (code, out, err) == (2, "", line + "\n")
     assert plan_path.read_bytes() == before
+    assert ledger_lines(plan_path) == []
 
 
 # ------------------------------------------------------------------ export-decisions
@@ -414,11 +419,11 @@ def test_export_decisions_rows(plan_path: Path) -> None:
     assert b"\r" not in raw and raw.count(b"\n") == 5  # LF line ends (docs/outputs.md)
     rows = read_sheet(Path("decisions.csv"))
     assert rows[0] == list(review.DECISION_COLUMNS) == [
-        "plan_id", "plan_digest", "event_id", "target", "operation", "response",
-        "endpoint_key", "dn", "identity_key", "alert", "summary", "state",
+        "plan_id", "plan_digest", "decisions_head", "event_id", "target", "operation",
+        "response", "endpoint_key", "dn", "identity_key", "alert", "summary", "state",
         "decision", "by", "comment",
     ]  # fmt: skip
-    head = [plan["plan_id"], plan["digest"]]
+    head = [plan["plan_id"], plan["digest"], ledger_lines(plan_path)[-1]["hash"]]
     assert rows[1:] == [
         [*head, TITLE["id"], "endpoint", "modify", "review", "jdoe", JDOE_DN, "100042", "",
          'modify jdoe: delete title "Engineer"; add title "Senior Engineer"',
@@ -441,7 +446,7 @@ def test_export_decisions_bom(plan_path: Path) -> None:
     code, _, _ = run("plan", "export-decisions", str(plan_path), "-o", "d.csv", "--bom")
     assert code == 0
     raw = Path("d.csv").read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbfplan_id,plan_digest,event_id,")
+    assert raw.startswith(b"\xef\xbb\xbfplan_id,plan_digest,decisions_head,event_id,")
     assert raw.count(b"\xef\xbb\xbf") == 1
 
 
@@ -506,11 +511,16 @@ def test_decisions_round_trip(plan_path: Path) -> None:
         f"{PHONE['id']}\tapproved",
     ]
     assert err == (
-        "recondiff: 3 decisions applied to plan.json; 0 already in the plan, 1 left blank\n"
+        "recondiff: 3 decisions applied to plan.jsonl; 0 already in the plan, 1 left blank\n"
     )
     after = plan_mod.load_plan(plan_path)
-    assert after["digest"] != before
-    assert after["digest"] == plan_mod.digest_of(after)
+    assert after["digest"] == before  # the plan is as compare wrote it
+    # one ledger line per (decision, by, comment) of the sheet, in the sheet's order
+    assert [(x["decision"], x["by"], x["selector"]) for x in ledger_lines(plan_path)] == [
+        ("approved", "ann", "sheet edited.csv"),
+        ("rejected", "board", "sheet edited.csv"),
+        ("approved", "@carol", "sheet edited.csv"),
+    ]
     got = {e["id"]: e["approval"] for e in after["events"]}
     assert (got[TITLE["id"]]["state"], got[TITLE["id"]]["by"], got[TITLE["id"]]["comment"]) == (
         "approved", "ann", "CHG-1",
@@ -527,25 +537,25 @@ def test_decisions_round_trip(plan_path: Path) -> None:
     # unchanged decides nothing and leaves the file (and the decision times).
     run("plan", "export-decisions", str(plan_path), "-o", "again.csv")
     rows = read_sheet(Path("again.csv"))
-    assert [r[12:] for r in rows[1:]] == [
+    assert [r[13:] for r in rows[1:]] == [
         ["approved", "ann", "CHG-1"],
         ["rejected", "board", "'=not now"],
         ["", "", ""],
         ["approved", "'@carol", ""],
     ]
-    same = plan_path.read_bytes()
+    same = plan_path.read_bytes(), ledger_lines(plan_path)
     code, out, err = run("plan", "import-decisions", str(plan_path), "again.csv")
     assert (code, out) == (0, "")
-    assert err == "recondiff: 0 decisions applied to plan.json; 3 already in the plan, 1 left blank\n"
-    assert plan_path.read_bytes() == same
+    assert err == "recondiff: 0 decisions applied to plan.jsonl; 3 already in the plan, 1 left blank\n"
+    assert (plan_path.read_bytes(), ledger_lines(plan_path)) == same
 
 
 def test_import_tolerates_lf_and_semicolons(plan_path: Path) -> None:
     run("plan", "export-decisions", str(plan_path), "-o", "d.csv")
     rows = read_sheet(Path("d.csv"))
     for row in rows[1:]:
-        if row[2] == DISABLE["id"]:
-            row[12:15] = ["reject", "dan", "no; not now"]
+        if row[3] == DISABLE["id"]:
+            row[13:16] = ["reject", "dan", "no; not now"]
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=";", lineterminator="\n").writerows(rows)
     Path("semi.csv").write_text(buffer.getvalue(), encoding="utf-8")
@@ -554,21 +564,37 @@ def test_import_tolerates_lf_and_semicolons(plan_path: Path) -> None:
     assert approval(plan_path, DISABLE["id"])["comment"] == "no; not now"
 
 
-def test_import_refused_after_the_plan_changed(plan_path: Path) -> None:
-    exported = plan_mod.load_plan(plan_path)["digest"]
+def test_import_refused_after_a_decision_since_the_export(plan_path: Path) -> None:
+    """The sheet carries the ledger's head at export: a decision made since (here on
+    another event) refuses the whole sheet, so a stale sheet never overturns it."""
+    exported = plan_mod.load_plan(plan_path)["digest"]  # no decision yet: the head is the digest
     run("plan", "export-decisions", str(plan_path), "-o", "decisions.csv")
     run("plan", "approve", str(plan_path), "--event", PHONE["id"], "--by", "ann")
-    now = plan_mod.load_plan(plan_path)["digest"]
+    now = ledger_lines(plan_path)[-1]["hash"]
     edit_sheet(Path("decisions.csv"), Path("edited.csv"), {TITLE["id"]: {"decision": "approved", "by": "x"}})
-    before = plan_path.read_bytes()
+    before = plan_path.read_bytes(), ledger_lines(plan_path)
     code, out, err = run("plan", "import-decisions", str(plan_path), "edited.csv")
     assert (code, out) == (2, "")
     assert err == (
-        "recondiff: error: edited.csv: row 2, column plan_digest: the plan changed since the"
-        f" export (the sheet has {exported[:19]}, plan.json is now {now[:19]}); export the"
-        " decisions again with recondiff plan export-decisions and carry them over\n"
+        "recondiff: error: edited.csv: row 2, column decisions_head: decisions were made since"
+        f" the export (the sheet has {exported[:19]}, the ledger is now at {now[:19]}); export"
+        " the decisions again with recondiff plan export-decisions and carry them over\n"
     )
-    assert plan_path.read_bytes() == before
+    assert (plan_path.read_bytes(), ledger_lines(plan_path)) == before
+
+
+def test_import_refused_for_another_plan(plan_path: Path, tmp_path: Path) -> None:
+    run("plan", "export-decisions", str(plan_path), "-o", "decisions.csv")
+    rows = read_sheet(Path("decisions.csv"))
+    for row in rows[1:]:
+        row[1] = "sha256:" + "1" * 64
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    Path("other.csv").write_text(buffer.getvalue(), encoding="utf-8")
+    code, out, err = run("plan", "import-decisions", str(plan_path), "other.csv")
+    assert (code, out) == (2, "")
+    assert "column plan_digest: the sheet is for another plan" in err
+    assert ledger_lines(plan_path) == []
 
 
 def _sheet_with(plan_path: Path, edits: dict[str, dict[str, str]], **options: Any) -> None:
@@ -582,7 +608,7 @@ def _sheet_with(plan_path: Path, edits: dict[str, dict[str, str]], **options: An
         (
             {TITLE["id"]: {"event_id": "ev-ffffffffffffffff", "decision": "approved", "by": "a"}},
             {},
-            "edited.csv: row 2, column event_id: no event ev-ffffffffffffffff in plan.json;"
+            "edited.csv: row 2, column event_id: no event ev-ffffffffffffffff in plan.jsonl;"
             " export a fresh sheet with recondiff plan export-decisions",
         ),
         (
@@ -619,7 +645,7 @@ def _sheet_with(plan_path: Path, edits: dict[str, dict[str, str]], **options: An
             {TITLE["id"]: {"plan_id": "pl-0000000000000000"}},
             {},
             "edited.csv: row 2, column plan_id: the sheet is for plan pl-0000000000000000,"
-            f" not {plan_mod.plan_id(SHA_CONFIG, SHA_ENDPOINT, SHA_REPOSITORY)} (plan.json);"
+            f" not {plan_mod.plan_id(SHA_CONFIG, SHA_ENDPOINT, SHA_REPOSITORY)} (plan.jsonl);"
             " export the decisions of this plan",
         ),
         (
@@ -687,27 +713,27 @@ def assert_safe(rows: list[list[str]]) -> None:
 
 def test_every_csv_is_neutralised(here: Path) -> None:
     plan = hostile_plan()
-    plan_mod.save_plan(plan, Path("plan.json"))
+    plan_mod.save_plan(plan, Path("plan.jsonl"))
     ids = [e["id"] for e in plan["events"] if e["approval"]["required"]]
     for value, event_id in zip(HOSTILE, ids, strict=False):
-        run("plan", "approve", "plan.json", "--event", event_id, "--by", value, "--comment", value)
-    run("plan", "export-decisions", "plan.json", "-o", "decisions.csv")
-    run("plan", "feed", "plan.json", "-o", "feed")
+        run("plan", "approve", "plan.jsonl", "--event", event_id, "--by", value, "--comment", value)
+    run("plan", "export-decisions", "plan.jsonl", "-o", "decisions.csv")
+    run("plan", "feed", "plan.jsonl", "-o", "feed")
     decisions = read_sheet(Path("decisions.csv"))
     feed = read_sheet(Path("feed/repository_changes.csv"))
     assert_safe(decisions)
     assert_safe(feed)
     # Exactly one quote in front, and only where needed: restore() gives the value back.
-    keys = [csvsafe.restore(r[6]) for r in decisions[1:]]
+    keys = [csvsafe.restore(r[7]) for r in decisions[1:]]
     assert keys == [e["object"]["key"] for e in plan["events"] if e["approval"]["required"]]
-    assert decisions[1][6] == "'+1" and decisions[1][13] == "'=cmd|' /C calc'!A0"
+    assert decisions[1][7] == "'+1" and decisions[1][14] == "'=cmd|' /C calc'!A0"
     assert [csvsafe.restore(r[4]) for r in feed[1:]] == ["+1", "@SUM(1)", "\rx"]
     # The hostile sheet still imports: the quotes come off, nothing changes.
-    before = Path("plan.json").read_bytes()
-    code, out, err = run("plan", "import-decisions", "plan.json", "decisions.csv")
+    before = Path("plan.jsonl").read_bytes()
+    code, out, err = run("plan", "import-decisions", "plan.jsonl", "decisions.csv")
     assert (code, out) == (0, "")
-    assert err.startswith("recondiff: 0 decisions applied to plan.json; 4 already in the plan")
-    assert Path("plan.json").read_bytes() == before
+    assert err.startswith("recondiff: 0 decisions applied to plan.jsonl; 4 already in the plan")
+    assert Path("plan.jsonl").read_bytes() == before
 
 
 # ------------------------------------------------------------------ feed
@@ -749,8 +775,8 @@ def test_feed_event_without_changes_still_gives_a_row(here: Path) -> None:
         "unlink", "old", target="repository", response="unlink", identity_key="7",
         situation="missing", required=False,
     )  # fmt: skip
-    plan_mod.save_plan(build([unlink]), Path("plan.json"))
-    run("plan", "feed", "plan.json", "-o", "out")
+    plan_mod.save_plan(build([unlink]), Path("plan.jsonl"))
+    run("plan", "feed", "plan.jsonl", "-o", "out")
     assert read_sheet(Path("out/repository_changes.csv"))[1] == [
         unlink["id"], "unlink", "unlink", "7", "old", "", "", "[]", "auto", "missing",
     ]  # fmt: skip
@@ -815,19 +841,20 @@ COMMANDS = [
 def test_hand_edited_plan_is_refused_by_every_command(
     plan_path: Path, command: list[str], fake_ldif: list[dict[str, Any]]
 ) -> None:
-    Path("d.csv").write_text("plan_digest,event_id,decision\r\n", encoding="utf-8")
-    plan = json.loads(plan_path.read_text(encoding="utf-8"))
-    plan["events"][0]["approval"]["state"] = "approved"  # a hand "approval"
-    plan["events"][0]["approval"]["by"] = "mallory"
-    plan_path.write_text(json.dumps(plan, indent=2), encoding="utf-8")
+    Path("d.csv").write_text("plan_digest,decisions_head,event_id,decision\r\n", encoding="utf-8")
+    lines = plan_path.read_bytes().splitlines(keepends=True)
+    event = json.loads(lines[1])
+    event["changes"][-1]["values"] = ["Mallory's choice"]  # a hand edit, schema-valid
+    lines[1] = plan_mod.canonical(event) + b"\n"
+    plan_path.write_bytes(b"".join(lines))
     before = plan_path.read_bytes()
     name, *options = command
     code, out, err = run("plan", name, str(plan_path), *options)
     assert (code, out) == (2, "")
     assert err == (
-        "recondiff: error: plan.json: the plan's content does not match its digest (edited by"
-        " hand?); change approvals with recondiff plan approve/reject/import-decisions, or"
-        " re-run recondiff compare\n"
+        "recondiff: error: plan.jsonl: the plan's content does not match its digest (edited by"
+        " hand?); a plan never changes once written: decisions go to its ledger (recondiff plan"
+        " approve, reject, accept, import-decisions); re-run recondiff compare for a fresh plan\n"
     )
     assert plan_path.read_bytes() == before
     assert not Path("changes.ldif").exists() and not Path("feed").exists()
@@ -843,7 +870,7 @@ def test_missing_plan_is_one_line(
     code, _, err = run("plan", name, "nope.json", *options)
     assert (code, err) == (
         2,
-        "recondiff: error: nope.json: no such plan file; recondiff compare writes OUTDIR/plan.json\n",
+        "recondiff: error: nope.json: no such plan file; recondiff compare writes OUTDIR/plan.jsonl\n",
     )
 
 
@@ -852,3 +879,12 @@ def test_every_plan_command_has_an_example(name: str) -> None:
     command = plan_group.commands[name]
     assert isinstance(command, click.Command)
     assert "Example: recondiff plan " in (command.help or ""), name
+
+
+def ledger_lines(plan_path: Path) -> list[dict[str, Any]]:
+    """The plan's decisions ledger, each line with its hash (``hash``)."""
+    path = ledger.ledger_path(plan_path)
+    if not path.exists():
+        return []
+    raw = path.read_bytes().splitlines()
+    return [json.loads(line) | {"hash": ledger.line_hash(line)} for line in raw]

@@ -34,7 +34,7 @@ class JournalError(InputError):
 
 
 def default_journal(plan_path: Path | str) -> Path:
-    """``PLAN`` with ``.journal.jsonl`` (``out/plan.json`` -> ``out/plan.journal.jsonl``).
+    """``PLAN`` with ``.journal.jsonl`` (``out/plan.jsonl`` -> ``out/plan.journal.jsonl``).
 
     A plan given by a symbolic link has the journal of the file it names, so
     the plan reached by its link and by its own name has one journal (and one

@@ -50,11 +50,13 @@ from recondiff.apply.transport import (
 )
 from recondiff.config.load import Config, load_config
 from recondiff.errors import ConfigError, ExitCode
+from recondiff.io.signing import Trust
 from recondiff.plan.assertions import (
     MEMBER_ATTRIBUTES,
 )
 from recondiff.plan.checks import check_plan, refusal
-from recondiff.plan.file import Event, Plan, load_plan, runnable
+from recondiff.plan.file import Event, Plan, runnable
+from recondiff.plan.trust import load_verified
 from recondiff.vocabulary import attribute_type
 
 
@@ -97,6 +99,9 @@ def apply_plan(
     config: Config | None = None,
     allow: Mapping[str, int | None] | None = None,
     config_from_plan: bool = False,
+    trust: Trust | None = None,
+    allow_unsigned: bool = False,
+    decisions_head: str | None = None,
 ) -> ApplyResult:
     """Run the plan's approved and auto endpoint events against ``target``.
 
@@ -114,8 +119,16 @@ def apply_plan(
     override flag accepts; ``allow_mass_change`` is the one of deletes and disables.
     With ``config_from_plan`` and no ``config``, the config is the file the plan
     names (``config.path``, as compare was given it), read as it is now.
+
+    The plan and every decision in its ledger must be signed by a key in
+    ``trust`` (never from the plan or the config it names: docs/signing.md),
+    unless ``allow_unsigned``; ``decisions_head`` pins the ledger's last line.
     """
-    plan = load_plan(plan_path)
+    plan, verified = load_verified(
+        plan_path, trust or Trust(), allow_unsigned=allow_unsigned, expect_head=decisions_head
+    )
+    if progress:
+        progress(verified.describe())
     if config is None and config_from_plan:
         config = config_named_by(plan)
         if progress:

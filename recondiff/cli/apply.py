@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 
 import click
 
-from recondiff.cli.common import config_option, mass_change_options, progress, safety_exit
+from recondiff.cli.common import (
+    config_option,
+    mass_change_options,
+    progress,
+    safety_exit,
+    signature_options,
+)
+from recondiff.cli.keys import load_trust
 from recondiff.errors import ExitCode, RecondiffError, printable
 from recondiff.plan.checks import SafetyError
 
@@ -117,6 +124,7 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
 )
 @click.option("--dry-run", is_flag=True, help="Check preconditions and print; write nothing.")
 @mass_change_options("the plan's safety limits")
+@signature_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress or count line on stderr.")
 def apply_command(
     plan_file: Path,
@@ -131,6 +139,9 @@ def apply_command(
     journal: Path | None,
     dry_run: bool,
     allow: dict[str, int | None],
+    trust_files: tuple[Path, ...],
+    allow_unsigned: bool,
+    decisions_head: str | None,
     quiet: bool,
 ) -> None:
     """Execute the approved and auto endpoint events of PLAN against an LDAP server.
@@ -143,11 +154,15 @@ def apply_command(
     it reads now) adds its protected keys, which are never touched, and each
     mass-change limit is the stricter of it and the plan's.
 
+    The plan and every decision in its ledger must be signed by keys trusted by
+    --trust FILE or the [trust] of the config given with -c (never the config
+    the plan names); --allow-unsigned runs an unsigned plan (docs/signing.md).
+
     Exit status: 0 every event to run was applied, 1 some were stale, failed or
     in doubt, 2 usage/plan/safety/connection error, 3 internal error (a bug),
     130 interrupted, 143 terminated (SIGTERM).
 
-    Example: recondiff apply out/plan.json -c recondiff.toml --url ldaps://dc1:636
+    Example: recondiff apply out/plan.jsonl -c recondiff.toml --url ldaps://dc1:636
     --bind-dn CN=svc,DC=example,DC=org --password-env RECON_PW
     """
     password = _password(password_env, password_file)
@@ -172,6 +187,9 @@ def apply_command(
             config=config,
             allow=allow,
             config_from_plan=config is None,
+            trust=load_trust(trust_files, config.trust if config is not None else None),
+            allow_unsigned=allow_unsigned,
+            decisions_head=decisions_head,
         )
     except SafetyError as exc:
         safety_exit(exc)

@@ -188,3 +188,24 @@ def safety_exit(exc: SafetyError) -> NoReturn:
         click.echo(f"recondiff: error: {line}", err=True)
     click.get_current_context().exit(exc.exit_code)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def signature_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--trust FILE`` (repeatable), ``--allow-unsigned``, ``--decisions-head HASH``:
+    what apply and plan ldif check a plan's and its decisions' signatures against
+    (docs/signing.md)."""
+    from recondiff.cli.keys import trust_option
+
+    f = click.option(
+        "--decisions-head",
+        metavar="HASH",
+        help="The ledger's last decision as the change ticket recorded it (sha256:…, "
+        "or its first characters): refuses decisions removed from the ledger's end.",
+    )(f)
+    f = click.option(
+        "--allow-unsigned",
+        is_flag=True,
+        help="Run a plan or decisions without signatures: only accidental edits are "
+        "caught (digest, hash chain); anyone who can write the files can forge approvals.",
+    )(f)
+    return trust_option(f)

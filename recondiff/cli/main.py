@@ -31,6 +31,7 @@ from recondiff.cli.common import (
     sigterm_as_interrupt,
 )
 from recondiff.cli.exceptions import exceptions_group
+from recondiff.cli.keys import keys_group
 from recondiff.cli.plan import plan_group
 from recondiff.cli.report import report_command
 from recondiff.errors import ExitCode, InputError, RecondiffError, first_line, no_space
@@ -365,6 +366,7 @@ def _parse_time(text: str) -> datetime:
 cli.add_command(plan_group)
 cli.add_command(apply_command)
 cli.add_command(report_command)
+cli.add_command(keys_group)
 cli.add_command(exceptions_group)
 
 

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from recondiff import review
-from recondiff.cli.common import config_option, mass_change_options, safety_exit
+from recondiff.cli.common import (
+    config_option,
+    mass_change_options,
+    safety_exit,
+    signature_options,
+)
+from recondiff.cli.keys import key_option, load_signer, load_trust
 from recondiff.io.atomic import write_text_atomically
 from recondiff.plan.checks import SafetyError
-from recondiff.plan.file import load_plan
 
 
 def _plural(n: int, word: str) -> str:
@@ -33,23 +39,34 @@ def _plan_argument(f: Callable[..., Any]) -> Callable[..., Any]:
 def plan_group() -> None:
     """Review an action plan: show, approve, reject, decisions round trip, LDIF, feed.
 
-    Example: recondiff plan show out/plan.json
+    Example: recondiff plan show out/plan.jsonl
     """
 
 
 @plan_group.command(name="show")
 @_plan_argument
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def show(plan_file: Path, as_json: bool) -> None:
-    """Summarise PLAN: header, counts, alerts, attention list, pending events.
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=review.LIMIT,
+    show_default=True,
+    help="List at most N alerts and N pending events (0: all); the counts are whole.",
+)
+def show(plan_file: Path, as_json: bool, limit: int) -> None:
+    """Summarise PLAN with its decisions: header, counts, alerts, attention, pending events.
 
-    Example: recondiff plan show out/plan.json
+    The plan is streamed (a 10M run's plan in a few seconds); the decisions are
+    its ledger's (PLAN's name with .decisions.jsonl).
+
+    Example: recondiff plan show out/plan.jsonll
     """
-    plan = load_plan(plan_file)
+    header, events = review.read_decided(plan_file)
+    info = review.summarise(header, events, limit or None)
     if as_json:
-        click.echo(json.dumps(review.summarise(plan), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
-    for line in review.summary_lines(plan):
+    for line in review.summary_lines(info, header):
         click.echo(line)
 
 
@@ -64,9 +81,17 @@ _SELECTOR_OPTIONS = (
 
 
 def _decision_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = key_option(
+        help="Sign the decision with this Ed25519 private key (OpenSSH format; "
+        "docs/signing.md); --by then defaults to the key's name.",
+        envvar="RECONDIFF_KEY",
+    )(f)
     f = click.option("--comment", metavar="TEXT", help="Recorded with each decision.")(f)
     f = click.option(
-        "--by", "by", required=True, metavar="NAME", help="Who decides (recorded in the plan)."
+        "--by",
+        "by",
+        metavar="NAME",
+        help="Who decides (recorded in the ledger; with --key, the name the key is trusted under).",
     )(f)
     for option, name, metavar, text in reversed(_SELECTOR_OPTIONS):
         f = click.option(
@@ -111,27 +136,66 @@ def _check_which(events: tuple[str, ...], all_pending: bool, selecting: bool) ->
         )
 
 
-def _decide(
+def _until_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--until",
+        type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+        metavar="DATE",
+        help="The decision is remembered by later runs until DATE (YYYY-MM-DD, UTC; "
+        "a time may follow). Default: until revoked (recondiff exceptions revoke).",
+    )(f)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _request(
     decision: str,
+    by: str | None,
+    comment: str | None,
+    key_path: Path | None,
+    until: datetime | None = None,
+) -> review.Request:
+    """Who decides, and the signer of the ledger line (``--key``)."""
+    signer = load_signer(key_path)
+    if by is None:
+        if signer is None:
+            raise click.UsageError("say who decides: --by NAME (or sign with --key FILE)")
+        by = signer.name
+    sign = None
+    if signer is not None:
+        from recondiff.io.signing import DECISION_PURPOSE
+
+        def sign(line: bytes, signer: Any = signer) -> dict[str, str]:
+            return dict(signer.sign(DECISION_PURPOSE, line))
+
+    return review.Request(decision, by, comment, until=_utc(until), sign=sign)
+
+
+def _decide(
+    request: review.Request,
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
-    by: str,
-    comment: str | None,
     selector_options: dict[str, tuple[str, ...]],
 ) -> None:
     _check_which(events, all_pending, any(selector_options.values()))
     selector = _selector(selector_options)
     if selector is not None:
         _, decided = review.decide_selected(
-            plan_file, selector, decision, by, comment, report=_report
+            plan_file, selector, request.decision, request.by, report=_report, request=request
         )
     else:
         ids = None if all_pending else events
-        decided = review.decide_file(plan_file, ids, decision, by, comment)
+        decided = review.decide_file(plan_file, ids, request.decision, request.by, request=request)
     for event_id in decided:
         click.echo(event_id)
-    click.echo(f"recondiff: {decision} {_plural(len(decided), 'event')} in {plan_file}", err=True)
+    click.echo(
+        f"recondiff: {request.decision} {_plural(len(decided), 'event')} in {plan_file}", err=True
+    )
 
 
 @plan_group.command(name="approve")
@@ -140,11 +204,12 @@ def approve(
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
-    by: str,
+    by: str | None,
     comment: str | None,
+    key_path: Path | None,
     **selector_options: tuple[str, ...],
 ) -> None:
-    """Approve events of PLAN that need approval; rewrites PLAN with a new digest.
+    """Approve events of PLAN that need approval: one line in PLAN's decisions ledger.
 
     --all approves every pending event; events already approved or rejected
     keep their decision (name one with --event to change it). Prints the ids
@@ -157,24 +222,31 @@ def approve(
     A selector that hits nothing is an error and writes nothing. --event,
     --all and a selector exclude each other.
 
-    Example: recondiff plan approve out/plan.json --event ev-0123456789abcdef --by "J. Smith"
+    Example: recondiff plan approve out/plan.jsonl --event ev-0123456789abcdef --by "J. Smith"
 
-    Example: recondiff plan approve out/plan.json --response review --attribute mail --by J.Smith
+    Example: recondiff plan approve out/plan.jsonl --response review --attribute mail --by J.Smith
     """
-    _decide("approved", plan_file, events, all_pending, by, comment, selector_options)
+    request = _request("approved", by, comment, key_path)
+    _decide(request, plan_file, events, all_pending, selector_options)
 
 
 @plan_group.command(name="reject")
 @_decision_options
+@_until_option
 def reject(
     plan_file: Path,
     events: tuple[str, ...],
     all_pending: bool,
-    by: str,
+    by: str | None,
     comment: str | None,
+    key_path: Path | None,
+    until: datetime | None,
     **selector_options: tuple[str, ...],
 ) -> None:
-    """Reject events of PLAN that need approval; rewrites PLAN with a new digest.
+    """Reject events of PLAN that need approval: one line in PLAN's decisions ledger.
+
+    A rejection is remembered: the next compare of the same config proposes
+    the same change again only after --until (or once revoked).
 
     --all rejects every pending event; events already approved or rejected
     keep their decision (name one with --event to change it). Prints the ids
@@ -187,11 +259,42 @@ def reject(
     A selector that hits nothing is an error and writes nothing. --event,
     --all and a selector exclude each other.
 
-    Example: recondiff plan reject out/plan.json --all --by "J. Smith" --comment "not this week"
+    Example: recondiff plan reject out/plan.jsonl --all --by "J. Smith" --comment "not this week"
 
-    Example: recondiff plan reject out/plan.json --operation disable --account 'svc-*' --by J.Smith
+    Example: recondiff plan reject out/plan.jsonl --operation disable --account 'svc-*' --by J.Smith
     """
-    _decide("rejected", plan_file, events, all_pending, by, comment, selector_options)
+    request = _request("rejected", by, comment, key_path, until)
+    _decide(request, plan_file, events, all_pending, selector_options)
+
+
+@plan_group.command(name="accept")
+@_decision_options
+@_until_option
+def accept(
+    plan_file: Path,
+    events: tuple[str, ...],
+    all_pending: bool,
+    by: str | None,
+    comment: str | None,
+    key_path: Path | None,
+    until: datetime | None,
+    **selector_options: tuple[str, ...],
+) -> None:
+    """Accept what events of PLAN would change: keep the endpoint's value (or account) as it is.
+
+    Unlike reject, accept may name auto events (apply then leaves them alone),
+    and it needs a reason (--comment). The next compare of the same config
+    recognises the same finding (account, situation, attribute, values) and
+    proposes nothing for it, listing it under "accepted", until --until or a
+    revoke (recondiff exceptions revoke); another value is a new finding.
+
+    Example: recondiff plan accept out/plan.jsonl --event ev-0123456789abcdef --by J.Smith
+    --comment "CHG-42: kept for the audit" --until 2027-01-31
+    """
+    if not (comment or "").strip():
+        raise click.UsageError("accept needs the reason: --comment TEXT")
+    request = _request("accepted", by, comment, key_path, until)
+    _decide(request, plan_file, events, all_pending, selector_options)
 
 
 @plan_group.command(name="export-decisions")
@@ -212,7 +315,7 @@ def export_decisions(plan_file: Path, out: Path, bom: bool) -> None:
     import-decisions. Cells a spreadsheet would run as a formula are written
     with a leading ' (see recondiff/io/csvsafe.py).
 
-    Example: recondiff plan export-decisions out/plan.json -o decisions.csv --bom
+    Example: recondiff plan export-decisions out/plan.jsonl -o decisions.csv --bom
     """
     rows = review.export_decisions(plan_file, out, bom=bom)
     click.echo(f"recondiff: wrote {_plural(rows, 'event')} to {out}", err=True)
@@ -222,16 +325,24 @@ def export_decisions(plan_file: Path, out: Path, bom: bool) -> None:
 @_plan_argument
 @click.argument("sheet", metavar="DECISIONS_CSV", type=click.Path(path_type=Path))
 @click.option("--by", "by", metavar="NAME", help="Approver for rows whose by column is blank.")
-def import_decisions(plan_file: Path, sheet: Path, by: str | None) -> None:
+@key_option(
+    help="Sign the decisions with this Ed25519 private key (docs/signing.md); every "
+    "row's by must then be the name the key is trusted under.",
+    envvar="RECONDIFF_KEY",
+)
+def import_decisions(
+    plan_file: Path, sheet: Path, by: str | None, key_path: Path | None
+) -> None:
     """Apply the decision, by and comment columns of a decisions sheet to PLAN.
 
     Refuses the whole sheet (PLAN unchanged) if PLAN changed since the
     export, or on any unknown id, bad decision or missing approver. A blank
     decision leaves its event as it is. Prints each event decided.
 
-    Example: recondiff plan import-decisions out/plan.json decisions.csv --by "Change board"
+    Example: recondiff plan import-decisions out/plan.jsonl decisions.csv --by "Change board"
     """
-    result = review.import_decisions(plan_file, sheet, by)
+    sign = _request("approved", by or "-", None, key_path).sign
+    result = review.import_decisions(plan_file, sheet, by, sign=sign)
     for event_id, decision in result.decided:
         click.echo(f"{event_id}\t{decision}")
     click.echo(
@@ -262,7 +373,7 @@ def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
     assign_default_user) that is auto or approved. Pending and rejected
     events are left out. In the CSV, values is a JSON array.
 
-    Example: recondiff plan feed out/plan.json -o out/feed
+    Example: recondiff plan feed out/plan.jsonl -o out/feed
     """
     result = review.write_feed(plan_file, outdir, bom=bom)
     click.echo(
@@ -285,21 +396,35 @@ def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
 )
 @config_option("the one the plan names, when it is there")
 @mass_change_options("the safety limits")
+@signature_options
 def ldif(
-    plan_file: Path, out: str, config_path: Path | None, allow: dict[str, int | None]
+    plan_file: Path,
+    out: str,
+    config_path: Path | None,
+    allow: dict[str, int | None],
+    trust_files: tuple[Path, ...],
+    allow_unsigned: bool,
+    decisions_head: str | None,
 ) -> None:
     """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
 
     Refused, like apply, when the plan changes more than its mass-change
-    limits (one line per limit, with the flag that accepts it).
+    limits (one line per limit, with the flag that accepts it), and when the
+    plan or a decision is not signed by a trusted key (--trust, or the [trust]
+    of the config given with -c), unless --allow-unsigned.
 
-    Example: recondiff plan ldif out/plan.json -o changes.ldif
+    Example: recondiff plan ldif out/plan.jsonl -o changes.ldif
     """
     # Imported here: the LDIF writer is its own module (and its own engineer's).
     from recondiff.config.load import load_config
     from recondiff.plan.ldif_export import plan_to_ldif
+    from recondiff.plan.trust import load_verified
 
-    plan = load_plan(plan_file)
+    given = load_config(config_path) if config_path is not None else None
+    trust = load_trust(trust_files, given.trust if given is not None else None)
+    plan, _ = load_verified(
+        plan_file, trust, allow_unsigned=allow_unsigned, expect_head=decisions_head
+    )
     if config_path is None and Path(plan["config"]["path"]).is_file():
         # As apply does: the config the plan names, as it reads now, so that a plan
         # edited to drop a protected key or raise a limit is still held to it.

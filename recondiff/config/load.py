@@ -34,6 +34,8 @@ from recondiff.config.model import (
     PlanConfig,
     ReportConfig,
     RepositoryConfig,
+    TrustConfig,
+    TrustEntry,
 )
 from recondiff.config.section import Section, hint
 from recondiff.errors import ConfigError
@@ -62,6 +64,8 @@ __all__ = [
     "PlanConfig",
     "ReportConfig",
     "RepositoryConfig",
+    "TrustConfig",
+    "TrustEntry",
     "check_expression",
     "dn_placeholders",
     "load_config",
@@ -99,6 +103,7 @@ _TABLES = (
     "plan",
     "report",
     "engine",
+    "trust",
 )
 
 
@@ -137,6 +142,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     _check_default_identity(file, situations, plan)
     report = _report(file, data.get("report", {}))
     engine = _engine(file, data.get("engine", {}))
+    trust = _trust(file, data.get("trust", {}))
     return Config(
         path=file,
         endpoint=endpoint,
@@ -147,6 +153,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         engine=engine,
         plan=plan,
         report=report,
+        trust=trust,
     )
 
 
@@ -352,8 +359,9 @@ def _plan(file: Path, raw: Any) -> PlanConfig:
         max_modify_percent=_or(s.percent("max_modify_percent"), 25.0),
         max_shrink_percent=_or(s.percent("max_shrink_percent"), 10.0),
     )
+    signing_key = s.string("signing_key")
     s.finish()
-    return plan
+    return replace(plan, signing_key=file.parent / signing_key) if signing_key else plan
 
 
 def _check_default_identity(file: Path, situations: dict[str, str], plan: PlanConfig) -> None:
@@ -389,6 +397,44 @@ def _engine(file: Path, raw: Any) -> EngineConfig:
     )
     s.finish()
     return engine
+
+
+def _trust(file: Path, raw: Any) -> TrustConfig:
+    """[trust]: ``file`` (a trust file, relative to the config) and/or
+    [[trust.key]] tables, each checked as a trust file's [[key]] is."""
+    s = Section(file, "[trust]", raw)
+    name = s.string("file")
+    raw_keys = s.table("key")
+    s.finish()
+    if raw_keys is None:
+        raw_keys = []
+    if not isinstance(raw_keys, list):
+        raise ConfigError(f"{file}: [trust] key must be written [[trust.key]] (a list of tables)")
+    keys = []
+    for i, raw_key in enumerate(raw_keys, 1):
+        k = Section(file, f"[[trust.key]] #{i}", raw_key)
+        entry = TrustEntry(
+            name=k.req_string("name"),
+            public=k.req_string("public"),
+            roles=_roles(k),
+            where=f"{file}: [[trust.key]] #{i}",
+        )
+        k.finish()
+        keys.append(entry)
+    if keys:
+        from recondiff.io.signing import Trust  # here: it loads cryptography
+
+        Trust.from_entries(keys)  # a malformed key, a bad role, a duplicate: one line
+    return TrustConfig(file=file.parent / name if name else None, keys=tuple(keys))
+
+
+def _roles(s: Section) -> tuple[str, ...]:
+    roles = s.strings("roles")
+    if roles is None:
+        raise ConfigError(
+            f'{s.file}: {s.where} is missing required key \'roles\' (["plan"], ["decide"] or both)'
+        )
+    return roles
 
 
 def _or(value: _T | None, default: _T) -> _T:

@@ -105,6 +105,28 @@ class PlanConfig:
     max_modifies: int = 500
     max_modify_percent: float = 25.0
     max_shrink_percent: float = 10.0
+    # the key compare signs the plan with (docs/signing.md); $RECONDIFF_SIGNING_KEY overrides
+    signing_key: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """A ``[[trust.key]]``: a public key allowed to sign plans or decisions
+    (checked by recondiff.io.signing when the config is loaded)."""
+
+    name: str
+    public: str
+    roles: tuple[str, ...]
+    where: str  # "FILE: [[trust.key]] #N", for messages
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """``[trust]``: a trust file (relative to the config) and/or inline keys
+    (docs/signing.md). Empty: nothing is trusted."""
+
+    file: Path | None = None
+    keys: tuple[TrustEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +156,7 @@ class Config:
     engine: EngineConfig = EngineConfig()
     plan: PlanConfig = PlanConfig()
     report: ReportConfig = ReportConfig()
+    trust: TrustConfig = TrustConfig()
 
     def response_for(self, situation: str) -> str:
         return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])

@@ -31,7 +31,7 @@ OUTPUT_FILES = (
     "drift.parquet",
     "drift.csv",
     "drift_diff.csv",
-    "plan.json",
+    "plan.jsonl",
     "report.json",
     "report.html",
 )

@@ -1,22 +1,22 @@
-"""The action plan file: identity, digest, schema, loading, saving, decisions.
+"""The action plan file (``plan.jsonl``): identity, digest, schema, reading, writing.
 
-A plan is plain JSON (docs/plan.md), handled here as dicts. Every load checks
-the JSON Schema shipped with the package and the digest the file carries of
-its own content; every save writes a fresh digest atomically. Building a plan
-from a compare run is :mod:`recondiff.plan.build`; executing it is
-:mod:`recondiff.apply.runner`.
+A plan is JSON Lines (docs/plan.md): line 1 the header, then one event per
+line, each in its canonical JSON form, handled here as dicts. A plan never
+changes once compare wrote it: decisions are lines of its ledger beside it
+(:mod:`recondiff.plan.ledger`). Every read checks the JSON Schema shipped with
+the package, line by line, and the digest the header carries of the whole
+content. Building a plan from a compare run is :mod:`recondiff.plan.build`;
+executing it is :mod:`recondiff.apply.runner`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,22 +26,20 @@ import fastjsonschema
 import orjson
 
 from recondiff.errors import InputError
-from recondiff.io.atomic import write_text_atomically
+from recondiff.io.atomic import write_bytes_atomically
+from recondiff.io.canonical import canonical
+from recondiff.plan import ledger
 
-PLAN_FORMAT = "recondiff-plan/1"
+PLAN_FORMAT = "recondiff-plan/2"
+PLAN_FILE = "plan.jsonl"
 DECISIONS = ("approved", "rejected")
 
 Plan = dict[str, Any]
 Event = dict[str, Any]
+__all__ = ["canonical"]  # re-exported: the plan's canonical JSON
 
-
-def canonical(value: Any) -> bytes:
-    """The canonical JSON the digests are taken over: sorted keys, no spaces, UTF-8,
-    non-ASCII characters as themselves: byte for byte ``json.dumps(value,
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` (a test holds
-    the two equal), written by orjson, several times faster than the json
-    module on a plan's events."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+Sign = Callable[[str], dict[str, str]]
+"""Signs a plan's digest: returns the header's ``signature`` (recondiff.io.signing)."""
 
 
 def event_line(event: Event) -> str:
@@ -50,13 +48,13 @@ def event_line(event: Event) -> str:
 
 
 def _digest(header: Plan, events_sha256: str) -> str:
-    body = {k: v for k, v in header.items() if k not in ("digest", "events")}
+    body = {k: v for k, v in header.items() if k not in ("digest", "events", "signature")}
     return "sha256:" + hashlib.sha256(canonical(body) + b"\n" + events_sha256.encode()).hexdigest()
 
 
 def digest_of(plan: Plan) -> str:
-    """``sha256:`` + SHA-256 of the canonical header (without ``digest`` and
-    ``events``), a newline, and the hex SHA-256 of the events' canonical lines
+    """``sha256:`` + SHA-256 of the canonical header (without ``digest``,
+    ``signature`` and ``events``), a newline, and the hex SHA-256 of the events' canonical lines
     (each followed by a newline). Defined so that a writer can hash the events
     as it streams them, before the header's counts are known."""
     events = hashlib.sha256()
@@ -97,6 +95,14 @@ def _validator() -> Any:
     """The schema compiled to Python (fastjsonschema): interpreting it was
     ten times slower on a large plan."""
     return fastjsonschema.compile(schema())
+
+
+@cache
+def _event_validator() -> Any:
+    """One event line: the schema's ``$defs/event``."""
+    whole = schema()
+    keep = ("$schema", "$id", "$defs")
+    return fastjsonschema.compile({**{k: whole[k] for k in keep}, "$ref": "#/$defs/event"})
 
 
 @cache
@@ -158,60 +164,160 @@ def counts(events: Sequence[Event]) -> dict[str, Any]:
     return tally.as_dict()
 
 
-def validate(plan: Any, source: Path | str) -> Plan:
-    """Check ``plan`` against the schema, its digest and its own consistency."""
-    try:
-        _validator()(plan)
-    except fastjsonschema.JsonSchemaValueException as error:
-        where = "/".join(str(p) for p in (error.path or [])[1:]) or "(top level)"  # [0]: "data"
-        message, name = str(error.message), f"{error.name} "
-        if message.startswith(name):  # "data.events[5].x must be ..."
-            message = message[len(name) :]
+def _schema_error(error: Any, source: Path | str, line: int | None) -> InputError:
+    where = "/".join(str(p) for p in (error.path or [])[1:])  # [0]: "data"
+    if line is not None:
+        where = f"line {line}" + (f", {where}" if where else "")
+    message, name = str(error.message), f"{error.name} "
+    if message.startswith(name):  # "data.changes[5].x must be ..."
+        message = message[len(name) :]
+    return InputError(
+        f"{source}: not a valid recondiff plan at {where or 'line 1'}: {message}; "
+        "re-run recondiff compare to write a fresh plan"
+    )
+
+
+def check_header(header: Any, source: Path | str) -> Plan:
+    """Check line 1 of a plan file against the schema (the header has no events)."""
+    if isinstance(header, dict) and header.get("format") == "recondiff-plan/1":
         raise InputError(
-            f"{source}: not a valid recondiff plan at {where}: {message}; "
-            "re-run recondiff compare to write a fresh plan"
-        ) from None
-    assert isinstance(plan, dict)
-    expected = digest_of(plan)
-    if plan["digest"] != expected:
-        raise InputError(
-            f"{source}: the plan's content does not match its digest (edited by hand?); "
-            "change approvals with recondiff plan approve/reject/import-decisions, "
-            "or re-run recondiff compare"
+            f"{source}: a plan in the old single-document form (recondiff-plan/1); "
+            f"re-run recondiff compare to write {PLAN_FILE}"
         )
+    try:
+        _validator()(header)
+    except fastjsonschema.JsonSchemaValueException as error:
+        raise _schema_error(error, source, None) from None
+    assert isinstance(header, dict)
+    return header
+
+
+def check_event(event: Any, source: Path | str, line: int) -> Event:
+    """Check one event (``line``: its line in the file) against the schema."""
+    try:
+        _event_validator()(event)
+    except fastjsonschema.JsonSchemaValueException as error:
+        raise _schema_error(error, source, line) from None
+    assert isinstance(event, dict)
+    return event
+
+
+_DIGEST_MISMATCH = (
+    "{source}: the plan's content does not match its digest (edited by hand?); a plan "
+    "never changes once written: decisions go to its ledger (recondiff plan approve, "
+    "reject, accept, import-decisions); re-run recondiff compare for a fresh plan"
+)
+
+
+def validate(plan: Any, source: Path | str) -> Plan:
+    """Check a whole plan held in memory (header and ``events``): schema, ids, digest."""
+    if not isinstance(plan, dict) or not isinstance(plan.get("events"), list):
+        raise InputError(f"{source}: not a valid recondiff plan (no events list)")
+    check_header({k: v for k, v in plan.items() if k != "events"}, source)
     seen: set[str] = set()
     for i, event in enumerate(plan["events"]):
+        check_event(event, source, i + 2)
         if event["id"] in seen:
-            raise InputError(f"{source}: events/{i}: id {event['id']} appears twice")
+            raise InputError(f"{source}: line {i + 2}: event id {event['id']} appears twice")
         seen.add(event["id"])
+    if plan["digest"] != digest_of(plan):
+        raise InputError(_DIGEST_MISMATCH.format(source=source))
     return plan
 
 
-def load_plan(path: str | Path) -> Plan:
-    """Read and check a plan file. Raises :class:`InputError` with one line."""
-    file = Path(path)
+def _open(path: Path) -> IO[bytes]:
     try:
-        text = file.read_text(encoding="utf-8")
+        return path.open("rb")
     except FileNotFoundError:
         raise InputError(
-            f"{file}: no such plan file; recondiff compare writes OUTDIR/plan.json"
+            f"{path}: no such plan file; recondiff compare writes OUTDIR/{PLAN_FILE}"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file}: cannot read the plan ({exc})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the plan ({exc.strerror or exc})") from None
+
+
+def _parse(line: bytes, path: Path, number: int) -> Any:
     try:
-        data = orjson.loads(text)
+        return orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise InputError(
-            f"{file}: not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "is it a recondiff plan.json?"
+            f"{path}: line {number} is not JSON ({exc.msg}); is it a recondiff {PLAN_FILE}?"
         ) from None
-    return validate(data, file)
+
+
+def _header_of(file: IO[bytes], path: Path) -> Plan:
+    try:
+        first = file.readline()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the plan ({exc.strerror or exc})") from None
+    if not first.strip():
+        raise InputError(f"{path}: empty; recondiff compare writes OUTDIR/{PLAN_FILE}")
+    return check_header(_parse(first, path, 1), path)
+
+
+def read_header(path: str | Path) -> Plan:
+    """Line 1 of the plan at ``path``, checked against the schema (not the digest:
+    that needs every event, :func:`iter_events`)."""
+    file = Path(path)
+    with _open(file) as f:
+        return _header_of(f, file)
+
+
+def iter_events(path: str | Path, header: Plan | None = None) -> Iterator[Event]:
+    """Every event of the plan at ``path`` in plan order, each checked against the
+    schema as it is read; memory stays flat. The ids' uniqueness and the digest
+    are checked on the way: the iteration's last step raises :class:`InputError`
+    when the content does not match the header's digest, so a caller that acts
+    while it reads runs :func:`verify` first. ``header``: the one the caller
+    read (and may have verified a signature of); another is refused."""
+    file = Path(path)
+    events = hashlib.sha256()
+    seen: set[str] = set()
+    with _open(file) as f:
+        head = _header_of(f, file)
+        if header is not None and header.get("digest") != head["digest"]:
+            raise InputError(f"{file}: the plan file changed while it was read")
+        for number, line in enumerate(f, start=2):
+            if not line.endswith(b"\n"):
+                raise InputError(f"{file}: line {number} is cut short (an interrupted copy?)")
+            events.update(line)
+            event = check_event(_parse(line, file, number), file, number)
+            if event["id"] in seen:
+                raise InputError(f"{file}: line {number}: event id {event['id']} appears twice")
+            seen.add(event["id"])
+            yield event
+    if head["digest"] != _digest(head, events.hexdigest()):
+        raise InputError(_DIGEST_MISMATCH.format(source=file))
+
+
+def verify(path: str | Path) -> Plan:
+    """Check the whole plan at ``path`` (every line's schema, the ids, the digest)
+    without keeping its events; return its header."""
+    header = read_header(path)
+    for _ in iter_events(path, header):
+        pass
+    return header
+
+
+def load_plan(path: str | Path, *, decisions: bool = True) -> Plan:
+    """Read and check a plan file: its header with ``events`` (a list) and, with
+    ``decisions``, each event's approval as the plan's ledger leaves it
+    (:mod:`recondiff.plan.ledger`). Raises :class:`InputError` with one line.
+    The whole plan in memory: commands over large plans stream instead."""
+    file = Path(path)
+    header = read_header(file)
+    plan = header | {"events": list(iter_events(file, header))}
+    if decisions:
+        ledger.fold(plan["events"], ledger.read(file, header), ledger.ledger_path(file))
+        plan["counts"] = counts(plan["events"])  # as decided: derived, like the file's
+    return plan
 
 
 def finalise(plan: Plan) -> Plan:
-    """Recompute the derived header (counts) and the digest, in place."""
+    """Recompute the derived header (counts) and the digest, in place (drops a signature)."""
     plan["counts"] = counts(plan["events"])
     plan.pop("digest", None)
+    plan.pop("signature", None)
     plan["digest"] = digest_of(plan)
     return plan
 
@@ -263,8 +369,10 @@ class PlanWriter:
             return
         for line, (_, _, _, state, alert) in zip(lines, rows, strict=True):
             # the report's lists (alerts, pending, decided) that still take events
-            if (alert and alerts) or (state == "pending" and pending) or (
-                decided and state in ("approved", "rejected")
+            if (
+                (alert and alerts)
+                or (state == "pending" and pending)
+                or (decided and state in ("approved", "rejected"))
             ):
                 kinds = self._kinds(state, alert)
                 if kinds:
@@ -274,15 +382,12 @@ class PlanWriter:
                     decided = self._kept_by["decided"] < self.keep
 
     def _write(self, lines: bytes, n: int) -> None:
-        """``n`` canonical lines joined by newlines: hashed each followed by a
-        newline (the digest's definition), and kept in the temporary file as the
-        plan file lays them out, so that :meth:`finish` copies the file whole
-        rather than line by line."""
+        """``n`` canonical lines joined by newlines: written and hashed each followed
+        by a newline, exactly as the plan file holds them after its header."""
         self._hash.update(lines)
         self._hash.update(b"\n")
-        if self._written:
-            self._out.write(_EVENT_SEPARATOR)
-        self._out.write(lines.replace(b"\n", _EVENT_SEPARATOR))
+        self._out.write(lines)
+        self._out.write(b"\n")
         self._written += n
 
     def _kinds(self, state: str, alert: str | None) -> list[str]:
@@ -297,23 +402,22 @@ class PlanWriter:
         for k in kinds:
             self._kept_by[k] += 1
 
-    def finish(self, header: Plan) -> Plan:
-        """Write the file; return the header with its counts and digest, and as its
-        ``events`` only the kept ones (the file has them all)."""
+    def finish(self, header: Plan, sign: Sign | None = None) -> Plan:
+        """Write the file (the header line, then the events); return the header with
+        its counts, digest and (``sign``) signature, and as its ``events`` only the
+        kept ones (the file has them all)."""
         self._out.close()
-        header = {k: v for k, v in header.items() if k not in ("events", "digest")}
+        header = {k: v for k, v in header.items() if k not in ("events", "digest", "signature")}
         header["counts"] = self.tally.as_dict()
         header["digest"] = _digest(header, self._hash.hexdigest())
+        if sign is not None:
+            header["signature"] = sign(header["digest"])
+        check_header(header, self.path)
         try:
             with self.path.open("wb") as out, self._temp.open("rb") as events:
-                out.write(_header_text(header).encode("utf-8"))
-                if self._written:
-                    out.write(b'\n  "events": [\n    ')
-                    # 8 MB reads: a 10M run's events in few calls
-                    shutil.copyfileobj(events, out, 8 << 20)
-                    out.write(b"\n  ]\n}\n")
-                else:
-                    out.write(b'\n  "events": []\n}\n')
+                out.write(header_line(header))
+                # 8 MB reads: a 10M run's events in few calls
+                shutil.copyfileobj(events, out, 8 << 20)
                 out.flush()
                 os.fsync(out.fileno())
         finally:
@@ -325,79 +429,31 @@ class PlanWriter:
         self._temp.unlink(missing_ok=True)
 
 
-_EVENT_SEPARATOR = b",\n    "
+def header_line(header: Plan) -> bytes:
+    """Line 1 of a plan file: the header's canonical JSON (without ``events``)."""
+    return canonical({k: v for k, v in header.items() if k != "events"}) + b"\n"
 
 
-def _header_text(header: Plan) -> str:
-    # the header ends with "\n}": the events go before the closing brace
-    return json.dumps(header, indent=2, ensure_ascii=False)[:-2] + ","
+def dumps(plan: Plan) -> bytes:
+    """The plan file's bytes: the header line, then one canonical event per line."""
+    lines = [header_line(plan)]
+    lines.extend(canonical(e) + b"\n" for e in plan.get("events", []))
+    return b"".join(lines)
 
 
-def _write_event_lines(out: IO[str], lines: Iterable[str]) -> None:
-    first = True
-    for line in lines:
-        out.write(('\n  "events": [\n    ' if first else ",\n    ") + line)
-        first = False
-    out.write('\n  "events": []\n}\n' if first else "\n  ]\n}\n")
-
-
-def dumps(plan: Plan) -> str:
-    """The plan as written: the header indented, then one event per line, each in
-    its canonical form (the form the digest is taken over). One line per event
-    keeps the file diffable, and the C JSON encoder does the work (indenting
-    every event was far slower)."""
-    header = {k: v for k, v in plan.items() if k != "events"}
-    buffer = io.StringIO()
-    buffer.write(_header_text(header))
-    _write_event_lines(buffer, (event_line(e) for e in plan.get("events", [])))
-    return buffer.getvalue()
-
-
-def save_plan(plan: Plan, path: str | Path) -> None:
-    """Finalise and write ``plan`` atomically (temp file, fsync, rename)."""
+def save_plan(plan: Plan, path: str | Path, sign: Sign | None = None) -> None:
+    """Finalise ``plan`` (counts, digest, ``sign``'s signature) and write a fresh plan
+    file atomically. Compare streams its plan (:class:`PlanWriter`); this writes one
+    held in memory (tests, tools). Nothing rewrites a plan to decide: see the ledger."""
+    for event in plan.get("events", []):
+        approval = event["approval"]
+        if approval["state"] not in ("auto", "pending"):
+            raise ValueError(f"{event['id']}: a plan file holds no decision")
     finalise(plan)
+    if sign is not None:
+        plan["signature"] = sign(plan["digest"])
     validate(plan, path)
-    write_text_atomically(Path(path), dumps(plan), "the plan")
-
-
-def decide(
-    plan: Plan,
-    ids: Iterable[str] | None,
-    decision: str,
-    by: str,
-    comment: str | None = None,
-    at: datetime | None = None,
-    source: Path | str = "plan",
-) -> list[str]:
-    """Mark events approved or rejected; ``ids=None`` means every event that
-    needs approval. Returns the ids changed. Unknown ids, and ids of events that
-    need no approval, are refused before anything changes."""
-    if decision not in DECISIONS:
-        raise ValueError(decision)
-    if not by.strip():
-        raise InputError(f"{source}: a decision needs the approver's name (--by NAME)")
-    by_id = {e["id"]: e for e in plan["events"]}
-    if ids is None:
-        chosen = [e for e in plan["events"] if e["approval"]["required"]]
-    else:
-        wanted = list(dict.fromkeys(ids))
-        unknown = [i for i in wanted if i not in by_id]
-        if unknown:
-            raise InputError(
-                f"{source}: no event {', '.join(unknown)} in this plan; "
-                "recondiff plan show lists the event ids"
-            )
-        auto = [i for i in wanted if not by_id[i]["approval"]["required"]]
-        if auto:
-            raise InputError(
-                f"{source}: event {', '.join(auto)} needs no approval (it is 'auto'); "
-                "decide only events whose approval is required"
-            )
-        chosen = [by_id[i] for i in wanted]
-    when = (at or datetime.now(UTC)).isoformat(timespec="seconds")
-    for event in chosen:
-        event["approval"].update(state=decision, by=by, at=when, comment=comment or None)
-    return [e["id"] for e in chosen]
+    write_bytes_atomically(Path(path), dumps(plan), "the plan")
 
 
 def runnable(plan: Plan) -> list[Event]:

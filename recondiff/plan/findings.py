@@ -84,3 +84,4 @@ def find_and_suppress(
     accepted = fetch_dicts(step("plan/accepted_list", {}))
     step("plan/suppress", {})
     return [{k: v for k, v in row.items() if v is not None} for row in accepted]
+

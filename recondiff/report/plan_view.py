@@ -1,4 +1,4 @@
-"""The plan's part of ``report.html``: read from ``plan.json`` (docs/plan.md), so
+"""The plan's part of ``report.html``: read from ``plan.jsonl`` (docs/plan.md), so
 approvals made since the run show when the page is rendered again.
 
 The only tallies the report makes itself are here: the plan's events by response
@@ -76,7 +76,7 @@ class PlanView:
     accepted_total: int = 0
 
 
-def read_plan(plan: Any, report: Report, source: str = "plan.json") -> PlanView:
+def read_plan(plan: Any, report: Report, source: str = "plan.jsonl") -> PlanView:
     """The plan's part of the page. The tallies come from the header's counts
     (derived from every event, and covered by the digest); only the events shown
     (at most ``limits.rows_per_table`` of each list) are read, so the plan compare
@@ -205,7 +205,7 @@ def _mismatch(plan: Node, report: Report) -> str | None:
         inputs.obj(side).text("sha256") != digests[side] for side in ("endpoint", "repository")
     ):
         return (
-            "plan.json was made from other inputs or another config than this report; "
+            "plan.jsonl was made from other inputs or another config than this report; "
             "re-run recondiff compare so that both come from the same run"
         )
     return None

@@ -1,4 +1,4 @@
-"""Render ``report.html`` from ``report.json`` (and ``plan.json``): presentation only.
+"""Render ``report.html`` from ``report.json`` (and ``plan.jsonl``): presentation only.
 
 :mod:`recondiff.report.document` reads and checks report.json,
 :mod:`recondiff.report.plan_view` the plan's part, :mod:`recondiff.report.charts`
@@ -54,7 +54,7 @@ def environment() -> jinja2.Environment:
 
 
 def render_html(report_data: dict[str, Any], plan: dict[str, Any] | None) -> str:
-    """``report.html`` of ``report.json``'s content and, if any, ``plan.json``'s.
+    """``report.html`` of ``report.json``'s content and, if any, ``plan.jsonl``'s.
 
     Raises :class:`InputError` (one line) when the data lacks a key the page uses."""
     with cyclic_gc_paused():
@@ -85,11 +85,11 @@ def _csp_hash(text: str) -> str:
 
 def render_report(rundir: Path) -> Path:
     """Render ``RUNDIR/report.html`` from ``RUNDIR/report.json`` and, when there is
-    one, ``RUNDIR/plan.json`` (so approvals made since the run show). Atomic."""
+    one, ``RUNDIR/plan.jsonl`` (so approvals made since the run show). Atomic."""
     rundir = Path(rundir)
     source = rundir / "report.json"
     data = load_report(source)
-    plan_path = rundir / "plan.json"
+    plan_path = rundir / "plan.jsonl"
     plan = load_plan(plan_path) if plan_path.exists() else None
     try:
         html = render_html(data, plan)
@@ -97,8 +97,8 @@ def render_report(rundir: Path) -> Path:
         message = str(exc)
         if message.startswith("report.json:"):
             message = f"{source}:{message.removeprefix('report.json:')}"
-        elif message.startswith("plan.json:"):
-            message = f"{plan_path}:{message.removeprefix('plan.json:')}"
+        elif message.startswith("plan.jsonl:"):
+            message = f"{plan_path}:{message.removeprefix('plan.jsonl:')}"
         raise InputError(message) from None
     out = rundir / "report.html"
     write_text_atomically(out, html, "the report")

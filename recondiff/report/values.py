@@ -18,7 +18,7 @@ SHOWN_KEPT = 200
 
 def shown(value: str | None) -> str | None:
     """A value as the report shows it: queries/macros/output.sql ``rd_shown``, for what the
-    page takes from plan.json. Over :data:`SHOWN_MAX` characters it is cut to its
+    page takes from plan.jsonl. Over :data:`SHOWN_MAX` characters it is cut to its
     first :data:`SHOWN_KEPT`, followed by its length and where the whole value is;
     a NUL becomes U+2400."""
     if value is None:

@@ -18,7 +18,7 @@ names the file, the row and column (spreadsheet numbering: the header is row
 
 from __future__ import annotations
 
-from recondiff.review.decisions import decide_events, decide_file, decide_selected
+from recondiff.review.decisions import Request, decide_file, decide_selected, read_decided
 from recondiff.review.feed import (
     FEED_COLUMNS,
     FEED_CSV,
@@ -38,21 +38,22 @@ from recondiff.review.sheet import (
     parse_decision,
     read_decisions,
 )
-from recondiff.review.summary import describe, reason_line, summarise, summary_lines
+from recondiff.review.summary import LIMIT, describe, reason_line, summarise, summary_lines
 
 __all__ = [
     "DECISION_COLUMNS",
     "FEED_COLUMNS",
     "FEED_CSV",
     "FEED_JSONL",
+    "LIMIT",
     "Decision",
     "FeedResult",
     "ImportResult",
+    "Request",
     "Selection",
     "Selector",
     "SelectorError",
     "choose",
-    "decide_events",
     "decide_file",
     "decide_selected",
     "decision_rows",
@@ -61,6 +62,7 @@ __all__ = [
     "feed_rows",
     "import_decisions",
     "parse_decision",
+    "read_decided",
     "read_decisions",
     "reason_line",
     "select",

@@ -1,40 +1,77 @@
-"""Approving and rejecting events of a plan file (``plan approve|reject``)."""
+"""Deciding events of a plan (``plan approve|reject|accept``): each command
+appends one line to the plan's decisions ledger (:mod:`recondiff.plan.ledger`);
+the plan file itself never changes.
+
+The plan is streamed, not loaded: a 10M run's plan has 550,000 events, and a
+decision over a selector needs only their ids and states.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from recondiff.errors import InputError
-from recondiff.plan import file as plan_mod
-from recondiff.plan.file import Plan
+from recondiff.plan import ledger
+from recondiff.plan.file import Event, Plan, iter_events, read_header
 from recondiff.review.select import Selection, Selector, SelectorError, choose
 
 
-def decide_events(
-    plan: Plan,
-    ids: Iterable[str] | None,
-    decision: str,
-    by: str,
-    comment: str | None = None,
-    at: datetime | None = None,
-    source: Path | str = "plan",
-) -> list[str]:
-    """Approve or reject the events ``ids``, or (``ids=None``) every *pending* event.
+@dataclass(frozen=True)
+class Request:
+    """Who decides what: ``decision`` (a ledger kind), ``by``, and what goes with it."""
 
-    Unlike :func:`recondiff.plan.file.decide` with ``ids=None``, events already
-    approved or rejected keep their decision: ``--all`` never overturns one.
-    Returns the ids decided; refuses unknown ids and auto events (nothing changes).
-    """
-    if ids is None:
-        ids = [e["id"] for e in plan["events"] if e["approval"]["state"] == "pending"]
-    ids = list(ids)
-    if not ids:
-        if not by.strip():
-            raise InputError(f"{source}: a decision needs the approver's name (--by NAME)")
-        return []
-    return plan_mod.decide(plan, ids, decision, by, comment, at, source)
+    decision: str
+    by: str
+    comment: str | None = None
+    until: datetime | None = None
+    identity: str | None = None
+    action: str | None = None
+    at: datetime | None = None
+    sign: ledger.SignLine | None = None
+
+
+class _Plan:
+    """A plan file read once, with its ledger: the header, and its events with their
+    effective approvals as they stream by."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.header: Plan = read_header(self.path)
+        self.lines = ledger.read(self.path, self.header)
+
+    def events(self) -> Iterator[Event]:
+        decisions = ledger.Decisions(self.lines, ledger.ledger_path(self.path))
+        for event in iter_events(self.path, self.header):
+            yield decisions.apply(event)
+        decisions.finish()
+
+    def append(self, request: Request, ids: list[str], selector: str) -> ledger.Line:
+        entry = ledger.Entry(
+            decision=request.decision,
+            ids=ids,
+            by=request.by,
+            selector=selector,
+            comment=request.comment,
+            until=request.until,
+            identity=request.identity,
+            action=request.action,
+            at=request.at,
+        )
+        return ledger.append(self.path, self.header, entry, request.sign)
+
+
+def _check_by(path: Path | str, by: str) -> None:
+    if not by.strip():
+        raise InputError(f"{path}: a decision needs the approver's name (--by NAME)")
+
+
+def _decidable(event: Event, decision: str) -> bool:
+    """Whether ``decision`` may name ``event``: accepting keeps the endpoint as it is
+    (any event); the others decide what needs approval."""
+    return decision == "accepted" or bool(event["approval"]["required"])
 
 
 def decide_file(
@@ -44,16 +81,43 @@ def decide_file(
     by: str,
     comment: str | None = None,
     at: datetime | None = None,
+    *,
+    request: Request | None = None,
 ) -> list[str]:
-    """Load the plan at ``path``, :func:`decide_events`, save it (atomically, new digest).
-
-    The file is rewritten only when something was decided.
-    """
-    plan = plan_mod.load_plan(path)
-    decided = decide_events(plan, ids, decision, by, comment, at, path)
-    if decided:
-        plan_mod.save_plan(plan, path)
-    return decided
+    """Decide the events ``ids`` of the plan at ``path``, or (``ids=None``) every
+    *pending* one (``--all`` never overturns a decision). Returns the ids decided,
+    in plan order; refuses unknown ids and (but for ``accepted``) auto events
+    before anything is written. Nothing to decide: nothing written."""
+    request = request or Request(decision, by, comment, at=at)
+    _check_by(path, request.by)
+    plan = _Plan(path)
+    wanted = None if ids is None else list(dict.fromkeys(ids))
+    chosen: list[str] = []
+    refused: list[str] = []
+    found: set[str] = set()
+    for event in plan.events():
+        state = event["approval"]["state"]
+        if wanted is None:
+            if state == "pending":
+                chosen.append(event["id"])
+        elif event["id"] in wanted:
+            found.add(event["id"])
+            (chosen if _decidable(event, request.decision) else refused).append(event["id"])
+    if wanted is not None:
+        unknown = [i for i in wanted if i not in found]
+        if unknown:
+            raise InputError(
+                f"{path}: no event {', '.join(unknown)} in this plan; "
+                "recondiff plan show lists the event ids"
+            )
+        if refused:
+            raise InputError(
+                f"{path}: event {', '.join(refused)} needs no approval (it is 'auto'); "
+                "decide only events whose approval is required"
+            )
+    if chosen:
+        plan.append(request, chosen, "--all" if wanted is None else "--event")
+    return chosen
 
 
 def decide_selected(
@@ -64,26 +128,34 @@ def decide_selected(
     comment: str | None = None,
     at: datetime | None = None,
     report: Callable[[Selection], None] | None = None,
+    *,
+    request: Request | None = None,
 ) -> tuple[Selection, list[str]]:
     """Decide the *pending* events ``selector`` hits in the plan at ``path``.
 
     ``report`` is called with the selection before anything is decided. A
-    selector that hits no pending event is a :class:`SelectorError` (the file
-    is not written); otherwise the plan is saved atomically with a new digest.
+    selector that hits no pending event is a :class:`SelectorError` (nothing is
+    written); otherwise one ledger line records the selector and the ids.
     """
-    if not by.strip():
-        raise InputError(f"{path}: a decision needs the approver's name (--by NAME)")
-    plan = plan_mod.load_plan(path)
-    selection = choose(plan["events"], selector)
+    request = request or Request(decision, by, comment, at=at)
+    _check_by(path, request.by)
+    plan = _Plan(path)
+    selection = choose(plan.events(), selector)
     if report is not None:
         report(selection)
     if not selection.pending:
-        skipped = len(selection.decided) + len(selection.auto)
+        skipped = sum(selection.decided.values()) + selection.auto
         also = f" ({skipped} matching already decided or auto)" if skipped else ""
         raise SelectorError(
             f"selector {selector.describe()} hits no pending event in {path}{also}; nothing written"
         )
-    ids = [e["id"] for e in selection.pending]
-    decided = plan_mod.decide(plan, ids, decision, by, comment, at, path)
-    plan_mod.save_plan(plan, path)
-    return selection, decided
+    plan.append(request, selection.pending, selector.describe())
+    return selection, selection.pending
+
+
+def read_decided(path: Path | str) -> tuple[Plan, Iterator[Event]]:
+    """The plan at ``path``: its header, and its events streamed with the approvals
+    its ledger leaves them (the digest and the ledger are checked by the time the
+    iteration ends)."""
+    plan = _Plan(path)
+    return plan.header, plan.events()

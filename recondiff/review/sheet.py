@@ -16,12 +16,14 @@ from pathlib import Path
 from recondiff.errors import InputError
 from recondiff.io import csvsafe
 from recondiff.plan import file as plan_mod
+from recondiff.plan import ledger
 from recondiff.plan.file import Event, Plan
 from recondiff.review.summary import describe, short_digest
 
 DECISION_COLUMNS = (
     "plan_id",
     "plan_digest",
+    "decisions_head",
     "event_id",
     "target",
     "operation",
@@ -38,7 +40,7 @@ DECISION_COLUMNS = (
 )
 """The decisions sheet's columns, in this order (``export-decisions``)."""
 
-REQUIRED_DECISION_COLUMNS = ("plan_digest", "event_id", "decision")
+REQUIRED_DECISION_COLUMNS = ("plan_digest", "decisions_head", "event_id", "decision")
 """Columns ``import-decisions`` cannot do without; ``by`` and ``comment`` may be absent."""
 
 _DECISION_WORDS = {
@@ -49,11 +51,13 @@ _DECISION_WORDS = {
 }
 
 
-def decision_rows(plan: Plan) -> list[list[str | None]]:
+def decision_rows(plan: Plan, head: str | None = None) -> list[list[str | None]]:
     """The decisions sheet's rows (:data:`DECISION_COLUMNS`): one per event that needs approval.
 
-    ``decision``, ``by`` and ``comment`` carry the current decision when there is one.
+    ``decision``, ``by`` and ``comment`` carry the current decision when there is one;
+    ``head`` is the plan's ledger head (:func:`recondiff.plan.ledger.head`).
     """
+    head = head or plan["digest"]
     rows: list[list[str | None]] = []
     for event in plan["events"]:
         approval = event["approval"]
@@ -65,6 +69,7 @@ def decision_rows(plan: Plan) -> list[list[str | None]]:
             [
                 plan["plan_id"],
                 plan["digest"],
+                head,
                 event["id"],
                 event["target"],
                 event["operation"],
@@ -90,7 +95,7 @@ def export_decisions(plan_path: Path | str, out: Path | str, *, bom: bool = Fals
     file with a UTF-8 byte-order mark for Excel. Returns the number of rows.
     """
     plan = plan_mod.load_plan(plan_path)
-    rows = decision_rows(plan)
+    rows = decision_rows(plan, _head(plan_path, plan))
     csvsafe.write_csv(Path(out), DECISION_COLUMNS, rows, bom=bom, what="the decisions sheet")
     return len(rows)
 
@@ -145,8 +150,9 @@ def read_decisions(
     """
     sheet = _Sheet(csvsafe.read_csv(Path(csv_path), what="decisions sheet"))
     # The plan's identity first: an old sheet's other faults are beside the point.
+    head = _head(source, plan) if isinstance(source, Path) else plan["digest"]
     for number, row in sheet.rows:
-        sheet.check_plan(number, row, plan, source)
+        sheet.check_plan(number, row, plan, head, source)
     events = {e["id"]: e for e in plan["events"]}
     seen: dict[str, int] = {}
     decisions: list[Decision] = []
@@ -179,8 +185,10 @@ class _Sheet:
         name = self.names.get(column)
         return row[name].strip() if name is not None else ""
 
-    def check_plan(self, number: int, row: dict[str, str], plan: Plan, source: Path | str) -> None:
-        """Refuse a row exported from another plan, or from an earlier state of this one."""
+    def check_plan(
+        self, number: int, row: dict[str, str], plan: Plan, head: str, source: Path | str
+    ) -> None:
+        """Refuse a row exported from another plan, or before the plan's last decision."""
         sheet_plan = self.cell(row, "plan_id")
         if sheet_plan and sheet_plan != plan["plan_id"]:
             raise InputError(
@@ -192,9 +200,18 @@ class _Sheet:
         if sheet_digest != digest:
             was = short_digest(sheet_digest) if sheet_digest else "nothing"
             raise InputError(
-                f"{self.where}: row {number}, column plan_digest: the plan changed since the "
-                f"export (the sheet has {was}, {source} is now {short_digest(digest)}); export "
-                "the decisions again with recondiff plan export-decisions and carry them over"
+                f"{self.where}: row {number}, column plan_digest: the sheet is for another "
+                f"plan (the sheet has {was}, {source} is {short_digest(digest)}); export "
+                "the decisions of this plan with recondiff plan export-decisions"
+            )
+        sheet_head = self.cell(row, "decisions_head")
+        if sheet_head != head:
+            was = short_digest(sheet_head) if sheet_head else "nothing"
+            raise InputError(
+                f"{self.where}: row {number}, column decisions_head: decisions were made "
+                f"since the export (the sheet has {was}, the ledger is now at "
+                f"{short_digest(head)}); export the decisions again with recondiff plan "
+                "export-decisions and carry them over"
             )
 
     def decision(
@@ -255,19 +272,21 @@ def import_decisions(
     csv_path: Path | str,
     by: str | None = None,
     at: datetime | None = None,
+    sign: ledger.SignLine | None = None,
 ) -> ImportResult:
-    """Apply a decisions sheet to the plan at ``plan_path`` in one atomic save.
+    """Append a decisions sheet's decisions to the plan's ledger.
 
-    Everything is checked first (:func:`read_decisions`); on any fault the plan
-    is left as it was. A row whose decision, approver and comment are already
-    the event's is left alone (its time stays); the file is rewritten only when
-    something changed.
+    Everything is checked first (:func:`read_decisions`); on any fault nothing
+    is written. A row whose decision, approver and comment are already the
+    event's is left alone. The rows decided alike (decision, approver, comment)
+    are one ledger line each, in the order the sheet first names them.
     """
-    plan = plan_mod.load_plan(plan_path)
-    decisions, blank = read_decisions(plan, csv_path, by, plan_path)
+    path = Path(plan_path)
+    plan = plan_mod.load_plan(path)
+    decisions, blank = read_decisions(plan, csv_path, by, path)
     events = {e["id"]: e for e in plan["events"]}
     when = at or datetime.now(UTC)
-    decided: list[tuple[str, str]] = []
+    groups: dict[tuple[str, str, str | None], list[str]] = {}
     unchanged = 0
     for d in decisions:
         approval = events[d.event_id]["approval"]
@@ -279,13 +298,24 @@ def import_decisions(
         ):
             unchanged += 1
             continue
-        plan_mod.decide(plan, [d.event_id], d.decision, d.by, d.comment, when, plan_path)
-        decided.append((d.event_id, d.decision))
-    if decided:
-        plan_mod.save_plan(plan, plan_path)
+        groups.setdefault((d.decision, d.by, d.comment), []).append(d.event_id)
+    header = {k: v for k, v in plan.items() if k != "events"}
     order = {e["id"]: i for i, e in enumerate(plan["events"])}
+    decided: list[tuple[str, str]] = []
+    for (decision, approver, comment), ids in groups.items():
+        ids.sort(key=order.__getitem__)
+        entry = ledger.Entry(
+            decision, ids, approver, f"sheet {Path(csv_path).name}", comment, at=when
+        )
+        ledger.append(path, header, entry, sign)
+        decided.extend((i, decision) for i in ids)
     decided.sort(key=lambda item: order[item[0]])
     return ImportResult(decided, unchanged, blank)
+
+
+def _head(plan_path: Path | str, plan: Plan) -> str:
+    header = {k: v for k, v in plan.items() if k != "events"}
+    return ledger.head(ledger.read(plan_path, header), header)
 
 
 def _trimmed(value: str | None) -> str | None:

@@ -4,7 +4,7 @@ and the summary ``plan show`` prints (``--json``: :func:`summarise`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from recondiff.errors import printable
@@ -84,53 +84,77 @@ def _tally(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
 
-def summarise(plan: Plan) -> dict[str, Any]:
+def brief(event: Event) -> dict[str, Any]:
+    """An event as ``plan show --json`` lists it."""
+    obj = event["object"]
+    return {
+        "id": event["id"],
+        "target": event["target"],
+        "operation": event["operation"],
+        "response": event["response"],
+        # a membership event is about the member account, on the group's DN
+        "endpoint_key": obj["key"] or (obj.get("member_of") or {}).get("key"),
+        "dn": obj["dn"],
+        "identity_key": obj["identity_key"],
+        "state": event["approval"]["state"],
+        "alert": event["alert"],
+        "drift": event["reason"].get("drift") or [],
+        "reason": reason_line(event),
+        "summary": describe(event),
+        "alert_what": _alert_what(event) if event["alert"] else None,
+    }
+
+
+LIMIT = 200
+"""How many alerts and pending events ``plan show`` lists (``--limit``; the counts are whole)."""
+
+
+def summarise(
+    plan: Plan, events: Iterable[Event] | None = None, limit: int | None = None
+) -> dict[str, Any]:
     """The machine-readable summary ``plan show --json`` prints.
 
+    ``plan`` is the header (with ``events`` when ``events`` is not given: the
+    events as the ledger leaves them, streamed by the caller for a large plan).
     Keys: ``plan_id``, ``digest``, ``created_at``, ``recondiff_version``,
-    ``config``, ``inputs``, ``endpoint``, ``counts`` (derived from the events),
-    ``alerts`` (every event with an alert), ``attention`` (as in the plan) and
-    ``pending`` (events awaiting a decision), events in plan order.
+    ``config``, ``inputs``, ``endpoint``, ``counts`` (derived from the events,
+    approvals as decided), ``alerts`` (events with an alert) and ``pending``
+    (events awaiting a decision), each in plan order and at most ``limit``
+    (None: all; ``alerts_total`` and ``pending_total`` count them all), and
+    ``attention`` (as in the plan).
     """
-    events = plan["events"]
-
-    def brief(event: Event) -> dict[str, Any]:
-        obj = event["object"]
-        return {
-            "id": event["id"],
-            "target": event["target"],
-            "operation": event["operation"],
-            "response": event["response"],
-            # a membership event is about the member account, on the group's DN
-            "endpoint_key": obj["key"] or (obj.get("member_of") or {}).get("key"),
-            "dn": obj["dn"],
-            "identity_key": obj["identity_key"],
-            "state": event["approval"]["state"],
-            "alert": event["alert"],
-            "drift": event["reason"].get("drift") or [],
-            "reason": reason_line(event),
-            "summary": describe(event),
-        }
-
+    tally = plan_mod.Tally()
+    alerts: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    for event in plan["events"] if events is None else events:
+        tally.add(event)
+        if event["alert"] and (limit is None or len(alerts) < limit):
+            alerts.append(brief(event))
+        if event["approval"]["state"] == "pending" and (limit is None or len(pending) < limit):
+            pending.append(brief(event))
+    counts = tally.as_dict()
     return {
         "plan_id": plan["plan_id"],
         "digest": plan["digest"],
+        "signed_by": (plan.get("signature") or {}).get("key"),
         "created_at": plan["created_at"],
         "recondiff_version": plan["recondiff_version"],
         "config": plan["config"],
         "inputs": plan["inputs"],
         "endpoint": plan["endpoint"],
-        "counts": plan_mod.counts(events),
-        "alerts": [brief(e) for e in events if e["alert"]],
+        "counts": counts,
+        "alerts_total": counts["alerts"],
+        "alerts": alerts,
         "attention": plan["attention"],
         "accepted": plan.get("accepted", []),
-        "pending": [brief(e) for e in events if e["approval"]["state"] == "pending"],
+        "pending_total": counts["by_approval"].get("pending", 0),
+        "pending": pending,
     }
 
 
-def summary_lines(plan: Plan) -> list[str]:
-    """The readable summary ``plan show`` prints: header, counts, alerts, attention, pending."""
-    info = summarise(plan)
+def summary_lines(info: dict[str, Any], plan: Plan) -> list[str]:
+    """The readable summary ``plan show`` prints of :func:`summarise`'s ``info``:
+    header, counts, alerts, attention, pending."""
     counts = info["counts"]
     lines = [
         f"plan        {info['plan_id']}",
@@ -153,14 +177,14 @@ def summary_lines(plan: Plan) -> list[str]:
         f"response    {_tally(counts['by_response'])}",
         f"approval    {_tally(counts['by_approval'])}",
         "",
-        f"alerts ({len(info['alerts'])})",
+        f"alerts ({info['alerts_total']})",
     ]
-    by_id = {e["id"]: e for e in plan["events"]}
     for event in info["alerts"]:
         lines.append(
             f"  {event['id']}  {_subject(event)}  {printable(event['alert'])} -- "
-            f"{_alert_what(by_id[event['id']])}"
+            f"{event['alert_what']}"
         )
+    lines += _more(info["alerts_total"], len(info["alerts"]))
     lines += ["", f"attention ({len(info['attention'])})"]
     for item in info["attention"]:
         line = f"  {item['situation']}  {printable(item['endpoint_key'] or '-')}"
@@ -173,8 +197,8 @@ def summary_lines(plan: Plan) -> list[str]:
         if item.get("candidates"):
             line += f"  candidates {printable(', '.join(item['candidates']))}"
         lines.append(line)
-    lines += accepted_lines(info["accepted"])
-    lines += ["", f"pending ({len(info['pending'])})"]
+    lines += accepted_lines(info.get("accepted", []))
+    lines += ["", f"pending ({info['pending_total']})"]
     for event in info["pending"]:
         operation = event["operation"]
         if event["target"] == "repository":
@@ -183,6 +207,7 @@ def summary_lines(plan: Plan) -> list[str]:
         if event["dn"]:
             line += f"  {printable(event['dn'])}"
         lines.append(f"{line}  {event['reason']}")
+    lines += _more(info["pending_total"], len(info["pending"]))
     return lines
 
 
@@ -207,6 +232,12 @@ def accepted_lines(accepted: Sequence[dict[str, Any]]) -> list[str]:
             line += f"  why {_quote(a['reason'])}"
         lines.append(line)
     return lines
+
+
+def _more(total: int, shown: int) -> list[str]:
+    if total <= shown:
+        return []
+    return [f"  ... and {total - shown} more (plan show --limit 0 lists them all)"]
 
 
 def _identity_note(plan: Plan) -> str:

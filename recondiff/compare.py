@@ -65,7 +65,8 @@ from recondiff.history import (
 )
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
-from recondiff.plan.file import Plan, PlanWriter, Sign
+from recondiff.plan.file import PLAN_FILE, Plan, PlanWriter, Sign
+from recondiff.plan.findings import Harvested, harvest, retire_ledger
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
@@ -103,6 +104,7 @@ class _Run:
     sign: Sign | None = None  # signs the plan's digest ([plan] signing_key)
     # the exceptions of this config active at the run's clock (history.py), if any
     exceptions: Path | None = None
+    harvested: Harvested | None = None  # the replaced plan's decisions, recorded
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -153,6 +155,8 @@ def compare(
                 drift(session, fills)
             # results: the counts, then the output tables, into the staging directory
             counts, warnings = results.count(session, run.cfg, inputs.endpoint.path)
+            if run.harvested and run.harvested.warning:
+                warnings.append(run.harvested.warning)
             run.say("writing results")
             with staging(run.out) as staged:
                 with run.timed("write"):
@@ -169,6 +173,9 @@ def compare(
                 # publish: every output renamed into place, summary.json last
                 staged.write_summary(summary)
                 staged.publish()
+                # the replaced plan's ledger, harvested, is kept under its digest
+                replaced = run.harvested.digest if run.harvested else None
+                retire_ledger(run.out / PLAN_FILE, replaced, plan)
         finally:
             con.close()
     # history: recorded once the results are in place
@@ -219,6 +226,8 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
     into ``work`` first), the shrink guard between them, and their columns."""
     cfg = run.cfg
     previous = run.history.previous(run.history_key, work / "previous_findings.parquet")
+    # the replaced plan's accepted and rejected decisions first: they apply to this run
+    run.harvested = harvest(run.out / PLAN_FILE, run.history, cfg.trust)
     run.exceptions = run.history.active_exceptions(
         run.history_key, exceptions_clock(run.started), work / "exceptions.parquet"
     )

@@ -17,12 +17,21 @@ what was dropped under ``accepted``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from recondiff.config.model import AttributeMapping
 from recondiff.engine.slots import COSTLY_KINDS, Column, list_of, normalised
+from recondiff.errors import RecondiffError
+from recondiff.history import PERSISTENT, History
+from recondiff.io.signing import Trust, TrustConfigLike
 from recondiff.io.sqlfiles import Step, fetch_dicts
+from recondiff.plan import file, ledger
+from recondiff.plan.file import Plan
+from recondiff.plan.trust import verify
 from recondiff.vocabulary import UNKNOWN_TYPE, attribute_type, drift_group
 
 
@@ -85,3 +94,67 @@ def find_and_suppress(
     step("plan/suppress", {})
     return [{k: v for k, v in row.items() if v is not None} for row in accepted]
 
+
+# --- harvest: the replaced plan's persistent decisions into the history ----------------
+
+
+@dataclass(frozen=True)
+class Harvested:
+    """What :func:`harvest` found beside the output directory's plan."""
+
+    digest: str | None  # the replaced plan's digest (None: no plan there)
+    added: int = 0  # exceptions recorded (0: none decided, or recorded before)
+    warning: str | None = None  # why its decisions were not recorded, if they were not
+
+
+def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harvested:
+    """Record the persistent decisions (``accepted``, ``rejected``) of the plan at
+    ``plan_path`` (the one a compare is about to replace) as exceptions, before the
+    run reads them (:meth:`History.record_exceptions`; idempotent). The plan's
+    digest, its ledger's chain and, when the config trusts keys (``[trust]``),
+    every signature are checked as ``apply`` checks them; a plan or ledger that
+    fails is not recorded, and the run goes on with a warning (its findings are
+    proposed again: failing safe)."""
+    if not plan_path.exists():
+        return Harvested(None)
+    digest = None
+    try:
+        header = file.read_header(plan_path)
+        digest = str(header["digest"])
+        lines = ledger.read(plan_path, header)
+        if not any(line.decision in PERSISTENT for line in lines):
+            return Harvested(digest)
+        trusted = Trust.from_config(trust)
+        if trusted:
+            verify(plan_path, header, lines, trusted)
+        last = ledger.Decisions(lines, ledger.ledger_path(plan_path)).last
+        decided = [
+            (event, last[event["id"]])
+            for event in file.iter_events(plan_path, header)  # the digest checked at its end
+            if event["id"] in last
+        ]
+    except RecondiffError as exc:
+        return Harvested(
+            digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
+        )
+    recorded = history.record_exceptions(digest, decided)
+    if recorded.config_key is None:
+        return Harvested(
+            digest, 0,
+            f"{plan_path}: its decisions were not recorded as exceptions (no run of "
+            f"{history.path} wrote this plan)",
+        )
+    return Harvested(digest, recorded.added)
+
+
+def retire_ledger(plan_path: Path, replaced: str | None, header: Plan) -> Path | None:
+    """After a run published a new plan: the replaced plan's ledger (bound to its
+    digest, harvested) is renamed ``<stem>.decisions-<digest 16>.jsonl`` beside it,
+    kept for the record; the new plan starts with no decisions."""
+    old = ledger.ledger_path(plan_path)
+    if replaced is None or replaced == header["digest"] or not old.exists():
+        return None
+    kept = old.with_name(old.name.removesuffix(ledger.SUFFIX) + f".decisions-"
+                         f"{replaced.removeprefix('sha256:')[:16]}.jsonl")
+    os.replace(old, kept)
+    return kept

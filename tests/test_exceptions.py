@@ -378,3 +378,16 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def test_a_long_accepted_value_is_cut_in_the_report(loop: Loop) -> None:
+    long = "x" * 5000 + "@example.org"
+    loop.edit("endpoint.csv", "bob", mail=long)
+    plan = loop.run()
+    loop.decide(plan, about("bob", "mail"))
+    plan2 = loop.run()
+    assert plan2["accepted"][0]["endpoint_value"] == long  # the plan keeps it whole
+    report = json.loads((loop.out / "report.json").read_text("utf-8"))
+    (row,) = report["accepted"]
+    assert len(row["endpoint_value"]) < 400 and report["accepted_total"] == 1
+    assert long not in (loop.out / "report.html").read_text("utf-8")

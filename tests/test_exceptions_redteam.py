@@ -9,10 +9,13 @@ proposed as usual. The dataset: tests/data/exceptions/README.md.
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import SAMPLE
 from tests.test_exceptions import Loop, about, loop, proposed
 
 __all__ = ["loop"]  # the fixture, used by name
@@ -165,3 +168,20 @@ def test_one_finding_of_an_event_changed_brings_only_it_back(loop: Loop) -> None
     (event,) = [e for e in plan3["events"] if e["object"]["key"] == "carol"]
     assert [f["attribute"] for f in event["findings"]] == ["mail"]
     assert [a["attribute"] for a in plan3["accepted"]] == ["mail;lang-en"]
+
+
+def test_a_new_accounts_group_rejected_does_not_hide_the_account(tmp_path: Path) -> None:
+    """A membership event of an account the plan creates has no finding of its own:
+    rejecting it (persistently) must not be recorded as a decision on the account,
+    whose add event the next run proposes as before."""
+    shutil.copytree(SAMPLE, tmp_path / "in")
+    sample = Loop(tmp_path / "in", tmp_path / "out")
+    plan = sample.run()
+    members = [e for e in plan["events"] if e["reason"]["situation"] == "missing"
+               and e["operation"] == "modify"]
+    assert members and all(e["findings"] == [] for e in members)
+    assert sample.decide(plan, lambda e: e is members[0], "rejected").added == 0
+    plan2 = sample.run()
+    adds = [e for e in plan2["events"] if e["operation"] == "add"]
+    assert len(adds) == len([e for e in plan["events"] if e["operation"] == "add"])
+    assert plan2["accepted"] == []

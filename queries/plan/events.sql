@@ -161,7 +161,10 @@ created_lists AS (
 ),
 created_members AS (
     SELECT ord, 1 AS grp, list_idx AS sub1, generate_subscripts(groups, 1) AS sub2,
-           situation, rule, response, review, key, dn, object_identity, membership, findings,
+           situation, rule, response, review, key, dn, object_identity, membership,
+           -- no finding of its own: deciding one group of a new account must never
+           -- be remembered as a decision on the account (its add event's finding)
+           rd_findings(NULL, NULL) AS findings,
            unnest(groups) AS group_dn
     FROM created_lists
 ),

@@ -66,7 +66,7 @@ from recondiff.history import (
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
 from recondiff.plan.file import PLAN_FILE, Plan, PlanWriter, Sign
-from recondiff.plan.findings import Harvested, harvest, retire_ledger
+from recondiff.plan.findings import Harvested, harvest
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
@@ -149,7 +149,8 @@ def compare(
             with run.timed("stage"):
                 stage(session, fills, run.cfg, inputs.repository.path)
             with run.timed("classify"):
-                classify(session, fills, run.cfg, inputs.previous)
+                assigned = run.history.assignments(run.history_key, work / "assignments.parquet")
+                classify(session, fills, run.cfg, inputs.previous, assigned)
             run.say("computing drift")
             with run.timed("drift"):
                 drift(session, fills)
@@ -173,9 +174,6 @@ def compare(
                 # publish: every output renamed into place, summary.json last
                 staged.write_summary(summary)
                 staged.publish()
-                # the replaced plan's ledger, harvested, is kept under its digest
-                replaced = run.harvested.digest if run.harvested else None
-                retire_ledger(run.out / PLAN_FILE, replaced, plan)
         finally:
             con.close()
     # history: recorded once the results are in place

@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -331,6 +331,7 @@ class History(_Exceptions):
             if not read_only:  # recording needs rd_key/rd_finding; reading needs no macro
                 con.execute(macros())
                 con.execute(load("history/schema"))
+                con.execute(load("history/schema_assignments"))
         except duckdb.InterruptException:
             con.close()
             raise KeyboardInterrupt from None
@@ -460,6 +461,71 @@ class History(_Exceptions):
             r["started_at"] = _from_us(r.pop("started_us"))
             r["finished_at"] = _from_us(r.pop("finished_us"))
         return rows
+
+
+    # --- reviewer assignments (docs/plan.md, Owners) ---------------------------------
+
+    def record_assignments(self, key: str, rows: Sequence[Assignment]) -> None:
+        """Add reviewer assignments harvested from a decisions ledger (one
+        transaction; a row already recorded, by plan digest, ledger line and
+        event, is kept as it is)."""
+        if not rows:
+            return
+        con = self._connect(read_only=False)
+        try:
+            con.execute(
+                load("history/record_assignments"),
+                {"config_key": key, "rows": [asdict(r) for r in rows]},
+            )
+        except duckdb.Error as exc:
+            raise InputError(
+                f"{self.path}: cannot record the reviewer assignments ({first_line(exc)})"
+            ) from None
+        finally:
+            con.close()
+
+    def assignments(self, key: str, path: Path) -> Path | None:
+        """This config's reviewer assignments written to the Parquet file ``path``
+        (for compare's connection: classify/assigned_links.sql), or None when there
+        is none (or the history predates them)."""
+        if not self.path.exists():
+            return None
+        con = self._connect(read_only=True)
+        try:
+            listed = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            tables = {t for (t,) in listed}
+            if "assignments" not in tables:
+                return None
+            (count,) = con.execute(
+                "SELECT count(*) FROM assignments WHERE config_key = $k", {"k": key}
+            ).fetchall()[0]
+            if not count:
+                return None
+            con.execute(load("history/assignments"), {"config_key": key, "path": str(path)})
+        except duckdb.Error as exc:
+            raise InputError(
+                f"{self.path}: cannot read the reviewer assignments ({first_line(exc)})"
+            ) from None
+        finally:
+            con.close()
+        return path
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One reviewer assignment: ``identity_key`` owns the account ``endpoint_key``
+    (whose entryUUID/objectGUID the plan saw, if exported), chosen in the
+    decisions ledger line ``seq`` of the plan ``plan_digest`` for ``event_id``."""
+
+    plan_digest: str
+    seq: int
+    event_id: str
+    endpoint_key: str
+    endpoint_uuid: str | None
+    identity_key: str
+    assigned_by: str | None
+    assigned_at: datetime
+    comment: str | None
 
 
 def _insert_run(

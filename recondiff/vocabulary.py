@@ -50,6 +50,7 @@ RESPONSES = (
     "update_repository",
     "review",
     "reject",
+    "assign_owner",  # an owner decision: the reviewer picks the identity (docs/plan.md, Owners)
 )
 
 # Conservative defaults: nothing is deleted or disabled unless configured.

@@ -1,8 +1,8 @@
 """Decisions that persist, end to end through the commands: `plan accept|reject`
 append to the plan's ledger, the next `compare` records them as exceptions and
-proposes nothing for them, `exceptions revoke` brings them back. The replaced
-plan's ledger is kept under its digest; a broken ledger is not recorded (a
-warning; its findings are proposed again). Dataset: tests/data/exceptions/README.md.
+proposes nothing for them, `exceptions revoke` brings them back. A broken
+ledger is not recorded (a warning; its findings are proposed again). Dataset:
+tests/data/exceptions/README.md.
 """
 
 from __future__ import annotations
@@ -50,11 +50,11 @@ def test_accept_and_reject_persist_across_compares(work: Path) -> None:
     assert sorted((a["account"], a["decision"], a.get("until")) for a in plan2["accepted"]) == [
         ("bob", "accepted", "2099-01-31T00:00:00+00:00"), ("ghost", "rejected", None),
     ]
-    # the replaced plan's ledger is kept under its digest; the new plan has none
+    # the replaced plan's ledger is kept (OUTDIR/decided/); the new plan has none
     out = work / "out"
     assert not (out / "plan.decisions.jsonl").exists()
-    kept = out / f"plan.decisions-{str(plan['digest'])[7:23]}.jsonl"
-    assert kept.exists() and len(kept.read_text("utf-8").splitlines()) == 2
+    (kept,) = (out / "decided").glob(f"*-{str(plan['digest'])[7:19]}/plan.decisions.jsonl")
+    assert len(kept.read_text("utf-8").splitlines()) == 2
     shown = cli("plan", "show", str(out / "plan.jsonl"))
     assert shown.returncode == 0 and "accepted (2)" in shown.stdout
     # a third run: still recorded once, still suppressed

@@ -421,24 +421,24 @@ def test_export_decisions_rows(plan_path: Path) -> None:
     assert rows[0] == list(review.DECISION_COLUMNS) == [
         "plan_id", "plan_digest", "decisions_head", "event_id", "target", "operation",
         "response", "endpoint_key", "dn", "identity_key", "alert", "summary", "state",
-        "decision", "by", "comment",
+        "decision", "by", "comment", "owner_candidates", "owner",
     ]  # fmt: skip
     head = [plan["plan_id"], plan["digest"], ledger_lines(plan_path)[-1]["hash"]]
     assert rows[1:] == [
         [*head, TITLE["id"], "endpoint", "modify", "review", "jdoe", JDOE_DN, "100042", "",
          'modify jdoe: delete title "Engineer"; add title "Senior Engineer"',
-         "pending", "", "", ""],
+         "pending", "", "", "", "", ""],
         [*head, ADMINS["id"], "endpoint", "modify", "review", "jdoe", ADMINS_DN, "100042",
          "privileged group",
          f'modify group {ADMINS_DN} (member jdoe): add member "{JDOE_DN}"',
-         "pending", "", "", ""],
+         "pending", "", "", "", "", ""],
         [*head, DISABLE["id"], "endpoint", "disable", "reject", "asmith",
          "CN=Alice Smith,OU=Staff,DC=example,DC=org", "", "",
          'disable asmith: replace userAccountControl "514"',
-         "rejected", "rejected", "ann", "keep"],
+         "rejected", "rejected", "ann", "keep", "", ""],
         [*head, PHONE["id"], "repository", "modify", "update_repository", "jdoe", "", "100042",
          "", "modify identity 100042: replace telephoneNumber \"+1 555 0100\"",
-         "pending", "", "", ""],
+         "pending", "", "", "", "", ""],
     ]  # fmt: skip
 
 
@@ -537,7 +537,7 @@ def test_decisions_round_trip(plan_path: Path) -> None:
     # unchanged decides nothing and leaves the file (and the decision times).
     run("plan", "export-decisions", str(plan_path), "-o", "again.csv")
     rows = read_sheet(Path("again.csv"))
-    assert [r[13:] for r in rows[1:]] == [
+    assert [r[13:16] for r in rows[1:]] == [
         ["approved", "ann", "CHG-1"],
         ["rejected", "board", "'=not now"],
         ["", "", ""],

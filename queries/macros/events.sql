@@ -70,6 +70,32 @@ CREATE OR REPLACE MACRO rd_fill_dn(literals, vals) AS
              list_transform(range(1, len(vals) + 1), lambda i: rd_dn_escape(vals[i]) || literals[i + 1]),
              '') END;
 
+-- How an account is disabled (plan/events.sql; docs/plan.md, `disable`): the
+-- changes and the preconditions beyond the account's own, by the endpoint's
+-- method, from the values the export held of the disable column (extra).
+CREATE OR REPLACE MACRO rd_disable_changes(method, extra, attribute, value) AS
+    CASE method
+        WHEN 'ad' THEN [
+            rd_change('delete', 'userAccountControl', [coalesce(extra[1], '')]),
+            rd_change('add', 'userAccountControl',
+                      [CAST(TRY_CAST(trim(coalesce(extra[1], '')) AS BIGINT) | 2 AS VARCHAR)])]
+        WHEN 'openldap' THEN [rd_change('add', 'pwdAccountLockedTime', ['000001010000Z'])]
+        -- only what the plan saw: values added since the export stay
+        ELSE (CASE WHEN len(list_filter(extra, lambda v: rd_fold(v) <> rd_fold(value))) > 0
+                   THEN [rd_change('delete', attribute,
+                                   list_filter(extra, lambda v: rd_fold(v) <> rd_fold(value)))]
+                   ELSE rd_no_changes() END)
+             || (CASE WHEN list_contains(list_transform(extra, lambda v: rd_fold(v)), rd_fold(value))
+                      THEN rd_no_changes()
+                      ELSE [rd_change('add', attribute, [value])] END)
+    END;
+CREATE OR REPLACE MACRO rd_disable_pre(method, extra, attribute, has_column) AS
+    CASE method
+        WHEN 'ad' THEN [rd_pre('userAccountControl', [coalesce(extra[1], '')])]
+        WHEN 'openldap' THEN [rd_pre('pwdAccountLockedTime', [])]
+        ELSE CASE WHEN has_column THEN [rd_pre(attribute, extra)] ELSE rd_no_pre() END
+    END;
+
 -- An event's "findings" (docs/plan.md): the finding key it comes from
 -- (macros/situations.sql rd_finding_key) with the attribute it is about (NULL
 -- for the account itself); none when the row has no key.

@@ -86,24 +86,7 @@ account AS (
             AS object_identity,
         CASE action
             WHEN 'disable_in_endpoint' THEN
-                CASE $disable_method
-                    WHEN 'ad' THEN [
-                        rd_change('delete', 'userAccountControl', [coalesce(acc_extra[1], '')]),
-                        rd_change('add', 'userAccountControl', [CAST(flags | 2 AS VARCHAR)])]
-                    WHEN 'openldap' THEN
-                        [rd_change('add', 'pwdAccountLockedTime', ['000001010000Z'])]
-                    -- only what the plan saw: values added since the export stay
-                    ELSE (CASE WHEN len(list_filter(acc_extra,
-                                        lambda v: rd_fold(v) <> rd_fold($disable_value))) > 0
-                               THEN [rd_change('delete', $disable_attribute,
-                                               list_filter(acc_extra, lambda v:
-                                                   rd_fold(v) <> rd_fold($disable_value)))]
-                               ELSE rd_no_changes() END)
-                         || (CASE WHEN list_contains(list_transform(acc_extra, lambda v: rd_fold(v)),
-                                                     rd_fold($disable_value))
-                                  THEN rd_no_changes()
-                                  ELSE [rd_change('add', $disable_attribute, [$disable_value])] END)
-                END
+                rd_disable_changes($disable_method, acc_extra, $disable_attribute, $disable_value)
             WHEN 'add_to_endpoint' THEN
                 (CASE WHEN len($object_class::VARCHAR[]) > 0
                       THEN [rd_change('add', 'objectClass', $object_class::VARCHAR[])]
@@ -135,17 +118,24 @@ account AS (
         END AS changes,
         CASE action
             WHEN 'delete_from_endpoint' THEN account_pre
-            WHEN 'disable_in_endpoint' THEN account_pre || CASE $disable_method
-                WHEN 'ad' THEN [rd_pre('userAccountControl', [coalesce(acc_extra[1], '')])]
-                WHEN 'openldap' THEN [rd_pre('pwdAccountLockedTime', [])]
-                ELSE CASE WHEN $disable_has_column THEN [rd_pre($disable_attribute, acc_extra)]
-                          ELSE rd_no_pre() END
-            END
+            WHEN 'disable_in_endpoint' THEN account_pre || rd_disable_pre(
+                $disable_method, acc_extra, $disable_attribute, $disable_has_column)
             WHEN 'link' THEN [rd_pre($link_attr, [])]
             WHEN 'assign_default_user' THEN [rd_pre($link_attr, [])]
             WHEN 'unlink' THEN [rd_pre($link_attr, [endpoint_key])]
             ELSE rd_no_pre()
-        END AS preconditions
+        END AS preconditions,
+        -- a rejected new account: the reviewer picks delete or disable per account
+        -- (docs/plan.md, Rejecting a new account); each with what apply needs
+        CASE WHEN situation = 'unmatched' AND response IN ('reject', 'review')
+                  AND action IN ('delete_from_endpoint', 'disable_in_endpoint') THEN {
+            'delete': {'changes': rd_no_changes(), 'preconditions': account_pre},
+            'disable': CASE WHEN NOT already_disabled THEN {
+                'changes': rd_disable_changes($disable_method, acc_extra, $disable_attribute,
+                                              $disable_value),
+                'preconditions': account_pre || rd_disable_pre(
+                    $disable_method, acc_extra, $disable_attribute, $disable_has_column)} END
+        } END AS choices
     FROM disabling
     WHERE NOT (action = 'disable_in_endpoint' AND already_disabled)
       AND NOT (action = 'unlink'
@@ -342,7 +332,27 @@ lines AS (
                'response': response,
                'target': target
            }) AS line
-    FROM account
+    FROM account WHERE choices IS NULL
+    UNION ALL
+    SELECT ord, grp, sub1, sub2, operation, response, review, NULL,
+           to_json({
+               'alert': CAST(NULL AS VARCHAR),
+               'approval': rd_approval(review),
+               'changes': changes,
+               'choices': choices,
+               'findings': findings,
+               'id': rd_event_id(target, operation, key, dn, object_identity, NULL, NULL, changes),
+               'object': {'dn': dn, 'identity_key': object_identity, 'key': key},
+               'operation': operation,
+               'preconditions': preconditions,
+               'reason': {'rule': rule, 'situation': situation},
+               'response': response,
+               'target': target
+           })
+    FROM account WHERE choices IS NOT NULL
+    UNION ALL
+    -- the owner decisions (plan/owners.sql)
+    SELECT ord, grp, sub1, sub2, operation, response, review, alert, line FROM plan_owner_event
     UNION ALL
     SELECT ord, grp, sub1, sub2, 'modify', response, review, NULL,
            to_json({

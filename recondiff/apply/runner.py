@@ -26,7 +26,8 @@ events, each sent or checked by :class:`recondiff.apply.event.EventRunner`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,9 +55,10 @@ from recondiff.io.signing import Trust
 from recondiff.plan.assertions import (
     MEMBER_ATTRIBUTES,
 )
-from recondiff.plan.checks import check_plan, refusal
-from recondiff.plan.file import Event, Plan, runnable
-from recondiff.plan.trust import load_verified
+from recondiff.plan.checks import check_plan, mass_counts, refusal
+from recondiff.plan.choices import ChosenDeletes, chosen
+from recondiff.plan.file import Event, Plan
+from recondiff.plan.trust import VerifiedPlan
 from recondiff.vocabulary import attribute_type
 
 
@@ -65,21 +67,21 @@ class ApplyResult:
     """What :func:`apply_plan` did: every endpoint event's outcome, in plan order."""
 
     outcomes: list[EventOutcome]
+    """Every outcome, unless ``keep_outcomes=False`` (the CLI: a 10M run's plan has
+    550,000 events, each printed as it settles)."""
     journal: Path
     dry_run: bool
     assertion_control: bool
+    tally: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> dict[str, int]:
-        tally: dict[str, int] = {}
-        for item in self.outcomes:
-            tally[item.outcome] = tally.get(item.outcome, 0) + 1
-        return tally
+        return {name: n for name, n in self.tally.items() if n}
 
     @property
     def exit_code(self) -> int:
         """0 when every event to run was applied (or would be), else 1."""
         bad = ("stale", "failed", "in_doubt", "would_be_stale", "would_fail")
-        if any(item.outcome in bad for item in self.outcomes):
+        if any(self.tally[name] for name in bad):
             return ExitCode.DIFFERENCES
         return ExitCode.IN_SYNC
 
@@ -102,6 +104,8 @@ def apply_plan(
     trust: Trust | None = None,
     allow_unsigned: bool = False,
     decisions_head: str | None = None,
+    keep_outcomes: bool = True,
+    allow_delete: bool = False,
 ) -> ApplyResult:
     """Run the plan's approved and auto endpoint events against ``target``.
 
@@ -123,12 +127,15 @@ def apply_plan(
     The plan and every decision in its ledger must be signed by a key in
     ``trust`` (never from the plan or the config it names: docs/signing.md),
     unless ``allow_unsigned``; ``decisions_head`` pins the ledger's last line.
+    ``allow_delete``: run the deletes a reviewer chose where the plan proposed a
+    disable (docs/plan.md, Rejecting a new account).
     """
-    plan, verified = load_verified(
+    source = VerifiedPlan(
         plan_path, trust or Trust(), allow_unsigned=allow_unsigned, expect_head=decisions_head
     )
+    plan = source.header
     if progress:
-        progress(verified.describe())
+        progress(source.verified.describe())
     if config is None and config_from_plan:
         config = config_named_by(plan)
         if progress:
@@ -136,7 +143,12 @@ def apply_plan(
     allowed = dict(allow or {})
     if allow_mass_change is not None:
         allowed["deletes"] = allow_mass_change
-    protected = check_plan(plan, config, allowed, plan_path)
+    scan = _Scan(source)
+    # a reviewer's delete-or-disable runs as chosen, and the guards count it so
+    choices = ChosenDeletes()
+    counts = mass_counts(plan, config, choices.chosen(scan.runnable()))  # flat memory
+    choices.check(allow_delete, plan_path)
+    protected = check_plan(plan, config, allowed, plan_path, counts)
     journal = Journal(
         Path(journal_path) if journal_path else default_journal(plan_path),
         plan["plan_id"],
@@ -147,12 +159,33 @@ def apply_plan(
         if not dry_run:
             journal.open()
         events = _event_runner(transport, target, plan, config, protected)
-        run = _Run(plan, events, journal, dry_run, after_event)
-        run.all(target, progress)
+        run = _Run(plan, events, journal, dry_run, after_event, scan.creations, keep_outcomes)
+        run.all(target, map(chosen, source.events()), scan.to_run, progress)
     finally:
         journal.close()
         transport.close()
-    return ApplyResult(run.outcomes, journal.path, dry_run, events.assertion)
+    return ApplyResult(run.outcomes, journal.path, dry_run, events.assertion, run.tally)
+
+
+class _Scan:
+    """The first pass over a plan: its runnable endpoint events (for the mass-change
+    guards), how many there are, and its account creations (by DN, their ids)."""
+
+    def __init__(self, source: VerifiedPlan) -> None:
+        self.source = source
+        self.creations: dict[str, str] = {}
+        self.to_run = 0
+
+    def runnable(self) -> Iterator[Event]:
+        for event in self.source.scan():
+            if event["target"] != "endpoint":
+                continue
+            dn = event["object"].get("dn")
+            if event["operation"] == "add" and dn:
+                self.creations[dn_key(dn)] = event["id"]
+            if event["approval"]["state"] in ("auto", "approved"):
+                self.to_run += 1
+                yield event
 
 
 def config_named_by(plan: Plan) -> Config:
@@ -213,32 +246,43 @@ class _Run:
     """One pass over a plan's endpoint events, in plan order: each one run,
     resumed, skipped or held back, journalled and reported."""
 
-    plan: Plan
+    plan: Plan  # the header
     events: EventRunner
     journal: Journal
     dry_run: bool
     after_event: Callable[[EventOutcome], None] | None
+    creations: dict[str, str]
+    """The plan's account creations: each add's id by :func:`dn_key` of its DN."""
+    keep_outcomes: bool = True
     outcomes: list[EventOutcome] = field(default_factory=list)
+    tally: Counter[str] = field(default_factory=Counter)
     seen: dict[str, EventOutcome] = field(default_factory=dict)
-    """This run's outcome of each event so far (a membership waits for its account's)."""
-    creations: dict[str, Event] = field(init=False)
+    """This run's outcome of each creation so far (a membership waits for its account's)."""
+    _adds: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.creations = _creations(self.plan)
+        self._adds = frozenset(self.creations.values())
 
-    def all(self, target: LdapTarget, progress: Progress | None) -> None:
+    def all(
+        self,
+        target: LdapTarget,
+        events: Iterable[Event],
+        to_run: int,
+        progress: Progress | None,
+    ) -> None:
         """Every endpoint event; a lost connection stops the run (:class:`LdapError`)."""
-        to_run = runnable(self.plan)
         if progress:
             control = "with" if self.events.assertion else "without"
-            progress(f"{len(to_run)} events to run, {control} the assertion control")
+            progress(f"{to_run} events to run, {control} the assertion control")
         done = 0
-        for event in _endpoint_events(self.plan):
+        for event in events:
+            if event["target"] != "endpoint":
+                continue
             runs = event["approval"]["state"] in ("auto", "approved")
             if runs:
                 done += 1
-                if progress and (done % 100 == 0 or done == len(to_run)):
-                    progress(f"event {done}/{len(to_run)}")
+                if progress and (done % 100 == 0 or done == to_run):
+                    progress(f"event {done}/{to_run}")
             try:
                 if runs:
                     self.run(event)
@@ -253,8 +297,11 @@ class _Run:
                 raise LdapError(f"{target.url}: lost the connection ({exc}){where}") from None
 
     def report(self, outcome: EventOutcome) -> None:
-        self.outcomes.append(outcome)
-        self.seen[outcome.event_id] = outcome
+        if self.keep_outcomes:
+            self.outcomes.append(outcome)
+        self.tally[outcome.outcome] += 1
+        if outcome.event_id in self._adds:  # only a creation's outcome is looked up
+            self.seen[outcome.event_id] = outcome
         if self.after_event is not None:
             self.after_event(outcome)
 
@@ -336,27 +383,14 @@ class _Run:
         return EventOutcome(event["id"], "applied", 0, message)
 
 
-def _endpoint_events(plan: Plan) -> Iterator[Event]:
-    return (e for e in plan["events"] if e["target"] == "endpoint")
-
-
 def _rejected(event: Event) -> str:
     by = event["approval"].get("by")
     return f"rejected by {by}" if by else "rejected"
 
 
-def _creations(plan: Plan) -> dict[str, Event]:
-    """The plan's account creations (endpoint ``add`` events) by :func:`dn_key`."""
-    return {
-        dn_key(e["object"]["dn"]): e
-        for e in _endpoint_events(plan)
-        if e["operation"] == "add" and e["object"].get("dn")
-    }
-
-
 def _waits_for_creation(
     event: Event,
-    creations: dict[str, Event],
+    creations: dict[str, str],
     seen: dict[str, EventOutcome],
     done: dict[str, dict[str, Any]],
 ) -> EventOutcome | None:
@@ -376,27 +410,27 @@ def _waits_for_creation(
         (
             creations[key]
             for key in map(dn_key, names)
-            if key in creations and creations[key]["id"] != event["id"]
+            if key in creations and creations[key] != event["id"]
         ),
         None,
     )
     if add is None:
         return None
-    got = seen.get(add["id"])
-    record = done.get(add["id"])
+    got = seen.get(add)
+    record = done.get(add)
     if got is None and record is not None:
         # The add comes later in this plan's order, but an earlier apply ran it.
-        got = EventOutcome(add["id"], record["outcome"], record["result"], record["message"])
+        got = EventOutcome(add, record["outcome"], record["result"], record["message"])
     if got is not None and got.outcome in ("applied", "would_apply"):
         return None
     if got is None or got.outcome == "skipped":
         why = got.message if got is not None else "not run yet"
-        message = f"waiting for the account's creation (add {add['id']}: {why})"
+        message = f"waiting for the account's creation (add {add}: {why})"
         return EventOutcome(event["id"], "skipped", None, message)
     outcome = {"would_be_stale": "stale", "would_fail": "failed"}.get(got.outcome, got.outcome)
     code = f" ({got.result})" if got.result is not None else ""
     message = (
-        f"not sent: the account's creation (add {add['id']}) is {outcome}{code}, so the "
+        f"not sent: the account's creation (add {add}) is {outcome}{code}, so the "
         "groups planned for the new account are not given to an entry recondiff did not create"
     )
     return EventOutcome(event["id"], "stale", None, message)

@@ -125,6 +125,13 @@ def _escaped(show: Callable[[str], None] | None) -> Callable[[str], None] | None
 @click.option("--dry-run", is_flag=True, help="Check preconditions and print; write nothing.")
 @mass_change_options("the plan's safety limits")
 @signature_options
+@click.option(
+    "--allow-delete",
+    "allow_delete",
+    is_flag=True,
+    help="Run the deletes a reviewer chose (approve --action delete) where the plan "
+    "proposed to disable the account.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress or count line on stderr.")
 def apply_command(
     plan_file: Path,
@@ -142,6 +149,7 @@ def apply_command(
     trust_files: tuple[Path, ...],
     allow_unsigned: bool,
     decisions_head: str | None,
+    allow_delete: bool,
     quiet: bool,
 ) -> None:
     """Execute the approved and auto endpoint events of PLAN against an LDAP server.
@@ -190,6 +198,8 @@ def apply_command(
             trust=load_trust(trust_files, config.trust if config is not None else None),
             allow_unsigned=allow_unsigned,
             decisions_head=decisions_head,
+            keep_outcomes=False,  # each is printed as it settles: memory stays flat
+            allow_delete=allow_delete,
         )
     except SafetyError as exc:
         safety_exit(exc)

@@ -199,8 +199,9 @@ def signature_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--decisions-head",
         metavar="HASH",
-        help="The ledger's last decision as the change ticket recorded it (sha256:…, "
-        "or its first characters): refuses decisions removed from the ledger's end.",
+        help="The ledger's last decision as the change ticket recorded it (sha256: and "
+        "at least 12 of its hex digits, as apply prints it): refuses decisions removed "
+        "from the ledger's end.",
     )(f)
     f = click.option(
         "--allow-unsigned",

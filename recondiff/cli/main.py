@@ -33,6 +33,7 @@ from recondiff.cli.common import (
 from recondiff.cli.exceptions import exceptions_group
 from recondiff.cli.keys import keys_group
 from recondiff.cli.plan import plan_group
+from recondiff.cli.plan_assign import assign_command
 from recondiff.cli.report import report_command
 from recondiff.errors import ExitCode, InputError, RecondiffError, first_line, no_space
 from recondiff.history import History, history_path
@@ -364,6 +365,7 @@ def _parse_time(text: str) -> datetime:
 
 # Commands kept in their own modules (still CLI-only code: parse, call, map).
 cli.add_command(plan_group)
+plan_group.add_command(assign_command)  # plan assign (docs/plan.md, Owners)
 cli.add_command(apply_command)
 cli.add_command(report_command)
 cli.add_command(keys_group)

@@ -7,6 +7,7 @@ and become one line on stderr and exit 2 in cli.py. stdout is data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -200,6 +201,12 @@ def _decide(
 
 @plan_group.command(name="approve")
 @_decision_options
+@click.option(
+    "--action",
+    type=click.Choice(["delete", "disable"]),
+    help="For a rejected new account: delete or disable it (docs/plan.md, Rejecting a new "
+    "account); the config's new_account_rejected_action is only the default.",
+)
 def approve(
     plan_file: Path,
     events: tuple[str, ...],
@@ -207,6 +214,7 @@ def approve(
     by: str | None,
     comment: str | None,
     key_path: Path | None,
+    action: str | None,
     **selector_options: tuple[str, ...],
 ) -> None:
     """Approve events of PLAN that need approval: one line in PLAN's decisions ledger.
@@ -226,8 +234,22 @@ def approve(
 
     Example: recondiff plan approve out/plan.jsonl --response review --attribute mail --by J.Smith
     """
-    request = _request("approved", by, comment, key_path)
+    if action is not None:
+        _check_action(plan_file, events, action)
+    request = dataclasses.replace(_request("approved", by, comment, key_path), action=action)
     _decide(request, plan_file, events, all_pending, selector_options)
+
+
+def _check_action(plan_file: Path, events: tuple[str, ...], action: str) -> None:
+    """--action is per account: with --event, each event offering that choice."""
+    from recondiff.plan.choices import check_action
+
+    if not events:
+        raise click.UsageError(
+            "--action goes with --event ID: delete or disable is chosen per account"
+        )
+    _, streamed = review.read_decided(plan_file)
+    check_action([e for e in streamed if e["id"] in events], action)
 
 
 @plan_group.command(name="reject")
@@ -397,6 +419,13 @@ def feed(plan_file: Path, outdir: Path, bom: bool) -> None:
 @config_option("the one the plan names, when it is there")
 @mass_change_options("the safety limits")
 @signature_options
+@click.option(
+    "--allow-delete",
+    "allow_delete",
+    is_flag=True,
+    help="Write the deletes a reviewer chose (approve --action delete) where the plan "
+    "proposed to disable the account.",
+)
 def ldif(
     plan_file: Path,
     out: str,
@@ -405,6 +434,7 @@ def ldif(
     trust_files: tuple[Path, ...],
     allow_unsigned: bool,
     decisions_head: str | None,
+    allow_delete: bool,
 ) -> None:
     """Write PLAN's approved and auto endpoint events as an LDIF change file for ldapmodify.
 
@@ -431,7 +461,7 @@ def ldif(
         config_path = Path(plan["config"]["path"])
     config = load_config(config_path) if config_path is not None else None
     try:
-        text = plan_to_ldif(plan, allow=allow, config=config)
+        text = plan_to_ldif(plan, allow=allow, config=config, allow_delete=allow_delete)
     except SafetyError as exc:
         safety_exit(exc)
     if out == "-":

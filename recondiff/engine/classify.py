@@ -8,16 +8,31 @@ the next table holds what later steps need (less spilling).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from recondiff.config.load import Config
 from recondiff.engine.fills import Fills
 from recondiff.engine.steps import Session
 from recondiff.history import PreviousRun
 
 
-def classify(session: Session, fills: Fills, cfg: Config, previous: PreviousRun | None) -> None:
+def classify(
+    session: Session,
+    fills: Fills,
+    cfg: Config,
+    previous: PreviousRun | None,
+    assignments: Path | None = None,
+) -> None:
+    """``assignments``: this config's reviewer assignments (History.assignments)."""
     session.step("classify/endpoint_state")
     session.step("classify/release_endpoint_stage")
     session.step("stage/blank_records")
+    if assignments is not None:
+        session.step(
+            "classify/assigned_links",
+            session.params | {"assignments_path": str(assignments)},
+            uuid=fills.uuid_value(),
+        )
     session.step("classify/link")
     session.step("classify/link_accounts")
     session.step("classify/release_link_stage")
@@ -28,6 +43,7 @@ def classify(session: Session, fills: Fills, cfg: Config, previous: PreviousRun 
     if previous is not None and previous.owners is not None:
         owners = {"owners_path": str(previous.owners), "owners_run_id": previous.run_id}
         session.step("classify/vanished", session.params | owners, key=fills.repo_key.first())
+    session.step("classify/owner_hits")
     session.step("classify/release_situation_stage")
 
 

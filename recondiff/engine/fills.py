@@ -180,5 +180,13 @@ class Fills:
             )
         }
 
+    def uuid_value(self) -> str:
+        """The endpoint export's entryUUID (objectGUID first for AD) as SQL, else NULL:
+        the column recondiff/plan/build.py asserts on every event."""
+        order = ("objectguid", "entryuuid") if self.cfg.endpoint.kind == "ad" else (
+            "entryuuid", "objectguid")
+        column = next((self.ep.columns[n] for n in order if n in self.ep.columns), None)
+        return null_or(column.first() if column else None)
+
     def situations_out(self) -> dict[str, str]:
         return {"key": self.ep_key.first(), "dn": self._dn()}

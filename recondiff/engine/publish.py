@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,9 +60,51 @@ class Staging:
             _fsync(self.path / name)
         with _interrupts_deferred():
             self.swapping = True
+            archive_decided_plan(self.out)
             (self.out / SUMMARY).unlink(missing_ok=True)
             for name in (*OUTPUT_FILES, SUMMARY):
                 os.replace(self.path / name, self.out / name)
+
+
+DECIDED = "decided"
+"""OUTDIR/decided/: the plans a later run replaced, each with its decisions and journal."""
+
+_PLAN_FILES = ("plan.jsonl", "plan.decisions.jsonl", "plan.journal.jsonl")
+
+
+def archive_decided_plan(out: Path) -> Path | None:
+    """Move the plan a new run replaces into ``OUTDIR/decided/PLAN_ID-DIGEST/``
+    with its decisions ledger and apply journal, when it has either: they belong
+    to that plan (its digest), not to the new one, and are the record of what
+    was decided and done. A plan nobody decided on is simply replaced."""
+    plan, ledger, journal = (out / name for name in _PLAN_FILES)
+    if not any(p.exists() or p.is_symlink() for p in (ledger, journal)):
+        return None
+    decided = out / DECIDED
+    if decided.is_symlink() or (decided.exists() and not decided.is_dir()):
+        raise InputError(
+            f"{decided}: not a directory recondiff made (a symbolic link?); the replaced "
+            "plan and its decisions go there: remove it and run again"
+        )
+    target = decided / _archive_name(plan)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in (plan, ledger, journal):
+        if path.exists() or path.is_symlink():
+            os.replace(path, target / path.name)
+    return target
+
+
+def _archive_name(plan: Path) -> str:
+    """``PLAN_ID-DIGEST12`` of the plan's header line; a time stamp if unreadable."""
+    try:
+        with plan.open("rb") as f:
+            header = json.loads(f.readline())
+        name = f"{header['plan_id']}-{header['digest'].removeprefix('sha256:')[:12]}"
+        if all(c.isalnum() or c == "-" for c in name):
+            return name
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return "unreadable-" + str(time.time_ns())
 
 
 @contextmanager

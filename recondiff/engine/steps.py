@@ -49,6 +49,9 @@ STEPS: tuple[Step, ...] = (
          "drops the endpoint stage, which `ep_state` now holds (less spilling)"),
     Step("stage/blank_records", "classify",
          "the endpoint records skipped for a blank key"),
+    Step("classify/assigned_links", "classify",
+         "with reviewer assignments: an owner a reviewer chose counts as the repository's "
+         "link, unless the repository links either side"),
     Step("classify/link", "classify",
          "per account key, the in-scope identities whose link names it"),
     Step("classify/link_accounts", "classify",
@@ -72,6 +75,9 @@ STEPS: tuple[Step, ...] = (
     Step("classify/vanished", "classify",
          "with a previous run: an unmatched account whose owner vanished is "
          "`deleted_in_repository`"),
+    Step("classify/owner_hits", "classify",
+         "per `ambiguous` or `collision` account, the identities its correlation rules "
+         "(or links) matched: the plan's owner candidates"),
     Step("classify/release_situation_stage", "classify",
          "drops the staging tables, which `situation` now holds"),
     Step("drift/pairs", "drift",

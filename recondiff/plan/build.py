@@ -138,6 +138,7 @@ class Planner:
             self.step, params, self.cfg.attributes,
             self.ep_attrs, self.repo_attrs,
         )
+        self._owners(params)
         attention = self._attention(attention_situations)
         header = self._header(ep_in, repo_in, created_at, uuid_attr, attention)
         header["accepted"] = accepted
@@ -196,6 +197,42 @@ class Planner:
             dn_values=list_of(dn_template.values, "VARCHAR"),
         )
         return dn_template
+
+    def _owners(self, params: dict[str, Any]) -> None:
+        """plan/owner_candidates and plan/owners: the owner decisions of the accounts
+        whose situation asks for one (:func:`owner_situations`), with their scored
+        candidates (none to score: plan/owner_candidates_none, which spares
+        planning the normalisation)."""
+        situations = owner_situations(self.cfg)
+        owner_params = params | {"owner_situations": situations}
+        (hits,) = self.step("plan/owner_hit_count", {}).fetchall()[0]
+        if situations and hits:
+            self.step(
+                "plan/owner_candidates",
+                owner_params | {"max_candidates": MAX_CANDIDATES},
+                endpoint_values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+                repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+            )
+        else:
+            self.step("plan/owner_candidates_none", {})
+        self.step(
+            "plan/owners",
+            owner_params
+            | {"link_attr": self.link_attr, "default_identity": self._default_identity(params)},
+        )
+
+    def _default_identity(self, params: dict[str, Any]) -> str | None:
+        """``[plan] default_identity`` as the repository snapshot spells it; None when
+        unset or when the snapshot has no such identity (it is never offered then)."""
+        default = self.cfg.plan.default_identity
+        if not default:
+            return None
+        rows = self.step(
+            "plan/repository_identity",
+            {"repository_path": params["repository_path"], "identity": default},
+            key=self.repo_key.first(),
+        ).fetchall()
+        return str(rows[0][0]) if rows else None
 
     def _attention(self, situations: list[str]) -> list[dict[str, Any]]:
         """The header's attention list: the records of ``situations``."""
@@ -372,6 +409,19 @@ class Planner:
 
 
 # --- helpers ----------------------------------------------------------------------
+
+MAX_CANDIDATES = 5
+"""The owner candidates an owner decision lists at most (best first)."""
+
+OWNER_SITUATIONS = ("unmatched", "ambiguous", "collision")
+
+
+def owner_situations(cfg: Config) -> list[str]:
+    """The situations whose accounts get an owner decision: unmatched, ambiguous and
+    collision, when their response leaves the owner open (``review``, ``reject``);
+    ``do_nothing`` asks for nothing, and ``assign_default_user`` and
+    ``add_to_repository`` already decide the owner."""
+    return [s for s in OWNER_SITUATIONS if cfg.response_for(s) in ("review", "reject")]
 
 
 def _input(summary: InputSummary) -> dict[str, Any]:

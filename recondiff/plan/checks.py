@@ -11,7 +11,7 @@ Pure Python: ``plan ldif`` does not import the LDAP client (docs/plan.md, Guards
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,18 +144,22 @@ def _disable_markers(plan: Plan, config: Config | None) -> list[tuple[str, str]]
     ]
 
 
-def mass_counts(plan: Plan, config: Config | None = None) -> dict[str, int]:
+def mass_counts(
+    plan: Plan, config: Config | None = None, events: Iterable[Event] | None = None
+) -> dict[str, int]:
     """What each guard counts among the events ``apply`` runs: deletes and disables;
     accounts losing attribute values (a modify that deletes values and adds none to
     that attribute, blanks and invisible characters counting as none); members
     removed from groups (each value, :func:`_member_removals`); modify operations
     (enables included: a modify on the server). A modify that disables (AD's
     userAccountControl bit, a lock attribute, the configured disable value) counts
-    as a disable too: relabelling a disable as a modify does not escape its limit."""
+    as a disable too: relabelling a disable as a modify does not escape its limit.
+
+    ``events``: the runnable events, streamed by the caller (default: the plan's)."""
     counts = dict.fromkeys((g.name for g in GUARDS), 0)
     losing: set[str] = set()
     markers = _disable_markers(plan, config)
-    for event in runnable(plan):
+    for event in runnable(plan) if events is None else events:
         operation = event["operation"]
         if operation in MASS_OPERATIONS or (operation == "modify" and _disables(event, markers)):
             counts["deletes"] += 1
@@ -211,11 +215,13 @@ def check_safety(
     allow: Mapping[str, int | None],
     source: Path | str,
     config: Config | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> None:
     """Refuse the whole apply (or LDIF) when the plan changes too much at once.
 
-    ``allow`` maps a guard's name to the count its override flag accepts."""
-    counts = mass_counts(plan, config)
+    ``allow`` maps a guard's name to the count its override flag accepts;
+    ``counts``: :func:`mass_counts`, when the caller streamed the events."""
+    counts = mass_counts(plan, config) if counts is None else counts
     limits = safety_limits(plan, config)
     rows = plan["inputs"]["endpoint"]["rows"]
     over: list[str] = []
@@ -239,14 +245,18 @@ def check_safety(
 
 
 def check_plan(
-    plan: Plan, config: Config | None, allow: Mapping[str, int | None], source: Path | str
+    plan: Plan,
+    config: Config | None,
+    allow: Mapping[str, int | None],
+    source: Path | str,
+    counts: Mapping[str, int] | None = None,
 ) -> frozenset[str]:
     """What ``apply`` and ``plan ldif`` both check before any event: the config is
     the plan's endpoint's (:func:`check_config`) and the plan is within its
-    mass-change limits (:func:`check_safety`). Returns the protected names in
-    force (:func:`protected_names`)."""
+    mass-change limits (:func:`check_safety`; ``counts`` when streamed). Returns
+    the protected names in force (:func:`protected_names`)."""
     check_config(plan, config)
-    check_safety(plan, allow, source, config)
+    check_safety(plan, allow, source, config, counts)
     return protected_names(plan, config)
 
 

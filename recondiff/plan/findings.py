@@ -17,7 +17,6 @@ what was dropped under ``accepted``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,6 @@ from recondiff.history import PERSISTENT, History
 from recondiff.io.signing import Trust, TrustConfigLike
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan import file, ledger
-from recondiff.plan.file import Plan
 from recondiff.plan.trust import verify
 from recondiff.vocabulary import UNKNOWN_TYPE, attribute_type, drift_group
 
@@ -146,15 +144,3 @@ def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harves
         )
     return Harvested(digest, recorded.added)
 
-
-def retire_ledger(plan_path: Path, replaced: str | None, header: Plan) -> Path | None:
-    """After a run published a new plan: the replaced plan's ledger (bound to its
-    digest, harvested) is renamed ``<stem>.decisions-<digest 16>.jsonl`` beside it,
-    kept for the record; the new plan starts with no decisions."""
-    old = ledger.ledger_path(plan_path)
-    if replaced is None or replaced == header["digest"] or not old.exists():
-        return None
-    kept = old.with_name(old.name.removesuffix(ledger.SUFFIX) + f".decisions-"
-                         f"{replaced.removeprefix('sha256:')[:16]}.jsonl")
-    os.replace(old, kept)
-    return kept

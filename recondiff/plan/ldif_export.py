@@ -26,6 +26,7 @@ from recondiff.plan.assertions import (
     split_preconditions,
 )
 from recondiff.plan.checks import check_plan, refusal
+from recondiff.plan.choices import check_chosen_deletes, with_choices
 from recondiff.plan.file import Event, Plan, runnable
 
 FOLD = 76
@@ -126,6 +127,7 @@ def plan_to_ldif(
     assertions: bool = True,
     allow: Mapping[str, int | None] | None = None,
     config: Config | None = None,
+    allow_delete: bool = False,
 ) -> str:
     """The plan's runnable endpoint events (approved and auto) as an LDIF change file.
 
@@ -137,6 +139,9 @@ def plan_to_ldif(
     ``assertions=False`` leaves out the assertion controls (for a server without
     RFC 4528; the delete-old/add-new modifies still fail on a changed value).
     """
+    # a reviewer's delete-or-disable, as apply runs it (recondiff/plan/choices.py)
+    check_chosen_deletes(runnable(plan), allow_delete, f"plan {plan['plan_id']}")
+    plan = with_choices(plan)
     protected = check_plan(plan, config, allow or {}, f"plan {plan['plan_id']}")
     events = runnable(plan)
     for event in events:

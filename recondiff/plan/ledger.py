@@ -20,6 +20,8 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, printable
 from recondiff.io.canonical import canonical
 
 Event = dict[str, Any]
@@ -65,6 +67,10 @@ _KEYS = frozenset(
         "signature",
     )
 )
+
+_EVENT_ID = re.compile(r"ev-[0-9a-f]{16}")
+"""An event id as the plan's schema has it: a line naming anything else is refused
+(its refusals quote the ids)."""
 
 SignLine = Callable[[bytes], dict[str, str]]
 """Signs a line's canonical bytes (without ``signature``): returns its ``signature``."""
@@ -137,17 +143,18 @@ def _line(raw: bytes, number: int, digest: str, prev: str, path: Path) -> Line:
         raise _bad(where, "not in canonical form (edited by hand?)")
     if data["plan"] != digest:
         raise InputError(
-            f"{where}: the decisions are for another plan ({data['plan']}); a ledger "
-            "belongs to the plan file beside it"
+            f"{where}: the decisions are for another plan ({printable(str(data['plan'])[:80])}); "
+            "a ledger belongs to the plan file beside it"
         )
-    if data["seq"] != number or data["prev"] != prev:
+    # seq an int: true == 1 and 1.0 == 1 in Python, not to jq or DuckDB
+    if type(data["seq"]) is not int or data["seq"] != number or data["prev"] != prev:
         raise _bad(where, "the hash chain is broken (a line edited, removed or reordered)")
     ids = data["ids"]
     if (
         data["decision"] not in KINDS
         or not isinstance(ids, list)
         or not ids
-        or not all(isinstance(i, str) for i in ids)
+        or not all(isinstance(i, str) and _EVENT_ID.fullmatch(i) for i in ids)
         or data["action"] not in (None, *ACTIONS)
     ):
         raise _bad(where, "not a decision line (edited by hand?)")
@@ -156,11 +163,14 @@ def _line(raw: bytes, number: int, digest: str, prev: str, path: Path) -> Line:
         isinstance(signature, dict) and all(isinstance(v, str) for v in signature.values())
     ):
         raise _bad(where, "a malformed signature")
+    by = str(_text(data, "by", where, optional=False))
+    if not by.isprintable():  # as append writes it: one line, no terminal escapes
+        raise _bad(where, "by is not one line of printable characters")
     return Line(
         seq=number,
         decision=data["decision"],
         ids=tuple(ids),
-        by=str(_text(data, "by", where, optional=False)),
+        by=by,
         at=str(_text(data, "at", where, optional=False)),
         selector=_text(data, "selector", where),
         comment=_text(data, "comment", where),
@@ -189,12 +199,23 @@ def read(plan_path: str | Path, header: Plan) -> list[Line]:
     """The decisions of the plan at ``plan_path`` (whose ``header`` was read), in
     order, the chain checked. No ledger file: no decisions."""
     path = ledger_path(plan_path)
+    flags = os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        content = path.read_bytes()
+        fd = os.open(path, flags)  # not through a link, as append; a FIFO must not block
     except FileNotFoundError:
         return []
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _symbolic_link(path) from None
         raise InputError(f"{path}: cannot read the decisions ({exc.strerror or exc})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{path}: not a plain file; the decisions ledger must be one")
+        content = _read_all(fd)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the decisions ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
     return _parse(content, header["digest"], path)[0]
 
 
@@ -278,9 +299,10 @@ def append(plan_path: str | Path, header: Plan, entry: Entry, sign: SignLine | N
     refused, not extended."""
     if entry.decision not in KINDS or not entry.ids or entry.action not in (None, *ACTIONS):
         raise ValueError(entry)
-    if not entry.by.strip() or any(c in entry.by for c in "\r\n"):
+    if not entry.by.strip() or not entry.by.isprintable():
         raise InputError(
-            f"{plan_path}: a decision needs the approver's name on one line (--by NAME)"
+            f"{plan_path}: a decision needs the approver's name on one line, without "
+            "control characters (--by NAME)"
         )
     path = ledger_path(plan_path)
     fd = _open_locked(path)
@@ -317,28 +339,45 @@ def append(plan_path: str | Path, header: Plan, entry: Entry, sign: SignLine | N
         os.close(fd)  # releases the lock
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _symbolic_link(path: Path) -> InputError:
+    return InputError(f"{path}: a symbolic link; the decisions ledger must be a plain file")
+
+
 def _open_locked(path: Path) -> int:
-    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise InputError(
-                f"{path}: a symbolic link; the decisions ledger must be a plain file"
-            ) from None
+            raise _symbolic_link(path) from None
         raise InputError(f"{path}: cannot write the decisions ({exc.strerror or exc})") from None
     try:
-        if not os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False)):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        # checked once locked: a file renamed over the name while this waited is not ours
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
+            raise InputError(f"{path}: not a plain file; the decisions ledger must be one")
+        if not _still_named(opened, path):
             raise InputError(f"{path}: replaced while it was opened; try again")
-        if os.fstat(fd).st_nlink != 1:
+        if opened.st_nlink != 1:
             raise InputError(
                 f"{path}: has another name (a hard link); the ledger must be a plain file"
             )
-        fcntl.flock(fd, fcntl.LOCK_EX)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _still_named(opened: os.stat_result, path: Path) -> bool:
+    """The file opened is still the one at ``path`` (not renamed away or replaced)."""
+    try:
+        return opened.st_nlink > 0 and os.path.samestat(opened, os.lstat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _read_all(fd: int) -> bytes:

@@ -12,13 +12,15 @@ before it. A decision's ``by`` must be its signer's trusted name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from recondiff.errors import InputError
+from recondiff.errors import InputError, printable
 from recondiff.io.signing import DECISION_PURPOSE, PLAN_PURPOSE, Trust
-from recondiff.plan.file import Plan
+from recondiff.plan.file import Event, Plan
 from recondiff.plan.ledger import Line, head, ledger_path
 
 
@@ -53,6 +55,22 @@ def head_text(value: str) -> str:
     return value[:19] if value.startswith("sha256:") else value
 
 
+_HEAD = re.compile(r"sha256:[0-9a-f]{12,64}")
+"""A ledger head given to pin it: at least what apply prints (:func:`head_text`)."""
+
+
+def pinned_head(given: str) -> str:
+    """``--decisions-head`` checked: a prefix of nothing ("$HEAD" unset) or of a few
+    digits would match any ledger, so it must be sha256: and 12 hex digits or more."""
+    value = given.strip().lower()
+    if not _HEAD.fullmatch(value):
+        raise InputError(
+            f"--decisions-head {printable(given[:80])!r} is not a ledger head: give sha256: and "
+            "at least 12 hex digits, as apply prints it (decisions head sha256:...)"
+        )
+    return value
+
+
 def verify(
     plan_path: Path | str,
     header: Plan,
@@ -70,6 +88,8 @@ def verify(
     the ledger's last line (``--decisions-head``): a ledger cut short is refused."""
     where = str(plan_path)
     ledger = ledger_path(plan_path)
+    if expect_head is not None:
+        expect_head = pinned_head(expect_head)
     if not allow_unsigned and not trust:
         raise UnsignedError(
             f"{where}: no trusted keys to check the plan's signatures against; name a trust "
@@ -124,6 +144,72 @@ def _check(
 def _known(trust: Trust, signature: object) -> bool:
     key = signature.get("key") if isinstance(signature, dict) else None
     return isinstance(key, str) and trust.name_of(key) is not None
+
+
+class VerifiedPlan:
+    """A plan file whose signatures are checked (:func:`verify`), read in two
+    passes with flat memory: :meth:`scan` checks every line against the schema and
+    the digest (and must run to its end before anything acts), :meth:`events`
+    reads the same lines again, each held to the hash the scan saw for it."""
+
+    def __init__(
+        self,
+        plan_path: Path | str,
+        trust: Trust,
+        *,
+        allow_unsigned: bool = False,
+        expect_head: str | None = None,
+    ) -> None:
+        from recondiff.plan import file, ledger
+
+        self.path = Path(plan_path)
+        self.header: Plan = file.read_header(self.path)
+        self.lines = ledger.read(self.path, self.header)
+        # signatures first: the header's digest is then held to the events by scan()
+        self.verified = verify(
+            self.path, self.header, self.lines, trust,
+            allow_unsigned=allow_unsigned, expect_head=expect_head,
+        )  # fmt: skip
+        self._hashes: list[bytes] = []
+        self._scanned = False
+
+    def _decided(self, events: Iterator[Event]) -> Iterator[Event]:
+        from recondiff.plan import ledger
+
+        decisions = ledger.Decisions(self.lines, ledger_path(self.path))
+        for event in events:
+            yield decisions.apply(event)
+        decisions.finish()
+
+    def scan(self) -> Iterator[Event]:
+        """Every event, checked in full, with its decision; the digest and the
+        ledger's ids are checked when the iteration ends."""
+        from recondiff.plan import file
+
+        def checked() -> Iterator[Event]:
+            seen: set[str] = set()
+            for number, line in file.iter_lines(self.path, self.header):
+                parsed = file.parse_line(line, self.path, number)
+                event = file.check_event(parsed, self.path, number)
+                if event["id"] in seen:
+                    raise InputError(
+                        f"{self.path}: line {number}: event id {event['id']} appears twice"
+                    )
+                seen.add(event["id"])
+                self._hashes.append(hashlib.sha256(line).digest())
+                yield event
+
+        self._hashes.clear()
+        yield from self._decided(checked())
+        self._scanned = True
+
+    def events(self) -> Iterator[Event]:
+        """The events again, with their decisions, for acting on (after :meth:`scan`)."""
+        from recondiff.plan import file
+
+        if not self._scanned:
+            raise RuntimeError("scan() the plan before acting on its events")
+        yield from self._decided(file.iter_pinned(self.path, self.header, self._hashes))
 
 
 def load_verified(

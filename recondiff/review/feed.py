@@ -11,7 +11,8 @@ from typing import Any
 from recondiff.io import csvsafe
 from recondiff.io.atomic import write_text_atomically
 from recondiff.plan import file as plan_mod
-from recondiff.plan.file import Plan
+from recondiff.plan.choices import assigned_link, is_owner_event
+from recondiff.plan.file import Event, Plan
 
 FEED_COLUMNS = (
     "event_id",
@@ -37,15 +38,17 @@ def feed_rows(plan: Plan) -> tuple[list[dict[str, Any]], int]:
     One row (:data:`FEED_COLUMNS`) per change of every repository event that is
     ``auto`` or ``approved``, in plan order; an event with no changes gives one
     row with empty ``attribute``/``op`` and no values. Pending and rejected
-    repository events are left out (the count returned).
+    repository events are left out (the count returned). An owner decision
+    (docs/plan.md, Owners) is in once a reviewer assigned its owner: the link of
+    the chosen identity to the account, approval ``assigned``.
     """
     rows: list[dict[str, Any]] = []
     left_out = 0
-    for event in plan["events"]:
-        if event["target"] != "repository":
+    for planned in plan["events"]:
+        if planned["target"] != "repository":
             continue
-        state = event["approval"]["state"]
-        if state not in ("auto", "approved"):
+        event, state = _feed_event(planned)
+        if state not in ("auto", "approved", "assigned"):
             left_out += 1
             continue
         obj = event["object"]
@@ -66,6 +69,18 @@ def feed_rows(plan: Plan) -> tuple[list[dict[str, Any]], int]:
                 | tail
             )
     return rows, left_out
+
+
+def _feed_event(event: Event) -> tuple[Event, str]:
+    """The event as the feed writes it, and its approval: an owner decision whose
+    owner was assigned (the ledger's ``identity``) links that identity."""
+    approval = event["approval"]
+    if not is_owner_event(event):
+        return event, str(approval["state"])
+    identity = approval.get("identity")
+    if not identity or approval["state"] == "rejected":
+        return event, "pending" if approval["state"] != "rejected" else "rejected"
+    return assigned_link(event, str(identity)), "assigned"
 
 
 @dataclass(frozen=True)

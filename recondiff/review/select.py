@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from typing import Any
 
 from recondiff.errors import RecondiffError
@@ -126,11 +127,17 @@ def _key_lower(value: object) -> str | None:
     return low if low is None or low.upper() == str(value).upper() else str(value)
 
 
+@lru_cache(maxsize=4096)  # a plan names few attributes, a selector reads them per event
 def attribute_name(description: str) -> str:
     """The name ``--attribute`` compares: lower case, no options, an alias or OID by
     its usual name (``surname``, ``2.5.4.4`` and ``sn;lang-en`` are all ``sn``)."""
     name = drift_group(description)
     return attribute_type(description) if name == UNKNOWN_TYPE else name
+
+
+@lru_cache(maxsize=64)
+def _names(attributes: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(attribute_name(a) for a in attributes)
 
 
 def _any(patterns: tuple[str, ...], value: str | None) -> bool:
@@ -148,7 +155,7 @@ def matches(event: Event, selector: Selector) -> bool:
     ):
         return False
     if selector.attributes:
-        wanted = {attribute_name(a) for a in selector.attributes}
+        wanted = _names(selector.attributes)
         # Every attribute the event changes must be named: an event is decided
         # whole, so "--attribute mail" must not approve an add that also sets mail.
         types = {attribute_name(c["attribute"]) for c in event.get("changes") or ()}

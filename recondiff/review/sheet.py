@@ -17,6 +17,7 @@ from recondiff.errors import InputError
 from recondiff.io import csvsafe
 from recondiff.plan import file as plan_mod
 from recondiff.plan import ledger
+from recondiff.plan.choices import OwnerChoice, is_owner_event, owner_choice
 from recondiff.plan.file import Event, Plan
 from recondiff.review.summary import describe, short_digest
 
@@ -37,8 +38,12 @@ DECISION_COLUMNS = (
     "decision",
     "by",
     "comment",
+    "owner_candidates",
+    "owner",
 )
-"""The decisions sheet's columns, in this order (``export-decisions``)."""
+"""The decisions sheet's columns, in this order (``export-decisions``). ``owner``
+is the identity chosen for an owner decision (docs/plan.md, Owners), among
+``owner_candidates`` (:func:`candidates_cell`)."""
 
 REQUIRED_DECISION_COLUMNS = ("plan_digest", "decisions_head", "event_id", "decision")
 """Columns ``import-decisions`` cannot do without; ``by`` and ``comment`` may be absent."""
@@ -83,9 +88,87 @@ def decision_rows(plan: Plan, head: str | None = None) -> list[list[str | None]]
                 approval["state"] if decided else None,
                 approval["by"] if decided else None,
                 approval["comment"] if decided else None,
+                candidates_cell(event),
+                approval.get("identity"),
             ]
         )
     return rows
+
+
+def candidates_cell(event: Event) -> str | None:
+    """An owner decision's candidates for the sheet, best first: ``2 (score 7:
+    by-mail; 3 agree) | 3 (score 5: by-mail; 1 agree) | default svc-owner``."""
+    if not is_owner_event(event):
+        return None
+    owner = event["owner"]
+    shown = [
+        f"{c['identity_key']} (score {c['score']}: {', '.join(c['rules']) or 'no rule'}; "
+        f"{c['agreeing']} agree)"
+        for c in owner["candidates"]
+    ]
+    if owner.get("default_identity"):
+        shown.append(f"default {owner['default_identity']}")
+    return " | ".join(shown) or "(none)"
+
+
+@dataclass(frozen=True)
+class OwnerDecision:
+    """An ``owner`` cell of a decisions sheet: the checked choice, who made it."""
+
+    row: int
+    choice: OwnerChoice
+    by: str
+    comment: str | None
+
+
+def read_owners(
+    plan: Plan,
+    csv_path: Path | str,
+    by: str | None = None,
+    source: Path | str = "plan",
+) -> list[OwnerDecision]:
+    """The owners a decisions sheet chooses (its ``owner`` cells), each checked
+    against its event (:func:`recondiff.plan.choices.owner_choice`: a candidate
+    or the default identity); change nothing. A sheet without the column
+    chooses none. Refuses, with the row and column: an owner on an event that
+    is no owner decision, an identity it does not offer, a row that also
+    rejects the event, a choice without approver. :func:`import_decisions`
+    appends one ``assigned`` ledger line per result."""
+    sheet = _Sheet(csvsafe.read_csv(Path(csv_path), what="decisions sheet"))
+    if "owner" not in sheet.names:
+        return []
+    head = _head(source, plan) if isinstance(source, Path) else plan["digest"]
+    for number, row in sheet.rows:
+        sheet.check_plan(number, row, plan, head, source)
+    events = {e["id"]: e for e in plan["events"]}
+    owners: list[OwnerDecision] = []
+    for number, row in sheet.rows:
+        identity = sheet.cell(row, "owner")
+        event = events.get(sheet.cell(row, "event_id"))
+        if not identity or event is None:
+            continue  # blank, or an unknown id (read_decisions says so)
+        if identity == (event["approval"].get("identity") or ""):
+            continue  # as exported: already the event's owner
+        where = f"{sheet.where}: row {number}, column owner"
+        if sheet.cell(row, "decision").lower() in ("rejected", "reject"):
+            raise InputError(f"{where}: the row also rejects event {event['id']}; keep one")
+        try:
+            choice = owner_choice(event, identity)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        approver = sheet.cell(row, "by") or (by or "").strip()
+        if not approver:
+            raise InputError(
+                f"{where}: choosing an owner needs the approver's name; fill the by column "
+                "or pass --by NAME"
+            )
+        if not approver.isprintable():  # the ledger refuses it: refuse the sheet before any line
+            raise InputError(
+                f"{sheet.where}: row {number}, column by: the approver's name must be one line "
+                "without control characters"
+            )
+        owners.append(OwnerDecision(number, choice, approver, sheet.cell(row, "comment") or None))
+    return owners
 
 
 def export_decisions(plan_path: Path | str, out: Path | str, *, bom: bool = False) -> int:
@@ -263,6 +346,11 @@ class _Sheet:
                 f"{where}: row {number}, column by: a decision needs the approver's name; "
                 "fill the by column or pass --by NAME"
             )
+        if not approver.isprintable():  # the ledger refuses it: refuse the sheet before any line
+            raise InputError(
+                f"{where}: row {number}, column by: the approver's name must be one line "
+                "without control characters"
+            )
         comment = self.cell(row, "comment") or None
         return Decision(number, event_id, decision, approver, comment)
 
@@ -284,6 +372,7 @@ def import_decisions(
     path = Path(plan_path)
     plan = plan_mod.load_plan(path)
     decisions, blank = read_decisions(plan, csv_path, by, path)
+    owners = read_owners(plan, csv_path, by, path)
     events = {e["id"]: e for e in plan["events"]}
     when = at or datetime.now(UTC)
     groups: dict[tuple[str, str, str | None], list[str]] = {}
@@ -309,6 +398,13 @@ def import_decisions(
         )
         ledger.append(path, header, entry, sign)
         decided.extend((i, decision) for i in ids)
+    for owner in owners:  # the owner column (docs/plan.md, Owners): one line each
+        entry = ledger.Entry(
+            "assigned", [owner.choice.event_id], owner.by, f"sheet {Path(csv_path).name}",
+            owner.comment, identity=owner.choice.identity, at=when,
+        )
+        ledger.append(path, header, entry, sign)
+        decided.append((owner.choice.event_id, "assigned"))
     decided.sort(key=lambda item: order[item[0]])
     return ImportResult(decided, unchanged, blank)
 

@@ -4,6 +4,7 @@ and the summary ``plan show`` prints (``--json``: :func:`summarise`)."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -32,7 +33,12 @@ def describe(event: Event) -> str:
     list (remove the whole attribute) shows the attribute alone.
     """
     obj = event["object"]
-    if event["target"] == "repository":
+    if event.get("owner") is not None:  # an owner decision (docs/plan.md, Owners)
+        chosen = (event.get("approval") or {}).get("identity")
+        subject = (
+            f"identity {chosen}" if chosen else f"the owner to choose of account {obj['key']}"
+        )
+    elif event["target"] == "repository":
         if obj["identity_key"]:
             subject = f"identity {obj['identity_key']}"
         else:
@@ -69,6 +75,17 @@ def reason_line(event: Event) -> str:
     drift = reason.get("drift") or []
     if drift:
         text += ": " + _drift_text(drift)
+    owner = event.get("owner")
+    if owner is not None:
+        offered = [f"{c['identity_key']} ({c['score']})" for c in owner["candidates"]]
+        if owner.get("default_identity"):
+            offered.append(f"default {owner['default_identity']}")
+        text += ": candidates " + (", ".join(offered) or "none")
+    choices = event.get("choices")
+    if choices:  # a rejected new account: delete or disable, per account
+        chosen = (event.get("approval") or {}).get("action")
+        offered = [a for a in sorted(choices) if choices[a] is not None]
+        text += f" ({chosen} chosen)" if chosen else f" (--action {' or '.join(offered)})"
     return printable(text)
 
 
@@ -124,15 +141,20 @@ def summarise(
     ``attention`` (as in the plan), and ``accepted``, the findings an exception
     covers (the header's, at most ``limit``; ``accepted_total`` counts them).
     """
-    tally = plan_mod.Tally()
+    seen: Counter[tuple[str, str, str, bool]] = Counter()
     alerts: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
+    room = limit if limit is not None else -1  # -1: no limit
     for event in plan["events"] if events is None else events:
-        tally.add(event)
-        if event["alert"] and (limit is None or len(alerts) < limit):
+        state, alert = event["approval"]["state"], event["alert"]
+        seen[(event["operation"], event["response"], state, bool(alert))] += 1
+        if alert and len(alerts) != room:
             alerts.append(brief(event))
-        if event["approval"]["state"] == "pending" and (limit is None or len(pending) < limit):
+        if state == "pending" and len(pending) != room:
             pending.append(brief(event))
+    tally = plan_mod.Tally()
+    for (operation, response, state, alert), n in seen.items():
+        tally.count(operation, response, state, "alert" if alert else None, n)
     counts = tally.as_dict()
     return {
         "plan_id": plan["plan_id"],

@@ -56,10 +56,17 @@ from recondiff.engine.workdirs import (
     work_directory,
 )
 from recondiff.errors import ExitCode
-from recondiff.history import History, PreviousRun, config_key, history_path
+from recondiff.history import (
+    History,
+    PreviousRun,
+    config_key,
+    exceptions_clock,
+    history_path,
+)
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
-from recondiff.plan.file import Plan, PlanWriter, Sign
+from recondiff.plan.file import PLAN_FILE, Plan, PlanWriter, Sign
+from recondiff.plan.findings import Harvested, harvest
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
@@ -95,6 +102,9 @@ class _Run:
     started: datetime
     timings: dict[str, float]
     sign: Sign | None = None  # signs the plan's digest ([plan] signing_key)
+    # the exceptions of this config active at the run's clock (history.py), if any
+    exceptions: Path | None = None
+    harvested: Harvested | None = None  # the replaced plan's decisions, recorded
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -146,6 +156,8 @@ def compare(
                 drift(session, fills)
             # results: the counts, then the output tables, into the staging directory
             counts, warnings = results.count(session, run.cfg, inputs.endpoint.path)
+            if run.harvested and run.harvested.warning:
+                warnings.append(run.harvested.warning)
             run.say("writing results")
             with staging(run.out) as staged:
                 with run.timed("write"):
@@ -212,6 +224,11 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
     into ``work`` first), the shrink guard between them, and their columns."""
     cfg = run.cfg
     previous = run.history.previous(run.history_key, work / "previous_findings.parquet")
+    # the replaced plan's accepted and rejected decisions first: they apply to this run
+    run.harvested = harvest(run.out / PLAN_FILE, run.history, cfg.trust)
+    run.exceptions = run.history.active_exceptions(
+        run.history_key, exceptions_clock(run.started), work / "exceptions.parquet"
+    )
     with run.timed("ingest"):
         run.say("reading inputs")
         ep_in = read_input(cfg, "endpoint", work, allow_empty)
@@ -230,6 +247,7 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
     """Write plan.jsonl as its events come; return the header and the events
     the report shows."""
     run.say("writing the action plan")
+    _load_exceptions(session, run.exceptions)
     planner = Planner(
         run.cfg,
         session.step,
@@ -258,11 +276,21 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
         return writer.finish(header, run.sign)
 
 
+def _load_exceptions(session: Session, exceptions: Path | None) -> None:
+    """The exceptions of this config active at the run's clock, for the planner
+    to propose nothing for what they accept (recondiff/plan/findings.py)."""
+    if exceptions is not None:
+        session.step("history/load_exceptions", {"path": str(exceptions)})
+    else:
+        session.step("history/no_exceptions", {})
+
+
 def _plan_summary(plan: Plan) -> dict[str, Any]:
     return {
         "plan_id": plan["plan_id"],
         "digest": plan["digest"],
         "attention": len(plan["attention"]),
+        "accepted": len(plan.get("accepted", [])),
         **plan["counts"],
     }
 

@@ -8,6 +8,12 @@ The next run of the same config (same endpoint and repository names) reads
 them to tell what is new, resolved and persisting, how old each finding is,
 and which unmatched account belonged to an identity that has since vanished
 (``queries/classify/vanished.sql``). SQL in ``queries/history/``.
+
+It also keeps the reviewers' persistent decisions: ``exceptions``, each an
+accept or reject of one finding (recondiff/plan/findings.py), recorded from a
+plan's decisions ledger (:meth:`History.record_exceptions`), loaded by the next
+compare of the same config (:meth:`History.active_exceptions`), listed and
+revoked by ``recondiff exceptions``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +53,266 @@ class PreviousRun:
     summary: dict[str, Any] | None = None  # its summary.json (None if unreadable)
 
 
-class History:
+# --- persistent decisions (exceptions) ---------------------------------------------
+
+CLOCK_VARIABLE = "RECONDIFF_NOW"
+"""An ISO 8601 time that replaces the clock exceptions expire by (tests, dry runs)."""
+
+PERSISTENT = ("accepted", "rejected")
+"""The ledger decisions recorded as exceptions."""
+
+
+def exceptions_clock(default: datetime) -> datetime:
+    """The time exceptions are judged at: ``RECONDIFF_NOW`` when set, else
+    ``default`` (a compare's start time, or now)."""
+    text = os.environ.get(CLOCK_VARIABLE, "").strip()
+    if not text:
+        return default
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{CLOCK_VARIABLE}={text!r} is not an ISO 8601 time like 2026-11-23T08:00:00Z"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """What :meth:`History.record_exceptions` did: the config the plan was written
+    for (None: no run of this history wrote it, nothing recorded) and how many
+    exceptions were added (0 when the ledger was harvested before)."""
+
+    config_key: str | None
+    added: int
+
+
+class _Exceptions:
+    """The exception methods of :class:`History` (a mixin: same file, same lock)."""
+
+    path: Path
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        raise NotImplementedError
+
+    def record_exceptions(
+        self, plan_digest: str, decided: Iterable[tuple[Mapping[str, Any], Any]]
+    ) -> Harvest:
+        """Record the persistent decisions of one plan: ``decided`` pairs each event
+        (a plan event dict) with a ledger line deciding it (a mapping or an object
+        with the ledger's fields: ``seq``, ``decision``, ``by``, ``comment``,
+        ``at``, ``until``). Per event only its last line (highest ``seq``)
+        counts; an ``accepted`` or ``rejected`` one adds an exception for each
+        finding in the event's ``findings``. Idempotent: keyed by the plan's
+        digest, the line's seq and the finding. The config is that of the
+        recorded run whose summary names ``plan_digest``; a plan no run of this
+        history wrote records nothing (``Harvest(None, 0)``)."""
+        rows = _exception_rows(plan_digest, decided)
+        if not self.path.exists():
+            return Harvest(None, 0)
+        con = self._connect(read_only=False)
+        try:
+            found = con.execute(load("history/plan_config"), {"digest": plan_digest}).fetchall()
+            if not found:
+                return Harvest(None, 0)
+            key = str(found[0][0])
+            con.execute("BEGIN TRANSACTION")
+            before = _count(con)
+            if rows:
+                con.execute(load("history/record_exception"), {"rows": rows, "config_key": key})
+            added = _count(con) - before
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise self._failed("cannot record the decisions", exc) from None
+        finally:
+            con.close()
+        return Harvest(key, added)
+
+    def active_exceptions(self, key: str, now: datetime, path: Path) -> Path | None:
+        """Write the exceptions of config ``key`` active at ``now`` to the Parquet
+        file ``path`` (history/load_exceptions.sql loads it); None when there is none."""
+        if not self.path.exists():
+            return None
+        con = self._connect(read_only=True)
+        try:
+            if not con.execute(load("history/has_exceptions")).fetchall()[0][0]:
+                return None
+            con.execute(
+                load("history/active_exceptions"),
+                {"config_key": key, "now": now, "path": str(path)},
+            )
+            rows = con.execute("SELECT count(*) FROM read_parquet($p)", {"p": str(path)})
+            return path if rows.fetchall()[0][0] else None
+        except duckdb.Error as exc:
+            raise self._failed("cannot read the exceptions", exc) from None
+        finally:
+            con.close()
+
+    def exceptions(
+        self, now: datetime, *, key: str | None = None, everything: bool = False
+    ) -> list[dict[str, Any]]:
+        """Recorded exceptions, newest first, each with its ``state`` at ``now``
+        (active, expired, revoked): only the active ones unless ``everything``."""
+        if not self.path.exists():
+            return []
+        con = self._connect(read_only=True)
+        try:
+            if not con.execute(load("history/has_exceptions")).fetchall()[0][0]:
+                return []
+            rows = fetch_dicts(
+                con.execute(
+                    load("history/exceptions"),
+                    {"config_key": key, "now": now, "all": everything},
+                )
+            )
+        except duckdb.Error as exc:
+            raise self._failed("cannot read the exceptions", exc) from None
+        finally:
+            con.close()
+        for row in rows:
+            row["shown"] = json.loads(row["shown"])
+        return rows
+
+    def revoke_exception(
+        self, exception_id: str, by: str, reason: str | None, at: datetime
+    ) -> None:
+        """Mark one exception revoked (kept, with who, when and why). Raises
+        :class:`InputError` for an unknown or already revoked exception."""
+        if not by.strip():
+            raise InputError("revoking an exception needs the reviewer's name (--by NAME)")
+        if not self.path.exists():
+            raise InputError(f"{self.path}: no run history here; pass --state DIR")
+        con = self._connect(read_only=False)
+        try:
+            done = con.execute(
+                load("history/revoke_exception"),
+                {"exception_id": exception_id, "by": by, "reason": reason or None, "at": at},
+            ).fetchall()
+            if not done:
+                known = con.execute(
+                    "SELECT revoked_by FROM exceptions WHERE exception_id = $id",
+                    {"id": exception_id},
+                ).fetchall()
+        except duckdb.Error as exc:
+            raise self._failed("cannot revoke the exception", exc) from None
+        finally:
+            con.close()
+        if not done:
+            if known:
+                raise InputError(f"{exception_id}: already revoked (by {known[0][0]})")
+            raise InputError(
+                f"{exception_id}: no such exception in {self.path}; "
+                "recondiff exceptions list --all shows them"
+            )
+
+    def _failed(self, what: str, exc: BaseException) -> InputError:
+        if "interrupted" in str(exc).lower():
+            raise KeyboardInterrupt from None
+        first = "no space left on device" if no_space(exc) else first_line(exc)
+        return InputError(f"{self.path}: {what} ({first})")
+
+
+def _count(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT count(*) FROM exceptions").fetchall()[0][0])
+
+
+def _field(line: Any, name: str) -> Any:
+    """A ledger line's field, whether the line is a mapping or an object."""
+    if isinstance(line, Mapping):
+        return line.get(name)
+    return getattr(line, name, None)
+
+
+def _exception_rows(
+    plan_digest: str, decided: Iterable[tuple[Mapping[str, Any], Any]]
+) -> list[dict[str, Any]]:
+    """The exception rows of the last persistent decision of each event."""
+    last: dict[str, tuple[Mapping[str, Any], Any]] = {}
+    for event, line in decided:
+        seen = last.get(event["id"])
+        if seen is None or int(_field(line, "seq")) >= int(_field(seen[1], "seq")):
+            last[event["id"]] = (event, line)
+    rows: list[dict[str, Any]] = []
+    for event, line in last.values():
+        decision = _field(line, "decision")
+        if decision not in PERSISTENT:
+            continue
+        by = str(_field(line, "by") or "").strip()
+        if not by or not _field(line, "at"):
+            raise InputError(
+                f"{plan_digest}: ledger line {_field(line, 'seq')} lacks 'by' or 'at'"
+            )
+        findings = event.get("findings") or []
+        for i, finding in enumerate(findings):
+            rows.append(
+                _exception_row(plan_digest, event, line, finding, _shown(event, findings, i))
+                | {"decision": decision, "decided_by": by}
+            )
+    return rows
+
+
+def _exception_row(
+    plan_digest: str, event: Mapping[str, Any], line: Any, finding: Mapping[str, Any],
+    shown: dict[str, Any],
+) -> dict[str, Any]:
+    obj = event["object"]
+    seq = int(_field(line, "seq"))
+    seed = f"{plan_digest}\x1e{seq}\x1e{finding['key']}".encode()
+    return {
+        "exception_id": "ex-" + hashlib.sha256(seed).hexdigest()[:16],
+        "finding_key": finding["key"],
+        "account": obj.get("key") or (obj.get("member_of") or {}).get("key")
+        or obj.get("identity_key"),
+        "identity_key": obj.get("identity_key"),
+        "situation": event["reason"]["situation"],
+        "attribute": finding.get("attribute"),
+        "shown": json.dumps(shown, ensure_ascii=False, sort_keys=True),
+        "reason": _field(line, "comment") or None,
+        "decided_at": _iso(_when_of(_field(line, "at"), "at")),
+        "until": _iso(_when_of(_field(line, "until"), "until")),
+        "source_plan": plan_digest,
+        "source_seq": seq,
+    }
+
+
+def _shown(event: Mapping[str, Any], findings: list[Any], i: int) -> dict[str, Any]:
+    """What the reviewer saw of finding ``i``: its drift row (an event's drift
+    rows and findings are in the same order), or for the account the event."""
+    drift = event["reason"].get("drift") or []
+    if findings[i].get("attribute") is None or len(drift) != len(findings):
+        return {
+            "event": event["id"],
+            "operation": event["operation"],
+            "target": event["target"],
+            "dn": event["object"].get("dn"),
+        }
+    row = drift[i]
+    return {
+        "event": event["id"],
+        "kind": row.get("kind"),
+        "endpoint_value": row.get("endpoint_value"),
+        "repository_value": row.get("repository_value"),
+    }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def _when_of(value: Any, name: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        when = value
+    else:
+        try:
+            when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(f"ledger: {name} {value!r} is not an ISO 8601 time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class History(_Exceptions):
     """One history file. Each method opens it for just as long as it needs."""
 
     def __init__(self, path: Path) -> None:
@@ -318,3 +583,4 @@ def _summary(text: object) -> dict[str, Any] | None:
 
 def _from_us(micros: int) -> datetime:
     return datetime.fromtimestamp(micros / 1_000_000, UTC)
+

@@ -95,3 +95,10 @@ CREATE OR REPLACE MACRO rd_disable_pre(method, extra, attribute, has_column) AS
         WHEN 'openldap' THEN [rd_pre('pwdAccountLockedTime', [])]
         ELSE CASE WHEN has_column THEN [rd_pre(attribute, extra)] ELSE rd_no_pre() END
     END;
+
+-- An event's "findings" (docs/plan.md): the finding key it comes from
+-- (macros/situations.sql rd_finding_key) with the attribute it is about (NULL
+-- for the account itself); none when the row has no key.
+CREATE OR REPLACE MACRO rd_findings(attribute, finding_key) AS
+    CASE WHEN finding_key IS NULL THEN CAST([] AS STRUCT(attribute VARCHAR, "key" VARCHAR)[])
+         ELSE [{'attribute': CAST(attribute AS VARCHAR), 'key': finding_key}] END;

@@ -23,3 +23,21 @@ CREATE OR REPLACE MACRO rd_finding(situation, sync, endpoint_key, identity_key) 
 -- A situations row is a finding unless it is excluded or a linked pair in sync.
 CREATE OR REPLACE MACRO rd_is_finding(situation, sync) AS
     situation <> 'excluded' AND NOT (situation = 'linked' AND sync IS NOT DISTINCT FROM 'in_sync');
+
+-- The identity of one finding the plan proposes something for, the same in the
+-- next run for the same finding (history's exceptions, docs/plan.md "Decisions
+-- that persist"): the account (its key as spelled, trimmed, NFC: a look-alike
+-- key is another account; the entry's UUID when the export has one, so an
+-- entry re-created under the key is another account), the identity, the
+-- situation, the attribute type (NULL for the account itself) and the values,
+-- hashed as canonical JSON (unambiguous). Another value gives another key.
+CREATE OR REPLACE MACRO rd_finding_key(endpoint_key, identity_key, uuid, situation, attribute,
+                                       vals) AS
+    'fd-' || sha256(to_json({
+        'account': nullif(rd_nfc(rd_strip(endpoint_key)), ''),
+        'identity': nullif(rd_nfc(rd_strip(identity_key)), ''),
+        'uuid': nullif(rd_strip(uuid), ''),
+        'situation': situation,
+        'attribute': attribute,
+        'values': vals
+    }))[1:32];

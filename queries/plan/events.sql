@@ -6,6 +6,8 @@
 -- (and per capability value the repository takes), and last the repository's
 -- modify for its plain attributes. Policy (which response each situation and
 -- drift row gets) was decided before: plan_row.action, plan_drift_row.response.
+-- Every event carries the finding keys it comes from (findings: plan/finding_*.sql),
+-- which a persistent accept or reject records (recondiff/history.py).
 -- Struct fields are declared in sorted order: to_json then writes the
 -- canonical form (macros/events.sql).
 WITH attrs AS (
@@ -20,6 +22,8 @@ WITH attrs AS (
 -- --- account events (one per acted-on situations row) -------------------------
 acted AS (
     SELECT r.*, a.vals AS acc_vals, coalesce(a.extra, []) AS acc_extra,
+           -- the finding it comes from (plan/finding_accounts.sql)
+           rd_findings(NULL, f.finding_key) AS findings,
            i.vals AS id_vals, i.dn_values,
            -- the entry itself (entryUUID/objectGUID at export): a DN re-used by
            -- another object fails the assertion
@@ -33,6 +37,7 @@ acted AS (
                   lambda x: rd_pre(x.name, a.vals[x.idx])) AS account_pre
     FROM plan_row r
     LEFT JOIN plan_account a ON a.ep_row = r.endpoint_record
+    LEFT JOIN plan_row_finding f ON f.ord = r.ord
     LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
     LEFT JOIN plan_identity i
            ON i.identity_norm = CASE WHEN r.action = 'add_to_endpoint' THEN rd_key(r.identity_key) END
@@ -53,7 +58,7 @@ disabling AS (
 ),
 account AS (
     SELECT
-        ord, 0 AS grp, 0 AS sub1, 0 AS sub2, situation, rule, response, review, action,
+        ord, 0 AS grp, 0 AS sub1, 0 AS sub2, situation, rule, response, review, action, findings,
         endpoint_key AS key, endpoint_dn, identity_key, id_vals,
         CASE WHEN action IN ('link', 'unlink', 'assign_default_user', 'add_to_repository',
                              'delete_from_repository') THEN 'repository' ELSE 'endpoint' END
@@ -147,6 +152,9 @@ created_lists AS (
 created_members AS (
     SELECT ord, 1 AS grp, list_idx AS sub1, generate_subscripts(groups, 1) AS sub2,
            situation, rule, response, review, key, dn, object_identity, membership,
+           -- no finding of its own: deciding one group of a new account must never
+           -- be remembered as a decision on the account (its add event's finding)
+           rd_findings(NULL, NULL) AS findings,
            unnest(groups) AS group_dn
     FROM created_lists
 ),
@@ -155,7 +163,7 @@ created_members AS (
 drow AS (
     SELECT r.ord, r.endpoint_key AS key, r.endpoint_dn AS dn, r.identity_key, r.situation,
            r.rule, d.pos, d.kind, d.endpoint_value, d.repository_value, d.response, d.alert,
-           u.uuid,
+           u.uuid, rd_findings(d.attribute, df.finding_key) AS findings,
            -- the pair itself waits for review (correlated = "review"): so do its fixes
            coalesce(r.review, false) AS pair_review,
            m.capability, m.membership, m.endpoint AS ep_attr, m.repository AS repo_attr,
@@ -182,6 +190,7 @@ drow AS (
                ELSE [rd_pre(m.repository, [d.repository_value])] END AS repo_pre
     FROM plan_row r
     JOIN plan_drift_row d ON d.ep_row = r.endpoint_record
+    LEFT JOIN plan_drift_finding df ON df.pos = d.pos
     JOIN attrs m USING (attr_idx)
     LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
     WHERE r.sync = 'drifted' AND d.response <> 'do_nothing'
@@ -218,7 +227,7 @@ fragment AS (
                 || (CASE WHEN kind IN ('changed', 'added') THEN [rd_pre(ep_attr, old)]
                       ELSE rd_no_pre() END)
                 ELSE repo_pre END,
-            'why': why, 'response': response, 'alert': alert} AS item
+            'why': why, 'response': response, 'alert': alert, 'findings': findings} AS item
     FROM drow WHERE cls IN ('plain', 'repository')
 ),
 -- The rows of one account are gathered unordered and sorted by pos inside the
@@ -247,6 +256,7 @@ plain AS (
            flatten(list_transform(items, lambda x: x.changes)) AS changes,
            rd_merge_pre(flatten(list_transform(items, lambda x: x.pre))) AS preconditions,
            list_transform(items, lambda x: x.why) AS drift,
+           flatten(list_transform(items, lambda x: x.findings)) AS findings,
            list_filter(list_transform(items, lambda x: x.alert), lambda a: a IS NOT NULL)[1]
                AS alert,
            cls = 'plain_review' AS review
@@ -258,6 +268,7 @@ repository AS (
            flatten(list_transform(items, lambda x: x.changes)) AS changes,
            rd_merge_pre(flatten(list_transform(items, lambda x: x.pre))) AS preconditions,
            list_transform(items, lambda x: x.why) AS drift,
+           flatten(list_transform(items, lambda x: x.findings)) AS findings,
            list_filter(list_transform(items, lambda x: x.alert), lambda a: a IS NOT NULL)[1]
                AS alert,
            pair_review AS review
@@ -267,7 +278,7 @@ repository_value AS (
     SELECT ord, 3 AS grp, pos AS sub1, 0 AS sub2, key, dn, identity_key, situation, rule,
            'repository' AS target, 'update_repository' AS response,
            [repo_change] AS changes, rd_merge_pre(repo_pre) AS preconditions,
-           [why] AS drift, alert, pair_review AS review
+           [why] AS drift, findings, alert, pair_review AS review
     FROM drow WHERE cls = 'repository_value'
 ),
 value_change AS (
@@ -285,7 +296,7 @@ attribute_value AS (
                  ELSE [rd_pre(CAST($uuid_attr AS VARCHAR), [uuid])] END)
            || CASE WHEN op = 'delete' THEN [rd_pre(ep_attr, [value])] ELSE rd_no_pre() END
                AS preconditions,
-           [why] AS drift, alert, response = 'review' OR pair_review AS review
+           [why] AS drift, findings, alert, response = 'review' OR pair_review AS review
     FROM value_change WHERE membership IS NULL
 ),
 -- memberOf is computed by the directory: the event changes the group's member list
@@ -295,7 +306,7 @@ member_value AS (
            [rd_change(op, membership, member)] AS changes,
            CASE WHEN op = 'delete' THEN [rd_pre(membership, member)] ELSE rd_no_pre() END
                AS preconditions,
-           [why] AS drift, alert, response = 'review' OR pair_review AS review
+           [why] AS drift, findings, alert, response = 'review' OR pair_review AS review
     FROM value_change WHERE membership IS NOT NULL
 ),
 account_object_drift AS (
@@ -312,6 +323,7 @@ lines AS (
                'alert': CAST(NULL AS VARCHAR),
                'approval': rd_approval(review),
                'changes': changes,
+               'findings': findings,
                'id': rd_event_id(target, operation, key, dn, object_identity, NULL, NULL, changes),
                'object': {'dn': dn, 'identity_key': object_identity, 'key': key},
                'operation': operation,
@@ -328,6 +340,7 @@ lines AS (
                'approval': rd_approval(review),
                'changes': changes,
                'choices': choices,
+               'findings': findings,
                'id': rd_event_id(target, operation, key, dn, object_identity, NULL, NULL, changes),
                'object': {'dn': dn, 'identity_key': object_identity, 'key': key},
                'operation': operation,
@@ -346,6 +359,7 @@ lines AS (
                'alert': CAST(NULL AS VARCHAR),
                'approval': rd_approval(review),
                'changes': [rd_change('add', membership, [dn])],
+               'findings': findings,
                'id': rd_event_id('endpoint', 'modify', NULL, group_dn, object_identity, key, dn,
                                  [rd_change('add', membership, [dn])]),
                'object': {'dn': group_dn, 'identity_key': object_identity,
@@ -363,6 +377,7 @@ lines AS (
                'alert': alert,
                'approval': rd_approval(review),
                'changes': changes,
+               'findings': findings,
                'id': rd_event_id(target, 'modify', key, dn, identity_key, NULL, NULL, changes),
                'object': {'dn': dn, 'identity_key': identity_key, 'key': key},
                'operation': 'modify',
@@ -378,6 +393,7 @@ lines AS (
                'alert': alert,
                'approval': rd_approval(review),
                'changes': changes,
+               'findings': findings,
                'id': rd_event_id('endpoint', 'modify', NULL, value, identity_key, key, dn, changes),
                -- the member's entryUUID/objectGUID, when the export has it (apply checks it)
                'object': {'dn': value, 'identity_key': identity_key,

@@ -11,6 +11,7 @@ WITH decisions AS (
 )
 SELECT CAST(s.file_row_number AS BIGINT) AS ord, s.situation, s.sync, s.endpoint_key,
        s.endpoint_dn, s.identity_key, s.rule, s.candidates, s.endpoint_record,
+       s.identity_record,
        d.response, d.action, d.review
 FROM read_parquet($situations_parquet, file_row_number = true) s
 LEFT JOIN decisions d USING (situation)

@@ -30,6 +30,7 @@ from recondiff.cli.common import (
     progress,
     sigterm_as_interrupt,
 )
+from recondiff.cli.exceptions import exceptions_group
 from recondiff.cli.keys import keys_group
 from recondiff.cli.plan import plan_group
 from recondiff.cli.plan_assign import assign_command
@@ -368,6 +369,7 @@ plan_group.add_command(assign_command)  # plan assign (docs/plan.md, Owners)
 cli.add_command(apply_command)
 cli.add_command(report_command)
 cli.add_command(keys_group)
+cli.add_command(exceptions_group)
 
 
 def main() -> None:

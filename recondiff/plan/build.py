@@ -26,6 +26,7 @@ from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
+from recondiff.plan.findings import find_and_suppress
 from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
 
 if TYPE_CHECKING:
@@ -124,16 +125,23 @@ class Planner:
 
         The steps, in order: the situations that act, the drift rows' responses,
         the accounts (with the disable column), the entries' UUIDs, the
-        identities (with the DN template's values), the attention list, the
-        header; the events are then streamed from plan/events.sql."""
+        identities (with the DN template's values), the findings (and what an
+        exception accepts dropped: ``plan_exception`` must exist,
+        recondiff/plan/findings.py), the attention list, the header; the events
+        are then streamed from plan/events.sql."""
         attention_situations = self._select_situations(situations_parquet)
         self._drift_rows(params)
         extra = self._accounts(params)
         uuid_attr = self._uuids(params)
         dn_template = self._identities(params, situations_parquet)
+        accepted = find_and_suppress(
+            self.step, params, self.cfg.attributes,
+            self.ep_attrs, self.repo_attrs,
+        )
         self._owners(params)
         attention = self._attention(attention_situations)
         header = self._header(ep_in, repo_in, created_at, uuid_attr, attention)
+        header["accepted"] = accepted
         return header, self._events(extra, uuid_attr, dn_template)
 
     def _select_situations(self, situations_parquet: Path) -> list[str]:

@@ -97,6 +97,8 @@ class ReportBuilder:
             "tables": self._tables(summary, rows, detail_ids, finished),
             "details": {detail_ids[k]: v for k, v in details.items()},
             "history": self._history(common, previous, history, history_key, summary, limit),
+            "accepted": _accepted(plan, limit),
+            "accepted_total": len(plan.get("accepted", [])),
         }
 
     # --- sections ---------------------------------------------------------------
@@ -453,6 +455,16 @@ class _Mapped(NamedTuple):
     repository: str
     compare: str
     is_set: bool
+
+
+def _accepted(plan: Plan, limit: int) -> list[dict[str, Any]]:
+    """What an exception accepts, proposed no more (docs/plan.md, "Decisions that
+    persist"): the first ``limit`` of the plan header's list, long texts cut as
+    every value of report.json is."""
+    return [
+        {k: shown(v) if isinstance(v, str) else v for k, v in row.items()}
+        for row in plan.get("accepted", [])[:limit]
+    ]
 
 
 def _pair(

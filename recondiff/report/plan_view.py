@@ -37,6 +37,23 @@ class PlanEvent:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """A finding the plan proposes nothing for: an exception accepts or rejects it
+    (the header's ``accepted``; docs/plan.md, "Decisions that persist")."""
+
+    id: str
+    decision: str
+    account: str | None
+    situation: str
+    attribute: str | None
+    what: str | None
+    by: str
+    reason: str | None
+    at: str
+    until: str | None
+
+
+@dataclass(frozen=True)
 class PlanView:
     plan_id: str
     created_at: str
@@ -55,6 +72,8 @@ class PlanView:
     decided_total: int
     mismatch: str | None
     """Why this plan may not belong to the report's run, if it may not."""
+    accepted: tuple[Accepted, ...] = ()
+    accepted_total: int = 0
 
 
 def read_plan(plan: Any, report: Report, source: str = "plan.jsonl") -> PlanView:
@@ -86,6 +105,7 @@ def read_plan(plan: Any, report: Report, source: str = "plan.jsonl") -> PlanView
         for name in lists:
             if len(picked[name]) < limit:
                 picked[name].append(e)
+    accepted = top.objs("accepted") if "accepted" in top.data else []
     states = tuple(s for s in APPROVAL_STATES if any(st == s for _, st in tally))
     responses = sorted({r for r, _ in tally})
     matrix = tuple(
@@ -108,6 +128,31 @@ def read_plan(plan: Any, report: Report, source: str = "plan.jsonl") -> PlanView
         decided=tuple(_event(e) for e in picked["decided"]),
         decided_total=totals["decided"],
         mismatch=_mismatch(top, report),
+        accepted=tuple(_accepted(a) for a in accepted[:limit]),
+        accepted_total=len(accepted),
+    )
+
+
+def _accepted(a: Node) -> Accepted:
+    def opt(key: str) -> str | None:
+        return a.opt_text(key) if key in a.data else None
+
+    kind = opt("kind")
+    old, new = shown(opt("endpoint_value")), shown(opt("repository_value"))
+    what = {"added": f"added {old}", "removed": f"removed {new}"}.get(
+        kind or "", f"{old} → {new}" if kind else None
+    )
+    return Accepted(
+        id=a.text("id"),
+        decision=a.text("decision"),
+        account=shown(opt("account")),
+        situation=a.text("situation"),
+        attribute=shown(opt("attribute")),
+        what=what,
+        by=shown(a.text("by")) or "",
+        reason=shown(opt("reason")),
+        at=a.text("at"),
+        until=opt("until"),
     )
 
 

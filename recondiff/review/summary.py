@@ -137,8 +137,9 @@ def summarise(
     ``config``, ``inputs``, ``endpoint``, ``counts`` (derived from the events,
     approvals as decided), ``alerts`` (events with an alert) and ``pending``
     (events awaiting a decision), each in plan order and at most ``limit``
-    (None: all; ``alerts_total`` and ``pending_total`` count them all), and
-    ``attention`` (as in the plan).
+    (None: all; ``alerts_total`` and ``pending_total`` count them all),
+    ``attention`` (as in the plan), and ``accepted``, the findings an exception
+    covers (the header's, at most ``limit``; ``accepted_total`` counts them).
     """
     seen: Counter[tuple[str, str, str, bool]] = Counter()
     alerts: list[dict[str, Any]] = []
@@ -168,6 +169,9 @@ def summarise(
         "alerts_total": counts["alerts"],
         "alerts": alerts,
         "attention": plan["attention"],
+        # what an exception accepts (docs/plan.md, "Decisions that persist")
+        "accepted_total": len(plan.get("accepted", [])),
+        "accepted": plan.get("accepted", [])[:limit],
         "pending_total": counts["by_approval"].get("pending", 0),
         "pending": pending,
     }
@@ -218,6 +222,7 @@ def summary_lines(info: dict[str, Any], plan: Plan) -> list[str]:
         if item.get("candidates"):
             line += f"  candidates {printable(', '.join(item['candidates']))}"
         lines.append(line)
+    lines += accepted_lines(info.get("accepted", []), info.get("accepted_total", 0))
     lines += ["", f"pending ({info['pending_total']})"]
     for event in info["pending"]:
         operation = event["operation"]
@@ -229,6 +234,29 @@ def summary_lines(info: dict[str, Any], plan: Plan) -> list[str]:
         lines.append(f"{line}  {event['reason']}")
     lines += _more(info["pending_total"], len(info["pending"]))
     return lines
+
+
+def accepted_lines(accepted: Sequence[dict[str, Any]], total: int) -> list[str]:
+    """``plan show``'s "accepted" section: the findings an exception accepts or
+    rejects, proposed no more (docs/plan.md, "Decisions that persist"); none
+    without any."""
+    if not total:
+        return []
+    lines = ["", f"accepted ({total})"]
+    for a in accepted:
+        what = printable(a.get("attribute") or "the account")
+        if a.get("kind"):
+            what += f" {a['kind']}: endpoint {_quote(a.get('endpoint_value'))}, " \
+                    f"repository {_quote(a.get('repository_value'))}"
+        line = (
+            f"  {a['id']}  {a['decision']}  {printable(a.get('account') or '-')}  "
+            f"{printable(a['situation'])}  {what}  by {printable(a['by'])} "
+            f"{printable(a['at'])}  until {printable(a.get('until') or 'no expiry')}"
+        )
+        if a.get("reason"):
+            line += f"  why {_quote(a['reason'])}"
+        lines.append(line)
+    return lines + _more(total, len(accepted))
 
 
 def _more(total: int, shown: int) -> list[str]:

@@ -1,0 +1,36 @@
+-- Action plan, step 4c: the finding key of every situations row the plan acts
+-- on or lists for attention (not of a drifted pair the plan only fixes: its
+-- drift rows have keys of their own, plan/finding_drift.sql). The values are
+-- every mapped attribute of the account and of its identity, each normalised
+-- by its compare kind and sorted, and the candidates: an unmatched account
+-- that gains a group, or an ambiguous one that gains a candidate, is another
+-- finding. Both snapshots are read for just those records (plan_row.identity_record:
+-- plan/situations.sql).
+CREATE OR REPLACE TEMP TABLE plan_row_finding AS
+WITH e AS (
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{endpoint_values}} AS vals
+    FROM read_parquet($endpoint_path, file_row_number = true)
+    -- on the bare file_row_number, so that the scan filters (as in plan/accounts.sql)
+    WHERE file_row_number IN (
+        SELECT endpoint_record - 1 FROM plan_row
+        WHERE action IS NOT NULL OR sync IS DISTINCT FROM 'drifted'
+    )
+),
+i AS (
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
+    FROM read_parquet($repository_path, file_row_number = true)
+    WHERE file_row_number IN (
+        SELECT identity_record - 1 FROM plan_row
+        WHERE action IS NOT NULL OR sync IS DISTINCT FROM 'drifted'
+    )
+)
+SELECT r.ord,
+       rd_finding_key(r.endpoint_key, r.identity_key, u.uuid, r.situation, NULL,
+                      {'endpoint': e.vals, 'repository': i.vals,
+                       'candidates': list_sort(coalesce(r.candidates, CAST([] AS VARCHAR[])))})
+           AS finding_key
+FROM plan_row r
+LEFT JOIN e ON e.ep_row = r.endpoint_record
+LEFT JOIN i ON i.id_row = r.identity_record
+LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
+WHERE r.action IS NOT NULL OR r.sync IS DISTINCT FROM 'drifted';

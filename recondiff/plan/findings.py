@@ -1,0 +1,146 @@
+"""Findings that persist across runs (docs/plan.md, "Decisions that persist").
+
+Every event of a plan carries the keys of the findings it comes from
+(``findings``: ``[{"attribute": NAME | null, "key": "fd-..."}]``). A finding's
+key is the same in the next run for the same finding: the account (and its
+entry's UUID), the identity, the situation, the attribute type and the values,
+normalised and order-free (queries/macros/situations.sql ``rd_finding_key``);
+another value, another attribute or a worse situation is another key.
+
+A reviewer's persistent accept or reject of an event is recorded in the run
+history as exceptions keyed by these finding keys (:mod:`recondiff.history`).
+The next compare of the same config loads the exceptions active at its clock
+(``plan_exception``), and :func:`find_and_suppress` drops what they accept from
+the rows the events are built of, before the events are built; the header lists
+what was dropped under ``accepted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recondiff.config.model import AttributeMapping
+from recondiff.engine.slots import COSTLY_KINDS, Column, list_of, normalised
+from recondiff.errors import RecondiffError
+from recondiff.history import PERSISTENT, History
+from recondiff.io.signing import Trust, TrustConfigLike
+from recondiff.io.sqlfiles import Step, fetch_dicts
+from recondiff.plan import file, ledger
+from recondiff.plan.trust import verify
+from recondiff.vocabulary import UNKNOWN_TYPE, attribute_type, drift_group
+
+
+def finding_attribute(name: str) -> str:
+    """The attribute a finding is about, as its key takes it: the attribute type
+    (:func:`recondiff.vocabulary.drift_group`: ``surname`` and ``2.5.4.4`` are
+    ``sn``), with its options (``mail;lang-en`` is not ``mail``: both may be
+    mapped) and an OID recondiff cannot name as itself (never the shared
+    ``*``, which would make two unknown attributes one)."""
+    base, _, options = name.strip().partition(";")
+    group = drift_group(base)
+    if group == UNKNOWN_TYPE:
+        group = attribute_type(base)
+    opts = sorted(o.strip().lower() for o in options.split(";") if o.strip())
+    return ";".join([group, *opts])
+
+
+def _values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> str:
+    """One side's mapped attributes as a list of value lists, for an account's own
+    finding: a cheap kind normalised (one value), a costly kind (DN, set kinds;
+    as in the staging hash, recondiff.engine.slots.hashed) or a multi-valued
+    column raw and sorted. Normalising every DN of every account the plan acts
+    on cost seconds at 1M; a value spelled otherwise makes a new finding, never
+    hides one (benchmarks/NOTES.md)."""
+    return list_of(
+        [
+            f"list_sort({c.values()})"
+            if c.is_list or a.compare in COSTLY_KINDS
+            else f"[{normalised(c, a.compare)}]"
+            for c, a in zip(columns, attributes, strict=True)
+        ],
+        "VARCHAR[]",
+    )
+
+
+def find_and_suppress(
+    step: Step,
+    params: dict[str, Any],
+    attributes: Sequence[AttributeMapping],
+    ep_attrs: list[Column],
+    repo_attrs: list[Column],
+) -> list[dict[str, Any]]:
+    """Key every drift row and every situations row the plan acts on
+    (plan/finding_drift.sql, plan/finding_accounts.sql), drop what an active
+    exception accepts (plan/accepted.sql, plan/suppress.sql: ``plan_exception``
+    must exist, history/load_exceptions.sql or history/no_exceptions.sql), and
+    return the header's ``accepted`` list."""
+    step(
+        "plan/finding_drift",
+        {"finding_attrs": [finding_attribute(a.endpoint) for a in attributes]},
+    )
+    step(
+        "plan/finding_accounts",
+        params,
+        endpoint_values=_values(ep_attrs, attributes),
+        repository_values=_values(repo_attrs, attributes),
+    )
+    step("plan/accepted", {})
+    accepted = fetch_dicts(step("plan/accepted_list", {}))
+    step("plan/suppress", {})
+    return [{k: v for k, v in row.items() if v is not None} for row in accepted]
+
+
+# --- harvest: the replaced plan's persistent decisions into the history ----------------
+
+
+@dataclass(frozen=True)
+class Harvested:
+    """What :func:`harvest` found beside the output directory's plan."""
+
+    digest: str | None  # the replaced plan's digest (None: no plan there)
+    added: int = 0  # exceptions recorded (0: none decided, or recorded before)
+    warning: str | None = None  # why its decisions were not recorded, if they were not
+
+
+def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harvested:
+    """Record the persistent decisions (``accepted``, ``rejected``) of the plan at
+    ``plan_path`` (the one a compare is about to replace) as exceptions, before the
+    run reads them (:meth:`History.record_exceptions`; idempotent). The plan's
+    digest, its ledger's chain and, when the config trusts keys (``[trust]``),
+    every signature are checked as ``apply`` checks them; a plan or ledger that
+    fails is not recorded, and the run goes on with a warning (its findings are
+    proposed again: failing safe)."""
+    if not plan_path.exists():
+        return Harvested(None)
+    digest = None
+    try:
+        header = file.read_header(plan_path)
+        digest = str(header["digest"])
+        lines = ledger.read(plan_path, header)
+        if not any(line.decision in PERSISTENT for line in lines):
+            return Harvested(digest)
+        trusted = Trust.from_config(trust)
+        if trusted:
+            verify(plan_path, header, lines, trusted)
+        last = ledger.Decisions(lines, ledger.ledger_path(plan_path)).last
+        decided = [
+            (event, last[event["id"]])
+            for event in file.iter_events(plan_path, header)  # the digest checked at its end
+            if event["id"] in last
+        ]
+    except RecondiffError as exc:
+        return Harvested(
+            digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
+        )
+    recorded = history.record_exceptions(digest, decided)
+    if recorded.config_key is None:
+        return Harvested(
+            digest, 0,
+            f"{plan_path}: its decisions were not recorded as exceptions (no run of "
+            f"{history.path} wrote this plan)",
+        )
+    return Harvested(digest, recorded.added)
+

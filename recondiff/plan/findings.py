@@ -28,7 +28,7 @@ from recondiff.errors import RecondiffError
 from recondiff.history import PERSISTENT, History
 from recondiff.io.signing import Trust, TrustConfigLike
 from recondiff.io.sqlfiles import Step, fetch_dicts
-from recondiff.plan import file, ledger
+from recondiff.plan import choices, file, ledger
 from recondiff.plan.trust import verify
 from recondiff.vocabulary import UNKNOWN_TYPE, attribute_type, drift_group
 
@@ -106,9 +106,10 @@ class Harvested:
 
 
 def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harvested:
-    """Record the persistent decisions (``accepted``, ``rejected``) of the plan at
-    ``plan_path`` (the one a compare is about to replace) as exceptions, before the
-    run reads them (:meth:`History.record_exceptions`; idempotent). The plan's
+    """Record the persistent decisions of the plan at ``plan_path`` (the one a
+    compare is about to replace) before the run reads them: ``accepted`` and
+    ``rejected`` as exceptions (:meth:`History.record_exceptions`), ``assigned``
+    owners as assignments (:meth:`History.record_assignments`); both idempotent. The plan's
     digest, its ledger's chain and, when the config trusts keys (``[trust]``),
     every signature are checked as ``apply`` checks them; a plan or ledger that
     fails is not recorded, and the run goes on with a warning (its findings are
@@ -120,7 +121,7 @@ def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harves
         header = file.read_header(plan_path)
         digest = str(header["digest"])
         lines = ledger.read(plan_path, header)
-        if not any(line.decision in PERSISTENT for line in lines):
+        if not any(line.decision in (*PERSISTENT, "assigned") for line in lines):
             return Harvested(digest)
         trusted = Trust.from_config(trust)
         if trusted:
@@ -135,7 +136,12 @@ def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harves
         return Harvested(
             digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
         )
-    recorded = history.record_exceptions(digest, decided)
+    persistent = [(event, line) for event, line in decided if line.decision in PERSISTENT]
+    recorded = history.record_exceptions(digest, persistent)
+    # the owners reviewers chose (plan assign): the next classify links them
+    assigned = choices.assignments_of(header, lines, (event for event, _ in decided))
+    if assigned and recorded.config_key is not None:
+        history.record_assignments(recorded.config_key, assigned)
     if recorded.config_key is None:
         return Harvested(
             digest, 0,

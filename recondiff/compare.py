@@ -225,7 +225,7 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
     cfg = run.cfg
     previous = run.history.previous(run.history_key, work / "previous_findings.parquet")
     # the replaced plan's accepted and rejected decisions first: they apply to this run
-    run.harvested = harvest(run.out / PLAN_FILE, run.history, cfg.trust)
+    run.harvested = harvest(run.out / PLAN_FILE, run.history, cfg.trust, run.history_key)
     run.exceptions = run.history.active_exceptions(
         run.history_key, exceptions_clock(run.started), work / "exceptions.parquet"
     )

@@ -81,10 +81,13 @@ def exceptions_clock(default: datetime) -> datetime:
 class Harvest:
     """What :meth:`History.record_exceptions` did: the config the plan was written
     for (None: no run of this history wrote it, nothing recorded) and how many
-    exceptions were added (0 when the ledger was harvested before)."""
+    exceptions were added (0 when the ledger was harvested before); ``foreign``:
+    the config of the run that wrote the plan when it is not the one expected
+    (nothing recorded)."""
 
     config_key: str | None
     added: int
+    foreign: str | None = None
 
 
 class _Exceptions:
@@ -96,7 +99,11 @@ class _Exceptions:
         raise NotImplementedError
 
     def record_exceptions(
-        self, plan_digest: str, decided: Iterable[tuple[Mapping[str, Any], Any]]
+        self,
+        plan_digest: str,
+        decided: Iterable[tuple[Mapping[str, Any], Any]],
+        *,
+        config_key: str | None = None,
     ) -> Harvest:
         """Record the persistent decisions of one plan: ``decided`` pairs each event
         (a plan event dict) with a ledger line deciding it (a mapping or an object
@@ -106,7 +113,10 @@ class _Exceptions:
         finding in the event's ``findings``. Idempotent: keyed by the plan's
         digest, the line's seq and the finding. The config is that of the
         recorded run whose summary names ``plan_digest``; a plan no run of this
-        history wrote records nothing (``Harvest(None, 0)``)."""
+        history wrote records nothing (``Harvest(None, 0)``), and so does, when
+        ``config_key`` is given, a plan another config's run wrote (its ledger was
+        checked against the caller's trust, not that config's:
+        ``Harvest(None, 0, foreign=KEY)``)."""
         rows = _exception_rows(plan_digest, decided)
         if not self.path.exists():
             return Harvest(None, 0)
@@ -116,6 +126,8 @@ class _Exceptions:
             if not found:
                 return Harvest(None, 0)
             key = str(found[0][0])
+            if config_key is not None and key != config_key:
+                return Harvest(None, 0, foreign=key)
             con.execute("BEGIN TRANSACTION")
             before = _count(con)
             if rows:

@@ -1,0 +1,52 @@
+"""Second red team of decisions that persist and of owners (issue 16 points 4-6).
+
+An insider who can write an output directory but holds no trusted key, and a
+careless operator. Each test failed before its fix. Datasets:
+tests/data/exceptions (README.md there) and tests/data/owners.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from recondiff.compare import compare
+from recondiff.history import History
+from recondiff.plan import file, ledger
+from tests.test_exceptions import DATA, proposed, read_plan
+
+
+def _config(inputs: Path, name: str) -> Path:
+    """The exceptions dataset's config under another endpoint name: another config."""
+    text = (DATA / "recondiff.toml").read_text("utf-8")
+    path = inputs / f"{name}.toml"
+    path.write_text(text.replace('name = "exc-directory"', f'name = "{name}"'), "utf-8")
+    return path
+
+
+def test_a_plan_of_another_config_is_not_harvested(tmp_path: Path) -> None:
+    """Two configs share one history (--state). A's plan copied into B's output
+    directory with an unsigned `accepted` line must not be recorded by B's compare:
+    B checks the ledger against B's [trust], not A's, so A's exceptions would come
+    from a ledger A's trust never saw."""
+    inputs = tmp_path / "in"
+    shutil.copytree(DATA, inputs)
+    state = tmp_path / "state"
+    a, b = _config(inputs, "dir-a"), _config(inputs, "dir-b")
+    compare(a, tmp_path / "out-a", state_dir=state)
+    compare(b, tmp_path / "out-b", state_dir=state)
+    plan_a = read_plan(tmp_path / "out-a")
+    # the insider: A's plan (and a decision A's reviewers never made) in B's directory
+    shutil.copy(tmp_path / "out-a" / "plan.jsonl", tmp_path / "out-b" / "plan.jsonl")
+    (mail,) = proposed(plan_a, "bob", "mail")
+    header = file.read_header(tmp_path / "out-b" / "plan.jsonl")
+    ledger.append(tmp_path / "out-b" / "plan.jsonl", header,
+                  ledger.Entry("accepted", [mail["id"]], by="mallory"))
+    result = compare(b, tmp_path / "out-b", state_dir=state)
+    history = History(state / "history.duckdb")
+    assert history.exceptions(datetime.now(UTC), everything=True) == []
+    assert any("another config" in w for w in result.warnings), result.warnings
+    # and A's next run still proposes the finding
+    compare(a, tmp_path / "out-a", state_dir=state)
+    assert len(proposed(read_plan(tmp_path / "out-a"), "bob", "mail")) == 1

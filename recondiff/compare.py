@@ -150,7 +150,7 @@ def compare(
                 stage(session, fills, run.cfg, inputs.repository.path)
             with run.timed("classify"):
                 assigned = run.history.assignments(run.history_key, work / "assignments.parquet")
-                classify(session, fills, run.cfg, inputs.previous, assigned)
+                settled = classify(session, fills, run.cfg, inputs.previous, assigned)
             run.say("computing drift")
             with run.timed("drift"):
                 drift(session, fills)
@@ -178,6 +178,8 @@ def compare(
             con.close()
     # history: recorded once the results are in place
     _record_history(run, inputs.previous, summary)
+    # the assignments the repository now holds itself are done (docs/plan.md, Owners)
+    run.history.settle_assignments(run.history_key, settled, run.started)
     return CompareResult(outdir=run.out, summary=summary, warnings=tuple(warnings))
 
 

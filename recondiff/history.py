@@ -496,6 +496,29 @@ class History(_Exceptions):
         finally:
             con.close()
 
+    def settle_assignments(
+        self, key: str, pairs: Sequence[Mapping[str, Any]], at: datetime
+    ) -> None:
+        """Mark settled the assignments of config ``key`` whose link a run saw the
+        repository hold itself (``pairs``: ``endpoint_key``, ``identity_key``), and
+        the earlier ones of the same account or identity: the identity system
+        imported the link, and the repository speaks for it from now on (a link it
+        later drops is not put back by an old choice)."""
+        if not pairs:
+            return
+        con = self._connect(read_only=False)
+        try:
+            con.execute(
+                load("history/settle_assignments"),
+                {"config_key": key, "at": at, "pairs": [dict(p) for p in pairs]},
+            )
+        except duckdb.Error as exc:
+            raise InputError(
+                f"{self.path}: cannot settle the reviewer assignments ({first_line(exc)})"
+            ) from None
+        finally:
+            con.close()
+
     def assignments(self, key: str, path: Path) -> Path | None:
         """This config's reviewer assignments written to the Parquet file ``path``
         (for compare's connection: classify/assigned_links.sql), or None when there
@@ -508,8 +531,16 @@ class History(_Exceptions):
             tables = {t for (t,) in listed}
             if "assignments" not in tables:
                 return None
+            if not con.execute(
+                "SELECT count(*) FROM duckdb_columns() "
+                "WHERE table_name = 'assignments' AND column_name = 'settled_at'"
+            ).fetchall()[0][0]:  # a history from before settling: add the column first
+                con.close()
+                self._connect(read_only=False).close()
+                con = self._connect(read_only=True)
             (count,) = con.execute(
-                "SELECT count(*) FROM assignments WHERE config_key = $k", {"k": key}
+                "SELECT count(*) FROM assignments WHERE config_key = $k AND settled_at IS NULL",
+                {"k": key},
             ).fetchall()[0]
             if not count:
                 return None

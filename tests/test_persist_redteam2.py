@@ -50,3 +50,29 @@ def test_a_plan_of_another_config_is_not_harvested(tmp_path: Path) -> None:
     # and A's next run still proposes the finding
     compare(a, tmp_path / "out-a", state_dir=state)
     assert len(proposed(read_plan(tmp_path / "out-a"), "bob", "mail")) == 1
+
+
+# --- owners -------------------------------------------------------------------------------
+
+
+def test_an_assignment_the_repository_made_its_own_ends_with_it(tmp_path: Path) -> None:
+    """An assignment counts "until the identity system's import makes it so". Once
+    the repository itself links the pair, the assignment is settled: when the
+    repository later drops that link (the owner left the account), an old
+    reviewer choice must not re-link the account behind its back."""
+    from tests.test_owners import _assign, _compare, _edit, _owner_events, _situation
+
+    out = _compare(tmp_path)
+    _assign(out, _owner_events(out)["bob"], "2")
+    out = _compare(tmp_path)
+    assert _situation(out, "bob") == ("linked", "2")  # by the assignment
+    # the identity system imports the link: the repository's own now
+    _edit(tmp_path, "repository.csv", "2,Bob Stone,bob@ex.org,Clerk,active,\n",
+          "2,Bob Stone,bob@ex.org,Clerk,active,bob\n")
+    out = _compare(tmp_path)
+    assert _situation(out, "bob") == ("linked", "2")
+    # then the repository drops it: bob is no one's for sure again
+    _edit(tmp_path, "repository.csv", "2,Bob Stone,bob@ex.org,Clerk,active,bob\n",
+          "2,Bob Stone,bob@ex.org,Clerk,active,\n")
+    out = _compare(tmp_path)
+    assert _situation(out, "bob")[0] == "ambiguous"

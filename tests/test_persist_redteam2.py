@@ -76,3 +76,46 @@ def test_an_assignment_the_repository_made_its_own_ends_with_it(tmp_path: Path) 
           "2,Bob Stone,bob@ex.org,Clerk,active,\n")
     out = _compare(tmp_path)
     assert _situation(out, "bob")[0] == "ambiguous"
+
+
+# --- a worse finding under the same key -----------------------------------------------------
+
+
+def _lockable(inputs: Path, ghost_locked: str) -> Path:
+    """The exceptions dataset deleting rejected new accounts, its endpoint with
+    OpenLDAP's lock column (pwdAccountLockedTime: set, the account is disabled)."""
+    config = inputs / "recondiff.toml"
+    config.write_text(config.read_text("utf-8") + '\n[plan]\nnew_account_rejected_action = "delete"\n',
+                      "utf-8")
+    _set_lock(inputs, ghost_locked)
+    return config
+
+
+def _set_lock(inputs: Path, ghost_locked: str) -> None:
+    path = inputs / "endpoint.csv"
+    rows = path.read_text("utf-8").splitlines()
+    if not rows[0].endswith(",pwdAccountLockedTime"):
+        rows = [rows[0] + ",pwdAccountLockedTime", *(r + "," for r in rows[1:])]
+    rows = [r.rsplit(",", 1)[0] + "," + ghost_locked if r.startswith("ghost,") else r
+            for r in rows]
+    path.write_text("\n".join(rows) + "\n", "utf-8")
+
+
+def test_a_kept_disabled_account_enabled_again_is_proposed(tmp_path: Path) -> None:
+    """The board keeps an orphan account because it is disabled (reject its delete,
+    remembered). Someone enables it again: an active orphan account is a worse
+    finding and must be proposed, not hidden under the old decision."""
+    from tests.test_exceptions import Loop
+
+    shutil.copytree(DATA, tmp_path / "in")
+    config = _lockable(tmp_path / "in", "000001010000Z")
+    loop = Loop(tmp_path / "in", tmp_path / "out")
+    plan = loop.run(config)
+    (ghost,) = proposed(plan, "ghost")
+    assert ghost["operation"] == "delete" and ghost["choices"]["disable"] is None
+    loop.decide(plan, lambda e: e["id"] == ghost["id"], "rejected",
+                comment="disabled, kept for the audit")
+    assert proposed(loop.run(config), "ghost") == []
+    _set_lock(tmp_path / "in", "")  # enabled again
+    (again,) = proposed(loop.run(config), "ghost")
+    assert again["choices"]["disable"] is not None

@@ -119,3 +119,21 @@ def test_a_kept_disabled_account_enabled_again_is_proposed(tmp_path: Path) -> No
     _set_lock(tmp_path / "in", "")  # enabled again
     (again,) = proposed(loop.run(config), "ghost")
     assert again["choices"]["disable"] is not None
+
+
+def test_an_owner_decision_rejected_after_its_assignment_links_nothing(tmp_path: Path) -> None:
+    """The reviewer assigns bob to 2, then thinks better of it and rejects the owner
+    decision: the last decision on an event wins (the feed leaves it out), so the
+    next compare must not harvest the overturned assignment."""
+    from tests.test_owners import _compare, _owner_events, _situation
+
+    out = _compare(tmp_path)
+    bob = _owner_events(out)["bob"]
+    path = out / "plan.jsonl"
+    header = file.read_header(path)
+    ledger.append(path, header, ledger.Entry("assigned", [bob["id"]], by="alice",
+                                             identity="2", selector="--event"))
+    ledger.append(path, header, ledger.Entry("rejected", [bob["id"]], by="alice",
+                                             comment="not Bob Stone's after all"))
+    out = _compare(tmp_path)
+    assert _situation(out, "bob")[0] == "ambiguous"

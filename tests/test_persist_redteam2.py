@@ -137,3 +137,28 @@ def test_an_owner_decision_rejected_after_its_assignment_links_nothing(tmp_path:
                                              comment="not Bob Stone's after all"))
     out = _compare(tmp_path)
     assert _situation(out, "bob")[0] == "ambiguous"
+
+
+# --- a careless hand edit ---------------------------------------------------------------------
+
+
+def test_a_ledger_line_with_a_bad_time_is_a_warning_not_a_failed_compare(tmp_path: Path) -> None:
+    """A hand-written decision whose `until` is no time (the chain re-sealed, no
+    [trust]): its decisions are not recorded, with a warning, as for any ledger
+    the harvest cannot take; compare itself must still run (it stopped with a line
+    naming no file, every run, until someone found the ledger)."""
+    from recondiff.io.canonical import canonical
+
+    shutil.copytree(DATA, tmp_path / "in")
+    config, out = tmp_path / "in" / "recondiff.toml", tmp_path / "out"
+    compare(config, out)
+    plan = read_plan(out)
+    (mail,) = proposed(plan, "bob", "mail")
+    line = {"seq": 1, "plan": plan["digest"], "prev": plan["digest"], "decision": "accepted",
+            "ids": [mail["id"]], "selector": "--event", "by": "J. Smith", "comment": None,
+            "at": "2026-12-07T09:00:00+00:00", "until": "next Friday", "identity": None,
+            "action": None, "signature": None}
+    (out / "plan.decisions.jsonl").write_bytes(canonical(line) + b"\n")
+    result = compare(config, out)
+    assert any("not recorded" in w and "until" in w for w in result.warnings), result.warnings
+    assert len(proposed(read_plan(out), "bob", "mail")) == 1

@@ -141,9 +141,14 @@ def harvest(
             digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
         )
     persistent = [(event, line) for event, line in decided if line.decision in PERSISTENT]
-    recorded = history.record_exceptions(digest, persistent, config_key=key)
-    # the owners reviewers chose (plan assign): the next classify links them
-    assigned = choices.assignments_of(header, lines, (event for event, _ in decided))
+    try:
+        # the owners reviewers chose (plan assign): the next classify links them
+        assigned = choices.assignments_of(header, lines, (event for event, _ in decided))
+        recorded = history.record_exceptions(digest, persistent, config_key=key)
+    except (RecondiffError, ValueError) as exc:  # a hand-written line's time, by
+        return Harvested(
+            digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
+        )
     if assigned and recorded.config_key is not None:
         history.record_assignments(recorded.config_key, assigned)
     if recorded.foreign is not None:

@@ -59,6 +59,7 @@ from recondiff.errors import ExitCode
 from recondiff.history import (
     History,
     PreviousRun,
+    clock_warning,
     config_key,
     exceptions_clock,
     history_path,
@@ -158,6 +159,8 @@ def compare(
             counts, warnings = results.count(session, run.cfg, inputs.endpoint.path)
             if run.harvested and run.harvested.warning:
                 warnings.append(run.harvested.warning)
+            if clock_warning():
+                warnings.append(str(clock_warning()))
             run.say("writing results")
             with staging(run.out) as staged:
                 with run.timed("write"):

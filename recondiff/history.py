@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from recondiff.errors import InputError, first_line, no_space
+from recondiff.errors import InputError, first_line, no_space, printable
 from recondiff.io.sqlfiles import fetch_dicts, load, macros
 
 HISTORY_FILE = "history.duckdb"
@@ -75,6 +75,18 @@ def exceptions_clock(default: datetime) -> datetime:
             f"{CLOCK_VARIABLE}={text!r} is not an ISO 8601 time like 2026-11-23T08:00:00Z"
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def clock_warning() -> str | None:
+    """A warning when ``RECONDIFF_NOW`` replaces the clock: left set by mistake
+    (a test's, a dry run's), it keeps expired exceptions active, or ends live ones."""
+    text = os.environ.get(CLOCK_VARIABLE, "").strip()
+    if not text:
+        return None
+    return (
+        f"{CLOCK_VARIABLE}={printable(text[:40])} replaces the clock exceptions expire by "
+        "(unset it unless this run is a test or a dry run)"
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from recondiff.compare import compare
 from recondiff.history import History
 from recondiff.plan import file, ledger
@@ -162,3 +164,12 @@ def test_a_ledger_line_with_a_bad_time_is_a_warning_not_a_failed_compare(tmp_pat
     result = compare(config, out)
     assert any("not recorded" in w and "until" in w for w in result.warnings), result.warnings
     assert len(proposed(read_plan(out), "bob", "mail")) == 1
+
+
+def test_a_replaced_clock_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RECONDIFF_NOW left set (a test's, a dry run's) keeps expired exceptions active
+    for ever: a run under it says so."""
+    shutil.copytree(DATA, tmp_path / "in")
+    monkeypatch.setenv("RECONDIFF_NOW", "2026-01-01T00:00:00Z")
+    result = compare(tmp_path / "in" / "recondiff.toml", tmp_path / "out")
+    assert any("RECONDIFF_NOW=2026-01-01T00:00:00Z" in w for w in result.warnings)

@@ -204,6 +204,10 @@ class _Exceptions:
         :class:`InputError` for an unknown or already revoked exception."""
         if not by.strip():
             raise InputError("revoking an exception needs the reviewer's name (--by NAME)")
+        if not by.isprintable():  # recorded and quoted back, as a ledger's by
+            raise InputError(
+                "--by must be one line of printable characters (no control characters)"
+            )
         if not self.path.exists():
             raise InputError(f"{self.path}: no run history here; pass --state DIR")
         con = self._connect(read_only=False)
@@ -223,9 +227,10 @@ class _Exceptions:
             con.close()
         if not done:
             if known:
-                raise InputError(f"{exception_id}: already revoked (by {known[0][0]})")
+                shown, revoked_by = printable(exception_id), printable(str(known[0][0]))
+                raise InputError(f"{shown}: already revoked (by {revoked_by})")
             raise InputError(
-                f"{exception_id}: no such exception in {self.path}; "
+                f"{printable(exception_id)}: no such exception in {self.path}; "
                 "recondiff exceptions list --all shows them"
             )
 

@@ -173,3 +173,20 @@ def test_a_replaced_clock_is_a_warning(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("RECONDIFF_NOW", "2026-01-01T00:00:00Z")
     result = compare(tmp_path / "in" / "recondiff.toml", tmp_path / "out")
     assert any("RECONDIFF_NOW=2026-01-01T00:00:00Z" in w for w in result.warnings)
+
+
+def test_revoke_refuses_a_name_that_is_no_printable_line(tmp_path: Path) -> None:
+    """`exceptions revoke --by` is recorded and quoted back ("already revoked (by
+    ...)"): a terminal escape or a second line must be refused, as the ledger refuses it."""
+    from recondiff.errors import InputError
+    from tests.test_exceptions import Loop, about
+
+    shutil.copytree(DATA, tmp_path / "in")
+    loop = Loop(tmp_path / "in", tmp_path / "out")
+    loop.decide(loop.run(), about("bob", "mail"))
+    (row,) = loop.history.exceptions(datetime.now(UTC))
+    for by in ("x\x1b[2Jy", "J. Smith\nauditor"):
+        with pytest.raises(InputError, match="printable"):
+            loop.history.revoke_exception(row["id"], by, None, datetime.now(UTC))
+    with pytest.raises(InputError, match=r"\\x1b"):
+        loop.history.revoke_exception("ex-\x1b[2J", "J. Smith", None, datetime.now(UTC))

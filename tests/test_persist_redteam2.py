@@ -190,3 +190,29 @@ def test_revoke_refuses_a_name_that_is_no_printable_line(tmp_path: Path) -> None
             loop.history.revoke_exception(row["id"], by, None, datetime.now(UTC))
     with pytest.raises(InputError, match=r"\\x1b"):
         loop.history.revoke_exception("ex-\x1b[2J", "J. Smith", None, datetime.now(UTC))
+
+
+def test_any_identity_never_picks_an_identity_outside_the_repository_scope(
+    tmp_path: Path,
+) -> None:
+    """`plan assign --any-identity` chose among every identity of the snapshot, even
+    one the config's [repository] scope leaves out (a leaver): the feed would link
+    the account to it, though compare never sees that identity."""
+    from recondiff.errors import InputError
+    from recondiff.plan.file import load_plan
+    from recondiff.review.owners import choose_owner
+    from tests.test_owners import _case, _compare, _edit, _plan_path
+
+    case = _case(tmp_path)
+    _edit(tmp_path, "repository.csv", "svc-owner,Service Owner,,,active,\n",
+          "svc-owner,Service Owner,,,active,\n9,Leaver,,,left,\n")
+    config = case / "recondiff.toml"
+    config.write_text(config.read_text("utf-8").replace(
+        'status = "status"', "status = \"status\"\nscope = \"status = 'active'\""), "utf-8")
+    out = _compare(tmp_path)
+    plan = load_plan(_plan_path(out))
+    bob = next(e for e in plan["events"]
+               if e["response"] == "assign_owner" and e["object"]["key"] == "bob")
+    assert choose_owner(bob, "1", plan, any_identity=True, config_path=config).identity == "1"
+    with pytest.raises(InputError, match="not an identity of the repository"):
+        choose_owner(bob, "9", plan, any_identity=True, config_path=config)

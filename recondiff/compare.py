@@ -59,6 +59,7 @@ from recondiff.errors import ExitCode
 from recondiff.history import (
     History,
     PreviousRun,
+    clock_warning,
     config_key,
     exceptions_clock,
     history_path,
@@ -150,7 +151,7 @@ def compare(
                 stage(session, fills, run.cfg, inputs.repository.path)
             with run.timed("classify"):
                 assigned = run.history.assignments(run.history_key, work / "assignments.parquet")
-                classify(session, fills, run.cfg, inputs.previous, assigned)
+                settled = classify(session, fills, run.cfg, inputs.previous, assigned)
             run.say("computing drift")
             with run.timed("drift"):
                 drift(session, fills)
@@ -158,6 +159,8 @@ def compare(
             counts, warnings = results.count(session, run.cfg, inputs.endpoint.path)
             if run.harvested and run.harvested.warning:
                 warnings.append(run.harvested.warning)
+            if clock_warning():
+                warnings.append(str(clock_warning()))
             run.say("writing results")
             with staging(run.out) as staged:
                 with run.timed("write"):
@@ -178,6 +181,8 @@ def compare(
             con.close()
     # history: recorded once the results are in place
     _record_history(run, inputs.previous, summary)
+    # the assignments the repository now holds itself are done (docs/plan.md, Owners)
+    run.history.settle_assignments(run.history_key, settled, run.started)
     return CompareResult(outdir=run.out, summary=summary, warnings=tuple(warnings))
 
 
@@ -225,7 +230,7 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
     cfg = run.cfg
     previous = run.history.previous(run.history_key, work / "previous_findings.parquet")
     # the replaced plan's accepted and rejected decisions first: they apply to this run
-    run.harvested = harvest(run.out / PLAN_FILE, run.history, cfg.trust)
+    run.harvested = harvest(run.out / PLAN_FILE, run.history, cfg.trust, run.history_key)
     run.exceptions = run.history.active_exceptions(
         run.history_key, exceptions_clock(run.started), work / "exceptions.parquet"
     )

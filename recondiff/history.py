@@ -29,7 +29,7 @@ from typing import Any
 
 import duckdb
 
-from recondiff.errors import InputError, first_line, no_space
+from recondiff.errors import InputError, first_line, no_space, printable
 from recondiff.io.sqlfiles import fetch_dicts, load, macros
 
 HISTORY_FILE = "history.duckdb"
@@ -77,14 +77,29 @@ def exceptions_clock(default: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def clock_warning() -> str | None:
+    """A warning when ``RECONDIFF_NOW`` replaces the clock: left set by mistake
+    (a test's, a dry run's), it keeps expired exceptions active, or ends live ones."""
+    text = os.environ.get(CLOCK_VARIABLE, "").strip()
+    if not text:
+        return None
+    return (
+        f"{CLOCK_VARIABLE}={printable(text[:40])} replaces the clock exceptions expire by "
+        "(unset it unless this run is a test or a dry run)"
+    )
+
+
 @dataclass(frozen=True)
 class Harvest:
     """What :meth:`History.record_exceptions` did: the config the plan was written
     for (None: no run of this history wrote it, nothing recorded) and how many
-    exceptions were added (0 when the ledger was harvested before)."""
+    exceptions were added (0 when the ledger was harvested before); ``foreign``:
+    the config of the run that wrote the plan when it is not the one expected
+    (nothing recorded)."""
 
     config_key: str | None
     added: int
+    foreign: str | None = None
 
 
 class _Exceptions:
@@ -96,7 +111,11 @@ class _Exceptions:
         raise NotImplementedError
 
     def record_exceptions(
-        self, plan_digest: str, decided: Iterable[tuple[Mapping[str, Any], Any]]
+        self,
+        plan_digest: str,
+        decided: Iterable[tuple[Mapping[str, Any], Any]],
+        *,
+        config_key: str | None = None,
     ) -> Harvest:
         """Record the persistent decisions of one plan: ``decided`` pairs each event
         (a plan event dict) with a ledger line deciding it (a mapping or an object
@@ -106,7 +125,10 @@ class _Exceptions:
         finding in the event's ``findings``. Idempotent: keyed by the plan's
         digest, the line's seq and the finding. The config is that of the
         recorded run whose summary names ``plan_digest``; a plan no run of this
-        history wrote records nothing (``Harvest(None, 0)``)."""
+        history wrote records nothing (``Harvest(None, 0)``), and so does, when
+        ``config_key`` is given, a plan another config's run wrote (its ledger was
+        checked against the caller's trust, not that config's:
+        ``Harvest(None, 0, foreign=KEY)``)."""
         rows = _exception_rows(plan_digest, decided)
         if not self.path.exists():
             return Harvest(None, 0)
@@ -116,6 +138,8 @@ class _Exceptions:
             if not found:
                 return Harvest(None, 0)
             key = str(found[0][0])
+            if config_key is not None and key != config_key:
+                return Harvest(None, 0, foreign=key)
             con.execute("BEGIN TRANSACTION")
             before = _count(con)
             if rows:
@@ -180,6 +204,10 @@ class _Exceptions:
         :class:`InputError` for an unknown or already revoked exception."""
         if not by.strip():
             raise InputError("revoking an exception needs the reviewer's name (--by NAME)")
+        if not by.isprintable():  # recorded and quoted back, as a ledger's by
+            raise InputError(
+                "--by must be one line of printable characters (no control characters)"
+            )
         if not self.path.exists():
             raise InputError(f"{self.path}: no run history here; pass --state DIR")
         con = self._connect(read_only=False)
@@ -199,9 +227,10 @@ class _Exceptions:
             con.close()
         if not done:
             if known:
-                raise InputError(f"{exception_id}: already revoked (by {known[0][0]})")
+                shown, revoked_by = printable(exception_id), printable(str(known[0][0]))
+                raise InputError(f"{shown}: already revoked (by {revoked_by})")
             raise InputError(
-                f"{exception_id}: no such exception in {self.path}; "
+                f"{printable(exception_id)}: no such exception in {self.path}; "
                 "recondiff exceptions list --all shows them"
             )
 
@@ -484,6 +513,29 @@ class History(_Exceptions):
         finally:
             con.close()
 
+    def settle_assignments(
+        self, key: str, pairs: Sequence[Mapping[str, Any]], at: datetime
+    ) -> None:
+        """Mark settled the assignments of config ``key`` whose link a run saw the
+        repository hold itself (``pairs``: ``endpoint_key``, ``identity_key``), and
+        the earlier ones of the same account or identity: the identity system
+        imported the link, and the repository speaks for it from now on (a link it
+        later drops is not put back by an old choice)."""
+        if not pairs:
+            return
+        con = self._connect(read_only=False)
+        try:
+            con.execute(
+                load("history/settle_assignments"),
+                {"config_key": key, "at": at, "pairs": [dict(p) for p in pairs]},
+            )
+        except duckdb.Error as exc:
+            raise InputError(
+                f"{self.path}: cannot settle the reviewer assignments ({first_line(exc)})"
+            ) from None
+        finally:
+            con.close()
+
     def assignments(self, key: str, path: Path) -> Path | None:
         """This config's reviewer assignments written to the Parquet file ``path``
         (for compare's connection: classify/assigned_links.sql), or None when there
@@ -496,8 +548,16 @@ class History(_Exceptions):
             tables = {t for (t,) in listed}
             if "assignments" not in tables:
                 return None
+            if not con.execute(
+                "SELECT count(*) FROM duckdb_columns() "
+                "WHERE table_name = 'assignments' AND column_name = 'settled_at'"
+            ).fetchall()[0][0]:  # a history from before settling: add the column first
+                con.close()
+                self._connect(read_only=False).close()
+                con = self._connect(read_only=True)
             (count,) = con.execute(
-                "SELECT count(*) FROM assignments WHERE config_key = $k", {"k": key}
+                "SELECT count(*) FROM assignments WHERE config_key = $k AND settled_at IS NULL",
+                {"k": key},
             ).fetchall()[0]
             if not count:
                 return None

@@ -16,3 +16,6 @@ CREATE TABLE IF NOT EXISTS assignments (
     comment        VARCHAR,
     PRIMARY KEY (plan_digest, seq, event_id)
 );
+-- Settled: a later run saw the repository hold the link itself (the identity
+-- system imported it); no longer linked from here (history/settle_assignments.sql).
+ALTER TABLE assignments ADD COLUMN IF NOT EXISTS settled_at TIMESTAMPTZ;

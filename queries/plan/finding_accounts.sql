@@ -4,7 +4,11 @@
 -- every mapped attribute of the account and of its identity, each normalised
 -- by its compare kind and sorted, and the candidates: an unmatched account
 -- that gains a group, or an ambiguous one that gains a candidate, is another
--- finding. Both snapshots are read for just those records (plan_row.identity_record:
+-- finding. So is an account the plan deletes or disables whose lock column
+-- (plan/accounts.sql: userAccountControl, pwdAccountLockedTime, the disable
+-- column) changed: a disabled orphan kept by a reviewer and enabled again is a
+-- worse finding (appended only when set, so an account without one keeps its
+-- key). Both snapshots are read for just those records (plan_row.identity_record:
 -- plan/situations.sql).
 CREATE OR REPLACE TEMP TABLE plan_row_finding AS
 WITH e AS (
@@ -26,11 +30,14 @@ i AS (
 )
 SELECT r.ord,
        rd_finding_key(r.endpoint_key, r.identity_key, u.uuid, r.situation, NULL,
-                      {'endpoint': e.vals, 'repository': i.vals,
+                      {'endpoint': CASE WHEN len(coalesce(a.extra, [])) > 0
+                                        THEN list_append(e.vals, a.extra) ELSE e.vals END,
+                       'repository': i.vals,
                        'candidates': list_sort(coalesce(r.candidates, CAST([] AS VARCHAR[])))})
            AS finding_key
 FROM plan_row r
 LEFT JOIN e ON e.ep_row = r.endpoint_record
 LEFT JOIN i ON i.id_row = r.identity_record
 LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
+LEFT JOIN plan_account a ON a.ep_row = r.endpoint_record
 WHERE r.action IS NOT NULL OR r.sync IS DISTINCT FROM 'drifted';

@@ -9,11 +9,13 @@ the next table holds what later steps need (less spilling).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from recondiff.config.load import Config
 from recondiff.engine.fills import Fills
 from recondiff.engine.steps import Session
 from recondiff.history import PreviousRun
+from recondiff.io.sqlfiles import fetch_dicts
 
 
 def classify(
@@ -22,17 +24,18 @@ def classify(
     cfg: Config,
     previous: PreviousRun | None,
     assignments: Path | None = None,
-) -> None:
-    """``assignments``: this config's reviewer assignments (History.assignments)."""
+) -> list[dict[str, Any]]:
+    """``assignments``: this config's reviewer assignments (History.assignments).
+    Returns those the repository's own link already holds (``endpoint_key``,
+    ``identity_key``): settled, for the history to mark once the run is recorded."""
     session.step("classify/endpoint_state")
     session.step("classify/release_endpoint_stage")
     session.step("stage/blank_records")
+    settled: list[dict[str, Any]] = []
     if assignments is not None:
-        session.step(
-            "classify/assigned_links",
-            session.params | {"assignments_path": str(assignments)},
-            uuid=fills.uuid_value(),
-        )
+        assigned = session.params | {"assignments_path": str(assignments)}
+        settled = fetch_dicts(session.step("classify/assigned_settled", assigned))
+        session.step("classify/assigned_links", assigned, uuid=fills.uuid_value())
     session.step("classify/link")
     session.step("classify/link_accounts")
     session.step("classify/release_link_stage")
@@ -45,6 +48,7 @@ def classify(
         session.step("classify/vanished", session.params | owners, key=fills.repo_key.first())
     session.step("classify/owner_hits")
     session.step("classify/release_situation_stage")
+    return settled
 
 
 def _correlate(session: Session, fills: Fills) -> None:

@@ -49,6 +49,8 @@ STEPS: tuple[Step, ...] = (
          "drops the endpoint stage, which `ep_state` now holds (less spilling)"),
     Step("stage/blank_records", "classify",
          "the endpoint records skipped for a blank key"),
+    Step("classify/assigned_settled", "classify",
+         "with reviewer assignments: those the repository's own link already holds (settled)"),
     Step("classify/assigned_links", "classify",
          "with reviewer assignments: an owner a reviewer chose counts as the repository's "
          "link, unless the repository links either side"),

@@ -231,6 +231,7 @@ class Planner:
             "plan/repository_identity",
             {"repository_path": params["repository_path"], "identity": default},
             key=self.repo_key.first(),
+            scope=self.cfg.repository.scope or "TRUE",
         ).fetchall()
         return str(rows[0][0]) if rows else None
 

@@ -146,17 +146,22 @@ def assignments_of(
     header: dict[str, Any], lines: Sequence[Line], events: Iterable[Event]
 ) -> list[Assignment]:
     """The history rows of a plan's ``assigned`` ledger lines (the harvest's part for
-    owners): one per line and owner decision it names, the latest line of an event
-    only (a later assignment of the same event replaces the earlier)."""
+    owners): one per line and owner decision it names, when that line is the event's
+    last decision (a later assignment replaces the earlier; a later reject or
+    approve overturns it, as the feed reads the ledger)."""
     last: dict[str, Line] = {}
     for line in lines:
-        if line.decision == "assigned" and line.identity:
-            for event_id in line.ids:
-                last[event_id] = line
+        for event_id in line.ids:
+            last[event_id] = line
     rows: list[Assignment] = []
     for event in events:
         chosen_by = last.get(event["id"])
-        if chosen_by is None or chosen_by.identity is None or not is_owner_event(event):
+        if (
+            chosen_by is None
+            or chosen_by.decision != "assigned"
+            or chosen_by.identity is None
+            or not is_owner_event(event)
+        ):
             continue
         rows.append(
             assignment(

@@ -105,7 +105,9 @@ class Harvested:
     warning: str | None = None  # why its decisions were not recorded, if they were not
 
 
-def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harvested:
+def harvest(
+    plan_path: Path, history: History, trust: TrustConfigLike, key: str | None = None
+) -> Harvested:
     """Record the persistent decisions of the plan at ``plan_path`` (the one a
     compare is about to replace) before the run reads them: ``accepted`` and
     ``rejected`` as exceptions (:meth:`History.record_exceptions`), ``assigned``
@@ -113,7 +115,9 @@ def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harves
     digest, its ledger's chain and, when the config trusts keys (``[trust]``),
     every signature are checked as ``apply`` checks them; a plan or ledger that
     fails is not recorded, and the run goes on with a warning (its findings are
-    proposed again: failing safe)."""
+    proposed again: failing safe). ``key``: the config of the compare harvesting;
+    a plan a run of another config wrote is not recorded (its ledger would be
+    checked against this config's ``[trust]``, not that config's)."""
     if not plan_path.exists():
         return Harvested(None)
     digest = None
@@ -137,11 +141,22 @@ def harvest(plan_path: Path, history: History, trust: TrustConfigLike) -> Harves
             digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
         )
     persistent = [(event, line) for event, line in decided if line.decision in PERSISTENT]
-    recorded = history.record_exceptions(digest, persistent)
-    # the owners reviewers chose (plan assign): the next classify links them
-    assigned = choices.assignments_of(header, lines, (event for event, _ in decided))
+    try:
+        # the owners reviewers chose (plan assign): the next classify links them
+        assigned = choices.assignments_of(header, lines, (event for event, _ in decided))
+        recorded = history.record_exceptions(digest, persistent, config_key=key)
+    except (RecondiffError, ValueError) as exc:  # a hand-written line's time, by
+        return Harvested(
+            digest, 0, f"{plan_path}: its decisions were not recorded as exceptions ({exc})"
+        )
     if assigned and recorded.config_key is not None:
         history.record_assignments(recorded.config_key, assigned)
+    if recorded.foreign is not None:
+        return Harvested(
+            digest, 0,
+            f"{plan_path}: its decisions were not recorded as exceptions (a run of another "
+            f"config, {recorded.foreign}, wrote this plan)",
+        )
     if recorded.config_key is None:
         return Harvested(
             digest, 0,

@@ -10,10 +10,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from recondiff.config.load import Config, load_config
 from recondiff.engine.confine import lock_down, open_connection
 from recondiff.engine.resolve import Side, read_input
-from recondiff.errors import InputError
+from recondiff.errors import InputError, first_line, printable
 from recondiff.io.sqlfiles import macros, render
 from recondiff.plan.choices import OwnerChoice, owner_choice
 from recondiff.plan.file import Event
@@ -63,9 +65,17 @@ def repository_lookup(cfg: Config, header: dict[str, Any]) -> Any:
                 lock_down(con, files=[summary.snapshot], directories=[])
                 con.execute(macros())
                 rows = con.execute(
-                    render("plan/repository_identity", key=key.first()),
+                    render(
+                        "plan/repository_identity", key=key.first(),
+                        scope=cfg.repository.scope or "TRUE",
+                    ),
                     {"repository_path": str(summary.snapshot), "identity": identity},
                 ).fetchall()
+            except duckdb.Error as exc:  # the [repository] scope of a config edited since
+                raise InputError(
+                    f"{cfg.path}: cannot look up {printable(identity[:80])} in the repository "
+                    f"snapshot ({first_line(exc)}); check [repository] scope"
+                ) from None
             finally:
                 con.close()
         return str(rows[0][0]) if rows and rows[0][0] is not None else None

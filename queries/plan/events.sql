@@ -318,8 +318,11 @@ account_object_drift AS (
 
 -- --- the lines ------------------------------------------------------------------
 lines AS (
+    -- one scan of account (a CTE read twice is materialised whole: at 10M that
+    -- ran out of the 1 GB memory limit); the struct with choices only where an
+    -- event offers them, so the others' lines keep their canonical form
     SELECT ord, grp, sub1, sub2, operation, response, review, NULL AS alert,
-           to_json({
+           CASE WHEN choices IS NULL THEN to_json({
                'alert': CAST(NULL AS VARCHAR),
                'approval': rd_approval(review),
                'changes': changes,
@@ -331,11 +334,7 @@ lines AS (
                'reason': {'rule': rule, 'situation': situation},
                'response': response,
                'target': target
-           }) AS line
-    FROM account WHERE choices IS NULL
-    UNION ALL
-    SELECT ord, grp, sub1, sub2, operation, response, review, NULL,
-           to_json({
+           }) ELSE to_json({
                'alert': CAST(NULL AS VARCHAR),
                'approval': rd_approval(review),
                'changes': changes,
@@ -348,8 +347,8 @@ lines AS (
                'reason': {'rule': rule, 'situation': situation},
                'response': response,
                'target': target
-           })
-    FROM account WHERE choices IS NOT NULL
+           }) END AS line
+    FROM account
     UNION ALL
     -- the owner decisions (plan/owners.sql)
     SELECT ord, grp, sub1, sub2, operation, response, review, alert, line FROM plan_owner_event

@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,12 +265,24 @@ class Decisions:
             )
 
 
-def fold(events: Iterable[Event], lines: Sequence[Line], source: Path | str = "ledger") -> None:
-    """Apply the ledger's decisions to ``events`` (in place)."""
+def decided(
+    events: Iterable[Event], lines: Sequence[Line], source: Path | str = "ledger"
+) -> Iterator[Event]:
+    """``events`` as they stream by, each with the ledger's decision on it (in place);
+    a decision naming an event the plan lacks is refused when they end."""
+    if not lines:
+        yield from events
+        return
     decisions = Decisions(lines, source)
     for event in events:
-        decisions.apply(event)
+        yield decisions.apply(event)
     decisions.finish()
+
+
+def fold(events: Iterable[Event], lines: Sequence[Line], source: Path | str = "ledger") -> None:
+    """Apply the ledger's decisions to ``events`` (in place)."""
+    for _ in decided(events, lines, source):
+        pass
 
 
 @dataclass(frozen=True)

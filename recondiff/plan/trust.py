@@ -176,10 +176,7 @@ class VerifiedPlan:
     def _decided(self, events: Iterator[Event]) -> Iterator[Event]:
         from recondiff.plan import ledger
 
-        decisions = ledger.Decisions(self.lines, ledger_path(self.path))
-        for event in events:
-            yield decisions.apply(event)
-        decisions.finish()
+        return ledger.decided(events, self.lines, ledger_path(self.path))
 
     def scan(self) -> Iterator[Event]:
         """Every event, checked in full, with its decision; the digest and the
@@ -221,13 +218,8 @@ def load_verified(
 ) -> tuple[Plan, Verified]:
     """The plan at ``plan_path`` with its decisions folded in, once its digest, its
     ledger's chain and every signature are checked (:func:`verify`)."""
-    from recondiff.plan import file, ledger
+    from recondiff.plan import file
 
-    header = file.read_header(plan_path)
-    lines = ledger.read(plan_path, header)
-    events = list(file.iter_events(plan_path, header))  # the digest is checked at the end
-    verified = verify(
-        plan_path, header, lines, trust, allow_unsigned=allow_unsigned, expect_head=expect_head
-    )
-    ledger.fold(events, lines, ledger_path(plan_path))
-    return header | {"events": events, "counts": file.counts(events)}, verified
+    source = VerifiedPlan(plan_path, trust, allow_unsigned=allow_unsigned, expect_head=expect_head)
+    events = list(source.scan())  # the digest and the ledger's ids are checked at the end
+    return source.header | {"events": events, "counts": file.counts(events)}, source.verified

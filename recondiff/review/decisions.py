@@ -45,13 +45,7 @@ class _Plan:
     def events(self) -> Iterator[Event]:
         # the schema's full check is apply's: here a hand-made plan is refused by shape
         events = iter_events(self.path, self.header, full_check=False)
-        if not self.lines:
-            yield from events
-            return
-        decisions = ledger.Decisions(self.lines, ledger.ledger_path(self.path))
-        for event in events:
-            yield decisions.apply(event)
-        decisions.finish()
+        yield from ledger.decided(events, self.lines, ledger.ledger_path(self.path))
 
     def append(self, request: Request, ids: list[str], selector: str) -> ledger.Line:
         entry = ledger.Entry(

@@ -146,7 +146,7 @@ def test_sigterm_in_any_command_is_143(monkeypatch: pytest.MonkeyPatch, tmp_path
         time.sleep(5)  # the handler interrupts this
         raise AssertionError("SIGTERM was not handled")
 
-    monkeypatch.setattr(cli_plan.review, "read_decided", terminated)
+    monkeypatch.setattr(cli_plan.review, "show_file", terminated)
     before = signal.getsignal(signal.SIGTERM)
     result = _run("plan", "show", str(tmp_path / "plan.jsonl"))
     assert result.exit_code == 143

@@ -62,8 +62,7 @@ def show(plan_file: Path, as_json: bool, limit: int) -> None:
 
     Example: recondiff plan show out/plan.jsonll
     """
-    header, events = review.read_decided(plan_file)
-    info = review.summarise(header, events, limit or None)
+    header, info = review.show_file(plan_file, limit or None)
     if as_json:
         click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return

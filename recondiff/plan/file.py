@@ -48,7 +48,7 @@ def event_line(event: Event) -> str:
     return canonical(event).decode("utf-8")
 
 
-def _digest(header: Plan, events_sha256: str) -> str:
+def digest_with(header: Plan, events_sha256: str) -> str:
     body = {k: v for k, v in header.items() if k not in ("digest", "events", "signature")}
     return "sha256:" + hashlib.sha256(canonical(body) + b"\n" + events_sha256.encode()).hexdigest()
 
@@ -61,7 +61,7 @@ def digest_of(plan: Plan) -> str:
     events = hashlib.sha256()
     for event in plan.get("events", []):
         events.update(canonical(event) + b"\n")
-    return _digest(plan, events.hexdigest())
+    return digest_with(plan, events.hexdigest())
 
 
 def event_id(target: str, operation: str, obj: dict[str, Any], changes: list[Any]) -> str:
@@ -203,7 +203,7 @@ def check_event(event: Any, source: Path | str, line: int) -> Event:
     return event
 
 
-_DIGEST_MISMATCH = (
+DIGEST_MISMATCH = (
     "{source}: the plan's content does not match its digest (edited by hand?); a plan "
     "never changes once written: decisions go to its ledger (recondiff plan approve, "
     "reject, accept, import-decisions); re-run recondiff compare for a fresh plan"
@@ -222,11 +222,11 @@ def validate(plan: Any, source: Path | str) -> Plan:
             raise InputError(f"{source}: line {i + 2}: event id {event['id']} appears twice")
         seen.add(event["id"])
     if plan["digest"] != digest_of(plan):
-        raise InputError(_DIGEST_MISMATCH.format(source=source))
+        raise InputError(DIGEST_MISMATCH.format(source=source))
     return plan
 
 
-def _open(path: Path) -> IO[bytes]:
+def open_plan(path: Path) -> IO[bytes]:
     try:
         return path.open("rb")
     except FileNotFoundError:
@@ -246,7 +246,7 @@ def parse_line(line: bytes, path: Path, number: int) -> Any:
         ) from None
 
 
-def _header_of(file: IO[bytes], path: Path) -> Plan:
+def header_of(file: IO[bytes], path: Path) -> Plan:
     try:
         first = file.readline()
     except OSError as exc:
@@ -260,8 +260,8 @@ def read_header(path: str | Path) -> Plan:
     """Line 1 of the plan at ``path``, checked against the schema (not the digest:
     that needs every event, :func:`iter_events`)."""
     file = Path(path)
-    with _open(file) as f:
-        return _header_of(f, file)
+    with open_plan(file) as f:
+        return header_of(f, file)
 
 
 _EVENT_KEYS = frozenset(
@@ -321,8 +321,8 @@ def iter_lines(path: Path, header: Plan | None = None) -> Iterator[tuple[int, by
     number = 1
     # hashed in a thread while the caller parses (hashlib releases the GIL on
     # large buffers): one worker, so the blocks are hashed in order
-    with _open(path) as f, ThreadPoolExecutor(max_workers=1) as hasher:
-        head = _header_of(f, path)
+    with open_plan(path) as f, ThreadPoolExecutor(max_workers=1) as hasher:
+        head = header_of(f, path)
         if header is not None and header.get("digest") != head["digest"]:
             raise InputError(f"{path}: the plan file changed while it was read")
         for block in _blocks(f):
@@ -332,8 +332,8 @@ def iter_lines(path: Path, header: Plan | None = None) -> Iterator[tuple[int, by
             for line in block.split(b"\n")[:-1]:
                 number += 1
                 yield number, line
-    if head["digest"] != _digest(head, events.hexdigest()):
-        raise InputError(_DIGEST_MISMATCH.format(source=path))
+    if head["digest"] != digest_with(head, events.hexdigest()):
+        raise InputError(DIGEST_MISMATCH.format(source=path))
 
 
 def iter_pinned(path: str | Path, header: Plan, hashes: Sequence[bytes]) -> Iterator[Event]:
@@ -486,7 +486,7 @@ class PlanWriter:
         self._out.close()
         header = {k: v for k, v in header.items() if k not in ("events", "digest", "signature")}
         header["counts"] = self.tally.as_dict()
-        header["digest"] = _digest(header, self._hash.hexdigest())
+        header["digest"] = digest_with(header, self._hash.hexdigest())
         if sign is not None:
             header["signature"] = sign(header["digest"])
         check_header(header, self.path)

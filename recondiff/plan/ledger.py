@@ -16,6 +16,7 @@ verified and ``--decisions-head`` pins it (docs/plan.md).
 
 from __future__ import annotations
 
+import copy
 import errno
 import fcntl
 import hashlib
@@ -233,14 +234,20 @@ class Decisions:
         for line in lines:
             for event_id in line.ids:
                 self.last[event_id] = line
-        self._seen: set[str] = set()
+        self.seen: set[str] = set()
+
+    def fresh(self) -> Decisions:
+        """The same decisions, none seen yet (a range of a plan read in ranges)."""
+        other = copy.copy(self)
+        other.seen = set()
+        return other
 
     def apply(self, event: Event) -> Event:
         """Set ``event``'s approval (in place) as the ledger leaves it; return it."""
         line = self.last.get(event["id"])
         if line is None:
             return event
-        self._seen.add(event["id"])
+        self.seen.add(event["id"])
         approval = event["approval"]
         if line.decision != "accepted" and not approval["required"]:
             raise _bad(
@@ -257,7 +264,7 @@ class Decisions:
 
     def finish(self) -> None:
         """After every event went by: a decision naming an event the plan lacks is refused."""
-        unknown = [i for i in self.last if i not in self._seen]
+        unknown = [i for i in self.last if i not in self.seen]
         if unknown:
             line = self.last[unknown[0]]
             raise _bad(

@@ -24,6 +24,7 @@ from recondiff.review.decisions import (
     decide_selected,
     decisions_head,
     read_decided,
+    show_file,
 )
 from recondiff.review.feed import (
     FEED_COLUMNS,
@@ -73,6 +74,7 @@ __all__ = [
     "read_decisions",
     "reason_line",
     "select",
+    "show_file",
     "summarise",
     "summary_lines",
     "write_feed",

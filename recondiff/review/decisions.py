@@ -9,14 +9,18 @@ decision over a selector needs only their ids and states.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from recondiff.errors import InputError
-from recondiff.plan import ledger
+from recondiff.plan import ledger, ranges
 from recondiff.plan.file import Event, Plan, iter_events, read_header
 from recondiff.review.select import Selection, Selector, SelectorError, choose
+from recondiff.review.summary import Listing, summarise
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,11 @@ class _Plan:
         self.path = Path(path)
         self.header: Plan = read_header(self.path)
         self.lines = ledger.read(self.path, self.header)
+
+    def map(self, part: Callable[[Iterator[Event]], T], merge: Callable[[T, T], T]) -> T:
+        """``part`` over the events as decided, in ranges on every core, ``merge``d
+        (:mod:`recondiff.plan.ranges`; the checks of :meth:`events`)."""
+        return ranges.map_events(self.path, self.header, self.lines, part, merge)
 
     def events(self) -> Iterator[Event]:
         # the schema's full check is apply's: here a hand-made plan is refused by shape
@@ -73,6 +82,35 @@ def _decidable(event: Event, decision: str) -> bool:
     return decision == "accepted" or bool(event["approval"]["required"])
 
 
+@dataclass
+class _Named:
+    """What :func:`decide_file` finds: the ids it decides (``wanted``, or with none
+    every pending event), those it refuses (auto events) and the wanted ids found."""
+
+    chosen: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    found: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, events: Iterable[Event], wanted: frozenset[str] | None, decision: str) -> _Named:
+        named = cls()
+        for event in events:
+            if wanted is None:
+                if event["approval"]["state"] == "pending":
+                    named.chosen.append(event["id"])
+            elif event["id"] in wanted:
+                named.found.add(event["id"])
+                ok = _decidable(event, decision)
+                (named.chosen if ok else named.refused).append(event["id"])
+        return named
+
+    def merge(self, later: _Named) -> _Named:
+        self.chosen.extend(later.chosen)
+        self.refused.extend(later.refused)
+        self.found.update(later.found)
+        return self
+
+
 def decide_file(
     path: Path | str,
     ids: Iterable[str] | None,
@@ -90,20 +128,12 @@ def decide_file(
     request = request or Request(decision, by, comment, at=at)
     _check_by(path, request.by)
     plan = _Plan(path)
-    wanted = None if ids is None else dict.fromkeys(ids)  # ordered; a set's lookups (100,000 ids)
-    chosen: list[str] = []
-    refused: list[str] = []
-    found: set[str] = set()
-    for event in plan.events():
-        state = event["approval"]["state"]
-        if wanted is None:
-            if state == "pending":
-                chosen.append(event["id"])
-        elif event["id"] in wanted:
-            found.add(event["id"])
-            (chosen if _decidable(event, request.decision) else refused).append(event["id"])
+    ordered = None if ids is None else list(dict.fromkeys(ids))
+    wanted = None if ordered is None else frozenset(ordered)  # a set's lookups (100,000 ids)
+    named = plan.map(lambda events: _Named.of(events, wanted, request.decision), _Named.merge)
+    chosen, refused, found = named.chosen, named.refused, named.found
     if wanted is not None:
-        unknown = [i for i in wanted if i not in found]
+        unknown = [i for i in ordered or () if i not in found]
         if unknown:
             raise InputError(
                 f"{path}: no event {', '.join(unknown)} in this plan; "
@@ -139,7 +169,7 @@ def decide_selected(
     request = request or Request(decision, by, comment, at=at)
     _check_by(path, request.by)
     plan = _Plan(path)
-    selection = choose(plan.events(), selector)
+    selection = plan.map(lambda events: choose(events, selector), Selection.merge)
     if report is not None:
         report(selection)
     if not selection.pending:
@@ -150,6 +180,14 @@ def decide_selected(
         )
     plan.append(request, selection.pending, selector.describe())
     return selection, selection.pending
+
+
+def show_file(path: Path | str, limit: int | None) -> tuple[Plan, dict[str, Any]]:
+    """``plan show``: the header of the plan at ``path`` and its summary
+    (:func:`recondiff.review.summary.summarise`), the plan read on every core."""
+    plan = _Plan(path)
+    listing = plan.map(lambda events: Listing.of(events, limit), Listing.merge)
+    return plan.header, summarise(plan.header, listing=listing)
 
 
 def read_decided(path: Path | str) -> tuple[Plan, Iterator[Event]]:

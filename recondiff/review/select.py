@@ -196,6 +196,15 @@ class Selection:
         else:
             self.decided[state] += 1
 
+    def merge(self, later: Selection) -> Selection:
+        """This selection followed by ``later``'s (the events after these)."""
+        self.pending.extend(later.pending)
+        self.operations.update(later.operations)
+        self.responses.update(later.responses)
+        self.decided.update(later.decided)
+        self.auto += later.auto
+        return self
+
     def report_lines(self) -> list[str]:
         """How many events the selector hits, by operation and by response, and
         how many it skips (one line each)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from recondiff.errors import printable
@@ -126,13 +127,57 @@ LIMIT = 200
 """How many alerts and pending events ``plan show`` lists (``--limit``; the counts are whole)."""
 
 
+@dataclass
+class Listing:
+    """What ``plan show`` gathers from a run of events: the counts, and the first
+    ``limit`` alerts and pending events (None: all), in plan order. A plan read in
+    ranges (:mod:`recondiff.plan.ranges`) gathers one per range and merges them."""
+
+    limit: int | None
+    seen: Counter[tuple[str, str, str, bool]] = field(default_factory=Counter)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, events: Iterable[Event], limit: int | None) -> Listing:
+        listing = cls(limit)
+        seen, alerts, pending = listing.seen, listing.alerts, listing.pending
+        room = limit if limit is not None else -1  # -1: no limit
+        for event in events:
+            state, alert = event["approval"]["state"], event["alert"]
+            seen[(event["operation"], event["response"], state, bool(alert))] += 1
+            if alert and len(alerts) != room:
+                alerts.append(brief(event))
+            if state == "pending" and len(pending) != room:
+                pending.append(brief(event))
+        return listing
+
+    def merge(self, later: Listing) -> Listing:
+        """This listing followed by ``later``'s (the events after these)."""
+        self.seen.update(later.seen)
+        self.alerts = (self.alerts + later.alerts)[: self.limit]
+        self.pending = (self.pending + later.pending)[: self.limit]
+        return self
+
+    def counts(self) -> dict[str, Any]:
+        tally = plan_mod.Tally()
+        for (operation, response, state, alert), n in self.seen.items():
+            tally.count(operation, response, state, "alert" if alert else None, n)
+        return tally.as_dict()
+
+
 def summarise(
-    plan: Plan, events: Iterable[Event] | None = None, limit: int | None = None
+    plan: Plan,
+    events: Iterable[Event] | None = None,
+    limit: int | None = None,
+    *,
+    listing: Listing | None = None,
 ) -> dict[str, Any]:
     """The machine-readable summary ``plan show --json`` prints.
 
-    ``plan`` is the header (with ``events`` when ``events`` is not given: the
-    events as the ledger leaves them, streamed by the caller for a large plan).
+    ``plan`` is the header (with ``events`` when neither ``events`` nor ``listing``
+    is given: the events as the ledger leaves them, streamed by the caller for a
+    large plan, or gathered already in ``listing``).
     Keys: ``plan_id``, ``digest``, ``created_at``, ``recondiff_version``,
     ``config``, ``inputs``, ``endpoint``, ``counts`` (derived from the events,
     approvals as decided), ``alerts`` (events with an alert) and ``pending``
@@ -141,21 +186,11 @@ def summarise(
     ``attention`` (as in the plan), and ``accepted``, the findings an exception
     covers (the header's, at most ``limit``; ``accepted_total`` counts them).
     """
-    seen: Counter[tuple[str, str, str, bool]] = Counter()
-    alerts: list[dict[str, Any]] = []
-    pending: list[dict[str, Any]] = []
-    room = limit if limit is not None else -1  # -1: no limit
-    for event in plan["events"] if events is None else events:
-        state, alert = event["approval"]["state"], event["alert"]
-        seen[(event["operation"], event["response"], state, bool(alert))] += 1
-        if alert and len(alerts) != room:
-            alerts.append(brief(event))
-        if state == "pending" and len(pending) != room:
-            pending.append(brief(event))
-    tally = plan_mod.Tally()
-    for (operation, response, state, alert), n in seen.items():
-        tally.count(operation, response, state, "alert" if alert else None, n)
-    counts = tally.as_dict()
+    if listing is None:
+        listing = Listing.of(plan["events"] if events is None else events, limit)
+    limit = listing.limit
+    counts = listing.counts()
+    alerts, pending = listing.alerts, listing.pending
     return {
         "plan_id": plan["plan_id"],
         "digest": plan["digest"],

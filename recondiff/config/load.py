@@ -38,6 +38,7 @@ from recondiff.config.model import (
     TrustEntry,
 )
 from recondiff.config.section import Section, hint
+from recondiff.config.source import SourceConfig, parse_source
 from recondiff.errors import ConfigError
 from recondiff.io.csvsafe import is_delimiter
 from recondiff.vocabulary import (
@@ -160,9 +161,12 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 def _endpoint(file: Path, raw: Any) -> EndpointConfig:
     """[endpoint] and its [endpoint.disable]."""
     s = Section(file, "[endpoint]", raw)
+    source = _source(file, "endpoint", s)
     endpoint = EndpointConfig(
         name=s.req_string("name"),
-        snapshot=file.parent / s.req_string("snapshot"),
+        snapshot=_snapshot(file, "endpoint", s, source),
+        source=source,
+        snapshot_from_source=source is not None and "snapshot" not in raw,
         key=s.req_string("key"),
         format=s.choice("format", FORMATS, None),
         multi_valued=s.strings("multi_valued") or (),
@@ -196,9 +200,12 @@ def _repository(file: Path, raw: Any) -> RepositoryConfig:
         raise ConfigError(
             f"{file}: [repository] deleted_values needs 'status' naming the status column"
         )
+    source = _source(file, "repository", s)
     repository = RepositoryConfig(
         name=s.string("name", default="repository") or "repository",
-        snapshot=file.parent / s.req_string("snapshot"),
+        snapshot=_snapshot(file, "repository", s, source),
+        source=source,
+        snapshot_from_source=source is not None and "snapshot" not in raw,
         key=s.req_string("key"),
         format=s.choice("format", FORMATS, None),
         link=s.string("link"),
@@ -214,6 +221,19 @@ def _repository(file: Path, raw: Any) -> RepositoryConfig:
     if repository.scope is not None:
         check_expression(file, "[repository] scope", repository.scope, repository.snapshot)
     return repository
+
+
+def _source(file: Path, side: str, s: Section) -> SourceConfig | None:
+    raw = s.table("source")
+    return None if raw is None else parse_source(file, side, raw)
+
+
+def _snapshot(file: Path, side: str, s: Section, source: SourceConfig | None) -> Path:
+    """The snapshot's path; with a source and no ``snapshot`` key, the name compare
+    gives the explored snapshot under OUTDIR (docs/explore.md)."""
+    if source is not None and s.string("snapshot") is None:
+        return Path("snapshots") / f"{side}.parquet"
+    return file.parent / s.req_string("snapshot")
 
 
 def _correlations(

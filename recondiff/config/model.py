@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recondiff.config.source import SourceConfig
 from recondiff.vocabulary import DEFAULT_SITUATION_RESPONSES
 
 FORMATS = ("csv", "ldif", "jsonl", "parquet")
@@ -42,6 +43,10 @@ class EndpointConfig:
     disable: DisableConfig = DisableConfig("openldap")
     create_dn: str | None = None
     create_object_class: tuple[str, ...] = ()
+    # [endpoint.source]: a live directory to explore (docs/explore.md); without a
+    # `snapshot` key, compare writes the explored one under OUTDIR and points here
+    source: SourceConfig | None = None
+    snapshot_from_source: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class RepositoryConfig:
     delimiter: str | None = None
     scope: str | None = None
     expect_account: bool = False
+    source: SourceConfig | None = None  # [repository.source], as [endpoint.source]
+    snapshot_from_source: bool = False
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ def show(plan_file: Path, as_json: bool, limit: int) -> None:
     The plan is streamed (a 10M run's plan in a few seconds); the decisions are
     its ledger's (PLAN's name with .decisions.jsonl).
 
-    Example: recondiff plan show out/plan.jsonll
+    Example: recondiff plan show out/plan.jsonl
     """
     header, info = review.show_file(plan_file, limit or None)
     if as_json:

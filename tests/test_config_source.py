@@ -96,6 +96,12 @@ def test_password_file_that_is_not_a_file(tmp_path: Path) -> None:
             '[repository.source]\nkind = "postgresql"\nurl = "postgresql://u:hunter2@h/db"\nquery = "SELECT 1"',
             r"\[repository.source\] url: holds a password",
         ),
+        (
+            'snapshot = "ad.csv"',
+            '[repository.source]\nkind = "postgresql"\n'
+            'url = "postgresql://u@h/db?sslmode=verify-full&Password=hunter2"\nquery = "SELECT 1"',
+            r"\[repository.source\] url: holds a password",
+        ),
         (LDAP + 'password_env = "A"\npassword_file = "b"\n', 'snapshot = "i.csv"', "not both"),
         (
             LDAP.replace("ldap://", "ldaps://") + "start_tls = true\n",

@@ -186,7 +186,7 @@ _CRASHES: list[BaseException] = [
     ("target", "args"),
     [
         ("recondiff.compare.compare", ["compare", "-c", "c.toml", "-o", "o"]),
-        ("recondiff.review.read_decided", ["plan", "show", "p.json"]),
+        ("recondiff.review.show_file", ["plan", "show", "p.json"]),
         ("recondiff.review.decide_file", ["plan", "approve", "p.json", "--all", "--by", "me"]),
         ("recondiff.cli.main.History.runs", ["history", "--state", "."]),
         ("recondiff.ingest.snapshot.ReadOptions", ["ingest", "x.csv", "-o", "x.parquet"]),

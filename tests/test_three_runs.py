@@ -220,8 +220,8 @@ def _reseal(plan: Path, header: dict[str, Any], events: list[bytes]) -> None:
     """The issue's forgery: events edited, the digest recomputed, the old signature kept."""
     import hashlib
 
-    from recondiff.plan.file import _digest  # the recipe is public: that is the point
+    from recondiff.plan.file import digest_with  # the recipe is public: that is the point
 
     lines = b"".join(e + b"\n" for e in events)
-    header["digest"] = _digest(header, hashlib.sha256(lines).hexdigest())
+    header["digest"] = digest_with(header, hashlib.sha256(lines).hexdigest())
     plan.write_bytes(canonical(header) + b"\n" + lines)

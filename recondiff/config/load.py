@@ -161,12 +161,9 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
 def _endpoint(file: Path, raw: Any) -> EndpointConfig:
     """[endpoint] and its [endpoint.disable]."""
     s = Section(file, "[endpoint]", raw)
-    source = _source(file, "endpoint", s)
     endpoint = EndpointConfig(
         name=s.req_string("name"),
-        snapshot=_snapshot(file, "endpoint", s, source),
-        source=source,
-        snapshot_from_source=source is not None and "snapshot" not in raw,
+        snapshot=_snapshot(file, "endpoint", s),
         key=s.req_string("key"),
         format=s.choice("format", FORMATS, None),
         multi_valued=s.strings("multi_valued") or (),
@@ -180,8 +177,14 @@ def _endpoint(file: Path, raw: Any) -> EndpointConfig:
         create_object_class=s.strings("create_object_class") or (),
     )
     raw_disable = s.table("disable")
+    source = _source(file, "endpoint", s)
     s.finish()
-    endpoint = replace(endpoint, disable=_disable(file, endpoint.kind, raw_disable))
+    endpoint = replace(
+        endpoint,
+        disable=_disable(file, endpoint.kind, raw_disable),
+        source=source,
+        snapshot_from_source=source is not None and "snapshot" not in raw,
+    )
     if endpoint.scope is not None:
         check_expression(file, "[endpoint] scope", endpoint.scope, endpoint.snapshot)
     if endpoint.create_dn is not None:
@@ -200,12 +203,9 @@ def _repository(file: Path, raw: Any) -> RepositoryConfig:
         raise ConfigError(
             f"{file}: [repository] deleted_values needs 'status' naming the status column"
         )
-    source = _source(file, "repository", s)
     repository = RepositoryConfig(
         name=s.string("name", default="repository") or "repository",
-        snapshot=_snapshot(file, "repository", s, source),
-        source=source,
-        snapshot_from_source=source is not None and "snapshot" not in raw,
+        snapshot=_snapshot(file, "repository", s),
         key=s.req_string("key"),
         format=s.choice("format", FORMATS, None),
         link=s.string("link"),
@@ -217,7 +217,11 @@ def _repository(file: Path, raw: Any) -> RepositoryConfig:
         scope=s.string("scope"),
         expect_account=s.boolean("expect_account", False),
     )
+    source = _source(file, "repository", s)
     s.finish()
+    repository = replace(
+        repository, source=source, snapshot_from_source=source is not None and "snapshot" not in raw
+    )
     if repository.scope is not None:
         check_expression(file, "[repository] scope", repository.scope, repository.snapshot)
     return repository
@@ -228,10 +232,11 @@ def _source(file: Path, side: str, s: Section) -> SourceConfig | None:
     return None if raw is None else parse_source(file, side, raw)
 
 
-def _snapshot(file: Path, side: str, s: Section, source: SourceConfig | None) -> Path:
+def _snapshot(file: Path, side: str, s: Section) -> Path:
     """The snapshot's path; with a source and no ``snapshot`` key, the name compare
     gives the explored snapshot under OUTDIR (docs/explore.md)."""
-    if source is not None and s.string("snapshot") is None:
+    if "source" in s.data and "snapshot" not in s.data:
+        s.allowed.append("snapshot")
         return Path("snapshots") / f"{side}.parquet"
     return file.parent / s.req_string("snapshot")
 

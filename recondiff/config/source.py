@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from recondiff.config.section import Section
 from recondiff.errors import ConfigError
@@ -145,7 +145,8 @@ def _check_url(s: Section, kind: str, url: str) -> None:
     if parts.scheme.lower() not in _SCHEMES[kind]:
         schemes = " or ".join(f"{x}://" for x in _SCHEMES[kind])
         raise s.err("url", f"must start with {schemes} for a {kind} source")
-    if has_password:
+    params = {k.strip().lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if has_password or params & {"password", "sslpassword"}:
         raise s.err(
             "url",
             "holds a password; never write one into the config: use password_env or password_file",

@@ -334,3 +334,39 @@ def test_what_was_printed_before_is_printed_once(plan_path: Path) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert out == "before\n400\n"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda e: e.update(object={}),
+        lambda e: e.update(response=["x"]),
+        lambda e: e.update(changes=[1]),
+        lambda e: e["changes"][0].update(attribute=7),
+        lambda e: e["reason"].update(situation=None),
+        lambda e: e["reason"].update(drift=[{"kind": "changed"}]),
+        lambda e: e["object"].update(member_of=["g"]),
+        lambda e: e.update(owner={"candidates": [{"score": 1}]}),
+        lambda e: e.update(alert=["x"]),
+    ],
+)
+def test_a_resealed_event_of_the_wrong_shape_is_one_line(
+    plan_path: Path, edit: Any, tmp_path: Path
+) -> None:
+    """A plan re-sealed by hand (the digest recomputed) with an event the review
+    code cannot read: plan show and plan approve say so in one line, exit 2, never
+    a crash (exit 3). Found by the red team: object {}, response ["x"], changes [1]."""
+    lines = _lines(plan_path)
+    bad = json.loads(lines[7])
+    edit(bad)
+    lines[7] = plan_mod.canonical(bad)
+    _reseal(plan_path, lines)
+    for args in (
+        ["plan", "show", str(plan_path)],
+        ["plan", "approve", str(plan_path), "--all", "--by", "x"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "recondiff.cli.main", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and "line 8" in done.stderr, done.stderr

@@ -2,10 +2,11 @@
 
 The parallel read must give what one process gives (:func:`ranges._serial`) or
 the same one-line error, whatever the input, the timing or the environment.
-Tests marked ``xfail(strict=True)`` are holes in the current code: the reason
-says what is wrong; each passes once the hole is fixed (then drop the mark).
-The others prove an attack fails, where tests/test_plan_ranges.py does not
-already. Chunks are forced small (``split_at=0``), and where a block boundary
+Four of these found holes, since fixed (a fork or pipe refused by a limit is
+a one-process read; no lock a killed child could hold; no traceback from a
+signal as a child starts; an id twice is named by its line before the
+digest). The others prove an attack fails, where tests/test_plan_ranges.py
+does not already. Chunks are forced small (``split_at=0``), and where a block boundary
 matters the read size too (``_BLOCK``).
 """
 
@@ -108,12 +109,6 @@ def _no_file_descriptors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "pipe", refused)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a fork, semaphore or pipe the parallel read cannot get is an OSError out of "
-    "map_events (the CLI: 'internal error', exit 3) where one process reads the plan fine; "
-    "a child already forked is left running, unreaped",
-)
 @pytest.mark.parametrize("refuse", [_refuse_fork, _no_semaphores, _no_file_descriptors])
 def test_no_fork_semaphore_or_pipe_reads_in_one_process(
     plan_path: Path, forked: None, monkeypatch: pytest.MonkeyPatch, refuse: Any
@@ -162,12 +157,6 @@ def _python(script: str, *args: str, timeout: float = 20) -> subprocess.Complete
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the chunks are handed out under a multiprocessing lock (a POSIX semaphore): a "
-    "child killed while it holds it (SIGKILL, or SIGTERM between the acquire and the with "
-    "block: seen under a signal storm) leaves it held and the parent waits forever",
-)
 def test_a_child_killed_holding_the_chunk_lock_does_not_hang(plan_path: Path) -> None:
     marker = plan_path.with_name("child-took-the-lock")
     script = (
@@ -200,12 +189,6 @@ ranges._Scanner.run = run_then
     assert done.stdout == "400\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a forked child keeps the CLI's handler (SIGINT/SIGTERM -> KeyboardInterrupt): "
-    "a signal landing while multiprocessing starts or ends the child (outside child()'s "
-    "try) prints 'Process ForkProcess-1: Traceback ... KeyboardInterrupt' on stderr",
-)
 def test_a_signal_as_a_child_starts_prints_no_traceback(plan_path: Path) -> None:
     script = (
         _PARALLEL
@@ -227,12 +210,6 @@ with sigterm_as_interrupt():
     assert "Traceback" not in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_combine checks the digest before the ids of different chunks: an edited plan "
-    "whose id appears twice gets 'does not match its digest', where one process says "
-    "'line N: event id ... appears twice'",
-)
 def test_an_id_twice_in_an_edited_plan_is_named_by_its_line(plan_path: Path, forked: None) -> None:
     lines = _lines(plan_path)
     lines[390] = lines[3]  # in two chunks; the digest not updated

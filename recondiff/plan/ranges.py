@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -160,23 +161,49 @@ def _parallel(
         if size - start < split_at:
             raise _Retry
         bounds = _bounds(fd, start, size, CHUNKS * n)
-        scan = _Scanner(file, fd, lines, part, bounds, get_context("fork").Value("q", 0))
-        children = [_start(scan) for _ in range(n - 1)]
-        try:  # the thread starts after the forks: a fork copies only the calling thread
+        children: list[tuple[Any, Connection]] = []
+        queue = -1
+        try:
+            queue = _queue(len(bounds) - 1)
+            scan = _Scanner(file, fd, lines, part, bounds, queue)
+            for _ in range(n - 1):
+                children.append(_start(scan))
+            # the thread starts after the forks: a fork copies only the calling thread
             with ThreadPoolExecutor(max_workers=1) as pool:
                 hashed: Future[_Hashes] = pool.submit(_hash, fd, bounds)
                 done = scan.run()
                 for _, conn in children:
                     done.update(_result(conn))
                 hashes = hashed.result()
+        except OSError:  # no fork, pipe or thread to be had (limits): one process reads
+            raise _Retry from None
         finally:
-            for process, conn in children:
-                conn.close()
-                process.kill()  # done already, unless the parent failed first
-                process.join()
+            _stop(children, queue)
     if len(done) != len(bounds) - 1:
         raise _Retry
     return _combine(file, head, lines, [done[i] for i in range(len(done))], hashes, merge)
+
+
+def _queue(chunks: int) -> int:
+    """A pipe holding the chunks' indices, four bytes each, its writing end closed:
+    a process takes the next chunk by reading four bytes (atomic on a pipe), and
+    the end of the pipe says none is left. No lock: a process killed while it takes
+    a chunk holds nothing the others wait for."""
+    read, write = os.pipe()
+    try:
+        os.write(write, b"".join(i.to_bytes(4, "big") for i in range(chunks)))
+    finally:
+        os.close(write)
+    return read
+
+
+def _stop(children: list[tuple[Any, Connection]], queue: int) -> None:
+    for process, conn in children:
+        conn.close()
+        process.kill()  # done already, unless the parent failed first
+        process.join()
+    if queue >= 0:
+        os.close(queue)
 
 
 def _bounds(fd: int, start: int, size: int, n: int) -> list[int]:
@@ -220,15 +247,15 @@ def _read(fd: int, lo: int, hi: int) -> Iterator[bytes]:
 @dataclass
 class _Scanner(Generic[T]):
     """Parses, checks and folds the event lines of a chunk, then runs ``part``; the
-    processes take the chunks in turn from a shared ``queue`` (the index of the next),
-    so that one that drew the short lines does not wait for the other."""
+    processes take the chunks in turn from a shared ``queue``, so that one that drew
+    the short lines does not wait for the other."""
 
     file: Path
     fd: int
     lines: Sequence[ledger.Line]
     part: Callable[[Iterator[Event]], T]
     bounds: list[int]
-    queue: Any  # a multiprocessing Value: the next chunk's index
+    queue: int  # the reading end of the chunks' pipe (:func:`_queue`)
 
     def __post_init__(self) -> None:
         self.decisions = ledger.Decisions(self.lines, ledger.ledger_path(self.file))
@@ -236,13 +263,10 @@ class _Scanner(Generic[T]):
     def run(self) -> dict[int, _Range[T]]:
         """The chunks this process took, by index."""
         done: dict[int, _Range[T]] = {}
-        while True:
-            with self.queue.get_lock():
-                index = self.queue.value
-                self.queue.value += 1
-            if index >= len(self.bounds) - 1:
-                return done
+        while len(taken := os.read(self.queue, 4)) == 4:
+            index = int.from_bytes(taken, "big")
             done[index] = self.chunk(self.bounds[index], self.bounds[index + 1])
+        return done
 
     def chunk(self, lo: int, hi: int) -> _Range[T]:
         digest = hashlib.sha256()
@@ -276,10 +300,18 @@ class _Scanner(Generic[T]):
 
 
 def _start(scan: _Scanner[T]) -> tuple[Any, Connection]:
-    """A forked process that takes chunks with the parent and sends what it found."""
+    """A forked process that takes chunks with the parent and sends what it found.
+
+    SIGINT and SIGTERM are blocked while it starts, and in the child ignored
+    (SIGINT: the parent, interrupted, stops it) or left to kill it quietly
+    (SIGTERM): the CLI's handlers raise KeyboardInterrupt, which in
+    multiprocessing's own start and exit code would print a traceback."""
     receive, send = get_context("fork").Pipe(duplex=False)
 
     def child() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         receive.close()
         try:
             send.send(scan.run())
@@ -289,9 +321,19 @@ def _start(scan: _Scanner[T]) -> tuple[Any, Connection]:
             send.close()
 
     process = get_context("fork").Process(target=child, daemon=True)
-    process.start()
-    send.close()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    try:
+        process.start()
+    except BaseException:
+        receive.close()
+        raise
+    finally:
+        send.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return process, receive
+
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _result(conn: Connection) -> dict[int, _Range[Any]]:
@@ -314,13 +356,13 @@ def _combine(
         raise _Retry
     if [r.sha256 for r in ranges] != hashes.ranges:
         raise InputError(f"{file}: the plan file changed while it was read")
-    if head["digest"] != plan_file.digest_with(head, hashes.events.hexdigest()):
-        raise InputError(plan_file.DIGEST_MISMATCH.format(source=file))
     seen: set[str] = set()
-    for r in ranges:
+    for r in ranges:  # before the digest, as one process meets them
         if not seen.isdisjoint(r.ids):
             raise _Retry  # an id twice: one process names its line
         seen.update(r.ids)
+    if head["digest"] != plan_file.digest_with(head, hashes.events.hexdigest()):
+        raise InputError(plan_file.DIGEST_MISMATCH.format(source=file))
     decided: set[str] = set().union(*(r.decided for r in ranges))
     if len(decided) != len({i for line in lines for i in line.ids}):
         raise _Retry  # a decision names an event the plan lacks

@@ -14,10 +14,6 @@ from recondiff.config.load import Config, dn_placeholders
 UUID_ATTRIBUTES = ("entryUUID", "objectGUID")
 # What tells a locked or disabled account (plan/build.py, plan/checks.py)
 LOCK_ATTRIBUTES = ("pwdAccountLockedTime", "userAccountControl")
-# What an incremental explore reads changes by (explore/state.py): OpenLDAP and
-# 389-DS keep modifyTimestamp; Active Directory uSNChanged (per domain controller)
-# and whenChanged
-CHANGE_ATTRIBUTES = {"ldap": ("modifyTimestamp",), "ad": ("uSNChanged", "whenChanged")}
 
 
 def needed_attributes(cfg: Config, side: str) -> list[str]:
@@ -25,8 +21,8 @@ def needed_attributes(cfg: Config, side: str) -> list[str]:
     once (case-insensitively, as first named): ``dn``, the key, the compared and
     correlation attributes, the columns the scope and ``*_sql`` expressions read,
     and any the source adds (``attributes``). The endpoint adds what the plan and
-    apply use (the disable attribute, entryUUID/objectGUID, the lock attributes)
-    and what an incremental explore reads changes by; the repository adds its
+    apply use (the disable attribute, entryUUID/objectGUID, the lock attributes);
+    the repository adds its
     link and status columns and the ``create_dn`` placeholders."""
     if side == "endpoint":
         names = _endpoint(cfg)
@@ -49,7 +45,8 @@ def _endpoint(cfg: Config) -> list[str]:
     if ep.disable.attribute:
         names.append(ep.disable.attribute)
     names += [*UUID_ATTRIBUTES, *LOCK_ATTRIBUTES]
-    names += CHANGE_ATTRIBUTES["ad" if ep.kind == "ad" else "ldap"]
+    # modifyTimestamp / uSNChanged, the high-water mark of incremental runs, are
+    # asked for by the reader itself (ingest/ldap_read.py) and not kept as columns
     return names
 
 

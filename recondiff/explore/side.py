@@ -11,14 +11,12 @@ An incremental snapshot says so in its metadata (:data:`META_DELTA`,
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from recondiff.config.load import Config
 from recondiff.config.source import SourceConfig
@@ -33,13 +31,11 @@ from recondiff.explore.state import (
     source_label,
 )
 from recondiff.history import History, history_path
-from recondiff.ingest.snapshot import SnapshotInfo, read_snapshot_info, snapshot_metadata
-from recondiff.io.atomic import write_atomically
+from recondiff.ingest.snapshot import SnapshotInfo, snapshot_metadata
 
-META_DELTA = "recondiff.delta"
-"""``"true"`` on a snapshot that holds only the entries changed since ``recondiff.since``."""
 META_SINCE = "recondiff.since"
-META_SINCE_ATTRIBUTE = "recondiff.since_attribute"
+"""``attribute>=value`` on a snapshot that holds only the entries changed since
+then (written by :func:`recondiff.ingest.ldap_read.read_ldap`)."""
 
 Progress = Callable[[int], None]
 
@@ -109,11 +105,12 @@ def explore_side(
             ca_file=ca_file if ca_file is not None else source.ca_file,
             insecure_skip_tls_verify=bool(insecure) or source.insecure_skip_tls_verify,
         )
+    multi = cfg.endpoint.multi_valued if side == "endpoint" else cfg.repository.multi_valued
     if source.kind == "postgresql":
-        return _explore_postgresql(source, side, out, since_last or since is not None, progress)
+        incremental = since_last or since is not None
+        return _explore_postgresql(source, side, out, incremental, multi, progress)
     ad = side == "endpoint" and cfg.endpoint.kind == "ad"
     attributes = [a for a in needed_attributes(cfg, side) if a.lower() != "dn"]
-    multi = cfg.endpoint.multi_valued if side == "endpoint" else cfg.repository.multi_valued
     lower = None
     if since_last:
         history = History(history_path(out.parent if state is None else state, None))
@@ -160,26 +157,19 @@ def explore_ldap(
     )
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    target = out if lower is None else _temp_beside(out)
-    try:
-        read = read_ldap(
-            spec, target, multi_valued=multi_valued, progress=progress, captured_at=started
-        )
-        seconds = time.monotonic() - t0
-        if lower is not None:
-            _mark_delta(target, out, lower)
-    finally:
-        if target != out:
-            target.unlink(missing_ok=True)
-    info = read_snapshot_info(out)
+    read = read_ldap(spec, out, multi_valued=multi_valued, progress=progress, captured_at=started)
+    seconds = time.monotonic() - t0
+    info: SnapshotInfo = read
     attribute = change_attribute(ad)
     mark = None if lower is None else lower.mark
+    # the reader's mark is of the attribute it read by: whenChanged for AD's --since T
+    seen = read.high_water if lower is None or lower.attribute == attribute else None
     record = ExploreRecord(
         source=source,
         attribute=attribute,
         explored_at=started,
         read_seconds=round(seconds, 3),
-        high_water=newer_mark(attribute, mark, getattr(read, "high_water", None)),
+        high_water=newer_mark(attribute, mark, seen),
         lower=lower,
         entries=info.rows,
         snapshot=out,
@@ -188,13 +178,19 @@ def explore_ldap(
 
 
 def _explore_postgresql(
-    source: SourceConfig, side: str, out: Path, incremental: bool, progress: Progress | None
+    source: SourceConfig,
+    side: str,
+    out: Path,
+    incremental: bool,
+    multi_valued: tuple[str, ...],
+    progress: Progress | None,
 ) -> Explored:
     if incremental:
         raise ConfigError(
             f"{source.where}: a postgresql source is always read whole; --since-last and "
             "--since are for LDAP directories"
         )
+    from recondiff.ingest.snapshot import ReadOptions
     from recondiff.ingest.sql_read import read_postgresql
 
     info = read_postgresql(
@@ -204,13 +200,14 @@ def _explore_postgresql(
         password=source.password(),
         captured_at=datetime.now(UTC),
         progress=progress,
+        options=ReadOptions(multi_valued=multi_valued),
     )
     return Explored(side, source, info, None, None, ())
 
 
 def tls_warnings(source: SourceConfig) -> list[str]:
-    """What is unsafe about how a source is reached: verification turned off, or a
-    password sent in clear."""
+    """What is unsafe about how a source is reached: verification turned off. (A
+    password sent in clear to another host is refused by the reader.)"""
     warnings = []
     if source.insecure_skip_tls_verify:
         warnings.append(
@@ -218,40 +215,7 @@ def tls_warnings(source: SourceConfig) -> list[str]:
             f"--insecure-skip-tls-verify): anyone between here and {source.url} can read the "
             "bind password and forge the directory's answers; give ca_file instead"
         )
-    plain = urlsplit(source.url).scheme.lower() == "ldap" and not source.start_tls
-    if plain and (source.password_env or source.password_file):
-        warnings.append(
-            f"{source.where}: the bind password goes to {source.url} unencrypted; "
-            "set start_tls = true or use ldaps://"
-        )
     return warnings
-
-
-def _temp_beside(out: Path) -> Path:
-    return out.with_name(f".{out.name}.read-{secrets.token_hex(6)}")
-
-
-def _mark_delta(read: Path, out: Path, lower: Lower) -> None:
-    """Copy the snapshot the reader wrote to ``out`` with the delta's metadata
-    added (a delta is small: the copy is cheap), atomically."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    source = pq.ParquetFile(read)
-    schema = source.schema_arrow
-    meta = dict(schema.metadata or {}) | {
-        META_DELTA.encode(): b"true",
-        META_SINCE.encode(): lower.value.encode(),
-        META_SINCE_ATTRIBUTE.encode(): lower.attribute.encode(),
-    }
-    schema = schema.with_metadata(meta)
-
-    def write(temp: Path) -> None:
-        with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
-            for batch in source.iter_batches(batch_size=8192):
-                writer.write_table(pa.Table.from_batches([batch]).replace_schema_metadata(meta))
-
-    write_atomically(out, write, "the snapshot", hidden=False)
 
 
 def delta_of(path: Path) -> tuple[str, str] | None:
@@ -263,6 +227,8 @@ def delta_of(path: Path) -> tuple[str, str] | None:
         _, meta = snapshot_metadata(path)
     except InputError:
         return None
-    if meta.get(META_DELTA) != "true":
+    since = meta.get(META_SINCE)
+    if not since:
         return None
-    return meta.get(META_SINCE_ATTRIBUTE, ""), meta.get(META_SINCE, "")
+    attribute, _, value = since.partition(">=")
+    return attribute, value

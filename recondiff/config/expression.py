@@ -112,23 +112,28 @@ def expression_columns(expression: str) -> list[str]:
     return list(found.values())
 
 
-def _column_refs(tree: Any, found: dict[str, str]) -> None:
+def _column_refs(tree: Any, found: dict[str, str], bound: frozenset[str] = frozenset()) -> None:
+    """Add the COLUMN_REF names under ``tree`` to ``found``, but those ``bound``
+    (the parameters of an enclosing lambda)."""
     if isinstance(tree, list):
         for item in tree:
-            _column_refs(item, found)
+            _column_refs(item, found, bound)
         return
     if not isinstance(tree, dict):
         return
     kind = tree.get("class")
     if kind == "COLUMN_REF":
         names = tree.get("column_names") or []
-        if names and isinstance(names[0], str):
+        if names and isinstance(names[0], str) and names[0].lower() not in bound:
             found.setdefault(names[0].lower(), names[0])
         return
-    for name, value in tree.items():
-        if kind == "LAMBDA" and name == "lhs":
-            continue  # the lambda's parameters
-        _column_refs(value, found)
+    if kind == "LAMBDA":
+        parameters: dict[str, str] = {}
+        _column_refs(tree.get("lhs"), parameters)
+        _column_refs(tree.get("expr"), found, bound | frozenset(parameters))
+        return
+    for value in tree.values():
+        _column_refs(value, found, bound)
 
 
 def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | None:

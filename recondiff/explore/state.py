@@ -7,20 +7,27 @@ same (:func:`source_key`). Changes are read by ``modifyTimestamp`` (OpenLDAP,
 389-DS; GeneralizedTime, one-second resolution) or, on Active Directory, by
 ``uSNChanged`` (``--since-last``) and ``whenChanged`` (``--since T``).
 
-The high-water mark is the largest change value the read saw. An entry changed
-*while* the read ran, after its page had gone by, may carry a smaller value than
-an entry read later, so the next read starting at the mark would miss it. For
-``modifyTimestamp`` the next read therefore starts ``read_seconds + 1`` before
-the mark: the server's clock at the start of the previous read was at least
-``mark - read_seconds`` (the mark was seen during the read), and any change the
-read could miss was made after it started. ``uSNChanged`` is a counter, not a
-clock: the next read starts at the mark itself, and a change made during the
-previous read may wait for a full run (docs/explore.md says so).
+The high-water mark is the largest change value the read saw (M). The next
+read asks for the entries changed *after* M's second, unless the last read may
+have raced with changes: an entry changed while the read ran, after its page
+had gone by, can carry a value below M (when M itself came from a change
+during the read), or M's own second (when the read started within it). Both
+need the read to have started before the end of M's second on the server's
+clock. So with ``modifyTimestamp`` the next read starts at ``M + 1 s`` only when
+the last read started at least :data:`CLOCK_MARGIN` seconds after that on this
+machine's clock (a directory quiet during the read; clocks within the margin,
+as NTP keeps them); otherwise it starts ``read_seconds + 1`` before M, which
+covers every change made during the last read (the server's clock at its
+start was at least ``M - read_seconds``) and reads a few entries again, which
+is harmless. ``uSNChanged`` is a counter, not a clock: the next read starts
+after M, and a change made *during* the previous read may wait for a full run
+(docs/explore.md says so).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +37,9 @@ from typing import Any
 from recondiff.config.source import SourceConfig
 from recondiff.errors import InputError
 from recondiff.history import History
+
+CLOCK_MARGIN = 2.0
+"""Seconds this machine's clock may be ahead of the directory's (see the module doc)."""
 
 USN = "uSNChanged"
 MODIFY_TIMESTAMP = "modifyTimestamp"
@@ -89,15 +99,31 @@ def since_last(history: History, source: SourceConfig, ad: bool, where: str) -> 
         )
     mark = str(last["high_water"])
     if attribute == USN:
-        return Lower(USN, mark, f"uSNChanged {mark}", mark)
+        try:
+            after = str(int(mark) + 1)
+        except ValueError:
+            raise InputError(
+                f"{history.path}: the recorded high-water mark {mark!r} of "
+                f"{source_label(source)} is not a uSNChanged number; run once without --since-last"
+            ) from None
+        return Lower(USN, after, f"uSNChanged {after}", mark)
     when = parse_time(mark)
     if when is None:
         raise InputError(
             f"{history.path}: the recorded high-water mark {mark!r} of {source_label(source)} "
             "is not a time; run once without --since-last"
         )
-    start = when - timedelta(seconds=float(last["read_seconds"]) + 1)
+    start = next_start(when, last["explored_at"], float(last["read_seconds"]))
     return Lower(MODIFY_TIMESTAMP, generalized_time(start), start.isoformat(), mark)
+
+
+def next_start(mark: datetime, explored_at: datetime, read_seconds: float) -> datetime:
+    """Where the read after one that saw ``mark`` starts (see the module doc)."""
+    second = mark.replace(microsecond=0)
+    after = second + timedelta(seconds=1)
+    if explored_at >= after + timedelta(seconds=CLOCK_MARGIN):
+        return after
+    return second - timedelta(seconds=math.ceil(read_seconds) + 1)
 
 
 def generalized_time(when: datetime) -> str:

@@ -390,3 +390,18 @@ def test_insecure_skip_tls_verify_warns_even_when_quiet(tmp_path: Path) -> None:
         loud = run_cli(*common, "--insecure-skip-tls-verify", "-o", str(tmp_path / "c.parquet"),
                        env=env)  # fmt: skip
         assert "verification is OFF" in loud.stderr
+
+
+def test_a_symlinked_snapshots_folder_is_refused(loop_server: Slapd, tmp_path: Path) -> None:
+    config = source_config(tmp_path / "run", loop_server)
+    out = tmp_path / "run" / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / "endpoint-20200101T000000Z.parquet"  # a name compare would prune
+    victim.write_bytes(b"not ours")
+    out.mkdir()
+    (out / SNAPSHOTS).symlink_to(elsewhere)
+    result = run_cli("compare", "-c", str(config), "-o", str(out), code=2,
+                     env={PW_VAR: loop_server.password})  # fmt: skip
+    assert "symbolic link" in result.stderr and result.stderr.count("\n") == 1
+    assert victim.read_bytes() == b"not ours" and os.listdir(elsewhere) == [victim.name]

@@ -134,6 +134,11 @@ def _explore(
     cfg: Config, side: str, outdir: Path, history: History, options: ExploreOptions, say: Say
 ) -> Explored:
     folder = outdir / SNAPSHOTS
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise InputError(
+            f"{folder}: not a directory recondiff made (a symbolic link?); the explored "
+            "snapshots go there, and older ones are removed: remove it and run again"
+        )
     made = [d for d in (outdir, folder) if not d.exists()]
     out = _new_name(folder, side)
     say(f"exploring the {side} ({_label(cfg, side)})")

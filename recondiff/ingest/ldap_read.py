@@ -432,8 +432,8 @@ def _refuse_references(spec: LdapRead, page: list[dict[str, Any]]) -> None:
             raise _error(
                 spec,
                 f"the search under {spec.base} met a referral to {uris}; recondiff does not "
-                "follow referrals: narrow base or filter to leave it out, or read that "
-                "server separately",
+                "follow referrals: choose a base that leaves it out, or read that server "
+                "separately",
             )
 
 
@@ -561,7 +561,9 @@ def _spill_directory(out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
     except OSError as exc:
-        raise InputError(f"{out}: cannot create a folder beside it ({exc.strerror or exc})") from None
+        raise InputError(
+            f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
+        ) from None
 
 
 class _Spill:
@@ -666,30 +668,34 @@ def _final(batch: pa.Table, key: str, kind: pa.DataType) -> pa.Array:
 
 
 _RESULT_ADVICE = {
-    3: "the server's time limit ended the search; raise time_limit (or the server's limit "
-    "for the bind DN), or narrow base or filter",
-    4: "the size limit ended the search; raise size_limit (or the server's limit for the "
-    "bind DN), or narrow base or filter",
-    10: "the base is held by another server; recondiff does not follow referrals: "
-    "point url and base at the server that holds the entries",
-    11: "the server's administrative limit ended the search; ask for a higher limit for "
-    "the bind DN, or narrow base or filter",
-    32: "check base",
-    50: "the bind DN may not read there; check its access rights",
-}
+    3: ("the search stopped at the time limit", "raise time_limit (or the server's limit "
+        "for the bind DN), or narrow base or filter"),
+    4: ("the search stopped at the size limit", "raise size_limit (or the server's limit "
+        "for the bind DN), or narrow base or filter"),
+    11: ("the search stopped at the server's administrative limit", "ask for a higher "
+         "limit for the bind DN, or narrow base or filter"),
+    50: ("the bind DN may not search there", "check its access rights"),
+}  # fmt: skip
+"""Result codes (RFC 4511) that end a search: what happened, and what to do."""
 
 
 def _search_failed(spec: LdapRead, result: Mapping[str, Any], seen: int) -> InputError:
     code = result.get("result")
-    advice = _RESULT_ADVICE.get(code if isinstance(code, int) else -1, "")
-    after = f" after {seen} entries" if seen else ""
+    why = _describe(result)
     if code == 32:
-        return _error(spec, f"the base {spec.base} does not exist ({_describe(result)}); {advice}")
+        return _error(spec, f"the base {spec.base} does not exist ({why}); check base")
     if code == 10:
         refs = ", ".join(str(r) for r in result.get("referrals") or []) or "another server"
-        return _error(spec, f"the search was referred to {refs} ({_describe(result)}); {advice}")
-    text = f"the search failed{after} ({_describe(result)})"
-    return _error(spec, f"{text}; {advice}" if advice else text)
+        return _error(
+            spec,
+            f"the search was referred to {refs} ({why}); recondiff does not follow "
+            "referrals: point url and base at the server that holds the entries",
+        )
+    what, advice = _RESULT_ADVICE.get(code if isinstance(code, int) else -1, ("", ""))
+    after = f" after {seen} entries" if seen else ""
+    if what:
+        return _error(spec, f"{what}{after} ({why}); {advice}")
+    return _error(spec, f"the search failed{after} ({why})")
 
 
 def _lost(spec: LdapRead, seen: int, reason: str) -> InputError:

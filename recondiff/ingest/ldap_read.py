@@ -53,7 +53,7 @@ from ldap3.utils.conv import escape_filter_chars
 
 from recondiff import __version__
 from recondiff.errors import InputError
-from recondiff.ingest import ad
+from recondiff.ingest import ad, ldap_fast
 from recondiff.ingest.columns import STRING, STRING_LIST
 from recondiff.ingest.ldif import _NOT_TEXT, plain_dn
 from recondiff.ingest.snapshot import (
@@ -330,6 +330,7 @@ def _connect(spec: LdapRead, server: ldap3.Server) -> ldap3.Connection:
         return_empty_attributes=False,
         receive_timeout=max(RECEIVE_TIMEOUT, spec.time_limit + 60),
     )
+    ldap_fast.speed_up(conn)
     try:
         conn.open()
         if spec.start_tls:
@@ -432,8 +433,8 @@ def _refuse_references(spec: LdapRead, page: list[dict[str, Any]]) -> None:
             raise _error(
                 spec,
                 f"the search under {spec.base} met a referral to {uris}; recondiff does not "
-                "follow referrals: narrow base or filter to leave it out, or read that "
-                "server separately",
+                "follow referrals: choose a base that leaves it out, or read that server "
+                "separately",
             )
 
 
@@ -450,6 +451,7 @@ class _Rows:
             self.mark = spec.since.attribute
         else:
             self.mark = "uSNChanged" if spec.ad else "modifyTimestamp"
+        self.mark_key = self.mark.lower()
         self.request, self.keep_mark = _requested(spec.attributes, self.mark)
         self.high_water: str | None = None
         self._best: tuple[int, int | str] | None = None
@@ -459,12 +461,14 @@ class _Rows:
         dn = plain_dn(str(entry.get("dn", "")))
         raw: Mapping[str, list[bytes] | None] = entry.get("raw_attributes") or {}
         row: dict[str, list[str]] = {}
-        spelling: dict[str, str] = {}
+        spelling: dict[str, str] = {}  # folded name -> the first spelling in this entry
         for name, values in raw.items():
             if not values:
                 continue
-            column, binary, ranged = _description(name, self.spec.ad)
-            if column.lower() == self.mark.lower():
+            column, binary, ranged = (
+                _description(name, self.spec.ad) if ";" in name else (name, False, False)
+            )
+            if column.lower() == self.mark_key:
                 self._see_mark(values)
                 if not self.keep_mark:
                     continue
@@ -472,9 +476,9 @@ class _Rows:
                 values = ad.ranged_values(self._base_search, dn, column, {name: values})
             texts = ad.decode_values(column, values) if self.spec.ad and not binary else None
             if texts is None:
-                texts = [_value_text(value, binary) for value in values]
+                texts = _binary_texts(values) if binary else _texts(values)
             known = spelling.setdefault(column.lower(), column)
-            row.setdefault(known, []).extend(texts)
+            row[known] = row[known] + texts if known in row else texts
         if self.spec.ad:
             for column, value in ad.derived_columns(row).items():
                 if value is not None:
@@ -538,18 +542,26 @@ def _description(name: str, ad_ranges: bool) -> tuple[str, bool, bool]:
     return ";".join([base, *kept]), binary, ranged
 
 
-def _value_text(value: bytes, binary: bool) -> str:
-    """A value as ingest reads it from LDIF: the text when the bytes are UTF-8
+def _texts(values: Sequence[bytes]) -> list[str]:
+    """Values as ingest reads them from LDIF: the text when the bytes are UTF-8
     without control characters (an AD extended-DN prefix dropped), else base64."""
-    if not binary:
+    texts = []
+    for value in values:
         try:
             text = value.decode("utf-8")
         except UnicodeDecodeError:
-            pass
+            texts.append(base64.b64encode(value).decode("ascii"))
+            continue
+        if _NOT_TEXT.search(text):
+            texts.append(base64.b64encode(value).decode("ascii"))
         else:
-            if not _NOT_TEXT.search(text):
-                return plain_dn(text)
-    return base64.b64encode(value).decode("ascii")
+            texts.append(plain_dn(text) if text.startswith("<") else text)
+    return texts
+
+
+def _binary_texts(values: Sequence[bytes]) -> list[str]:
+    """``;binary`` values: base64 whatever the bytes."""
+    return [base64.b64encode(value).decode("ascii") for value in values]
 
 
 # -- batches ------------------------------------------------------------------------------
@@ -561,7 +573,9 @@ def _spill_directory(out: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
     except OSError as exc:
-        raise InputError(f"{out}: cannot create a folder beside it ({exc.strerror or exc})") from None
+        raise InputError(
+            f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
+        ) from None
 
 
 class _Spill:
@@ -582,13 +596,14 @@ class _Spill:
 
     def add(self, dn: str, row: Mapping[str, list[str]]) -> None:
         self._put("dn", [dn])
+        names, is_list = self.names, self.is_list
         for name, values in row.items():
             key = name.lower()
-            if key not in self.names:
-                self.names[key] = name
-                self.is_list[key] = False
+            if key not in names:
+                names[key] = name
+                is_list[key] = False
             if len(values) > 1:
-                self.is_list[key] = True
+                is_list[key] = True
             self._put(key, values)
         self._batch_rows += 1
         self.rows += 1
@@ -600,7 +615,7 @@ class _Spill:
         if len(column) < self._batch_rows:
             column.extend([None] * (self._batch_rows - len(column)))
         column.append(values)
-        self._batch_bytes += sum(len(value) for value in values) + 16
+        self._batch_bytes += sum(map(len, values)) + 16
 
     def flush(self) -> None:
         """Write the current batch to a spill file and forget it."""
@@ -666,30 +681,34 @@ def _final(batch: pa.Table, key: str, kind: pa.DataType) -> pa.Array:
 
 
 _RESULT_ADVICE = {
-    3: "the server's time limit ended the search; raise time_limit (or the server's limit "
-    "for the bind DN), or narrow base or filter",
-    4: "the size limit ended the search; raise size_limit (or the server's limit for the "
-    "bind DN), or narrow base or filter",
-    10: "the base is held by another server; recondiff does not follow referrals: "
-    "point url and base at the server that holds the entries",
-    11: "the server's administrative limit ended the search; ask for a higher limit for "
-    "the bind DN, or narrow base or filter",
-    32: "check base",
-    50: "the bind DN may not read there; check its access rights",
-}
+    3: ("the search stopped at the time limit", "raise time_limit (or the server's limit "
+        "for the bind DN), or narrow base or filter"),
+    4: ("the search stopped at the size limit", "raise size_limit (or the server's limit "
+        "for the bind DN), or narrow base or filter"),
+    11: ("the search stopped at the server's administrative limit", "ask for a higher "
+         "limit for the bind DN, or narrow base or filter"),
+    50: ("the bind DN may not search there", "check its access rights"),
+}  # fmt: skip
+"""Result codes (RFC 4511) that end a search: what happened, and what to do."""
 
 
 def _search_failed(spec: LdapRead, result: Mapping[str, Any], seen: int) -> InputError:
     code = result.get("result")
-    advice = _RESULT_ADVICE.get(code if isinstance(code, int) else -1, "")
-    after = f" after {seen} entries" if seen else ""
+    why = _describe(result)
     if code == 32:
-        return _error(spec, f"the base {spec.base} does not exist ({_describe(result)}); {advice}")
+        return _error(spec, f"the base {spec.base} does not exist ({why}); check base")
     if code == 10:
         refs = ", ".join(str(r) for r in result.get("referrals") or []) or "another server"
-        return _error(spec, f"the search was referred to {refs} ({_describe(result)}); {advice}")
-    text = f"the search failed{after} ({_describe(result)})"
-    return _error(spec, f"{text}; {advice}" if advice else text)
+        return _error(
+            spec,
+            f"the search was referred to {refs} ({why}); recondiff does not follow "
+            "referrals: point url and base at the server that holds the entries",
+        )
+    what, advice = _RESULT_ADVICE.get(code if isinstance(code, int) else -1, ("", ""))
+    after = f" after {seen} entries" if seen else ""
+    if what:
+        return _error(spec, f"{what}{after} ({why}); {advice}")
+    return _error(spec, f"the search failed{after} ({why})")
 
 
 def _lost(spec: LdapRead, seen: int, reason: str) -> InputError:

@@ -67,6 +67,8 @@ def server(work: Path, n: int) -> Slapd:
     directory = work / f"slapd-{n}"
     loaded = directory / "loaded"
     ldap = Slapd(directory, start=False)
+    conf = ldap.conf.read_text(encoding="utf-8")  # mdb's default map (10 MB) is too small
+    ldap.conf.write_text(conf.replace("dbnosync\n", "dbnosync\nmaxsize 4294967296\n"), "utf-8")
     if not loaded.exists():
         shutil.rmtree(directory / "db", ignore_errors=True)
         (directory / "db").mkdir(parents=True)

@@ -248,6 +248,10 @@ def test_explore_compare_apply_explore_compare_leaves_no_drift(
     for key in ("situations", "drift", "sync", "differences"):
         assert offline[key] == second[key], key
     assert "explored" not in offline["run"]
+    # an older snapshot named: the first run's directory, as it was before apply
+    older = compare(config, tmp_path / "audit", "--endpoint-snapshot", str(snapshot), password="")
+    assert older["inputs"]["endpoint"]["sha256"] == first["inputs"]["endpoint"]["sha256"]
+    assert older["situations"] == first["situations"] and older["drift"] == first["drift"]
 
 
 @pytest.mark.slow
@@ -405,3 +409,12 @@ def test_a_symlinked_snapshots_folder_is_refused(loop_server: Slapd, tmp_path: P
                      env={PW_VAR: loop_server.password})  # fmt: skip
     assert "symbolic link" in result.stderr and result.stderr.count("\n") == 1
     assert victim.read_bytes() == b"not ours" and os.listdir(elsewhere) == [victim.name]
+
+
+def test_incremental_options_need_a_source(tmp_path: Path) -> None:
+    shutil.copy(LOOP / "recondiff.toml", tmp_path / "recondiff.toml")
+    for option in ("--since-last", "--offline"):
+        result = run_cli("compare", "-c", str(tmp_path / "recondiff.toml"), "-o",
+                         str(tmp_path / "out"), option, code=2)  # fmt: skip
+        assert result.stderr.count("\n") == 1 and "[endpoint.source]" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -312,6 +312,9 @@ def test_a_password_is_not_sent_in_clear_text_to_another_host(tmp_path: Path) ->
     message = _fails(spec, tmp_path / "out.parquet")
     assert "refusing to send the bind password unencrypted over ldap://" in message
     assert "StartTLS" in message
+    unencrypted = LdapRead("ldap://127.0.0.1:1", "dc=example,dc=org", ca_file=tmp_path / "ca.pem")
+    message = _fails(unencrypted, tmp_path / "out.parquet")
+    assert "ca_file is set but the connection would not be encrypted" in message
 
 
 # -- errors ------------------------------------------------------------------------------------

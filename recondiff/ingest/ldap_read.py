@@ -272,6 +272,11 @@ def _server(spec: LdapRead) -> ldap3.Server:
     tls = None
     if scheme == "ldaps" or spec.start_tls:
         tls = _tls(spec, host)
+    elif spec.ca_file is not None:
+        raise InputError(
+            f"{where}: ca_file is set but the connection would not be encrypted; "
+            "use StartTLS (start_tls = true, --start-tls) or an ldaps:// URL"
+        )
     elif spec.password and not spec.allow_plaintext and not _loopback(host):
         raise InputError(
             f"{where}: refusing to send the bind password unencrypted over ldap://; "

@@ -98,7 +98,8 @@ BATCH_BYTES = 16 << 20
 CONNECT_TIMEOUT = 30
 """Seconds to wait for a TCP connection."""
 RECEIVE_TIMEOUT = 600
-"""Seconds to wait for one answer (one page) before the server counts as gone."""
+"""Seconds to wait for one answer (one page), beyond the time limit, before the
+server counts as gone."""
 
 SCOPES = {"base": ldap3.BASE, "one": ldap3.LEVEL, "subtree": ldap3.SUBTREE}
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -333,7 +334,7 @@ def _connect(spec: LdapRead, server: ldap3.Server) -> ldap3.Connection:
         check_names=False,
         auto_referrals=False,
         return_empty_attributes=False,
-        receive_timeout=max(RECEIVE_TIMEOUT, spec.time_limit + 60),
+        receive_timeout=RECEIVE_TIMEOUT + spec.time_limit,
     )
     ldap_fast.speed_up(conn)
     try:

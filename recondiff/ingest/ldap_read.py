@@ -203,7 +203,9 @@ def read_ldap(
             metadata[META_SINCE] = str(spec.since)
         if high_water is not None:
             metadata[META_HIGH_WATER] = high_water
-        write_atomically(out, lambda temp: spill.write(temp, metadata), "the snapshot", False)
+        write_atomically(
+            out, lambda temp: spill.write(temp, metadata), "the snapshot", hidden=False
+        )
     finally:
         spill.remove()
     return LdapSnapshot(
@@ -224,10 +226,10 @@ def source_name(spec: LdapRead) -> str:
     never a password (any ``user:password@`` in ``url`` is dropped)."""
     parts = urlsplit(spec.url)
     host = parts.netloc.rpartition("@")[2]
-    safe = "=,+;:@!$&'*()<>~|#\\/ "
+    safe = "=,+;:@!$&'*()<>~|\\/"  # what a DN or filter reads better with, and needs no escape
     scope = {"base": "base", "one": "one", "subtree": "sub"}.get(spec.scope, spec.scope)
-    base = quote(spec.base, safe=safe).replace(" ", "%20")
-    filter_text = quote(spec.filter, safe=safe).replace(" ", "%20")
+    base = quote(spec.base, safe=safe)
+    filter_text = quote(spec.filter, safe=safe)
     return f"{parts.scheme.lower()}://{host}/{base}??{scope}?{filter_text}"
 
 

@@ -462,10 +462,12 @@ class _Rows:
         self.mark_key = self.mark.lower()
         self.request, self.keep_mark = _requested(spec.attributes, self.mark)
         self.high_water: str | None = None
+        self.count = 0  # entries seen, for messages
         self._best: tuple[int, int | str] | None = None
 
     def row(self, entry: Mapping[str, Any]) -> tuple[str, dict[str, list[str]]]:
         """The DN and attributes of one entry (names as the server spells them)."""
+        self.count += 1
         dn = plain_dn(str(entry.get("dn", "")))
         raw: Mapping[str, list[bytes] | None] = entry.get("raw_attributes") or {}
         row: dict[str, list[str]] = {}
@@ -506,7 +508,7 @@ class _Rows:
         try:
             conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=attributes)
         except (ldap_exc.LDAPException, OSError) as exc:
-            raise _lost(spec, 0, _text(exc)) from None
+            raise _lost(spec, self.count, _text(exc)) from None
         result: dict[str, Any] = dict(conn.result or {})
         if result.get("result") != 0:
             raise _error(spec, f"reading the ranges of {attributes} of {dn} failed "

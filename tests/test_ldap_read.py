@@ -12,6 +12,7 @@ filter escaped, and flat memory over 20,000 entries.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -312,6 +313,9 @@ def test_a_password_is_not_sent_in_clear_text_to_another_host(tmp_path: Path) ->
     message = _fails(spec, tmp_path / "out.parquet")
     assert "refusing to send the bind password unencrypted over ldap://" in message
     assert "StartTLS" in message
+    unencrypted = LdapRead("ldap://127.0.0.1:1", "dc=example,dc=org", ca_file=tmp_path / "ca.pem")
+    message = _fails(unencrypted, tmp_path / "out.parquet")
+    assert "ca_file is set but the connection would not be encrypted" in message
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -571,3 +575,25 @@ def test_the_fast_entry_decoder_leaves_what_it_cannot_read_to_ldap3() -> None:
     )
     done = bytes.fromhex("300c02010265070a010004000400")  # a searchResultDone
     assert search_entry(done) is None
+
+
+def test_a_server_that_stops_answering_is_given_up_on(
+    ldap_server: Slapd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ldap_read, "RECEIVE_TIMEOUT", 1)
+    process = ldap_server.process
+    assert process is not None
+    out = tmp_path / "snapshots" / "out.parquet"
+    try:
+        with pytest.raises(InputError) as caught:
+            read_ldap(
+                _spec(ldap_server, page_size=2),
+                out,
+                progress=lambda entries: process.send_signal(signal.SIGSTOP),
+            )
+    finally:
+        process.send_signal(signal.SIGCONT)
+    assert str(caught.value).startswith(
+        f"{ldap_server.url}: the connection was lost after 2 entries ("
+    )
+    assert list(out.parent.iterdir()) == []

@@ -98,7 +98,8 @@ BATCH_BYTES = 16 << 20
 CONNECT_TIMEOUT = 30
 """Seconds to wait for a TCP connection."""
 RECEIVE_TIMEOUT = 600
-"""Seconds to wait for one answer (one page) before the server counts as gone."""
+"""Seconds to wait for one answer (one page), beyond the time limit, before the
+server counts as gone."""
 
 SCOPES = {"base": ldap3.BASE, "one": ldap3.LEVEL, "subtree": ldap3.SUBTREE}
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -202,7 +203,9 @@ def read_ldap(
             metadata[META_SINCE] = str(spec.since)
         if high_water is not None:
             metadata[META_HIGH_WATER] = high_water
-        write_atomically(out, lambda temp: spill.write(temp, metadata), "the snapshot", False)
+        write_atomically(
+            out, lambda temp: spill.write(temp, metadata), "the snapshot", hidden=False
+        )
     finally:
         spill.remove()
     return LdapSnapshot(
@@ -223,10 +226,10 @@ def source_name(spec: LdapRead) -> str:
     never a password (any ``user:password@`` in ``url`` is dropped)."""
     parts = urlsplit(spec.url)
     host = parts.netloc.rpartition("@")[2]
-    safe = "=,+;:@!$&'*()<>~|#\\/ "
+    safe = "=,+;:@!$&'*()<>~|\\/"  # what a DN or filter reads better with, and needs no escape
     scope = {"base": "base", "one": "one", "subtree": "sub"}.get(spec.scope, spec.scope)
-    base = quote(spec.base, safe=safe).replace(" ", "%20")
-    filter_text = quote(spec.filter, safe=safe).replace(" ", "%20")
+    base = quote(spec.base, safe=safe)
+    filter_text = quote(spec.filter, safe=safe)
     return f"{parts.scheme.lower()}://{host}/{base}??{scope}?{filter_text}"
 
 
@@ -272,6 +275,11 @@ def _server(spec: LdapRead) -> ldap3.Server:
     tls = None
     if scheme == "ldaps" or spec.start_tls:
         tls = _tls(spec, host)
+    elif spec.ca_file is not None:
+        raise InputError(
+            f"{where}: ca_file is set but the connection would not be encrypted; "
+            "use StartTLS (start_tls = true, --start-tls) or an ldaps:// URL"
+        )
     elif spec.password and not spec.allow_plaintext and not _loopback(host):
         raise InputError(
             f"{where}: refusing to send the bind password unencrypted over ldap://; "
@@ -328,7 +336,7 @@ def _connect(spec: LdapRead, server: ldap3.Server) -> ldap3.Connection:
         check_names=False,
         auto_referrals=False,
         return_empty_attributes=False,
-        receive_timeout=max(RECEIVE_TIMEOUT, spec.time_limit + 60),
+        receive_timeout=RECEIVE_TIMEOUT + spec.time_limit,
     )
     ldap_fast.speed_up(conn)
     try:
@@ -454,10 +462,12 @@ class _Rows:
         self.mark_key = self.mark.lower()
         self.request, self.keep_mark = _requested(spec.attributes, self.mark)
         self.high_water: str | None = None
+        self.count = 0  # entries seen, for messages
         self._best: tuple[int, int | str] | None = None
 
     def row(self, entry: Mapping[str, Any]) -> tuple[str, dict[str, list[str]]]:
         """The DN and attributes of one entry (names as the server spells them)."""
+        self.count += 1
         dn = plain_dn(str(entry.get("dn", "")))
         raw: Mapping[str, list[bytes] | None] = entry.get("raw_attributes") or {}
         row: dict[str, list[str]] = {}
@@ -498,7 +508,7 @@ class _Rows:
         try:
             conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=attributes)
         except (ldap_exc.LDAPException, OSError) as exc:
-            raise _lost(spec, 0, _text(exc)) from None
+            raise _lost(spec, self.count, _text(exc)) from None
         result: dict[str, Any] = dict(conn.result or {})
         if result.get("result") != 0:
             raise _error(spec, f"reading the ranges of {attributes} of {dn} failed "

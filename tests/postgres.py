@@ -76,7 +76,7 @@ class Postgres:
     superuser = "recondiff_admin"
     user = "recon"
     database = "identities"
-    password = "pg-s3cret-test-only"
+    password = "pg s3cret/@&%?#:test-only"  # characters a URL must encode
     admin_password = "pg-admin-s3cret-test-only"
 
     def __init__(self) -> None:
@@ -110,7 +110,7 @@ class Postgres:
 
     def _run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL binary as the cluster's owner, in its directory."""
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
         done = subprocess.run(
             command, cwd=self.directory, env=env, capture_output=True, text=True,
             timeout=120, **self._as, **kwargs,
@@ -182,9 +182,22 @@ class Postgres:
         self.sql(f"ALTER ROLE {self.user} PASSWORD '{self.password}'", database="postgres")
         self.sql(f"GRANT CONNECT ON DATABASE {self.database} TO {self.user}")
 
+    @property
+    def admin_url(self) -> str:
+        """The superuser's URL over TCP, with its password (for the tests' own
+        loading, e.g. ADBC's bulk ingest; never given to recondiff)."""
+        return (
+            f"postgresql://{self.superuser}@127.0.0.1:{self.port}/{self.database}"
+            f"?password={self.admin_password}"
+        )
+
     def sql(self, text: str, database: str | None = None) -> str:
         """Run SQL as the superuser over the unix socket (psql, stops on the first error)."""
         return self._psql(["-f", "-"], database, text).stdout
+
+    def scalar(self, query: str) -> str:
+        """One value, as psql prints it unaligned."""
+        return self._psql(["-t", "-A", "-c", query]).stdout.strip()
 
     def copy_csv(self, query: str, out: Path) -> None:
         """``\\copy (query) TO out CSV HEADER``: the CSV export an operator would make."""

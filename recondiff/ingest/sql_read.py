@@ -83,14 +83,14 @@ def one_statement(query: str, source: str = "") -> str:
     end = 0  # just past the last character that is neither space, comment nor ';'
     for kind, start, stop in _tokens(query, at):
         if kind == ";":
-            rest = [k for k, _, _ in _tokens(query[stop:], at) if k != ";"]
-            if rest:
+            if any(k == "text" for k, _, _ in _tokens(query[stop:], at)):
                 raise InputError(
                     f"{at}the query holds more than one statement (a ';' at character "
                     f"{start + 1}); give one SELECT ({WHERE})"
                 )
             break
-        end = stop
+        if kind == "text":
+            end = stop
     body = query[:end]
     first = re.match(r"[\s(]*([A-Za-z]+)", _blank_comments(body, at))
     if first is None or first.group(1).lower() not in _FIRST_WORDS:
@@ -350,7 +350,7 @@ def _connect_error(source: str, message: str) -> InputError:
 
 _PREFIXES = re.compile(
     r"^(?:[A-Z_]+: )?(?:\[libpq\] )?(?:Failed to connect: |Failed to prepare query: |"
-    r"Failed to execute query: |could not begin COPY: |Execution error \[\w+\]: )*"
+    r"Failed to execute query: |could not begin COPY: |Execution error \[\w+\]: |\w+\(\) failed: )*"
 )
 
 
@@ -364,12 +364,24 @@ def _message(exc: BaseException, redact: Callable[[str], str]) -> str:
     return re.sub(r"\.? SQLSTATE: \w+$", "", " ".join(line.split()))
 
 
+_STATES = (
+    ("in a read-only transaction", "25006"),
+    ("canceling statement due to statement timeout", "57014"),
+    ("permission denied", "42501"),
+    ("server closed the connection", "08006"),
+)
+"""The SQLSTATE of a server message that lost it: the driver's record batch
+reader reports an error met while streaming as a bare pyarrow error."""
+
+
 def _sqlstate(exc: BaseException) -> str:
     state = getattr(exc, "sqlstate", None)
     if isinstance(state, str) and state:
         return state
     found = re.search(r"SQLSTATE: (\w{5})", str(exc))
-    return found.group(1) if found else ""
+    if found:
+        return found.group(1)
+    return next((code for words, code in _STATES if words in str(exc)), "")
 
 
 def _query_error(
@@ -391,7 +403,7 @@ def _query_error(
             f"{source}: {message}; grant the user SELECT on what the query reads "
             "(docs/explore.md, An identity database)"
         )
-    if state.startswith("08") or not state:
+    if state.startswith("08"):
         return InputError(f"{source}: the connection failed during the query ({message})")
     return InputError(f"{source}: the query failed: {message} ({WHERE})")
 

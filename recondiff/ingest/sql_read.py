@@ -32,14 +32,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import re
+import ssl
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -210,6 +213,8 @@ def read_postgresql(
     progress: Callable[[int], None] | None = None,
     options: ReadOptions = ReadOptions(),
     statement_timeout: int = STATEMENT_TIMEOUT,
+    ca_file: Path | None = None,
+    verify: bool = True,
 ) -> SnapshotInfo:
     """Run ``query`` on the database at ``url`` (no password in it: ``password``
     comes separately) and write its rows as a Parquet snapshot at ``out``,
@@ -217,7 +222,9 @@ def read_postgresql(
 
     ``options``: ``allow_empty`` accepts a query that returns no rows (else an
     error, as ``ingest`` refuses an empty export); ``multi_valued`` columns of
-    text become one-element lists. Every failure is one InputError line without
+    text become one-element lists. ``ca_file`` and ``verify``: TLS, see
+    :func:`tls_parameters` (``[repository.source] ca_file`` and
+    ``insecure_skip_tls_verify``). Every failure is one InputError line without
     the password; ``out`` is then left as it was.
     """
     out = Path(out)
@@ -241,7 +248,9 @@ def read_postgresql(
         if progress is not None:
             progress(done)
 
-    connection = _connect(url, password, source, redact)
+    uri = connection_uri(url, password, ca_file=ca_file, verify=verify)
+    connection = _connect(uri, source, redact)
+    del uri
     with closing(connection):
         cursor = connection.cursor()
         try:
@@ -309,23 +318,105 @@ def _redactor(password: str | None) -> Callable[[str], str]:
     return redact
 
 
-def _connect(url: str, password: str | None, source: str, redact: Callable[[str], str]) -> Any:
+def _connect(uri: str, source: str, redact: Callable[[str], str]) -> Any:
     """An ADBC connection (autocommit off: the driver has begun a transaction)."""
     import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as pg
 
-    keys = {key.lower() for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    try:
+        return pg.connect(uri, autocommit=False)
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+        raise _connect_error(source, _message(exc, redact)) from None
+
+
+def connection_uri(
+    url: str, password: str | None, *, ca_file: Path | None = None, verify: bool = True
+) -> str:
+    """The URI given to libpq: ``url`` plus the password (URL-encoded), a connect
+    timeout, ``application_name=recondiff`` and the TLS parameters
+    (:func:`tls_parameters`). Kept in memory only: never printed."""
+    parts = urlsplit(url)
+    keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
     extra = [] if password is None else [f"password={quote(password, safe='')}"]
     if "connect_timeout" not in keys:
         extra.append(f"connect_timeout={CONNECT_TIMEOUT}")
     if "application_name" not in keys:
         extra.append("application_name=recondiff")
-    joiner = "&" if urlsplit(url).query else "?"
-    uri = url.rstrip("?") + joiner + "&".join(extra)
+    extra += tls_parameters(url, ca_file=ca_file, verify=verify)
+    joiner = "&" if parts.query else "?"
+    return url.rstrip("?") + joiner + "&".join(extra)
+
+
+_VERIFYING = "verify-full"
+
+
+def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True) -> list[str]:
+    """libpq's sslmode and sslrootcert for ``url``: TLS with the certificate and
+    host name verified (``verify-full``) unless the server is this machine
+    (loopback or a unix socket). ``ca_file`` is the CA bundle (else the
+    system's); ``verify=False`` (``insecure_skip_tls_verify``) encrypts without
+    checking, with a warning. An ``sslmode`` in the URL that does not verify is
+    refused for another host unless ``verify=False``."""
+    parts = urlsplit(url)
+    query = {key.lower(): value for key, value in parse_qsl(parts.query, keep_blank_values=True)}
+    local = _local(parts, query)
+    mode = query.get("sslmode")
+    params: list[str] = []
+    if ca_file is not None:
+        if not Path(ca_file).is_file():
+            raise InputError(f"{ca_file}: no such CA file ([repository.source] ca_file)")
+        if "sslrootcert" not in query:
+            params.append(f"sslrootcert={quote(str(ca_file), safe='')}")
+    if local and ca_file is None:
+        return params
+    if mode is None:
+        mode = _VERIFYING if verify else "require"
+        params.append(f"sslmode={mode}")
+        if verify and ca_file is None and "sslrootcert" not in query:
+            params.append(f"sslrootcert={quote(_system_cas(), safe='')}")
+    if mode != _VERIFYING:
+        if verify:
+            raise InputError(
+                f"{url}: sslmode={mode} does not check the server's certificate, and the "
+                "password would go to whoever answers; remove sslmode (recondiff uses "
+                "verify-full) or set insecure_skip_tls_verify = true ([repository.source] url)"
+            )
+        print(
+            f"recondiff: WARNING: TLS certificate verification is OFF for {url} "
+            f"(insecure_skip_tls_verify, sslmode={mode}): the server is not authenticated; "
+            "anyone on the network path can pose as it and read the password and the rows",
+            file=sys.stderr,
+            flush=True,
+        )
+    return params
+
+
+def _local(parts: SplitResult, query: dict[str, str]) -> bool:
+    """Whether every host the URL names is this machine (loopback, or a unix socket)."""
+    hosts = query.get("host") or query.get("hostaddr") or parts.netloc.rpartition("@")[2]
+    names = [h.strip() for h in unquote(hosts).split(",")] if hosts else [""]
+    return all(_loopback(name) for name in names)
+
+
+def _loopback(host: str) -> bool:
+    host = re.sub(r":\d*$", "", host) if not host.startswith("[") else host
+    host = host.strip("[]").split("]")[0]
+    if host in ("", "localhost") or host.startswith("/"):
+        return True  # no host: libpq's unix socket
     try:
-        return pg.connect(uri, autocommit=False)
-    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
-        raise _connect_error(source, _message(exc, redact)) from None
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _system_cas() -> str:
+    """The system's CA bundle for libpq (the driver's own OpenSSL may not know where
+    Debian keeps it); "system" lets libpq ask its OpenSSL."""
+    found = ssl.get_default_verify_paths().cafile
+    for candidate in (found, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return "system"
 
 
 def _connect_error(source: str, message: str) -> InputError:
@@ -369,6 +460,9 @@ _STATES = (
     ("canceling statement due to statement timeout", "57014"),
     ("permission denied", "42501"),
     ("server closed the connection", "08006"),
+    ("terminating connection", "57P01"),
+    ("SSL error", "08006"),
+    ("SSL SYSCALL error", "08006"),
 )
 """The SQLSTATE of a server message that lost it: the driver's record batch
 reader reports an error met while streaming as a bare pyarrow error."""
@@ -403,7 +497,7 @@ def _query_error(
             f"{source}: {message}; grant the user SELECT on what the query reads "
             "(docs/explore.md, An identity database)"
         )
-    if state.startswith("08"):
+    if state.startswith(("08", "57P")):  # connection exception, operator intervention
         return InputError(f"{source}: the connection failed during the query ({message})")
     return InputError(f"{source}: the query failed: {message} ({WHERE})")
 

@@ -255,6 +255,7 @@ def writable(postgres_server: Postgres) -> Postgres:
         "SELECT sneaky() AS x",
         "SELECT nextval('ids') AS x",
         "SELECT x FROM ledger FOR UPDATE",
+        "SELECT x INTO copied FROM ledger",
     ],
 )
 def test_a_query_that_writes_is_refused_by_the_read_only_transaction(

@@ -120,12 +120,18 @@ def test_other_types_as_text(postgres_server: Postgres, tmp_path: Path) -> None:
                1.5::float8 AS f, 1e20::float8 AS big, 9007199254740993::bigint AS i8,
                '12:30:00'::time AS t, 'x'::varchar(3) AS v, NULL AS nothing,
                ARRAY['2024-01-01 00:00:00+02']::timestamptz[] AS stamps,
-               ARRAY['x', NULL]::text[] AS only_x, ARRAY[]::text[] AS none
+               ARRAY['x', NULL]::text[] AS only_x, ARRAY[]::text[] AS none,
+               'infinity'::timestamptz AS never, '-infinity'::timestamp AS always,
+               ARRAY['infinity', '2024-02-29']::date[] AS days,
+               '1969-12-31 23:59:59.5+00'::timestamptz AS before_1970,
+               '10000-01-01 00:00:00+00'::timestamptz AS far
         """, tmp_path / "o.parquet")  # fmt: skip
     assert table.to_pylist() == [{
         "id": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "j": '{"b": 1}', "f": "1.5",
         "big": "1e+20", "i8": "9007199254740993", "t": "12:30:00", "v": "x", "nothing": None,
         "stamps": ["2023-12-31T22:00:00Z"], "only_x": ["x"], "none": [],
+        "never": "infinity", "always": "-infinity", "days": ["infinity", "2024-02-29"],
+        "before_1970": "1969-12-31T23:59:59.5Z", "far": "10000-01-01T00:00:00Z",
     }]  # fmt: skip
 
 

@@ -378,7 +378,8 @@ def test_no_columns(people: Postgres, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "url",
     ["postgresql://recon:pw@127.0.0.1:5432/identities",
-     "postgresql://recon@127.0.0.1:5432/identities?sslmode=disable&PASSWORD=pw"],
+     "postgresql://recon@127.0.0.1:5432/identities?sslmode=disable&PASSWORD=pw",
+     "postgresql://recon@127.0.0.1:5432/identities?sslpassword=pw"],
 )  # fmt: skip
 def test_a_url_with_a_password_is_refused(postgres_server: Postgres, tmp_path: Path,
                                           url: str) -> None:  # fmt: skip

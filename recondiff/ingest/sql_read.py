@@ -232,14 +232,7 @@ def read_postgresql(
     body = one_statement(query, source)
     when = datetime.now(UTC) if captured_at is None else as_utc(captured_at)
     redact = _redactor(password)
-    metadata = {
-        META_CAPTURED_AT: when.isoformat(),
-        META_SOURCE: source,
-        META_SOURCE_SHA256: hashlib.sha256(query.encode("utf-8")).hexdigest(),
-        META_FORMAT: FORMAT,
-        META_VERSION: __version__,
-        META_QUERY: query,
-    }
+    metadata = _metadata(when, source, query)
     rows = 0
 
     def counted(done: int) -> None:
@@ -279,6 +272,19 @@ def read_postgresql(
     )
 
 
+def _metadata(when: datetime, source: str, query: str) -> dict[str, str]:
+    """The snapshot's key-value metadata, as ``ingest`` writes it (the row count
+    is added when the last row is written); the source's digest is the query's."""
+    return {
+        META_CAPTURED_AT: when.isoformat(),
+        META_SOURCE: source,
+        META_SOURCE_SHA256: hashlib.sha256(query.encode("utf-8")).hexdigest(),
+        META_FORMAT: FORMAT,
+        META_VERSION: __version__,
+        META_QUERY: query,
+    }
+
+
 def _quietly(call: Callable[[], object]) -> None:
     with contextlib.suppress(Exception):  # after a failure: the first error is the one to tell
         call()
@@ -292,7 +298,7 @@ def _check_url(url: str) -> str:
     except ValueError:
         raise InputError("the PostgreSQL URL is not a URL ([repository.source] url)") from None
     keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    if has_password or "password" in keys:
+    if has_password or keys & {"password", "sslpassword"}:
         raise InputError(
             "the PostgreSQL URL holds a password; never write one into the config: "
             "use password_env or password_file ([repository.source] url)"

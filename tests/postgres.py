@@ -14,7 +14,8 @@ TCP connections (the ones recondiff makes) need a password: ``pg_hba.conf``
 says ``scram-sha-256`` for 127.0.0.1, ``trust`` only for the unix socket, which
 the fixture itself uses through ``psql``. The cluster has one database,
 ``identities``, owned by the superuser; the role ``recon`` may connect and is
-granted what each test grants it.
+granted what each test grants it. With openssl installed, the server also
+offers TLS with a self-signed certificate for 127.0.0.1 (``ca_file``).
 
 initdb and the server refuse to run as root: as root they run as the Debian
 package's ``postgres`` user, in a directory under ``/tmp`` that user owns
@@ -44,6 +45,7 @@ from tests.conftest import require_system
 
 WHAT = "PostgreSQL (Debian package postgresql)"
 RUN_AS = "postgres"  # the Debian package's user: initdb refuses root
+OPENSSL = shutil.which("openssl")
 
 
 def bin_dir() -> Path | None:
@@ -76,7 +78,7 @@ class Postgres:
     superuser = "recondiff_admin"
     user = "recon"
     database = "identities"
-    password = "pg-s3cret-test-only"
+    password = "pg s3cret/@&%?#:test-only"  # characters a URL must encode
     admin_password = "pg-admin-s3cret-test-only"
 
     def __init__(self) -> None:
@@ -93,8 +95,11 @@ class Postgres:
             os.chown(self.directory, user.pw_uid, user.pw_gid)
             self._as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         self.port = 0
+        self.ca_file: Path | None = None
         try:
             self._initdb()
+            if OPENSSL:
+                self.ca_file = self._certificate()
             self.start()
             self._setup_roles()
         except BaseException:
@@ -110,7 +115,7 @@ class Postgres:
 
     def _run(self, command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL binary as the cluster's owner, in its directory."""
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8"}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "PGTZ": "UTC"}
         done = subprocess.run(
             command, cwd=self.directory, env=env, capture_output=True, text=True,
             timeout=120, **self._as, **kwargs,
@@ -135,6 +140,18 @@ class Postgres:
         (self.data / "pg_hba.conf").write_text(
             "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n", encoding="utf-8"
         )
+
+    def _certificate(self) -> Path:
+        """A self-signed certificate for 127.0.0.1 and localhost (its own CA):
+        the server offers TLS, a client verifies it with ``ca_file``."""
+        cert, key = self.directory / "server.crt", self.directory / "server.key"
+        make_certificate(cert, key, "127.0.0.1")
+        if self._as:
+            os.chown(key, self._as["user"], self._as["group"])
+        key.chmod(0o600)
+        with (self.data / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(f"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{key}'\n")
+        return cert
 
     def start(self) -> None:
         """Start on a free port (a port taken meanwhile: try another)."""
@@ -182,9 +199,22 @@ class Postgres:
         self.sql(f"ALTER ROLE {self.user} PASSWORD '{self.password}'", database="postgres")
         self.sql(f"GRANT CONNECT ON DATABASE {self.database} TO {self.user}")
 
+    @property
+    def admin_url(self) -> str:
+        """The superuser's URL over TCP, with its password (for the tests' own
+        loading, e.g. ADBC's bulk ingest; never given to recondiff)."""
+        return (
+            f"postgresql://{self.superuser}@127.0.0.1:{self.port}/{self.database}"
+            f"?password={self.admin_password}"
+        )
+
     def sql(self, text: str, database: str | None = None) -> str:
         """Run SQL as the superuser over the unix socket (psql, stops on the first error)."""
         return self._psql(["-f", "-"], database, text).stdout
+
+    def scalar(self, query: str) -> str:
+        """One value, as psql prints it unaligned."""
+        return self._psql(["-t", "-A", "-c", query]).stdout.strip()
 
     def copy_csv(self, query: str, out: Path) -> None:
         """``\\copy (query) TO out CSV HEADER``: the CSV export an operator would make."""
@@ -218,6 +248,18 @@ def postgres_server() -> Iterator[Postgres]:
         yield server
     finally:
         server.stop()
+
+
+def make_certificate(cert: Path, key: Path, name: str) -> None:
+    """A self-signed certificate (CA:TRUE) for ``name`` (an IP address) and localhost."""
+    assert OPENSSL
+    subprocess.run(
+        [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={name}",
+         "-addext", f"subjectAltName=IP:{name},DNS:localhost",
+         "-addext", "basicConstraints=critical,CA:TRUE"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
 
 
 def _free_port() -> int:

@@ -99,7 +99,9 @@ def test_explore_cli_reads_the_fixture_directory(ldap_server: Slapd, tmp_path: P
         "explore", "--url", ldap_server.url, "--base", PEOPLE,
         "--filter", "(objectClass=inetOrgPerson)", "--bind-dn", ldap_server.admin_dn,
         "--password-file", str(ldap_server.password_file), "--page-size", "2", "-o", str(out),
+        env={"RECONDIFF_PROGRESS": "1"},
     )  # fmt: skip
+    assert "explored 5 entries in " in result.stderr  # progress: on stderr, never stdout
     printed = json.loads(result.stdout)
     assert printed["path"] == str(out) and printed["rows"] == 5 and printed["delta"] is False
     assert set(rows(out)) == {"jdoe", "asmith", "bwong", "cdavis", "administrator"}
@@ -418,3 +420,73 @@ def test_incremental_options_need_a_source(tmp_path: Path) -> None:
                          str(tmp_path / "out"), option, code=2)  # fmt: skip
         assert result.stderr.count("\n") == 1 and "[endpoint.source]" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- the high-water marks (no server: the rules themselves) ---------------------------------
+
+
+def test_next_start_after_the_mark_only_when_the_read_began_a_margin_later() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from recondiff.explore.state import next_start
+
+    mark = datetime(2026, 12, 7, 6, 0, 5, tzinfo=UTC)
+    quiet = mark + timedelta(seconds=1 + CLOCK_MARGIN)
+    assert next_start(mark, quiet, 30.0) == mark + timedelta(seconds=1)
+    # the read began within the mark's second (+ margin): a change may have raced it
+    assert next_start(mark, quiet - timedelta(seconds=0.5), 30.0) == mark - timedelta(seconds=31)
+    assert next_start(mark, mark, 0.2) == mark - timedelta(seconds=2)
+
+
+def test_marks_and_times_as_directories_write_them() -> None:
+    from datetime import UTC, datetime
+
+    from recondiff.explore.state import USN, generalized_time, newer_mark, parse_time
+
+    when = datetime(2026, 12, 7, 6, 0, 5, tzinfo=UTC)
+    assert parse_time("20261207060005Z") == when
+    assert parse_time("20261207060005.123Z") == when.replace(microsecond=123000)
+    assert parse_time("20261207080005+0200") == when
+    assert parse_time("2026-12-07T06:00:05Z") == when
+    assert parse_time("not a time") is None and parse_time("20261399000000Z") is None
+    assert generalized_time(when) == "20261207060005Z"
+    assert newer_mark("modifyTimestamp", "20261207060005Z", None) == "20261207060005Z"
+    assert newer_mark("modifyTimestamp", "20261207060005Z", "20261207060004Z") == "20261207060005Z"
+    assert newer_mark("modifyTimestamp", None, "20261207060004Z") == "20261207060004Z"
+    assert newer_mark(USN, "99", "100") == "100" and newer_mark(USN, "100", "99") == "100"
+
+
+def test_active_directory_reads_changes_by_usn_and_when_changed(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from recondiff.config.source import SourceConfig
+    from recondiff.explore.state import ExploreRecord, since_last, since_time
+    from recondiff.history import History
+
+    source = SourceConfig(kind="ldap", url="ldaps://dc1.example.org", where="test",
+                          base="DC=example,DC=org")  # fmt: skip
+    history = History(tmp_path / "history.duckdb")
+    with pytest.raises(Exception, match="no earlier explore"):
+        since_last(history, source, True, "test")
+    ExploreRecord(source, "uSNChanged", datetime.now(UTC), 1.0, "4711", None, 10,
+                  tmp_path / "x.parquet").record(history)  # fmt: skip
+    lower = since_last(history, source, True, "test")
+    assert (lower.attribute, lower.value, lower.mark) == ("uSNChanged", "4712", "4711")
+    # another filter is another source, with no mark of its own
+    other = SourceConfig(kind="ldap", url="ldaps://dc1.example.org", where="test",
+                         base="DC=example,DC=org", filter="(objectClass=user)")  # fmt: skip
+    with pytest.raises(Exception, match="no earlier explore"):
+        since_last(history, other, True, "test")
+    t = since_time(datetime(2026, 12, 1, tzinfo=UTC), True)
+    assert (t.attribute, t.value) == ("whenChanged", "20261201000000Z")
+    assert since_time(datetime(2026, 12, 1, tzinfo=UTC), False).attribute == "modifyTimestamp"
+
+
+def test_an_ad_config_asks_for_the_guid_and_account_control(tmp_path: Path) -> None:
+    text = (LOOP / "recondiff.toml").read_text(encoding="utf-8")
+    text = text.replace('kind = "openldap"\n', 'kind = "ad"\n').replace(
+        'create_object_class = ["inetOrgPerson"]\n', 'create_object_class = ["user"]\n'
+    )
+    (tmp_path / "recondiff.toml").write_text(text, encoding="utf-8")
+    needed = needed_attributes(load_config(tmp_path / "recondiff.toml"), "endpoint")
+    assert {"objectGUID", "userAccountControl", "uid", "memberOf"} <= set(needed)

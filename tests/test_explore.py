@@ -489,4 +489,4 @@ def test_an_ad_config_asks_for_the_guid_and_account_control(tmp_path: Path) -> N
     )
     (tmp_path / "recondiff.toml").write_text(text, encoding="utf-8")
     needed = needed_attributes(load_config(tmp_path / "recondiff.toml"), "endpoint")
-    assert {"objectGUID", "userAccountControl", "uid", "memberOf"} <= set(needed)
+    assert {"objectGUID", "userAccountControl", "uid", "memberOf", "adminCount"} <= set(needed)

@@ -297,9 +297,15 @@ def test_incremental_compare_classifies_only_changed_accounts(
     assert any("not looked at" in w for w in delta["warnings"])
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "accounts unchanged since then were not looked at" in html
+    # no change since: an empty delta still has the config's columns, and nothing to do
+    future = compare(config, out, "--since", "2099-01-01T00:00:00Z", code=0,
+                     password=loop_server.password)  # fmt: skip
+    assert future["inputs"]["endpoint"]["rows"] == 0 and future["differences"] == 0
+    assert future["run"]["incremental_since"] == "modifyTimestamp >= 20990101000000Z"
     # offline on the delta snapshot: still incremental (its metadata says so)
-    offline = compare(config, out, "--offline", password="")
+    offline = compare(config, out, "--offline", code=0, password="")  # the newest: empty
     assert offline["run"]["incremental"] is True and offline["situations"]["missing"] == 0
+    assert offline["run"]["incremental_since"] == future["run"]["incremental_since"]
 
 
 def test_a_failed_compare_after_exploring_does_not_move_the_mark(

@@ -31,7 +31,7 @@ from recondiff.explore.state import (
     source_label,
 )
 from recondiff.history import History, history_path
-from recondiff.ingest.snapshot import SnapshotInfo, snapshot_metadata
+from recondiff.ingest.snapshot import SnapshotInfo, read_snapshot_info, snapshot_metadata
 
 META_SINCE = "recondiff.since"
 """``attribute>=value`` on a snapshot that holds only the entries changed since
@@ -160,6 +160,8 @@ def explore_ldap(
     read = read_ldap(spec, out, multi_valued=multi_valued, progress=progress, captured_at=started)
     seconds = time.monotonic() - t0
     info: SnapshotInfo = read
+    if read.rows == 0 and attributes:
+        info = _with_columns(out, attributes, multi_valued)
     attribute = change_attribute(ad)
     mark = None if lower is None else lower.mark
     # the reader's mark is of the attribute it read by: whenChanged for AD's --since T
@@ -216,6 +218,30 @@ def tls_warnings(source: SourceConfig) -> list[str]:
             "bind password and forge the directory's answers; give ca_file instead"
         )
     return warnings
+
+
+def _with_columns(out: Path, attributes: tuple[str, ...], multi_valued: tuple[str, ...]
+                  ) -> SnapshotInfo:  # fmt: skip
+    """A read that found no entry (an incremental one, mostly) holds only ``dn``:
+    write it again with the columns asked for, still empty, so that compare
+    finds the key and the compared attributes and classifies nothing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from recondiff.ingest.columns import STRING, STRING_LIST
+    from recondiff.io.atomic import write_atomically
+
+    schema = pq.read_schema(out)
+    names = {n.lower() for n in schema.names}
+    lists = {m.lower() for m in multi_valued}
+    for name in attributes:
+        if name.lower() not in names:
+            names.add(name.lower())
+            schema = schema.append(pa.field(name, STRING_LIST if name.lower() in lists else STRING))
+    table = schema.empty_table()
+    write_atomically(out, lambda temp: pq.write_table(table, temp, compression="zstd"),
+                     "the snapshot", hidden=False)  # fmt: skip
+    return read_snapshot_info(out)
 
 
 def delta_of(path: Path) -> tuple[str, str] | None:

@@ -73,3 +73,14 @@ def test_compare_explores_a_directory_and_an_identity_database(
     for path in out.rglob("*"):
         if path.is_file():
             assert postgres_server.password.encode() not in path.read_bytes(), path
+    # the same source through recondiff explore --side repository; never incremental
+    snap = tmp_path / "identities.parquet"
+    done = CliRunner().invoke(cli, ["explore", "-c", str(config), "--side", "repository",
+                                    "-o", str(snap)], env=env)  # fmt: skip
+    assert done.exit_code == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 5 and snap.exists()
+    refused = CliRunner().invoke(cli, ["explore", "-c", str(config), "--side", "repository",
+                                       "--since-last", "-o", str(tmp_path / "d.parquet")],
+                                 env=env)  # fmt: skip
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
+    assert "always read whole" in refused.stderr

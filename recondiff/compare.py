@@ -2,6 +2,8 @@
 
 :func:`compare` runs the phases in order, each in a module of its own:
 
+explore   the config's live sources read into snapshots under OUTDIR/snapshots/
+          (:mod:`recondiff.explore`; nothing to do for a config of exports);
 resolve   the config, the inputs (:mod:`recondiff.engine.resolve`), the
           previous run (:mod:`recondiff.history`), the connection
           (:mod:`recondiff.engine.connection`) and the slot fills
@@ -17,7 +19,7 @@ publish   every output renamed into place, summary.json last
           never leaves a half-written result;
 history   the run recorded (:mod:`recondiff.history`), once its results are in
           place: a run whose results were not published is never the
-          previous run of the next.
+          previous run of the next; likewise the explores' high-water marks.
 
 Python only orchestrates; every decision is in the SQL files.
 """
@@ -55,7 +57,8 @@ from recondiff.engine.workdirs import (
     spill_directory,
     work_directory,
 )
-from recondiff.errors import ExitCode
+from recondiff.errors import ConfigError, ExitCode
+from recondiff.explore.sources import ExploreOptions, Sources, explore_sources
 from recondiff.history import (
     History,
     PreviousRun,
@@ -71,7 +74,7 @@ from recondiff.plan.findings import Harvested, harvest
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 
-__all__ = ["CompareResult", "compare"]
+__all__ = ["CompareResult", "ExploreOptions", "compare"]
 
 Progress = Callable[[str], None]
 
@@ -106,6 +109,7 @@ class _Run:
     # the exceptions of this config active at the run's clock (history.py), if any
     exceptions: Path | None = None
     harvested: Harvested | None = None  # the replaced plan's decisions, recorded
+    sources: Sources | None = None  # the live sources explored (recondiff/explore/)
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -125,8 +129,13 @@ def compare(
     progress: Progress | None = None,
     state_dir: str | Path | None = None,
     allow_shrink: bool = False,
+    explore: ExploreOptions | None = None,
 ) -> CompareResult:
     """Run one reconciliation and write its outputs to ``outdir``.
+
+    A config with ``[endpoint.source]`` / ``[repository.source]`` (and no
+    ``snapshot`` key) explores them first into ``outdir/snapshots/``;
+    ``explore`` says how (incremental, offline: :class:`ExploreOptions`).
 
     The run history (history.py) lives in ``state_dir``, by default ``outdir``.
     Unless ``allow_shrink``, a snapshot with more than ``[plan]
@@ -136,6 +145,8 @@ def compare(
     """
     # resolve: the config, the previous run, the inputs, the connection
     run = _resolve_run(config, outdir, progress, state_dir)
+    # explore: the live sources into OUTDIR/snapshots/ (recondiff/explore/)
+    _explore(run, explore or ExploreOptions())
     with work_directory() as work, contextlib.ExitStack() as stack:
         inputs = _resolve_inputs(run, work, allow_empty, allow_shrink)
         spill = stack.enter_context(spill_directory(run.cfg))
@@ -157,6 +168,7 @@ def compare(
                 drift(session, fills)
             # results: the counts, then the output tables, into the staging directory
             counts, warnings = results.count(session, run.cfg, inputs.endpoint.path)
+            warnings[:0] = run.sources.warnings if run.sources else []
             if run.harvested and run.harvested.warning:
                 warnings.append(run.harvested.warning)
             if clock_warning():
@@ -173,6 +185,8 @@ def compare(
                     run.cfg, counts, inputs.endpoint, inputs.repository, run.started,
                     run.timings, warnings,
                 ) | {"plan": _plan_summary(plan)}
+                if run.sources:
+                    summary["run"] |= run.sources.run_fields()
                 _report(run, session, fills, inputs.previous, summary, plan, staged)
                 # publish: every output renamed into place, summary.json last
                 staged.write_summary(summary)
@@ -183,6 +197,9 @@ def compare(
     _record_history(run, inputs.previous, summary)
     # the assignments the repository now holds itself are done (docs/plan.md, Owners)
     run.history.settle_assignments(run.history_key, settled, run.started)
+    # the explores' marks (the next --since-last starts there), the older snapshots pruned
+    if run.sources:
+        run.sources.finish(run.history)
     return CompareResult(outdir=run.out, summary=summary, warnings=tuple(warnings))
 
 
@@ -212,6 +229,25 @@ def _resolve_run(
     )
 
 
+def _explore(run: _Run, options: ExploreOptions) -> None:
+    """The config's live sources explored (or, offline, their kept snapshots), and
+    the config pointed at the snapshots. Any endpoint snapshot that says it is a
+    delta (an incremental explore's) makes the run incremental, source or not."""
+    cfg = run.cfg
+    given = options.endpoint_snapshot or options.repository_snapshot
+    live = cfg.endpoint.source is not None or cfg.repository.source is not None or given
+    if not live and (options.since_last or options.since is not None or options.offline):
+        raise ConfigError(
+            f"{cfg.path}: --since-last, --since and --offline are for a config with "
+            "[endpoint.source] (docs/explore.md); this one reads exports"
+        )
+    with run.timed("explore") if live else contextlib.nullcontext():
+        run.sources = explore_sources(cfg, run.out, run.history, options, run.say)
+    if run.sources.config is not cfg:
+        run.cfg = run.sources.config
+        check_snapshots_outside_outputs(run.cfg, run.out, run.history.path)
+
+
 def _plan_signer(cfg: Config) -> Sign | None:
     """The plan's signer, loaded before any work: a missing or unreadable key is
     one line and exit 2 now, not after the run (docs/signing.md)."""
@@ -236,13 +272,18 @@ def _resolve_inputs(run: _Run, work: Path, allow_empty: bool, allow_shrink: bool
     )
     with run.timed("ingest"):
         run.say("reading inputs")
-        ep_in = read_input(cfg, "endpoint", work, allow_empty)
+        # an incremental endpoint snapshot may well be empty: nothing changed
+        ep_in = read_input(cfg, "endpoint", work, allow_empty or _delta_endpoint(run))
         repo_in = read_input(cfg, "repository", work, allow_empty)
     if previous is not None and not allow_shrink:
         check_shrink(cfg, previous, ep_in, repo_in, lambda: run.history.runs(run.history_key))
     ep = Side.read(ep_in.snapshot, ep_in.path, cfg.path)
     repo = Side.read(repo_in.snapshot, repo_in.path, cfg.path)
     return Inputs(ep_in, repo_in, ep, repo, previous)
+
+
+def _delta_endpoint(run: _Run) -> bool:
+    return run.sources is not None and run.sources.endpoint_delta is not None
 
 
 # --- plan, report, publish, history ---------------------------------------------------

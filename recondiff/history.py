@@ -361,6 +361,7 @@ class History(_Exceptions):
                 con.execute(macros())
                 con.execute(load("history/schema"))
                 con.execute(load("history/schema_assignments"))
+                con.execute(load("history/schema_explores"))
         except duckdb.InterruptException:
             con.close()
             raise KeyboardInterrupt from None
@@ -491,6 +492,43 @@ class History(_Exceptions):
             r["finished_at"] = _from_us(r.pop("finished_us"))
         return rows
 
+
+    # --- explores: the high-water marks of incremental runs (docs/explore.md) ----------
+
+    def last_explore(self, source_key: str, change_attribute: str) -> dict[str, Any] | None:
+        """The newest recorded explore of a source that has a high-water mark, or None."""
+        if not self.path.exists():
+            return None
+        con = self._connect(read_only=True)
+        try:
+            listed = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+            if "explores" not in {t for (t,) in listed}:
+                return None
+            rows = fetch_dicts(
+                con.execute(
+                    load("history/last_explore"),
+                    {"source_key": source_key, "change_attribute": change_attribute},
+                )
+            )
+        except duckdb.Error as exc:
+            raise self._failed("cannot read the explores", exc) from None
+        finally:
+            con.close()
+        if not rows:
+            return None
+        row = rows[0]
+        row["explored_at"] = _from_us(row.pop("explored_us"))
+        return row
+
+    def record_explore(self, row: Mapping[str, Any]) -> None:
+        """Add one successful explore (queries/history/schema_explores.sql names the fields)."""
+        con = self._connect(read_only=False)
+        try:
+            con.execute(load("history/record_explore"), dict(row))
+        except duckdb.Error as exc:
+            raise self._failed("cannot record the explore", exc) from None
+        finally:
+            con.close()
 
     # --- reviewer assignments (docs/plan.md, Owners) ---------------------------------
 

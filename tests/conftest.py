@@ -30,6 +30,7 @@ THIRD_PARTY = ROOT / "tests" / "data" / "third_party"
 SYSTEM_FIXTURES = {
     "ldap_server",  # tests/slapd.py: Debian's slapd and ldap-utils
     "browser",  # tests/test_report_browser.py: Debian's chromium
+    "postgres_server",  # tests/postgres.py: Debian's postgresql
 }
 SLOW_FIXTURES = {
     "big_run",  # a generated scenario of 200,000-400,000 identities, compared in a subprocess

@@ -31,6 +31,7 @@ from recondiff.cli.common import (
     sigterm_as_interrupt,
 )
 from recondiff.cli.exceptions import exceptions_group
+from recondiff.cli.explore import explore_command
 from recondiff.cli.keys import keys_group
 from recondiff.cli.plan import plan_group
 from recondiff.cli.plan_assign import assign_command
@@ -171,6 +172,33 @@ def cli(debug: bool) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Directory of the run history (history.duckdb); default: the output directory.",
 )
+@click.option(
+    "--since-last",
+    is_flag=True,
+    help="[endpoint.source]: read only the entries changed since the last explore "
+    "(an incremental run: nothing is missing; docs/explore.md).",
+)
+@click.option(
+    "--since",
+    "since_text",
+    metavar="TIME",
+    help="[endpoint.source]: read only the entries changed since TIME (ISO 8601).",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Contact no server: re-run on the newest snapshots kept in OUTDIR/snapshots/.",
+)
+@click.option(
+    "--endpoint-snapshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this snapshot instead of [endpoint.source] (or [endpoint] snapshot).",
+)
+@click.option(
+    "--repository-snapshot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Use this snapshot instead of [repository.source] (or [repository] snapshot).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress or warnings on stderr.")
 def compare(
@@ -179,6 +207,11 @@ def compare(
     allow_empty: bool,
     allow_shrink: bool,
     state_dir: Path | None,
+    since_last: bool,
+    since_text: str | None,
+    offline: bool,
+    endpoint_snapshot: Path | None,
+    repository_snapshot: Path | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -193,6 +226,17 @@ def compare(
     """
     from recondiff import compare as compare_mod  # here: the other commands start faster
 
+    if since_last and since_text:
+        raise click.UsageError("give --since-last or --since, not both")
+    if offline and (since_last or since_text):
+        raise click.UsageError("--offline reads no server; --since-last and --since read one")
+    explore = compare_mod.ExploreOptions(
+        since_last=since_last,
+        since=_parse_time(since_text, "--since") if since_text else None,
+        offline=offline,
+        endpoint_snapshot=endpoint_snapshot,
+        repository_snapshot=repository_snapshot,
+    )
     result = compare_mod.compare(
         config_path,
         outdir,
@@ -200,9 +244,10 @@ def compare(
         progress=progress(quiet),
         state_dir=state_dir,
         allow_shrink=allow_shrink,
+        explore=explore,
     )
-    if not quiet:
-        for warning in result.warnings:
+    tls_off = [w for w in result.warnings if "verification is OFF" in w]
+    for warning in tls_off if quiet else result.warnings:  # TLS off: said even with -q
             click.echo(f"recondiff: warning: {warning}", err=True)
     summary = result.summary
     if as_json:
@@ -352,13 +397,13 @@ def _parse_delimiter(text: str | None) -> str | None:
     return text
 
 
-def _parse_time(text: str) -> datetime:
+def _parse_time(text: str, option: str = "--captured-at") -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is not an ISO 8601 time like 2026-11-23T08:00:00Z",
-            param_hint="--captured-at",
+            param_hint=option,
         ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
@@ -370,6 +415,7 @@ cli.add_command(apply_command)
 cli.add_command(report_command)
 cli.add_command(keys_group)
 cli.add_command(exceptions_group)
+cli.add_command(explore_command)  # recondiff explore (docs/explore.md)
 
 
 def main() -> None:

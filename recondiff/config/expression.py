@@ -14,6 +14,7 @@ error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from functools import cache
@@ -87,6 +88,52 @@ def expression_problem(expression: str) -> tuple[str, str] | None:
         return _tree_problem(expression, json.loads(row[0]) if row else {"error": True})
     except RecursionError:  # DuckDB parses up to 1000 levels; Python walks fewer
         return "shape", "it nests too deeply to check (hundreds of levels); write it flatter"
+
+
+def expression_columns(expression: str) -> list[str]:
+    """The column names a config SQL expression reads (each once, as first
+    written), from DuckDB's parse tree: what ``recondiff explore`` must ask a
+    directory for so that the expression has its columns. Parses only; an
+    expression that does not parse reads nothing (its check says why). A
+    dotted name (``a.b``) gives its first part, the column; a lambda's
+    parameters are not columns."""
+    sql = f"SELECT ({expression})"
+    with _parser_lock:
+        try:
+            row = _parser().execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
+        except duckdb.Error:
+            return []
+    tree: dict[str, Any] = json.loads(row[0]) if row else {"error": True}
+    if tree.get("error"):
+        return []
+    found: dict[str, str] = {}
+    with contextlib.suppress(RecursionError):  # refused by expression_problem anyway
+        _column_refs(tree["statements"][0]["node"].get("select_list") or [], found)
+    return list(found.values())
+
+
+def _column_refs(tree: Any, found: dict[str, str], bound: frozenset[str] = frozenset()) -> None:
+    """Add the COLUMN_REF names under ``tree`` to ``found``, but those ``bound``
+    (the parameters of an enclosing lambda)."""
+    if isinstance(tree, list):
+        for item in tree:
+            _column_refs(item, found, bound)
+        return
+    if not isinstance(tree, dict):
+        return
+    kind = tree.get("class")
+    if kind == "COLUMN_REF":
+        names = tree.get("column_names") or []
+        if names and isinstance(names[0], str) and names[0].lower() not in bound:
+            found.setdefault(names[0].lower(), names[0])
+        return
+    if kind == "LAMBDA":
+        parameters: dict[str, str] = {}
+        _column_refs(tree.get("lhs"), parameters)
+        _column_refs(tree.get("expr"), found, bound | frozenset(parameters))
+        return
+    for value in tree.values():
+        _column_refs(value, found, bound)
 
 
 def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | None:

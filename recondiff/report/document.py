@@ -118,6 +118,9 @@ class Run:
     finished_at: str
     recondiff_version: str
     incremental: bool
+    # an explored delta (recondiff/explore/): which entries it read, e.g.
+    # "modifyTimestamp >= 20261207060000Z"; the others were not looked at
+    incremental_since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -325,6 +328,9 @@ def _run(run: Node) -> Run:
         finished_at=run.text("finished_at"),
         recondiff_version=run.text("recondiff_version"),
         incremental=run.flag("incremental"),
+        incremental_since=run.opt_text("incremental_since")
+        if "incremental_since" in run.data
+        else None,
     )
 
 

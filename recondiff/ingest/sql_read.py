@@ -1,0 +1,775 @@
+"""The identity repository read from a PostgreSQL database (docs/explore.md,
+"An identity database").
+
+:func:`read_postgresql` runs the operator's query (``[repository.source] query``)
+through ADBC (``adbc-driver-postgresql``, on libpq) and writes what it returns,
+Arrow record batch by record batch, into a Parquet snapshot like the ones
+``recondiff ingest`` writes: memory stays flat whatever the number of rows.
+
+The query is code from the config, never formatted with anything else. It is
+held to one statement that reads:
+
+* one statement only, beginning with SELECT, WITH, VALUES or TABLE:
+  :func:`one_statement` scans it as PostgreSQL's lexer does (quotes, quoted
+  names, dollar quotes, nested comments) and refuses a ``;`` followed by
+  anything; the server refuses too (the driver prepares the query, and a
+  prepared statement holds one command) and the driver runs it inside
+  ``COPY (query) TO STDOUT``, which takes one query;
+* in a READ ONLY transaction (``SET TRANSACTION READ ONLY``, and the session's
+  ``default_transaction_read_only``), checked before the query runs: a query
+  that writes (``DELETE ... RETURNING``, a data-modifying CTE, a function that
+  writes, ``nextval``) fails with the server's own refusal;
+* with a statement timeout (``statement_timeout``, default one hour).
+
+The password goes to libpq inside the connection URI in this process's memory
+(never argv, never the environment), and is cut from every message the driver
+returns. Columns become ``string`` or ``list<string>`` (:func:`target_type`):
+arrays are lists, numbers, booleans, dates and times text in one form
+(timestamps ISO 8601, UTC with a ``Z`` for ``timestamptz``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import ipaddress
+import re
+import ssl
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recondiff import __version__
+from recondiff.errors import InputError
+from recondiff.ingest.columns import STRING, STRING_LIST, is_list, multi_valued
+from recondiff.ingest.snapshot import (
+    META_CAPTURED_AT,
+    META_FORMAT,
+    META_ROWS,
+    META_SOURCE,
+    META_SOURCE_SHA256,
+    META_VERSION,
+    ReadOptions,
+    SnapshotInfo,
+    as_utc,
+    file_sha256,
+)
+from recondiff.io.atomic import write_atomically
+
+FORMAT = "postgresql"
+META_QUERY = "recondiff.query"
+STATEMENT_TIMEOUT = 3600
+"""Seconds the query may run (reading every row included) before the server cancels it."""
+CONNECT_TIMEOUT = 15
+"""Seconds to wait for the server to answer (libpq's connect_timeout), unless the URL says."""
+
+_FIRST_WORDS = ("select", "with", "values", "table")
+WHERE = "[repository.source] query"
+
+
+# -- the query: one statement that reads --------------------------------------
+
+
+def one_statement(query: str, source: str = "") -> str:
+    """The query without a trailing ``;`` and trailing comments, or InputError
+    when it is not one statement beginning with SELECT, WITH, VALUES or TABLE."""
+    at = f"{source}: " if source else ""
+    end = 0  # just past the last character that is neither space, comment nor ';'
+    for kind, start, stop in _tokens(query, at):
+        if kind == ";":
+            if any(k == "text" for k, _, _ in _tokens(query[stop:], at)):
+                raise InputError(
+                    f"{at}the query holds more than one statement (a ';' at character "
+                    f"{start + 1}); give one SELECT ({WHERE})"
+                )
+            break
+        if kind == "text":
+            end = stop
+    body = query[:end]
+    first = re.match(r"[\s(]*([A-Za-z]+)", _blank_comments(body, at))
+    if first is None or first.group(1).lower() not in _FIRST_WORDS:
+        word = first.group(1) if first else "nothing"
+        raise InputError(
+            f"{at}the query begins with {word}; give one SELECT (or WITH, VALUES, TABLE) "
+            f"that returns the identities ({WHERE})"
+        )
+    return body
+
+
+_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+_WORD_CHAR = re.compile(r"[A-Za-z0-9_$]")
+
+
+def _tokens(text: str, at: str) -> Iterator[tuple[str, int, int]]:
+    """(kind, start, stop) of every token that matters here: ``;``, ``text``
+    (anything else, quoted strings and names included), ``comment``."""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        start = i
+        if text.startswith("--", i):
+            stop = text.find("\n", i)
+            i = n if stop < 0 else stop + 1
+            yield "comment", start, i
+            continue
+        if text.startswith("/*", i):
+            i = _comment_end(text, i, at)
+            yield "comment", start, i
+            continue
+        if ch == ";":
+            i += 1
+            yield ";", start, i
+            continue
+        i = _text_end(text, i, at)
+        yield "text", start, i
+
+
+def _text_end(text: str, i: int, at: str) -> int:
+    """Past one quoted string, quoted name, dollar-quoted string or other character."""
+    ch = text[i]
+    after_word = i > 0 and _WORD_CHAR.match(text[i - 1]) is not None
+    if ch == "'":
+        backslash = i > 0 and text[i - 1] in "eE" and not (
+            i > 1 and _WORD_CHAR.match(text[i - 2])
+        )
+        return _quoted_end(text, i, "'", backslash, at)
+    if ch == '"':
+        return _quoted_end(text, i, '"', False, at)
+    if ch == "$" and not after_word:
+        tag = _DOLLAR.match(text, i)
+        if tag is not None:
+            close = text.find(tag.group(0), tag.end())
+            if close < 0:
+                raise _unterminated(at, "dollar-quoted string", i)
+            return close + len(tag.group(0))
+    return i + 1
+
+
+def _quoted_end(text: str, i: int, quote_char: str, backslash: bool, at: str) -> int:
+    j = i + 1
+    while j < len(text):
+        if backslash and text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == quote_char:
+            if text.startswith(quote_char * 2, j):
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    raise _unterminated(at, "quoted string" if quote_char == "'" else "quoted name", i)
+
+
+def _comment_end(text: str, i: int, at: str) -> int:
+    depth, j = 0, i
+    while j < len(text):
+        if text.startswith("/*", j):
+            depth, j = depth + 1, j + 2
+        elif text.startswith("*/", j):
+            depth, j = depth - 1, j + 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    raise _unterminated(at, "comment", i)
+
+
+def _unterminated(at: str, what: str, i: int) -> InputError:
+    return InputError(f"{at}the query has an unterminated {what} at character {i + 1} ({WHERE})")
+
+
+def _blank_comments(text: str, at: str) -> str:
+    """``text`` with its comments as spaces (to find the first word)."""
+    parts, last = [], 0
+    for kind, start, stop in _tokens(text, at):
+        if kind == "comment":
+            parts += [text[last:start], " "]
+            last = stop
+    return "".join([*parts, text[last:]])
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def read_postgresql(
+    url: str,
+    query: str,
+    out: Path,
+    *,
+    password: str | None,
+    captured_at: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+    options: ReadOptions = ReadOptions(),
+    statement_timeout: int = STATEMENT_TIMEOUT,
+    ca_file: Path | None = None,
+    verify: bool = True,
+) -> SnapshotInfo:
+    """Run ``query`` on the database at ``url`` (no password in it: ``password``
+    comes separately) and write its rows as a Parquet snapshot at ``out``,
+    atomically, batch by batch. ``progress(rows)`` after each batch.
+
+    ``options``: ``allow_empty`` accepts a query that returns no rows (else an
+    error, as ``ingest`` refuses an empty export); ``multi_valued`` columns of
+    text become one-element lists. ``ca_file`` and ``verify``: TLS, see
+    :func:`tls_parameters` (``[repository.source] ca_file`` and
+    ``insecure_skip_tls_verify``). Every failure is one InputError line without
+    the password; ``out`` is then left as it was.
+    """
+    out = Path(out)
+    source = _check_url(url)
+    body = one_statement(query, source)
+    when = datetime.now(UTC) if captured_at is None else as_utc(captured_at)
+    redact = _redactor(password)
+    metadata = _metadata(when, source, query)
+    rows = 0
+
+    def counted(done: int) -> None:
+        nonlocal rows
+        rows = done
+        if progress is not None:
+            progress(done)
+
+    uri = connection_uri(url, password, ca_file=ca_file, verify=verify)
+    connection = _connect(uri, source, redact)
+    del uri
+    with closing(connection):
+        cursor = connection.cursor()
+        try:
+            _read_only(cursor, statement_timeout, source, redact)
+            reader = _execute(cursor, body, source, redact, statement_timeout)
+            schema = snapshot_schema(reader.schema, source, options).with_metadata(metadata)
+            write_atomically(
+                out,
+                lambda temp: _write(temp, reader, schema, (source, redact, statement_timeout),
+                                    options, counted),
+                "the snapshot",
+                hidden=False,
+            )  # fmt: skip
+        finally:
+            _quietly(cursor.close)
+            _quietly(connection.rollback)  # nothing to keep: the transaction only read
+    return SnapshotInfo(
+        path=out,
+        rows=rows,
+        captured_at=when,
+        source=source,
+        source_sha256=metadata[META_SOURCE_SHA256],
+        sha256=file_sha256(out),
+        format=FORMAT,
+        recondiff_version=__version__,
+    )
+
+
+def _metadata(when: datetime, source: str, query: str) -> dict[str, str]:
+    """The snapshot's key-value metadata, as ``ingest`` writes it (the row count
+    is added when the last row is written); the source's digest is the query's."""
+    return {
+        META_CAPTURED_AT: when.isoformat(),
+        META_SOURCE: source,
+        META_SOURCE_SHA256: hashlib.sha256(query.encode("utf-8")).hexdigest(),
+        META_FORMAT: FORMAT,
+        META_VERSION: __version__,
+        META_QUERY: query,
+    }
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):  # after a failure: the first error is the one to tell
+        call()
+
+
+def _check_url(url: str) -> str:
+    """The URL as the snapshot names it: refused if it holds a password."""
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+    except ValueError:
+        raise InputError("the PostgreSQL URL is not a URL ([repository.source] url)") from None
+    keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if has_password or keys & {"password", "sslpassword"}:
+        raise InputError(
+            "the PostgreSQL URL holds a password; never write one into the config: "
+            "use password_env or password_file ([repository.source] url)"
+        )
+    if parts.scheme.lower() not in ("postgresql", "postgres"):
+        raise InputError(f"{url}: not a postgresql:// URL ([repository.source] url)")
+    return url
+
+
+def _redactor(password: str | None) -> Callable[[str], str]:
+    """A function that cuts the password (as given and URL-encoded) out of a text."""
+    secrets = sorted(
+        {s for s in (password, quote(password or "", safe=""), quote(password or "")) if s},
+        key=len,
+        reverse=True,
+    )
+
+    def redact(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    return redact
+
+
+def _connect(uri: str, source: str, redact: Callable[[str], str]) -> Any:
+    """An ADBC connection (autocommit off: the driver has begun a transaction)."""
+    import adbc_driver_manager
+    import adbc_driver_postgresql.dbapi as pg
+
+    try:
+        return pg.connect(uri, autocommit=False)
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+        raise _connect_error(source, _message(exc, redact)) from None
+
+
+def connection_uri(
+    url: str, password: str | None, *, ca_file: Path | None = None, verify: bool = True
+) -> str:
+    """The URI given to libpq: ``url`` plus the password (URL-encoded), a connect
+    timeout, ``application_name=recondiff`` and the TLS parameters
+    (:func:`tls_parameters`). Kept in memory only: never printed."""
+    parts = urlsplit(url)
+    keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    extra = [] if password is None else [f"password={quote(password, safe='')}"]
+    if "connect_timeout" not in keys:
+        extra.append(f"connect_timeout={CONNECT_TIMEOUT}")
+    if "application_name" not in keys:
+        extra.append("application_name=recondiff")
+    extra += tls_parameters(url, ca_file=ca_file, verify=verify)
+    joiner = "&" if parts.query else "?"
+    return url.rstrip("?") + joiner + "&".join(extra)
+
+
+_VERIFYING = "verify-full"
+
+
+def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True) -> list[str]:
+    """libpq's sslmode and sslrootcert for ``url``: TLS with the certificate and
+    host name verified (``verify-full``) unless the server is this machine
+    (loopback or a unix socket). ``ca_file`` is the CA bundle (else the
+    system's); ``verify=False`` (``insecure_skip_tls_verify``) encrypts without
+    checking, with a warning. An ``sslmode`` in the URL that does not verify is
+    refused for another host unless ``verify=False``."""
+    parts = urlsplit(url)
+    query = {key.lower(): value for key, value in parse_qsl(parts.query, keep_blank_values=True)}
+    local = _local(parts, query)
+    mode = query.get("sslmode")
+    params: list[str] = []
+    if ca_file is not None:
+        if not Path(ca_file).is_file():
+            raise InputError(f"{ca_file}: no such CA file ([repository.source] ca_file)")
+        if "sslrootcert" not in query:
+            params.append(f"sslrootcert={quote(str(ca_file), safe='')}")
+    if local and ca_file is None:
+        return params
+    if mode is None:
+        mode = _VERIFYING if verify else "require"
+        params.append(f"sslmode={mode}")
+        if verify and ca_file is None and "sslrootcert" not in query:
+            params.append(f"sslrootcert={quote(_system_cas(), safe='')}")
+    if mode != _VERIFYING:
+        if verify:
+            raise InputError(
+                f"{url}: sslmode={mode} does not check the server's certificate, and the "
+                "password would go to whoever answers; remove sslmode (recondiff uses "
+                "verify-full) or set insecure_skip_tls_verify = true ([repository.source] url)"
+            )
+        print(
+            f"recondiff: WARNING: TLS certificate verification is OFF for {url} "
+            f"(insecure_skip_tls_verify, sslmode={mode}): the server is not authenticated; "
+            "anyone on the network path can pose as it and read the password and the rows",
+            file=sys.stderr,
+            flush=True,
+        )
+    return params
+
+
+def _local(parts: SplitResult, query: dict[str, str]) -> bool:
+    """Whether every host the URL names is this machine (loopback, or a unix socket)."""
+    hosts = query.get("host") or query.get("hostaddr") or parts.netloc.rpartition("@")[2]
+    names = [h.strip() for h in unquote(hosts).split(",")] if hosts else [""]
+    return all(_loopback(name) for name in names)
+
+
+def _loopback(host: str) -> bool:
+    host = re.sub(r":\d*$", "", host) if not host.startswith("[") else host
+    host = host.strip("[]").split("]")[0]
+    if host in ("", "localhost") or host.startswith("/"):
+        return True  # no host: libpq's unix socket
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _system_cas() -> str:
+    """The system's CA bundle for libpq (the driver's own OpenSSL may not know where
+    Debian keeps it); "system" lets libpq ask its OpenSSL."""
+    found = ssl.get_default_verify_paths().cafile
+    for candidate in (found, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return "system"
+
+
+def _connect_error(source: str, message: str) -> InputError:
+    lower = message.lower()
+    if "authentication failed" in lower or "no password supplied" in lower:
+        return InputError(
+            f"{source}: the server refused the login ({message}); check the user in the URL "
+            "and the password (password_env or password_file)"
+        )
+    if "pg_hba.conf" in lower:
+        return InputError(
+            f"{source}: the server does not let this user in from here ({message}); "
+            "ask its administrator for a pg_hba.conf entry"
+        )
+    if re.search(r'database ".*" does not exist', message):
+        return InputError(f"{source}: {message}; check the database name in the URL")
+    return InputError(
+        f"{source}: cannot connect ({message}); check the host and port in the URL and "
+        "that the server accepts connections from here"
+    )
+
+
+_PREFIXES = re.compile(
+    r"^(?:[A-Z_]+: )?(?:\[libpq\] )?(?:Failed to connect: |Failed to prepare query: |"
+    r"Failed to execute query: |could not begin COPY: |Execution error \[\w+\]: |\w+\(\) failed: )*"
+)
+
+
+def _message(exc: BaseException, redact: Callable[[str], str]) -> str:
+    """The server's (or libpq's) words of a driver error, on one line, without
+    the password, the driver's prefixes or its echo of the query."""
+    text = redact(str(exc)).split("\nQuery was:", 1)[0]
+    found = re.search(r"\b(?:ERROR|FATAL|PANIC):\s+(.*)", text)
+    line = found.group(1) if found else _PREFIXES.sub("", text.strip())
+    line = (line.strip().splitlines() or [type(exc).__name__])[0]
+    return re.sub(r"\.? SQLSTATE: \w+$", "", " ".join(line.split()))
+
+
+_STATES = (
+    ("in a read-only transaction", "25006"),
+    ("canceling statement due to statement timeout", "57014"),
+    ("permission denied", "42501"),
+    ("server closed the connection", "08006"),
+    ("terminating connection", "57P01"),
+    ("SSL error", "08006"),
+    ("SSL SYSCALL error", "08006"),
+)
+"""The SQLSTATE of a server message that lost it: the driver's record batch
+reader reports an error met while streaming as a bare pyarrow error."""
+
+
+def _sqlstate(exc: BaseException) -> str:
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state
+    found = re.search(r"SQLSTATE: (\w{5})", str(exc))
+    if found:
+        return found.group(1)
+    return next((code for words, code in _STATES if words in str(exc)), "")
+
+
+def _query_error(
+    exc: BaseException, source: str, redact: Callable[[str], str], timeout: int
+) -> InputError:
+    state, message = _sqlstate(exc), _message(exc, redact)
+    if state == "25006":
+        return InputError(
+            f"{source}: the query tries to write ({message}); recondiff runs it in a READ ONLY "
+            f"transaction: give a query that only reads ({WHERE})"
+        )
+    if state == "57014":
+        return InputError(
+            f"{source}: the server cancelled the query ({message}; the statement timeout is "
+            f"{timeout} s); make the query faster or read fewer rows ({WHERE})"
+        )
+    if state == "42501":
+        return InputError(
+            f"{source}: {message}; grant the user SELECT on what the query reads "
+            "(docs/explore.md, An identity database)"
+        )
+    if state.startswith(("08", "57P")):  # connection exception, operator intervention
+        return InputError(f"{source}: the connection failed during the query ({message})")
+    return InputError(f"{source}: the query failed: {message} ({WHERE})")
+
+
+def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], str]) -> None:
+    """Make the transaction READ ONLY with a statement timeout, and check it is."""
+    import adbc_driver_manager
+
+    try:
+        cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute(
+            "SELECT set_config('statement_timeout', $1, true), "
+            "set_config('default_transaction_read_only', 'on', false), "
+            "current_setting('transaction_read_only')",
+            (f"{int(timeout)}s",),
+        )
+        state = cursor.fetchall()[0][2]
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+        raise _query_error(exc, source, redact, timeout) from None
+    if state != "on":
+        raise InputError(
+            f"{source}: the server did not start a READ ONLY transaction "
+            "(a connection pooler in between?); the query was not run"
+        )
+
+
+def _execute(
+    cursor: Any, body: str, source: str, redact: Callable[[str], str], timeout: int
+) -> pa.RecordBatchReader:
+    import adbc_driver_manager
+
+    try:
+        cursor.execute(body)
+        return cursor.fetch_record_batch()
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+        raise _query_error(exc, source, redact, timeout) from None
+
+
+def _batches(
+    reader: pa.RecordBatchReader, context: tuple[str, Callable[[str], str], int]
+) -> Iterator[pa.RecordBatch]:
+    """The reader's batches; a driver error while reading is the one-line InputError."""
+    import adbc_driver_manager
+
+    source, redact, timeout = context
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+            raise _query_error(exc, source, redact, timeout) from None
+        yield batch
+
+
+def _write(
+    temp: Path,
+    reader: pa.RecordBatchReader,
+    schema: pa.Schema,
+    context: tuple[str, Callable[[str], str], int],
+    options: ReadOptions,
+    counted: Callable[[int], None],
+) -> None:
+    source = context[0]
+    multi = multi_valued(options)
+    rows = 0
+    with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
+        for batch in _batches(reader, context):
+            if batch.num_rows == 0:
+                continue
+            arrays = [
+                column_text(source, field, column, field.name.lower() in multi)
+                for field, column in zip(reader.schema, batch.columns, strict=True)
+            ]
+            writer.write_batch(pa.record_batch(arrays, schema=schema))
+            rows += batch.num_rows
+            counted(rows)
+        if rows == 0 and not options.allow_empty:
+            raise InputError(
+                f"{source}: the query returned no rows; an empty repository would make every "
+                "account look orphaned. Pass --allow-empty if it really is empty"
+            )
+        writer.add_key_value_metadata({META_ROWS: str(rows)})
+
+
+# -- columns: string or list<string> ----------------------------------------------
+
+_TEXT_EXTENSIONS = ("arrow.json", "arrow.opaque")  # text the driver already made (json, numeric)
+
+
+def snapshot_schema(schema: pa.Schema, source: str, options: ReadOptions) -> pa.Schema:
+    """The snapshot's columns for a query's result: each ``string`` or
+    ``list<string>`` (:func:`target_type`), names unique case-insensitively."""
+    if len(schema) == 0:
+        raise InputError(f"{source}: the query returns no columns ({WHERE})")
+    seen: dict[str, str] = {}
+    for name in schema.names:
+        other = seen.get(name.lower())
+        seen[name.lower()] = name
+        if other is not None:
+            pair = f'"{name}" twice' if other == name else f'"{other}" and "{name}"'
+            raise InputError(
+                f"{source}: the query returns the column {pair} (column names are "
+                f"case-insensitive); give one of them another name with AS ({WHERE})"
+            )
+    multi = multi_valued(options)
+    return pa.schema(
+        pa.field(f.name, STRING_LIST if f.name.lower() in multi else target_type(f, source))
+        for f in schema
+    )
+
+
+def target_type(field: pa.Field, source: str = "") -> pa.DataType:
+    """``list<string>`` for an array column, ``string`` for one whose values
+    become text; InputError for any other (bytea, interval, inet, nested arrays...)."""
+    kind = field.type
+    if is_list(kind):
+        if _scalar_ok(kind.value_type):
+            return STRING_LIST
+    elif _scalar_ok(kind):
+        return STRING
+    raise _unsupported(source, field)
+
+
+def _scalar_ok(kind: pa.DataType) -> bool:
+    if isinstance(kind, pa.BaseExtensionType):
+        name = kind.extension_name
+        if name == "arrow.uuid":
+            return True
+        return name in _TEXT_EXTENSIONS and _is_string(kind.storage_type)
+    if pa.types.is_dictionary(kind):
+        return _scalar_ok(kind.value_type)
+    return bool(
+        _is_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_time(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _unsupported(source: str, field: pa.Field) -> InputError:
+    meta = field.metadata or {}
+    pg_type = meta.get(b"POSTGRESQL:type", b"").decode("utf-8", "replace") or str(field.type)
+    at = f"{source}: " if source else ""
+    fix = (
+        f"encode(\"{field.name}\", 'base64')" if pg_type == "bytea" else f'"{field.name}"::text'
+    )
+    return InputError(
+        f'{at}the column "{field.name}" has type {pg_type}, which recondiff cannot turn into '
+        f"text; convert it in the query, e.g. {fix} AS \"{field.name}\" ({WHERE})"
+    )
+
+
+def column_text(source: str, field: pa.Field, array: pa.Array, wrap: bool = False) -> pa.Array:
+    """One column of a batch as ``string`` or ``list<string>``."""
+    if is_list(array.type):
+        return _list_text(source, field, array)
+    text = _scalar_text(source, field, array)
+    return _wrap_in_lists(text) if wrap else text
+
+
+def _scalar_text(source: str, field: pa.Field, array: pa.Array) -> pa.Array:
+    """Scalars as text: timestamps ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` (fraction
+    without trailing zeros; ``Z`` and UTC for ``timestamptz``), times alike,
+    booleans ``true``/``false``, uuids in their canonical form, numbers as
+    PostgreSQL writes them."""
+    kind = array.type
+    if isinstance(kind, pa.BaseExtensionType):
+        if kind.extension_name == "arrow.uuid":
+            return pa.array(
+                [None if b is None else str(uuid.UUID(bytes=b)) for b in
+                 array.storage.to_pylist()], STRING,
+            )  # fmt: skip
+        return array.storage.cast(STRING)
+    if pa.types.is_dictionary(kind):
+        return _scalar_text(source, field, array.dictionary_decode())
+    if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+        return _time_text(array)
+    if pa.types.is_date32(kind):
+        return _infinities(array, array.cast(STRING), _DATE_INFINITY)
+    if not _scalar_ok(kind):
+        raise _unsupported(source, field)
+    return array.cast(STRING)
+
+
+# PostgreSQL's infinity and -infinity are its largest and smallest values; the
+# driver moves them from PostgreSQL's epoch (2000) to Unix's (1970) with a
+# wrapping addition, so they arrive as these (exact values, tests/test_sql_read.py),
+# far before any time PostgreSQL holds (4713 BC). A driver that keeps them at the
+# extremes is covered too.
+_INT64, _INT32 = (1 << 63), (1 << 31)
+_TIMESTAMP_INFINITY = {"us": ((-_INT64 + 946_684_800_000_000 - 1, _INT64 - 1),
+                              (-_INT64 + 946_684_800_000_000, -_INT64))}  # fmt: skip
+_DATE_INFINITY = ((-_INT32 + 10_957 - 1, _INT32 - 1), (-_INT32 + 10_957, -_INT32))
+
+
+def _infinities(
+    values: pa.Array, text: pa.Array, sentinels: tuple[tuple[int, ...], ...]
+) -> pa.Array:
+    """``text`` with ``infinity`` / ``-infinity`` where ``values`` (as integers) is one."""
+    raw = values.cast(pa.int64() if pa.types.is_timestamp(values.type) else pa.int32())
+    for word, found in zip(("infinity", "-infinity"), sentinels, strict=True):
+        hit = pc.is_in(raw, value_set=pa.array(found, raw.type))
+        if pc.any(hit).as_py():
+            text = pc.if_else(hit, word, text)
+    return text
+
+
+def _time_text(array: pa.Array) -> pa.Array:
+    kind = array.type
+    if pa.types.is_timestamp(kind) and kind.unit in _TIMESTAMP_INFINITY:
+        return _infinities(array, _timestamp_text(array), _TIMESTAMP_INFINITY[kind.unit])
+    return _timestamp_text(array)
+
+
+def _timestamp_text(array: pa.Array) -> pa.Array:
+    kind = array.type
+    zone = pa.types.is_timestamp(kind) and kind.tz is not None
+    if pa.types.is_timestamp(kind):
+        # as naive UTC: the same instants, and Arrow writes those 25 times faster
+        array = array.cast(pa.timestamp(kind.unit))
+        whole = array.cast(pa.timestamp("s"), safe=False)
+        if pc.all(pc.equal(whole.cast(array.type), array)).as_py() is not False:
+            text = whole.cast(STRING)  # whole seconds (the usual case): no fraction to trim
+        else:
+            text = _trim_fraction(array.cast(STRING))  # 2024-01-02 03:04:05.120000
+        text = pc.replace_substring(text, " ", "T", max_replacements=1)
+        return pc.binary_join_element_wise(text, "Z", "") if zone else text
+    return _trim_fraction(array.cast(STRING))
+
+
+def _trim_fraction(text: pa.Array) -> pa.Array:
+    """``05.120000`` -> ``05.12``, ``05.000000`` -> ``05``."""
+    text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
+    return pc.replace_substring_regex(text, r"\.$", "")
+
+
+def _list_text(source: str, field: pa.Field, piece: pa.Array) -> pa.Array:
+    """An array column as list<string>; NULL elements dropped (a directory has none)."""
+    if not pa.types.is_list(piece.type):
+        piece = piece.cast(pa.list_(piece.type.value_type))
+    element = pa.field(field.name, piece.type.value_type, metadata=field.metadata)
+    values = _scalar_text(source, element, piece.values)
+    offsets = piece.offsets.cast(pa.int32())
+    lists = pa.ListArray.from_arrays(offsets, values, mask=piece.is_null())
+    if values.null_count == 0:
+        return lists
+    return pa.array(
+        [None if v is None else [x for x in v if x is not None] for v in lists.to_pylist()],
+        STRING_LIST,
+    )
+
+
+def _wrap_in_lists(text: pa.Array) -> pa.Array:
+    """A text column named multi-valued: one-element lists ("" is an empty list), as ingest."""
+    return pa.array(
+        [None if v is None else ([v] if v != "" else []) for v in text.to_pylist()], STRING_LIST
+    )

@@ -542,3 +542,42 @@ def test_tls_with_ca_file(postgres_server: Postgres, tmp_path: Path) -> None:
     make_certificate(other, tmp_path / "other.key", "127.0.0.1")
     text = failure(postgres_server, query, tmp_path, ca_file=other)
     assert "cannot connect (" in text and "certificate verify failed" in text
+
+
+def test_compare_reads_the_repository_source_itself(postgres_server: Postgres, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The sample with ``[repository.source] kind = "postgresql"`` instead of
+    identities.csv: compare reads the database (the explore engineer's
+    integration), keeps the snapshot in OUTDIR/snapshots/, and finds what
+    sample_data/README.md says; no output holds the password."""
+    from recondiff.compare import compare
+
+    _load_sample_identities(postgres_server)
+    work = tmp_path / "sample"
+    shutil.copytree(SAMPLE, work)
+    (work / "identities.csv").unlink()
+    config = work / "recondiff.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'snapshot = "identities.csv"\nformat = "csv"\n' in text
+    text = text.replace('snapshot = "identities.csv"\nformat = "csv"\n', "")
+    text += (
+        '\n[repository.source]\nkind = "postgresql"\n'
+        f'url = "{postgres_server.url}"\npassword_env = "RECONDIFF_TEST_DB_PASSWORD"\n'
+        'query = """\nSELECT * FROM sample_identities  -- the identity hub\n"""\n'
+    )  # fmt: skip
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("RECONDIFF_TEST_DB_PASSWORD", postgres_server.password)
+    out = tmp_path / "out"
+    result = compare(config, out)
+    expected = json.loads((SAMPLE / "expected_summary.json").read_text())
+    assert result.summary["situations"] == expected["situations"]
+    assert result.summary["drift"]["by_attribute"] == expected["drift"]["by_attribute"]
+    kept = sorted((out / "snapshots").glob("repository-*.parquet"))
+    assert len(kept) == 1
+    info = read_snapshot_info(kept[0])
+    assert info.format == "postgresql" and info.rows == 51 and info.source == postgres_server.url
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert postgres_server.password.encode() not in data, path
+            assert b"s3cret" not in data, path

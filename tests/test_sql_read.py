@@ -490,6 +490,10 @@ def test_connection_lost_mid_read_leaves_nothing(postgres_server: Postgres, tmp_
         ("postgresql://u@127.0.0.1,db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql://u@localhost/x?host=db.example.org", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql://u@db.example.org/x?sslrootcert=/etc/my-ca.pem", ["sslmode=verify-full"]),
+        ("postgresql://u@localhost/x?hostaddr=10.0.0.5", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql://u@localhost/x?host=localhost&hostaddr=10.0.0.5", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql:///x?service=idm", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x", []),
     ],
 )
 def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -> None:

@@ -398,9 +398,15 @@ def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True
 
 
 def _local(parts: SplitResult, query: dict[str, str]) -> bool:
-    """Whether every host the URL names is this machine (loopback, or a unix socket)."""
-    hosts = query.get("host") or query.get("hostaddr") or parts.netloc.rpartition("@")[2]
-    names = [h.strip() for h in unquote(hosts).split(",")] if hosts else [""]
+    """Whether every host the URL names is this machine (loopback, or a unix socket).
+    libpq connects to ``hostaddr`` when given, else ``host`` (the parameter
+    overrides the URL's); a ``service`` names hosts recondiff does not see."""
+    if "service" in query:
+        return False
+    names = []
+    for hosts in (parts.netloc.rpartition("@")[2], query.get("host"), query.get("hostaddr")):
+        if hosts:
+            names += [h.strip() for h in unquote(hosts).split(",")]
     return all(_loopback(name) for name in names)
 
 

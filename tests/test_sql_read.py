@@ -585,3 +585,15 @@ def test_compare_reads_the_repository_source_itself(postgres_server: Postgres, t
             data = path.read_bytes()
             assert postgres_server.password.encode() not in data, path
             assert b"s3cret" not in data, path
+
+
+def test_the_query_cannot_turn_read_only_off(writable: Postgres, tmp_path: Path) -> None:
+    """A query that sets transaction_read_only off, then writes in the same
+    statement: PostgreSQL refuses the switch, since recondiff's own check ran first."""
+    query = ("WITH off AS (SELECT set_config('transaction_read_only', 'off', true) AS s), "
+             "gone AS (DELETE FROM ledger RETURNING x) SELECT * FROM off, gone")  # fmt: skip
+    text = failure(writable, query, tmp_path)
+    assert "read-only transaction" in text or "must be set before any query" in text
+    assert writable.scalar("SELECT count(*) FROM ledger") == "2"
+    query = "SELECT set_config('transaction_read_only', 'off', true) AS s"
+    assert "must be set before any query" in failure(writable, query, tmp_path)

@@ -490,6 +490,10 @@ def test_connection_lost_mid_read_leaves_nothing(postgres_server: Postgres, tmp_
         ("postgresql://u@127.0.0.1,db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql://u@localhost/x?host=db.example.org", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql://u@db.example.org/x?sslrootcert=/etc/my-ca.pem", ["sslmode=verify-full"]),
+        ("postgresql://u@localhost/x?hostaddr=10.0.0.5", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql://u@localhost/x?host=localhost&hostaddr=10.0.0.5", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql:///x?service=idm", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x", []),
     ],
 )
 def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -> None:
@@ -542,3 +546,54 @@ def test_tls_with_ca_file(postgres_server: Postgres, tmp_path: Path) -> None:
     make_certificate(other, tmp_path / "other.key", "127.0.0.1")
     text = failure(postgres_server, query, tmp_path, ca_file=other)
     assert "cannot connect (" in text and "certificate verify failed" in text
+
+
+def test_compare_reads_the_repository_source_itself(postgres_server: Postgres, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The sample with ``[repository.source] kind = "postgresql"`` instead of
+    identities.csv: compare reads the database (the explore engineer's
+    integration), keeps the snapshot in OUTDIR/snapshots/, and finds what
+    sample_data/README.md says; no output holds the password."""
+    from recondiff.compare import compare
+
+    _load_sample_identities(postgres_server)
+    work = tmp_path / "sample"
+    shutil.copytree(SAMPLE, work)
+    (work / "identities.csv").unlink()
+    config = work / "recondiff.toml"
+    text = config.read_text(encoding="utf-8")
+    assert 'snapshot = "identities.csv"\nformat = "csv"\n' in text
+    text = text.replace('snapshot = "identities.csv"\nformat = "csv"\n', "")
+    text += (
+        '\n[repository.source]\nkind = "postgresql"\n'
+        f'url = "{postgres_server.url}"\npassword_env = "RECONDIFF_TEST_DB_PASSWORD"\n'
+        'query = """\nSELECT * FROM sample_identities  -- the identity hub\n"""\n'
+    )  # fmt: skip
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("RECONDIFF_TEST_DB_PASSWORD", postgres_server.password)
+    out = tmp_path / "out"
+    result = compare(config, out)
+    expected = json.loads((SAMPLE / "expected_summary.json").read_text())
+    assert result.summary["situations"] == expected["situations"]
+    assert result.summary["drift"]["by_attribute"] == expected["drift"]["by_attribute"]
+    kept = sorted((out / "snapshots").glob("repository-*.parquet"))
+    assert len(kept) == 1
+    info = read_snapshot_info(kept[0])
+    assert info.format == "postgresql" and info.rows == 51 and info.source == postgres_server.url
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert postgres_server.password.encode() not in data, path
+            assert b"s3cret" not in data, path
+
+
+def test_the_query_cannot_turn_read_only_off(writable: Postgres, tmp_path: Path) -> None:
+    """A query that sets transaction_read_only off, then writes in the same
+    statement: PostgreSQL refuses the switch, since recondiff's own check ran first."""
+    query = ("WITH off AS (SELECT set_config('transaction_read_only', 'off', true) AS s), "
+             "gone AS (DELETE FROM ledger RETURNING x) SELECT * FROM off, gone")  # fmt: skip
+    text = failure(writable, query, tmp_path)
+    assert "read-only transaction" in text or "must be set before any query" in text
+    assert writable.scalar("SELECT count(*) FROM ledger") == "2"
+    query = "SELECT set_config('transaction_read_only', 'off', true) AS s"
+    assert "must be set before any query" in failure(writable, query, tmp_path)

@@ -10,11 +10,11 @@ The query is code from the config, never formatted with anything else. It is
 held to one statement that reads:
 
 * one statement only, beginning with SELECT, WITH, VALUES or TABLE:
-  :func:`one_statement` scans it as PostgreSQL's lexer does (quotes, quoted
-  names, dollar quotes, nested comments) and refuses a ``;`` followed by
-  anything; the server refuses too (the driver prepares the query, and a
-  prepared statement holds one command) and the driver runs it inside
-  ``COPY (query) TO STDOUT``, which takes one query;
+  :func:`~recondiff.ingest.sql_statement.one_statement` scans it as
+  PostgreSQL's lexer does (quotes, quoted names, dollar quotes, nested
+  comments) and refuses a ``;`` followed by anything; the server refuses too
+  (the driver prepares the query, and a prepared statement holds one command)
+  and the driver runs it inside ``COPY (query) TO STDOUT``, which takes one;
 * in a READ ONLY transaction (``SET TRANSACTION READ ONLY``, and the session's
   ``default_transaction_read_only``), checked before the query runs: a query
   that writes (``DELETE ... RETURNING``, a data-modifying CTE, a function that
@@ -23,7 +23,7 @@ held to one statement that reads:
 
 The password goes to libpq inside the connection URI in this process's memory
 (never argv, never the environment), and is cut from every message the driver
-returns. Columns become ``string`` or ``list<string>`` (:func:`target_type`):
+returns. Columns become ``string`` or ``list<string>`` (:mod:`recondiff.ingest.sql_columns`):
 arrays are lists, numbers, booleans, dates and times text in one form
 (timestamps ISO 8601, UTC with a ``Z`` for ``timestamptz``).
 """
@@ -36,7 +36,6 @@ import ipaddress
 import re
 import ssl
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime
@@ -45,12 +44,11 @@ from typing import Any
 from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recondiff import __version__
 from recondiff.errors import InputError
-from recondiff.ingest.columns import STRING, STRING_LIST, is_list, multi_valued
+from recondiff.ingest.columns import multi_valued
 from recondiff.ingest.snapshot import (
     META_CAPTURED_AT,
     META_FORMAT,
@@ -63,6 +61,8 @@ from recondiff.ingest.snapshot import (
     as_utc,
     file_sha256,
 )
+from recondiff.ingest.sql_columns import column_text, snapshot_schema
+from recondiff.ingest.sql_statement import WHERE, one_statement
 from recondiff.io.atomic import write_atomically
 
 FORMAT = "postgresql"
@@ -71,133 +71,6 @@ STATEMENT_TIMEOUT = 3600
 """Seconds the query may run (reading every row included) before the server cancels it."""
 CONNECT_TIMEOUT = 15
 """Seconds to wait for the server to answer (libpq's connect_timeout), unless the URL says."""
-
-_FIRST_WORDS = ("select", "with", "values", "table")
-WHERE = "[repository.source] query"
-
-
-# -- the query: one statement that reads --------------------------------------
-
-
-def one_statement(query: str, source: str = "") -> str:
-    """The query without a trailing ``;`` and trailing comments, or InputError
-    when it is not one statement beginning with SELECT, WITH, VALUES or TABLE."""
-    at = f"{source}: " if source else ""
-    end = 0  # just past the last character that is neither space, comment nor ';'
-    for kind, start, stop in _tokens(query, at):
-        if kind == ";":
-            if any(k == "text" for k, _, _ in _tokens(query[stop:], at)):
-                raise InputError(
-                    f"{at}the query holds more than one statement (a ';' at character "
-                    f"{start + 1}); give one SELECT ({WHERE})"
-                )
-            break
-        if kind == "text":
-            end = stop
-    body = query[:end]
-    first = re.match(r"[\s(]*([A-Za-z]+)", _blank_comments(body, at))
-    if first is None or first.group(1).lower() not in _FIRST_WORDS:
-        word = first.group(1) if first else "nothing"
-        raise InputError(
-            f"{at}the query begins with {word}; give one SELECT (or WITH, VALUES, TABLE) "
-            f"that returns the identities ({WHERE})"
-        )
-    return body
-
-
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-_WORD_CHAR = re.compile(r"[A-Za-z0-9_$]")
-
-
-def _tokens(text: str, at: str) -> Iterator[tuple[str, int, int]]:
-    """(kind, start, stop) of every token that matters here: ``;``, ``text``
-    (anything else, quoted strings and names included), ``comment``."""
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        start = i
-        if text.startswith("--", i):
-            stop = text.find("\n", i)
-            i = n if stop < 0 else stop + 1
-            yield "comment", start, i
-            continue
-        if text.startswith("/*", i):
-            i = _comment_end(text, i, at)
-            yield "comment", start, i
-            continue
-        if ch == ";":
-            i += 1
-            yield ";", start, i
-            continue
-        i = _text_end(text, i, at)
-        yield "text", start, i
-
-
-def _text_end(text: str, i: int, at: str) -> int:
-    """Past one quoted string, quoted name, dollar-quoted string or other character."""
-    ch = text[i]
-    after_word = i > 0 and _WORD_CHAR.match(text[i - 1]) is not None
-    if ch == "'":
-        backslash = i > 0 and text[i - 1] in "eE" and not (
-            i > 1 and _WORD_CHAR.match(text[i - 2])
-        )
-        return _quoted_end(text, i, "'", backslash, at)
-    if ch == '"':
-        return _quoted_end(text, i, '"', False, at)
-    if ch == "$" and not after_word:
-        tag = _DOLLAR.match(text, i)
-        if tag is not None:
-            close = text.find(tag.group(0), tag.end())
-            if close < 0:
-                raise _unterminated(at, "dollar-quoted string", i)
-            return close + len(tag.group(0))
-    return i + 1
-
-
-def _quoted_end(text: str, i: int, quote_char: str, backslash: bool, at: str) -> int:
-    j = i + 1
-    while j < len(text):
-        if backslash and text[j] == "\\":
-            j += 2
-            continue
-        if text[j] == quote_char:
-            if text.startswith(quote_char * 2, j):
-                j += 2
-                continue
-            return j + 1
-        j += 1
-    raise _unterminated(at, "quoted string" if quote_char == "'" else "quoted name", i)
-
-
-def _comment_end(text: str, i: int, at: str) -> int:
-    depth, j = 0, i
-    while j < len(text):
-        if text.startswith("/*", j):
-            depth, j = depth + 1, j + 2
-        elif text.startswith("*/", j):
-            depth, j = depth - 1, j + 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
-    raise _unterminated(at, "comment", i)
-
-
-def _unterminated(at: str, what: str, i: int) -> InputError:
-    return InputError(f"{at}the query has an unterminated {what} at character {i + 1} ({WHERE})")
-
-
-def _blank_comments(text: str, at: str) -> str:
-    """``text`` with its comments as spaces (to find the first word)."""
-    parts, last = [], 0
-    for kind, start, stop in _tokens(text, at):
-        if kind == "comment":
-            parts += [text[last:start], " "]
-            last = stop
-    return "".join([*parts, text[last:]])
 
 
 # -- reading ---------------------------------------------------------------------
@@ -398,9 +271,15 @@ def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True
 
 
 def _local(parts: SplitResult, query: dict[str, str]) -> bool:
-    """Whether every host the URL names is this machine (loopback, or a unix socket)."""
-    hosts = query.get("host") or query.get("hostaddr") or parts.netloc.rpartition("@")[2]
-    names = [h.strip() for h in unquote(hosts).split(",")] if hosts else [""]
+    """Whether every host the URL names is this machine (loopback, or a unix socket).
+    libpq connects to ``hostaddr`` when given, else ``host`` (the parameter
+    overrides the URL's); a ``service`` names hosts recondiff does not see."""
+    if "service" in query:
+        return False
+    names = []
+    for hosts in (parts.netloc.rpartition("@")[2], query.get("host"), query.get("hostaddr")):
+        if hosts:
+            names += [h.strip() for h in unquote(hosts).split(",")]
     return all(_loopback(name) for name in names)
 
 
@@ -587,189 +466,3 @@ def _write(
                 "account look orphaned. Pass --allow-empty if it really is empty"
             )
         writer.add_key_value_metadata({META_ROWS: str(rows)})
-
-
-# -- columns: string or list<string> ----------------------------------------------
-
-_TEXT_EXTENSIONS = ("arrow.json", "arrow.opaque")  # text the driver already made (json, numeric)
-
-
-def snapshot_schema(schema: pa.Schema, source: str, options: ReadOptions) -> pa.Schema:
-    """The snapshot's columns for a query's result: each ``string`` or
-    ``list<string>`` (:func:`target_type`), names unique case-insensitively."""
-    if len(schema) == 0:
-        raise InputError(f"{source}: the query returns no columns ({WHERE})")
-    seen: dict[str, str] = {}
-    for name in schema.names:
-        other = seen.get(name.lower())
-        seen[name.lower()] = name
-        if other is not None:
-            pair = f'"{name}" twice' if other == name else f'"{other}" and "{name}"'
-            raise InputError(
-                f"{source}: the query returns the column {pair} (column names are "
-                f"case-insensitive); give one of them another name with AS ({WHERE})"
-            )
-    multi = multi_valued(options)
-    return pa.schema(
-        pa.field(f.name, STRING_LIST if f.name.lower() in multi else target_type(f, source))
-        for f in schema
-    )
-
-
-def target_type(field: pa.Field, source: str = "") -> pa.DataType:
-    """``list<string>`` for an array column, ``string`` for one whose values
-    become text; InputError for any other (bytea, interval, inet, nested arrays...)."""
-    kind = field.type
-    if is_list(kind):
-        if _scalar_ok(kind.value_type):
-            return STRING_LIST
-    elif _scalar_ok(kind):
-        return STRING
-    raise _unsupported(source, field)
-
-
-def _scalar_ok(kind: pa.DataType) -> bool:
-    if isinstance(kind, pa.BaseExtensionType):
-        name = kind.extension_name
-        if name == "arrow.uuid":
-            return True
-        return name in _TEXT_EXTENSIONS and _is_string(kind.storage_type)
-    if pa.types.is_dictionary(kind):
-        return _scalar_ok(kind.value_type)
-    return bool(
-        _is_string(kind)
-        or pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_date(kind)
-        or pa.types.is_time(kind)
-        or pa.types.is_timestamp(kind)
-        or pa.types.is_null(kind)
-    )
-
-
-def _is_string(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
-    )
-
-
-def _unsupported(source: str, field: pa.Field) -> InputError:
-    meta = field.metadata or {}
-    pg_type = meta.get(b"POSTGRESQL:type", b"").decode("utf-8", "replace") or str(field.type)
-    at = f"{source}: " if source else ""
-    fix = (
-        f"encode(\"{field.name}\", 'base64')" if pg_type == "bytea" else f'"{field.name}"::text'
-    )
-    return InputError(
-        f'{at}the column "{field.name}" has type {pg_type}, which recondiff cannot turn into '
-        f"text; convert it in the query, e.g. {fix} AS \"{field.name}\" ({WHERE})"
-    )
-
-
-def column_text(source: str, field: pa.Field, array: pa.Array, wrap: bool = False) -> pa.Array:
-    """One column of a batch as ``string`` or ``list<string>``."""
-    if is_list(array.type):
-        return _list_text(source, field, array)
-    text = _scalar_text(source, field, array)
-    return _wrap_in_lists(text) if wrap else text
-
-
-def _scalar_text(source: str, field: pa.Field, array: pa.Array) -> pa.Array:
-    """Scalars as text: timestamps ``YYYY-MM-DDTHH:MM:SS[.ffffff]`` (fraction
-    without trailing zeros; ``Z`` and UTC for ``timestamptz``), times alike,
-    booleans ``true``/``false``, uuids in their canonical form, numbers as
-    PostgreSQL writes them."""
-    kind = array.type
-    if isinstance(kind, pa.BaseExtensionType):
-        if kind.extension_name == "arrow.uuid":
-            return pa.array(
-                [None if b is None else str(uuid.UUID(bytes=b)) for b in
-                 array.storage.to_pylist()], STRING,
-            )  # fmt: skip
-        return array.storage.cast(STRING)
-    if pa.types.is_dictionary(kind):
-        return _scalar_text(source, field, array.dictionary_decode())
-    if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
-        return _time_text(array)
-    if pa.types.is_date32(kind):
-        return _infinities(array, array.cast(STRING), _DATE_INFINITY)
-    if not _scalar_ok(kind):
-        raise _unsupported(source, field)
-    return array.cast(STRING)
-
-
-# PostgreSQL's infinity and -infinity are its largest and smallest values; the
-# driver moves them from PostgreSQL's epoch (2000) to Unix's (1970) with a
-# wrapping addition, so they arrive as these (exact values, tests/test_sql_read.py),
-# far before any time PostgreSQL holds (4713 BC). A driver that keeps them at the
-# extremes is covered too.
-_INT64, _INT32 = (1 << 63), (1 << 31)
-_TIMESTAMP_INFINITY = {"us": ((-_INT64 + 946_684_800_000_000 - 1, _INT64 - 1),
-                              (-_INT64 + 946_684_800_000_000, -_INT64))}  # fmt: skip
-_DATE_INFINITY = ((-_INT32 + 10_957 - 1, _INT32 - 1), (-_INT32 + 10_957, -_INT32))
-
-
-def _infinities(
-    values: pa.Array, text: pa.Array, sentinels: tuple[tuple[int, ...], ...]
-) -> pa.Array:
-    """``text`` with ``infinity`` / ``-infinity`` where ``values`` (as integers) is one."""
-    raw = values.cast(pa.int64() if pa.types.is_timestamp(values.type) else pa.int32())
-    for word, found in zip(("infinity", "-infinity"), sentinels, strict=True):
-        hit = pc.is_in(raw, value_set=pa.array(found, raw.type))
-        if pc.any(hit).as_py():
-            text = pc.if_else(hit, word, text)
-    return text
-
-
-def _time_text(array: pa.Array) -> pa.Array:
-    kind = array.type
-    if pa.types.is_timestamp(kind) and kind.unit in _TIMESTAMP_INFINITY:
-        return _infinities(array, _timestamp_text(array), _TIMESTAMP_INFINITY[kind.unit])
-    return _timestamp_text(array)
-
-
-def _timestamp_text(array: pa.Array) -> pa.Array:
-    kind = array.type
-    zone = pa.types.is_timestamp(kind) and kind.tz is not None
-    if pa.types.is_timestamp(kind):
-        # as naive UTC: the same instants, and Arrow writes those 25 times faster
-        array = array.cast(pa.timestamp(kind.unit))
-        whole = array.cast(pa.timestamp("s"), safe=False)
-        if pc.all(pc.equal(whole.cast(array.type), array)).as_py() is not False:
-            text = whole.cast(STRING)  # whole seconds (the usual case): no fraction to trim
-        else:
-            text = _trim_fraction(array.cast(STRING))  # 2024-01-02 03:04:05.120000
-        text = pc.replace_substring(text, " ", "T", max_replacements=1)
-        return pc.binary_join_element_wise(text, "Z", "") if zone else text
-    return _trim_fraction(array.cast(STRING))
-
-
-def _trim_fraction(text: pa.Array) -> pa.Array:
-    """``05.120000`` -> ``05.12``, ``05.000000`` -> ``05``."""
-    text = pc.replace_substring_regex(text, r"(\.\d*?)0+$", r"\1")
-    return pc.replace_substring_regex(text, r"\.$", "")
-
-
-def _list_text(source: str, field: pa.Field, piece: pa.Array) -> pa.Array:
-    """An array column as list<string>; NULL elements dropped (a directory has none)."""
-    if not pa.types.is_list(piece.type):
-        piece = piece.cast(pa.list_(piece.type.value_type))
-    element = pa.field(field.name, piece.type.value_type, metadata=field.metadata)
-    values = _scalar_text(source, element, piece.values)
-    offsets = piece.offsets.cast(pa.int32())
-    lists = pa.ListArray.from_arrays(offsets, values, mask=piece.is_null())
-    if values.null_count == 0:
-        return lists
-    return pa.array(
-        [None if v is None else [x for x in v if x is not None] for v in lists.to_pylist()],
-        STRING_LIST,
-    )
-
-
-def _wrap_in_lists(text: pa.Array) -> pa.Array:
-    """A text column named multi-valued: one-element lists ("" is an empty list), as ingest."""
-    return pa.array(
-        [None if v is None else ([v] if v != "" else []) for v in text.to_pylist()], STRING_LIST
-    )

@@ -84,3 +84,16 @@ def test_compare_explores_a_directory_and_an_identity_database(
                                  env=env)  # fmt: skip
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1
     assert "always read whole" in refused.stderr
+    # the source's ca_file reaches the reader: with it the connection verifies the
+    # server's certificate (verify-full, even on 127.0.0.1); with another CA it is refused
+    assert postgres_server.ca_file is not None
+    from tests.postgres import make_certificate
+
+    other = tmp_path / "other.crt"
+    make_certificate(other, tmp_path / "other.key", "127.0.0.1")
+    for ca_file, code in ((postgres_server.ca_file, 0), (other, 2)):
+        config.write_text(text + f'ca_file = "{ca_file}"\n', encoding="utf-8")
+        done = CliRunner().invoke(cli, ["explore", "-c", str(config), "--side", "repository",
+                                        "-o", str(tmp_path / "tls.parquet")], env=env)  # fmt: skip
+        assert done.exit_code == code, done.stderr
+    assert "certificate verify failed" in done.stderr

@@ -203,6 +203,8 @@ def _explore_postgresql(
         captured_at=datetime.now(UTC),
         progress=progress,
         options=ReadOptions(multi_valued=multi_valued),
+        ca_file=source.ca_file,
+        verify=not source.insecure_skip_tls_verify,
     )
     return Explored(side, source, info, None, None, ())
 

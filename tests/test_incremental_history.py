@@ -189,3 +189,19 @@ def test_the_ownerships_and_assignments_of_accounts_outside_the_delta_are_kept(
     found = _situations(tmp_path)
     assert found["alice"] == ("deleted_in_repository", "1001", "vanished")
     assert found["dave"][:2] == ("linked", "1004")  # the reviewer's assignment still holds
+
+
+def test_two_incremental_runs_in_a_row_carry_the_findings_on(tmp_path: Path) -> None:
+    """The second incremental run's previous run is the first: what that one
+    carried over is carried again, ownerships too; the new account is new."""
+    first = _run(tmp_path, FULL)
+    before = _findings(tmp_path, first["run"]["id"])
+    _run(tmp_path, DELTA, incremental=True)
+    third = _run(tmp_path, "uid,mail\nerin,e@ex\n", incremental=True)
+    after = _findings(tmp_path, third["run"]["id"])
+    assert {k: v for k, v in after.items() if k != "erin"} == {
+        k: before[k] for k in ("alice", "carol", "dave")}
+    assert after["erin"][0] == "unmatched" and after["erin"][1] > before["alice"][1]
+    history = _report(tmp_path)["history"]
+    assert (history["new"], history["resolved"], history["carried"]) == (1, 0, 3)
+    assert {(i, e) for _, i, e in _owners(tmp_path)} == {("1001", "alice"), ("1002", "bob")}

@@ -205,3 +205,14 @@ def test_two_incremental_runs_in_a_row_carry_the_findings_on(tmp_path: Path) -> 
     history = _report(tmp_path)["history"]
     assert (history["new"], history["resolved"], history["carried"]) == (1, 0, 3)
     assert {(i, e) for _, i, e in _owners(tmp_path)} == {("1001", "alice"), ("1002", "bob")}
+
+
+def test_an_account_in_the_delta_is_matched_by_its_folded_key(tmp_path: Path) -> None:
+    """The delta's accounts are matched as keys are everywhere (rd_key: trimmed,
+    case-folded): bob spelled "BOB" in the delta is bob, re-judged, not carried."""
+    _run(tmp_path, FULL)
+    second = _run(tmp_path, "uid,mail\n BOB ,b@ex\n", incremental=True)
+    assert set(_findings(tmp_path, second["run"]["id"])) == {"alice", "carol", "dave"}
+    history = _report(tmp_path)["history"]
+    assert (history["resolved"], history["carried"]) == (1, 3)
+    assert {(i, e) for _, i, e in _owners(tmp_path)} == {("1001", "alice"), ("1002", " BOB ")}

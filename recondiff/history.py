@@ -658,17 +658,33 @@ def _insert_findings(
     owners: Path,
 ) -> None:
     """The run's findings (each first seen when the previous run had it, else
-    now), and its ownerships written to ``owners``."""
+    now), and its ownerships written to ``owners``. An incremental run (its
+    endpoint snapshot holds only the changed accounts) carries the previous
+    run's findings and ownerships of every account not in it over unchanged
+    (docs/explore.md, "History across an incremental run")."""
     common = {"run_id": run_id, "situations_parquet": str(situations_parquet)}
+    incremental = bool(summary["run"].get("incremental"))
     con.execute(
         load("history/record_findings"),
         common
         | {
             "previous_run_id": previous.run_id if previous else None,
             "finished_at": datetime.fromisoformat(summary["run"]["finished_at"]),
+            "incremental": incremental,
         },
     )
-    con.execute(load("history/record_owners"), common | {"path": str(owners)})
+    if incremental and previous is not None and previous.owners is not None:
+        con.execute(
+            load("history/record_owners_carried"),
+            common
+            | {
+                "path": str(owners),
+                "previous_path": str(previous.owners),
+                "previous_run_id": previous.run_id,
+            },
+        )
+    else:
+        con.execute(load("history/record_owners"), common | {"path": str(owners)})
 
 
 def _summary(text: object) -> dict[str, Any] | None:

@@ -431,9 +431,14 @@ class ReportBuilder:
             }
             if previous
             else None,
+            # an incremental run judges only the delta's accounts: the counts speak of
+            # them, and the previous findings of the others are carried over
+            # (queries/report/history_counts.sql)
+            "scope": "delta" if summary["run"].get("incremental") else "all",
             "new": int(counts["new"]),
             "resolved": int(counts["resolved"]),
             "persisting": int(counts["persisting"]),
+            "carried": int(counts["carried"]),
             "resolved_rows": [
                 {"situation": r["situation"], "endpoint_key": r["endpoint_key"],
                  "identity_key": r["identity_key"]}

@@ -252,6 +252,10 @@ class History:
     persisting: int
     resolved_rows: tuple[ResolvedRow, ...]
     trend: tuple[TrendPoint, ...]
+    # "delta": an incremental run, the counts speak of the delta's accounts only, and
+    # ``carried`` previous findings of the others were carried over, not looked at
+    scope: str = "all"
+    carried: int = 0
 
 
 @dataclass(frozen=True)
@@ -425,6 +429,9 @@ def _history(history: Node, previous: Node | None) -> History:
             for r in history.objs("resolved_rows")
         ),
         trend=tuple(_trend_point(t) for t in history.objs("trend")),
+        # absent from a report.json written before incremental runs had them
+        scope=history.text("scope") if "scope" in history.data else "all",
+        carried=history.integer("carried") if "carried" in history.data else 0,
     )
 
 

@@ -11,6 +11,8 @@ code has (the reason says what is wrong), the others prove an attack fails.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import socket
 import threading
@@ -115,10 +117,8 @@ class Hostile:
     def close(self) -> None:
         self.closed = True
         for s in [self.sock, *self.conns]:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
     def _serve(self) -> None:
@@ -177,7 +177,7 @@ class Hostile:
                     else:
                         assert isinstance(chunk, bytes)
                         c.sendall(chunk)
-        except OSError:
+        except (OSError, IndexError):  # gone, or a TLS ClientHello read as a request
             pass
         finally:
             c.close()
@@ -206,7 +206,7 @@ def attempt(server: Hostile, out: Path, timeout: float = 5.0, **spec: Any) -> tu
     def go() -> None:
         try:
             box.append(("ok", read_ldap(read, out)))
-        except BaseException as exc:  # noqa: BLE001 - the test judges it
+        except BaseException as exc:  # the test judges it
             box.append(("error", exc))
 
     thread = threading.Thread(target=go, daemon=True)
@@ -252,10 +252,14 @@ MALFORMED: dict[str, Answer] = {
     "unknown operation": lambda m, n: [message(m, tlv(0x7F, b"abc")), done(m)],
     # attributes nested 3000 SEQUENCEs deep (ldap3's decoder recurses)
     "deep nesting": lambda m, n: [
-        message(m, tlv(0x64, octets("cn=a,o=x") + tlv(0x30, _deep(3000)))), done(m)
+        message(m, tlv(0x64, octets("cn=a,o=x") + tlv(0x30, _deep(3000)))),
+        done(m),
     ],
 }
-TRACEBACK = "ldap3's decoder raises {} on it: not caught by ldap_fast._get_response / ldap_read._pages (exit 3, a traceback)"  # noqa: E501
+TRACEBACK = (
+    "ldap3's decoder raises {} on it: not caught by ldap_fast._get_response / "
+    "ldap_read._pages (exit 3, a traceback)"
+)
 ERRORS = {"indefinite length": "IndexError", "not a message": "IndexError",
           "unknown operation": "KeyError", "deep nesting": "RecursionError"}  # fmt: skip
 
@@ -330,8 +334,9 @@ def test_an_error_on_a_later_page_leaves_no_snapshot(
 ) -> None:
     """Page 1 is fine, page 2 ends with busy (51), or the server hangs up before
     its SearchResultDone: never a short snapshot that looks whole."""
-    pages = {1: lambda m: [person(m, "a"), person(m, "b"), done(m, cookie=b"c1")],
-             2: lambda m: [person(m, "c"), done(m, 51, "busy")]}  # fmt: skip
+    pages: dict[int, Callable[[int], list[bytes | str]]] = {
+        1: lambda m: [person(m, "a"), person(m, "b"), done(m, cookie=b"c1")],
+        2: lambda m: [person(m, "c"), done(m, 51, "busy")]}  # fmt: skip
     server = hostile(lambda m, n: pages[n](m))
     out = tmp_path / "snap" / "out.parquet"
     text = assert_one_line_and_nothing_left(attempt(server, out), out)
@@ -428,7 +433,7 @@ def test_a_garbage_modify_timestamp_is_one_line_not_a_filter(
     """A stamp that is no time (with filter characters in it) is never sent back as
     a filter; --since-last says in one line that a full run is needed."""
     server = hostile(_stamped(b"zzz)(objectClass=*"))
-    first, second = _explore_twice(server, tmp_path)
+    _, second = _explore_twice(server, tmp_path)
     assert second.exit_code == 2 and second.stderr.count("\n") == 1, second.stderr
     assert "not a time" in second.stderr and not (tmp_path / "delta.parquet").exists()
     assert server.searches == 1  # the second run never searched with it
@@ -468,7 +473,9 @@ def test_pruning_removes_only_snapshots_recondiff_wrote(tmp_path: Path) -> None:
     link_target.write_bytes(b"PAR1")
     (folder / "endpoint-20000102T000000Z.parquet").symlink_to(link_target)
     for stamp in ("20261201T000000Z", "20261202T000000Z"):
-        pq.write_table(pq.read_table(_tiny_snapshot(tmp_path)), folder / f"endpoint-{stamp}.parquet")
+        pq.write_table(
+            pq.read_table(_tiny_snapshot(tmp_path)), folder / f"endpoint-{stamp}.parquet"
+        )
     prune(folder, "endpoint", 1)
     assert link_target.exists() and (folder / "endpoint-20000102T000000Z.parquet").is_symlink()
     assert theirs.exists(), "a file recondiff did not write was deleted"
@@ -481,3 +488,163 @@ def _tiny_snapshot(tmp_path: Path) -> Path:
     if not path.exists():
         pq.write_table(pa.table({"dn": ["cn=a,o=x"]}), path)
     return path
+
+
+# -- TLS and secrets ------------------------------------------------------------------------
+
+
+def test_a_refused_starttls_never_falls_back_to_plain_text(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    """The server refuses StartTLS, or says yes and then goes on in clear text: one
+    line, and the bind (with the password) is never sent."""
+    answers: dict[str, Answer] = {
+        "refused": lambda m, n: [message(m, result(0x78, 2, "no TLS here"))],
+        "yes, then plain": lambda m, n: [message(m, result(0x78, 0))],  # then reads a ClientHello
+    }
+    for name, on_extended in answers.items():
+        server = hostile(lambda m, n: [done(m)], on_extended=on_extended)
+        out = tmp_path / name / "out.parquet"
+        outcome = attempt(server, out, start_tls=True, bind_dn="cn=svc,o=x", password=SECRET)
+        text = assert_one_line_and_nothing_left(outcome, out)
+        assert 0x60 not in server.ops, f"{name}: the bind went out in clear text"
+        assert SECRET not in text
+
+
+def test_a_ca_file_that_is_a_directory_or_garbage_is_one_line(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text(
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
+    )
+    yes = lambda m, n: [message(m, result(0x78, 0))]  # noqa: E731 - StartTLS accepted
+    for ca in (tmp_path, garbage, tmp_path / "missing.pem"):
+        server = hostile(lambda m, n: [done(m)], on_extended=yes)
+        out = tmp_path / f"o-{ca.name}" / "out.parquet"
+        outcome = attempt(server, out, start_tls=True, ca_file=ca, bind_dn="cn=s,o=x",
+                          password=SECRET)  # fmt: skip
+        assert_one_line_and_nothing_left(outcome, out)
+        assert 0x60 not in server.ops
+
+
+def test_a_server_echoing_the_password_does_not_put_it_on_stderr(
+    hostile: Callable[..., Hostile], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind refusal or a search error whose text holds the password: scrubbed; an
+    internal error with --debug (a traceback) does not show it either."""
+    monkeypatch.setenv("RT_PW", SECRET)
+    common = ["--base", "o=x", "-q", "--bind-dn", "cn=svc,o=x", "--password-env", "RT_PW"]
+    refusing = hostile(lambda m, n: [done(m)], bind_refusal=f"wrong password {SECRET}")
+    res = run_cli("explore", "--url", refusing.url, *common, "-o", str(tmp_path / "a.parquet"))
+    assert res.exit_code == 2 and "***" in res.stderr and SECRET not in res.stderr
+    failing = hostile(lambda m, n: [person(m), done(m, 80, f"cannot use {SECRET}")])
+    res = run_cli("explore", "--url", failing.url, *common, "-o", str(tmp_path / "b.parquet"))
+    assert res.exit_code == 2 and SECRET not in res.stderr + res.stdout
+    crashing = hostile(MALFORMED["not a message"])
+    res = run_cli("--debug", "explore", "--url", crashing.url, *common,
+                  "-o", str(tmp_path / "c.parquet"))  # fmt: skip
+    assert res.exit_code != 0 and SECRET not in res.stderr + res.stdout
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+def _within(seconds: float, call: Callable[[], Any]) -> Any:
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert box, f"still running after {seconds} s"
+    return box[0]
+
+
+def test_a_password_file_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pw.fifo"
+    os.mkfifo(fifo)
+    zero = tmp_path / "pw.zero"
+    zero.symlink_to("/dev/zero")
+    for path in (fifo, zero):
+        args = ["explore", "--url", "ldap://127.0.0.1:1", "--base", "o=x", "-q", "--bind-dn",
+                "cn=s,o=x", "--password-file", str(path), "-o", str(tmp_path / "o" / "x.parquet")]  # fmt: skip
+        res = _within(10, functools.partial(run_cli, *args))
+        assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+        assert "not a small plain file" in res.stderr
+
+
+# -- where the snapshot goes ------------------------------------------------------------------
+
+
+def test_the_output_path_a_directory_a_symlink_or_under_a_file(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    """-o an existing directory: one line, the directory as it was; -o a symlink:
+    the link is replaced, the file it pointed to is untouched; -o under a file: one line."""
+    server = hostile(lambda m, n: [person(m), done(m)])
+    common = ["explore", "--url", server.url, "--base", "o=x", "-q"]
+    folder = tmp_path / "existing"
+    (folder / "inside").mkdir(parents=True)
+    res = run_cli(*common, "-o", str(folder))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert os.listdir(folder) == ["inside"]
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep me")
+    link = tmp_path / "link.parquet"
+    link.symlink_to(target)
+    res = run_cli(*common, "-o", str(link))
+    assert res.exit_code == 0, res.stderr
+    assert target.read_text() == "keep me" and not link.is_symlink()
+    assert pq.read_table(link).column("dn").to_pylist() == ["cn=a,o=x"]
+    res = run_cli(*common, "-o", str(target / "x.parquet"))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="size_limit is only sent to the server (ldap_read._pages): "
+                   "a server that ignores it returns more and the read exits 0, though "
+                   "--size-limit promises 'stop (exit 2) past this many entries'")  # fmt: skip
+def test_the_size_limit_holds_when_the_server_ignores_it(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    server = hostile(lambda m, n: [*(person(m, f"p{i}") for i in range(5)), done(m)])
+    out = tmp_path / "snap" / "out.parquet"
+    text = assert_one_line_and_nothing_left(attempt(server, out, size_limit=2), out)
+    assert "size limit" in text
+
+
+def _loop_config(run: Path, url: str) -> Path:
+    from tests.conftest import ROOT
+
+    loop = ROOT / "tests" / "data" / "loop"
+    text = (loop / "recondiff.toml").read_text(encoding="utf-8")
+    text = text.replace('snapshot = "directory-export.ldif"\n', "")
+    source = f'\n[endpoint.source]\nurl = "{url}"\nbase = "o=x"\npage_size = 2\n'
+    text = text.replace("\n[repository]\n", source + "\n[repository]\n")
+    run.mkdir(parents=True)
+    (run / "recondiff.toml").write_text(text, encoding="utf-8")
+    (run / "identities.csv").write_bytes((loop / "identities.csv").read_bytes())
+    return run / "recondiff.toml"
+
+
+def test_compare_against_a_server_failing_mid_read_leaves_outdir_as_it_was(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    """compare explores first: a read cut short (an error on page 2) is exit 2, one
+    line, no snapshot kept, no summary, no OUTDIR created."""
+    pages: dict[int, Callable[[int], list[bytes | str]]] = {
+        1: lambda m: [person(m, "a"), person(m, "b"), done(m, cookie=b"c1")],
+        2: lambda m: [person(m, "c"), CLOSE]}  # fmt: skip
+    server = hostile(lambda m, n: pages[n](m))
+    config = _loop_config(tmp_path / "run", server.url)
+    out = tmp_path / "out"
+    res = run_cli("compare", "-c", str(config), "-o", str(out))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert not out.exists(), sorted(str(p) for p in out.rglob("*"))
+
+
+def test_verification_off_is_said_even_with_quiet(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    server = hostile(lambda m, n: [done(m)])
+    url = server.url.replace("ldap://", "ldaps://")  # no TLS there: the handshake fails
+    res = run_cli("explore", "--url", url, "--base", "o=x", "-q", "--insecure-skip-tls-verify",
+                  "-o", str(tmp_path / "x.parquet"))  # fmt: skip
+    assert res.exit_code == 2 and "verification is OFF" in res.stderr, res.stderr
+    assert os.listdir(tmp_path) == []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import socket
 import threading
@@ -684,3 +685,58 @@ def test_two_compares_at_once_into_one_outdir_keep_their_own_snapshots(
     assert paths[0].path != paths[1].path, "both runs wrote the same snapshot name"
     for info in paths:
         assert file_sha256(info.path) == info.sha256
+
+
+def _loop_people() -> list[tuple[str, dict[str, list[bytes]]]]:
+    """The people of tests/data/loop/directory.ldif (plain LDIF: no base64, no folding)."""
+    from tests.conftest import ROOT
+
+    text = (ROOT / "tests" / "data" / "loop" / "directory.ldif").read_text(encoding="utf-8")
+    people = []
+    for block in text.split("\n\n"):
+        lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+        if not lines or not lines[0].startswith("dn: uid="):
+            continue
+        attributes: dict[str, list[bytes]] = {}
+        for line in lines[1:]:
+            name, value = line.split(": ", 1)
+            attributes.setdefault(name, []).append(value.encode())
+        attributes["memberOf"] = [b"cn=staff,ou=groups,dc=example,dc=org"]
+        people.append((lines[0][4:], attributes))
+    return people
+
+
+def test_attribute_names_a_directory_chooses_do_not_reach_sql_or_break_compare(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    """A server adds attributes nobody asked for, named like SQL, quotes, a newline,
+    or a column compare might use itself: compare runs as it does without them."""
+    evil = ['x"); DROP TABLE endpoint; --', "x'y", "a\nb", "_key", "rowid", "Ω"]
+    results = {}
+    people = _loop_people()
+    for name, extra in (("plain", []), ("evil", [(e, [b"v"]) for e in evil])):
+
+        def answer(m: int, n: int, extra: Any = extra) -> list[bytes]:
+            return [entry(m, dn, [*a.items(), *extra]) for dn, a in people] + [done(m)]
+
+        server = hostile(answer)
+        run = tmp_path / name
+        res = run_cli("compare", "-c", str(_loop_config(run / "cfg", server.url)), "-o",
+                      str(run / "out"))  # fmt: skip
+        assert res.exit_code == 1, res.stderr
+        summary = (run / "out" / "summary.json").read_text(encoding="utf-8")
+        results[name] = json.loads(summary)["situations"]
+    assert results["evil"] == results["plain"]
+
+
+def test_a_snapshots_path_that_is_a_file_is_refused_and_kept(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    server = hostile(lambda m, n: [done(m)])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "snapshots").write_text("mine")
+    res = run_cli("compare", "-c", str(_loop_config(tmp_path / "cfg", server.url)), "-o", str(out))
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert (out / "snapshots").read_text() == "mine" and os.listdir(out) == ["snapshots"]
+    assert server.searches == 0

@@ -257,21 +257,9 @@ MALFORMED: dict[str, Answer] = {
         done(m),
     ],
 }
-TRACEBACK = (
-    "ldap3's decoder raises {} on it: not caught by ldap_fast._get_response / "
-    "ldap_read._pages (exit 3, a traceback)"
-)
-ERRORS = {"indefinite length": "IndexError", "not a message": "IndexError",
-          "unknown operation": "KeyError", "deep nesting": "RecursionError"}  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=TRACEBACK.format(ERRORS[name])))
-        for name in MALFORMED
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("case", list(MALFORMED))
 def test_a_malformed_message_is_one_line_not_a_traceback(
     hostile: Callable[..., Hostile], tmp_path: Path, case: str
 ) -> None:
@@ -280,7 +268,6 @@ def test_a_malformed_message_is_one_line_not_a_traceback(
     assert_one_line_and_nothing_left(attempt(server, out), out)
 
 
-@pytest.mark.xfail(strict=True, reason="ldap3 decode errors escape as IndexError: the CLI exits 3")
 def test_the_cli_exits_2_on_a_malformed_message(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:
@@ -291,9 +278,6 @@ def test_the_cli_exits_2_on_a_malformed_message(
     assert res.stderr.count("\n") == 1 and not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="an attribute the server names 'dn' goes into the dn "
-                   "column too (ldap_read._Rows.row / _Spill.add): the batch's columns differ "
-                   "in length, ArrowInvalid, exit 3")  # fmt: skip
 def test_an_attribute_named_dn_cannot_forge_or_break_the_dn_column(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:
@@ -350,9 +334,6 @@ def test_an_error_on_a_later_page_leaves_no_snapshot(
 # -- hangs --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="ldap_read._pages asks for the next page as long as the "
-                   "server returns a cookie: a server that returns the same cookie forever "
-                   "keeps the read (and its spill files) growing forever")  # fmt: skip
 def test_a_paged_cookie_that_repeats_ends_the_read(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:
@@ -363,9 +344,6 @@ def test_a_paged_cookie_that_repeats_ends_the_read(
     assert_one_line_and_nothing_left(outcome, out)
 
 
-@pytest.mark.xfail(strict=True, reason="RECEIVE_TIMEOUT is ldap3's per-recv socket timeout, not a "
-                   "deadline for the answer: a server that sends one byte at a time, each "
-                   "within the timeout, holds the read forever")  # fmt: skip
 def test_a_server_trickling_one_byte_at_a_time_is_given_up_on(
     hostile: Callable[..., Hostile], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -598,9 +576,6 @@ def test_the_output_path_a_directory_a_symlink_or_under_a_file(
     assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="size_limit is only sent to the server (ldap_read._pages): "
-                   "a server that ignores it returns more and the read exits 0, though "
-                   "--size-limit promises 'stop (exit 2) past this many entries'")  # fmt: skip
 def test_the_size_limit_holds_when_the_server_ignores_it(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:

@@ -10,10 +10,21 @@ quarters of a read's time. A reader needs only the raw values, so
 other message (the final result, referrals, notices of disconnection) goes
 through ldap3 as before. A message this decoder cannot read also goes to
 ldap3, which then fails as it would have.
+
+A server is not trusted to speak LDAP: :func:`_get_response` also reads the
+socket itself (:func:`_receive`), with a deadline for the whole answer (the
+connection's ``receive_timeout``; ldap3's own is per ``recv``, which a server
+sending one byte at a time never reaches), refuses a message longer than
+:data:`MAX_MESSAGE_BYTES` or with an indefinite length before reading it, and
+turns whatever ldap3's decoder raises on a malformed message (IndexError,
+KeyError, RecursionError, ...) or a DN that is not UTF-8 into
+:class:`MalformedAnswer`, an ``LDAPSocketReceiveError``: the reader's one line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 import types
 from typing import Any
 
@@ -26,6 +37,19 @@ from ldap3.utils.asn1 import decode_message_fast
 _SEQUENCE, _INTEGER, _OCTETS, _SET, _ENTRY = 0x30, 0x02, 0x04, 0x31, 0x64
 _NOTICE_OF_DISCONNECTION = "1.3.6.1.4.1.1466.20036"
 _MORE = ("searchResEntry", "searchResRef", "intermediateResponse")
+_RECV_BYTES = 1 << 16
+
+MAX_MESSAGE_BYTES = 256 << 20
+"""The longest LDAP message accepted (one entry with its values): a server that
+announces more is refused before anything is read (memory)."""
+
+
+class MalformedAnswer(LDAPSocketReceiveError):
+    """The server sent bytes that are not an LDAP message recondiff can read."""
+
+
+class AnswerTimeout(LDAPSocketReceiveError):
+    """The server's answer was not complete within the deadline."""
 
 
 def speed_up(conn: ldap3.Connection) -> bool:
@@ -41,23 +65,30 @@ def speed_up(conn: ldap3.Connection) -> bool:
 def _get_response(strategy: SyncStrategy, message_id: int, timeout: Any) -> Any:
     """The answers to request ``message_id``, as ldap3's own ``_get_response``
     gives them (a list ending with RESPONSE_COMPLETE, or
-    SESSION_TERMINATED_BY_SERVER)."""
+    SESSION_TERMINATED_BY_SERVER), all within the connection's receive timeout."""
+    seconds = strategy.connection.receive_timeout
+    deadline = None if seconds is None else time.monotonic() + float(seconds)
+    try:
+        return _answers(strategy, message_id, deadline)
+    finally:
+        if deadline is not None:  # the socket's timeout as ldap3 set it, for the next send
+            with contextlib.suppress(OSError, AttributeError):
+                strategy.connection.socket.settimeout(seconds)
+
+
+def _answers(strategy: SyncStrategy, message_id: int, deadline: float | None) -> Any:
     answers: list[Any] = []
     complete = False
     while not complete:
-        messages = strategy.receiving()
+        messages = _receive(strategy, deadline)
         if not messages:
             return SESSION_TERMINATED_BY_SERVER
         for message in messages:
-            if not message:
-                continue
-            entry = search_entry(bytes(message))
+            entry = search_entry(message)
             if entry is not None and entry[0] == message_id:
                 answers.append(entry[1])
                 continue
-            decoded = decode_message_fast(message)
-            answer = strategy.decode_response_fast(decoded)
-            number = int(decoded["messageID"])
+            number, answer = _decode(strategy, message)
             if number == message_id:
                 answers.append(answer)
                 complete = complete or answer["type"] not in _MORE
@@ -67,6 +98,70 @@ def _get_response(strategy: SyncStrategy, message_id: int, timeout: Any) -> Any:
                 raise LDAPSocketReceiveError(f"unexpected message {number} from the server")
     answers.append(RESPONSE_COMPLETE)
     return answers
+
+
+def _decode(strategy: SyncStrategy, message: bytes) -> tuple[int, dict[str, Any]]:
+    """``(messageID, answer)`` as ldap3 decodes a message; MalformedAnswer when it
+    cannot (whatever its decoder raises: it trusts the bytes)."""
+    try:
+        decoded = decode_message_fast(message)
+        answer = strategy.decode_response_fast(decoded)
+        return int(decoded["messageID"]), answer
+    except RecursionError:
+        raise MalformedAnswer("a message nested too deeply to decode") from None
+    except Exception as exc:  # any failure of the decoder is the server's
+        raise MalformedAnswer(f"a message that is not valid LDAP ({type(exc).__name__})") from None
+
+
+def _receive(strategy: SyncStrategy, deadline: float | None) -> list[bytes]:
+    """Whole LDAP messages from the socket, as ldap3's ``receiving`` (an empty
+    list: the server closed the connection), but with an overall ``deadline``
+    (``time.monotonic()``) and a cap on each message's length."""
+    sock = strategy.connection.socket
+    messages: list[bytes] = []
+    unprocessed = b""
+    while True:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AnswerTimeout("no complete answer within the receive timeout")
+            sock.settimeout(left)
+        try:
+            data = sock.recv(_RECV_BYTES)
+        except TimeoutError:
+            raise AnswerTimeout("no complete answer within the receive timeout") from None
+        except (OSError, AttributeError) as exc:
+            raise LDAPSocketReceiveError(f"error receiving data: {exc}") from None
+        if not data:
+            return messages
+        unprocessed += data
+        while (length := _message_size(unprocessed)) != -1 and len(unprocessed) >= length:
+            messages.append(unprocessed[:length])
+            unprocessed = unprocessed[length:]
+        if not unprocessed:
+            return messages
+
+
+def _message_size(data: bytes) -> int:
+    """The length of the LDAP message ``data`` starts with (-1: not known yet)."""
+    if len(data) < 2:
+        return -1
+    if data[0] != _SEQUENCE:
+        raise MalformedAnswer(f"bytes that are not an LDAP message (0x{data[0]:02x})")
+    first = data[1]
+    if first < 0x80:
+        return 2 + first
+    count = first & 0x7F
+    if count == 0:
+        raise MalformedAnswer("a message with an indefinite length (RFC 4511 5.1)")
+    if len(data) < 2 + count:
+        return -1
+    size = int.from_bytes(data[2 : 2 + count], "big")
+    if size > MAX_MESSAGE_BYTES:
+        raise MalformedAnswer(
+            f"a message of {size:,} bytes (more than {MAX_MESSAGE_BYTES >> 20} MiB)"
+        )
+    return 2 + count + size
 
 
 def search_entry(message: bytes) -> tuple[int, dict[str, Any]] | None:
@@ -92,6 +187,10 @@ def _search_entry(data: bytes) -> tuple[int, dict[str, Any]] | None:
         return None
     _, at = _length(data, at + 1)
     dn, at = _octets(data, at)
+    try:
+        dn_text = dn.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedAnswer(f"an entry whose DN is not UTF-8 ({dn[:60]!r})") from None
     if data[at] != _SEQUENCE:
         return None
     size, at = _length(data, at + 1)
@@ -120,7 +219,7 @@ def _search_entry(data: bytes) -> tuple[int, dict[str, Any]] | None:
         at = after
     if at != end or end > stop or stop > len(data):
         return None
-    entry = {"type": "searchResEntry", "dn": dn.decode("utf-8"), "raw_attributes": attributes}
+    entry = {"type": "searchResEntry", "dn": dn_text, "raw_attributes": attributes}
     return number, entry
 
 

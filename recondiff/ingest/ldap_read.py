@@ -374,6 +374,10 @@ def _read(
     try:
         rows = _Rows(spec, conn)
         for page in _pages(spec, conn, rows.request, lambda: spill.rows):
+            if spec.size_limit and spill.rows + len(page) > spec.size_limit:
+                raise _error(spec, f"the search returned more than the size limit of "
+                             f"{spec.size_limit} entries (the server did not stop at it); raise "
+                             "size_limit, or narrow base or filter")  # fmt: skip
             for entry in page:
                 dn, row = rows.row(entry)
                 spill.add(dn, row)
@@ -390,6 +394,7 @@ def _pages(
     """Each page of the paged search: its entries; errors and references raise."""
     search_filter = _filter(spec)
     cookie: bytes | None = None
+    cookies: set[bytes] = set()  # every cookie the server sent: one sent again is a loop
     while True:
         try:
             conn.search(
@@ -402,11 +407,8 @@ def _pages(
                 size_limit=spec.size_limit,
                 time_limit=spec.time_limit,
             )
-        except ldap_exc.LDAPInvalidFilterError as exc:
-            raise _error(spec, f"the filter {spec.filter!r} is not a valid LDAP filter "
-                         f"({_text(exc)}); check filter") from None  # fmt: skip
         except (ldap_exc.LDAPException, OSError) as exc:
-            raise _lost(spec, seen(), _text(exc)) from None
+            raise _search_error(spec, exc, seen()) from None
         result: dict[str, Any] = dict(conn.result or {})
         page = list(conn.response or [])
         if not result or result.get("result") is None:
@@ -419,6 +421,25 @@ def _pages(
         cookie = (control.get("value") or {}).get("cookie")
         if not cookie:
             return
+        if cookie in cookies:
+            raise _error(spec, f"the server sent a paged-results cookie it had sent before, "
+                         f"after {seen()} entries: it would send the same pages forever; "
+                         "nothing was written (check the server, or raise page_size)")  # fmt: skip
+        cookies.add(cookie)
+
+
+def _search_error(spec: LdapRead, exc: BaseException, seen: int) -> InputError:
+    """What went wrong while searching, as one line."""
+    if isinstance(exc, ldap_exc.LDAPInvalidFilterError):
+        return _error(spec, f"the filter {spec.filter!r} is not a valid LDAP filter "
+                      f"({_text(exc)}); check filter")  # fmt: skip
+    if isinstance(exc, ldap_fast.MalformedAnswer):
+        return _error(spec, f"the server sent {_text(exc)} after {seen} entries; nothing was "
+                      "written: check that url points at an LDAP server")  # fmt: skip
+    if isinstance(exc, ldap_fast.AnswerTimeout):
+        seconds = RECEIVE_TIMEOUT + spec.time_limit
+        return _lost(spec, seen, f"no complete answer within {seconds} s")
+    return _lost(spec, seen, _text(exc))
 
 
 def _filter(spec: LdapRead) -> str:
@@ -609,6 +630,8 @@ class _Spill:
         names, is_list = self.names, self.is_list
         for name, values in row.items():
             key = name.lower()
+            if key == "dn":  # an attribute a server calls dn is no DN: dropped (docs)
+                continue
             if key not in names:
                 names[key] = name
                 is_list[key] = False

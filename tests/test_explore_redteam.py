@@ -379,8 +379,6 @@ def _stamped(stamp: bytes) -> Answer:
                          person(m, "b", modifyTimestamp=stamp), done(m)]  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="explore.state.next_start adds a second to the recorded "
-                   "mark 99991231235959Z: OverflowError, exit 3, on every later --since-last")  # fmt: skip
 def test_a_high_water_mark_at_the_end_of_time_is_not_a_crash(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:
@@ -389,10 +387,6 @@ def test_a_high_water_mark_at_the_end_of_time_is_not_a_crash(
     assert "internal error" not in second.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="the high-water mark is the largest modifyTimestamp the "
-                   "server sent, even one far in the future (ldap_read._Rows._see_mark, "
-                   "explore.state.newer_mark): every later --since-last asks for changes after "
-                   "2099 and silently misses every real change, forever")  # fmt: skip
 def test_a_future_modify_timestamp_does_not_blind_later_incremental_runs(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:
@@ -440,9 +434,6 @@ def test_since_values_cannot_inject_into_the_filter(
         assert search_filter.endswith(b"\xa5\x1f\x04\x0fmodifyTimestamp\x04\x0c2026*)(|(a=b")
 
 
-@pytest.mark.xfail(strict=True, reason="explore.sources.prune deletes every regular file named "
-                   "like a snapshot in OUTDIR/snapshots/, whatever it holds: a file someone "
-                   "else put there is lost (check the recondiff.format metadata first)")  # fmt: skip
 def test_pruning_removes_only_snapshots_recondiff_wrote(tmp_path: Path) -> None:
     folder = tmp_path / "snapshots"
     folder.mkdir()
@@ -626,11 +617,6 @@ def test_verification_off_is_said_even_with_quiet(
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="explore.sources._new_name picks OUTDIR/snapshots/"
-                   "<side>-<second>.parquet when the read starts, but the file appears only when "
-                   "it ends: two compares started in the same second into one OUTDIR write the "
-                   "same name, the later rename replaces the other's snapshot (its audit copy "
-                   "and sha256 are wrong); create the name exclusively (O_EXCL) up front")  # fmt: skip
 def test_two_compares_at_once_into_one_outdir_keep_their_own_snapshots(
     hostile: Callable[..., Hostile], tmp_path: Path
 ) -> None:

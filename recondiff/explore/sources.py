@@ -15,6 +15,7 @@ the mark, so the next ``--since-last`` reads those changes again.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -23,11 +24,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from recondiff.config.load import Config
 from recondiff.errors import ConfigError, InputError
 from recondiff.explore.side import Explored, delta_of, explore_side
 from recondiff.history import History
-from recondiff.ingest.snapshot import detect_format
+from recondiff.ingest.snapshot import META_FORMAT, detect_format
 
 SNAPSHOTS = "snapshots"
 """OUTDIR/snapshots/: the snapshots compare explored."""
@@ -140,10 +144,11 @@ def _explore(
             "snapshots go there, and older ones are removed: remove it and run again"
         )
     made = [d for d in (outdir, folder) if not d.exists()]
-    out = _new_name(folder, side)
+    out: Path | None = None
     say(f"exploring the {side} ({_label(cfg, side)})")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        out = _new_name(folder, side)
         endpoint = side == "endpoint"
         return explore_side(
             cfg,
@@ -155,6 +160,9 @@ def _explore(
             progress=counter(say, f"exploring the {side}"),
         )
     except BaseException:
+        if out is not None:  # the name claimed, still empty: the read failed
+            with contextlib.suppress(OSError):
+                out.unlink()
         for directory in reversed(made):  # leave OUTDIR as it was
             with contextlib.suppress(OSError):
                 directory.rmdir()
@@ -182,13 +190,21 @@ def counter(say: Say, what: str, every: float = 2.0) -> Callable[[int], None]:
 
 
 def _new_name(folder: Path, side: str) -> Path:
+    """``folder/<side>-<UTC second>.parquet``, or ``-1``, ``-2``... after it,
+    claimed by creating it empty (O_EXCL): another compare into the same OUTDIR
+    in the same second gets another name. The reader replaces the empty file."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = folder / f"{side}-{stamp}.parquet"
-    n = 1
-    while path.exists():
-        path = folder / f"{side}-{stamp}-{n}.parquet"
-        n += 1
-    return path
+    for n in range(10_000):
+        path = folder / (f"{side}-{stamp}.parquet" if n == 0 else f"{side}-{stamp}-{n}.parquet")
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise InputError(f"{path}: cannot create the snapshot ({why})") from None
+        return path
+    raise InputError(f"{folder}: no free name for a {side} snapshot; remove old ones")
 
 
 def kept(folder: Path, side: str) -> list[Path]:
@@ -197,9 +213,20 @@ def kept(folder: Path, side: str) -> list[Path]:
     with contextlib.suppress(OSError):
         for path in folder.iterdir():
             m = _NAME.match(path.name)
-            if m and m.group(1) == side and path.is_file() and not path.is_symlink():
+            ours = m and m.group(1) == side and path.is_file() and not path.is_symlink()
+            if m and ours and _written_by_recondiff(path):
                 found.append(((m.group(2), int(m.group(3) or 0)), path))
     return [p for _, p in sorted(found)]
+
+
+def _written_by_recondiff(path: Path) -> bool:
+    """Whether ``path`` is a whole Parquet snapshot recondiff wrote (its
+    ``recondiff.format`` metadata): anything else is never taken, nor removed."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowException):
+        return False
+    return META_FORMAT.encode() in metadata
 
 
 def _newest(folder: Path, side: str, cfg: Config) -> Path:
@@ -213,8 +240,10 @@ def _newest(folder: Path, side: str, cfg: Config) -> Path:
 
 
 def prune(folder: Path, side: str, keep: int) -> None:
-    """Remove all but the newest ``keep`` snapshots of ``side`` compare wrote."""
-    for path in kept(folder, side)[: max(0, len(kept(folder, side)) - keep)]:
+    """Remove all but the newest ``keep`` snapshots of ``side`` compare wrote
+    (:func:`kept`: files of another name or content, links, are left alone)."""
+    snapshots = kept(folder, side)
+    for path in snapshots[: max(0, len(snapshots) - keep)]:
         path.unlink(missing_ok=True)
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,16 +114,38 @@ def since_last(history: History, source: SourceConfig, ad: bool, where: str) -> 
             f"{history.path}: the recorded high-water mark {mark!r} of {source_label(source)} "
             "is not a time; run once without --since-last"
         )
-    start = next_start(when, last["explored_at"], float(last["read_seconds"]))
+    explored_at, read_seconds = last["explored_at"], float(last["read_seconds"])
+    latest = latest_mark(explored_at, read_seconds)
+    if when > latest:
+        print(
+            f"recondiff: WARNING: {history.path}: the recorded high-water mark {mark} of "
+            f"{source_label(source)} is later than that explore ended ({latest.isoformat()}): "
+            "the directory's clock or data is wrong; reading the changes since that explore "
+            "began instead",
+            file=sys.stderr,
+            flush=True,
+        )
+        when = explored_at
+        mark = generalized_time(when)
+    start = next_start(when, explored_at, read_seconds)
     return Lower(MODIFY_TIMESTAMP, generalized_time(start), start.isoformat(), mark)
+
+
+def latest_mark(explored_at: datetime, read_seconds: float) -> datetime:
+    """The latest high-water mark an explore that began at ``explored_at`` and took
+    ``read_seconds`` can truly have seen (clocks within :data:`CLOCK_MARGIN`)."""
+    return explored_at + timedelta(seconds=read_seconds + CLOCK_MARGIN)
 
 
 def next_start(mark: datetime, explored_at: datetime, read_seconds: float) -> datetime:
     """Where the read after one that saw ``mark`` starts (see the module doc)."""
     second = mark.replace(microsecond=0)
-    after = second + timedelta(seconds=1)
-    if explored_at >= after + timedelta(seconds=CLOCK_MARGIN):
-        return after
+    try:
+        after = second + timedelta(seconds=1)
+        if explored_at >= after + timedelta(seconds=CLOCK_MARGIN):
+            return after
+    except OverflowError:  # a mark at the end of time (9999): never after it
+        pass
     return second - timedelta(seconds=math.ceil(read_seconds) + 1)
 
 

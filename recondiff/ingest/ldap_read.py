@@ -39,7 +39,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -100,6 +100,14 @@ CONNECT_TIMEOUT = 30
 RECEIVE_TIMEOUT = 600
 """Seconds to wait for one answer (one page), beyond the time limit, before the
 server counts as gone."""
+
+MARK_MARGIN = 2.0
+"""Seconds a change time may be ahead of this machine's clock and still be taken
+as the high-water mark (explore.state's CLOCK_MARGIN): a later one is a wrong
+clock or forged data, and would hide every change until then from ``--since-last``."""
+_GENERALIZED = re.compile(
+    r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,]\d+)?(Z|[+-]\d{2}(?:\d{2})?)?$"
+)
 
 SCOPES = {"base": ldap3.BASE, "one": ldap3.LEVEL, "subtree": ldap3.SUBTREE}
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
@@ -383,6 +391,7 @@ def _read(
                 spill.add(dn, row)
             if progress is not None:
                 progress(spill.rows)
+        rows.warn_future()
         return rows.high_water
     finally:
         _unbind(conn)
@@ -424,7 +433,7 @@ def _pages(
         if cookie in cookies:
             raise _error(spec, f"the server sent a paged-results cookie it had sent before, "
                          f"after {seen()} entries: it would send the same pages forever; "
-                         "nothing was written (check the server, or raise page_size)")  # fmt: skip
+                         "nothing was written (a fault of the server)")  # fmt: skip
         cookies.add(cookie)
 
 
@@ -485,6 +494,7 @@ class _Rows:
         self.high_water: str | None = None
         self.count = 0  # entries seen, for messages
         self._best: tuple[int, int | str] | None = None
+        self.future: list[str] = []  # change times later than now (not the mark)
 
     def row(self, entry: Mapping[str, Any]) -> tuple[str, dict[str, list[str]]]:
         """The DN and attributes of one entry (names as the server spells them)."""
@@ -519,9 +529,28 @@ class _Rows:
     def _see_mark(self, values: Sequence[bytes]) -> None:
         for value in values:
             text = value.decode("utf-8", "replace")
-            key: tuple[int, int | str] = (1, int(text)) if text.isdigit() else (2, text)
+            if text.isdigit():
+                key: tuple[int, int | str] = (1, int(text))
+            elif _in_the_future(text):  # not a mark: it would hide every later change
+                self.future.append(text)
+                continue
+            else:
+                key = (2, text)
             if self._best is None or key > self._best:
                 self._best, self.high_water = key, text
+
+    def warn_future(self) -> None:
+        """Say on stderr that change times later than now were not taken as the mark."""
+        if not self.future:
+            return
+        print(
+            f"recondiff: WARNING: {_where(self.spec)}: {len(self.future)} entries have a "
+            f"{self.mark} later than this machine's clock (the latest {max(self.future)}); "
+            "not taken as the high-water mark, which would hide every later change from "
+            "--since-last: check the directory's clock",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _base_search(self, dn: str, attributes: list[str]) -> Mapping[str, list[bytes]]:
         """One base search of ``dn`` for ``attributes`` (AD's ranged values)."""
@@ -539,6 +568,23 @@ class _Rows:
                 found: Mapping[str, list[bytes]] = item.get("raw_attributes") or {}
                 return found
         return {}
+
+
+def _in_the_future(text: str) -> bool:
+    """Whether ``text`` is a GeneralizedTime later than now plus :data:`MARK_MARGIN`."""
+    m = _GENERALIZED.match(text)
+    if m is None:
+        return False  # not a time: explore's state says so when it is used
+    year, month, day, hour, minute, second, zone = m.groups()
+    try:
+        when = datetime(int(year), int(month), int(day), int(hour), int(minute or 0),
+                        int(second or 0), tzinfo=UTC)  # fmt: skip
+    except ValueError:
+        return False
+    if zone and zone != "Z":
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5] or 0))
+        when = when - offset if zone[0] == "+" else when + offset
+    return when > datetime.now(UTC) + timedelta(seconds=MARK_MARGIN)
 
 
 def _requested(attributes: tuple[str, ...] | None, mark: str) -> tuple[list[str], bool]:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -496,3 +497,55 @@ def test_an_ad_config_asks_for_the_guid_and_account_control(tmp_path: Path) -> N
     (tmp_path / "recondiff.toml").write_text(text, encoding="utf-8")
     needed = needed_attributes(load_config(tmp_path / "recondiff.toml"), "endpoint")
     assert {"objectGUID", "userAccountControl", "uid", "memberOf", "adminCount"} <= set(needed)
+
+
+def test_a_recorded_mark_later_than_its_explore_is_clamped_with_a_warning(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A mark from the future (recorded by an older version, or a clock gone wrong)
+    would hide every change until then: the next read starts where that explore
+    began, the mark it hands on is that time, and one warning line says so."""
+    from datetime import UTC, datetime, timedelta
+
+    from recondiff.config.source import SourceConfig
+    from recondiff.explore.state import ExploreRecord, next_start, since_last
+    from recondiff.history import History
+
+    source = SourceConfig(kind="ldap", url="ldap://dir.example.org", where="test",
+                          base="o=x")  # fmt: skip
+    began = datetime(2026, 12, 7, 6, 0, 5, tzinfo=UTC)
+    for mark in ("20991231235959Z", "99991231235959Z"):
+        history = History(tmp_path / f"{mark}.duckdb")
+        ExploreRecord(source, "modifyTimestamp", began, 3.0, mark, None, 10,
+                      tmp_path / "x.parquet").record(history)  # fmt: skip
+        lower = since_last(history, source, False, "test")
+        assert (lower.value, lower.mark) == ("20261207060001Z", "20261207060005Z")
+        err = capfd.readouterr().err
+        assert err.count("\n") == 1 and f"high-water mark {mark}" in err
+    # a mark within the read (and the margin) is taken as it is
+    history = History(tmp_path / "history.duckdb")
+    ExploreRecord(source, "modifyTimestamp", began, 3.0, "20261207060009Z", None, 10,
+                  tmp_path / "x.parquet").record(history)  # fmt: skip
+    assert since_last(history, source, False, "test").mark == "20261207060009Z"
+    assert capfd.readouterr().err == ""
+    end = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)  # never an OverflowError
+    assert next_start(end, end, 1.0) == end - timedelta(seconds=2)
+
+
+def test_only_files_recondiff_wrote_count_as_kept_snapshots(tmp_path: Path) -> None:
+    """An empty name another run has claimed, a file of another kind: neither is
+    taken by --offline nor removed by pruning."""
+    from recondiff.explore.sources import kept, prune
+
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    ours = folder / "endpoint-20261201T000000Z.parquet"
+    pq.write_table(pa.table({"dn": ["cn=a"]}).replace_schema_metadata(
+        {"recondiff.format": "ldap"}), ours)  # fmt: skip
+    claimed = folder / "endpoint-20261202T000000Z.parquet"
+    claimed.touch()
+    theirs = folder / "endpoint-20261203T000000Z.parquet"
+    pq.write_table(pa.table({"dn": ["cn=b"]}), theirs)
+    assert kept(folder, "endpoint") == [ours]
+    prune(folder, "endpoint", 0)
+    assert sorted(p.name for p in folder.iterdir()) == [claimed.name, theirs.name]

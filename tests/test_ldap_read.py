@@ -11,6 +11,7 @@ filter escaped, and flat memory over 20,000 entries.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -597,3 +598,63 @@ def test_a_server_that_stops_answering_is_given_up_on(
         f"{ldap_server.url}: the connection was lost after 2 entries ("
     )
     assert list(out.parent.iterdir()) == []
+
+
+# -- a server that does not play by the rules (the red team's Hostile server) --------
+
+
+def test_a_dn_that_is_not_utf8_or_a_huge_message_is_one_line(tmp_path: Path) -> None:
+    """A DN that is not UTF-8 is refused (ldap3's decoder would guess a meaning); a
+    message announcing 4 GiB is refused before anything of it is read (memory)."""
+    from tests.test_explore_redteam import Hostile, attempt, done, entry
+
+    answers = {
+        "not UTF-8": lambda m, n: [entry(m, b"cn=\xff\xfe,o=x", [("cn", [b"a"])]), done(m)],
+        "4,294,967,295 bytes": lambda m, n: [b"\x30\x84\xff\xff\xff\xff\x02\x01", 30.0],
+    }
+    for expected, answer in answers.items():
+        server = Hostile(answer)
+        out = tmp_path / expected / "out.parquet"
+        try:
+            kind, error = attempt(server, out, timeout=5.0)
+        finally:
+            server.close()
+        assert kind == "error" and isinstance(error, InputError), (kind, error)
+        assert expected in str(error) and "\n" not in str(error)
+        assert os.listdir(out.parent) == []
+
+
+def test_paged_cookies_that_come_round_again_end_the_read(tmp_path: Path) -> None:
+    from tests.test_explore_redteam import Hostile, attempt, done, person
+
+    cookies = [b"A", b"B"]
+    server = Hostile(lambda m, n: [person(m, f"p{n}"), done(m, cookie=cookies[n % 2])])
+    try:
+        kind, error = attempt(server, tmp_path / "s" / "out.parquet", timeout=5.0)
+    finally:
+        server.close()
+    assert kind == "error" and "cookie it had sent before, after 3 entries" in str(error)
+
+
+def test_a_change_time_in_the_future_is_not_the_high_water_mark(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """It would hide every change until then from --since-last: the latest time not
+    in the future is the mark, and a warning line says so."""
+    from tests.test_explore_redteam import Hostile, attempt, done, person
+
+    def answer(m: int, n: int) -> list[bytes | float | str]:
+        stamps = [b"20261201000000Z", b"20991231235959Z", b"20261201000000+0100"]
+        return [*(person(m, f"p{i}", modifyTimestamp=s) for i, s in enumerate(stamps)),
+                done(m)]  # fmt: skip
+
+    server = Hostile(answer)
+    try:
+        kind, snap = attempt(server, tmp_path / "out.parquet")
+    finally:
+        server.close()
+    assert kind == "ok", snap
+    assert snap.high_water == "20261201000000Z"
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and "1 entries have a modifyTimestamp later" in err
+    assert "20991231235959Z" in err

@@ -44,11 +44,11 @@ MAX_MESSAGE_BYTES = 256 << 20
 announces more is refused before anything is read (memory)."""
 
 
-class MalformedAnswer(LDAPSocketReceiveError):
+class MalformedAnswer(LDAPSocketReceiveError):  # type: ignore[misc]  # ldap3 has no types
     """The server sent bytes that are not an LDAP message recondiff can read."""
 
 
-class AnswerTimeout(LDAPSocketReceiveError):
+class AnswerTimeout(LDAPSocketReceiveError):  # type: ignore[misc]
     """The server's answer was not complete within the deadline."""
 
 
@@ -119,7 +119,7 @@ def _receive(strategy: SyncStrategy, deadline: float | None) -> list[bytes]:
     (``time.monotonic()``) and a cap on each message's length."""
     sock = strategy.connection.socket
     messages: list[bytes] = []
-    unprocessed = b""
+    unprocessed = bytearray()  # appended to in place: a long message is not copied per recv
     while True:
         if deadline is not None:
             left = deadline - time.monotonic()
@@ -135,28 +135,32 @@ def _receive(strategy: SyncStrategy, deadline: float | None) -> list[bytes]:
         if not data:
             return messages
         unprocessed += data
-        while (length := _message_size(unprocessed)) != -1 and len(unprocessed) >= length:
-            messages.append(unprocessed[:length])
-            unprocessed = unprocessed[length:]
+        at = 0
+        while (length := _message_size(unprocessed, at)) != -1:
+            if len(unprocessed) - at < length:
+                break
+            messages.append(bytes(unprocessed[at : at + length]))
+            at += length
+        del unprocessed[:at]
         if not unprocessed:
             return messages
 
 
-def _message_size(data: bytes) -> int:
-    """The length of the LDAP message ``data`` starts with (-1: not known yet)."""
-    if len(data) < 2:
+def _message_size(data: bytearray, at: int) -> int:
+    """The length of the LDAP message at ``data[at:]`` (-1: not known yet)."""
+    if len(data) - at < 2:
         return -1
-    if data[0] != _SEQUENCE:
-        raise MalformedAnswer(f"bytes that are not an LDAP message (0x{data[0]:02x})")
-    first = data[1]
+    if data[at] != _SEQUENCE:
+        raise MalformedAnswer(f"bytes that are not an LDAP message (0x{data[at]:02x})")
+    first = data[at + 1]
     if first < 0x80:
         return 2 + first
     count = first & 0x7F
     if count == 0:
         raise MalformedAnswer("a message with an indefinite length (RFC 4511 5.1)")
-    if len(data) < 2 + count:
+    if len(data) - at < 2 + count:
         return -1
-    size = int.from_bytes(data[2 : 2 + count], "big")
+    size = int.from_bytes(data[at + 2 : at + 2 + count], "big")
     if size > MAX_MESSAGE_BYTES:
         raise MalformedAnswer(
             f"a message of {size:,} bytes (more than {MAX_MESSAGE_BYTES >> 20} MiB)"

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -604,12 +605,16 @@ def test_a_server_that_stops_answering_is_given_up_on(
 
 
 def test_a_dn_that_is_not_utf8_or_a_huge_message_is_one_line(tmp_path: Path) -> None:
-    """A DN that is not UTF-8 is refused (ldap3's decoder would guess a meaning); a
-    message announcing 4 GiB is refused before anything of it is read (memory)."""
+    """A DN or attribute name that is not UTF-8 is refused (ldap3's decoder would
+    guess a meaning); a message announcing 4 GiB is refused before anything of
+    it is read (memory)."""
     from tests.test_explore_redteam import Hostile, attempt, done, entry
 
-    answers = {
-        "not UTF-8": lambda m, n: [entry(m, b"cn=\xff\xfe,o=x", [("cn", [b"a"])]), done(m)],
+    bad_dn = entry(1, b"cn=\xff\xfe,o=x", [("cn", [b"a"])])
+    bad_name = entry(1, "cn=a,o=x", [(b"c\xffn", [b"a"])])
+    answers: dict[str, Any] = {
+        "DN is not UTF-8": lambda m, n: [bad_dn, done(m)],
+        "attribute name that is not UTF-8": lambda m, n: [bad_name, done(m)],
         "4,294,967,295 bytes": lambda m, n: [b"\x30\x84\xff\xff\xff\xff\x02\x01", 30.0],
     }
     for expected, answer in answers.items():

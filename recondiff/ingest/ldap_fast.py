@@ -121,12 +121,12 @@ def _receive(strategy: SyncStrategy, deadline: float | None) -> list[bytes]:
     messages: list[bytes] = []
     unprocessed = bytearray()  # appended to in place: a long message is not copied per recv
     while True:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AnswerTimeout("no complete answer within the receive timeout")
-            sock.settimeout(left)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise AnswerTimeout("no complete answer within the receive timeout")
         try:
+            if left is not None:
+                sock.settimeout(left)
             data = sock.recv(_RECV_BYTES)
         except TimeoutError:
             raise AnswerTimeout("no complete answer within the receive timeout") from None
@@ -219,7 +219,10 @@ def _search_entry(data: bytes) -> tuple[int, dict[str, Any]] | None:
                 continue
             values.append(data[at + 2 : at + 2 + size])
             at += 2 + size
-        attributes[name.decode("utf-8")] = values
+        try:
+            attributes[name.decode("utf-8")] = values
+        except UnicodeDecodeError:
+            raise MalformedAnswer(f"an attribute name that is not UTF-8 ({name[:60]!r})") from None
         at = after
     if at != end or end > stop or stop > len(data):
         return None

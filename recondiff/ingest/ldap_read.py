@@ -494,7 +494,8 @@ class _Rows:
         self.high_water: str | None = None
         self.count = 0  # entries seen, for messages
         self._best: tuple[int, int | str] | None = None
-        self.future: list[str] = []  # change times later than now (not the mark)
+        self.future = 0  # change times later than now seen (not taken as the mark)
+        self.latest_future = ""
 
     def row(self, entry: Mapping[str, Any]) -> tuple[str, dict[str, list[str]]]:
         """The DN and attributes of one entry (names as the server spells them)."""
@@ -529,23 +530,22 @@ class _Rows:
     def _see_mark(self, values: Sequence[bytes]) -> None:
         for value in values:
             text = value.decode("utf-8", "replace")
-            if text.isdigit():
-                key: tuple[int, int | str] = (1, int(text))
-            elif _in_the_future(text):  # not a mark: it would hide every later change
-                self.future.append(text)
+            key: tuple[int, int | str] = (1, int(text)) if text.isdigit() else (2, text)
+            if self._best is not None and key <= self._best:
                 continue
-            else:
-                key = (2, text)
-            if self._best is None or key > self._best:
-                self._best, self.high_water = key, text
+            if key[0] == 2 and _in_the_future(text):  # it would hide every later change
+                self.future += 1
+                self.latest_future = max(self.latest_future, text)
+                continue
+            self._best, self.high_water = key, text
 
     def warn_future(self) -> None:
         """Say on stderr that change times later than now were not taken as the mark."""
         if not self.future:
             return
         print(
-            f"recondiff: WARNING: {_where(self.spec)}: {len(self.future)} entries have a "
-            f"{self.mark} later than this machine's clock (the latest {max(self.future)}); "
+            f"recondiff: WARNING: {_where(self.spec)}: {self.future} entries have a "
+            f"{self.mark} later than this machine's clock (the latest {self.latest_future}); "
             "not taken as the high-water mark, which would hide every later change from "
             "--since-last: check the directory's clock",
             file=sys.stderr,

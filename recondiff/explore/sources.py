@@ -24,9 +24,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from recondiff.config.load import Config
 from recondiff.errors import ConfigError, InputError
 from recondiff.explore.side import Explored, delta_of, explore_side
@@ -222,6 +219,9 @@ def kept(folder: Path, side: str) -> list[Path]:
 def _written_by_recondiff(path: Path) -> bool:
     """Whether ``path`` is a whole Parquet snapshot recondiff wrote (its
     ``recondiff.format`` metadata): anything else is never taken, nor removed."""
+    import pyarrow as pa  # here: a compare of snapshots alone never loads pyarrow
+    import pyarrow.parquet as pq
+
     try:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowException):

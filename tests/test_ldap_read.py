@@ -663,3 +663,16 @@ def test_a_change_time_in_the_future_is_not_the_high_water_mark(
     err = capfd.readouterr().err
     assert err.count("\n") == 1 and "1 entries have a modifyTimestamp later" in err
     assert "20991231235959Z" in err
+
+
+def test_the_size_limit_stops_a_page_that_never_ends(tmp_path: Path) -> None:
+    """A server that ignores size_limit and sends entries without end in one page:
+    refused at the entry past the limit, not when (if ever) the page ends."""
+    from tests.test_explore_redteam import Hostile, attempt, person
+
+    server = Hostile(lambda m, n: [*(person(m, f"p{i}") for i in range(5)), 30.0])
+    try:
+        kind, error = attempt(server, tmp_path / "s" / "out.parquet", timeout=5.0, size_limit=2)
+    finally:
+        server.close()
+    assert kind == "error" and "more than the size limit of 2 entries" in str(error), error

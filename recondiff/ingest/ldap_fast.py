@@ -52,13 +52,21 @@ class AnswerTimeout(LDAPSocketReceiveError):  # type: ignore[misc]
     """The server's answer was not complete within the deadline."""
 
 
-def speed_up(conn: ldap3.Connection) -> bool:
+class TooManyEntries(LDAPSocketReceiveError):  # type: ignore[misc]
+    """One answer held more entries than :func:`speed_up`'s ``max_entries``."""
+
+
+def speed_up(conn: ldap3.Connection, max_entries: int = 0) -> bool:
     """Decode this connection's search entries with :func:`search_entry`; False
-    (and nothing changed) when the connection is not ldap3's synchronous kind."""
+    (and nothing changed) when the connection is not ldap3's synchronous kind.
+    ``max_entries`` (0: none): an answer holding more entries raises
+    :class:`TooManyEntries` as soon as the one too many arrives (the size limit,
+    which a server may ignore, and so hold a whole directory in one page)."""
     strategy = conn.strategy
     if type(strategy) is not SyncStrategy or not conn.fast_decoder:
         return False
     strategy._get_response = types.MethodType(_get_response, strategy)
+    strategy.recondiff_max_entries = max_entries
     return True
 
 
@@ -77,6 +85,7 @@ def _get_response(strategy: SyncStrategy, message_id: int, timeout: Any) -> Any:
 
 
 def _answers(strategy: SyncStrategy, message_id: int, deadline: float | None) -> Any:
+    limit = getattr(strategy, "recondiff_max_entries", 0)
     answers: list[Any] = []
     complete = False
     while not complete:
@@ -87,6 +96,8 @@ def _answers(strategy: SyncStrategy, message_id: int, deadline: float | None) ->
             entry = search_entry(message)
             if entry is not None and entry[0] == message_id:
                 answers.append(entry[1])
+                if limit and len(answers) > limit:
+                    raise TooManyEntries(f"more than {limit} entries in one answer")
                 continue
             number, answer = _decode(strategy, message)
             if number == message_id:

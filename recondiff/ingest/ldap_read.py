@@ -346,7 +346,7 @@ def _connect(spec: LdapRead, server: ldap3.Server) -> ldap3.Connection:
         return_empty_attributes=False,
         receive_timeout=RECEIVE_TIMEOUT + spec.time_limit,
     )
-    ldap_fast.speed_up(conn)
+    ldap_fast.speed_up(conn, max_entries=spec.size_limit)
     try:
         conn.open()
         if spec.start_tls:
@@ -383,9 +383,7 @@ def _read(
         rows = _Rows(spec, conn)
         for page in _pages(spec, conn, rows.request, lambda: spill.rows):
             if spec.size_limit and spill.rows + len(page) > spec.size_limit:
-                raise _error(spec, f"the search returned more than the size limit of "
-                             f"{spec.size_limit} entries (the server did not stop at it); raise "
-                             "size_limit, or narrow base or filter")  # fmt: skip
+                raise _over_size_limit(spec)
             for entry in page:
                 dn, row = rows.row(entry)
                 spill.add(dn, row)
@@ -445,10 +443,18 @@ def _search_error(spec: LdapRead, exc: BaseException, seen: int) -> InputError:
     if isinstance(exc, ldap_fast.MalformedAnswer):
         return _error(spec, f"the server sent {_text(exc)} after {seen} entries; nothing was "
                       "written: check that url points at an LDAP server")  # fmt: skip
+    if isinstance(exc, ldap_fast.TooManyEntries):
+        return _over_size_limit(spec)
     if isinstance(exc, ldap_fast.AnswerTimeout):
         seconds = RECEIVE_TIMEOUT + spec.time_limit
         return _lost(spec, seen, f"no complete answer within {seconds} s")
     return _lost(spec, seen, _text(exc))
+
+
+def _over_size_limit(spec: LdapRead) -> InputError:
+    return _error(spec, f"the search returned more than the size limit of {spec.size_limit} "
+                  "entries (the server did not stop at it); raise size_limit, or narrow base "
+                  "or filter")  # fmt: skip
 
 
 def _filter(spec: LdapRead) -> str:

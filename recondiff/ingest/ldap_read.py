@@ -20,7 +20,10 @@ The server's schema (SINGLE-VALUE) is not used: it would make a column a list
 that ingest, and so compare, sees as a string.
 
 Every failure (refused bind, bad base, size or time limit, referral, TLS
-verification, a server that cannot be reached or goes away) is one
+verification, a server that cannot be reached or goes away; and from a server
+that does not follow the protocol: bytes that are not LDAP, an answer that
+never completes, a paged-results cookie sent again, more entries than
+``size_limit``, see :mod:`recondiff.ingest.ldap_fast`) is one
 :class:`~recondiff.errors.InputError` line naming the URL; nothing is left at
 ``out`` (an existing file there stays as it was). The password comes only from
 :class:`LdapRead`, is never shown by its ``repr``, and is scrubbed from every

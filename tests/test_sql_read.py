@@ -494,6 +494,11 @@ def test_connection_lost_mid_read_leaves_nothing(postgres_server: Postgres, tmp_
         ("postgresql://u@localhost/x?host=localhost&hostaddr=10.0.0.5", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql:///x?service=idm", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x", []),
+        # libpq reads the user up to the first '@' before a '/': the host is db.example.org
+        ("postgresql://127.0.0.1?@db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql://127.0.0.1#@db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        # libpq's ssl=true is sslmode=require, later than the URL's verify-full
+        ("postgresql://u@db.example.org/x?sslmode=verify-full&ssl=true", "REFUSED"),
     ],
 )
 def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -> None:
@@ -501,7 +506,49 @@ def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -
 
     system = tls_parameters("postgresql://u@db.example.org/x")[1].removeprefix("sslrootcert=")
     assert system  # the system's CA bundle (or "system")
+    if params == "REFUSED":
+        with pytest.raises(InputError, match="does not check the server's certificate"):
+            tls_parameters(url)
+        return
     assert tls_parameters(url) == [p.replace("SYSTEM", system) for p in params]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "url"),
+    [
+        ("PGHOST", "db.example.org", "postgresql://u@/x"),
+        ("PGHOST", "db.example.org", "postgresql:///x"),
+        ("PGHOSTADDR", "10.0.0.5", "postgresql://u@127.0.0.1/x"),
+        ("PGSERVICE", "idm", "postgresql://u@localhost/x"),
+    ],
+)
+def test_libpq_environment_counts_as_hosts(variable: str, value: str, url: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """libpq takes PGHOST when the URL names no host, PGHOSTADDR when it names no
+    hostaddr, and a PGSERVICE's hosts: recondiff asks verify-full for them."""
+    from recondiff.ingest.sql_read import tls_parameters
+
+    assert tls_parameters(url) == []
+    monkeypatch.setenv(variable, value)
+    assert tls_parameters(url)[0] == "sslmode=verify-full"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@evil,@127.0.0.1/x",
+        "postgresql://u@127.0.0.1/x?host=%00",
+        "postgresql://u@127.0.0.1/x?host",
+        "POSTGRESQL://u@127.0.0.1/x",
+    ],
+)
+def test_urls_libpq_reads_otherwise_are_refused(url: str, tmp_path: Path) -> None:
+    """Refused before connecting (nothing listens there)."""
+    from recondiff.ingest.sql_read import read_postgresql
+
+    with pytest.raises(InputError, match=r"\(\[repository\.source\] url\)$"):
+        read_postgresql(url, "SELECT 1 AS a", tmp_path / "o.parquet", password="pw")
+    assert not (tmp_path / "o.parquet").exists()
 
 
 @pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "require", "verify-ca"])
@@ -528,7 +575,8 @@ def test_the_password_is_url_encoded_in_the_uri() -> None:
 
     uri = connection_uri("postgresql://u@127.0.0.1/x?sslmode=disable", "a b&c=d%/#")
     assert uri == ("postgresql://u@127.0.0.1/x?sslmode=disable&password=a%20b%26c%3Dd%25%2F%23"
-                   "&connect_timeout=15&application_name=recondiff")  # fmt: skip
+                   "&connect_timeout=15&application_name=recondiff&client_encoding=UTF8"
+                   "&require_auth=%21password")  # fmt: skip
 
 
 def test_tls_with_ca_file(postgres_server: Postgres, tmp_path: Path) -> None:
@@ -597,3 +645,32 @@ def test_the_query_cannot_turn_read_only_off(writable: Postgres, tmp_path: Path)
     assert writable.scalar("SELECT count(*) FROM ledger") == "2"
     query = "SELECT set_config('transaction_read_only', 'off', true) AS s"
     assert "must be set before any query" in failure(writable, query, tmp_path)
+
+
+def test_no_clear_text_password_without_verified_tls(tmp_path: Path) -> None:
+    """On a connection TLS does not verify (here a local one), libpq is told
+    require_auth=!password: a server asking the password in clear (the red
+    team's fake server on 127.0.0.1) gets nothing, and the read fails in one line."""
+    from tests.test_sql_read_redteam import FakeServer
+
+    fake = FakeServer()
+    try:
+        with pytest.raises(InputError) as info:
+            read_postgresql(f"postgresql://recon@127.0.0.1:{fake.port}/identities",
+                            "SELECT 1 AS a", tmp_path / "o.parquet", password="s3cret")  # fmt: skip
+    finally:
+        fake.close()
+    assert fake.passwords == [] and "s3cret" not in str(info.value)
+    assert "cannot connect" in str(info.value) and "password" in str(info.value)
+
+
+def test_text_that_is_not_utf8_is_refused(postgres_server: Postgres, tmp_path: Path) -> None:
+    """A query that switches client_encoding mid-way (a SQL_ASCII database
+    alike) sends bytes that are not UTF-8: one line naming the column, no snapshot."""
+    postgres_server.sql("DROP TABLE IF EXISTS latin; CREATE TABLE latin (n text); "
+                        "INSERT INTO latin VALUES ('Zoë'); GRANT SELECT ON latin TO recon")  # fmt: skip
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match='the column "n" holds text that is not valid UTF-8'):
+        read(postgres_server, "SELECT n FROM latin, "
+             "LATERAL (SELECT set_config('client_encoding', 'LATIN1', true)) s", out)  # fmt: skip
+    assert not out.exists()

@@ -156,12 +156,6 @@ def test_the_fake_server_stands_for_another_host(postgres_server: Postgres, fake
 # -- TLS and the password: holes ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sql_read._local takes the host after the LAST '@' of the netloc; libpq splits the "
-    "user at the FIRST '@', so in postgresql://recon@evil,@127.0.0.1/db it tries 'evil' "
-    "first, and recondiff, seeing only 127.0.0.1, asked for no TLS: the password goes in "
-    "clear. Fix: sql_read._check_url refuses an '@' after the first one (or _local reads "
-    "the hosts as libpq does, netloc.partition('@'))"))  # fmt: skip
 def test_a_host_hidden_behind_a_second_at_sign_gets_no_password(
     postgres_server: Postgres, fake: FakeServer, tmp_path: Path
 ) -> None:
@@ -171,16 +165,6 @@ def test_a_host_hidden_behind_a_second_at_sign_gets_no_password(
     assert fake.passwords == []  # today: b"p...pg s3cret/@&%?#:test-only\0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a URL without a host counts as this machine's unix socket (sql_read._loopback('')), "
-        "so recondiff asks no TLS; libpq then takes PGHOST/PGPORT (or PGHOSTADDR, PGSERVICE) "
-        "from the environment and sends the password in clear to that host. Fix: "
-        "sql_read.tls_parameters counts PGHOST/PGHOSTADDR/PGSERVICE (os.environ) as hosts, or "
-        "connection_uri names host=/var/run/postgresql explicitly when the URL names none"
-    ),
-)
 def test_libpq_environment_cannot_take_a_hostless_url_elsewhere_in_clear(
     postgres_server: Postgres, fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -459,13 +443,6 @@ def test_nan_and_infinity_as_postgresql_writes_them(server: Postgres, tmp_path: 
                                   "e": "Infinity"}]  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the client encoding is not forced to UTF8: a role (or database) with client_encoding "
-    "LATIN1, a URL ?client_encoding=LATIN1 or PGCLIENTENCODING makes the server send Latin-1 "
-    "bytes, which land in the snapshot's string column as invalid UTF-8 (DuckDB and "
-    "pyarrow then fail reading it). Fix: sql_read.connection_uri sets client_encoding=UTF8 "
-    "(refusing another in the URL), and _write validates each batch's strings "
-    "(a SQL_ASCII database sends any bytes)"))  # fmt: skip
 @pytest.mark.parametrize("where", ["role", "url"])
 def test_a_latin1_client_encoding_gives_valid_text(server: Postgres, tmp_path: Path,
                                                    where: str) -> None:  # fmt: skip

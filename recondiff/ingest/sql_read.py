@@ -33,15 +33,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import os
 import re
 import ssl
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -164,21 +166,95 @@ def _quietly(call: Callable[[], object]) -> None:
 
 
 def _check_url(url: str) -> str:
-    """The URL as the snapshot names it: refused if it holds a password."""
+    """The URL as the snapshot names it: refused if it holds a password, or if
+    libpq would read it otherwise than recondiff (:func:`libpq_view`)."""
     try:
         parts = urlsplit(url)
         has_password = parts.password is not None
     except ValueError:
         raise InputError("the PostgreSQL URL is not a URL ([repository.source] url)") from None
+    if not url.startswith(("postgresql://", "postgres://")):  # libpq: lower case only
+        raise InputError(f"{url}: not a postgresql:// URL ([repository.source] url)")
+    view = libpq_view(url)
     keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    if has_password or keys & {"password", "sslpassword"}:
+    if has_password or view.password or (keys | set(view.params)) & {"password", "sslpassword"}:
         raise InputError(
             "the PostgreSQL URL holds a password; never write one into the config: "
             "use password_env or password_file ([repository.source] url)"
         )
-    if parts.scheme.lower() not in ("postgresql", "postgres"):
-        raise InputError(f"{url}: not a postgresql:// URL ([repository.source] url)")
     return url
+
+
+@dataclass(frozen=True)
+class LibpqView:
+    """A URL as libpq reads it (``conninfo_uri_parse_options`` in
+    fe-connect.c), which is not as :func:`urllib.parse.urlsplit` does: libpq
+    takes the user up to the FIRST ``@`` before a ``/``, a host up to ``:``,
+    ``/``, ``?`` or ``,``, knows no ``#`` and no ``+`` for space. ``hosts`` is
+    the URL's host list (``[]`` when it names none), ``params`` its query
+    parameters (the last of a name wins; ``ssl=true`` is ``sslmode=require``),
+    ``query`` the text after the ``?`` (None without one)."""
+
+    password: bool
+    hosts: list[str]
+    params: dict[str, str]
+    query: str | None
+
+
+def libpq_view(url: str) -> LibpqView:
+    """:class:`LibpqView` of ``url``; InputError for what libpq would refuse or
+    what would fool recondiff (an ``@`` in a host name: ``u@evil,@127.0.0.1``)."""
+    rest = url.split("://", 1)[1]
+    user_end = re.search(r"[@/]", rest)
+    password = False
+    if user_end is not None and user_end.group() == "@":
+        password = ":" in rest[: user_end.start()]
+        rest = rest[user_end.end() :]
+    hosts: list[str] = []
+    while True:
+        found = re.match(r"(\[[^\]]*\]|[^:/?,]*)(:[^/?,]*)?([,/?]|$)", rest)
+        if found is None:
+            raise InputError(f"{url}: libpq cannot read the host list ([repository.source] url)")
+        hosts.append(_uri_decode(url, found.group(1).strip("[]") if found.group(1).startswith("[")
+                                 else found.group(1)))  # fmt: skip
+        rest, stop = rest[found.end() :], found.group(3)
+        if stop != ",":
+            break
+    if hosts == [""]:
+        hosts = []
+    if any("@" in host for host in hosts):
+        raise InputError(
+            f"{url}: the URL has a second '@', which libpq reads as part of a host name "
+            "(and would connect there); write user@host only once ([repository.source] url)"
+        )
+    query: str | None = rest if stop == "?" else None
+    if stop == "/" and "?" in rest:  # after the database name
+        query = rest.split("?", 1)[1]
+    return LibpqView(password, hosts, _uri_params(url, query or ""), query)
+
+
+def _uri_params(url: str, query: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in query.split("&") if query else []:
+        if item == "" and query.endswith("&"):
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or "=" in value:
+            raise InputError(f"{url}: libpq cannot read the parameter {item!r} "
+                             "(write key=value) ([repository.source] url)")  # fmt: skip
+        key, value = _uri_decode(url, key), _uri_decode(url, value)
+        if key == "ssl" and value == "true":
+            key, value = "sslmode", "require"
+        params[key] = value
+    return params
+
+
+def _uri_decode(url: str, text: str) -> str:
+    """libpq's percent-decoding: ``%XX`` only (``+`` stays), ``%00`` refused."""
+    if re.search(r"%(?![0-9A-Fa-f]{2})|%00", text):
+        raise InputError(f"{url}: libpq cannot read the percent-encoded {text!r} "
+                         "([repository.source] url)")  # fmt: skip
+    return unquote(text, errors="strict") if "%" in text else text
 
 
 def _redactor(password: str | None) -> Callable[[str], str]:
@@ -212,18 +288,31 @@ def connection_uri(
     url: str, password: str | None, *, ca_file: Path | None = None, verify: bool = True
 ) -> str:
     """The URI given to libpq: ``url`` plus the password (URL-encoded), a connect
-    timeout, ``application_name=recondiff`` and the TLS parameters
-    (:func:`tls_parameters`). Kept in memory only: never printed."""
-    parts = urlsplit(url)
-    keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    timeout, ``application_name=recondiff``, ``client_encoding=UTF8`` (over any
+    other: the snapshot is UTF-8), the TLS parameters (:func:`tls_parameters`)
+    and, with a password over a connection not verified by TLS,
+    ``require_auth=!password``: libpq then never sends it in clear (unless the
+    URL says otherwise). Kept in memory only: never printed."""
+    view = libpq_view(url)
+    keys = set(view.params)
     extra = [] if password is None else [f"password={quote(password, safe='')}"]
     if "connect_timeout" not in keys:
         extra.append(f"connect_timeout={CONNECT_TIMEOUT}")
     if "application_name" not in keys:
         extra.append("application_name=recondiff")
-    extra += tls_parameters(url, ca_file=ca_file, verify=verify)
-    joiner = "&" if parts.query else "?"
-    return url.rstrip("?") + joiner + "&".join(extra)
+    extra.append("client_encoding=UTF8")
+    tls = tls_parameters(url, ca_file=ca_file, verify=verify)
+    extra += tls
+    verified = any(p == f"sslmode={_VERIFYING}" for p in tls) or (
+        view.params.get("sslmode") == _VERIFYING
+    )
+    if password is not None and not verified and "require_auth" not in keys:
+        extra.append("require_auth=%21password")
+    if view.query is None:
+        joiner = "?"
+    else:
+        joiner = "&" if view.query and not view.query.endswith("&") else ""
+    return url + joiner + "&".join(extra)
 
 
 _VERIFYING = "verify-full"
@@ -232,13 +321,13 @@ _VERIFYING = "verify-full"
 def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True) -> list[str]:
     """libpq's sslmode and sslrootcert for ``url``: TLS with the certificate and
     host name verified (``verify-full``) unless the server is this machine
-    (loopback or a unix socket). ``ca_file`` is the CA bundle (else the
+    (:func:`_local`). ``ca_file`` is the CA bundle (else the
     system's); ``verify=False`` (``insecure_skip_tls_verify``) encrypts without
     checking, with a warning. An ``sslmode`` in the URL that does not verify is
     refused for another host unless ``verify=False``."""
-    parts = urlsplit(url)
-    query = {key.lower(): value for key, value in parse_qsl(parts.query, keep_blank_values=True)}
-    local = _local(parts, query)
+    view = libpq_view(url)
+    query = view.params
+    local = _local(view)
     mode = query.get("sslmode")
     params: list[str] = []
     if ca_file is not None:
@@ -270,22 +359,30 @@ def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True
     return params
 
 
-def _local(parts: SplitResult, query: dict[str, str]) -> bool:
-    """Whether every host the URL names is this machine (loopback, or a unix socket).
-    libpq connects to ``hostaddr`` when given, else ``host`` (the parameter
-    overrides the URL's); a ``service`` names hosts recondiff does not see."""
-    if "service" in query:
+def _local(view: LibpqView) -> bool:
+    """Whether every host libpq may connect to is this machine (loopback, or a
+    unix socket): the URL's hosts, its ``host`` and ``hostaddr`` parameters
+    (libpq connects to ``hostaddr`` when given), and where the URL leaves them
+    out, libpq's environment (``PGHOST`` when the URL names no host,
+    ``PGHOSTADDR``). A ``service`` (``?service=``, ``PGSERVICE``) names hosts
+    recondiff does not see."""
+    query = view.params
+    if "service" in query or os.environ.get("PGSERVICE"):
         return False
+    hosts = query.get("host", ",".join(view.hosts) if view.hosts else None)
+    if hosts is None:
+        hosts = os.environ.get("PGHOST")
+    addresses = query.get("hostaddr", os.environ.get("PGHOSTADDR"))
     names = []
-    for hosts in (parts.netloc.rpartition("@")[2], query.get("host"), query.get("hostaddr")):
-        if hosts:
-            names += [h.strip() for h in unquote(hosts).split(",")]
+    for value in (hosts, addresses):
+        if value:
+            names += [h.strip() for h in value.split(",")]
     return all(_loopback(name) for name in names)
 
 
 def _loopback(host: str) -> bool:
-    host = re.sub(r":\d*$", "", host) if not host.startswith("[") else host
-    host = host.strip("[]").split("]")[0]
+    if host.startswith("[") and "]" in host:
+        host = host[1 : host.index("]")]
     if host in ("", "localhost") or host.startswith("/"):
         return True  # no host: libpq's unix socket
     try:
@@ -457,6 +554,7 @@ def _write(
                 column_text(source, field, column, field.name.lower() in multi)
                 for field, column in zip(reader.schema, batch.columns, strict=True)
             ]
+            _check_utf8(source, schema, arrays)
             writer.write_batch(pa.record_batch(arrays, schema=schema))
             rows += batch.num_rows
             counted(rows)
@@ -466,3 +564,18 @@ def _write(
                 "account look orphaned. Pass --allow-empty if it really is empty"
             )
         writer.add_key_value_metadata({META_ROWS: str(rows)})
+
+
+def _check_utf8(source: str, schema: pa.Schema, arrays: list[pa.Array]) -> None:
+    """InputError naming the first column whose text is not valid UTF-8: the
+    driver passes the server's bytes on as they are, and a SQL_ASCII database,
+    or a query that changes client_encoding, sends others."""
+    for field, array in zip(schema, arrays, strict=True):
+        try:
+            array.validate(full=True)
+        except pa.ArrowInvalid:
+            raise InputError(
+                f'{source}: the column "{field.name}" holds text that is not valid UTF-8 '
+                "(a SQL_ASCII database, or a query that sets client_encoding?); convert it "
+                f"in the query, e.g. convert_from(\"{field.name}\"::bytea, 'LATIN1') ({WHERE})"
+            ) from None

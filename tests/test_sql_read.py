@@ -10,6 +10,7 @@ transaction stands between the query and the data.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -673,4 +674,36 @@ def test_text_that_is_not_utf8_is_refused(postgres_server: Postgres, tmp_path: P
     with pytest.raises(InputError, match='the column "n" holds text that is not valid UTF-8'):
         read(postgres_server, "SELECT n FROM latin, "
              "LATERAL (SELECT set_config('client_encoding', 'LATIN1', true)) s", out)  # fmt: skip
+    assert not out.exists()
+
+
+def test_values_at_the_edges(postgres_server: Postgres, tmp_path: Path) -> None:
+    """24:00:00 is a time; the last day and microsecond of year 9999 are written;
+    NaN and infinities as PostgreSQL writes them, in arrays too."""
+    table = read(postgres_server, "SELECT '24:00:00'::time AS t, '9999-12-31'::date AS d, "
+                 "'9999-12-31 23:59:59.999999+00'::timestamptz AS z, "
+                 "ARRAY['NaN', '-Infinity', '1.5']::float8[] AS f, "
+                 "ARRAY['NaN', '-Infinity', '1.50']::numeric[] AS n", tmp_path / "o.parquet")  # fmt: skip
+    assert table.to_pylist() == [{"t": "24:00:00", "d": "9999-12-31",
+                                  "z": "9999-12-31T23:59:59.999999Z",
+                                  "f": ["NaN", "-Infinity", "1.5"],
+                                  "n": ["NaN", "-Infinity", "1.50"]}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("'10000-01-01'::date", 'the column "v" holds a date after the year 9999'),
+        ("'10000-01-01 00:00:00'::timestamp", 'the column "v" holds a timestamp after'),
+        ("ARRAY['10000-01-01 00:00:00+00'::timestamptz]", 'the column "v" holds a timestamptz'),
+        ("'-12.34'::money", '"v" has type money, which recondiff cannot turn into text; '
+                            'convert it in the query, e.g. "v"::numeric'),
+        ("ARRAY['1'::money]", '"v" has type money[]'),
+    ],
+)
+def test_values_recondiff_cannot_write_are_refused(postgres_server: Postgres, tmp_path: Path,
+                                                   sql: str, words: str) -> None:  # fmt: skip
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match=re.escape(words)):
+        read(postgres_server, f"SELECT {sql} AS v", out)
     assert not out.exists()

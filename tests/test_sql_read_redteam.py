@@ -377,14 +377,6 @@ def test_holds_what_read_only_lets_through_leaves_no_trace(server: Postgres,
 # -- values: holes --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "money arrives from the driver as int64 cents and is written as such: 12.34 becomes "
-        "'1234', 100 times the amount. Fix: sql_columns.target_type refuses a field whose "
-        "POSTGRESQL:type is money (cast it: amount::numeric), or _scalar_text divides by 100"
-    ),
-)
 def test_money_is_not_read_as_cents(server: Postgres, tmp_path: Path) -> None:
     try:
         value = read(server, "SELECT '-12.34'::money AS m", tmp_path / "o.parquet").to_pylist()
@@ -394,11 +386,6 @@ def test_money_is_not_read_as_cents(server: Postgres, tmp_path: Path) -> None:
     assert value[0]["m"] in ("-12.34", "-$12.34")  # today: '-1234'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "values outside what Arrow formats become the text '<value out of range: N>' in the "
-    "snapshot: time 24:00:00 (valid in PostgreSQL), dates and timestamps after about year "
-    "10000. Fix: sql_columns._scalar_text / _time_text detect it (or format in Python) "
-    "and raise one InputError line naming the column"))  # fmt: skip
 @pytest.mark.parametrize(
     ("sql", "text"),
     [
@@ -426,15 +413,6 @@ def test_nested_arrays_are_refused_as_the_docs_say(server: Postgres, tmp_path: P
         read(server, "SELECT ARRAY[ARRAY['a','b'],ARRAY['c',NULL]] AS m", tmp_path / "o.parquet")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "NaN and infinities come out as Arrow spells them ('nan', 'inf', '-inf'), not as "
-        "PostgreSQL writes them ('NaN', 'Infinity', '-Infinity') as sql_columns promises "
-        "(and a CSV export has); the same for numeric NaN/Infinity. Fix: "
-        "sql_columns._scalar_text maps them for floating and arrow.opaque numeric columns"
-    ),
-)
 def test_nan_and_infinity_as_postgresql_writes_them(server: Postgres, tmp_path: Path) -> None:
     table = read(server, "SELECT 'NaN'::float8 AS a, 'Infinity'::float8 AS b, "
                  "'-Infinity'::float4 AS c, 'NaN'::numeric AS d, 'Infinity'::numeric AS e",

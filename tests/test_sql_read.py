@@ -678,14 +678,14 @@ def test_text_that_is_not_utf8_is_refused(postgres_server: Postgres, tmp_path: P
 
 
 def test_values_at_the_edges(postgres_server: Postgres, tmp_path: Path) -> None:
-    """24:00:00 is a time; the last day and microsecond of year 9999 are written;
+    """24:00:00 is a time; the last day and microsecond of year 32767 are written;
     NaN and infinities as PostgreSQL writes them, in arrays too."""
-    table = read(postgres_server, "SELECT '24:00:00'::time AS t, '9999-12-31'::date AS d, "
-                 "'9999-12-31 23:59:59.999999+00'::timestamptz AS z, "
+    table = read(postgres_server, "SELECT '24:00:00'::time AS t, '32767-12-31'::date AS d, "
+                 "'32767-12-31 23:59:59.999999+00'::timestamptz AS z, "
                  "ARRAY['NaN', '-Infinity', '1.5']::float8[] AS f, "
                  "ARRAY['NaN', '-Infinity', '1.50']::numeric[] AS n", tmp_path / "o.parquet")  # fmt: skip
-    assert table.to_pylist() == [{"t": "24:00:00", "d": "9999-12-31",
-                                  "z": "9999-12-31T23:59:59.999999Z",
+    assert table.to_pylist() == [{"t": "24:00:00", "d": "32767-12-31",
+                                  "z": "32767-12-31T23:59:59.999999Z",
                                   "f": ["NaN", "-Infinity", "1.5"],
                                   "n": ["NaN", "-Infinity", "1.50"]}]  # fmt: skip
 
@@ -693,9 +693,9 @@ def test_values_at_the_edges(postgres_server: Postgres, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("sql", "words"),
     [
-        ("'10000-01-01'::date", 'the column "v" holds a date after the year 9999'),
-        ("'10000-01-01 00:00:00'::timestamp", 'the column "v" holds a timestamp after'),
-        ("ARRAY['10000-01-01 00:00:00+00'::timestamptz]", 'the column "v" holds a timestamptz'),
+        ("'32768-01-01'::date", 'the column "v" holds a date after the year 32767'),
+        ("'32768-01-01 00:00:00'::timestamp", 'the column "v" holds a timestamp after'),
+        ("ARRAY['200000-01-01 00:00:00+00'::timestamptz]", 'the column "v" holds a timestamptz'),
         ("'-12.34'::money", '"v" has type money, which recondiff cannot turn into text; '
                             'convert it in the query, e.g. "v"::numeric'),
         ("ARRAY['1'::money]", '"v" has type money[]'),
@@ -706,4 +706,19 @@ def test_values_recondiff_cannot_write_are_refused(postgres_server: Postgres, tm
     out = tmp_path / "o.parquet"
     with pytest.raises(InputError, match=re.escape(words)):
         read(postgres_server, f"SELECT {sql} AS v", out)
+    assert not out.exists()
+
+
+def test_a_member_of_a_superuser_role_is_refused(postgres_server: Postgres,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Not a superuser at login, but the query could become one
+    (set_config('role', ...)): refused before the query runs, no snapshot."""
+    admin = postgres_server.superuser
+    postgres_server.sql(f"DROP ROLE IF EXISTS climber; CREATE ROLE climber LOGIN PASSWORD "
+                        f"'climb-test-only'; GRANT {admin} TO climber")  # fmt: skip
+    url = postgres_server.url.replace("recon@", "climber@")
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match=re.escape("the user is a superuser (or a member of one)")):
+        read_postgresql(url, f"SELECT set_config('role', '{admin}', true) AS r", out,
+                        password="climb-test-only")  # fmt: skip
     assert not out.exists()

@@ -276,12 +276,6 @@ def test_holds_the_query_cannot_escape_copy(server: Postgres, tmp_path: Path) ->
     assert 'syntax error at or near ")"' in text and not target.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the role's rights are not checked: as a superuser (a careless config) READ ONLY does "
-    "not stop lo_export() writing a file on the database server (nor dblink, COPY TO "
-    "PROGRAM through it). Fix: sql_read._read_only also selects "
-    "pg_catalog.current_setting('is_superuser') and refuses 'on' (one line: use a role "
-    "that can only read)"))  # fmt: skip
 def test_a_superuser_login_is_refused(server: Postgres, tmp_path: Path) -> None:
     target = server.directory / "written-by-recondiff"
     oid = server.scalar("SELECT lo_from_bytea(0, 'owned')")
@@ -294,13 +288,6 @@ def test_a_superuser_login_is_refused(server: Postgres, tmp_path: Path) -> None:
     assert not written
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the URL's options=-c search_path=evil,pg_catalog puts the database's functions "
-    "before pg_catalog: recondiff's own set_config('statement_timeout', ...) and "
-    "current_setting('transaction_read_only') call evil's, so no timeout is set and the "
-    "read-only check is answered by evil. Fix: sql_read._read_only calls "
-    "pg_catalog.set_config / pg_catalog.current_setting (and _check_url may refuse "
-    "options=)"))  # fmt: skip
 def test_url_options_cannot_shadow_the_timeout(server: Postgres, tmp_path: Path) -> None:
     server.sql("""
         DROP SCHEMA IF EXISTS evil CASCADE; CREATE SCHEMA evil; GRANT USAGE ON SCHEMA evil TO recon;

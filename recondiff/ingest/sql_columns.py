@@ -171,12 +171,12 @@ def _float_text(array: pa.Array) -> pa.Array:
     return text
 
 
-_LAST_DAY = 2_932_896  # 9999-12-31, in days from 1970-01-01
+_LAST_DAY = 11_248_737  # 32767-12-31 in days from 1970-01-01: the last Arrow writes
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 def _check_range(source: str, field: pa.Field, array: pa.Array) -> None:
-    """InputError for a date or timestamp after 9999-12-31 (PostgreSQL holds
+    """InputError for a date or timestamp after 32767-12-31 (PostgreSQL holds
     them; Arrow cannot write them and would write garbage)."""
     kind = array.type
     if pa.types.is_time(kind):
@@ -197,7 +197,7 @@ def _check_range(source: str, field: pa.Field, array: pa.Array) -> None:
         what = _pg_type(field).removeprefix("_") or kind
         raise InputError(
             f'{at}the column "{field.name}" holds a {what} after the year '
-            f'9999, which recondiff cannot write; convert it in the query, e.g. '
+            f'32767, which recondiff cannot write; convert it in the query, e.g. '
             f'"{field.name}"::text AS "{field.name}" ({WHERE})'
         )
 

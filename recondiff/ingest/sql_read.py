@@ -122,7 +122,10 @@ def read_postgresql(
     with closing(connection):
         cursor = connection.cursor()
         try:
-            _read_only(cursor, statement_timeout, source, redact)
+            superuser = _read_only(cursor, statement_timeout, source, redact)
+            _prepare(cursor, body, source, redact, statement_timeout)
+            if superuser:
+                raise _refuse_superuser(source)
             reader = _execute(cursor, body, source, redact, statement_timeout)
             schema = snapshot_schema(reader.schema, source, options).with_metadata(metadata)
             write_atomically(
@@ -484,19 +487,15 @@ def _query_error(
     return InputError(f"{source}: the query failed: {message} ({WHERE})")
 
 
-def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], str]) -> None:
-    """Make the transaction READ ONLY with a statement timeout, and check it is."""
+def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], str]) -> bool:
+    """Make the transaction READ ONLY with a statement timeout, and check it is;
+    whether the user is (or may become) a superuser."""
     import adbc_driver_manager
 
     try:
         cursor.execute("SET TRANSACTION READ ONLY")
-        cursor.execute(
-            "SELECT set_config('statement_timeout', $1, true), "
-            "set_config('default_transaction_read_only', 'on', false), "
-            "current_setting('transaction_read_only')",
-            (f"{int(timeout)}s",),
-        )
-        state = cursor.fetchall()[0][2]
+        cursor.execute(_SETTINGS, (f"{int(timeout)}s",))
+        _, _, state, superuser = cursor.fetchall()[0]
     except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         raise _query_error(exc, source, redact, timeout) from None
     if state != "on":
@@ -504,6 +503,30 @@ def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], s
             f"{source}: the server did not start a READ ONLY transaction "
             "(a connection pooler in between?); the query was not run"
         )
+    return bool(superuser)
+
+
+_SETTINGS = (
+    # pg_catalog. everywhere: a search_path from the URL's options (or the role's)
+    # could put a schema's own set_config or current_setting first
+    "SELECT pg_catalog.set_config('statement_timeout', $1, true), "
+    "pg_catalog.set_config('default_transaction_read_only', 'on', false), "
+    "pg_catalog.current_setting('transaction_read_only'), "
+    "pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.=) 'on' "
+    "OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolsuper "
+    "AND pg_catalog.pg_has_role(r.oid, 'MEMBER'))"
+)
+"""Set the timeout and check READ ONLY; whether the user is a superuser, or
+may become one (SET ROLE, even inside the query: set_config('role', ...))."""
+
+
+def _refuse_superuser(source: str) -> InputError:
+    return InputError(
+        f"{source}: the user is a superuser (or a member of one), for whom READ ONLY does "
+        "not stop writing files on the database server (lo_export, COPY TO PROGRAM through "
+        "dblink); the query was not run. Use a role that can only read "
+        "(docs/explore.md, An identity database)"
+    )
 
 
 def _execute(
@@ -514,6 +537,19 @@ def _execute(
     try:
         cursor.execute(body)
         return cursor.fetch_record_batch()
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+        raise _query_error(exc, source, redact, timeout) from None
+
+
+def _prepare(
+    cursor: Any, body: str, source: str, redact: Callable[[str], str], timeout: int
+) -> None:
+    """Have the server parse the query without running it: its errors (syntax,
+    a missing table or grant) come before any other refusal."""
+    import adbc_driver_manager
+
+    try:
+        cursor.adbc_execute_schema(body)
     except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         raise _query_error(exc, source, redact, timeout) from None
 

@@ -722,3 +722,22 @@ def test_a_member_of_a_superuser_role_is_refused(postgres_server: Postgres,
         read_postgresql(url, f"SELECT set_config('role', '{admin}', true) AS r", out,
                         password="climb-test-only")  # fmt: skip
     assert not out.exists()
+
+
+def test_nested_arrays_are_refused_naming_column_and_row(postgres_server: Postgres,
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    """The driver flattens a 2-D array; recondiff checks each array column's
+    dimensions as the rows come (names with quotes, NULL and empty arrays fine)."""
+    query = ("SELECT n, ARRAY['x'] AS \"we\"\"ird\", CASE WHEN n = 3 THEN ARRAY[ARRAY[1], "
+             "ARRAY[2]] WHEN n = 2 THEN '{}'::int[] END AS m FROM generate_series(1, 4) n "
+             "ORDER BY n")  # fmt: skip
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match=re.escape(
+        'the column "m" holds an array of more than one dimension (row 3)'
+    )):  # fmt: skip
+        read(postgres_server, query, out)
+    assert not out.exists()
+    table = read(postgres_server, query.replace("n = 3", "n = 5"), out)
+    assert table.column_names == ["n", 'we"ird', "m"]
+    assert table.to_pylist() == [{"n": str(n), 'we"ird': ["x"], "m": [] if n == 2 else None}
+                                 for n in range(1, 5)]  # fmt: skip

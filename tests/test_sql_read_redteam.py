@@ -390,11 +390,6 @@ def test_no_garbage_for_values_arrow_cannot_format(server: Postgres, tmp_path: P
     assert value == text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "docs/explore.md says nested arrays are refused; a 2-D array is flattened: "
-    "{{a,b},{c,NULL}} becomes [a, b, c]. Fix: sql_columns.target_type reads the "
-    "dimensions (the driver does not give them: refuse in the query, e.g. check "
-    "array_ndims, or document the flattening)"))  # fmt: skip
 def test_nested_arrays_are_refused_as_the_docs_say(server: Postgres, tmp_path: Path) -> None:
     with pytest.raises(InputError):
         read(server, "SELECT ARRAY[ARRAY['a','b'],ARRAY['c',NULL]] AS m", tmp_path / "o.parquet")

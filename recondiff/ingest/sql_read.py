@@ -46,11 +46,12 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recondiff import __version__
 from recondiff.errors import InputError
-from recondiff.ingest.columns import multi_valued
+from recondiff.ingest.columns import is_list, multi_valued
 from recondiff.ingest.snapshot import (
     META_CAPTURED_AT,
     META_FORMAT,
@@ -64,7 +65,7 @@ from recondiff.ingest.snapshot import (
     file_sha256,
 )
 from recondiff.ingest.sql_columns import column_text, snapshot_schema
-from recondiff.ingest.sql_statement import WHERE, one_statement
+from recondiff.ingest.sql_statement import WHERE, one_statement, with_dimension_check
 from recondiff.io.atomic import write_atomically
 
 FORMAT = "postgresql"
@@ -122,19 +123,15 @@ def read_postgresql(
     with closing(connection):
         cursor = connection.cursor()
         try:
-            superuser = _read_only(cursor, statement_timeout, source, redact)
-            _prepare(cursor, body, source, redact, statement_timeout)
-            if superuser:
-                raise _refuse_superuser(source)
-            reader = _execute(cursor, body, source, redact, statement_timeout)
-            schema = snapshot_schema(reader.schema, source, options).with_metadata(metadata)
+            context = (source, redact, statement_timeout)
+            reader, schema = _start(cursor, body, context, options)
+            schema = schema.with_metadata(metadata)
             write_atomically(
                 out,
-                lambda temp: _write(temp, reader, schema, (source, redact, statement_timeout),
-                                    options, counted),
+                lambda temp: _write(temp, reader, schema, context, options, counted),
                 "the snapshot",
                 hidden=False,
-            )  # fmt: skip
+            )
         finally:
             _quietly(cursor.close)
             _quietly(connection.rollback)  # nothing to keep: the transaction only read
@@ -148,6 +145,28 @@ def read_postgresql(
         format=FORMAT,
         recondiff_version=__version__,
     )
+
+
+def _start(
+    cursor: Any, body: str, context: tuple[str, Callable[[str], str], int], options: ReadOptions
+) -> tuple[pa.RecordBatchReader, pa.Schema]:
+    """Begin the READ ONLY transaction, have the server parse the query (its
+    errors first), refuse a superuser and columns recondiff cannot write, then
+    run the query: the reader of its batches, and the snapshot's schema. With
+    array columns the query runs inside :func:`with_dimension_check` (the
+    reader's last column is then the check, not the snapshot's)."""
+    source, redact, timeout = context
+    superuser = _read_only(cursor, timeout, source, redact)
+    result = _prepare(cursor, body, source, redact, timeout)
+    if superuser:
+        raise _refuse_superuser(source)
+    # none: SELECT ... INTO, which the server refuses when it runs (read-only)
+    schema = snapshot_schema(result, source, options) if len(result) else None
+    arrays = [i for i, field in enumerate(result) if is_list(field.type)]
+    if arrays:
+        body = with_dimension_check(body, result.names, arrays)
+    reader = _execute(cursor, body, source, redact, timeout)
+    return reader, schema or snapshot_schema(reader.schema, source, options)
 
 
 def _metadata(when: datetime, source: str, query: str) -> dict[str, str]:
@@ -543,13 +562,13 @@ def _execute(
 
 def _prepare(
     cursor: Any, body: str, source: str, redact: Callable[[str], str], timeout: int
-) -> None:
+) -> pa.Schema:
     """Have the server parse the query without running it: its errors (syntax,
-    a missing table or grant) come before any other refusal."""
+    a missing table or grant) come before any other refusal; the result's columns."""
     import adbc_driver_manager
 
     try:
-        cursor.adbc_execute_schema(body)
+        return cursor.adbc_execute_schema(body)
     except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         raise _query_error(exc, source, redact, timeout) from None
 
@@ -581,14 +600,18 @@ def _write(
 ) -> None:
     source = context[0]
     multi = multi_valued(options)
+    checked = len(reader.schema) == len(schema) + 1  # with_dimension_check's last column
+    fields = list(reader.schema)[: len(schema)]
     rows = 0
     with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
         for batch in _batches(reader, context):
             if batch.num_rows == 0:
                 continue
+            if checked:
+                _check_dimensions(source, schema, batch.column(len(schema)), rows)
             arrays = [
                 column_text(source, field, column, field.name.lower() in multi)
-                for field, column in zip(reader.schema, batch.columns, strict=True)
+                for field, column in zip(fields, batch.columns[: len(schema)], strict=True)
             ]
             _check_utf8(source, schema, arrays)
             writer.write_batch(pa.record_batch(arrays, schema=schema))
@@ -615,3 +638,18 @@ def _check_utf8(source: str, schema: pa.Schema, arrays: list[pa.Array]) -> None:
                 "(a SQL_ASCII database, or a query that sets client_encoding?); convert it "
                 f"in the query, e.g. convert_from(\"{field.name}\"::bytea, 'LATIN1') ({WHERE})"
             ) from None
+
+
+def _check_dimensions(source: str, schema: pa.Schema, check: pa.Array, before: int) -> None:
+    """InputError for the first row whose ``check`` (with_dimension_check) names
+    an array column with more than one dimension."""
+    if check.null_count == len(check):
+        return
+    row = pc.index(pc.is_valid(check), True).as_py()
+    name = schema.field(int(check[row].as_py()) - 1).name
+    raise InputError(
+        f'{source}: the column "{name}" holds an array of more than one dimension (row '
+        f"{before + row + 1}), which would lose its shape as a list; give a one-dimensional "
+        f'array, e.g. ARRAY(SELECT pg_catalog.unnest("{name}")) AS "{name}" if flat is meant '
+        f"({WHERE})"
+    )

@@ -149,3 +149,26 @@ def _blank_comments(text: str, at: str) -> str:
             parts += [text[last:start], " "]
             last = stop
     return "".join([*parts, text[last:]])
+
+
+NESTED = "recondiff nested array"
+"""The name of the column :func:`with_dimension_check` adds (read by position)."""
+
+
+def with_dimension_check(body: str, names: list[str], arrays: list[int]) -> str:
+    """``body`` read as ``SELECT q.*, CASE ... END FROM (body) AS q``: one more
+    column, last, holding the position (from 1) of the row's first array column
+    at ``arrays`` (positions from 0 in ``names``, the result's column names)
+    with more than one dimension, NULL when none. The driver flattens nested
+    arrays ({{a,b},{c,d}} arrives as [a,b,c,d]) and tells nothing of their
+    dimensions: this is how recondiff refuses them."""
+    cases = " ".join(
+        f"WHEN pg_catalog.array_ndims(q.{_quoted(names[i])}) OPERATOR(pg_catalog.>) 1 "
+        f"THEN {i + 1}"
+        for i in arrays
+    )
+    return f"SELECT q.*, CASE {cases} END AS {_quoted(NESTED)} FROM (\n{body}\n) AS q"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -308,15 +308,6 @@ def test_holds_the_query_cannot_lift_its_timeout(server: Postgres, tmp_path: Pat
     assert "canceling statement due to statement timeout" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "READ ONLY does not stop signals: pg_terminate_backend() ends every other session of "
-        "the same role (an application sharing it); docs/explore.md names only dblink and "
-        "foreign tables as outside READ ONLY. No code fix (the role may signal its own "
-        "sessions): say it in docs/explore.md, 'The query: one statement that only reads'"
-    ),
-)
 def test_read_only_and_pg_terminate_backend(server: Postgres, tmp_path: Path) -> None:
     victim_uri = (f"{server.url}?password={quote(server.password, safe='')}"
                   "&application_name=victim")  # fmt: skip

@@ -5,8 +5,10 @@ identity database", The columns).
 Arrays become lists (NULL elements dropped); numbers, booleans, dates and
 times text in one form: timestamps ISO 8601 (``2024-01-02T02:04:05.12Z``, UTC
 with a ``Z`` for ``timestamptz``), ``true``/``false``, canonical uuids,
-``infinity``/``-infinity``. Any other type is one InputError line naming the
-column and the cast that fixes it.
+``infinity``/``-infinity``, ``NaN``/``Infinity``/``-Infinity`` as PostgreSQL
+writes them, times up to ``24:00:00``. Any other type (and ``money``, which the
+driver gives in cents), and a date or timestamp after the year 32767 (the last
+Arrow writes), is one InputError line naming the column and the cast that fixes it.
 """
 
 from __future__ import annotations

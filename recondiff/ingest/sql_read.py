@@ -6,8 +6,10 @@ through ADBC (``adbc-driver-postgresql``, on libpq) and writes what it returns,
 Arrow record batch by record batch, into a Parquet snapshot like the ones
 ``recondiff ingest`` writes: memory stays flat whatever the number of rows.
 
-The query is code from the config, never formatted with anything else. It is
-held to one statement that reads:
+The query is code from the config, never formatted with anything else (a
+result with array columns is read inside
+:func:`~recondiff.ingest.sql_statement.with_dimension_check`, which refuses
+nested arrays the driver would flatten). It is held to one statement that reads:
 
 * one statement only, beginning with SELECT, WITH, VALUES or TABLE:
   :func:`~recondiff.ingest.sql_statement.one_statement` scans it as
@@ -19,11 +21,21 @@ held to one statement that reads:
   ``default_transaction_read_only``), checked before the query runs: a query
   that writes (``DELETE ... RETURNING``, a data-modifying CTE, a function that
   writes, ``nextval``) fails with the server's own refusal;
-* with a statement timeout (``statement_timeout``, default one hour).
+* with a statement timeout (``statement_timeout``, default one hour);
+* by a user that is not a superuser nor a member of one (READ ONLY does not
+  stop a superuser's ``lo_export``), checked after the server parsed the query
+  and before it runs; recondiff's own settings call ``pg_catalog.`` functions,
+  which no ``search_path`` shadows.
 
 The password goes to libpq inside the connection URI in this process's memory
 (never argv, never the environment), and is cut from every message the driver
-returns. Columns become ``string`` or ``list<string>`` (:mod:`recondiff.ingest.sql_columns`):
+returns. The URL is read as libpq reads it (:func:`libpq_view`), its hosts and
+libpq's environment (``PGHOST``, ``PGHOSTADDR``, ``PGSERVICE``) decide whether
+TLS must verify the server (:func:`tls_parameters`); where it does not,
+``require_auth=!password`` keeps the password from going in clear. The text is
+UTF-8 (``client_encoding=UTF8``, each batch checked).
+
+Columns become ``string`` or ``list<string>`` (:mod:`recondiff.ingest.sql_columns`):
 arrays are lists, numbers, booleans, dates and times text in one form
 (timestamps ISO 8601, UTC with a ``Z`` for ``timestamptz``).
 """

@@ -207,6 +207,9 @@ def test_same_data_as_a_csv_export_ingested(people: Postgres, tmp_path: Path) ->
         ("VALUES (1, ';')", None),
         ("TABLE people", None),
         ("SELECT a$b, $1 FROM t", None),
+        ("SELECT 1 AS é$x$, 2 AS ü$x$", None),  # names, not a dollar quote
+        ("SELECT $é$;$é$ AS x", None),  # a dollar quote with a non-ASCII tag
+        ("SELECT 1 -- c\r, 2", None),
     ],
 )
 def test_one_statement_allowed(query: str, body: str | None) -> None:
@@ -230,6 +233,10 @@ def test_one_statement_allowed(query: str, body: str | None) -> None:
         ("-- SELECT\nDROP TABLE people", "begins with DROP"),
         ("", "begins with nothing"),
         ("  ; ", "begins with nothing"),
+        ("SELECT 1 AS a\x00 WHERE false", "a NUL character (at character 14)"),
+        ("SELECT 1;\u00a0", "more than one statement"),  # U+00A0 is a name for PostgreSQL
+        ("SELECTé 1", "begins with SELECTé"),
+        ("SELECT 1 AS a\u00a0$x$; DELETE FROM people; $x$", "more than one statement"),
     ],
 )
 def test_one_statement_refused(query: str, says: str) -> None:

@@ -655,17 +655,26 @@ def test_the_query_cannot_turn_read_only_off(writable: Postgres, tmp_path: Path)
     assert "must be set before any query" in failure(writable, query, tmp_path)
 
 
-def test_no_clear_text_password_without_verified_tls(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pgpass", [False, True])
+def test_no_clear_text_password_without_verified_tls(tmp_path: Path, pgpass: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """On a connection TLS does not verify (here a local one), libpq is told
     require_auth=!password: a server asking the password in clear (the red
-    team's fake server on 127.0.0.1) gets nothing, and the read fails in one line."""
+    team's fake server on 127.0.0.1) gets nothing, given or from ~/.pgpass,
+    and the read fails in one line."""
     from tests.test_sql_read_redteam import FakeServer
 
     fake = FakeServer()
+    if pgpass:
+        passfile = tmp_path / "pgpass"
+        passfile.write_text(f"127.0.0.1:{fake.port}:*:recon:s3cret\n", encoding="utf-8")
+        passfile.chmod(0o600)
+        monkeypatch.setenv("PGPASSFILE", str(passfile))
     try:
         with pytest.raises(InputError) as info:
             read_postgresql(f"postgresql://recon@127.0.0.1:{fake.port}/identities",
-                            "SELECT 1 AS a", tmp_path / "o.parquet", password="s3cret")  # fmt: skip
+                            "SELECT 1 AS a", tmp_path / "o.parquet",
+                            password=None if pgpass else "s3cret")  # fmt: skip
     finally:
         fake.close()
     assert fake.passwords == [] and "s3cret" not in str(info.value)

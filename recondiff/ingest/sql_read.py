@@ -324,9 +324,9 @@ def connection_uri(
     """The URI given to libpq: ``url`` plus the password (URL-encoded), a connect
     timeout, ``application_name=recondiff``, ``client_encoding=UTF8`` (over any
     other: the snapshot is UTF-8), the TLS parameters (:func:`tls_parameters`)
-    and, with a password over a connection not verified by TLS,
-    ``require_auth=!password``: libpq then never sends it in clear (unless the
-    URL says otherwise). Kept in memory only: never printed."""
+    and, over a connection TLS does not verify, ``require_auth=!password``:
+    libpq then never sends a password (given, or from ``~/.pgpass``) in clear,
+    unless the URL says otherwise. Kept in memory only: never printed."""
     view = libpq_view(url)
     keys = set(view.params)
     extra = [] if password is None else [f"password={quote(password, safe='')}"]
@@ -340,7 +340,7 @@ def connection_uri(
     verified = any(p == f"sslmode={_VERIFYING}" for p in tls) or (
         view.params.get("sslmode") == _VERIFYING
     )
-    if password is not None and not verified and "require_auth" not in keys:
+    if not verified and "require_auth" not in keys:  # a password from ~/.pgpass too
         extra.append("require_auth=%21password")
     if view.query is None:
         joiner = "?"

@@ -507,6 +507,8 @@ def test_connection_lost_mid_read_leaves_nothing(postgres_server: Postgres, tmp_
         ("postgresql://127.0.0.1#@db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         # libpq's ssl=true is sslmode=require, later than the URL's verify-full
         ("postgresql://u@db.example.org/x?sslmode=verify-full&ssl=true", "REFUSED"),
+        ("postgresql://u@db.example.org/x?sslmode=verify-full&requiressl=1", "REFUSED"),
+        ("postgresql://u@db.example.org/x?requiressl=1&sslmode=verify-full", []),
     ],
 )
 def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -> None:

@@ -226,7 +226,8 @@ class LibpqView:
     takes the user up to the FIRST ``@`` before a ``/``, a host up to ``:``,
     ``/``, ``?`` or ``,``, knows no ``#`` and no ``+`` for space. ``hosts`` is
     the URL's host list (``[]`` when it names none), ``params`` its query
-    parameters (the last of a name wins; ``ssl=true`` is ``sslmode=require``),
+    parameters (the last of a name wins; ``ssl=true`` and ``requiressl=1`` are
+    ``sslmode=require``),
     ``query`` the text after the ``?`` (None without one)."""
 
     password: bool
@@ -238,7 +239,7 @@ class LibpqView:
 def libpq_view(url: str) -> LibpqView:
     """:class:`LibpqView` of ``url``; InputError for what libpq would refuse or
     what would fool recondiff (an ``@`` in a host name: ``u@evil,@127.0.0.1``)."""
-    rest = url.split("://", 1)[1]
+    rest = url.split("://", 1)[-1]
     user_end = re.search(r"[@/]", rest)
     password = False
     if user_end is not None and user_end.group() == "@":
@@ -277,8 +278,10 @@ def _uri_params(url: str, query: str) -> dict[str, str]:
             raise InputError(f"{url}: libpq cannot read the parameter {item!r} "
                              "(write key=value) ([repository.source] url)")  # fmt: skip
         key, value = _uri_decode(url, key), _uri_decode(url, value)
-        if key == "ssl" and value == "true":
+        if key == "ssl" and value == "true":  # libpq's JDBC spelling
             key, value = "sslmode", "require"
+        elif key == "requiressl":  # libpq's old one (conninfo_storeval)
+            key, value = "sslmode", "require" if value.startswith("1") else "prefer"
         params[key] = value
     return params
 

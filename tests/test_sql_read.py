@@ -10,6 +10,7 @@ transaction stands between the query and the data.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,6 +207,9 @@ def test_same_data_as_a_csv_export_ingested(people: Postgres, tmp_path: Path) ->
         ("VALUES (1, ';')", None),
         ("TABLE people", None),
         ("SELECT a$b, $1 FROM t", None),
+        ("SELECT 1 AS é$x$, 2 AS ü$x$", None),  # names, not a dollar quote
+        ("SELECT $é$;$é$ AS x", None),  # a dollar quote with a non-ASCII tag
+        ("SELECT 1 -- c\r, 2", None),
     ],
 )
 def test_one_statement_allowed(query: str, body: str | None) -> None:
@@ -229,6 +233,10 @@ def test_one_statement_allowed(query: str, body: str | None) -> None:
         ("-- SELECT\nDROP TABLE people", "begins with DROP"),
         ("", "begins with nothing"),
         ("  ; ", "begins with nothing"),
+        ("SELECT 1 AS a\x00 WHERE false", "a NUL character (at character 14)"),
+        ("SELECT 1;\u00a0", "more than one statement"),  # U+00A0 is a name for PostgreSQL
+        ("SELECTé 1", "begins with SELECTé"),
+        ("SELECT 1 AS a\u00a0$x$; DELETE FROM people; $x$", "more than one statement"),
     ],
 )
 def test_one_statement_refused(query: str, says: str) -> None:
@@ -494,6 +502,13 @@ def test_connection_lost_mid_read_leaves_nothing(postgres_server: Postgres, tmp_
         ("postgresql://u@localhost/x?host=localhost&hostaddr=10.0.0.5", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql:///x?service=idm", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
         ("postgresql://u@%2Fvar%2Frun%2Fpostgresql/x", []),
+        # libpq reads the user up to the first '@' before a '/': the host is db.example.org
+        ("postgresql://127.0.0.1?@db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        ("postgresql://127.0.0.1#@db.example.org/x", ["sslmode=verify-full", "sslrootcert=SYSTEM"]),
+        # libpq's ssl=true is sslmode=require, later than the URL's verify-full
+        ("postgresql://u@db.example.org/x?sslmode=verify-full&ssl=true", "REFUSED"),
+        ("postgresql://u@db.example.org/x?sslmode=verify-full&requiressl=1", "REFUSED"),
+        ("postgresql://u@db.example.org/x?requiressl=1&sslmode=verify-full", []),
     ],
 )
 def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -> None:
@@ -501,7 +516,49 @@ def test_tls_verified_by_default_for_another_host(url: str, params: list[str]) -
 
     system = tls_parameters("postgresql://u@db.example.org/x")[1].removeprefix("sslrootcert=")
     assert system  # the system's CA bundle (or "system")
+    if params == "REFUSED":
+        with pytest.raises(InputError, match="does not check the server's certificate"):
+            tls_parameters(url)
+        return
     assert tls_parameters(url) == [p.replace("SYSTEM", system) for p in params]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "url"),
+    [
+        ("PGHOST", "db.example.org", "postgresql://u@/x"),
+        ("PGHOST", "db.example.org", "postgresql:///x"),
+        ("PGHOSTADDR", "10.0.0.5", "postgresql://u@127.0.0.1/x"),
+        ("PGSERVICE", "idm", "postgresql://u@localhost/x"),
+    ],
+)
+def test_libpq_environment_counts_as_hosts(variable: str, value: str, url: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """libpq takes PGHOST when the URL names no host, PGHOSTADDR when it names no
+    hostaddr, and a PGSERVICE's hosts: recondiff asks verify-full for them."""
+    from recondiff.ingest.sql_read import tls_parameters
+
+    assert tls_parameters(url) == []
+    monkeypatch.setenv(variable, value)
+    assert tls_parameters(url)[0] == "sslmode=verify-full"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u@evil,@127.0.0.1/x",
+        "postgresql://u@127.0.0.1/x?host=%00",
+        "postgresql://u@127.0.0.1/x?host",
+        "POSTGRESQL://u@127.0.0.1/x",
+    ],
+)
+def test_urls_libpq_reads_otherwise_are_refused(url: str, tmp_path: Path) -> None:
+    """Refused before connecting (nothing listens there)."""
+    from recondiff.ingest.sql_read import read_postgresql
+
+    with pytest.raises(InputError, match=r"\(\[repository\.source\] url\)$"):
+        read_postgresql(url, "SELECT 1 AS a", tmp_path / "o.parquet", password="pw")
+    assert not (tmp_path / "o.parquet").exists()
 
 
 @pytest.mark.parametrize("mode", ["disable", "allow", "prefer", "require", "verify-ca"])
@@ -528,7 +585,8 @@ def test_the_password_is_url_encoded_in_the_uri() -> None:
 
     uri = connection_uri("postgresql://u@127.0.0.1/x?sslmode=disable", "a b&c=d%/#")
     assert uri == ("postgresql://u@127.0.0.1/x?sslmode=disable&password=a%20b%26c%3Dd%25%2F%23"
-                   "&connect_timeout=15&application_name=recondiff")  # fmt: skip
+                   "&connect_timeout=15&application_name=recondiff&client_encoding=UTF8"
+                   "&require_auth=%21password")  # fmt: skip
 
 
 def test_tls_with_ca_file(postgres_server: Postgres, tmp_path: Path) -> None:
@@ -597,3 +655,107 @@ def test_the_query_cannot_turn_read_only_off(writable: Postgres, tmp_path: Path)
     assert writable.scalar("SELECT count(*) FROM ledger") == "2"
     query = "SELECT set_config('transaction_read_only', 'off', true) AS s"
     assert "must be set before any query" in failure(writable, query, tmp_path)
+
+
+@pytest.mark.parametrize("pgpass", [False, True])
+def test_no_clear_text_password_without_verified_tls(tmp_path: Path, pgpass: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """On a connection TLS does not verify (here a local one), libpq is told
+    require_auth=!password: a server asking the password in clear (the red
+    team's fake server on 127.0.0.1) gets nothing, given or from ~/.pgpass,
+    and the read fails in one line."""
+    from tests.test_sql_read_redteam import FakeServer
+
+    fake = FakeServer()
+    if pgpass:
+        passfile = tmp_path / "pgpass"
+        passfile.write_text(f"127.0.0.1:{fake.port}:*:recon:s3cret\n", encoding="utf-8")
+        passfile.chmod(0o600)
+        monkeypatch.setenv("PGPASSFILE", str(passfile))
+    try:
+        with pytest.raises(InputError) as info:
+            read_postgresql(f"postgresql://recon@127.0.0.1:{fake.port}/identities",
+                            "SELECT 1 AS a", tmp_path / "o.parquet",
+                            password=None if pgpass else "s3cret")  # fmt: skip
+    finally:
+        fake.close()
+    assert fake.passwords == [] and "s3cret" not in str(info.value)
+    assert "cannot connect" in str(info.value) and "password" in str(info.value)
+
+
+def test_text_that_is_not_utf8_is_refused(postgres_server: Postgres, tmp_path: Path) -> None:
+    """A query that switches client_encoding mid-way (a SQL_ASCII database
+    alike) sends bytes that are not UTF-8: one line naming the column, no snapshot."""
+    postgres_server.sql("DROP TABLE IF EXISTS latin; CREATE TABLE latin (n text); "
+                        "INSERT INTO latin VALUES ('Zoë'); GRANT SELECT ON latin TO recon")  # fmt: skip
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match='the column "n" holds text that is not valid UTF-8'):
+        read(postgres_server, "SELECT n FROM latin, "
+             "LATERAL (SELECT set_config('client_encoding', 'LATIN1', true)) s", out)  # fmt: skip
+    assert not out.exists()
+
+
+def test_values_at_the_edges(postgres_server: Postgres, tmp_path: Path) -> None:
+    """24:00:00 is a time; the last day and microsecond of year 32767 are written;
+    NaN and infinities as PostgreSQL writes them, in arrays too."""
+    table = read(postgres_server, "SELECT '24:00:00'::time AS t, '32767-12-31'::date AS d, "
+                 "'32767-12-31 23:59:59.999999+00'::timestamptz AS z, "
+                 "ARRAY['NaN', '-Infinity', '1.5']::float8[] AS f, "
+                 "ARRAY['NaN', '-Infinity', '1.50']::numeric[] AS n", tmp_path / "o.parquet")  # fmt: skip
+    assert table.to_pylist() == [{"t": "24:00:00", "d": "32767-12-31",
+                                  "z": "32767-12-31T23:59:59.999999Z",
+                                  "f": ["NaN", "-Infinity", "1.5"],
+                                  "n": ["NaN", "-Infinity", "1.50"]}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sql", "words"),
+    [
+        ("'32768-01-01'::date", 'the column "v" holds a date after the year 32767'),
+        ("'32768-01-01 00:00:00'::timestamp", 'the column "v" holds a timestamp after'),
+        ("ARRAY['200000-01-01 00:00:00+00'::timestamptz]", 'the column "v" holds a timestamptz'),
+        ("'-12.34'::money", '"v" has type money, which recondiff cannot turn into text; '
+                            'convert it in the query, e.g. "v"::numeric'),
+        ("ARRAY['1'::money]", '"v" has type money[]'),
+    ],
+)
+def test_values_recondiff_cannot_write_are_refused(postgres_server: Postgres, tmp_path: Path,
+                                                   sql: str, words: str) -> None:  # fmt: skip
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match=re.escape(words)):
+        read(postgres_server, f"SELECT {sql} AS v", out)
+    assert not out.exists()
+
+
+def test_a_member_of_a_superuser_role_is_refused(postgres_server: Postgres,
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Not a superuser at login, but the query could become one
+    (set_config('role', ...)): refused before the query runs, no snapshot."""
+    admin = postgres_server.superuser
+    postgres_server.sql(f"DROP ROLE IF EXISTS climber; CREATE ROLE climber LOGIN PASSWORD "
+                        f"'climb-test-only'; GRANT {admin} TO climber")  # fmt: skip
+    url = postgres_server.url.replace("recon@", "climber@")
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match=re.escape("the user is a superuser (or a member of one)")):
+        read_postgresql(url, f"SELECT set_config('role', '{admin}', true) AS r", out,
+                        password="climb-test-only")  # fmt: skip
+    assert not out.exists()
+
+
+def test_nested_arrays_are_refused_naming_column_and_row(postgres_server: Postgres,
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    """The driver flattens a 2-D array; recondiff checks each array column's
+    dimensions as the rows come (names with quotes, NULL and empty arrays fine)."""
+    query = ("SELECT n, ARRAY['x'] AS \"we\"\"ird\", CASE WHEN n = 3 THEN ARRAY[ARRAY[1], "
+             "ARRAY[2]] WHEN n = 2 THEN '{}'::int[] END AS m FROM generate_series(1, 4) n "
+             "ORDER BY n")  # fmt: skip
+    out = tmp_path / "o.parquet"
+    with pytest.raises(InputError, match=re.escape(
+        'the column "m" holds an array of more than one dimension (row 3)'
+    )):  # fmt: skip
+        read(postgres_server, query, out)
+    assert not out.exists()
+    table = read(postgres_server, query.replace("n = 3", "n = 5"), out)
+    assert table.column_names == ["n", 'we"ird', "m"]
+    assert table.to_pylist() == [{"n": str(n), 'we"ird': ["x"], "m": [] if n == 2 else None}
+                                 for n in range(1, 5)]  # fmt: skip

@@ -156,12 +156,6 @@ def test_the_fake_server_stands_for_another_host(postgres_server: Postgres, fake
 # -- TLS and the password: holes ------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sql_read._local takes the host after the LAST '@' of the netloc; libpq splits the "
-    "user at the FIRST '@', so in postgresql://recon@evil,@127.0.0.1/db it tries 'evil' "
-    "first, and recondiff, seeing only 127.0.0.1, asked for no TLS: the password goes in "
-    "clear. Fix: sql_read._check_url refuses an '@' after the first one (or _local reads "
-    "the hosts as libpq does, netloc.partition('@'))"))  # fmt: skip
 def test_a_host_hidden_behind_a_second_at_sign_gets_no_password(
     postgres_server: Postgres, fake: FakeServer, tmp_path: Path
 ) -> None:
@@ -171,16 +165,6 @@ def test_a_host_hidden_behind_a_second_at_sign_gets_no_password(
     assert fake.passwords == []  # today: b"p...pg s3cret/@&%?#:test-only\0"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a URL without a host counts as this machine's unix socket (sql_read._loopback('')), "
-        "so recondiff asks no TLS; libpq then takes PGHOST/PGPORT (or PGHOSTADDR, PGSERVICE) "
-        "from the environment and sends the password in clear to that host. Fix: "
-        "sql_read.tls_parameters counts PGHOST/PGHOSTADDR/PGSERVICE (os.environ) as hosts, or "
-        "connection_uri names host=/var/run/postgresql explicitly when the URL names none"
-    ),
-)
 def test_libpq_environment_cannot_take_a_hostless_url_elsewhere_in_clear(
     postgres_server: Postgres, fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -232,10 +216,6 @@ def test_holds_passwords_url_special_or_a_common_word(postgres_server: Postgres,
 # -- the guards of the query: holes ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "libpq takes the query as a C string: a NUL ends it, so the server runs a prefix "
-    "('SELECT 1 AS a' without its WHERE) while the snapshot's recondiff.query records the "
-    "whole text. Fix: sql_statement.one_statement refuses a NUL character"))  # fmt: skip
 def test_a_nul_byte_in_the_query_is_refused(server: Postgres, tmp_path: Path) -> None:
     with pytest.raises(InputError):
         read(server, "SELECT 1 AS a\x00 WHERE false", tmp_path / "o.parquet",
@@ -251,13 +231,6 @@ SCANNER_FOOLED = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sql_statement does not scan as PostgreSQL's lexer does: _WORD_CHAR is ASCII only "
-    "(PostgreSQL's identifiers take any byte >= 0x80, so 'é$x$' is a name, not a dollar "
-    "quote; the same for the E'' check), and a -- comment ends at \\r too. The server "
-    "still refuses (test_holds_the_server_refuses_what_fools_the_scanner), but docs claim "
-    "the scanner refuses first. Fix: sql_statement._WORD_CHAR = [A-Za-z0-9_$\\x80-\\U0010ffff], "
-    "_tokens ends a -- comment at \\r or \\n"))  # fmt: skip
 @pytest.mark.parametrize("query", SCANNER_FOOLED)
 def test_the_scanner_sees_the_statements_postgresql_sees(query: str) -> None:
     with pytest.raises(InputError, match="more than one statement"):
@@ -266,7 +239,11 @@ def test_the_scanner_sees_the_statements_postgresql_sees(query: str) -> None:
 
 @pytest.mark.parametrize("query", SCANNER_FOOLED)
 def test_holds_the_server_refuses_what_fools_the_scanner(server: Postgres, tmp_path: Path,
-                                                         query: str) -> None:  # fmt: skip
+                                                         query: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The second guard, with the scanner out of the way (it now refuses these
+    first: test_the_scanner_sees_the_statements_postgresql_sees)."""
+    monkeypatch.setattr("recondiff.ingest.sql_read.one_statement", lambda q, source="": q)
     assert "cannot insert multiple commands into a prepared statement" in refused(
         server, query, tmp_path
     )
@@ -299,12 +276,6 @@ def test_holds_the_query_cannot_escape_copy(server: Postgres, tmp_path: Path) ->
     assert 'syntax error at or near ")"' in text and not target.exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the role's rights are not checked: as a superuser (a careless config) READ ONLY does "
-    "not stop lo_export() writing a file on the database server (nor dblink, COPY TO "
-    "PROGRAM through it). Fix: sql_read._read_only also selects "
-    "pg_catalog.current_setting('is_superuser') and refuses 'on' (one line: use a role "
-    "that can only read)"))  # fmt: skip
 def test_a_superuser_login_is_refused(server: Postgres, tmp_path: Path) -> None:
     target = server.directory / "written-by-recondiff"
     oid = server.scalar("SELECT lo_from_bytea(0, 'owned')")
@@ -317,13 +288,6 @@ def test_a_superuser_login_is_refused(server: Postgres, tmp_path: Path) -> None:
     assert not written
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the URL's options=-c search_path=evil,pg_catalog puts the database's functions "
-    "before pg_catalog: recondiff's own set_config('statement_timeout', ...) and "
-    "current_setting('transaction_read_only') call evil's, so no timeout is set and the "
-    "read-only check is answered by evil. Fix: sql_read._read_only calls "
-    "pg_catalog.set_config / pg_catalog.current_setting (and _check_url may refuse "
-    "options=)"))  # fmt: skip
 def test_url_options_cannot_shadow_the_timeout(server: Postgres, tmp_path: Path) -> None:
     server.sql("""
         DROP SCHEMA IF EXISTS evil CASCADE; CREATE SCHEMA evil; GRANT USAGE ON SCHEMA evil TO recon;
@@ -344,15 +308,6 @@ def test_holds_the_query_cannot_lift_its_timeout(server: Postgres, tmp_path: Pat
     assert "canceling statement due to statement timeout" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "READ ONLY does not stop signals: pg_terminate_backend() ends every other session of "
-        "the same role (an application sharing it); docs/explore.md names only dblink and "
-        "foreign tables as outside READ ONLY. No code fix (the role may signal its own "
-        "sessions): say it in docs/explore.md, 'The query: one statement that only reads'"
-    ),
-)
 def test_read_only_and_pg_terminate_backend(server: Postgres, tmp_path: Path) -> None:
     victim_uri = (f"{server.url}?password={quote(server.password, safe='')}"
                   "&application_name=victim")  # fmt: skip
@@ -400,14 +355,6 @@ def test_holds_what_read_only_lets_through_leaves_no_trace(server: Postgres,
 # -- values: holes --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "money arrives from the driver as int64 cents and is written as such: 12.34 becomes "
-        "'1234', 100 times the amount. Fix: sql_columns.target_type refuses a field whose "
-        "POSTGRESQL:type is money (cast it: amount::numeric), or _scalar_text divides by 100"
-    ),
-)
 def test_money_is_not_read_as_cents(server: Postgres, tmp_path: Path) -> None:
     try:
         value = read(server, "SELECT '-12.34'::money AS m", tmp_path / "o.parquet").to_pylist()
@@ -417,11 +364,6 @@ def test_money_is_not_read_as_cents(server: Postgres, tmp_path: Path) -> None:
     assert value[0]["m"] in ("-12.34", "-$12.34")  # today: '-1234'
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "values outside what Arrow formats become the text '<value out of range: N>' in the "
-    "snapshot: time 24:00:00 (valid in PostgreSQL), dates and timestamps after about year "
-    "10000. Fix: sql_columns._scalar_text / _time_text detect it (or format in Python) "
-    "and raise one InputError line naming the column"))  # fmt: skip
 @pytest.mark.parametrize(
     ("sql", "text"),
     [
@@ -439,25 +381,11 @@ def test_no_garbage_for_values_arrow_cannot_format(server: Postgres, tmp_path: P
     assert value == text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "docs/explore.md says nested arrays are refused; a 2-D array is flattened: "
-    "{{a,b},{c,NULL}} becomes [a, b, c]. Fix: sql_columns.target_type reads the "
-    "dimensions (the driver does not give them: refuse in the query, e.g. check "
-    "array_ndims, or document the flattening)"))  # fmt: skip
 def test_nested_arrays_are_refused_as_the_docs_say(server: Postgres, tmp_path: Path) -> None:
     with pytest.raises(InputError):
         read(server, "SELECT ARRAY[ARRAY['a','b'],ARRAY['c',NULL]] AS m", tmp_path / "o.parquet")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "NaN and infinities come out as Arrow spells them ('nan', 'inf', '-inf'), not as "
-        "PostgreSQL writes them ('NaN', 'Infinity', '-Infinity') as sql_columns promises "
-        "(and a CSV export has); the same for numeric NaN/Infinity. Fix: "
-        "sql_columns._scalar_text maps them for floating and arrow.opaque numeric columns"
-    ),
-)
 def test_nan_and_infinity_as_postgresql_writes_them(server: Postgres, tmp_path: Path) -> None:
     table = read(server, "SELECT 'NaN'::float8 AS a, 'Infinity'::float8 AS b, "
                  "'-Infinity'::float4 AS c, 'NaN'::numeric AS d, 'Infinity'::numeric AS e",
@@ -466,13 +394,6 @@ def test_nan_and_infinity_as_postgresql_writes_them(server: Postgres, tmp_path: 
                                   "e": "Infinity"}]  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the client encoding is not forced to UTF8: a role (or database) with client_encoding "
-    "LATIN1, a URL ?client_encoding=LATIN1 or PGCLIENTENCODING makes the server send Latin-1 "
-    "bytes, which land in the snapshot's string column as invalid UTF-8 (DuckDB and "
-    "pyarrow then fail reading it). Fix: sql_read.connection_uri sets client_encoding=UTF8 "
-    "(refusing another in the URL), and _write validates each batch's strings "
-    "(a SQL_ASCII database sends any bytes)"))  # fmt: skip
 @pytest.mark.parametrize("where", ["role", "url"])
 def test_a_latin1_client_encoding_gives_valid_text(server: Postgres, tmp_path: Path,
                                                    where: str) -> None:  # fmt: skip

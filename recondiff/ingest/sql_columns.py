@@ -5,8 +5,10 @@ identity database", The columns).
 Arrays become lists (NULL elements dropped); numbers, booleans, dates and
 times text in one form: timestamps ISO 8601 (``2024-01-02T02:04:05.12Z``, UTC
 with a ``Z`` for ``timestamptz``), ``true``/``false``, canonical uuids,
-``infinity``/``-infinity``. Any other type is one InputError line naming the
-column and the cast that fixes it.
+``infinity``/``-infinity``, ``NaN``/``Infinity``/``-Infinity`` as PostgreSQL
+writes them, times up to ``24:00:00``. Any other type (and ``money``, which the
+driver gives in cents), and a date or timestamp after the year 32767 (the last
+Arrow writes), is one InputError line naming the column and the cast that fixes it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def target_type(field: pa.Field, source: str = "") -> pa.DataType:
     """``list<string>`` for an array column, ``string`` for one whose values
     become text; InputError for any other (bytea, interval, inet, nested arrays...)."""
     kind = field.type
+    if _pg_type(field) in _REFUSED:
+        raise _unsupported(source, field)
     if is_list(kind):
         if _scalar_ok(kind.value_type):
             return STRING_LIST
@@ -85,13 +89,24 @@ def _is_string(kind: pa.DataType) -> bool:
     )
 
 
-def _unsupported(source: str, field: pa.Field) -> InputError:
+_REFUSED = {"money": "numeric", "_money": "numeric[]"}
+"""Types the driver gives in a form that is not their value (money: an integer
+of cents, whatever the locale's digits), and the cast that fixes them."""
+
+
+def _pg_type(field: pa.Field) -> str:
     meta = field.metadata or {}
-    pg_type = meta.get(b"POSTGRESQL:type", b"").decode("utf-8", "replace") or str(field.type)
+    return str(meta.get(b"POSTGRESQL:type", b"").decode("utf-8", "replace"))
+
+
+def _unsupported(source: str, field: pa.Field) -> InputError:
+    pg_type = _pg_type(field) or str(field.type)
     at = f"{source}: " if source else ""
-    fix = (
-        f"encode(\"{field.name}\", 'base64')" if pg_type == "bytea" else f'"{field.name}"::text'
-    )
+    if pg_type == "bytea":
+        fix = f"encode(\"{field.name}\", 'base64')"
+    else:
+        fix = f'"{field.name}"::{_REFUSED.get(pg_type, "text")}'
+    pg_type = {"_money": "money[]"}.get(pg_type, pg_type)
     return InputError(
         f'{at}the column "{field.name}" has type {pg_type}, which recondiff cannot turn into '
         f"text; convert it in the query, e.g. {fix} AS \"{field.name}\" ({WHERE})"
@@ -118,16 +133,75 @@ def _scalar_text(source: str, field: pa.Field, array: pa.Array) -> pa.Array:
                 [None if b is None else str(uuid.UUID(bytes=b)) for b in
                  array.storage.to_pylist()], STRING,
             )  # fmt: skip
-        return array.storage.cast(STRING)
+        return _numeric_words(array.storage.cast(STRING))
     if pa.types.is_dictionary(kind):
         return _scalar_text(source, field, array.dictionary_decode())
-    if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+    if pa.types.is_timestamp(kind) or pa.types.is_time(kind) or pa.types.is_date(kind):
+        _check_range(source, field, array)
+        if pa.types.is_date32(kind):
+            return _infinities(array, array.cast(STRING), _DATE_INFINITY)
         return _time_text(array)
-    if pa.types.is_date32(kind):
-        return _infinities(array, array.cast(STRING), _DATE_INFINITY)
     if not _scalar_ok(kind):
         raise _unsupported(source, field)
+    if pa.types.is_floating(kind):
+        return _float_text(array)
     return array.cast(STRING)
+
+
+_NUMERIC_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _numeric_words(text: pa.Array) -> pa.Array:
+    """numeric's NaN and infinities as PostgreSQL writes them (the driver: nan, inf)."""
+    for word, pg_word in _NUMERIC_WORDS.items():
+        hit = pc.equal(text, word)
+        if pc.any(hit).as_py():
+            text = pc.if_else(hit, pg_word, text)
+    return text
+
+
+def _float_text(array: pa.Array) -> pa.Array:
+    """Floats as text, NaN and infinities as PostgreSQL writes them."""
+    text = array.cast(STRING)
+    for hit, word in (
+        (pc.is_nan(array), "NaN"),
+        (pc.and_(pc.is_inf(array), pc.greater(array, 0)), "Infinity"),
+        (pc.and_(pc.is_inf(array), pc.less(array, 0)), "-Infinity"),
+    ):
+        if pc.any(hit).as_py():
+            text = pc.if_else(hit, word, text)
+    return text
+
+
+_LAST_DAY = 11_248_737  # 32767-12-31 in days from 1970-01-01: the last Arrow writes
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def _check_range(source: str, field: pa.Field, array: pa.Array) -> None:
+    """InputError for a date or timestamp after 32767-12-31 (PostgreSQL holds
+    them; Arrow cannot write them and would write garbage)."""
+    kind = array.type
+    if pa.types.is_time(kind):
+        return
+    sentinels: tuple[tuple[int, ...], ...]
+    if pa.types.is_date32(kind):
+        raw, last, sentinels = array.cast(pa.int32()), _LAST_DAY, _DATE_INFINITY
+    elif pa.types.is_timestamp(kind):
+        per_day = 86_400 * _PER_SECOND[kind.unit]
+        raw, last = array.cast(pa.int64()), (_LAST_DAY + 1) * per_day - 1
+        sentinels = _TIMESTAMP_INFINITY.get(kind.unit, ((), ()))
+    else:
+        return  # date64: the driver gives date32
+    known = [v for pair in sentinels for v in pair]
+    beyond = pc.and_(pc.greater(raw, last), pc.invert(pc.is_in(raw, pa.array(known, raw.type))))
+    if pc.any(beyond).as_py():
+        at = f"{source}: " if source else ""
+        what = _pg_type(field).removeprefix("_") or kind
+        raise InputError(
+            f'{at}the column "{field.name}" holds a {what} after the year '
+            f'32767, which recondiff cannot write; convert it in the query, e.g. '
+            f'"{field.name}"::text AS "{field.name}" ({WHERE})'
+        )
 
 
 # PostgreSQL's infinity and -infinity are its largest and smallest values; the
@@ -157,6 +231,10 @@ def _time_text(array: pa.Array) -> pa.Array:
     kind = array.type
     if pa.types.is_timestamp(kind) and kind.unit in _TIMESTAMP_INFINITY:
         return _infinities(array, _timestamp_text(array), _TIMESTAMP_INFINITY[kind.unit])
+    if pa.types.is_time(kind):  # PostgreSQL's times run to 24:00:00 inclusive
+        midnight = pc.equal(array.cast(pa.int64()), 86_400 * _PER_SECOND[kind.unit])
+        if pc.any(midnight).as_py():
+            return pc.if_else(midnight, "24:00:00", _timestamp_text(array))
     return _timestamp_text(array)
 
 

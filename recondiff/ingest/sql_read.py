@@ -6,8 +6,10 @@ through ADBC (``adbc-driver-postgresql``, on libpq) and writes what it returns,
 Arrow record batch by record batch, into a Parquet snapshot like the ones
 ``recondiff ingest`` writes: memory stays flat whatever the number of rows.
 
-The query is code from the config, never formatted with anything else. It is
-held to one statement that reads:
+The query is code from the config, never formatted with anything else (a
+result with array columns is read inside
+:func:`~recondiff.ingest.sql_statement.with_dimension_check`, which refuses
+nested arrays the driver would flatten). It is held to one statement that reads:
 
 * one statement only, beginning with SELECT, WITH, VALUES or TABLE:
   :func:`~recondiff.ingest.sql_statement.one_statement` scans it as
@@ -19,11 +21,21 @@ held to one statement that reads:
   ``default_transaction_read_only``), checked before the query runs: a query
   that writes (``DELETE ... RETURNING``, a data-modifying CTE, a function that
   writes, ``nextval``) fails with the server's own refusal;
-* with a statement timeout (``statement_timeout``, default one hour).
+* with a statement timeout (``statement_timeout``, default one hour);
+* by a user that is not a superuser nor a member of one (READ ONLY does not
+  stop a superuser's ``lo_export``), checked after the server parsed the query
+  and before it runs; recondiff's own settings call ``pg_catalog.`` functions,
+  which no ``search_path`` shadows.
 
 The password goes to libpq inside the connection URI in this process's memory
 (never argv, never the environment), and is cut from every message the driver
-returns. Columns become ``string`` or ``list<string>`` (:mod:`recondiff.ingest.sql_columns`):
+returns. The URL is read as libpq reads it (:func:`libpq_view`), its hosts and
+libpq's environment (``PGHOST``, ``PGHOSTADDR``, ``PGSERVICE``) decide whether
+TLS must verify the server (:func:`tls_parameters`); where it does not,
+``require_auth=!password`` keeps the password from going in clear. The text is
+UTF-8 (``client_encoding=UTF8``, each batch checked).
+
+Columns become ``string`` or ``list<string>`` (:mod:`recondiff.ingest.sql_columns`):
 arrays are lists, numbers, booleans, dates and times text in one form
 (timestamps ISO 8601, UTC with a ``Z`` for ``timestamptz``).
 """
@@ -33,22 +45,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import os
 import re
 import ssl
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recondiff import __version__
 from recondiff.errors import InputError
-from recondiff.ingest.columns import multi_valued
+from recondiff.ingest.columns import is_list, multi_valued
 from recondiff.ingest.snapshot import (
     META_CAPTURED_AT,
     META_FORMAT,
@@ -62,7 +77,7 @@ from recondiff.ingest.snapshot import (
     file_sha256,
 )
 from recondiff.ingest.sql_columns import column_text, snapshot_schema
-from recondiff.ingest.sql_statement import WHERE, one_statement
+from recondiff.ingest.sql_statement import WHERE, one_statement, with_dimension_check
 from recondiff.io.atomic import write_atomically
 
 FORMAT = "postgresql"
@@ -120,16 +135,15 @@ def read_postgresql(
     with closing(connection):
         cursor = connection.cursor()
         try:
-            _read_only(cursor, statement_timeout, source, redact)
-            reader = _execute(cursor, body, source, redact, statement_timeout)
-            schema = snapshot_schema(reader.schema, source, options).with_metadata(metadata)
+            context = (source, redact, statement_timeout)
+            reader, schema = _start(cursor, body, context, options)
+            schema = schema.with_metadata(metadata)
             write_atomically(
                 out,
-                lambda temp: _write(temp, reader, schema, (source, redact, statement_timeout),
-                                    options, counted),
+                lambda temp: _write(temp, reader, schema, context, options, counted),
                 "the snapshot",
                 hidden=False,
-            )  # fmt: skip
+            )
         finally:
             _quietly(cursor.close)
             _quietly(connection.rollback)  # nothing to keep: the transaction only read
@@ -143,6 +157,28 @@ def read_postgresql(
         format=FORMAT,
         recondiff_version=__version__,
     )
+
+
+def _start(
+    cursor: Any, body: str, context: tuple[str, Callable[[str], str], int], options: ReadOptions
+) -> tuple[pa.RecordBatchReader, pa.Schema]:
+    """Begin the READ ONLY transaction, have the server parse the query (its
+    errors first), refuse a superuser and columns recondiff cannot write, then
+    run the query: the reader of its batches, and the snapshot's schema. With
+    array columns the query runs inside :func:`with_dimension_check` (the
+    reader's last column is then the check, not the snapshot's)."""
+    source, redact, timeout = context
+    superuser = _read_only(cursor, timeout, source, redact)
+    result = _prepare(cursor, body, source, redact, timeout)
+    if superuser:
+        raise _refuse_superuser(source)
+    # none: SELECT ... INTO, which the server refuses when it runs (read-only)
+    schema = snapshot_schema(result, source, options) if len(result) else None
+    arrays = [i for i, field in enumerate(result) if is_list(field.type)]
+    if arrays:
+        body = with_dimension_check(body, result.names, arrays)
+    reader = _execute(cursor, body, source, redact, timeout)
+    return reader, schema or snapshot_schema(reader.schema, source, options)
 
 
 def _metadata(when: datetime, source: str, query: str) -> dict[str, str]:
@@ -164,21 +200,98 @@ def _quietly(call: Callable[[], object]) -> None:
 
 
 def _check_url(url: str) -> str:
-    """The URL as the snapshot names it: refused if it holds a password."""
+    """The URL as the snapshot names it: refused if it holds a password, or if
+    libpq would read it otherwise than recondiff (:func:`libpq_view`)."""
     try:
         parts = urlsplit(url)
         has_password = parts.password is not None
     except ValueError:
         raise InputError("the PostgreSQL URL is not a URL ([repository.source] url)") from None
+    if not url.startswith(("postgresql://", "postgres://")):  # libpq: lower case only
+        raise InputError(f"{url}: not a postgresql:// URL ([repository.source] url)")
+    view = libpq_view(url)
     keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    if has_password or keys & {"password", "sslpassword"}:
+    if has_password or view.password or (keys | set(view.params)) & {"password", "sslpassword"}:
         raise InputError(
             "the PostgreSQL URL holds a password; never write one into the config: "
             "use password_env or password_file ([repository.source] url)"
         )
-    if parts.scheme.lower() not in ("postgresql", "postgres"):
-        raise InputError(f"{url}: not a postgresql:// URL ([repository.source] url)")
     return url
+
+
+@dataclass(frozen=True)
+class LibpqView:
+    """A URL as libpq reads it (``conninfo_uri_parse_options`` in
+    fe-connect.c), which is not as :func:`urllib.parse.urlsplit` does: libpq
+    takes the user up to the FIRST ``@`` before a ``/``, a host up to ``:``,
+    ``/``, ``?`` or ``,``, knows no ``#`` and no ``+`` for space. ``hosts`` is
+    the URL's host list (``[]`` when it names none), ``params`` its query
+    parameters (the last of a name wins; ``ssl=true`` and ``requiressl=1`` are
+    ``sslmode=require``),
+    ``query`` the text after the ``?`` (None without one)."""
+
+    password: bool
+    hosts: list[str]
+    params: dict[str, str]
+    query: str | None
+
+
+def libpq_view(url: str) -> LibpqView:
+    """:class:`LibpqView` of ``url``; InputError for what libpq would refuse or
+    what would fool recondiff (an ``@`` in a host name: ``u@evil,@127.0.0.1``)."""
+    rest = url.split("://", 1)[-1]
+    user_end = re.search(r"[@/]", rest)
+    password = False
+    if user_end is not None and user_end.group() == "@":
+        password = ":" in rest[: user_end.start()]
+        rest = rest[user_end.end() :]
+    hosts: list[str] = []
+    while True:
+        found = re.match(r"(\[[^\]]*\]|[^:/?,]*)(:[^/?,]*)?([,/?]|$)", rest)
+        if found is None:
+            raise InputError(f"{url}: libpq cannot read the host list ([repository.source] url)")
+        hosts.append(_uri_decode(url, found.group(1).strip("[]") if found.group(1).startswith("[")
+                                 else found.group(1)))  # fmt: skip
+        rest, stop = rest[found.end() :], found.group(3)
+        if stop != ",":
+            break
+    if hosts == [""]:
+        hosts = []
+    if any("@" in host for host in hosts):
+        raise InputError(
+            f"{url}: the URL has a second '@', which libpq reads as part of a host name "
+            "(and would connect there); write user@host only once ([repository.source] url)"
+        )
+    query: str | None = rest if stop == "?" else None
+    if stop == "/" and "?" in rest:  # after the database name
+        query = rest.split("?", 1)[1]
+    return LibpqView(password, hosts, _uri_params(url, query or ""), query)
+
+
+def _uri_params(url: str, query: str) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for item in query.split("&") if query else []:
+        if item == "" and query.endswith("&"):
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or "=" in value:
+            raise InputError(f"{url}: libpq cannot read the parameter {item!r} "
+                             "(write key=value) ([repository.source] url)")  # fmt: skip
+        key, value = _uri_decode(url, key), _uri_decode(url, value)
+        if key == "ssl" and value == "true":  # libpq's JDBC spelling
+            key, value = "sslmode", "require"
+        elif key == "requiressl":  # libpq's old one (conninfo_storeval)
+            key, value = "sslmode", "require" if value.startswith("1") else "prefer"
+        params[key] = value
+    return params
+
+
+def _uri_decode(url: str, text: str) -> str:
+    """libpq's percent-decoding: ``%XX`` only (``+`` stays), ``%00`` refused."""
+    if re.search(r"%(?![0-9A-Fa-f]{2})|%00", text):
+        raise InputError(f"{url}: libpq cannot read the percent-encoded {text!r} "
+                         "([repository.source] url)")  # fmt: skip
+    return unquote(text, errors="strict") if "%" in text else text
 
 
 def _redactor(password: str | None) -> Callable[[str], str]:
@@ -212,18 +325,31 @@ def connection_uri(
     url: str, password: str | None, *, ca_file: Path | None = None, verify: bool = True
 ) -> str:
     """The URI given to libpq: ``url`` plus the password (URL-encoded), a connect
-    timeout, ``application_name=recondiff`` and the TLS parameters
-    (:func:`tls_parameters`). Kept in memory only: never printed."""
-    parts = urlsplit(url)
-    keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    timeout, ``application_name=recondiff``, ``client_encoding=UTF8`` (over any
+    other: the snapshot is UTF-8), the TLS parameters (:func:`tls_parameters`)
+    and, over a connection TLS does not verify, ``require_auth=!password``:
+    libpq then never sends a password (given, or from ``~/.pgpass``) in clear,
+    unless the URL says otherwise. Kept in memory only: never printed."""
+    view = libpq_view(url)
+    keys = set(view.params)
     extra = [] if password is None else [f"password={quote(password, safe='')}"]
     if "connect_timeout" not in keys:
         extra.append(f"connect_timeout={CONNECT_TIMEOUT}")
     if "application_name" not in keys:
         extra.append("application_name=recondiff")
-    extra += tls_parameters(url, ca_file=ca_file, verify=verify)
-    joiner = "&" if parts.query else "?"
-    return url.rstrip("?") + joiner + "&".join(extra)
+    extra.append("client_encoding=UTF8")
+    tls = tls_parameters(url, ca_file=ca_file, verify=verify)
+    extra += tls
+    verified = any(p == f"sslmode={_VERIFYING}" for p in tls) or (
+        view.params.get("sslmode") == _VERIFYING
+    )
+    if not verified and "require_auth" not in keys:  # a password from ~/.pgpass too
+        extra.append("require_auth=%21password")
+    if view.query is None:
+        joiner = "?"
+    else:
+        joiner = "&" if view.query and not view.query.endswith("&") else ""
+    return url + joiner + "&".join(extra)
 
 
 _VERIFYING = "verify-full"
@@ -232,13 +358,13 @@ _VERIFYING = "verify-full"
 def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True) -> list[str]:
     """libpq's sslmode and sslrootcert for ``url``: TLS with the certificate and
     host name verified (``verify-full``) unless the server is this machine
-    (loopback or a unix socket). ``ca_file`` is the CA bundle (else the
+    (:func:`_local`). ``ca_file`` is the CA bundle (else the
     system's); ``verify=False`` (``insecure_skip_tls_verify``) encrypts without
     checking, with a warning. An ``sslmode`` in the URL that does not verify is
     refused for another host unless ``verify=False``."""
-    parts = urlsplit(url)
-    query = {key.lower(): value for key, value in parse_qsl(parts.query, keep_blank_values=True)}
-    local = _local(parts, query)
+    view = libpq_view(url)
+    query = view.params
+    local = _local(view)
     mode = query.get("sslmode")
     params: list[str] = []
     if ca_file is not None:
@@ -270,22 +396,30 @@ def tls_parameters(url: str, *, ca_file: Path | None = None, verify: bool = True
     return params
 
 
-def _local(parts: SplitResult, query: dict[str, str]) -> bool:
-    """Whether every host the URL names is this machine (loopback, or a unix socket).
-    libpq connects to ``hostaddr`` when given, else ``host`` (the parameter
-    overrides the URL's); a ``service`` names hosts recondiff does not see."""
-    if "service" in query:
+def _local(view: LibpqView) -> bool:
+    """Whether every host libpq may connect to is this machine (loopback, or a
+    unix socket): the URL's hosts, its ``host`` and ``hostaddr`` parameters
+    (libpq connects to ``hostaddr`` when given), and where the URL leaves them
+    out, libpq's environment (``PGHOST`` when the URL names no host,
+    ``PGHOSTADDR``). A ``service`` (``?service=``, ``PGSERVICE``) names hosts
+    recondiff does not see."""
+    query = view.params
+    if "service" in query or os.environ.get("PGSERVICE"):
         return False
+    hosts = query.get("host", ",".join(view.hosts) if view.hosts else None)
+    if hosts is None:
+        hosts = os.environ.get("PGHOST")
+    addresses = query.get("hostaddr", os.environ.get("PGHOSTADDR"))
     names = []
-    for hosts in (parts.netloc.rpartition("@")[2], query.get("host"), query.get("hostaddr")):
-        if hosts:
-            names += [h.strip() for h in unquote(hosts).split(",")]
+    for value in (hosts, addresses):
+        if value:
+            names += [h.strip() for h in value.split(",")]
     return all(_loopback(name) for name in names)
 
 
 def _loopback(host: str) -> bool:
-    host = re.sub(r":\d*$", "", host) if not host.startswith("[") else host
-    host = host.strip("[]").split("]")[0]
+    if host.startswith("[") and "]" in host:
+        host = host[1 : host.index("]")]
     if host in ("", "localhost") or host.startswith("/"):
         return True  # no host: libpq's unix socket
     try:
@@ -387,19 +521,15 @@ def _query_error(
     return InputError(f"{source}: the query failed: {message} ({WHERE})")
 
 
-def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], str]) -> None:
-    """Make the transaction READ ONLY with a statement timeout, and check it is."""
+def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], str]) -> bool:
+    """Make the transaction READ ONLY with a statement timeout, and check it is;
+    whether the user is (or may become) a superuser."""
     import adbc_driver_manager
 
     try:
         cursor.execute("SET TRANSACTION READ ONLY")
-        cursor.execute(
-            "SELECT set_config('statement_timeout', $1, true), "
-            "set_config('default_transaction_read_only', 'on', false), "
-            "current_setting('transaction_read_only')",
-            (f"{int(timeout)}s",),
-        )
-        state = cursor.fetchall()[0][2]
+        cursor.execute(_SETTINGS, (f"{int(timeout)}s",))
+        _, _, state, superuser = cursor.fetchall()[0]
     except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         raise _query_error(exc, source, redact, timeout) from None
     if state != "on":
@@ -407,6 +537,30 @@ def _read_only(cursor: Any, timeout: int, source: str, redact: Callable[[str], s
             f"{source}: the server did not start a READ ONLY transaction "
             "(a connection pooler in between?); the query was not run"
         )
+    return bool(superuser)
+
+
+_SETTINGS = (
+    # pg_catalog. everywhere: a search_path from the URL's options (or the role's)
+    # could put a schema's own set_config or current_setting first
+    "SELECT pg_catalog.set_config('statement_timeout', $1, true), "
+    "pg_catalog.set_config('default_transaction_read_only', 'on', false), "
+    "pg_catalog.current_setting('transaction_read_only'), "
+    "pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.=) 'on' "
+    "OR EXISTS (SELECT FROM pg_catalog.pg_roles AS r WHERE r.rolsuper "
+    "AND pg_catalog.pg_has_role(r.oid, 'MEMBER'))"
+)
+"""Set the timeout and check READ ONLY; whether the user is a superuser, or
+may become one (SET ROLE, even inside the query: set_config('role', ...))."""
+
+
+def _refuse_superuser(source: str) -> InputError:
+    return InputError(
+        f"{source}: the user is a superuser (or a member of one), for whom READ ONLY does "
+        "not stop writing files on the database server (lo_export, COPY TO PROGRAM through "
+        "dblink); the query was not run. Use a role that can only read "
+        "(docs/explore.md, An identity database)"
+    )
 
 
 def _execute(
@@ -417,6 +571,19 @@ def _execute(
     try:
         cursor.execute(body)
         return cursor.fetch_record_batch()
+    except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+        raise _query_error(exc, source, redact, timeout) from None
+
+
+def _prepare(
+    cursor: Any, body: str, source: str, redact: Callable[[str], str], timeout: int
+) -> pa.Schema:
+    """Have the server parse the query without running it: its errors (syntax,
+    a missing table or grant) come before any other refusal; the result's columns."""
+    import adbc_driver_manager
+
+    try:
+        return cursor.adbc_execute_schema(body)
     except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
         raise _query_error(exc, source, redact, timeout) from None
 
@@ -448,15 +615,20 @@ def _write(
 ) -> None:
     source = context[0]
     multi = multi_valued(options)
+    checked = len(reader.schema) == len(schema) + 1  # with_dimension_check's last column
+    fields = list(reader.schema)[: len(schema)]
     rows = 0
     with pq.ParquetWriter(temp, schema, compression="zstd") as writer:
         for batch in _batches(reader, context):
             if batch.num_rows == 0:
                 continue
+            if checked:
+                _check_dimensions(source, schema, batch.column(len(schema)), rows)
             arrays = [
                 column_text(source, field, column, field.name.lower() in multi)
-                for field, column in zip(reader.schema, batch.columns, strict=True)
+                for field, column in zip(fields, batch.columns[: len(schema)], strict=True)
             ]
+            _check_utf8(source, schema, arrays)
             writer.write_batch(pa.record_batch(arrays, schema=schema))
             rows += batch.num_rows
             counted(rows)
@@ -466,3 +638,33 @@ def _write(
                 "account look orphaned. Pass --allow-empty if it really is empty"
             )
         writer.add_key_value_metadata({META_ROWS: str(rows)})
+
+
+def _check_utf8(source: str, schema: pa.Schema, arrays: list[pa.Array]) -> None:
+    """InputError naming the first column whose text is not valid UTF-8: the
+    driver passes the server's bytes on as they are, and a SQL_ASCII database,
+    or a query that changes client_encoding, sends others."""
+    for field, array in zip(schema, arrays, strict=True):
+        try:
+            array.validate(full=True)
+        except pa.ArrowInvalid:
+            raise InputError(
+                f'{source}: the column "{field.name}" holds text that is not valid UTF-8 '
+                "(a SQL_ASCII database, or a query that sets client_encoding?); convert it "
+                f"in the query, e.g. convert_from(\"{field.name}\"::bytea, 'LATIN1') ({WHERE})"
+            ) from None
+
+
+def _check_dimensions(source: str, schema: pa.Schema, check: pa.Array, before: int) -> None:
+    """InputError for the first row whose ``check`` (with_dimension_check) names
+    an array column with more than one dimension."""
+    if check.null_count == len(check):
+        return
+    row = pc.index(pc.is_valid(check), True).as_py()
+    name = schema.field(int(check[row].as_py()) - 1).name
+    raise InputError(
+        f'{source}: the column "{name}" holds an array of more than one dimension (row '
+        f"{before + row + 1}), which would lose its shape as a list; give a one-dimensional "
+        f'array, e.g. ARRAY(SELECT pg_catalog.unnest("{name}")) AS "{name}" if flat is meant '
+        f"({WHERE})"
+    )

@@ -24,6 +24,11 @@ def one_statement(query: str, source: str = "") -> str:
     """The query without a trailing ``;`` and trailing comments, or InputError
     when it is not one statement beginning with SELECT, WITH, VALUES or TABLE."""
     at = f"{source}: " if source else ""
+    if "\x00" in query:
+        raise InputError(
+            f"{at}the query holds a NUL character (at character {query.index(chr(0)) + 1}), "
+            f"which would end it early for the server; remove it ({WHERE})"
+        )
     end = 0  # just past the last character that is neither space, comment nor ';'
     for kind, start, stop in _tokens(query, at):
         if kind == ";":
@@ -36,7 +41,8 @@ def one_statement(query: str, source: str = "") -> str:
         if kind == "text":
             end = stop
     body = query[:end]
-    first = re.match(r"[\s(]*([A-Za-z]+)", _blank_comments(body, at))
+    first = re.match(r"[\s(]*([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*)",
+                     _blank_comments(body, at))  # fmt: skip
     if first is None or first.group(1).lower() not in _FIRST_WORDS:
         word = first.group(1) if first else "nothing"
         raise InputError(
@@ -46,8 +52,12 @@ def one_statement(query: str, source: str = "") -> str:
     return body
 
 
-_DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-_WORD_CHAR = re.compile(r"[A-Za-z0-9_$]")
+# PostgreSQL's lexer (scan.l): a name, and a dollar quote's tag, take any byte
+# from 0x80 (here: any character past ASCII); a name also takes '$' and digits.
+_DOLLAR = re.compile(r"\$([A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
+_WORD_CHAR = re.compile(r"[A-Za-z0-9_$\x80-\U0010ffff]")
+_NEWLINE = re.compile(r"[\n\r]")  # a -- comment ends at either
+_SPACE = " \t\n\r\f\v"  # PostgreSQL's white space (not Python's isspace: no U+00A0)
 
 
 def _tokens(text: str, at: str) -> Iterator[tuple[str, int, int]]:
@@ -56,13 +66,13 @@ def _tokens(text: str, at: str) -> Iterator[tuple[str, int, int]]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch.isspace():
+        if ch in _SPACE:
             i += 1
             continue
         start = i
         if text.startswith("--", i):
-            stop = text.find("\n", i)
-            i = n if stop < 0 else stop + 1
+            found = _NEWLINE.search(text, i)
+            i = n if found is None else found.end()
             yield "comment", start, i
             continue
         if text.startswith("/*", i):
@@ -139,3 +149,26 @@ def _blank_comments(text: str, at: str) -> str:
             parts += [text[last:start], " "]
             last = stop
     return "".join([*parts, text[last:]])
+
+
+NESTED = "recondiff nested array"
+"""The name of the column :func:`with_dimension_check` adds (read by position)."""
+
+
+def with_dimension_check(body: str, names: list[str], arrays: list[int]) -> str:
+    """``body`` read as ``SELECT q.*, CASE ... END FROM (body) AS q``: one more
+    column, last, holding the position (from 1) of the row's first array column
+    at ``arrays`` (positions from 0 in ``names``, the result's column names)
+    with more than one dimension, NULL when none. The driver flattens nested
+    arrays ({{a,b},{c,d}} arrives as [a,b,c,d]) and tells nothing of their
+    dimensions: this is how recondiff refuses them."""
+    cases = " ".join(
+        f"WHEN pg_catalog.array_ndims(q.{_quoted(names[i])}) OPERATOR(pg_catalog.>) 1 "
+        f"THEN {i + 1}"
+        for i in arrays
+    )
+    return f"SELECT q.*, CASE {cases} END AS {_quoted(NESTED)} FROM (\n{body}\n) AS q"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -190,6 +190,24 @@ CREATE OR REPLACE MACRO rd_dn_final(v) AS
     CASE WHEN rd_dn_plain(v) THEN nullif(rd_fold(rd_strip(v)), '')
          ELSE replace(rd_dn(v), chr(57352), ' ') END;
 
+-- Is value v a privileged group (recondiff/plan/privileged.py; docs/config.md,
+-- privileged_groups)? A DN matches a DN of `dns` (both as dn), or its first RDN's
+-- value matches a name of `names` (case-folded, trimmed); a value that is no DN
+-- (no '=') matches a name itself.
+CREATE OR REPLACE MACRO rd_first_rdn_value(n) AS
+    replace(replace(replace(
+        regexp_extract(n, '^[^=,]*=((?:[^,\\]|\\.)*)', 1),
+        '\,', ','), '\+', '+'), '\\', '\');
+CREATE OR REPLACE MACRO rd_privileged(v, names, dns) AS coalesce(
+    CASE
+        WHEN rd_blank(v) THEN false
+        WHEN contains(v, '=') THEN
+            list_contains(list_transform(dns, lambda d: rd_dn_final(d)), rd_dn_final(v))
+            OR list_contains(list_transform(names, lambda n: rd_casefold_trim(n)),
+                             rd_casefold_trim(rd_first_rdn_value(rd_dn_final(v))))
+        ELSE list_contains(list_transform(names, lambda n: rd_casefold_trim(n)), rd_casefold_trim(v))
+    END, false);
+
 -- Set kinds: normalise each value, drop no-values (list_distinct drops NULLs),
 -- sort and de-duplicate; an empty set is no value.
 CREATE OR REPLACE MACRO rd_setof(l) AS

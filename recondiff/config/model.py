@@ -43,6 +43,10 @@ class EndpointConfig:
     disable: DisableConfig = DisableConfig("openldap")
     create_dn: str | None = None
     create_object_class: tuple[str, ...] = ()
+    # privileged groups held outside the identity system raise alerts (docs/config.md):
+    # AD's well-known ones with kind = "ad", plus these (a group's CN or full DN)
+    privileged_groups: tuple[str, ...] = ()
+    privileged_alerts: bool = True
     # [endpoint.source]: a live directory to explore (docs/explore.md); without a
     # `snapshot` key, compare writes the explored one under OUTDIR and points here
     source: SourceConfig | None = None

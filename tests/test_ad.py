@@ -332,7 +332,7 @@ def test_privileged_groups_extends_the_list_by_cn_or_dn(tmp_path: Path) -> None:
                "d": [STAFF, "CN=Schema Admins,CN=Users,DC=ex"]}
     plan, _, _ = _run(
         tmp_path, members,
-        endpoint_extra=f'privileged_groups = ["tier0 OPERATORS", "cn=vault, ou=secrets,dc=ex"]',
+        endpoint_extra='privileged_groups = ["tier0 OPERATORS", "cn=vault, ou=secrets,dc=ex"]',
     )
     assert _alerted(plan) == [
         ("a", PRIVILEGED_GROUP_ALERT), ("b", PRIVILEGED_GROUP_ALERT), ("d", PRIVILEGED_GROUP_ALERT)]

@@ -197,7 +197,10 @@ def derived_columns(entry: Mapping[str, list[str]]) -> dict[str, str | None]:
 # --- ranged retrieval -------------------------------------------------------------------
 
 
-def _ranged(attribute: str, attrs: Mapping[str, list[bytes]]) -> tuple[int, int | None, list[bytes]] | None:
+_Range = tuple[int, int | None, list[bytes]]
+
+
+def _ranged(attribute: str, attrs: Mapping[str, list[bytes]]) -> _Range | None:
     """The ``attribute;range=lo-hi`` of a response: (lo, hi or None for ``*``, values)."""
     wanted = attribute_type(attribute)
     for name, values in attrs.items():

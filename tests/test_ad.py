@@ -304,6 +304,7 @@ def test_many_accounts_gaining_domain_admins_alert_without_any_rule(tmp_path: Pa
     assert sorted(a["endpoint_key"] for a in alerts) == [f"u{i:03d}" for i in range(40)]
     # the response is the attribute's on_drift (review), not changed by the alert
     assert {e["response"] for e in plan["events"] if e["alert"]} == {"review"}
+    assert plan["counts"]["alerts"] == 40
     # plan show lists and counts them
     result = CliRunner().invoke(cli, ["plan", "show", str(plan_path), "--json"])
     assert result.exit_code == 0, result.output

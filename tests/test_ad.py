@@ -366,6 +366,25 @@ def test_a_rule_alert_wins_and_its_response_stays(tmp_path: Path) -> None:
     assert len(report["alerts"]) == 2
 
 
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        # a careless catch-all rule: accept every drift quietly
+        '\n[[attribute.rule]]\nmatch = "*"\nresponse = "do_nothing"\n',
+        # groups are not managed from here: drift is ignored
+        'on_drift = "do_nothing"\n',
+    ],
+)
+def test_do_nothing_does_not_silence_the_default(tmp_path: Path, attributes: str) -> None:
+    """A do_nothing row has no event: the alerted one is held for review instead."""
+    plan, report, _ = _run(tmp_path, {"u1": [STAFF, ADMINS], "u2": [STAFF, "CN=Print,DC=ex"]},
+                           attributes=attributes)
+    assert _alerted(plan) == [("u1", PRIVILEGED_GROUP_ALERT)]
+    assert [(e["object"]["key"], e["response"], e["approval"]["state"])
+            for e in plan["events"]] == [("u1", "review", "pending")]
+    assert [a["endpoint_key"] for a in report["alerts"]] == ["u1"]
+
+
 def test_unowned_accounts_holding_a_privileged_group_or_admin_count_alert(tmp_path: Path) -> None:
     extra = {"orphan2": {"adminCount": "1"}, "u1": {"adminCount": "1"}}
     _, report, _ = _run(

@@ -7,7 +7,9 @@
 --     in the repository.
 -- plan_drift_hit keeps each row's rule (response and alert); a rule's alert wins,
 -- and a row no rule decides gets the alert with no response (plan/drift.sql then
--- takes the attribute's on_drift, as before).
+-- takes the attribute's on_drift, as before). A row the default alert marks whose
+-- response would be do_nothing (a rule without alert, or on_drift) is held for
+-- review instead: a do_nothing row has no event, and the alert would be lost.
 CREATE OR REPLACE TEMP TABLE plan_drift_hit AS
 WITH privileged AS (
     SELECT d.rowid AS drift_id,
@@ -22,6 +24,11 @@ WITH privileged AS (
            AND rd_integer(d.repository_value) IS DISTINCT FROM '1')
 )
 SELECT coalesce(h.drift_id, p.drift_id) AS drift_id,
-       {'response': h.hit.response, 'alert': coalesce(h.hit.alert, p.alert)} AS hit
+       {'response': CASE WHEN h.hit.alert IS NULL AND p.alert IS NOT NULL
+                              AND coalesce(h.hit.response, $on_drift::VARCHAR[][d.attr_idx])
+                                  = 'do_nothing'
+                         THEN 'review' ELSE h.hit.response END,
+        'alert': coalesce(h.hit.alert, p.alert)} AS hit
 FROM plan_drift_hit h
-FULL JOIN privileged p ON p.drift_id = h.drift_id;
+FULL JOIN privileged p ON p.drift_id = h.drift_id
+LEFT JOIN drift d ON d.rowid = coalesce(h.drift_id, p.drift_id);

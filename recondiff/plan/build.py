@@ -349,10 +349,10 @@ class Planner:
             self.step("plan/drift_rules", {"rules": rules})
         else:
             self.step("plan/drift_no_rules", {})
+        on_drift = [a.on_drift for a in self.cfg.attributes]
         defaults = privileged(self.cfg)
         if defaults is not None and (defaults.group_attrs or defaults.admin_count_attrs):
-            self.step("plan/privileged", defaults.params())
-        on_drift = [a.on_drift for a in self.cfg.attributes]
+            self.step("plan/privileged", defaults.params() | {"on_drift": on_drift})
         self.step("plan/drift", params | {"on_drift": on_drift})
 
     def _uuid_column(self) -> tuple[str | None, Column | None]:

@@ -15,8 +15,9 @@ kind). An alert is raised for:
   whose ``memberOf`` holds a privileged group or (kind ``ad``) whose ``adminCount``
   is 1, read from the snapshot whether mapped or not (the report's alerts).
 
-A drift row's alert from an ``[[attribute.rule]]`` wins; the default only adds an
-alert to a row, never changes its response.
+A drift row's alert from an ``[[attribute.rule]]`` wins; the default adds an alert
+to a row and keeps its response, but for ``do_nothing``, which becomes ``review``
+(a ``do_nothing`` row has no event, and the alert would be lost).
 """
 
 from __future__ import annotations

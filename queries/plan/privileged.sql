@@ -25,7 +25,8 @@ WITH privileged AS (
 )
 SELECT coalesce(h.drift_id, p.drift_id) AS drift_id,
        {'response': CASE WHEN h.hit.alert IS NULL AND p.alert IS NOT NULL
-                              AND coalesce(h.hit.response, $on_drift::VARCHAR[][d.attr_idx])
+                              AND coalesce(h.hit.response,
+                                           (CAST($on_drift AS VARCHAR[]))[d.attr_idx])
                                   = 'do_nothing'
                          THEN 'review' ELSE h.hit.response END,
         'alert': coalesce(h.hit.alert, p.alert)} AS hit

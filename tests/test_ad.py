@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -456,3 +457,8 @@ def test_config_reads_the_keys(tmp_path: Path) -> None:
     cfg = load_config(config)
     assert cfg.endpoint.privileged_groups == ("Tier0",)
     assert cfg.endpoint.privileged_alerts is False
+    assert cfg.endpoint.privileged_attributes() == ()
+    on = replace(cfg.endpoint, privileged_alerts=True)
+    assert on.privileged_attributes() == ("memberOf", "adminCount")
+    assert replace(on, kind="openldap").privileged_attributes() == ("memberOf",)
+    assert replace(on, kind="openldap", privileged_groups=()).privileged_attributes() == ()

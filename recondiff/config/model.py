@@ -52,6 +52,16 @@ class EndpointConfig:
     source: SourceConfig | None = None
     snapshot_from_source: bool = False
 
+    def privileged_attributes(self) -> tuple[str, ...]:
+        """The attributes the default privileged alerts read from the snapshot even
+        when no [[attribute]] maps them (recondiff/plan/privileged.py): an explore
+        must read them too (docs/config.md, "Privileged groups")."""
+        if not self.privileged_alerts:
+            return ()
+        if self.kind == "ad":
+            return ("memberOf", "adminCount")
+        return ("memberOf",) if self.privileged_groups else ()
+
 
 @dataclass(frozen=True)
 class RepositoryConfig:

@@ -18,6 +18,7 @@ COMPARE_KINDS = (
     "boolean",
     "date",
     "timestamp",
+    "uac_flags",
 )
 SET_KINDS = frozenset({"set", "casefold_set", "dn_set"})
 
@@ -104,6 +105,57 @@ OPERATIONS = ("add", "modify", "delete", "disable", "enable", "link", "unlink")
 
 DRIFT_RESPONSES = ("do_nothing", "update_endpoint", "reject", "review", "update_repository")
 DRIFT_KINDS = ("any", "added", "removed", "changed")
+
+
+# --- Active Directory ----------------------------------------------------------------
+# (docs/explore.md, "Active Directory"; docs/semantics.md, compare kind uac_flags)
+
+UAC_FLAGS: dict[str, int] = {
+    "SCRIPT": 0x1,
+    "ACCOUNTDISABLE": 0x2,
+    "HOMEDIR_REQUIRED": 0x8,
+    "LOCKOUT": 0x10,
+    "PASSWD_NOTREQD": 0x20,
+    "PASSWD_CANT_CHANGE": 0x40,
+    "ENCRYPTED_TEXT_PWD_ALLOWED": 0x80,
+    "TEMP_DUPLICATE_ACCOUNT": 0x100,
+    "NORMAL_ACCOUNT": 0x200,
+    "INTERDOMAIN_TRUST_ACCOUNT": 0x800,
+    "WORKSTATION_TRUST_ACCOUNT": 0x1000,
+    "SERVER_TRUST_ACCOUNT": 0x2000,
+    "DONT_EXPIRE_PASSWORD": 0x10000,
+    "MNS_LOGON_ACCOUNT": 0x20000,
+    "SMARTCARD_REQUIRED": 0x40000,
+    "TRUSTED_FOR_DELEGATION": 0x80000,
+    "NOT_DELEGATED": 0x100000,
+    "USE_DES_KEY_ONLY": 0x200000,
+    "DONT_REQ_PREAUTH": 0x400000,
+    "PASSWORD_EXPIRED": 0x800000,
+    "TRUSTED_TO_AUTH_FOR_DELEGATION": 0x1000000,
+    "PARTIAL_SECRETS_ACCOUNT": 0x4000000,
+}
+"""userAccountControl's flags (Microsoft's "UserAccountControl property flags"), in
+bit order; queries/macros/kinds.sql (rd_uac_flags) holds the same table."""
+
+PRIVILEGED_GROUPS = (
+    "Domain Admins",
+    "Enterprise Admins",
+    "Schema Admins",
+    "Administrators",
+    "Account Operators",
+    "Backup Operators",
+    "Server Operators",
+    "Print Operators",
+    "DnsAdmins",
+    "Group Policy Creator Owners",
+    "Key Admins",
+)
+"""AD's well-known privileged groups: with ``[endpoint] kind = "ad"``, holding one
+outside the identity system raises an alert by default (``privileged_groups``
+extends the list, ``privileged_alerts = false`` turns it off; docs/config.md)."""
+
+PRIVILEGED_GROUP_ALERT = "privileged group granted outside the identity system"
+ADMIN_COUNT_ALERT = "adminCount = 1 outside the identity system"
 
 
 # --- LDAP attribute names -------------------------------------------------------------

@@ -49,16 +49,80 @@ CREATE OR REPLACE MACRO rd_instant(t) AS
     END;
 
 -- date and timestamp: the instant, formatted to the day or to the second;
--- "never" and empty are no value; text that is no instant compares trimmed.
+-- "never" (0, 2^63-1, or the word `never` explore writes for them) and empty are no value; text that is no instant compares trimmed.
 CREATE OR REPLACE MACRO rd_when(v, fmt) AS
     CASE
         WHEN nullif(rd_strip(v), '') IS NULL OR rd_strip(v) IN ('0', '9223372036854775807')
+             OR lower(rd_strip(v)) = 'never'
             THEN NULL
         ELSE coalesce(strftime(rd_instant(rd_strip(v)), fmt), rd_nfc(rd_strip(v)))
     END;
 
 CREATE OR REPLACE MACRO rd_date(v) AS rd_when(v, '%Y-%m-%d');
 CREATE OR REPLACE MACRO rd_timestamp(v) AS rd_when(v, '%Y-%m-%d %H:%M:%S');
+
+-- uac_flags: AD's userAccountControl as the set of its flags. A value is a number
+-- (decimal, negative as AD's signed 32-bit spelling, or 0x hex) or flag names
+-- (NORMAL_ACCOUNT|DONT_EXPIRE_PASSWORD; any case; separated by | , + ; or spaces),
+-- OR-ed together; it normalises to the names of its bits in bit order joined with
+-- '|' (a bit with no name as 0x...; no bit at all as 'NONE'). Text that is none of
+-- these compares trimmed, as integer does: a drift against any flag set.
+-- The names are recondiff/vocabulary.py's UAC_FLAGS (tests/test_ad.py checks).
+CREATE OR REPLACE MACRO rd_uac_table() AS [
+    {'name': 'SCRIPT', 'bit': 1}, {'name': 'ACCOUNTDISABLE', 'bit': 2},
+    {'name': 'HOMEDIR_REQUIRED', 'bit': 8}, {'name': 'LOCKOUT', 'bit': 16},
+    {'name': 'PASSWD_NOTREQD', 'bit': 32}, {'name': 'PASSWD_CANT_CHANGE', 'bit': 64},
+    {'name': 'ENCRYPTED_TEXT_PWD_ALLOWED', 'bit': 128},
+    {'name': 'TEMP_DUPLICATE_ACCOUNT', 'bit': 256}, {'name': 'NORMAL_ACCOUNT', 'bit': 512},
+    {'name': 'INTERDOMAIN_TRUST_ACCOUNT', 'bit': 2048},
+    {'name': 'WORKSTATION_TRUST_ACCOUNT', 'bit': 4096},
+    {'name': 'SERVER_TRUST_ACCOUNT', 'bit': 8192}, {'name': 'DONT_EXPIRE_PASSWORD', 'bit': 65536},
+    {'name': 'MNS_LOGON_ACCOUNT', 'bit': 131072}, {'name': 'SMARTCARD_REQUIRED', 'bit': 262144},
+    {'name': 'TRUSTED_FOR_DELEGATION', 'bit': 524288}, {'name': 'NOT_DELEGATED', 'bit': 1048576},
+    {'name': 'USE_DES_KEY_ONLY', 'bit': 2097152}, {'name': 'DONT_REQ_PREAUTH', 'bit': 4194304},
+    {'name': 'PASSWORD_EXPIRED', 'bit': 8388608},
+    {'name': 'TRUSTED_TO_AUTH_FOR_DELEGATION', 'bit': 16777216},
+    {'name': 'PARTIAL_SECRETS_ACCOUNT', 'bit': 67108864}
+];
+
+-- One token's bits, NULL when it is neither a number nor a flag name.
+CREATE OR REPLACE MACRO rd_uac_token(tok) AS
+    CASE
+        WHEN regexp_full_match(tok, '-?[0-9]{1,10}')
+             AND try_cast(tok AS BIGINT) BETWEEN -2147483648 AND 4294967295
+            THEN try_cast(tok AS BIGINT) & 4294967295
+        WHEN regexp_full_match(tok, '0X[0-9A-F]{1,8}') THEN try_cast(tok AS BIGINT)
+        ELSE list_filter(rd_uac_table(), lambda f: f.name = tok)[1].bit
+    END;
+
+-- The bits of a value: NULL when any token is not a number or a flag name.
+CREATE OR REPLACE MACRO rd_uac_list(v) AS
+    list_transform(
+        list_filter(string_split_regex(upper(rd_strip(v)), '[\s|,+;]+'), lambda s: s <> ''),
+        lambda s: rd_uac_token(s));
+CREATE OR REPLACE MACRO rd_uac_fold(bits) AS
+    CASE WHEN len(bits) = 0 OR list_count(bits) < len(bits) THEN NULL
+         ELSE list_aggregate(bits, 'bit_or') END;
+CREATE OR REPLACE MACRO rd_uac_bits(v) AS rd_uac_fold(rd_uac_list(v));
+
+CREATE OR REPLACE MACRO rd_uac_names(bits) AS
+    CASE WHEN bits = 0 THEN 'NONE' ELSE
+    array_to_string(
+        list_transform(list_filter(rd_uac_table(), lambda f: (bits & f.bit) <> 0), lambda f: f.name)
+        || CASE WHEN (bits & ~CAST(list_aggregate(list_transform(rd_uac_table(), lambda f: f.bit),
+                                                  'bit_or') AS BIGINT)) <> 0
+                THEN ['0x' || lower(hex(bits & ~CAST(list_aggregate(
+                         list_transform(rd_uac_table(), lambda f: f.bit), 'bit_or') AS BIGINT)))]
+                ELSE [] END,
+        '|')
+    END;
+
+CREATE OR REPLACE MACRO rd_uac_flags(v) AS
+    CASE
+        WHEN rd_blank(v) THEN NULL
+        WHEN rd_uac_bits(v) IS NULL THEN rd_nfc(rd_strip(v))
+        ELSE rd_uac_names(rd_uac_bits(v))
+    END;
 
 -- dn: RFC 4514 canonical form.
 -- 1. Escaped special characters (\, or \2c, \+ or \2b, ...) become private-use
@@ -126,6 +190,24 @@ CREATE OR REPLACE MACRO rd_dn_final(v) AS
     CASE WHEN rd_dn_plain(v) THEN nullif(rd_fold(rd_strip(v)), '')
          ELSE replace(rd_dn(v), chr(57352), ' ') END;
 
+-- Is value v a privileged group (recondiff/plan/privileged.py; docs/config.md,
+-- privileged_groups)? A DN matches a DN of `dns` (both as dn), or its first RDN's
+-- value matches a name of `names` (case-folded, trimmed); a value that is no DN
+-- (no '=') matches a name itself.
+CREATE OR REPLACE MACRO rd_first_rdn_value(n) AS
+    replace(replace(replace(
+        regexp_extract(n, '^[^=,]*=((?:[^,\\]|\\.)*)', 1),
+        '\,', ','), '\+', '+'), '\\', '\');
+CREATE OR REPLACE MACRO rd_privileged(v, names, dns) AS coalesce(
+    CASE
+        WHEN rd_blank(v) THEN false
+        WHEN contains(v, '=') THEN
+            list_contains(list_transform(dns, lambda d: rd_dn_final(d)), rd_dn_final(v))
+            OR list_contains(list_transform(names, lambda n: rd_casefold_trim(n)),
+                             rd_casefold_trim(rd_first_rdn_value(rd_dn_final(v))))
+        ELSE list_contains(list_transform(names, lambda n: rd_casefold_trim(n)), rd_casefold_trim(v))
+    END, false);
+
 -- Set kinds: normalise each value, drop no-values (list_distinct drops NULLs),
 -- sort and de-duplicate; an empty set is no value.
 CREATE OR REPLACE MACRO rd_setof(l) AS
@@ -147,6 +229,7 @@ CREATE OR REPLACE MACRO rd_norm(v, kind) AS
         WHEN 'boolean' THEN rd_boolean(v)
         WHEN 'date' THEN rd_date(v)
         WHEN 'timestamp' THEN rd_timestamp(v)
+        WHEN 'uac_flags' THEN rd_uac_flags(v)
         WHEN 'set' THEN rd_exact(v)
         WHEN 'casefold_set' THEN rd_casefold_trim(v)
         WHEN 'dn_set' THEN rd_dn_final(v)

@@ -175,6 +175,8 @@ def _endpoint(file: Path, raw: Any) -> EndpointConfig:
         kind=s.choice("kind", ENDPOINT_KINDS, "ldap") or "ldap",
         create_dn=s.string("create_dn"),
         create_object_class=s.strings("create_object_class") or (),
+        privileged_groups=_privileged_groups(file, s),
+        privileged_alerts=s.boolean("privileged_alerts", True),
     )
     raw_disable = s.table("disable")
     source = _source(file, "endpoint", s)
@@ -190,6 +192,18 @@ def _endpoint(file: Path, raw: Any) -> EndpointConfig:
     if endpoint.create_dn is not None:
         _check_create_dn(file, endpoint.create_dn)
     return endpoint
+
+
+def _privileged_groups(file: Path, s: Section) -> tuple[str, ...]:
+    """``privileged_groups``: group CNs or DNs, none blank."""
+    groups = s.strings("privileged_groups") or ()
+    for i, group in enumerate(groups, 1):
+        if not group.strip():
+            raise ConfigError(
+                f"{file}: [endpoint] privileged_groups #{i} is blank; "
+                "name a group by its CN (Tier0 Admins) or its DN"
+            )
+    return tuple(g.strip() for g in groups)
 
 
 def _repository(file: Path, raw: Any) -> RepositoryConfig:

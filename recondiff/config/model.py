@@ -43,10 +43,24 @@ class EndpointConfig:
     disable: DisableConfig = DisableConfig("openldap")
     create_dn: str | None = None
     create_object_class: tuple[str, ...] = ()
+    # privileged groups held outside the identity system raise alerts (docs/config.md):
+    # AD's well-known ones with kind = "ad", plus these (a group's CN or full DN)
+    privileged_groups: tuple[str, ...] = ()
+    privileged_alerts: bool = True
     # [endpoint.source]: a live directory to explore (docs/explore.md); without a
     # `snapshot` key, compare writes the explored one under OUTDIR and points here
     source: SourceConfig | None = None
     snapshot_from_source: bool = False
+
+    def privileged_attributes(self) -> tuple[str, ...]:
+        """The attributes the default privileged alerts read from the snapshot even
+        when no [[attribute]] maps them (recondiff/plan/privileged.py): an explore
+        must read them too (docs/config.md, "Privileged groups")."""
+        if not self.privileged_alerts:
+            return ()
+        if self.kind == "ad":
+            return ("memberOf", "adminCount")
+        return ("memberOf",) if self.privileged_groups else ()
 
 
 @dataclass(frozen=True)

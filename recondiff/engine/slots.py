@@ -31,6 +31,7 @@ ELEMENT_MACRO = {
     "boolean": "rd_boolean",
     "date": "rd_date",
     "timestamp": "rd_timestamp",
+    "uac_flags": "rd_uac_flags",
     "set": "rd_exact",
     "casefold_set": "rd_casefold_trim",
     "dn_set": "rd_dn_final",

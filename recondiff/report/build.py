@@ -21,8 +21,9 @@ from recondiff.engine.slots import Column, list_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
+from recondiff.plan.privileged import privileged
 from recondiff.report.values import REPORT_FORMAT, cyclic_gc_paused, shown
-from recondiff.vocabulary import SET_KINDS, SITUATIONS
+from recondiff.vocabulary import ADMIN_COUNT_ALERT, PRIVILEGED_GROUP_ALERT, SET_KINDS, SITUATIONS
 
 TOP = 10
 TOP_SEGMENTS = 12
@@ -209,7 +210,9 @@ class ReportBuilder:
     ) -> tuple[list[dict[str, Any]], list[int]]:
         """Alert rule matches (from the plan's events) and unmatched accounts holding a
         value an alerting pattern matches. Returns them and the records they name."""
-        alerts = self._rule_alerts(params, plan) + self._unmatched_alerts(params)
+        unmatched = self._unmatched_alerts(params)
+        alerts = (self._rule_alerts(params, plan) + unmatched
+                  + self._default_alerts(params, unmatched))
         rows = [a["_detail"] for a in alerts if a["_detail"] is not None]
         return alerts, rows
 
@@ -269,6 +272,63 @@ class ReportBuilder:
             }
             for h in held
         ]
+
+    def _default_alerts(
+        self, params: dict[str, Any], rule_alerts: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Accounts no live identity owns holding a privileged group or adminCount = 1
+        (recondiff/plan/privileged.py), but for those an alert rule already names."""
+        defaults = privileged(self.cfg)
+        if defaults is None:
+            return []
+        group_columns = self._group_columns(defaults.group_attrs)
+        admin_count = self.ep_columns.get("admincount") if defaults.admin_count else None
+        if not group_columns and admin_count is None:
+            return []
+        held = fetch_dicts(
+            self.step(
+                "report/privileged_default",
+                params | defaults.params() | {
+                    "group_columns": len(group_columns),
+                    "admin_count": admin_count is not None,
+                },
+                groups=list_of([c.values() for c in group_columns], "VARCHAR[]"),
+                admin_count=admin_count.text() if admin_count else "CAST(NULL AS VARCHAR)",
+            )
+        )
+        named = {(a["_detail"], (a["attribute"] or "").lower()) for a in rule_alerts}
+        keys = self._keys_of(params, [int(h["ep_row"]) for h in held])
+        alerts = []
+        for h in held:
+            column = group_columns[h["col"] - 1] if h["col"] else admin_count
+            assert column is not None
+            if (int(h["ep_row"]), column.name.lower()) in named:
+                continue
+            text = PRIVILEGED_GROUP_ALERT if h["col"] else ADMIN_COUNT_ALERT
+            owner = ("an account no identity owns" if h["situation"] == "unmatched"
+                     else "an account whose identity is deleted")
+            alerts.append({
+                "kind": "privileged_unmatched",
+                "text": f"{text} ({owner})",
+                "situation": h["situation"],
+                "endpoint_key": keys.get(int(h["ep_row"])),
+                "identity_key": None,
+                "attribute": column.name,
+                "value": h["value"],
+                "event_id": None,
+                "_detail": int(h["ep_row"]),
+            })
+        return alerts
+
+    def _group_columns(self, group_attrs: list[int]) -> list[Column]:
+        """The endpoint's group columns: memberOf and the mapped group attributes."""
+        names = ["memberof"] + [self.cfg.attributes[i - 1].endpoint.lower() for i in group_attrs]
+        columns: list[Column] = []
+        for name in dict.fromkeys(names):
+            column = self.ep_columns.get(name)
+            if column is not None and column not in columns:
+                columns.append(column)
+        return columns
 
     def _key_rows(self, params: dict[str, Any], keys: list[str]) -> dict[str, int]:
         """Endpoint key -> record, for the linked/correlated accounts alerts name."""

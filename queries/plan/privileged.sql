@@ -1,0 +1,35 @@
+-- Action plan, step 1a': the default privileged-group alerts (recondiff/plan/privileged.py,
+-- docs/config.md privileged_groups), run after plan/drift_rules (or drift_no_rules)
+-- when they are on. A drift row gets the alert when it is
+--   * 'added' (on the endpoint, not in the repository) on a group attribute
+--     ($group_attrs) and its value is a privileged group (rd_privileged), or
+--   * on an adminCount attribute ($admin_count_attrs), 1 on the endpoint and not 1
+--     in the repository.
+-- plan_drift_hit keeps each row's rule (response and alert); a rule's alert wins,
+-- and a row no rule decides gets the alert with no response (plan/drift.sql then
+-- takes the attribute's on_drift, as before). A row the default alert marks whose
+-- response would be do_nothing (a rule without alert, or on_drift) is held for
+-- review instead: a do_nothing row has no event, and the alert would be lost.
+CREATE OR REPLACE TEMP TABLE plan_drift_hit AS
+WITH privileged AS (
+    SELECT d.rowid AS drift_id,
+           CASE WHEN list_contains($group_attrs::INTEGER[], d.attr_idx) THEN $group_alert
+                ELSE $admin_count_alert END AS alert
+    FROM drift d
+    WHERE (list_contains($group_attrs::INTEGER[], d.attr_idx) AND d.kind = 'added'
+           AND rd_privileged(d.endpoint_value, $privileged_names::VARCHAR[],
+                             $privileged_dns::VARCHAR[]))
+       OR (list_contains($admin_count_attrs::INTEGER[], d.attr_idx)
+           AND rd_integer(d.endpoint_value) = '1'
+           AND rd_integer(d.repository_value) IS DISTINCT FROM '1')
+)
+SELECT coalesce(h.drift_id, p.drift_id) AS drift_id,
+       {'response': CASE WHEN h.hit.alert IS NULL AND p.alert IS NOT NULL
+                              AND coalesce(h.hit.response,
+                                           (CAST($on_drift AS VARCHAR[]))[d.attr_idx])
+                                  = 'do_nothing'
+                         THEN 'review' ELSE h.hit.response END,
+        'alert': coalesce(h.hit.alert, p.alert)} AS hit
+FROM plan_drift_hit h
+FULL JOIN privileged p ON p.drift_id = h.drift_id
+LEFT JOIN drift d ON d.rowid = coalesce(h.drift_id, p.drift_id);

@@ -1,0 +1,87 @@
+"""Privileged groups held outside the identity system raise alerts by default
+(docs/config.md, ``privileged_groups``; docs/plan.md, Alerts).
+
+With ``[endpoint] kind = "ad"``, AD's well-known privileged groups
+(:data:`recondiff.vocabulary.PRIVILEGED_GROUPS`) and ``adminCount = 1`` alert
+unless ``privileged_alerts = false``; ``privileged_groups`` adds groups (for any
+kind). An alert is raised for:
+
+* a drift row ``added`` (on the endpoint, not in the repository) of a group
+  attribute (an ``[[attribute]]`` whose endpoint attribute is ``memberOf`` or that
+  has ``membership``, under a set compare kind) whose value is a privileged group;
+* with kind ``ad``, a drift row of an ``[[attribute]]`` mapping ``adminCount``
+  whose endpoint value is 1 and whose repository value is not;
+* an account no live identity owns (``unmatched`` or ``deleted_in_repository``)
+  whose ``memberOf`` holds a privileged group or (kind ``ad``) whose ``adminCount``
+  is 1, read from the snapshot whether mapped or not (the report's alerts).
+
+A drift row's alert from an ``[[attribute.rule]]`` wins; the default adds an alert
+to a row and keeps its response, but for ``do_nothing``, which becomes ``review``
+(a ``do_nothing`` row has no event, and the alert would be lost).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from recondiff.config.model import Config
+from recondiff.vocabulary import (
+    ADMIN_COUNT_ALERT,
+    PRIVILEGED_GROUP_ALERT,
+    PRIVILEGED_GROUPS,
+    SET_KINDS,
+    attribute_type,
+)
+
+
+@dataclass(frozen=True)
+class Privileged:
+    """What the default alerts look for: group names (CNs) and DNs, and the
+    ``[[attribute]]``s (1-based) whose drift they read."""
+
+    names: list[str]
+    dns: list[str]
+    group_attrs: list[int]
+    admin_count_attrs: list[int]
+    admin_count: bool  # kind = "ad": adminCount = 1 alerts too
+
+    def params(self) -> dict[str, Any]:
+        """The parameters of plan/privileged.sql and report/privileged_default.sql."""
+        return {
+            "privileged_names": self.names,
+            "privileged_dns": self.dns,
+            "group_attrs": self.group_attrs,
+            "admin_count_attrs": self.admin_count_attrs,
+            "group_alert": PRIVILEGED_GROUP_ALERT,
+            "admin_count_alert": ADMIN_COUNT_ALERT,
+        }
+
+
+def privileged(cfg: Config) -> Privileged | None:
+    """The default alerts of ``cfg``; None when they are off or there is nothing to
+    look for (no group listed and not AD)."""
+    endpoint = cfg.endpoint
+    if not endpoint.privileged_alerts:
+        return None
+    ad = endpoint.kind == "ad"
+    groups = (PRIVILEGED_GROUPS if ad else ()) + endpoint.privileged_groups
+    if not groups and not ad:
+        return None
+    group_attrs = [
+        i
+        for i, a in enumerate(cfg.attributes, 1)
+        if a.compare in SET_KINDS
+        and (a.membership is not None or attribute_type(a.endpoint) == "memberof")
+    ]
+    admin_count_attrs = [
+        i for i, a in enumerate(cfg.attributes, 1)
+        if ad and attribute_type(a.endpoint) == "admincount"
+    ]
+    return Privileged(
+        names=[g for g in groups if "=" not in g],
+        dns=[g for g in groups if "=" in g],
+        group_attrs=group_attrs,
+        admin_count_attrs=admin_count_attrs,
+        admin_count=ad,
+    )

@@ -497,6 +497,12 @@ def test_an_ad_config_asks_for_the_guid_and_account_control(tmp_path: Path) -> N
     (tmp_path / "recondiff.toml").write_text(text, encoding="utf-8")
     needed = needed_attributes(load_config(tmp_path / "recondiff.toml"), "endpoint")
     assert {"objectGUID", "userAccountControl", "uid", "memberOf", "adminCount"} <= set(needed)
+    assert "msDS-User-Account-Control-Computed" in needed  # AD's lockout bit lives there
+    (tmp_path / "recondiff.toml").write_text(
+        text.replace('kind = "ad"\n', 'kind = "ad"\nprivileged_alerts = false\n'), encoding="utf-8"
+    )
+    needed = needed_attributes(load_config(tmp_path / "recondiff.toml"), "endpoint")
+    assert "adminCount" not in needed  # read only for the alerts
 
 
 def test_a_recorded_mark_later_than_its_explore_is_clamped_with_a_warning(

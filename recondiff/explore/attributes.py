@@ -14,9 +14,8 @@ from recondiff.config.load import Config, dn_placeholders
 UUID_ATTRIBUTES = ("entryUUID", "objectGUID")
 # What tells a locked or disabled account (plan/build.py, plan/checks.py)
 LOCK_ATTRIBUTES = ("pwdAccountLockedTime", "userAccountControl")
-# What AD's privileged-group alerts read (issue 17 point 4): the groups held, and
-# adminCount = 1 (an account AdminSDHolder protects)
-PRIVILEGE_ATTRIBUTES = ("memberOf", "adminCount")
+# AD keeps the lockout bit only in this constructed attribute (ingest/ad.py's uac_locked_out)
+AD_ACCOUNT_CONTROL = ("msDS-User-Account-Control-Computed",)
 
 
 def needed_attributes(cfg: Config, side: str) -> list[str]:
@@ -24,8 +23,8 @@ def needed_attributes(cfg: Config, side: str) -> list[str]:
     once (case-insensitively, as first named): ``dn``, the key, the compared and
     correlation attributes, the columns the scope and ``*_sql`` expressions read,
     and any the source adds (``attributes``). The endpoint adds what the plan and
-    apply use (the disable attribute, entryUUID/objectGUID, the lock attributes;
-    on AD memberOf and adminCount for the privileged-group alerts);
+    apply use (the disable attribute, entryUUID/objectGUID, the lock attributes,
+    what the privileged-group alerts read; on AD the computed account control);
     the repository adds its
     link and status columns and the ``create_dn`` placeholders."""
     if side == "endpoint":
@@ -49,8 +48,9 @@ def _endpoint(cfg: Config) -> list[str]:
     if ep.disable.attribute:
         names.append(ep.disable.attribute)
     names += [*UUID_ATTRIBUTES, *LOCK_ATTRIBUTES]
-    if ep.kind == "ad" and getattr(ep, "privileged_alerts", True):
-        names += PRIVILEGE_ATTRIBUTES  # AD's privileged-group alerts, on by default
+    names += ep.privileged_attributes()  # the default privileged-group alerts (memberOf, ...)
+    if ep.kind == "ad":
+        names += AD_ACCOUNT_CONTROL
     # modifyTimestamp / uSNChanged, the high-water mark of incremental runs, are
     # asked for by the reader itself (ingest/ldap_read.py) and not kept as columns
     return names

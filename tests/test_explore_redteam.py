@@ -701,3 +701,15 @@ def test_a_snapshots_path_that_is_a_file_is_refused_and_kept(
     assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
     assert (out / "snapshots").read_text() == "mine" and os.listdir(out) == ["snapshots"]
     assert server.searches == 0
+
+
+def test_a_time_limit_exceeded_is_one_line_not_a_short_snapshot(
+    hostile: Callable[..., Hostile], tmp_path: Path
+) -> None:
+    """timeLimitExceeded (3) after some entries: slapd's limits are whole seconds and
+    a search of the test directory never lasts one, so a server sends it here. The
+    entries before it must not pass for a whole directory (issue 17 point 1)."""
+    server = hostile(lambda m, n: [person(m, "a"), person(m, "b"), done(m, 3, "time limit")])
+    out = tmp_path / "snap" / "out.parquet"
+    text = assert_one_line_and_nothing_left(attempt(server, out, time_limit=1), out)
+    assert "time limit" in text.lower(), text

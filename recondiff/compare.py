@@ -69,8 +69,9 @@ from recondiff.history import (
 )
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
-from recondiff.plan.file import PLAN_FILE, Plan, PlanWriter, Sign
+from recondiff.plan.file import PLAN_FILE, Plan, Sign
 from recondiff.plan.findings import Harvested, harvest
+from recondiff.plan.writer import PlanWriter
 from recondiff.report.build import ReportBuilder
 from recondiff.report.render import render_html
 

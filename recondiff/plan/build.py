@@ -120,7 +120,7 @@ class Planner:
     ) -> tuple[Plan, Iterator[Any]]:
         """The plan's header and its events, as lists of rows of their JSON
         lines and counted fields (a plan of half a million events is never all
-        in memory; :meth:`recondiff.plan.file.PlanWriter.add_batch` writes them as they
+        in memory; :meth:`recondiff.plan.writer.PlanWriter.add_batch` writes them as they
         come). DuckDB builds each event's canonical JSON line
         (queries/plan/events.sql): building them in Python was far slower.
 

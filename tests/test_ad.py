@@ -462,3 +462,14 @@ def test_config_reads_the_keys(tmp_path: Path) -> None:
     assert on.privileged_attributes() == ("memberOf", "adminCount")
     assert replace(on, kind="openldap").privileged_attributes() == ("memberOf",)
     assert replace(on, kind="openldap", privileged_groups=()).privileged_attributes() == ()
+
+
+def test_leap_second_and_sid_authority_edges() -> None:
+    # a leap second (23:59:60 UTC, also through an offset) is written 23:59:59
+    assert ad.decode_values("whenChanged", [b"20161231235960Z", b"20170101005960+0100"]) == [
+        "2016-12-31T23:59:59Z", "2016-12-31T23:59:59Z"]
+    # an offset at its limits still applies
+    assert ad.decode_values("whenChanged", [b"20240115103000-2359"]) == ["2024-01-16T10:29:00Z"]
+    # an authority under 2^32 stays decimal (MS-DTYP 2.4.2.1)
+    raw = bytes.fromhex("010100 00ffffffff 07000000".replace(" ", ""))
+    assert ad.decode_values("objectSid", [raw]) == ["S-1-4294967295-7"]

@@ -44,6 +44,7 @@ _EPOCH_1601 = datetime(1601, 1, 1, tzinfo=UTC)
 _GENERALIZED = re.compile(
     r"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:[.,](\d{1,7}))?(Z|[+-]\d{4})?"
 )
+_UAC_NUMBER = re.compile(r"-?[0-9]{1,10}|0[xX][0-9A-Fa-f]{1,8}")
 _RANGE = re.compile(r"range=(\d+)-(\d+|\*)", re.IGNORECASE)
 MAX_RANGE_REQUESTS = 100_000
 """Ranged retrieval stops with an error after this many requests for one value
@@ -90,7 +91,9 @@ def sid_text(name: str, value: bytes) -> str:
         )
     authority = int.from_bytes(value[2:8], "big")
     subs = [int.from_bytes(value[i : i + 4], "little") for i in range(8, len(value), 4)]
-    return "-".join(["S-1", str(authority), *map(str, subs)])
+    # MS-DTYP 2.4.2.1: an authority of 2^32 or more is "0x" and 12 hex digits
+    written = str(authority) if authority < 2**32 else f"0x{authority:012X}"
+    return "-".join(["S-1", written, *map(str, subs)])
 
 
 def _ascii(name: str, value: bytes) -> str:
@@ -128,7 +131,10 @@ def filetime_text(text: str) -> str:
 
 def generalized_time_text(text: str) -> str:
     """A GeneralizedTime (``20240115103000.0Z``, or with an offset ``+0200``) as ISO
-    8601 UTC; text that is none stays as it is."""
+    8601 UTC; text that is none stays as it is: an impossible date or time, an offset
+    whose hour is over 23 or minute over 59 (RFC 4517 3.3.13), or a second 60 that is
+    not a leap second (23:59:60 UTC). A leap second is written 23:59:59 (ISO 8601 UTC
+    here has no second 60, nor have the date and timestamp kinds)."""
     m = _GENERALIZED.fullmatch(text)
     if m is None:
         return text
@@ -139,12 +145,16 @@ def generalized_time_text(text: str) -> str:
     except ValueError:
         return text
     if zone != "Z":
+        if int(zone[1:3]) > 23 or int(zone[3:5]) > 59:
+            return text
         sign = 1 if zone[0] == "+" else -1
         offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5]))
         try:
             moment -= sign * offset
         except OverflowError:
             return text
+    if second == 60 and (moment.hour, moment.minute) != (23, 59):
+        return text
     return _iso(moment, m.group(7) or "")
 
 
@@ -157,10 +167,11 @@ def uac_flags(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    try:
-        number = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
-    except ValueError:
+    # what rd_uac_token (queries/macros/kinds.sql) reads as a number, ASCII digits
+    # only: int() alone would also read "1_026" and other scripts' digits
+    if _UAC_NUMBER.fullmatch(text) is None:
         return None
+    number = int(text, 16) if text.lower().startswith("0x") else int(text, 10)
     if not -(2**31) <= number < 2**32:
         return None
     return number & 0xFFFFFFFF

@@ -198,15 +198,25 @@ CREATE OR REPLACE MACRO rd_first_rdn_value(n) AS
     replace(replace(replace(
         regexp_extract(n, '^[^=,]*=((?:[^,\\]|\\.)*)', 1),
         '\,', ','), '\+', '+'), '\\', '\');
-CREATE OR REPLACE MACRO rd_privileged(v, names, dns) AS coalesce(
+-- rd_privileged_norm takes `names` already rd_casefold_trim'd and `dns` already
+-- rd_dn_final'd (plan/privileged.sql and report/privileged_default.sql normalise the
+-- configured lists once): rd_dn_final inside a lambda over the list, or nested in
+-- rd_casefold_trim, made DuckDB spend seconds planning each use (benchmarks/NOTES.md).
+-- The one-element list_transform binds rd_dn_final(v) once, as a let would.
+CREATE OR REPLACE MACRO rd_privileged_norm(v, names, dns) AS coalesce(
     CASE
         WHEN rd_blank(v) THEN false
-        WHEN contains(v, '=') THEN
-            list_contains(list_transform(dns, lambda d: rd_dn_final(d)), rd_dn_final(v))
-            OR list_contains(list_transform(names, lambda n: rd_casefold_trim(n)),
-                             rd_casefold_trim(rd_first_rdn_value(rd_dn_final(v))))
-        ELSE list_contains(list_transform(names, lambda n: rd_casefold_trim(n)), rd_casefold_trim(v))
+        WHEN contains(v, '=') THEN list_transform([rd_dn_final(v)], lambda f:
+            list_contains(dns, f)
+            OR list_contains(names, rd_casefold_trim(rd_first_rdn_value(f))))[1]
+        ELSE list_contains(names, rd_casefold_trim(v))
     END, false);
+CREATE OR REPLACE MACRO rd_privileged_names(names) AS
+    list_transform(names, lambda n: rd_casefold_trim(n));
+CREATE OR REPLACE MACRO rd_privileged_dns(dns) AS
+    list_transform(dns, lambda d: rd_dn_final(d));
+CREATE OR REPLACE MACRO rd_privileged(v, names, dns) AS
+    rd_privileged_norm(v, rd_privileged_names(names), rd_privileged_dns(dns));
 
 -- Set kinds: normalise each value, drop no-values (list_distinct drops NULLs),
 -- sort and de-duplicate; an empty set is no value.

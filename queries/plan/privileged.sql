@@ -11,14 +11,17 @@
 -- response would be do_nothing (a rule without alert, or on_drift) is held for
 -- review instead: a do_nothing row has no event, and the alert would be lost.
 CREATE OR REPLACE TEMP TABLE plan_drift_hit AS
-WITH privileged AS (
+WITH lists AS MATERIALIZED (
+    SELECT rd_privileged_names($privileged_names::VARCHAR[]) AS names,
+           rd_privileged_dns($privileged_dns::VARCHAR[]) AS dns
+),
+privileged AS (
     SELECT d.rowid AS drift_id,
            CASE WHEN list_contains($group_attrs::INTEGER[], d.attr_idx) THEN $group_alert
                 ELSE $admin_count_alert END AS alert
-    FROM drift d
+    FROM drift d CROSS JOIN lists l
     WHERE (list_contains($group_attrs::INTEGER[], d.attr_idx) AND d.kind = 'added'
-           AND rd_privileged(d.endpoint_value, $privileged_names::VARCHAR[],
-                             $privileged_dns::VARCHAR[]))
+           AND rd_privileged_norm(d.endpoint_value, l.names, l.dns))
        OR (list_contains($admin_count_attrs::INTEGER[], d.attr_idx)
            AND rd_integer(d.endpoint_value) = '1'
            AND rd_integer(d.repository_value) IS DISTINCT FROM '1')

@@ -5,7 +5,11 @@
 -- attributes, read from the snapshot whether mapped or not), or with adminCount = 1
 -- ({{admin_count}}: the adminCount column, or NULL). col names the group column
 -- (1-based), 0 adminCount; value lists the privileged groups held.
-WITH s AS (
+WITH lists AS MATERIALIZED (
+    SELECT rd_privileged_names($privileged_names::VARCHAR[]) AS names,
+           rd_privileged_dns($privileged_dns::VARCHAR[]) AS dns
+),
+s AS (
     SELECT endpoint_record - 1 AS file_row, situation
     FROM read_parquet($situations_parquet)
     WHERE situation IN ('unmatched', 'deleted_in_repository')
@@ -23,8 +27,8 @@ held AS (
 ),
 found AS (
     SELECT ep_row, file_row, col, string_agg(DISTINCT value, '; ' ORDER BY value) AS value
-    FROM held
-    WHERE rd_privileged(value, $privileged_names::VARCHAR[], $privileged_dns::VARCHAR[])
+    FROM held CROSS JOIN lists l
+    WHERE rd_privileged_norm(value, l.names, l.dns)
     GROUP BY ep_row, file_row, col
     UNION ALL
     SELECT ep_row, file_row, 0, admin_count

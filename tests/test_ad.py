@@ -419,6 +419,42 @@ def test_admin_count_mapped_alerts_when_the_repository_says_no_admin(tmp_path: P
     assert {e["alert"] for e in plan["events"] if e["alert"]} == {ADMIN_COUNT_ALERT}
 
 
+def test_primary_group_id_mapped_alerts_like_a_group(tmp_path: Path) -> None:
+    """primaryGroupID 512 (Domain Admins) is a membership memberOf never lists."""
+    mapping = ('\n[[attribute]]\nendpoint = "primaryGroupID"\nrepository = "primaryGroupID"\n'
+               'compare = "integer"\n')
+    extra = {"u1": {"primaryGroupID": "512", "repo_primaryGroupID": "512"},
+             "u2": {"primaryGroupID": "512", "repo_primaryGroupID": "513"},
+             "u3": {"primaryGroupID": "519"},
+             "u4": {"primaryGroupID": "513", "repo_primaryGroupID": "512"},
+             "u5": {"primaryGroupID": "0516", "repo_primaryGroupID": "1"}}
+    plan, _, _ = _run(tmp_path, {k: [STAFF] for k in extra}, attributes=mapping,
+                      extra_columns=extra)
+    alerted = sorted(e["object"]["key"] for e in plan["events"] if e["alert"])
+    assert alerted == ["u2", "u3", "u5"]
+    assert {e["alert"] for e in plan["events"] if e["alert"]} == {PRIVILEGED_GROUP_ALERT}
+
+
+def test_accounts_neither_linked_nor_correlated_alert_in_the_report(tmp_path: Path) -> None:
+    """duplicate_key (and collision, ambiguous, excluded) has no drift: the report reads
+    its snapshot groups and primaryGroupID, and names its situation."""
+    members = {"dup": [STAFF]}
+    _run(tmp_path, members, unowned={"pg": [STAFF]},
+         extra_columns={"pg": {"primaryGroupID": "512"}, "dup": {"primaryGroupID": "513"}})
+    ep = tmp_path / "endpoint.csv"
+    lines = ep.read_text("utf-8").splitlines()
+    lines.append(f'dup,512,"{STAFF};{ADMINS}",513')
+    ep.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    compare(tmp_path / "recondiff.toml", tmp_path / "out2")
+    report = json.loads((tmp_path / "out2" / "report.json").read_text("utf-8"))
+    got = sorted((a["endpoint_key"], a["situation"], a["attribute"], a["value"])
+                 for a in report["alerts"])
+    assert got == [("dup", "duplicate_key", "memberOf", ADMINS),
+                   ("pg", "unmatched", "primaryGroupID", "512")]
+    texts = {a["endpoint_key"]: a["text"] for a in report["alerts"]}
+    assert "key another account also has" in texts["dup"]
+
+
 def test_not_ad_has_no_default_list(tmp_path: Path) -> None:
     members = {"u1": [STAFF, ADMINS]}
     (tmp_path / "a").mkdir()
@@ -459,7 +495,7 @@ def test_config_reads_the_keys(tmp_path: Path) -> None:
     assert cfg.endpoint.privileged_alerts is False
     assert cfg.endpoint.privileged_attributes() == ()
     on = replace(cfg.endpoint, privileged_alerts=True)
-    assert on.privileged_attributes() == ("memberOf", "adminCount")
+    assert on.privileged_attributes() == ("memberOf", "adminCount", "primaryGroupID")
     assert replace(on, kind="openldap").privileged_attributes() == ("memberOf",)
     assert replace(on, kind="openldap", privileged_groups=()).privileged_attributes() == ()
 

@@ -395,20 +395,12 @@ def test_non_english_domain_admins_alerts(
     assert "german" in _alerted(mixed[0])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "primaryGroupID = 512 makes an account a Domain Admin without memberOf listing it "
-    "(a known AD persistence trick); neither the drift nor the unowned-account alerts "
-    "read primaryGroupID"))
 def test_primary_group_domain_admins_alerts(
     mixed: tuple[dict[str, Any], dict[str, Any], Path],
 ) -> None:
     assert "pgid" in [a["endpoint_key"] for a in mixed[1]["alerts"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an account whose key another entry also has (duplicate_key: do_nothing, no event) "
-    "holding Domain Admins raises no alert: report/privileged_default.sql reads only "
-    "unmatched and deleted_in_repository; a copied employee key hides a DA account"))
 def test_duplicate_key_account_holding_domain_admins_alerts(
     mixed: tuple[dict[str, Any], dict[str, Any], Path],
 ) -> None:

@@ -4,7 +4,10 @@
 --   * 'added' (on the endpoint, not in the repository) on a group attribute
 --     ($group_attrs) and its value is a privileged group (rd_privileged), or
 --   * on an adminCount attribute ($admin_count_attrs), 1 on the endpoint and not 1
---     in the repository.
+--     in the repository, or
+--   * on a primaryGroupID attribute ($primary_group_attrs), a privileged group's RID
+--     ($primary_group_rids) on the endpoint and another value in the repository
+--     (the group alert: a primary group is a membership memberOf never lists).
 -- plan_drift_hit keeps each row's rule (response and alert); a rule's alert wins,
 -- and a row no rule decides gets the alert with no response (plan/drift.sql then
 -- takes the attribute's on_drift, as before). A row the default alert marks whose
@@ -17,14 +20,17 @@ WITH lists AS MATERIALIZED (
 ),
 privileged AS (
     SELECT d.rowid AS drift_id,
-           CASE WHEN list_contains($group_attrs::INTEGER[], d.attr_idx) THEN $group_alert
-                ELSE $admin_count_alert END AS alert
+           CASE WHEN list_contains($admin_count_attrs::INTEGER[], d.attr_idx)
+                THEN $admin_count_alert ELSE $group_alert END AS alert
     FROM drift d CROSS JOIN lists l
     WHERE (list_contains($group_attrs::INTEGER[], d.attr_idx) AND d.kind = 'added'
            AND rd_privileged_norm(d.endpoint_value, l.names, l.dns))
        OR (list_contains($admin_count_attrs::INTEGER[], d.attr_idx)
            AND rd_integer(d.endpoint_value) = '1'
            AND rd_integer(d.repository_value) IS DISTINCT FROM '1')
+       OR (list_contains($primary_group_attrs::INTEGER[], d.attr_idx)
+           AND list_contains($primary_group_rids::VARCHAR[], rd_integer(d.endpoint_value))
+           AND rd_integer(d.repository_value) IS DISTINCT FROM rd_integer(d.endpoint_value))
 )
 SELECT coalesce(h.drift_id, p.drift_id) AS drift_id,
        {'response': CASE WHEN h.hit.alert IS NULL AND p.alert IS NOT NULL

@@ -59,7 +59,7 @@ class EndpointConfig:
         if not self.privileged_alerts:
             return ()
         if self.kind == "ad":
-            return ("memberOf", "adminCount")
+            return ("memberOf", "adminCount", "primaryGroupID")
         return ("memberOf",) if self.privileged_groups else ()
 
 

@@ -11,9 +11,14 @@ kind). An alert is raised for:
   has ``membership``, under a set compare kind) whose value is a privileged group;
 * with kind ``ad``, a drift row of an ``[[attribute]]`` mapping ``adminCount``
   whose endpoint value is 1 and whose repository value is not;
-* an account no live identity owns (``unmatched`` or ``deleted_in_repository``)
-  whose ``memberOf`` holds a privileged group or (kind ``ad``) whose ``adminCount``
-  is 1, read from the snapshot whether mapped or not (the report's alerts).
+* with kind ``ad``, a drift row of an ``[[attribute]]`` mapping ``primaryGroupID``
+  whose endpoint value is a privileged group's RID (:data:`PRIMARY_GROUP_RIDS`:
+  a membership ``memberOf`` never lists) and whose repository value is another;
+* an account that is neither linked nor correlated (no drift is computed for it:
+  ``unmatched``, ``deleted_in_repository``, ``collision``, ``ambiguous``,
+  ``excluded``, ``duplicate_key``) whose ``memberOf`` holds a privileged group or
+  (kind ``ad``) whose ``adminCount`` is 1 or ``primaryGroupID`` a privileged RID,
+  read from the snapshot whether mapped or not (the report's alerts).
 
 A drift row's alert from an ``[[attribute.rule]]`` wins; the default adds an alert
 to a row and keeps its response, but for ``do_nothing``, which becomes ``review``
@@ -34,6 +39,21 @@ from recondiff.vocabulary import (
     attribute_type,
 )
 
+PRIMARY_GROUP_RIDS = ("512", "516", "518", "519")
+"""The RIDs of Domain Admins, Domain Controllers, Schema Admins and Enterprise Admins:
+an account's ``primaryGroupID`` among them is a privileged membership that
+``memberOf`` does not list (AD leaves the primary group out of it)."""
+
+PRIVILEGED_OWNERS = {
+    "unmatched": "an account no identity owns",
+    "deleted_in_repository": "an account whose identity is deleted",
+    "collision": "an account two identities claim",
+    "ambiguous": "an account several identities may own",
+    "excluded": "an account excluded from the compare",
+    "duplicate_key": "an account whose key another account also has",
+}
+"""The report's words for the account of a default alert, by situation."""
+
 
 @dataclass(frozen=True)
 class Privileged:
@@ -44,7 +64,8 @@ class Privileged:
     dns: list[str]
     group_attrs: list[int]
     admin_count_attrs: list[int]
-    admin_count: bool  # kind = "ad": adminCount = 1 alerts too
+    admin_count: bool  # kind = "ad": adminCount = 1 and primaryGroupID alert too
+    primary_group_attrs: list[int]
 
     def params(self) -> dict[str, Any]:
         """The parameters of plan/privileged.sql and report/privileged_default.sql."""
@@ -53,6 +74,8 @@ class Privileged:
             "privileged_dns": self.dns,
             "group_attrs": self.group_attrs,
             "admin_count_attrs": self.admin_count_attrs,
+            "primary_group_attrs": self.primary_group_attrs,
+            "primary_group_rids": list(PRIMARY_GROUP_RIDS),
             "group_alert": PRIVILEGED_GROUP_ALERT,
             "admin_count_alert": ADMIN_COUNT_ALERT,
         }
@@ -78,10 +101,15 @@ def privileged(cfg: Config) -> Privileged | None:
         i for i, a in enumerate(cfg.attributes, 1)
         if ad and attribute_type(a.endpoint) == "admincount"
     ]
+    primary_group_attrs = [
+        i for i, a in enumerate(cfg.attributes, 1)
+        if ad and attribute_type(a.endpoint) == "primarygroupid"
+    ]
     return Privileged(
         names=[g for g in groups if "=" not in g],
         dns=[g for g in groups if "=" in g],
         group_attrs=group_attrs,
         admin_count_attrs=admin_count_attrs,
         admin_count=ad,
+        primary_group_attrs=primary_group_attrs,
     )

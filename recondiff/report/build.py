@@ -21,7 +21,7 @@ from recondiff.engine.slots import Column, list_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
-from recondiff.plan.privileged import privileged
+from recondiff.plan.privileged import PRIVILEGED_OWNERS, privileged
 from recondiff.report.values import REPORT_FORMAT, cyclic_gc_paused, shown
 from recondiff.vocabulary import ADMIN_COUNT_ALERT, PRIVILEGED_GROUP_ALERT, SET_KINDS, SITUATIONS
 
@@ -283,30 +283,34 @@ class ReportBuilder:
             return []
         group_columns = self._group_columns(defaults.group_attrs)
         admin_count = self.ep_columns.get("admincount") if defaults.admin_count else None
-        if not group_columns and admin_count is None:
+        primary_group = (self.ep_columns.get("primarygroupid") if defaults.admin_count
+                         else None)
+        if not group_columns and admin_count is None and primary_group is None:
             return []
         held = fetch_dicts(
             self.step(
                 "report/privileged_default",
                 params | defaults.params() | {
                     "group_columns": len(group_columns),
-                    "admin_count": admin_count is not None,
+                    "admin_count": defaults.admin_count,
                 },
                 groups=list_of([c.values() for c in group_columns], "VARCHAR[]"),
                 admin_count=admin_count.text() if admin_count else "CAST(NULL AS VARCHAR)",
+                primary_group=primary_group.text() if primary_group else "CAST(NULL AS VARCHAR)",
             )
         )
         named = {(a["_detail"], (a["attribute"] or "").lower()) for a in rule_alerts}
         keys = self._keys_of(params, [int(h["ep_row"]) for h in held])
         alerts = []
         for h in held:
-            column = group_columns[h["col"] - 1] if h["col"] else admin_count
+            column = (group_columns[h["col"] - 1] if h["col"] > 0
+                      else admin_count if h["col"] == 0 else primary_group)
             assert column is not None
             if (int(h["ep_row"]), column.name.lower()) in named:
                 continue
-            text = PRIVILEGED_GROUP_ALERT if h["col"] else ADMIN_COUNT_ALERT
-            owner = ("an account no identity owns" if h["situation"] == "unmatched"
-                     else "an account whose identity is deleted")
+            text = ADMIN_COUNT_ALERT if h["col"] == 0 else PRIVILEGED_GROUP_ALERT
+            owner = PRIVILEGED_OWNERS.get(h["situation"], f"an account in situation "
+                                          f"{h['situation']}")
             alerts.append({
                 "kind": "privileged_unmatched",
                 "text": f"{text} ({owner})",

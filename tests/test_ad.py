@@ -226,6 +226,24 @@ def test_ranges_that_never_end_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(asked) == 50
 
 
+def test_ranges_holding_too_many_values_or_bytes_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server can put any number of values in each range: few requests, no memory."""
+
+    def huge(dn: str, attributes: list[str]) -> Mapping[str, list[bytes]]:
+        low = int(attributes[0].split("=")[1].split("-")[0])
+        return {f"member;range={low}-{low + 999}": [b"x" * 100] * 1000}
+
+    first = {"member;range=0-999": [b"x" * 100] * 1000}
+    monkeypatch.setattr(ad, "MAX_RANGED_VALUES", 5_000)
+    with pytest.raises(InputError, match="over 5000 values"):
+        ad.ranged_values(huge, "CN=G", "member", first)
+    monkeypatch.setattr(ad, "MAX_RANGED_VALUES", 10**9)
+    monkeypatch.setattr(ad, "MAX_RANGED_BYTES", 3 << 20)
+    with pytest.raises(InputError, match="3 MiB") as caught:
+        ad.ranged_values(huge, "CN=G", "member", first)
+    assert "\n" not in str(caught.value)
+
+
 # --- the default privileged-group alerts ----------------------------------------------------
 
 STAFF = "CN=Staff,OU=Groups,DC=ex"
@@ -453,6 +471,23 @@ def test_accounts_neither_linked_nor_correlated_alert_in_the_report(tmp_path: Pa
                    ("pg", "unmatched", "primaryGroupID", "512")]
     texts = {a["endpoint_key"]: a["text"] for a in report["alerts"]}
     assert "key another account also has" in texts["dup"]
+
+
+def test_token_groups_match_well_known_groups_by_rid_in_any_language(tmp_path: Path) -> None:
+    """tokenGroups holds the groups' SIDs (transitive, primary group included): a German
+    AD's Domänen-Admins is S-1-5-21-...-512 like any Domain Admins."""
+    mapping = ('\n[[attribute]]\nendpoint = "tokenGroups"\nrepository = "tokenGroups"\n'
+               'compare = "set"\n')
+    extra = {"u1": {"tokenGroups": "S-1-5-21-10-20-30-512"},
+             "u2": {"tokenGroups": "S-1-5-21-10-20-30-513"},
+             "u3": {"tokenGroups": "S-1-5-32-551", "repo_tokenGroups": "S-1-5-32-551"},
+             "u4": {"tokenGroups": "S-1-5-32-544"},
+             "orphan": {"tokenGroups": "S-1-5-21-10-20-30-519"}}
+    plan, report, _ = _run(tmp_path, {k: [STAFF] for k in extra if k != "orphan"},
+                           attributes=mapping, extra_columns=extra, unowned={"orphan": [STAFF]})
+    assert _alerted(plan) == [("u1", PRIVILEGED_GROUP_ALERT), ("u4", PRIVILEGED_GROUP_ALERT)]
+    assert [(a["endpoint_key"], a["value"]) for a in report["alerts"]
+            if a["kind"] == "privileged_unmatched"] == [("orphan", "S-1-5-21-10-20-30-519")]
 
 
 def test_not_ad_has_no_default_list(tmp_path: Path) -> None:

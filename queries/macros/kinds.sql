@@ -198,6 +198,8 @@ CREATE OR REPLACE MACRO rd_first_rdn_value(n) AS
     replace(replace(replace(
         regexp_extract(n, '^[^=,]*=((?:[^,\\]|\\.)*)', 1),
         '\,', ','), '\+', '+'), '\\', '\');
+-- A SID (tokenGroups, a CSV of group SIDs) matches a name entry that is that SID,
+-- and a domain SID S-1-5-21-a-b-c-RID also an entry S-1-5-21-*-RID (any domain).
 -- rd_privileged_norm takes `names` already rd_casefold_trim'd and `dns` already
 -- rd_dn_final'd (plan/privileged.sql and report/privileged_default.sql normalise the
 -- configured lists once): rd_dn_final inside a lambda over the list, or nested in
@@ -209,7 +211,9 @@ CREATE OR REPLACE MACRO rd_privileged_norm(v, names, dns) AS coalesce(
         WHEN contains(v, '=') THEN list_transform([rd_dn_final(v)], lambda f:
             list_contains(dns, f)
             OR list_contains(names, rd_casefold_trim(rd_first_rdn_value(f))))[1]
-        ELSE list_contains(names, rd_casefold_trim(v))
+        ELSE list_transform([rd_casefold_trim(v)], lambda c:
+            list_contains(names, c)
+            OR list_contains(names, regexp_replace(c, '^(s-1-5-21)-\d+-\d+-\d+-(\d+)$', '\1-*-\2')))[1]
     END, false);
 CREATE OR REPLACE MACRO rd_privileged_names(names) AS
     list_transform(names, lambda n: rd_casefold_trim(n));

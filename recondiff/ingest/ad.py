@@ -49,6 +49,11 @@ _RANGE = re.compile(r"range=(\d+)-(\d+|\*)", re.IGNORECASE)
 MAX_RANGE_REQUESTS = 100_000
 """Ranged retrieval stops with an error after this many requests for one value
 (150 million values at AD's 1,500 a range): a server that never ends its ranges."""
+MAX_RANGED_VALUES = 5_000_000
+"""... or after this many values of one attribute of one entry (AD's largest groups
+hold about a million members; a server can put any number of values in a range)."""
+MAX_RANGED_BYTES = 1 << 30
+"""... or after this many bytes of them (1 GiB): memory is the limit, not requests."""
 
 
 # --- decoders --------------------------------------------------------------------------
@@ -242,11 +247,16 @@ def ranged_values(
         wanted = attribute_type(attribute)
         return [v for name, vs in first.items() if attribute_type(name) == wanted for v in vs]
     values: list[bytes] = []
+    size = 0
     for _ in range(MAX_RANGE_REQUESTS):
         low, high, part = got
         if low != len(values):
             _bad_range(dn, attribute, f"range starting at {low} after {len(values)} values")
         values.extend(part)
+        size += sum(len(v) for v in part)
+        if len(values) > MAX_RANGED_VALUES or size > MAX_RANGED_BYTES:
+            _bad_range(dn, attribute, f"over {MAX_RANGED_VALUES} values or "
+                       f"{MAX_RANGED_BYTES >> 20} MiB")
         if high is None:
             return values
         if high < low or len(part) != high - low + 1:

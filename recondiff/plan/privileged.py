@@ -44,6 +44,25 @@ PRIMARY_GROUP_RIDS = ("512", "516", "518", "519")
 an account's ``primaryGroupID`` among them is a privileged membership that
 ``memberOf`` does not list (AD leaves the primary group out of it)."""
 
+PRIVILEGED_SIDS = (
+    "S-1-5-21-*-512",  # Domain Admins
+    "S-1-5-21-*-518",  # Schema Admins
+    "S-1-5-21-*-519",  # Enterprise Admins
+    "S-1-5-21-*-520",  # Group Policy Creator Owners
+    "S-1-5-21-*-526",  # Key Admins
+    "S-1-5-32-544",  # Administrators
+    "S-1-5-32-548",  # Account Operators
+    "S-1-5-32-549",  # Server Operators
+    "S-1-5-32-550",  # Print Operators
+    "S-1-5-32-551",  # Backup Operators
+)
+"""The well-known privileged groups by SID (MS-DTYP 2.4.2.4), whatever their name in
+the domain's language: a group value that is a SID (``tokenGroups``, decoded by
+recondiff/ingest/ad.py) matches them. DnsAdmins has no well-known RID."""
+
+GROUP_ATTRIBUTES = frozenset({"memberof", "tokengroups", "tokengroupsglobalanduniversal"})
+"""Endpoint attributes that are an account's groups (by DN, or by SID for tokenGroups)."""
+
 PRIVILEGED_OWNERS = {
     "unmatched": "an account no identity owns",
     "deleted_in_repository": "an account whose identity is deleted",
@@ -88,14 +107,14 @@ def privileged(cfg: Config) -> Privileged | None:
     if not endpoint.privileged_alerts:
         return None
     ad = endpoint.kind == "ad"
-    groups = (PRIVILEGED_GROUPS if ad else ()) + endpoint.privileged_groups
+    groups = (PRIVILEGED_GROUPS + PRIVILEGED_SIDS if ad else ()) + endpoint.privileged_groups
     if not groups and not ad:
         return None
     group_attrs = [
         i
         for i, a in enumerate(cfg.attributes, 1)
         if a.compare in SET_KINDS
-        and (a.membership is not None or attribute_type(a.endpoint) == "memberof")
+        and (a.membership is not None or attribute_type(a.endpoint) in GROUP_ATTRIBUTES)
     ]
     admin_count_attrs = [
         i for i, a in enumerate(cfg.attributes, 1)

@@ -25,6 +25,7 @@ from recondiff.errors import InputError
 from recondiff.ingest import ad
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.file import load_plan
+from tests.test_ad import ADMINS, BASE_CONFIG, STAFF
 
 
 def _one_line_error(call: Any, *args: Any, naming: str) -> str:
@@ -246,29 +247,6 @@ def test_range_requests_are_bounded_even_by_a_one_value_server(
 
 # --- privileged alerts --------------------------------------------------------------------
 
-STAFF = "CN=Staff,OU=Groups,DC=ex"
-ADMINS = "CN=Domain Admins,CN=Users,DC=ex"
-CONFIG = """\
-[endpoint]
-name = "corp-ad"
-snapshot = "endpoint.csv"
-key = "sAMAccountName"
-multi_valued = ["memberOf"]
-kind = "ad"
-{endpoint_extra}
-
-[repository]
-snapshot = "repository.csv"
-key = "id"
-link = "ad_account"
-multi_valued = ["groups"]
-
-[[attribute]]
-endpoint = "memberOf"
-repository = "groups"
-compare = "dn_set"
-{attributes}
-"""
 
 
 def _csv(rows: list[list[str]]) -> str:
@@ -296,7 +274,7 @@ def _compare(
     (tmp_path / "endpoint.csv").write_text(_csv(ep), encoding="utf-8")
     (tmp_path / "repository.csv").write_text(_csv(repo), encoding="utf-8")
     config = tmp_path / "recondiff.toml"
-    config.write_text(CONFIG.format(endpoint_extra=endpoint_extra, attributes=attributes),
+    config.write_text(BASE_CONFIG.format(endpoint_extra=endpoint_extra, attributes=attributes),
                       encoding="utf-8")
     compare(config, tmp_path / "out")
     plan = load_plan(tmp_path / "out" / "plan.jsonl")

@@ -32,23 +32,12 @@ from recondiff.errors import InputError
 from recondiff.plan import file as plan_mod
 from recondiff.plan import ledger, ranges
 from recondiff.review.summary import Listing
-from tests.test_plan_ranges import _events, _lines, _reseal, _same_error
+from tests.test_plan_ranges import _events, _lines, _reseal, _same_error, plan_path
 from tests.test_review import build, event
 
+__all__ = ["plan_path"]  # the fixture, imported so pytest finds it
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def plan_path(tmp_path: Path) -> Path:
-    """tests/test_plan_ranges.py's 400-event plan with a ledger: 30 approved, 20 rejected."""
-    path = tmp_path / "plan.jsonl"
-    plan = build(_events())
-    plan_mod.save_plan(plan, path)
-    header = plan_mod.read_header(path)
-    pending = [e["id"] for e in plan["events"] if e["approval"]["required"]]
-    ledger.append(path, header, ledger.Entry("approved", pending[10:40], "ana", "--event"))
-    ledger.append(path, header, ledger.Entry("rejected", pending[100:120], "bo", "--event"))
-    return path
 
 
 @pytest.fixture

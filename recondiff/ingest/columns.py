@@ -51,6 +51,30 @@ def slices(chunk: pa.Array, size: int = 1 << 18) -> Iterator[pa.Array]:
         yield chunk.slice(start, size)
 
 
+def is_string(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def is_text_scalar(kind: pa.DataType) -> bool:
+    """Whether recondiff compares values of this Arrow type, as text: strings,
+    numbers, booleans, dates and times (a dictionary of them too)."""
+    if pa.types.is_dictionary(kind):
+        return is_text_scalar(kind.value_type)
+    return bool(
+        is_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_date(kind)
+        or pa.types.is_time(kind)
+        or pa.types.is_timestamp(kind)
+        or pa.types.is_null(kind)
+    )
+
+
 def is_list(kind: pa.DataType) -> bool:
     return bool(
         pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)

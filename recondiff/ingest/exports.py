@@ -30,16 +30,12 @@ from recondiff.ingest.parquet_table import read_parquet_table
 from recondiff.ingest.snapshot import (
     FORMATS,
     META_CAPTURED_AT,
-    META_FORMAT,
-    META_ROWS,
-    META_SOURCE,
-    META_SOURCE_SHA256,
-    META_VERSION,
     ReadOptions,
     SnapshotInfo,
     as_utc,
     detect_format,
     file_sha256,
+    metadata_of,
     mtime,
     parse_captured_at,
     read_snapshot_info,
@@ -103,14 +99,7 @@ def ingest(
 
     when = _source_captured_at(source, kind) if captured_at is None else as_utc(captured_at)
     source_sha256 = file_sha256(source)
-    metadata = {
-        META_CAPTURED_AT: when.isoformat(),
-        META_SOURCE: str(source),
-        META_SOURCE_SHA256: source_sha256,
-        META_ROWS: str(table.num_rows),
-        META_FORMAT: kind,
-        META_VERSION: __version__,
-    }
+    metadata = metadata_of(when, str(source), source_sha256, kind, table.num_rows)
     table = table.replace_schema_metadata(metadata)
     write_atomically(
         out,

@@ -60,15 +60,11 @@ from recondiff.ingest import ad, ldap_fast
 from recondiff.ingest.columns import STRING, STRING_LIST
 from recondiff.ingest.ldif import _NOT_TEXT, plain_dn
 from recondiff.ingest.snapshot import (
-    META_CAPTURED_AT,
-    META_FORMAT,
-    META_ROWS,
     META_SOURCE,
-    META_SOURCE_SHA256,
-    META_VERSION,
     SnapshotInfo,
     as_utc,
     file_sha256,
+    metadata_of,
 )
 from recondiff.io.atomic import write_atomically
 
@@ -202,14 +198,7 @@ def read_ldap(
     spill = _Spill(_spill_directory(out), {name.lower() for name in multi_valued})
     try:
         high_water = _read(spec, server, spill, progress)
-        metadata = {
-            META_CAPTURED_AT: when.isoformat(),
-            META_SOURCE: source_name(spec),
-            META_SOURCE_SHA256: "",
-            META_ROWS: str(spill.rows),
-            META_FORMAT: FORMAT,
-            META_VERSION: __version__,
-        }
+        metadata = metadata_of(when, source_name(spec), "", FORMAT, spill.rows)
         if spec.since is not None:
             metadata[META_SINCE] = str(spec.since)
         if high_water is not None:

@@ -14,6 +14,7 @@ from recondiff.ingest.columns import (
     STRING_LIST,
     check_unique,
     is_list,
+    is_text_scalar,
     multi_valued,
     slices,
 )
@@ -51,25 +52,6 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
         raise not_parquet(path, exc) from exc
 
 
-def _scalar_type_supported(kind: pa.DataType) -> bool:
-    """Whether recondiff compares values of this Arrow type (as text)."""
-    if pa.types.is_dictionary(kind):
-        return _scalar_type_supported(kind.value_type)
-    return bool(
-        pa.types.is_string(kind)
-        or pa.types.is_large_string(kind)
-        or pa.types.is_string_view(kind)
-        or pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_date(kind)
-        or pa.types.is_time(kind)
-        or pa.types.is_timestamp(kind)
-        or pa.types.is_null(kind)
-    )
-
-
 def _unsupported(path: Path, name: str, kind: pa.DataType) -> InputError:
     return InputError(
         f'{path}: column "{name}" has type {kind}, which recondiff cannot compare; '
@@ -87,7 +69,7 @@ def _scalar_strings(path: Path, name: str, array: pa.Array) -> pa.Array:
             array = array.cast(pa.timestamp(kind.unit, tz="UTC"))
         text = array.cast(STRING)
         return pc.replace_substring(text, " ", "T", max_replacements=1)
-    if _scalar_type_supported(kind):
+    if is_text_scalar(kind):
         return array.cast(STRING)
     raise _unsupported(path, name, kind)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from recondiff import __version__
 from recondiff.errors import InputError, first_line
 
 FORMATS = ("csv", "ldif", "jsonl", "parquet")
@@ -44,6 +45,23 @@ META_SOURCE_SHA256 = "recondiff.source_sha256"
 META_ROWS = "recondiff.rows"
 META_FORMAT = "recondiff.format"
 META_VERSION = "recondiff.version"
+
+
+def metadata_of(
+    captured_at: datetime, source: str, source_sha256: str, fmt: str, rows: int | None = None
+) -> dict[str, str]:
+    """The key-value metadata every snapshot carries (docs/outputs.md), in the order
+    ``ingest`` writes it; ``rows`` None: the writer adds it once it knows."""
+    metadata = {
+        META_CAPTURED_AT: captured_at.isoformat(),
+        META_SOURCE: source,
+        META_SOURCE_SHA256: source_sha256,
+    }
+    if rows is not None:
+        metadata[META_ROWS] = str(rows)
+    metadata[META_FORMAT] = fmt
+    metadata[META_VERSION] = __version__
+    return metadata
 
 
 def detect_format(path: Path, fmt: str | None = None) -> str:

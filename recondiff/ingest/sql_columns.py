@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recondiff.errors import InputError
-from recondiff.ingest.columns import STRING, STRING_LIST, is_list, multi_valued
+from recondiff.ingest.columns import (
+    STRING,
+    STRING_LIST,
+    is_list,
+    is_string,
+    is_text_scalar,
+    multi_valued,
+)
 from recondiff.ingest.snapshot import ReadOptions
 from recondiff.ingest.sql_statement import WHERE
 
@@ -67,26 +74,10 @@ def _scalar_ok(kind: pa.DataType) -> bool:
         name = kind.extension_name
         if name == "arrow.uuid":
             return True
-        return name in _TEXT_EXTENSIONS and _is_string(kind.storage_type)
+        return name in _TEXT_EXTENSIONS and is_string(kind.storage_type)
     if pa.types.is_dictionary(kind):
         return _scalar_ok(kind.value_type)
-    return bool(
-        _is_string(kind)
-        or pa.types.is_integer(kind)
-        or pa.types.is_floating(kind)
-        or pa.types.is_decimal(kind)
-        or pa.types.is_boolean(kind)
-        or pa.types.is_date(kind)
-        or pa.types.is_time(kind)
-        or pa.types.is_timestamp(kind)
-        or pa.types.is_null(kind)
-    )
-
-
-def _is_string(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
-    )
+    return is_text_scalar(kind)
 
 
 _REFUSED = {"money": "numeric", "_money": "numeric[]"}

@@ -65,16 +65,13 @@ from recondiff import __version__
 from recondiff.errors import InputError
 from recondiff.ingest.columns import is_list, multi_valued
 from recondiff.ingest.snapshot import (
-    META_CAPTURED_AT,
-    META_FORMAT,
     META_ROWS,
-    META_SOURCE,
     META_SOURCE_SHA256,
-    META_VERSION,
     ReadOptions,
     SnapshotInfo,
     as_utc,
     file_sha256,
+    metadata_of,
 )
 from recondiff.ingest.sql_columns import column_text, snapshot_schema
 from recondiff.ingest.sql_statement import WHERE, one_statement, with_dimension_check
@@ -184,14 +181,8 @@ def _start(
 def _metadata(when: datetime, source: str, query: str) -> dict[str, str]:
     """The snapshot's key-value metadata, as ``ingest`` writes it (the row count
     is added when the last row is written); the source's digest is the query's."""
-    return {
-        META_CAPTURED_AT: when.isoformat(),
-        META_SOURCE: source,
-        META_SOURCE_SHA256: hashlib.sha256(query.encode("utf-8")).hexdigest(),
-        META_FORMAT: FORMAT,
-        META_VERSION: __version__,
-        META_QUERY: query,
-    }
+    query_sha256 = hashlib.sha256(query.encode("utf-8")).hexdigest()
+    return metadata_of(when, source, query_sha256, FORMAT) | {META_QUERY: query}
 
 
 def _quietly(call: Callable[[], object]) -> None:

@@ -12,6 +12,7 @@ filter escaped, and flat memory over 20,000 entries.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -595,9 +596,12 @@ def test_a_server_that_stops_answering_is_given_up_on(
             )
     finally:
         process.send_signal(signal.SIGCONT)
-    assert str(caught.value).startswith(
-        f"{ldap_server.url}: the connection was lost after 2 entries ("
-    )
+    # slapd may answer the next page before the SIGSTOP lands: 2 or 4 entries
+    assert re.match(
+        re.escape(f"{ldap_server.url}: the connection was lost after ") + r"[24] entries \(no "
+        r"complete answer within 1 s\)",
+        str(caught.value),
+    ), str(caught.value)
     assert list(out.parent.iterdir()) == []
 
 

@@ -37,6 +37,7 @@ from recondiff.config.model import (
     TrustConfig,
     TrustEntry,
 )
+from recondiff.config.policies import parse_policies
 from recondiff.config.section import Section, hint
 from recondiff.config.source import SourceConfig, parse_source
 from recondiff.errors import ConfigError
@@ -105,6 +106,8 @@ _TABLES = (
     "report",
     "engine",
     "trust",
+    "policies",
+    "policy",
 )
 
 
@@ -144,6 +147,9 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     report = _report(file, data.get("report", {}))
     engine = _engine(file, data.get("engine", {}))
     trust = _trust(file, data.get("trust", {}))
+    policies = parse_policies(
+        file, data.get("policies", {}), data.get("policy", []), repository, check_expression
+    )
     return Config(
         path=file,
         endpoint=endpoint,
@@ -155,6 +161,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         plan=plan,
         report=report,
         trust=trust,
+        policies=policies,
     )
 
 

@@ -167,6 +167,34 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    """One ``[[policy]]`` (docs/policies.md): when ``when`` holds for an identity,
+    its ``sets`` (constants), ``set_sql`` (expressions) and ``grants`` (values of
+    multi-valued columns) are what the identity should hold. Column names as
+    written; resolved against the repository snapshot at compare."""
+
+    name: str
+    when: str
+    sets: tuple[tuple[str, str], ...] = ()
+    set_sql: tuple[tuple[str, str], ...] = ()
+    grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    reapply: bool = False
+
+
+POLICY_RESPONSES = ("update_repository", "review", "do_nothing")
+
+
+@dataclass(frozen=True)
+class PoliciesConfig:
+    """``[policies]`` and the ``[[policy]]`` list (seed 003, docs/policies.md)."""
+
+    applied: str | None = None  # the repository column of the policies already applied
+    max_recursion: int = 3  # evaluation passes in one run
+    response: str = "update_repository"  # the repository event of a changed identity
+    policies: tuple[PolicyConfig, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     endpoint: EndpointConfig
@@ -178,6 +206,7 @@ class Config:
     plan: PlanConfig = PlanConfig()
     report: ReportConfig = ReportConfig()
     trust: TrustConfig = TrustConfig()
+    policies: PoliciesConfig = PoliciesConfig()
 
     def response_for(self, situation: str) -> str:
         return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])

@@ -98,6 +98,20 @@ class Fills:
             )
         return scope
 
+    def repository_predicate(self, expression: str, key: str) -> None:
+        """A [[policy]] `when`: a predicate over the repository's columns, checked
+        as a scope is (recondiff/engine/policies.py)."""
+        kind = self._probe("repository", expression, key)
+        if kind.upper() not in ("BOOLEAN", '"NULL"', "NULL"):
+            raise ConfigError(
+                f"{self.cfg.path}: {key} must be a predicate (true or false), but it gives "
+                f"{kind}; write a comparison such as \"department = 'Finance'\""
+            )
+
+    def repository_expression(self, expression: str, key: str) -> str:
+        """A [[policy]] `set_sql`: one expression over the repository's columns; its type."""
+        return self._probe("repository", expression, key)
+
     def _corr_values(self, side: str, i: int, rule: CorrelationRule) -> str:
         attr = getattr(rule, side)
         if attr is not None:

@@ -312,6 +312,9 @@ class Planner:
                 "uuid_attr": uuid_attr,
                 "dn_literals": dn_template.literals,
                 "dn_key_slots": dn_template.key_slots,
+                # the identity policies' repository events (docs/policies.md)
+                "policy_response": cfg.policies.response,
+                "policy_review": cfg.policies.response == "review",
             },
             5_000,
         )

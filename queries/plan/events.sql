@@ -111,8 +111,10 @@ account AS (
                         $attrs::STRUCT(endpoint VARCHAR, repository VARCHAR,
                                        capability BOOLEAN, membership VARCHAR,
                                        creates BOOLEAN, joins BOOLEAN)[],
-                        lambda x, i: rd_change('add', x.repository, coalesce(acc_vals[i], []))),
-                    lambda c: len(c."values") > 0)
+                        -- a derived repository side (repository_sql, NULL) is not written
+                        lambda x, i: CASE WHEN x.repository IS NOT NULL THEN
+                            rd_change('add', x.repository, coalesce(acc_vals[i], [])) END),
+                    lambda c: c IS NOT NULL AND len(c."values") > 0)
                 || [rd_change('add', $link_attr, [endpoint_key])]
             ELSE rd_no_changes()
         END AS changes,

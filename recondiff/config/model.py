@@ -103,13 +103,32 @@ class DriftRule:
 
 @dataclass(frozen=True)
 class AttributeMapping:
-    endpoint: str
-    repository: str
+    """An ``[[attribute]]``: each side a column (``endpoint``, ``repository``) or a
+    SQL expression over that side's columns (``endpoint_sql``, ``repository_sql``;
+    docs/config.md, "Derived values"). ``name`` labels it in the outputs (drift.csv,
+    report, plan); it defaults to the endpoint column. An expression side is never
+    written, asserted or read by name (recondiff/config/attributes.py refuses the
+    responses that would write it)."""
+
+    endpoint: str | None = None
+    repository: str | None = None
     compare: str = "exact"
     on_drift: str = "review"
     capability: bool = False
     membership: str | None = None
     rules: tuple[DriftRule, ...] = ()
+    endpoint_sql: str | None = None
+    repository_sql: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.endpoint or "")
+
+    @property
+    def repository_label(self) -> str:
+        """The repository side as outputs name it: its column, or ``name`` for an expression."""
+        return self.repository if self.repository is not None else self.name
 
 
 @dataclass(frozen=True)

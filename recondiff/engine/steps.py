@@ -124,10 +124,10 @@ _ORDER = {step.name: i for i, step in enumerate(STEPS)}
 # When a step fails inside DuckDB, what the user should look at. Formatted with
 # the run's paths; the DuckDB message follows after a colon.
 BLAME = {
-    "stage/endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope "
-    "failed on its data, or the file is corrupt)",
-    "stage/repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
-    "failed on its data, or the file is corrupt)",
+    "stage/endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope or an "
+    "[[attribute]] endpoint_sql failed on its data, or the file is corrupt)",
+    "stage/repository": "{repository}: cannot evaluate it with {config} ([repository] scope or "
+    "an [[attribute]] repository_sql failed on its data, or the file is corrupt)",
     "classify/correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
     "in {config} failed on its data",
     "classify/correlate_repository_values": "{repository}: a [[correlation]] repository or "

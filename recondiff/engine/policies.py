@@ -118,7 +118,7 @@ class _Resolved:
         """The compare kind of the [[attribute]] that maps this repository column,
         for a list's values (a granted DN is found whatever its spelling)."""
         for a in self.cfg.attributes:
-            if a.repository.lower() == column.name.lower() and a.compare in SET_KINDS:
+            if (a.repository or "").lower() == column.name.lower() and a.compare in SET_KINDS:
                 return ELEMENT_MACRO[a.compare]
         return ""
 

@@ -176,6 +176,8 @@ def test_recursion_three_derives_the_seed_example(tmp_path: Path) -> None:
 def test_recursion_one_leaves_the_triggered_grant_pending(tmp_path: Path) -> None:
     out, summary = _run(tmp_path, 1)
     assert summary["policies"]["pending"] == 1
+    assert any("1 identity has policies left for the next sync" in w
+               for w in summary["warnings"]), summary["warnings"]
     assert summary["policies"]["passes"] == 1
     state = _rows(out / "policies.parquet", "SELECT identity_key, applied, pending FROM t")
     assert state[0] == ("E1", ["role-manager"], ["management-groups"])
@@ -233,6 +235,7 @@ set = { department = "Sales" }
 """
     out, summary = _run(tmp_path, 3, extra)
     assert summary["policies"]["conflicts"] == 1
+    assert any("1 identity policy conflict(s)" in w for w in summary["warnings"])
     assert (out / "policy_conflicts.csv").read_text(encoding="utf-8").splitlines() == [
         "identity_key,attribute,policies,values,pass",
         "E1,department,role-manager;sales-dept,Management;Sales,1",

@@ -35,7 +35,7 @@ from recondiff.errors import InputError
 from recondiff.plan.file import load_plan
 from recondiff.report.render import render_html, render_report
 from tests.conftest import require_system
-from tests.test_report_browser import CHROMIUM, Session, _have_playwright, launch
+from tests.test_report_browser import ARTIFACTS, CHROMIUM, Session, _have_playwright, launch
 
 ENDPOINT = """uid,department,title,memberOf
 alice,Sales,Clerk,cn=Sales
@@ -154,6 +154,12 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run(tmp_path_factory.mktemp("policies"))
 
 
+def embedded_details(html: str) -> Any:
+    start = html.index('<script type="application/json" id="rd-details">')
+    start = html.index(">", start) + 1
+    return json.loads(html[start:html.index("</script>", start)])
+
+
 class _Text(HTMLParser):
     """The page's text, per element id (the sections), as a browser would show it."""
 
@@ -204,6 +210,13 @@ def test_report_json_says_which_policy_expects_each_drifting_value(out: Path) ->
                 "when": row["when"]} in pair["expected"]
     # carol's cn=Old (removed by the deallocation, still on the endpoint) is drift no
     # policy explains: her pairs carry no `expected`
+    # the page's compact side-by-side data carries them: [value, policy, when]
+    compact = embedded_details((out / "report.html").read_text(encoding="utf-8"))
+    alice = next(d for d in compact["d"].values() if d[0] == "alice")
+    assert [pair[8] for pair in alice[4] if len(pair) > 8] == [
+        [["Management", "role-manager", "role = 'manager'"]],
+        [["cn=Managers", "management-groups", "department = 'Management'"]],
+    ]
     carol = next(d for d in report["details"].values() if d["endpoint_key"] == "carol")
     member_of = next(a for a in carol["attributes"] if a["attribute"] == "memberOf")
     assert member_of["added"] == ["cn=Old"]
@@ -384,8 +397,21 @@ def test_in_a_browser_the_section_is_visible_and_hostile_text_inert(
     # (the session fails on any), only the page's own two scripts
     assert page.locator("#policies img, #plan img").count() == 0
     assert page.locator("script").count() == 2
-    # a row of the drift a policy explains opens its account's side-by-side view
+    # a row of the drift a policy explains opens its account's side-by-side view,
+    # which says why beside the repository's value, as text
     page.locator("#policy-expected tbody tr", has_text="eve").click()
     assert "eve" in page.locator("#rd-dialog-title").inner_text()
     title = page.locator("#rd-sbs tr", has_text="title").locator("td.vals").nth(1)
-    assert title.inner_text() == HOSTILE_VALUE
+    assert title.locator("li").inner_text() == HOSTILE_VALUE
+    assert title.locator("p.why").inner_text() == WHY_HOSTILE
+    assert page.locator("#rd-dialog img, #rd-dialog script").count() == 0
+    page.locator("#rd-dialog-close").click()
+    # so does alice's row in the situation tables: both her drifting values explained
+    page.locator("#rows-linked-drifted tbody tr", has_text="alice").click()
+    assert page.locator("#rd-sbs p.why").all_inner_texts() == [WHY_DEPARTMENT, WHY_GROUP]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-policies-side-by-side.png"))
+    # carol's cn=Old is drift no policy explains
+    page.locator("#rd-dialog-close").click()
+    page.locator("#rows-linked-drifted tbody tr", has_text="carol").click()
+    assert page.locator("#rd-sbs p.why").count() == 0

@@ -621,8 +621,9 @@ def _details(details: Node) -> dict[str, Any]:
     compare], …], "d": {id: [endpoint_key, identity_key, situation, endpoint_dn,
     [[attr index, state, endpoint values, repository values or 0 when the same,
     added indices, removed indices, added values not found among the endpoint's,
-    removed values not found among the repository's], …]]}}``, trailing empty
-    lists dropped. ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side).
+    removed values not found among the repository's, [[value, policy, when] an
+    identity policy expects, …]], …]]}}``, trailing empty lists dropped.
+    ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side).
     Every value is checked through :class:`Node`."""
     attrs: dict[tuple[str, str, str], int] = {}
     out: dict[str, Any] = {}
@@ -651,24 +652,24 @@ def _pair(a: Node, attrs: dict[tuple[str, str, str], int]) -> list[Any]:
         )
     endpoint, repository = list(a.strs("endpoint")), list(a.strs("repository"))
     added, removed = a.strs("added"), a.strs("removed")
-    _check_expected(a)
+    expected = _expected_values(a)
     row: list[Any] = [index, _STATES[state], endpoint, 0 if repository == endpoint else repository]
-    if added or removed:
+    if added or removed or expected:
         added_at, added_rest = _marks(added, endpoint)
         removed_at, removed_rest = _marks(removed, repository)
-        row += [added_at, removed_at, added_rest, removed_rest]
+        row += [added_at, removed_at, added_rest, removed_rest, expected]
         while len(row) > 4 and not row[-1]:  # trailing empty lists dropped
             row.pop()
     return row
 
 
-def _check_expected(a: Node) -> None:
-    """A pair's ``expected`` (a run with identity policies): each value a policy
-    expects, the policy and its ``when``. The page lists them in its "Identity
-    policies" section (``policies.expected``), so the compact form leaves them out."""
-    for e in a.objs("expected") if "expected" in a.data else ():
-        for key in ("value", "policy", "when"):
-            e.text(key)
+def _expected_values(a: Node) -> list[list[str]]:
+    """A pair's ``expected`` (only in a run with identity policies), compact: per
+    drifting repository value a policy expects, ``[value, policy, when]``."""
+    return [
+        [e.text("value"), e.text("policy"), e.text("when")]
+        for e in (a.objs("expected") if "expected" in a.data else ())
+    ]
 
 
 def _loose(value: str) -> str:

@@ -240,7 +240,11 @@ class _Slots:
         columns = self.r.state_columns()
         originals = [f"{t.column.ident} AS __rd_o{t.j}" for t in self.targets]
         originals.append(f"{self.r.applied.ident} AS __rd_oa")
-        return {"columns": ", ".join(c.ident for c in columns), "originals": ", ".join(originals)}
+        return {
+            "columns": ", ".join(c.ident for c in columns),
+            "originals": ", ".join(originals),
+            "applied": self.r.applied.ident,
+        }
 
     def grant_norm(self) -> str:
         items = []
@@ -250,6 +254,16 @@ class _Slots:
                 norm = f"list_transform({values}, lambda x: {t.norm}(x))" if t.norm else values
                 items.append(f"{norm} AS __rd_gn{g}")
         return ", ".join(items) or "NULL AS __rd_gn_none"
+
+    @staticmethod
+    def _any(conditions: list[str]) -> str:
+        return "(" + " OR ".join(conditions) + ")" if conditions else "false"
+
+    @staticmethod
+    def _guard(condition: str, value: str, empty: str = "CAST([] AS VARCHAR[])") -> str:
+        """``value`` only for the rows where ``condition`` holds (most rows of a
+        settled directory change nothing: they never build the lists)."""
+        return f"CASE WHEN {condition} THEN {value} ELSE {empty} END"
 
     def pass_fills(self) -> dict[str, str]:
         r, n = self.r, self.n
@@ -264,24 +278,35 @@ class _Slots:
             f"AS __rd_r{i}"
             for i, p in enumerate(r.policies, 1)
         )
+        every = range(1, n + 1)
+        any_flags = ", ".join(
+            [
+                f"{self._any([f'__rd_d{i}' for i in every])} AS __rd_any_d",
+                f"{self._any([f'(__rd_l{i} AND NOT __rd_h{i})' for i in every])} AS __rd_any_l",
+                f"{self._any([f'(__rd_r{i} AND NOT __rd_h{i})' for i in every])} AS __rd_any_r",
+            ]
+        )
+        allocated_folded = self._names_where("__rd_l{i} AND NOT __rd_h{i}", "__rd_lower_names")
+        names = ", ".join(
+            [
+                f"{self._guard('__rd_any_d', self._names_where('__rd_d{i}', '__rd_lower_names'))}"
+                " AS __rd_dl",
+                f"{self._guard('__rd_any_d', self._names_where('__rd_d{i}'))} AS __rd_dn",
+                f"{self._guard('__rd_any_l', self._names_where('__rd_l{i} AND NOT __rd_h{i}'))}"
+                " AS __rd_al",
+                f"{self._guard('__rd_any_l', allocated_folded)} AS __rd_all",
+                f"{self._guard('__rd_any_r', self._names_where('__rd_r{i} AND NOT __rd_h{i}'))}"
+                " AS __rd_rl",
+            ]
+        )
         return {
-            "applied": r.applied.ident,
             "grant_norm": self.grant_norm(),
             "evaluate": evaluate,
             "lists": lists,
             "candidates": self._candidates(),
             "held": self._held(),
-            "names": ", ".join(
-                [
-                    f"{self._names_where('__rd_d{i}', '__rd_lower_names')} AS __rd_dl",
-                    f"{self._names_where('__rd_d{i}')} AS __rd_dn",
-                    f"{self._names_where('__rd_l{i} AND NOT __rd_h{i}')} AS __rd_al",
-                    f"{self._names_where('__rd_r{i} AND NOT __rd_h{i}')} AS __rd_rl",
-                    "list_filter(["
-                    + ", ".join(f"CASE WHEN __rd_w{i} THEN {i} END" for i in range(1, n + 1))
-                    + "], lambda x: x IS NOT NULL) AS __rd_ap",
-                ]
-            ),
+            "any": any_flags,
+            "names": names,
             "grant_lists": self._grant_lists(),
             "grant_removed": self._grant_removed(),
             "grant_added": self._grant_added(),
@@ -298,9 +323,13 @@ class _Slots:
             if t.grant:
                 continue
             values = ", ".join(f"CASE WHEN {self._acting(i)} THEN {v} END" for i, v in t.setters)
+            some = self._any([self._acting(i) for i, _ in t.setters])
             items.append(
-                f"list_sort(list_distinct(list_filter([{values}], lambda x: x IS NOT NULL))) "
-                f"AS __rd_c{t.j}"
+                self._guard(
+                    some,
+                    f"list_sort(list_distinct(list_filter([{values}], lambda x: x IS NOT NULL)))",
+                )
+                + f" AS __rd_c{t.j}"
             )
         return ", ".join(items) or "NULL AS __rd_c_none"
 
@@ -332,17 +361,27 @@ class _Slots:
                 f"CASE WHEN {self._acting(i)} THEN __rd_grant_values[{g}] ELSE [] END"
                 for i, g in t.granters
             )
-            items.append(
+            dealloc = self._any([f"__rd_d{i}" for i, _ in t.granters])
+            acting = self._any([self._acting(i) for i, _ in t.granters])
+            removed = (
                 f"list_filter(flatten([{gone}]), lambda x: NOT list_contains(flatten([{kept}]), x))"
-                f" AS __rd_gr{t.j}, rd_dedupe(flatten([{add}])) AS __rd_ga{t.j}"
+            )
+            items.append(
+                f"{self._guard(dealloc, removed)} AS __rd_gr{t.j}, "
+                f"{self._guard(acting, f'rd_dedupe(flatten([{add}]))')} AS __rd_ga{t.j}"
             )
         return ", ".join(items) or "NULL AS __rd_g_none"
 
     def _grant_removed(self) -> str:
         return (
             ", ".join(
-                f"list_filter(coalesce({t.column.ident}, []), lambda x: NOT list_contains("
-                f"__rd_gr{t.j}, {self._norm(t, 'x')})) AS __rd_g1_{t.j}"
+                self._guard(
+                    f"len(__rd_gr{t.j}) > 0",
+                    f"list_filter(coalesce({t.column.ident}, []), lambda x: NOT list_contains("
+                    f"__rd_gr{t.j}, {self._norm(t, 'x')}))",
+                    f"coalesce({t.column.ident}, [])",
+                )
+                + f" AS __rd_g1_{t.j}"
                 for t in self._grants()
             )
             or "NULL AS __rd_g1_none"
@@ -351,9 +390,12 @@ class _Slots:
     def _grant_added(self) -> str:
         return (
             ", ".join(
-                f"list_filter(__rd_ga{t.j}, lambda x: NOT list_contains(list_transform("
-                f"__rd_g1_{t.j}, lambda y: {self._norm(t, 'y')}), {self._norm(t, 'x')})) "
-                f"AS __rd_add{t.j}"
+                self._guard(
+                    f"len(__rd_ga{t.j}) > 0",
+                    f"list_filter(__rd_ga{t.j}, lambda x: NOT list_contains(list_transform("
+                    f"__rd_g1_{t.j}, lambda y: {self._norm(t, 'y')}), {self._norm(t, 'x')}))",
+                )
+                + f" AS __rd_add{t.j}"
                 for t in self._grants()
             )
             or "NULL AS __rd_add_none"
@@ -376,9 +418,14 @@ class _Slots:
                 )
         applied = self.r.applied.ident
         items.append(
-            f"CASE WHEN len(__rd_dl) = 0 AND len(__rd_al) = 0 THEN {applied} ELSE "
+            f"CASE WHEN NOT __rd_any_d AND NOT __rd_any_l THEN {applied} ELSE "
             f"CAST(list_filter(coalesce({applied}, []), lambda x: NOT list_contains(__rd_dl, "
             f"lower(trim(x)))) || __rd_al AS VARCHAR[]) END AS __rd_na"
+        )
+        items.append(
+            "CASE WHEN NOT __rd_any_d AND NOT __rd_any_l THEN __rd_a ELSE "
+            "list_filter(__rd_a, lambda x: NOT list_contains(__rd_dl, x)) || __rd_all END "
+            "AS __rd_na_lower"
         )
         return ", ".join(items)
 
@@ -397,10 +444,11 @@ class _Slots:
                 items.append(f"__rd_n{by_name[c.name.lower()].j} AS {c.ident}")
             else:
                 items.append(c.ident)
+        items.append("__rd_na_lower AS __rd_a")
         return ", ".join(items)
 
     def _conflicts(self) -> str:
-        items = []
+        items, some = [], []
         for t in self.targets:
             if t.grant:
                 continue
@@ -412,12 +460,15 @@ class _Slots:
                 f"'policies': list_filter([{names}], lambda x: x IS NOT NULL), "
                 f"'values': __rd_c{t.j}, 'pass': __rd_pass}} END"
             )
+            some.append(f"len(__rd_c{t.j}) > 1")
+        empty = (
+            "CAST([] AS STRUCT(attribute VARCHAR, policies VARCHAR[], "
+            '"values" VARCHAR[], pass INTEGER)[])'
+        )
         if not items:
-            return (
-                "CAST([] AS STRUCT(attribute VARCHAR, policies VARCHAR[], "
-                '"values" VARCHAR[], pass INTEGER)[])'
-            )
-        return "list_filter([" + ", ".join(items) + "], lambda x: x IS NOT NULL)"
+            return empty
+        listed = "list_filter([" + ", ".join(items) + "], lambda x: x IS NOT NULL)"
+        return self._guard(self._any(some), listed, empty)
 
     def derive(self) -> str:
         items = [f"s.{self.r.applied.ident} AS {self.r.applied.ident}"]
@@ -425,7 +476,7 @@ class _Slots:
         return ", ".join(items)
 
     def effects(self) -> str:
-        """expected.sql: per policy that applies and is applied (__rd_ok), each
+        """expected.sql: per policy that applies and is applied (__rd_ok<i>), each
         value of the final state it sets or grants, as {attribute, policy, value, when}."""
         items = []
 
@@ -440,19 +491,27 @@ class _Slots:
             if t.grant:
                 for i, g in t.granters:
                     items.append(
-                        f"CASE WHEN list_contains(__rd_ok, {i}) THEN list_transform(list_filter("
+                        f"CASE WHEN __rd_ok{i} THEN list_transform(list_filter("
                         f"coalesce({col}, []), lambda x: list_contains(__rd_gn{g}, "
                         f"{self._norm(t, 'x')})), lambda x: {row(i, t.j, 'x')}) ELSE [] END"
                     )
                 continue
             for i, value in t.setters:
                 items.append(
-                    f"CASE WHEN list_contains(__rd_ok, {i}) AND CAST({col} AS VARCHAR) = {value} "
+                    f"CASE WHEN __rd_ok{i} AND CAST({col} AS VARCHAR) = {value} "
                     f"THEN [{row(i, t.j, f'CAST({col} AS VARCHAR)')}] ELSE [] END"
                 )
         if not items:
             return "[]"
         return ", ".join(items)
+
+    def ok(self) -> str:
+        """expected.sql: each policy is in the identity's applied list and applies to it."""
+        return ", ".join(
+            f"(list_contains(__rd_a, __rd_lower_names[{i}]) AND "
+            f"coalesce(CAST(({p.when}) AS BOOLEAN), false)) AS __rd_ok{i}"
+            for i, p in enumerate(self.r.policies, 1)
+        )
 
     def changes(self) -> dict[str, str]:
         changes, pres, differs = [], [], []
@@ -523,19 +582,20 @@ def apply_policies(session: Session, fills: Fills, cfg: Config, work: Path) -> P
     passes, changed = 0, 0
     limit = cfg.policies.max_recursion
     for k in range(1, limit + 2):
+        # pass k reads the identities pass k-1 changed (all of them first): an
+        # identity no pass changed would only be evaluated to the same result
         session.step("policies/pass", base | {"pass": k}, **fill)
         (changed,) = session.step("policies/changed", {}).fetchall()[0]
-        if changed == 0 or k > limit:
+        if k > limit:
             break
-        session.step("policies/swap", {})
+        session.step("policies/swap" if k == 1 else "policies/merge", {})
+        if changed == 0:
+            break
         passes = k
     if changed == 0:
-        session.step(
-            "policies/swap", {}
-        )  # the pass changed nothing: its lists are the final state's
-        session.step("policies/eval_state", {})
+        session.step("policies/eval_state", {})  # every identity is synchronised
     else:
-        session.step("policies/eval_next", {})
+        session.step("policies/eval_next", {})  # what the limit left for the next sync
     return _write(session, resolved, slots, base, work, passes)
 
 
@@ -558,7 +618,7 @@ def _write(
         "policies/expected",
         params,
         key=key,
-        applied=r.applied.ident,
+        ok=slots.ok(),
         grant_norm=slots.grant_norm(),
         effects=slots.effects(),
     )
@@ -576,7 +636,6 @@ def _summary(session: Session, r: _Resolved, passes: int) -> dict[str, int]:
     row = session.step(
         "policies/summary",
         {"lower_names": [p.name.lower() for p in r.policies]},
-        applied=r.applied.ident,
     ).fetchall()[0]
     identities, allocated, deallocated, reallocated, pending, unknown, conflicts = row
     return {

@@ -282,6 +282,51 @@ def test_a_conflicted_attribute_is_never_changed_by_an_event(tmp_path: Path) -> 
 
 @pytest.mark.xfail(
     strict=True,
+    reason="a policy held by a conflict is not recorded as applied but its grants are "
+    "made (E01 gets cn=Admins, applied list unchanged, reason.policies all empty): no "
+    "later deallocation ever takes the group back",
+)
+def test_every_value_a_policy_event_adds_is_owned_by_an_applied_policy(tmp_path: Path) -> None:
+    policies = policy(
+        "A", "role = 'manager'", 'set = { department = "X" }', 'grant = { groups = ["cn=Admins"] }'
+    ) + policy("B", "ad_account = 'a1'", 'set = { department = "Y" }')
+    config = write_case(tmp_path, policies)
+    out = run_ok(config)
+    assert conflict_rows(out), "the fixture is meant to find a conflict"
+    applied = {r["identity_key"]: r["applied"] for r in parquet_rows(out / "policies.parquet")}
+    grants = {"a": ["cn=admins"], "b": []}
+    for e in plan_events(out):
+        if e["reason"]["situation"] != "policy":
+            continue
+        owned = {g for name in applied[e["object"]["identity_key"]]
+                 for g in grants.get(name.lower(), [])}
+        for c in e["changes"]:
+            if c["attribute"] == "groups" and c["op"] == "add":
+                assert {v.lower() for v in c["values"]} <= owned, (e, applied)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the endpoint drift of a conflicted attribute is suppressed only when the "
+    "[[attribute]] names the column: with repository_sql = 'department' the conflicted "
+    "identity still gets an endpoint event on department",
+)
+def test_a_conflict_suppresses_the_drift_of_a_derived_mapping_too(tmp_path: Path) -> None:
+    config = write_case(tmp_path, _two_setters("X", "Y"))
+    text = config.read_text(encoding="utf-8").replace(
+        'repository = "department"', 'repository_sql = "department"'
+    )
+    config.write_text(text, encoding="utf-8")
+    (tmp_path / "endpoint.csv").write_text(ENDPOINT.replace("a1,Sales", "a1,Other"), "utf-8")
+    out = run_ok(config)
+    assert conflict_rows(out), "the fixture is meant to find a conflict"
+    for e in plan_events(out):
+        if e["object"].get("identity_key") == "E01":
+            assert all(c["attribute"] != "department" for c in e["changes"]), e
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="policy_conflicts.csv lists the policies in config order but the values "
     "sorted: A sets 'Zeta', B 'Alpha', the row reads 'A;B' / 'Alpha;Zeta' and says A "
     "wants Alpha",
@@ -312,8 +357,9 @@ def test_conflict_csv_cells_are_neutralised(tmp_path: Path) -> None:
         "y", "ad_account = 'a1'", 'set = { department = "@SUM(1)" }'
     )
     out = run_ok(write_case(tmp_path, policies, repository=repository))
-    text = (out / "policy_conflicts.csv").read_text(encoding="utf-8")
-    for row in csv.DictReader(text.splitlines()):
+    rows = conflict_rows(out)
+    assert rows, "the fixture is meant to find a conflict"
+    for row in rows:
         for column in ("identity_key", "policies", "values"):
             assert row[column][:1] not in "=+-@\t\r", row
 
@@ -438,8 +484,8 @@ def test_applied_cannot_be_a_column_with_another_role(tmp_path: Path, column: st
 @pytest.mark.xfail(
     strict=True,
     reason="a policy may set a column [repository] scope reads: identities leave scope "
-    "through a change the identity system has not made, and their linked accounts get "
-    "disable events at once",
+    "through a change the identity system has not made, and their live linked accounts "
+    "turn 'unmatched' with a disable/delete event",
 )
 def test_a_policy_cannot_take_identities_out_of_scope(tmp_path: Path) -> None:
     config = write_case(

@@ -260,9 +260,12 @@ def _two_setters(a: str, b: str) -> str:
     "policy event still replaces the conflicted attribute: the outputs contradict",
 )
 def test_a_conflicted_attribute_is_never_changed_by_an_event(tmp_path: Path) -> None:
-    repository = REPOSITORY.replace("role,", "role,title,").replace(
-        "E01,a1,manager,", "E01,a1,manager,t,"
-    ).replace("E02,a2,clerk,", "E02,a2,clerk,,").replace("E03,a3,clerk,", "E03,a3,clerk,,")
+    repository = (
+        REPOSITORY.replace("role,", "role,title,")
+        .replace("E01,a1,manager,", "E01,a1,manager,t,")
+        .replace("E02,a2,clerk,", "E02,a2,clerk,,")
+        .replace("E03,a3,clerk,", "E03,a3,clerk,,")
+    )
     policies = (
         policy("A", "role = 'manager'", 'set = { department = "X" }')
         + policy("B", "title = 't'", 'set = { department = "Y" }')
@@ -298,8 +301,9 @@ def test_every_value_a_policy_event_adds_is_owned_by_an_applied_policy(tmp_path:
     for e in plan_events(out):
         if e["reason"]["situation"] != "policy":
             continue
-        owned = {g for name in applied[e["object"]["identity_key"]]
-                 for g in grants.get(name.lower(), [])}
+        owned = {
+            g for name in applied[e["object"]["identity_key"]] for g in grants.get(name.lower(), [])
+        }
         for c in e["changes"]:
             if c["attribute"] == "groups" and c["op"] == "add":
                 assert {v.lower() for v in c["values"]} <= owned, (e, applied)
@@ -431,9 +435,7 @@ def test_policy_events_can_be_decided_by_situation(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     events = load_plan(out / "plan.jsonl")["events"]
     assert all(
-        e["approval"]["state"] == "approved"
-        for e in events
-        if e["reason"]["situation"] == "policy"
+        e["approval"]["state"] == "approved" for e in events if e["reason"]["situation"] == "policy"
     )
 
 
@@ -519,7 +521,9 @@ def _typed_repository(tmp_path: Path) -> None:
              ('E01', 'a1', 'manager', 'Sales', ['cn=Staff'], CAST([] AS VARCHAR[]), 3,
               false, TIMESTAMP '2020-01-01 00:00:00')
            ) t(employee_id, ad_account, role, department, groups, applied_policies, level,
-               vip, since)) TO '""" + str(tmp_path / "repository.parquet") + "' (FORMAT parquet)"
+               vip, since)) TO '"""
+        + str(tmp_path / "repository.parquet")
+        + "' (FORMAT parquet)"
     )
 
 
@@ -531,8 +535,11 @@ def _typed_repository(tmp_path: Path) -> None:
 )
 @pytest.mark.parametrize(
     ("column", "constant", "stored"),
-    [("level", '"007"', "7"), ("since", '"2024-01-05"', "2024-01-05 00:00:00"),
-     ("vip", '"yes"', "true")],
+    [
+        ("level", '"007"', "7"),
+        ("since", '"2024-01-05"', "2024-01-05 00:00:00"),
+        ("vip", '"yes"', "true"),
+    ],
 )
 def test_a_typed_set_constant_is_expected(
     tmp_path: Path, column: str, constant: str, stored: str
@@ -545,7 +552,9 @@ def test_a_typed_set_constant_is_expected(
         multi_valued="",
     )
     out = run_ok(config)
-    rows = [(r["attribute"], r["value"], r["policy"]) for r in parquet_rows(out / "expected.parquet")]
+    rows = [
+        (r["attribute"], r["value"], r["policy"]) for r in parquet_rows(out / "expected.parquet")
+    ]
     assert (column, stored, "p1") in rows, rows
 
 
@@ -619,7 +628,7 @@ def test_set_sql_cannot_read_the_engines_settings(tmp_path: Path) -> None:
             "set_sql = { department = \"CAST(current_setting('allowed_directories') AS VARCHAR)\" }",
         ),
     )
-    code, err, out = compare(config)
+    code, _, out = compare(config)
     if code == 2:
         return
     assert str(out) not in (out / "plan.jsonl").read_text(encoding="utf-8")
@@ -636,14 +645,26 @@ def test_set_sql_cannot_read_the_engines_settings(tmp_path: Path) -> None:
 )
 def test_fifty_policies_on_three_identities_are_quick(tmp_path: Path) -> None:
     policies = "".join(
-        policy(f"p{i}", f"role = 'r{i}'", f'set = {{ department = "D{i}" }}\n'
-               f'grant = {{ groups = ["cn=G{i}"] }}')
+        policy(
+            f"p{i}",
+            f"role = 'r{i}'",
+            f'set = {{ department = "D{i}" }}\ngrant = {{ groups = ["cn=G{i}"] }}',
+        )
         for i in range(50)
     )
     config = write_case(tmp_path, policies)
     started = time.monotonic()
-    cmd = [sys.executable, "-m", "recondiff", "compare", "-q", "-c", str(config),
-           "-o", str(tmp_path / "out")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "recondiff",
+        "compare",
+        "-q",
+        "-c",
+        str(config),
+        "-o",
+        str(tmp_path / "out"),
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=12)
     except subprocess.TimeoutExpired:

@@ -247,6 +247,26 @@ def test_duplicate_keys_out_of_scope_give_a_loadable_plan(tmp_path: Path) -> Non
     load_plan(out / "plan.jsonl")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="rows out of scope with a blank key (not an input error there) get policy "
+    "events with identity_key '' or '  ': a feed row no identity system can place, and "
+    "two of them share an id",
+)
+def test_no_policy_event_for_a_blank_identity_key(tmp_path: Path) -> None:
+    repository = REPOSITORY + ",,retired,Sales,,\n  ,,retired,Sales,,\n"
+    config = write_case(
+        tmp_path,
+        policy("sales-dept", "department = 'Sales'", 'set = { department = "Sales Dept" }'),
+        repository=repository,
+        scope="scope = \"role <> 'retired'\"",
+    )
+    out = run_ok(config)
+    for e in plan_events(out):
+        if e["target"] == "repository":
+            assert (e["object"]["identity_key"] or "").strip(), e
+
+
 def _two_setters(a: str, b: str) -> str:
     return policy("A", "role = 'manager'", f'set = {{ department = "{a}" }}') + policy(
         "B", "ad_account = 'a1'", f'set = {{ department = "{b}" }}'

@@ -606,6 +606,18 @@ def test_a_policy_cannot_take_identities_out_of_scope(tmp_path: Path) -> None:
     assert not destructive, destructive
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="one policy may set one column twice under two spellings (department = 'X', "
+    "DEPARTMENT = 'Y'): accepted at load, it then conflicts with itself ('A;A') every sync",
+)
+def test_a_policy_setting_one_column_twice_is_refused_at_load(tmp_path: Path) -> None:
+    effect = 'set = { department = "X", DEPARTMENT = "Y" }'
+    config = write_case(tmp_path, policy("A", "role = 'manager'", effect))
+    with pytest.raises(ConfigError, match="department"):
+        load_config(config)
+
+
 # --- values: types, NUL, volatility, settings -------------------------------------------
 
 

@@ -205,12 +205,6 @@ def test_a_failing_policy_is_named(tmp_path: Path, when: str, effect: str) -> No
     assert len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine's own unprefixed names collide with repository columns: applied = "
-    "'applies' breaks queries/policies/expected.sql, key 'pending' breaks state_out.sql "
-    "('Ambiguous reference', exit 3)",
-)
 @pytest.mark.parametrize("column", ["applies", "pending"])
 def test_repository_columns_named_like_the_engines_own(tmp_path: Path, column: str) -> None:
     if column == "applies":
@@ -459,11 +453,6 @@ def test_review_of_policies_holds_their_endpoint_consequences(tmp_path: Path) ->
             assert e["approval"]["state"] == "pending", e
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan events carry reason.situation 'policy' but plan approve/reject "
-    "--situation refuses 'policy' (not one of the nine situations)",
-)
 def test_policy_events_can_be_decided_by_situation(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path, policies_extra='response = "review"'))
     result = CliRunner().invoke(

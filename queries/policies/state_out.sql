@@ -9,7 +9,7 @@ COPY (
            CASE WHEN len(__rd_allocated) > 0 THEN rd_dedupe(__rd_allocated) ELSE [] END AS allocated,
            CASE WHEN len(__rd_deallocated) > 0 THEN rd_dedupe(__rd_deallocated) ELSE [] END AS deallocated,
            CASE WHEN len(__rd_reallocated) > 0 THEN rd_dedupe(__rd_reallocated) ELSE [] END AS reallocated,
-           coalesce(e.pending, [])                     AS pending,
+           coalesce(e.__rd_pending, [])                AS pending,
            CAST(__rd_passes AS INTEGER)                AS passes
     FROM pol_state s LEFT JOIN pol_eval e USING (__rd_row)
     ORDER BY __rd_row

@@ -6,7 +6,7 @@ SELECT (SELECT count(*) FROM policy_change),
        sum(CASE WHEN len(__rd_allocated) > 0 THEN len(rd_dedupe(__rd_allocated)) ELSE 0 END),
        sum(CASE WHEN len(__rd_deallocated) > 0 THEN len(rd_dedupe(__rd_deallocated)) ELSE 0 END),
        sum(CASE WHEN len(__rd_reallocated) > 0 THEN len(rd_dedupe(__rd_reallocated)) ELSE 0 END),
-       (SELECT count(*) FROM pol_eval WHERE len(pending) > 0),
+       (SELECT count(*) FROM pol_eval WHERE len(__rd_pending) > 0),
        sum(CASE WHEN len(__rd_a) = 0 THEN 0 ELSE
            len(list_filter(__rd_a, lambda x: NOT list_contains($lower_names::VARCHAR[], x))) END),
        (SELECT count(*) FROM policy_conflict)

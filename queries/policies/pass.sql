@@ -22,16 +22,14 @@ WITH k AS (
            $lower_names::VARCHAR[]      AS __rd_lower_names,
            $set_values::VARCHAR[]       AS __rd_set_values,
            $grant_values::VARCHAR[][]   AS __rd_grant_values,
+           $grant_norms::VARCHAR[][]    AS __rd_grant_norms,
            $columns::VARCHAR[]          AS __rd_columns,
            CAST($pass AS INTEGER)       AS __rd_pass
 ),
-kn AS (
-    SELECT *, {{grant_norm}} FROM k
-),
 ev AS (
     SELECT s.* EXCLUDE (__rd_pass_alloc, __rd_pass_dealloc, __rd_changed),
-           kn.*, {{evaluate}}
-    FROM (SELECT * FROM pol_state WHERE __rd_changed) s, kn
+           k.*, {{evaluate}}
+    FROM (SELECT * FROM pol_state WHERE __rd_changed) s, k
 ),
 lists AS (
     SELECT *, {{lists}} FROM ev

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from recondiff.config.expression import expression_columns
 from recondiff.config.model import Config, PolicyConfig
 from recondiff.engine.fills import Fills
@@ -110,9 +112,12 @@ class _Resolved:
         self.targets: dict[str, _Target] = {}
         self.set_values: list[str] = []
         self.grant_values: list[list[str]] = []
+        types, at = self._probe_all(), [0]
         for i, p in enumerate(self.policies, 1):
-            self._policy(i, p)
+            self._policy(i, p, types, at)
         self._reserved_names()
+        self._check_roles()
+        self.grant_norms = self._normalised_grants()
 
     # --- resolving ------------------------------------------------------------------
 
@@ -141,34 +146,124 @@ class _Resolved:
                 return ELEMENT_MACRO[a.compare]
         return ""
 
-    def _policy(self, i: int, p: PolicyConfig) -> None:
+    def _probe_all(self) -> dict[str, str] | None:
+        """The type of every `when` and `set_sql`, bound in one statement
+        (queries/policies/probe.sql); None when one fails: each is then checked
+        alone, so that the error names it."""
+        expressions = [p.when for p in self.policies]
+        expressions += [e for p in self.policies for _, e in p.set_sql]
+        if not expressions:
+            return None
+        sql = _render(
+            "policies/probe",
+            expressions=", ".join(f"({e}) AS __rd_e{k}" for k, e in enumerate(expressions)),
+        )
+        try:
+            cursor = self.fills.con.execute(sql, {"path": self.fills.params["repository_path"]})
+        except duckdb.Error:
+            return None
+        return {f"__rd_e{k}": str(d[1]) for k, d in enumerate(cursor.description or [])}
+
+    def _policy(self, i: int, p: PolicyConfig, types: dict[str, str] | None, at: list[int]) -> None:
+        """One [[policy]] resolved; ``types`` (from :meth:`_probe_all`) by expression,
+        ``at`` the running index of the next expression in it."""
         where = f"[[policy]] #{i} ('{p.name}')"
-        self.fills.repository_predicate(p.when, f"{where} when")
+        key = f"{where} when"
+        if types is None:
+            self.fills.repository_predicate(p.when, key)
+        else:
+            self.fills.check_predicate(types[f"__rd_e{i - 1}"], key)
         for name, value in p.sets:
             target = self._target(name, f"{where} set", grant=False)
-            self._check_value(where, name, value, target.column)
-            self.set_values.append(value)
+            self.set_values.append(self._check_value(where, name, value, target.column))
             target.setters.append((i, f"__rd_set_values[{len(self.set_values)}]"))
         for name, expression in p.set_sql:
             target = self._target(name, f"{where} set_sql", grant=False)
-            self.fills.repository_expression(expression, f"{where} set_sql {name}")
-            target.setters.append((i, f"CAST(({expression}) AS VARCHAR)"))
+            key = f"{where} set_sql {name}"
+            if types is None:
+                kind = self.fills.repository_expression(expression, key)
+            else:
+                kind = types[f"__rd_e{len(self.policies) + at[0]}"]
+                at[0] += 1
+            if kind.endswith("]") or kind.upper().startswith(("STRUCT", "MAP", "UNION")):
+                raise ConfigError(
+                    f"{self.cfg.path}: {key} gives {kind}, not a single value for "
+                    f"'{target.column.name}'; a set_sql writes one value (grant adds to lists)"
+                )
+            value = f"CAST(({expression}) AS VARCHAR)"
+            if target.column.type != "VARCHAR":  # the one spelling of its type, as a constant's
+                value = f"CAST(CAST(({expression}) AS {target.column.type}) AS VARCHAR)"
+            value = (
+                f"CASE WHEN contains({value}, chr(0)) THEN error('[[policy]] ' || "
+                f"__rd_names[{i}] || ': a set_sql gives a NUL character, which no directory "
+                f"value may hold') ELSE {value} END"
+            )
+            target.setters.append((i, value))
         for name, values in p.grants:
             target = self._target(name, f"{where} grant", grant=True)
             self.grant_values.append(list(values))
             target.granters.append((i, len(self.grant_values)))
 
-    def _check_value(self, where: str, name: str, value: str, column: Column) -> None:
+    def _check_value(self, where: str, name: str, value: str, column: Column) -> str:
+        """A `set` constant as its column's type spells it (queries/policies/check_value.sql)."""
         if column.type == "VARCHAR":
-            return
-        (ok,) = self.fills.con.execute(
+            return value
+        (text,) = self.fills.con.execute(
             _render("policies/check_value", type=column.type), {"value": value}
-        ).fetchone() or (False,)
-        if not ok:
+        ).fetchone() or (None,)
+        if text is None:
             raise ConfigError(
                 f"{self.cfg.path}: {where} set {name} = {value!r} is not a {column.type}, "
                 f"the type of '{column.name}' in {self.fills.repo.file}"
             )
+        return str(text)
+
+    def _normalised_grants(self) -> list[list[str]]:
+        """Each grant's values as its column's compare kind normalises them
+        (queries/policies/normalise.sql, one statement per kind): computed once,
+        bound to every pass."""
+        norms = {g: t.norm for t in self.targets.values() for _, g in t.granters}
+        out = [list(v) for v in self.grant_values]
+        for norm in sorted({n for n in norms.values() if n}):
+            picked = [g for g, n in sorted(norms.items()) if n == norm]
+            row = self.fills.con.execute(
+                _render("policies/normalise", element=norm),
+                {"values": [self.grant_values[g - 1] for g in picked]},
+            ).fetchone()
+            for g, values in zip(picked, row[0] if row else [], strict=True):
+                out[g - 1] = list(values)
+        return out
+
+    def _check_roles(self) -> None:
+        """What the policies change must not change what decides the reconciliation
+        itself: the columns [repository] scope reads (an identity would leave scope
+        through a change the identity system has not made, and its live account turn
+        `unmatched`), nor be what an [[attribute]] accepts endpoint values into
+        (update_repository: the policy would undo it, and two repository events
+        would disagree); the applied list is no compared attribute."""
+        path, repo = self.cfg.path, self.cfg.repository
+        scoped = {c.lower() for c in expression_columns(repo.scope)} if repo.scope else set()
+        for name, target in self.targets.items():
+            if name in scoped:
+                raise ConfigError(
+                    f"{path}: a [[policy]] changes '{target.column.name}', which [repository] "
+                    "scope reads; a policy may not move identities in or out of scope"
+                )
+        for i, a in enumerate(self.cfg.attributes, 1):
+            column = (a.repository or "").lower()
+            if column == self.applied.name.lower():
+                raise ConfigError(
+                    f"{path}: [policies] applied = '{self.applied.name}' is compared by "
+                    f"[[attribute]] #{i}; the applied list is a column of its own"
+                )
+            responses = {a.on_drift, *(r.response for r in a.rules)}
+            if column in self.targets and "update_repository" in responses:
+                raise ConfigError(
+                    f"{path}: [[attribute]] #{i} accepts endpoint values into "
+                    f"'{self.targets[column].column.name}' (update_repository), which a "
+                    "[[policy]] sets or grants: the policy would undo it on the next sync; "
+                    "use update_endpoint, review or do_nothing"
+                )
 
     def _reserved_names(self) -> None:
         for column in self.fills.repo.columns.values():
@@ -201,6 +296,7 @@ class _Resolved:
             "whens": [p.when for p in self.policies],
             "set_values": self.set_values or [""],
             "grant_values": self.grant_values or [[""]],
+            "grant_norms": self.grant_norms or [[""]],
             "columns": [t.column.name for t in self.targets.values()],
         }
 
@@ -245,15 +341,6 @@ class _Slots:
             "originals": ", ".join(originals),
             "applied": self.r.applied.ident,
         }
-
-    def grant_norm(self) -> str:
-        items = []
-        for t in self.targets:
-            for _, g in t.granters:
-                values = f"__rd_grant_values[{g}]"
-                norm = f"list_transform({values}, lambda x: {t.norm}(x))" if t.norm else values
-                items.append(f"{norm} AS __rd_gn{g}")
-        return ", ".join(items) or "NULL AS __rd_gn_none"
 
     @staticmethod
     def _any(conditions: list[str]) -> str:
@@ -300,7 +387,6 @@ class _Slots:
             ]
         )
         return {
-            "grant_norm": self.grant_norm(),
             "evaluate": evaluate,
             "lists": lists,
             "candidates": self._candidates(),
@@ -352,10 +438,10 @@ class _Slots:
         items = []
         for t in self._grants():
             kept = ", ".join(
-                f"CASE WHEN __rd_w{i} THEN __rd_gn{g} ELSE [] END" for i, g in t.granters
+                f"CASE WHEN __rd_w{i} THEN __rd_grant_norms[{g}] ELSE [] END" for i, g in t.granters
             )
             gone = ", ".join(
-                f"CASE WHEN __rd_d{i} THEN __rd_gn{g} ELSE [] END" for i, g in t.granters
+                f"CASE WHEN __rd_d{i} THEN __rd_grant_norms[{g}] ELSE [] END" for i, g in t.granters
             )
             add = ", ".join(
                 f"CASE WHEN {self._acting(i)} THEN __rd_grant_values[{g}] ELSE [] END"
@@ -492,8 +578,8 @@ class _Slots:
                 for i, g in t.granters:
                     items.append(
                         f"CASE WHEN __rd_ok{i} THEN list_transform(list_filter("
-                        f"coalesce({col}, []), lambda x: list_contains(__rd_gn{g}, "
-                        f"{self._norm(t, 'x')})), lambda x: {row(i, t.j, 'x')}) ELSE [] END"
+                        f"__rd_gp{t.j}, lambda p: list_contains(__rd_grant_norms[{g}], p.n)), "
+                        f"lambda p: {row(i, t.j, 'p.v')}) ELSE [] END"
                     )
                 continue
             for i, value in t.setters:
@@ -506,11 +592,20 @@ class _Slots:
         return ", ".join(items)
 
     def ok(self) -> str:
-        """expected.sql: each policy is in the identity's applied list and applies to it."""
+        """expected.sql: each policy is in the identity's applied list and applies to
+        it; each list column's values beside their normalised form (__rd_gp<j>)."""
+        pairs = [
+            f"list_transform(coalesce({t.column.ident}, []), lambda x: "
+            f"{{'n': {self._norm(t, 'x')}, 'v': x}}) AS __rd_gp{t.j}"
+            for t in self._grants()
+        ]
         return ", ".join(
-            f"(list_contains(__rd_a, __rd_lower_names[{i}]) AND "
-            f"coalesce(CAST(({p.when}) AS BOOLEAN), false)) AS __rd_ok{i}"
-            for i, p in enumerate(self.r.policies, 1)
+            pairs
+            + [
+                f"(list_contains(__rd_a, __rd_lower_names[{i}]) AND "
+                f"coalesce(CAST(({p.when}) AS BOOLEAN), false)) AS __rd_ok{i}"
+                for i, p in enumerate(self.r.policies, 1)
+            ]
         )
 
     def changes(self) -> dict[str, str]:
@@ -619,7 +714,6 @@ def _write(
         params,
         key=key,
         ok=slots.ok(),
-        grant_norm=slots.grant_norm(),
         effects=slots.effects(),
     )
     session.step("policies/state_out", params, key=key, applied=r.applied.ident)

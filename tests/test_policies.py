@@ -385,7 +385,7 @@ RUN_ERRORS = [
     ('[[policy]]\nname = "a"\nwhen = "role"\nset = { department = "x" }\n',
      "must be a predicate", 2),
     ('[[policy]]\nname = "a"\nwhen = "true"\nset_sql = { level = "CAST(role AS BIGINT)" }\n',
-     "a [[policy]] when or set_sql", 2),
+     "[[policy]] #1 ('a') set_sql level = 'CAST(role AS BIGINT)' fails on its data", 2),
 ]
 
 

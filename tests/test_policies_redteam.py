@@ -163,12 +163,6 @@ def policy(name: str, when: str, effect: str, extra: str = "") -> str:
 # --- errors: one line, exit 2, naming the policy ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a set_sql that fails on a row where its policy is already applied fails in "
-    "queries/policies/expected.sql, which has no BLAME entry: exit 3 (a 'bug') instead of "
-    "exit 2 naming the policy",
-)
 def test_set_sql_failing_on_an_applied_policy_is_an_input_error(tmp_path: Path) -> None:
     repository = REPOSITORY.replace("E01,a1,manager,Sales,cn=Staff,", "E01,a1,manager,Sales,,p1")
     config = write_case(
@@ -181,12 +175,6 @@ def test_set_sql_failing_on_an_applied_policy_is_an_input_error(tmp_path: Path) 
     assert "p1" in err and "set_sql" in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a when/set_sql that fails on the data (or names file_row_number, which the "
-    "probe accepts) gives 'a [[policy]] when or set_sql ... failed on its data' without "
-    "saying which of the policies: with 50 policies the operator cannot find it",
-)
 @pytest.mark.parametrize(
     ("when", "effect"),
     [
@@ -222,12 +210,6 @@ def test_repository_columns_named_like_the_engines_own(tmp_path: Path, column: s
 # --- the plan: ids, conflicts, contradictions, review ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policies run over every repository row, out of [repository] scope too, where "
-    "duplicate keys are allowed: two identical policy events get the same id and the "
-    "plan compare wrote cannot be loaded ('event id ... appears twice')",
-)
 def test_duplicate_keys_out_of_scope_give_a_loadable_plan(tmp_path: Path) -> None:
     repository = REPOSITORY + "E05,,retired,Sales,,\nE05,,retired,Sales,,\n"
     config = write_case(
@@ -242,12 +224,6 @@ def test_duplicate_keys_out_of_scope_give_a_loadable_plan(tmp_path: Path) -> Non
     load_plan(out / "plan.jsonl")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rows out of scope with a blank key (not an input error there) get policy "
-    "events with identity_key '' or '  ': a feed row no identity system can place, and "
-    "two of them share an id",
-)
 def test_no_policy_event_for_a_blank_identity_key(tmp_path: Path) -> None:
     repository = REPOSITORY + ",,retired,Sales,,\n  ,,retired,Sales,,\n"
     config = write_case(

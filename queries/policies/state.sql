@@ -1,5 +1,7 @@
 -- Identity policies 1 (docs/policies.md): the state the policies work on, one
--- row per repository record in file order (__rd_row): the key, the applied
+-- row per repository record inside [repository] scope (the identities the run
+-- reconciles; the scope reads no column a policy changes), in file order
+-- (__rd_row): the key, the applied
 -- list, the columns the policies change and those their `when` and `set_sql`
 -- read, each changed column's value before any policy (__rd_o<j>, __rd_oa for
 -- the applied list), the applied names folded (__rd_a), and what the passes
@@ -21,4 +23,5 @@ SELECT CAST(file_row_number AS BIGINT)                       AS __rd_row,
        CAST([] AS VARCHAR[])                                 AS __rd_pass_alloc,
        CAST([] AS VARCHAR[])                                 AS __rd_pass_dealloc,
        true                                                  AS __rd_changed
-FROM read_parquet($repository_path, file_row_number = true);
+FROM read_parquet($repository_path, file_row_number = true)
+WHERE ({{scope}}) IS NOT FALSE;

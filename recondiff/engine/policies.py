@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,13 @@ from recondiff.engine.fills import Fills
 from recondiff.engine.publish import POLICY_FILES
 from recondiff.engine.slots import ELEMENT_MACRO, Column
 from recondiff.engine.steps import Session
-from recondiff.errors import ConfigError, InputError
+from recondiff.errors import (
+    ConfigError,
+    InputError,
+    InternalError,
+    RecondiffError,
+    first_line,
+)
 from recondiff.vocabulary import SET_KINDS
 
 # The types a `set` may write: scalars DuckDB casts text to and back unchanged.
@@ -340,6 +348,7 @@ class _Slots:
             "columns": ", ".join(c.ident for c in columns),
             "originals": ", ".join(originals),
             "applied": self.r.applied.ident,
+            "scope": self.r.cfg.repository.scope or "TRUE",
         }
 
     @staticmethod
@@ -557,9 +566,12 @@ class _Slots:
         return self._guard(self._any(some), listed, empty)
 
     def derive(self) -> str:
-        items = [f"s.{self.r.applied.ident} AS {self.r.applied.ident}"]
-        items += [f"s.{t.column.ident} AS {t.column.ident}" for t in self.targets]
-        return ", ".join(items)
+        """derive.sql: the changed columns from the state; a record outside
+        [repository] scope (no state row) keeps its own."""
+        columns = [self.r.applied.ident] + [t.column.ident for t in self.targets]
+        return ", ".join(
+            f"CASE WHEN s.__rd_row IS NULL THEN r.{c} ELSE s.{c} END AS {c}" for c in columns
+        )
 
     def effects(self) -> str:
         """expected.sql: per policy that applies and is applied (__rd_ok<i>), each
@@ -679,7 +691,8 @@ def apply_policies(session: Session, fills: Fills, cfg: Config, work: Path) -> P
     for k in range(1, limit + 2):
         # pass k reads the identities pass k-1 changed (all of them first): an
         # identity no pass changed would only be evaluated to the same result
-        session.step("policies/pass", base | {"pass": k}, **fill)
+        with _culprit(session, resolved):
+            session.step("policies/pass", base | {"pass": k}, **fill)
         (changed,) = session.step("policies/changed", {}).fetchall()[0]
         if k > limit:
             break
@@ -692,6 +705,33 @@ def apply_policies(session: Session, fills: Fills, cfg: Config, work: Path) -> P
     else:
         session.step("policies/eval_next", {})  # what the limit left for the next sync
     return _write(session, resolved, slots, base, work, passes)
+
+
+@contextmanager
+def _culprit(session: Session, r: _Resolved) -> Iterator[None]:
+    """A step that fails on the data names the [[policy]] whose `when` or `set_sql`
+    fails (queries/policies/culprit.sql, each alone over the state), not only
+    "a policy": with fifty of them, the operator must know which."""
+    try:
+        yield
+    except (RecondiffError, InternalError):
+        for i, p in enumerate(r.policies, 1):
+            when = f"coalesce(CAST(({p.when}) AS BOOLEAN), false)"
+            checks = [(f"when = {p.when!r}", when)]
+            checks += [
+                (f"set_sql {name} = {e!r}", f"CASE WHEN {when} THEN CAST(({e}) AS VARCHAR) END")
+                for name, e in p.set_sql
+            ]
+            for what, expression in checks:
+                try:
+                    session.con.execute(_render("policies/culprit", expression=expression))
+                except duckdb.Error as exc:
+                    raise InputError(
+                        f"{r.fills.repo.file}: [[policy]] #{i} ('{p.name}') {what} fails on "
+                        f"its data: {first_line(exc)}; fix the expression in {r.cfg.path} "
+                        "or the data"
+                    ) from None
+        raise
 
 
 def _write(
@@ -709,13 +749,14 @@ def _write(
         "max_recursion": r.cfg.policies.max_recursion,
     }
     session.step("policies/derive", params, replace=slots.derive())
-    session.step(
-        "policies/expected",
-        params,
-        key=key,
-        ok=slots.ok(),
-        effects=slots.effects(),
-    )
+    with _culprit(session, r):
+        session.step(
+            "policies/expected",
+            params,
+            key=key,
+            ok=slots.ok(),
+            effects=slots.effects(),
+        )
     session.step("policies/state_out", params, key=key, applied=r.applied.ident)
     session.step("policies/conflicts", params, key=key)
     session.step("policies/conflicts_csv", params)

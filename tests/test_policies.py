@@ -238,7 +238,7 @@ set = { department = "Sales" }
     assert any("1 identity policy conflict(s)" in w for w in summary["warnings"])
     assert (out / "policy_conflicts.csv").read_text(encoding="utf-8").splitlines() == [
         "identity_key,attribute,policies,values,pass",
-        "E1,department,role-manager;sales-dept,Management;Sales,1",
+        'E1,department,role-manager;sales-dept,"[""Management"",""Sales""]",1',
     ]
     state = _rows(out / "policies.parquet", "SELECT applied FROM t LIMIT 1")
     assert state == [([],)]  # neither conflicting policy is recorded as applied

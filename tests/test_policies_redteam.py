@@ -244,12 +244,6 @@ def _two_setters(a: str, b: str) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a conflict found in pass 1 and gone in pass 2 (C's effect made B stop "
-    "applying) stays in policy_conflicts.csv and suppresses the endpoint drift, while the "
-    "policy event still replaces the conflicted attribute: the outputs contradict",
-)
 def test_a_conflicted_attribute_is_never_changed_by_an_event(tmp_path: Path) -> None:
     repository = (
         REPOSITORY.replace("role,", "role,title,")
@@ -274,12 +268,6 @@ def test_a_conflicted_attribute_is_never_changed_by_an_event(tmp_path: Path) -> 
     assert not conflicts & touched, (conflicts, touched)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a policy held by a conflict is not recorded as applied but its grants are "
-    "made (E01 gets cn=Admins, applied list unchanged, reason.policies all empty): no "
-    "later deallocation ever takes the group back",
-)
 def test_every_value_a_policy_event_adds_is_owned_by_an_applied_policy(tmp_path: Path) -> None:
     policies = policy(
         "A", "role = 'manager'", 'set = { department = "X" }', 'grant = { groups = ["cn=Admins"] }'
@@ -336,24 +324,13 @@ def test_a_conflict_is_shown_to_the_reviewer(tmp_path: Path) -> None:
     assert "Beta-Dept" in report
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy_conflicts.csv lists the policies in config order but the values "
-    "sorted: A sets 'Zeta', B 'Alpha', the row reads 'A;B' / 'Alpha;Zeta' and says A "
-    "wants Alpha",
-)
 def test_conflict_values_line_up_with_their_policies(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path, _two_setters("Zeta", "Alpha")))
     (row,) = conflict_rows(out)
     assert row["policies"] == "A;B"
-    assert row["values"] == "Zeta;Alpha", row
+    assert json.loads(row["values"]) == ["Zeta", "Alpha"], row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="policy_conflicts.csv joins values with ';': values 'x;y' and 'z' read as "
-    "three values (the feed writes a JSON array for this reason)",
-)
 def test_conflict_values_holding_the_separator_can_be_read_back(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path, _two_setters("x;y", "z")))
     (row,) = conflict_rows(out)

@@ -334,6 +334,13 @@ class _Slots:
     def _acting(i: int) -> str:
         return f"(__rd_l{i} OR __rd_r{i})"
 
+    @staticmethod
+    def _applying(i: int) -> str:
+        """Allocated or reallocated and not held by a conflict: its effects apply
+        (a held policy applies none of them: it is not recorded as applied, and
+        nothing would ever take a grant of it back)."""
+        return f"((__rd_l{i} OR __rd_r{i}) AND NOT __rd_h{i})"
+
     def _names_where(self, condition: str, names: str = "__rd_names") -> str:
         items = ", ".join(
             f"CASE WHEN {condition.format(i=i)} THEN {names}[{i}] END" for i in range(1, self.n + 1)
@@ -344,6 +351,8 @@ class _Slots:
         columns = self.r.state_columns()
         originals = [f"{t.column.ident} AS __rd_o{t.j}" for t in self.targets]
         originals.append(f"{self.r.applied.ident} AS __rd_oa")
+        # a column conflicted in a pass keeps its value for the rest of the sync
+        originals += [f"false AS __rd_f{t.j}" for t in self._sets()]
         return {
             "columns": ", ".join(c.ident for c in columns),
             "originals": ", ".join(originals),
@@ -377,6 +386,7 @@ class _Slots:
         every = range(1, n + 1)
         any_flags = ", ".join(
             [
+                *self._set_values(),
                 f"{self._any([f'__rd_d{i}' for i in every])} AS __rd_any_d",
                 f"{self._any([f'(__rd_l{i} AND NOT __rd_h{i})' for i in every])} AS __rd_any_l",
                 f"{self._any([f'(__rd_r{i} AND NOT __rd_h{i})' for i in every])} AS __rd_any_r",
@@ -408,7 +418,11 @@ class _Slots:
             "new_values": self._new_values(),
             "changed": self._changed(),
             "outputs": self._outputs(),
-            "original_columns": ", ".join([f"__rd_o{t.j}" for t in self.targets] + ["__rd_oa"]),
+            "original_columns": ", ".join(
+                [f"__rd_o{t.j}" for t in self.targets]
+                + ["__rd_oa"]
+                + [f"(__rd_f{t.j} OR len(__rd_c{t.j}) > 1) AS __rd_f{t.j}" for t in self._sets()]
+            ),
             "conflicts": self._conflicts(),
         }
 
@@ -428,11 +442,25 @@ class _Slots:
             )
         return ", ".join(items) or "NULL AS __rd_c_none"
 
+    def _sets(self) -> list[_Target]:
+        return [t for t in self.targets if not t.grant]
+
+    def _set_values(self) -> list[str]:
+        """Per set column, the values the policies that apply it (not held) set:
+        at most one (two would have been a conflict, which holds them all)."""
+        items = []
+        for t in self._sets():
+            values = ", ".join(f"CASE WHEN {self._applying(i)} THEN {v} END" for i, v in t.setters)
+            some = self._any([self._applying(i) for i, _ in t.setters])
+            listed = f"list_distinct(list_filter([{values}], lambda x: x IS NOT NULL))"
+            items.append(f"{self._guard(some, listed)} AS __rd_v{t.j}")
+        return items
+
     def _held(self) -> str:
         conflicts: dict[int, list[str]] = {}
         for t in self.targets:
             for i, _ in t.setters:
-                conflicts.setdefault(i, []).append(f"len(__rd_c{t.j}) > 1")
+                conflicts.setdefault(i, []).append(f"len(__rd_c{t.j}) > 1 OR __rd_f{t.j}")
         return ", ".join(
             f"({self._acting(i)} AND ({' OR '.join(conflicts[i])})) AS __rd_h{i}"
             if i in conflicts
@@ -453,11 +481,11 @@ class _Slots:
                 f"CASE WHEN __rd_d{i} THEN __rd_grant_norms[{g}] ELSE [] END" for i, g in t.granters
             )
             add = ", ".join(
-                f"CASE WHEN {self._acting(i)} THEN __rd_grant_values[{g}] ELSE [] END"
+                f"CASE WHEN {self._applying(i)} THEN __rd_grant_values[{g}] ELSE [] END"
                 for i, g in t.granters
             )
             dealloc = self._any([f"__rd_d{i}" for i, _ in t.granters])
-            acting = self._any([self._acting(i) for i, _ in t.granters])
+            acting = self._any([self._applying(i) for i, _ in t.granters])
             removed = (
                 f"list_filter(flatten([{gone}]), lambda x: NOT list_contains(flatten([{kept}]), x))"
             )
@@ -508,8 +536,8 @@ class _Slots:
                 )
             else:
                 items.append(
-                    f"CASE WHEN len(__rd_c{t.j}) = 1 THEN CAST(__rd_c{t.j}[1] AS {t.column.type}) "
-                    f"ELSE {col} END AS __rd_n{t.j}"
+                    f"CASE WHEN NOT __rd_f{t.j} AND len(__rd_v{t.j}) = 1 THEN "
+                    f"CAST(__rd_v{t.j}[1] AS {t.column.type}) ELSE {col} END AS __rd_n{t.j}"
                 )
         applied = self.r.applied.ident
         items.append(
@@ -543,17 +571,18 @@ class _Slots:
         return ", ".join(items)
 
     def _conflicts(self) -> str:
+        """Per conflicted column, the policies and the value each sets, in config order."""
         items, some = [], []
-        for t in self.targets:
-            if t.grant:
-                continue
-            names = ", ".join(
-                f"CASE WHEN {self._acting(i)} THEN __rd_names[{i}] END" for i, _ in t.setters
+        for t in self._sets():
+            pairs = ", ".join(
+                f"CASE WHEN {self._acting(i)} THEN {{'p': __rd_names[{i}], 'v': {v}}} END"
+                for i, v in t.setters
             )
+            setters = f"list_filter([{pairs}], lambda x: x IS NOT NULL AND x.v IS NOT NULL)"
             items.append(
                 f"CASE WHEN len(__rd_c{t.j}) > 1 THEN {{'attribute': __rd_columns[{t.j}], "
-                f"'policies': list_filter([{names}], lambda x: x IS NOT NULL), "
-                f"'values': __rd_c{t.j}, 'pass': __rd_pass}} END"
+                f"'policies': list_transform({setters}, lambda x: x.p), "
+                f"'values': list_transform({setters}, lambda x: x.v), 'pass': __rd_pass}} END"
             )
             some.append(f"len(__rd_c{t.j}) > 1")
         empty = (

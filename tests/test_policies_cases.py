@@ -1,0 +1,140 @@
+"""Plan checks for the policy cases of ``tests/cases/`` (issue 18): what the
+plan proposes, or must not propose, because of the identity policies. The
+tables of those cases are checked by tests/test_cases.py; this file reads
+``plan.jsonl``, written by hand expectations like the cases."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from recondiff.compare import compare
+
+CASES = Path(__file__).parent / "cases"
+
+
+def _run(case: Path, out: Path) -> tuple[int, list[dict[str, Any]]]:
+    result = compare(case / "recondiff.toml", out)
+    lines = (out / "plan.jsonl").read_text(encoding="utf-8").splitlines()
+    return result.exit_code, [e for e in map(json.loads, lines) if e.get("id")]
+
+
+def _about(events: list[dict[str, Any]], account: str, identity: str) -> list[dict[str, Any]]:
+    """Events whose object is the account or the identity (a membership
+    event names the account under ``member_of``)."""
+    found = []
+    for e in events:
+        obj = e.get("object") or {}
+        member = obj.get("member_of") or {}
+        if account in (obj.get("key"), member.get("key")) or obj.get("identity_key") == identity:
+            found.append(e)
+    return found
+
+
+def _added(event: dict[str, Any]) -> dict[str, list[str]]:
+    """attribute (lower case) -> values the event adds or replaces."""
+    out: dict[str, list[str]] = {}
+    for change in event.get("changes") or []:
+        if change.get("op") in ("add", "replace"):
+            out.setdefault(change["attribute"].lower(), []).extend(change.get("values") or [])
+    return out
+
+
+def _after(event: dict[str, Any], attribute: str, before: list[str]) -> list[str]:
+    """The values of ``attribute`` once the event's changes are applied, in
+    order, to ``before`` (however the event spells them: add/delete or replace)."""
+    values = list(before)
+    for change in event.get("changes") or []:
+        if change["attribute"].lower() != attribute.lower():
+            continue
+        given = change.get("values") or []
+        if change["op"] == "replace":
+            values = list(given)
+        elif change["op"] == "delete":
+            values = [v for v in values if v not in given] if given else []
+        elif change["op"] == "add":
+            values += [v for v in given if v not in values]
+    return values
+
+
+def _touched(event: dict[str, Any]) -> set[str]:
+    return {c["attribute"].lower() for c in event.get("changes") or []}
+
+
+def test_conflict_proposes_no_event_for_the_attribute(tmp_path: Path) -> None:
+    """policy-conflict: office-lyon and remote-worker set alice's office to
+    different values. Nothing in the plan changes her office, on either side,
+    and no event carries either policy's value; the run still exits 1."""
+    exit_code, events = _run(CASES / "policy-conflict", tmp_path / "out")
+    assert exit_code == 1
+    for e in _about(events, "alice", "E01"):
+        assert not _touched(e) & {"physicaldeliveryofficename", "office"}, e
+        text = json.dumps(e.get("changes"))
+        assert "Lyon HQ" not in text and "Remote" not in text, e
+
+
+def test_conflict_control_one_policy_gives_the_events(tmp_path: Path) -> None:
+    """The same case without remote-worker: office-lyon alone sets alice's
+    office to Lyon HQ, so the plan does hold an endpoint event writing it and a
+    repository event recording it (the conflict test above is not vacuous)."""
+    case = tmp_path / "case"
+    shutil.copytree(CASES / "policy-conflict", case)
+    toml = (case / "recondiff.toml").read_text(encoding="utf-8")
+    start = toml.index('[[policy]]\nname = "remote-worker"')
+    end = toml.index("[[attribute]]")
+    (case / "recondiff.toml").write_text(toml[:start] + toml[end:], encoding="utf-8")
+    _, events = _run(case, tmp_path / "out")
+    mine = _about(events, "alice", "E01")
+    endpoint = [e for e in mine if e["target"] == "endpoint"]
+    repository = [e for e in mine if e["target"] == "repository"]
+    assert any(_added(e).get("physicaldeliveryofficename") == ["Lyon HQ"] for e in endpoint), mine
+    assert any("Lyon HQ" in _added(e).get("office", []) for e in repository), mine
+
+
+def test_seed_recursion_1_feeds_the_department_not_the_group(tmp_path: Path) -> None:
+    """policy-seed-recursion-1: the repository event of E01 records the new
+    department and the applied list [role-manager], and nothing on groups (the
+    group waits for the next sync); the endpoint event for alice's department
+    says which policy expects it."""
+    _, events = _run(CASES / "policy-seed-recursion-1", tmp_path / "out")
+    mine = _about(events, "alice", "E01")
+    repository = [e for e in mine if e["target"] == "repository"]
+    assert len(repository) == 1, mine
+    event = repository[0]
+    assert _after(event, "department", ["Sales"]) == ["Management"], event
+    assert _after(event, "applied_policies", []) == ["role-manager"], event
+    assert "groups" not in _touched(event), event
+    endpoint = [e for e in mine if e["target"] == "endpoint" and "department" in _touched(e)]
+    assert len(endpoint) == 1, mine
+    assert "role-manager" in json.dumps(endpoint[0]["reason"]), endpoint[0]
+    assert not [e for e in events if "memberof" in _touched(e) or "member" in _touched(e)], events
+    # bob: no policy applies, no event
+    assert not _about(events, "bob", "E02")
+
+
+def test_seed_recursion_3_feeds_both_effects(tmp_path: Path) -> None:
+    """policy-seed-recursion-3: the repository event of E01 records the
+    department, the cn=Managers grant and both policies as applied."""
+    _, events = _run(CASES / "policy-seed-recursion-3", tmp_path / "out")
+    repository = [e for e in _about(events, "alice", "E01") if e["target"] == "repository"]
+    assert len(repository) == 1, events
+    event = repository[0]
+    staff, managers = "cn=Staff,ou=Groups,dc=example,dc=com", "cn=Managers,ou=Groups,dc=example,dc=com"
+    assert _after(event, "department", ["Sales"]) == ["Management"], event
+    assert sorted(_after(event, "groups", [staff])) == sorted([staff, managers]), event
+    assert sorted(_after(event, "applied_policies", [])) == ["management-groups", "role-manager"]
+
+
+def test_deallocation_feeds_the_removed_grant(tmp_path: Path) -> None:
+    """policy-deallocation-keeps-shared-grant: anna's repository event removes
+    GG-Finance and finance-staff, and leaves APP-SAP (still granted by
+    sap-users) alone."""
+    _, events = _run(CASES / "policy-deallocation-keeps-shared-grant", tmp_path / "out")
+    repository = [e for e in _about(events, "anna", "E01") if e["target"] == "repository"]
+    assert len(repository) == 1, events
+    event = repository[0]
+    staff, finance, sap = (f"CN={g},OU=Groups,DC=example,DC=com" for g in ("GG-Staff", "GG-Finance", "APP-SAP"))
+    assert sorted(_after(event, "groups", [staff, finance, sap])) == sorted([staff, sap]), event
+    assert _after(event, "applied_policies", ["finance-staff", "sap-users"]) == ["sap-users"], event

@@ -10,9 +10,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from recondiff.compare import compare
+from tests.conftest import SampleRun
 
 CASES = Path(__file__).parent / "cases"
+GROUP = "CN={},OU=Groups,DC=example,DC=org"
 
 
 def _run(case: Path, out: Path) -> tuple[int, list[dict[str, Any]]]:
@@ -121,7 +125,10 @@ def test_seed_recursion_3_feeds_both_effects(tmp_path: Path) -> None:
     repository = [e for e in _about(events, "alice", "E01") if e["target"] == "repository"]
     assert len(repository) == 1, events
     event = repository[0]
-    staff, managers = "cn=Staff,ou=Groups,dc=example,dc=com", "cn=Managers,ou=Groups,dc=example,dc=com"
+    staff, managers = (
+        "cn=Staff,ou=Groups,dc=example,dc=com",
+        "cn=Managers,ou=Groups,dc=example,dc=com",
+    )
     assert _after(event, "department", ["Sales"]) == ["Management"], event
     assert sorted(_after(event, "groups", [staff])) == sorted([staff, managers]), event
     assert sorted(_after(event, "applied_policies", [])) == ["management-groups", "role-manager"]
@@ -135,6 +142,109 @@ def test_deallocation_feeds_the_removed_grant(tmp_path: Path) -> None:
     repository = [e for e in _about(events, "anna", "E01") if e["target"] == "repository"]
     assert len(repository) == 1, events
     event = repository[0]
-    staff, finance, sap = (f"CN={g},OU=Groups,DC=example,DC=com" for g in ("GG-Staff", "GG-Finance", "APP-SAP"))
+    staff, finance, sap = (
+        f"CN={g},OU=Groups,DC=example,DC=com" for g in ("GG-Staff", "GG-Finance", "APP-SAP")
+    )
     assert sorted(_after(event, "groups", [staff, finance, sap])) == sorted([staff, sap]), event
     assert _after(event, "applied_policies", ["finance-staff", "sap-users"]) == ["sap-users"], event
+
+
+# ---------------------------------------------------------------- the sample
+# sample_data/README.md, "Identity policies": written by hand from the rules.
+
+
+def _sample_state(out: Path) -> dict[str, dict[str, list[str]]]:
+    rows = duckdb.execute(
+        "SELECT identity_key, applied_before, applied, allocated, deallocated, reallocated, pending "
+        "FROM read_parquet($p)",
+        {"p": str(out / "policies.parquet")},
+    ).fetchall()
+    names = ("applied_before", "applied", "allocated", "deallocated", "reallocated", "pending")
+    return {r[0]: {n: sorted(v or []) for n, v in zip(names, r[1:], strict=True)} for r in rows}
+
+
+def test_sample_policies_change_ines_and_bruno_only(sample_run: SampleRun) -> None:
+    """Inès Robin (100152) took the role Purchasing Controller: pass 1 sets her
+    department to Finance, pass 2 allocates finance-staff and deallocates
+    operations-staff. Bruno Fontaine (100155) left: operations-staff is
+    deallocated. Every other identity keeps its applied list, nothing pending."""
+    state = _sample_state(sample_run.out)
+    assert len(state) == 51
+    assert state["100152"] == {
+        "applied_before": ["operations-staff"],
+        "applied": ["finance-staff", "role-purchasing-controller"],
+        "allocated": ["finance-staff", "role-purchasing-controller"],
+        "deallocated": ["operations-staff"],
+        "reallocated": [],
+        "pending": [],
+    }
+    assert state["100155"] == {
+        "applied_before": ["operations-staff"],
+        "applied": [],
+        "allocated": [],
+        "deallocated": ["operations-staff"],
+        "reallocated": [],
+        "pending": [],
+    }
+    for key, row in state.items():
+        if key not in ("100152", "100155"):
+            assert row["applied"] == row["applied_before"], (key, row)
+            assert not (row["allocated"] or row["deallocated"] or row["pending"]), (key, row)
+
+
+def test_sample_expected_state(sample_run: SampleRun) -> None:
+    """expected.parquet: 5 Finance staff x 2 groups, 7 Operations staff x 2,
+    and Inès's department and two groups; each value as the hub spells it
+    (Marc Lambert's groups are upper case in the hub)."""
+    rows = duckdb.execute(
+        "SELECT identity_key, attribute, value, policy FROM read_parquet($p)",
+        {"p": str(sample_run.out / "expected.parquet")},
+    ).fetchall()
+    assert len(rows) == 27, rows
+    assert sorted(r for r in rows if r[0] == "100152") == [
+        ("100152", "department", "Finance", "role-purchasing-controller"),
+        ("100152", "groups", GROUP.format("APP-SAP-Users"), "finance-staff"),
+        ("100152", "groups", GROUP.format("GG-Finance"), "finance-staff"),
+    ]
+    assert sorted(r for r in rows if r[0] == "100150") == [
+        ("100150", "groups", "CN=APP-SAP-USERS, OU=GROUPS, DC=EXAMPLE, DC=ORG", "operations-staff"),
+        ("100150", "groups", "CN=GG-OPERATIONS, OU=GROUPS, DC=EXAMPLE, DC=ORG", "operations-staff"),
+    ]
+    assert {r[3] for r in rows if r[0] == "100101"} == {"finance-staff"}
+    assert not [r for r in rows if r[0] in ("100155", "100156", "100030")]
+
+
+def test_sample_plan_feeds_the_policy_changes(sample_run: SampleRun) -> None:
+    """The repository events (update_repository, auto) of Inès and Bruno
+    carry the new values and applied lists; Inès's account gets her new
+    department and title (auto) and the two group changes (review)."""
+    lines = (sample_run.out / "plan.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [e for e in map(json.loads, lines) if e.get("id")]
+    policy_events = [
+        e for e in events if e["target"] == "repository" and e["operation"] == "modify"
+    ]
+    assert sorted(e["object"]["identity_key"] for e in policy_events) == ["100152", "100155"]
+    for e in policy_events:
+        assert (e["response"], e["approval"]["state"]) == ("update_repository", "auto"), e
+    ines = next(e for e in policy_events if e["object"]["identity_key"] == "100152")
+    all_staff, ops, sap, fin = (
+        GROUP.format(g) for g in ("GG-All-Staff", "GG-Operations", "APP-SAP-Users", "GG-Finance")
+    )
+    assert _after(ines, "department", ["Operations"]) == ["Finance"], ines
+    assert sorted(_after(ines, "groups", [all_staff, ops, sap])) == sorted([all_staff, sap, fin]), (
+        ines
+    )
+    assert sorted(_after(ines, "applied_policies", ["operations-staff"])) == [
+        "finance-staff",
+        "role-purchasing-controller",
+    ]
+    bruno = next(e for e in policy_events if e["object"]["identity_key"] == "100155")
+    assert _after(bruno, "groups", [all_staff, ops, sap]) == [all_staff], bruno
+    assert _after(bruno, "applied_policies", ["operations-staff"]) == [], bruno
+    irobin = _about(events, "irobin", "100152")
+    auto = [e for e in irobin if e["target"] == "endpoint" and e["response"] == "update_endpoint"]
+    assert len(auto) == 1 and _touched(auto[0]) == {"department", "title"}, irobin
+    groups = sorted(
+        (e["object"]["dn"], e["changes"][0]["op"]) for e in irobin if "member" in _touched(e)
+    )
+    assert groups == [(fin, "add"), (ops, "delete")], irobin

@@ -389,9 +389,12 @@ def _policy_problems(case: Path, config: dict[str, Any], summary: dict[str, Any]
                 if items != sorted(items) or not {i.lower() for i in items} <= names:
                     problems.append(f"policies.csv: {lst!r} is not a sorted list of policy names ({key})")
             applied[key] = {i.lower() for i in app.split(";")} if app else set()
-            pending += len(pend.split(";")) if pend else 0
+            pending += 1 if pend else 0
         if pol is not None and "pending" in pol and pol["pending"] != pending:
-            problems.append(f"policies.pending = {pol['pending']}, policies.csv lists {pending}")
+            problems.append(
+                f"policies.pending = {pol['pending']} identities, policies.csv has {pending} "
+                "with a policy pending"
+            )
     if (exp / "expected.csv").is_file():
         for row in _read_rows(exp / "expected.csv", POLICY_EXPECTED_COLUMNS):
             if row[3].lower() not in names:

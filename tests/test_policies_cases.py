@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from recondiff.compare import compare
 from tests.conftest import SampleRun
@@ -248,3 +249,35 @@ def test_sample_plan_feeds_the_policy_changes(sample_run: SampleRun) -> None:
         (e["object"]["dn"], e["changes"][0]["op"]) for e in irobin if "member" in _touched(e)
     )
     assert groups == [(fin, "add"), (ops, "delete")], irobin
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/resolve.py check_snapshots_outside_outputs lists OUTPUT_FILES and "
+    "summary.json but not publish.POLICY_FILES: a snapshot at OUTDIR/policies.parquet is "
+    "overwritten by the run (exit 1) where OUTDIR/drift.parquet is refused (exit 2)",
+)
+def test_a_snapshot_that_is_a_policy_output_is_refused(tmp_path: Path) -> None:
+    """A repository snapshot kept where the run writes policies.parquet would be
+    replaced by the run's own output: refused before anything is written, as
+    for drift.parquet, and the snapshot is left as it was."""
+    from recondiff.errors import ConfigError
+    from recondiff.ingest.exports import ReadOptions, ingest
+
+    case = tmp_path / "case"
+    shutil.copytree(CASES / "policy-seed-recursion-1", case)
+    out = case / "out"
+    out.mkdir()
+    for name in ("expected.parquet", "policies.parquet"):
+        snapshot = out / name
+        ingest(case / "repository.csv", snapshot, "csv",
+               ReadOptions(multi_valued=("groups", "applied_policies")))  # fmt: skip
+        before = snapshot.read_bytes()
+        toml = (CASES / "policy-seed-recursion-1" / "recondiff.toml").read_text(encoding="utf-8")
+        toml = toml.replace(
+            'snapshot = "repository.csv"', f'snapshot = "out/{name}"\nformat = "parquet"'
+        )
+        (case / "recondiff.toml").write_text(toml, encoding="utf-8")
+        with pytest.raises(ConfigError, match=name):
+            compare(case / "recondiff.toml", out)
+        assert snapshot.read_bytes() == before

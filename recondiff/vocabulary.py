@@ -37,6 +37,10 @@ SITUATIONS = (
     "duplicate_key",
 )
 
+POLICY_SITUATION = "policy"
+"""The ``reason.situation`` of an identity policies' repository event (docs/policies.md):
+not a situation of a record, but selectable like one (``plan approve --situation policy``)."""
+
 RESPONSES = (
     "do_nothing",
     "link",

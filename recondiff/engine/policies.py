@@ -66,6 +66,25 @@ class PolicyRun:
     outputs: dict[str, Path]
     summary: dict[str, int]
 
+    def warnings(self, cfg: Config) -> list[str]:
+        """What an operator must hear of even in a run nobody reads: conflicts,
+        and policies the recursion limit left for the next sync."""
+        out = []
+        conflicts, pending = self.summary["conflicts"], self.summary["pending"]
+        if conflicts:
+            out.append(
+                f"{cfg.path}: {conflicts} identity policy conflict(s): two policies set one "
+                "attribute to different values; no value chosen, no event proposed "
+                "(policy_conflicts.csv)"
+            )
+        if pending:
+            out.append(
+                f"{cfg.path}: {pending} identit{'y has' if pending == 1 else 'ies have'} "
+                f"policies left for the next sync by [policies] max_recursion = "
+                f"{cfg.policies.max_recursion} (policies.parquet, pending)"
+            )
+        return out
+
     def publish_into(self, staging: Path) -> None:
         """The outputs moved into the run's staging directory (engine/publish.py)."""
         for name, path in self.outputs.items():

@@ -404,7 +404,8 @@ def _policy_problems(case: Path, config: dict[str, Any], summary: dict[str, Any]
     if (exp / "policy_conflicts.csv").is_file():
         conflicts = _read_rows(exp / "policy_conflicts.csv", POLICY_CONFLICT_COLUMNS)
         for row in conflicts:
-            if len(row[2].split(";")) < 2 or len(row[2].split(";")) != len(row[3].split(";")):
+            # the policies ';'-joined, the value each sets as a JSON array, aligned
+            if len(row[2].split(";")) < 2 or len(row[2].split(";")) != len(json.loads(row[3])):
                 problems.append(f"policy_conflicts.csv: two or more policies, one value each: {row}")
         if pol is not None and "conflicts" in pol and pol["conflicts"] != len(conflicts):
             problems.append(f"policies.conflicts = {pol['conflicts']}, policy_conflicts.csv has {len(conflicts)}")

@@ -233,9 +233,9 @@ def test_report_json_policies_section_counts_and_lists(out: Path) -> None:
     }
     assert section["conflicts"] == {"total": 2, "rows": [
         {"identity_key": "E2", "attribute": "department", "policies": ["sales-team", "sales-by-id"],
-         "values": ["Sales-E2", "Sales-Team"], "pass": 1},
+         "values": ["Sales-Team", "Sales-E2"], "pass": 1},
         {"identity_key": "E5", "attribute": "department", "policies": ["sales-team", "sales-by-id"],
-         "values": ["Sales-E5", "Sales-Team"], "pass": 1},
+         "values": ["Sales-Team", "Sales-E5"], "pass": 1},
     ]}
     assert section["pending"] == {"total": 1, "rows": [
         {"identity_key": "E1", "applied": ["role-manager", "management-groups"],
@@ -276,8 +276,8 @@ def test_report_html_shows_the_section_and_why_values_are_expected(out: Path) ->
             "conflicts unknown applied 8 2 3 3 1 1 1 2 1") in text
     for why in (WHY_DEPARTMENT, WHY_GROUP, WHY_HOSTILE):
         assert why in text
-    assert "E2 department sales-team, sales-by-id Sales-E2, Sales-Team 1" in text
-    assert "E5 department sales-team, sales-by-id Sales-E5, Sales-Team 1" in text
+    assert "E2 department sales-team, sales-by-id Sales-Team, Sales-E2 1" in text
+    assert "E5 department sales-team, sales-by-id Sales-Team, Sales-E5 1" in text
     assert "Pending the next sync (1)" in text
     assert "E1 role-manager, management-groups boss-title" in text
     assert "E3 old-policy finance delete groups: cn=Old" in text

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.explore.attributes import needed_attributes
 from recondiff.plan.file import load_plan
+from tests.conftest import SAMPLE
 
 ENDPOINT = """\
 sAMAccountName,department,memberOf
@@ -489,12 +491,6 @@ def test_the_feed_protects_the_applied_list(tmp_path: Path) -> None:
         assert r["op"] in ("add", "delete") or "preconditions" in r, r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan accept takes a policy event ('accepted 1 event') but a policy event has "
-    "no finding, so the next compare proposes the same event again, accepted list empty: "
-    "the acceptance is silently lost",
-)
 def test_accepting_a_policy_event_holds_or_is_refused(tmp_path: Path) -> None:
     config = write_case(tmp_path)
     out = run_ok(config)
@@ -517,12 +513,38 @@ def test_accepting_a_policy_event_holds_or_is_refused(tmp_path: Path) -> None:
             "CHG-1",
         ],
     )
-    if result.exit_code == 2:  # refused, one line: fine
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-        return
-    assert result.exit_code == 0, result.stderr
-    run_ok(config)
-    assert event["id"] not in {e["id"] for e in plan_events(out)}
+    # a policy event has no finding to remember: refused, one line saying what holds
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert event["id"] in result.stderr and "policy" in result.stderr, result.stderr
+    assert "response" in result.stderr, result.stderr  # auto: how to decide such changes
+    assert not (out / "plan.decisions.jsonl").exists()
+    # by selector too, before anything is written
+    by_situation = CliRunner().invoke(
+        cli,
+        ["plan", "accept", str(out / "plan.jsonl"), "--situation", "policy", *DECIDER],
+    )
+    assert not (out / "plan.decisions.jsonl").exists(), by_situation.stderr
+
+
+DECIDER = ("--by", "me", "--comment", "CHG-1")
+
+
+def test_accepting_a_new_accounts_membership_is_refused(tmp_path: Path) -> None:
+    """A membership event of an account the plan creates has no finding either:
+    accepting it would be lost the same way (docs/plan.md, Decisions that persist)."""
+    shutil.copytree(SAMPLE, tmp_path / "in")
+    out = run_ok(tmp_path / "in" / "recondiff.toml")
+    members = [e for e in plan_events(out) if e["target"] == "endpoint" and not e["findings"]]
+    assert members, "the sample creates accounts with groups"
+    result = CliRunner().invoke(
+        cli,
+        ["plan", "accept", str(out / "plan.jsonl"), "--event", members[0]["id"], *DECIDER],
+    )
+    assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "no finding" in result.stderr and "account" in result.stderr, result.stderr
+    assert not (out / "plan.decisions.jsonl").exists()
 
 
 @pytest.mark.xfail(

@@ -311,6 +311,8 @@ def accept(
     recognises the same finding (account, situation, attribute, values) and
     proposes nothing for it, listing it under "accepted", until --until or a
     revoke (recondiff exceptions revoke); another value is a new finding.
+    An event without findings (an identity policy's change, a membership of
+    an account the plan creates) cannot be accepted: approve or reject it.
 
     Example: recondiff plan accept out/plan.jsonl --event ev-0123456789abcdef --by J.Smith
     --comment "CHG-42: kept for the audit" --until 2027-01-31

@@ -467,12 +467,6 @@ def test_policy_events_can_be_decided_by_situation(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan feed drops the preconditions: the applied list goes out as a blind "
-    "'replace' (E02: replace with []), which wipes names another system added since the "
-    "snapshot",
-)
 def test_the_feed_protects_the_applied_list(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path))
     feed = tmp_path / "feed"
@@ -488,7 +482,16 @@ def test_the_feed_protects_the_applied_list(tmp_path: Path) -> None:
     assert applied
     for r in applied:
         # incremental (add/delete of the names), or the list it expects to replace
-        assert r["op"] in ("add", "delete") or "preconditions" in r, r
+        assert r["op"] in ("add", "delete") or r["expected_values"] is not None, r
+    # E02's list as the snapshot held it: a name added since is not wiped blindly
+    (e02,) = [r for r in applied if r["identity_key"] == "E02"]
+    assert (e02["op"], e02["values"], e02["expected_values"]) == ("replace", [], ["role-manager"])
+    with (feed / "repository_changes.csv").open(newline="", encoding="utf-8") as f:
+        (csv_e02,) = [
+            r for r in csv.DictReader(f)
+            if r["identity_key"] == "E02" and r["attribute"] == "applied_policies"
+        ]  # fmt: skip
+    assert json.loads(csv_e02["expected_values"]) == ["role-manager"]
 
 
 def test_accepting_a_policy_event_holds_or_is_refused(tmp_path: Path) -> None:

@@ -26,8 +26,11 @@ FEED_COLUMNS = (
     "values",
     "approval",
     "situation",
+    "expected_values",
 )
-"""The repository feed's fields, in this order (``plan feed``)."""
+"""The repository feed's fields, in this order (``plan feed``). ``expected_values``:
+the values the event's preconditions expect the attribute to hold before the
+change (``[]``: empty), ``None`` (an empty CSV cell) when they say nothing of it."""
 
 FEED_CSV = "repository_changes.csv"
 FEED_JSONL = "repository_changes.jsonl"
@@ -38,7 +41,10 @@ def feed_rows(plan: Plan) -> tuple[list[dict[str, Any]], int]:
 
     One row (:data:`FEED_COLUMNS`) per change of every repository event that is
     ``auto`` or ``approved``, in plan order; an event with no changes gives one
-    row with empty ``attribute``/``op`` and no values. Pending and rejected
+    row with empty ``attribute``/``op`` and no values. ``expected_values`` are the
+    values the event's preconditions expect for the change's attribute (the
+    identity system checks them before a ``replace``: a value added since the
+    snapshot is not wiped blindly), ``None`` when they name none. Pending and rejected
     repository events are left out (the count returned). An owner decision
     (docs/plan.md, Owners) is in once a reviewer assigned its owner: the link of
     the chosen identity to the account, approval ``assigned``.
@@ -68,8 +74,21 @@ def feed_rows(plan: Plan) -> tuple[list[dict[str, Any]], int]:
                 | {"attribute": change["attribute"], "op": change["op"]}
                 | {"values": list(change["values"])}
                 | tail
+                | {"expected_values": _expected(event, change["attribute"])}
             )
     return rows, left_out
+
+
+def _expected(event: Event, attribute: str | None) -> list[str] | None:
+    """The values ``event``'s preconditions expect ``attribute`` to hold (attribute
+    names compared case-insensitively), or None."""
+    if attribute is None:
+        return None
+    wanted = attribute.lower()
+    for precondition in event.get("preconditions") or ():
+        if str(precondition["attribute"]).lower() == wanted:
+            return [str(v) for v in precondition["values"]]
+    return None
 
 
 def _feed_event(event: Event) -> tuple[Event, str]:
@@ -82,6 +101,14 @@ def _feed_event(event: Event) -> tuple[Event, str]:
     if not identity or approval["state"] == "rejected":
         return event, "pending" if approval["state"] != "rejected" else "rejected"
     return assigned_link(event, str(identity)), "assigned"
+
+
+def _cell(column: str, value: Any) -> Any:
+    """A CSV cell: the lists as JSON arrays (values may hold any separator); no
+    expected values, an empty cell (``[]`` is an attribute expected empty)."""
+    if column in ("values", "expected_values") and value is not None:
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 @dataclass(frozen=True)
@@ -121,10 +148,7 @@ def write_feed(
     directory = Path(outdir)
     csv_path = directory / FEED_CSV
     jsonl_path = directory / FEED_JSONL
-    csv_rows = [
-        [json.dumps(row[c], ensure_ascii=False) if c == "values" else row[c] for c in FEED_COLUMNS]
-        for row in rows
-    ]
+    csv_rows = [[_cell(c, row[c]) for c in FEED_COLUMNS] for row in rows]
     csvsafe.write_csv(csv_path, FEED_COLUMNS, csv_rows, bom=bom, what="the repository feed")
     jsonl = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     write_text_atomically(jsonl_path, jsonl, "the repository feed")

@@ -471,7 +471,10 @@ def test_the_feed_protects_the_applied_list(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path))
     feed = tmp_path / "feed"
     result = CliRunner().invoke(
-        cli, ["plan", "feed", str(out / "plan.jsonl"), "-o", str(feed), "--allow-unsigned"]
+        cli,
+        # 2 of 3 identities: over max_modify_percent
+        ["plan", "feed", str(out / "plan.jsonl"), "-o", str(feed), "--allow-unsigned",
+         "--allow-modifies", "2"],
     )
     assert result.exit_code == 0, result.stderr
     rows = [
@@ -588,12 +591,6 @@ def test_a_set_sql_of_another_shape_is_refused(tmp_path: Path, expression: str) 
     assert code == 2 and "p1" in err, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="plan feed has no mass-change limit: a careless `when` (here `true`) rewrites "
-    "every identity's record through the feed, while plan ldif/apply refuse the same "
-    "share of the endpoint (max_modify_percent 25)",
-)
 def test_the_feed_stops_a_policy_rewriting_every_identity(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path, policy("oops", "true", 'set = { department = "X" }')))
     changed = {e["object"]["identity_key"] for e in plan_events(out) if e["target"] == "repository"}
@@ -603,7 +600,17 @@ def test_the_feed_stops_a_policy_rewriting_every_identity(tmp_path: Path) -> Non
         ["plan", "feed", str(out / "plan.jsonl"), "-o", str(tmp_path / "feed"), "--allow-unsigned"],
     )
     assert result.exit_code == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--allow-modifies 3" in result.stderr, result.stderr
     assert not (tmp_path / "feed" / "repository_changes.csv").exists()
+    assert not (tmp_path / "feed" / "repository_changes.jsonl").exists()
+    # accepted once reviewed: the flag with at least that count
+    args = ["plan", "feed", str(out / "plan.jsonl"), "-o", str(tmp_path / "feed")]
+    fewer = CliRunner().invoke(cli, [*args, "--allow-unsigned", "--allow-modifies", "2"])
+    assert fewer.exit_code == 2, fewer.stderr
+    enough = CliRunner().invoke(cli, [*args, "--allow-unsigned", "--allow-modifies", "3"])
+    assert enough.exit_code == 0, enough.stderr
+    assert (tmp_path / "feed" / "repository_changes.csv").exists()
 
 
 # --- what a policy may change ----------------------------------------------------------

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recondiff.config.load import Config
 from recondiff.io import csvsafe
 from recondiff.io.atomic import write_text_atomically
 from recondiff.io.signing import Trust
+from recondiff.plan.checks import check_feed_safety
 from recondiff.plan.choices import assigned_link, is_owner_event
 from recondiff.plan.file import Event, Plan
 from recondiff.plan.trust import load_verified
@@ -131,6 +133,8 @@ def write_feed(
     trust: Trust | None = None,
     allow_unsigned: bool = False,
     decisions_head: str | None = None,
+    allow_modifies: int | None = None,
+    config: Config | None = None,
 ) -> FeedResult:
     """Write ``repository_changes.csv`` and ``.jsonl`` for the plan at ``plan_path``.
 
@@ -140,11 +144,17 @@ def write_feed(
     is written atomically. The identity system acts on the feed as apply acts
     on the directory: the plan and its decisions are checked against ``trust``
     first (:func:`recondiff.plan.trust.verify`), unless ``allow_unsigned``.
+    More events than the modifies' limits allow of the repository's rows are
+    refused before anything is written, unless ``allow_modifies`` accepts as many
+    (:func:`recondiff.plan.checks.check_feed_safety`; ``config``'s ``[plan]``
+    limits count when stricter).
     """
     plan, _ = load_verified(
         plan_path, trust or Trust(), allow_unsigned=allow_unsigned, expect_head=decisions_head
     )
     rows, left_out = feed_rows(plan)
+    events = len({row["event_id"] for row in rows})
+    check_feed_safety(plan, events, allow_modifies, plan_path, config)
     directory = Path(outdir)
     csv_path = directory / FEED_CSV
     jsonl_path = directory / FEED_JSONL
@@ -152,5 +162,4 @@ def write_feed(
     csvsafe.write_csv(csv_path, FEED_COLUMNS, csv_rows, bom=bom, what="the repository feed")
     jsonl = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     write_text_atomically(jsonl_path, jsonl, "the repository feed")
-    events = len({row["event_id"] for row in rows})
     return FeedResult(csv_path, jsonl_path, len(rows), events, left_out)

@@ -774,31 +774,39 @@ def test_nul_never_reaches_the_plan_through_a_policy(tmp_path: Path, effect: str
     assert "\\u0000" not in (out / "plan.jsonl").read_text(encoding="utf-8")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a set_sql may be volatile (random(), now(), uuid()): it is evaluated again for "
-    "expected.parquet, gets another value and the policy's value has no 'why'; every "
-    "sync writes a new value",
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "CAST(random() AS VARCHAR)",
+        "CAST(now() AS VARCHAR)",
+        "CAST(uuid() AS VARCHAR)",
+        "CAST(current_date AS VARCHAR)",
+        "strftime(current_timestamp, '%Y')",
+        "CAST(today() AS VARCHAR)",
+        "current_user",
+    ],
 )
-@pytest.mark.parametrize("expression", ["CAST(random() AS VARCHAR)", "CAST(now() AS VARCHAR)"])
 def test_a_volatile_set_sql_is_refused_or_explained(tmp_path: Path, expression: str) -> None:
+    """A value that changes from one evaluation to the next is refused at load, in a
+    set_sql and in a when: the passes, expected.parquet and every sync would
+    disagree."""
     config = write_case(
         tmp_path, policy("p1", "role = 'manager'", f'set_sql = {{ department = "{expression}" }}')
     )
-    code, err, out = compare(config)
-    if code == 2:
-        assert "p1" in err, err
-        return
-    rows = parquet_rows(out / "expected.parquet")
-    assert [r for r in rows if r["attribute"] == "department" and r["identity_key"] == "E01"]
+    code, err, _ = compare(config)
+    assert code == 2, err
+    assert "p1" in err and "set_sql" in err and len(err.strip().splitlines()) == 1, err
+    when = f"{expression} IS NOT NULL"
+    code, err, _ = compare(write_case(tmp_path, policy("p1", when, 'set = { department = "X" }')))
+    assert code == 2 and "p1" in err and "when" in err, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="set_sql is the first config expression whose value is written to the "
-    "directory: current_setting('allowed_directories') puts the run's temp and output "
-    "paths into the plan and the endpoint",
-)
+def test_the_clock_stays_allowed_in_a_scope(tmp_path: Path) -> None:
+    """Only a policy must be stable: a scope may still read the clock."""
+    config = write_case(tmp_path, scope="scope = \"current_date > DATE '2000-01-01'\"")
+    load_config(config)
+
+
 def test_set_sql_cannot_read_the_engines_settings(tmp_path: Path) -> None:
     config = write_case(
         tmp_path,
@@ -808,10 +816,35 @@ def test_set_sql_cannot_read_the_engines_settings(tmp_path: Path) -> None:
             "set_sql = { department = \"CAST(current_setting('allowed_directories') AS VARCHAR)\" }",
         ),
     )
-    code, _, out = compare(config)
-    if code == 2:
-        return
-    assert str(out) not in (out / "plan.jsonl").read_text(encoding="utf-8")
+    code, err, _ = compare(config)
+    assert code == 2 and "p1" in err and "current_setting" in err, err
+
+
+@pytest.mark.parametrize(
+    ("where", "expression"),
+    [
+        ("scope", "current_setting('temp_directory') IS NOT NULL"),
+        ("repository_sql", "getvariable('rd_situations')"),
+        ("repository_sql", "current_query()"),
+        ("endpoint_sql", "version()"),
+    ],
+)
+def test_no_config_expression_reads_the_engines_state(
+    tmp_path: Path, where: str, expression: str
+) -> None:
+    """current_setting, getvariable and their kind are refused in every config
+    expression: a derived value reaches the plan and the directory too."""
+    if where == "scope":
+        config = write_case(tmp_path, scope=f"scope = {json.dumps(expression)}")
+    else:
+        config = write_case(tmp_path)
+        side = where.removesuffix("_sql")
+        text = config.read_text(encoding="utf-8").replace(
+            f'{side} = "department"', f"{where} = {json.dumps(expression)}", 1
+        )
+        config.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="engine's own state"):
+        load_config(config)
 
 
 # --- scale ------------------------------------------------------------------------------

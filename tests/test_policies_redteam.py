@@ -674,12 +674,6 @@ def test_a_policy_setting_one_column_twice_is_refused_at_load(tmp_path: Path) ->
         load_config(config)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explore asks a repository source only for what [[attribute]], scope, link, "
-    "status and create_dn read: the applied list and the columns a policy reads or "
-    "changes are never fetched, so a [repository.source] run fails 'no such attribute'",
-)
 def test_explore_asks_for_the_columns_the_policies_need(tmp_path: Path) -> None:
     policies = policy(
         "p1",

@@ -553,14 +553,11 @@ def test_accepting_a_new_accounts_membership_is_refused(tmp_path: Path) -> None:
     assert not (out / "plan.decisions.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a policy granting a privileged group ([endpoint] privileged_groups) gives an "
-    "auto endpoint event with no alert: one careless `when` adds everyone to it",
-)
 def test_a_policy_granting_a_privileged_group_alerts(tmp_path: Path) -> None:
     config = write_case(
-        tmp_path, policy("A", "role = 'manager'", 'grant = { groups = ["cn=Admins"] }')
+        tmp_path,
+        policy("A", "role = 'manager'", 'grant = { groups = ["cn=Admins"] }')
+        + policy("B", "role = 'clerk'", 'grant = { groups = ["cn=Plain"] }'),
     )
     text = config.read_text(encoding="utf-8").replace(
         'multi_valued = ["memberOf"]',
@@ -576,7 +573,18 @@ def test_a_policy_granting_a_privileged_group_alerts(tmp_path: Path) -> None:
     ]
     assert adding
     for e in adding:
-        assert e["alert"] or e["approval"]["state"] == "pending", e
+        # alerted, naming the policy, and held for review
+        assert e["alert"] and "policy A" in e["alert"], e
+        assert e["approval"]["required"] and e["approval"]["state"] == "pending", e
+    # a group a policy grants that is not privileged stays auto, with no alert
+    plain = [
+        e
+        for e in plan_events(out)
+        if e["target"] == "endpoint"
+        and any("cn=Plain" in c["values"] and c["op"] == "add" for c in e["changes"])
+    ]
+    assert plain
+    assert all(e["alert"] is None and e["approval"]["state"] == "auto" for e in plain), plain
 
 
 @pytest.mark.xfail(

@@ -27,7 +27,7 @@ from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
 from recondiff.plan.findings import find_and_suppress
-from recondiff.plan.privileged import privileged
+from recondiff.plan.privileged import plan_params, privileged
 from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
 
 if TYPE_CHECKING:
@@ -359,7 +359,7 @@ class Planner:
         on_drift = [a.on_drift for a in self.cfg.attributes]
         defaults = privileged(self.cfg)
         if defaults is not None and (defaults.group_attrs or defaults.admin_count_attrs):
-            self.step("plan/privileged", defaults.params() | {"on_drift": on_drift})
+            self.step("plan/privileged", plan_params(self.cfg, defaults))
         self.step("plan/drift", params | {"on_drift": on_drift})
 
     def _uuid_column(self) -> tuple[str | None, Column | None]:

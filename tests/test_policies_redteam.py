@@ -346,12 +346,6 @@ def test_a_conflict_suppresses_the_drift_of_a_derived_mapping_too(tmp_path: Path
             assert all(c["attribute"] != "department" for c in e["changes"]), e
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a policy conflict is a finding no reviewer sees: not in the plan (attention is "
-    "empty), not in plan show, not in the report; only policy_conflicts.csv and a count "
-    "in summary.json",
-)
 def test_a_conflict_is_shown_to_the_reviewer(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path, _two_setters("Alpha-Dept", "Beta-Dept")))
     assert conflict_rows(out)

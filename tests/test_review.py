@@ -282,6 +282,33 @@ def test_show_prints_the_summary(plan_path: Path) -> None:
     ]
 
 
+def test_show_lists_the_policy_conflicts(here: Path) -> None:
+    """The identity policies' conflicts have no event: plan show says how many,
+    lists those the header holds (control characters escaped) and where the rest are."""
+    plan = build([json.loads(json.dumps(MAIL))])
+    plan["policy_conflicts"] = {
+        "total": 3,
+        "file": "policy_conflicts.csv",
+        "rows": [{"identity_key": "E01", "attribute": "department",
+                  "policies": ["A", "B"], "values": ["Alpha\x1b[2J", "Beta"]}],
+    }  # fmt: skip
+    plan_mod.save_plan(plan_mod.finalise(plan), Path("plan.jsonl"))
+    code, out, err = run("plan", "show", "plan.jsonl")
+    assert code == 0, err
+    lines = out.splitlines()
+    at = lines.index(
+        "policy conflicts (3) -- no event proposed; all in policy_conflicts.csv beside the plan"
+    )
+    assert lines[at + 1].startswith("  identity E01  department  policies A, B  values Alpha")
+    assert "\x1b" not in out and "Beta" in lines[at + 1]
+    assert lines[at + 2] == "  ... and 2 more in policy_conflicts.csv"
+    code, out, _ = run("plan", "show", "--json", "plan.jsonl")
+    assert json.loads(out)["policy_conflicts"]["total"] == 3
+    # a plan without policies says nothing of them
+    plan_mod.save_plan(build([json.loads(json.dumps(MAIL))]), Path("plain.jsonl"))
+    assert "policy conflicts" not in run("plan", "show", "plain.jsonl")[1]
+
+
 def test_show_escapes_control_characters(here: Path) -> None:
     hostile = event("delete", "evil\x1b[2J\nname", response="delete_from_endpoint", situation="unmatched")
     plan_mod.save_plan(build([hostile]), Path("plan.jsonl"))

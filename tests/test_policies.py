@@ -276,7 +276,7 @@ def test_the_plan_says_why_and_feeds_the_repository(tmp_path: Path) -> None:
     # plan feed writes the policy events
     fed = CliRunner().invoke(
         cli, ["plan", "feed", str(out / "plan.jsonl"), "-o", str(tmp_path / "feed"),
-              "--allow-unsigned"])
+              "--allow-unsigned", "--allow-modifies", "2"])
     assert fed.exit_code == 0, fed.output
     rows = [json.loads(line) for line in
             (tmp_path / "feed" / "repository_changes.jsonl").read_text().splitlines()]

@@ -290,12 +290,6 @@ def test_every_value_a_policy_event_adds_is_owned_by_an_applied_policy(tmp_path:
                 assert {v.lower() for v in c["values"]} <= owned, (e, applied)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the endpoint drift of a conflicted attribute is suppressed only when the "
-    "[[attribute]] names the column: with repository_sql = 'department' the conflicted "
-    "identity still gets an endpoint event on department",
-)
 def test_a_conflict_suppresses_the_drift_of_a_derived_mapping_too(tmp_path: Path) -> None:
     config = write_case(tmp_path, _two_setters("X", "Y"))
     text = config.read_text(encoding="utf-8").replace(
@@ -361,12 +355,6 @@ def test_no_two_repository_events_disagree_on_one_attribute(tmp_path: Path) -> N
     assert not (out / "plan.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="[policies] response = 'review' holds the repository event, but the endpoint "
-    "events that write the same policy values (department, memberOf) are auto: "
-    "rejecting the policy change does not stop it reaching the directory",
-)
 def test_review_of_policies_holds_their_endpoint_consequences(tmp_path: Path) -> None:
     out = run_ok(write_case(tmp_path, policies_extra='response = "review"'))
     events = plan_events(out)

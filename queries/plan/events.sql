@@ -205,11 +205,8 @@ drow AS (
     LEFT JOIN policy_why pw
            ON pw.identity_norm = rd_key(r.identity_key) AND pw.attribute_norm = lower(m.repository)
           AND pw.value = d.repository_value
+    -- (an attribute on which the policies conflict is do_nothing: plan/policy_holds.sql)
     WHERE r.sync = 'drifted' AND d.response <> 'do_nothing'
-      -- policies that conflict on the attribute: a finding, never an event
-      AND NOT EXISTS (SELECT 1 FROM policy_conflict c
-                      WHERE c.identity_norm = rd_key(r.identity_key)
-                        AND c.attribute_norm = lower(m.repository))
 ),
 -- what one row adds to its account's modify: endpoint side for 'plain' rows
 -- (delete the old values, add the new), repository side for 'repository' rows.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recondiff import __version__
+from recondiff.config.expression import expression_columns
 from recondiff.config.model import AttributeMapping, Config
 from recondiff.engine.slots import Column, list_of
 from recondiff.errors import ConfigError
@@ -389,6 +390,14 @@ class Planner:
         if defaults is not None and (defaults.group_attrs or defaults.admin_count_attrs):
             self.step("plan/privileged", plan_params(self.cfg, defaults))
         self.step("plan/drift", params | {"on_drift": on_drift})
+        if self.cfg.policies.policies:
+            self.step(
+                "plan/policy_holds",
+                {
+                    "policy_reads": policy_reads(self.cfg),
+                    "policy_review": self.cfg.policies.response == "review",
+                },
+            )
 
     def _uuid_column(self) -> tuple[str | None, Column | None]:
         """The export's column naming each entry for good: ``entryUUID`` (OpenLDAP,
@@ -461,6 +470,16 @@ def _drift_group(a: AttributeMapping) -> str:
 
 MAX_CANDIDATES = 5
 """The owner candidates an owner decision lists at most (best first)."""
+
+def policy_reads(cfg: Config) -> list[dict[str, Any]]:
+    """Per [[attribute]] (by index from 1), the repository columns it reads, folded:
+    its column, or those its repository_sql names (plan/policy_holds.sql)."""
+    out = []
+    for i, a in enumerate(cfg.attributes, 1):
+        columns = [a.repository] if a.repository else expression_columns(a.repository_sql or "")
+        out += [{"attr_idx": i, "col": c.lower()} for c in dict.fromkeys(columns)]
+    return out
+
 
 OWNER_SITUATIONS = ("unmatched", "ambiguous", "collision")
 

@@ -16,4 +16,4 @@ SELECT __rd_row                                      AS repo_row,
        rd_dedupe(__rd_deallocated)                   AS deallocated,
        rd_dedupe(__rd_reallocated)                   AS reallocated
 FROM pol_state, k
-WHERE {{differs}};
+WHERE __rd_scope AND ({{differs}});

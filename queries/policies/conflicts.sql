@@ -5,6 +5,7 @@ CREATE OR REPLACE TEMP TABLE policy_conflict AS
 SELECT any_value(identity_key) AS identity_key, rd_key(any_value(identity_key)) AS identity_norm,
        lower(c.attribute) AS attribute_norm, c.attribute, c.policies, c."values",
        min(c.pass) AS pass, min(__rd_row) AS __rd_row
-FROM (SELECT __rd_row, {{key}} AS identity_key, unnest(__rd_conflicts) AS c FROM pol_state)
+FROM (SELECT __rd_row, {{key}} AS identity_key, unnest(__rd_conflicts) AS c FROM pol_state
+      WHERE __rd_scope AND len(__rd_conflicts) > 0)
 WHERE c.pass <= $max_recursion
 GROUP BY __rd_row, c.attribute, c.policies, c."values";

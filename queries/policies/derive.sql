@@ -1,10 +1,11 @@
 -- Identity policies 6: the repository snapshot every later step reads: the
 -- original file's rows in its order, every column as it was but those the
 -- policies change (and the applied list), which hold the final state (a record
--- outside [repository] scope has no state row and stays as it was).
+-- outside [repository] scope was never evaluated and holds its own). The state
+-- has a row per record: joined by position, in file order, with no hash join
+-- and no sort of the wide rows.
 COPY (
-    SELECT r.* EXCLUDE (file_row_number) REPLACE ({{replace}})
-    FROM read_parquet($repository_path, file_row_number = true) r
-    LEFT JOIN pol_state s ON s.__rd_row = r.file_row_number
-    ORDER BY r.file_row_number
+    SELECT r.* REPLACE ({{replace}})
+    FROM read_parquet($repository_path) r
+    POSITIONAL JOIN (SELECT * FROM pol_state ORDER BY __rd_row) s
 ) TO $derived_path (FORMAT parquet, COMPRESSION zstd);

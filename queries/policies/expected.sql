@@ -16,10 +16,9 @@ COPY (
     rows AS (
         -- __rd_ok<i>: the policy is in the new applied list and applies now
         SELECT s.*, k.*, {{ok}}
-        FROM pol_state s, k
+        FROM (SELECT * FROM pol_state WHERE __rd_scope ORDER BY __rd_row) s, k
     )
+    -- in repository order: the identities sorted (not the rows of their values)
     SELECT identity_key, e.attribute, e.value, e.policy, e."when"
-    FROM (SELECT __rd_row, {{key}} AS identity_key, unnest(flatten([{{effects}}])) AS e
-          FROM rows)
-    ORDER BY __rd_row, e.attribute, e.value, e.policy
+    FROM (SELECT {{key}} AS identity_key, unnest(flatten([{{effects}}])) AS e FROM rows)
 ) TO $expected_path (FORMAT parquet);

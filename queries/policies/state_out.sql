@@ -1,5 +1,5 @@
--- Identity policies 8: policies.parquet, one row per repository record in
--- file order: the applied list before and after, what the passes allocated,
+-- Identity policies 8: policies.parquet, one row per identity inside
+-- [repository] scope, in file order: the applied list before and after, what the passes allocated,
 -- deallocated and reallocated, what waits for the next sync, and how many
 -- passes changed the identity.
 COPY (
@@ -12,5 +12,6 @@ COPY (
            coalesce(e.__rd_pending, [])                AS pending,
            CAST(__rd_passes AS INTEGER)                AS passes
     FROM pol_state s LEFT JOIN pol_eval e USING (__rd_row)
+    WHERE __rd_scope
     ORDER BY __rd_row
 ) TO $policies_path (FORMAT parquet);

@@ -10,4 +10,5 @@ SELECT (SELECT count(*) FROM policy_change),
        sum(CASE WHEN len(__rd_a) = 0 THEN 0 ELSE
            len(list_filter(__rd_a, lambda x: NOT list_contains($lower_names::VARCHAR[], x))) END),
        (SELECT count(*) FROM policy_conflict)
-FROM pol_state;
+FROM pol_state
+WHERE __rd_scope;

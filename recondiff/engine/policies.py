@@ -420,7 +420,7 @@ class _Slots:
             "outputs": self._outputs(),
             "original_columns": ", ".join(
                 [f"__rd_o{t.j}" for t in self.targets]
-                + ["__rd_oa"]
+                + ["__rd_oa", "__rd_scope"]
                 + [f"(__rd_f{t.j} OR len(__rd_c{t.j}) > 1) AS __rd_f{t.j}" for t in self._sets()]
             ),
             "conflicts": self._conflicts(),
@@ -511,18 +511,20 @@ class _Slots:
         )
 
     def _grant_added(self) -> str:
-        return (
-            ", ".join(
-                self._guard(
-                    f"len(__rd_ga{t.j}) > 0",
-                    f"list_filter(__rd_ga{t.j}, lambda x: NOT list_contains(list_transform("
-                    f"__rd_g1_{t.j}, lambda y: {self._norm(t, 'y')}), {self._norm(t, 'x')}))",
+        """The granted values the list lacks: first as written (cheap), then, for
+        those left, as the column's compare kind normalises them."""
+        items = []
+        for t in self._grants():
+            exact = f"list_filter(__rd_ga{t.j}, lambda x: NOT list_contains(__rd_g1_{t.j}, x))"
+            missing = exact
+            if t.norm:
+                normalised = (
+                    f"list_filter({exact}, lambda x: NOT list_contains(list_transform("
+                    f"__rd_g1_{t.j}, lambda y: {self._norm(t, 'y')}), {self._norm(t, 'x')}))"
                 )
-                + f" AS __rd_add{t.j}"
-                for t in self._grants()
-            )
-            or "NULL AS __rd_add_none"
-        )
+                missing = self._guard(f"len({exact}) > 0", normalised)
+            items.append(f"{self._guard(f'len(__rd_ga{t.j}) > 0', missing)} AS __rd_add{t.j}")
+        return ", ".join(items) or "NULL AS __rd_add_none"
 
     def _new_values(self) -> str:
         items = []
@@ -595,12 +597,9 @@ class _Slots:
         return self._guard(self._any(some), listed, empty)
 
     def derive(self) -> str:
-        """derive.sql: the changed columns from the state; a record outside
-        [repository] scope (no state row) keeps its own."""
+        """derive.sql: the changed columns and the applied list from the state."""
         columns = [self.r.applied.ident] + [t.column.ident for t in self.targets]
-        return ", ".join(
-            f"CASE WHEN s.__rd_row IS NULL THEN r.{c} ELSE s.{c} END AS {c}" for c in columns
-        )
+        return ", ".join(f"s.{c} AS {c}" for c in columns)
 
     def effects(self) -> str:
         """expected.sql: per policy that applies and is applied (__rd_ok<i>), each
@@ -790,7 +789,7 @@ def _write(
     session.step("policies/conflicts", params, key=key)
     session.step("policies/conflicts_csv", params)
     session.step("policies/changes", params, **slots.changes())
-    session.step("policies/why", params)
+    session.step("policies/why_none", {})  # the planner fills it (policies/why.sql)
     summary = _summary(session, r, passes)
     session.step("policies/release", {})
     return PolicyRun(derived=derived, outputs=out, summary=summary)

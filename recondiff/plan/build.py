@@ -138,6 +138,14 @@ class Planner:
         recondiff/plan/findings.py), the attention list, the header; the events
         are then streamed from plan/events.sql."""
         attention_situations = self._select_situations(situations_parquet)
+        if self.cfg.policies.policies:  # why the drifted values are expected (policies/why.sql)
+            self.step(
+                "policies/why",
+                {
+                    "expected_path": str(situations_parquet.parent / "expected.parquet"),
+                    "names": [p.name for p in self.cfg.policies.policies],
+                },
+            )
         self._drift_rows(params)
         extra = self._accounts(params)
         uuid_attr = self._uuids(params)

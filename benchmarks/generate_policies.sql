@@ -22,11 +22,12 @@ FROM people p,
 -- on it is what the last sync left (table `synced`).
 CREATE OR REPLACE TEMP TABLE last_sync_hr AS
 SELECT
-    i, first_name, last_name, title, department_old AS department, location, cost_center,
-    employee_type,
+    i, account AS ad_account, first_name, last_name, title, department_old AS department,
+    location, cost_center, employee_type,
     NULL::VARCHAR AS division, NULL::VARCHAR AS office, NULL::VARCHAR AS site_code,
     NULL::VARCHAR AS access_level, NULL::VARCHAR AS company, NULL::VARCHAR AS security_tier,
     NULL::VARCHAR AS vpn_profile, NULL::VARCHAR AS mfa, NULL::VARCHAR AS badge,
+    NULL::VARCHAR AS admin_account,
     first_name || ' ' || last_name AS display_name,
     groups,
     []::VARCHAR[] AS applied
@@ -37,7 +38,7 @@ FROM hr;
 -- buckets' hand edits.
 CREATE OR REPLACE TEMP TABLE repo_state AS
 SELECT
-    h.i, h.first_name, h.last_name, h.title_now AS title, h.department, h.location,
+    h.i, h.account AS ad_account, h.first_name, h.last_name, h.title_now AS title, h.department, h.location,
     h.cost_center, h.employee_type,
     CASE WHEN h.q >= 20 THEN s.division END AS division,
     CASE WHEN h.q >= 20 THEN s.office END AS office,
@@ -48,6 +49,7 @@ SELECT
     CASE WHEN h.q >= 20 THEN s.vpn_profile END AS vpn_profile,
     CASE WHEN h.q >= 20 THEN s.mfa END AS mfa,
     CASE WHEN h.q >= 20 THEN s.badge END AS badge,
+    CASE WHEN h.q >= 20 THEN s.admin_account END AS admin_account,
     CASE WHEN h.q < 20 THEN h.first_name || ' ' || h.last_name
          WHEN h.q BETWEEN 60 AND 69 THEN left(h.first_name, 1) || '. ' || h.last_name
          ELSE s.display_name END AS display_name,
@@ -93,7 +95,7 @@ COPY (
         strftime(h.end_date, '%Y-%m-%d') AS end_date,
         r.groups,
         r.division, r.office, r.site_code, r.access_level, r.company, r.security_tier,
-        r.vpn_profile, r.mfa, r.badge,
+        r.vpn_profile, r.mfa, r.badge, r.admin_account,
         r.applied AS applied_policies
     FROM hr h JOIN repo_state r USING (i)
     ORDER BY h.i

@@ -174,6 +174,7 @@ POLICIES: list[Policy] = [
     Policy(
         "it-admins",
         "department = 'IT' AND title = 'Administrator'",
+        set_sql={"admin_account": "'adm-' || ad_account"},
         grants=(group("Server-Admins"),),
         reapply=True,
     ),
@@ -267,8 +268,18 @@ DERIVED = (
     "vpn_profile",
     "mfa",
     "badge",
+    "admin_account",
 )
-HR = ("first_name", "last_name", "title", "department", "location", "cost_center", "employee_type")
+HR = (
+    "ad_account",
+    "first_name",
+    "last_name",
+    "title",
+    "department",
+    "location",
+    "cost_center",
+    "employee_type",
+)
 SET_COLUMNS = (*DERIVED, "display_name")
 # Compared attributes the policy scenario adds (endpoint, repository, compare).
 POLICY_ATTRIBUTES = [

@@ -25,6 +25,7 @@ from policy_scenario import CRM, HR, SET_COLUMNS, evaluate, group, pending  # no
 def _state(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
     columns = ["i", *HR, *SET_COLUMNS, "groups", "applied"]
     defaults: dict[str, Any] = {
+        "ad_account": "u1",
         "first_name": "Ana",
         "last_name": "Roy",
         "title": "Analyst",

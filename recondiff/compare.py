@@ -43,6 +43,7 @@ from recondiff.engine.classify import classify
 from recondiff.engine.connection import connect
 from recondiff.engine.drift import drift
 from recondiff.engine.fills import Fills
+from recondiff.engine.policies import PolicyRun, apply_policies
 from recondiff.engine.publish import Staging, staging
 from recondiff.engine.resolve import (
     Inputs,
@@ -157,6 +158,8 @@ def compare(
             con.execute(macros())
             session = Session(con, inputs.params(run.cfg), inputs.blame(run.cfg, run.out))
             fills = Fills(run.cfg, inputs.ep, inputs.repo, con, session.params)
+            # policies: the repository as its identity policies say it should be
+            policy_run = _policies(run, session, fills, work)
             # stage, classify, drift: the engine's steps (recondiff/engine/steps.py)
             run.say("classifying accounts")
             with run.timed("stage"):
@@ -178,13 +181,15 @@ def compare(
             with staging(run.out) as staged:
                 with run.timed("write"):
                     results.write_tables(session, fills, staged.path)
+                    if policy_run:
+                        policy_run.publish_into(staged.path)
                 if run.cfg.report.csv_bom:
                     results.add_bom(staged.path)
                 # plan, then the summary (which counts its events), then the report
                 plan = _plan(run, session, fills, inputs, staged)
                 summary = results.summary(
                     run.cfg, counts, inputs.endpoint, inputs.repository, run.started,
-                    run.timings, warnings,
+                    run.timings, warnings, policy_run.summary if policy_run else None,
                 ) | {"plan": _plan_summary(plan)}
                 if run.sources:
                     summary["run"] |= run.sources.run_fields()
@@ -288,6 +293,19 @@ def _delta_endpoint(run: _Run) -> bool:
 
 
 # --- plan, report, publish, history ---------------------------------------------------
+
+
+def _policies(run: _Run, session: Session, fills: Fills, work: Path) -> PolicyRun | None:
+    """The identity policies evaluated (recondiff/engine/policies.py): every later
+    step reads the derived repository snapshot, the state the policies expect."""
+    if not run.cfg.policies.policies:
+        return apply_policies(session, fills, run.cfg, work)
+    run.say("evaluating identity policies")
+    with run.timed("policies"):
+        policy_run = apply_policies(session, fills, run.cfg, work)
+    if policy_run is not None:
+        session.params["repository_path"] = str(policy_run.derived)
+    return policy_run
 
 
 def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging) -> Plan:

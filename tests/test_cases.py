@@ -256,7 +256,7 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
         problems.append(
             f"drift.accounts = {summary['drift']['accounts']}, drift.csv has {len(drift_keys)}"
         )
-    configured = [a["endpoint"] for a in config.get("attribute", [])]
+    configured = [a.get("name", a.get("endpoint")) for a in config.get("attribute", [])]
     by_attr = summary["drift"]["by_attribute"]
     if sorted(by_attr) != sorted(configured):
         problems.append(f"by_attribute keys {sorted(by_attr)} != configured {sorted(configured)}")

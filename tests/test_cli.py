@@ -270,7 +270,7 @@ def test_scope_failing_on_the_data_is_one_line(tmp_path: Path) -> None:
     code, _, err = run("compare", "-c", str(cfg), "-o", str(tmp_path / "out"))
     assert code == 2
     assert err.startswith(f"recondiff: error: {tmp_path}/ad.csv: cannot evaluate it with {cfg} "
-                          "([endpoint] scope failed on its data")
+                          "([endpoint] scope or an [[attribute]] endpoint_sql failed on its data")
     assert err.count("\n") == 1
 
 

@@ -54,14 +54,14 @@ def test_status_defaults_deleted_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, report, engine, trust)"),
+        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, report, engine, trust, policies, policy)"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompare = "casefold_trimmed"\n',
          "CONFIG: [[attribute]] #1 compare: 'casefold_trimmed' is not one of exact, casefold, trim, casefold_trim, dn, set, casefold_set, dn_set, integer, boolean, date, timestamp, uac_flags; did you mean 'casefold_trim'?"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\non_drift = "delete"\n',
          "CONFIG: [[attribute]] #1 on_drift: 'delete' is not one of do_nothing, update_endpoint, reject, review, update_repository"),
-        ('[[attribute]]\nendpoint = "title"\n', "CONFIG: [[attribute]] #1 is missing required key 'repository'"),
+        ('[[attribute]]\nendpoint = "title"\n', "CONFIG: [[attribute]] #1 is missing required key 'repository' (a column; or 'repository_sql', a SQL expression over the repository's columns)"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompar = "exact"\n',
-         "CONFIG: [[attribute]] #1 has unknown key 'compar'; did you mean 'compare'? (allowed: endpoint, repository, compare, on_drift, capability, membership, rule)"),
+         "CONFIG: [[attribute]] #1 has unknown key 'compar'; did you mean 'compare'? (allowed: name, endpoint, endpoint_sql, repository, repository_sql, compare, on_drift, capability, membership, rule)"),
         ('[situations]\norphan = "review"\n',
          "CONFIG: [situations] has unknown situation 'orphan' (allowed: linked, correlated, collision, ambiguous, unmatched, missing, deleted_in_repository, excluded, duplicate_key)"),
         ('[situations]\nunmatched = "delete"\n',

@@ -111,8 +111,10 @@ account AS (
                         $attrs::STRUCT(endpoint VARCHAR, repository VARCHAR,
                                        capability BOOLEAN, membership VARCHAR,
                                        creates BOOLEAN, joins BOOLEAN)[],
-                        lambda x, i: rd_change('add', x.repository, coalesce(acc_vals[i], []))),
-                    lambda c: len(c."values") > 0)
+                        -- a derived repository side (repository_sql, NULL) is not written
+                        lambda x, i: CASE WHEN x.repository IS NOT NULL THEN
+                            rd_change('add', x.repository, coalesce(acc_vals[i], [])) END),
+                    lambda c: c IS NOT NULL AND len(c."values") > 0)
                 || [rd_change('add', $link_attr, [endpoint_key])]
             ELSE rd_no_changes()
         END AS changes,
@@ -169,8 +171,15 @@ drow AS (
            m.capability, m.membership, m.endpoint AS ep_attr, m.repository AS repo_attr,
            -- the attribute type it changes ('*': an OID that may be any)
            list_extract($drift_groups::VARCHAR[], attr_idx) AS ep_group,
-           {'attribute': d.attribute, 'endpoint_value': d.endpoint_value, 'kind': d.kind,
-            'repository_value': d.repository_value, 'response': d.response} AS why,
+           -- with the policy that expects the repository's value, when one does
+           -- (policies/why.sql; docs/policies.md)
+           CASE WHEN pw.policy IS NULL THEN to_json(
+               {'attribute': d.attribute, 'endpoint_value': d.endpoint_value, 'kind': d.kind,
+                'repository_value': d.repository_value, 'response': d.response})
+           ELSE to_json(
+               {'attribute': d.attribute, 'endpoint_value': d.endpoint_value,
+                'expected': {'policy': pw.policy, 'when': pw."when"}, 'kind': d.kind,
+                'repository_value': d.repository_value, 'response': d.response}) END AS why,
            CASE WHEN d.response = 'update_repository'
                 THEN CASE WHEN m.capability THEN 'repository_value' ELSE 'repository' END
                 ELSE CASE WHEN m.capability THEN 'value' ELSE 'plain' END END AS cls,
@@ -193,7 +202,14 @@ drow AS (
     LEFT JOIN plan_drift_finding df ON df.pos = d.pos
     JOIN attrs m USING (attr_idx)
     LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
+    LEFT JOIN policy_why pw
+           ON pw.identity_norm = rd_key(r.identity_key) AND pw.attribute_norm = lower(m.repository)
+          AND pw.value = d.repository_value
     WHERE r.sync = 'drifted' AND d.response <> 'do_nothing'
+      -- policies that conflict on the attribute: a finding, never an event
+      AND NOT EXISTS (SELECT 1 FROM policy_conflict c
+                      WHERE c.identity_norm = rd_key(r.identity_key)
+                        AND c.attribute_norm = lower(m.repository))
 ),
 -- what one row adds to its account's modify: endpoint side for 'plain' rows
 -- (delete the old values, add the new), repository side for 'repository' rows.
@@ -408,6 +424,30 @@ lines AS (
                'target': 'endpoint'
            })
     FROM member_value
+    UNION ALL
+    -- the identity policies' changes to the repository (policies/changes.sql), one
+    -- event per changed identity, after every other event, in repository order
+    SELECT 9223372036854775807 AS ord, 9 AS grp, repo_row AS sub1, 0 AS sub2, 'modify',
+           $policy_response, $policy_review, NULL,
+           to_json({
+               'alert': CAST(NULL AS VARCHAR),
+               'approval': rd_approval($policy_review),
+               'changes': changes,
+               'findings': rd_findings(NULL, NULL),
+               'id': rd_event_id('repository', 'modify', NULL, NULL, identity_key, NULL, NULL,
+                                 changes),
+               'object': {'dn': CAST(NULL AS VARCHAR), 'identity_key': identity_key,
+                          'key': CAST(NULL AS VARCHAR)},
+               'operation': 'modify',
+               'preconditions': rd_merge_pre(preconditions),
+               'reason': {'policies': {'allocated': allocated, 'deallocated': deallocated,
+                                       'reallocated': reallocated},
+                          'rule': CAST(NULL AS VARCHAR), 'situation': 'policy'},
+               'response': $policy_response,
+               'target': 'repository'
+           })
+    FROM policy_change
+    WHERE $policy_response <> 'do_nothing'
 )
 SELECT CAST(line AS VARCHAR) AS line, operation, response,
        CASE WHEN review THEN 'pending' ELSE 'auto' END AS state, alert

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from recondiff.config.attributes import parse_attributes
 from recondiff.config.model import (
     DISABLE_METHODS,
     ENDPOINT_KINDS,
@@ -37,6 +38,7 @@ from recondiff.config.model import (
     TrustConfig,
     TrustEntry,
 )
+from recondiff.config.policies import parse_policies
 from recondiff.config.section import Section, hint
 from recondiff.config.source import SourceConfig, parse_source
 from recondiff.errors import ConfigError
@@ -44,14 +46,9 @@ from recondiff.io.csvsafe import is_delimiter
 from recondiff.vocabulary import (
     COMPARE_KINDS,
     DEFAULT_SITUATION_RESPONSES,
-    DRIFT_KINDS,
-    DRIFT_RESPONSES,
     RESPONSES,
-    SET_KINDS,
     SITUATION_RESPONSES,
     SITUATIONS,
-    UNKNOWN_TYPE,
-    drift_group,
 )
 
 __all__ = [
@@ -105,6 +102,8 @@ _TABLES = (
     "report",
     "engine",
     "trust",
+    "policies",
+    "policy",
 )
 
 
@@ -137,13 +136,16 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     endpoint = _endpoint(file, data["endpoint"])
     repository = _repository(file, data["repository"])
     correlation = _correlations(file, data.get("correlation", []), endpoint, repository)
-    attributes = _attributes(file, data.get("attribute", []))
+    attributes = parse_attributes(file, data.get("attribute", []), endpoint, repository)
     situations = _situations(file, data.get("situations", {}))
     plan = _plan(file, data.get("plan", {}))
     _check_default_identity(file, situations, plan)
     report = _report(file, data.get("report", {}))
     engine = _engine(file, data.get("engine", {}))
     trust = _trust(file, data.get("trust", {}))
+    policies = parse_policies(
+        file, data.get("policies", {}), data.get("policy", []), repository, check_expression
+    )
     return Config(
         path=file,
         endpoint=endpoint,
@@ -155,6 +157,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         plan=plan,
         report=report,
         trust=trust,
+        policies=policies,
     )
 
 
@@ -292,70 +295,6 @@ def _correlations(
                 check_expression(file, f"[[correlation]] #{i} {side}_sql", expr, snapshot)
         rules.append(rule)
     return tuple(rules)
-
-
-def _attributes(file: Path, raw: Any) -> tuple[AttributeMapping, ...]:
-    """[[attribute]]: each endpoint attribute mapped once."""
-    if not isinstance(raw, list):
-        raise ConfigError(f"{file}: attribute must be written [[attribute]] (a list of tables)")
-    attributes = []
-    seen: dict[str, int] = {}
-    types: dict[tuple[str, str], tuple[int, str]] = {}
-    for i, raw_attr in enumerate(raw, 1):
-        mapping = _attribute(file, i, raw_attr)
-        if mapping.endpoint.lower() in seen:
-            raise ConfigError(
-                f"{file}: [[attribute]] #{i} endpoint '{mapping.endpoint}' is already mapped by "
-                f"[[attribute]] #{seen[mapping.endpoint.lower()]}; map each endpoint attribute once"
-            )
-        seen[mapping.endpoint.lower()] = i
-        key = _attribute_type_key(mapping.endpoint)
-        if key in types:
-            first, name = types[key]
-            raise ConfigError(
-                f"{file}: [[attribute]] #{i} endpoint '{mapping.endpoint}' is another name of "
-                f"'{name}', mapped by [[attribute]] #{first} (one LDAP attribute type); "
-                "map each endpoint attribute once, under one name"
-            )
-        types[key] = (i, mapping.endpoint)
-        attributes.append(mapping)
-    return tuple(attributes)
-
-
-def _attribute_type_key(endpoint: str) -> tuple[str, str]:
-    """The LDAP attribute type an endpoint attribute name writes, and its options:
-    ``surname`` and ``2.5.4.4`` are ``sn`` (recondiff.vocabulary.drift_group);
-    ``mail;lang-en`` is a subtype of ``mail``, not ``mail`` itself. An OID
-    recondiff cannot name is only itself."""
-    base, _, options = endpoint.strip().lower().partition(";")
-    kind = drift_group(base)
-    return (base if kind == UNKNOWN_TYPE else kind, options)
-
-
-def _attribute(file: Path, i: int, raw: Any) -> AttributeMapping:
-    """[[attribute]] #i and its [[attribute.rule]] tables."""
-    s = Section(file, f"[[attribute]] #{i}", raw)
-    mapping = AttributeMapping(
-        endpoint=s.req_string("endpoint"),
-        repository=s.req_string("repository"),
-        compare=s.choice("compare", COMPARE_KINDS, "exact") or "exact",
-        on_drift=s.choice("on_drift", DRIFT_RESPONSES, "review") or "review",
-    )
-    capability = s.boolean("capability", False)
-    membership = s.string("membership")
-    mapping = replace(
-        mapping,
-        capability=capability or membership is not None,
-        membership=membership,
-        rules=_rules(file, i, s.table("rule")),
-    )
-    s.finish()
-    if mapping.membership and mapping.compare not in SET_KINDS:
-        raise ConfigError(
-            f"{file}: [[attribute]] #{i} membership needs a set compare kind "
-            f"(set, casefold_set, dn_set), not {mapping.compare!r}"
-        )
-    return mapping
 
 
 def _situations(file: Path, raw: Any) -> dict[str, str]:
@@ -572,26 +511,6 @@ def _disable(file: Path, kind: str, raw: Any) -> DisableConfig:
             "(for example attribute = 'nsAccountLock', value = 'TRUE')"
         )
     return DisableConfig(method, attribute, value)
-
-
-def _rules(file: Path, i: int, raw: Any) -> tuple[DriftRule, ...]:
-    """[[attribute.rule]] tables of attribute #i."""
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(f"{file}: [[attribute]] #{i} rule must be written [[attribute.rule]]")
-    rules = []
-    for j, raw_rule in enumerate(raw, 1):
-        s = Section(file, f"[[attribute]] #{i} rule #{j}", raw_rule)
-        rule = DriftRule(
-            match=s.req_string("match"),
-            kind=s.choice("kind", DRIFT_KINDS, "any") or "any",
-            response=s.choice("response", DRIFT_RESPONSES, "review") or "review",
-            alert=s.string("alert"),
-        )
-        s.finish()
-        rules.append(rule)
-    return tuple(rules)
 
 
 def _delimiter(s: Section) -> str | None:

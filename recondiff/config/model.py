@@ -103,13 +103,32 @@ class DriftRule:
 
 @dataclass(frozen=True)
 class AttributeMapping:
-    endpoint: str
-    repository: str
+    """An ``[[attribute]]``: each side a column (``endpoint``, ``repository``) or a
+    SQL expression over that side's columns (``endpoint_sql``, ``repository_sql``;
+    docs/config.md, "Derived values"). ``name`` labels it in the outputs (drift.csv,
+    report, plan); it defaults to the endpoint column. An expression side is never
+    written, asserted or read by name (recondiff/config/attributes.py refuses the
+    responses that would write it)."""
+
+    endpoint: str | None = None
+    repository: str | None = None
     compare: str = "exact"
     on_drift: str = "review"
     capability: bool = False
     membership: str | None = None
     rules: tuple[DriftRule, ...] = ()
+    endpoint_sql: str | None = None
+    repository_sql: str | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.endpoint or "")
+
+    @property
+    def repository_label(self) -> str:
+        """The repository side as outputs name it: its column, or ``name`` for an expression."""
+        return self.repository if self.repository is not None else self.name
 
 
 @dataclass(frozen=True)
@@ -167,6 +186,34 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    """One ``[[policy]]`` (docs/policies.md): when ``when`` holds for an identity,
+    its ``sets`` (constants), ``set_sql`` (expressions) and ``grants`` (values of
+    multi-valued columns) are what the identity should hold. Column names as
+    written; resolved against the repository snapshot at compare."""
+
+    name: str
+    when: str
+    sets: tuple[tuple[str, str], ...] = ()
+    set_sql: tuple[tuple[str, str], ...] = ()
+    grants: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    reapply: bool = False
+
+
+POLICY_RESPONSES = ("update_repository", "review", "do_nothing")
+
+
+@dataclass(frozen=True)
+class PoliciesConfig:
+    """``[policies]`` and the ``[[policy]]`` list (seed 003, docs/policies.md)."""
+
+    applied: str | None = None  # the repository column of the policies already applied
+    max_recursion: int = 3  # evaluation passes in one run
+    response: str = "update_repository"  # the repository event of a changed identity
+    policies: tuple[PolicyConfig, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     endpoint: EndpointConfig
@@ -178,6 +225,7 @@ class Config:
     plan: PlanConfig = PlanConfig()
     report: ReportConfig = ReportConfig()
     trust: TrustConfig = TrustConfig()
+    policies: PoliciesConfig = PoliciesConfig()
 
     def response_for(self, situation: str) -> str:
         return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])

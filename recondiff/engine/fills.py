@@ -17,6 +17,8 @@ import duckdb
 from recondiff.config.load import Config, CorrelationRule, check_expression, dn_placeholders
 from recondiff.engine.resolve import Side
 from recondiff.engine.slots import (
+    Column,
+    Expression,
     correlation_values,
     element_values,
     hash_of,
@@ -26,6 +28,7 @@ from recondiff.engine.slots import (
     quote_ident,
 )
 from recondiff.errors import ConfigError, first_line
+from recondiff.ingest.snapshot import type_supported
 from recondiff.io.sqlfiles import render
 
 
@@ -51,11 +54,13 @@ class Fills:
             if cfg.repository.status
             else None
         )
-        self.ep_attrs = []
-        self.repo_attrs = []
+        self.ep_attrs: list[Column] = []
+        self.repo_attrs: list[Column] = []
         for i, a in enumerate(cfg.attributes, 1):
-            self.ep_attrs.append(ep.find(a.endpoint, f"[[attribute]] #{i} endpoint"))
-            self.repo_attrs.append(repo.find(a.repository, f"[[attribute]] #{i} repository"))
+            self.ep_attrs.append(self._attribute("endpoint", i, a.endpoint, a.endpoint_sql, a.name))
+            self.repo_attrs.append(
+                self._attribute("repository", i, a.repository, a.repository_sql, a.name)
+            )
         for name in cfg.endpoint.multi_valued:
             ep.find(name, "[endpoint] multi_valued")
         for name in cfg.repository.multi_valued:
@@ -87,6 +92,24 @@ class Fills:
             ) from None
         return str(cursor.description[0][1]) if cursor.description else "NULL"
 
+    def _attribute(
+        self, side: str, i: int, column: str | None, expression: str | None, name: str
+    ) -> Column:
+        """One side of [[attribute]] #i: its column, or its expression (checked and
+        bound like scope) as an :class:`Expression` of the type it gives."""
+        if column is not None:
+            source = self.ep if side == "endpoint" else self.repo
+            return source.find(column, f"[[attribute]] #{i} {side}")
+        assert expression is not None, "load_config gives each side a column or an expression"
+        key = f"[[attribute]] #{i} {side}_sql"
+        kind = self._probe(side, expression, key)
+        if not type_supported(kind):
+            raise ConfigError(
+                f"{self.cfg.path}: {key} gives {kind}, which recondiff does not compare; "
+                "CAST it to text, a number, a boolean, a date or a list of one of those"
+            )
+        return Expression(name, kind, expression)
+
     def _predicate(self, side: str, scope: str | None) -> str:
         if not scope:
             return "TRUE"
@@ -97,6 +120,20 @@ class Fills:
                 f"but it gives {kind}; write a comparison such as \"employeeType <> 'Service'\""
             )
         return scope
+
+    def repository_predicate(self, expression: str, key: str) -> None:
+        """A [[policy]] `when`: a predicate over the repository's columns, checked
+        as a scope is (recondiff/engine/policies.py)."""
+        kind = self._probe("repository", expression, key)
+        if kind.upper() not in ("BOOLEAN", '"NULL"', "NULL"):
+            raise ConfigError(
+                f"{self.cfg.path}: {key} must be a predicate (true or false), but it gives "
+                f"{kind}; write a comparison such as \"department = 'Finance'\""
+            )
+
+    def repository_expression(self, expression: str, key: str) -> str:
+        """A [[policy]] `set_sql`: one expression over the repository's columns; its type."""
+        return self._probe("repository", expression, key)
 
     def _corr_values(self, side: str, i: int, rule: CorrelationRule) -> str:
         attr = getattr(rule, side)
@@ -175,7 +212,7 @@ class Fills:
         return {
             "cells": "".join(
                 f",\n        rd_csv(first(cell) FILTER (WHERE attr_idx = {i})) AS "
-                f"{quote_ident(a.endpoint)}"
+                f"{quote_ident(a.name)}"
                 for i, a in enumerate(self.cfg.attributes, 1)
             )
         }

@@ -38,6 +38,10 @@ OUTPUT_FILES = (
 )
 """Every file a run publishes but summary.json, in the order they are renamed."""
 
+POLICY_FILES = ("expected.parquet", "policies.parquet", "policy_conflicts.csv")
+"""The files only a run with identity policies publishes (engine/policies.py); a run
+without removes those a previous run left, so OUTDIR never mixes two runs."""
+
 SUMMARY = "summary.json"
 
 
@@ -56,13 +60,17 @@ class Staging:
         """Rename every output into place, summary.json last (each flushed to
         disk first). summary.json marks a complete result: it leaves first and
         comes back last, and an interrupt waits until the swap is done."""
-        for name in (*OUTPUT_FILES, SUMMARY):
+        optional = [name for name in POLICY_FILES if (self.path / name).exists()]
+        for name in (*OUTPUT_FILES, *optional, SUMMARY):
             _fsync(self.path / name)
         with _interrupts_deferred():
             self.swapping = True
             archive_decided_plan(self.out)
             (self.out / SUMMARY).unlink(missing_ok=True)
-            for name in (*OUTPUT_FILES, SUMMARY):
+            for name in POLICY_FILES:
+                if name not in optional:
+                    (self.out / name).unlink(missing_ok=True)
+            for name in (*OUTPUT_FILES, *optional, SUMMARY):
                 os.replace(self.path / name, self.out / name)
 
 

@@ -64,8 +64,9 @@ class Inputs:
             "deleted_values": list(cfg.repository.deleted_values),
             "rule_names": [r.name for r in cfg.correlation],
             "kinds": [a.compare for a in cfg.attributes],
-            "attributes": [a.endpoint for a in cfg.attributes],
-            "repository_attributes": [a.repository for a in cfg.attributes],
+            # as outputs name them: an expression side by the attribute's name
+            "attributes": [a.name for a in cfg.attributes],
+            "repository_attributes": [a.repository_label for a in cfg.attributes],
             "incremental": cfg.endpoint.incremental,
         }
 

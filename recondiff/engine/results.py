@@ -13,7 +13,7 @@ from typing import Any
 from recondiff import __version__
 from recondiff.config.load import Config
 from recondiff.engine.fills import Fills
-from recondiff.engine.publish import OUTPUT_FILES
+from recondiff.engine.publish import OUTPUT_FILES, POLICY_FILES
 from recondiff.engine.resolve import InputSummary
 from recondiff.engine.steps import Session
 from recondiff.vocabulary import SITUATIONS
@@ -68,12 +68,17 @@ def summary(
     started: datetime,
     timings: dict[str, float],
     warnings: list[str],
+    policies: dict[str, int] | None = None,
 ) -> dict[str, Any]:
+    """summary.json; ``policies``: the identity policies' counts (engine/policies.py),
+    whose conflicts and changed identities are differences too."""
     situations = counts["situations"]
     # Every record (and missing identity) but an excluded one or a linked account
     # in sync is a difference; a correlated account still lacks its link.
     in_sync_linked = counts["linked_in_sync"]
     differences = sum(n for s, n in situations.items() if s != "excluded") - in_sync_linked
+    if policies:
+        differences += policies["identities_changed"] + policies["conflicts"]
     endpoint = ep_in.as_json() | {"blank_keys": counts["blank_keys"]}
     return {
         "recondiff_version": __version__,
@@ -95,6 +100,7 @@ def summary(
             "accounts": counts["drift_accounts"],
             "rows": counts["drift_rows"],
         },
+        **({"policies": policies} if policies else {}),
         "differences": differences,
         "inputs": {"endpoint": endpoint, "repository": repo_in.as_json()},
         "warnings": warnings,
@@ -128,8 +134,8 @@ def write_tables(session: Session, fills: Fills, staging: Path) -> None:
 
 def add_bom(staging: Path) -> None:
     """[report] csv_bom: a UTF-8 byte-order mark first in every CSV output."""
-    for name in OUTPUT_FILES:
-        if name.endswith(".csv"):
+    for name in (*OUTPUT_FILES, *POLICY_FILES):
+        if name.endswith(".csv") and (staging / name).exists():
             _prepend_bom(staging / name)
 
 

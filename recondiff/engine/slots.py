@@ -6,7 +6,8 @@ files. Everything emitted here is one of:
 
 * a double-quoted identifier of a column that exists in the snapshot schema;
 * a call of an ``rd_*`` macro from ``queries/macros/kinds.sql`` (a fixed whitelist);
-* a ``scope`` or ``*_sql`` expression from the config, which is SQL by design:
+* a ``scope`` or ``*_sql`` expression from the config (a derived
+  ``[[attribute]]`` side is one, :class:`Expression`), which is SQL by design:
   load_config accepts only one plain expression (no ';', subquery, table
   function, ...; :mod:`recondiff.engine.confine`), it is always written inside
   ``( )``, and every query runs on a connection confined to the run's files.
@@ -84,6 +85,22 @@ class Column:
         if self.is_list:
             return f"CAST({self.ident} AS VARCHAR[])[1]"
         return self.text()
+
+
+@dataclass(frozen=True)
+class Expression(Column):
+    """A config SQL expression in a column's place: a derived ``[[attribute]]`` side
+    (``endpoint_sql``, ``repository_sql``; docs/config.md, "Derived values").
+    ``name`` is the attribute's name, ``type`` the expression's type as DuckDB binds
+    it on the snapshot, ``sql`` the expression, checked like ``scope``
+    (recondiff/engine/fills.py). Every :class:`Column` method reads it through
+    :attr:`ident`, always inside ``( )``."""
+
+    sql: str = ""
+
+    @property
+    def ident(self) -> str:
+        return f"({self.sql})"
 
 
 def normalised(column: Column, kind: str) -> str:

@@ -108,6 +108,8 @@ STEPS: tuple[Step, ...] = (
 
 # The query files that are not engine steps, by folder: who runs them.
 OTHER_GROUPS = {
+    "policies": "identity policies, before the stage phase, and the tables they leave for "
+    "the plan and the report (recondiff/engine/policies.py)",
     "macros": "the `rd_*` macros, created first on every connection (io/sqlfiles.MACROS)",
     "plan": "the action plan (recondiff/plan/build.py), from situations.parquet and drift",
     "report": "every number and row of report.json / report.html (recondiff/report/)",
@@ -122,14 +124,17 @@ _ORDER = {step.name: i for i, step in enumerate(STEPS)}
 # When a step fails inside DuckDB, what the user should look at. Formatted with
 # the run's paths; the DuckDB message follows after a colon.
 BLAME = {
-    "stage/endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope "
-    "failed on its data, or the file is corrupt)",
-    "stage/repository": "{repository}: cannot evaluate it with {config} ([repository] scope "
-    "failed on its data, or the file is corrupt)",
+    "stage/endpoint": "{endpoint}: cannot evaluate it with {config} ([endpoint] scope or an "
+    "[[attribute]] endpoint_sql failed on its data, or the file is corrupt)",
+    "stage/repository": "{repository}: cannot evaluate it with {config} ([repository] scope or "
+    "an [[attribute]] repository_sql failed on its data, or the file is corrupt)",
     "classify/correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
     "in {config} failed on its data",
     "classify/correlate_repository_values": "{repository}: a [[correlation]] repository or "
     "repository_sql in {config} failed on its data",
+    "policies/pass": "{repository}: a [[policy]] when or set_sql in {config} failed on its "
+    "data",
+    "policies/state": "{repository}: cannot read it for the [[policy]] tables of {config}",
     "drift/differences": "{endpoint}, {repository}: cannot read the snapshots again for drift "
     "(were they changed during the run?)",
     "results/situations_csv": "{out}: cannot write the results",

@@ -21,7 +21,8 @@ AD_ACCOUNT_CONTROL = ("msDS-User-Account-Control-Computed",)
 def needed_attributes(cfg: Config, side: str) -> list[str]:
     """The attributes of ``side`` ("endpoint" or "repository") the config needs, each
     once (case-insensitively, as first named): ``dn``, the key, the compared and
-    correlation attributes, the columns the scope and ``*_sql`` expressions read,
+    correlation attributes, the columns the scope and ``*_sql`` expressions read
+    (a derived [[attribute]] side's too),
     and any the source adds (``attributes``). The endpoint adds what the plan and
     apply use (the disable attribute, entryUUID/objectGUID, the lock attributes,
     what the privileged-group alerts read; on AD the computed account control);
@@ -41,7 +42,9 @@ def needed_attributes(cfg: Config, side: str) -> list[str]:
 
 def _endpoint(cfg: Config) -> list[str]:
     ep = cfg.endpoint
-    names = [ep.key, *(a.endpoint for a in cfg.attributes)]
+    names = [ep.key]
+    for a in cfg.attributes:
+        names += _side_of(a.endpoint, a.endpoint_sql)
     for rule in cfg.correlation:
         names += _side_of(rule.endpoint, rule.endpoint_sql)
     names += expression_columns(ep.scope) if ep.scope else []
@@ -58,7 +61,9 @@ def _endpoint(cfg: Config) -> list[str]:
 
 def _repository(cfg: Config) -> list[str]:
     repo = cfg.repository
-    names = [repo.key, *(a.repository for a in cfg.attributes)]
+    names = [repo.key]
+    for a in cfg.attributes:
+        names += _side_of(a.repository, a.repository_sql)
     names += [c for c in (repo.link, repo.status) if c]
     for rule in cfg.correlation:
         names += _side_of(rule.repository, rule.repository_sql)

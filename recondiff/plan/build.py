@@ -77,11 +77,12 @@ class Planner:
         self.link_attr = cfg.repository.link or "link"
         key = cfg.endpoint.key.lower()
         # the attributes an account's preconditions assert, by their index in the
-        # fetched values (memberOf-like values are computed by the directory)
+        # fetched values (memberOf-like values are computed by the directory; a
+        # derived value, endpoint_sql, is no attribute of the entry)
         self.asserted = [
             (i, a.endpoint)
             for i, a in enumerate(cfg.attributes)
-            if not a.membership and a.endpoint.lower() != key
+            if a.endpoint is not None and not a.membership and a.endpoint.lower() != key
         ]
 
     # --- policy -------------------------------------------------------------
@@ -303,7 +304,7 @@ class Planner:
                 "default_identity": cfg.plan.default_identity,
                 "asserted": [{"idx": i + 1, "name": name} for i, name in self.asserted],
                 "attrs": [self._event_attribute(a) for a in cfg.attributes],
-                "drift_groups": [drift_group(a.endpoint) for a in cfg.attributes],
+                "drift_groups": [_drift_group(a) for a in cfg.attributes],
                 "disable_method": disable.method,
                 "disable_attribute": disable.attribute,
                 "disable_value": disable.value,
@@ -312,12 +313,17 @@ class Planner:
                 "uuid_attr": uuid_attr,
                 "dn_literals": dn_template.literals,
                 "dn_key_slots": dn_template.key_slots,
+                # the identity policies' repository events (docs/policies.md)
+                "policy_response": cfg.policies.response,
+                "policy_review": cfg.policies.response == "review",
             },
             5_000,
         )
 
     def _event_attribute(self, a: AttributeMapping) -> dict[str, Any]:
-        """One [[attribute]] as plan/events.sql reads it."""
+        """One [[attribute]] as plan/events.sql reads it. A derived side (endpoint_sql,
+        repository_sql) is NULL: no event writes it (config/attributes.py refuses the
+        responses that would), no created account or record gets it."""
         skipped = ("do_nothing", "update_repository")
         return {
             "endpoint": a.endpoint,
@@ -326,7 +332,8 @@ class Planner:
             "membership": a.membership,
             # what a created account gets: only what the endpoint is
             # meant to follow; memberships are events of their own
-            "creates": not a.membership
+            "creates": a.endpoint is not None
+            and not a.membership
             and a.on_drift not in skipped
             and a.endpoint.lower() != self.cfg.endpoint.key.lower(),
             "joins": bool(a.membership) and a.on_drift not in skipped,
@@ -414,6 +421,15 @@ class Planner:
 
 
 # --- helpers ----------------------------------------------------------------------
+
+
+def _drift_group(a: AttributeMapping) -> str:
+    """The attribute type an [[attribute]]'s endpoint changes (the auto/reviewed
+    split, plan/events.sql); a derived value's own name, as no event changes it."""
+    if a.endpoint is None:
+        return f"derived:{a.name.lower()}"
+    return drift_group(a.endpoint)
+
 
 MAX_CANDIDATES = 5
 """The owner candidates an owner decision lists at most (best first)."""

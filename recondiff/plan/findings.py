@@ -47,6 +47,12 @@ def finding_attribute(name: str) -> str:
     return ";".join([group, *opts])
 
 
+def _finding_attribute(a: AttributeMapping) -> str:
+    """:func:`finding_attribute` of a mapping's endpoint attribute; a derived value
+    (endpoint_sql) is its name, as written (no LDAP type to fold it into)."""
+    return finding_attribute(a.endpoint) if a.endpoint is not None else a.name.strip().lower()
+
+
 def _values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> str:
     """One side's mapped attributes as a list of value lists, for an account's own
     finding: a cheap kind normalised (one value), a costly kind (DN, set kinds;
@@ -79,7 +85,7 @@ def find_and_suppress(
     return the header's ``accepted`` list."""
     step(
         "plan/finding_drift",
-        {"finding_attrs": [finding_attribute(a.endpoint) for a in attributes]},
+        {"finding_attrs": [_finding_attribute(a) for a in attributes]},
     )
     step(
         "plan/finding_accounts",

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from recondiff.config.model import Config
+from recondiff.config.model import AttributeMapping, Config
 from recondiff.vocabulary import (
     ADMIN_COUNT_ALERT,
     PRIVILEGED_GROUP_ALERT,
@@ -114,15 +114,15 @@ def privileged(cfg: Config) -> Privileged | None:
         i
         for i, a in enumerate(cfg.attributes, 1)
         if a.compare in SET_KINDS
-        and (a.membership is not None or attribute_type(a.endpoint) in GROUP_ATTRIBUTES)
+        and (a.membership is not None or _type(a) in GROUP_ATTRIBUTES)
     ]
     admin_count_attrs = [
         i for i, a in enumerate(cfg.attributes, 1)
-        if ad and attribute_type(a.endpoint) == "admincount"
+        if ad and _type(a) == "admincount"
     ]
     primary_group_attrs = [
         i for i, a in enumerate(cfg.attributes, 1)
-        if ad and attribute_type(a.endpoint) == "primarygroupid"
+        if ad and _type(a) == "primarygroupid"
     ]
     return Privileged(
         names=[g for g in groups if "=" not in g],
@@ -132,3 +132,9 @@ def privileged(cfg: Config) -> Privileged | None:
         admin_count=ad,
         primary_group_attrs=primary_group_attrs,
     )
+
+
+def _type(a: AttributeMapping) -> str | None:
+    """The endpoint attribute type a mapping compares; None for a derived value
+    (endpoint_sql), which no default alert reads: its drift is never written back."""
+    return attribute_type(a.endpoint) if a.endpoint is not None else None

@@ -163,8 +163,8 @@ class ReportBuilder:
             s = stats[i]
             out.append(
                 {
-                    "attribute": a.endpoint,
-                    "repository_attribute": a.repository,
+                    "attribute": a.name,
+                    "repository_attribute": a.repository_label,
                     "compare": a.compare,
                     **{k: int(s[k]) for k in (
                         "accounts", "changed", "only_endpoint", "only_repository",
@@ -265,7 +265,7 @@ class ReportBuilder:
                 "situation": "unmatched",
                 "endpoint_key": keys.get(int(h["ep_row"])),
                 "identity_key": None,
-                "attribute": self.cfg.attributes[int(h["attr_idx"]) - 1].endpoint,
+                "attribute": self.cfg.attributes[int(h["attr_idx"]) - 1].name,
                 "value": h["value"],
                 "event_id": None,
                 "_detail": int(h["ep_row"]),
@@ -326,7 +326,8 @@ class ReportBuilder:
 
     def _group_columns(self, group_attrs: list[int]) -> list[Column]:
         """The endpoint's group columns: memberOf and the mapped group attributes."""
-        names = ["memberof"] + [self.cfg.attributes[i - 1].endpoint.lower() for i in group_attrs]
+        mapped = (self.cfg.attributes[i - 1].endpoint for i in group_attrs)
+        names = ["memberof"] + [name.lower() for name in mapped if name is not None]
         columns: list[Column] = []
         for name in dict.fromkeys(names):
             column = self.ep_columns.get(name)
@@ -366,7 +367,7 @@ class ReportBuilder:
         by_row = {int(r["endpoint_record"]): r for r in rows if r["endpoint_record"]}
         by_missing = {r["identity_key"]: r for r in rows if r["situation"] == "missing"}
         mapped = [
-            _Mapped(i, a.endpoint, a.repository, a.compare, a.compare in SET_KINDS)
+            _Mapped(i, a.name, a.repository_label, a.compare, a.compare in SET_KINDS)
             for i, a in enumerate(self.cfg.attributes, 1)
         ]
         details: dict[Any, dict[str, Any]] = {}

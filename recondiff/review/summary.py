@@ -61,9 +61,30 @@ def describe(event: Event) -> str:
 def _drift_text(drift: Sequence[dict[str, Any]]) -> str:
     return "; ".join(
         f"{d['attribute']} {d['kind']}: endpoint {_quote(d.get('endpoint_value'))}, "
-        f"repository {_quote(d.get('repository_value'))}"
+        f"repository {_quote(d.get('repository_value'))}{_expected_text(d)}"
         for d in drift
     )
+
+
+def _expected_text(d: dict[str, Any]) -> str:
+    """Why the repository's value is expected, when an identity policy expects it
+    (docs/policies.md): " (expected: policy finance-staff, department = 'Finance')"."""
+    expected = d.get("expected")
+    if not isinstance(expected, dict):
+        return ""
+    return f" (expected: policy {expected.get('policy')}, {expected.get('when')})"
+
+
+def _policies_text(policies: Any) -> str:
+    """A policy event's allocations, deallocations and reallocations, in a few words."""
+    if not isinstance(policies, dict):
+        return ""
+    parts = [
+        f"{what} {', '.join(map(str, policies.get(what) or []))}"
+        for what in ("allocated", "deallocated", "reallocated")
+        if policies.get(what)
+    ]
+    return ": " + "; ".join(parts) if parts else ""
 
 
 def reason_line(event: Event) -> str:
@@ -76,6 +97,7 @@ def reason_line(event: Event) -> str:
     drift = reason.get("drift") or []
     if drift:
         text += ": " + _drift_text(drift)
+    text += _policies_text(reason.get("policies"))
     owner = event.get("owner")
     if owner is not None:
         offered = [f"{c['identity_key']} ({c['score']})" for c in owner["candidates"]]

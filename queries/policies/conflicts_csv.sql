@@ -1,0 +1,9 @@
+-- Identity policies 10: policy_conflicts.csv, cells neutralised for
+-- spreadsheets (rd_csv), in repository order.
+COPY (
+    SELECT rd_csv(identity_key) AS identity_key, rd_csv(attribute) AS attribute,
+           rd_csv(array_to_string(policies, ';')) AS policies,
+           rd_csv(array_to_string("values", ';')) AS "values", pass
+    FROM policy_conflict
+    ORDER BY __rd_row, attribute
+) TO $conflicts_path (FORMAT csv, HEADER);

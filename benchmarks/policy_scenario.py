@@ -302,7 +302,8 @@ def evaluate_pass(con: duckdb.DuckDBPyConnection, source: str, target: str) -> i
     """One evaluation pass over table `source` into table `target`, as the
     contract says (deallocations, allocations, reallocations; a conflict keeps
     the column and leaves its policies unapplied). Columns: i, HR, SET_COLUMNS,
-    groups, applied, plus alloc_all/dealloc_all/realloc_all (names so far).
+    groups, applied, plus alloc_all/dealloc_all/realloc_all (names so far; a
+    policy held in a conflict is neither allocated nor reallocated).
     Returns the number of identities that changed."""
     n = range(len(POLICIES))
     ap = [f"coalesce(({p.when}), false) AS ap{k}" for k, p in enumerate(POLICIES)]
@@ -364,7 +365,14 @@ def evaluate_pass(con: duckdb.DuckDBPyConnection, source: str, target: str) -> i
         f"list_concat({keep}, list_sort(list_filter(list_distinct({grant_list('act')}), "
         f"lambda x: NOT list_contains({keep}, x))))"
     )
-    applied = names("((in{k} AND NOT de{k}) OR (act{k} AND NOT in{k} AND NOT cfp{k}))")
+    # names no policy has are kept as they are (the engine's choice; the
+    # contract first said dropped), counted as unknown_applied
+    known = _text_list([_q(p.name.lower()) for p in POLICIES])
+    applied = (
+        f"list_concat(list_filter(g.applied, lambda x: NOT list_contains({known}, lower(x))), "
+        + names("((in{k} AND NOT de{k}) OR (act{k} AND NOT in{k} AND NOT cfp{k}))")
+        + ")"
+    )
     changed = " OR ".join(
         [f"g.{c} IS DISTINCT FROM r.{c}" for c in SET_COLUMNS]
         + [
@@ -382,9 +390,10 @@ def evaluate_pass(con: duckdb.DuckDBPyConnection, source: str, target: str) -> i
         g AS (SELECT *, {", ".join(conflicted)} FROM c)
         SELECT g.i, {", ".join("g." + h for h in HR)}, {", ".join(new_values)},
             {groups} AS groups, {applied} AS applied,
-            list_concat(g.alloc_all, {names("act{k} AND NOT in{k}")}) AS alloc_all,
+            list_concat(g.alloc_all, {names("act{k} AND NOT in{k} AND NOT cfp{k}")}) AS alloc_all,
             list_concat(g.dealloc_all, {names("de{k}")}) AS dealloc_all,
-            list_concat(g.realloc_all, {names("act{k} AND in{k}")}) AS realloc_all
+            list_concat(g.realloc_all, {names("act{k} AND in{k} AND NOT cfp{k}")}) AS realloc_all,
+            {names("(act{k} AND NOT in{k} AND NOT cfp{k}) OR de{k}")} AS pass_pending
         FROM g
     """)
     # what changed: compare target with source row by row (same order of i)
@@ -395,17 +404,11 @@ def evaluate_pass(con: duckdb.DuckDBPyConnection, source: str, target: str) -> i
 
 
 def pending(con: duckdb.DuckDBPyConnection, source: str) -> str:
-    """SQL of (i, pending): the policies the next sync would allocate or
-    deallocate on `source` (one more evaluation, not applied)."""
-    parts = [
-        f"CASE WHEN coalesce(({p.when}), false) <> list_contains(applied_lc, {_q(p.name.lower())})"
-        f" THEN {_q(p.name)} END"
-        for p in POLICIES
-    ]
-    return (
-        f"SELECT i, list_filter({_text_list(parts)}, lambda x: x IS NOT NULL) AS pending "
-        f"FROM (SELECT *, list_transform(applied, lambda x: lower(x)) AS applied_lc FROM {source})"
-    )
+    """SQL of (i, pending): the policies the next sync would allocate (unless
+    held in a conflict, which is a conflict again) or deallocate on `source`:
+    one more pass, not applied."""
+    evaluate_pass(con, source, "rd_next_sync")
+    return "SELECT i, pass_pending AS pending FROM rd_next_sync"
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, source: str, target: str, passes: int) -> list[int]:

@@ -40,6 +40,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from generate import write_config  # noqa: E402
 from run import Measure, machine, median, memory_probe, run_process, warm_page_cache  # noqa: E402
 
 WITHOUT = "without policies"
@@ -140,6 +141,14 @@ def main() -> int:
         "--append", action="store_true", help="write the table at the end of benchmarks/RESULTS.md"
     )
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--memory-limit",
+        default=None,
+        help="[engine] memory_limit for both runs (default: recondiff's, 1GB)",
+    )
+    parser.add_argument(
+        "--note", default="", help="a line for the header, e.g. which engine ran (PYTHONPATH=...)"
+    )
     args = parser.parse_args()
     n, py = args.size, sys.executable
     directory = args.work / str(n)
@@ -167,8 +176,12 @@ def main() -> int:
             str(out),
         ]
 
-    plain = (WITHOUT, argv("recondiff.toml", directory / "out-without"), directory / "out-without")
-    policy = (WITH, argv("recondiff-policies.toml", directory / "out-with"), directory / "out-with")
+    plain_cfg, policy_cfg = "recondiff.toml", "recondiff-policies.toml"
+    if args.memory_limit:  # the same limit for both runs
+        plain_cfg = write_config(directory, args.memory_limit, policies=False).name
+        policy_cfg = write_config(directory, args.memory_limit, policies=True).name
+    plain = (WITHOUT, argv(plain_cfg, directory / "out-without"), directory / "out-without")
+    policy = (WITH, argv(policy_cfg, directory / "out-with"), directory / "out-with")
     measured: dict[str, list[Measure]] = {WITHOUT: [], WITH: []}
     ratios: list[float] = []
     loads: list[str] = []
@@ -214,7 +227,7 @@ def main() -> int:
         if counts and counts.get(key) != truth[ref]:
             failures.append(f"{WITH}: summary policies.{key} {counts.get(key)} != {truth[ref]}")
     rows = [median(measured[WITHOUT]), median(measured[WITH])]
-    text = report(rows, n, ratios, loads, probe, summaries, truth, lists)
+    text = report(rows, n, ratios, loads, probe, summaries, truth, lists, args.note)
     print(text)
     if args.append:
         append(args.results, text)
@@ -232,6 +245,7 @@ def report(
     summaries: dict[str, dict[str, Any]],
     truth: dict[str, Any],
     lists: list[str],
+    note: str = "",
 ) -> str:
     without, with_ = rows
     command = "python benchmarks/policies.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -244,6 +258,7 @@ def report(
         f"- machine: {machine()}",
         f"- command: `{command}`",
         f"- python {platform.python_version()}",
+        *([f"- {note}"] if note else []),
         f"- load average (1, 5, 15 min) before each round, and after: {'; '.join(loads)}",
         f"- touching 1 GiB of fresh memory took {probe:.1f} s before the rounds",
         f"- rounds: {len(ratios)}, each running both configs (alternating which goes first);"

@@ -177,6 +177,8 @@ def compare(
                 warnings.append(run.harvested.warning)
             if clock_warning():
                 warnings.append(str(clock_warning()))
+            if policy_run:
+                warnings += policy_run.warnings(run.cfg)
             run.say("writing results")
             with staging(run.out) as staged:
                 with run.timed("write"):

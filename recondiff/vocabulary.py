@@ -37,6 +37,10 @@ SITUATIONS = (
     "duplicate_key",
 )
 
+POLICY_SITUATION = "policy"
+"""The ``reason.situation`` of an identity policies' repository event (docs/policies.md):
+not a situation of a record, but selectable like one (``plan approve --situation policy``)."""
+
 RESPONSES = (
     "do_nothing",
     "link",
@@ -156,6 +160,9 @@ extends the list, ``privileged_alerts = false`` turns it off; docs/config.md).""
 
 PRIVILEGED_GROUP_ALERT = "privileged group granted outside the identity system"
 ADMIN_COUNT_ALERT = "adminCount = 1 outside the identity system"
+POLICY_GROUP_ALERT = "privileged group granted by identity policy"
+"""Followed by the policy's name and its ``(when ...)``: the alert of an event adding
+a privileged group that an identity policy grants (plan/privileged.sql)."""
 
 
 # --- LDAP attribute names -------------------------------------------------------------

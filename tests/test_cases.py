@@ -14,6 +14,19 @@ Each case directory holds:
   endpoint_value, repository_value`` (may hold only the header);
 * ``expected/exit_code`` -- ``0`` or ``1``.
 
+A case with identity policies (``[[policy]]``, docs/policies.md) may also hold:
+
+* ``expected/expected.csv`` -- columns ``identity_key, attribute, value,
+  policy``: the rows of ``OUTDIR/expected.parquet``;
+* ``expected/policies.csv`` -- columns ``identity_key, applied, pending``: the
+  rows of ``OUTDIR/policies.parquet``, each list joined with ``;`` after
+  sorting (an empty list is the empty string);
+* ``expected/policy_conflicts.csv`` -- compared with
+  ``OUTDIR/policy_conflicts.csv`` on ``identity_key, attribute, policies,
+  values, pass``;
+* a ``policies`` object in ``expected/summary.json``, compared as a subset of
+  the real summary's ``policies`` block (the keys it names).
+
 The CSV files are compared as sorted lists of rows over those columns only
 (other columns of the real output are ignored; an empty cell is the empty
 string). Adding a case needs no Python: create the directory.
@@ -22,7 +35,8 @@ Regenerating the golden files
 -----------------------------
 ``RECONDIFF_UPDATE_GOLDEN=1 pytest tests/test_cases.py`` rewrites
 ``expected/situations.csv``, ``expected/drift.csv`` and
-``expected/summary.json`` of every case from the actual output instead of
+``expected/summary.json`` of every case (and the three policy files of a case
+that has them or has a ``[[policy]]``) from the actual output instead of
 comparing them (the exit code is still checked, never rewritten). Those tests
 are then reported as skipped. Review the result with ``git diff tests/cases``
 before committing: the expected files are hand-derived from the rules, and a
@@ -66,6 +80,13 @@ IDENTITY_SITUATIONS = ("linked", "correlated", "collision", "deleted_in_reposito
 SITUATION_COLUMNS = ("situation", "sync", "endpoint_key", "identity_key", "rule", "candidates")
 DRIFT_COLUMNS = ("endpoint_key", "attribute", "kind", "endpoint_value", "repository_value")
 EXPECTED_FILES = ("summary.json", "situations.csv", "drift.csv", "exit_code")
+POLICY_EXPECTED_COLUMNS = ("identity_key", "attribute", "value", "policy")
+POLICY_STATE_COLUMNS = ("identity_key", "applied", "pending")
+POLICY_CONFLICT_COLUMNS = ("identity_key", "attribute", "policies", "values", "pass")
+POLICY_SUMMARY_KEYS = (
+    "policies", "identities_changed", "allocated", "deallocated", "reallocated",
+    "passes", "pending", "conflicts", "unknown_applied",
+)
 
 Row = tuple[str, ...]
 
@@ -102,8 +123,11 @@ def _rows_diff(name: str, columns: tuple[str, ...], expected: list[Row], actual:
     return "\n".join(lines)
 
 
-def _project_summary(actual: dict[str, Any], expected: dict[str, Any]) -> dict[str, Any]:
-    """The part of the real summary that the expected summary speaks about."""
+def _project_summary(
+    actual: dict[str, Any], expected: dict[str, Any], *, whole_policies: bool = False
+) -> dict[str, Any]:
+    """The part of the real summary that the expected summary speaks about
+    (``whole_policies``: the real ``policies`` block whole, when there is one)."""
     drift = actual.get("drift", {})
     projected: dict[str, Any] = {
         "situations": actual.get("situations"),
@@ -111,7 +135,39 @@ def _project_summary(actual: dict[str, Any], expected: dict[str, Any]) -> dict[s
     }
     if "inputs" in expected:
         projected["inputs"] = _subset(actual.get("inputs", {}), expected["inputs"])
+    if whole_policies and "policies" in actual:
+        projected["policies"] = actual["policies"]
+    elif "policies" in expected:
+        projected["policies"] = _subset(actual.get("policies"), expected["policies"])
     return projected
+
+
+def _parquet_rows(path: Path, select: str) -> list[Row]:
+    """Rows of ``SELECT {select} FROM path``, each value as text ('' for NULL), sorted."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT {select} FROM read_parquet($p)", {"p": str(path)}).fetchall()
+    finally:
+        con.close()
+    return sorted(tuple("" if v is None else str(v) for v in row) for row in rows)
+
+
+def _actual_policy_expected(outdir: Path) -> list[Row]:
+    return _parquet_rows(outdir / "expected.parquet", "identity_key, attribute, value, policy")
+
+
+def _actual_policy_state(outdir: Path) -> list[Row]:
+    return _parquet_rows(
+        outdir / "policies.parquet",
+        "identity_key, array_to_string(list_sort(applied), ';'), "
+        "array_to_string(list_sort(pending), ';')",
+    )
+
+
+def _has_policies(case: Path) -> bool:
+    return bool(_config(case).get("policy"))
 
 
 def _subset(actual: Any, like: Any) -> Any:
@@ -198,7 +254,7 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
     problems: list[str] = []
 
     # summary shape and counts against situations.csv
-    if set(summary) - {"situations", "drift", "inputs"}:
+    if set(summary) - {"situations", "drift", "inputs", "policies"}:
         problems.append(f"summary.json: unexpected keys {sorted(summary)}")
     if tuple(summary["situations"]) != SITUATIONS:
         problems.append(f"summary.json situations keys must be the nine, in order: {SITUATIONS}")
@@ -284,13 +340,76 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
     if blank != declared:
         problems.append(f"{blank} blank endpoint key(s) in the input, summary declares {declared}")
 
+    problems.extend(_policy_problems(case, config, summary))
+
     # exit code: 0 only when every row is excluded or linked in_sync (a
-    # correlated account still lacks its link)
+    # correlated account still lacks its link) and the policies change no
+    # identity and meet no conflict (docs/policies.md: both are differences)
     differs = any(r[0] != "excluded" and (r[0], r[1]) != ("linked", "in_sync") for r in sits)
+    pol = summary.get("policies", {})
+    differs = differs or bool(pol.get("conflicts")) or bool(pol.get("identities_changed"))
     if _expected_exit_code(case) != int(differs):
         problems.append(f"exit_code should be {int(differs)}")
 
     assert not problems, f"{case.name}:\n  " + "\n  ".join(problems)
+
+
+def _repository_keys(case: Path, config: dict[str, Any]) -> list[str]:
+    repo = config["repository"]
+    with (case / repo["snapshot"]).open(newline="", encoding="utf-8") as f:
+        return [_ci_get(row, repo["key"]) or "" for row in csv.DictReader(f)]
+
+
+def _policy_problems(case: Path, config: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    """The policy files of a case against each other, its config and its summary."""
+    exp = case / "expected"
+    names = {p["name"].lower() for p in config.get("policy", [])}
+    files = [n for n in ("expected.csv", "policies.csv", "policy_conflicts.csv") if (exp / n).is_file()]
+    if not names:
+        return [f"{n} without any [[policy]] in recondiff.toml" for n in files] + (
+            ["summary.json: a policies block without any [[policy]]"] if "policies" in summary else []
+        )
+    problems: list[str] = []
+    pol = summary.get("policies")
+    if pol is not None:
+        if set(pol) - set(POLICY_SUMMARY_KEYS):
+            problems.append(f"summary.json policies: unknown keys {sorted(set(pol) - set(POLICY_SUMMARY_KEYS))}")
+        if "policies" in pol and pol["policies"] != len(names):
+            problems.append(f"policies.policies = {pol['policies']}, the config has {len(names)}")
+    applied: dict[str, set[str]] = {}
+    if (exp / "policies.csv").is_file():
+        state = _read_rows(exp / "policies.csv", POLICY_STATE_COLUMNS)
+        keys = sorted(_repository_keys(case, config))
+        if sorted(r[0] for r in state) != keys:
+            problems.append(f"policies.csv must hold one row per repository row {keys}")
+        pending = 0
+        for key, app, pend in state:
+            for lst in (app, pend):
+                items = lst.split(";") if lst else []
+                if items != sorted(items) or not {i.lower() for i in items} <= names:
+                    problems.append(f"policies.csv: {lst!r} is not a sorted list of policy names ({key})")
+            applied[key] = {i.lower() for i in app.split(";")} if app else set()
+            pending += 1 if pend else 0
+        if pol is not None and "pending" in pol and pol["pending"] != pending:
+            problems.append(
+                f"policies.pending = {pol['pending']} identities, policies.csv has {pending} "
+                "with a policy pending"
+            )
+    if (exp / "expected.csv").is_file():
+        for row in _read_rows(exp / "expected.csv", POLICY_EXPECTED_COLUMNS):
+            if row[3].lower() not in names:
+                problems.append(f"expected.csv: {row[3]!r} is no policy of the config: {row}")
+            elif applied and row[3].lower() not in applied.get(row[0], set()):
+                problems.append(f"expected.csv: {row[3]} is not in {row[0]}'s applied list: {row}")
+    if (exp / "policy_conflicts.csv").is_file():
+        conflicts = _read_rows(exp / "policy_conflicts.csv", POLICY_CONFLICT_COLUMNS)
+        for row in conflicts:
+            # the policies ';'-joined, the value each sets as a JSON array, aligned
+            if len(row[2].split(";")) < 2 or len(row[2].split(";")) != len(json.loads(row[3])):
+                problems.append(f"policy_conflicts.csv: two or more policies, one value each: {row}")
+        if pol is not None and "conflicts" in pol and pol["conflicts"] != len(conflicts):
+            problems.append(f"policies.conflicts = {pol['conflicts']}, policy_conflicts.csv has {len(conflicts)}")
+    return problems
 
 
 # ---------------------------------------------------------------- the engine
@@ -312,11 +431,14 @@ def test_case(case: Path, tmp_path: Path) -> None:
     actual_sits = _read_rows(outdir / "situations.csv", SITUATION_COLUMNS)
     actual_drift = _read_rows(outdir / "drift.csv", DRIFT_COLUMNS)
     expected_summary = json.loads((exp / "summary.json").read_text(encoding="utf-8"))
-    projected = _project_summary(actual_summary, expected_summary)
+    projected = _project_summary(actual_summary, expected_summary, whole_policies=UPDATE_GOLDEN)
+    policy_tables = _policy_tables(case, outdir)
 
     if UPDATE_GOLDEN:
         _write_rows(exp / "situations.csv", SITUATION_COLUMNS, actual_sits)
         _write_rows(exp / "drift.csv", DRIFT_COLUMNS, actual_drift)
+        for name, columns, _expected, actual in policy_tables:
+            _write_rows(exp / name, columns, actual)
         (exp / "summary.json").write_text(
             json.dumps(projected, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -332,6 +454,9 @@ def test_case(case: Path, tmp_path: Path) -> None:
     expected_drift = _read_rows(exp / "drift.csv", DRIFT_COLUMNS)
     if actual_drift != expected_drift:
         failures.append(_rows_diff("drift.csv", DRIFT_COLUMNS, expected_drift, actual_drift))
+    for name, columns, expected_rows, actual_rows in policy_tables:
+        if actual_rows != expected_rows:
+            failures.append(_rows_diff(name, columns, expected_rows, actual_rows))
     if projected != expected_summary:
         failures.append(
             "summary.json differs\n"
@@ -341,3 +466,23 @@ def test_case(case: Path, tmp_path: Path) -> None:
     if result.exit_code != _expected_exit_code(case):
         failures.append(f"exit code {result.exit_code}, expected {_expected_exit_code(case)}")
     assert not failures, f"{case.name}: {readme}\n" + "\n".join(failures)
+
+
+def _policy_tables(case: Path, outdir: Path) -> list[tuple[str, tuple[str, ...], list[Row], list[Row]]]:
+    """(file name, columns, expected rows, actual rows) of each policy file the
+    case holds (every one of them when it has a [[policy]] and the golden files
+    are being rewritten)."""
+    exp = case / "expected"
+    tables: list[tuple[str, tuple[str, ...], list[Row], list[Row]]] = []
+    for name, columns, read_actual in (
+        ("expected.csv", POLICY_EXPECTED_COLUMNS, _actual_policy_expected),
+        ("policies.csv", POLICY_STATE_COLUMNS, _actual_policy_state),
+        ("policy_conflicts.csv", POLICY_CONFLICT_COLUMNS,
+         lambda out: _read_rows(out / "policy_conflicts.csv", POLICY_CONFLICT_COLUMNS)),
+    ):
+        present = (exp / name).is_file()
+        if not present and not (UPDATE_GOLDEN and _has_policies(case)):
+            continue
+        expected_rows = _read_rows(exp / name, columns) if present else []
+        tables.append((name, columns, expected_rows, read_actual(outdir)))
+    return tables

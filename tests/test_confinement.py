@@ -138,7 +138,7 @@ def test_an_expression_past_the_parse_check_still_cannot_get_out(
 ) -> None:
     """With layer 1 switched off, a run with a hostile scope fails on one line
     and touches nothing outside its snapshots and directories."""
-    monkeypatch.setattr(config_expression, "expression_problem", lambda _expression: None)
+    monkeypatch.setattr(config_expression, "expression_problem", lambda _expression, **_: None)
     target = tmp_path / "site-packages" / "evil.pth"
     target.parent.mkdir()
     scope = scope.format(target=target, snapshot_dir=tmp_path)

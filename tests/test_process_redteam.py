@@ -358,7 +358,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
         compare.compare(SAMPLE / "recondiff.toml", out)
     monkeypatch.undo()
-    outputs = (*publish.OUTPUT_FILES, "summary.json")
+    outputs = (*publish.OUTPUT_FILES, *publish.POLICY_FILES, "summary.json")  # the sample has policies
     assert renamed == list(outputs)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert all(after[n] != before[n] for n in ("summary.json", "plan.jsonl", "report.json"))

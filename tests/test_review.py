@@ -52,6 +52,7 @@ def event(
     alert: str | None = None,
     required: bool = True,
     member_of: dict[str, Any] | None = None,
+    preconditions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One event as the planner writes it; ``required`` → pending, else auto."""
     obj: dict[str, Any] = {"key": key, "dn": dn, "identity_key": identity_key}
@@ -68,7 +69,7 @@ def event(
         "response": response,
         "object": obj,
         "changes": changes,
-        "preconditions": [],
+        "preconditions": preconditions or [],
         "reason": reason,
         "alert": alert,
         "approval": {
@@ -198,6 +199,7 @@ PHONE = event(
     identity_key="100042",
     rule="link",
     changes=[{"op": "replace", "attribute": "telephoneNumber", "values": ["+1 555 0100"]}],
+    preconditions=[{"attribute": "telephonenumber", "values": ["+1 555 0199"]}],
 )
 ATTENTION = [{"situation": "ambiguous", "endpoint_key": "jsmith", "candidates": ["100101", "100102"]}]
 
@@ -278,6 +280,33 @@ def test_show_prints_the_summary(plan_path: Path) -> None:
         "  unmatched, reject",
         f"  {PHONE['id']}  repository modify  identity 100042  linked via link, update_repository",
     ]
+
+
+def test_show_lists_the_policy_conflicts(here: Path) -> None:
+    """The identity policies' conflicts have no event: plan show says how many,
+    lists those the header holds (control characters escaped) and where the rest are."""
+    plan = build([json.loads(json.dumps(MAIL))])
+    plan["policy_conflicts"] = {
+        "total": 3,
+        "file": "policy_conflicts.csv",
+        "rows": [{"identity_key": "E01", "attribute": "department",
+                  "policies": ["A", "B"], "values": ["Alpha\x1b[2J", "Beta"]}],
+    }  # fmt: skip
+    plan_mod.save_plan(plan_mod.finalise(plan), Path("plan.jsonl"))
+    code, out, err = run("plan", "show", "plan.jsonl")
+    assert code == 0, err
+    lines = out.splitlines()
+    at = lines.index(
+        "policy conflicts (3) -- no event proposed; all in policy_conflicts.csv beside the plan"
+    )
+    assert lines[at + 1].startswith("  identity E01  department  policies A, B  values Alpha")
+    assert "\x1b" not in out and "Beta" in lines[at + 1]
+    assert lines[at + 2] == "  ... and 2 more in policy_conflicts.csv"
+    code, out, _ = run("plan", "show", "--json", "plan.jsonl")
+    assert json.loads(out)["policy_conflicts"]["total"] == 3
+    # a plan without policies says nothing of them
+    plan_mod.save_plan(build([json.loads(json.dumps(MAIL))]), Path("plain.jsonl"))
+    assert "policy conflicts" not in run("plan", "show", "plain.jsonl")[1]
 
 
 def test_show_escapes_control_characters(here: Path) -> None:
@@ -751,7 +780,7 @@ def test_feed_writes_approved_and_auto_repository_changes(plan_path: Path) -> No
     assert read_sheet(Path("feed/repository_changes.csv")) == [
         list(review.FEED_COLUMNS),
         [LINK["id"], "link", "link", "100077", "cking", "ad_account", "add", '["cking"]', "auto",
-         "correlated"],
+         "correlated", ""],
     ]  # fmt: skip
     run("plan", "approve", str(plan_path), "--event", PHONE["id"], "--by", "ann")
     code, _, err = run("plan", "feed", str(plan_path), "-o", "feed")
@@ -759,16 +788,18 @@ def test_feed_writes_approved_and_auto_repository_changes(plan_path: Path) -> No
     assert err.endswith("; 0 pending or rejected left out\n")
     rows = read_sheet(Path("feed/repository_changes.csv"))
     assert rows[2] == [PHONE["id"], "modify", "update_repository", "100042", "jdoe",
-                       "telephoneNumber", "replace", '["+1 555 0100"]', "approved", "linked"]  # fmt: skip
+                       "telephoneNumber", "replace", '["+1 555 0100"]', "approved", "linked",
+                       '["+1 555 0199"]']  # fmt: skip
     lines = Path("feed/repository_changes.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [
         {"event_id": LINK["id"], "operation": "link", "response": "link",
          "identity_key": "100077", "endpoint_key": "cking", "attribute": "ad_account",
-         "op": "add", "values": ["cking"], "approval": "auto", "situation": "correlated"},
+         "op": "add", "values": ["cking"], "approval": "auto", "situation": "correlated",
+         "expected_values": None},
         {"event_id": PHONE["id"], "operation": "modify", "response": "update_repository",
          "identity_key": "100042", "endpoint_key": "jdoe", "attribute": "telephoneNumber",
          "op": "replace", "values": ["+1 555 0100"], "approval": "approved",
-         "situation": "linked"},
+         "situation": "linked", "expected_values": ["+1 555 0199"]},
     ]  # fmt: skip
 
 
@@ -780,7 +811,7 @@ def test_feed_event_without_changes_still_gives_a_row(here: Path) -> None:
     plan_mod.save_plan(build([unlink]), Path("plan.jsonl"))
     run("plan", "feed", "plan.jsonl", "-o", "out")
     assert read_sheet(Path("out/repository_changes.csv"))[1] == [
-        unlink["id"], "unlink", "unlink", "7", "old", "", "", "[]", "auto", "missing",
+        unlink["id"], "unlink", "unlink", "7", "old", "", "", "[]", "auto", "missing", "",
     ]  # fmt: skip
 
 

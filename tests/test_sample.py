@@ -20,6 +20,8 @@ def test_sample_run_matches_the_written_expectations(sample_run: SampleRun) -> N
     assert result.summary["situations"] == expected["situations"]
     assert result.summary["drift"]["by_attribute"] == expected["drift"]["by_attribute"]
     assert result.summary["drift"]["accounts"] == expected["drift"]["accounts"]
+    policies = result.summary.get("policies") or {}
+    assert {k: policies.get(k) for k in expected["policies"]} == expected["policies"]
     assert result.exit_code == 1
 
 

@@ -427,7 +427,7 @@ def test_libpq_environment_gives_no_password(people: Postgres, tmp_path: Path,
 def _load_sample_identities(server: Postgres) -> None:
     """The sample's identities, as ingest reads identities.csv, into a table
     (ADBC bulk ingest as the superuser: text and text[] columns)."""
-    options = ReadOptions(multi_valued=("groups", "proxy_addresses", "cost_centers"))
+    options = ReadOptions(multi_valued=("groups", "proxy_addresses", "cost_centers", "applied_policies"))
     table = read_export(SAMPLE / "identities.csv", options=options)
     with pg.connect(server.admin_url) as con, con.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS sample_identities")
@@ -452,7 +452,7 @@ def test_compare_on_the_snapshot_read_from_postgresql(postgres_server: Postgres,
                     password=postgres_server.password)  # fmt: skip
     ingested = tmp_path / "ingested.parquet"
     ingest(SAMPLE / "identities.csv", ingested, options=ReadOptions(
-        multi_valued=("groups", "proxy_addresses", "cost_centers")))  # fmt: skip
+        multi_valued=("groups", "proxy_addresses", "cost_centers", "applied_policies")))  # fmt: skip
     assert pq.read_table(snapshot).to_pylist() == pq.read_table(ingested).to_pylist()
     config = work / "recondiff.toml"
     text = config.read_text(encoding="utf-8")

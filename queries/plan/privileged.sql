@@ -7,7 +7,12 @@
 --     in the repository, or
 --   * on a primaryGroupID attribute ($primary_group_attrs), a privileged group's RID
 --     ($primary_group_rids) on the endpoint and another value in the repository
---     (the group alert: a primary group is a membership memberOf never lists).
+--     (the group alert: a primary group is a membership memberOf never lists), or
+--   * 'removed' (in the repository, not on the endpoint: the event adds it) on a
+--     group attribute, its value a privileged group that an identity policy grants
+--     (policy_why, matched as plan/events.sql matches a drift row's `expected`):
+--     one careless `when` would add everyone to it. The alert names the policy,
+--     and the row is held for review unless a rule's alert decided it.
 -- plan_drift_hit keeps each row's rule (response and alert); a rule's alert wins,
 -- and a row no rule decides gets the alert with no response (plan/drift.sql then
 -- takes the attribute's on_drift, as before). A row the default alert marks whose
@@ -18,10 +23,25 @@ WITH lists AS MATERIALIZED (
     SELECT rd_privileged_names($privileged_names::VARCHAR[]) AS names,
            rd_privileged_dns($privileged_dns::VARCHAR[]) AS dns
 ),
+granted AS (
+    SELECT d.rowid AS drift_id,
+           $policy_group_alert || ' ' || pw.policy
+               || coalesce(' (when ' || pw."when" || ')', '') AS alert
+    FROM drift d CROSS JOIN lists l
+    JOIN policy_why pw
+      ON pw.identity_norm = rd_key(d.identity_key)
+     AND pw.attribute_norm = lower(list_extract($repository_columns::VARCHAR[], d.attr_idx))
+     AND pw.value = d.repository_value
+    WHERE list_contains($group_attrs::INTEGER[], d.attr_idx) AND d.kind = 'removed'
+      AND rd_privileged_norm(d.repository_value, l.names, l.dns)
+),
 privileged AS (
+    SELECT drift_id, alert, true AS hold FROM granted
+    UNION ALL
     SELECT d.rowid AS drift_id,
            CASE WHEN list_contains($admin_count_attrs::INTEGER[], d.attr_idx)
-                THEN $admin_count_alert ELSE $group_alert END AS alert
+                THEN $admin_count_alert ELSE $group_alert END AS alert,
+           false AS hold
     FROM drift d CROSS JOIN lists l
     WHERE (list_contains($group_attrs::INTEGER[], d.attr_idx) AND d.kind = 'added'
            AND rd_privileged_norm(d.endpoint_value, l.names, l.dns))
@@ -33,7 +53,8 @@ privileged AS (
            AND rd_integer(d.repository_value) IS DISTINCT FROM rd_integer(d.endpoint_value))
 )
 SELECT coalesce(h.drift_id, p.drift_id) AS drift_id,
-       {'response': CASE WHEN h.hit.alert IS NULL AND p.alert IS NOT NULL
+       {'response': CASE WHEN h.hit.alert IS NULL AND p.hold THEN 'review'
+                         WHEN h.hit.alert IS NULL AND p.alert IS NOT NULL
                               AND coalesce(h.hit.response,
                                            (CAST($on_drift AS VARCHAR[]))[d.attr_idx])
                                   = 'do_nothing'

@@ -1,8 +1,8 @@
 -- Identity policies 5b: max_recursion passes all changed something; one more
--- evaluation (pol_next, never applied) says which policies apply to the final
--- state and which the next sync would allocate or deallocate (pending).
+-- pass (pol_next, never applied) over the identities the last one changed says
+-- which policies the next sync would allocate or deallocate: pending.
 CREATE OR REPLACE TEMP TABLE pol_eval AS
-SELECT __rd_row, __rd_pass_applies AS applies,
-       rd_dedupe(__rd_pass_alloc || __rd_pass_dealloc) AS pending
-FROM pol_next;
+SELECT __rd_row, rd_dedupe(__rd_pass_alloc || __rd_pass_dealloc) AS __rd_pending
+FROM pol_next
+WHERE len(__rd_pass_alloc) + len(__rd_pass_dealloc) > 0;
 DROP TABLE pol_next;

@@ -1,6 +1,4 @@
--- Identity policies 5a: the evaluation pass changed nothing, so its lists
--- (held in pol_state since the swap) are the final state's: which policies
--- apply to each identity, and nothing waits for the next sync.
-CREATE OR REPLACE TEMP TABLE pol_eval AS
-SELECT __rd_row, __rd_pass_applies AS applies, CAST([] AS VARCHAR[]) AS pending
-FROM pol_state;
+-- Identity policies 5a: a pass changed nothing: every identity is synchronised
+-- with its policies, and nothing waits for the next sync.
+DROP TABLE IF EXISTS pol_next;
+CREATE OR REPLACE TEMP TABLE pol_eval (__rd_row BIGINT, __rd_pending VARCHAR[]);

@@ -10,18 +10,13 @@ COPY (
                $whens::VARCHAR[]          AS __rd_whens,
                $set_values::VARCHAR[]     AS __rd_set_values,
                $grant_values::VARCHAR[][] AS __rd_grant_values,
+               $grant_norms::VARCHAR[][]  AS __rd_grant_norms,
                $columns::VARCHAR[]        AS __rd_columns
     ),
-    kn AS (
-        SELECT *, {{grant_norm}} FROM k
-    ),
     rows AS (
-        SELECT s.*, kn.*,
-               list_filter(e.applies, lambda i: list_contains(
-                   list_transform(coalesce(CAST({{applied}} AS VARCHAR[]), []),
-                                  lambda x: lower(trim(x))),
-                   kn.__rd_lower_names[i])) AS __rd_ok
-        FROM pol_state s JOIN pol_eval e USING (__rd_row), kn
+        -- __rd_ok<i>: the policy is in the new applied list and applies now
+        SELECT s.*, k.*, {{ok}}
+        FROM pol_state s, k
     )
     SELECT identity_key, e.attribute, e.value, e.policy, e."when"
     FROM (SELECT __rd_row, {{key}} AS identity_key, unnest(flatten([{{effects}}])) AS e

@@ -1,5 +1,5 @@
--- Identity policies 2, one evaluation pass over every identity (seed 003,
--- docs/policies.md), into pol_next; recondiff/engine/policies.py writes the
+-- Identity policies 2, one evaluation pass (seed 003, docs/policies.md) over
+-- the identities the last pass changed (every identity, first), into pol_next; recondiff/engine/policies.py writes the
 -- per-policy SQL of each slot (policy i, changed column j, grant g) and
 -- runs up to [policies] max_recursion passes, then one more to find what waits
 -- for the next sync.
@@ -22,18 +22,14 @@ WITH k AS (
            $lower_names::VARCHAR[]      AS __rd_lower_names,
            $set_values::VARCHAR[]       AS __rd_set_values,
            $grant_values::VARCHAR[][]   AS __rd_grant_values,
+           $grant_norms::VARCHAR[][]    AS __rd_grant_norms,
            $columns::VARCHAR[]          AS __rd_columns,
            CAST($pass AS INTEGER)       AS __rd_pass
 ),
-kn AS (
-    SELECT *, {{grant_norm}} FROM k
-),
 ev AS (
-    SELECT s.* EXCLUDE (__rd_pass_applies, __rd_pass_alloc, __rd_pass_dealloc, __rd_changed),
-           kn.*, {{evaluate}}
-    FROM (SELECT *, list_transform(coalesce(CAST({{applied}} AS VARCHAR[]), []),
-                                   lambda x: lower(trim(x))) AS __rd_a
-          FROM pol_state) s, kn
+    SELECT s.* EXCLUDE (__rd_pass_alloc, __rd_pass_dealloc, __rd_changed),
+           k.*, {{evaluate}}
+    FROM (SELECT * FROM pol_state WHERE __rd_changed) s, k
 ),
 lists AS (
     SELECT *, {{lists}} FROM ev
@@ -44,11 +40,16 @@ cand AS (
 held AS (
     SELECT *, {{held}} FROM cand
 ),
+anyf AS (
+    -- does the row deallocate, allocate, reallocate anything at all (the lists
+    -- below are built only where it does)
+    SELECT *, {{any}} FROM held
+),
 names AS (
-    -- the pass's lists by name: deallocated (lower-case __rd_dl, as written
-    -- __rd_dn), allocated and not held (__rd_al), reallocated and not held
-    -- (__rd_rl), and the indexes of the policies that apply (__rd_ap)
-    SELECT *, {{names}} FROM held
+    -- the pass's lists by name: deallocated (folded __rd_dl, as configured
+    -- __rd_dn), allocated and not held (__rd_al, folded __rd_all), reallocated
+    -- and not held (__rd_rl)
+    SELECT *, {{names}} FROM anyf
 ),
 grants AS (
     SELECT *, {{grant_lists}} FROM names
@@ -73,7 +74,6 @@ SELECT __rd_row,
        __rd_reallocated || __rd_rl                                AS __rd_reallocated,
        __rd_conflicts || {{conflicts}}                            AS __rd_conflicts,
        __rd_passes + CASE WHEN __rd_now_changed THEN 1 ELSE 0 END AS __rd_passes,
-       __rd_ap                                                    AS __rd_pass_applies,
        __rd_al                                                    AS __rd_pass_alloc,
        __rd_dn                                                    AS __rd_pass_dealloc,
        __rd_now_changed                                           AS __rd_changed

@@ -1,3 +1,4 @@
--- Identity policies 4: the pass's result is the state the next pass reads.
+-- Identity policies 4a: after the first pass, which read every identity, its
+-- result is the state the next pass reads.
 DROP TABLE pol_state;
 ALTER TABLE pol_next RENAME TO pol_state;

@@ -311,6 +311,8 @@ def accept(
     recognises the same finding (account, situation, attribute, values) and
     proposes nothing for it, listing it under "accepted", until --until or a
     revoke (recondiff exceptions revoke); another value is a new finding.
+    An event without findings (an identity policy's change, a membership of
+    an account the plan creates) cannot be accepted: approve or reject it.
 
     Example: recondiff plan accept out/plan.jsonl --event ev-0123456789abcdef --by J.Smith
     --comment "CHG-42: kept for the audit" --until 2027-01-31
@@ -393,7 +395,16 @@ def import_decisions(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A recondiff.toml whose [trust] keys count (with --trust's).",
+    help="A recondiff.toml whose [trust] keys count (with --trust's), and its [plan] "
+    "limits when stricter.",
+)
+@click.option(
+    "--allow-modifies",
+    "allow_modifies",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Accept up to N repository events over the safety limits (max_modifies, "
+    "max_modify_percent of the repository's rows).",
 )
 @signature_options
 def feed(
@@ -401,6 +412,7 @@ def feed(
     outdir: Path,
     bom: bool,
     config_path: Path | None,
+    allow_modifies: int | None,
     trust_files: tuple[Path, ...],
     allow_unsigned: bool,
     decisions_head: str | None,
@@ -413,7 +425,9 @@ def feed(
     assign_default_user) that is auto or approved. Pending and rejected
     events are left out. In the CSV, values is a JSON array. Like apply, the
     plan and its decisions must be signed by keys of --trust or of the
-    [trust] of the config given with -c, unless --allow-unsigned.
+    [trust] of the config given with -c, unless --allow-unsigned. More
+    events than the plan's max_modifies, or than max_modify_percent of the
+    repository's rows, are refused (nothing written) unless --allow-modifies.
 
     Example: recondiff plan feed out/plan.jsonl -o out/feed --trust trust.toml
     """
@@ -428,6 +442,8 @@ def feed(
         trust=trust,
         allow_unsigned=allow_unsigned,
         decisions_head=decisions_head,
+        allow_modifies=allow_modifies,
+        config=given,
     )
     click.echo(
         f"recondiff: wrote {_plural(result.rows, 'change')} of "

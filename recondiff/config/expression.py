@@ -63,6 +63,67 @@ _REFUSED_CLASSES = {
 _SET_RETURNING = frozenset(
     {"unnest", "unlist", "regexp_split_to_table", "generate_subscripts"}
 )
+# Functions that read the engine's own state (its settings, variables, the
+# statement it runs, its catalog, version or transaction), or act on it: a
+# config expression's value can reach the plan, the report and the directory
+# (current_setting('allowed_directories') names the run's temp and output
+# paths), so none of them is allowed in any config expression.
+_ENGINE_STATE = frozenset(
+    {
+        "current_setting",
+        "getvariable",
+        "current_query",
+        "current_query_id",
+        "current_connection_id",
+        "current_transaction_id",
+        "txid_current",
+        "current_schema",
+        "current_schemas",
+        "current_database",
+        "current_catalog",
+        "in_search_path",
+        "version",
+        "stats",
+        "vector_type",
+        "write_log",
+        "sleep_ms",
+        "nextval",
+        "currval",
+        "setval",
+    }
+)
+# Functions (and the special names DuckDB parses as a column and binds to a
+# function when no column has the name) whose value is not a function of the
+# row: random numbers, fresh UUIDs, the clock, the session's user. Refused
+# where the expression must give the same value each time it is evaluated
+# (``stable=True``: a policy's when and set_sql, evaluated in several passes and
+# again for expected.parquet, and synced every run).
+_UNSTABLE = frozenset(
+    {
+        "random",
+        "setseed",
+        "uuid",
+        "uuidv4",
+        "uuidv7",
+        "gen_random_uuid",
+        "now",
+        "current_timestamp",
+        "get_current_timestamp",
+        "transaction_timestamp",
+        "today",
+        "current_date",
+        "current_time",
+        "get_current_time",
+        "current_localtime",
+        "current_localtimestamp",
+        "localtime",
+        "localtimestamp",
+        "current_user",
+        "session_user",
+        "current_role",
+        "user",
+    }
+)
 # Clauses of the SELECT the expression is parsed in: any of them means the
 # text closed the parenthesis and went on as a query.
 _CLAUSES = ("where_clause", "having", "qualify", "sample")
@@ -71,10 +132,13 @@ _LISTS = ("group_expressions", "group_sets", "modifiers")
 _parser_lock = threading.Lock()
 
 
-def expression_problem(expression: str) -> tuple[str, str] | None:
+def expression_problem(expression: str, *, stable: bool = False) -> tuple[str, str] | None:
     """What is wrong with a config SQL expression, or None when it is one plain
     expression. The answer is ``("syntax", DuckDB's parser message)`` or
-    ``("shape", why it is not one plain expression)``. Parses only."""
+    ``("shape", why it is not one plain expression)``. Parses only.
+
+    ``stable``: also refuse what gives another value each time it is evaluated
+    (:data:`_UNSTABLE`: random(), uuid(), now(), current_date, ...)."""
     sql = f"SELECT ({expression})"
     try:
         statements = duckdb.extract_statements(sql)
@@ -85,7 +149,8 @@ def expression_problem(expression: str) -> tuple[str, str] | None:
     with _parser_lock:
         row = _parser().execute("SELECT json_serialize_sql($sql)", {"sql": sql}).fetchone()
     try:
-        return _tree_problem(expression, json.loads(row[0]) if row else {"error": True})
+        tree = json.loads(row[0]) if row else {"error": True}
+        return _tree_problem(expression, tree, stable=stable)
     except RecursionError:  # DuckDB parses up to 1000 levels; Python walks fewer
         return "shape", "it nests too deeply to check (hundreds of levels); write it flatter"
 
@@ -136,7 +201,9 @@ def _column_refs(tree: Any, found: dict[str, str], bound: frozenset[str] = froze
         _column_refs(value, found, bound)
 
 
-def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | None:
+def _tree_problem(
+    expression: str, tree: dict[str, Any], *, stable: bool = False
+) -> tuple[str, str] | None:
     """expression_problem's verdict from the expression's parse tree."""
     if tree.get("error"):
         return "syntax", f"{tree.get('error_type', 'parser')} error: {tree.get('error_message')}"
@@ -155,7 +222,7 @@ def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | No
         or select[0].get("alias")
     ):
         return "shape", "it closes the parenthesis and goes on as a query (AS, FROM, WHERE, ...)"
-    refused = _refused(select[0])
+    refused = _refused(select[0], _UNSTABLE if stable else frozenset())
     if refused is not None:
         return "shape", f"it holds {refused}"
     if not _balanced(expression):
@@ -163,11 +230,13 @@ def _tree_problem(expression: str, tree: dict[str, Any]) -> tuple[str, str] | No
     return None
 
 
-def _refused(tree: Any) -> str | None:
-    """The first part of a parse tree a config expression may not hold."""
+def _refused(tree: Any, unstable: frozenset[str] = frozenset()) -> str | None:
+    """The first part of a parse tree a config expression may not hold; the
+    names in ``unstable`` too (functions, or the special names parsed as a column
+    that no snapshot column answers)."""
     if isinstance(tree, list):
         for item in tree:
-            found = _refused(item)
+            found = _refused(item, unstable)
             if found is not None:
                 return found
         return None
@@ -178,13 +247,29 @@ def _refused(tree: Any) -> str | None:
         return _REFUSED_CLASSES.get(kind, f"a {str(kind).lower()} expression")
     if "from_table" in tree or "select_list" in tree or "subquery" in tree:
         return _REFUSED_CLASSES["SUBQUERY"]
-    if kind == "FUNCTION" and str(tree.get("function_name", "")).lower() in _SET_RETURNING:
-        return f"{tree['function_name']}(...), which gives several rows for one record"
+    if kind == "FUNCTION":
+        name = str(tree.get("function_name", "")).lower()
+        if name in _SET_RETURNING:
+            return f"{tree['function_name']}(...), which gives several rows for one record"
+        if name in _ENGINE_STATE:
+            return f"{tree['function_name']}(...), which reads or changes the engine's own state"
+        if name in unstable:
+            return f"{tree['function_name']}(...), {_UNSTABLE_WHY}"
+    if kind == "COLUMN_REF":
+        names = tree.get("column_names") or []
+        if len(names) == 1 and str(names[0]).lower() in unstable:
+            return f"{names[0]}, {_UNSTABLE_WHY}"
     for value in tree.values():
-        found = _refused(value)
+        found = _refused(value, unstable)
         if found is not None:
             return found
     return None
+
+
+_UNSTABLE_WHY = (
+    "whose value changes from one evaluation to the next (a random value, a fresh uuid, "
+    "the clock, the session): a policy's value must follow from the identity's columns"
+)
 
 
 def _balanced(expression: str) -> bool:
@@ -209,12 +294,17 @@ def _balanced(expression: str) -> bool:
     return depth == 0
 
 
-def check_expression(file: Path, key: str, expression: str, snapshot: Path) -> None:
+def check_expression(
+    file: Path, key: str, expression: str, snapshot: Path, *, stable: bool = False
+) -> None:
     """Refuse a config SQL expression (scope, endpoint_sql, repository_sql) that
-    is not exactly one expression, or that holds a subquery, table function or
-    anything else that could reach outside the snapshot.
+    is not exactly one expression, or that holds a subquery, table function,
+    a function reading the engine's state (current_setting, getvariable, ...) or
+    anything else that could reach outside the snapshot. ``stable`` (a
+    ``[[policy]]`` when or set_sql): also a value that changes from one
+    evaluation to the next (random(), uuid(), now(), current_date, ...).
     Parses only: nothing of the expression is run."""
-    problem = expression_problem(expression)
+    problem = expression_problem(expression, stable=stable)
     if problem is None:
         return
     what, why = problem

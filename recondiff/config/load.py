@@ -65,6 +65,7 @@ __all__ = [
     "TrustConfig",
     "TrustEntry",
     "check_expression",
+    "check_policy_expression",
     "dn_placeholders",
     "load_config",
     "parse_config",
@@ -144,7 +145,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     engine = _engine(file, data.get("engine", {}))
     trust = _trust(file, data.get("trust", {}))
     policies = parse_policies(
-        file, data.get("policies", {}), data.get("policy", []), repository, check_expression
+        file, data.get("policies", {}), data.get("policy", []), repository, check_policy_expression
     )
     return Config(
         path=file,
@@ -419,12 +420,21 @@ def _or(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 
-def check_expression(file: Path, key: str, expression: str, snapshot: Path) -> None:
+def check_expression(
+    file: Path, key: str, expression: str, snapshot: Path, *, stable: bool = False
+) -> None:
     """:func:`recondiff.config.expression.check_expression`: refuse a config SQL
-    expression that is not exactly one plain expression (parses only)."""
+    expression that is not exactly one plain expression (parses only); ``stable``
+    also refuses random(), uuid(), now(), current_date and the like (a policy's)."""
     from recondiff.config import expression as parse_check  # here: it imports DuckDB
 
-    parse_check.check_expression(file, key, expression, snapshot)
+    parse_check.check_expression(file, key, expression, snapshot, stable=stable)
+
+
+def check_policy_expression(file: Path, key: str, expression: str, snapshot: Path) -> None:
+    """:func:`check_expression` for a ``[[policy]]`` when or set_sql: its value must
+    follow from the identity's columns alone (``stable=True``)."""
+    check_expression(file, key, expression, snapshot, stable=True)
 
 
 def dn_placeholders(template: str) -> list[str]:

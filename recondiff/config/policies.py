@@ -69,7 +69,23 @@ def parse_policies(
             "that lists the policies already applied to each identity (docs/policies.md)"
         )
     _check_targets(file, config, repository)
+    _check_applied(file, config, repository)
     return config
+
+
+def _check_applied(file: Path, config: PoliciesConfig, repository: RepositoryConfig) -> None:
+    """The applied list is a column of its own: the policies write policy names into it."""
+    applied = (config.applied or "").lower()
+    roles = {
+        (repository.key or "").lower(): "[repository] key",
+        (repository.link or "").lower(): "[repository] link",
+        (repository.status or "").lower(): "[repository] status",
+    }
+    if applied and applied in roles:
+        raise ConfigError(
+            f"{file}: [policies] applied = '{config.applied}' is {roles[applied]}; name the "
+            "column that lists the policies applied to each identity (docs/policies.md)"
+        )
 
 
 def _policy(file: Path, i: int, raw: Any, snapshot: Path, check: Check) -> PolicyConfig:
@@ -108,9 +124,16 @@ def _table(file: Path, where: str, key: str, raw: Any) -> dict[str, Any]:
             f"{file}: {where} {key} must be a table of column = value, like "
             f'{key} = {{ department = "Finance" }}'
         )
+    seen: dict[str, str] = {}
     for column in raw:
         if not column.strip():
             raise ConfigError(f"{file}: {where} {key} names an empty column")
+        if column.lower() in seen:
+            raise ConfigError(
+                f"{file}: {where} {key} names '{seen[column.lower()]}' and '{column}', one "
+                "column (names match case-insensitively); keep one"
+            )
+        seen[column.lower()] = column
     return raw
 
 
@@ -124,12 +147,13 @@ def _sets(file: Path, where: str, raw: Any) -> tuple[tuple[str, str], ...]:
             text = str(value)
         elif isinstance(value, float) and math.isfinite(value):
             text = repr(value)
-        elif isinstance(value, str):
+        elif isinstance(value, str) and "\x00" not in value:
             text = value
         else:
             raise ConfigError(
-                f"{file}: {where} set {column}: {value!r} is not a constant; give a string, "
-                "number or true/false (set_sql takes an expression, grant a list)"
+                f"{file}: {where} set {column}: {value!r} is not a constant; give a string "
+                "(no NUL character), number or true/false (set_sql takes an expression, "
+                "grant a list)"
             )
         out.append((column, text))
     return tuple(out)
@@ -156,10 +180,11 @@ def _grants(file: Path, where: str, raw: Any) -> tuple[tuple[str, tuple[str, ...
         if (
             not isinstance(values, list)
             or not values
-            or not all(isinstance(v, str) and v.strip() for v in values)
+            or not all(isinstance(v, str) and v.strip() and "\x00" not in v for v in values)
         ):
             raise ConfigError(
-                f"{file}: {where} grant {column}: must be a non-empty list of values, like "
+                f"{file}: {where} grant {column}: must be a non-empty list of values (no NUL "
+                "character), like "
                 f'{column} = ["cn=Staff,ou=Groups,dc=example,dc=com"], got {values!r}'
             )
         if len(values) > MAX_GRANT_VALUES:

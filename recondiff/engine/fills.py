@@ -124,7 +124,10 @@ class Fills:
     def repository_predicate(self, expression: str, key: str) -> None:
         """A [[policy]] `when`: a predicate over the repository's columns, checked
         as a scope is (recondiff/engine/policies.py)."""
-        kind = self._probe("repository", expression, key)
+        self.check_predicate(self._probe("repository", expression, key), key)
+
+    def check_predicate(self, kind: str, key: str) -> None:
+        """A [[policy]] `when` of type ``kind`` is a predicate, or one line naming ``key``."""
         if kind.upper() not in ("BOOLEAN", '"NULL"', "NULL"):
             raise ConfigError(
                 f"{self.cfg.path}: {key} must be a predicate (true or false), but it gives "

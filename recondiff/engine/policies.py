@@ -23,9 +23,13 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from recondiff.config.expression import expression_columns
 from recondiff.config.model import Config, PolicyConfig
@@ -33,7 +37,13 @@ from recondiff.engine.fills import Fills
 from recondiff.engine.publish import POLICY_FILES
 from recondiff.engine.slots import ELEMENT_MACRO, Column
 from recondiff.engine.steps import Session
-from recondiff.errors import ConfigError, InputError
+from recondiff.errors import (
+    ConfigError,
+    InputError,
+    InternalError,
+    RecondiffError,
+    first_line,
+)
 from recondiff.vocabulary import SET_KINDS
 
 # The types a `set` may write: scalars DuckDB casts text to and back unchanged.
@@ -66,6 +76,25 @@ class PolicyRun:
     outputs: dict[str, Path]
     summary: dict[str, int]
 
+    def warnings(self, cfg: Config) -> list[str]:
+        """What an operator must hear of even in a run nobody reads: conflicts,
+        and policies the recursion limit left for the next sync."""
+        out = []
+        conflicts, pending = self.summary["conflicts"], self.summary["pending"]
+        if conflicts:
+            out.append(
+                f"{cfg.path}: {conflicts} identity policy conflict(s): two policies set one "
+                "attribute to different values; no value chosen, no event proposed "
+                "(policy_conflicts.csv)"
+            )
+        if pending:
+            out.append(
+                f"{cfg.path}: {pending} identit{'y has' if pending == 1 else 'ies have'} "
+                f"policies left for the next sync by [policies] max_recursion = "
+                f"{cfg.policies.max_recursion} (policies.parquet, pending)"
+            )
+        return out
+
     def publish_into(self, staging: Path) -> None:
         """The outputs moved into the run's staging directory (engine/publish.py)."""
         for name, path in self.outputs.items():
@@ -91,9 +120,12 @@ class _Resolved:
         self.targets: dict[str, _Target] = {}
         self.set_values: list[str] = []
         self.grant_values: list[list[str]] = []
+        types, at = self._probe_all(), [0]
         for i, p in enumerate(self.policies, 1):
-            self._policy(i, p)
+            self._policy(i, p, types, at)
         self._reserved_names()
+        self._check_roles()
+        self.grant_norms = self._normalised_grants()
 
     # --- resolving ------------------------------------------------------------------
 
@@ -122,34 +154,124 @@ class _Resolved:
                 return ELEMENT_MACRO[a.compare]
         return ""
 
-    def _policy(self, i: int, p: PolicyConfig) -> None:
+    def _probe_all(self) -> dict[str, str] | None:
+        """The type of every `when` and `set_sql`, bound in one statement
+        (queries/policies/probe.sql); None when one fails: each is then checked
+        alone, so that the error names it."""
+        expressions = [p.when for p in self.policies]
+        expressions += [e for p in self.policies for _, e in p.set_sql]
+        if not expressions:
+            return None
+        sql = _render(
+            "policies/probe",
+            expressions=", ".join(f"({e}) AS __rd_e{k}" for k, e in enumerate(expressions)),
+        )
+        try:
+            cursor = self.fills.con.execute(sql, {"path": self.fills.params["repository_path"]})
+        except duckdb.Error:
+            return None
+        return {f"__rd_e{k}": str(d[1]) for k, d in enumerate(cursor.description or [])}
+
+    def _policy(self, i: int, p: PolicyConfig, types: dict[str, str] | None, at: list[int]) -> None:
+        """One [[policy]] resolved; ``types`` (from :meth:`_probe_all`) by expression,
+        ``at`` the running index of the next expression in it."""
         where = f"[[policy]] #{i} ('{p.name}')"
-        self.fills.repository_predicate(p.when, f"{where} when")
+        key = f"{where} when"
+        if types is None:
+            self.fills.repository_predicate(p.when, key)
+        else:
+            self.fills.check_predicate(types[f"__rd_e{i - 1}"], key)
         for name, value in p.sets:
             target = self._target(name, f"{where} set", grant=False)
-            self._check_value(where, name, value, target.column)
-            self.set_values.append(value)
+            self.set_values.append(self._check_value(where, name, value, target.column))
             target.setters.append((i, f"__rd_set_values[{len(self.set_values)}]"))
         for name, expression in p.set_sql:
             target = self._target(name, f"{where} set_sql", grant=False)
-            self.fills.repository_expression(expression, f"{where} set_sql {name}")
-            target.setters.append((i, f"CAST(({expression}) AS VARCHAR)"))
+            key = f"{where} set_sql {name}"
+            if types is None:
+                kind = self.fills.repository_expression(expression, key)
+            else:
+                kind = types[f"__rd_e{len(self.policies) + at[0]}"]
+                at[0] += 1
+            if kind.endswith("]") or kind.upper().startswith(("STRUCT", "MAP", "UNION")):
+                raise ConfigError(
+                    f"{self.cfg.path}: {key} gives {kind}, not a single value for "
+                    f"'{target.column.name}'; a set_sql writes one value (grant adds to lists)"
+                )
+            value = f"CAST(({expression}) AS VARCHAR)"
+            if target.column.type != "VARCHAR":  # the one spelling of its type, as a constant's
+                value = f"CAST(CAST(({expression}) AS {target.column.type}) AS VARCHAR)"
+            value = (
+                f"CASE WHEN contains({value}, chr(0)) THEN error('[[policy]] ' || "
+                f"__rd_names[{i}] || ': a set_sql gives a NUL character, which no directory "
+                f"value may hold') ELSE {value} END"
+            )
+            target.setters.append((i, value))
         for name, values in p.grants:
             target = self._target(name, f"{where} grant", grant=True)
             self.grant_values.append(list(values))
             target.granters.append((i, len(self.grant_values)))
 
-    def _check_value(self, where: str, name: str, value: str, column: Column) -> None:
+    def _check_value(self, where: str, name: str, value: str, column: Column) -> str:
+        """A `set` constant as its column's type spells it (queries/policies/check_value.sql)."""
         if column.type == "VARCHAR":
-            return
-        (ok,) = self.fills.con.execute(
+            return value
+        (text,) = self.fills.con.execute(
             _render("policies/check_value", type=column.type), {"value": value}
-        ).fetchone() or (False,)
-        if not ok:
+        ).fetchone() or (None,)
+        if text is None:
             raise ConfigError(
                 f"{self.cfg.path}: {where} set {name} = {value!r} is not a {column.type}, "
                 f"the type of '{column.name}' in {self.fills.repo.file}"
             )
+        return str(text)
+
+    def _normalised_grants(self) -> list[list[str]]:
+        """Each grant's values as its column's compare kind normalises them
+        (queries/policies/normalise.sql, one statement per kind): computed once,
+        bound to every pass."""
+        norms = {g: t.norm for t in self.targets.values() for _, g in t.granters}
+        out = [list(v) for v in self.grant_values]
+        for norm in sorted({n for n in norms.values() if n}):
+            picked = [g for g, n in sorted(norms.items()) if n == norm]
+            row = self.fills.con.execute(
+                _render("policies/normalise", element=norm),
+                {"values": [self.grant_values[g - 1] for g in picked]},
+            ).fetchone()
+            for g, values in zip(picked, row[0] if row else [], strict=True):
+                out[g - 1] = list(values)
+        return out
+
+    def _check_roles(self) -> None:
+        """What the policies change must not change what decides the reconciliation
+        itself: the columns [repository] scope reads (an identity would leave scope
+        through a change the identity system has not made, and its live account turn
+        `unmatched`), nor be what an [[attribute]] accepts endpoint values into
+        (update_repository: the policy would undo it, and two repository events
+        would disagree); the applied list is no compared attribute."""
+        path, repo = self.cfg.path, self.cfg.repository
+        scoped = {c.lower() for c in expression_columns(repo.scope)} if repo.scope else set()
+        for name, target in self.targets.items():
+            if name in scoped:
+                raise ConfigError(
+                    f"{path}: a [[policy]] changes '{target.column.name}', which [repository] "
+                    "scope reads; a policy may not move identities in or out of scope"
+                )
+        for i, a in enumerate(self.cfg.attributes, 1):
+            column = (a.repository or "").lower()
+            if column == self.applied.name.lower():
+                raise ConfigError(
+                    f"{path}: [policies] applied = '{self.applied.name}' is compared by "
+                    f"[[attribute]] #{i}; the applied list is a column of its own"
+                )
+            responses = {a.on_drift, *(r.response for r in a.rules)}
+            if column in self.targets and "update_repository" in responses:
+                raise ConfigError(
+                    f"{path}: [[attribute]] #{i} accepts endpoint values into "
+                    f"'{self.targets[column].column.name}' (update_repository), which a "
+                    "[[policy]] sets or grants: the policy would undo it on the next sync; "
+                    "use update_endpoint, review or do_nothing"
+                )
 
     def _reserved_names(self) -> None:
         for column in self.fills.repo.columns.values():
@@ -182,6 +304,7 @@ class _Resolved:
             "whens": [p.when for p in self.policies],
             "set_values": self.set_values or [""],
             "grant_values": self.grant_values or [[""]],
+            "grant_norms": self.grant_norms or [[""]],
             "columns": [t.column.name for t in self.targets.values()],
         }
 
@@ -211,6 +334,13 @@ class _Slots:
     def _acting(i: int) -> str:
         return f"(__rd_l{i} OR __rd_r{i})"
 
+    @staticmethod
+    def _applying(i: int) -> str:
+        """Allocated or reallocated and not held by a conflict: its effects apply
+        (a held policy applies none of them: it is not recorded as applied, and
+        nothing would ever take a grant of it back)."""
+        return f"((__rd_l{i} OR __rd_r{i}) AND NOT __rd_h{i})"
+
     def _names_where(self, condition: str, names: str = "__rd_names") -> str:
         items = ", ".join(
             f"CASE WHEN {condition.format(i=i)} THEN {names}[{i}] END" for i in range(1, self.n + 1)
@@ -221,16 +351,24 @@ class _Slots:
         columns = self.r.state_columns()
         originals = [f"{t.column.ident} AS __rd_o{t.j}" for t in self.targets]
         originals.append(f"{self.r.applied.ident} AS __rd_oa")
-        return {"columns": ", ".join(c.ident for c in columns), "originals": ", ".join(originals)}
+        # a column conflicted in a pass keeps its value for the rest of the sync
+        originals += [f"false AS __rd_f{t.j}" for t in self._sets()]
+        return {
+            "columns": ", ".join(c.ident for c in columns),
+            "originals": ", ".join(originals),
+            "applied": self.r.applied.ident,
+            "scope": self.r.cfg.repository.scope or "TRUE",
+        }
 
-    def grant_norm(self) -> str:
-        items = []
-        for t in self.targets:
-            for _, g in t.granters:
-                values = f"__rd_grant_values[{g}]"
-                norm = f"list_transform({values}, lambda x: {t.norm}(x))" if t.norm else values
-                items.append(f"{norm} AS __rd_gn{g}")
-        return ", ".join(items) or "NULL AS __rd_gn_none"
+    @staticmethod
+    def _any(conditions: list[str]) -> str:
+        return "(" + " OR ".join(conditions) + ")" if conditions else "false"
+
+    @staticmethod
+    def _guard(condition: str, value: str, empty: str = "CAST([] AS VARCHAR[])") -> str:
+        """``value`` only for the rows where ``condition`` holds (most rows of a
+        settled directory change nothing: they never build the lists)."""
+        return f"CASE WHEN {condition} THEN {value} ELSE {empty} END"
 
     def pass_fills(self) -> dict[str, str]:
         r, n = self.r, self.n
@@ -245,31 +383,46 @@ class _Slots:
             f"AS __rd_r{i}"
             for i, p in enumerate(r.policies, 1)
         )
+        every = range(1, n + 1)
+        any_flags = ", ".join(
+            [
+                *self._set_values(),
+                f"{self._any([f'__rd_d{i}' for i in every])} AS __rd_any_d",
+                f"{self._any([f'(__rd_l{i} AND NOT __rd_h{i})' for i in every])} AS __rd_any_l",
+                f"{self._any([f'(__rd_r{i} AND NOT __rd_h{i})' for i in every])} AS __rd_any_r",
+            ]
+        )
+        allocated_folded = self._names_where("__rd_l{i} AND NOT __rd_h{i}", "__rd_lower_names")
+        names = ", ".join(
+            [
+                f"{self._guard('__rd_any_d', self._names_where('__rd_d{i}', '__rd_lower_names'))}"
+                " AS __rd_dl",
+                f"{self._guard('__rd_any_d', self._names_where('__rd_d{i}'))} AS __rd_dn",
+                f"{self._guard('__rd_any_l', self._names_where('__rd_l{i} AND NOT __rd_h{i}'))}"
+                " AS __rd_al",
+                f"{self._guard('__rd_any_l', allocated_folded)} AS __rd_all",
+                f"{self._guard('__rd_any_r', self._names_where('__rd_r{i} AND NOT __rd_h{i}'))}"
+                " AS __rd_rl",
+            ]
+        )
         return {
-            "applied": r.applied.ident,
-            "grant_norm": self.grant_norm(),
             "evaluate": evaluate,
             "lists": lists,
             "candidates": self._candidates(),
             "held": self._held(),
-            "names": ", ".join(
-                [
-                    f"{self._names_where('__rd_d{i}', '__rd_lower_names')} AS __rd_dl",
-                    f"{self._names_where('__rd_d{i}')} AS __rd_dn",
-                    f"{self._names_where('__rd_l{i} AND NOT __rd_h{i}')} AS __rd_al",
-                    f"{self._names_where('__rd_r{i} AND NOT __rd_h{i}')} AS __rd_rl",
-                    "list_filter(["
-                    + ", ".join(f"CASE WHEN __rd_w{i} THEN {i} END" for i in range(1, n + 1))
-                    + "], lambda x: x IS NOT NULL) AS __rd_ap",
-                ]
-            ),
+            "any": any_flags,
+            "names": names,
             "grant_lists": self._grant_lists(),
             "grant_removed": self._grant_removed(),
             "grant_added": self._grant_added(),
             "new_values": self._new_values(),
             "changed": self._changed(),
             "outputs": self._outputs(),
-            "original_columns": ", ".join([f"__rd_o{t.j}" for t in self.targets] + ["__rd_oa"]),
+            "original_columns": ", ".join(
+                [f"__rd_o{t.j}" for t in self.targets]
+                + ["__rd_oa"]
+                + [f"(__rd_f{t.j} OR len(__rd_c{t.j}) > 1) AS __rd_f{t.j}" for t in self._sets()]
+            ),
             "conflicts": self._conflicts(),
         }
 
@@ -279,17 +432,35 @@ class _Slots:
             if t.grant:
                 continue
             values = ", ".join(f"CASE WHEN {self._acting(i)} THEN {v} END" for i, v in t.setters)
+            some = self._any([self._acting(i) for i, _ in t.setters])
             items.append(
-                f"list_sort(list_distinct(list_filter([{values}], lambda x: x IS NOT NULL))) "
-                f"AS __rd_c{t.j}"
+                self._guard(
+                    some,
+                    f"list_sort(list_distinct(list_filter([{values}], lambda x: x IS NOT NULL)))",
+                )
+                + f" AS __rd_c{t.j}"
             )
         return ", ".join(items) or "NULL AS __rd_c_none"
+
+    def _sets(self) -> list[_Target]:
+        return [t for t in self.targets if not t.grant]
+
+    def _set_values(self) -> list[str]:
+        """Per set column, the values the policies that apply it (not held) set:
+        at most one (two would have been a conflict, which holds them all)."""
+        items = []
+        for t in self._sets():
+            values = ", ".join(f"CASE WHEN {self._applying(i)} THEN {v} END" for i, v in t.setters)
+            some = self._any([self._applying(i) for i, _ in t.setters])
+            listed = f"list_distinct(list_filter([{values}], lambda x: x IS NOT NULL))"
+            items.append(f"{self._guard(some, listed)} AS __rd_v{t.j}")
+        return items
 
     def _held(self) -> str:
         conflicts: dict[int, list[str]] = {}
         for t in self.targets:
             for i, _ in t.setters:
-                conflicts.setdefault(i, []).append(f"len(__rd_c{t.j}) > 1")
+                conflicts.setdefault(i, []).append(f"len(__rd_c{t.j}) > 1 OR __rd_f{t.j}")
         return ", ".join(
             f"({self._acting(i)} AND ({' OR '.join(conflicts[i])})) AS __rd_h{i}"
             if i in conflicts
@@ -304,26 +475,36 @@ class _Slots:
         items = []
         for t in self._grants():
             kept = ", ".join(
-                f"CASE WHEN __rd_w{i} THEN __rd_gn{g} ELSE [] END" for i, g in t.granters
+                f"CASE WHEN __rd_w{i} THEN __rd_grant_norms[{g}] ELSE [] END" for i, g in t.granters
             )
             gone = ", ".join(
-                f"CASE WHEN __rd_d{i} THEN __rd_gn{g} ELSE [] END" for i, g in t.granters
+                f"CASE WHEN __rd_d{i} THEN __rd_grant_norms[{g}] ELSE [] END" for i, g in t.granters
             )
             add = ", ".join(
-                f"CASE WHEN {self._acting(i)} THEN __rd_grant_values[{g}] ELSE [] END"
+                f"CASE WHEN {self._applying(i)} THEN __rd_grant_values[{g}] ELSE [] END"
                 for i, g in t.granters
             )
-            items.append(
+            dealloc = self._any([f"__rd_d{i}" for i, _ in t.granters])
+            acting = self._any([self._applying(i) for i, _ in t.granters])
+            removed = (
                 f"list_filter(flatten([{gone}]), lambda x: NOT list_contains(flatten([{kept}]), x))"
-                f" AS __rd_gr{t.j}, rd_dedupe(flatten([{add}])) AS __rd_ga{t.j}"
+            )
+            items.append(
+                f"{self._guard(dealloc, removed)} AS __rd_gr{t.j}, "
+                f"{self._guard(acting, f'rd_dedupe(flatten([{add}]))')} AS __rd_ga{t.j}"
             )
         return ", ".join(items) or "NULL AS __rd_g_none"
 
     def _grant_removed(self) -> str:
         return (
             ", ".join(
-                f"list_filter(coalesce({t.column.ident}, []), lambda x: NOT list_contains("
-                f"__rd_gr{t.j}, {self._norm(t, 'x')})) AS __rd_g1_{t.j}"
+                self._guard(
+                    f"len(__rd_gr{t.j}) > 0",
+                    f"list_filter(coalesce({t.column.ident}, []), lambda x: NOT list_contains("
+                    f"__rd_gr{t.j}, {self._norm(t, 'x')}))",
+                    f"coalesce({t.column.ident}, [])",
+                )
+                + f" AS __rd_g1_{t.j}"
                 for t in self._grants()
             )
             or "NULL AS __rd_g1_none"
@@ -332,9 +513,12 @@ class _Slots:
     def _grant_added(self) -> str:
         return (
             ", ".join(
-                f"list_filter(__rd_ga{t.j}, lambda x: NOT list_contains(list_transform("
-                f"__rd_g1_{t.j}, lambda y: {self._norm(t, 'y')}), {self._norm(t, 'x')})) "
-                f"AS __rd_add{t.j}"
+                self._guard(
+                    f"len(__rd_ga{t.j}) > 0",
+                    f"list_filter(__rd_ga{t.j}, lambda x: NOT list_contains(list_transform("
+                    f"__rd_g1_{t.j}, lambda y: {self._norm(t, 'y')}), {self._norm(t, 'x')}))",
+                )
+                + f" AS __rd_add{t.j}"
                 for t in self._grants()
             )
             or "NULL AS __rd_add_none"
@@ -352,14 +536,19 @@ class _Slots:
                 )
             else:
                 items.append(
-                    f"CASE WHEN len(__rd_c{t.j}) = 1 THEN CAST(__rd_c{t.j}[1] AS {t.column.type}) "
-                    f"ELSE {col} END AS __rd_n{t.j}"
+                    f"CASE WHEN NOT __rd_f{t.j} AND len(__rd_v{t.j}) = 1 THEN "
+                    f"CAST(__rd_v{t.j}[1] AS {t.column.type}) ELSE {col} END AS __rd_n{t.j}"
                 )
         applied = self.r.applied.ident
         items.append(
-            f"CASE WHEN len(__rd_dl) = 0 AND len(__rd_al) = 0 THEN {applied} ELSE "
+            f"CASE WHEN NOT __rd_any_d AND NOT __rd_any_l THEN {applied} ELSE "
             f"CAST(list_filter(coalesce({applied}, []), lambda x: NOT list_contains(__rd_dl, "
             f"lower(trim(x)))) || __rd_al AS VARCHAR[]) END AS __rd_na"
+        )
+        items.append(
+            "CASE WHEN NOT __rd_any_d AND NOT __rd_any_l THEN __rd_a ELSE "
+            "list_filter(__rd_a, lambda x: NOT list_contains(__rd_dl, x)) || __rd_all END "
+            "AS __rd_na_lower"
         )
         return ", ".join(items)
 
@@ -378,35 +567,43 @@ class _Slots:
                 items.append(f"__rd_n{by_name[c.name.lower()].j} AS {c.ident}")
             else:
                 items.append(c.ident)
+        items.append("__rd_na_lower AS __rd_a")
         return ", ".join(items)
 
     def _conflicts(self) -> str:
-        items = []
-        for t in self.targets:
-            if t.grant:
-                continue
-            names = ", ".join(
-                f"CASE WHEN {self._acting(i)} THEN __rd_names[{i}] END" for i, _ in t.setters
+        """Per conflicted column, the policies and the value each sets, in config order."""
+        items, some = [], []
+        for t in self._sets():
+            pairs = ", ".join(
+                f"CASE WHEN {self._acting(i)} THEN {{'p': __rd_names[{i}], 'v': {v}}} END"
+                for i, v in t.setters
             )
+            setters = f"list_filter([{pairs}], lambda x: x IS NOT NULL AND x.v IS NOT NULL)"
             items.append(
                 f"CASE WHEN len(__rd_c{t.j}) > 1 THEN {{'attribute': __rd_columns[{t.j}], "
-                f"'policies': list_filter([{names}], lambda x: x IS NOT NULL), "
-                f"'values': __rd_c{t.j}, 'pass': __rd_pass}} END"
+                f"'policies': list_transform({setters}, lambda x: x.p), "
+                f"'values': list_transform({setters}, lambda x: x.v), 'pass': __rd_pass}} END"
             )
+            some.append(f"len(__rd_c{t.j}) > 1")
+        empty = (
+            "CAST([] AS STRUCT(attribute VARCHAR, policies VARCHAR[], "
+            '"values" VARCHAR[], pass INTEGER)[])'
+        )
         if not items:
-            return (
-                "CAST([] AS STRUCT(attribute VARCHAR, policies VARCHAR[], "
-                '"values" VARCHAR[], pass INTEGER)[])'
-            )
-        return "list_filter([" + ", ".join(items) + "], lambda x: x IS NOT NULL)"
+            return empty
+        listed = "list_filter([" + ", ".join(items) + "], lambda x: x IS NOT NULL)"
+        return self._guard(self._any(some), listed, empty)
 
     def derive(self) -> str:
-        items = [f"s.{self.r.applied.ident} AS {self.r.applied.ident}"]
-        items += [f"s.{t.column.ident} AS {t.column.ident}" for t in self.targets]
-        return ", ".join(items)
+        """derive.sql: the changed columns from the state; a record outside
+        [repository] scope (no state row) keeps its own."""
+        columns = [self.r.applied.ident] + [t.column.ident for t in self.targets]
+        return ", ".join(
+            f"CASE WHEN s.__rd_row IS NULL THEN r.{c} ELSE s.{c} END AS {c}" for c in columns
+        )
 
     def effects(self) -> str:
-        """expected.sql: per policy that applies and is applied (__rd_ok), each
+        """expected.sql: per policy that applies and is applied (__rd_ok<i>), each
         value of the final state it sets or grants, as {attribute, policy, value, when}."""
         items = []
 
@@ -421,19 +618,36 @@ class _Slots:
             if t.grant:
                 for i, g in t.granters:
                     items.append(
-                        f"CASE WHEN list_contains(__rd_ok, {i}) THEN list_transform(list_filter("
-                        f"coalesce({col}, []), lambda x: list_contains(__rd_gn{g}, "
-                        f"{self._norm(t, 'x')})), lambda x: {row(i, t.j, 'x')}) ELSE [] END"
+                        f"CASE WHEN __rd_ok{i} THEN list_transform(list_filter("
+                        f"__rd_gp{t.j}, lambda p: list_contains(__rd_grant_norms[{g}], p.n)), "
+                        f"lambda p: {row(i, t.j, 'p.v')}) ELSE [] END"
                     )
                 continue
             for i, value in t.setters:
                 items.append(
-                    f"CASE WHEN list_contains(__rd_ok, {i}) AND CAST({col} AS VARCHAR) = {value} "
+                    f"CASE WHEN __rd_ok{i} AND CAST({col} AS VARCHAR) = {value} "
                     f"THEN [{row(i, t.j, f'CAST({col} AS VARCHAR)')}] ELSE [] END"
                 )
         if not items:
             return "[]"
         return ", ".join(items)
+
+    def ok(self) -> str:
+        """expected.sql: each policy is in the identity's applied list and applies to
+        it; each list column's values beside their normalised form (__rd_gp<j>)."""
+        pairs = [
+            f"list_transform(coalesce({t.column.ident}, []), lambda x: "
+            f"{{'n': {self._norm(t, 'x')}, 'v': x}}) AS __rd_gp{t.j}"
+            for t in self._grants()
+        ]
+        return ", ".join(
+            pairs
+            + [
+                f"(list_contains(__rd_a, __rd_lower_names[{i}]) AND "
+                f"coalesce(CAST(({p.when}) AS BOOLEAN), false)) AS __rd_ok{i}"
+                for i, p in enumerate(self.r.policies, 1)
+            ]
+        )
 
     def changes(self) -> dict[str, str]:
         changes, pres, differs = [], [], []
@@ -504,20 +718,49 @@ def apply_policies(session: Session, fills: Fills, cfg: Config, work: Path) -> P
     passes, changed = 0, 0
     limit = cfg.policies.max_recursion
     for k in range(1, limit + 2):
-        session.step("policies/pass", base | {"pass": k}, **fill)
+        # pass k reads the identities pass k-1 changed (all of them first): an
+        # identity no pass changed would only be evaluated to the same result
+        with _culprit(session, resolved):
+            session.step("policies/pass", base | {"pass": k}, **fill)
         (changed,) = session.step("policies/changed", {}).fetchall()[0]
-        if changed == 0 or k > limit:
+        if k > limit:
             break
-        session.step("policies/swap", {})
+        session.step("policies/swap" if k == 1 else "policies/merge", {})
+        if changed == 0:
+            break
         passes = k
     if changed == 0:
-        session.step(
-            "policies/swap", {}
-        )  # the pass changed nothing: its lists are the final state's
-        session.step("policies/eval_state", {})
+        session.step("policies/eval_state", {})  # every identity is synchronised
     else:
-        session.step("policies/eval_next", {})
+        session.step("policies/eval_next", {})  # what the limit left for the next sync
     return _write(session, resolved, slots, base, work, passes)
+
+
+@contextmanager
+def _culprit(session: Session, r: _Resolved) -> Iterator[None]:
+    """A step that fails on the data names the [[policy]] whose `when` or `set_sql`
+    fails (queries/policies/culprit.sql, each alone over the state), not only
+    "a policy": with fifty of them, the operator must know which."""
+    try:
+        yield
+    except (RecondiffError, InternalError):
+        for i, p in enumerate(r.policies, 1):
+            when = f"coalesce(CAST(({p.when}) AS BOOLEAN), false)"
+            checks = [(f"when = {p.when!r}", when)]
+            checks += [
+                (f"set_sql {name} = {e!r}", f"CASE WHEN {when} THEN CAST(({e}) AS VARCHAR) END")
+                for name, e in p.set_sql
+            ]
+            for what, expression in checks:
+                try:
+                    session.con.execute(_render("policies/culprit", expression=expression))
+                except duckdb.Error as exc:
+                    raise InputError(
+                        f"{r.fills.repo.file}: [[policy]] #{i} ('{p.name}') {what} fails on "
+                        f"its data: {first_line(exc)}; fix the expression in {r.cfg.path} "
+                        "or the data"
+                    ) from None
+        raise
 
 
 def _write(
@@ -535,14 +778,14 @@ def _write(
         "max_recursion": r.cfg.policies.max_recursion,
     }
     session.step("policies/derive", params, replace=slots.derive())
-    session.step(
-        "policies/expected",
-        params,
-        key=key,
-        applied=r.applied.ident,
-        grant_norm=slots.grant_norm(),
-        effects=slots.effects(),
-    )
+    with _culprit(session, r):
+        session.step(
+            "policies/expected",
+            params,
+            key=key,
+            ok=slots.ok(),
+            effects=slots.effects(),
+        )
     session.step("policies/state_out", params, key=key, applied=r.applied.ident)
     session.step("policies/conflicts", params, key=key)
     session.step("policies/conflicts_csv", params)
@@ -557,7 +800,6 @@ def _summary(session: Session, r: _Resolved, passes: int) -> dict[str, int]:
     row = session.step(
         "policies/summary",
         {"lower_names": [p.name.lower() for p in r.policies]},
-        applied=r.applied.ident,
     ).fetchall()[0]
     identities, allocated, deallocated, reallocated, pending, unknown, conflicts = row
     return {

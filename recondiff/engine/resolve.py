@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recondiff.config.load import Config
-from recondiff.engine.publish import OUTPUT_FILES
+from recondiff.engine.publish import OUTPUT_FILES, POLICY_FILES
 from recondiff.engine.slots import Column
 from recondiff.errors import ConfigError, InputError
 from recondiff.history import PreviousRun
@@ -232,7 +232,7 @@ def check_snapshots_outside_outputs(cfg: Config, out: Path, history_file: Path) 
     by the run's results (and a Parquet one read in place changed under it)."""
     outputs = {
         os.path.realpath(p): p
-        for p in [*(out / n for n in (*OUTPUT_FILES, "summary.json")), history_file]
+        for p in [*(out / n for n in (*OUTPUT_FILES, *POLICY_FILES, "summary.json")), history_file]
     }
     for side, snapshot in (
         ("endpoint", cfg.endpoint.snapshot),

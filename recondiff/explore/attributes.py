@@ -27,7 +27,8 @@ def needed_attributes(cfg: Config, side: str) -> list[str]:
     apply use (the disable attribute, entryUUID/objectGUID, the lock attributes,
     what the privileged-group alerts read; on AD the computed account control);
     the repository adds its
-    link and status columns and the ``create_dn`` placeholders."""
+    link and status columns, the ``create_dn`` placeholders and what the identity
+    policies need (:func:`_policies`)."""
     if side == "endpoint":
         names = _endpoint(cfg)
         source = cfg.endpoint.source
@@ -71,6 +72,24 @@ def _repository(cfg: Config) -> list[str]:
     if cfg.endpoint.create_dn:
         # {key} is the account's key (already read); the others are repository columns
         names += [n for n in dn_placeholders(cfg.endpoint.create_dn) if n.lower() != "key"]
+    return names + _policies(cfg)
+
+
+def _policies(cfg: Config) -> list[str]:
+    """The repository columns the identity policies need (docs/policies.md): the
+    ``[policies] applied`` list, every column a policy sets or grants (its value
+    before the policies ran is what they change), and every column a ``when`` or a
+    ``set_sql`` reads."""
+    policies = cfg.policies
+    if not policies.policies:
+        return []
+    names = [policies.applied] if policies.applied else []
+    for p in policies.policies:
+        names += expression_columns(p.when)
+        names += [column for column, _ in p.sets]
+        for column, expression in p.set_sql:
+            names += [column, *expression_columns(expression)]
+        names += [column for column, _ in p.grants]
     return names
 
 

@@ -27,11 +27,16 @@ from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
 from recondiff.plan.findings import find_and_suppress
-from recondiff.plan.privileged import privileged
+from recondiff.plan.privileged import plan_params, privileged
 from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
 
 if TYPE_CHECKING:
     from recondiff.engine.resolve import InputSummary
+
+POLICY_CONFLICTS_LISTED = 50
+"""How many policy conflicts the plan's header lists (``policy_conflicts.rows``);
+``total`` counts them all, ``policy_conflicts.csv`` holds them all."""
+POLICY_CONFLICTS_FILE = "policy_conflicts.csv"
 
 # situations listed in the header for attention when their response is review
 _ATTENTION = ("collision", "ambiguous", "excluded", "duplicate_key")
@@ -144,6 +149,8 @@ class Planner:
         attention = self._attention(attention_situations)
         header = self._header(ep_in, repo_in, created_at, uuid_attr, attention)
         header["accepted"] = accepted
+        if self.cfg.policies.policies:
+            header["policy_conflicts"] = self._policy_conflicts()
         return header, self._events(extra, uuid_attr, dn_template)
 
     def _select_situations(self, situations_parquet: Path) -> list[str]:
@@ -243,6 +250,27 @@ class Planner:
             row | {"candidates": list(row["candidates"] or [])}
             for row in fetch_dicts(self.step("plan/attention", {"attention": situations}))
         ]
+
+    def _policy_conflicts(self) -> dict[str, Any]:
+        """The header's ``policy_conflicts`` (with identity policies): how many
+        conflicts the run found, where they all are, and the first
+        :data:`POLICY_CONFLICTS_LISTED` (queries/plan/policy_conflicts.sql)."""
+        rows = fetch_dicts(
+            self.step("plan/policy_conflicts", {"limit": POLICY_CONFLICTS_LISTED})
+        )
+        return {
+            "total": int(rows[0]["total"]) if rows else 0,
+            "file": POLICY_CONFLICTS_FILE,
+            "rows": [
+                {
+                    "identity_key": r["identity_key"],
+                    "attribute": r["attribute"],
+                    "policies": list(r["policies"] or []),
+                    "values": list(r["values"] or []),
+                }
+                for r in rows
+            ],
+        }
 
     def _header(
         self,
@@ -359,7 +387,7 @@ class Planner:
         on_drift = [a.on_drift for a in self.cfg.attributes]
         defaults = privileged(self.cfg)
         if defaults is not None and (defaults.group_attrs or defaults.admin_count_attrs):
-            self.step("plan/privileged", defaults.params() | {"on_drift": on_drift})
+            self.step("plan/privileged", plan_params(self.cfg, defaults))
         self.step("plan/drift", params | {"on_drift": on_drift})
 
     def _uuid_column(self) -> tuple[str | None, Column | None]:

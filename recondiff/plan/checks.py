@@ -244,6 +244,41 @@ def check_safety(
         raise SafetyError(over)
 
 
+FEED_GUARD = GUARDS[3]
+"""The limit ``plan feed`` enforces on the repository events it writes: the modifies'
+(``max_modifies``, ``max_modify_percent`` of the repository's rows, ``--allow-modifies``)."""
+
+
+def check_feed_safety(
+    plan: Plan,
+    events: int,
+    allowed: int | None,
+    source: Path | str,
+    config: Config | None = None,
+) -> None:
+    """Refuse the whole feed when it writes ``events`` repository events, more than
+    the modifies' limits allow of the repository's rows (``inputs.repository.rows``;
+    the stricter of the plan's ``safety`` and the config's ``[plan]``), unless
+    ``allowed`` (``--allow-modifies N``) accepts that many: a careless policy
+    ``when`` rewrites every identity's record (docs/plan.md, Guards)."""
+    guard = FEED_GUARD
+    limit, percent, count_where, percent_where = safety_limits(plan, config)[guard.name]
+    rows = int(plan["inputs"]["repository"]["rows"] or 0)
+    share = 100.0 * events / rows if rows else (100.0 if events else 0.0)
+    if events <= limit and share <= percent:
+        return
+    if allowed is not None and allowed >= events:
+        return
+    raise SafetyError(
+        [
+            f"{source}: the feed writes {events} repository events ({share:.1f}% of the "
+            f"repository's {rows} rows), over its safety limits ({guard.count_key} {limit}"
+            f"{count_where}, {guard.percent_key} {percent:g}{percent_where}); review the "
+            f"plan, then allow it with {guard.flag} {events}; nothing written"
+        ]
+    )
+
+
 def check_plan(
     plan: Plan,
     config: Config | None,

@@ -18,7 +18,11 @@ kind). An alert is raised for:
   ``unmatched``, ``deleted_in_repository``, ``collision``, ``ambiguous``,
   ``excluded``, ``duplicate_key``) whose ``memberOf`` holds a privileged group or
   (kind ``ad``) whose ``adminCount`` is 1 or ``primaryGroupID`` a privileged RID,
-  read from the snapshot whether mapped or not (the report's alerts).
+  read from the snapshot whether mapped or not (the report's alerts);
+* a drift row ``removed`` (in the repository, not on the endpoint: the event adds
+  it) of a group attribute whose value is a privileged group an identity policy
+  grants (``[[policy]] grant``): the alert names the policy and its ``when``, and
+  the row is held for review (one careless ``when`` would add everyone to it).
 
 A drift row's alert from an ``[[attribute.rule]]`` wins; the default adds an alert
 to a row and keeps its response, but for ``do_nothing``, which becomes ``review``
@@ -33,6 +37,7 @@ from typing import Any
 from recondiff.config.model import AttributeMapping, Config
 from recondiff.vocabulary import (
     ADMIN_COUNT_ALERT,
+    POLICY_GROUP_ALERT,
     PRIVILEGED_GROUP_ALERT,
     PRIVILEGED_GROUPS,
     SET_KINDS,
@@ -98,6 +103,17 @@ class Privileged:
             "group_alert": PRIVILEGED_GROUP_ALERT,
             "admin_count_alert": ADMIN_COUNT_ALERT,
         }
+
+
+def plan_params(cfg: Config, found: Privileged) -> dict[str, Any]:
+    """The parameters of plan/privileged.sql: :meth:`Privileged.params`, each
+    ``[[attribute]]``'s repository column (to match the policies' grants) and the
+    policy grant's alert."""
+    return found.params() | {
+        "repository_columns": [a.repository or "" for a in cfg.attributes],
+        "policy_group_alert": POLICY_GROUP_ALERT,
+        "on_drift": [a.on_drift for a in cfg.attributes],
+    }
 
 
 def privileged(cfg: Config) -> Privileged | None:

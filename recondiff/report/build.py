@@ -22,6 +22,7 @@ from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
 from recondiff.plan.privileged import PRIVILEGED_OWNERS, privileged
+from recondiff.report import policy_data
 from recondiff.report.values import REPORT_FORMAT, cyclic_gc_paused, shown
 from recondiff.vocabulary import ADMIN_COUNT_ALERT, PRIVILEGED_GROUP_ALERT, SET_KINDS, SITUATIONS
 
@@ -67,11 +68,23 @@ class ReportBuilder:
             )
         )
         alerts, alert_rows = self._alerts(common, plan)
+        # the drift a policy explains (docs/policies.md): only a run with [[policy]]
+        has_policies = "policies" in summary
+        expected, expected_total = (
+            policy_data.expected_drift(self.step, cfg, limit) if has_policies else ([], 0)
+        )
         with cyclic_gc_paused():  # tens of thousands of small lists: see there
-            details = self._details(common, rows, alert_rows)
+            details = self._details(
+                common, rows, alert_rows + [int(r["ep_row"]) for r in expected]
+            )
         detail_ids = {key: f"d{i}" for i, key in enumerate(details, 1)}
         for alert in alerts:
             alert["detail"] = detail_ids.get(alert.pop("_detail"))
+        policies = (
+            {"policies": policy_data.section(self.step, summary, situations_parquet, expected,
+                                             expected_total, detail_ids, limit)}
+            if has_policies else {}
+        )
         return {
             "format": REPORT_FORMAT,
             "run": summary["run"] | {"recondiff_version": summary["recondiff_version"]},
@@ -100,6 +113,7 @@ class ReportBuilder:
             "history": self._history(common, previous, history, history_key, summary, limit),
             "accepted": _accepted(plan, limit),
             "accepted_total": len(plan.get("accepted", [])),
+            **policies,
         }
 
     # --- sections ---------------------------------------------------------------
@@ -392,10 +406,14 @@ class ReportBuilder:
         """(endpoint record, attribute index) -> its drift rows (kind, endpoint value,
         repository value), for the records the side-by-side views show."""
         drift: dict[tuple[int, int], list[_DriftRow]] = {}
-        for ep_row, attr_idx, kind, e_value, r_value in self.step(
-            "report/detail_drift", {"ep_rows": ep_rows}
+        for ep_row, attr_idx, kind, e_value, r_value, policy, when in self.step(
+            "report/detail_drift",
+            {"ep_rows": ep_rows,
+             "repository_columns": policy_data.repository_columns(self.cfg)},
         ).fetchall():
-            drift.setdefault((int(ep_row), int(attr_idx)), []).append((kind, e_value, r_value))
+            drift.setdefault((int(ep_row), int(attr_idx)), []).append(
+                (kind, e_value, r_value, policy, when)
+            )
         return drift
 
     def _tables(
@@ -513,8 +531,9 @@ class ReportBuilder:
         }
 
 
-_DriftRow = tuple[str, str | None, str | None]
-"""One drift row of an attribute: kind, endpoint value, repository value."""
+_DriftRow = tuple[str, str | None, str | None, str | None, str | None]
+"""One drift row of an attribute: kind, endpoint value, repository value, and the
+identity policy that expects the repository value with its ``when`` (or None)."""
 
 
 class _Mapped(NamedTuple):
@@ -544,8 +563,9 @@ def _pair(
     r_vals: list[list[str | None] | None] | None,
     drift: Sequence[_DriftRow],
 ) -> dict[str, Any]:
-    """One attribute of a side-by-side view: both sides' values, its state, and (for
-    a set) the values drift found added or removed."""
+    """One attribute of a side-by-side view: both sides' values, its state, (for
+    a set) the values drift found added or removed, and (only when there is one)
+    the identity policy that expects a drifting repository value."""
     e = _clean(e_vals[m.position - 1]) if e_vals is not None else []
     r = _clean(r_vals[m.position - 1]) if r_vals is not None else []
     if e_vals is None or r_vals is None:
@@ -554,7 +574,7 @@ def _pair(
         state = "changed" if drift else "equal"
     else:  # pairs recondiff does not compare attribute by attribute
         state = "changed" if e != r else "equal"
-    return {
+    pair: dict[str, Any] = {
         "attribute": m.endpoint,
         "repository_attribute": m.repository,
         "compare": m.compare,
@@ -564,6 +584,10 @@ def _pair(
         "added": [d[1] for d in drift if d[0] == "added"] if m.is_set else [],
         "removed": [d[2] for d in drift if d[0] == "removed"] if m.is_set else [],
     }
+    expected = [{"value": d[2], "policy": d[3], "when": d[4]} for d in drift if d[3]]
+    if expected:  # absent without policies: the report of such a run is unchanged
+        pair["expected"] = expected
+    return pair
 
 
 def _event_key(event: dict[str, Any]) -> str | None:

@@ -259,6 +259,65 @@ class History:
 
 
 @dataclass(frozen=True)
+class Expected:
+    """A drift row whose repository value an identity policy expects, and why."""
+
+    endpoint_key: str | None
+    identity_key: str | None
+    attribute: str
+    repository_attribute: str
+    kind: str
+    endpoint_value: str | None
+    repository_value: str | None
+    policy: str
+    when: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class PolicyConflict:
+    identity_key: str | None
+    attribute: str
+    policies: tuple[str, ...]
+    values: tuple[str, ...]
+    pass_: int
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """An identity whose record the policies change (the plan's repository event)."""
+
+    identity_key: str | None
+    allocated: tuple[str, ...]
+    deallocated: tuple[str, ...]
+    reallocated: tuple[str, ...]
+    changes: tuple[str, ...]
+    """"op attribute: value; value", as the plan view shows a change"""
+
+
+@dataclass(frozen=True)
+class PolicyPending:
+    identity_key: str | None
+    applied: tuple[str, ...]
+    pending: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The identity policies' section (docs/report.md), of a run with [[policy]]."""
+
+    counts: tuple[tuple[str, int], ...]
+    expected: tuple[Expected, ...]
+    expected_total: int
+    conflicts: tuple[PolicyConflict, ...]
+    conflicts_total: int
+    changed: tuple[PolicyChange, ...]
+    changed_total: int
+    pending: tuple[PolicyPending, ...]
+    pending_total: int
+
+
+@dataclass(frozen=True)
 class Report:
     run: Run
     inputs: tuple[Input, ...]
@@ -279,6 +338,8 @@ class Report:
     details: dict[str, Any]
     """The side-by-side data in the compact form the page's script reads."""
     history: History
+    policies: Policies | None = None
+    """Only a run whose config has [[policy]] tables has this section."""
 
 
 
@@ -318,6 +379,7 @@ def read_report(data: Any, source: str = "report.json") -> Report:
         tables=tuple(_table(t) for t in top.objs("tables")),
         details=_details(top.obj("details")),
         history=_history(history, previous),
+        policies=_policies(top.obj("policies")) if "policies" in top.data else None,
     )
 
 
@@ -485,6 +547,72 @@ def _table(t: Node) -> Table:
 
 
 
+POLICY_COUNTS = (
+    "policies", "passes", "identities_changed", "allocated", "deallocated", "reallocated",
+    "pending", "conflicts", "unknown_applied",
+)
+
+
+def _policies(p: Node) -> Policies:
+    counts = p.obj("counts")
+    expected, conflicts = p.obj("expected"), p.obj("conflicts")
+    changed, pending = p.obj("changed"), p.obj("pending")
+    return Policies(
+        counts=tuple((name, counts.integer(name)) for name in POLICY_COUNTS),
+        expected=tuple(_expected(r) for r in expected.objs("rows")),
+        expected_total=expected.integer("total"),
+        conflicts=tuple(
+            PolicyConflict(
+                identity_key=r.opt_text("identity_key"),
+                attribute=r.text("attribute"),
+                policies=r.strs("policies"),
+                values=r.strs("values"),
+                pass_=r.integer("pass"),
+            )
+            for r in conflicts.objs("rows")
+        ),
+        conflicts_total=conflicts.integer("total"),
+        changed=tuple(
+            PolicyChange(
+                identity_key=r.opt_text("identity_key"),
+                allocated=r.strs("allocated"),
+                deallocated=r.strs("deallocated"),
+                reallocated=r.strs("reallocated"),
+                changes=tuple(
+                    f"{c.text('op')} {c.text('attribute')}: " + "; ".join(c.strs("values"))
+                    for c in r.objs("changes")
+                ),
+            )
+            for r in changed.objs("rows")
+        ),
+        changed_total=changed.integer("total"),
+        pending=tuple(
+            PolicyPending(
+                identity_key=r.opt_text("identity_key"),
+                applied=r.strs("applied"),
+                pending=r.strs("pending"),
+            )
+            for r in pending.objs("rows")
+        ),
+        pending_total=pending.integer("total"),
+    )
+
+
+def _expected(r: Node) -> Expected:
+    return Expected(
+        endpoint_key=r.opt_text("endpoint_key"),
+        identity_key=r.opt_text("identity_key"),
+        attribute=r.text("attribute"),
+        repository_attribute=r.text("repository_attribute"),
+        kind=r.text("kind"),
+        endpoint_value=r.opt_text("endpoint_value"),
+        repository_value=r.opt_text("repository_value"),
+        policy=r.text("policy"),
+        when=r.text("when"),
+        detail=r.opt_text("detail"),
+    )
+
+
 _STATES = {"equal": "e", "changed": "c", "one_side": "o"}
 
 
@@ -493,8 +621,9 @@ def _details(details: Node) -> dict[str, Any]:
     compare], …], "d": {id: [endpoint_key, identity_key, situation, endpoint_dn,
     [[attr index, state, endpoint values, repository values or 0 when the same,
     added indices, removed indices, added values not found among the endpoint's,
-    removed values not found among the repository's], …]]}}``, trailing empty
-    lists dropped. ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side).
+    removed values not found among the repository's, [[value, policy, when] an
+    identity policy expects, …]], …]]}}``, trailing empty lists dropped.
+    ``state`` is ``e`` (equal), ``c`` (changed) or ``o`` (one side).
     Every value is checked through :class:`Node`."""
     attrs: dict[tuple[str, str, str], int] = {}
     out: dict[str, Any] = {}
@@ -523,14 +652,24 @@ def _pair(a: Node, attrs: dict[tuple[str, str, str], int]) -> list[Any]:
         )
     endpoint, repository = list(a.strs("endpoint")), list(a.strs("repository"))
     added, removed = a.strs("added"), a.strs("removed")
+    expected = _expected_values(a)
     row: list[Any] = [index, _STATES[state], endpoint, 0 if repository == endpoint else repository]
-    if added or removed:
+    if added or removed or expected:
         added_at, added_rest = _marks(added, endpoint)
         removed_at, removed_rest = _marks(removed, repository)
-        row += [added_at, removed_at, added_rest, removed_rest]
+        row += [added_at, removed_at, added_rest, removed_rest, expected]
         while len(row) > 4 and not row[-1]:  # trailing empty lists dropped
             row.pop()
     return row
+
+
+def _expected_values(a: Node) -> list[list[str]]:
+    """A pair's ``expected`` (only in a run with identity policies), compact: per
+    drifting repository value a policy expects, ``[value, policy, when]``."""
+    return [
+        [e.text("value"), e.text("policy"), e.text("when")]
+        for e in (a.objs("expected") if "expected" in a.data else ())
+    ]
 
 
 def _loose(value: str) -> str:

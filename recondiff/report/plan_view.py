@@ -171,7 +171,8 @@ def _event(e: Node) -> PlanEvent:
             what = f"{d.text('attribute')}: removed {new}"
         else:
             what = f"{d.text('attribute')}: {old} → {new}"
-        reasons.append(f"{what} ({d.text('response')})")
+        reasons.append(f"{what} ({d.text('response')}){_expected(d, new)}")
+    reasons += _policies(reason)
     changes = tuple(
         f"{c.text('op')} {c.text('attribute')}: "
         + "; ".join(str(shown(v)) for v in c.strs("values"))
@@ -196,6 +197,29 @@ def _event(e: Node) -> PlanEvent:
         at=approval.opt_text("at"),
         comment=shown(approval.opt_text("comment")),
     )
+
+
+def _expected(d: Node, value: str | None) -> str:
+    """Why the repository's value is expected, when an identity policy expects it
+    (docs/policies.md): "; cn=Finance expected: policy finance-staff, department = 'Finance'"."""
+    expected = d.opt_obj("expected") if "expected" in d.data else None
+    if expected is None:
+        return ""
+    return (f"; {value} expected: policy {shown(expected.text('policy'))}, "
+            f"{shown(expected.text('when'))}")
+
+
+def _policies(reason: Node) -> list[str]:
+    """A policy event's (situation "policy") allocations, deallocations and
+    reallocations, one line each that is not empty."""
+    policies = reason.opt_obj("policies") if "policies" in reason.data else None
+    if policies is None:
+        return []
+    return [
+        f"policies {what}: " + ", ".join(str(shown(name)) for name in policies.strs(what))
+        for what in ("allocated", "deallocated", "reallocated")
+        if policies.strs(what)
+    ]
 
 
 def _mismatch(plan: Node, report: Report) -> str | None:

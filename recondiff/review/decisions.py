@@ -76,6 +76,52 @@ def _check_by(path: Path | str, by: str) -> None:
         raise InputError(f"{path}: a decision needs the approver's name (--by NAME)")
 
 
+def _unfounded(event: Event, decision: str) -> bool:
+    """Whether accepting ``event`` would be lost: an exception is remembered per
+    finding, and a policy event or a membership of an account the plan creates
+    has none (``findings: []``)."""
+    return decision == "accepted" and not event.get("findings")
+
+
+Unfounded = tuple[str, bool, bool]
+"""An event accepting would lose (:func:`_unfounded`): its id, whether it is a policy
+event, whether it needs approval."""
+
+
+def _note(event: Event) -> Unfounded:
+    return (
+        event["id"],
+        event["reason"]["situation"] == "policy",
+        bool(event["approval"]["required"]),
+    )
+
+
+def _refuse_unfounded(path: Path | str, events: list[Unfounded]) -> None:
+    """Refuse accepting ``events`` (without findings: :func:`_unfounded`), saying
+    what holds instead."""
+    if not events:
+        return
+    ids = [e[0] for e in events]
+    shown = ", ".join(ids[:3]) + (f" (and {len(ids) - 3} more)" if len(ids) > 3 else "")
+    policy = any(e[1] for e in events)
+    what = (
+        "a change of the identity policies"
+        if policy
+        else "a membership of an account the plan creates"
+    )
+    if all(e[2] for e in events):
+        instead = "approve or reject it instead"
+    elif policy:
+        instead = 'set [policies] response = "review" to approve or reject such changes'
+    else:
+        instead = "decide the account's add instead"
+    raise InputError(
+        f"{path}: event {shown} has no finding to accept ({what}): an acceptance is "
+        f"remembered per finding, so the next compare would propose it again; {instead}, "
+        "or change the policy or mapping that proposes it"
+    )
+
+
 def _decidable(event: Event, decision: str) -> bool:
     """Whether ``decision`` may name ``event``: accepting keeps the endpoint as it is
     (any event); the others decide what needs approval."""
@@ -90,6 +136,7 @@ class _Named:
     chosen: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     found: set[str] = field(default_factory=set)
+    unfounded: list[Unfounded] = field(default_factory=list)
 
     @classmethod
     def of(cls, events: Iterable[Event], wanted: frozenset[str] | None, decision: str) -> _Named:
@@ -98,8 +145,12 @@ class _Named:
             if wanted is None:
                 if event["approval"]["state"] == "pending":
                     named.chosen.append(event["id"])
+                    if _unfounded(event, decision):
+                        named.unfounded.append(_note(event))
             elif event["id"] in wanted:
                 named.found.add(event["id"])
+                if _unfounded(event, decision):
+                    named.unfounded.append(_note(event))
                 ok = _decidable(event, decision)
                 (named.chosen if ok else named.refused).append(event["id"])
         return named
@@ -108,6 +159,7 @@ class _Named:
         self.chosen.extend(later.chosen)
         self.refused.extend(later.refused)
         self.found.update(later.found)
+        self.unfounded.extend(later.unfounded)
         return self
 
 
@@ -144,9 +196,34 @@ def decide_file(
                 f"{path}: event {', '.join(refused)} needs no approval (it is 'auto'); "
                 "decide only events whose approval is required"
             )
+    _refuse_unfounded(path, named.unfounded)
     if chosen:
         plan.append(request, chosen, "--all" if wanted is None else "--event")
     return chosen
+
+
+def _choose_noting(
+    events: Iterator[Event], selector: Selector, decision: str
+) -> tuple[Selection, list[Unfounded]]:
+    """:func:`choose`, and the pending events it hits that ``decision`` would lose
+    (:func:`_unfounded`)."""
+    unfounded: list[Unfounded] = []
+
+    def noting() -> Iterator[Event]:
+        for event in events:
+            if event["approval"]["state"] == "pending" and _unfounded(event, decision):
+                unfounded.append(_note(event))
+            yield event
+
+    selection = choose(noting(), selector)
+    hit = set(selection.pending)
+    return selection, [u for u in unfounded if u[0] in hit]
+
+
+def _merge_noted(
+    a: tuple[Selection, list[Unfounded]], b: tuple[Selection, list[Unfounded]]
+) -> tuple[Selection, list[Unfounded]]:
+    return a[0].merge(b[0]), a[1] + b[1]
 
 
 def decide_selected(
@@ -169,7 +246,11 @@ def decide_selected(
     request = request or Request(decision, by, comment, at=at)
     _check_by(path, request.by)
     plan = _Plan(path)
-    selection = plan.map(lambda events: choose(events, selector), Selection.merge)
+    decision = request.decision
+    selection, lost = plan.map(
+        lambda events: _choose_noting(events, selector, decision), _merge_noted
+    )
+    _refuse_unfounded(path, lost)
     if report is not None:
         report(selection)
     if not selection.pending:

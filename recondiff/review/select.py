@@ -18,6 +18,7 @@ from typing import Any
 from recondiff.errors import RecondiffError
 from recondiff.vocabulary import (
     OPERATIONS,
+    POLICY_SITUATION,
     RESPONSES,
     SITUATIONS,
     UNKNOWN_TYPE,
@@ -66,7 +67,9 @@ class Selector:
         values, never a silent zero) and normalise case."""
         return cls(
             responses=_checked("--response", tuple(responses), RESPONSES),
-            situations=_checked("--situation", tuple(situations), SITUATIONS),
+            situations=_checked(
+                "--situation", tuple(situations), (*SITUATIONS, POLICY_SITUATION)
+            ),
             operations=_checked("--operation", tuple(operations), OPERATIONS),
             attributes=tuple(a.strip().lower() for a in attributes),
             accounts=tuple(a.strip().lower() for a in accounts),

@@ -229,6 +229,8 @@ def summarise(
         # what an exception accepts (docs/plan.md, "Decisions that persist")
         "accepted_total": len(plan.get("accepted", [])),
         "accepted": plan.get("accepted", [])[:limit],
+        # the identity policies' conflicts (no event is proposed for them)
+        "policy_conflicts": plan.get("policy_conflicts"),
         "pending_total": counts["by_approval"].get("pending", 0),
         "pending": pending,
     }
@@ -280,6 +282,7 @@ def summary_lines(info: dict[str, Any], plan: Plan) -> list[str]:
             line += f"  candidates {printable(', '.join(item['candidates']))}"
         lines.append(line)
     lines += accepted_lines(info.get("accepted", []), info.get("accepted_total", 0))
+    lines += conflict_lines(info.get("policy_conflicts"))
     lines += ["", f"pending ({info['pending_total']})"]
     for event in info["pending"]:
         operation = event["operation"]
@@ -290,6 +293,29 @@ def summary_lines(info: dict[str, Any], plan: Plan) -> list[str]:
             line += f"  {printable(event['dn'])}"
         lines.append(f"{line}  {event['reason']}")
     lines += _more(info["pending_total"], len(info["pending"]))
+    return lines
+
+
+def conflict_lines(conflicts: dict[str, Any] | None) -> list[str]:
+    """``plan show``'s "policy conflicts" section (a plan of a config with identity
+    policies): how many, where they all are, and those the plan lists; nothing
+    for a plan without policies."""
+    if conflicts is None:
+        return []
+    total = int(conflicts["total"])
+    where = ""
+    if total:
+        where = f" -- no event proposed; all in {printable(conflicts['file'])} beside the plan"
+    lines = ["", f"policy conflicts ({total}){where}"]
+    for c in conflicts["rows"]:
+        values = ", ".join(printable(v if v is not None else "NULL") for v in c["values"])
+        lines.append(
+            f"  identity {printable(c['identity_key'] or '-')}  {printable(c['attribute'])}  "
+            f"policies {printable(', '.join(c['policies']))}  values {values}"
+        )
+    more = total - len(conflicts["rows"])
+    if more > 0:
+        lines.append(f"  ... and {more} more in {printable(conflicts['file'])}")
     return lines
 
 

@@ -9,9 +9,12 @@ WITH drifted AS (
     SELECT DISTINCT identity_key FROM plan_row
     WHERE sync = 'drifted' AND identity_key IS NOT NULL
 )
-SELECT rd_key(e.identity_key) AS identity_norm, lower(e.attribute) AS attribute_norm, e.value,
-       arg_min(e.policy, list_position($names::VARCHAR[], e.policy)) AS policy,
-       arg_min(e."when", list_position($names::VARCHAR[], e.policy)) AS "when"
-FROM read_parquet($expected_path) e
-SEMI JOIN drifted d ON d.identity_key = e.identity_key
-GROUP BY ALL;
+SELECT identity_norm, attribute_norm, value, policy,
+       (CAST($whens AS VARCHAR[]))[list_position(CAST($names AS VARCHAR[]), policy)] AS "when"
+FROM (
+    SELECT rd_key(e.identity_key) AS identity_norm, lower(e.attribute) AS attribute_norm, e.value,
+           arg_min(e.policy, list_position($names::VARCHAR[], e.policy)) AS policy
+    FROM read_parquet($expected_path) e
+    SEMI JOIN drifted d ON d.identity_key = e.identity_key
+    GROUP BY ALL
+);

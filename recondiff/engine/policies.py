@@ -609,7 +609,7 @@ class _Slots:
         def row(i: int, j: int, value: str) -> str:
             return (
                 f"{{'attribute': __rd_columns[{j}], 'policy': __rd_names[{i}], "
-                f"'value': {value}, 'when': __rd_whens[{i}]}}"
+                f"'value': {value}}}"
             )
 
         for t in self.targets:

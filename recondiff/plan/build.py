@@ -144,6 +144,7 @@ class Planner:
                 {
                     "expected_path": str(situations_parquet.parent / "expected.parquet"),
                     "names": [p.name for p in self.cfg.policies.policies],
+                    "whens": [p.when for p in self.cfg.policies.policies],
                 },
             )
         self._drift_rows(params)

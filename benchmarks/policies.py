@@ -45,6 +45,7 @@ from run import Measure, machine, median, memory_probe, run_process, warm_page_c
 
 WITHOUT = "without policies"
 WITH = "50 policies, max_recursion 3"
+SAME = "same drift, no policies"
 HEADING = "## Identity policies (issue 18 point 6, benchmarks/policies.py)"
 
 
@@ -101,6 +102,39 @@ def check_lists(out: Path, reference: Path) -> list[str]:
     return wrong
 
 
+def same_drift_config(directory: Path, plain_cfg: str, policy_cfg: str) -> str:
+    """A config without [[policy]] whose repository is the snapshot the policies
+    derived (benchmarks/keep_derived.py, one untimed run): the same drift as the
+    run with policies."""
+    derived = directory / "repository-derived.parquet"
+    print("   same drift: deriving the repository once (untimed)", file=sys.stderr)
+    subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "keep_derived.py"),
+            "compare",
+            "-q",
+            "-c",
+            str(directory / policy_cfg),
+            "-o",
+            str(directory / "out-derive"),
+        ],
+        env=os.environ | {"KEEP_DERIVED": str(derived)},
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+    if not derived.exists():
+        raise SystemExit("benchmarks/policies.py: the run with policies left no derived snapshot")
+    shutil.rmtree(directory / "out-derive", ignore_errors=True)
+    text = (directory / plain_cfg).read_text(encoding="utf-8")
+    text = text.replace('snapshot = "repository.parquet"', f'snapshot = "{derived.name}"', 1)
+    if derived.name not in text:
+        raise SystemExit(f"benchmarks/policies.py: no repository snapshot line in {plain_cfg}")
+    path = directory / ("same-drift-" + plain_cfg)
+    path.write_text(text, encoding="utf-8")
+    return path.name
+
+
 def run_round(
     runs: list[tuple[str, list[str], Path]], directory: Path
 ) -> list[tuple[str, Measure, dict[str, Any]]]:
@@ -147,6 +181,12 @@ def main() -> int:
         help="[engine] memory_limit for both runs (default: recondiff's, 1GB)",
     )
     parser.add_argument(
+        "--same-drift",
+        action="store_true",
+        help="a third run: the repository the policies derived, compared without [[policy]]"
+        " (the same drift as the run with policies, so the policies phase's own cost shows)",
+    )
+    parser.add_argument(
         "--note", default="", help="a line for the header, e.g. which engine ran (PYTHONPATH=...)"
     )
     args = parser.parse_args()
@@ -182,17 +222,26 @@ def main() -> int:
         policy_cfg = write_config(directory, args.memory_limit, policies=True).name
     plain = (WITHOUT, argv(plain_cfg, directory / "out-without"), directory / "out-without")
     policy = (WITH, argv(policy_cfg, directory / "out-with"), directory / "out-with")
-    measured: dict[str, list[Measure]] = {WITHOUT: [], WITH: []}
+    runs = [plain, policy]
+    if args.same_drift:
+        runs.append(
+            (
+                SAME,
+                argv(same_drift_config(directory, plain_cfg, policy_cfg), directory / "out-same"),
+                directory / "out-same",
+            )
+        )
+    measured: dict[str, list[Measure]] = {tool: [] for tool, _, _ in runs}
     ratios: list[float] = []
     loads: list[str] = []
     failures: list[str] = []
     summaries: dict[str, dict[str, Any]] = {}
     for round_ in range(1, max(1, args.repeat) + 1):
         loads.append(load())
-        order = [plain, policy] if round_ % 2 else [policy, plain]
+        order = runs if round_ % 2 else runs[::-1]
         walls = {}
         for tool, m, summary in run_round(order, directory):
-            key = "drift_with" if tool == WITH else "drift_without"
+            key = "drift_without" if tool == WITHOUT else "drift_with"
             wrong = check_summary(summary, truth, key) if summary else [m.outcome]
             if summary:
                 m.correct = "yes" if not wrong else "NO: " + "; ".join(wrong)
@@ -226,7 +275,7 @@ def main() -> int:
     ):
         if counts and counts.get(key) != truth[ref]:
             failures.append(f"{WITH}: summary policies.{key} {counts.get(key)} != {truth[ref]}")
-    rows = [median(measured[WITHOUT]), median(measured[WITH])]
+    rows = [median(measured[tool]) for tool, _, _ in runs]
     text = report(rows, n, ratios, loads, probe, summaries, truth, lists, args.note)
     print(text)
     if args.append:
@@ -247,7 +296,7 @@ def report(
     lists: list[str],
     note: str = "",
 ) -> str:
-    without, with_ = rows
+    without, with_ = rows[:2]
     command = "python benchmarks/policies.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     cpu = (with_.user + with_.sys) / max(without.user + without.sys, 1e-9)
     middle = sorted(ratios)[len(ratios) // 2]
@@ -270,6 +319,14 @@ def report(
         f" within each round {', '.join(f'{r:.2f}' for r in ratios)}, median {middle:.2f}),"
         f" CPU {cpu:.2f}×, peak RSS {with_.rss_mb / without.rss_mb:.2f}× (target: wall under 1.5×)",
     ]
+    if len(rows) > 2:
+        same = rows[2]
+        lines.append(
+            f"- same drift without policies / without: wall {same.wall / without.wall:.2f}×"
+            " (what the drift the policies expose costs the later phases, with no policies"
+            f" phase); with policies / same drift: wall {with_.wall / same.wall:.2f}×"
+            " (the policies phase's own cost)"
+        )
     policies = summaries.get(WITH, {}).get("policies")
     if policies:
         lines.append(f"- summary.json `policies`: {json.dumps(policies)}")

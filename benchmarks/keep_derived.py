@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from typing import Any
 
 from recondiff import compare
@@ -33,4 +32,4 @@ def _keep(*args: Any) -> Any:
 compare._policies = _keep  # type: ignore[assignment]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

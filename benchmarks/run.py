@@ -56,6 +56,7 @@ class Measure:
     outcome: str
     correct: str = ""
     phases: str = ""
+    timings: dict[str, float] | None = None  # summary.json `timings`, by phase
     walls: tuple[float, ...] = ()
     user: float = 0.0  # CPU seconds of the process (wait4), in user space
     sys: float = 0.0  # and in the kernel: mostly page faults here
@@ -309,6 +310,7 @@ def measure(
         wrong = check(out / "summary.json", truth)
         timings = json.loads((out / "summary.json").read_text())["timings"]
         m.phases = ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
+        m.timings = {k: float(v) for k, v in timings.items()}
         m.correct = "yes" if not wrong else "NO: " + "; ".join(wrong)
         if wrong:
             failures.append(f"{tool} at {n:,}: " + "; ".join(wrong))
@@ -328,8 +330,18 @@ def median(runs: list[Measure]) -> Measure:
     first = bad[0] if bad else middle
     return Measure(
         middle.tool, middle.size, middle.wall, rss, first.outcome, first.correct,
-        middle.phases, tuple(m.wall for m in runs), middle.user, middle.sys,
+        middle.phases, middle.timings, tuple(m.wall for m in runs), middle.user, middle.sys,
     )
+
+
+def phase_line(m: Measure, limit: float | None) -> str:
+    """One run's phases, each in seconds and as a multiple of the read limit."""
+    timings = dict(m.timings or {})
+    timings["other"] = max(0.0, m.wall - sum(timings.values()))
+    parts = [
+        f"{k} {v:.1f}" + (f" ({v / limit:.2f}×)" if limit else "") for k, v in timings.items()
+    ]
+    return f"- {m.size:,}, {m.tool}: " + ", ".join(parts)
 
 
 def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) -> str:
@@ -373,17 +385,21 @@ def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) 
                 "limit plus writing the situations table as Parquet and CSV; not the issue's floor)"
             )
         if r and d and d.outcome == "ok" and r.outcome == "ok" and r.correct == "yes":
+            r_cpu, d_cpu = r.user + r.sys, d.user + d.sys
+            wins = {(True, True): "both", (True, False): "wall only", (False, True): "CPU only"}
+            won = wins.get((d.wall > r.wall, d_cpu > r_cpu), "neither")
             notes.append(
-                f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's time; recondiff "
-                f"needs {r.rss_mb / d.rss_mb:.3f} of datacompy's peak memory "
+                f"- {size:,}: datacompy takes {d.wall / r.wall:.2f}× recondiff's wall time and "
+                f"{d_cpu / max(r_cpu, 1e-9):.2f}× its CPU time (user + sys; recondiff wins "
+                f"{won}); "
+                f"recondiff needs {r.rss_mb / d.rss_mb:.3f} of datacompy's peak memory "
                 "(target: at most 0.200)"
             )
-    phases = [
-        f"- {m.size:,}, {m.tool}: {m.phases} (s)" for m in results if m.phases
-    ]
+    phases = [phase_line(m, limits.get(m.size)) for m in results if m.timings]
     if phases:
-        notes += ["", "recondiff's phases (summary.json `timings`; the rest is start-up, "
-                  "the run history and the renames):", *phases]
+        notes += ["", "recondiff's phases (summary.json `timings`, seconds and × the read limit"
+                  " at that size; `other` is the wall time outside them: start-up, the run"
+                  " history, the renames):", *phases]
     return "\n".join([*lines, "", *notes]) + "\n"
 
 

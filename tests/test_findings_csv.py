@@ -1,5 +1,5 @@
 """situations.csv holds the findings only (docs/outputs.md, issue 19): every
-row of situations.parquet but a linked account in sync, in the Parquet file's
+row of situations.parquet but a linked account in sync (excluded ones stay), in the Parquet file's
 order; summary.json's ``outputs`` and the report say how many rows it leaves
 out and that situations.parquet holds them.
 
@@ -138,7 +138,7 @@ def test_excluded_duplicate_key_and_correlated_in_sync_rows_stay_in_the_csv(out:
 def test_the_report_says_what_the_csv_leaves_out(out: Path) -> None:
     html = (out / "report.html").read_text(encoding="utf-8")
     assert (
-        "<code>situations.csv</code> has 7 rows, the findings: every row but the 2 linked "
+        "<code>situations.csv</code> has 7 rows: every row but the 2 linked "
         "accounts in sync, which only <code>situations.parquet</code> holds (all 9 rows)"
     ) in html
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))

@@ -110,8 +110,8 @@ def summary(
 
 
 def outputs(counts: dict[str, Any]) -> dict[str, Any]:
-    """summary.json's ``outputs``: situations.csv holds the findings only, every
-    row but a linked account in sync; situations.parquet holds every record
+    """summary.json's ``outputs``: situations.csv holds every row but the linked
+    accounts in sync (the findings and the excluded accounts); situations.parquet holds every record
     (docs/outputs.md). Said here so that no one counts the CSV's rows as the
     accounts: ``in_sync_left_out`` rows are in the Parquet file only."""
     every_row = sum(counts["situations"].values())
@@ -133,8 +133,8 @@ def run_id(started: datetime, ep_in: InputSummary, repo_in: InputSummary) -> str
 
 
 def write_tables(session: Session, fills: Fills, staging: Path) -> None:
-    """situations.parquet (every record) and situations.csv (the findings: every
-    row but a linked account in sync), drift.parquet and .csv, drift_diff.csv,
+    """situations.parquet (every record) and situations.csv (every row but the
+    linked accounts in sync), drift.parquet and .csv, drift_diff.csv,
     into ``staging``. The situation table is dropped once situations.parquet
     holds it: the plan and the report read it there."""
     situations = staging / "situations.parquet"

@@ -599,8 +599,8 @@ def _event_key(event: dict[str, Any]) -> str | None:
 
 
 def _files(situation: str, sync: str | None) -> list[str]:
-    """Where a situation table's rows are: situations.csv holds the findings,
-    every row but a linked account in sync, which only situations.parquet holds."""
+    """Where a situation table's rows are: situations.csv holds every row but
+    the linked accounts in sync, which only situations.parquet holds."""
     if (situation, sync) == ("linked", "in_sync"):
         return ["situations.parquet"]
     return ["situations.csv", "situations.parquet"]

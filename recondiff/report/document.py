@@ -215,8 +215,8 @@ class Row:
 
 @dataclass(frozen=True)
 class SituationsCsv:
-    """What situations.csv holds: the findings (``rows``); the linked accounts
-    in sync (``in_sync_left_out``) are only in ``every_record_in``."""
+    """What situations.csv holds: ``rows`` rows, every one but the linked
+    accounts in sync (``in_sync_left_out``), which only ``every_record_in`` holds."""
 
     rows: int
     in_sync_left_out: int
@@ -352,7 +352,7 @@ class Report:
     """Only a run whose config has [[policy]] tables has this section."""
     situations_csv: SituationsCsv | None = None
     """What situations.csv leaves out; None for a report.json written before
-    situations.csv held the findings only (it then held every record)."""
+    situations.csv left the linked accounts in sync out (it then held every record)."""
 
 
 

@@ -4,12 +4,17 @@ Each case directory holds:
 
 * ``README.md`` -- one line: what differs and what must be found;
 * ``recondiff.toml`` and its tiny inputs (paths relative to the config);
-* ``expected/summary.json`` -- ``situations`` (all nine counts) and ``drift``
-  (``by_attribute``, ``accounts``), compared exactly against those keys of the
+* ``expected/summary.json`` -- ``situations`` (all nine counts), ``drift``
+  (``by_attribute``, ``accounts``) and ``outputs`` (what situations.csv holds
+  and leaves out, docs/outputs.md), compared exactly against those keys of the
   real ``summary.json``; an optional ``inputs`` object is compared as a subset
   (for example ``{"endpoint": {"blank_keys": 2}}``);
 * ``expected/situations.csv`` -- columns ``situation, sync, endpoint_key,
-  identity_key, rule, candidates``;
+  identity_key, rule, candidates``: the findings, as ``OUTDIR/situations.csv``
+  holds them (every row but a ``linked`` account ``in_sync``; those are only
+  in ``situations.parquet``, and ``outputs.situations_csv.in_sync_left_out``
+  counts them). The run's ``situations.parquet`` is checked against it: the
+  same rows plus exactly that many linked in-sync ones;
 * ``expected/drift.csv`` -- columns ``endpoint_key, attribute, kind,
   endpoint_value, repository_value`` (may hold only the header);
 * ``expected/exit_code`` -- ``0`` or ``1``.
@@ -132,6 +137,7 @@ def _project_summary(
     projected: dict[str, Any] = {
         "situations": actual.get("situations"),
         "drift": {"by_attribute": drift.get("by_attribute"), "accounts": drift.get("accounts")},
+        "outputs": actual.get("outputs"),
     }
     if "inputs" in expected:
         projected["inputs"] = _subset(actual.get("inputs", {}), expected["inputs"])
@@ -253,17 +259,22 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
     rule_names = {r["name"] for r in config.get("correlation", [])}
     problems: list[str] = []
 
-    # summary shape and counts against situations.csv
-    if set(summary) - {"situations", "drift", "inputs", "policies"}:
+    # summary shape and counts against situations.csv (the findings: every row
+    # but the linked accounts in sync, which outputs.situations_csv counts)
+    if set(summary) - {"situations", "drift", "outputs", "inputs", "policies"}:
         problems.append(f"summary.json: unexpected keys {sorted(summary)}")
     if tuple(summary["situations"]) != SITUATIONS:
         problems.append(f"summary.json situations keys must be the nine, in order: {SITUATIONS}")
+    left_out = _left_out(summary, len(sits), problems)
     counted = Counter(r[0] for r in sits)
+    counted["linked"] += left_out
     for s in SITUATIONS:
         if summary["situations"].get(s) != counted.get(s, 0):
             problems.append(
                 f"situations.{s} = {summary['situations'].get(s)} but situations.csv has "
-                f"{counted.get(s, 0)} row(s)"
+                f"{counted.get(s, 0)} row(s)" + (
+                    f" with the {left_out} linked in sync it leaves out" if s == "linked" else ""
+                )
             )
 
     # each situation row
@@ -271,6 +282,8 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
         row = (sit, sync, key, ident, rule, cands)
         if sit not in SITUATIONS:
             problems.append(f"unknown situation in {row}")
+        if (sit, sync) == ("linked", "in_sync"):
+            problems.append(f"situations.csv holds no linked account in sync: {row}")
         if (sit in ("linked", "correlated")) != (sync in ("in_sync", "drifted")) or (
             sit not in ("linked", "correlated") and sync
         ):
@@ -329,12 +342,18 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
         if (kind == "added" and (rv or not ev)) or (kind == "removed" and (ev or not rv)):
             problems.append(f"added rows carry only the endpoint value, removed the other: {row}")
 
-    # every endpoint record with a key is in exactly one situation row
+    # every endpoint record with a key is in exactly one situation row: a
+    # non-missing row of situations.csv or one of the linked in sync it leaves out
     keys = _endpoint_keys(case)
     nonblank = sorted(k for k in keys if k.strip())
     listed = sorted(r[2] for r in sits if r[0] != "missing")
-    if nonblank != listed:
-        problems.append(f"endpoint keys {nonblank} != non-missing rows {listed}")
+    unlisted = Counter(nonblank)
+    unlisted.subtract(listed)
+    if any(n < 0 for n in unlisted.values()) or unlisted.total() != left_out:
+        problems.append(
+            f"endpoint keys {nonblank} != non-missing rows {listed} "
+            f"and {left_out} linked in sync left out"
+        )
     blank = len(keys) - len(nonblank)
     declared = summary.get("inputs", {}).get("endpoint", {}).get("blank_keys", 0)
     if blank != declared:
@@ -352,6 +371,31 @@ def test_expected_files_are_self_consistent(case: Path) -> None:
         problems.append(f"exit_code should be {int(differs)}")
 
     assert not problems, f"{case.name}:\n  " + "\n  ".join(problems)
+
+
+def _left_out(summary: dict[str, Any], csv_rows: int, problems: list[str]) -> int:
+    """``outputs.situations_csv.in_sync_left_out`` of the expected summary, after
+    checking the block against the situations.csv rows and the counts."""
+    outputs = summary.get("outputs")
+    if not isinstance(outputs, dict) or set(outputs) != {"situations_csv", "situations_parquet"}:
+        problems.append("summary.json: outputs must hold situations_csv and situations_parquet")
+        return 0
+    written, parquet = outputs["situations_csv"], outputs["situations_parquet"]
+    left_out = int(written.get("in_sync_left_out", 0))
+    if written.get("rows") != csv_rows:
+        problems.append(
+            f"outputs.situations_csv.rows = {written.get('rows')}, situations.csv has {csv_rows}"
+        )
+    if written.get("every_record_in") != "situations.parquet":
+        problems.append("outputs.situations_csv.every_record_in must be situations.parquet")
+    if parquet.get("rows") != csv_rows + left_out:
+        problems.append(
+            f"outputs.situations_parquet.rows = {parquet.get('rows')}, situations.csv has "
+            f"{csv_rows} and leaves out {left_out}"
+        )
+    if parquet.get("rows") != sum(summary["situations"].values()):
+        problems.append("outputs.situations_parquet.rows must be the sum of the situations")
+    return left_out
 
 
 def _repository_keys(case: Path, config: dict[str, Any]) -> list[str]:
@@ -429,6 +473,7 @@ def test_case(case: Path, tmp_path: Path) -> None:
 
     actual_summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))
     actual_sits = _read_rows(outdir / "situations.csv", SITUATION_COLUMNS)
+    left_out_problem = _parquet_problem(outdir, actual_sits, actual_summary)
     actual_drift = _read_rows(outdir / "drift.csv", DRIFT_COLUMNS)
     expected_summary = json.loads((exp / "summary.json").read_text(encoding="utf-8"))
     projected = _project_summary(actual_summary, expected_summary, whole_policies=UPDATE_GOLDEN)
@@ -445,9 +490,10 @@ def test_case(case: Path, tmp_path: Path) -> None:
         assert result.exit_code == _expected_exit_code(case), (
             f"{case.name}: exit code {result.exit_code}, expected {_expected_exit_code(case)}"
         )
+        assert not left_out_problem, f"{case.name}: {left_out_problem}"
         pytest.skip(f"{case.name}: expected/ rewritten from the actual output; review git diff")
 
-    failures: list[str] = []
+    failures: list[str] = [left_out_problem] if left_out_problem else []
     expected_sits = _read_rows(exp / "situations.csv", SITUATION_COLUMNS)
     if actual_sits != expected_sits:
         failures.append(_rows_diff("situations.csv", SITUATION_COLUMNS, expected_sits, actual_sits))
@@ -466,6 +512,28 @@ def test_case(case: Path, tmp_path: Path) -> None:
     if result.exit_code != _expected_exit_code(case):
         failures.append(f"exit code {result.exit_code}, expected {_expected_exit_code(case)}")
     assert not failures, f"{case.name}: {readme}\n" + "\n".join(failures)
+
+
+def _parquet_problem(outdir: Path, csv_rows: list[Row], summary: dict[str, Any]) -> str | None:
+    """situations.parquet holds every row of situations.csv and, besides, exactly
+    the linked accounts in sync that summary.json says the CSV leaves out."""
+    from recondiff.io.csvsafe import restore
+
+    columns = ", ".join(
+        f"array_to_string({c}, ';')" if c == "candidates" else c for c in SITUATION_COLUMNS
+    )
+    every_row = _parquet_rows(outdir / "situations.parquet", columns)
+    in_sync = [r for r in every_row if (r[0], r[1]) == ("linked", "in_sync")]
+    findings = [r for r in every_row if (r[0], r[1]) != ("linked", "in_sync")]
+    csv_rows = sorted(tuple(restore(c) for c in r) for r in csv_rows)
+    left_out = summary["outputs"]["situations_csv"]["in_sync_left_out"]
+    if findings != csv_rows:
+        return _rows_diff("situations.parquet but linked in sync, against situations.csv",
+                          SITUATION_COLUMNS, findings, csv_rows)
+    if len(in_sync) != left_out:
+        return (f"situations.parquet has {len(in_sync)} linked in sync, summary.json "
+                f"outputs.situations_csv.in_sync_left_out says {left_out}")
+    return None
 
 
 def _policy_tables(case: Path, outdir: Path) -> list[tuple[str, tuple[str, ...], list[Row], list[Row]]]:

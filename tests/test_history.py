@@ -52,11 +52,14 @@ def run(tmp_path: Path, repository: str, **kw: object) -> dict[str, object]:
 
 
 def situations(tmp_path: Path) -> dict[str, tuple[str, str, str]]:
-    import csv
+    """Every record (situations.parquet: situations.csv leaves out linked in sync)."""
+    import duckdb
 
-    with (tmp_path / "out" / "situations.csv").open(encoding="utf-8") as f:
-        return {r["endpoint_key"]: (r["situation"], r["identity_key"], r["rule"])
-                for r in csv.DictReader(f)}
+    rows = duckdb.execute(
+        "SELECT endpoint_key, situation, coalesce(identity_key, ''), coalesce(rule, '') "
+        "FROM read_parquet($p)", {"p": str(tmp_path / "out" / "situations.parquet")},
+    ).fetchall()
+    return {key: (situation, identity, rule) for key, situation, identity, rule in rows}
 
 
 def test_an_identity_gone_since_the_last_run_makes_its_account_deleted_in_repository(

@@ -18,7 +18,6 @@ No server: the delta is a file and the config says ``incremental = true``.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from datetime import UTC, datetime
@@ -103,9 +102,12 @@ def _statuses(tmp_path: Path) -> dict[str, tuple[str | None, str | None]]:
 
 
 def _situations(tmp_path: Path) -> dict[str, tuple[str, str, str]]:
-    with (tmp_path / "out" / "situations.csv").open(encoding="utf-8") as f:
-        return {r["endpoint_key"]: (r["situation"], r["identity_key"], r["rule"])
-                for r in csv.DictReader(f)}
+    """Every record (situations.parquet: situations.csv leaves out linked in sync)."""
+    rows = duckdb.execute(
+        "SELECT endpoint_key, situation, coalesce(identity_key, ''), coalesce(rule, '') "
+        "FROM read_parquet($p)", {"p": str(tmp_path / "out" / "situations.parquet")},
+    ).fetchall()
+    return {key: (situation, identity, rule) for key, situation, identity, rule in rows}
 
 
 def _owners(tmp_path: Path) -> set[tuple[str, str, str]]:

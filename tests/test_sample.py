@@ -20,6 +20,7 @@ def test_sample_run_matches_the_written_expectations(sample_run: SampleRun) -> N
     assert result.summary["situations"] == expected["situations"]
     assert result.summary["drift"]["by_attribute"] == expected["drift"]["by_attribute"]
     assert result.summary["drift"]["accounts"] == expected["drift"]["accounts"]
+    assert result.summary["outputs"] == expected["outputs"]
     policies = result.summary.get("policies") or {}
     assert {k: policies.get(k) for k in expected["policies"]} == expected["policies"]
     assert result.exit_code == 1
@@ -72,6 +73,10 @@ def test_situation_rows_name_their_records_on_both_sides(sample_run: SampleRun, 
             assert keys["endpoint"][int(r["endpoint_record"])] == r["endpoint_key"], r
         if r["identity_record"]:
             assert keys["repository"][int(r["identity_record"])] == r["identity_key"], r
+    # the findings only: the 17 linked accounts in sync are left out (docs/outputs.md)
+    assert len(rows) == 42
+    assert not [r for r in rows if (r["situation"], r["sync"]) == ("linked", "in_sync")]
+    assert [r["endpoint_key"] for r in rows if r["sync"] == "in_sync"] == ["broussel"]
     with_identity = {r["situation"] for r in rows if r["identity_record"]}
     assert with_identity >= {"linked", "correlated", "missing", "deleted_in_repository"}
     assert not any(r["identity_record"] for r in rows if r["situation"] in ("unmatched", "ambiguous"))

@@ -102,9 +102,27 @@ def summary(
         },
         **({"policies": policies} if policies else {}),
         "differences": differences,
+        "outputs": outputs(counts),
         "inputs": {"endpoint": endpoint, "repository": repo_in.as_json()},
         "warnings": warnings,
         "timings": timings,
+    }
+
+
+def outputs(counts: dict[str, Any]) -> dict[str, Any]:
+    """summary.json's ``outputs``: situations.csv holds every row but the linked
+    accounts in sync (the findings and the excluded accounts); situations.parquet holds every record
+    (docs/outputs.md). Said here so that no one counts the CSV's rows as the
+    accounts: ``in_sync_left_out`` rows are in the Parquet file only."""
+    every_row = sum(counts["situations"].values())
+    left_out = counts["linked_in_sync"]
+    return {
+        "situations_csv": {
+            "rows": every_row - left_out,
+            "in_sync_left_out": left_out,
+            "every_record_in": "situations.parquet",
+        },
+        "situations_parquet": {"rows": every_row},
     }
 
 
@@ -115,7 +133,8 @@ def run_id(started: datetime, ep_in: InputSummary, repo_in: InputSummary) -> str
 
 
 def write_tables(session: Session, fills: Fills, staging: Path) -> None:
-    """situations.parquet and .csv, drift.parquet and .csv, drift_diff.csv,
+    """situations.parquet (every record) and situations.csv (every row but the
+    linked accounts in sync), drift.parquet and .csv, drift_diff.csv,
     into ``staging``. The situation table is dropped once situations.parquet
     holds it: the plan and the report read it there."""
     situations = staging / "situations.parquet"

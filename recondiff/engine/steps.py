@@ -97,7 +97,7 @@ STEPS: tuple[Step, ...] = (
     Step("results/release_situation_table", "results",
          "drops the situation table, which situations.parquet now holds"),
     Step("results/situations_csv", "results",
-         "writes situations.csv from situations.parquet, cells neutralised"),
+         "writes situations.csv: situations.parquet but linked in sync, cells neutralised"),
     Step("results/drift_export", "results",
          "the drift table in its documented column order"),
     Step("results/drift_parquet", "results", "writes drift.parquet"),

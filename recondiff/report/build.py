@@ -96,6 +96,7 @@ class ReportBuilder:
                 "identities": summary["inputs"]["repository"]["rows"],
                 "differences": summary["differences"],
             },
+            "outputs": summary["outputs"],
             "situations": self._situations(summary),
             "alerts": alerts,
             "drift": {
@@ -451,7 +452,7 @@ class ReportBuilder:
                         "hidden": hidden,
                         "total": total,
                         "shown": len(shown),
-                        "files": ["situations.csv", "situations.parquet"],
+                        "files": _files(s, part),
                         "rows": [self._row(r, detail_ids, now) for r in shown],
                     }
                 )
@@ -595,6 +596,14 @@ def _event_key(event: dict[str, Any]) -> str | None:
     obj = event["object"]
     key: str | None = obj["key"] or (obj.get("member_of") or {}).get("key")
     return key
+
+
+def _files(situation: str, sync: str | None) -> list[str]:
+    """Where a situation table's rows are: situations.csv holds every row but
+    the linked accounts in sync, which only situations.parquet holds."""
+    if (situation, sync) == ("linked", "in_sync"):
+        return ["situations.parquet"]
+    return ["situations.csv", "situations.parquet"]
 
 
 def _sync_counts(summary: dict[str, Any]) -> dict[tuple[str, str | None], int]:

@@ -214,6 +214,16 @@ class Row:
 
 
 @dataclass(frozen=True)
+class SituationsCsv:
+    """What situations.csv holds: ``rows`` rows, every one but the linked
+    accounts in sync (``in_sync_left_out``), which only ``every_record_in`` holds."""
+
+    rows: int
+    in_sync_left_out: int
+    every_record_in: str
+
+
+@dataclass(frozen=True)
 class Table:
     id: str
     situation: str
@@ -340,6 +350,9 @@ class Report:
     history: History
     policies: Policies | None = None
     """Only a run whose config has [[policy]] tables has this section."""
+    situations_csv: SituationsCsv | None = None
+    """What situations.csv leaves out; None for a report.json written before
+    situations.csv left the linked accounts in sync out (it then held every record)."""
 
 
 
@@ -380,6 +393,16 @@ def read_report(data: Any, source: str = "report.json") -> Report:
         details=_details(top.obj("details")),
         history=_history(history, previous),
         policies=_policies(top.obj("policies")) if "policies" in top.data else None,
+        situations_csv=_situations_csv(top.obj("outputs")) if "outputs" in top.data else None,
+    )
+
+
+def _situations_csv(outputs: Node) -> SituationsCsv:
+    csv = outputs.obj("situations_csv")
+    return SituationsCsv(
+        rows=csv.integer("rows"),
+        in_sync_left_out=csv.integer("in_sync_left_out"),
+        every_record_in=csv.text("every_record_in"),
     )
 
 

@@ -382,7 +382,8 @@ def report(results: list[Measure], args: argparse.Namespace, probes: list[str]) 
         if r and f and f.outcome == "ok" and r.outcome == "ok":
             notes.append(
                 f"- {size:,}: recondiff takes {r.wall / f.wall:.2f}× the write floor (the read "
-                "limit plus writing the situations table as Parquet and CSV; not the issue's floor)"
+                "limit plus writing the situations table as Parquet and its findings as CSV;"
+                " not the issue's floor)"
             )
         if r and d and d.outcome == "ok" and r.outcome == "ok" and r.correct == "yes":
             r_cpu, d_cpu = r.user + r.sys, d.user + d.sys

@@ -22,10 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recondiff import __version__
-from recondiff.errors import InputError
-from recondiff.ingest.csv_table import read_csv_table
+from recondiff.ingest.csv_table import read_csv_table, write_csv_snapshot
 from recondiff.ingest.jsonl_table import read_jsonl_table
-from recondiff.ingest.ldif_table import read_ldif_table
+from recondiff.ingest.ldif_table import read_ldif_table, write_ldif_snapshot
 from recondiff.ingest.parquet_table import read_parquet_table
 from recondiff.ingest.snapshot import (
     FORMATS,
@@ -41,6 +40,7 @@ from recondiff.ingest.snapshot import (
     read_snapshot_info,
     snapshot_metadata,
 )
+from recondiff.ingest.spool import no_records
 from recondiff.io.atomic import write_atomically
 
 __all__ = [
@@ -69,11 +69,16 @@ def read_export(
     path = Path(path)
     table = _READERS[detect_format(path, fmt)](path, options)
     if table.num_rows == 0 and not options.allow_empty:
-        raise InputError(
-            f"{path}: no records; an empty export would make every account look orphaned. "
-            "Pass --allow-empty if it really is empty"
-        )
+        raise no_records(path)
     return table
+
+
+_STREAMED: dict[str, Callable[[Path, ReadOptions, Path, dict[str, str]], int]] = {
+    "csv": write_csv_snapshot,
+    "ldif": write_ldif_snapshot,
+}
+"""The formats written a batch at a time, in bounded memory: ``write(source,
+options, temp, metadata)`` writes the snapshot and returns its rows."""
 
 
 def ingest(
@@ -95,21 +100,33 @@ def ingest(
     source = Path(source)
     out = Path(out)
     kind = detect_format(source, fmt)
-    table = read_export(source, kind, options)
-
     when = _source_captured_at(source, kind) if captured_at is None else as_utc(captured_at)
-    source_sha256 = file_sha256(source)
-    metadata = metadata_of(when, str(source), source_sha256, kind, table.num_rows)
-    table = table.replace_schema_metadata(metadata)
-    write_atomically(
-        out,
-        lambda temp: pq.write_table(table, temp, compression="zstd"),
-        "the snapshot",
-        hidden=False,
-    )
+    if kind in _STREAMED:
+        source_sha256 = file_sha256(source)
+        metadata = metadata_of(when, str(source), source_sha256, kind)
+        written: list[int] = []
+        write_atomically(
+            out,
+            lambda temp: written.append(_STREAMED[kind](source, options, temp, metadata)),
+            "the snapshot",
+            hidden=False,
+        )
+        rows = written[0]
+    else:
+        table = read_export(source, kind, options)
+        source_sha256 = file_sha256(source)
+        metadata = metadata_of(when, str(source), source_sha256, kind, table.num_rows)
+        table = table.replace_schema_metadata(metadata)
+        write_atomically(
+            out,
+            lambda temp: pq.write_table(table, temp, compression="zstd"),
+            "the snapshot",
+            hidden=False,
+        )
+        rows = table.num_rows
     return SnapshotInfo(
         path=out,
-        rows=table.num_rows,
+        rows=rows,
         captured_at=when,
         source=str(source),
         source_sha256=source_sha256,

@@ -14,9 +14,9 @@ import csv
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -28,13 +28,27 @@ from recondiff.ingest.ldif import UTF8_ADVICE
 from recondiff.ingest.snapshot import CHUNK, ReadOptions, cannot_read
 from recondiff.ingest.spool import no_records, write_parquet
 
+_T = TypeVar("_T")
+
 _CSV_BLOCK = 16 << 20  # one CSV record (quoted newlines included) must fit in a block
+_CSV_BATCH = 2 << 20
+"""The block read at a time: Arrow's streaming reader holds about 36 times its
+block while parsing (144 MB for 4 MiB, 420 MB for 16 MiB; benchmarks/NOTES.md).
+A file with a record larger than this is read again in blocks of ``_CSV_BLOCK``."""
+
+
+class _Straddle(Exception):
+    """A record is larger than the block: read the file again in larger blocks."""
 
 
 def read_csv_table(path: Path, options: ReadOptions, block_size: int | None = None) -> pa.Table:
     """Read a CSV export into one table (see :func:`open_csv_export`)."""
-    with open_csv_export(path, options, block_size) as (schema, batches):
-        return pa.Table.from_batches(list(batches), schema=schema)
+
+    def read(size: int) -> pa.Table:
+        with open_csv_export(path, options, size) as (schema, batches):
+            return pa.Table.from_batches(list(batches), schema=schema)
+
+    return _in_blocks(read, block_size)
 
 
 def write_csv_snapshot(
@@ -47,11 +61,25 @@ def write_csv_snapshot(
     """Write the CSV export at ``path`` as a snapshot at ``out`` (a temporary
     name: the caller renames it), a block at a time; return the rows. An
     export without records is refused unless ``options.allow_empty``."""
-    with open_csv_export(path, options, block_size) as (schema, batches):
-        rows = write_parquet(out, schema.with_metadata(dict(metadata)), batches)
+
+    def write(size: int) -> int:
+        with open_csv_export(path, options, size) as (schema, batches):
+            return write_parquet(out, schema.with_metadata(dict(metadata)), batches)
+
+    rows = _in_blocks(write, block_size)
     if rows == 0 and not options.allow_empty:
         raise no_records(path)
     return rows
+
+
+def _in_blocks(run: Callable[[int], _T], block_size: int | None) -> _T:
+    """``run(block size)``; again with blocks of ``_CSV_BLOCK`` if a record did
+    not fit in a block (which is then an error)."""
+    size = block_size or min(_CSV_BATCH, _CSV_BLOCK)
+    try:
+        return run(size)
+    except _Straddle:
+        return run(_CSV_BLOCK)
 
 
 @contextlib.contextmanager
@@ -60,7 +88,7 @@ def open_csv_export(
 ) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
     """Open a CSV export (header row; comma-separated unless ``options.delimiter``
     says otherwise; RFC 4180 quoting): its schema, and its records in batches
-    of about ``block_size`` bytes of the file (16 MiB by default).
+    of about ``block_size`` bytes of the file (``_CSV_BLOCK`` by default).
 
     UTF-8 (with or without BOM) is read in place; UTF-16 with a BOM is first
     transcoded to a temporary UTF-8 file, removed on leaving. A leading
@@ -254,8 +282,11 @@ class _Source:
         """Raise the one-line error for the first bad record, if the Python pass finds one."""
         _diagnose_csv(self.path, self.readable, self.encoding, self.skip, self.delimiter)
 
-    def refused(self, exc: BaseException) -> InputError:
-        """Arrow refused the file: the Python pass's error, or this one."""
+    def refused(self, exc: BaseException, block_size: int) -> Exception:
+        """Arrow refused the file: :class:`_Straddle` if a record is larger than a
+        block smaller than ``_CSV_BLOCK``; else the Python pass's error, or this one."""
+        if "straddl" in str(exc) and block_size < _CSV_BLOCK:
+            return _Straddle()
         self.diagnose()
         return InputError(f"{self.path}: not a readable CSV file ({first_line(exc)})")
 
@@ -274,7 +305,9 @@ def _csv_stream(
     try:
         reader = pa_csv.open_csv(
             source.readable,
-            read_options=pa_csv.ReadOptions(skip_rows=source.skip, block_size=block_size),
+            read_options=pa_csv.ReadOptions(
+                skip_rows=source.skip, block_size=block_size, use_threads=False
+            ),
             parse_options=pa_csv.ParseOptions(
                 newlines_in_values=True, delimiter=source.delimiter
             ),
@@ -286,7 +319,7 @@ def _csv_stream(
             ),
         )
     except (pa.ArrowException, ValueError) as exc:
-        raise source.refused(exc) from None
+        raise source.refused(exc, block_size) from None
     except OSError as exc:
         raise cannot_read(source.path, exc) from exc
     if reader.schema.names != raw_header:
@@ -307,7 +340,7 @@ def _csv_stream(
             except StopIteration:
                 return
             except (pa.ArrowException, ValueError) as exc:
-                raise source.refused(exc) from None
+                raise source.refused(exc, block_size) from None
             except OSError as exc:
                 raise cannot_read(source.path, exc) from exc
             columns = [

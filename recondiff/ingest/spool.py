@@ -25,8 +25,11 @@ from recondiff.errors import InputError
 from recondiff.ingest.columns import STRING, STRING_LIST
 from recondiff.ingest.snapshot import META_FORMAT, META_ROWS
 
-ROW_GROUP_ROWS = 128 * 1024
-"""Rows gathered into one Parquet row group (about what DuckDB reads per thread)."""
+ROW_GROUP_ROWS = 64 * 1024
+ROW_GROUP_BYTES = 32 << 20
+"""A Parquet row group gathers batches up to this many rows or bytes (of Arrow
+data), whichever comes first: the writer holds a row group while encoding it,
+so its size bounds the writer's memory (benchmarks/NOTES.md)."""
 
 
 def no_records(path: Path) -> InputError:
@@ -76,17 +79,18 @@ def _with_rows(metadata: Mapping[bytes, bytes], rows: int) -> dict[bytes, bytes]
 
 
 def _groups(batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[pa.Table]:
-    """Gather batches into tables of at least :data:`ROW_GROUP_ROWS` rows (the last
-    may be smaller)."""
+    """Gather batches into tables of :data:`ROW_GROUP_ROWS` rows or
+    :data:`ROW_GROUP_BYTES` bytes, give or take a batch (the last may be smaller)."""
     pending: list[pa.Table] = []
-    count = 0
+    count = size = 0
     for batch in batches:
         table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
         pending.append(table)
         count += table.num_rows
-        if count >= ROW_GROUP_ROWS:
+        size += table.nbytes
+        if count >= ROW_GROUP_ROWS or size >= ROW_GROUP_BYTES:
             yield pa.concat_tables(pending)
-            pending, count = [], 0
+            pending, count, size = [], 0, 0
     if pending and count:
         yield pa.concat_tables(pending)
 

@@ -147,9 +147,11 @@ def ingest_once(source: Path, records: int, work: Path) -> dict[str, float | str
     argv += ["-m", "memberOf", "-m", "objectClass"]
     usage = run_process(argv, work, log_name=f"ingest-{source.name}")
     if usage.outcome == "ok":
-        rows = duckdb.connect().execute(
-            "SELECT count(*) FROM read_parquet($p)", {"p": str(out)}
-        ).fetchall()[0][0]
+        rows = (
+            duckdb.connect()
+            .execute("SELECT count(*) FROM read_parquet($p)", {"p": str(out)})
+            .fetchall()[0][0]
+        )
         outcome = "ok" if rows == records else f"wrong: {rows} rows, not {records}"
     else:
         outcome = usage.outcome

@@ -308,9 +308,7 @@ def _csv_stream(
             read_options=pa_csv.ReadOptions(
                 skip_rows=source.skip, block_size=block_size, use_threads=False
             ),
-            parse_options=pa_csv.ParseOptions(
-                newlines_in_values=True, delimiter=source.delimiter
-            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, delimiter=source.delimiter),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(raw_header, STRING),
                 strings_can_be_null=False,

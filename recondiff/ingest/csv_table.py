@@ -14,7 +14,7 @@ import csv
 import fcntl
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -26,7 +26,7 @@ from recondiff.errors import InputError, first_line
 from recondiff.ingest.columns import STRING, STRING_LIST, check_unique, multi_valued
 from recondiff.ingest.ldif import UTF8_ADVICE
 from recondiff.ingest.snapshot import CHUNK, ReadOptions, cannot_read
-from recondiff.ingest.spool import no_records, write_parquet
+from recondiff.ingest.spool import Metadata, no_records, write_parquet
 
 _T = TypeVar("_T")
 
@@ -55,7 +55,7 @@ def write_csv_snapshot(
     path: Path,
     options: ReadOptions,
     out: Path,
-    metadata: Mapping[str, str],
+    metadata: Metadata,
     block_size: int | None = None,
 ) -> int:
     """Write the CSV export at ``path`` as a snapshot at ``out`` (a temporary
@@ -64,7 +64,7 @@ def write_csv_snapshot(
 
     def write(size: int) -> int:
         with open_csv_export(path, options, size) as (schema, batches):
-            return write_parquet(out, schema.with_metadata(dict(metadata)), batches)
+            return write_parquet(out, schema, batches, metadata)
 
     rows = _in_blocks(write, block_size)
     if rows == 0 and not options.allow_empty:

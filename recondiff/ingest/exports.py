@@ -15,6 +15,7 @@ naming the file (and the row or line) and saying what to do.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from recondiff.ingest.snapshot import (
     read_snapshot_info,
     snapshot_metadata,
 )
-from recondiff.ingest.spool import no_records
+from recondiff.ingest.spool import Metadata, no_records
 from recondiff.io.atomic import write_atomically
 
 __all__ = [
@@ -73,12 +74,13 @@ def read_export(
     return table
 
 
-_STREAMED: dict[str, Callable[[Path, ReadOptions, Path, dict[str, str]], int]] = {
+_STREAMED: dict[str, Callable[[Path, ReadOptions, Path, Metadata], int]] = {
     "csv": write_csv_snapshot,
     "ldif": write_ldif_snapshot,
 }
 """The formats written a batch at a time, in bounded memory: ``write(source,
-options, temp, metadata)`` writes the snapshot and returns its rows."""
+options, temp, metadata)`` writes the snapshot, with ``metadata(rows)`` in its
+footer, and returns its rows."""
 
 
 def ingest(
@@ -102,16 +104,7 @@ def ingest(
     kind = detect_format(source, fmt)
     when = _source_captured_at(source, kind) if captured_at is None else as_utc(captured_at)
     if kind in _STREAMED:
-        source_sha256 = file_sha256(source)
-        metadata = metadata_of(when, str(source), source_sha256, kind)
-        written: list[int] = []
-        write_atomically(
-            out,
-            lambda temp: written.append(_STREAMED[kind](source, options, temp, metadata)),
-            "the snapshot",
-            hidden=False,
-        )
-        rows = written[0]
+        rows, source_sha256 = _stream(source, out, kind, options, when)
     else:
         table = read_export(source, kind, options)
         source_sha256 = file_sha256(source)
@@ -134,6 +127,28 @@ def ingest(
         format=kind,
         recondiff_version=__version__,
     )
+
+
+def _stream(
+    source: Path, out: Path, kind: str, options: ReadOptions, when: datetime
+) -> tuple[int, str]:
+    """Write the snapshot of a CSV or LDIF export a batch at a time; return its rows
+    and the source's digest, computed meanwhile on another thread (hashlib and
+    file reads run without Python's lock)."""
+    written: list[int] = []
+    with ThreadPoolExecutor(1, "recondiff-sha256") as pool:
+        digest = pool.submit(file_sha256, source)
+
+        def metadata(rows: int) -> dict[str, str]:
+            return metadata_of(when, str(source), digest.result(), kind, rows)
+
+        write_atomically(
+            out,
+            lambda temp: written.append(_STREAMED[kind](source, options, temp, metadata)),
+            "the snapshot",
+            hidden=False,
+        )
+        return written[0], digest.result()
 
 
 def _source_captured_at(source: Path, kind: str) -> datetime:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -11,7 +10,7 @@ import pyarrow as pa
 from recondiff.ingest.columns import multi_valued
 from recondiff.ingest.ldif_stream import CHUNK_BYTES, ldif_tables
 from recondiff.ingest.snapshot import ReadOptions
-from recondiff.ingest.spool import Spool, no_records
+from recondiff.ingest.spool import Metadata, Spool, no_records
 
 
 def read_ldif_table(path: Path, options: ReadOptions, chunk_bytes: int = CHUNK_BYTES) -> pa.Table:
@@ -30,7 +29,7 @@ def write_ldif_snapshot(
     path: Path,
     options: ReadOptions,
     out: Path,
-    metadata: Mapping[str, str],
+    metadata: Metadata,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> int:
     """Write the LDIF export at ``path`` as a snapshot at ``out`` (a temporary

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,7 +23,6 @@ import pyarrow.parquet as pq
 
 from recondiff.errors import InputError
 from recondiff.ingest.columns import STRING, STRING_LIST
-from recondiff.ingest.snapshot import META_FORMAT, META_ROWS
 
 ROW_GROUP_ROWS = 64 * 1024
 ROW_GROUP_BYTES = 32 << 20
@@ -40,42 +39,39 @@ def no_records(path: Path) -> InputError:
     )
 
 
+Metadata = Callable[[int], Mapping[str, str]]
+"""The snapshot's metadata given its row count (recondiff.ingest.snapshot.metadata_of)."""
+
+
 def write_parquet(
-    path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch | pa.Table]
+    path: Path,
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    metadata: Metadata,
 ) -> int:
     """Write ``batches`` (all of ``schema``) to a zstd Parquet file at ``path``, in
     row groups of about :data:`ROW_GROUP_ROWS`; return the number of rows.
 
-    The row count, known only at the end, joins the schema's metadata
-    (``recondiff.rows``) in the footer, which the writer writes on closing: in
-    the file's key-value metadata and in the Arrow schema stored there
-    (``ARROW:schema``, as the writer encodes it), so that every reader sees
-    the metadata a snapshot written in one go has."""
+    The metadata, which holds the row count, is known only at the end (and the
+    source's digest, which the caller may compute meanwhile): it goes in the
+    footer, which the writer writes on closing, both as the file's key-value
+    metadata and in the Arrow schema stored there (``ARROW:schema``, encoded as
+    the writer encodes it), so that every reader sees what it sees of a
+    snapshot written in one go."""
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for group in _groups(batches):
             writer.write_table(group, row_group_size=max(group.num_rows, 1))
             rows += group.num_rows
-        final = schema.with_metadata(_with_rows(schema.metadata or {}, rows))
-        encoded = base64.b64encode(final.serialize().to_pybytes()).decode("ascii")
-        writer.add_key_value_metadata({META_ROWS: str(rows), _ARROW_SCHEMA: encoded})
+        final = dict(metadata(rows))
+        encoded = schema.with_metadata(final).serialize().to_pybytes()
+        writer.add_key_value_metadata(final | {_ARROW_SCHEMA: base64.b64encode(encoded).decode()})
     return rows
 
 
 _ARROW_SCHEMA = "ARROW:schema"
 """The footer key under which Arrow's Parquet writer keeps the Arrow schema
 (base64 of its IPC serialisation)."""
-
-
-def _with_rows(metadata: Mapping[bytes, bytes], rows: int) -> dict[bytes, bytes]:
-    """``metadata`` with the row count, before the format (as metadata_of orders it)."""
-    result: dict[bytes, bytes] = {}
-    for key, value in metadata.items():
-        if key == META_FORMAT.encode():
-            result[META_ROWS.encode()] = str(rows).encode()
-        result[key] = value
-    result.setdefault(META_ROWS.encode(), str(rows).encode())
-    return result
 
 
 def _groups(batches: Iterable[pa.RecordBatch | pa.Table]) -> Iterator[pa.Table]:
@@ -157,10 +153,9 @@ class Spool:
             ) from None
         self._files.append(path)
 
-    def schema(self, metadata: Mapping[str, str] | None = None) -> pa.Schema:
+    def schema(self) -> pa.Schema:
         """The final schema: every column, in order of first appearance."""
-        fields = [pa.field(self.names[key], self._type(key)) for key in self.names]
-        return pa.schema(fields, metadata=dict(metadata) if metadata else None)
+        return pa.schema([pa.field(self.names[key], self._type(key)) for key in self.names])
 
     def _type(self, key: str) -> pa.DataType:
         return STRING_LIST if self.is_list[key] or key in self.multi else STRING
@@ -193,9 +188,9 @@ class Spool:
         schema = self.schema()
         return pa.concat_tables([schema.empty_table(), *self.tables()])
 
-    def write(self, path: Path, metadata: Mapping[str, str]) -> int:
+    def write(self, path: Path, metadata: Metadata) -> int:
         """Write the kept tables as a snapshot at ``path``; return the rows."""
-        return write_parquet(path, self.schema(metadata), self.tables())
+        return write_parquet(path, self.schema(), self.tables(), metadata)
 
     def remove(self) -> None:
         if self.directory is not None:

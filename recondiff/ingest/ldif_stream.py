@@ -42,25 +42,32 @@ from recondiff.ingest.ldif import (
     unfold_bytes,
 )
 
-CHUNK_BYTES = 8 << 20
-"""The bytes read at a time; a chunk is cut after its last blank line."""
+CHUNK_BYTES = 4 << 20
+"""The bytes read at a time; a chunk is cut after its last blank line. Parsing a
+chunk holds about 20 times its size (Arrow arrays of its lines, names, values
+and columns)."""
 
-THREADS = min(os.cpu_count() or 1, 4)
-"""Chunks parsed at once."""
+THREADS = min(os.cpu_count() or 1, 2)
+"""Chunks parsed at once. Peak memory grows with chunks in flight (threads + 1):
+about 300 MB in all with two threads and 4 MiB chunks, 535 MB with four threads
+and 8 MiB chunks (benchmarks/NOTES.md), hence two, on any machine."""
 
 _RECORDS_PER_TABLE = 20_000
 """Records per table when the reference parser reads a whole file (UTF-16)."""
 
 
 def ldif_tables(
-    path: Path, chunk_bytes: int = CHUNK_BYTES, threads: int = THREADS
+    path: Path, chunk_bytes: int | None = None, threads: int | None = None
 ) -> Iterator[pa.Table]:
     """The LDIF file at ``path`` as tables of whole records, ``dn`` first, then
     the attributes in order of appearance: ``string`` columns, or
     ``list<string>`` where a record of the table has several values (empty
-    values kept: recondiff.ingest.spool drops them). Reads ``chunk_bytes`` at
-    a time; ``threads`` chunks are parsed at once (Arrow's kernels run without
-    Python's lock), and yielded in file order."""
+    values kept: recondiff.ingest.spool drops them). Reads ``chunk_bytes``
+    (:data:`CHUNK_BYTES`) at a time; ``threads`` (:data:`THREADS`) chunks are
+    parsed at once (Arrow's kernels run without Python's lock), and yielded in
+    file order."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    threads = threads or THREADS
     try:
         handle = path.open("rb")
     except OSError as exc:

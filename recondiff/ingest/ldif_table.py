@@ -8,12 +8,14 @@ from pathlib import Path
 import pyarrow as pa
 
 from recondiff.ingest.columns import multi_valued
-from recondiff.ingest.ldif_stream import CHUNK_BYTES, ldif_tables
+from recondiff.ingest.ldif_stream import ldif_tables
 from recondiff.ingest.snapshot import ReadOptions
 from recondiff.ingest.spool import Metadata, Spool, no_records
 
 
-def read_ldif_table(path: Path, options: ReadOptions, chunk_bytes: int = CHUNK_BYTES) -> pa.Table:
+def read_ldif_table(
+    path: Path, options: ReadOptions, chunk_bytes: int | None = None
+) -> pa.Table:
     """Read an LDIF export: ``dn`` first, then attributes in order of appearance.
 
     An attribute is ``list<string>`` when it is in ``multi_valued`` or some
@@ -30,7 +32,7 @@ def write_ldif_snapshot(
     options: ReadOptions,
     out: Path,
     metadata: Metadata,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
 ) -> int:
     """Write the LDIF export at ``path`` as a snapshot at ``out`` (a temporary
     name: the caller renames it), in bounded memory: the records go to a spool

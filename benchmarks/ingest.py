@@ -30,6 +30,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -141,6 +142,49 @@ def records_of(export: Path, work: Path, scenario_root: Path | None, n: int) -> 
     return int(count.read_text())
 
 
+def ldif_phases(path: Path, work: Path) -> str:
+    """Where an LDIF ingest's time goes, in this process: (wall, CPU) seconds of the
+    bare line loop, the chunked parse on one and on two threads, the spool, and the
+    Parquet write; then the digest and the interpreter's start-up with ingest's imports."""
+    import pyarrow  # noqa: F401  (imported before timing, as the CLI has it)
+
+    from recondiff.ingest.ldif_stream import ldif_tables
+    from recondiff.ingest.snapshot import file_sha256
+    from recondiff.ingest.spool import Spool
+
+    def timed(run: Any) -> tuple[float, float, Any]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        return time.perf_counter() - wall, time.process_time() - cpu, result
+
+    rows = [("bare loop over the lines", *timed(lambda: line_floor(path))[:2])]
+    for threads in (1, 2):
+        wall, cpu, _ = timed(
+            lambda n=threads: sum(t.num_rows for t in ldif_tables(path, threads=n))
+        )
+        rows.append((f"parse, {threads} thread(s)", wall, cpu))
+    out = work / "phases.parquet"
+    spool = Spool.beside(out, {"memberof", "objectclass"}, names=("dn",))
+    try:
+        wall, cpu, _ = timed(lambda: [spool.add(t) for t in ldif_tables(path)])
+        rows.append(("parse and spool", wall, cpu))
+        wall, cpu, _ = timed(lambda: spool.write(out, lambda rows: {}))
+        rows.append(("spool to Parquet", wall, cpu))
+    finally:
+        spool.remove()
+        out.unlink(missing_ok=True)
+    rows.append(("SHA-256 of the file", *timed(lambda: file_sha256(path))[:2]))
+    imports = "import recondiff.cli.main, recondiff.ingest.exports"
+    started = time.perf_counter()
+    usage = run_process([sys.executable, "-c", imports], work, log_name="imports")
+    rows.append(
+        ("start-up and imports (a process)", time.perf_counter() - started, usage.user + usage.sys)
+    )
+    lines = ["| phase | wall, s | CPU, s |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {wall:.2f} | {cpu:.2f} |" for name, wall, cpu in rows]
+    return "\n".join(lines)
+
+
 def ingest_once(source: Path, records: int, work: Path) -> dict[str, float | str]:
     out = work / f"{source.stem}.out.parquet"
     argv = [sys.executable, "-m", "recondiff", "ingest", "-q", str(source), "-o", str(out)]
@@ -181,6 +225,9 @@ def main() -> int:
         help="a benchmarks/run.py --work directory whose N/endpoint.parquet to reuse",
     )
     parser.add_argument("--floor", action="store_true", help="time a bare loop over LDIF lines")
+    parser.add_argument(
+        "--phases", action="store_true", help="time the LDIF ingest's phases in this process"
+    )
     parser.add_argument("--out", type=Path, default=None, help="append the Markdown table here")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
@@ -193,6 +240,11 @@ def main() -> int:
             results[path].append(ingest_once(path, n, args.work))
             print(path.name, results[path][-1], file=sys.stderr)
     table = report(files, results, args)
+    if args.phases:
+        for kind, _, path in files:
+            if kind == "ldif":
+                table += f"\n\nPhases of {path.name} (one process, after the rounds):\n\n"
+                table += ldif_phases(path, args.work)
     print(table)
     if args.out:
         with args.out.open("a", encoding="utf-8") as out:

@@ -48,11 +48,9 @@ def write_parquet(
     schema: pa.Schema,
     batches: Iterable[pa.RecordBatch | pa.Table],
     metadata: Metadata,
-    grouped: bool = False,
 ) -> int:
     """Write ``batches`` (all of ``schema``) to a zstd Parquet file at ``path``, in
-    row groups of about :data:`ROW_GROUP_ROWS` (``grouped``: a row group each, as
-    given); return the number of rows.
+    row groups of about :data:`ROW_GROUP_ROWS`; return the number of rows.
 
     The metadata, which holds the row count, is known only at the end (and the
     source's digest, which the caller may compute meanwhile): it goes in the
@@ -62,7 +60,7 @@ def write_parquet(
     snapshot written in one go."""
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for group in batches if grouped else _groups(batches):
+        for group in _groups(batches):
             writer.write_table(group, row_group_size=max(group.num_rows, 1))
             rows += group.num_rows
         final = dict(metadata(rows))
@@ -131,8 +129,8 @@ class Spool:
             ) from None
         return cls(multi, directory, names)
 
-    def learn(self, table: pa.Table) -> None:
-        """Take in a table's columns and types, without keeping it."""
+    def add(self, table: pa.Table) -> None:
+        """Keep one table (columns named as the export spells them)."""
         for name, column in zip(table.column_names, table.columns, strict=True):
             key = name.lower()
             if key not in self.names:
@@ -140,26 +138,6 @@ class Spool:
                 self.is_list[key] = False
             if column.type == STRING_LIST:
                 self.is_list[key] = True
-
-    def fits(self, table: pa.Table) -> bool:
-        """Whether the table leaves the final schema as it is (no new column, no
-        column turned into a list)."""
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            key = name.lower()
-            if key not in self.names:
-                return False
-            if column.type == STRING_LIST and self._type(key) != STRING_LIST:
-                return False
-        return True
-
-    def final(self, table: pa.Table) -> pa.Table:
-        """A table in the final schema as it stands (see :meth:`fits`)."""
-        lowered = table.rename_columns([name.lower() for name in table.column_names])
-        return self._final(lowered, self.schema())
-
-    def add(self, table: pa.Table) -> None:
-        """Keep one table (columns named as the export spells them)."""
-        self.learn(table)
         table = table.rename_columns([name.lower() for name in table.column_names])
         self.rows += table.num_rows
         if self.directory is None:
@@ -182,17 +160,9 @@ class Spool:
     def _type(self, key: str) -> pa.DataType:
         return STRING_LIST if self.is_list[key] or key in self.multi else STRING
 
-    def tables(self, before: Path | None = None) -> Iterator[pa.Table]:
-        """The kept tables again, one at a time, in the final schema; first the row
-        groups of the Parquet file ``before``, if given (written in an earlier schema)."""
+    def tables(self) -> Iterator[pa.Table]:
+        """The kept tables again, one at a time, in the final schema."""
         schema = self.schema()
-        if before is not None:
-            earlier = pq.ParquetFile(before)
-            for group in range(earlier.num_row_groups):
-                table = earlier.read_row_group(group)
-                yield self._final(
-                    table.rename_columns([n.lower() for n in table.column_names]), schema
-                )
         if self.directory is None:
             for table in self._tables:
                 yield self._final(table, schema)

@@ -208,6 +208,33 @@ def test_ingest_ldif_writes_final_types_and_row_count(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.parquet", "u.ldif"]
 
 
+@pytest.mark.parametrize(
+    "late",
+    [
+        "",  # every chunk keeps the first one's columns
+        "room: 12\n",  # a column first met in a later chunk
+        "cn: again\n",  # a column turned multi-valued
+        "mail: m2\n",  # mail is named multi-valued from the start
+    ],
+)
+def test_ingest_ldif_whose_columns_change_in_a_later_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, late: str
+) -> None:
+    monkeypatch.setattr(spool, "ROW_GROUP_ROWS", 4)
+    monkeypatch.setattr(ldif_stream, "CHUNK_BYTES", 300)
+    text = "".join(entry(i) for i in range(30)) + entry(30, late) + entry(31)
+    path = write(tmp_path / "u.ldif", text)
+    out = tmp_path / "snap.parquet"
+    options = ReadOptions(multi_valued=("mail",))
+    assert ingest(path, out, options=options).rows == 32
+    written = pq.read_table(out)
+    assert written.replace_schema_metadata(None).equals(read_export(path, options=options))
+    assert written.equals(reference(path, options).replace_schema_metadata(written.schema.metadata))
+    assert pq.ParquetFile(out).metadata.num_row_groups > 2
+    assert pq.ParquetFile(out).schema_arrow.metadata[b"recondiff.rows"] == b"32"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snap.parquet", "u.ldif"]
+
+
 # ----------------------------------------------------------------------------- CSV
 
 

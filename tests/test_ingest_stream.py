@@ -312,3 +312,22 @@ def test_ingest_csv_without_records_writes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["u.csv"]
     assert ingest(path, out, options=ReadOptions(allow_empty=True)).rows == 0
     assert pq.read_table(out).column_names == ["uid", "mail"]
+
+
+def test_a_spool_a_killed_run_left_is_removed_one_in_use_is_not(tmp_path: Path) -> None:
+    path = write(tmp_path / "u.ldif", entry(0))
+    out = tmp_path / "snap.parquet"
+    stale = tmp_path / ".snap.parquet.spool-dead"
+    stale.mkdir()
+    (stale / "000000.arrow").write_bytes(b"x" * 100)
+    busy = Spool.beside(out, set())  # another run's, locked while it runs
+    other = tmp_path / ".other.parquet.spool-dead"  # another snapshot's: not ours to judge
+    other.mkdir()
+    try:
+        assert ingest(path, out).rows == 1
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert busy.directory is not None and busy.directory.name in names
+        assert stale.name not in names and other.name in names
+    finally:
+        busy.remove()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "snap.parquet", "u.ldif"]

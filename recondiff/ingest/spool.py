@@ -12,6 +12,9 @@ is read.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -115,19 +118,28 @@ class Spool:
         self.rows = 0
         self._tables: list[pa.Table] = []
         self._files: list[Path] = []
+        self._lock: int | None = None
 
     @classmethod
     def beside(cls, out: Path, multi: set[str], names: tuple[str, ...] = ()) -> Spool:
         """A spool in a hidden folder beside ``out`` (a large export's batches may
-        not fit in ``$TMPDIR``); :meth:`remove` it when done."""
+        not fit in ``$TMPDIR``), locked (flock) while in use; :meth:`remove` it
+        when done. Such folders a killed run left beside ``out`` (unlocked, so no
+        run is using them) are removed first: each may hold a gigabyte."""
+        prefix = f".{out.name}.spool-"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            directory = Path(tempfile.mkdtemp(prefix=f".{out.name}.spool-", dir=out.parent))
+            _remove_stale(out.parent, prefix)
+            directory = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
         except OSError as exc:
             raise InputError(
                 f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
             ) from None
-        return cls(multi, directory, names)
+        spool = cls(multi, directory, names)
+        spool._lock = os.open(directory, os.O_RDONLY)
+        with contextlib.suppress(OSError):  # a file system without locks: never taken as stale
+            fcntl.flock(spool._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return spool
 
     def add(self, table: pa.Table) -> None:
         """Keep one table (columns named as the export spells them)."""
@@ -195,6 +207,29 @@ class Spool:
     def remove(self) -> None:
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _remove_stale(parent: Path, prefix: str) -> None:
+    """Remove the folders named ``prefix...`` in ``parent`` that no process holds
+    locked (a run killed outright, SIGKILL or the OOM killer, left them)."""
+    for path in parent.iterdir():
+        if not path.name.startswith(prefix) or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # in use (or no locks here: leave it)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def final_column(column: pa.ChunkedArray | pa.Array, kind: pa.DataType) -> pa.Array:

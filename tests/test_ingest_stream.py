@@ -331,3 +331,14 @@ def test_a_spool_a_killed_run_left_is_removed_one_in_use_is_not(tmp_path: Path) 
     finally:
         busy.remove()
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "snap.parquet", "u.ldif"]
+
+
+def test_a_dn_with_the_binary_option_is_refused_in_one_line(tmp_path: Path) -> None:
+    # it would be a second value of the dn column (before: an Arrow length error, exit 3)
+    path = write(tmp_path / "u.ldif", "dn: cn=a\ndn;binary:: /w==\ncn: a\n\ndn: cn=b\ncn: b\n")
+    with pytest.raises(InputError) as caught:
+        read_export(path)
+    assert str(caught.value) == (
+        f'{path}: line 2: "dn;binary" would be a second DN of the entry; '
+        "remove the line from the export"
+    )

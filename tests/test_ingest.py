@@ -830,14 +830,14 @@ def test_ingest_failed_write_removes_temp_file(
     out = tmp_path / "out.parquet"
     out.write_bytes(b"previous snapshot")
     temps: list[Path] = []
-    real_write = pq.write_table
+    real_write = pq.ParquetWriter.write_table  # a CSV is written a batch at a time
 
-    def write_then_fail(table: pa.Table, where: Path, **kwargs: Any) -> None:
-        real_write(table, where, **kwargs)
-        temps.append(Path(where))
+    def write_then_fail(writer: pq.ParquetWriter, table: pa.Table, **kwargs: Any) -> None:
+        real_write(writer, table, **kwargs)
+        temps.append(Path(writer.where))
         raise failure
 
-    monkeypatch.setattr(pq, "write_table", write_then_fail)
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", write_then_fail)
     expected = InputError if isinstance(failure, OSError) else KeyboardInterrupt
     with pytest.raises(expected) as caught:
         ingest(source, out)

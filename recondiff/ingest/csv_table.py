@@ -14,9 +14,9 @@ import csv
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,19 +26,76 @@ from recondiff.errors import InputError, first_line
 from recondiff.ingest.columns import STRING, STRING_LIST, check_unique, multi_valued
 from recondiff.ingest.ldif import UTF8_ADVICE
 from recondiff.ingest.snapshot import CHUNK, ReadOptions, cannot_read
+from recondiff.ingest.spool import Metadata, no_records, write_parquet
+
+_T = TypeVar("_T")
 
 _CSV_BLOCK = 16 << 20  # one CSV record (quoted newlines included) must fit in a block
+_CSV_BATCH = 2 << 20
+"""The block read at a time: Arrow's streaming reader holds about 36 times its
+block while parsing (144 MB for 4 MiB, 420 MB for 16 MiB; benchmarks/NOTES.md).
+A file with a record larger than this is read again in blocks of ``_CSV_BLOCK``."""
 
 
-def read_csv_table(path: Path, options: ReadOptions) -> pa.Table:
-    """Read a CSV export (header row; comma-separated unless ``options.delimiter``
-    says otherwise; RFC 4180 quoting).
+class _Straddle(Exception):
+    """A record is larger than the block: read the file again in larger blocks."""
+
+
+def read_csv_table(path: Path, options: ReadOptions, block_size: int | None = None) -> pa.Table:
+    """Read a CSV export into one table (see :func:`open_csv_export`)."""
+
+    def read(size: int) -> pa.Table:
+        with open_csv_export(path, options, size) as (schema, batches):
+            return pa.Table.from_batches(list(batches), schema=schema)
+
+    return _in_blocks(read, block_size)
+
+
+def write_csv_snapshot(
+    path: Path,
+    options: ReadOptions,
+    out: Path,
+    metadata: Metadata,
+    block_size: int | None = None,
+) -> int:
+    """Write the CSV export at ``path`` as a snapshot at ``out`` (a temporary
+    name: the caller renames it), a block at a time; return the rows. An
+    export without records is refused unless ``options.allow_empty``."""
+
+    def write(size: int) -> int:
+        with open_csv_export(path, options, size) as (schema, batches):
+            return write_parquet(out, schema, batches, metadata)
+
+    rows = _in_blocks(write, block_size)
+    if rows == 0 and not options.allow_empty:
+        raise no_records(path)
+    return rows
+
+
+def _in_blocks(run: Callable[[int], _T], block_size: int | None) -> _T:
+    """``run(block size)``; again with blocks of ``_CSV_BLOCK`` if a record did
+    not fit in a block (which is then an error)."""
+    size = block_size or min(_CSV_BATCH, _CSV_BLOCK)
+    try:
+        return run(size)
+    except _Straddle:
+        return run(_CSV_BLOCK)
+
+
+@contextlib.contextmanager
+def open_csv_export(
+    path: Path, options: ReadOptions, block_size: int | None = None
+) -> Iterator[tuple[pa.Schema, Iterator[pa.RecordBatch]]]:
+    """Open a CSV export (header row; comma-separated unless ``options.delimiter``
+    says otherwise; RFC 4180 quoting): its schema, and its records in batches
+    of about ``block_size`` bytes of the file (``_CSV_BLOCK`` by default).
 
     UTF-8 (with or without BOM) is read in place; UTF-16 with a BOM is first
-    transcoded to a temporary UTF-8 file. A leading PowerShell ``#TYPE`` line
-    is skipped. The fast path is Arrow's multi-threaded CSV reader, which is
-    strict about field counts; when it refuses a file, a slower Python pass
-    finds the row and says what is wrong with it.
+    transcoded to a temporary UTF-8 file, removed on leaving. A leading
+    PowerShell ``#TYPE`` line is skipped. The reader is Arrow's streaming CSV
+    reader, which is strict about field counts; when it refuses the file, at
+    any block, a slower Python pass finds the row and says what is wrong with
+    it.
     """
     if not options.separator:
         raise InputError(f"{path}: the multi-valued separator must not be empty")
@@ -56,10 +113,12 @@ def read_csv_table(path: Path, options: ReadOptions) -> pa.Table:
         if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             temp, lock = _transcode_utf16(path)
             readable, bom = temp, False
-        encoding = "utf-8-sig" if bom else "utf-8"
-        delimiter = options.delimiter or ","
-        skip, header = _csv_header(path, readable, encoding, delimiter, options.delimiter is None)
-        return _csv_table(path, readable, encoding, skip, header, options, delimiter)
+        source = _Source(path, readable, "utf-8-sig" if bom else "utf-8", options.delimiter or ",")
+        skip, header = _csv_header(
+            path, readable, source.encoding, source.delimiter, options.delimiter is None
+        )
+        source.skip = skip
+        yield _csv_stream(source, header, options, block_size or _CSV_BLOCK)
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
@@ -208,28 +267,48 @@ def _check_names(path: Path, names: list[str]) -> None:
     check_unique(path, names, "header: ")
 
 
-def _csv_table(
-    path: Path,
-    readable: Path,
-    encoding: str,
-    skip: int,
-    raw_header: list[str],
-    options: ReadOptions,
-    delimiter: str = ",",
-) -> pa.Table:
-    """Read the CSV body with Arrow; split the multi-valued columns."""
-    odd_quotes, nul = _scan(readable)
+class _Source:
+    """A CSV export being read: its name, the file read (a UTF-8 copy of a UTF-16
+    export), its encoding, delimiter and the lines before its header."""
+
+    def __init__(self, path: Path, readable: Path, encoding: str, delimiter: str) -> None:
+        self.path = path
+        self.readable = readable
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.skip = 0
+
+    def diagnose(self) -> None:
+        """Raise the one-line error for the first bad record, if the Python pass finds one."""
+        _diagnose_csv(self.path, self.readable, self.encoding, self.skip, self.delimiter)
+
+    def refused(self, exc: BaseException, block_size: int) -> Exception:
+        """Arrow refused the file: :class:`_Straddle` if a record is larger than a
+        block smaller than ``_CSV_BLOCK``; else the Python pass's error, or this one."""
+        if "straddl" in str(exc) and block_size < _CSV_BLOCK:
+            return _Straddle()
+        self.diagnose()
+        return InputError(f"{self.path}: not a readable CSV file ({first_line(exc)})")
+
+
+def _csv_stream(
+    source: _Source, raw_header: list[str], options: ReadOptions, block_size: int
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """The schema and record batches of the CSV body; multi-valued columns split."""
+    odd_quotes, nul = _scan(source.readable)
     if odd_quotes:
         # A quote was left open: Arrow would swallow the rest of the file into
         # one value. The Python pass finds where (or finds it is harmless).
-        _diagnose_csv(path, readable, encoding, skip, delimiter)
+        source.diagnose()
     if nul:
-        _find_nul(path, readable, encoding, skip, delimiter)
+        _find_nul(source.path, source.readable, source.encoding, source.skip, source.delimiter)
     try:
-        table = pa_csv.read_csv(
-            readable,
-            read_options=pa_csv.ReadOptions(skip_rows=skip, block_size=_CSV_BLOCK),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True, delimiter=delimiter),
+        reader = pa_csv.open_csv(
+            source.readable,
+            read_options=pa_csv.ReadOptions(
+                skip_rows=source.skip, block_size=block_size, use_threads=False
+            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True, delimiter=source.delimiter),
             convert_options=pa_csv.ConvertOptions(
                 column_types=dict.fromkeys(raw_header, STRING),
                 strings_can_be_null=False,
@@ -238,24 +317,39 @@ def _csv_table(
             ),
         )
     except (pa.ArrowException, ValueError) as exc:
-        _diagnose_csv(path, readable, encoding, skip, delimiter)
-        raise InputError(f"{path}: not a readable CSV file ({first_line(exc)})") from None
+        raise source.refused(exc, block_size) from None
     except OSError as exc:
-        raise cannot_read(path, exc) from exc
-    names = [name.strip() for name in raw_header]
-    if table.column_names != raw_header:
+        raise cannot_read(source.path, exc) from exc
+    if reader.schema.names != raw_header:
         # Arrow and the csv module read the header differently: trust neither.
-        _diagnose_csv(path, readable, encoding, skip, delimiter)
-        raise InputError(f"{path}: the header row could not be read consistently")
-    table = table.rename_columns(names)
+        source.diagnose()
+        raise InputError(f"{source.path}: the header row could not be read consistently")
+    names = [name.strip() for name in raw_header]
     multi = multi_valued(options)
-    columns = [
-        _split_cells(table.column(name), options.separator)
-        if name.lower() in multi
-        else table.column(name)
-        for name in names
-    ]
-    return pa.table(columns, names=names)
+    split = [name.lower() in multi for name in names]
+    schema = pa.schema(
+        [pa.field(name, STRING_LIST if s else STRING) for name, s in zip(names, split, strict=True)]
+    )
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, ValueError) as exc:
+                raise source.refused(exc, block_size) from None
+            except OSError as exc:
+                raise cannot_read(source.path, exc) from exc
+            columns = [
+                _split_cells(pa.chunked_array([column]), options.separator).combine_chunks()
+                if s
+                else column
+                for column, s in zip(batch.columns, split, strict=True)
+            ]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    return schema, batches()
 
 
 def _scan(readable: Path) -> tuple[bool, bool]:

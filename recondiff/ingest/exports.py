@@ -15,6 +15,7 @@ naming the file (and the row or line) and saying what to do.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -22,10 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recondiff import __version__
-from recondiff.errors import InputError
-from recondiff.ingest.csv_table import read_csv_table
+from recondiff.ingest.csv_table import read_csv_table, write_csv_snapshot
 from recondiff.ingest.jsonl_table import read_jsonl_table
-from recondiff.ingest.ldif_table import read_ldif_table
+from recondiff.ingest.ldif_table import read_ldif_table, write_ldif_snapshot
 from recondiff.ingest.parquet_table import read_parquet_table
 from recondiff.ingest.snapshot import (
     FORMATS,
@@ -41,6 +41,7 @@ from recondiff.ingest.snapshot import (
     read_snapshot_info,
     snapshot_metadata,
 )
+from recondiff.ingest.spool import Metadata, no_records
 from recondiff.io.atomic import write_atomically
 
 __all__ = [
@@ -69,11 +70,17 @@ def read_export(
     path = Path(path)
     table = _READERS[detect_format(path, fmt)](path, options)
     if table.num_rows == 0 and not options.allow_empty:
-        raise InputError(
-            f"{path}: no records; an empty export would make every account look orphaned. "
-            "Pass --allow-empty if it really is empty"
-        )
+        raise no_records(path)
     return table
+
+
+_STREAMED: dict[str, Callable[[Path, ReadOptions, Path, Metadata], int]] = {
+    "csv": write_csv_snapshot,
+    "ldif": write_ldif_snapshot,
+}
+"""The formats written a batch at a time, in bounded memory: ``write(source,
+options, temp, metadata)`` writes the snapshot, with ``metadata(rows)`` in its
+footer, and returns its rows."""
 
 
 def ingest(
@@ -95,21 +102,24 @@ def ingest(
     source = Path(source)
     out = Path(out)
     kind = detect_format(source, fmt)
-    table = read_export(source, kind, options)
-
     when = _source_captured_at(source, kind) if captured_at is None else as_utc(captured_at)
-    source_sha256 = file_sha256(source)
-    metadata = metadata_of(when, str(source), source_sha256, kind, table.num_rows)
-    table = table.replace_schema_metadata(metadata)
-    write_atomically(
-        out,
-        lambda temp: pq.write_table(table, temp, compression="zstd"),
-        "the snapshot",
-        hidden=False,
-    )
+    if kind in _STREAMED:
+        rows, source_sha256 = _stream(source, out, kind, options, when)
+    else:
+        table = read_export(source, kind, options)
+        source_sha256 = file_sha256(source)
+        metadata = metadata_of(when, str(source), source_sha256, kind, table.num_rows)
+        table = table.replace_schema_metadata(metadata)
+        write_atomically(
+            out,
+            lambda temp: pq.write_table(table, temp, compression="zstd"),
+            "the snapshot",
+            hidden=False,
+        )
+        rows = table.num_rows
     return SnapshotInfo(
         path=out,
-        rows=table.num_rows,
+        rows=rows,
         captured_at=when,
         source=str(source),
         source_sha256=source_sha256,
@@ -117,6 +127,28 @@ def ingest(
         format=kind,
         recondiff_version=__version__,
     )
+
+
+def _stream(
+    source: Path, out: Path, kind: str, options: ReadOptions, when: datetime
+) -> tuple[int, str]:
+    """Write the snapshot of a CSV or LDIF export a batch at a time; return its rows
+    and the source's digest, computed meanwhile on another thread (hashlib and
+    file reads run without Python's lock)."""
+    written: list[int] = []
+    with ThreadPoolExecutor(1, "recondiff-sha256") as pool:
+        digest = pool.submit(file_sha256, source)
+
+        def metadata(rows: int) -> dict[str, str]:
+            return metadata_of(when, str(source), digest.result(), kind, rows)
+
+        write_atomically(
+            out,
+            lambda temp: written.append(_STREAMED[kind](source, options, temp, metadata)),
+            "the snapshot",
+            hidden=False,
+        )
+        return written[0], digest.result()
 
 
 def _source_captured_at(source: Path, kind: str) -> datetime:

@@ -58,6 +58,7 @@ __all__ = [
     "read_ldif",
     "snippet",
     "text_lines",
+    "unfold_bytes",
     "unfolded_lines",
 ]
 
@@ -225,26 +226,34 @@ def unfolded_lines(path: Path) -> Iterator[tuple[int, str]]:
         if utf16:
             yield from _utf16_lines(path, handle)
             return
-        pending = bytearray()
-        pieces: list[tuple[int, int]] = []  # (offset in pending, physical line number)
-        for number, raw in enumerate(handle, start=1):
-            if raw.endswith(b"\n"):
-                raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-            if raw.startswith(b" ") and pieces:
-                pieces.append((len(pending), number))
-                pending += raw[1:]
-                continue
-            if pieces:
-                yield _decoded(path, bytes(pending), pieces)
-                pending.clear()
-                pieces = []
-            if raw and not raw.startswith(b" "):
-                pending += raw
-                pieces.append((0, number))
-            else:  # a blank line, or a continuation with nothing to continue
-                yield _decoded(path, raw, [(0, number)])
+        yield from unfold_bytes(path, enumerate(handle, start=1))
+
+
+def unfold_bytes(path: Path, raw_lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, str]]:
+    """The unfolding of :func:`unfolded_lines` over numbered raw lines (with or
+    without their LF or CRLF ending); shared with the chunked reader
+    (recondiff.ingest.ldif_stream), which hands it a chunk of the file."""
+    pending = bytearray()
+    pieces: list[tuple[int, int]] = []  # (offset in pending, physical line number)
+    for number, line in raw_lines:
+        raw = line
+        if raw.endswith(b"\n"):
+            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        if raw.startswith(b" ") and pieces:
+            pieces.append((len(pending), number))
+            pending += raw[1:]
+            continue
         if pieces:
             yield _decoded(path, bytes(pending), pieces)
+            pending.clear()
+            pieces = []
+        if raw and not raw.startswith(b" "):
+            pending += raw
+            pieces.append((0, number))
+        else:  # a blank line, or a continuation with nothing to continue
+            yield _decoded(path, raw, [(0, number)])
+    if pieces:
+        yield _decoded(path, bytes(pending), pieces)
 
 
 def _decoded(path: Path, raw: bytes, pieces: list[tuple[int, int]]) -> tuple[int, str]:
@@ -264,14 +273,17 @@ def _decoded(path: Path, raw: bytes, pieces: list[tuple[int, int]]) -> tuple[int
     return pieces[0][1], text
 
 
-def parse_ldif(lines: Iterable[tuple[int, str]], name: str) -> Iterator[LdifRecord]:
+def parse_ldif(
+    lines: Iterable[tuple[int, str]], name: str, *, seen_anything: bool = False
+) -> Iterator[LdifRecord]:
     """Parse numbered lines of LDIF content records into :class:`LdifRecord`.
 
     ``lines`` yields ``(line_number, text)`` without line endings (as
     :func:`text_lines` does); ``name`` names the source in error messages.
+    ``seen_anything``: the lines continue a file whose earlier lines held a
+    record (or its ``version:`` line), so a ``version:`` line is no longer one.
     """
     entry: _Entry | None = None
-    seen_anything = False
     for number, text in _logical_lines(lines, name):
         if text is None:  # blank line: end of record
             if entry is not None:
@@ -449,6 +461,11 @@ def _attribute_value(line: _Line, name: str) -> tuple[str, str]:
         kept = [option for option in options if option.lower() != "binary"]
         binary = len(kept) != len(options)
         attr = ";".join([base, *kept])
+        if attr.lower() == "dn":
+            raise InputError(
+                f'{name}: line {number}: "{line.attr}" would be a second DN of the entry; '
+                "remove the line from the export"
+            )
     if not is_base64:
         return attr, plain_dn(value)
     try:

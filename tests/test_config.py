@@ -161,6 +161,10 @@ def _shape(key: str, why: str) -> str:
 
 SUBQUERY = "it holds a subquery (SELECT or FROM), which could read other files"
 STACKED = "it holds 3 SQL statements (a ';' ends one)"
+COLLATE = (
+    "it holds a COLLATE, which would change how recondiff compares the value; use a compare "
+    "kind (casefold, ...) for an attribute, lower() or ILIKE in a predicate"
+)
 
 
 @pytest.mark.parametrize(
@@ -184,6 +188,8 @@ STACKED = "it holds 3 SQL statements (a ';' ends one)"
         ("COLUMNS('.*') IS NULL", "it holds * or COLUMNS(...), which is several columns"),
         ("title = $endpoint_path", "it holds a $parameter or ?"),
         ("title = ?", "it holds a $parameter or ?"),
+        ("title COLLATE NOCASE = 'x'", COLLATE),
+        ("lower(title::VARCHAR COLLATE nocase) = 'x'", COLLATE),
     ],
 )
 def test_scope_must_be_one_plain_expression(tmp_path: Path, expression: str, why: str) -> None:
@@ -202,6 +208,16 @@ def test_every_expression_key_is_checked(tmp_path: Path) -> None:
             f'{side}_sql = "TRUE) AS value; COPY (SELECT 1) TO \'x.pth\'; SELECT (TRUE"\n'
         )
         assert error_of(tmp_path, text) == _shape(f"[[correlation]] #1 {side}_sql", STACKED)
+
+
+def test_a_derived_attribute_may_not_carry_a_collation(tmp_path: Path) -> None:
+    """A collation on a derived value would reach drift's comparisons (the
+    red team's COLLATE NOCASE side kept in sync against any case)."""
+    text = BASE + (
+        '[[attribute]]\nname = "mail_ci"\nendpoint_sql = "mail COLLATE NOCASE"\n'
+        'repository = "email"\n'
+    )
+    assert error_of(tmp_path, text) == _shape("[[attribute]] #1 endpoint_sql", COLLATE)
 
 
 def test_a_syntax_error_names_the_key_and_the_snapshot(tmp_path: Path) -> None:

@@ -37,7 +37,6 @@ _ALLOWED_CLASSES = frozenset(
         "BETWEEN",
         "CASE",
         "CAST",
-        "COLLATE",
         "COLUMN_REF",
         "COMPARISON",
         "CONJUNCTION",
@@ -56,6 +55,13 @@ _REFUSED_CLASSES = {
     "PARAMETER": "a $parameter or ?",
     "POSITIONAL_REFERENCE": "a #n column position",
     "DEFAULT": "DEFAULT",
+    # A collation travels with the value (through CAST, ||, lists) into every
+    # comparison, grouping and sort recondiff makes of it: a derived attribute
+    # with COLLATE NOCASE was judged in sync against any case, and hid other
+    # attributes' drift (tests/test_drift_redteam.py). Case is the compare
+    # kind's business (casefold, casefold_trim); a predicate has lower() and ILIKE.
+    "COLLATE": "a COLLATE, which would change how recondiff compares the value; use a "
+    "compare kind (casefold, ...) for an attribute, lower() or ILIKE in a predicate",
 }
 # Functions that give several rows for one value (DuckDB's set-returning
 # functions, and its built-in macros over them): in a scope or *_sql they would

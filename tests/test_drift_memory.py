@@ -96,13 +96,20 @@ def build(directory: Path) -> set[tuple[str, str, str, str]]:
             expected |= {(key, "memberOf", "removed", group(n, True)) for n in repo_only}
     strings = pa.list_(pa.string())
     pq.write_table(
-        pa.table({"sAMAccountName": keys, "memberOf": pa.array(member_of, strings),
-                  "title": ep_titles}),
+        pa.table(
+            {"sAMAccountName": keys, "memberOf": pa.array(member_of, strings), "title": ep_titles}
+        ),
         directory / "endpoint.parquet",
     )
     pq.write_table(
-        pa.table({"employee_id": ids, "ad_account": links,
-                  "groups": pa.array(groups, strings), "title": repo_titles}),
+        pa.table(
+            {
+                "employee_id": ids,
+                "ad_account": links,
+                "groups": pa.array(groups, strings),
+                "title": repo_titles,
+            }
+        ),
         directory / "repository.parquet",
     )
     return expected
@@ -117,8 +124,12 @@ def test_heavy_set_drift_within_a_small_memory_limit(tmp_path: Path) -> None:
     with (tmp_path / "out" / "drift.csv").open(newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     found = {
-        (r["endpoint_key"], r["attribute"], r["kind"],
-         r["endpoint_value"] if r["kind"] in ("added", "changed") else r["repository_value"])
+        (
+            r["endpoint_key"],
+            r["attribute"],
+            r["kind"],
+            r["endpoint_value"] if r["kind"] in ("added", "changed") else r["repository_value"],
+        )
         for r in rows
     }
     assert len(rows) == len(found) == len(expected)
@@ -128,4 +139,7 @@ def test_heavy_set_drift_within_a_small_memory_limit(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["sync"] == {"in_sync": ACCOUNTS - DRIFTED, "drifted": DRIFTED}
     assert summary["drift"]["rows"] == len(expected)
-    assert summary["drift"]["by_attribute"] == {"memberOf": DRIFTED, "title": len(range(0, DRIFTED, 3))}
+    assert summary["drift"]["by_attribute"] == {
+        "memberOf": DRIFTED,
+        "title": len(range(0, DRIFTED, 3)),
+    }

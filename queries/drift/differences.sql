@@ -21,36 +21,31 @@
 -- all-pairs join of the set elements (n x n per set), 9 million rows for
 -- 98,000 drifted pairs, and it ran out of the default 1GB.
 CREATE OR REPLACE TEMP TABLE drift AS
-WITH mapping AS (
-    SELECT
-        generate_subscripts($kinds::VARCHAR[], 1)     AS attr_idx,
-        unnest($kinds::VARCHAR[])                     AS compare,
-        unnest($attributes::VARCHAR[])                AS attribute,
-        unnest($repository_attributes::VARCHAR[])     AS repository_attribute
-),
-e AS (
-    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{key}} AS ep_key, {{values}} AS vals
+WITH e AS (
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{key}} AS ep_key{{endpoint_columns}}
     FROM read_parquet($endpoint_path, file_row_number = true)
     WHERE file_row_number IN (SELECT ep_row - 1 FROM drift_pairs)
 ),
 r AS (
-    SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
+    SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row{{repository_columns}}
     FROM read_parquet($repository_path, file_row_number = true)
     WHERE file_row_number IN (SELECT id_row - 1 FROM drift_pairs)
 ),
--- one row per pair and attribute: both sides' value lists, side by side
-attrs AS (
-    SELECT p.ep_row, p.identity_key, p.situation, e.ep_key,
-           generate_subscripts(e.vals, 1) AS attr_idx,
-           unnest(e.vals) AS e_vals,
-           unnest(r.vals) AS r_vals
-    FROM drift_pairs p
-    JOIN e USING (ep_row)
-    JOIN r USING (id_row)
+-- each drifted pair's raw values, both sides side by side: columns e1..eN, r1..rN
+-- (recondiff/engine/drift.py names them; eI is the endpoint side of [[attribute]] #I)
+wide AS MATERIALIZED (
+    SELECT * FROM drift_pairs JOIN e USING (ep_row) JOIN r USING (id_row)
 ),
--- The attributes whose raw values differ (equal raw values are equal normalised
--- values: only the others are normalised). A single-valued kind compares its
--- values joined with ';' as one value (e_raw, r_raw); a set kind, its elements.
+-- one row per pair and attribute whose raw values differ: both sides' values as
+-- lists (a single value as a one-element list). One SELECT per attribute
+-- (recondiff/engine/drift.py writes them): building every pair's list of all
+-- its attributes' lists and unnesting it cost more than the rest of drift.
+attrs AS (
+{{attributes}}
+),
+-- Equal raw values are equal normalised values: only the others are normalised.
+-- A single-valued kind compares its values joined with ';' as one value (e_raw,
+-- r_raw); a set kind, its elements.
 long AS MATERIALIZED (
     SELECT
         ep_row, identity_key, situation, ep_key, attr_idx, compare, is_set, e_vals, r_vals,
@@ -61,10 +56,8 @@ long AS MATERIALIZED (
             CASE WHEN len(r_vals) = 1 THEN r_vals[1] ELSE array_to_string(r_vals, ';') END, '')
         END AS r_raw
     FROM (
-        SELECT a.*, m.compare, m.compare IN ('set', 'casefold_set', 'dn_set') AS is_set
-        FROM attrs a
-        JOIN mapping m USING (attr_idx)
-        WHERE a.e_vals IS DISTINCT FROM a.r_vals
+        SELECT *, compare IN ('set', 'casefold_set', 'dn_set') AS is_set
+        FROM (SELECT *, ($kinds::VARCHAR[])[attr_idx] AS compare FROM attrs)
     )
 ),
 elements AS (
@@ -118,8 +111,9 @@ set_changes AS (
     WHERE (s.e_raw IS NULL) <> (s.r_raw IS NULL)
 )
 SELECT
-    d.ep_row, d.ep_key, d.identity_key, d.situation, d.attr_idx, m.attribute,
-    m.repository_attribute, d.compare, d.kind, d.endpoint_value, d.repository_value,
+    d.ep_row, d.ep_key, d.identity_key, d.situation, d.attr_idx,
+    ($attributes::VARCHAR[])[d.attr_idx] AS attribute,
+    ($repository_attributes::VARCHAR[])[d.attr_idx] AS repository_attribute,
+    d.compare, d.kind, d.endpoint_value, d.repository_value,
     d.endpoint_values, d.repository_values
-FROM (SELECT * FROM changed UNION ALL SELECT * FROM set_changes) d
-JOIN mapping m USING (attr_idx);
+FROM (SELECT * FROM changed UNION ALL SELECT * FROM set_changes) d;

@@ -203,13 +203,6 @@ class Fills:
     def correlate_repo(self) -> dict[str, str]:
         return {"repository_values": list_of(self.repo_corr, "VARCHAR[]")}
 
-    def drift(self) -> dict[str, str]:
-        return {
-            "key": self.ep_key.first(),
-            "values": list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
-            "repository_values": list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
-        }
-
     def diff_cells(self) -> dict[str, str]:
         # one column per compared attribute, named as configured (quoted)
         return {

@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,3 +92,20 @@ def _digests(directory: Path) -> dict[str, Any]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+@contextmanager
+def read_only(directory: Path) -> Iterator[Path]:
+    """A module fixture's run shared by its tests: they read ``directory`` and
+    never write there (copy it with :func:`private_copy` first). Checked when
+    the fixture ends, as for ``sample_run``."""
+    files = _digests(directory)
+    yield directory
+    assert _digests(directory) == files, f"a test wrote into a shared run ({directory})"
+
+
+def private_copy(shared: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a shared run's directory, to write beside its outputs."""
+    copy_ = tmp_path / shared.name
+    shutil.copytree(shared, copy_)
+    return copy_

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.explore.attributes import needed_attributes
 from recondiff.plan.file import load_plan
+from tests.conftest import read_only
 
 ENDPOINT = """\
 sAMAccountName,dn,mail,title,userAccountControl
@@ -99,6 +101,16 @@ def run(tmp_path: Path, attributes: str = MAIL + DISABLED + TITLE, extra: str = 
     return tmp_path / "out"
 
 
+@pytest.fixture(scope="module")
+def default_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``run`` with the default attributes, compared once: its ``out`` is shared
+    read-only by the tests of this module that only read it."""
+    folder = tmp_path_factory.mktemp("default")
+    run(folder)
+    with read_only(folder):
+        yield folder / "out"
+
+
 def rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -124,8 +136,8 @@ def cli_compare(config: Path, out: Path) -> tuple[int, str]:
 # --- compare: drift measured on the expression ------------------------------------
 
 
-def test_drift_is_measured_on_the_expression(tmp_path: Path) -> None:
-    out = run(tmp_path)
+def test_drift_is_measured_on_the_expression(default_out: Path) -> None:
+    out = default_out
     drift = {(r["endpoint_key"], r["attribute"]): r for r in rows(out / "drift.csv")}
     assert sorted(drift) == [("jdoe", "disabled"), ("jdoe", "mail")]
     mail = drift[("jdoe", "mail")]
@@ -159,9 +171,9 @@ def test_a_derived_value_changes_the_staging_hash(tmp_path: Path) -> None:
 
 
 def test_repository_sql_drift_writes_the_endpoint_column_with_the_computed_value(
-    tmp_path: Path,
+    default_out: Path,
 ) -> None:
-    found = events(run(tmp_path))
+    found = events(default_out)
     mail = [e for e in found if e["target"] == "endpoint" and e["operation"] == "modify"
             and e["object"]["key"] == "jdoe"]
     assert len(mail) == 1
@@ -171,8 +183,8 @@ def test_repository_sql_drift_writes_the_endpoint_column_with_the_computed_value
     assert {"attribute": "mail", "values": ["jd@ex.org"]} in mail[0]["preconditions"]
 
 
-def test_endpoint_sql_drift_writes_the_repository_column(tmp_path: Path) -> None:
-    found = events(run(tmp_path))
+def test_endpoint_sql_drift_writes_the_repository_column(default_out: Path) -> None:
+    found = events(default_out)
     repo = [e for e in found if e["target"] == "repository" and e["operation"] == "modify"]
     assert len(repo) == 1
     assert repo[0]["object"]["identity_key"] == "1001"
@@ -181,8 +193,8 @@ def test_endpoint_sql_drift_writes_the_repository_column(tmp_path: Path) -> None
     assert repo[0]["preconditions"] == [{"attribute": "disabled", "values": ["false"]}]
 
 
-def test_endpoint_sql_is_never_asserted_nor_created(tmp_path: Path) -> None:
-    found = events(run(tmp_path))
+def test_endpoint_sql_is_never_asserted_nor_created(default_out: Path) -> None:
+    found = events(default_out)
     # unmatched zz-temp, disabled for review: its preconditions are the entry's own
     # attributes (key, mail, title, the lock), never the derived "disabled"
     disable = next(e for e in found if e["operation"] == "disable")
@@ -208,8 +220,8 @@ def test_a_new_record_gets_the_derived_endpoint_value_but_no_repository_sql(
         ("disabled", ["false"]), ("title", ["Temp"]), ("ad_account", ["zz-temp"])]
 
 
-def test_the_report_names_the_derived_attribute(tmp_path: Path) -> None:
-    out = run(tmp_path)
+def test_the_report_names_the_derived_attribute(default_out: Path) -> None:
+    out = default_out
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     labels = [(a["attribute"], a["repository_attribute"]) for a in report["drift"]["attributes"]]
     assert labels == [("mail", "mail"), ("disabled", "disabled"), ("title", "title")]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import read_only
 from tests.test_exceptions import DATA, cli, proposed, read_plan
 
 
@@ -29,13 +31,30 @@ def _compare(work: Path) -> dict[str, Any]:
     return read_plan(work / "out")
 
 
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The dataset and a first ``compare`` of it (the command), once per module:
+    read-only, a test takes :func:`_first_compare`."""
+    folder = tmp_path_factory.mktemp("compared")
+    shutil.copytree(DATA, folder / "in")
+    _compare(folder)
+    with read_only(folder):
+        yield folder
+
+
+def _first_compare(compared: Path, work: Path) -> dict[str, Any]:
+    """What ``_compare(work)`` leaves and returns on the dataset as it is, copied."""
+    shutil.copytree(compared / "out", work / "out")
+    return read_plan(work / "out")
+
+
 def _event(plan: dict[str, Any], account: str, attribute: str | None = None) -> str:
     (event,) = proposed(plan, account, attribute)
     return str(event["id"])
 
 
-def test_accept_and_reject_persist_across_compares(work: Path) -> None:
-    plan = _compare(work)
+def test_accept_and_reject_persist_across_compares(work: Path, compared: Path) -> None:
+    plan = _first_compare(compared, work)
     plan_file = str(work / "out" / "plan.jsonl")
     accepted = cli("plan", "accept", plan_file, "--event", _event(plan, "bob", "mail"),
                    "--by", "J. Smith", "--comment", "CHG-42 private mail", "--until",
@@ -68,8 +87,8 @@ def test_accept_and_reject_persist_across_compares(work: Path) -> None:
     assert len(proposed(_compare(work), "ghost")) == 1
 
 
-def test_a_tampered_ledger_is_not_recorded(work: Path) -> None:
-    plan = _compare(work)
+def test_a_tampered_ledger_is_not_recorded(work: Path, compared: Path) -> None:
+    plan = _first_compare(compared, work)
     plan_file = work / "out" / "plan.jsonl"
     done = cli("plan", "reject", str(plan_file), "--event", _event(plan, "ghost"), "--by", "X")
     assert done.returncode == 0, done.stderr

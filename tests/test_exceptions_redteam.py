@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SAMPLE
-from tests.test_exceptions import Loop, about, loop, proposed
+from tests.test_exceptions import Loop, about, first_run, loop, proposed
 
-__all__ = ["loop"]  # the fixture, used by name
+__all__ = ["first_run", "loop"]  # the fixtures, used by name
 
 
 def _now() -> datetime:

@@ -13,7 +13,10 @@ Tiny directory (differences written down):
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from click.testing import CliRunner
 from recondiff.cli.main import cli
 from recondiff.compare import compare
 from recondiff.history import History, history_path
+from tests.conftest import read_only
 
 ENDPOINT = "uid,mail\njdoe,j@ex\nbwong,b@ex\ncdavis,c@ex\ntmp01,\n"
 RUN1 = (
@@ -51,6 +55,29 @@ def run(tmp_path: Path, repository: str, **kw: object) -> dict[str, object]:
     return compare(tmp_path / "recondiff.toml", tmp_path / "out", **kw).summary  # type: ignore[arg-type]
 
 
+Runs = tuple[Path, list[dict[str, object]]]
+
+
+@pytest.fixture(scope="module")
+def run1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """``run(RUN1)`` once per module: the folder (read-only; copy it to run on) and
+    the summary."""
+    folder = tmp_path_factory.mktemp("run1")
+    first = run(folder, RUN1)
+    with read_only(folder):
+        yield folder, [first]
+
+
+@pytest.fixture(scope="module")
+def run1_twice(tmp_path_factory: pytest.TempPathFactory, run1: Runs) -> Iterator[Runs]:
+    """``run(RUN1)`` twice in one folder (the first is ``run1``'s, copied): read-only."""
+    folder = tmp_path_factory.mktemp("run1-twice")
+    shutil.copytree(run1[0], folder, dirs_exist_ok=True)
+    second = run(folder, RUN1)
+    with read_only(folder):
+        yield folder, [*copy.deepcopy(run1[1]), second]
+
+
 def situations(tmp_path: Path) -> dict[str, tuple[str, str, str]]:
     """Every record (situations.parquet: situations.csv leaves out linked in sync)."""
     import duckdb
@@ -63,9 +90,9 @@ def situations(tmp_path: Path) -> dict[str, tuple[str, str, str]]:
 
 
 def test_an_identity_gone_since_the_last_run_makes_its_account_deleted_in_repository(
-    tmp_path: Path,
+    run1: Runs, tmp_path: Path,
 ) -> None:
-    run(tmp_path, RUN1)
+    shutil.copytree(run1[0], tmp_path, dirs_exist_ok=True)  # run(tmp_path, RUN1)
     assert situations(tmp_path)["bwong"] == ("linked", "1003", "link")
     run(tmp_path, RUN2, allow_shrink=True)  # one identity of three is gone: the shrink guard
     found = situations(tmp_path)
@@ -79,9 +106,8 @@ def test_without_history_the_account_is_unmatched(tmp_path: Path) -> None:
     assert situations(tmp_path)["bwong"] == ("unmatched", "", "")
 
 
-def test_findings_keep_their_first_seen_time(tmp_path: Path) -> None:
-    first = run(tmp_path, RUN1)
-    second = run(tmp_path, RUN1)
+def test_findings_keep_their_first_seen_time(run1_twice: Runs) -> None:
+    tmp_path, (first, second) = run1_twice[0], copy.deepcopy(run1_twice[1])
     runs = History(history_path(tmp_path / "out", None)).runs()
     assert [r["run_id"] for r in runs] == [second["run"]["id"], first["run"]["id"]]  # type: ignore[index]
     import duckdb
@@ -118,11 +144,10 @@ def test_history_command_without_history_is_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_only_the_latest_runs_ownerships_are_kept(tmp_path: Path) -> None:
+def test_only_the_latest_runs_ownerships_are_kept(run1_twice: Runs) -> None:
     import duckdb
 
-    run(tmp_path, RUN1)
-    second = run(tmp_path, RUN1)
+    tmp_path, (_, second) = run1_twice[0], copy.deepcopy(run1_twice[1])
     (owners,) = (tmp_path / "out").glob("history-owners-*.parquet")
     kept = duckdb.sql(
         "SELECT DISTINCT run_id FROM read_parquet($p)", params={"p": str(owners)}

@@ -18,16 +18,20 @@ No server: the delta is a file and the config says ``incremental = true``.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 from recondiff.compare import compare
 from recondiff.history import Assignment, History, config_key, history_path
+from tests.conftest import private_copy, read_only
 
 FULL = "uid,mail\nalice,a@old\nbob,b@old\ncarol,c@ex\ndave,d@ex\n"
 FIXED = "uid,mail\nalice,a@old\nbob,b@ex\ncarol,c@ex\ndave,d@ex\n"
@@ -70,6 +74,36 @@ def _run(tmp_path: Path, endpoint: str, *, incremental: bool = False,
     summary = compare(config, tmp_path / "out", allow_shrink=True).summary
     time.sleep(1.1)  # run times are kept to the second: each run's first_seen its own
     return summary
+
+
+Runs = tuple[Path, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """Run 1 (full), once per module: the folder (read-only: a test copies it to
+    run again) and its summary."""
+    folder = tmp_path_factory.mktemp("full")
+    first = _run(folder, FULL)
+    with read_only(folder):
+        yield folder, [first]
+
+
+@pytest.fixture(scope="module")
+def delta_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
+    """Run 1 (full) then run 2 (incremental: bob alone), once per module, as
+    ``full_run``: the folder and both summaries."""
+    folder = tmp_path_factory.mktemp("delta")
+    first = _run(folder, FULL)
+    second = _run(folder, DELTA, incremental=True)
+    with read_only(folder):
+        yield folder, [first, second]
+
+
+def _continue(runs: Runs, tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
+    """A test's own copy of a shared folder, to run again there; the summaries so far."""
+    folder, summaries = runs
+    return private_copy(folder, tmp_path), copy.deepcopy(summaries)
 
 
 def _findings(tmp_path: Path, run_id: str) -> dict[str, tuple[str, str]]:
@@ -120,15 +154,14 @@ def _owners(tmp_path: Path) -> set[tuple[str, str, str]]:
 
 
 def test_an_incremental_run_carries_the_findings_of_accounts_outside_the_delta(
-    tmp_path: Path,
+    delta_run: Runs,
 ) -> None:
-    first = _run(tmp_path, FULL)
+    tmp_path, (first, second) = delta_run[0], copy.deepcopy(delta_run[1])
     before = _findings(tmp_path, first["run"]["id"])
     assert {k: s for k, (s, _) in before.items()} == {
         "alice": "linked:drifted", "bob": "linked:drifted",
         "carol": "unmatched", "dave": "unmatched",
     }
-    second = _run(tmp_path, DELTA, incremental=True)
     assert second["run"]["incremental"] is True
     after = _findings(tmp_path, second["run"]["id"])
     # alice, carol and dave were not looked at: still open, first seen in run 1;
@@ -137,10 +170,9 @@ def test_an_incremental_run_carries_the_findings_of_accounts_outside_the_delta(
 
 
 def test_the_report_of_an_incremental_run_counts_only_the_deltas_accounts(
-    tmp_path: Path,
+    delta_run: Runs,
 ) -> None:
-    _run(tmp_path, FULL)
-    _run(tmp_path, DELTA, incremental=True)
+    tmp_path = delta_run[0]  # run 1 (full), then run 2 (incremental)
     history = _report(tmp_path)["history"]
     # bob's drift is resolved; alice's, carol's and dave's findings were not
     # looked at: not resolved, carried over
@@ -153,10 +185,11 @@ def test_the_report_of_an_incremental_run_counts_only_the_deltas_accounts(
     assert "3 findings of accounts outside the delta carried over" in html
 
 
-def test_the_next_full_run_sees_the_carried_findings_as_persisting(tmp_path: Path) -> None:
-    first = _run(tmp_path, FULL)
+def test_the_next_full_run_sees_the_carried_findings_as_persisting(
+    delta_run: Runs, tmp_path: Path
+) -> None:
+    tmp_path, (first, _) = _continue(delta_run, tmp_path)  # run 1 (full), run 2 (incremental)
     before = _findings(tmp_path, first["run"]["id"])
-    _run(tmp_path, DELTA, incremental=True)
     third = _run(tmp_path, FIXED)
     after = _findings(tmp_path, third["run"]["id"])
     assert after == {k: before[k] for k in ("alice", "carol", "dave")}  # first_seen kept
@@ -171,9 +204,9 @@ def test_the_next_full_run_sees_the_carried_findings_as_persisting(tmp_path: Pat
 
 
 def test_the_ownerships_and_assignments_of_accounts_outside_the_delta_are_kept(
-    tmp_path: Path,
+    full_run: Runs, tmp_path: Path
 ) -> None:
-    first = _run(tmp_path, FULL)
+    tmp_path, (first,) = _continue(full_run, tmp_path)  # run 1 (full)
     assert ("1001", "alice") in {(i, e) for _, i, e in _owners(tmp_path)}
     History(history_path(tmp_path / "out", None)).record_assignments(KEY, [Assignment(
         plan_digest="sha256:" + "0" * 64, seq=1, event_id="ev-dave", endpoint_key="dave",
@@ -193,12 +226,13 @@ def test_the_ownerships_and_assignments_of_accounts_outside_the_delta_are_kept(
     assert found["dave"][:2] == ("linked", "1004")  # the reviewer's assignment still holds
 
 
-def test_two_incremental_runs_in_a_row_carry_the_findings_on(tmp_path: Path) -> None:
+def test_two_incremental_runs_in_a_row_carry_the_findings_on(
+    delta_run: Runs, tmp_path: Path
+) -> None:
     """The second incremental run's previous run is the first: what that one
     carried over is carried again, ownerships too; the new account is new."""
-    first = _run(tmp_path, FULL)
+    tmp_path, (first, _) = _continue(delta_run, tmp_path)  # run 1 (full), run 2 (incremental)
     before = _findings(tmp_path, first["run"]["id"])
-    _run(tmp_path, DELTA, incremental=True)
     third = _run(tmp_path, "uid,mail\nerin,e@ex\n", incremental=True)
     after = _findings(tmp_path, third["run"]["id"])
     assert {k: v for k, v in after.items() if k != "erin"} == {
@@ -209,10 +243,12 @@ def test_two_incremental_runs_in_a_row_carry_the_findings_on(tmp_path: Path) -> 
     assert {(i, e) for _, i, e in _owners(tmp_path)} == {("1001", "alice"), ("1002", "bob")}
 
 
-def test_an_account_in_the_delta_is_matched_by_its_folded_key(tmp_path: Path) -> None:
+def test_an_account_in_the_delta_is_matched_by_its_folded_key(
+    full_run: Runs, tmp_path: Path
+) -> None:
     """The delta's accounts are matched as keys are everywhere (rd_key: trimmed,
     case-folded): bob spelled "BOB" in the delta is bob, re-judged, not carried."""
-    _run(tmp_path, FULL)
+    tmp_path, _ = _continue(full_run, tmp_path)  # run 1 (full)
     second = _run(tmp_path, "uid,mail\n BOB ,b@ex\n", incremental=True)
     assert set(_findings(tmp_path, second["run"]["id"])) == {"alice", "carol", "dave"}
     history = _report(tmp_path)["history"]

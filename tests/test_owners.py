@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from recondiff.plan.choices import (
 )
 from recondiff.plan.file import load_plan
 from recondiff.review.feed import feed_rows
-from tests.conftest import ROOT
+from tests.conftest import ROOT, read_only
 
 DATA = ROOT / "tests" / "data" / "owners"
 EXPECTED = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
@@ -91,8 +92,20 @@ def _assign(out: Path, event: dict[str, Any], identity: str, seq: int = 1) -> No
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _compare(tmp_path_factory.mktemp("owners"))
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The case compared once per module: its ``out``, read-only (beside it ``case``);
+    a test that runs on or writes takes :func:`_first_compare`."""
+    folder = tmp_path_factory.mktemp("owners")
+    out = _compare(folder)
+    with read_only(folder):
+        yield out
+
+
+def _first_compare(first_run: Path, tmp_path: Path) -> Path:
+    """What ``_compare(tmp_path)`` leaves on the case as it is (``case`` and ``out``
+    in tmp_path): a copy of the module's first run."""
+    shutil.copytree(first_run.parent, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "out"
 
 
 def test_owner_decisions_list_scored_candidates_best_first(first_run: Path) -> None:
@@ -207,8 +220,8 @@ def test_the_feed_writes_the_link_of_an_assigned_owner(first_run: Path) -> None:
     assert not [r for r in feed_rows(plan)[0] if r["event_id"] == bob["id"]]
 
 
-def test_the_next_run_sees_an_assigned_account_linked(tmp_path: Path) -> None:
-    out = _compare(tmp_path)
+def test_the_next_run_sees_an_assigned_account_linked(first_run: Path, tmp_path: Path) -> None:
+    out = _first_compare(first_run, tmp_path)
     owners = _owner_events(out)
     _assign(out, owners["bob"], "2")
     _assign(out, owners["carol"], "svc-owner", seq=2)
@@ -225,8 +238,8 @@ def test_the_next_run_sees_an_assigned_account_linked(tmp_path: Path) -> None:
     assert rows == [(3,)]
 
 
-def test_a_repository_link_of_the_identity_wins_over_the_assignment(tmp_path: Path) -> None:
-    out = _compare(tmp_path)
+def test_a_repository_link_of_the_identity_wins_over_the_assignment(first_run: Path, tmp_path: Path) -> None:
+    out = _first_compare(first_run, tmp_path)
     _assign(out, _owner_events(out)["bob"], "2")
     _edit(tmp_path, "repository.csv", "2,Bob Stone,bob@ex.org,Clerk,active,",
           "2,Bob Stone,bob@ex.org,Clerk,active,zed")
@@ -234,10 +247,10 @@ def test_a_repository_link_of_the_identity_wins_over_the_assignment(tmp_path: Pa
     assert _situation(out, "bob")[0] == "ambiguous"
 
 
-def test_an_assignment_does_not_survive_the_account_recreated(tmp_path: Path) -> None:
+def test_an_assignment_does_not_survive_the_account_recreated(first_run: Path, tmp_path: Path) -> None:
     """Deleted and re-created under the same name (another entryUUID): another
     person's account, not linked by the assignment made for the first."""
-    out = _compare(tmp_path)
+    out = _first_compare(first_run, tmp_path)
     _assign(out, _owner_events(out)["bob"], "2")
     _edit(tmp_path, "endpoint.csv", "11111111-0000-0000-0000-000000000002",
           "22222222-0000-0000-0000-000000000002")
@@ -245,9 +258,9 @@ def test_an_assignment_does_not_survive_the_account_recreated(tmp_path: Path) ->
     assert _situation(out, "bob")[0] == "ambiguous"
 
 
-def test_an_assignment_of_a_deleted_account_links_nothing(tmp_path: Path) -> None:
+def test_an_assignment_of_a_deleted_account_links_nothing(first_run: Path, tmp_path: Path) -> None:
     """The account gone: its identity is not `missing` (nothing to re-create)."""
-    out = _compare(tmp_path)
+    out = _first_compare(first_run, tmp_path)
     _assign(out, _owner_events(out)["bob"], "2")
     _edit(tmp_path, "endpoint.csv",
           'bob,"uid=bob,ou=people,dc=ex",bob@ex.org,Bob Stone,Clerk,'
@@ -261,9 +274,9 @@ def test_an_assignment_of_a_deleted_account_links_nothing(tmp_path: Path) -> Non
 
 
 def test_an_assignment_to_an_identity_gone_from_the_repository_links_nothing(
-    tmp_path: Path,
+    first_run: Path, tmp_path: Path,
 ) -> None:
-    out = _compare(tmp_path)
+    out = _first_compare(first_run, tmp_path)
     _assign(out, _owner_events(out)["bob"], "2")
     _edit(tmp_path, "repository.csv", "2,Bob Stone,bob@ex.org,Clerk,active,\n", "")
     out = _compare(tmp_path)
@@ -307,12 +320,12 @@ def test_an_action_the_event_does_not_offer_is_refused(first_run: Path) -> None:
         chosen(_decided(drift, "delete"))
 
 
-def test_any_identity_reads_the_plans_repository_snapshot(tmp_path: Path) -> None:
+def test_any_identity_reads_the_plans_repository_snapshot(first_run: Path, tmp_path: Path) -> None:
     """--any-identity: an identity of the repository snapshot the plan saw, spelt
     as the snapshot spells it; never one it lacks, nor from a changed snapshot."""
     from recondiff.review.owners import choose_owner
 
-    out = _compare(tmp_path)
+    out = _first_compare(first_run, tmp_path)
     plan = load_plan(_plan_path(out))
     bob = next(e for e in plan["events"]
                if e["response"] == "assign_owner" and e["object"]["key"] == "bob")
@@ -331,11 +344,11 @@ def test_any_identity_reads_the_plans_repository_snapshot(tmp_path: Path) -> Non
 # --- the decisions sheet's owner column -------------------------------------------------
 
 
-def test_the_sheet_shows_the_candidates_and_takes_the_owner(tmp_path: Path) -> None:
+def test_the_sheet_shows_the_candidates_and_takes_the_owner(first_run: Path, tmp_path: Path) -> None:
     from recondiff.io import csvsafe
     from recondiff.review.sheet import export_decisions, read_owners
 
-    out = _compare(tmp_path)
+    out = _first_compare(first_run, tmp_path)
     plan_path = _plan_path(out)
     sheet = tmp_path / "decisions.csv"
     export_decisions(plan_path, sheet)
@@ -392,13 +405,13 @@ def _harvest(out: Path) -> None:
     History(history_path(out, None)).record_assignments(KEY, rows)
 
 
-def test_plan_assign_feed_and_next_run(tmp_path: Path) -> None:
+def test_plan_assign_feed_and_next_run(first_run: Path, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from recondiff.cli.main import cli
     from recondiff.review.feed import write_feed
 
-    out = _compare(tmp_path)
+    out = _first_compare(first_run, tmp_path)
     plan = _plan_path(out)
     bob = _owner_events(out)["bob"]
     runner = CliRunner()

@@ -21,6 +21,7 @@ import functools
 import json
 import os
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from recondiff.compare import compare
 from recondiff.errors import ConfigError
 from recondiff.plan.file import digest_of, finalise, load_plan
 from recondiff.plan.ldif_export import plan_to_ldif
-from tests.conftest import ROOT, SampleRun
+from tests.conftest import ROOT, SampleRun, private_copy, read_only
 from tests.plans import decide
 
 UPDATE_GOLDEN = os.environ.get("RECONDIFF_UPDATE_GOLDEN") == "1"
@@ -114,6 +115,20 @@ def run(
     return load_plan(tmp_path / "out" / "plan.jsonl")
 
 
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``run`` with no extra config, compared once: the folder (config, snapshots,
+    ``out``) shared read-only by the tests of this module (copy it to write there)."""
+    folder = tmp_path_factory.mktemp("default")
+    run(folder)
+    with read_only(folder):
+        yield folder
+
+
+def _plan(folder: Path) -> dict[str, Any]:
+    return load_plan(folder / "out" / "plan.jsonl")
+
+
 def brief(plan: dict[str, Any]) -> list[tuple[Any, ...]]:
     """(target, operation, response, key or group DN, approval state, changes) per event."""
     return [
@@ -129,8 +144,8 @@ def brief(plan: dict[str, Any]) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_default_responses_give_these_events(tmp_path: Path) -> None:
-    plan = run(tmp_path)
+def test_default_responses_give_these_events(default_run: Path) -> None:
+    plan = _plan(default_run)
     assert brief(plan) == [
         # linked jdoe: title pushed (auto), one event per membership value, on the group
         ("endpoint", "modify", "update_endpoint", "jdoe", "auto",
@@ -212,8 +227,8 @@ def test_assign_default_user_and_add_to_repository(tmp_path: Path) -> None:
     assert [c["attribute"] for c in adds[0]["changes"]] == ["ad_account"]  # no title, no groups
 
 
-def test_update_repository_goes_to_the_feed_side(tmp_path: Path) -> None:
-    run(tmp_path)
+def test_update_repository_goes_to_the_feed_side(default_run: Path, tmp_path: Path) -> None:
+    tmp_path = private_copy(default_run, tmp_path)
     config = CONFIG.replace('on_drift = "update_endpoint"', 'on_drift = "update_repository"')
     (tmp_path / "recondiff.toml").write_text(config.format(extra=""), encoding="utf-8")
     compare(tmp_path / "recondiff.toml", tmp_path / "out")
@@ -227,12 +242,14 @@ def test_update_repository_goes_to_the_feed_side(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ids_are_stable_and_the_plan_checks_its_digest(tmp_path: Path) -> None:
-    first = run(tmp_path / "a")
+def test_ids_are_stable_and_the_plan_checks_its_digest(
+    default_run: Path, tmp_path: Path
+) -> None:
+    first = _plan(private_copy(default_run, tmp_path / "a"))
     second = run(tmp_path / "b")
     assert [e["id"] for e in first["events"]] == [e["id"] for e in second["events"]]
     assert first["digest"] == digest_of(first)
-    path = tmp_path / "a" / "out" / "plan.jsonl"
+    path = tmp_path / "a" / default_run.name / "out" / "plan.jsonl"
     text = path.read_text(encoding="utf-8")
     # a decision written into the plan itself: the schema refuses it before the digest
     path.write_text(text.replace('"state":"pending"', '"state":"approved"', 1), encoding="utf-8")
@@ -301,23 +318,23 @@ def test_sample_plan_and_ldif_match_the_golden_files(sample_run: SampleRun) -> N
     assert ldif == golden_ldif.read_text(encoding="utf-8")
 
 
-def test_show_names_the_member_of_a_membership_event(tmp_path: Path) -> None:
+def test_show_names_the_member_of_a_membership_event(default_run: Path) -> None:
     from recondiff.review import summarise
 
-    pending = summarise(run(tmp_path))["pending"]
+    pending = summarise(_plan(default_run))["pending"]
     vpn = next(p for p in pending if p["dn"] == "CN=VPN,OU=Groups,DC=ex")
     assert vpn["endpoint_key"] == "jdoe"
 
 
-def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> None:
+def test_the_streamed_file_and_digest_match_the_definitions(default_run: Path) -> None:
     """compare streams the events (PlanWriter); the result is what dumps() and
     digest_of() say for the same plan."""
     import hashlib
 
     from recondiff.plan.file import canonical, dumps, event_line
 
-    plan = run(tmp_path)
-    written = (tmp_path / "out" / "plan.jsonl").read_bytes()
+    plan = _plan(default_run)
+    written = (default_run / "out" / "plan.jsonl").read_bytes()
     assert written == dumps(plan)
     header, *events = [json.loads(line) for line in written.splitlines()]
     assert header | {"events": events} == plan
@@ -328,14 +345,16 @@ def test_the_streamed_file_and_digest_match_the_definitions(tmp_path: Path) -> N
     ).hexdigest()
     assert plan["digest"] == "sha256:" + expected == digest_of(plan)
     assert written.count(b"\n") == len(plan["events"]) + 1  # the header, one event per line
-    assert not list((tmp_path / "out").glob(".plan.jsonl.*"))  # no temporary file left
+    assert not list((default_run / "out").glob(".plan.jsonl.*"))  # no temporary file left
 
 
-def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(tmp_path: Path) -> None:
+def test_a_plan_that_breaks_the_schema_is_refused_with_the_place(
+    default_run: Path, tmp_path: Path
+) -> None:
     from recondiff.errors import InputError
     from recondiff.plan.file import dumps, finalise
 
-    plan = run(tmp_path)
+    plan = _plan(default_run)
     plan["events"][2]["approval"]["state"] = "maybe"
     finalise(plan)  # a correct digest: only the schema can catch it
     path = tmp_path / "bad.jsonl"

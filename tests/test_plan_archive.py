@@ -15,7 +15,7 @@ from recondiff.errors import InputError
 from recondiff.plan.file import read_header
 from recondiff.plan.ledger import ledger_path, read
 from recondiff.review import decide_file
-from tests.conftest import SAMPLE, SampleRun
+from tests.conftest import SAMPLE, SampleRun, private_copy
 
 
 def _pending(plan: Path) -> str:
@@ -46,16 +46,14 @@ def test_a_decided_plan_moves_to_decided_with_its_ledger(sample_run: SampleRun, 
     assert decide_file(plan, [_pending(plan)], "rejected", "bob")
 
 
-def test_an_undecided_plan_is_simply_replaced(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    compare(SAMPLE / "recondiff.toml", out)
+def test_an_undecided_plan_is_simply_replaced(sample_run: SampleRun, tmp_path: Path) -> None:
+    out = private_copy(sample_run.out, tmp_path)  # a first compare of the sample, as it left out
     compare(SAMPLE / "recondiff.toml", out)
     assert not (out / "decided").exists()
 
 
-def test_a_planted_decided_link_is_refused(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    compare(SAMPLE / "recondiff.toml", out)
+def test_a_planted_decided_link_is_refused(sample_run: SampleRun, tmp_path: Path) -> None:
+    out = private_copy(sample_run.out, tmp_path)  # a first compare of the sample, as it left out
     plan = out / "plan.jsonl"
     decide_file(plan, [_pending(plan)], "approved", "ann")
     elsewhere = tmp_path / "elsewhere"

@@ -21,7 +21,10 @@ memberOf lacks cn=Managers, carol memberOf has cn=Old the expected state lacks.
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from recondiff.compare import compare
 from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.plan.file import load_plan
+from tests.conftest import private_copy, read_only
 
 ENDPOINT = """\
 uid,department,memberOf
@@ -117,6 +121,40 @@ def _run(tmp_path: Path, recursion: int = 3, extra: str = "") -> tuple[Path, dic
     return out, result.summary
 
 
+@dataclass(frozen=True)
+class Shared:
+    """A directory compared once and shared read-only by the tests of this module
+    (``recondiff.toml``, the snapshots and ``out``), and the run's summary."""
+
+    folder: Path
+    _summary: dict[str, Any]
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "out"
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return copy.deepcopy(self._summary)
+
+
+def _shared_run(factory: pytest.TempPathFactory, recursion: int) -> Iterator[Shared]:
+    folder = factory.mktemp(f"recursion{recursion}")
+    _, summary = _run(folder, recursion)
+    with read_only(folder):
+        yield Shared(folder, copy.deepcopy(summary))
+
+
+@pytest.fixture(scope="module")
+def recursion3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    yield from _shared_run(tmp_path_factory, 3)
+
+
+@pytest.fixture(scope="module")
+def recursion1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
+    yield from _shared_run(tmp_path_factory, 1)
+
+
 def _rows(path: Path, sql: str = "SELECT * FROM t") -> list[tuple[Any, ...]]:
     con = duckdb.connect()
     con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{path}')")
@@ -131,8 +169,8 @@ def _drift(out: Path) -> list[tuple[str, ...]]:
 # --- evaluation -------------------------------------------------------------------------
 
 
-def test_recursion_three_derives_the_seed_example(tmp_path: Path) -> None:
-    out, summary = _run(tmp_path, 3)
+def test_recursion_three_derives_the_seed_example(recursion3: Shared) -> None:
+    out, summary = recursion3.out, recursion3.summary
     assert summary["policies"] == {
         "policies": 4,
         "passes": 2,
@@ -173,8 +211,8 @@ def test_recursion_three_derives_the_seed_example(tmp_path: Path) -> None:
     assert summary["differences"] == 2 + 2  # two drifted accounts, two changed identities
 
 
-def test_recursion_one_leaves_the_triggered_grant_pending(tmp_path: Path) -> None:
-    out, summary = _run(tmp_path, 1)
+def test_recursion_one_leaves_the_triggered_grant_pending(recursion1: Shared) -> None:
+    out, summary = recursion1.out, recursion1.summary
     assert summary["policies"]["pending"] == 1
     assert any("1 identity has policies left for the next sync" in w
                for w in summary["warnings"]), summary["warnings"]
@@ -188,9 +226,9 @@ def test_recursion_one_leaves_the_triggered_grant_pending(tmp_path: Path) -> Non
             "Sales", "Management") in _drift(out)
 
 
-def test_the_next_sync_completes_what_recursion_one_left(tmp_path: Path) -> None:
+def test_the_next_sync_completes_what_recursion_one_left(recursion1: Shared, tmp_path: Path) -> None:
     """The repository imported the feed of the first run: the second run grants the group."""
-    _run(tmp_path, 1)
+    tmp_path = private_copy(recursion1.folder, tmp_path)
     (tmp_path / "repository.csv").write_text(
         REPOSITORY.replace("E1,alice,manager,Sales,cn=Sales,,1",
                            "E1,alice,manager,Management,cn=Sales,role-manager,1"),
@@ -249,8 +287,8 @@ set = { department = "Sales" }
             assert "department" not in touched, event
 
 
-def test_the_plan_says_why_and_feeds_the_repository(tmp_path: Path) -> None:
-    out, _ = _run(tmp_path, 3)
+def test_the_plan_says_why_and_feeds_the_repository(recursion3: Shared, tmp_path: Path) -> None:
+    out = recursion3.out
     plan = load_plan(out / "plan.jsonl")  # checked against plan.schema.json
     alice = next(e for e in plan["events"]
                  if e["target"] == "endpoint" and e["object"]["key"] == "alice")
@@ -317,8 +355,9 @@ def test_no_policy_event_with_response_do_nothing(tmp_path: Path) -> None:
     assert not [e for e in plan["events"] if e["reason"]["situation"] == "policy"]
 
 
-def test_a_run_without_policies_removes_their_outputs(tmp_path: Path) -> None:
-    out, _ = _run(tmp_path, 3)
+def test_a_run_without_policies_removes_their_outputs(recursion3: Shared, tmp_path: Path) -> None:
+    tmp_path = private_copy(recursion3.folder, tmp_path)
+    out = tmp_path / "out"
     assert (out / "expected.parquet").exists()
     (tmp_path / "recondiff.toml").write_text(BASE, encoding="utf-8")
     summary = compare(tmp_path / "recondiff.toml", out).summary

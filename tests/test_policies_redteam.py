@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.explore.attributes import needed_attributes
 from recondiff.plan.file import load_plan
-from tests.conftest import SAMPLE
+from tests.conftest import SampleRun, private_copy, read_only
 
 ENDPOINT = """\
 sAMAccountName,department,memberOf
@@ -140,6 +140,25 @@ def run_ok(config: Path) -> Path:
     code, err, out = compare(config)
     assert code in (0, 1), err
     return out
+
+
+@pytest.fixture(scope="module")
+def seed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``write_case`` with its defaults, compared once: the folder (config, snapshots,
+    ``out``) shared read-only by the tests of this module (copy it to write there)."""
+    folder = tmp_path_factory.mktemp("seed")
+    run_ok(write_case(folder))
+    with read_only(folder):
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def review_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """As ``seed_run``, with ``[policies] response = "review"``."""
+    folder = tmp_path_factory.mktemp("review")
+    run_ok(write_case(folder, policies_extra='response = "review"'))
+    with read_only(folder):
+        yield folder
 
 
 def parquet_rows(path: Path) -> list[dict[str, Any]]:
@@ -355,8 +374,8 @@ def test_no_two_repository_events_disagree_on_one_attribute(tmp_path: Path) -> N
     assert not (out / "plan.jsonl").exists()
 
 
-def test_review_of_policies_holds_their_endpoint_consequences(tmp_path: Path) -> None:
-    out = run_ok(write_case(tmp_path, policies_extra='response = "review"'))
+def test_review_of_policies_holds_their_endpoint_consequences(review_run: Path) -> None:
+    out = review_run / "out"
     events = plan_events(out)
     held = [e for e in events if e["reason"]["situation"] == "policy"]
     assert held and all(e["approval"]["state"] == "pending" for e in held)
@@ -366,8 +385,8 @@ def test_review_of_policies_holds_their_endpoint_consequences(tmp_path: Path) ->
             assert e["approval"]["state"] == "pending", e
 
 
-def test_policy_events_can_be_decided_by_situation(tmp_path: Path) -> None:
-    out = run_ok(write_case(tmp_path, policies_extra='response = "review"'))
+def test_policy_events_can_be_decided_by_situation(review_run: Path, tmp_path: Path) -> None:
+    out = private_copy(review_run, tmp_path) / "out"
     result = CliRunner().invoke(
         cli, ["plan", "approve", str(out / "plan.jsonl"), "--situation", "policy", "--by", "me"]
     )
@@ -378,8 +397,8 @@ def test_policy_events_can_be_decided_by_situation(tmp_path: Path) -> None:
     )
 
 
-def test_the_feed_protects_the_applied_list(tmp_path: Path) -> None:
-    out = run_ok(write_case(tmp_path))
+def test_the_feed_protects_the_applied_list(seed_run: Path, tmp_path: Path) -> None:
+    out = seed_run / "out"
     feed = tmp_path / "feed"
     result = CliRunner().invoke(
         cli,
@@ -408,9 +427,8 @@ def test_the_feed_protects_the_applied_list(tmp_path: Path) -> None:
     assert json.loads(csv_e02["expected_values"]) == ["role-manager"]
 
 
-def test_accepting_a_policy_event_holds_or_is_refused(tmp_path: Path) -> None:
-    config = write_case(tmp_path)
-    out = run_ok(config)
+def test_accepting_a_policy_event_holds_or_is_refused(seed_run: Path, tmp_path: Path) -> None:
+    out = private_copy(seed_run, tmp_path) / "out"
     (event,) = [
         e
         for e in plan_events(out)
@@ -447,11 +465,12 @@ def test_accepting_a_policy_event_holds_or_is_refused(tmp_path: Path) -> None:
 DECIDER = ("--by", "me", "--comment", "CHG-1")
 
 
-def test_accepting_a_new_accounts_membership_is_refused(tmp_path: Path) -> None:
+def test_accepting_a_new_accounts_membership_is_refused(
+    sample_run: SampleRun, tmp_path: Path
+) -> None:
     """A membership event of an account the plan creates has no finding either:
     accepting it would be lost the same way (docs/plan.md, Decisions that persist)."""
-    shutil.copytree(SAMPLE, tmp_path / "in")
-    out = run_ok(tmp_path / "in" / "recondiff.toml")
+    out = private_copy(sample_run.out, tmp_path)
     members = [e for e in plan_events(out) if e["target"] == "endpoint" and not e["findings"]]
     assert members, "the sample creates accounts with groups"
     result = CliRunner().invoke(
@@ -808,9 +827,10 @@ def test_reaching_out_or_at_identity_columns_is_refused(
 
 
 def test_unknown_applied_names_are_kept_and_removed_policies_leave_no_outputs(
-    tmp_path: Path,
+    seed_run: Path, tmp_path: Path
 ) -> None:
-    out = run_ok(write_case(tmp_path))
+    tmp_path = private_copy(seed_run, tmp_path)
+    out = tmp_path / "out"
     applied = {r["identity_key"]: r["applied"] for r in parquet_rows(out / "policies.parquet")}
     assert "other-system" in applied["E03"]
     # the policies removed from the config: the previous run's policy outputs go too

@@ -20,7 +20,7 @@ import recondiff.compare as compare
 from recondiff.cli.main import cli
 from recondiff.engine import publish, workdirs
 from tests import test_exit_codes
-from tests.conftest import ROOT, SAMPLE
+from tests.conftest import ROOT, SAMPLE, SampleRun, private_copy
 
 PY = [sys.executable, "-m", "recondiff"]
 tiny_fs = test_exit_codes.tiny_fs  # a real 4 MiB tmpfs (root), as the exit-code tests use
@@ -152,13 +152,13 @@ def test_the_sweep_leaves_symlinks_and_other_users_directories(tmp_path: Path) -
 
 @pytest.mark.parametrize("args", [["plan", "show", "{plan}"], ["history", "--json", "--state", "{out}"]])
 @pytest.mark.slow
-def test_a_closed_stdout_is_not_exit_1(tmp_path: Path, args: list[str]) -> None:
+def test_a_closed_stdout_is_not_exit_1(
+    tmp_path: Path, args: list[str], sample_run: SampleRun
+) -> None:
     """Hole: `recondiff plan show plan.jsonl | true` (or `| head -1` on a long
     output) exited 1, click's code for a broken pipe, which pipelines read as
     'differences found'. Now 141 (128 + SIGPIPE, as a shell reports), quietly."""
-    out = tmp_path / "out"
-    subprocess.run([*PY, "compare", "-q", "-c", str(SAMPLE / "recondiff.toml"), "-o", str(out)],
-                   check=False, capture_output=True)
+    out = private_copy(sample_run.out, tmp_path)  # the sample compared
     argv = [a.format(plan=out / "plan.jsonl", out=out) for a in args]
     read, write = os.pipe()
     os.close(read)  # nobody reads: the first write fails with EPIPE
@@ -332,7 +332,7 @@ def test_a_full_disk_while_the_history_is_updated_is_one_line_exit_2(
 
 @pytest.mark.slow
 def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_run: SampleRun
 ) -> None:
     """Hole: the renames were 'deferred' by blocking SIGTERM in the main thread
     only; the kernel gave the signal to a DuckDB worker thread and Python ran
@@ -341,8 +341,7 @@ def test_a_sigterm_during_the_final_renames_waits_until_they_are_done(
     output was half-written'. A real SIGTERM is sent after the second rename."""
     from recondiff.cli.common import sigterm_as_interrupt
 
-    out = tmp_path / "out"
-    compare.compare(SAMPLE / "recondiff.toml", out)
+    out = private_copy(sample_run.out, tmp_path)  # a first compare of the sample
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     real = os.replace
     renamed: list[str] = []

@@ -121,11 +121,9 @@ def _outputs(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def _sample_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("redteam-sample") / "out"
-    compare.compare(SAMPLE / "recondiff.toml", out)
-    return out
+@pytest.fixture
+def _sample_out(sample_run: SampleRun) -> Path:
+    return sample_run.out  # read-only: previous_run copies it
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from recondiff.compare import compare
-from tests.test_plan import CONFIG, ENDPOINT, REPOSITORY
+from tests.conftest import private_copy
+from tests.test_plan import CONFIG, ENDPOINT, REPOSITORY, default_run
+
+__all__ = ["default_run"]  # the fixture (run() with no extra, once per module), used by name
 
 
 def run(tmp_path: Path, extra: str = "", endpoint: str = ENDPOINT,
@@ -83,8 +86,15 @@ def test_tables_side_by_side_and_limits(tmp_path: Path) -> None:
     assert {a["state"] for a in missing["attributes"]} == {"one_side"}
 
 
-def test_new_resolved_persisting_and_trend(tmp_path: Path) -> None:
-    first = run(tmp_path)
+def _first(default_run: Path, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """What ``run(tmp_path)`` leaves and returns, copied from the module's default run."""
+    folder = private_copy(default_run, tmp_path)
+    report: dict[str, Any] = json.loads((folder / "out" / "report.json").read_text("utf-8"))
+    return folder, report
+
+
+def test_new_resolved_persisting_and_trend(default_run: Path, tmp_path: Path) -> None:
+    tmp_path, first = _first(default_run, tmp_path)
     assert first["history"]["previous_run"] is None
     # second run: zz-temp is gone from the directory (resolved), a new orphan appears
     endpoint = ENDPOINT.replace("zz-temp", "yy-new")
@@ -104,8 +114,8 @@ def test_new_resolved_persisting_and_trend(tmp_path: Path) -> None:
     assert rows["asmith"]["status"] is None  # in sync: not a finding
 
 
-def test_staleness_warnings(tmp_path: Path) -> None:
-    run(tmp_path)  # writes the inputs
+def test_staleness_warnings(default_run: Path, tmp_path: Path) -> None:
+    tmp_path, _ = _first(default_run, tmp_path)  # the inputs, and a first run
     old = time.time() - 3 * 24 * 3600
     os.utime(tmp_path / "endpoint.csv", (old, old))
     compare(tmp_path / "recondiff.toml", tmp_path / "out")

@@ -7,6 +7,7 @@ One 20 MB cell made report.html 84 MB before this.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -17,6 +18,7 @@ import pytest
 from recondiff.compare import compare
 from recondiff.io.sqlfiles import macros
 from recondiff.report.values import shown
+from tests.conftest import read_only
 
 HUGE = 20 * 1024 * 1024
 LONG = 300_000
@@ -73,8 +75,17 @@ def run(tmp_path: Path) -> Path:
     return out
 
 
-def test_a_20_mb_value_leaves_the_report_small_and_says_its_length(tmp_path: Path) -> None:
-    out = run(tmp_path)
+@pytest.fixture(scope="module")
+def huge_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``run`` once per module: its ``out``, read-only for the tests that read it."""
+    folder = tmp_path_factory.mktemp("huge")
+    out = run(folder)
+    with read_only(folder):
+        yield out
+
+
+def test_a_20_mb_value_leaves_the_report_small_and_says_its_length(huge_out: Path) -> None:
+    out = huge_out
     html = (out / "report.html").read_text(encoding="utf-8")
     assert len(html.encode("utf-8")) < 1_000_000
     assert (out / "report.json").stat().st_size < 1_000_000
@@ -85,8 +96,8 @@ def test_a_20_mb_value_leaves_the_report_small_and_says_its_length(tmp_path: Pat
     assert (out / "drift.csv").stat().st_size > HUGE
 
 
-def test_no_raw_nul_in_any_output_text(tmp_path: Path) -> None:
-    out = run(tmp_path)
+def test_no_raw_nul_in_any_output_text(huge_out: Path) -> None:
+    out = huge_out
     for name in ("situations.csv", "drift.csv", "drift_diff.csv", "report.html", "report.json"):
         data = (out / name).read_bytes()
         assert b"\x00" not in data, name

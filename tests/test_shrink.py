@@ -7,6 +7,8 @@ half-copied file) must not read as accounts gone."""
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from click.testing import CliRunner, Result
 from recondiff.cli.main import cli
 from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
+from tests.conftest import read_only
 
 CONFIG = """\
 [endpoint]
@@ -55,14 +58,30 @@ def _compare(config: Path, out: Path, *extra: str) -> Result:
     return result
 
 
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """20 accounts and 20 identities, no [plan], compared once per module (exit 0):
+    the folder, read-only; :func:`_after_first_run` copies it."""
+    work = tmp_path_factory.mktemp("first-run")
+    config = _write(work, 20, 20)
+    assert _compare(config, work / "out").exit_code == 0
+    with read_only(work):
+        yield work
+
+
+def _after_first_run(first_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """What ``_write(tmp_path, 20, 20)`` and a compare into tmp_path/out leave: the
+    config and out, copied from the module's first run."""
+    shutil.copytree(first_run, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "recondiff.toml", tmp_path / "out"
+
+
 def _files(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
 
 
-def test_a_shrunk_endpoint_export_stops_the_compare(tmp_path: Path) -> None:
-    config = _write(tmp_path, 20, 20)
-    out = tmp_path / "out"
-    assert _compare(config, out).exit_code == 0
+def test_a_shrunk_endpoint_export_stops_the_compare(first_run: Path, tmp_path: Path) -> None:
+    config, out = _after_first_run(first_run, tmp_path)  # 20 and 20: exit 0
     before = _files(out)
     _write(tmp_path, 17, 20)  # 15% fewer accounts
     result = _compare(config, out)
@@ -81,10 +100,8 @@ def test_a_shrunk_endpoint_export_stops_the_compare(tmp_path: Path) -> None:
     assert _compare(config, out).exit_code == 1
 
 
-def test_a_shrunk_repository_export_stops_the_compare(tmp_path: Path) -> None:
-    config = _write(tmp_path, 20, 20)
-    out = tmp_path / "out"
-    assert _compare(config, out).exit_code == 0
+def test_a_shrunk_repository_export_stops_the_compare(first_run: Path, tmp_path: Path) -> None:
+    config, out = _after_first_run(first_run, tmp_path)  # 20 and 20: exit 0
     _write(tmp_path, 20, 10)
     result = _compare(config, out)
     assert result.exit_code == 2
@@ -118,12 +135,10 @@ def test_an_incremental_endpoint_is_not_checked(tmp_path: Path) -> None:
     assert result.exit_code in (0, 1), result.stderr
 
 
-def test_another_config_is_another_source(tmp_path: Path) -> None:
+def test_another_config_is_another_source(first_run: Path, tmp_path: Path) -> None:
     """Only the previous run of the same config (endpoint and repository names)
     counts; another endpoint's history in the same state directory does not."""
-    config = _write(tmp_path, 20, 20)
-    out = tmp_path / "out"
-    assert _compare(config, out).exit_code == 0
+    _, out = _after_first_run(first_run, tmp_path)  # 20 and 20: exit 0
     other = tmp_path / "other"
     other.mkdir()
     config2 = _write(other, 5, 5)

@@ -299,3 +299,30 @@ def test_csv_refused_with_one_line_and_nothing_left(
         ingest(source, out_dir / "s.parquet", None, ReadOptions())
     assert "\n" not in str(caught.value)
     assert _leftovers(source_dir, out_dir) == ["x.csv"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team: an LDIF without blank lines between entries (the line parser "
+    "accepts it) is never cut: the whole file becomes one chunk, read by repeated "
+    "concatenation (quadratic) and parsed at ~12x its size in memory (36 MB: 485 MB, "
+    "72 MB: 821 MB RSS; over 2 GiB the int32 offsets overflow)",
+)
+def test_ldif_without_blank_lines_is_still_read_in_bounded_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ldif_stream, "CHUNK_BYTES", 256)
+    sizes: list[int] = []
+    real = ldif_stream._chunks
+
+    def recording(handle: object, size: int) -> object:
+        for chunk in real(handle, size):  # type: ignore[arg-type]
+            sizes.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(ldif_stream, "_chunks", recording)
+    entries = "".join(f"dn: cn=u{i},dc=x\ncn: u{i}\nmail: u{i}@x\n" for i in range(500))
+    source = _write(tmp_path / "x.ldif", entries)
+    table = _snapshot(source, tmp_path / "s.parquet")
+    assert table.num_rows == 500
+    assert max(sizes) <= 4 * 256

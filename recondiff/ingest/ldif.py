@@ -461,6 +461,11 @@ def _attribute_value(line: _Line, name: str) -> tuple[str, str]:
         kept = [option for option in options if option.lower() != "binary"]
         binary = len(kept) != len(options)
         attr = ";".join([base, *kept])
+        if attr.lower() == "dn":
+            raise InputError(
+                f'{name}: line {number}: "{line.attr}" would be a second DN of the entry; '
+                "remove the line from the export"
+            )
     if not is_base64:
         return attr, plain_dn(value)
     try:

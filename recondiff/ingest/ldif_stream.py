@@ -23,7 +23,7 @@ import codecs
 import io
 import os
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -58,7 +58,7 @@ _RECORDS_PER_TABLE = 20_000
 
 def ldif_tables(
     path: Path, chunk_bytes: int | None = None, threads: int | None = None
-) -> Generator[pa.Table, None, None]:
+) -> Iterator[pa.Table]:
     """The LDIF file at ``path`` as tables of whole records, ``dn`` first, then
     the attributes in order of appearance: ``string`` columns, or
     ``list<string>`` where a record of the table has several values (empty

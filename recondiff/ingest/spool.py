@@ -12,6 +12,9 @@ is read.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -48,11 +51,9 @@ def write_parquet(
     schema: pa.Schema,
     batches: Iterable[pa.RecordBatch | pa.Table],
     metadata: Metadata,
-    grouped: bool = False,
 ) -> int:
     """Write ``batches`` (all of ``schema``) to a zstd Parquet file at ``path``, in
-    row groups of about :data:`ROW_GROUP_ROWS` (``grouped``: a row group each, as
-    given); return the number of rows.
+    row groups of about :data:`ROW_GROUP_ROWS`; return the number of rows.
 
     The metadata, which holds the row count, is known only at the end (and the
     source's digest, which the caller may compute meanwhile): it goes in the
@@ -62,7 +63,7 @@ def write_parquet(
     snapshot written in one go."""
     rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for group in batches if grouped else _groups(batches):
+        for group in _groups(batches):
             writer.write_table(group, row_group_size=max(group.num_rows, 1))
             rows += group.num_rows
         final = dict(metadata(rows))
@@ -117,22 +118,31 @@ class Spool:
         self.rows = 0
         self._tables: list[pa.Table] = []
         self._files: list[Path] = []
+        self._lock: int | None = None
 
     @classmethod
     def beside(cls, out: Path, multi: set[str], names: tuple[str, ...] = ()) -> Spool:
         """A spool in a hidden folder beside ``out`` (a large export's batches may
-        not fit in ``$TMPDIR``); :meth:`remove` it when done."""
+        not fit in ``$TMPDIR``), locked (flock) while in use; :meth:`remove` it
+        when done. Such folders a killed run left beside ``out`` (unlocked, so no
+        run is using them) are removed first: each may hold a gigabyte."""
+        prefix = f".{out.name}.spool-"
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            directory = Path(tempfile.mkdtemp(prefix=f".{out.name}.spool-", dir=out.parent))
+            _remove_stale(out.parent, prefix)
+            directory = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
         except OSError as exc:
             raise InputError(
                 f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
             ) from None
-        return cls(multi, directory, names)
+        spool = cls(multi, directory, names)
+        spool._lock = os.open(directory, os.O_RDONLY)
+        with contextlib.suppress(OSError):  # a file system without locks: never taken as stale
+            fcntl.flock(spool._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return spool
 
-    def learn(self, table: pa.Table) -> None:
-        """Take in a table's columns and types, without keeping it."""
+    def add(self, table: pa.Table) -> None:
+        """Keep one table (columns named as the export spells them)."""
         for name, column in zip(table.column_names, table.columns, strict=True):
             key = name.lower()
             if key not in self.names:
@@ -140,26 +150,6 @@ class Spool:
                 self.is_list[key] = False
             if column.type == STRING_LIST:
                 self.is_list[key] = True
-
-    def fits(self, table: pa.Table) -> bool:
-        """Whether the table leaves the final schema as it is (no new column, no
-        column turned into a list)."""
-        for name, column in zip(table.column_names, table.columns, strict=True):
-            key = name.lower()
-            if key not in self.names:
-                return False
-            if column.type == STRING_LIST and self._type(key) != STRING_LIST:
-                return False
-        return True
-
-    def final(self, table: pa.Table) -> pa.Table:
-        """A table in the final schema as it stands (see :meth:`fits`)."""
-        lowered = table.rename_columns([name.lower() for name in table.column_names])
-        return self._final(lowered, self.schema())
-
-    def add(self, table: pa.Table) -> None:
-        """Keep one table (columns named as the export spells them)."""
-        self.learn(table)
         table = table.rename_columns([name.lower() for name in table.column_names])
         self.rows += table.num_rows
         if self.directory is None:
@@ -182,17 +172,9 @@ class Spool:
     def _type(self, key: str) -> pa.DataType:
         return STRING_LIST if self.is_list[key] or key in self.multi else STRING
 
-    def tables(self, before: Path | None = None) -> Iterator[pa.Table]:
-        """The kept tables again, one at a time, in the final schema; first the row
-        groups of the Parquet file ``before``, if given (written in an earlier schema)."""
+    def tables(self) -> Iterator[pa.Table]:
+        """The kept tables again, one at a time, in the final schema."""
         schema = self.schema()
-        if before is not None:
-            earlier = pq.ParquetFile(before)
-            for group in range(earlier.num_row_groups):
-                table = earlier.read_row_group(group)
-                yield self._final(
-                    table.rename_columns([n.lower() for n in table.column_names]), schema
-                )
         if self.directory is None:
             for table in self._tables:
                 yield self._final(table, schema)
@@ -225,6 +207,29 @@ class Spool:
     def remove(self) -> None:
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _remove_stale(parent: Path, prefix: str) -> None:
+    """Remove the folders named ``prefix...`` in ``parent`` that no process holds
+    locked (a run killed outright, SIGKILL or the OOM killer, left them)."""
+    for path in parent.iterdir():
+        if not path.name.startswith(prefix) or not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # in use (or no locks here: leave it)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def final_column(column: pa.ChunkedArray | pa.Array, kind: pa.DataType) -> pa.Array:

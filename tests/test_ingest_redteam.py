@@ -326,3 +326,20 @@ def test_ldif_without_blank_lines_is_still_read_in_bounded_chunks(
     table = _snapshot(source, tmp_path / "s.parquet")
     assert table.num_rows == 500
     assert max(sizes) <= 4 * 256
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team: the spool folder is named after write_atomically's temp name "
+    "(.s.parquet.tmp-<random>.spool-*), so the next ingest's stale sweep (prefix "
+    "from its own, new temp name) never matches what a killed run left",
+)
+def test_ldif_ingest_removes_the_spool_a_killed_run_left(tmp_path: Path) -> None:
+    out = tmp_path / "s.parquet"
+    # the name a run killed by SIGKILL mid-ingest really leaves (seen with kill -9)
+    stale = tmp_path / ".s.parquet.tmp-21d77ec20aee.spool-5w6j8k5s"
+    stale.mkdir()
+    (stale / "000000.arrow").write_bytes(b"x" * 1024)
+    source = _write(tmp_path / "x.ldif", E2)
+    ingest(source, out, None, ReadOptions())
+    assert _leftovers(tmp_path) == ["s.parquet", "x.ldif"]

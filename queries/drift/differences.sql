@@ -68,10 +68,11 @@ elements AS (
     FROM long WHERE is_set
 ),
 -- Every distinct value to compare, normalised once (group names, titles and
--- departments repeat across accounts). rd_norm appears once in this query (it
+-- departments repeat across accounts). The norm slot is rd_norm for the config's kinds
+-- (engine/slots.norm_of), and appears once in this query (it
 -- is a large macro, and every use adds to planning).
 norms AS MATERIALIZED (
-    SELECT compare, raw, rd_norm(raw, compare) AS norm
+    SELECT compare, raw, {{norm}} AS norm
     FROM (
         SELECT compare, e_raw AS raw FROM long WHERE NOT is_set
         UNION SELECT compare, r_raw FROM long WHERE NOT is_set

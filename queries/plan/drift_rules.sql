@@ -16,6 +16,6 @@ SELECT d.rowid AS drift_id,
        arg_min({'response': r.response, 'alert': r.alert}, r.pos) AS hit
 FROM drift d
 JOIN rules r ON r.attr_idx = d.attr_idx AND r.kind IN ('any', d.kind)
-WHERE rd_norm(coalesce(d.endpoint_value, d.repository_value), d.compare)
-      GLOB rd_norm(r.pattern, d.compare)
+WHERE {{norm_value}}
+      GLOB {{norm_pattern}}
 GROUP BY d.rowid;

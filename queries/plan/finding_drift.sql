@@ -22,7 +22,7 @@ items AS (
     FROM plan_drift_row
 ),
 normed AS (
-    SELECT pos, side, rd_norm(raw, compare) AS norm FROM items
+    SELECT pos, side, {{norm}} AS norm FROM items
 ),
 sides AS (
     SELECT pos,

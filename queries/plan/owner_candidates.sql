@@ -44,7 +44,7 @@ items AS (
     FROM r CROSS JOIN mapping m
 ),
 normed AS MATERIALIZED (
-    SELECT side, rec, attr_idx, rd_norm(raw, compare) AS norm FROM items
+    SELECT side, rec, attr_idx, {{norm}} AS norm FROM items
 ),
 -- per record and attribute, what is compared: the value, or the set of values
 compared AS (

@@ -20,6 +20,6 @@ held AS (
 )
 SELECT ep_row, attr_idx, alert, rd_shown(min(value)) AS value
 FROM held
-WHERE rd_norm(value, compare) GLOB rd_norm(pattern, compare)
+WHERE {{norm_value}} GLOB {{norm_pattern}}
 GROUP BY ep_row, attr_idx, alert
 ORDER BY ep_row, attr_idx, alert;

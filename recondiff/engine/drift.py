@@ -4,7 +4,7 @@ attribute hashes differ (queries/drift/); every other pair is in sync."""
 from __future__ import annotations
 
 from recondiff.engine.fills import Fills
-from recondiff.engine.slots import Column
+from recondiff.engine.slots import Column, kinds_of, norm_of
 from recondiff.engine.steps import Session
 
 
@@ -27,6 +27,7 @@ def slots(fills: Fills) -> dict[str, str]:
             _differing(i, ep, repo) for i, (ep, repo) in enumerate(pairs, 1)
         )
         or _differing(0, None, None),
+        "norm": norm_of("raw", "compare", kinds_of(fills.cfg.attributes)),
     }
 
 

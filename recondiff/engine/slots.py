@@ -17,8 +17,10 @@ No value from the config or the data is ever spliced in: values are bound.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from recondiff.config.model import AttributeMapping
 from recondiff.vocabulary import SET_KINDS
 
 # The macro that normalises one element of each kind (queries/macros/kinds.sql).
@@ -38,6 +40,34 @@ ELEMENT_MACRO = {
     "dn_set": "rd_dn_final",
 }
 SET_MACRO = {"set": "rd_set", "casefold_set": "rd_casefold_set", "dn_set": "rd_dn_set"}
+
+
+def norm_of(value: str, kind: str, kinds: Iterable[str]) -> str:
+    """``rd_norm(value, kind)`` (queries/macros/kinds.sql) spelled for the
+    compare kinds a config uses, ``kinds``: one branch per macro. rd_norm names all
+    thirteen, and DuckDB plans every branch wherever it appears (~0.2 s a
+    query, whatever its rows: rd_uac_flags and the DN macros are large), which
+    was most of a small run's time. A ``kind`` outside ``kinds`` is a bug
+    (the caller's list is the config's): it fails loudly, never as a NULL.
+    ``value`` and ``kind`` are SQL of the query; ``kinds`` are checked names."""
+    wanted = set(kinds)
+    by_macro: dict[str, list[str]] = {}  # dn and dn_set share rd_dn_final: planned once
+    for k in ELEMENT_MACRO:
+        if k in wanted:
+            by_macro.setdefault(ELEMENT_MACRO[k], []).append(f"'{k}'")
+    whens = "".join(
+        f" WHEN {kind} IN ({', '.join(names)}) THEN {macro}({value})"
+        for macro, names in by_macro.items()
+    )
+    return (
+        f"(CASE{whens} WHEN {kind} IS NULL THEN NULL ELSE CAST(error("
+        f"'a compare kind this config does not use: ' || {kind}) AS VARCHAR) END)"
+    )
+
+
+def kinds_of(attributes: Iterable[AttributeMapping]) -> list[str]:
+    """The compare kinds of a config's [[attribute]] mappings, for :func:`norm_of`."""
+    return sorted({a.compare for a in attributes})
 
 
 def quote_ident(name: str) -> str:

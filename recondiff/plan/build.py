@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from recondiff import __version__
 from recondiff.config.expression import expression_columns
 from recondiff.config.model import AttributeMapping, Config
-from recondiff.engine.slots import Column, list_of
+from recondiff.engine.slots import Column, kinds_of, list_of, norm_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
@@ -231,6 +231,7 @@ class Planner:
                 owner_params | {"max_candidates": MAX_CANDIDATES},
                 endpoint_values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
                 repository_values=list_of([c.values() for c in self.repo_attrs], "VARCHAR[]"),
+                norm=norm_of("raw", "compare", kinds_of(self.cfg.attributes)),
             )
         else:
             self.step("plan/owner_candidates_none", {})
@@ -391,7 +392,14 @@ class Planner:
             for j, r in enumerate(a.rules, 1)
         ]
         if rules:
-            self.step("plan/drift_rules", {"rules": rules})
+            kinds = kinds_of(self.cfg.attributes)
+            self.step(
+                "plan/drift_rules",
+                {"rules": rules},
+                norm_value=norm_of("coalesce(d.endpoint_value, d.repository_value)", "d.compare",
+                                   kinds),
+                norm_pattern=norm_of("r.pattern", "d.compare", kinds),
+            )
         else:
             self.step("plan/drift_no_rules", {})
         on_drift = [a.on_drift for a in self.cfg.attributes]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from recondiff.config.model import AttributeMapping
-from recondiff.engine.slots import COSTLY_KINDS, Column, list_of, normalised
+from recondiff.engine.slots import COSTLY_KINDS, Column, kinds_of, list_of, norm_of, normalised
 from recondiff.errors import RecondiffError
 from recondiff.history import PERSISTENT, History
 from recondiff.io.signing import Trust, TrustConfigLike
@@ -86,6 +86,7 @@ def find_and_suppress(
     step(
         "plan/finding_drift",
         {"finding_attrs": [_finding_attribute(a) for a in attributes]},
+        norm=norm_of("raw", "compare", kinds_of(attributes)),
     )
     step(
         "plan/finding_accounts",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from recondiff.config.load import Config
-from recondiff.engine.slots import Column, list_of
+from recondiff.engine.slots import Column, kinds_of, list_of, norm_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import Plan
@@ -270,6 +270,8 @@ class ReportBuilder:
                 "report/privileged",
                 params | {"rules": rules},
                 values=list_of([c.values() for c in self.ep_attrs], "VARCHAR[]"),
+                norm_value=norm_of("value", "compare", kinds_of(self.cfg.attributes)),
+                norm_pattern=norm_of("pattern", "compare", kinds_of(self.cfg.attributes)),
             )
         )
         keys = self._keys_of(params, [int(h["ep_row"]) for h in held])

@@ -195,12 +195,6 @@ def _crlf_row_across_a_block_cut(block: int) -> bytes:
     return data + b"y,z\r\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: a quoted CRLF cut by a block boundary loses its LF (Arrow's "
-    "streaming reader); at 2 MiB blocks this hits any CSV over 2 MiB with CRLF in a "
-    "quoted cell (the old reader's 16 MiB blocks made it 8x rarer)",
-)
 def test_csv_quoted_crlf_across_the_default_block_cut_is_kept(tmp_path: Path) -> None:
     block = 2 << 20  # csv_table._CSV_BATCH as committed
     source = _write(tmp_path / "x.csv", _crlf_row_across_a_block_cut(block))
@@ -210,10 +204,6 @@ def test_csv_quoted_crlf_across_the_default_block_cut_is_kept(tmp_path: Path) ->
     assert names[-1] == "z"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: a quoted CRLF cut by a block boundary loses its LF (small blocks)",
-)
 def test_csv_quoted_crlf_across_small_block_cuts_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -137,11 +137,6 @@ def test_ldif_reads_as_the_line_parser_in_any_chunks(
     assert _leftovers(source_dir, out_dir) == ["s.parquet", "x.ldif"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: a line ': value' (empty attribute name) is read as a blank line "
-    "by the Arrow path and silently dropped; the line parser refuses it",
-)
 @pytest.mark.parametrize("chunk", [7, None])
 def test_ldif_line_with_an_empty_attribute_name_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int | None

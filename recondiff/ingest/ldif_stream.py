@@ -196,6 +196,8 @@ def _parse_chunk(chunk: bytes, first: bool) -> pa.Table:
         raise _Unhandled  # a line without a colon
     starts = parts.offsets.slice(0, len(parts))
     attr = parts.values.take(starts)
+    if pc.sum(pc.equal(attr, "")).as_py() != pc.sum(blank).as_py():
+        raise _Unhandled  # a line without an attribute name (": value")
     after = pc.if_else(blank, pa.scalar(None, pa.int32()), pc.add(starts, 1))
     rest = parts.values.take(after)  # null on blank lines
     if pc.any(pc.starts_with(rest, "<")).as_py():

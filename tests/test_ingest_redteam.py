@@ -314,12 +314,6 @@ def test_ldif_without_blank_lines_is_still_read_in_bounded_chunks(
     assert max(sizes) <= 4 * 256
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: the spool folder is named after write_atomically's temp name "
-    "(.s.parquet.tmp-<random>.spool-*), so the next ingest's stale sweep (prefix "
-    "from its own, new temp name) never matches what a killed run left",
-)
 def test_ldif_ingest_removes_the_spool_a_killed_run_left(tmp_path: Path) -> None:
     out = tmp_path / "s.parquet"
     # the name a run killed by SIGKILL mid-ingest really leaves (seen with kill -9)

@@ -342,3 +342,24 @@ def test_a_dn_with_the_binary_option_is_refused_in_one_line(tmp_path: Path) -> N
         f'{path}: line 2: "dn;binary" would be a second DN of the entry; '
         "remove the line from the export"
     )
+
+
+def test_a_spool_under_a_temp_name_is_swept_by_the_snapshot_name_unless_in_use(
+    tmp_path: Path,
+) -> None:
+    """Spools are named after the snapshot's temporary name: a killed run's is
+    found by the next run writing the same snapshot, another run's in use is not."""
+    path = write(tmp_path / "u.ldif", entry(0))
+    out = tmp_path / "snap.parquet"
+    stale = tmp_path / ".snap.parquet.tmp-0123456789ab.spool-dead"
+    stale.mkdir()
+    busy = Spool.beside(tmp_path / "snap.parquet.tmp-ba9876543210", set())
+    other = tmp_path / ".snap.parquet2.tmp-0123456789ab.spool-dead"  # another snapshot's
+    other.mkdir()
+    try:
+        assert ingest(path, out).rows == 1
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert busy.directory is not None and busy.directory.name in names
+        assert stale.name not in names and other.name in names
+    finally:
+        busy.remove()

@@ -287,13 +287,6 @@ def test_csv_refused_with_one_line_and_nothing_left(
     assert _leftovers(source_dir, out_dir) == ["x.csv"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: an LDIF without blank lines between entries (the line parser "
-    "accepts it) is never cut: the whole file becomes one chunk, read by repeated "
-    "concatenation (quadratic) and parsed at ~12x its size in memory (36 MB: 485 MB, "
-    "72 MB: 821 MB RSS; over 2 GiB the int32 offsets overflow)",
-)
 def test_ldif_without_blank_lines_is_still_read_in_bounded_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -363,3 +363,29 @@ def test_a_spool_under_a_temp_name_is_swept_by_the_snapshot_name_unless_in_use(
         assert stale.name not in names and other.name in names
     finally:
         busy.remove()
+
+
+@pytest.mark.parametrize("chunk", [5, 40, 64])
+def test_ldif_without_blank_lines_is_cut_before_each_dn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """No blank line between entries (any case of ``dn:``, CRLF, folds, a
+    ``dnQualifier`` attribute): cut before DN lines, read as the line parser reads it."""
+    text = "".join(
+        f"{spelling}: cn=u{i},dc=x\r\ncn: u{i}\r\ndnQualifier: q\r\ndescription: a\r\n dn: b\r\n"
+        for i, spelling in enumerate(["dn", "DN", "Dn", "dN"] * 5)
+    )
+    path = write(tmp_path / "x.ldif", text)
+    sizes: list[int] = []
+    real = ldif_stream._chunks
+
+    def recording(handle: Any, size: int) -> Any:
+        for piece in real(handle, size):
+            sizes.append(len(piece))
+            yield piece
+
+    monkeypatch.setattr(ldif_stream, "_chunks", recording)
+    monkeypatch.setattr(ldif_stream, "CHUNK_BYTES", chunk)
+    got = read_ldif_table(path, ReadOptions())
+    assert got.to_pylist() == reference(path).to_pylist()
+    assert got.num_rows == 20 and len(sizes) > 10

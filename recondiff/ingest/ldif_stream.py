@@ -103,7 +103,9 @@ def _finished(
 
 
 def _chunks(handle: io.BufferedReader | io.BufferedIOBase, size: int) -> Iterator[bytes]:
-    """The file's bytes in pieces that end just after a blank line (or at the end)."""
+    """The file's bytes in pieces of whole records: each ends just after a blank
+    line, or (a file without blank lines between its entries) just before a
+    ``dn:`` line; the last at the end of the file."""
     pending = b""
     while True:
         block = handle.read(size)
@@ -111,16 +113,22 @@ def _chunks(handle: io.BufferedReader | io.BufferedIOBase, size: int) -> Iterato
             if pending:
                 yield pending
             return
-        cut = _last_blank(block)
+        cut = _last_cut(block)
         if cut > 0:
             yield pending + block[:cut]
             pending = block[cut:]
             continue
-        pending += block  # no blank line in the block: a long record
-        cut = _last_blank(pending)
+        pending += block  # no cut in the block: a long record
+        cut = _last_cut(pending)
         if cut > 0:
             yield pending[:cut]
             pending = pending[cut:]
+
+
+def _last_cut(data: bytes) -> int:
+    """Where the data after its last blank line starts; without one, where its
+    last ``dn:`` line starts (0: neither)."""
+    return _last_blank(data) or _last_dn(data)
 
 
 def _last_blank(data: bytes) -> int:
@@ -128,6 +136,16 @@ def _last_blank(data: bytes) -> int:
     lf = data.rfind(b"\n\n")
     crlf = data.rfind(b"\n\r\n", max(lf, 0))
     return crlf + 3 if crlf >= 0 else lf + 2 if lf >= 0 else 0
+
+
+_DN_LINES = (b"\ndn:", b"\nDN:", b"\nDn:", b"\ndN:")
+
+
+def _last_dn(data: bytes) -> int:
+    """Where the last line of the data that starts with ``dn:`` (any case) starts,
+    after another line (0: none). A line after a line break is no continuation,
+    so such a line starts a record."""
+    return max(data.rfind(line) for line in _DN_LINES) + 1
 
 
 def _has_content(chunk: bytes) -> bool:

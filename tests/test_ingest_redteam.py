@@ -318,12 +318,6 @@ def test_ldif_ingest_removes_the_spool_a_killed_run_left(tmp_path: Path) -> None
     assert _leftovers(tmp_path) == ["s.parquet", "x.ldif"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: the source's SHA-256 runs on a thread the ingest waits for even "
-    "when it fails: a bad line 2 (or Ctrl-C) is reported only once the whole export "
-    "is hashed (the old ingest refused before hashing; a cold 10 GB export: a minute)",
-)
 def test_a_refused_export_is_refused_without_waiting_for_its_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -389,3 +389,20 @@ def test_ldif_without_blank_lines_is_cut_before_each_dn_line(
     got = read_ldif_table(path, ReadOptions())
     assert got.to_pylist() == reference(path).to_pylist()
     assert got.num_rows == 20 and len(sizes) > 10
+
+
+def test_the_source_digest_stops_at_its_flag(tmp_path: Path) -> None:
+    """The digest a refused export no longer needs stops between two chunks."""
+    import contextvars
+    import threading
+
+    from recondiff.ingest import snapshot
+
+    path = write(tmp_path / "big.bin", b"x" * (3 * snapshot.CHUNK))
+    stop = threading.Event()
+    context = contextvars.copy_context()
+    context.run(snapshot.HASH_STOP.set, stop)
+    assert context.run(snapshot.file_sha256, path) == snapshot.file_sha256(path)
+    stop.set()
+    with pytest.raises(snapshot.HashStopped):
+        context.run(snapshot.file_sha256, path)

@@ -10,6 +10,7 @@ is measured by benchmarks/ingest.py, not here.
 from __future__ import annotations
 
 import base64
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -406,3 +407,21 @@ def test_the_source_digest_stops_at_its_flag(tmp_path: Path) -> None:
     stop.set()
     with pytest.raises(snapshot.HashStopped):
         context.run(snapshot.file_sha256, path)
+
+
+@pytest.mark.parametrize("size", [2, 3, 16])
+def test_csv_reads_never_end_between_a_cr_and_the_next_byte(tmp_path: Path, size: int) -> None:
+    """What Arrow's CSV reader is fed: every byte, in order, and no read ending
+    on the CR of a CRLF."""
+    data = b'id,name\r\n1,"a\r\r\nb"\r\r\r\n2,\r' + b"x\r\n" * 7 + b"\r"
+    path = write(tmp_path / "x.csv", data)
+    pieces = []
+    with csv_table._NoCrAtEnd.open(path, path) as handle:
+        while piece := handle.read(size):
+            assert len(piece) <= size
+            pieces.append(piece)
+    assert b"".join(pieces) == data
+    assert all(
+        not (piece.endswith(b"\r") and after.startswith(b"\n"))
+        for piece, after in itertools.pairwise(pieces)
+    )

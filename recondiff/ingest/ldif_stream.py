@@ -4,7 +4,8 @@ A line-by-line Python parser (recondiff.ingest.ldif) reads about 40,000
 entries a second; a bare Python loop over the lines of the benchmark's LDIF
 (25 lines an entry) manages about 240,000. This reader therefore hands Python
 no line at all in the usual case: it cuts the file into chunks that end at a
-blank line (so each holds whole records), unfolds and splits a chunk with bytes
+blank line, or before a ``dn:`` line in a file without blank lines (so each
+holds whole records), unfolds and splits a chunk with bytes
 and Arrow string kernels, and builds its columns with Arrow's filters. Python
 sees only the distinct attribute names of a chunk and its ``attr::`` (base64)
 values.
@@ -43,9 +44,9 @@ from recondiff.ingest.ldif import (
 )
 
 CHUNK_BYTES = 4 << 20
-"""The bytes read at a time; a chunk is cut after its last blank line. Parsing a
-chunk holds about 20 times its size (Arrow arrays of its lines, names, values
-and columns)."""
+"""The bytes read at a time; a chunk is cut after its last blank line (or before
+its last ``dn:`` line). Parsing a chunk holds about 20 times its size (Arrow
+arrays of its lines, names, values and columns)."""
 
 THREADS = min(os.cpu_count() or 1, 2)
 """Chunks parsed at once. Peak memory grows with chunks in flight (threads + 1):

@@ -137,11 +137,6 @@ def test_ldif_reads_as_the_line_parser_in_any_chunks(
     assert _leftovers(source_dir, out_dir) == ["s.parquet", "x.ldif"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: a line ': value' (empty attribute name) is read as a blank line "
-    "by the Arrow path and silently dropped; the line parser refuses it",
-)
 @pytest.mark.parametrize("chunk", [7, None])
 def test_ldif_line_with_an_empty_attribute_name_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int | None
@@ -195,12 +190,6 @@ def _crlf_row_across_a_block_cut(block: int) -> bytes:
     return data + b"y,z\r\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: a quoted CRLF cut by a block boundary loses its LF (Arrow's "
-    "streaming reader); at 2 MiB blocks this hits any CSV over 2 MiB with CRLF in a "
-    "quoted cell (the old reader's 16 MiB blocks made it 8x rarer)",
-)
 def test_csv_quoted_crlf_across_the_default_block_cut_is_kept(tmp_path: Path) -> None:
     block = 2 << 20  # csv_table._CSV_BATCH as committed
     source = _write(tmp_path / "x.csv", _crlf_row_across_a_block_cut(block))
@@ -210,10 +199,6 @@ def test_csv_quoted_crlf_across_the_default_block_cut_is_kept(tmp_path: Path) ->
     assert names[-1] == "z"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: a quoted CRLF cut by a block boundary loses its LF (small blocks)",
-)
 def test_csv_quoted_crlf_across_small_block_cuts_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -302,13 +287,6 @@ def test_csv_refused_with_one_line_and_nothing_left(
     assert _leftovers(source_dir, out_dir) == ["x.csv"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: an LDIF without blank lines between entries (the line parser "
-    "accepts it) is never cut: the whole file becomes one chunk, read by repeated "
-    "concatenation (quadratic) and parsed at ~12x its size in memory (36 MB: 485 MB, "
-    "72 MB: 821 MB RSS; over 2 GiB the int32 offsets overflow)",
-)
 def test_ldif_without_blank_lines_is_still_read_in_bounded_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -329,12 +307,6 @@ def test_ldif_without_blank_lines_is_still_read_in_bounded_chunks(
     assert max(sizes) <= 4 * 256
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: the spool folder is named after write_atomically's temp name "
-    "(.s.parquet.tmp-<random>.spool-*), so the next ingest's stale sweep (prefix "
-    "from its own, new temp name) never matches what a killed run left",
-)
 def test_ldif_ingest_removes_the_spool_a_killed_run_left(tmp_path: Path) -> None:
     out = tmp_path / "s.parquet"
     # the name a run killed by SIGKILL mid-ingest really leaves (seen with kill -9)
@@ -346,12 +318,6 @@ def test_ldif_ingest_removes_the_spool_a_killed_run_left(tmp_path: Path) -> None
     assert _leftovers(tmp_path) == ["s.parquet", "x.ldif"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: the source's SHA-256 runs on a thread the ingest waits for even "
-    "when it fails: a bad line 2 (or Ctrl-C) is reported only once the whole export "
-    "is hashed (the old ingest refused before hashing; a cold 10 GB export: a minute)",
-)
 def test_a_refused_export_is_refused_without_waiting_for_its_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

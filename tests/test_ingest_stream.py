@@ -10,6 +10,7 @@ is measured by benchmarks/ingest.py, not here.
 from __future__ import annotations
 
 import base64
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -341,4 +342,86 @@ def test_a_dn_with_the_binary_option_is_refused_in_one_line(tmp_path: Path) -> N
     assert str(caught.value) == (
         f'{path}: line 2: "dn;binary" would be a second DN of the entry; '
         "remove the line from the export"
+    )
+
+
+def test_a_spool_under_a_temp_name_is_swept_by_the_snapshot_name_unless_in_use(
+    tmp_path: Path,
+) -> None:
+    """Spools are named after the snapshot's temporary name: a killed run's is
+    found by the next run writing the same snapshot, another run's in use is not."""
+    path = write(tmp_path / "u.ldif", entry(0))
+    out = tmp_path / "snap.parquet"
+    stale = tmp_path / ".snap.parquet.tmp-0123456789ab.spool-dead"
+    stale.mkdir()
+    busy = Spool.beside(tmp_path / "snap.parquet.tmp-ba9876543210", set())
+    other = tmp_path / ".snap.parquet2.tmp-0123456789ab.spool-dead"  # another snapshot's
+    other.mkdir()
+    try:
+        assert ingest(path, out).rows == 1
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert busy.directory is not None and busy.directory.name in names
+        assert stale.name not in names and other.name in names
+    finally:
+        busy.remove()
+
+
+@pytest.mark.parametrize("chunk", [5, 40, 64])
+def test_ldif_without_blank_lines_is_cut_before_each_dn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """No blank line between entries (any case of ``dn:``, CRLF, folds, a
+    ``dnQualifier`` attribute): cut before DN lines, read as the line parser reads it."""
+    text = "".join(
+        f"{spelling}: cn=u{i},dc=x\r\ncn: u{i}\r\ndnQualifier: q\r\ndescription: a\r\n dn: b\r\n"
+        for i, spelling in enumerate(["dn", "DN", "Dn", "dN"] * 5)
+    )
+    path = write(tmp_path / "x.ldif", text)
+    sizes: list[int] = []
+    real = ldif_stream._chunks
+
+    def recording(handle: Any, size: int) -> Any:
+        for piece in real(handle, size):
+            sizes.append(len(piece))
+            yield piece
+
+    monkeypatch.setattr(ldif_stream, "_chunks", recording)
+    monkeypatch.setattr(ldif_stream, "CHUNK_BYTES", chunk)
+    got = read_ldif_table(path, ReadOptions())
+    assert got.to_pylist() == reference(path).to_pylist()
+    assert got.num_rows == 20 and len(sizes) > 10
+
+
+def test_the_source_digest_stops_at_its_flag(tmp_path: Path) -> None:
+    """The digest a refused export no longer needs stops between two chunks."""
+    import contextvars
+    import threading
+
+    from recondiff.ingest import snapshot
+
+    path = write(tmp_path / "big.bin", b"x" * (3 * snapshot.CHUNK))
+    stop = threading.Event()
+    context = contextvars.copy_context()
+    context.run(snapshot.HASH_STOP.set, stop)
+    assert context.run(snapshot.file_sha256, path) == snapshot.file_sha256(path)
+    stop.set()
+    with pytest.raises(snapshot.HashStopped):
+        context.run(snapshot.file_sha256, path)
+
+
+@pytest.mark.parametrize("size", [2, 3, 16])
+def test_csv_reads_never_end_between_a_cr_and_the_next_byte(tmp_path: Path, size: int) -> None:
+    """What Arrow's CSV reader is fed: every byte, in order, and no read ending
+    on the CR of a CRLF."""
+    data = b'id,name\r\n1,"a\r\r\nb"\r\r\r\n2,\r' + b"x\r\n" * 7 + b"\r"
+    path = write(tmp_path / "x.csv", data)
+    pieces = []
+    with csv_table._NoCrAtEnd.open(path, path) as handle:
+        while piece := handle.read(size):
+            assert len(piece) <= size
+            pieces.append(piece)
+    assert b"".join(pieces) == data
+    assert all(
+        not (piece.endswith(b"\r") and after.startswith(b"\n"))
+        for piece, after in itertools.pairwise(pieces)
     )

@@ -12,11 +12,12 @@ import codecs
 import contextlib
 import csv
 import fcntl
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -118,7 +119,8 @@ def open_csv_export(
             path, readable, source.encoding, source.delimiter, options.delimiter is None
         )
         source.skip = skip
-        yield _csv_stream(source, header, options, block_size or _CSV_BLOCK)
+        with _NoCrAtEnd.open(path, readable) as handle:
+            yield _csv_stream(source, handle, header, options, block_size or _CSV_BLOCK)
     finally:
         if temp is not None:
             temp.unlink(missing_ok=True)
@@ -292,9 +294,14 @@ class _Source:
 
 
 def _csv_stream(
-    source: _Source, raw_header: list[str], options: ReadOptions, block_size: int
+    source: _Source,
+    handle: _NoCrAtEnd,
+    raw_header: list[str],
+    options: ReadOptions,
+    block_size: int,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """The schema and record batches of the CSV body; multi-valued columns split."""
+    """The schema and record batches of the CSV body (read from ``handle``);
+    multi-valued columns split."""
     odd_quotes, nul = _scan(source.readable)
     if odd_quotes:
         # A quote was left open: Arrow would swallow the rest of the file into
@@ -304,7 +311,7 @@ def _csv_stream(
         _find_nul(source.path, source.readable, source.encoding, source.skip, source.delimiter)
     try:
         reader = pa_csv.open_csv(
-            source.readable,
+            handle,
             read_options=pa_csv.ReadOptions(
                 skip_rows=source.skip, block_size=block_size, use_threads=False
             ),
@@ -350,6 +357,53 @@ def _csv_stream(
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
     return schema, batches()
+
+
+class _NoCrAtEnd(io.RawIOBase):
+    """A file whose reads never end between a CR and the byte after it.
+
+    Arrow's streaming CSV reader parses the file in the pieces its source
+    reads return; a quoted CRLF cut between two pieces loses its LF (the
+    value ``a\r\nb`` reads as ``a\rb``). A read that would end on a CR
+    keeps that CR for the next read instead (or, one byte long, takes the
+    byte after it too)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._held = b""
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: Path, readable: Path) -> Iterator[_NoCrAtEnd]:
+        try:
+            raw = readable.open("rb")
+        except OSError as exc:
+            raise cannot_read(path, exc) from exc
+        with raw, cls(raw) as handle:
+            yield handle
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._held = self._held + self._raw.read(), b""
+            return data
+        if size == 0:
+            return b""
+        held, self._held = self._held, b""  # at most the one CR held back
+        data = held + self._raw.read(size - len(held))
+        if data.endswith(b"\r") and len(data) > 1:
+            data, self._held = data[:-1], b"\r"
+        elif data == b"\r":
+            data += self._raw.read(1)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
 
 
 def _scan(readable: Path) -> tuple[bool, bool]:

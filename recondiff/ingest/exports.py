@@ -14,8 +14,10 @@ naming the file (and the row or line) and saying what to do.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from recondiff.ingest.ldif_table import read_ldif_table, write_ldif_snapshot
 from recondiff.ingest.parquet_table import read_parquet_table
 from recondiff.ingest.snapshot import (
     FORMATS,
+    HASH_STOP,
     META_CAPTURED_AT,
     ReadOptions,
     SnapshotInfo,
@@ -134,21 +137,52 @@ def _stream(
 ) -> tuple[int, str]:
     """Write the snapshot of a CSV or LDIF export a batch at a time; return its rows
     and the source's digest, computed meanwhile on another thread (hashlib and
-    file reads run without Python's lock)."""
+    file reads run without Python's lock). If the export is refused (or the run
+    interrupted), the digest is stopped and not waited for."""
     written: list[int] = []
-    with ThreadPoolExecutor(1, "recondiff-sha256") as pool:
-        digest = pool.submit(file_sha256, source)
+    digest = _Digest(source)
 
-        def metadata(rows: int) -> dict[str, str]:
-            return metadata_of(when, str(source), digest.result(), kind, rows)
+    def metadata(rows: int) -> dict[str, str]:
+        return metadata_of(when, str(source), digest.result(), kind, rows)
 
+    try:
         write_atomically(
             out,
             lambda temp: written.append(_STREAMED[kind](source, options, temp, metadata)),
             "the snapshot",
             hidden=False,
         )
-        return written[0], digest.result()
+    except BaseException:
+        digest.stop()
+        raise
+    return written[0], digest.result()
+
+
+class _Digest:
+    """A file's SHA-256 (:func:`file_sha256`), computed on a daemon thread that
+    :meth:`stop` ends at its next 1 MiB (recondiff.ingest.snapshot.HASH_STOP)."""
+
+    def __init__(self, path: Path) -> None:
+        self._stop = threading.Event()
+        self._result: Future[str] = Future()
+        context = contextvars.copy_context()
+        context.run(HASH_STOP.set, self._stop)
+        thread = threading.Thread(
+            target=context.run, args=(self._hash, path), name="recondiff-sha256", daemon=True
+        )
+        thread.start()
+
+    def _hash(self, path: Path) -> None:
+        try:
+            self._result.set_result(file_sha256(path))
+        except BaseException as exc:  # handed to whoever asks for the result
+            self._result.set_exception(exc)
+
+    def result(self) -> str:
+        return self._result.result()
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def _source_captured_at(source: Path, kind: str) -> datetime:

@@ -4,7 +4,8 @@ A line-by-line Python parser (recondiff.ingest.ldif) reads about 40,000
 entries a second; a bare Python loop over the lines of the benchmark's LDIF
 (25 lines an entry) manages about 240,000. This reader therefore hands Python
 no line at all in the usual case: it cuts the file into chunks that end at a
-blank line (so each holds whole records), unfolds and splits a chunk with bytes
+blank line, or before a ``dn:`` line in a file without blank lines (so each
+holds whole records), unfolds and splits a chunk with bytes
 and Arrow string kernels, and builds its columns with Arrow's filters. Python
 sees only the distinct attribute names of a chunk and its ``attr::`` (base64)
 values.
@@ -43,9 +44,9 @@ from recondiff.ingest.ldif import (
 )
 
 CHUNK_BYTES = 4 << 20
-"""The bytes read at a time; a chunk is cut after its last blank line. Parsing a
-chunk holds about 20 times its size (Arrow arrays of its lines, names, values
-and columns)."""
+"""The bytes read at a time; a chunk is cut after its last blank line (or before
+its last ``dn:`` line). Parsing a chunk holds about 20 times its size (Arrow
+arrays of its lines, names, values and columns)."""
 
 THREADS = min(os.cpu_count() or 1, 2)
 """Chunks parsed at once. Peak memory grows with chunks in flight (threads + 1):
@@ -103,7 +104,9 @@ def _finished(
 
 
 def _chunks(handle: io.BufferedReader | io.BufferedIOBase, size: int) -> Iterator[bytes]:
-    """The file's bytes in pieces that end just after a blank line (or at the end)."""
+    """The file's bytes in pieces of whole records: each ends just after a blank
+    line, or (a file without blank lines between its entries) just before a
+    ``dn:`` line; the last at the end of the file."""
     pending = b""
     while True:
         block = handle.read(size)
@@ -111,16 +114,22 @@ def _chunks(handle: io.BufferedReader | io.BufferedIOBase, size: int) -> Iterato
             if pending:
                 yield pending
             return
-        cut = _last_blank(block)
+        cut = _last_cut(block)
         if cut > 0:
             yield pending + block[:cut]
             pending = block[cut:]
             continue
-        pending += block  # no blank line in the block: a long record
-        cut = _last_blank(pending)
+        pending += block  # no cut in the block: a long record
+        cut = _last_cut(pending)
         if cut > 0:
             yield pending[:cut]
             pending = pending[cut:]
+
+
+def _last_cut(data: bytes) -> int:
+    """Where the data after its last blank line starts; without one, where its
+    last ``dn:`` line starts (0: neither)."""
+    return _last_blank(data) or _last_dn(data)
 
 
 def _last_blank(data: bytes) -> int:
@@ -128,6 +137,16 @@ def _last_blank(data: bytes) -> int:
     lf = data.rfind(b"\n\n")
     crlf = data.rfind(b"\n\r\n", max(lf, 0))
     return crlf + 3 if crlf >= 0 else lf + 2 if lf >= 0 else 0
+
+
+_DN_LINES = (b"\ndn:", b"\nDN:", b"\nDn:", b"\ndN:")
+
+
+def _last_dn(data: bytes) -> int:
+    """Where the last line of the data that starts with ``dn:`` (any case) starts,
+    after another line (0: none). A line after a line break is no continuation,
+    so such a line starts a record."""
+    return max(data.rfind(line) for line in _DN_LINES) + 1
 
 
 def _has_content(chunk: bytes) -> bool:
@@ -196,6 +215,8 @@ def _parse_chunk(chunk: bytes, first: bool) -> pa.Table:
         raise _Unhandled  # a line without a colon
     starts = parts.offsets.slice(0, len(parts))
     attr = parts.values.take(starts)
+    if pc.sum(pc.equal(attr, "")).as_py() != pc.sum(blank).as_py():
+        raise _Unhandled  # a line without an attribute name (": value")
     after = pc.if_else(blank, pa.scalar(None, pa.int32()), pc.add(starts, 1))
     rest = parts.values.take(after)  # null on blank lines
     if pc.any(pc.starts_with(rest, "<")).as_py():

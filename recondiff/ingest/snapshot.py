@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -261,12 +263,25 @@ def type_supported(kind: str) -> bool:
     return _SCALARS.fullmatch(scalar) is not None
 
 
+HASH_STOP: ContextVar[threading.Event | None] = ContextVar("recondiff_hash_stop", default=None)
+"""Set in the context a :func:`file_sha256` runs in (on another thread), an
+event that stops it early: the run it served failed, and no one will read it."""
+
+
+class HashStopped(Exception):
+    """:func:`file_sha256` was stopped by :data:`HASH_STOP` before the end."""
+
+
 def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks. Raises
+    :class:`HashStopped` between two chunks once :data:`HASH_STOP` is set."""
     digest = hashlib.sha256()
+    stop = HASH_STOP.get()
     try:
         with Path(path).open("rb") as handle:
             while chunk := handle.read(CHUNK):
+                if stop is not None and stop.is_set():
+                    raise HashStopped(str(path))
                 digest.update(chunk)
     except OSError as exc:
         raise cannot_read(path, exc) from exc

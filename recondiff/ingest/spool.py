@@ -12,9 +12,9 @@ is read.
 from __future__ import annotations
 
 import base64
-import contextlib
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -124,21 +124,21 @@ class Spool:
     def beside(cls, out: Path, multi: set[str], names: tuple[str, ...] = ()) -> Spool:
         """A spool in a hidden folder beside ``out`` (a large export's batches may
         not fit in ``$TMPDIR``), locked (flock) while in use; :meth:`remove` it
-        when done. Such folders a killed run left beside ``out`` (unlocked, so no
-        run is using them) are removed first: each may hold a gigabyte."""
-        prefix = f".{out.name}.spool-"
+        when done. Such folders a killed run left beside the snapshot (unlocked,
+        so no run is using them) are removed first: each may hold a gigabyte.
+        ``out`` may be the snapshot's temporary name (recondiff.io.atomic): the
+        folders of every run writing the same snapshot are found by the
+        snapshot's own name, whatever their temporary one."""
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale(out.parent, prefix)
-            directory = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
+            _remove_stale(out.parent, _spool_names(out.name))
+            directory, lock = _locked_folder(out)
         except OSError as exc:
             raise InputError(
                 f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
             ) from None
         spool = cls(multi, directory, names)
-        spool._lock = os.open(directory, os.O_RDONLY)
-        with contextlib.suppress(OSError):  # a file system without locks: never taken as stale
-            fcntl.flock(spool._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        spool._lock = lock
         return spool
 
     def add(self, table: pa.Table) -> None:
@@ -212,11 +212,43 @@ class Spool:
             self._lock = None
 
 
-def _remove_stale(parent: Path, prefix: str) -> None:
-    """Remove the folders named ``prefix...`` in ``parent`` that no process holds
-    locked (a run killed outright, SIGKILL or the OOM killer, left them)."""
+_TEMP_SUFFIX = re.compile(r"\.tmp-[0-9a-f]+$")
+"""What recondiff.io.atomic adds to a file's name for its temporary name."""
+
+
+def _spool_names(name: str) -> re.Pattern[str]:
+    """The names of the spool folders of a snapshot named ``name`` or a
+    temporary name of it (``s.parquet``, ``s.parquet.tmp-<hex>``)."""
+    snapshot = _TEMP_SUFFIX.sub("", name)
+    return re.compile(rf"\.{re.escape(snapshot)}(\.tmp-[0-9a-f]+)?\.spool-")
+
+
+def _locked_folder(out: Path) -> tuple[Path, int]:
+    """A new folder ``.<out's name>.spool-<random>`` beside ``out`` and a
+    descriptor holding its lock (flock). Another run's sweep may remove the
+    folder between its creation and its lock: then another is made."""
+    while True:
+        directory = Path(tempfile.mkdtemp(prefix=f".{out.name}.spool-", dir=out.parent))
+        lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.stat(directory).st_ino == os.fstat(lock).st_ino:
+                return directory, lock
+        except BlockingIOError:
+            pass  # a sweep holds it, removing it
+        except FileNotFoundError:
+            pass  # a sweep removed it
+        except OSError:  # a file system without locks: never taken as stale
+            return directory, lock
+        os.close(lock)
+
+
+def _remove_stale(parent: Path, names: re.Pattern[str]) -> None:
+    """Remove the folders in ``parent`` whose name starts as ``names`` that no
+    process holds locked (a run killed outright, SIGKILL or the OOM killer,
+    left them)."""
     for path in parent.iterdir():
-        if not path.name.startswith(prefix) or not path.is_dir() or path.is_symlink():
+        if not names.match(path.name) or not path.is_dir() or path.is_symlink():
             continue
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

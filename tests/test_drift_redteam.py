@@ -116,3 +116,52 @@ def test_collated_expression_is_compared_as_its_value(tmp_path: Path) -> None:
         ["u1", "E1", "linked", "mailx", "mail", "exact", "changed", "A@x", "a@x"],
     ]
     assert summary(out)["drift"]["by_attribute"] == {"title": 1, "mailx": 1}
+
+
+CONTAMINATED = """
+[[attribute]]
+endpoint = "title"
+repository = "title"
+
+[[attribute]]
+endpoint = "groups"
+repository = "groups"
+compare = "set"
+
+[[attribute]]
+name = "mailx"
+endpoint_sql = "mail COLLATE NOCASE"
+repository = "mail"
+on_drift = "do_nothing"
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team: one [[attribute]] whose expression has COLLATE NOCASE makes the "
+    "rewrite's per-attribute UNION ALL (attrs) and value dictionary (norms) compare every "
+    "attribute's values case-insensitively: plain columns under exact and set lose "
+    "their drift, the run says in sync (exit 0)",
+)
+def test_collation_in_one_expression_does_not_hide_other_attributes(tmp_path: Path) -> None:
+    # title and groups are plain columns; mail is equal on both sides. Under exact and
+    # set, T1 is not t1 and A is not a (docs/semantics.md, "Compare kinds").
+    out = run(
+        tmp_path,
+        CONTAMINATED,
+        "k,title,mail,groups\nu1,T1,m@x,A;b\nu2,t2,m@x,C\n",
+        "id,acct,title,mail,groups\nE1,u1,t1,m@x,a;B\nE2,u2,t2,m@x,c\n",
+        endpoint_extra='multi_valued = ["groups"]',
+        repository_extra='multi_valued = ["groups"]',
+    )
+    assert drift_rows(out) == [
+        ["u1", "E1", "linked", "title", "title", "exact", "changed", "T1", "t1"],
+        ["u1", "E1", "linked", "groups", "groups", "set", "added", "A", ""],
+        ["u1", "E1", "linked", "groups", "groups", "set", "added", "b", ""],
+        ["u1", "E1", "linked", "groups", "groups", "set", "removed", "", "B"],
+        ["u1", "E1", "linked", "groups", "groups", "set", "removed", "", "a"],
+        ["u2", "E2", "linked", "groups", "groups", "set", "added", "C", ""],
+        ["u2", "E2", "linked", "groups", "groups", "set", "removed", "", "c"],
+    ]
+    assert summary(out)["sync"] == {"in_sync": 0, "drifted": 2}
+    assert summary(out)["differences"] == 2

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,129 @@ def test_collation_in_one_expression_does_not_hide_other_attributes(tmp_path: Pa
     ]
     assert summary(out)["sync"] == {"in_sync": 0, "drifted": 2}
     assert summary(out)["differences"] == 2
+
+
+# --- outputs both versions write alike (regression) -----------------------------------
+
+EVERY_KIND = """
+[[attribute]]
+endpoint = "memberOf"
+repository = "member_of"
+compare = "dn_set"
+
+[[attribute]]
+endpoint = "groups"
+repository = "groups"
+compare = "casefold_set"
+
+[[attribute]]
+endpoint = "titles"
+repository = "title"
+
+[[attribute]]
+endpoint = "emp"
+repository = "emp"
+compare = "integer"
+
+[[attribute]]
+endpoint = "enabled"
+repository = "enabled"
+compare = "boolean"
+
+[[attribute]]
+endpoint = "hired"
+repository = "hired"
+compare = "date"
+
+[[attribute]]
+endpoint = "uac"
+repository = "uac"
+compare = "uac_flags"
+
+[[attribute]]
+name = "tags"
+endpoint = "tags"
+repository_sql = "string_split(tag_text, '|')"
+compare = "set"
+"""
+
+
+def every_kind_inputs() -> tuple[str, str]:
+    jose_nfd = unicodedata.normalize("NFD", "José")
+    assert jose_nfd != "José"
+    endpoint = (
+        "k,memberOf,groups,titles,emp,enabled,hired,uac,tags\n"
+        'u1,"CN=Smith\\, J,OU=X,DC=corp;cn=a+uid=b,dc=x;CN=Staff,OU=Groups,DC=corp",'
+        f"Staff;staff ;{jose_nfd};İstanbul,Dev;Ops,007,yes,2024-01-15T23:30:00-05:00,512,a;b;b; c\n"
+        "u2,,  ,Dev,+7,n,never,0x200,\n"
+        'u3,"CN=x,DC=y",A,"He said ""hi""",abc,maybe,20240115103000.0Z,foo,x\n'
+    )
+    repository = (
+        "id,acct,member_of,groups,title,emp,enabled,hired,uac,tag_text\n"
+        'E1,u1,"cn=smith\\2c j, ou=x, dc=corp;UID=B + CN=A,DC=X;CN=Wiki,OU=Groups,DC=corp",'
+        "STAFF;josé;istanbul;Admins,Dev;Ops,7,TRUE,2024-01-16,66048,a|c\n"
+        'E2,u2,"CN=Gone,DC=x",,Dev ,7,false,0,NORMAL_ACCOUNT,|\n'
+        'E3,u3,"cn=x,dc=y",a,"He said ""hi""\nagain", ABC,MAYBE,2024-01-15,FOO,x| x\n'
+    )
+    return endpoint, repository
+
+
+def test_every_kind_drift_outputs_byte_for_byte(tmp_path: Path) -> None:
+    """Every compare kind on one tiny directory; drift.csv and drift_diff.csv as both
+    the drift before the rewrite and after it write them, checked by hand against
+    docs/semantics.md:
+
+    * dn_set: `CN=Smith\\, J,...` = `cn=smith\\2c j, ou=x, ...` (escapes, spaces),
+      `cn=a+uid=b` = `UID=B + CN=A` (multi-valued RDN sorted); Staff added, Wiki removed;
+    * casefold_set: `Staff`, `staff ` and `STAFF` one value; José in NFD = josé in NFC;
+      İstanbul folds to istanbul; Admins removed; a blank set (`  `) = an empty one;
+    * exact on a multi-valued column: its values joined with ';' (`Dev;Ops` equal);
+      `Dev` vs `Dev ` and a newline drift, shown as the sources spell them;
+    * integer `007` = `7` = `+7`; `abc` vs ` ABC` compares trimmed, so drifts;
+    * boolean `yes` = `TRUE`, `n` = `false`, `maybe` = `MAYBE`;
+    * date: 23:30 at -05:00 is the 16th in UTC; `never` = `0` = no value; AD time;
+    * uac_flags: `512` vs `66048` drifts; `0x200` = `NORMAL_ACCOUNT`; `foo` vs `FOO` drift;
+    * set, derived: `a;b;b; c` (a single-valued column) is one value against
+      string_split's list; the list `['', '']` is no value; ` x` is not `x` under set.
+    """
+    endpoint, repository = every_kind_inputs()
+    out = run(
+        tmp_path,
+        EVERY_KIND,
+        endpoint,
+        repository,
+        endpoint_extra='multi_valued = ["memberOf", "groups", "titles"]',
+        repository_extra='multi_valued = ["member_of", "groups"]',
+    )
+    assert (out / "drift.csv").read_bytes().decode("utf-8") == (
+        "endpoint_key,identity_key,situation,attribute,repository_attribute,compare,kind,"
+        "endpoint_value,repository_value\n"
+        'u1,E1,linked,memberOf,member_of,dn_set,added,"CN=Staff,OU=Groups,DC=corp",\n'
+        'u1,E1,linked,memberOf,member_of,dn_set,removed,,"CN=Wiki,OU=Groups,DC=corp"\n'
+        "u1,E1,linked,groups,groups,casefold_set,removed,,Admins\n"
+        "u1,E1,linked,uac,uac,uac_flags,changed,512,66048\n"
+        "u1,E1,linked,tags,tags,set,added,a;b;b; c,\n"
+        "u1,E1,linked,tags,tags,set,removed,,a\n"
+        "u1,E1,linked,tags,tags,set,removed,,c\n"
+        'u2,E2,linked,memberOf,member_of,dn_set,removed,,"CN=Gone,DC=x"\n'
+        "u2,E2,linked,titles,title,exact,changed,Dev,Dev \n"
+        'u3,E3,linked,titles,title,exact,changed,"He said ""hi""","He said ""hi""\nagain"\n'
+        "u3,E3,linked,emp,emp,integer,changed,abc, ABC\n"
+        "u3,E3,linked,uac,uac,uac_flags,changed,foo,FOO\n"
+        "u3,E3,linked,tags,tags,set,removed,, x\n"
+    )
+    assert (out / "drift_diff.csv").read_bytes().decode("utf-8") == (
+        "endpoint_key,identity_key,situation,memberOf,groups,titles,emp,enabled,hired,uac,tags\n"
+        'u1,E1,linked,"CN=Staff,OU=Groups,DC=corp->CN=Wiki,OU=Groups,DC=corp",'
+        "'->Admins,,,,,512->66048,a;b;b; c->a;c\n"
+        "u2,E2,linked,\"'->CN=Gone,DC=x\",,Dev->Dev ,,,,,\n"
+        'u3,E3,linked,,,"He said ""hi""->He said ""hi""\nagain",abc-> ABC,,,foo->FOO,\'-> x\n'
+    )
+    s = summary(out)
+    assert s["drift"] == {
+        "by_attribute": {"memberOf": 2, "groups": 1, "titles": 2, "emp": 1, "enabled": 0,
+                         "hired": 0, "uac": 2, "tags": 2},
+        "accounts": 3,
+        "rows": 13,
+    }
+    assert s["sync"] == {"in_sync": 0, "drifted": 3}

@@ -56,8 +56,7 @@ def run(
     (tmp_path / "repository.csv").write_text(repository, encoding="utf-8")
     config = tmp_path / "recondiff.toml"
     config.write_text(
-        HEAD.format(endpoint_extra=endpoint_extra, repository_extra=repository_extra)
-        + attributes,
+        HEAD.format(endpoint_extra=endpoint_extra, repository_extra=repository_extra) + attributes,
         encoding="utf-8",
     )
     compare(config, tmp_path / "out")
@@ -69,8 +68,15 @@ def drift_rows(out: Path) -> list[list[str]]:
     with (out / "drift.csv").open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows[0] == [
-        "endpoint_key", "identity_key", "situation", "attribute", "repository_attribute",
-        "compare", "kind", "endpoint_value", "repository_value",
+        "endpoint_key",
+        "identity_key",
+        "situation",
+        "attribute",
+        "repository_attribute",
+        "compare",
+        "kind",
+        "endpoint_value",
+        "repository_value",
     ]
     return rows[1:]
 
@@ -281,13 +287,21 @@ def test_every_kind_drift_outputs_byte_for_byte(tmp_path: Path) -> None:
         "endpoint_key,identity_key,situation,memberOf,groups,titles,emp,enabled,hired,uac,tags\n"
         'u1,E1,linked,"CN=Staff,OU=Groups,DC=corp->CN=Wiki,OU=Groups,DC=corp",'
         "'->Admins,,,,,512->66048,a;b;b; c->a;c\n"
-        "u2,E2,linked,\"'->CN=Gone,DC=x\",,Dev->Dev ,,,,,\n"
+        'u2,E2,linked,"\'->CN=Gone,DC=x",,Dev->Dev ,,,,,\n'
         'u3,E3,linked,,,"He said ""hi""->He said ""hi""\nagain",abc-> ABC,,,foo->FOO,\'-> x\n'
     )
     s = summary(out)
     assert s["drift"] == {
-        "by_attribute": {"memberOf": 2, "groups": 1, "titles": 2, "emp": 1, "enabled": 0,
-                         "hired": 0, "uac": 2, "tags": 2},
+        "by_attribute": {
+            "memberOf": 2,
+            "groups": 1,
+            "titles": 2,
+            "emp": 1,
+            "enabled": 0,
+            "hired": 0,
+            "uac": 2,
+            "tags": 2,
+        },
         "accounts": 3,
         "rows": 13,
     }

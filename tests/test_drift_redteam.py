@@ -306,3 +306,42 @@ def test_every_kind_drift_outputs_byte_for_byte(tmp_path: Path) -> None:
         "rows": 13,
     }
     assert s["sync"] == {"in_sync": 0, "drifted": 3}
+
+
+ORDERED = """
+[[attribute]]
+endpoint = "groups"
+repository = "groups"
+compare = "set"
+
+[[attribute]]
+name = "mailx"
+endpoint_sql = "mail COLLATE NOCASE"
+repository = "mail"
+on_drift = "do_nothing"
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team: with COLLATE NOCASE in any derived attribute, the rewrite's drift "
+    "table carries the collation in its value columns, so drift.csv, drift.parquet and "
+    "the plan's changes sort B after a (case-insensitively) instead of by code point",
+)
+def test_collation_in_one_expression_does_not_reorder_drift(tmp_path: Path) -> None:
+    # mail is equal on both sides; groups drift (B, a, c added, D removed). drift.csv
+    # sorts by value (results/drift_export.sql ORDER BY ... endpoint_value): 'B' < 'a'.
+    out = run(
+        tmp_path,
+        ORDERED,
+        "k,mail,groups\nu1,m@x,B;a;c\n",
+        "id,acct,mail,groups\nE1,u1,m@x,D\n",
+        endpoint_extra='multi_valued = ["groups"]',
+        repository_extra='multi_valued = ["groups"]',
+    )
+    assert drift_rows(out) == [
+        ["u1", "E1", "linked", "groups", "groups", "set", "added", "B", ""],
+        ["u1", "E1", "linked", "groups", "groups", "set", "added", "a", ""],
+        ["u1", "E1", "linked", "groups", "groups", "set", "added", "c", ""],
+        ["u1", "E1", "linked", "groups", "groups", "set", "removed", "", "D"],
+    ]

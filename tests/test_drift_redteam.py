@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from recondiff.compare import compare
+from recondiff.errors import ConfigError
 
 HEAD = """\
 [endpoint]
@@ -61,6 +62,19 @@ def run(
     )
     compare(config, tmp_path / "out")
     return tmp_path / "out"
+
+
+def run_collated(
+    tmp_path: Path, attributes: str, endpoint: str, repository: str, **extra: str
+) -> Path | None:
+    """``run``, or None when the config is refused for its COLLATE: either fix of the
+    collation findings below (refuse COLLATE in an expression, or compare the values
+    as a column holding them) makes their tests pass."""
+    try:
+        return run(tmp_path, attributes, endpoint, repository, **extra)
+    except ConfigError as exc:
+        assert "collate" in str(exc).lower(), exc
+        return None
 
 
 def drift_rows(out: Path) -> list[list[str]]:
@@ -112,12 +126,14 @@ def test_collated_expression_is_compared_as_its_value(tmp_path: Path) -> None:
     # u1 drifts on title; its derived mail differs in case only, under compare exact.
     # docs/semantics.md: a derived side "is compared exactly as a column holding its
     # result would be"; a column holding A@x is not a@x under exact.
-    out = run(
+    out = run_collated(
         tmp_path,
         COLLATED,
         "k,title,mail\nu1,T1,A@x\n",
         "id,acct,title,mail\nE1,u1,T9,a@x\n",
     )
+    if out is None:
+        return
     assert drift_rows(out) == [
         ["u1", "E1", "linked", "title", "title", "exact", "changed", "T1", "T9"],
         ["u1", "E1", "linked", "mailx", "mail", "exact", "changed", "A@x", "a@x"],
@@ -153,7 +169,7 @@ on_drift = "do_nothing"
 def test_collation_in_one_expression_does_not_hide_other_attributes(tmp_path: Path) -> None:
     # title and groups are plain columns; mail is equal on both sides. Under exact and
     # set, T1 is not t1 and A is not a (docs/semantics.md, "Compare kinds").
-    out = run(
+    out = run_collated(
         tmp_path,
         CONTAMINATED,
         "k,title,mail,groups\nu1,T1,m@x,A;b\nu2,t2,m@x,C\n",
@@ -161,6 +177,8 @@ def test_collation_in_one_expression_does_not_hide_other_attributes(tmp_path: Pa
         endpoint_extra='multi_valued = ["groups"]',
         repository_extra='multi_valued = ["groups"]',
     )
+    if out is None:
+        return
     assert drift_rows(out) == [
         ["u1", "E1", "linked", "title", "title", "exact", "changed", "T1", "t1"],
         ["u1", "E1", "linked", "groups", "groups", "set", "added", "A", ""],
@@ -331,7 +349,7 @@ on_drift = "do_nothing"
 def test_collation_in_one_expression_does_not_reorder_drift(tmp_path: Path) -> None:
     # mail is equal on both sides; groups drift (B, a, c added, D removed). drift.csv
     # sorts by value (results/drift_export.sql ORDER BY ... endpoint_value): 'B' < 'a'.
-    out = run(
+    out = run_collated(
         tmp_path,
         ORDERED,
         "k,mail,groups\nu1,m@x,B;a;c\n",
@@ -339,9 +357,35 @@ def test_collation_in_one_expression_does_not_reorder_drift(tmp_path: Path) -> N
         endpoint_extra='multi_valued = ["groups"]',
         repository_extra='multi_valued = ["groups"]',
     )
+    if out is None:
+        return
     assert drift_rows(out) == [
         ["u1", "E1", "linked", "groups", "groups", "set", "added", "B", ""],
         ["u1", "E1", "linked", "groups", "groups", "set", "added", "a", ""],
         ["u1", "E1", "linked", "groups", "groups", "set", "added", "c", ""],
         ["u1", "E1", "linked", "groups", "groups", "set", "removed", "", "D"],
+    ]
+
+
+MAIL_COLLATED = """
+[[attribute]]
+name = "mailx"
+endpoint_sql = "mail COLLATE NOCASE"
+repository = "mail"
+on_drift = "do_nothing"
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team (before and after the rewrite): the staging hash honours a derived "
+    "side's COLLATE NOCASE, so A@x and a@x under compare exact are in sync; a column "
+    "holding A@x would drift (docs/semantics.md, derived sides)",
+)
+def test_collated_expression_alone_drifts_like_a_column(tmp_path: Path) -> None:
+    out = run_collated(tmp_path, MAIL_COLLATED, "k,mail\nu1,A@x\n", "id,acct,mail\nE1,u1,a@x\n")
+    if out is None:
+        return
+    assert drift_rows(out) == [
+        ["u1", "E1", "linked", "mailx", "mail", "exact", "changed", "A@x", "a@x"],
     ]

@@ -32,7 +32,7 @@ from recondiff.errors import ConfigError
 HEAD = """\
 [endpoint]
 name = "test-ad"
-snapshot = "endpoint.csv"
+snapshot = "{endpoint_snapshot}"
 key = "k"
 {endpoint_extra}
 
@@ -52,12 +52,19 @@ def run(
     *,
     endpoint_extra: str = "",
     repository_extra: str = "",
+    endpoint_snapshot: str = "endpoint.csv",
 ) -> Path:
-    (tmp_path / "endpoint.csv").write_text(endpoint, encoding="utf-8")
+    if endpoint_snapshot == "endpoint.csv":
+        (tmp_path / "endpoint.csv").write_text(endpoint, encoding="utf-8")
     (tmp_path / "repository.csv").write_text(repository, encoding="utf-8")
     config = tmp_path / "recondiff.toml"
     config.write_text(
-        HEAD.format(endpoint_extra=endpoint_extra, repository_extra=repository_extra) + attributes,
+        HEAD.format(
+            endpoint_snapshot=endpoint_snapshot,
+            endpoint_extra=endpoint_extra,
+            repository_extra=repository_extra,
+        )
+        + attributes,
         encoding="utf-8",
     )
     compare(config, tmp_path / "out")
@@ -389,3 +396,99 @@ def test_collated_expression_alone_drifts_like_a_column(tmp_path: Path) -> None:
     assert drift_rows(out) == [
         ["u1", "E1", "linked", "mailx", "mail", "exact", "changed", "A@x", "a@x"],
     ]
+
+
+ODD_NAMES = """
+[[attribute]]
+endpoint = "select"
+repository = "title"
+
+[[attribute]]
+name = "title-folded"
+endpoint = "e1"
+repository = "title"
+compare = "casefold"
+
+[[attribute]]
+endpoint = "we\\"ird"
+repository = "grp"
+compare = "casefold_set"
+
+[[attribute]]
+endpoint = "ep_row"
+repository = "Dept Name"
+compare = "trim"
+
+[[attribute]]
+name = "ep-count"
+endpoint_sql = "len(\\"we\\"\\"ird\\")"
+repository = "n"
+compare = "integer"
+on_drift = "do_nothing"
+"""
+
+
+def test_odd_names_shared_column_json_lines_nulls_byte_for_byte(tmp_path: Path) -> None:
+    """Column names the rewritten query could mistake for its own (`e1`, `ep_row`,
+    `select`, a quote, a space), one repository column under two kinds, a JSON Lines
+    endpoint with nulls (a null element dropped, an empty list) and a NUL character,
+    a derived count. By docs/semantics.md:
+
+    * u1: `İ` vs `JOSÉ` under exact drifts; José in NFD = JOSÉ under casefold; the
+      set {Staff, staff, Ünïcode (NFD)} = {ÜNÏCODE, STAFF}; NBSP/tab trimmed (Sales);
+      the derived count is 3 (the null dropped) against 4;
+    * u2: null, '' and '   ' are all no value; len([]) = 0 = '0';
+    * u3: the NUL is written as U+2400; `a;b` (one JSON element) vs {a, b}; Ops vs ops
+      under trim; `1` = `+1`.
+    """
+    nfd = unicodedata.normalize
+    endpoint = [
+        {
+            "k": "u1",
+            "select": "İ",
+            "e1": nfd("NFD", "José"),
+            'we"ird': ["Staff", None, "staff", nfd("NFD", "Ünïcode")],
+            "ep_row": "\u00a0Sales\t",
+            "n": None,
+        },
+        {"k": "u2", "select": None, "e1": "", 'we"ird': [], "ep_row": None},
+        {"k": "u3", "select": "a\u0000b", "e1": "x|y", 'we"ird': ["a;b"], "ep_row": "Ops"},
+    ]
+    (tmp_path / "endpoint.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in endpoint), encoding="utf-8"
+    )
+    out = run(
+        tmp_path,
+        ODD_NAMES,
+        "unused\n",
+        "id,acct,title,grp,Dept Name,n\n"
+        "E1,u1,JOSÉ,ÜNÏCODE;STAFF,Sales,4\nE2,u2,   ,,,0\nE3,u3,ab,a;b,ops,+1\n",
+        endpoint_extra="",
+        repository_extra='multi_valued = ["grp"]',
+        endpoint_snapshot="endpoint.jsonl",
+    )
+    assert (out / "drift.csv").read_bytes().decode("utf-8") == (
+        "endpoint_key,identity_key,situation,attribute,repository_attribute,compare,kind,"
+        "endpoint_value,repository_value\n"
+        "u1,E1,linked,select,title,exact,changed,\u0130,JOS\xc9\n"
+        "u1,E1,linked,ep-count,n,integer,changed,3,4\n"
+        "u3,E3,linked,select,title,exact,changed,a\u2400b,ab\n"
+        "u3,E3,linked,title-folded,title,casefold,changed,x|y,ab\n"
+        'u3,E3,linked,"we""ird",grp,casefold_set,added,a;b,\n'
+        'u3,E3,linked,"we""ird",grp,casefold_set,removed,,a\n'
+        'u3,E3,linked,"we""ird",grp,casefold_set,removed,,b\n'
+        "u3,E3,linked,ep_row,Dept Name,trim,changed,Ops,ops\n"
+    )
+    s = summary(out)
+    assert s["drift"] == {
+        "by_attribute": {
+            "select": 2,
+            "title-folded": 1,
+            'we"ird': 1,
+            "ep_row": 1,
+            "ep-count": 1,
+        },
+        "accounts": 2,
+        "rows": 8,
+    }
+    assert s["sync"] == {"in_sync": 1, "drifted": 2}

@@ -28,6 +28,7 @@ import pytest
 
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
+from recondiff.plan.file import load_plan
 
 HEAD = """\
 [endpoint]
@@ -492,3 +493,29 @@ def test_odd_names_shared_column_json_lines_nulls_byte_for_byte(tmp_path: Path) 
         "rows": 8,
     }
     assert s["sync"] == {"in_sync": 1, "drifted": 2}
+
+
+# --- found on the way, outside drift (both versions) ---------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team (before and after the rewrite; the plan, not drift): an unmatched "
+    "account whose multi-valued JSON Lines column is null gets a precondition "
+    '"values": null, and load_plan refuses the plan compare just wrote '
+    "(preconditions/1/values: must be array): approve, accept and apply all stop",
+)
+def test_plan_with_a_null_list_precondition_loads(tmp_path: Path) -> None:
+    (tmp_path / "endpoint.jsonl").write_text(
+        '{"k": "u1", "groups": ["a"]}\n{"k": "u2", "groups": null}\n', encoding="utf-8"
+    )
+    out = run(
+        tmp_path,
+        '[[attribute]]\nendpoint = "groups"\nrepository = "groups"\ncompare = "set"\n',
+        "unused\n",
+        "id,acct,groups\nE1,u1,a\n",
+        endpoint_snapshot="endpoint.jsonl",
+    )
+    plan = load_plan(out / "plan.jsonl")
+    (event,) = plan["events"]
+    assert event["object"]["key"] == "u2"

@@ -519,3 +519,29 @@ def test_plan_with_a_null_list_precondition_loads(tmp_path: Path) -> None:
     plan = load_plan(out / "plan.jsonl")
     (event,) = plan["events"]
     assert event["object"]["key"] == "u2"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="red team (before and after the rewrite; the plan and report, not drift): a "
+    "correlated account whose multi-valued JSON Lines column is null, under "
+    'update_repository, gets a change with "values": null; the report then refuses the '
+    "plan and compare stops with exit 2 (events/1/changes/0/values: expected a list)",
+)
+def test_compare_survives_a_null_list_under_update_repository(tmp_path: Path) -> None:
+    (tmp_path / "endpoint.jsonl").write_text(
+        '{"k": "u1", "mail": "m@x", "groups": null}\n', encoding="utf-8"
+    )
+    out = run(
+        tmp_path,
+        '[[correlation]]\nname = "by-mail"\nendpoint = "mail"\nrepository = "mail"\n\n'
+        '[[attribute]]\nendpoint = "groups"\nrepository = "groups"\n'
+        'on_drift = "update_repository"\n',
+        "unused\n",
+        "id,acct,mail,groups\nE1,,m@x,a\n",
+        endpoint_extra='multi_valued = ["groups"]',
+        endpoint_snapshot="endpoint.jsonl",
+    )
+    assert drift_rows(out) == [
+        ["u1", "E1", "correlated", "groups", "groups", "exact", "changed", "", "a"],
+    ]

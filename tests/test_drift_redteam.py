@@ -124,12 +124,6 @@ on_drift = "do_nothing"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: the rewrite compares a derived side's raw value with its SQL "
-    "collation (e1 IS DISTINCT FROM r1): 'A@x' COLLATE NOCASE equals 'a@x', so an exact "
-    "attribute's drift row is lost; before, the value was compared as a column holding it",
-)
 def test_collated_expression_is_compared_as_its_value(tmp_path: Path) -> None:
     # u1 drifts on title; its derived mail differs in case only, under compare exact.
     # docs/semantics.md: a derived side "is compared exactly as a column holding its
@@ -167,13 +161,6 @@ on_drift = "do_nothing"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: one [[attribute]] whose expression has COLLATE NOCASE makes the "
-    "rewrite's per-attribute UNION ALL (attrs) and value dictionary (norms) compare every "
-    "attribute's values case-insensitively: plain columns under exact and set lose "
-    "their drift, the run says in sync (exit 0)",
-)
 def test_collation_in_one_expression_does_not_hide_other_attributes(tmp_path: Path) -> None:
     # title and groups are plain columns; mail is equal on both sides. Under exact and
     # set, T1 is not t1 and A is not a (docs/semantics.md, "Compare kinds").
@@ -348,12 +335,6 @@ on_drift = "do_nothing"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team: with COLLATE NOCASE in any derived attribute, the rewrite's drift "
-    "table carries the collation in its value columns, so drift.csv, drift.parquet and "
-    "the plan's changes sort B after a (case-insensitively) instead of by code point",
-)
 def test_collation_in_one_expression_does_not_reorder_drift(tmp_path: Path) -> None:
     # mail is equal on both sides; groups drift (B, a, c added, D removed). drift.csv
     # sorts by value (results/drift_export.sql ORDER BY ... endpoint_value): 'B' < 'a'.
@@ -384,12 +365,6 @@ on_drift = "do_nothing"
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team (before and after the rewrite): the staging hash honours a derived "
-    "side's COLLATE NOCASE, so A@x and a@x under compare exact are in sync; a column "
-    "holding A@x would drift (docs/semantics.md, derived sides)",
-)
 def test_collated_expression_alone_drifts_like_a_column(tmp_path: Path) -> None:
     out = run_collated(tmp_path, MAIL_COLLATED, "k,mail\nu1,A@x\n", "id,acct,mail\nE1,u1,a@x\n")
     if out is None:

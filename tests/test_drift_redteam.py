@@ -9,9 +9,10 @@ dotted I, long values, ';' '|' '"' and newlines in values, derived sides, odd
 column names, a repository column mapped twice, CSV/JSON Lines/Parquet inputs)
 run through the code before the rewrite and after it, every output compared.
 
-Each test marked ``xfail(strict=True)`` is a difference found: it asserts what the
-code before the rewrite wrote, and what docs/semantics.md asks for, so it fails on
-the rewrite and passes once that is fixed (then drop the mark). The unmarked tests
+Each difference found was a test marked ``xfail(strict=True)``, asserting what the
+code before the rewrite wrote and docs/semantics.md asks for; all are closed now
+(config expressions refuse COLLATE; a NULL list is [] in the plan's changes and
+preconditions, queries/macros/events.sql), the marks dropped. The unmarked tests
 pin outputs both versions wrote, byte for byte, written down here by hand from
 docs/semantics.md (no old code runs at test time).
 """
@@ -23,8 +24,6 @@ import json
 import unicodedata
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from recondiff.compare import compare
 from recondiff.errors import ConfigError
@@ -473,13 +472,6 @@ def test_odd_names_shared_column_json_lines_nulls_byte_for_byte(tmp_path: Path) 
 # --- found on the way, outside drift (both versions) ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team (before and after the rewrite; the plan, not drift): an unmatched "
-    "account whose multi-valued JSON Lines column is null gets a precondition "
-    '"values": null, and load_plan refuses the plan compare just wrote '
-    "(preconditions/1/values: must be array): approve, accept and apply all stop",
-)
 def test_plan_with_a_null_list_precondition_loads(tmp_path: Path) -> None:
     (tmp_path / "endpoint.jsonl").write_text(
         '{"k": "u1", "groups": ["a"]}\n{"k": "u2", "groups": null}\n', encoding="utf-8"
@@ -496,13 +488,6 @@ def test_plan_with_a_null_list_precondition_loads(tmp_path: Path) -> None:
     assert event["object"]["key"] == "u2"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="red team (before and after the rewrite; the plan and report, not drift): a "
-    "correlated account whose multi-valued JSON Lines column is null, under "
-    'update_repository, gets a change with "values": null; the report then refuses the '
-    "plan and compare stops with exit 2 (events/1/changes/0/values: expected a list)",
-)
 def test_compare_survives_a_null_list_under_update_repository(tmp_path: Path) -> None:
     (tmp_path / "endpoint.jsonl").write_text(
         '{"k": "u1", "mail": "m@x", "groups": null}\n', encoding="utf-8"

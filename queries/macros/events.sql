@@ -15,10 +15,14 @@ CREATE OR REPLACE MACRO rd_clean_one(v) AS
 -- A list without repeats, in order.
 CREATE OR REPLACE MACRO rd_dedupe(l) AS list_filter(l, lambda x, i: list_position(l, x) = i);
 
+-- A NULL list (a JSON Lines null, a null multi-valued cell) is no value: [],
+-- never "values": null, which the plan's schema refuses (load_plan would then
+-- refuse the plan compare just wrote; tests/test_drift_redteam.py).
 CREATE OR REPLACE MACRO rd_change(op, attribute, vals) AS
-    {'attribute': attribute, 'op': op, 'values': CAST(vals AS VARCHAR[])};
+    {'attribute': attribute, 'op': op,
+     'values': coalesce(CAST(vals AS VARCHAR[]), CAST([] AS VARCHAR[]))};
 CREATE OR REPLACE MACRO rd_pre(attribute, vals) AS
-    {'attribute': attribute, 'values': CAST(vals AS VARCHAR[])};
+    {'attribute': attribute, 'values': coalesce(CAST(vals AS VARCHAR[]), CAST([] AS VARCHAR[]))};
 CREATE OR REPLACE MACRO rd_no_changes() AS
     CAST([] AS STRUCT(attribute VARCHAR, op VARCHAR, "values" VARCHAR[])[]);
 CREATE OR REPLACE MACRO rd_no_pre() AS CAST([] AS STRUCT(attribute VARCHAR, "values" VARCHAR[])[]);

@@ -66,6 +66,7 @@ from recondiff.ingest.snapshot import (
     file_sha256,
     metadata_of,
 )
+from recondiff.ingest.spool import write_batch
 from recondiff.io.atomic import write_atomically
 
 __all__ = [
@@ -704,15 +705,7 @@ class _Spill:
             names.append(key)
             arrays.append(pa.array(column, STRING_LIST))
         table = pa.table(arrays, names=names)
-        path = self.directory / f"{len(self.files):06d}.arrow"
-        try:
-            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
-        except OSError as exc:
-            raise InputError(
-                f"{self.directory}: cannot write a batch of entries ({exc.strerror or exc})"
-            ) from None
-        self.files.append(path)
+        self.files.append(write_batch(self.directory, len(self.files), table, "entries"))
         self._batch, self._batch_rows, self._batch_bytes = {}, 0, 0
 
     def write(self, path: Path, metadata: Mapping[str, str]) -> None:

@@ -155,15 +155,7 @@ class Spool:
         if self.directory is None:
             self._tables.append(table)
             return
-        path = self.directory / f"{len(self._files):06d}.arrow"
-        try:
-            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table)
-        except OSError as exc:
-            raise InputError(
-                f"{self.directory}: cannot write a batch of records ({exc.strerror or exc})"
-            ) from None
-        self._files.append(path)
+        self._files.append(write_batch(self.directory, len(self._files), table, "records"))
 
     def schema(self) -> pa.Schema:
         """The final schema: every column, in order of first appearance."""
@@ -293,3 +285,17 @@ def drop_empty(column: pa.ListArray) -> pa.ListArray:
     starts = pa.concat_arrays([pa.array([0], pa.int32()), kept_before])
     offsets = pc.take(starts, column.offsets)
     return pa.ListArray.from_arrays(offsets, values.filter(kept), mask=column.is_null())
+
+
+def write_batch(directory: Path, index: int, table: pa.Table, what: str) -> Path:
+    """One spooled batch, ``directory/<index>.arrow`` (Arrow IPC); a write that
+    fails (a full disk) is one line naming the folder. Also ldap_read's spill."""
+    path = directory / f"{index:06d}.arrow"
+    try:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+    except OSError as exc:
+        raise InputError(
+            f"{directory}: cannot write a batch of {what} ({exc.strerror or exc})"
+        ) from None
+    return path

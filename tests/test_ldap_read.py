@@ -680,3 +680,42 @@ def test_the_size_limit_stops_a_page_that_never_ends(tmp_path: Path) -> None:
     finally:
         server.close()
     assert kind == "error" and "more than the size limit of 2 entries" in str(error), error
+
+
+_KILLED_READ = """
+import os, signal, sys
+from pathlib import Path
+from recondiff.ingest import ldap_read
+from recondiff.ingest.ldap_read import LdapRead, read_ldap
+
+url, base, bind_dn, out = sys.argv[1:5]
+ldap_read.BATCH_ROWS = 2  # batches spilled to disk from the first page on
+spec = LdapRead(url=url, base=base, bind_dn=bind_dn, password=sys.stdin.read(), page_size=2)
+read_ldap(spec, Path(out), progress=lambda n: n >= 4 and os.kill(os.getpid(), signal.SIGKILL))
+"""
+
+
+def test_a_read_killed_outright_leaves_its_batches_which_the_next_read_removes(
+    ldap_server: Slapd, tmp_path: Path
+) -> None:
+    """SIGKILL (or the OOM killer) runs no clean-up: the spilled batches stay
+    beside the snapshot. The next read of the same snapshot sweeps them; a
+    folder another read holds (locked) is left alone."""
+    folder = tmp_path / "snapshots"
+    out = folder / "out.parquet"
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_READ, ldap_server.url, ldap_server.base,
+         ldap_server.admin_dn, str(out)],
+        input=ldap_server.password, text=True, capture_output=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    left = list(folder.iterdir())
+    assert len(left) == 1 and left[0].is_dir() and list(left[0].iterdir()), left
+    busy = ldap_read._Spill(out, set())  # another read of the same snapshot, running
+    try:
+        read_ldap(_spec(ldap_server), out)
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == sorted(["out.parquet", busy.directory.name])
+    finally:
+        busy.remove()
+    assert [p.name for p in folder.iterdir()] == ["out.parquet"]

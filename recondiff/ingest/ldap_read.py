@@ -35,11 +35,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import ipaddress
+import os
 import re
 import shutil
 import ssl
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -66,7 +66,7 @@ from recondiff.ingest.snapshot import (
     file_sha256,
     metadata_of,
 )
-from recondiff.ingest.spool import write_batch
+from recondiff.ingest.spool import spool_folder, write_batch
 from recondiff.io.atomic import write_atomically
 
 __all__ = [
@@ -196,7 +196,7 @@ def read_ldap(
     _check(spec)
     server = _server(spec)
     when = as_utc(captured_at) if captured_at is not None else datetime.now(UTC)
-    spill = _Spill(_spill_directory(out), {name.lower() for name in multi_valued})
+    spill = _Spill(out, {name.lower() for name in multi_valued})
     try:
         high_water = _read(spec, server, spill, progress)
         metadata = metadata_of(when, source_name(spec), "", FORMAT, spill.rows)
@@ -643,24 +643,15 @@ def _binary_texts(values: Sequence[bytes]) -> list[str]:
 # -- batches ------------------------------------------------------------------------------
 
 
-def _spill_directory(out: Path) -> Path:
-    """A hidden folder beside ``out`` for the spilled batches."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.spill-", dir=out.parent))
-    except OSError as exc:
-        raise InputError(
-            f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
-        ) from None
-
-
 class _Spill:
     """Rows in batches: the current batch in memory, the earlier ones on disk
     (every column ``list<string>``, values as read), and for each column its
     first spelling and whether some entry had several values."""
 
-    def __init__(self, directory: Path, multi: set[str]) -> None:
-        self.directory = directory
+    def __init__(self, out: Path, multi: set[str]) -> None:
+        # a locked folder beside the snapshot; a killed read's are swept (spool.py)
+        self.directory, lock = spool_folder(out)
+        self._lock: int | None = lock
         self.multi = multi
         self.names: dict[str, str] = {"dn": "dn"}  # folded name -> first spelling
         self.is_list: dict[str, bool] = {"dn": False}
@@ -729,6 +720,9 @@ class _Spill:
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 def _final(batch: pa.Table, key: str, kind: pa.DataType) -> pa.Array:

@@ -129,14 +129,7 @@ class Spool:
         ``out`` may be the snapshot's temporary name (recondiff.io.atomic): the
         folders of every run writing the same snapshot are found by the
         snapshot's own name, whatever their temporary one."""
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _remove_stale(out.parent, _spool_names(out.name))
-            directory, lock = _locked_folder(out)
-        except OSError as exc:
-            raise InputError(
-                f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
-            ) from None
+        directory, lock = spool_folder(out)
         spool = cls(multi, directory, names)
         spool._lock = lock
         return spool
@@ -206,6 +199,22 @@ class Spool:
 
 _TEMP_SUFFIX = re.compile(r"\.tmp-[0-9a-f]+$")
 """What recondiff.io.atomic adds to a file's name for its temporary name."""
+
+
+def spool_folder(out: Path) -> tuple[Path, int]:
+    """A new hidden folder beside ``out`` (``.<out's name>.spool-<random>``) and
+    a descriptor holding its lock (flock): close it once the folder is removed.
+    Such folders a killed run left beside the same snapshot (unlocked, so no
+    run is using them) are removed first: each may hold a gigabyte. Used by
+    :class:`Spool` and by the live LDAP read's batches (recondiff.ingest.ldap_read)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale(out.parent, _spool_names(out.name))
+        return _locked_folder(out)
+    except OSError as exc:
+        raise InputError(
+            f"{out}: cannot create a folder beside it ({exc.strerror or exc})"
+        ) from None
 
 
 def _spool_names(name: str) -> re.Pattern[str]:

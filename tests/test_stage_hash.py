@@ -12,12 +12,15 @@ from recondiff.engine.slots import Column, hashed, normalised
 from recondiff.io.sqlfiles import macros
 
 # Case, blanks, whitespace, Unicode forms and the case mappings that leave ASCII
-# (the Kelvin sign lower-cases to 'k', the dotted capital I to 'i' + U+0307).
+# (the Kelvin sign lower-cases to 'k'), and a pair that plain lower() would
+# wrongly call equal: 'I' + U+0307 and 'i' + U+0307 lower-case alike, but the
+# first composes (NFC) to U+0130, which folds to 'i' alone.
 VALUES = [
     None, "", " ", "  ", "\t", "\u00a0", "a", "A", " a", "a ", "\u00a0a", "k", "K",
     "\u212a", "i", "I", "\u0130", "\u0131", "ss", "SS", "\u00df", "\u1e9e", "\u03c3",
     "\u03c2", "\u03a3", "e\u0301", "\u00e9", "\u00c9", "E\u0301", "Dz", "\u01c5", "\u01c6",
     "\u01c4", "\u212b", "\u00e5", "\u00c5", "abc", "ABC", "Abc ", "a\u00a0b", "a b",
+    "i\u0307", "I\u0307", "\u0130x", "i\u0307x",
 ]
 KINDS = ["exact", "trim", "casefold", "casefold_trim", "date", "integer", "boolean"]
 

@@ -65,3 +65,21 @@ def test_case_and_blank_spellings_of_ascii_text_hash_alike(
             {"a": a, "b": b},
         ).fetchone()
         assert got == (True,), (kind, a, b)
+
+
+def test_an_iso_date_is_hashed_as_its_normal_form(con: duckdb.DuckDBPyConnection) -> None:
+    """The date kind's shortcut (an ISO date taken as it is) gives exactly rd_date:
+    the hash of a date is its normal form's, however it is spelled."""
+    column = Column("v", "VARCHAR")
+    values = [
+        "2025-03-01", "1000-01-01", "2999-12-31", "2024-02-29", "2025-02-29", "2025-02-30",
+        "2025-04-31", "2025-13-01", "2025-00-10", "0999-01-01", "3000-01-01", "2025-3-1",
+        " 2025-03-01", "2025-03-01 ", "20250301", "133862112000000000", "0", "never", "",
+        None, "9223372036854775807", "2025-03-01T10:00:00Z", "2025-03-01\u00a0",
+    ]
+    rows = con.execute(
+        f"SELECT v, {hashed(column, 'date')}, rd_date(v) "
+        "FROM (SELECT unnest($vs::VARCHAR[]) AS v)",
+        {"vs": values},
+    ).fetchall()
+    assert [(v, h) for v, h, _ in rows] == [(v, n) for v, _, n in rows]

@@ -5,10 +5,11 @@
 --   excluded_by  'scope' when the scope predicate is FALSE, 'protected' when the
 --                key is listed in [endpoint] protected, else NULL
 --   attr_hash    one hash over every mapped attribute; equal hashes on both
---                sides mean "in sync" without looking at any attribute. Cheap
---                kinds enter it normalised, costly ones (dn, set kinds) raw:
---                equal raw values are equal normalised values, and the rare
---                pair whose raw values differ is settled exactly by drift/differences.sql.
+--                sides mean "in sync" without looking at any attribute. Dates,
+--                numbers and flags enter it normalised; text, DN and set kinds
+--                nearly raw (recondiff/engine/slots.py, hashed): equal raw values
+--                are equal normalised values, and a pair whose spellings differ
+--                is settled exactly by drift/differences.sql.
 CREATE OR REPLACE TEMP TABLE ep AS
 WITH protected AS (
     SELECT coalesce(list(rd_key(p)), []) AS keys FROM unnest($protected::VARCHAR[]) t(p)

@@ -147,10 +147,45 @@ def normalised(column: Column, kind: str) -> str:
 COSTLY_KINDS = frozenset({"dn", "set", "casefold_set", "dn_set"})
 
 
+# Text kinds whose normalisation the staging hash skips too (folding, NFC and
+# stripping 2M values cost the stage phase about 1 s of CPU at 1M, more than
+# reading them; benchmarks/NOTES.md, "Issue 19: stage and drift"). The hash
+# takes a spelling of the value that may only ever be equal for two values whose
+# normal forms are equal, never the other way round: a pair whose spellings
+# differ but normalise alike is settled exactly by queries/drift/differences.sql.
+RAW_TEXT_KINDS = frozenset({"exact", "trim"})
+FOLDED_TEXT_KINDS = frozenset({"casefold", "casefold_trim"})
+ISO_DATE = "[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+
+
 def hashed(column: Column, kind: str) -> str:
-    """What the staging hash takes of a column: normalised, or raw for costly kinds."""
+    """What the staging hash takes of a column: its raw value for the costly kinds
+    and the plain text kinds, an ASCII value lower-cased for the case-folding
+    kinds, the normal form for the others (dates, numbers, flags: two sources
+    spell them differently as a rule). ``''`` counts as no value (NULL), as an
+    export that writes one and a directory that has none must agree.
+
+    Safe because equal hash inputs mean equal normal forms: equal raw values
+    normalise alike; two ASCII values that lower-case alike differ only in ASCII
+    case, which rd_casefold and rd_casefold_trim fold (and an ASCII value's
+    blanks are left as they are by lower()); a non-ASCII value is taken raw, and
+    can never equal the lower-cased form of an ASCII one."""
     if kind in COSTLY_KINDS:
         return column.values() if kind in SET_KINDS else column.text()
+    if kind in RAW_TEXT_KINDS:
+        return f"nullif({column.text()}, '')"
+    if kind == "date":
+        # an ISO date of the years 1000-2999 is its own normal form (rd_date
+        # gives it back whether or not the day exists): no parsing for it
+        text = column.text()
+        iso = f"regexp_full_match({text}, '{ISO_DATE}')"
+        return f"CASE WHEN {iso} THEN {text} ELSE rd_date({text}) END"
+    if kind in FOLDED_TEXT_KINDS:
+        text = column.text()
+        return (
+            f"CASE WHEN strlen({text}) = length({text}) THEN nullif(lower({text}), '') "
+            f"ELSE {text} END"
+        )
     return normalised(column, kind)
 
 

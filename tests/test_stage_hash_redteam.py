@@ -17,11 +17,12 @@ as on ten tests/cases inputs (policies, derived, LDIF, CSV, Unicode whitespace)
 values (every character whose case, NFC or whitespace status is special) and
 40,000 lists found no two hash inputs alike whose normal forms differ.
 
-What the change does cost: a value whose spelling differs but normalises alike
-(padding under trim, whitespace-only against none, NFD, non-ASCII case) is now a
-drift candidate. One such attribute on every record makes every pair one; the
-xfail test at the end names it. The other tests pass on both versions and pin
-what docs/semantics.md asks for.
+What the change cost at first: a value whose spelling differs but normalises
+alike (padding under trim, whitespace-only against none, NFD, non-ASCII case)
+became a drift candidate, and one such attribute on every record made every pair
+one. The hash now settles padding and blanks itself; the test at the end holds
+it (NFD and non-ASCII case remain drift candidates, rare in exports). The other
+tests pass on both versions and pin what docs/semantics.md asks for.
 """
 
 from __future__ import annotations
@@ -301,21 +302,16 @@ def test_derived_sides_hash_like_columns(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "cost, not correctness (ff2ba62): spellings that differ only by padding or "
-        "whitespace-only against no value no longer hash alike, so an export that pads "
-        "a trim/casefold_trim column (a fixed-width HR file), writes ' ' for no value, "
-        "or writes NFD sends every pair to drift/differences.sql. 1M benchmark with "
-        "first_name padded by one space (trim): outputs identical, CPU user+sys "
-        "14.6 s -> 43.8 s, drift phase 1.9 s -> 71.5 s, peak RSS 647 MB -> 1,138 MB "
-        "(load average 9; /var/tmp/hashrt/pad1m). Drop this test if the cost is accepted"
-    ),
-)
+# Cost, not correctness: with ff2ba62's raw text hash, an export that pads a
+# trim/casefold_trim column (a fixed-width HR file) or writes ' ' for no value sent
+# every pair to drift/differences.sql (1M, first_name padded by one space: CPU
+# 14.6 -> 43.8 s, drift 1.9 -> 71.5 s, peak RSS 647 -> 1,138 MB). The hash now
+# strips what trim() strips and takes a blank as no value (slots._text_hashed).
 @pytest.mark.parametrize(
     ("kind", "a", "b"),
-    [("trim", "Jane ", "Jane"), ("casefold_trim", " SALES", "sales"), ("exact", " ", None)],
+    [("trim", "Jane ", "Jane"), ("casefold_trim", " SALES", "sales"), ("exact", " ", None),
+     ("casefold", "\u00a0", ""), ("trim", "\u3000Jane\u00a0", "Jane"),
+     ("casefold_trim", "\u00a0SALES ", "Sales")],
 )
 def test_padded_spellings_are_settled_by_the_stage_hash(
     con: duckdb.DuckDBPyConnection, kind: str, a: str, b: str | None

@@ -153,40 +153,65 @@ COSTLY_KINDS = frozenset({"dn", "set", "casefold_set", "dn_set"})
 # takes a spelling of the value that may only ever be equal for two values whose
 # normal forms are equal, never the other way round: a pair whose spellings
 # differ but normalise alike is settled exactly by queries/drift/differences.sql.
-RAW_TEXT_KINDS = frozenset({"exact", "trim"})
+# Padding and whitespace-only values are settled in the hash itself, cheaply
+# (trim() only where the first or last character is not printable ASCII): an
+# export that pads every value, or writes ' ' for none, would otherwise send
+# every pair to drift (at 1M, a padded first_name: drift 1.9 -> 71.5 s).
+STRIPPED_TEXT_KINDS = frozenset({"trim", "casefold_trim"})
 FOLDED_TEXT_KINDS = frozenset({"casefold", "casefold_trim"})
+TEXT_KINDS = frozenset({"exact", "trim", "casefold", "casefold_trim"})
 ISO_DATE = "[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 
 
 def hashed(column: Column, kind: str) -> str:
-    """What the staging hash takes of a column: its raw value for the costly kinds
-    and the plain text kinds, an ASCII value lower-cased for the case-folding
-    kinds, the normal form for the others (dates, numbers, flags: two sources
-    spell them differently as a rule). ``''`` counts as no value (NULL), as an
-    export that writes one and a directory that has none must agree.
-
-    Safe because equal hash inputs mean equal normal forms: equal raw values
-    normalise alike; two ASCII values that lower-case alike differ only in ASCII
-    case, which rd_casefold and rd_casefold_trim fold (and an ASCII value's
-    blanks are left as they are by lower()); a non-ASCII value is taken raw, and
-    can never equal the lower-cased form of an ASCII one."""
+    """What the staging hash takes of a column: its raw value for the costly kinds,
+    a cheap spelling of the value for the text kinds (:func:`_text_hashed`), the
+    normal form for the others (dates, numbers, flags: two sources spell them
+    differently as a rule)."""
     if kind in COSTLY_KINDS:
         return column.values() if kind in SET_KINDS else column.text()
-    if kind in RAW_TEXT_KINDS:
-        return f"nullif({column.text()}, '')"
+    if kind in TEXT_KINDS:
+        return _text_hashed(column.text(), kind)
     if kind == "date":
         # an ISO date of the years 1000-2999 is its own normal form (rd_date
         # gives it back whether or not the day exists): no parsing for it
         text = column.text()
         iso = f"regexp_full_match({text}, '{ISO_DATE}')"
         return f"CASE WHEN {iso} THEN {text} ELSE rd_date({text}) END"
-    if kind in FOLDED_TEXT_KINDS:
-        text = column.text()
-        return (
-            f"CASE WHEN strlen({text}) = length({text}) THEN nullif(lower({text}), '') "
-            f"ELSE {text} END"
-        )
     return normalised(column, kind)
+
+
+def _text_hashed(text: str, kind: str) -> str:
+    """A text kind's hash input: the value with what trim() strips stripped
+    (trim and casefold_trim kinds), NULL for a value trim() leaves empty, and an
+    ASCII value lower-cased for the case-folding kinds.
+
+    Safe because each kind's normal form is a function of this input alone, so
+    equal inputs mean equal normal forms: trim() strips spaces and Unicode
+    space separators, a subset of what rd_strip strips, so rd_strip(v) is
+    rd_strip(trim(v)); a value trim() leaves empty is blank (rd_blank), no value
+    for every text kind; lower() of an ASCII value changes only ASCII case,
+    which rd_fold folds. (A non-ASCII value is not lower-cased: lower() maps
+    some non-ASCII letters to ASCII ones that NFC and folding do not, such as
+    "I" + U+0307.) Whitespace that trim() leaves (a tab, a line break) and
+    non-ASCII case go to drift, rare in exports."""
+    printable = (  # the common case: nothing to strip, not blank
+        f"ascii({text}) BETWEEN 33 AND 126 AND ascii(array_extract({text}, -1)) BETWEEN 33 AND 126"
+    )
+    padded = f"trim({text})" if kind in STRIPPED_TEXT_KINDS else text
+    if kind in FOLDED_TEXT_KINDS:
+        as_is = _lower_ascii(text)
+        padded = _lower_ascii(padded)  # ASCII once stripped (a value padded with NBSP)
+    else:
+        as_is = text
+    return (
+        f"CASE WHEN {printable} THEN {as_is} WHEN trim({text}) = '' THEN NULL "
+        f"ELSE {padded} END"
+    )
+
+
+def _lower_ascii(text: str) -> str:
+    return f"CASE WHEN strlen({text}) = length({text}) THEN lower({text}) ELSE {text} END"
 
 
 def correlation_values(column: Column, kind: str) -> str:

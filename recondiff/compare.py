@@ -63,10 +63,13 @@ from recondiff.explore.sources import ExploreOptions, Sources, explore_sources
 from recondiff.history import (
     History,
     PreviousRun,
+    RunFiles,
     clock_warning,
     config_key,
     exceptions_clock,
     history_path,
+    stage_findings,
+    write_run_files,
 )
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
@@ -196,13 +199,20 @@ def compare(
                 if run.sources:
                     summary["run"] |= run.sources.run_fields()
                 _report(run, session, fills, inputs.previous, summary, plan, staged)
+                # what the history records of the run, from the same staged table
+                with run.timed("history"):
+                    files = write_run_files(
+                        session.step, work, summary["run"]["id"],
+                        bool(session.params["incremental"]), inputs.previous,
+                    )
                 # publish: every output renamed into place, summary.json last
                 staged.write_summary(summary)
                 staged.publish()
         finally:
             con.close()
-    # history: recorded once the results are in place
-    _record_history(run, inputs.previous, summary)
+        # history: recorded once the results are in place (before the work
+        # directory, which holds what it records, is removed)
+        _record_history(run, inputs.previous, summary, files)
     # the assignments the repository now holds itself are done (docs/plan.md, Owners)
     run.history.settle_assignments(run.history_key, settled, run.started)
     # the explores' marks (the next --since-last starts there), the older snapshots pruned
@@ -378,6 +388,8 @@ def _report(
         session.step("history/load_findings", {"path": str(previous.findings)})
     else:
         session.step("history/no_previous")
+    with run.timed("report"):  # this run's findings: the report's and the history's
+        stage_findings(session.step, bool(session.params["incremental"]))
     reporter = ReportBuilder(run.cfg, session.step, fills.ep_attrs, fills.repo_attrs,
                              fills.ep.columns)
     with run.timed("report"):
@@ -397,14 +409,18 @@ def _report(
     (staged.path / "report.html").write_text(html, encoding="utf-8")
 
 
-def _record_history(run: _Run, previous: PreviousRun | None, summary: dict[str, Any]) -> None:
-    """The run, its findings and ownerships, read by the next run of this config."""
+def _record_history(
+    run: _Run, previous: PreviousRun | None, summary: dict[str, Any], files: RunFiles
+) -> None:
+    """The run, its findings and ownerships, read by the next run of this config
+    (``files``: as the run's connection wrote them from the staged situations
+    table, the published situations.parquet's rows)."""
     run.history.record(
         run_id=summary["run"]["id"],
         key=run.history_key,
         config_path=run.cfg.path,
         outdir=run.out,
         summary=summary,
-        situations_parquet=run.out / "situations.parquet",
+        files=files,
         previous=previous,
     )

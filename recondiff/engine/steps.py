@@ -92,12 +92,18 @@ STEPS: tuple[Step, ...] = (
          "counts for summary.json: situations, drift per attribute"),
     Step("results/sync_counts", "results",
          "in sync / drifted per situation (linked, correlated)"),
+    Step("results/situations_staged", "results",
+         "the staged situations table, in situations.parquet's order: what the outputs, "
+         "the plan, the report and the history read"),
+    Step("results/release_situation_table", "results",
+         "drops the situation table, which the staged table now holds; its view "
+         "`situations_out`"),
     Step("results/situations_parquet", "results",
          "writes situations.parquet in its documented column order"),
-    Step("results/release_situation_table", "results",
-         "drops the situation table, which situations.parquet now holds"),
     Step("results/situations_csv", "results",
          "writes situations.csv: situations.parquet but linked in sync, cells neutralised"),
+    Step("results/release_situation_dns", "results",
+         "drops the DNs from the staged table, which the outputs now hold"),
     Step("results/drift_export", "results",
          "the drift table in its documented column order"),
     Step("results/drift_parquet", "results", "writes drift.parquet"),
@@ -111,7 +117,7 @@ OTHER_GROUPS = {
     "policies": "identity policies, before the stage phase, and the tables they leave for "
     "the plan and the report (recondiff/engine/policies.py)",
     "macros": "the `rd_*` macros, created first on every connection (io/sqlfiles.MACROS)",
-    "plan": "the action plan (recondiff/plan/build.py), from situations.parquet and drift",
+    "plan": "the action plan (recondiff/plan/build.py), from situations_out and drift",
     "report": "every number and row of report.json / report.html (recondiff/report/)",
     "history": "the run history (recondiff/history.py) and the previous run's findings "
     "the report compares with",
@@ -137,6 +143,8 @@ BLAME = {
     "policies/state": "{repository}: cannot read it for the [[policy]] tables of {config}",
     "drift/differences": "{endpoint}, {repository}: cannot read the snapshots again for drift "
     "(were they changed during the run?)",
+    "results/situations_staged": "{endpoint}: cannot read it again for the results "
+    "(was it changed during the run?)",
     "results/situations_csv": "{out}: cannot write the results",
     "results/situations_parquet": "{out}: cannot write the results",
     "results/drift_csv": "{out}: cannot write the results",

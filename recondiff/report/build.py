@@ -1,11 +1,11 @@
 """Build ``report.json``: the plain data the analysts' report is drawn from. This is
 the *writer* of report.json; :mod:`recondiff.report.document` is its reader.
 
-Runs inside a compare, while its ``situation`` and ``drift`` tables are alive
-and ``situations.parquet`` is written; every count and top list is a DuckDB
-query (``queries/report/*.sql``). docs/report.md describes the result;
-:mod:`recondiff.report.render` renders it into HTML without recomputing anything
-(and imports nothing from here).
+Runs inside a compare, while its staged situations table (the view
+``situations_out``, the rows of ``situations.parquet``) and ``drift`` table are
+alive; every count and top list is a DuckDB query (``queries/report/*.sql``).
+docs/report.md describes the result; :mod:`recondiff.report.render` renders it
+into HTML without recomputing anything (and imports nothing from here).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ReportBuilder:
         cfg = self.cfg
         limit = cfg.report.rows_per_table
         finished = datetime.fromisoformat(summary["run"]["finished_at"])
-        common = params | {"situations_parquet": str(situations_parquet)}
+        common = params  # the rows from situations_out, the staged table: no file read back
         attributes = self._attributes(params)
         rows = fetch_dicts(
             self.step(

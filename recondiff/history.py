@@ -62,6 +62,7 @@ class RunFiles:
     ownerships file as it will lie beside the history. The history reads these,
     never situations.parquet."""
 
+    run_id: str
     findings: Path
     delta: Path
     owners: Path
@@ -81,7 +82,10 @@ def write_run_files(
     """On compare's connection, after :func:`stage_findings`: the files
     :meth:`History.record` records, written into ``work``."""
     files = RunFiles(
-        work / "run-findings.parquet", work / "run-delta.parquet", work / "run-owners.parquet"
+        run_id,
+        work / "run-findings.parquet",
+        work / "run-delta.parquet",
+        work / "run-owners.parquet",
     )
     step("history/write_findings", {"path": str(files.findings)})
     step("history/write_delta", {"path": str(files.delta)})

@@ -151,6 +151,20 @@ def write_tables(session: Session, fills: Fills, staging: Path) -> None:
     )
 
 
+def release_in_sync(session: Session, cfg: Config) -> None:
+    """After the outputs, the history's rows and the report's segments: keep only the
+    rows the plan and the report still read (results/release_in_sync.sql), and
+    drop the staged table before the plan."""
+    session.step(
+        "results/release_in_sync",
+        {
+            "keep_all": cfg.response_for("linked") != "do_nothing",
+            "rows_per_table": cfg.report.rows_per_table,
+        },
+    )
+    session.step("results/release_staged_table", {})
+
+
 def add_bom(staging: Path) -> None:
     """[report] csv_bom: a UTF-8 byte-order mark first in every CSV output."""
     for name in (*OUTPUT_FILES, *POLICY_FILES):

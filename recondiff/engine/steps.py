@@ -110,6 +110,11 @@ STEPS: tuple[Step, ...] = (
     Step("results/drift_csv", "results", "writes drift.csv, cells neutralised"),
     Step("results/drift_diff_csv", "results",
          "writes drift_diff.csv: one row per drifted account, one column per attribute"),
+    Step("results/release_in_sync", "results",
+         "keeps the rows the plan and the report still read: all but the linked accounts "
+         "in sync, the first of those"),
+    Step("results/release_staged_table", "results",
+         "drops the staged table; `situations_out` reads the kept rows"),
 )
 
 # The query files that are not engine steps, by folder: who runs them.

@@ -51,6 +51,7 @@ class ReportBuilder:
         self,
         params: dict[str, Any],
         situations_parquet: Path,
+        segments: dict[str, Any] | None,
         summary: dict[str, Any],
         plan: Plan,
         previous: PreviousRun | None,
@@ -107,7 +108,7 @@ class ReportBuilder:
                      "count": r["n"]}
                     for r in fetch_dicts(self.step("report/top_values", {"top": TOP}))
                 ],
-                "segments": self._segments(common),
+                "segments": segments,
             },
             "tables": self._tables(summary, rows, detail_ids, finished),
             "details": {detail_ids[k]: v for k, v in details.items()},
@@ -189,7 +190,11 @@ class ReportBuilder:
             )
         return out
 
-    def _segments(self, params: dict[str, Any]) -> dict[str, Any] | None:
+    def segments(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """report.json's drift segments: they count every linked and correlated
+        account, so compare asks for them before the staged situations table is cut
+        down to the rows the plan and the report show (results/release_in_sync.sql);
+        :meth:`build` takes them."""
         expression, name = self._segment_expression()
         if expression is None:
             return None

@@ -58,15 +58,18 @@ from recondiff.engine.workdirs import (
     spill_directory,
     work_directory,
 )
-from recondiff.errors import ConfigError, ExitCode
+from recondiff.errors import ConfigError, ExitCode, InternalError
 from recondiff.explore.sources import ExploreOptions, Sources, explore_sources
 from recondiff.history import (
     History,
     PreviousRun,
+    RunFiles,
     clock_warning,
     config_key,
     exceptions_clock,
     history_path,
+    stage_findings,
+    write_run_files,
 )
 from recondiff.io.sqlfiles import macros
 from recondiff.plan.build import Planner
@@ -187,6 +190,9 @@ def compare(
                         policy_run.publish_into(staged.path)
                 if run.cfg.report.csv_bom:
                     results.add_bom(staged.path)
+                # what the history and the report need of every row, then the staged
+                # table cut down to the rows the plan and the report still read
+                files, reporter, segments = _before_plan(run, session, fills, inputs, work)
                 # plan, then the summary (which counts its events), then the report
                 plan = _plan(run, session, fills, inputs, staged)
                 summary = results.summary(
@@ -195,14 +201,18 @@ def compare(
                 ) | {"plan": _plan_summary(plan)}
                 if run.sources:
                     summary["run"] |= run.sources.run_fields()
-                _report(run, session, fills, inputs.previous, summary, plan, staged)
+                if summary["run"]["id"] != files.run_id:  # the ownerships carry the id
+                    raise InternalError("the run id changed after the history's files")
+                _report(run, session, reporter, segments, inputs.previous, summary, plan,
+                        staged)
                 # publish: every output renamed into place, summary.json last
                 staged.write_summary(summary)
                 staged.publish()
         finally:
             con.close()
-    # history: recorded once the results are in place
-    _record_history(run, inputs.previous, summary)
+        # history: recorded once the results are in place (before the work
+        # directory, which holds what it records, is removed)
+        _record_history(run, inputs.previous, summary, files)
     # the assignments the repository now holds itself are done (docs/plan.md, Owners)
     run.history.settle_assignments(run.history_key, settled, run.started)
     # the explores' marks (the next --since-last starts there), the older snapshots pruned
@@ -310,6 +320,29 @@ def _policies(run: _Run, session: Session, fills: Fills, work: Path) -> PolicyRu
     return policy_run
 
 
+def _before_plan(
+    run: _Run, session: Session, fills: Fills, inputs: Inputs, work: Path
+) -> tuple[RunFiles, ReportBuilder, dict[str, Any] | None]:
+    """What needs every row of the staged situations table, done before the plan:
+    the history's files of this run (its findings, delta and ownerships, under
+    the run id summary.json will carry) and the report's segments; then the
+    table is cut down to the rows the plan and the report still read
+    (results/release_in_sync.sql), so that it does not add to the plan's memory
+    peak."""
+    incremental = bool(session.params["incremental"])
+    with run.timed("history"):
+        stage_findings(session.step, incremental)
+        run_id = results.run_id(run.started, inputs.endpoint, inputs.repository)
+        files = write_run_files(session.step, work, run_id, incremental, inputs.previous)
+    reporter = ReportBuilder(run.cfg, session.step, fills.ep_attrs, fills.repo_attrs,
+                             fills.ep.columns)
+    with run.timed("report"):
+        segments = reporter.segments(session.params)
+    with run.timed("write"):
+        results.release_in_sync(session, run.cfg)
+    return files, reporter, segments
+
+
 def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging) -> Plan:
     """Write plan.jsonl as its events come; return the header and the events
     the report shows."""
@@ -365,7 +398,8 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
 def _report(
     run: _Run,
     session: Session,
-    fills: Fills,
+    reporter: ReportBuilder,
+    segments: dict[str, Any] | None,
     previous: PreviousRun | None,
     summary: dict[str, Any],
     plan: Plan,
@@ -378,12 +412,11 @@ def _report(
         session.step("history/load_findings", {"path": str(previous.findings)})
     else:
         session.step("history/no_previous")
-    reporter = ReportBuilder(run.cfg, session.step, fills.ep_attrs, fills.repo_attrs,
-                             fills.ep.columns)
     with run.timed("report"):
         report = reporter.build(
             session.params,
             staged.path / "situations.parquet",
+            segments,
             summary,
             plan,
             previous,
@@ -397,14 +430,18 @@ def _report(
     (staged.path / "report.html").write_text(html, encoding="utf-8")
 
 
-def _record_history(run: _Run, previous: PreviousRun | None, summary: dict[str, Any]) -> None:
-    """The run, its findings and ownerships, read by the next run of this config."""
+def _record_history(
+    run: _Run, previous: PreviousRun | None, summary: dict[str, Any], files: RunFiles
+) -> None:
+    """The run, its findings and ownerships, read by the next run of this config
+    (``files``: as the run's connection wrote them from the staged situations
+    table, the published situations.parquet's rows)."""
     run.history.record(
         run_id=summary["run"]["id"],
         key=run.history_key,
         config_path=run.cfg.path,
         outdir=run.out,
         summary=summary,
-        situations_parquet=run.out / "situations.parquet",
+        files=files,
         previous=previous,
     )

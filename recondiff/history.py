@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from typing import Any
 import duckdb
 
 from recondiff.errors import InputError, first_line, no_space, printable
-from recondiff.io.sqlfiles import fetch_dicts, load, macros
+from recondiff.io.sqlfiles import Step, fetch_dicts, load, macros
 
 HISTORY_FILE = "history.duckdb"
 
@@ -51,6 +52,52 @@ class PreviousRun:
     findings: Path  # a Parquet file (History.previous)
     owners: Path | None  # its ownerships (run_id, identity_key, endpoint_key), if kept
     summary: dict[str, Any] | None = None  # its summary.json (None if unreadable)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """What a compare's own connection wrote of its run, in its work directory, for
+    :meth:`History.record`: its findings and (incremental) delta, from the staged
+    situations table that situations.parquet was written from, and its
+    ownerships file as it will lie beside the history. The history reads these,
+    never situations.parquet."""
+
+    run_id: str
+    findings: Path
+    delta: Path
+    owners: Path
+
+
+def stage_findings(step: Step, incremental: bool) -> None:
+    """On compare's connection: this run's findings (``run_findings``) and, in an
+    incremental run, the accounts it judged (``run_delta``), from the staged
+    situations table (``situations_out``); the report reads them too."""
+    step("history/run_findings", {})
+    step("history/run_delta", {"incremental": incremental})
+
+
+def write_run_files(
+    step: Step, work: Path, run_id: str, incremental: bool, previous: PreviousRun | None
+) -> RunFiles:
+    """On compare's connection, after :func:`stage_findings`: the files
+    :meth:`History.record` records, written into ``work``."""
+    files = RunFiles(
+        run_id,
+        work / "run-findings.parquet",
+        work / "run-delta.parquet",
+        work / "run-owners.parquet",
+    )
+    step("history/write_findings", {"path": str(files.findings)})
+    step("history/write_delta", {"path": str(files.delta)})
+    owners = {"run_id": run_id, "path": str(files.owners)}
+    if incremental and previous is not None and previous.owners is not None:
+        step(
+            "history/record_owners_carried",
+            owners | {"previous_path": str(previous.owners), "previous_run_id": previous.run_id},
+        )
+    else:
+        step("history/record_owners", owners)
+    return files
 
 
 # --- persistent decisions (exceptions) ---------------------------------------------
@@ -444,18 +491,20 @@ class History(_Exceptions):
         config_path: Path,
         outdir: Path,
         summary: dict[str, Any],
-        situations_parquet: Path,
+        files: RunFiles,
         previous: PreviousRun | None,
     ) -> None:
         """Add a finished run (one transaction), and replace the config's ownerships
-        file once it is committed (a run_id column ties the file to its run)."""
+        file once it is committed (a run_id column ties the file to its run).
+        ``files``: what the run's connection wrote of it (:func:`write_run_files`)."""
         owners = self.owners_path(key)
         owners_temp = owners.with_name(f".{owners.name}.tmp")
         con = self._connect(read_only=False)
         try:
             con.execute("BEGIN TRANSACTION")
             _insert_run(con, run_id, key, config_path, outdir, summary)
-            _insert_findings(con, run_id, summary, situations_parquet, previous, owners_temp)
+            _insert_findings(con, run_id, summary, files, previous)
+            shutil.copyfile(files.owners, owners_temp)
             con.execute("COMMIT")
             os.replace(owners_temp, owners)
         except duckdb.InterruptException:
@@ -653,38 +702,25 @@ def _insert_findings(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
     summary: dict[str, Any],
-    situations_parquet: Path,
+    files: RunFiles,
     previous: PreviousRun | None,
-    owners: Path,
 ) -> None:
     """The run's findings (each first seen when the previous run had it, else
-    now), and its ownerships written to ``owners``. An incremental run (its
-    endpoint snapshot holds only the changed accounts) carries the previous
-    run's findings and ownerships of every account not in it over unchanged
-    (docs/explore.md, "History across an incremental run")."""
-    common = {"run_id": run_id, "situations_parquet": str(situations_parquet)}
-    incremental = bool(summary["run"].get("incremental"))
+    now). An incremental run (its endpoint snapshot holds only the changed
+    accounts) carries the previous run's findings of every account not in it
+    over unchanged (docs/explore.md, "History across an incremental run"); its
+    ownerships file (``files.owners``) carries them likewise."""
     con.execute(
         load("history/record_findings"),
-        common
-        | {
+        {
+            "run_id": run_id,
+            "findings": str(files.findings),
+            "delta": str(files.delta),
             "previous_run_id": previous.run_id if previous else None,
             "finished_at": datetime.fromisoformat(summary["run"]["finished_at"]),
-            "incremental": incremental,
+            "incremental": bool(summary["run"].get("incremental")),
         },
     )
-    if incremental and previous is not None and previous.owners is not None:
-        con.execute(
-            load("history/record_owners_carried"),
-            common
-            | {
-                "path": str(owners),
-                "previous_path": str(previous.owners),
-                "previous_run_id": previous.run_id,
-            },
-        )
-    else:
-        con.execute(load("history/record_owners"), common | {"path": str(owners)})
 
 
 def _summary(text: object) -> dict[str, Any] | None:

@@ -25,7 +25,8 @@ import duckdb
 import pytest
 
 from recondiff.compare import compare
-from recondiff.io.sqlfiles import load, macros
+from recondiff.engine.confine import lock_down, open_connection
+from recondiff.io.sqlfiles import load, macros, render
 from recondiff.report.render import render_html
 
 ENDPOINT = """\
@@ -159,17 +160,35 @@ def test_a_report_json_from_before_says_nothing_of_it() -> None:
     assert 'id="outputs-note"' not in render_html(data, None)
 
 
-def test_the_csv_copy_is_written_in_parallel_in_order(out: Path) -> None:
+def _staged(con: duckdb.DuckDBPyConnection, rows_sql: str, n: int = 0) -> None:
+    """A staged situations table (results/situations_staged.sql's columns) made
+    of ``rows_sql``, and the view and macros results/release_situation_table.sql
+    defines over it."""
+    con.execute(macros())
+    con.execute(f"CREATE TEMP TABLE situations_staged AS {rows_sql}", {"n": n} if n else {})
+    con.execute("CREATE TEMP TABLE situation (x INTEGER)")  # the step drops it
+    con.execute(render("results/release_situation_table", dn="CAST(NULL AS VARCHAR)"))
+
+
+_STAGED_COLUMNS = (
+    "CAST({rank} AS UTINYINT) AS rank, CAST({n} AS UINTEGER) AS n, {key} AS endpoint_key,"
+    " CAST(NULL AS VARCHAR) AS endpoint_dn, CAST(NULL AS VARCHAR) AS identity_key,"
+    " CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS VARCHAR[]) AS candidates,"
+    " CAST({row} AS BIGINT) AS ep_row, CAST(NULL AS BIGINT) AS id_row"
+)
+
+
+def test_the_csv_copy_is_written_in_parallel_in_order(tmp_path: Path) -> None:
     """The filter keeps DuckDB's order-preserving parallel copy ("Batch Copy
     To File"); a join (an IN list, a semi-join on the in-sync keys) would turn
     it into a copy in the order threads finish (queries/results/situations_csv.sql)."""
-    con = duckdb.connect()
+    con = open_connection()
+    con.execute("SET threads = 2")
+    con = lock_down(con, files=(), directories=[tmp_path])
     try:
-        con.execute("SET threads = 2")
-        con.execute(macros())
+        _staged(con, "SELECT " + _STAGED_COLUMNS.format(rank=1, n="NULL", key="'a'", row=1))
         plan = con.execute(
-            "EXPLAIN " + load("results/situations_csv"),
-            {"situations_parquet": str(out / "situations.parquet"), "path": str(out / "x.csv")},
+            "EXPLAIN " + load("results/situations_csv"), {"path": str(tmp_path / "x.csv")}
         ).fetchall()
     finally:
         con.close()
@@ -177,39 +196,33 @@ def test_the_csv_copy_is_written_in_parallel_in_order(out: Path) -> None:
     assert "Batch Copy To File" in text, text
 
 
-def test_the_findings_keep_the_parquet_order_across_threads(tmp_path: Path) -> None:
-    """The query alone, on a situations.parquet of 300,000 rows in six row
-    groups (read on two threads) where linked accounts in sync, drifting ones
-    and other situations alternate: the CSV is every row but the in-sync ones,
-    in the file's order (tests/test_csv_outputs.py checks it end to end)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def test_the_findings_keep_the_staged_order_across_threads(tmp_path: Path) -> None:
+    """The query alone, on a staged situations table of 300,000 rows (written on
+    two threads) where linked accounts in sync, drifting ones and other
+    situations alternate: the CSV is every row but the in-sync ones, in the
+    table's order (tests/test_csv_outputs.py checks it end to end)."""
     n = 300_000
-    kinds = [("linked", "in_sync"), ("linked", "drifted"), ("excluded", None),
-             ("linked", "in_sync"), ("correlated", "in_sync"), ("duplicate_key", None)]
-    situation = [kinds[i % 6][0] for i in range(n)]
-    sync = [kinds[i % 6][1] for i in range(n)]
-    table = pa.table({
-        "situation": situation, "sync": sync,
-        "endpoint_key": [f"u{i:06d}" for i in range(n)],
-        "endpoint_dn": pa.nulls(n, pa.string()), "identity_key": pa.nulls(n, pa.string()),
-        "rule": pa.nulls(n, pa.string()), "candidates": pa.nulls(n, pa.list_(pa.string())),
-        "drift_attributes": pa.nulls(n, pa.int64()),
-        "endpoint_record": pa.array(range(1, n + 1), pa.int64()),
-        "identity_record": pa.nulls(n, pa.int64()),
-    })
-    parquet, target = tmp_path / "situations.parquet", tmp_path / "situations.csv"
-    pq.write_table(table, parquet, row_group_size=50_000)
-    con = duckdb.connect()
+    # range % 6: linked in sync, linked drifted, excluded, linked in sync,
+    # correlated in sync, duplicate_key (ranks from recondiff.vocabulary.SITUATIONS)
+    rank = ("[1, 1, 8, 1, 2, 9][range % 6 + 1]")
+    drift = "CASE WHEN range % 6 = 1 THEN 2 END"
+    target = tmp_path / "situations.csv"
+    con = open_connection()
+    con.execute("SET threads = 2")
+    con = lock_down(con, files=(), directories=[tmp_path])
     try:
-        con.execute("SET threads = 2")
-        con.execute(macros())
-        written = con.execute(
-            load("results/situations_csv"), {"situations_parquet": str(parquet), "path": str(target)}
-        ).fetchall()
+        _staged(
+            con,
+            "SELECT " + _STAGED_COLUMNS.format(rank=rank, n=drift, key="printf('u%06d', range)",
+                                                row="range + 1")
+            + " FROM range($n)",
+            n,
+        )
+        written = con.execute(load("results/situations_csv"), {"path": str(target)}).fetchall()
     finally:
         con.close()
+    kinds = [("linked", "in_sync"), ("linked", "drifted"), ("excluded", None),
+             ("linked", "in_sync"), ("correlated", "in_sync"), ("duplicate_key", None)]
     kept = [i + 1 for i in range(n) if kinds[i % 6] != ("linked", "in_sync")]
     assert written == [(len(kept),)]
     with target.open(newline="", encoding="utf-8") as f:

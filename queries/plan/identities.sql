@@ -10,6 +10,6 @@ SELECT rd_key({{key}})                                   AS identity_norm,
 FROM read_parquet($repository_path, file_row_number = true)
 -- on the bare file_row_number, so that the scan filters (as in drift/differences.sql)
 WHERE file_row_number IN (
-    SELECT identity_record - 1 FROM read_parquet($situations_parquet) WHERE situation = 'missing'
+    SELECT identity_record - 1 FROM situations_out WHERE situation = 'missing'
 )
 QUALIFY row_number() OVER (PARTITION BY rd_key({{key}}) ORDER BY file_row_number DESC) = 1;

@@ -6,7 +6,7 @@
 -- scan and skips the row groups outside it (benchmarks/NOTES.md).
 WITH situations AS (
     SELECT endpoint_record AS ep_row, identity_record AS id_row, situation, identity_key
-    FROM read_parquet($situations_parquet)
+    FROM situations_out
 ),
 pick AS (
     SELECT * FROM situations WHERE ep_row IN (SELECT unnest($ep_rows::BIGINT[]))

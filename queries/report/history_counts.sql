@@ -4,20 +4,17 @@
 -- An incremental run ($incremental: the endpoint snapshot holds only the
 -- accounts changed since some time, docs/explore.md "Incremental runs") judges
 -- only the accounts in it (the delta: every endpoint record of the run, by
--- folded key). new, resolved and persisting then speak of the delta's accounts
+-- folded key; history/run_delta.sql, as history/run_findings.sql this run's
+-- findings). new, resolved and persisting then speak of the delta's accounts
 -- only: a previous finding of an account outside the delta (or of no account)
 -- was not looked at, so it is not resolved; it is counted as carried, and
 -- history/record_findings.sql carries it over unchanged. In a full run every
 -- previous finding is judged and carried is 0.
 WITH current AS (
-    SELECT DISTINCT rd_finding(situation, sync, endpoint_key, identity_key) AS finding_key
-    FROM read_parquet($situations_parquet)
-    WHERE rd_is_finding(situation, sync)
+    SELECT DISTINCT finding_key FROM run_findings
 ),
 delta AS (
-    SELECT DISTINCT rd_key(endpoint_key) AS account
-    FROM read_parquet($situations_parquet)
-    WHERE $incremental AND endpoint_record IS NOT NULL AND rd_key(endpoint_key) IS NOT NULL
+    SELECT account FROM run_delta
 ),
 every_previous AS (
     SELECT finding_key, any_value(situation) AS situation, any_value(endpoint_key) AS endpoint_key,

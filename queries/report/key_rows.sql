@@ -1,6 +1,6 @@
 -- Report: the endpoint record of the linked or correlated accounts that
 -- alerts name by key (the plan's events carry keys, not records).
 SELECT endpoint_key, endpoint_record
-FROM read_parquet($situations_parquet)
-WHERE situation IN ('linked', 'correlated')
+FROM situations_out
+WHERE rank IN (rd_rank('linked'), rd_rank('correlated'))
   AND endpoint_key IN (SELECT unnest($keys::VARCHAR[]));

@@ -10,7 +10,7 @@ e AS (
     FROM read_parquet($endpoint_path, file_row_number = true)
     -- bare file_row_number: the scan filters (drift/differences.sql says why)
     WHERE file_row_number IN
-        (SELECT endpoint_record - 1 FROM read_parquet($situations_parquet)
+        (SELECT endpoint_record - 1 FROM situations_out
          WHERE situation = 'unmatched')
 ),
 held AS (

@@ -13,7 +13,7 @@ WITH lists AS MATERIALIZED (
 ),
 s AS (
     SELECT endpoint_record - 1 AS file_row, situation
-    FROM read_parquet($situations_parquet)
+    FROM situations_out
     WHERE endpoint_record IS NOT NULL AND situation NOT IN ('linked', 'correlated')
 ),
 e AS (

@@ -1,22 +1,26 @@
 -- Report: the first $limit rows of every (situation, sync) table, in the
--- order of situations.parquet, each finding with the time it was first seen
+-- order of situations.parquet (the staged table situations_out, whose pos is
+-- the row's place in the file; the DNs of the picked rows read from the
+-- snapshot), each finding with the time it was first seen
 -- (previous_findings: the previous run's, loaded by history/load_findings.sql; a finding
 -- it does not hold is new, first seen now).
 -- The rows are ranked on their position and table alone, then only the picked
 -- ones are read in full: ranking every row with all its columns was six times
 -- slower (benchmarks/NOTES.md).
-WITH keys AS (
-    SELECT file_row_number AS pos, situation, sync
-    FROM read_parquet($situations_parquet, file_row_number = true)
+WITH picked AS (
+    SELECT pos FROM situations_out
+    QUALIFY row_number() OVER (PARTITION BY rank, sync ORDER BY pos) <= $limit
 ),
-picked AS (
-    SELECT pos FROM keys
-    QUALIFY row_number() OVER (PARTITION BY situation, sync ORDER BY pos) <= $limit
+picked_rows AS (
+    SELECT * FROM situations_out WHERE pos IN (SELECT pos FROM picked)
 ),
 r AS (
-    SELECT *, file_row_number AS pos
-    FROM read_parquet($situations_parquet, file_row_number = true)
-    WHERE file_row_number IN (SELECT pos FROM picked)
+    SELECT p.*, d.endpoint_dn
+    FROM picked_rows p
+    LEFT JOIN (
+        SELECT endpoint_record, endpoint_dn FROM endpoint_dns($endpoint_path)
+        WHERE file_row_number IN (SELECT endpoint_record - 1 FROM picked_rows)
+    ) d USING (endpoint_record)
 ),
 previous AS (
     SELECT finding_key, min(first_seen) AS first_seen FROM previous_findings GROUP BY finding_key

@@ -2,8 +2,8 @@
 -- the segment ({{segment}}: [report] segment, else department, else the DN's
 -- parent), with how many of them drift; the top $top segments.
 WITH pairs AS (
-    SELECT endpoint_record AS ep_row, sync FROM read_parquet($situations_parquet)
-    WHERE situation IN ('linked', 'correlated')
+    SELECT endpoint_record AS ep_row, sync FROM situations_out
+    WHERE rank IN (rd_rank('linked'), rd_rank('correlated'))
 ),
 segment AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{segment}} AS value

@@ -133,22 +133,36 @@ def run_id(started: datetime, ep_in: InputSummary, repo_in: InputSummary) -> str
 
 
 def write_tables(session: Session, fills: Fills, staging: Path) -> None:
-    """situations.parquet (every record) and situations.csv (every row but the
-    linked accounts in sync), drift.parquet and .csv, drift_diff.csv,
-    into ``staging``. The situation table is dropped once situations.parquet
-    holds it: the plan and the report read it there."""
-    situations = staging / "situations.parquet"
-    copy = session.params | {"path": str(situations)}
-    session.step("results/situations_parquet", copy, **fills.situations_out())
-    session.step("results/release_situation_table", {})
-    copy = {"situations_parquet": str(situations), "path": str(staging / "situations.csv")}
-    session.step("results/situations_csv", copy)
+    """The staged situations table (``situations_staged``, seen through the view
+    ``situations_out``) that the plan, the report and the history read; then
+    situations.parquet (every record) and situations.csv (every row but the
+    linked accounts in sync), drift.parquet and .csv, drift_diff.csv, into
+    ``staging``, written from it. Nothing reads situations.parquet back."""
+    session.step("results/situations_staged", session.params, **fills.situations_out())
+    session.step("results/release_situation_table", {}, dn=fills.situations_out()["dn"])
+    session.step("results/situations_parquet", {"path": str(staging / "situations.parquet")})
+    session.step("results/situations_csv", {"path": str(staging / "situations.csv")})
+    session.step("results/release_situation_dns", {})
     session.step("results/drift_export")
     for fmt in ("parquet", "csv"):
         session.step(f"results/drift_{fmt}", {"path": str(staging / f"drift.{fmt}")})
     session.step(
         "results/drift_diff_csv", {"path": str(staging / "drift_diff.csv")}, **fills.diff_cells()
     )
+
+
+def release_in_sync(session: Session, cfg: Config) -> None:
+    """After the outputs, the history's rows and the report's segments: keep only the
+    rows the plan and the report still read (results/release_in_sync.sql), and
+    drop the staged table before the plan."""
+    session.step(
+        "results/release_in_sync",
+        {
+            "keep_all": cfg.response_for("linked") != "do_nothing",
+            "rows_per_table": cfg.report.rows_per_table,
+        },
+    )
+    session.step("results/release_staged_table", {})
 
 
 def add_bom(staging: Path) -> None:

@@ -92,18 +92,29 @@ STEPS: tuple[Step, ...] = (
          "counts for summary.json: situations, drift per attribute"),
     Step("results/sync_counts", "results",
          "in sync / drifted per situation (linked, correlated)"),
+    Step("results/situations_staged", "results",
+         "the staged situations table, in situations.parquet's order: what the outputs, "
+         "the plan, the report and the history read"),
+    Step("results/release_situation_table", "results",
+         "drops the situation table, which the staged table now holds; its view "
+         "`situations_out`"),
     Step("results/situations_parquet", "results",
          "writes situations.parquet in its documented column order"),
-    Step("results/release_situation_table", "results",
-         "drops the situation table, which situations.parquet now holds"),
     Step("results/situations_csv", "results",
          "writes situations.csv: situations.parquet but linked in sync, cells neutralised"),
+    Step("results/release_situation_dns", "results",
+         "drops the DNs from the staged table, which the outputs now hold"),
     Step("results/drift_export", "results",
          "the drift table in its documented column order"),
     Step("results/drift_parquet", "results", "writes drift.parquet"),
     Step("results/drift_csv", "results", "writes drift.csv, cells neutralised"),
     Step("results/drift_diff_csv", "results",
          "writes drift_diff.csv: one row per drifted account, one column per attribute"),
+    Step("results/release_in_sync", "results",
+         "keeps the rows the plan and the report still read: all but the linked accounts "
+         "in sync, the first of those"),
+    Step("results/release_staged_table", "results",
+         "drops the staged table; `situations_out` reads the kept rows"),
 )
 
 # The query files that are not engine steps, by folder: who runs them.
@@ -111,7 +122,7 @@ OTHER_GROUPS = {
     "policies": "identity policies, before the stage phase, and the tables they leave for "
     "the plan and the report (recondiff/engine/policies.py)",
     "macros": "the `rd_*` macros, created first on every connection (io/sqlfiles.MACROS)",
-    "plan": "the action plan (recondiff/plan/build.py), from situations.parquet and drift",
+    "plan": "the action plan (recondiff/plan/build.py), from situations_out and drift",
     "report": "every number and row of report.json / report.html (recondiff/report/)",
     "history": "the run history (recondiff/history.py) and the previous run's findings "
     "the report compares with",
@@ -137,6 +148,8 @@ BLAME = {
     "policies/state": "{repository}: cannot read it for the [[policy]] tables of {config}",
     "drift/differences": "{endpoint}, {repository}: cannot read the snapshots again for drift "
     "(were they changed during the run?)",
+    "results/situations_staged": "{endpoint}: cannot read it again for the results "
+    "(was it changed during the run?)",
     "results/situations_csv": "{out}: cannot write the results",
     "results/situations_parquet": "{out}: cannot write the results",
     "results/drift_csv": "{out}: cannot write the results",

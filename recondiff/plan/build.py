@@ -137,7 +137,7 @@ class Planner:
         exception accepts dropped: ``plan_exception`` must exist,
         recondiff/plan/findings.py), the attention list, the header; the events
         are then streamed from plan/events.sql."""
-        attention_situations = self._select_situations(situations_parquet)
+        attention_situations = self._select_situations(params)
         if self.cfg.policies.policies:  # why the drifted values are expected (policies/why.sql)
             self.step(
                 "policies/why",
@@ -163,9 +163,10 @@ class Planner:
             header["policy_conflicts"] = self._policy_conflicts()
         return header, self._events(extra, uuid_attr, dn_template)
 
-    def _select_situations(self, situations_parquet: Path) -> list[str]:
-        """plan/situations: the rows whose situation's response acts; returns the
-        situations listed for attention (their response is review)."""
+    def _select_situations(self, params: dict[str, Any]) -> list[str]:
+        """plan/situations: the rows whose situation's response acts (from the staged
+        situations table, situations_out; situations.parquet is not read back);
+        returns the situations listed for attention (their response is review)."""
         decisions = {s: self.decision(s) for s in SITUATIONS}
         acting = [
             {"situation": s, "response": d.response, "action": d.action, "review": d.review}
@@ -176,7 +177,7 @@ class Planner:
         self.step(
             "plan/situations",
             {
-                "situations_parquet": str(situations_parquet),
+                "endpoint_path": params["endpoint_path"],
                 "decisions": acting,
                 "attention": attention,
             },
@@ -206,11 +207,13 @@ class Planner:
         return uuid_attr
 
     def _identities(self, params: dict[str, Any], situations_parquet: Path) -> _DnTemplate:
-        """plan/identities: the identities' values and the DN template's values."""
+        """plan/identities: the identities' values and the DN template's values
+        (the missing identities from situations_out; ``situations_parquet`` is
+        not read)."""
         dn_template = self._dn_template()
         self.step(
             "plan/identities",
-            params | {"situations_parquet": str(situations_parquet)},
+            params,
             key=self.repo_key.first(),
             values=list_of([c.clean_values() for c in self.repo_attrs], "VARCHAR[]"),
             dn_values=list_of(dn_template.values, "VARCHAR"),

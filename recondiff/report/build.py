@@ -1,11 +1,11 @@
 """Build ``report.json``: the plain data the analysts' report is drawn from. This is
 the *writer* of report.json; :mod:`recondiff.report.document` is its reader.
 
-Runs inside a compare, while its ``situation`` and ``drift`` tables are alive
-and ``situations.parquet`` is written; every count and top list is a DuckDB
-query (``queries/report/*.sql``). docs/report.md describes the result;
-:mod:`recondiff.report.render` renders it into HTML without recomputing anything
-(and imports nothing from here).
+Runs inside a compare, while its staged situations table (the view
+``situations_out``, the rows of ``situations.parquet``) and ``drift`` table are
+alive; every count and top list is a DuckDB query (``queries/report/*.sql``).
+docs/report.md describes the result; :mod:`recondiff.report.render` renders it
+into HTML without recomputing anything (and imports nothing from here).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class ReportBuilder:
         self,
         params: dict[str, Any],
         situations_parquet: Path,
+        segments: dict[str, Any] | None,
         summary: dict[str, Any],
         plan: Plan,
         previous: PreviousRun | None,
@@ -60,7 +61,7 @@ class ReportBuilder:
         cfg = self.cfg
         limit = cfg.report.rows_per_table
         finished = datetime.fromisoformat(summary["run"]["finished_at"])
-        common = params | {"situations_parquet": str(situations_parquet)}
+        common = params  # the rows from situations_out, the staged table: no file read back
         attributes = self._attributes(params)
         rows = fetch_dicts(
             self.step(
@@ -107,7 +108,7 @@ class ReportBuilder:
                      "count": r["n"]}
                     for r in fetch_dicts(self.step("report/top_values", {"top": TOP}))
                 ],
-                "segments": self._segments(common),
+                "segments": segments,
             },
             "tables": self._tables(summary, rows, detail_ids, finished),
             "details": {detail_ids[k]: v for k, v in details.items()},
@@ -189,7 +190,11 @@ class ReportBuilder:
             )
         return out
 
-    def _segments(self, params: dict[str, Any]) -> dict[str, Any] | None:
+    def segments(self, params: dict[str, Any]) -> dict[str, Any] | None:
+        """report.json's drift segments: they count every linked and correlated
+        account, so compare asks for them before the staged situations table is cut
+        down to the rows the plan and the report show (results/release_in_sync.sql);
+        :meth:`build` takes them."""
         expression, name = self._segment_expression()
         if expression is None:
             return None

@@ -44,9 +44,8 @@ STEPS: tuple[Step, ...] = (
     Step("check/repository_keys", "stage",
          "blank or duplicate identity keys (an input error)"),
     Step("classify/endpoint_state", "classify",
-         "`excluded` and `duplicate_key`; what is left is active"),
-    Step("classify/release_endpoint_stage", "classify",
-         "drops the endpoint stage, which `ep_state` now holds (less spilling)"),
+         "`excluded` and `duplicate_key` (the repeated keys, and a view over `ep`); "
+         "what is left is active"),
     Step("stage/blank_records", "classify",
          "the endpoint records skipped for a blank key"),
     Step("classify/assigned_settled", "classify",
@@ -55,11 +54,10 @@ STEPS: tuple[Step, ...] = (
          "with reviewer assignments: an owner a reviewer chose counts as the repository's "
          "link, unless the repository links either side"),
     Step("classify/link", "classify",
-         "per account key, the in-scope identities whose link names it"),
-    Step("classify/link_accounts", "classify",
-         "every account beside those identities (and the linked keys no account has)"),
-    Step("classify/release_link_stage", "classify",
-         "drops the link table, which `ep_linked` now holds"),
+         "the account keys several in-scope identities link, with their owner"),
+    Step("classify/situations", "classify",
+         "the one situation of every account by link (else `unmatched`), and the "
+         "`missing` identities of dead links"),
     Step("classify/correlate_todo", "classify",
          "correlation 1: the active accounts no identity links"),
     Step("classify/correlate_endpoint_values", "classify",
@@ -69,8 +67,11 @@ STEPS: tuple[Step, ...] = (
     Step("classify/correlate", "classify",
          "correlation 4: the first rule that matches decides `correlated`, "
          "`ambiguous` or `collision`"),
-    Step("classify/situations", "classify",
-         "the one situation of every account, and the `missing` identities of dead links"),
+    Step("classify/correlated", "classify",
+         "correlation 5: the accounts a rule matched take that situation"),
+    Step("classify/situation_stats", "classify",
+         "when correlation matched every account left unmatched: the situation table "
+         "rewritten (its statistics, hence situations.parquet's schema, as if written at once)"),
     Step("classify/missing_expected", "classify",
          "with `expect_account` (not incremental): live identities no account matches "
          "are `missing`"),

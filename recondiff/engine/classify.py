@@ -50,10 +50,15 @@ def classify(
 
 def _correlate(session: Session, fills: Fills) -> None:
     """The accounts no identity links, against the ordered correlation rules
-    (five statements, not one: queries/classify/correlate_todo.sql says why)."""
+    (several statements, not one: queries/classify/correlate_todo.sql says why)."""
     todo = _count(session.step("classify/correlate_todo"))
-    session.step("classify/correlate_endpoint_values", **fills.correlate_endpoint())
-    session.step("classify/correlate_repository_values", **fills.correlate_repo())
+    sought = _count(
+        session.step("classify/correlate_endpoint_values", **fills.correlate_endpoint())
+    )
+    if sought:  # else no identity can match: the repository is not read
+        for i, values in enumerate(fills.repo_corr, 1):
+            rule = session.params | {"rule_idx": i}
+            session.step("classify/correlate_repository_values", rule, values=values)
     decided = _count(session.step("classify/correlate"))
     session.step("classify/correlated")
     if todo and decided == todo:

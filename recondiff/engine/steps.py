@@ -63,7 +63,7 @@ STEPS: tuple[Step, ...] = (
     Step("classify/correlate_endpoint_values", "classify",
          "correlation 2: those accounts' normalised values per rule"),
     Step("classify/correlate_repository_values", "classify",
-         "correlation 3: the identities' values some account looks for"),
+         "correlation 3, per rule: the identities' values some account looks for"),
     Step("classify/correlate", "classify",
          "correlation 4: the first rule that matches decides `correlated`, "
          "`ambiguous` or `collision`"),

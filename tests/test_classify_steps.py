@@ -87,7 +87,7 @@ def test_a_column_correlation_fills_in_is_required_in_situations_parquet(
     """Every account linked or correlated: no row has a NULL rule. The
     correlated account was `unmatched` (rule NULL) until
     classify/correlated.sql updated it; situations.parquet must not keep the
-    trace of that NULL (classify/situation_stats.sql), as it does not when
+    trace of that NULL (classify/correlated_rewrite.sql), as it does not when
     every account is linked."""
     repository = (
         "employee_id,ad_account,status,email,title\n"
@@ -112,3 +112,24 @@ def test_a_column_correlation_fills_in_is_required_in_situations_parquet(
     ]
     assert [s.field("rule").nullable for s in schemas] == [False, False]
     assert [s.field("identity_key").nullable for s in schemas] == [False, False]
+
+
+def test_with_an_account_left_unmatched_the_matched_ones_are_updated_in_place(
+    tmp_path: Path,
+) -> None:
+    """classify/correlated_update.sql: the correlated account takes its
+    situation, the one left unmatched keeps its NULLs, and the column says so."""
+    rows = _run(
+        tmp_path,
+        "sAMAccountName,mail,employeeType,title\n"
+        "bob,BOB@corp.example,Employee,Clerk\n"
+        "carol,carol@corp.example,Employee,Clerk\n",
+        "employee_id,ad_account,status,email,title\n"
+        "E2,,active,bob@corp.example,Boss\n",
+    )
+    assert rows == [
+        ("correlated", "bob", "E2", "by-mail", None),
+        ("unmatched", "carol", None, None, None),
+    ]
+    schema = pq.read_schema(tmp_path / "out" / "situations.parquet")
+    assert schema.field("rule").nullable

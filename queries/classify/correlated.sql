@@ -1,12 +1,10 @@
--- Correlation, step 5: the accounts a correlation rule matched (ep_corr, few)
--- take their situation, as classify/situations.sql would have given it:
+-- Correlation, step 5: the situation of each account a correlation rule
+-- matched (ep_corr), as classify/situations.sql would have given it:
 --   unique hit: deleted_in_repository, collision or correlated (with sync)
 --   several:    ambiguous, the candidates' keys sorted
-UPDATE situation s
-SET rank = c.rank, situation = c.situation, sync = c.sync, id_row = c.id_row,
-    identity_key = c.identity_key, rule = c.rule, candidates = c.candidates,
-    candidate_rows = c.candidate_rows
-FROM (
+-- in the columns of `situation`; classify/correlated_update.sql or
+-- classify/correlated_rewrite.sql puts them in (recondiff/engine/classify.py).
+CREATE OR REPLACE TEMP TABLE corr_situation AS
 WITH corr_candidates AS (
     SELECT c.ep_row, list_sort(list(r.id_key)) AS keys, list(r.id_row) AS rows
     FROM (SELECT ep_row, unnest(candidate_rows) AS id_row FROM ep_corr) c
@@ -44,6 +42,4 @@ SELECT
         CASE WHEN hashes_equal THEN 'in_sync' ELSE 'drifted' END
     END AS sync,
     ep_row, id_row, identity_key, rule, candidates, candidate_rows
-FROM decided
-) c
-WHERE s.ep_row = c.ep_row;
+FROM decided;

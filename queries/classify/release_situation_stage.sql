@@ -7,6 +7,7 @@ DROP TABLE ep;
 DROP TABLE link_shared;
 DROP TABLE repo;
 DROP TABLE IF EXISTS ep_corr;
+DROP TABLE IF EXISTS corr_situation;
 DROP TABLE IF EXISTS corr_todo;
 DROP TABLE IF EXISTS corr_ep_values;
 DROP TABLE IF EXISTS corr_repo_values;

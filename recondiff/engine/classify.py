@@ -61,8 +61,10 @@ def _correlate(session: Session, fills: Fills) -> None:
             session.step("classify/correlate_repository_values", rule, values=values)
     decided = _count(session.step("classify/correlate"))
     session.step("classify/correlated")
-    if todo and decided == todo:
-        session.step("classify/situation_stats")
+    if decided == todo > 0:  # none left unmatched: the table written again
+        session.step("classify/correlated_rewrite")
+    elif decided:
+        session.step("classify/correlated_update")
 
 
 def _count(rows: Rows) -> int:

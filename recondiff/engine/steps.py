@@ -68,10 +68,12 @@ STEPS: tuple[Step, ...] = (
          "correlation 4: the first rule that matches decides `correlated`, "
          "`ambiguous` or `collision`"),
     Step("classify/correlated", "classify",
-         "correlation 5: the accounts a rule matched take that situation"),
-    Step("classify/situation_stats", "classify",
-         "when correlation matched every account left unmatched: the situation table "
-         "rewritten (its statistics, hence situations.parquet's schema, as if written at once)"),
+         "correlation 5: the situation of each account a rule matched"),
+    Step("classify/correlated_update", "classify",
+         "correlation 6, some accounts left unmatched: the matched ones updated in place"),
+    Step("classify/correlated_rewrite", "classify",
+         "correlation 6, none left unmatched: the situation table written again with them "
+         "(its statistics, hence situations.parquet's schema, as if written at once)"),
     Step("classify/missing_expected", "classify",
          "with `expect_account` (not incremental): live identities no account matches "
          "are `missing`"),

@@ -113,7 +113,9 @@ def test_a_compare_runs_only_listed_steps_in_the_listed_order(ran: list[str]) ->
     # every listed step that runs on the connection ran (check/expression runs in
     # resolve, before the connection's steps, only for a config expression;
     # classify/assigned_settled and assigned_links only with reviewer assignments:
-    # tests/test_owners.py)
+    # tests/test_owners.py; of classify/correlated_update and correlated_rewrite,
+    # one or the other: tests/test_classify_steps.py)
     assert {s.name for s in STEPS} - run_ <= {
         "check/expression", "classify/assigned_settled", "classify/assigned_links",
+        "classify/correlated_update", "classify/correlated_rewrite",
     }

@@ -1,5 +1,9 @@
 -- Correlation, step 2: per account to correlate and per rule, its normalised
--- values, read from the endpoint snapshot for just these accounts.
+-- values, read from the endpoint snapshot for just these accounts. Also
+-- creates the (empty) table of the identities' values that step 3 fills rule
+-- by rule, or leaves empty when no account has a value to look for.
+CREATE OR REPLACE TEMP TABLE corr_repo_values (id_row BIGINT, rule_idx BIGINT, value VARCHAR);
+
 CREATE OR REPLACE TEMP TABLE corr_ep_values AS
 SELECT DISTINCT ep_row, rule_idx, value
 FROM (

@@ -3,14 +3,17 @@
 --   duplicate_key  two or more non-excluded records share the key
 -- Every other record with a key is "active": linked, correlated or unmatched next.
 -- Records with a blank key stay here with pre_situation 'blank_key' (skipped, counted).
-CREATE OR REPLACE TEMP TABLE ep_state AS
-WITH dup AS (
-    SELECT ep_key_norm
-    FROM ep
-    WHERE ep_key_norm IS NOT NULL AND excluded_by IS NULL
-    GROUP BY ep_key_norm
-    HAVING count(*) > 1
-)
+-- ep_dup holds the (few) repeated keys; ep_state is a view over ep and ep_dup,
+-- not a copy of the staged endpoint: each reader scans ep once, no 1M-row
+-- table is written (benchmarks/NOTES.md, classify engineer).
+CREATE OR REPLACE TEMP TABLE ep_dup AS
+SELECT ep_key_norm
+FROM ep
+WHERE ep_key_norm IS NOT NULL AND excluded_by IS NULL
+GROUP BY ep_key_norm
+HAVING count(*) > 1;
+
+CREATE OR REPLACE TEMP VIEW ep_state AS
 SELECT
     ep.ep_row,
     ep.ep_key_norm,
@@ -22,4 +25,4 @@ SELECT
     END AS pre_situation,
     ep.excluded_by AS pre_rule
 FROM ep
-LEFT JOIN dup USING (ep_key_norm);
+LEFT JOIN ep_dup dup USING (ep_key_norm);

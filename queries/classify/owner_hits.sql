@@ -18,11 +18,13 @@ by_rule AS (
     SEMI JOIN wanted w ON w.ep_row = e.ep_row
 ),
 by_link AS (
-    SELECT l.ep_row, r.id_row, 0 AS rule_idx
-    FROM ep_linked l
-    JOIN repo r ON r.link_norm = l.ep_key_norm
-    SEMI JOIN wanted w ON w.ep_row = l.ep_row
-    WHERE l.live_links > 1 AND NOT r.deleted
+    -- an account some identity links was decided by link: wanted, it is
+    -- ambiguous by link (live_links > 1)
+    SELECT e.ep_row, r.id_row, 0 AS rule_idx
+    FROM ep e
+    JOIN repo r ON r.link_norm = e.ep_key_norm
+    SEMI JOIN wanted w ON w.ep_row = e.ep_row
+    WHERE NOT r.deleted
 ),
 hits AS (
     SELECT * FROM by_rule UNION ALL SELECT * FROM by_link

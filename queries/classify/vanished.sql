@@ -8,7 +8,7 @@ SET situation = 'deleted_in_repository', rank = rd_rank('deleted_in_repository')
     rule = 'vanished'
 FROM (
     SELECT e.ep_row, min(o.identity_key) AS identity_key
-    FROM ep_linked e
+    FROM ep e
     JOIN (
         SELECT identity_key, rd_key(identity_key) AS identity_norm,
                rd_key(endpoint_key) AS account_norm

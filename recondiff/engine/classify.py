@@ -2,8 +2,8 @@
 identities), in the precedence of docs/design.md (queries/classify/).
 
 Each step's line in recondiff/engine/steps.py (and queries/README.md) says
-which situation it decides; the release_* steps drop staging tables as soon as
-the next table holds what later steps need (less spilling).
+which situation it decides; classify/release_situation_stage drops the staging
+tables once `situation` holds what later steps need (less spilling).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from recondiff.config.load import Config
 from recondiff.engine.fills import Fills
 from recondiff.engine.steps import Session
 from recondiff.history import PreviousRun
-from recondiff.io.sqlfiles import fetch_dicts
+from recondiff.io.sqlfiles import Rows, fetch_dicts
 
 
 def classify(
@@ -29,7 +29,6 @@ def classify(
     Returns those the repository's own link already holds (``endpoint_key``,
     ``identity_key``): settled, for the history to mark once the run is recorded."""
     session.step("classify/endpoint_state")
-    session.step("classify/release_endpoint_stage")
     session.step("stage/blank_records")
     settled: list[dict[str, Any]] = []
     if assignments is not None:
@@ -37,10 +36,8 @@ def classify(
         settled = fetch_dicts(session.step("classify/assigned_settled", assigned))
         session.step("classify/assigned_links", assigned, uuid=fills.uuid_value())
     session.step("classify/link")
-    session.step("classify/link_accounts")
-    session.step("classify/release_link_stage")
-    _correlate(session, fills)
     session.step("classify/situations")
+    _correlate(session, fills)
     if cfg.repository.expect_account and not cfg.endpoint.incremental:
         session.step("classify/missing_expected")
     if previous is not None and previous.owners is not None:
@@ -53,8 +50,23 @@ def classify(
 
 def _correlate(session: Session, fills: Fills) -> None:
     """The accounts no identity links, against the ordered correlation rules
-    (four statements, not one: queries/classify/correlate_todo.sql says why)."""
-    session.step("classify/correlate_todo")
-    session.step("classify/correlate_endpoint_values", **fills.correlate_endpoint())
-    session.step("classify/correlate_repository_values", **fills.correlate_repo())
-    session.step("classify/correlate")
+    (several statements, not one: queries/classify/correlate_todo.sql says why)."""
+    todo = _count(session.step("classify/correlate_todo"))
+    sought = _count(
+        session.step("classify/correlate_endpoint_values", **fills.correlate_endpoint())
+    )
+    if sought:  # else no identity can match: the repository is not read
+        for i, values in enumerate(fills.repo_corr, 1):
+            rule = session.params | {"rule_idx": i}
+            session.step("classify/correlate_repository_values", rule, values=values)
+    decided = _count(session.step("classify/correlate"))
+    session.step("classify/correlated")
+    if decided == todo > 0:  # none left unmatched: the table written again
+        session.step("classify/correlated_rewrite")
+    elif decided:
+        session.step("classify/correlated_update")
+
+
+def _count(rows: Rows) -> int:
+    """The number of rows a CREATE TABLE AS step wrote."""
+    return int(rows.fetchall()[0][0])

@@ -10,7 +10,6 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import IO
 
@@ -18,10 +17,6 @@ import orjson
 
 from recondiff.io.canonical import canonical
 from recondiff.plan.file import Event, Plan, Sign, Tally, check_header, digest_with, header_line
-
-_LINE = itemgetter(0)
-_COUNTED = itemgetter(1, 2, 3, 4)
-_ALERT = itemgetter(4)
 
 
 class PlanWriter:
@@ -49,12 +44,10 @@ class PlanWriter:
         """Events as rows of (line, operation, response, state, alert)
         (queries/plan/events.sql), a few thousand at a time: the plan of a 10M
         run has 550,000. DuckDB writes the \\u escape of a control character in
-        upper case: a line holding an escape is re-encoded to the canonical form.
-        Nothing here runs per event but what C runs (the join, the count) until
-        an event may be kept for the report."""
+        upper case: a line holding an escape is re-encoded to the canonical form."""
         if not rows:
             return
-        lines = list(map(_LINE, rows))
+        lines = [row[0] for row in rows]
         text = "\n".join(lines)
         if "\\u" in text:  # rare: only values holding control characters
             lines = [
@@ -63,36 +56,27 @@ class PlanWriter:
             ]
             text = "\n".join(lines)
         self._write(text.encode("utf-8"), len(lines))
-        for (operation, response, state, alert), n in Counter(map(_COUNTED, rows)).items():
+        counted = Counter((row[1], row[2], row[3], row[4] or None) for row in rows)
+        for (operation, response, state, alert), n in counted.items():
             self.tally.count(operation, response, state, alert, n)
-        self._keep_from(lines, rows)
-
-    def _keep_from(
-        self, lines: list[str], rows: Sequence[tuple[str, str, str, str, str | None]]
-    ) -> None:
-        """Keep the events of the report's lists (alerts, pending, decided) that
-        still take some, looking only at the rows that may be kept."""
-        open_kinds = {k for k in ("alerts", "pending", "decided") if self._kept_by[k] < self.keep}
-        if not open_kinds:
+        alerts = self._kept_by["alerts"] < self.keep
+        pending = self._kept_by["pending"] < self.keep
+        decided = self._kept_by["decided"] < self.keep
+        if not (alerts or pending or decided):
             return
-        if open_kinds == {"alerts"}:  # the usual case once pending is full
-            candidates: Sequence[int] = [i for i, alert in enumerate(map(_ALERT, rows)) if alert]
-        else:
-            candidates = range(len(rows))
-        for i in candidates:
-            _, _, _, state, alert = rows[i]
+        for line, (_, _, _, state, alert) in zip(lines, rows, strict=True):
             # the report's lists (alerts, pending, decided) that still take events
             if (
-                (alert and "alerts" in open_kinds)
-                or (state == "pending" and "pending" in open_kinds)
-                or (state in ("approved", "rejected") and "decided" in open_kinds)
+                (alert and alerts)
+                or (state == "pending" and pending)
+                or (decided and state in ("approved", "rejected"))
             ):
                 kinds = self._kinds(state, alert)
                 if kinds:
-                    self._keep(orjson.loads(lines[i]), kinds)
-                    open_kinds = {k for k in open_kinds if self._kept_by[k] < self.keep}
-                    if not open_kinds:
-                        return
+                    self._keep(orjson.loads(line), kinds)
+                    alerts = self._kept_by["alerts"] < self.keep
+                    pending = self._kept_by["pending"] < self.keep
+                    decided = self._kept_by["decided"] < self.keep
 
     def _write(self, lines: bytes, n: int) -> None:
         """``n`` canonical lines joined by newlines: written and hashed each followed

@@ -44,14 +44,20 @@ CREATE OR REPLACE MACRO rd_merge_pre(pre) AS
 
 -- The stable event id (recondiff/plan/file.py event_id): SHA-256 of the target,
 -- operation, object keys and changes joined with RS (between fields) and US
--- (inside a change).
+-- (inside a change), NULLs left out: what array_to_string of the one list of
+-- them all gives, spelled with concat_ws (which leaves NULLs out alike), as
+-- list_aggr runs an aggregate per row. A change's values follow its op and
+-- attribute only when it has a value that is not NULL.
 CREATE OR REPLACE MACRO rd_event_id(target, operation, key, dn, identity_key, member_key,
                                     member_dn, changes) AS
-    'ev-' || sha256(array_to_string(
-        [target, operation, coalesce(key, ''), coalesce(dn, ''), coalesce(identity_key, ''),
-         coalesce(member_key, ''), coalesce(member_dn, '')]
-        || list_transform(changes, lambda c: array_to_string([c.op, c.attribute] || c."values", chr(31))),
-        chr(30)))[1:16];
+    'ev-' || sha256(
+        concat_ws(chr(30), target, operation, coalesce(key, ''), coalesce(dn, ''),
+                  coalesce(identity_key, ''), coalesce(member_key, ''),
+                  coalesce(member_dn, ''))
+        || coalesce(array_to_string(list_transform(changes, lambda c: chr(30) || concat_ws(
+               chr(31), c.op, c.attribute,
+               CASE WHEN list_aggregate(c."values", 'count') > 0
+                    THEN array_to_string(c."values", chr(31)) END)), ''), ''))[1:16];
 
 CREATE OR REPLACE MACRO rd_approval(review) AS
     {'at': CAST(NULL AS VARCHAR), 'by': CAST(NULL AS VARCHAR), 'comment': CAST(NULL AS VARCHAR),

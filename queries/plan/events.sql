@@ -216,17 +216,11 @@ drow AS (
 -- one; an OID recondiff cannot name, '*', goes with every reviewed attribute), so
 -- the two never change, or assert, the same attribute: applying one never makes
 -- the other stale, and the auto one never carries a reviewed change.
-fragment AS (
-    SELECT ord, key, dn, identity_key, situation, rule, pair_review,
-           CASE WHEN cls = 'plain'
-                     AND (pair_review
-                          OR bool_or(response = 'review')
-                              OVER (PARTITION BY ord, cls, ep_group)
-                          OR (ep_group = '*' AND bool_or(response = 'review')
-                                                     OVER (PARTITION BY ord, cls))
-                          OR bool_or(response = 'review' AND ep_group = '*')
-                                 OVER (PARTITION BY ord, cls))
-                THEN 'plain_review' ELSE cls END AS ev_cls,
+-- Most accounts' rows stand alone in their modify (one drifted attribute per
+-- class): those (single) skip the windows and the gathering below, which cost
+-- most of the drift events' time; their event is the same as gathered.
+drift_item AS (
+    SELECT ord, key, dn, identity_key, situation, rule, pair_review, cls, ep_group, response,
            {'pos': pos,
             'changes': CASE WHEN cls = 'plain' THEN
                 (CASE WHEN len(old) > 0 THEN [rd_change('delete', ep_attr, old)]
@@ -242,6 +236,37 @@ fragment AS (
                 ELSE repo_pre END,
             'why': why, 'response': response, 'alert': alert, 'findings': findings} AS item
     FROM drow WHERE cls IN ('plain', 'repository')
+),
+multi AS (
+    SELECT ord, cls FROM drift_item GROUP BY ord, cls HAVING count(*) > 1
+),
+fragment AS (
+    SELECT ord, key, dn, identity_key, situation, rule, pair_review, item,
+           CASE WHEN cls = 'plain'
+                     AND (pair_review
+                          OR bool_or(response = 'review')
+                              OVER (PARTITION BY ord, cls, ep_group)
+                          OR (ep_group = '*' AND bool_or(response = 'review')
+                                                     OVER (PARTITION BY ord, cls))
+                          OR bool_or(response = 'review' AND ep_group = '*')
+                                 OVER (PARTITION BY ord, cls))
+                THEN 'plain_review' ELSE cls END AS ev_cls
+    FROM drift_item SEMI JOIN multi USING (ord, cls)
+),
+single AS (
+    SELECT ord, CASE WHEN cls = 'plain' THEN 2 ELSE 4 END AS grp,
+           CASE WHEN held THEN 1 ELSE 0 END AS sub1, 0 AS sub2,
+           key, dn, identity_key, situation, rule,
+           CASE WHEN cls = 'plain' THEN 'endpoint' ELSE 'repository' END AS target,
+           CASE WHEN cls = 'repository' THEN 'update_repository'
+                WHEN held THEN 'review' ELSE response END AS response,
+           item.changes AS changes, rd_merge_pre(item.pre) AS preconditions,
+           [item.why] AS drift, item.findings AS findings, item.alert AS alert,
+           CASE WHEN cls = 'plain' THEN held ELSE pair_review END AS review
+    FROM (
+        SELECT *, cls = 'plain' AND (pair_review OR coalesce(response = 'review', false)) AS held
+        FROM drift_item ANTI JOIN multi USING (ord, cls)
+    )
 ),
 -- The rows of one account are gathered unordered and sorted by pos inside the
 -- list: an ordered aggregate (list(... ORDER BY pos)) sorts each group apart,
@@ -324,6 +349,7 @@ member_value AS (
 ),
 account_object_drift AS (
     SELECT * FROM plain
+    UNION ALL BY NAME SELECT * FROM single
     UNION ALL BY NAME SELECT * FROM repository
     UNION ALL BY NAME SELECT * FROM repository_value
     UNION ALL BY NAME SELECT * FROM attribute_value

@@ -8,19 +8,11 @@
 -- (plan/accounts.sql: userAccountControl, pwdAccountLockedTime, the disable
 -- column) changed: a disabled orphan kept by a reviewer and enabled again is a
 -- worse finding (appended only when set, so an account without one keeps its
--- key). Both snapshots are read for just those records (plan_row.identity_record:
--- plan/situations.sql).
+-- key). The repository snapshot is read for just those records
+-- (plan_row.identity_record: plan/situations.sql); the endpoint's values were
+-- read by plan/accounts.sql.
 CREATE OR REPLACE TEMP TABLE plan_row_finding AS
-WITH e AS (
-    SELECT CAST(file_row_number AS BIGINT) + 1 AS ep_row, {{endpoint_values}} AS vals
-    FROM read_parquet($endpoint_path, file_row_number = true)
-    -- on the bare file_row_number, so that the scan filters (as in plan/accounts.sql)
-    WHERE file_row_number IN (
-        SELECT endpoint_record - 1 FROM plan_row
-        WHERE action IS NOT NULL OR sync IS DISTINCT FROM 'drifted'
-    )
-),
-i AS (
+WITH i AS (
     SELECT CAST(file_row_number AS BIGINT) + 1 AS id_row, {{repository_values}} AS vals
     FROM read_parquet($repository_path, file_row_number = true)
     WHERE file_row_number IN (
@@ -31,12 +23,12 @@ i AS (
 SELECT r.ord,
        rd_finding_key(r.endpoint_key, r.identity_key, u.uuid, r.situation, NULL,
                       {'endpoint': CASE WHEN len(coalesce(a.extra, [])) > 0
-                                        THEN list_append(e.vals, a.extra) ELSE e.vals END,
+                                        THEN list_append(a.finding_vals, a.extra)
+                                        ELSE a.finding_vals END,
                        'repository': i.vals,
                        'candidates': list_sort(coalesce(r.candidates, CAST([] AS VARCHAR[])))})
            AS finding_key
 FROM plan_row r
-LEFT JOIN e ON e.ep_row = r.endpoint_record
 LEFT JOIN i ON i.id_row = r.identity_record
 LEFT JOIN plan_uuid u ON u.ep_row = r.endpoint_record
 LEFT JOIN plan_account a ON a.ep_row = r.endpoint_record

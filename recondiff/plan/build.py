@@ -27,7 +27,7 @@ from recondiff.engine.slots import Column, kinds_of, list_of, norm_of
 from recondiff.errors import ConfigError
 from recondiff.io.sqlfiles import Step, fetch_dicts
 from recondiff.plan.file import PLAN_FORMAT, Plan, plan_id
-from recondiff.plan.findings import find_and_suppress
+from recondiff.plan.findings import find_and_suppress, finding_values
 from recondiff.plan.privileged import plan_params, privileged
 from recondiff.vocabulary import REVIEW_PROPOSALS, SITUATIONS, drift_group
 
@@ -151,10 +151,7 @@ class Planner:
         extra = self._accounts(params)
         uuid_attr = self._uuids(params)
         dn_template = self._identities(params, situations_parquet)
-        accepted = find_and_suppress(
-            self.step, params, self.cfg.attributes,
-            self.ep_attrs, self.repo_attrs,
-        )
+        accepted = find_and_suppress(self.step, params, self.cfg.attributes, self.repo_attrs)
         self._owners(params)
         attention = self._attention(attention_situations)
         header = self._header(ep_in, repo_in, created_at, uuid_attr, attention)
@@ -186,13 +183,15 @@ class Planner:
 
     def _accounts(self, params: dict[str, Any]) -> Column | None:
         """plan/accounts: the accounts' values, and the column that says whether
-        one is disabled (None: the export lacks it), checked for AD."""
+        one is disabled (None: the export lacks it), checked for AD; with the
+        endpoint's values plan/finding_accounts keys (one read of the file)."""
         extra = self._disable_column()
         self.step(
             "plan/accounts",
             params,
             values=list_of([c.clean_values() for c in self.ep_attrs], "VARCHAR[]"),
             extra=extra.values() if extra else "CAST([] AS VARCHAR[])",
+            finding_values=finding_values(self.ep_attrs, self.cfg.attributes),
         )
         self._check_disable(extra)
         return extra

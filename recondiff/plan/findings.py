@@ -53,7 +53,7 @@ def _finding_attribute(a: AttributeMapping) -> str:
     return finding_attribute(a.endpoint) if a.endpoint is not None else a.name.strip().lower()
 
 
-def _values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> str:
+def finding_values(columns: list[Column], attributes: Sequence[AttributeMapping]) -> str:
     """One side's mapped attributes as a list of value lists, for an account's own
     finding: a cheap kind normalised (one value), a costly kind (DN, set kinds;
     as in the staging hash, recondiff.engine.slots.hashed) or a multi-valued
@@ -75,11 +75,11 @@ def find_and_suppress(
     step: Step,
     params: dict[str, Any],
     attributes: Sequence[AttributeMapping],
-    ep_attrs: list[Column],
     repo_attrs: list[Column],
 ) -> list[dict[str, Any]]:
     """Key every drift row and every situations row the plan acts on
-    (plan/finding_drift.sql, plan/finding_accounts.sql), drop what an active
+    (plan/finding_drift.sql, plan/finding_accounts.sql: the endpoint's values
+    were read by plan/accounts.sql, :func:`finding_values`), drop what an active
     exception accepts (plan/accepted.sql, plan/suppress.sql: ``plan_exception``
     must exist, history/load_exceptions.sql or history/no_exceptions.sql), and
     return the header's ``accepted`` list."""
@@ -91,8 +91,7 @@ def find_and_suppress(
     step(
         "plan/finding_accounts",
         params,
-        endpoint_values=_values(ep_attrs, attributes),
-        repository_values=_values(repo_attrs, attributes),
+        repository_values=finding_values(repo_attrs, attributes),
     )
     step("plan/accepted", {})
     accepted = fetch_dicts(step("plan/accepted_list", {}))

@@ -200,9 +200,6 @@ class Fills:
     def correlate_endpoint(self) -> dict[str, str]:
         return {"endpoint_values": list_of(self.ep_corr, "VARCHAR[]")}
 
-    def correlate_repo(self) -> dict[str, str]:
-        return {"repository_values": list_of(self.repo_corr, "VARCHAR[]")}
-
     def diff_cells(self) -> dict[str, str]:
         # one column per compared attribute, named as configured (quoted)
         return {

@@ -52,40 +52,51 @@ repository = "title"
 threads = 1
 """
 
-ENDPOINT = ("sAMAccountName,mail,displayName,employeeType,title\n"
-       "admin,,,Employee,Boss\n"
-       "svc,,,Service,Robot\n"
-       "ann,ann@x.org,Ann Doe,Employee,Clerk\n"
-       "bob,BOB@x.org,Bob Doe,Employee,Boss\n"
-       "cy,cy@x.org,Cy Doe,Employee,Clerk\n"
-       "Dee ,dee@x.org,Dee Doe,Employee,Clerk\n"
-       "dee,dee@x.org,Dee Doe,Employee,Clerk\n"
-       "eve,eve@x.org,Eve Doe,Employee,Clerk\n"
-       "fay,,Fay Doe,Employee,Clerk\n"
-       "gus,gus@x.org,,Employee,Clerk\n"
-       "hal,,,Employee,Clerk\n"
-       " ,x@x.org,,Employee,Clerk\n")
+ENDPOINT = (
+    "sAMAccountName,mail,displayName,employeeType,title\n"
+    "admin,,,Employee,Boss\n"
+    "svc,,,Service,Robot\n"
+    "ann,ann@x.org,Ann Doe,Employee,Clerk\n"
+    "bob,BOB@x.org,Bob Doe,Employee,Boss\n"
+    "cy,cy@x.org,Cy Doe,Employee,Clerk\n"
+    "Dee ,dee@x.org,Dee Doe,Employee,Clerk\n"
+    "dee,dee@x.org,Dee Doe,Employee,Clerk\n"
+    "eve,eve@x.org,Eve Doe,Employee,Clerk\n"
+    "fay,,Fay Doe,Employee,Clerk\n"
+    "gus,gus@x.org,,Employee,Clerk\n"
+    "hal,,,Employee,Clerk\n"
+    " ,x@x.org,,Employee,Clerk\n"
+)
 
-REPOSITORY = ("employee_id,ad_account,status,email,full_name,title\n"
-         "E1,ann,active,,Ann Doe,Clerk\n"
-         "E2,,active,bob@x.org,,Clerk\n"
-         "E3,,deleted,cy@x.org,,Clerk\n"
-         "E4,eve,active,eve@x.org,,Clerk\n"
-         "E5,,active,eve@x.org,,Clerk\n"
-         "E6,,active,,Fay Doe,Clerk\n"
-         "E7,,active,,Fay Doe,Clerk\n"
-         "E8,gone,active,,,Clerk\n"
-         "E9,GONE,active,,,Clerk\n"
-         "E10,gone,deleted,,,Clerk\n"
-         "E11,hal,active,,,Clerk\n"
-         "E12,,active,gus@x.org,,Clerk\n"
-         "E13,,active,,,Clerk\n"
-         "E14,svc,active,,,Robot\n")
+REPOSITORY = (
+    "employee_id,ad_account,status,email,full_name,title\n"
+    "E1,ann,active,,Ann Doe,Clerk\n"
+    "E2,,active,bob@x.org,,Clerk\n"
+    "E3,,deleted,cy@x.org,,Clerk\n"
+    "E4,eve,active,eve@x.org,,Clerk\n"
+    "E5,,active,eve@x.org,,Clerk\n"
+    "E6,,active,,Fay Doe,Clerk\n"
+    "E7,,active,,Fay Doe,Clerk\n"
+    "E8,gone,active,,,Clerk\n"
+    "E9,GONE,active,,,Clerk\n"
+    "E10,gone,deleted,,,Clerk\n"
+    "E11,hal,active,,,Clerk\n"
+    "E12,,active,gus@x.org,,Clerk\n"
+    "E13,,active,,,Clerk\n"
+    "E14,svc,active,,,Robot\n"
+)
 
 NULLABLE = [
-    ("situation", True), ("sync", True), ("endpoint_key", True), ("endpoint_dn", True),
-    ("identity_key", True), ("rule", True), ("candidates", True), ("drift_attributes", True),
-    ("endpoint_record", True), ("identity_record", True),
+    ("situation", True),
+    ("sync", True),
+    ("endpoint_key", True),
+    ("endpoint_dn", True),
+    ("identity_key", True),
+    ("rule", True),
+    ("candidates", True),
+    ("drift_attributes", True),
+    ("endpoint_record", True),
+    ("identity_record", True),
 ]
 
 

@@ -212,3 +212,29 @@ def test_a_correlation_expression_failing_on_a_late_record_stops_the_run(tmp_pat
     (tmp_path / "recondiff.toml").write_text(ERROR_CONFIG, encoding="utf-8")
     with pytest.raises(InputError, match=r"\[\[correlation\]\] repository or repository_sql"):
         compare(tmp_path / "recondiff.toml", tmp_path / "out")
+
+
+def test_incremental_run_no_one_missing_and_the_record_column_required(tmp_path: Path) -> None:
+    """The same input, incremental, with the repository scope leaving out E14
+    (the link to the excluded `svc`): no `missing` row of any kind (not the
+    shared dead link `gone`, not expect_account), so endpoint_record holds no
+    NULL and situations.parquet declares it required, as before."""
+    config = CONFIG.replace(
+        'protected = ["Admin"]\n', 'protected = ["Admin"]\nincremental = true\n'
+    )
+    config = config.replace("[repository]\n", "[repository]\nscope = \"title <> 'Robot'\"\n")
+    rows = [
+        ["linked", "in_sync", "ann", None, "E1", "link", None, 0, 3, 1],
+        ["linked", "in_sync", "eve", None, "E4", "link", None, 0, 8, 4],
+        ["linked", "in_sync", "hal", None, "E11", "link", None, 0, 11, 11],
+        ["correlated", "drifted", "bob", None, "E2", "by-mail", None, 1, 4, 2],
+        ["correlated", "in_sync", "gus", None, "E12", "by-mail", None, 0, 10, 12],
+        ["ambiguous", None, "fay", None, None, "by-name", ["E6", "E7"], None, 9, None],
+        ["deleted_in_repository", None, "cy", None, "E3", "by-mail", None, None, 5, 3],
+        ["excluded", None, "admin", None, None, "protected", None, None, 1, None],
+        ["excluded", None, "svc", None, None, "scope", None, None, 2, None],
+        ["duplicate_key", None, "Dee ", None, None, None, None, None, 6, None],
+        ["duplicate_key", None, "dee", None, None, None, None, None, 7, None],
+    ]
+    nullable = [(n, n != "endpoint_record" and v) for n, v in NULLABLE]
+    assert _run(tmp_path, ENDPOINT, REPOSITORY, config) == (rows, nullable)

@@ -5,8 +5,7 @@ what the code before it (commit 6eef896) gave.
 The pinned rows below are the old code's output for the same input (run by the
 classify red team against both versions; a differential harness over about
 500 generated datasets, each compared twice more with history and reviewer
-assignments, found no other difference). A test marked xfail is a hole: the
-new code's output differs from the old code's; its reason names both."""
+assignments, found one other difference, fixed: the last test holds it)."""
 
 from __future__ import annotations
 
@@ -189,17 +188,11 @@ threads = 1
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (classify red team): a [[correlation]] repository_sql that fails on one "
-    "identity (CAST('x' AS INTEGER) at record 2500 of 3000) of a rule no account seeks "
-    "(every account's num blank) while another rule is sought: the old code "
-    "(one scan of every rule's values) stops with InputError, exit 2, 'a [[correlation]] "
-    "repository or repository_sql ... failed on its data'; the new one "
-    "(classify/correlate_repository_values.sql, one scan per rule, the semi join with "
-    "that rule's empty sought values ends the scan after its first chunk) never "
-    "evaluates the record and writes outputs, exit 1",
-)
+# Was a hole (classify red team): one scan per rule, and a rule no account seeks
+# ended its scan after the first chunk (its semi join had nothing to match), so a
+# repository_sql failing on a later identity went unreported (exit 1, outputs
+# written) where the old single scan stopped the run (exit 2). Such a rule's
+# values are now computed on every identity (classify/correlate_repository_check.sql).
 def test_a_correlation_expression_failing_on_a_late_record_stops_the_run(tmp_path: Path) -> None:
     (tmp_path / "endpoint.csv").write_text(
         "sAMAccountName,mail,num,title\nalice,a@x.org,,Clerk\n", encoding="utf-8"

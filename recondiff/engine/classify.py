@@ -56,9 +56,13 @@ def _correlate(session: Session, fills: Fills) -> None:
         session.step("classify/correlate_endpoint_values", **fills.correlate_endpoint())
     )
     if sought:  # else no identity can match: the repository is not read
+        rules = {row[0] for row in session.step("classify/correlate_sought_rules").fetchall()}
         for i, values in enumerate(fills.repo_corr, 1):
             rule = session.params | {"rule_idx": i}
-            session.step("classify/correlate_repository_values", rule, values=values)
+            # a rule no account looks for is still computed on every identity
+            # (queries/classify/correlate_repository_check.sql says why)
+            step = "values" if i in rules else "check"
+            session.step(f"classify/correlate_repository_{step}", rule, values=values)
     decided = _count(session.step("classify/correlate"))
     session.step("classify/correlated")
     if decided == todo > 0:  # none left unmatched: the table written again

@@ -62,8 +62,13 @@ STEPS: tuple[Step, ...] = (
          "correlation 1: the active accounts no identity links"),
     Step("classify/correlate_endpoint_values", "classify",
          "correlation 2: those accounts' normalised values per rule"),
+    Step("classify/correlate_sought_rules", "classify",
+         "correlation 3: the rules some account has a value for"),
     Step("classify/correlate_repository_values", "classify",
          "correlation 3, per rule: the identities' values some account looks for"),
+    Step("classify/correlate_repository_check", "classify",
+         "correlation 3, per rule no account has a value for: its values computed for "
+         "every identity all the same (an expression failing on the data stops the run)"),
     Step("classify/correlate", "classify",
          "correlation 4: the first rule that matches decides `correlated`, "
          "`ambiguous` or `collision`"),
@@ -145,6 +150,8 @@ BLAME = {
     "classify/correlate_endpoint_values": "{endpoint}: a [[correlation]] endpoint or endpoint_sql "
     "in {config} failed on its data",
     "classify/correlate_repository_values": "{repository}: a [[correlation]] repository or "
+    "repository_sql in {config} failed on its data",
+    "classify/correlate_repository_check": "{repository}: a [[correlation]] repository or "
     "repository_sql in {config} failed on its data",
     "policies/pass": "{repository}: a [[policy]] when or set_sql in {config} failed on its "
     "data",

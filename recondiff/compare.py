@@ -58,7 +58,7 @@ from recondiff.engine.workdirs import (
     spill_directory,
     work_directory,
 )
-from recondiff.errors import ConfigError, ExitCode, InternalError
+from recondiff.errors import ConfigError, ExitCode
 from recondiff.explore.sources import ExploreOptions, Sources, explore_sources
 from recondiff.history import (
     History,
@@ -197,12 +197,11 @@ def compare(
                 plan = _plan(run, session, fills, inputs, staged)
                 summary = results.summary(
                     run.cfg, counts, inputs.endpoint, inputs.repository, run.started,
-                    run.timings, warnings, policy_run.summary if policy_run else None,
+                    files.run_id, run.timings, warnings,
+                    policy_run.summary if policy_run else None,
                 ) | {"plan": _plan_summary(plan)}
                 if run.sources:
                     summary["run"] |= run.sources.run_fields()
-                if summary["run"]["id"] != files.run_id:  # the ownerships carry the id
-                    raise InternalError("the run id changed after the history's files")
                 _report(run, session, reporter, segments, inputs.previous, summary, plan,
                         staged)
                 # publish: every output renamed into place, summary.json last
@@ -325,7 +324,7 @@ def _before_plan(
 ) -> tuple[RunFiles, ReportBuilder, dict[str, Any] | None]:
     """What needs every row of the staged situations table, done before the plan:
     the history's files of this run (its findings, delta and ownerships, under
-    the run id summary.json will carry) and the report's segments; then the
+    its run id, which summary.json then carries) and the report's segments; then the
     table is cut down to the rows the plan and the report still read
     (results/release_in_sync.sql), so that it does not add to the plan's memory
     peak."""
@@ -361,7 +360,7 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
     with run.timed("plan"):
         header, events = planner.build(
             session.params,
-            staged.path / "situations.parquet",
+            staged.path,
             inputs.endpoint,
             inputs.repository,
             run.started,
@@ -415,7 +414,7 @@ def _report(
     with run.timed("report"):
         report = reporter.build(
             session.params,
-            staged.path / "situations.parquet",
+            staged.path,
             segments,
             summary,
             plan,

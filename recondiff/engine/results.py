@@ -66,11 +66,13 @@ def summary(
     ep_in: InputSummary,
     repo_in: InputSummary,
     started: datetime,
+    run_id: str,
     timings: dict[str, float],
     warnings: list[str],
     policies: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """summary.json; ``policies``: the identity policies' counts (engine/policies.py),
+    """summary.json; ``run_id``: :func:`run_id`'s, as the history's files carry it;
+    ``policies``: the identity policies' counts (engine/policies.py),
     whose conflicts and changed identities are differences too."""
     situations = counts["situations"]
     # Every record (and missing identity) but an excluded one or a linked account
@@ -83,7 +85,7 @@ def summary(
     return {
         "recondiff_version": __version__,
         "run": {
-            "id": run_id(started, ep_in, repo_in),
+            "id": run_id,
             "config": str(cfg.path),
             "config_sha256": hashlib.sha256(cfg.path.read_bytes()).hexdigest(),
             "endpoint": cfg.endpoint.name,

@@ -120,7 +120,7 @@ class Planner:
     def build(
         self,
         params: dict[str, Any],
-        situations_parquet: Path,
+        outputs: Path,
         ep_in: InputSummary,
         repo_in: InputSummary,
         created_at: datetime,
@@ -128,7 +128,8 @@ class Planner:
         """The plan's header and its events, as lists of rows of their JSON
         lines and counted fields (a plan of half a million events is never all
         in memory; :meth:`recondiff.plan.writer.PlanWriter.add_batch` writes them as they
-        come). DuckDB builds each event's canonical JSON line
+        come). ``outputs``: the run's staging directory, where the identity
+        policies left expected.parquet. DuckDB builds each event's canonical JSON line
         (queries/plan/events.sql): building them in Python was far slower.
 
         The steps, in order: the situations that act, the drift rows' responses,
@@ -142,7 +143,7 @@ class Planner:
             self.step(
                 "policies/why",
                 {
-                    "expected_path": str(situations_parquet.parent / "expected.parquet"),
+                    "expected_path": str(outputs / "expected.parquet"),
                     "names": [p.name for p in self.cfg.policies.policies],
                     "whens": [p.when for p in self.cfg.policies.policies],
                 },
@@ -150,7 +151,7 @@ class Planner:
         self._drift_rows(params)
         extra = self._accounts(params)
         uuid_attr = self._uuids(params)
-        dn_template = self._identities(params, situations_parquet)
+        dn_template = self._identities(params)
         accepted = find_and_suppress(self.step, params, self.cfg.attributes, self.repo_attrs)
         self._owners(params)
         attention = self._attention(attention_situations)
@@ -205,10 +206,9 @@ class Planner:
             self.step("plan/uuids_none", {})
         return uuid_attr
 
-    def _identities(self, params: dict[str, Any], situations_parquet: Path) -> _DnTemplate:
+    def _identities(self, params: dict[str, Any]) -> _DnTemplate:
         """plan/identities: the identities' values and the DN template's values
-        (the missing identities from situations_out; ``situations_parquet`` is
-        not read)."""
+        (the missing identities from situations_out)."""
         dn_template = self._dn_template()
         self.step(
             "plan/identities",

@@ -50,7 +50,7 @@ class ReportBuilder:
     def build(
         self,
         params: dict[str, Any],
-        situations_parquet: Path,
+        outputs: Path,
         segments: dict[str, Any] | None,
         summary: dict[str, Any],
         plan: Plan,
@@ -58,6 +58,8 @@ class ReportBuilder:
         history: History,
         history_key: str,
     ) -> dict[str, Any]:
+        """report.json's data (``outputs``: the run's staging directory, where the
+        identity policies left their files; ``segments``: :meth:`segments`' result)."""
         cfg = self.cfg
         limit = cfg.report.rows_per_table
         finished = datetime.fromisoformat(summary["run"]["finished_at"])
@@ -82,7 +84,7 @@ class ReportBuilder:
         for alert in alerts:
             alert["detail"] = detail_ids.get(alert.pop("_detail"))
         policies = (
-            {"policies": policy_data.section(self.step, summary, situations_parquet, expected,
+            {"policies": policy_data.section(self.step, summary, outputs, expected,
                                              expected_total, detail_ids, limit)}
             if has_policies else {}
         )

@@ -47,7 +47,7 @@ def expected_drift(step: Step, cfg: Config, limit: int) -> tuple[list[dict[str, 
 def section(
     step: Step,
     summary: dict[str, Any],
-    situations_parquet: Path,
+    outputs: Path,
     expected: list[dict[str, Any]],
     expected_total: int,
     detail_ids: dict[Any, str],
@@ -57,7 +57,7 @@ def section(
     conflicts, the identities the policies change and those with policies
     pending the next sync."""
     counts = summary["policies"]
-    policies_parquet = situations_parquet.parent / POLICIES_PARQUET
+    policies_parquet = outputs / POLICIES_PARQUET
     return {
         "counts": {k: int(counts.get(k, 0)) for k in COUNTS},
         "expected": {

@@ -20,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pytest
+
+from recondiff.io.sqlfiles import macros
 
 if TYPE_CHECKING:
     from recondiff.compare import CompareResult
@@ -55,6 +58,16 @@ def require_system(what: str, available: bool) -> None:
     if os.environ.get("RECONDIFF_REQUIRE_SYSTEM") == "1":
         pytest.fail(f"{what} is required (RECONDIFF_REQUIRE_SYSTEM=1) but not installed")
     pytest.skip(f"{what} is not installed")
+
+
+@pytest.fixture(scope="module")
+def con() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the rd_* macros (UTC), for tests of
+    the macros and of the SQL recondiff.engine.slots writes."""
+    c = duckdb.connect()
+    c.execute("SET TimeZone = 'UTC'")
+    c.execute(macros())
+    return c
 
 
 @pytest.fixture

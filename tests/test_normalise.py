@@ -11,14 +11,6 @@ import pytest
 from recondiff.io.sqlfiles import macros
 
 
-@pytest.fixture(scope="module")
-def con() -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    c.execute("SET TimeZone = 'UTC'")
-    c.execute(macros())
-    return c
-
-
 def norm(con: duckdb.DuckDBPyConnection, value: object, kind: str) -> object:
     return con.execute("SELECT rd_norm($v, $k)", {"v": value, "k": kind}).fetchone()[0]
 

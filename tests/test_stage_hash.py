@@ -9,7 +9,6 @@ import duckdb
 import pytest
 
 from recondiff.engine.slots import Column, hashed, normalised
-from recondiff.io.sqlfiles import macros
 
 # Case, blanks, whitespace, Unicode forms and the case mappings that leave ASCII
 # (the Kelvin sign lower-cases to 'k'), and a pair that plain lower() would
@@ -23,14 +22,6 @@ VALUES = [
     "i\u0307", "I\u0307", "\u0130x", "i\u0307x",
 ]
 KINDS = ["exact", "trim", "casefold", "casefold_trim", "date", "integer", "boolean"]
-
-
-@pytest.fixture(scope="module")
-def con() -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    c.execute("SET TimeZone = 'UTC'")
-    c.execute(macros())
-    return c
 
 
 @pytest.mark.parametrize("kind", KINDS)

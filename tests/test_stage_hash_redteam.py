@@ -38,19 +38,10 @@ import pytest
 
 from recondiff.compare import compare
 from recondiff.engine.slots import Column, hashed, normalised
-from recondiff.io.sqlfiles import macros
 
 TEXT_KINDS = ["exact", "trim", "casefold", "casefold_trim"]
 SCALAR_KINDS = [*TEXT_KINDS, "dn", "integer", "boolean", "date", "timestamp", "uac_flags"]
 SET_KINDS = ["set", "casefold_set", "dn_set"]
-
-
-@pytest.fixture(scope="module")
-def con() -> duckdb.DuckDBPyConnection:
-    c = duckdb.connect()
-    c.execute("SET TimeZone = 'UTC'")
-    c.execute(macros())
-    return c
 
 
 def _special_characters() -> list[str]:

@@ -38,6 +38,7 @@ from recondiff.config.model import (
     TrustConfig,
     TrustEntry,
 )
+from recondiff.config.notify import parse_notify
 from recondiff.config.policies import parse_policies
 from recondiff.config.section import Section, hint
 from recondiff.config.source import SourceConfig, parse_source
@@ -105,6 +106,7 @@ _TABLES = (
     "trust",
     "policies",
     "policy",
+    "notify",
 )
 
 
@@ -147,6 +149,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
     policies = parse_policies(
         file, data.get("policies", {}), data.get("policy", []), repository, check_policy_expression
     )
+    notify = parse_notify(file, data.get("notify"))
     return Config(
         path=file,
         endpoint=endpoint,
@@ -159,6 +162,7 @@ def parse_config(data: dict[str, Any], file: Path) -> Config:
         report=report,
         trust=trust,
         policies=policies,
+        notify=notify,
     )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from recondiff.config.notify import NotifyTarget
 from recondiff.config.source import SourceConfig
 from recondiff.vocabulary import DEFAULT_SITUATION_RESPONSES
 
@@ -226,6 +227,7 @@ class Config:
     report: ReportConfig = ReportConfig()
     trust: TrustConfig = TrustConfig()
     policies: PoliciesConfig = PoliciesConfig()
+    notify: tuple[NotifyTarget, ...] = ()  # [[notify]] (config/notify.py)
 
     def response_for(self, situation: str) -> str:
         return self.situations.get(situation, DEFAULT_SITUATION_RESPONSES[situation])

@@ -1,0 +1,219 @@
+"""``[[notify]]``: where a run's news goes (docs/notify.md).
+
+Each table is one target, an Apprise URL (mail, a JSON webhook, Teams, Slack,
+...), what it is sent (``on``) and where its secret comes from. The file never
+holds a secret: a password in the URL, or a query key that names one
+(``?pass=``, ``?token=``), is refused at load; the secret is read from the
+environment variable ``secret_env`` names when a message is sent, and goes
+either where the URL says ``{secret}`` or, without one, in the password slot of
+the URL's user. Everything else is checked here, so that a mistyped target is
+exit 2 before the run, not a message lost after it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from recondiff.config.section import Section, hint
+from recondiff.errors import ConfigError
+from recondiff.vocabulary import SITUATIONS
+
+NOTIFY_ON = ("alerts", "differences", "do_nothing", "failure", "always")
+"""What a target can be sent (docs/notify.md): a run with alerts (or stale
+inputs), with differences, with do-nothing cases, a failed run (exit 2 or 3),
+or every run."""
+
+DEFAULT_ON = ("alerts", "failure")
+SECRET = "{secret}"  # where secret_env's value goes in a URL
+DEFAULT_ATTACHMENT_KB = 512
+MAX_ATTACHMENT_KB = 10_240
+
+# Query keys that carry a credential in Apprise URLs: refused in the file.
+_SECRET_KEYS = frozenset({
+    "pass", "password", "pwd", "secret", "token", "apikey", "api_key", "api-key", "key",
+    "access_token", "auth", "authorization", "x-api-key", "x-auth-token",
+})
+# (``+Header=`` and ``:field=`` are a JSON webhook's headers and payload fields:
+# ``+Authorization=Bearer ...`` is a secret too)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_LABEL = re.compile(r"[\w .,:@()\[\]/+-]{1,80}\Z")
+
+
+class MissingSecret(Exception):
+    """secret_env names a variable the environment does not have (or has empty)."""
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """One ``[[notify]]`` table, checked."""
+
+    index: int  # its position in the file, from 1
+    url: str  # as written: holds no secret, maybe ``{secret}``
+    on: tuple[str, ...] = DEFAULT_ON
+    situations: tuple[str, ...] = ()
+    secret_env: str | None = None
+    label: str = ""  # what stderr and summary.json call it: `name`, or one made safe
+    max_attachment_kb: int = DEFAULT_ATTACHMENT_KB
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0].lower()
+
+    def url_with_secret(self, environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+        """The URL to send to and the secret in it (to be kept out of anything
+        said about the target). Raises :class:`MissingSecret`."""
+        if self.secret_env is None:
+            return self.url, None
+        value = (os.environ if environ is None else environ).get(self.secret_env, "")
+        if not value:
+            raise MissingSecret(
+                f"environment variable {self.secret_env} (secret_env) is not set; "
+                "set it where recondiff runs"
+            )
+        return _with_secret(self.url, value), value
+
+
+def parse_notify(file: Path, raw: Any) -> tuple[NotifyTarget, ...]:
+    """The ``[[notify]]`` tables, in file order."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{file}: notify must be an array of tables: write [[notify]], "
+                          "one per target")
+    return tuple(_target(file, i, t) for i, t in enumerate(raw, 1))
+
+
+def _target(file: Path, index: int, raw: Any) -> NotifyTarget:
+    where = f"[[notify]] #{index}"
+    s = Section(file, where, raw)
+    url = s.req_string("url").strip()
+    on = s.strings("on")
+    situations = s.strings("situations") or ()
+    secret_env = s.string("secret_env")
+    name = s.string("name")
+    kb = s.integer("max_attachment_kb", maximum=MAX_ATTACHMENT_KB)
+    s.finish()
+    if on is not None:
+        if not on:
+            raise s.err("on", f"is empty; give one or more of {', '.join(NOTIFY_ON)}")
+        for what in on:
+            if what not in NOTIFY_ON:
+                raise s.err("on", f"{what!r} is not one of {', '.join(NOTIFY_ON)}"
+                                  f"{hint(what, NOTIFY_ON)}")
+    for situation in situations:
+        if situation not in SITUATIONS:
+            raise s.err("situations", f"{situation!r} is not a situation "
+                                      f"({', '.join(SITUATIONS)}){hint(situation, SITUATIONS)}")
+    if secret_env is not None and not _ENV_NAME.match(secret_env):
+        raise s.err("secret_env", f"{secret_env!r} is not an environment variable name "
+                                  "(letters, digits and _, not starting with a digit)")
+    if name is not None and not _LABEL.match(name):
+        raise s.err("name", "must be 1 to 80 letters, digits, spaces or . , : @ ( ) [ ] / + - _")
+    _check_url(s, url, secret_env)
+    return NotifyTarget(
+        index=index,
+        url=url,
+        on=tuple(dict.fromkeys(on or DEFAULT_ON)),
+        situations=tuple(dict.fromkeys(situations)),
+        secret_env=secret_env,
+        label=name or _label(index, url),
+        max_attachment_kb=kb or DEFAULT_ATTACHMENT_KB,
+    )
+
+
+def _check_url(s: Section, url: str, secret_env: str | None) -> None:
+    """A URL Apprise knows, with no secret written in it."""
+    if "://" not in url or not url.split("://", 1)[0].isidentifier():
+        raise s.err("url", "is not an Apprise URL like mailtos://user@mail.example.org or "
+                           "json://hooks.example.org/recondiff")
+    if any(c in url for c in "\r\n\t ") or not url.isprintable():
+        raise s.err("url", "holds a space or a control character; percent-encode it")
+    try:
+        parts = urlsplit(url.replace(SECRET, "x"))
+        password = parts.password
+    except ValueError:
+        raise s.err("url", "is not a valid URL; check its host and port") from None
+    if password is not None and password != "x":
+        raise s.err("url", "holds a password; the file must not: put it in an environment "
+                           "variable and name that in secret_env")
+    # (a literal +: Apprise's header prefix, not a space)
+    for key, value in parse_qsl(parts.query.replace("+", "%2B"), keep_blank_values=True):
+        if key.lower().lstrip("+:-") in _SECRET_KEYS and value and value != "x":
+            raise s.err("url", f"?{key}= holds a secret; the file must not: write "
+                               f"?{key}={SECRET} and name an environment variable in secret_env")
+    placeholder = SECRET in url
+    if placeholder and secret_env is None:
+        raise s.err("url", f"says {SECRET} but no secret_env names the variable that holds it")
+    if secret_env is not None and not placeholder and not parts.username:
+        raise s.err("secret_env", f"the url has no user to give the password to; write "
+                                  f"{SECRET} in the url where the secret goes")
+    probe = url if secret_env is None or placeholder else _with_secret(url, "x")
+    if not _apprise_knows(probe, placeholder):
+        raise s.err("url", f"Apprise cannot send to it (scheme {url.split('://', 1)[0]!r}, "
+                           "or a part missing); see the URL forms of "
+                           "https://github.com/caronc/apprise/wiki")
+
+
+def _with_secret(url: str, value: str) -> str:
+    """``url`` with ``value`` where it says ``{secret}``, or as its user's password."""
+    if SECRET in url:
+        return url.replace(SECRET, quote(value, safe="/"))
+    scheme, rest = url.split("://", 1)
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:{quote(value, safe='')}@{host}"
+
+
+def _apprise_knows(url: str, placeholder: bool) -> bool:
+    """Apprise makes a target of the URL; with ``{secret}`` in it (a token of
+    the service's own form), only that Apprise knows its scheme."""
+    import apprise
+    from apprise.manager_plugins import NotificationManager
+
+    quiet_apprise()
+    if placeholder:
+        return url.split("://", 1)[0].lower() in NotificationManager().schemas()
+    return apprise.Apprise.instantiate(url) is not None
+
+
+def quiet_apprise() -> None:
+    """Apprise logs to the ``apprise`` logger, sometimes with a URL and its
+    secret in the line; with no handler, Python's last resort would print
+    warnings to stderr. Nothing of Apprise's reaches stderr: recondiff says
+    what failed itself (recondiff/notify/send.py captures the lines)."""
+    logger = logging.getLogger("apprise")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
+def _label(index: int, url: str) -> str:
+    """``notify #N (scheme://host)``: the host only where it is a host name or
+    an address, never a path or a token (slack://TokenA/... has none)."""
+    scheme = url.split("://", 1)[0].lower()
+    try:
+        host = urlsplit(url.replace(SECRET, "x")).hostname or ""
+    except ValueError:
+        host = ""
+    if not _is_host(host):
+        return f"notify #{index} ({scheme})"
+    return f"notify #{index} ({scheme}://{host})"
+
+
+def _is_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return "." in host and all(p and re.fullmatch(r"[a-z0-9-]+", p)
+                                   for p in host.split("."))

@@ -84,7 +84,10 @@ def _say(deliveries: Sequence[Delivery | None], quiet: bool, what: str) -> None:
 
 @click.group(name="notify")
 def notify_group() -> None:
-    """The [[notify]] targets of a config (docs/notify.md)."""
+    """The [[notify]] targets of a config (docs/notify.md).
+
+    Example: recondiff notify test -c recondiff.toml
+    """
 
 
 @notify_group.command(name="test")

@@ -33,8 +33,13 @@ def after_run(cfg: Config, result: CompareResult, quiet: bool) -> None:
         return
     from recondiff import notify
 
-    notified = notify.after_run(cfg, result.summary, result.alerts, result.stale,
-                                result.outdir, result.exit_code)
+    try:
+        notified = notify.after_run(cfg, result.summary, result.alerts, result.stale,
+                                    result.outdir, result.exit_code)
+    except Exception as exc:  # a bug in the news must not cost the run its exit code
+        echo_err(f"recondiff: warning: notifications not sent: "
+                 f"{printable(type(exc).__name__ + ': ' + first_line(exc))[:300]}", err=True)
+        return
     _say(notified.deliveries, quiet, "")
     if notified.warning:
         echo_err(f"recondiff: warning: {notified.warning}", err=True)

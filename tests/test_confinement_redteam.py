@@ -211,8 +211,9 @@ def test_a_config_names_no_file_in_the_output_directory(tmp_path: Path) -> None:
     owners = [n for n in written if n.startswith("history-owners-")]
     assert len(owners) == 1 and owners[0].endswith(".parquet")
     assert sorted(set(written) - set(owners)) == [
-        "drift.csv", "drift.parquet", "drift_diff.csv", "history.duckdb", "plan.jsonl",
-        "report.html", "report.json", "situations.csv", "situations.parquet", "summary.json",
+        "do_nothing.csv", "drift.csv", "drift.parquet", "drift_diff.csv", "history.duckdb",
+        "plan.jsonl", "report.html", "report.json", "situations.csv", "situations.parquet",
+        "summary.json",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "ad.csv", "ids.csv", "lib", "recondiff.toml",

@@ -202,6 +202,13 @@ def test_any_crash_in_any_command_is_exit_3_and_one_line(
     monkeypatch.setattr(target, raiser)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "history.duckdb").write_bytes(b"")
+    # compare loads the config itself first ([[notify]] must know its targets)
+    (tmp_path / "a.csv").write_text("uid\nx\n", encoding="utf-8")
+    (tmp_path / "c.toml").write_text(
+        '[endpoint]\nname = "e"\nsnapshot = "a.csv"\nkey = "uid"\n'
+        '[repository]\nname = "r"\nsnapshot = "a.csv"\nkey = "uid"\nlink = "uid"\n',
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 3, (result.output, result.exception)
     lines = result.stderr.splitlines()

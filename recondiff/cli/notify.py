@@ -60,7 +60,7 @@ def on_failure(cfg: Config, outdir: Path | None, quiet: bool) -> None:
             echo_err(f"recondiff: warning: the failure was not notified: {first_line(failed)}",
                      err=True)
             return
-        _say(deliveries, quiet, " (the run's failure)")
+        _say(deliveries, quiet, " of the failure")
 
     click.get_current_context().meta[FAILURE_HOOK] = hook
 
@@ -82,9 +82,8 @@ def _say(deliveries: Sequence[Delivery | None], quiet: bool, what: str) -> None:
     for d in deliveries:
         if d is None:
             continue
-        if not d.sent:
-            echo_err(f"recondiff: warning: notify {d.target.label}: not sent{what}: {d.why}",
-                     err=True)  # one line: why is scrubbed and made one (notify/send.py)
+        if not d.sent:  # one line: why is scrubbed and made one (notify/send.py)
+            echo_err(f"recondiff: warning: notify {d.target.label}: not sent: {d.why}", err=True)
         elif not quiet:
             echo_err(f"recondiff: notified {d.target.label}{what}", err=True)
 

@@ -10,6 +10,7 @@ captured, never printed (config/notify.quiet_apprise).
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -119,9 +120,10 @@ def _reason(lines: list[str]) -> str:
     exception it names if one follows."""
     picked = [line.split(" ", 1)[1] for line in lines
               if line.startswith(("WARNING ", "ERROR ", "CRITICAL "))]
+    # a server's answer (its error page, which may repeat the request and so the
+    # secret in its path) is never part of the reason: only the exception's words
     details = [line.split(" ", 1)[1] for line in lines
-               if line.startswith("DEBUG ") and ("Exception" in line or "Response" in line
-                                                 or "error" in line.lower())]
+               if line.startswith("DEBUG ") and "Exception" in line]
     why = picked[-1] if picked else "Apprise reported a failure and said no more"
     if details and details[-1] not in why:
         why = f"{why} ({details[-1]})"
@@ -144,9 +146,14 @@ def _secret_forms(url: str, secret: str | None) -> list[str]:
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
-    """One line, the secrets replaced by ***, control characters dropped, capped."""
+    """One line, the secrets replaced by ***, control characters dropped, capped.
+    Percent and HTML escapes are decoded first, so that a secret spelled by an
+    HTTP client's own quoting rules (``&`` kept, a space ``%20``) is found too."""
     for secret in secrets:
         text = text.replace(secret, "***")
+    text = html.unescape(unquote(text))
+    for secret in secrets:
+        text = text.replace(unquote(secret), "***").replace(secret, "***")
     text = "".join(c if c.isprintable() else " " for c in text)
     text = " ".join(text.split())
     return text if len(text) <= _WHY_LENGTH else text[: _WHY_LENGTH - 1] + "…"

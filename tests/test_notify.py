@@ -367,8 +367,8 @@ def test_do_nothing_cases_are_attached(full_run: Run) -> None:
 
 def test_failing_targets_cost_the_run_nothing(tmp_path: Path, baseline: Run,
                                               smtp_server: SmtpReceiver) -> None:
-    """A refused connection, an HTTP 500 and a missing secret: one warning line
-    each, `failed` in summary.json, and the run's outputs and exit code exactly
+    """A refused connection, an HTTP 500 (twice, once with the secret in the
+    URL) and a missing secret: one warning line each, `failed` in summary.json, and the run's outputs and exit code exactly
     those of the run without [[notify]]."""
     broken = HttpReceiver(status=500).start()
     try:
@@ -377,11 +377,15 @@ def test_failing_targets_cost_the_run_nothing(tmp_path: Path, baseline: Run,
                    "&to=secops@example.org", name="relay-down", secret_env=ENV),
             target(broken.url("/hook"), name="hook-500", on=["always"]),
             target(smtp_server.url(user="rd"), name="no-secret", secret_env="NOTIFY_UNSET_PASSWORD"),
+            # the secret in the URL's path ({secret}), to a server that answers 500:
+            # Apprise's error may hold the URL; recondiff's line must not
+            target(broken.url("/{secret}/hook"), name="token-500", on=["always"], secret_env=ENV),
         ])
         config = case(tmp_path / "case", notify)
         out = tmp_path / "out"
         proc = compare(config, out, env={ENV: SECRET})
-        assert len(broken.posts) >= 1  # it was tried
+        tried = {p.path for p in broken.posts}
+        assert tried == {"/hook", f"/{SECRET}/hook"}  # both were tried, the secret filled in
     finally:
         broken.stop()
     assert proc.returncode == baseline.proc.returncode
@@ -390,14 +394,14 @@ def test_failing_targets_cost_the_run_nothing(tmp_path: Path, baseline: Run,
         assert (out / name).read_bytes() == (baseline.out / name).read_bytes(), name
     assert plan_events(out) == plan_events(baseline.out)
     lines = proc.stderr.splitlines()
-    assert len(lines) == 3, proc.stderr  # one per target, nothing of Apprise's
-    for line, label in zip(lines, ("relay-down", "hook-500", "no-secret"), strict=True):
+    labels = ("relay-down", "hook-500", "no-secret", "token-500")
+    assert len(lines) == 4, proc.stderr  # one per target, nothing of Apprise's
+    for line, label in zip(lines, labels, strict=True):
         assert line.startswith(f"recondiff: warning: notify {label}: not sent: "), line
         assert len(line) > len(f"recondiff: warning: notify {label}: not sent: ")
     assert "NOTIFY_UNSET_PASSWORD" in lines[2]
     notes = summary_of(out)["notifications"]
-    assert [(n["target"], n["status"]) for n in notes] == [
-        ("relay-down", "failed"), ("hook-500", "failed"), ("no-secret", "failed")]
+    assert [(n["target"], n["status"]) for n in notes] == [(label, "failed") for label in labels]
     for note in notes:
         assert isinstance(note["why"], str) and note["why"]
         assert note["on"]

@@ -88,7 +88,9 @@ Progress = Callable[[str], None]
 class CompareResult:
     outdir: Path
     summary: dict[str, Any]
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # summary.json's, the stale inputs' among them
+    stale: tuple[str, ...] = ()  # the inputs' age (results.stale_inputs): said even with -q
+    alerts: tuple[dict[str, Any], ...] = ()  # report.json's, for [[notify]] (recondiff/notify/)
 
     @property
     def differences(self) -> int:
@@ -194,16 +196,17 @@ def compare(
                 # table cut down to the rows the plan and the report still read
                 files, reporter, segments = _before_plan(run, session, fills, inputs, work)
                 # plan, then the summary (which counts its events), then the report
-                plan = _plan(run, session, fills, inputs, staged)
+                plan, do_nothing = _plan(run, session, fills, inputs, staged)
                 summary = results.summary(
                     run.cfg, counts, inputs.endpoint, inputs.repository, run.started,
                     files.run_id, run.timings, warnings,
                     policy_run.summary if policy_run else None,
-                ) | {"plan": _plan_summary(plan)}
+                ) | {"plan": _plan_summary(plan) | {"do_nothing": do_nothing}}
                 if run.sources:
                     summary["run"] |= run.sources.run_fields()
-                _report(run, session, reporter, segments, inputs.previous, summary, plan,
-                        staged)
+                alerts = _report(run, session, reporter, segments, inputs.previous, summary,
+                                 plan, staged)
+                summary["alerts"] = len(alerts)
                 # publish: every output renamed into place, summary.json last
                 staged.write_summary(summary)
                 staged.publish()
@@ -217,7 +220,14 @@ def compare(
     # the explores' marks (the next --since-last starts there), the older snapshots pruned
     if run.sources:
         run.sources.finish(run.history)
-    return CompareResult(outdir=run.out, summary=summary, warnings=tuple(warnings))
+    finished = datetime.fromisoformat(summary["run"]["finished_at"])
+    return CompareResult(
+        outdir=run.out,
+        summary=summary,
+        warnings=tuple(summary["warnings"]),
+        stale=tuple(results.stale_inputs(run.cfg.report, summary["inputs"], finished)),
+        alerts=tuple(alerts),
+    )
 
 
 # --- resolve ------------------------------------------------------------------------
@@ -342,9 +352,11 @@ def _before_plan(
     return files, reporter, segments
 
 
-def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging) -> Plan:
-    """Write plan.jsonl as its events come; return the header and the events
-    the report shows."""
+def _plan(
+    run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Staging
+) -> tuple[Plan, int]:
+    """Write plan.jsonl as its events come, then do_nothing.csv; return the
+    header and the events the report shows, and the do-nothing cases' count."""
     run.say("writing the action plan")
     _load_exceptions(session, run.exceptions)
     planner = Planner(
@@ -372,7 +384,11 @@ def _plan(run: _Run, session: Session, fills: Fills, inputs: Inputs, staged: Sta
         except BaseException:
             writer.abort()
             raise
-        return writer.finish(header, run.sign)
+        plan = writer.finish(header, run.sign)
+        do_nothing = planner.do_nothing(staged.path / "do_nothing.csv")
+    if run.cfg.report.csv_bom:
+        results.add_bom(staged.path, ("do_nothing.csv",))
+    return plan, do_nothing
 
 
 def _load_exceptions(session: Session, exceptions: Path | None) -> None:
@@ -403,9 +419,10 @@ def _report(
     summary: dict[str, Any],
     plan: Plan,
     staged: Staging,
-) -> None:
+) -> list[dict[str, Any]]:
     """report.json and report.html; the previous run's findings (for what is
-    new, resolved and persisting) are loaded for it first."""
+    new, resolved and persisting) are loaded for it first. Returns the
+    report's alerts."""
     run.say("writing the report")
     if previous is not None:
         session.step("history/load_findings", {"path": str(previous.findings)})
@@ -427,6 +444,8 @@ def _report(
     with run.timed("report"):
         html = render_html(report, plan)
     (staged.path / "report.html").write_text(html, encoding="utf-8")
+    alerts: list[dict[str, Any]] = report["alerts"]
+    return alerts
 
 
 def _record_history(

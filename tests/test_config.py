@@ -54,7 +54,7 @@ def test_status_defaults_deleted_values(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, report, engine, trust, policies, policy)"),
+        ("[situation]\n", "CONFIG: config has unknown key 'situation'; did you mean 'situations'? (allowed: endpoint, repository, correlation, attribute, situations, plan, report, engine, trust, policies, policy, notify)"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\ncompare = "casefold_trimmed"\n',
          "CONFIG: [[attribute]] #1 compare: 'casefold_trimmed' is not one of exact, casefold, trim, casefold_trim, dn, set, casefold_set, dn_set, integer, boolean, date, timestamp, uac_flags; did you mean 'casefold_trim'?"),
         ('[[attribute]]\nendpoint = "title"\nrepository = "title"\non_drift = "delete"\n',

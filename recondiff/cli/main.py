@@ -33,6 +33,7 @@ from recondiff.cli.common import (
 from recondiff.cli.exceptions import exceptions_group
 from recondiff.cli.explore import explore_command
 from recondiff.cli.keys import keys_group
+from recondiff.cli.notify import FAILURE_HOOK, after_run, notify_group, on_failure
 from recondiff.cli.plan import plan_group
 from recondiff.cli.plan_assign import assign_command
 from recondiff.cli.report import report_command
@@ -77,6 +78,16 @@ class _Cli(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except click.exceptions.Exit as exc:
+            # a run that failed after its config loaded: [[notify]] on failure
+            # hears of it, after the one-line error (cli/notify.after_failure)
+            if exc.exit_code in (ExitCode.USAGE, ExitCode.INTERNAL) and FAILURE_HOOK in ctx.meta:
+                ctx.meta.pop(FAILURE_HOOK)(exc.exit_code, exc.__context__)
+            raise
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except RecondiffError as exc:
@@ -200,7 +211,13 @@ def cli(debug: bool) -> None:
     help="Use this snapshot instead of [repository.source] (or [repository] snapshot).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress or warnings on stderr.")
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="No progress or warnings on stderr, but those nobody may miss: TLS verification "
+    "off, stale inputs, a notification not sent.",
+)
 def compare(
     config_path: Path,
     outdir: Path,
@@ -225,6 +242,7 @@ def compare(
     Example: recondiff compare -c sample_data/recondiff.toml -o out
     """
     from recondiff import compare as compare_mod  # here: the other commands start faster
+    from recondiff.config.load import load_config
 
     if since_last and since_text:
         raise click.UsageError("give --since-last or --since, not both")
@@ -237,8 +255,10 @@ def compare(
         endpoint_snapshot=endpoint_snapshot,
         repository_snapshot=repository_snapshot,
     )
+    cfg = load_config(config_path)
+    on_failure(cfg, outdir, quiet)  # from here on, a failed run is told to [[notify]]
     result = compare_mod.compare(
-        config_path,
+        cfg,
         outdir,
         allow_empty=allow_empty,
         progress=progress(quiet),
@@ -246,9 +266,11 @@ def compare(
         allow_shrink=allow_shrink,
         explore=explore,
     )
-    tls_off = [w for w in result.warnings if "verification is OFF" in w]
-    for warning in tls_off if quiet else result.warnings:  # TLS off: said even with -q
-            click.echo(f"recondiff: warning: {warning}", err=True)
+    # TLS off and stale inputs: said even with -q
+    loud = [w for w in result.warnings if "verification is OFF" in w or w in result.stale]
+    for warning in loud if quiet else result.warnings:
+        click.echo(f"recondiff: warning: {warning}", err=True)
+    after_run(cfg, result, quiet)  # [[notify]]: never changes the exit code
     summary = result.summary
     if as_json:
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
@@ -416,6 +438,7 @@ cli.add_command(report_command)
 cli.add_command(keys_group)
 cli.add_command(exceptions_group)
 cli.add_command(explore_command)  # recondiff explore (docs/explore.md)
+cli.add_command(notify_group)  # recondiff notify test (docs/notify.md)
 
 
 def main() -> None:

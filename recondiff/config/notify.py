@@ -180,7 +180,8 @@ def _apprise_knows(url: str, placeholder: bool) -> bool:
 
     quiet_apprise()
     if placeholder:
-        return url.split("://", 1)[0].lower() in NotificationManager().schemas()
+        schemes = NotificationManager().schemas()  # type: ignore[no-untyped-call]
+        return url.split("://", 1)[0].lower() in schemes
     return apprise.Apprise.instantiate(url) is not None
 
 
@@ -196,7 +197,7 @@ def quiet_apprise() -> None:
 
 
 def _label(index: int, url: str) -> str:
-    """``notify #N (scheme://host)``: the host only where it is a host name or
+    """``#N (scheme://host)``: the host only where it is a host name or
     an address, never a path or a token (slack://TokenA/... has none)."""
     scheme = url.split("://", 1)[0].lower()
     try:
@@ -204,8 +205,8 @@ def _label(index: int, url: str) -> str:
     except ValueError:
         host = ""
     if not _is_host(host):
-        return f"notify #{index} ({scheme})"
-    return f"notify #{index} ({scheme}://{host})"
+        return f"#{index} ({scheme})"
+    return f"#{index} ({scheme}://{host})"
 
 
 def _is_host(host: str) -> bool:

@@ -33,6 +33,7 @@ OUTPUT_FILES = (
     "drift.csv",
     "drift_diff.csv",
     "plan.jsonl",
+    "do_nothing.csv",
     "report.json",
     "report.html",
 )

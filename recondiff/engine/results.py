@@ -12,6 +12,7 @@ from typing import Any
 
 from recondiff import __version__
 from recondiff.config.load import Config
+from recondiff.config.model import ReportConfig
 from recondiff.engine.fills import Fills
 from recondiff.engine.publish import OUTPUT_FILES, POLICY_FILES
 from recondiff.engine.resolve import InputSummary
@@ -82,6 +83,8 @@ def summary(
     if policies:
         differences += policies["identities_changed"] + policies["conflicts"]
     endpoint = ep_in.as_json() | {"blank_keys": counts["blank_keys"]}
+    inputs = {"endpoint": endpoint, "repository": repo_in.as_json()}
+    finished = datetime.now(UTC).replace(microsecond=0)
     return {
         "recondiff_version": __version__,
         "run": {
@@ -92,7 +95,7 @@ def summary(
             "repository": cfg.repository.name,
             "incremental": cfg.endpoint.incremental,
             "started_at": started.isoformat(timespec="seconds"),
-            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "finished_at": finished.isoformat(),
         },
         "situations": situations,
         "sync": counts["sync"],
@@ -104,9 +107,11 @@ def summary(
         },
         **({"policies": policies} if policies else {}),
         "differences": differences,
+        "alerts": 0,  # the report's (compare.py sets it once the report is built)
         "outputs": outputs(counts),
-        "inputs": {"endpoint": endpoint, "repository": repo_in.as_json()},
-        "warnings": warnings,
+        "inputs": inputs,
+        # the inputs' age said here too, not only in the report (and an alert to notify)
+        "warnings": warnings + stale_inputs(cfg.report, inputs, finished),
         "timings": timings,
     }
 
@@ -167,9 +172,10 @@ def release_in_sync(session: Session, cfg: Config) -> None:
     session.step("results/release_staged_table", {})
 
 
-def add_bom(staging: Path) -> None:
-    """[report] csv_bom: a UTF-8 byte-order mark first in every CSV output."""
-    for name in (*OUTPUT_FILES, *POLICY_FILES):
+def add_bom(staging: Path, names: tuple[str, ...] = (*OUTPUT_FILES, *POLICY_FILES)) -> None:
+    """[report] csv_bom: a UTF-8 byte-order mark first in every CSV output (of
+    ``names``) written so far."""
+    for name in names:
         if name.endswith(".csv") and (staging / name).exists():
             _prepend_bom(staging / name)
 
@@ -181,3 +187,32 @@ def _prepend_bom(path: Path) -> None:
         target.write(b"\xef\xbb\xbf")
         shutil.copyfileobj(source, target, 1 << 20)
     os.replace(with_bom, path)
+
+
+def stale_inputs(report: ReportConfig, inputs: dict[str, Any], now: datetime) -> list[str]:
+    """A warning for each snapshot captured more than ``[report] max_age_hours``
+    before ``now`` (the run's end), and one when the two were captured more than
+    ``max_apart_hours`` apart (``inputs``: summary.json's). Said on stderr, in
+    summary.json's warnings and the report; an alert for [[notify]]."""
+    warnings = []
+    captured = {}
+    for side in ("endpoint", "repository"):
+        when = datetime.fromisoformat(inputs[side]["captured_at"])
+        captured[side] = when
+        age = (now - when).total_seconds() / 3600
+        if age > report.max_age_hours:
+            warnings.append(
+                f"the {side} snapshot is {_span(age)} old (captured {when.isoformat()}); "
+                f"older than {report.max_age_hours:g} hours"
+            )
+    apart = abs((captured["endpoint"] - captured["repository"]).total_seconds()) / 3600
+    if apart > report.max_apart_hours:
+        warnings.append(
+            f"the two snapshots were captured {_span(apart)} apart; more than "
+            f"{report.max_apart_hours:g} hours, so a change made in between may show as drift"
+        )
+    return warnings
+
+
+def _span(hours: float) -> str:
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"

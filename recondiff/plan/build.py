@@ -161,6 +161,15 @@ class Planner:
             header["policy_conflicts"] = self._policy_conflicts()
         return header, self._events(extra, uuid_attr, dn_template)
 
+    def do_nothing(self, path: Path) -> int:
+        """do_nothing.csv at ``path``, after the events (plan/do_nothing_csv.sql:
+        the findings the plan proposes nothing for); returns its rows."""
+        situations = [s for s in SITUATIONS if s not in ("linked", "excluded")
+                      and self.cfg.response_for(s) == "do_nothing"]
+        rows = self.step("plan/do_nothing_csv",
+                         {"situations": situations, "path": str(path)}).fetchall()
+        return int(rows[0][0]) if rows else 0
+
     def _select_situations(self, params: dict[str, Any]) -> list[str]:
         """plan/situations: the rows whose situation's response acts (from the staged
         situations table, situations_out; situations.parquet is not read back);

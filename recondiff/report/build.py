@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from recondiff.config.load import Config
+from recondiff.engine.results import stale_inputs
 from recondiff.engine.slots import Column, kinds_of, list_of, norm_of
 from recondiff.history import History, PreviousRun
 from recondiff.io.sqlfiles import Step, fetch_dicts
@@ -146,27 +147,10 @@ class ReportBuilder:
 
     def _staleness(self, summary: dict[str, Any], now: datetime) -> dict[str, Any]:
         report = self.cfg.report
-        warnings = []
-        captured = {}
-        for side in ("endpoint", "repository"):
-            when = datetime.fromisoformat(summary["inputs"][side]["captured_at"])
-            captured[side] = when
-            age = (now - when).total_seconds() / 3600
-            if age > report.max_age_hours:
-                warnings.append(
-                    f"the {side} snapshot is {_span(age)} old (captured {when.isoformat()}); "
-                    f"older than {report.max_age_hours:g} hours"
-                )
-        apart = abs((captured["endpoint"] - captured["repository"]).total_seconds()) / 3600
-        if apart > report.max_apart_hours:
-            warnings.append(
-                f"the two snapshots were captured {_span(apart)} apart; more than "
-                f"{report.max_apart_hours:g} hours, so a change made in between may show as drift"
-            )
         return {
             "max_age_hours": report.max_age_hours,
             "max_apart_hours": report.max_apart_hours,
-            "warnings": warnings,
+            "warnings": stale_inputs(report, summary["inputs"], now),
         }
 
     def _attributes(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -631,7 +615,5 @@ def _clean(values: list[str | None] | None) -> list[str]:
     return [v for v in values if v and not v.isspace()]
 
 
-def _span(hours: float) -> str:
-    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
 
 

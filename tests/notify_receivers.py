@@ -6,8 +6,10 @@
   every message is kept as an ``email.message.EmailMessage`` parsed with
   ``email.policy.default``, with the envelope's sender and recipients.
 * :class:`HttpReceiver`: ``http.server.ThreadingHTTPServer`` in a thread; every
-  POST is kept as (path, headers, body parsed as JSON); it answers 200, or 500
-  with ``status = 500``.
+  POST is kept as (path, headers, body parsed as JSON); it answers 200, or with
+  ``status = 500`` an error page of several lines that echoes the request path
+  (as many servers' error pages do: a token in the path comes back in it) and
+  holds a terminal escape and a forged ``recondiff: error:`` line.
 * :func:`closed_port`: a port nothing listens on.
 
 No mocks: Apprise talks to these over TCP as it would to a mail relay or a
@@ -208,8 +210,13 @@ class _Handler(BaseHTTPRequestHandler):
         receiver._inbox.add(Post(self.path, dict(self.headers.items()), raw, body))
         status = receiver.status
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        payload = b"{}" if status == 200 else b'{"error": "receiver told to fail"}'
+        self.send_header("Content-Type", "application/json" if status == 200 else "text/html")
+        # an error page as servers write them: several lines, echoing the request
+        # path (which may hold a token), with a terminal escape for good measure
+        payload = b"{}" if status == 200 else (
+            "<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n"
+            f"<body>Cannot POST {self.path}\x1b[2J</body>\r\n"
+            "recondiff: error: forged line\r\n</html>\r\n").encode()
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -53,6 +53,8 @@ DATA = Path(__file__).parent / "data" / "notify"
 PY = [sys.executable, "-m", "recondiff"]
 ENV = "NOTIFY_SMTP_PASSWORD"
 SECRET = SMTP_PASSWORD  # "s3cret-XYZ-123": grepped for in every output
+HOOK_TOKEN_CORE = "hook-QRS-456"  # survives percent-encoding: grepped for
+HOOK_TOKEN = f"{HOOK_TOKEN_CORE} /?&#"  # a token with characters a URL must encode
 SITUATIONS = {
     "linked": 2, "correlated": 0, "collision": 0, "ambiguous": 0, "unmatched": 3,
     "missing": 1, "deleted_in_repository": 0, "excluded": 0, "duplicate_key": 2,
@@ -377,15 +379,17 @@ def test_failing_targets_cost_the_run_nothing(tmp_path: Path, baseline: Run,
                    "&to=secops@example.org", name="relay-down", secret_env=ENV),
             target(broken.url("/hook"), name="hook-500", on=["always"]),
             target(smtp_server.url(user="rd"), name="no-secret", secret_env="NOTIFY_UNSET_PASSWORD"),
-            # the secret in the URL's path ({secret}), to a server that answers 500:
-            # Apprise's error may hold the URL; recondiff's line must not
-            target(broken.url("/{secret}/hook"), name="token-500", on=["always"], secret_env=ENV),
+            # a token in the URL's path ({secret}), to a server whose error page
+            # echoes the path: Apprise's error holds it; recondiff's line must not
+            target(broken.url("/{secret}/hook"), name="token-500", on=["always"],
+                   secret_env="NOTIFY_HOOK_TOKEN"),
         ])
         config = case(tmp_path / "case", notify)
         out = tmp_path / "out"
-        proc = compare(config, out, env={ENV: SECRET})
-        tried = {p.path for p in broken.posts}
-        assert tried == {"/hook", f"/{SECRET}/hook"}  # both were tried, the secret filled in
+        proc = compare(config, out, env={ENV: SECRET, "NOTIFY_HOOK_TOKEN": HOOK_TOKEN})
+        tried = sorted(p.path for p in broken.posts)
+        assert len(tried) == 2 and tried[0] == "/hook"  # both were tried, the token filled in
+        assert tried[1].startswith(f"/{HOOK_TOKEN_CORE}") and tried[1].endswith("/hook")
     finally:
         broken.stop()
     assert proc.returncode == baseline.proc.returncode
@@ -407,6 +411,11 @@ def test_failing_targets_cost_the_run_nothing(tmp_path: Path, baseline: Run,
         assert note["on"]
     assert smtp_server.messages == []  # no secret: nothing sent, not even without AUTH
     assert_nowhere(SECRET, proc, out, config.parent)
+    assert_nowhere(HOOK_TOKEN_CORE, proc, out, config.parent)  # raw or percent-encoded
+    # the error page's lines and escape stay inside the one line
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", proc.stderr), repr(proc.stderr)
+    assert "forged line" not in proc.stderr or all(
+        line.startswith("recondiff: warning: notify ") for line in lines)
 
 
 # --- stale inputs and a run in sync ----------------------------------------------------
@@ -434,6 +443,26 @@ def test_stale_snapshot_is_said_everywhere_and_alerts(tmp_path: Path,
     assert [(n["target"], n["status"], n["on"]) for n in summary["notifications"]] == [
         ("alerts", "sent", ["alerts"]), ("differences", "not_due", [])]
     assert list(paths(http_receiver.posts)) == ["/alerts"]
+
+
+def test_snapshots_captured_far_apart_alert(tmp_path: Path, http_receiver: HttpReceiver) -> None:
+    """Both under max_age_hours (24) old, but 20 hours apart (max_apart_hours 12):
+    one warning, and alerts targets hear of it."""
+    config = case(tmp_path / "case", target(http_receiver.url("/alerts"), name="alerts",
+                                            on=["alerts"]),
+                  endpoint="endpoint-in-sync.csv", repository="repository-in-sync.csv")
+    then = time.time() - 20 * 3600
+    os.utime(config.parent / "repository.csv", (then, then))
+    out = tmp_path / "out"
+    proc = compare(config, out)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("recondiff: warning: "), proc.stderr
+    summary = summary_of(out)
+    assert len(summary["warnings"]) == 1
+    assert [(n["target"], n["status"], n["on"]) for n in summary["notifications"]] == [
+        ("alerts", "sent", ["alerts"])]
+    assert [p.path for p in http_receiver.posts] == ["/alerts"]
 
 
 def test_a_run_in_sync_sends_only_to_always(tmp_path: Path, http_receiver: HttpReceiver) -> None:
@@ -467,7 +496,7 @@ def test_a_big_do_nothing_list_is_capped_and_pointed_to(tmp_path: Path,
                                                         smtp_server: SmtpReceiver,
                                                         http_receiver: HttpReceiver) -> None:
     extra = "".join(f"dup-{i:04d}-padding-padding-padding,,,,512\r\n" * 2 for i in range(200))
-    endpoint = (DATA / "endpoint.csv").read_text(encoding="utf-8", newline="") + extra
+    endpoint = (DATA / "endpoint.csv").read_bytes().decode("utf-8") + extra
     notify = "".join([
         target(smtp_server.url(to="reviewers@example.org"), name="reviewers", on=["do_nothing"],
                max_attachment_kb=1),
@@ -528,6 +557,21 @@ def test_a_failed_run_tells_failure_targets_after_its_error(tmp_path: Path,
     assert error in http_receiver.posts[0].body["message"]
 
 
+def test_a_failed_run_whose_target_fails_too(tmp_path: Path) -> None:
+    """The run's error first, then the target's warning; the exit code stays 2."""
+    config = case(tmp_path / "case", target(
+        f"mailto://rd@127.0.0.1:{closed_port()}?from=rd@example.org&to=oncall@example.org",
+        name="oncall", on=["failure"], secret_env=ENV))
+    (config.parent / "endpoint.csv").unlink()
+    proc = compare(config, tmp_path / "out", env={ENV: SECRET})
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, proc.stderr
+    assert lines[0].startswith("recondiff: error: ") and "endpoint.csv" in lines[0]
+    assert lines[1].startswith("recondiff: warning: notify oncall: not sent: ")
+    assert_nowhere(SECRET, proc, tmp_path)
+
+
 def test_a_crash_exit_3_tells_failure_targets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               smtp_server: SmtpReceiver) -> None:
     """A step no input can make fail (as tests/test_exit_codes.py breaks it): exit 3,
@@ -562,9 +606,10 @@ GOOD = "json://127.0.0.1:9/hook"
     ({"url": "json://127.0.0.1:9/hook?token=tok-XYZ-987"}, "url", "tok-XYZ-987"),
     ({"url": "mailto://127.0.0.1:25?from=a@example.org&to=b@example.org&pass=pw-XYZ-555"},
      "url", "pw-XYZ-555"),
+    ({"url": "json://127.0.0.1:9/hook?+Authorization=Bearer-XYZ-777"}, "url", "Bearer-XYZ-777"),
     ({"url": GOOD, "on": ["alert"]}, "on", None),
     ({"url": GOOD, "on": ["alerts"], "situations": ["unmached"]}, "situations", None),
-], ids=["password", "token", "pass", "unknown-on", "unknown-situation"])
+], ids=["password", "token", "pass", "header", "unknown-on", "unknown-situation"])
 def test_config_refuses_at_load(tmp_path: Path, table: dict[str, Any], key: str,
                                 secret: str | None) -> None:
     url = table.pop("url")
@@ -595,6 +640,24 @@ def test_notify_test_sends_to_every_target(tmp_path: Path, smtp_auth_server: Smt
     assert len(smtp_auth_server.wait(1)) == 1 and smtp_auth_server.logins == [("rd", SECRET)]
     assert [p.path for p in http_receiver.wait(1)] == ["/hook"]
     assert_nowhere(SECRET, proc, config.parent)
+
+
+def test_a_password_with_url_characters_arrives_exact(tmp_path: Path) -> None:
+    """secret_env's value goes into the URL's password slot: '@', ':', '/', '%',
+    '+', ' ', '#', '?', '&' must arrive at the SMTP server as written."""
+    password = "p@ss:w/rd%41+x y#?&=XYZ"
+    server = SmtpReceiver(password=password).start()
+    try:
+        config = case(tmp_path / "case", target(server.url(user="rd"), name="secops",
+                                                secret_env=ENV))
+        proc = rd("notify", "test", "-c", config, env={ENV: password})
+        assert server.logins == [("rd", password)]
+        assert len(server.messages) == 1
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == "sent\tsecops\n"
+    assert_nowhere("rd%41+x", proc, config.parent)
 
 
 def test_notify_test_says_which_failed(tmp_path: Path, http_receiver: HttpReceiver) -> None:

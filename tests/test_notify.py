@@ -495,7 +495,11 @@ def test_a_run_in_sync_sends_only_to_always(tmp_path: Path, http_receiver: HttpR
 def test_a_big_do_nothing_list_is_capped_and_pointed_to(tmp_path: Path,
                                                         smtp_server: SmtpReceiver,
                                                         http_receiver: HttpReceiver) -> None:
-    extra = "".join(f"dup-{i:04d}-padding-padding-padding,,,,512\r\n" * 2 for i in range(200))
+    # a formula from the directory, twice (a do-nothing duplicate): it must reach
+    # the reviewer's spreadsheet as text, in the file and in the attachment
+    formula = '"=HYPERLINK(""http://evil.example/"",""open me"")",,,,512\r\n' * 2
+    extra = formula + "".join(f"dup-{i:04d}-padding-padding-padding,,,,512\r\n" * 2
+                              for i in range(200))
     endpoint = (DATA / "endpoint.csv").read_bytes().decode("utf-8") + extra
     notify = "".join([
         target(smtp_server.url(to="reviewers@example.org"), name="reviewers", on=["do_nothing"],
@@ -508,9 +512,9 @@ def test_a_big_do_nothing_list_is_capped_and_pointed_to(tmp_path: Path,
     proc = compare(config, out)
     assert proc.returncode == 1, proc.stderr
     summary = summary_of(out)
-    assert summary["plan"]["do_nothing"] == 402
+    assert summary["plan"]["do_nothing"] == 404
     full = csv_rows((out / "do_nothing.csv").read_bytes())
-    assert len(full) == 1 + 402 and (out / "do_nothing.csv").stat().st_size > 1024
+    assert len(full) == 1 + 404 and (out / "do_nothing.csv").stat().st_size > 1024
     assert [n["status"] for n in summary["notifications"]] == ["sent", "sent"]
 
     mail = smtp_server.wait(1)[0]
@@ -523,12 +527,17 @@ def test_a_big_do_nothing_list_is_capped_and_pointed_to(tmp_path: Path,
     assert all(row in full[1:] for row in rows[1:])  # whole rows of the file, none cut
     shown = len(rows) - 1
     text = mail.text()
-    assert re.search(rf"\b{shown}\b\D+\b402\b", text), text  # "N of 402 rows"
+    assert re.search(rf"\b{shown}\b\D+\b404\b", text), text  # "N of 404 rows"
     assert mentions_path(text, out / "do_nothing.csv"), text
 
     hook = http_receiver.wait(1)[0].body
     files = [a for a in hook["attachments"] if a["filename"] == "do_nothing.csv"]
     assert len(files) == 1 and 0 < len(base64.b64decode(files[0]["base64"])) <= 1024
+
+    assert any("HYPERLINK" in cell for row in full for cell in row)
+    for table in (full, rows, csv_rows(base64.b64decode(files[0]["base64"]))):
+        formulas = [c for row in table for c in row if c[:1] in ("=", "+", "-", "@")]
+        assert formulas == [], formulas  # written '=HYPERLINK(...): text, not a formula
 
 
 # --- a run that fails ------------------------------------------------------------------------
@@ -664,14 +673,18 @@ def test_notify_test_says_which_failed(tmp_path: Path, http_receiver: HttpReceiv
     notify = (target(http_receiver.url("/hook"), name="ok")
               + target(f"json://127.0.0.1:{closed_port()}/hook", name="down")
               + target(f"mailto://rd@127.0.0.1:{closed_port()}?from=rd@example.org"
-                       "&to=secops@example.org", name="relay", secret_env=ENV))
+                       "&to=secops@example.org", name="relay", secret_env=ENV)
+              + target(http_receiver.url("/nosecret/{secret}"), name="nosecret",
+                       secret_env="NOTIFY_UNSET_TOKEN"))
     config = case(tmp_path / "case", notify)
     proc = rd("notify", "test", "-c", config, env={ENV: SECRET})
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "sent\tok"
-    assert [line.split("\t")[:2] for line in lines[1:]] == [["failed", "down"], ["failed", "relay"]]
+    assert [line.split("\t")[:2] for line in lines[1:]] == [
+        ["failed", "down"], ["failed", "relay"], ["failed", "nosecret"]]
     assert all(len(line.split("\t")) == 3 and line.split("\t")[2] for line in lines[1:])
+    assert "NOTIFY_UNSET_TOKEN" in lines[3]
     assert [p.path for p in http_receiver.wait(1)] == ["/hook"]
     assert_nowhere(SECRET, proc, config.parent)
 

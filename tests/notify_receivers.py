@@ -25,7 +25,7 @@ import json
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -194,6 +194,7 @@ class Post:
     headers: dict[str, str]
     raw: bytes
     body: Any  # the JSON, parsed (None when the body is not JSON)
+    probe: Any = None  # what HttpReceiver.probe returned when the POST came in
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -207,7 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         receiver = self.server.receiver
-        receiver._inbox.add(Post(self.path, dict(self.headers.items()), raw, body))
+        probe = receiver.probe() if receiver.probe is not None else None
+        receiver._inbox.add(Post(self.path, dict(self.headers.items()), raw, body, probe))
         status = receiver.status
         self.send_response(status)
         self.send_header("Content-Type", "application/json" if status == 200 else "text/html")
@@ -235,6 +237,7 @@ class HttpReceiver:
     """An HTTP server on 127.0.0.1 that keeps every POST and answers ``status``."""
 
     status: int = 200
+    probe: Callable[[], Any] | None = None  # called as each POST comes in (Post.probe)
     port: int = 0
     _inbox: _Inbox = field(default_factory=_Inbox)
     _server: _Server | None = None

@@ -418,6 +418,31 @@ def test_failing_targets_cost_the_run_nothing(tmp_path: Path, baseline: Run,
         line.startswith("recondiff: warning: notify ") for line in lines)
 
 
+def test_a_bug_in_the_notifications_costs_the_run_nothing(
+        tmp_path: Path, baseline: Run, monkeypatch: pytest.MonkeyPatch,
+        http_receiver: HttpReceiver) -> None:
+    """The message cannot be built (a bug, here a monkeypatch): one warning line,
+    the run's outputs and exit code as without [[notify]]. In-process."""
+    import recondiff.notify.message as message
+
+    def broken(*args: Any, **kwargs: Any) -> str:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(message, "run_text", broken)
+    config = case(tmp_path / "case", target(http_receiver.url("/always"), name="always",
+                                            on=["always"]))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["compare", "-c", str(config), "-o", str(out), "-q"],
+                                env={"RECONDIFF_DEBUG": ""})
+    assert result.exit_code == baseline.proc.returncode == 1, result.output
+    assert result.stdout == baseline.proc.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("recondiff: warning: "), result.stderr
+    for name in ("situations.csv", "drift.csv", "do_nothing.csv"):
+        assert (out / name).read_bytes() == (baseline.out / name).read_bytes(), name
+    assert summary_of(out)["situations"] == SITUATIONS
+
+
 # --- stale inputs and a run in sync ----------------------------------------------------
 
 
@@ -475,9 +500,14 @@ def test_a_run_in_sync_sends_only_to_always(tmp_path: Path, http_receiver: HttpR
     config = case(tmp_path / "case", notify, endpoint="endpoint-in-sync.csv",
                   repository="repository-in-sync.csv")
     out = tmp_path / "out"
+    # what OUT holds when the message comes in: the outputs are published first
+    http_receiver.probe = lambda: sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     proc = compare(config, out)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+    published = {"summary.json", "situations.csv", "drift.csv", "report.html", "report.json",
+                 "plan.jsonl", "do_nothing.csv"}
+    assert published <= set(http_receiver.posts[0].probe), http_receiver.posts[0].probe
     summary = summary_of(out)
     assert summary["alerts"] == 0 and summary["plan"]["do_nothing"] == 0 and not summary["warnings"]
     assert [(n["target"], n["status"]) for n in summary["notifications"]] == [

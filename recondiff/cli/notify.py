@@ -55,7 +55,7 @@ def on_failure(cfg: Config, outdir: Path | None, quiet: bool) -> None:
         from recondiff import notify
 
         try:
-            deliveries = notify.after_failure(cfg, code, _error_line(exc), outdir)
+            deliveries = notify.after_failure(cfg, code, _error_line(code, exc), outdir)
         except Exception as failed:  # the failure is the run's; this is only its news
             echo_err(f"recondiff: warning: the failure was not notified: {first_line(failed)}",
                      err=True)
@@ -65,12 +65,14 @@ def on_failure(cfg: Config, outdir: Path | None, quiet: bool) -> None:
     click.get_current_context().meta[FAILURE_HOOK] = hook
 
 
-def _error_line(exc: BaseException | None) -> str:
+def _error_line(code: int, exc: BaseException | None) -> str:
     """The one line the run's error printed, as near as can be said again."""
     if isinstance(exc, RecondiffError):
         return str(exc)
     if exc is None:
         return "the run failed; see its stderr"
+    if code == ExitCode.USAGE:  # a full disk, said by the group (cli/main.py)
+        return printable(first_line(exc)[:400]) + "; free some space and run again"
     what = (str(exc) if isinstance(exc, InternalError)
             else f"{type(exc).__name__}: {first_line(exc)}")
     return "internal error (a bug in recondiff): " + printable(what[:400])

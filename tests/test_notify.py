@@ -727,3 +727,10 @@ def test_notify_test_config_error_is_exit_2(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert "[[notify]] #1 url" in proc.stderr and "hunter2-XYZ" not in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_notify_test_without_targets_is_exit_2(tmp_path: Path) -> None:
+    proc = rd("notify", "test", "-c", case(tmp_path / "case"))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and "[[notify]]" in proc.stderr

@@ -267,7 +267,7 @@ def test_summary_lists_every_target_in_file_order(full_run: Run) -> None:
     notes = summary["notifications"]
     assert [(n["target"], n["status"]) for n in notes] == [
         ("secops", "sent"),
-        ("notify #2 (json://127.0.0.1)", "sent"),
+        ("#2 (json://127.0.0.1)", "sent"),
         ("reviewers-mail", "sent"),
         ("reviewers-hook", "sent"),
         ("differences", "sent"),
@@ -277,7 +277,7 @@ def test_summary_lists_every_target_in_file_order(full_run: Run) -> None:
     ]
     by = entries(summary)
     assert by["secops"]["on"] == ["alerts"]
-    assert by["notify #2 (json://127.0.0.1)"]["on"] == ["always"]
+    assert by["#2 (json://127.0.0.1)"]["on"] == ["always"]
     assert by["reviewers-mail"]["on"] == ["do_nothing"]
     assert by["reviewers-hook"]["on"] == ["do_nothing"]
     assert by["differences"]["on"] == ["differences"]
@@ -675,7 +675,7 @@ def test_notify_test_sends_to_every_target(tmp_path: Path, smtp_auth_server: Smt
     config = case(tmp_path / "case", notify)
     proc = rd("notify", "test", "-c", config, env={ENV: SECRET})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "sent\tsecops\nsent\tnotify #2 (json://127.0.0.1)\n"
+    assert proc.stdout == "sent\tsecops\nsent\t#2 (json://127.0.0.1)\n"
     assert len(smtp_auth_server.wait(1)) == 1 and smtp_auth_server.logins == [("rd", SECRET)]
     assert [p.path for p in http_receiver.wait(1)] == ["/hook"]
     assert_nowhere(SECRET, proc, config.parent)

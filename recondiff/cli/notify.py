@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from recondiff.cli.common import echo_err
-from recondiff.config.load import Config, load_config
 from recondiff.errors import ExitCode, InternalError, RecondiffError, first_line, printable
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (not loaded at start: every command would pay for the config's imports)
     from recondiff.compare import CompareResult
+    from recondiff.config.load import Config
     from recondiff.notify import Delivery
 
 FAILURE_HOOK = "recondiff.notify_failure"
@@ -116,6 +116,7 @@ def notify_test(config_path: Path) -> Any:
     Example: recondiff notify test -c recondiff.toml
     """
     from recondiff import notify
+    from recondiff.config.load import load_config
 
     cfg = load_config(config_path)
     if not cfg.notify:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,8 @@ from tests.notify_redteam_receivers import (
 )
 
 MAIL = "from=recondiff@example.org&to=secops@example.org"
-SECRET = "Zq9/p@ss:w%rd#?&x+y=z"  # every character a URL gives a meaning to
+# every character a URL gives a meaning to, between fragments that can be looked for
+SECRET = "Kq7Zr/Wm3Xp@Hv8Tn:Bd2Ly%Fs6Jc#Gt4Nk?Rw9Qe&Py5Mh+Ua3Vd=Ex7Cb"
 HOSTILE = '=HYPERLINK("http://evil.example","x")<script>alert(1)</script>[x](http://evil)'
 
 
@@ -101,7 +103,11 @@ def _secret_spellings(user: str, secret: str) -> list[bytes]:
 
 
 def _leaks(blob: bytes, user: str, secret: str) -> list[bytes]:
-    return [s for s in _secret_spellings(user, secret) if s in blob]
+    """The spellings of the secret in ``blob``, and any of its alphanumeric
+    fragments of 5 or more (a secret said half-encoded, in any case)."""
+    found = [s for s in _secret_spellings(user, secret) if s in blob]
+    fragments = {f.lower().encode() for f in re.split(r"[^A-Za-z0-9]+", secret) if len(f) >= 5}
+    return found + sorted(f for f in fragments if f in blob.lower())
 
 
 def _all_outputs(out: Path) -> bytes:
@@ -250,6 +256,32 @@ def test_a_receiver_echoing_the_request_does_not_leak_the_credentials(tmp_path: 
     assert "not sent" in result.stderr
     said = (result.stdout + result.stderr).encode() + _all_outputs(tmp_path / "out")
     assert _leaks(said, "relay", SECRET) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a refused connection's reason quotes urllib3's 'Max retries exceeded with url: "
+    "PATH?QUERY', spelt as requests encodes it ('!' kept, a space %20 in the path, "
+    "'+' in the query); _scrub looks only for the raw secret and urllib.parse.quote's "
+    "spellings, so a secret with a space or '!' in a path or ?-token= is said on "
+    "stderr and in summary.json. Fix in recondiff/notify/send.py: keep no URL in a "
+    "reason (drop urllib3's 'with url: ...' part; say host and port only), and scrub "
+    "quote_plus and requests.utils.requote_uri spellings too"))
+@pytest.mark.parametrize("where", ["/hook/{secret}", "/hook?-token={secret}"])
+def test_a_refused_target_does_not_say_its_url(tmp_path: Path, where: str) -> None:
+    secret = "Kq7Zr!Wm3Xp Hv8Tn"
+    with http_receiver() as closed:
+        pass  # a port nobody listens on any more
+    cfg = _dataset(tmp_path, f"""
+        [[notify]]
+        url = "json://127.0.0.1:{closed.port}{where}"
+        secret_env = "RD_HOOK_TOKEN"
+        on = ["always"]
+        """)
+    result = _compare(cfg, tmp_path / "out", "-q", env={"RD_HOOK_TOKEN": secret})
+    assert result.exit_code == 1
+    assert "not sent" in result.stderr
+    said = (result.stdout + result.stderr).encode() + _all_outputs(tmp_path / "out")
+    assert _leaks(said, "relay", secret) == []
 
 
 @pytest.mark.parametrize("where", [

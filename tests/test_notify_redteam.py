@@ -510,3 +510,30 @@ def test_the_failure_is_notified_once_and_the_outputs_stay(tmp_path: Path) -> No
         assert len(hook.requests) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert failed.stderr.startswith("recondiff: error: ")
+
+
+def test_summary_json_not_rewritable_after_the_run_keeps_the_exit_code(tmp_path: Path) -> None:
+    """The receiver, as it is notified, puts a directory where summary.json
+    is: the notifications cannot be recorded; one warning, and the exit code
+    and the other outputs are the reconciliation's."""
+    out = tmp_path / "out"
+
+    def squat(request: dict[str, Any]) -> tuple[int, bytes]:
+        (out / "summary.json").unlink()
+        (out / "summary.json").mkdir()
+        (out / "summary.json" / "x").write_text("x")
+        return 200, b""
+
+    with http_receiver(squat) as hook:
+        cfg = _dataset(tmp_path, f"""
+            [[notify]]
+            url = "json://127.0.0.1:{hook.port}/hook"
+            on = ["always"]
+            """)
+        result = _compare(cfg, out, "-q")
+        assert len(hook.requests) == 1
+    assert result.exit_code == 1, result.stderr
+    said = [line for line in result.stderr.splitlines() if "summary.json" in line]
+    assert len(said) == 1 and said[0].startswith("recondiff: warning: summary.json does not")
+    assert "not sent" not in result.stderr  # it was sent
+    assert result.stdout.splitlines()[4] == "unmatched\t1"

@@ -537,3 +537,21 @@ def test_summary_json_not_rewritable_after_the_run_keeps_the_exit_code(tmp_path:
     assert len(said) == 1 and said[0].startswith("recondiff: warning: summary.json does not")
     assert "not sent" not in result.stderr  # it was sent
     assert result.stdout.splitlines()[4] == "unmatched\t1"
+
+
+@pytest.mark.parametrize(("url", "label"), [
+    ("json://relay@hooks.example.org/path/{secret}", "#1 (json://hooks.example.org)"),
+    ("slack://T1JJ3T3L2/A1BRTD4JD/{secret}/#general", "#1 (slack)"),
+    ("discord://4174216298/{secret}", "#1 (discord)"),
+    ("tgram://{secret}/12315544", "#1 (tgram)"),
+    ("pushme://{secret}", "#1 (pushme)"),
+    ("ntfy://{secret}@ntfy.example.org/topic", "#1 (ntfy://ntfy.example.org)"),
+])
+def test_a_target_label_names_no_token(tmp_path: Path, url: str, label: str) -> None:
+    cfg = _dataset(tmp_path, f"""
+        [[notify]]
+        url = "{url}"
+        secret_env = "RD_TOKEN"
+        """)
+    (target,) = load_config(cfg).notify
+    assert target.label == label

@@ -2,4 +2,5 @@
 
 from recondiff.cli.main import main
 
-main()
+if __name__ == "__main__":  # (imported, as a child process's tools may do, it runs nothing)
+    main()

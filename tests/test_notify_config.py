@@ -84,7 +84,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
         ('url = "json://hooks.example.org/x?pass=abc123"',
          "url: ?pass= holds a secret"),
         ('url = "json://hooks.example.org/x?+Authorization=Bearer%20abc"',
-         "url: ?+Authorization= holds a secret"),
+         "url: ?authorization= holds a secret"),
+        ('url = "json://hooks.example.org/x?;pass=abc123"', "url: ?pass= holds a secret"),
+        ('url = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"',
+         "holds a part Apprise keeps private"),
         ('url = "json://hooks.example.org/x?token={secret}"',
          "says {secret} but no secret_env"),
         ('url = "json://hooks.example.org/x"\nsecret_env = "X"',
@@ -129,7 +132,8 @@ url = "json://hooks.example.org/recondiff/T0KENPATH"
 url = "slack://{secret}"
 secret_env = "SLACK_TOKENS"
 [[notify]]
-url = "discord://123456789/AbCdEfSeCrEt"
+url = "discord://{secret}"
+secret_env = "DISCORD_WEBHOOK"
 [[notify]]
 name = "secops"
 url = "mailtos://rd@mail.example.org?to=secops@example.org"

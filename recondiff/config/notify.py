@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from recondiff.config.section import Section, hint
 from recondiff.errors import ConfigError
@@ -36,13 +36,11 @@ SECRET = "{secret}"  # where secret_env's value goes in a URL
 DEFAULT_ATTACHMENT_KB = 512
 MAX_ATTACHMENT_KB = 10_240
 
-# Query keys that carry a credential in Apprise URLs: refused in the file.
-_SECRET_KEYS = frozenset({
-    "pass", "password", "pwd", "secret", "token", "apikey", "api_key", "api-key", "key",
-    "access_token", "auth", "authorization", "x-api-key", "x-auth-token",
-})
-# (``+Header=`` and ``:field=`` are a JSON webhook's headers and payload fields:
-# ``+Authorization=Bearer ...`` is a secret too)
+# A query key (or a JSON webhook's ``+Header=``, ``:field=``) whose name holds one
+# of these carries a credential: its value in the file must be {secret}.
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "cookie", "session",
+                 "signature", "credential", "bearer")
+_SENTINEL = "rdSecretSentinel0"  # {secret} while the URL is checked (letters only: any slot)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _LABEL = re.compile(r"[\w .,:@()\[\]/+-]{1,80}\Z")
 
@@ -130,59 +128,94 @@ def _target(file: Path, index: int, raw: Any) -> NotifyTarget:
 
 
 def _check_url(s: Section, url: str, secret_env: str | None) -> None:
-    """A URL Apprise knows, with no secret written in it."""
+    """A URL Apprise knows, with no secret written in it: not in the password
+    slot, not in a query key that names one (read as Apprise reads a query:
+    split on ``&`` and ``;``, a ``#`` no end, keys stripped), and not in any
+    part Apprise itself masks as private (a token in the path: Slack, Discord,
+    Telegram), unless that part is {secret}."""
     if "://" not in url or not url.split("://", 1)[0].isidentifier():
         raise s.err("url", "is not an Apprise URL like mailtos://user@mail.example.org or "
                            "json://hooks.example.org/recondiff")
     if any(c in url for c in "\r\n\t ") or not url.isprintable():
         raise s.err("url", "holds a space or a control character; percent-encode it")
+    placeholder = SECRET in url
     try:
-        parts = urlsplit(url.replace(SECRET, "x"))
+        parts = urlsplit(url.replace(SECRET, _SENTINEL))
         password = parts.password
     except ValueError:
         raise s.err("url", "is not a valid URL; check its host and port") from None
-    if password is not None and password != "x":
+    if password is not None and password != _SENTINEL:
         raise s.err("url", "holds a password; the file must not: put it in an environment "
                            "variable and name that in secret_env")
-    # (a literal +: Apprise's header prefix, not a space)
-    for key, value in parse_qsl(parts.query.replace("+", "%2B"), keep_blank_values=True):
-        if key.lower().lstrip("+:-") in _SECRET_KEYS and value and value != "x":
+    for key, value in _query(url):
+        if any(w in key for w in _SECRET_WORDS) and value and SECRET not in value:
             raise s.err("url", f"?{key}= holds a secret; the file must not: write "
                                f"?{key}={SECRET} and name an environment variable in secret_env")
-    placeholder = SECRET in url
     if placeholder and secret_env is None:
         raise s.err("url", f"says {SECRET} but no secret_env names the variable that holds it")
     if secret_env is not None and not placeholder and not parts.username:
         raise s.err("secret_env", f"the url has no user to give the password to; write "
                                   f"{SECRET} in the url where the secret goes")
-    probe = url if secret_env is None or placeholder else _with_secret(url, "x")
-    if not _apprise_knows(probe, placeholder):
+    probe = (url.replace(SECRET, _SENTINEL) if placeholder
+             else _with_secret(url, _SENTINEL) if secret_env else url)
+    known, private = _apprise_view(probe, placeholder)
+    if not known:
         raise s.err("url", f"Apprise cannot send to it (scheme {url.split('://', 1)[0]!r}, "
                            "or a part missing); see the URL forms of "
                            "https://github.com/caronc/apprise/wiki")
+    if private:
+        raise s.err("url", "holds a part Apprise keeps private (a token in the path or the "
+                           f"host?); the file must not: write {SECRET} there and put the "
+                           "value in the environment variable secret_env names")
+
+
+def _query(url: str) -> list[tuple[str, str]]:
+    """The URL's query as Apprise reads it: keys lower-cased and stripped (of
+    spaces and the ``+``/``:``/``-`` prefixes of headers and payload fields)."""
+    if "?" not in url:
+        return []
+    pairs = []
+    for item in re.split(r"[&;#]", url.split("?", 1)[1]):
+        key, _, value = item.partition("=")
+        pairs.append((unquote(key).strip().lower().lstrip("+:-").strip(), unquote(value)))
+    return pairs
 
 
 def _with_secret(url: str, value: str) -> str:
-    """``url`` with ``value`` where it says ``{secret}``, or as its user's password."""
-    if SECRET in url:
-        return url.replace(SECRET, quote(value, safe="/"))
+    """``url`` with ``value`` where it says ``{secret}``, or as its user's
+    password. Percent-encoded whole in the user's part (a ``/`` there would end
+    it); elsewhere ``/`` is kept, for services whose token is a path
+    (``slack://{secret}`` with ``T.../B.../...``)."""
     scheme, rest = url.split("://", 1)
+    if SECRET in url:
+        authority = re.split(r"[/?#]", rest.replace(SECRET, _SENTINEL), maxsplit=1)[0]
+        in_user = "@" in authority.partition(_SENTINEL)[2]
+        return url.replace(SECRET, quote(value, safe="" if in_user else "/"))
     userinfo, _, host = rest.partition("@")
     user = userinfo.split(":", 1)[0]
     return f"{scheme}://{user}:{quote(value, safe='')}@{host}"
 
 
-def _apprise_knows(url: str, placeholder: bool) -> bool:
-    """Apprise makes a target of the URL; with ``{secret}`` in it (a token of
-    the service's own form), only that Apprise knows its scheme."""
+def _apprise_view(url: str, placeholder: bool) -> tuple[bool, bool]:
+    """Whether Apprise makes a target of ``url`` (a {secret} put in as the
+    sentinel), and whether any part of it that Apprise masks as private
+    (``url(privacy=True)``) is something else than the sentinel. A URL whose
+    {secret} stands for a token of the service's own form (``slack://{secret}``)
+    cannot be made a target before the secret is known: then only that
+    Apprise knows its scheme is checked."""
     import apprise
     from apprise.manager_plugins import NotificationManager
 
     quiet_apprise()
-    if placeholder:
+    target = apprise.Apprise.instantiate(url)
+    if target is None:
         schemes = NotificationManager().schemas()  # type: ignore[no-untyped-call]
-        return url.split("://", 1)[0].lower() in schemes
-    return apprise.Apprise.instantiate(url) is not None
+        return placeholder and url.split("://", 1)[0].lower() in schemes, False
+    full = re.split(r"[/?&=:@]", target.url(privacy=False))  # type: ignore[no-untyped-call]
+    masked = re.split(r"[/?&=:@]", target.url(privacy=True))  # type: ignore[no-untyped-call]
+    if len(full) != len(masked):
+        return True, True
+    return True, any(f != m and _SENTINEL not in f for f, m in zip(full, masked, strict=True))
 
 
 def quiet_apprise() -> None:

@@ -78,9 +78,14 @@ def after_run(
             fired = due(target, summary, exit_code, bool(stale))
             delivery = None
             if fired:
-                message = _run_message(target, summary, alerts, outdir, exit_code, fired,
-                                       bool(stale), Path(tmp))
-                delivery = deliver(target, message, environ)
+                try:
+                    message = _run_message(target, summary, alerts, outdir, exit_code, fired,
+                                           bool(stale), Path(tmp))
+                except Exception as exc:  # this target's message, not the others', is lost
+                    delivery = Delivery(target, False, f"the message could not be made: "
+                                                       f"{type(exc).__name__}")
+                else:
+                    delivery = deliver(target, message, environ)
             results.append(delivery)
             entries.append({
                 "target": target.label,
@@ -118,7 +123,8 @@ def _run_message(
                     f"attached: the first {kept} of {total} in do_nothing.csv; all of them: "
                     f"{(outdir / 'do_nothing.csv').resolve()}")
     title = msg.run_title(summary, stale)
-    body = msg.run_text(summary, alerts, outdir, exit_code, fired, attached)
+    body = msg.run_text(summary, alerts, outdir, exit_code, fired, attached,
+                        markdown=target.scheme not in msg.PLAIN_SCHEMES)
     if target.scheme in msg.JSON_SCHEMES:
         body = msg.summary_json(summary)
     kind = "warning" if summary["alerts"] or stale else "info"

@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,17 @@ _EXIT = {0: "in sync", 1: "differences found", 2: "usage, config or input error"
          3: "internal error (a bug)"}
 
 
-def inert(value: Any) -> str:
-    """A value from the directory as plain, one-line, quoted text."""
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#!|~])")
+PLAIN_SCHEMES = frozenset({"mailto", "mailtos", *JSON_SCHEMES})
+"""Targets that show the text as it is (a text/plain mail, a JSON field); any
+other (a chat service) may render Markdown and mentions of its own, whatever
+Apprise declares it to be, so values are escaped for Markdown there."""
+
+
+def inert(value: Any, markdown: bool = False) -> str:
+    """A value from the directory as plain, one-line, quoted text; with
+    ``markdown``, its Markdown punctuation backslash-escaped and its
+    ``@``-mentions broken (a zero-width space after ``@``)."""
     if value is None:
         return "-"
     text = str(value)
@@ -40,7 +51,9 @@ def inert(value: Any) -> str:
         elif unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
             out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
         else:
-            out.append(c)
+            out.append(_MARKDOWN.sub(r"\\\1", c) if markdown else c)
+            if markdown and c == "@":
+                out.append("\u200b")
     return '"' + "".join(out) + ('…"' if cut else '"')
 
 
@@ -67,9 +80,11 @@ def run_text(
     exit_code: int,
     fired: list[str],
     attached: str | None,
+    markdown: bool = False,
 ) -> str:
     """The short text of a finished run (``attached``: what the do-nothing
-    attachment holds, when one goes with it)."""
+    attachment holds, when one goes with it; ``markdown``: the values escaped
+    for a target that may render Markdown)."""
     run = summary["run"]
     lines = [
         f"recondiff compared {one_line(run['endpoint'])} (endpoint) with "
@@ -81,7 +96,7 @@ def run_text(
     ]
     if summary["warnings"]:
         lines += ["", "Warnings:"] + [f"- {one_line(w, 400)}" for w in summary["warnings"]]
-    lines += ["", f"Alerts: {len(alerts)}"] + [_alert(a) for a in alerts[:ALERTS_LISTED]]
+    lines += ["", f"Alerts: {len(alerts)}"] + [_alert(a, markdown) for a in alerts[:ALERTS_LISTED]]
     if len(alerts) > ALERTS_LISTED:
         lines.append(f"- ... and {len(alerts) - ALERTS_LISTED} more: report.html, report.json")
     lines += ["", "Situations:", *_situations(summary)]
@@ -99,14 +114,15 @@ def run_text(
     return "\n".join(lines) + "\n"
 
 
-def _alert(a: dict[str, Any]) -> str:
-    where = f"account {inert(a.get('endpoint_key'))}"
+def _alert(a: dict[str, Any], markdown: bool) -> str:
+    where = f"account {inert(a.get('endpoint_key'), markdown)}"
     if a.get("identity_key") is not None:
-        where += f", identity {inert(a['identity_key'])}"
+        where += f", identity {inert(a['identity_key'], markdown)}"
     value = ""
     if a.get("attribute"):
-        value = f" ({one_line(str(a['attribute']))} = {inert(a.get('value'))})"
-    return f"- {a.get('situation')}: {where}: {inert(a.get('text'))}{value}"
+        value = (f" ({inert(a['attribute'], markdown)} = "
+                 f"{inert(a.get('value'), markdown)})")
+    return f"- {a.get('situation')}: {where}: {inert(a.get('text'), markdown)}{value}"
 
 
 def _situations(summary: dict[str, Any]) -> list[str]:
@@ -145,7 +161,19 @@ def failure_text(config: str, exit_code: int, error: str, outdir: Path | None) -
 def capped_csv(source: Path, target: Path, max_bytes: int) -> tuple[int, int]:
     """The rows of ``source`` (a CSV with a header) that fit in ``max_bytes``,
     written to ``target``; returns (rows written, rows in all). Whole rows
-    only: a quoted value holding a line break stays whole."""
+    only: a quoted value holding a line break stays whole, a value of any
+    length is read (no csv field limit), a byte-order mark ([report] csv_bom)
+    is kept."""
+    bom = source.read_bytes()[:3] == b"\xef\xbb\xbf"
+    limit = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        return _capped(source, target, max_bytes, bom)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _capped(source: Path, target: Path, max_bytes: int, bom: bool) -> tuple[int, int]:
     with source.open(newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
         header = next(rows, None)
@@ -164,5 +192,5 @@ def capped_csv(source: Path, target: Path, max_bytes: int) -> tuple[int, int]:
                 buffer.write(line.getvalue())
                 size = grown
                 kept += 1
-    target.write_text(buffer.getvalue(), encoding="utf-8")
+    target.write_text(buffer.getvalue(), encoding="utf-8-sig" if bom else "utf-8")
     return kept, total

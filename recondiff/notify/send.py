@@ -5,18 +5,29 @@ environment, a refused connection, a server's 500, Apprise itself raising)
 comes back as a :class:`Delivery` with a reason, and the reason is scrubbed of
 the target's URL and secret before anyone sees it. Apprise's own log lines are
 captured, never printed (config/notify.quiet_apprise).
+
+Apprise runs in a child process (``python -m recondiff.notify.send``) that is
+killed at the deadline: a receiver that answers one byte at a time never trips
+a socket's read timeout, and Apprise's worker threads, joined when Python
+exits, would otherwise hold the run open for as long as it trickles. The
+child's stderr goes nowhere; its answer comes back on its stdout.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import logging
+import pickle
+import re
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 from recondiff.config.notify import MissingSecret, NotifyTarget, quiet_apprise
 
@@ -45,14 +56,46 @@ class Delivery:
 def deliver(
     target: NotifyTarget, message: Message, environ: Mapping[str, str] | None = None
 ) -> Delivery:
-    """Send ``message`` to ``target``; never raises for the target's sake."""
+    """Send ``message`` to ``target`` from a child process given at most
+    :data:`TIMEOUT_SECONDS` (and a few to start); never raises for the target's
+    sake."""
+    timeout = TIMEOUT_SECONDS
+    payload = pickle.dumps((target, message, dict(environ) if environ is not None else None,
+                            timeout))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "recondiff.notify.send"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        answer, _ = child.communicate(payload, timeout=timeout + min(5.0, timeout))
+    except subprocess.TimeoutExpired:
+        return Delivery(target, False, f"no answer within {timeout:g} s; given up")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    try:
+        sent, why = pickle.loads(answer)
+    except Exception:  # the child died (killed, out of memory): nothing of it is said
+        return Delivery(target, False, f"the sending process ended without an answer "
+                                       f"(exit {child.returncode})")
+    return Delivery(target, bool(sent), why)
+
+
+def deliver_here(
+    target: NotifyTarget,
+    message: Message,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT_SECONDS,
+) -> Delivery:
+    """Send ``message`` to ``target`` in this process (the child's work)."""
     try:
         url, secret = target.url_with_secret(environ)
     except MissingSecret as exc:
         return Delivery(target, False, str(exc))
     secrets = _secret_forms(url, secret)
     try:
-        ok, lines = _send(url, message)
+        ok, lines = _send(url, message, timeout)
     except Exception as exc:  # Apprise or a plugin raising: a failed target, not a run
         return Delivery(target, False, _scrub(f"{type(exc).__name__}: {exc}", secrets))
     if ok:
@@ -60,7 +103,7 @@ def deliver(
     return Delivery(target, False, _scrub(_reason(lines), secrets))
 
 
-def _send(url: str, message: Message) -> tuple[bool, list[str]]:
+def _send(url: str, message: Message, timeout: float) -> tuple[bool, list[str]]:
     import apprise
 
     quiet_apprise()
@@ -83,7 +126,7 @@ def _send(url: str, message: Message) -> tuple[bool, list[str]]:
             body_format=apprise.NotifyFormat.TEXT,
             attach=attach,
             interpret_escapes=False,
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout,
         )
         return bool(result), list(lines)
 
@@ -131,29 +174,57 @@ def _reason(lines: list[str]) -> str:
 
 
 def _secret_forms(url: str, secret: str | None) -> list[str]:
-    """Every spelling of what must not be said: the secret (raw and encoded),
-    the URL it went into, and the URL's own password if it had one."""
+    """Every spelling of what must not be said: the secret (raw, percent- and
+    plus-encoded, base64 alone and as Basic and SMTP PLAIN credentials), the URL
+    it went into, and the URL's own password if it had one."""
     forms = [url]
-    if secret:
-        forms += [secret, quote(secret, safe=""), quote(secret, safe="/"), quote(secret)]
     try:
-        password = urlsplit(url).password
+        parts = urlsplit(url)
+        user, password = unquote(parts.username or ""), parts.password
     except ValueError:
-        password = None
+        user, password = "", None
+    for value in (secret, unquote(password) if password else None):
+        if not value:
+            continue
+        forms += [value, quote(value, safe=""), quote(value, safe="/"), quote(value),
+                  quote_plus(value), quote_plus(value, safe="/")]
+        for raw in (value, f"{user}:{value}", f"\0{user}\0{value}"):
+            encoded = base64.b64encode(raw.encode("utf-8")).decode("ascii")
+            forms += [encoded, encoded.rstrip("=")]
     if password:
-        forms += [password, unquote(password)]
+        forms.append(password)
     return sorted({f for f in forms if f}, key=len, reverse=True)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
     """One line, the secrets replaced by ***, control characters dropped, capped.
-    Percent and HTML escapes are decoded first, so that a secret spelled by an
-    HTTP client's own quoting rules (``&`` kept, a space ``%20``) is found too."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    text = html.unescape(unquote(text))
-    for secret in secrets:
-        text = text.replace(unquote(secret), "***").replace(secret, "***")
+    A URL an HTTP library quotes (``with url: /path?query``) is not said at all;
+    percent, plus and HTML escapes are decoded, so that a secret spelled by a
+    client's own quoting rules (``!`` kept, a space ``%20`` or ``+``) is found."""
+    text = _hidden(re.sub(r"(?i)\burl: ?\S+", "url: (not said)", text), secrets)
+    text = _hidden(html.unescape(unquote(text)), secrets)
+    plus = _hidden(unquote_plus(text), secrets)  # a query's space spelled +
+    if plus.count("***") > text.count("***"):
+        text = plus
     text = "".join(c if c.isprintable() else " " for c in text)
     text = " ".join(text.split())
     return text if len(text) <= _WHY_LENGTH else text[: _WHY_LENGTH - 1] + "…"
+
+
+def _hidden(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _child() -> None:
+    """``python -m recondiff.notify.send``: one delivery, asked for on stdin
+    (a pickle of the parent's own making), answered on stdout."""
+    target, message, environ, timeout = pickle.loads(sys.stdin.buffer.read())
+    delivery = deliver_here(target, message, environ, timeout)
+    sys.stdout.buffer.write(pickle.dumps((delivery.sent, delivery.why)))
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _child()

@@ -184,13 +184,15 @@ def _query(url: str) -> list[tuple[str, str]]:
 def _with_secret(url: str, value: str) -> str:
     """``url`` with ``value`` where it says ``{secret}``, or as its user's
     password. Percent-encoded whole in the user's part (a ``/`` there would end
-    it); elsewhere ``/`` is kept, for services whose token is a path
-    (``slack://{secret}`` with ``T.../B.../...``)."""
+    it); elsewhere ``/``, ``:`` and ``@`` are kept, for services whose token is
+    a path or an authority (``slack://{secret}`` with ``T.../B.../...``,
+    ``tgram://{secret}/CHAT`` with ``BOT:TOKEN``, ``pover://{secret}`` with
+    ``USER@TOKEN``)."""
     scheme, rest = url.split("://", 1)
     if SECRET in url:
         authority = re.split(r"[/?#]", rest.replace(SECRET, _SENTINEL), maxsplit=1)[0]
         in_user = "@" in authority.partition(_SENTINEL)[2]
-        return url.replace(SECRET, quote(value, safe="" if in_user else "/"))
+        return url.replace(SECRET, quote(value, safe="" if in_user else "/:@"))
     userinfo, _, host = rest.partition("@")
     user = userinfo.split(":", 1)[0]
     return f"{scheme}://{user}:{quote(value, safe='')}@{host}"

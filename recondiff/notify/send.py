@@ -63,7 +63,9 @@ def deliver(
     payload = pickle.dumps((target, message, dict(environ) if environ is not None else None,
                             timeout))
     child = subprocess.Popen(
-        [sys.executable, "-m", "recondiff.notify.send"],
+        # -P: not the current directory first on sys.path (an apprise.py or a
+        # recondiff/ folder where the run started must not be what the child imports)
+        [sys.executable, "-P", "-m", "recondiff.notify.send"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
@@ -186,8 +188,9 @@ def _secret_forms(url: str, secret: str | None) -> list[str]:
     for value in (secret, unquote(password) if password else None):
         if not value:
             continue
-        forms += [value, quote(value, safe=""), quote(value, safe="/"), quote(value),
-                  quote_plus(value), quote_plus(value, safe="/")]
+        forms += [value, quote(value), quote_plus(value)]
+        forms += [quote(value, safe=safe) for safe in ("", "/", "/:@")]
+        forms.append(quote_plus(value, safe="/"))
         for raw in (value, f"{user}:{value}", f"\0{user}\0{value}"):
             encoded = base64.b64encode(raw.encode("utf-8")).decode("ascii")
             forms += [encoded, encoded.rstrip("=")]

@@ -281,9 +281,10 @@ def test_a_url_in_a_value_is_no_link_in_a_chat_target(tmp_path: Path) -> None:
 
 @pytest.mark.xfail(strict=True, reason="config/notify._check_url: a query key is judged by its "
                    "name alone; Apprise's own non-secret choices (ntfy ?auth=token|basic, "
-                   "mqtt ?session=yes|no) are refused as secrets")
+                   "mqtt ?session=yes|no) and a public key's path are refused as secrets")
 @pytest.mark.parametrize("url", [
     "ntfys://ntfy.example.org/alerts?auth=token&token={secret}",
+    f"mailtos://rd@mail.example.org?{MAIL}&pgp=yes&pgpkey=/etc/recondiff/secops.pub.asc",
     "mqtts://rd@mqtt.example.org/recondiff/alerts?session=no",
 ])
 def test_a_documented_non_secret_argument_is_accepted(tmp_path: Path, url: str) -> None:

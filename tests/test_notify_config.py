@@ -85,6 +85,10 @@ def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
          "url: ?pass= holds a secret"),
         ('url = "json://hooks.example.org/x?+Authorization=Bearer%20abc"',
          "url: ?authorization= holds a secret"),
+        ('url = "json://hooks.example.org/x?token={secret}"\nsecret_env = "T"',
+         "would send the secret to hooks.example.org without TLS"),
+        ('url = "mailto://rd@mail.example.org?to=a@example.org"\nsecret_env = "T"',
+         "would send the secret to mail.example.org without TLS"),
         ('url = "json://hooks.example.org/x?;pass=abc123"', "url: ?pass= holds a secret"),
         ('url = "slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ"',
          "holds a part Apprise keeps private"),
@@ -149,7 +153,7 @@ def test_the_secret_goes_where_the_url_says(tmp_path: Path) -> None:
 url = "mailtos://rd@mail.example.org?to=secops@example.org"
 secret_env = "SMTP_PW"
 [[notify]]
-url = "json://hooks.example.org/x?token={secret}"
+url = "jsons://hooks.example.org/x?token={secret}"
 secret_env = "HOOK_TOKEN"
 """)
     mail, hook = load_config(path).notify
@@ -157,7 +161,7 @@ secret_env = "HOOK_TOKEN"
     assert url == "mailtos://rd:p%40ss%3Aw%2Frd%25%23%3F@mail.example.org?to=secops@example.org"
     assert secret == "p@ss:w/rd%#?"
     url, _ = hook.url_with_secret({"HOOK_TOKEN": "a b&c"})
-    assert url == "json://hooks.example.org/x?token=a%20b%26c"
+    assert url == "jsons://hooks.example.org/x?token=a%20b%26c"
     with pytest.raises(MissingSecret, match="HOOK_TOKEN"):
         hook.url_with_secret({})
     assert mail.url == "mailtos://rd@mail.example.org?to=secops@example.org"  # never kept

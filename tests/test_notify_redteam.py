@@ -484,13 +484,13 @@ def test_summary_json_not_rewritable_after_the_run_keeps_the_exit_code(tmp_path:
 
 
 @pytest.mark.parametrize(("url", "label"), [
-    ("json://relay@hooks.example.org/path/{secret}", "#1 (json://hooks.example.org)"),
+    ("jsons://relay@hooks.example.org/path/{secret}", "#1 (jsons://hooks.example.org)"),
     # (every part Apprise masks is {secret}: the Slack and Discord IDs too)
     ("slack://{secret}/#general", "#1 (slack)"),
     ("discord://{secret}", "#1 (discord)"),
     ("tgram://{secret}/12315544", "#1 (tgram)"),
     ("pushme://{secret}", "#1 (pushme)"),
-    ("ntfy://{secret}@ntfy.example.org/topic", "#1 (ntfy://ntfy.example.org)"),
+    ("ntfys://{secret}@ntfy.example.org/topic", "#1 (ntfys://ntfy.example.org)"),
 ])
 def test_a_target_label_names_no_token(tmp_path: Path, url: str, label: str) -> None:
     cfg = _dataset(tmp_path, f"""

@@ -33,7 +33,13 @@ from recondiff.cli.common import (
 from recondiff.cli.exceptions import exceptions_group
 from recondiff.cli.explore import explore_command
 from recondiff.cli.keys import keys_group
-from recondiff.cli.notify import FAILURE_HOOK, after_run, notify_group, on_failure
+from recondiff.cli.notify import (
+    FAILURE_HOOK,
+    after_run,
+    notify_group,
+    on_failure,
+    say_unverified,
+)
 from recondiff.cli.plan import plan_group
 from recondiff.cli.plan_assign import assign_command
 from recondiff.cli.report import report_command
@@ -84,7 +90,10 @@ class _Cli(click.Group):
             # a run that failed after its config loaded: [[notify]] on failure
             # hears of it, after the one-line error (cli/notify.after_failure)
             if exc.exit_code in (ExitCode.USAGE, ExitCode.INTERNAL) and FAILURE_HOOK in ctx.meta:
-                ctx.meta.pop(FAILURE_HOOK)(exc.exit_code, exc.__context__)
+                try:
+                    ctx.meta.pop(FAILURE_HOOK)(exc.exit_code, exc.__context__)
+                except KeyboardInterrupt:  # Ctrl-C or SIGTERM while it is sent
+                    ctx.exit(interruption())
             raise
 
     def _invoke(self, ctx: click.Context) -> Any:
@@ -256,6 +265,7 @@ def compare(
         repository_snapshot=repository_snapshot,
     )
     cfg = load_config(config_path)
+    say_unverified(cfg)  # [[notify]] with verify=no: said even with -q
     on_failure(cfg, outdir, quiet)  # from here on, a failed run is told to [[notify]]
     result = compare_mod.compare(
         cfg,

@@ -45,6 +45,16 @@ def after_run(cfg: Config, result: CompareResult, quiet: bool) -> None:
         echo_err(f"recondiff: warning: {notified.warning}", err=True)
 
 
+def say_unverified(cfg: Config) -> None:
+    """A target whose URL turns TLS certificate checks off (``verify=no``):
+    said at every run, even with -q, as for a live source (docs/explore.md)."""
+    for target in cfg.notify:
+        if target.tls_unverified:
+            echo_err(f"recondiff: warning: notify {target.label}: TLS certificate verification "
+                     "is OFF (verify=no in its url): anyone on the way can read and change "
+                     "what is sent", err=True)
+
+
 def on_failure(cfg: Config, outdir: Path | None, quiet: bool) -> None:
     """From now on, a command that ends with exit 2 or 3 tells the [[notify]]
     targets on ``failure`` (or ``always``), after its one-line error."""
@@ -119,6 +129,7 @@ def notify_test(config_path: Path) -> Any:
     from recondiff.config.load import load_config
 
     cfg = load_config(config_path)
+    say_unverified(cfg)
     if not cfg.notify:
         raise click.UsageError(f"{config_path}: no [[notify]] table to test (docs/notify.md)")
     deliveries = notify.test(cfg)

@@ -40,6 +40,11 @@ MAX_ATTACHMENT_KB = 10_240
 # of these carries a credential: its value in the file must be {secret}.
 _SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "cookie", "session",
                  "signature", "credential", "bearer")
+# a value that only chooses (ntfy ?auth=token, mqtt ?session=no) says no secret;
+# nor does a key that names a file (mailto ?pgpkey=/path/to/key.asc)
+_NOT_SECRETS = frozenset({"yes", "no", "true", "false", "on", "off", "0", "1", "y", "n",
+                          "token", "basic", "bearer", "digest", "header", "query", "none"})
+_PATH_KEYS = frozenset({"pgpkey", "pgp_key", "keyfile", "key_file", "cafile", "ca_file"})
 _SENTINEL = "rdSecretSentinel0"  # {secret} while the URL is checked (letters only: any slot)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _LABEL = re.compile(r"[\w .,:@()\[\]/+-]{1,80}\Z")
@@ -60,6 +65,7 @@ class NotifyTarget:
     secret_env: str | None = None
     label: str = ""  # what stderr and summary.json call it: `name`, or one made safe
     max_attachment_kb: int = DEFAULT_ATTACHMENT_KB
+    tls_unverified: bool = False  # ?verify=no: said on stderr at every run (even with -q)
 
     @property
     def scheme(self) -> str:
@@ -75,6 +81,11 @@ class NotifyTarget:
             raise MissingSecret(
                 f"environment variable {self.secret_env} (secret_env) is not set; "
                 "set it where recondiff runs"
+            )
+        if not value.isprintable():  # a line break would be said back, escaped, by a client
+            raise MissingSecret(
+                f"environment variable {self.secret_env} (secret_env) holds a line break or "
+                "another control character; set it to the secret alone"
             )
         return _with_secret(self.url, value), value
 
@@ -124,6 +135,8 @@ def _target(file: Path, index: int, raw: Any) -> NotifyTarget:
         secret_env=secret_env,
         label=name or _label(index, url),
         max_attachment_kb=kb or DEFAULT_ATTACHMENT_KB,
+        tls_unverified=any(k == "verify" and v.strip().lower() in ("no", "false", "0", "off", "n")
+                           for k, v in _query(url)),
     )
 
 
@@ -148,7 +161,8 @@ def _check_url(s: Section, url: str, secret_env: str | None) -> None:
         raise s.err("url", "holds a password; the file must not: put it in an environment "
                            "variable and name that in secret_env")
     for key, value in _query(url):
-        if any(w in key for w in _SECRET_WORDS) and value and SECRET not in value:
+        if (any(w in key for w in _SECRET_WORDS) and value and SECRET not in value
+                and value.lower() not in _NOT_SECRETS and key not in _PATH_KEYS):
             raise s.err("url", f"?{key}= holds a secret; the file must not: write "
                                f"?{key}={SECRET} and name an environment variable in secret_env")
     if placeholder and secret_env is None:
@@ -158,15 +172,18 @@ def _check_url(s: Section, url: str, secret_env: str | None) -> None:
                                   f"{SECRET} in the url where the secret goes")
     probe = (url.replace(SECRET, _SENTINEL) if placeholder
              else _with_secret(url, _SENTINEL) if secret_env else url)
-    known, private = _apprise_view(probe, placeholder)
-    if not known:
+    view = _apprise_view(probe, placeholder)
+    if not view.known:
         raise s.err("url", f"Apprise cannot send to it (scheme {url.split('://', 1)[0]!r}, "
                            "or a part missing); see the URL forms of "
                            "https://github.com/caronc/apprise/wiki")
-    if private:
+    if view.private:
         raise s.err("url", "holds a part Apprise keeps private (a token in the path or the "
                            f"host?); the file must not: write {SECRET} there and put the "
                            "value in the environment variable secret_env names")
+    if secret_env is not None and view.clear_host:
+        raise s.err("url", f"would send the secret to {view.clear_host} without TLS; use the "
+                           "scheme's TLS form (mailtos://, jsons://, ...)")
 
 
 def _query(url: str) -> list[tuple[str, str]]:
@@ -198,26 +215,89 @@ def _with_secret(url: str, value: str) -> str:
     return f"{scheme}://{user}:{quote(value, safe='')}@{host}"
 
 
-def _apprise_view(url: str, placeholder: bool) -> tuple[bool, bool]:
-    """Whether Apprise makes a target of ``url`` (a {secret} put in as the
-    sentinel), and whether any part of it that Apprise masks as private
-    (``url(privacy=True)``) is something else than the sentinel. A URL whose
-    {secret} stands for a token of the service's own form (``slack://{secret}``)
-    cannot be made a target before the secret is known: then only that
-    Apprise knows its scheme is checked."""
+@dataclass(frozen=True)
+class _View:
+    """What Apprise makes of a URL (a {secret} put in as the sentinel)."""
+
+    known: bool  # Apprise can send to it (or, with {secret} it cannot parse yet, knows its scheme)
+    private: bool  # a part Apprise keeps private holds something else than the sentinel
+    clear_host: str | None = None  # the host it would reach without TLS, if not this machine
+
+
+def _apprise_view(url: str, placeholder: bool) -> _View:
+    """Apprise's own view of ``url``: the plugin's parse (which validates
+    nothing) says which of its tokens and arguments are private, and each must
+    be the sentinel; where the plugin also makes a target, every part its
+    ``url(privacy=True)`` masks must be too, and its ``secure`` says whether
+    it would speak TLS. A URL whose {secret} stands for a token of the
+    service's own form (``slack://{secret}``) cannot be made a target before
+    the secret is known: then its scheme and its parse are checked."""
     import apprise
     from apprise.manager_plugins import NotificationManager
 
     quiet_apprise()
+    scheme = url.split("://", 1)[0].lower()
+    manager = NotificationManager()  # type: ignore[no-untyped-call]
+    if scheme not in manager.schemas():  # type: ignore[no-untyped-call]
+        return _View(False, False)
+    private = _private_literal(manager[scheme], url)
     target = apprise.Apprise.instantiate(url)
     if target is None:
-        schemes = NotificationManager().schemas()  # type: ignore[no-untyped-call]
-        return placeholder and url.split("://", 1)[0].lower() in schemes, False
+        return _View(placeholder, private)
     full = re.split(r"[/?&=:@]", target.url(privacy=False))  # type: ignore[no-untyped-call]
     masked = re.split(r"[/?&=:@]", target.url(privacy=True))  # type: ignore[no-untyped-call]
-    if len(full) != len(masked):
-        return True, True
-    return True, any(f != m and _SENTINEL not in f for f, m in zip(full, masked, strict=True))
+    private = private or len(full) != len(masked) or any(
+        f != m and _SENTINEL not in f for f, m in zip(full, masked, strict=True))
+    clear = _plain_form(manager[scheme], scheme) and not _starttls(target)
+    return _View(True, private, _remote(target) if clear else None)
+
+
+def _private_literal(plugin: Any, url: str) -> bool:
+    """Whether the plugin's parse of ``url`` puts anything but the sentinel
+    in a token or argument its templates mark private."""
+    try:
+        parsed = plugin.parse_url(url) or {}
+    except Exception:  # a plugin that cannot parse it: Apprise will refuse it anyway
+        return False
+    names = set()
+    for table in (getattr(plugin, "template_tokens", {}), getattr(plugin, "template_args", {})):
+        for name, spec in table.items():
+            if isinstance(spec, dict) and spec.get("private"):
+                names |= {name, spec.get("map_to") or name, spec.get("alias_of") or name}
+    for name in names:
+        value = parsed.get(name)
+        values = value if isinstance(value, list | tuple | set) else [value]
+        if any(v and _SENTINEL not in str(v) for v in values):
+            return True
+    return False
+
+
+def _plain_form(plugin: Any, scheme: str) -> bool:
+    """Whether ``scheme`` is the plain form of a service that has a TLS one
+    (mailto/mailtos, json/jsons): a service with one form only speaks to its
+    own HTTPS API (slack, pushme)."""
+    def forms(value: Any) -> tuple[str, ...]:
+        return (value,) if isinstance(value, str) else tuple(value or ())
+
+    secure = forms(getattr(plugin, "secure_protocol", None))
+    return bool(secure) and scheme in forms(getattr(plugin, "protocol", None)) \
+        and scheme not in secure
+
+
+def _starttls(target: Any) -> bool:
+    """mailto://...?mode=starttls upgrades the plain port."""
+    return str(getattr(target, "secure_mode", "")).lower() in ("starttls", "ssl")
+
+
+def _remote(target: Any) -> str | None:
+    """The target's host unless it is this machine (loopback)."""
+    host = str(getattr(target, "host", "") or "")
+    if host == "localhost":
+        return None
+    try:
+        return None if ipaddress.ip_address(host).is_loopback else host
+    except ValueError:
+        return host or None
 
 
 def quiet_apprise() -> None:

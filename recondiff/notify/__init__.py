@@ -141,9 +141,10 @@ def after_failure(
     """Notify the targets on ``failure`` or ``always`` of a run that failed
     (exit 2 or 3) with the one-line ``error``."""
     title = msg.failure_title(f"{cfg.endpoint.name} vs {cfg.repository.name}", exit_code)
-    body = msg.failure_text(str(cfg.path), exit_code, error, outdir)
     return [
-        deliver(target, Message(title=title, body=body, kind="failure"), environ)
+        deliver(target, Message(title=title, kind="failure", body=msg.failure_text(
+            str(cfg.path), exit_code, error, outdir,
+            markdown=target.scheme not in msg.PLAIN_SCHEMES)), environ)
         for target in cfg.notify
         if "failure" in target.on or "always" in target.on
     ]

@@ -36,14 +36,20 @@ Apprise declares it to be, so values are escaped for Markdown there."""
 
 
 def inert(value: Any, markdown: bool = False) -> str:
-    """A value from the directory as plain, one-line, quoted text; with
-    ``markdown``, its Markdown punctuation backslash-escaped and its
-    ``@``-mentions broken (a zero-width space after ``@``)."""
+    """A value from the directory as plain, one-line, quoted text, cut at
+    :data:`VALUE_LENGTH`; with ``markdown``, escaped as :func:`escaped` says."""
     if value is None:
         return "-"
     text = str(value)
     cut = len(text) > VALUE_LENGTH
-    text = text[:VALUE_LENGTH]
+    return '"' + escaped(text[:VALUE_LENGTH], markdown) + ('…"' if cut else '"')
+
+
+def escaped(text: str, markdown: bool = False) -> str:
+    """``text`` with quotes and backslashes escaped and control characters
+    spelled ``\\uXXXX``; with ``markdown``, its Markdown punctuation
+    backslash-escaped, its ``@``-mentions broken and its bare links (``://``,
+    ``www.``) unlinked, each by a zero-width space."""
     out = []
     for c in text:
         if c == '"' or c == "\\":
@@ -54,7 +60,11 @@ def inert(value: Any, markdown: bool = False) -> str:
             out.append(_MARKDOWN.sub(r"\\\1", c) if markdown else c)
             if markdown and c == "@":
                 out.append("\u200b")
-    return '"' + "".join(out) + ('…"' if cut else '"')
+    said = "".join(out)
+    if markdown:  # a bare link, which chat clients make live themselves
+        said = re.sub(r"(?i)(://|www\.)",
+                      lambda m: m.group(1)[:-1] + "\u200b" + m.group(1)[-1:], said)
+    return said
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -146,11 +156,16 @@ def failure_title(config: str, exit_code: int) -> str:
     return one_line(f"recondiff {config}: the run failed (exit {exit_code})")
 
 
-def failure_text(config: str, exit_code: int, error: str, outdir: Path | None) -> str:
+def failure_text(
+    config: str, exit_code: int, error: str, outdir: Path | None, markdown: bool = False
+) -> str:
+    """A failed run's text; the error line may quote a value from the
+    directory, so for a chat target (``markdown``) it is escaped as one."""
+    said = escaped(one_line(error, 1000), markdown) if markdown else one_line(error, 1000)
     lines = [
         f"A recondiff run failed: exit {exit_code} ({_EXIT.get(exit_code, 'failed')}).",
         f"Config: {one_line(config)}",
-        f"Error: {one_line(error, 1000)}",
+        f"Error: {said}",
     ]
     if outdir is not None:
         lines.append(f"Outputs: {outdir.resolve()}: the previous run's results are as they were "

@@ -19,8 +19,10 @@ import base64
 import contextlib
 import html
 import logging
+import math
 import pickle
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -69,7 +71,7 @@ def deliver(
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
-        answer, _ = child.communicate(payload, timeout=timeout + min(5.0, timeout))
+        answer, _ = child.communicate(payload, timeout=timeout + _grace(timeout))
     except subprocess.TimeoutExpired:
         return Delivery(target, False, f"no answer within {timeout:g} s; given up")
     finally:
@@ -172,7 +174,8 @@ def _reason(lines: list[str]) -> str:
     why = picked[-1] if picked else "Apprise reported a failure and said no more"
     if details and details[-1] not in why:
         why = f"{why} ({details[-1]})"
-    return why
+    # a mail server's own words (smtplib's (535, b'...')) are its to choose: not said
+    return re.sub(r"""b(['"]).*?\1""", "b'…'", why)
 
 
 def _secret_forms(url: str, secret: str | None) -> list[str]:
@@ -214,6 +217,11 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text if len(text) <= _WHY_LENGTH else text[: _WHY_LENGTH - 1] + "…"
 
 
+def _grace(timeout: float) -> float:
+    """The time a child may take beyond Apprise's own cap: its start."""
+    return min(5.0, timeout)
+
+
 def _hidden(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
@@ -224,6 +232,9 @@ def _child() -> None:
     """``python -m recondiff.notify.send``: one delivery, asked for on stdin
     (a pickle of the parent's own making), answered on stdout."""
     target, message, environ, timeout = pickle.loads(sys.stdin.buffer.read())
+    # a deadline of its own: a parent killed outright (SIGKILL) cannot kill it
+    # (the parent's own deadline and a second: it has given up on it by then)
+    signal.alarm(math.ceil(timeout + _grace(timeout)) + 1)
     delivery = deliver_here(target, message, environ, timeout)
     sys.stdout.buffer.write(pickle.dumps((delivery.sent, delivery.why)))
     sys.stdout.flush()

@@ -187,7 +187,7 @@ def test_a_secret_with_a_line_break_is_not_said(tmp_path: Path) -> None:
 
 
 def _senders(mark: str) -> list[int]:
-    """The delivery children (python -P -m recondiff.notify.send) whose
+    """The delivery children (python -P -m recondiff.notify.child) whose
     environment holds ``mark``."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -196,7 +196,7 @@ def _senders(mark: str) -> list[int]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if mark.encode() in environ and b"-m\0recondiff.notify.send" in cmdline:
+        if mark.encode() in environ and b"-m\0recondiff.notify.child" in cmdline:
             found.append(int(pid))
     return found
 

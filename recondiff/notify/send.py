@@ -6,7 +6,7 @@ comes back as a :class:`Delivery` with a reason, and the reason is scrubbed of
 the target's URL and secret before anyone sees it. Apprise's own log lines are
 captured, never printed (config/notify.quiet_apprise).
 
-Apprise runs in a child process (``python -m recondiff.notify.send``) that is
+Apprise runs in a child process (``python -m recondiff.notify.child``) that is
 killed at the deadline: a receiver that answers one byte at a time never trips
 a socket's read timeout, and Apprise's worker threads, joined when Python
 exits, would otherwise hold the run open for as long as it trickles. The
@@ -19,10 +19,8 @@ import base64
 import contextlib
 import html
 import logging
-import math
 import pickle
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -67,11 +65,11 @@ def deliver(
     child = subprocess.Popen(
         # -P: not the current directory first on sys.path (an apprise.py or a
         # recondiff/ folder where the run started must not be what the child imports)
-        [sys.executable, "-P", "-m", "recondiff.notify.send"],
+        [sys.executable, "-P", "-m", "recondiff.notify.child"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
     )
     try:
-        answer, _ = child.communicate(payload, timeout=timeout + _grace(timeout))
+        answer, _ = child.communicate(payload, timeout=timeout + grace(timeout))
     except subprocess.TimeoutExpired:
         return Delivery(target, False, f"no answer within {timeout:g} s; given up")
     finally:
@@ -217,7 +215,7 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text if len(text) <= _WHY_LENGTH else text[: _WHY_LENGTH - 1] + "…"
 
 
-def _grace(timeout: float) -> float:
+def grace(timeout: float) -> float:
     """The time a child may take beyond Apprise's own cap: its start."""
     return min(5.0, timeout)
 
@@ -226,19 +224,3 @@ def _hidden(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
-
-
-def _child() -> None:
-    """``python -m recondiff.notify.send``: one delivery, asked for on stdin
-    (a pickle of the parent's own making), answered on stdout."""
-    target, message, environ, timeout = pickle.loads(sys.stdin.buffer.read())
-    # a deadline of its own: a parent killed outright (SIGKILL) cannot kill it
-    # (the parent's own deadline and a second: it has given up on it by then)
-    signal.alarm(math.ceil(timeout + _grace(timeout)) + 1)
-    delivery = deliver_here(target, message, environ, timeout)
-    sys.stdout.buffer.write(pickle.dumps((delivery.sent, delivery.why)))
-    sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    _child()

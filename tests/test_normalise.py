@@ -158,13 +158,32 @@ def test_keys_fold_case_and_trim(con: duckdb.DuckDBPyConnection) -> None:
     assert con.execute("SELECT rd_key('   ')").fetchone()[0] is None
 
 
+def test_whitespace_is_one_set_whichever_path_strips(con: duckdb.DuckDBPyConnection) -> None:
+    """rd_strip strips the same characters whether trim() does it (no ASCII
+    control whitespace in the value) or the regular expression does (a tab in
+    it): every Unicode space separator (Zs), never the line and paragraph
+    separators U+2028 and U+2029 (docs/semantics.md, "No value"). The
+    expression once named all of Z, so '\u2028x\t' became 'x' but
+    '\u2028x ' kept its U+2028."""
+    import unicodedata
+
+    separators = [c for c in map(chr, range(0x3001))
+                  if unicodedata.category(c) in ("Zs", "Zl", "Zp")]
+    assert {"\u00a0", "\u2028", "\u2029", "\u3000"} <= set(separators)
+    for c in separators:
+        kept = "x" if unicodedata.category(c) == "Zs" else c + "x"
+        for tail in ("", " ", "\t", "\n", "\x0b", "\u00a0"):
+            got = con.execute("SELECT rd_strip(?)", [c + "x" + tail]).fetchone()[0]
+            assert got == kept, (hex(ord(c)), repr(tail), got)
+
+
 # What rd_strip and rd_fold (queries/macros/text.sql) are, spelled without their
 # shortcuts for values that begin and end with printable ASCII (nothing to
 # strip) and for ASCII values (lower() alone folds them).
 PLAIN_STRIP = (
     "CASE WHEN contains(v, chr(9)) OR contains(v, chr(10)) OR contains(v, chr(13))"
     " OR contains(v, chr(11)) OR contains(v, chr(12))"
-    " THEN regexp_replace(v, '^[\\s\\v\\p{Z}]+|[\\s\\v\\p{Z}]+$', '', 'g') ELSE trim(v) END"
+    " THEN regexp_replace(v, '^[\\s\\v\\p{Zs}]+|[\\s\\v\\p{Zs}]+$', '', 'g') ELSE trim(v) END"
 )
 PLAIN_FOLD = "lower(upper(nfc_normalize(v)))"
 PLAIN_NFC = "nfc_normalize(v)"

@@ -2,7 +2,10 @@
 -- folded form of keys and links. Every other macro builds on these.
 
 -- Whitespace, everywhere in recondiff: ASCII whitespace (space, tab, LF, CR,
--- VT, FF) and every Unicode space separator (NBSP, U+3000, ...). A value that
+-- VT, FF) and every Unicode space separator (category Zs: NBSP, U+3000, ...),
+-- as trim() strips them; not the line and paragraph separators U+2028 and
+-- U+2029 (Zl, Zp), which trim() keeps, so the regular expression names Zs
+-- alone: both paths strip the same characters (tests/test_normalise.py). A value that
 -- begins and ends with a printable ASCII character has none to strip and is
 -- returned as it is: trim() costs time even on those, the common case
 -- (benchmarks/NOTES.md). Plain trim() strips spaces and the
@@ -16,7 +19,7 @@ CREATE OR REPLACE MACRO rd_strip(v) AS
          THEN v
          WHEN contains(v, chr(9)) OR contains(v, chr(10)) OR contains(v, chr(13))
               OR contains(v, chr(11)) OR contains(v, chr(12))
-         THEN regexp_replace(v, '^[\s\v\p{Z}]+|[\s\v\p{Z}]+$', '', 'g') ELSE trim(v) END;
+         THEN regexp_replace(v, '^[\s\v\p{Zs}]+|[\s\v\p{Zs}]+$', '', 'g') ELSE trim(v) END;
 
 -- A value that is empty or only whitespace is no value. Only values that start
 -- with a control character, a space or a non-ASCII character are stripped to

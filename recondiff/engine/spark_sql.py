@@ -42,14 +42,14 @@ class Context:
     text_names: frozenset[str] = frozenset()
 
 
-Rewrite = Callable[[exp.Expression, Context], exp.Expression]
+Rewrite = Callable[[exp.Expr, Context], exp.Expr]
 
 
-def _call_name(node: exp.Expression) -> str | None:
+def _call_name(node: exp.Expr) -> str | None:
     return node.name.lower() if isinstance(node, exp.Anonymous) else None
 
 
-def strlen_is_bytes(node: exp.Expression, ctx: Context) -> exp.Expression:
+def strlen_is_bytes(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``strlen(v)`` counts bytes (``length`` counts characters); Spark
     has no ``strlen``: it becomes ``octet_length(v)``, the UTF-8 byte count.
     rd_nfc and rd_fold's ASCII fast path (bytes = characters) rests on it."""
@@ -58,7 +58,7 @@ def strlen_is_bytes(node: exp.Expression, ctx: Context) -> exp.Expression:
     return node
 
 
-def text_element_is_substring(node: exp.Expression, ctx: Context) -> exp.Expression:
+def text_element_is_substring(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``array_extract(v, i)`` on text is its ``i``-th character (1-based,
     negative from the end, '' past either end); sqlglot keeps the name, which
     Spark does not know. On a name known to hold text it becomes
@@ -72,7 +72,7 @@ def text_element_is_substring(node: exp.Expression, ctx: Context) -> exp.Express
     return node
 
 
-def nfc_is_a_udf(node: exp.Expression, ctx: Context) -> exp.Expression:
+def nfc_is_a_udf(node: exp.Expr, ctx: Context) -> exp.Expr:
     """Spark 4 has no Unicode normalisation among its SQL functions:
     ``nfc_normalize(v)`` becomes the Python UDF ``rd_nfc_udf(v)``
     (:func:`register_udfs`, Python's ``unicodedata.normalize("NFC")``).
@@ -92,7 +92,7 @@ def nfc_is_a_udf(node: exp.Expression, ctx: Context) -> exp.Expression:
 _TRIM_PATTERN = r"^\p{Zs}+|\p{Zs}+\z"
 
 
-def trim_strips_unicode_spaces(node: exp.Expression, ctx: Context) -> exp.Expression:
+def trim_strips_unicode_spaces(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's one-argument ``trim(v)`` strips the Unicode space separators
     (Zs: U+00A0, U+3000, ...); Spark's strips only U+0020. It becomes
     ``regexp_replace(v, '^\\p{Zs}+|\\p{Zs}+\\z', '')``. A trim with
@@ -109,7 +109,7 @@ def trim_strips_unicode_spaces(node: exp.Expression, ctx: Context) -> exp.Expres
 _REGEX_NODES = (exp.RegexpReplace, exp.RegexpLike, exp.RegexpExtract, exp.RegexpSplit)
 
 
-def _rewrite_pattern(node: exp.Expression, edit: Callable[[str], str]) -> exp.Expression:
+def _rewrite_pattern(node: exp.Expr, edit: Callable[[str], str]) -> exp.Expr:
     pattern = node.args.get("expression")
     if isinstance(node, _REGEX_NODES) and isinstance(pattern, exp.Literal) and pattern.is_string:
         node.set("expression", exp.Literal.string(edit(pattern.this)))
@@ -133,7 +133,7 @@ def _outside_escapes(pattern: str, swap: Callable[[str, bool], str | None]) -> s
     return "".join(out)
 
 
-def regex_vertical_tab(node: exp.Expression, ctx: Context) -> exp.Expression:
+def regex_vertical_tab(node: exp.Expr, ctx: Context) -> exp.Expr:
     """In RE2 (DuckDB) ``\\v`` is the vertical tab U+000B alone; in Java (Spark)
     it is every vertical whitespace character, also U+0085, U+2028 and U+2029,
     so rd_strip would strip the line separators on Spark only. It becomes
@@ -143,7 +143,7 @@ def regex_vertical_tab(node: exp.Expression, ctx: Context) -> exp.Expression:
     )
 
 
-def regex_end_is_end(node: exp.Expression, ctx: Context) -> exp.Expression:
+def regex_end_is_end(node: exp.Expr, ctx: Context) -> exp.Expr:
     """In RE2 ``$`` (no multi-line flag) matches only at the end of the text; in
     Java it also matches before a final line terminator (``\\n``, ``\\r``,
     U+0085, U+2028, U+2029), so ``[\\s]+$`` would strip the space of
@@ -165,9 +165,9 @@ REWRITES: tuple[Rewrite, ...] = (
 )
 
 
-def _translate(tree: exp.Expression, ctx: Context) -> exp.Expression:
+def _translate(tree: exp.Expr, ctx: Context) -> exp.Expr:
     for rewrite in REWRITES:
-        tree = tree.transform(lambda node, r=rewrite: r(node, ctx))  # type: ignore[misc]
+        tree = tree.transform(lambda node, r=rewrite: r(node, ctx))
     return tree
 
 

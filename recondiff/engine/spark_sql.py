@@ -204,8 +204,10 @@ REWRITES: tuple[Rewrite, ...] = (
 )
 
 
-def _translate(tree: exp.Expr, ctx: Context) -> exp.Expr:
-    for rewrite in REWRITES:
+def _translate(
+    tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES
+) -> exp.Expr:
+    for rewrite in rewrites:
         tree = tree.transform(lambda node, r=rewrite: r(node, ctx))
     return tree
 
@@ -220,12 +222,15 @@ def to_spark(sql: str, text_names: Collection[str] = ()) -> str:
 _BOOLEAN = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)
 
 
-def macros_for_spark(text: str, names: Collection[str] | None = None) -> list[str]:
+def macros_for_spark(
+    text: str, names: Collection[str] | None = None, *, rewrites: Collection[Rewrite] = REWRITES
+) -> list[str]:
     """The ``CREATE [OR REPLACE] MACRO name(args) AS expr;`` statements of a macro
     file (``names``: only those) as Spark 4 SQL functions, in file order:
     ``CREATE OR REPLACE TEMPORARY FUNCTION name(arg STRING) RETURNS STRING RETURN
     expr``. Every argument is text; a body that is a condition returns BOOLEAN.
-    A macro that calls another must come after it, as in the DuckDB file."""
+    A macro that calls another must come after it, as in the DuckDB file.
+    ``rewrites``: all of :data:`REWRITES` but for a test that leaves one out."""
     functions = []
     for statement in sqlglot.parse(text, read="duckdb"):
         if not (isinstance(statement, exp.Create) and statement.kind == "MACRO"):
@@ -235,7 +240,7 @@ def macros_for_spark(text: str, names: Collection[str] | None = None) -> list[st
         if names is not None and name not in names:
             continue
         args = [arg.name for arg in signature.expressions]
-        body = _translate(statement.expression, Context(frozenset(args)))
+        body = _translate(statement.expression, Context(frozenset(args)), rewrites)
         returns = "BOOLEAN" if isinstance(body, _BOOLEAN) else "STRING"
         params = ", ".join(f"{arg} STRING" for arg in args)
         functions.append(

@@ -109,7 +109,7 @@ def differences(
     found: dict[tuple[str, int], set[str]] = {}
     for m in MACROS:
         rows = con.execute(
-            f"SELECT d.cp, d.form FROM (SELECT id, cp, form, {m}(v) AS r"  # noqa: S608 (names of MACROS)
+            f"SELECT d.cp, d.form FROM (SELECT id, cp, form, {m}(v) AS r"  # names of MACROS
             f" FROM read_parquet($values)) AS d JOIN read_parquet($results) AS s USING (id)"
             f" WHERE d.r IS DISTINCT FROM s.{m}",
             {"values": str(values), "results": f"{results}/*.parquet"},

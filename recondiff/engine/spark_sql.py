@@ -204,9 +204,7 @@ REWRITES: tuple[Rewrite, ...] = (
 )
 
 
-def _translate(
-    tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES
-) -> exp.Expr:
+def _translate(tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES) -> exp.Expr:
     for rewrite in rewrites:
         tree = tree.transform(lambda node, r=rewrite: r(node, ctx))
     return tree

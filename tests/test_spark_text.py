@@ -65,6 +65,12 @@ DOCUMENTED: dict[tuple[str, int], set[str]] = {
 }
 
 
+def has_java() -> bool:
+    """Java as pyspark finds it: $JAVA_HOME/bin/java, else java on the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    return Path(home, "bin", "java").is_file() if home else shutil.which("java") is not None
+
+
 def define_macros(session: Any, rewrites: tuple[Rewrite, ...] = REWRITES) -> None:
     """The UDFs and the Spark form of MACROS on ``session``."""
     register_udfs(session)
@@ -77,7 +83,7 @@ def define_macros(session: Any, rewrites: tuple[Rewrite, ...] = REWRITES) -> Non
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
     require_system("pyspark (the test extra)", importlib.util.find_spec("pyspark") is not None)
-    require_system("Java (Debian package default-jre-headless)", shutil.which("java") is not None)
+    require_system("Java (Debian package default-jre-headless)", has_java())
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -97,18 +97,19 @@ def spark() -> Iterator[Any]:
     require_system("Java (Debian package default-jre-headless)", has_java())
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("recondiff-test-spark-text")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    define_macros(session)
-    yield session
-    session.stop()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", sys.executable))
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("recondiff-test-spark-text")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        define_macros(session)
+        yield session
+        session.stop()
 
 
 def differences(

@@ -44,23 +44,9 @@ SECRET = "Kq7Zr/Wm3Xp@Hv8Tn:Bd2Ly%Fs6Jc#Gt4Nk?Rw9Qe&Py5Mh+Ua3Vd=Ex7Cb"
 HOSTILE = '=HYPERLINK("http://evil.example","x")<script>alert(1)</script>[x](http://evil)'
 
 
-def _dataset(tmp: Path, notify: str, *, title: str = "Manager", key: str = HOSTILE,
-             extra: str = "", admin: str = "1") -> Path:
-    """Two linked accounts (bob's title drifts, answered do_nothing) and one
-    unmatched account, ``key``, with adminCount 1: an alert naming it."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    rows = [["sAMAccountName", "mail", "title", "adminCount", "userAccountControl"],
-            ["alice", "alice@example.org", "Engineer", "0", "512"],
-            ["bob", "bob@example.org", title, "0", "512"],
-            [key, "mallory@example.org", "x", admin, "512"]]
-    (tmp / "endpoint.csv").write_text(
-        "\n".join(",".join('"' + c.replace('"', '""') + '"' for c in r) for r in rows) + "\n",
-        encoding="utf-8")
-    (tmp / "repository.csv").write_text(
-        "employee_id,ad_account,email,title\n1,alice,alice@example.org,Engineer\n"
-        "2,bob,bob@example.org,Boss\n", encoding="utf-8")
-    cfg = tmp / "recondiff.toml"
-    cfg.write_text(textwrap.dedent("""\
+# The config both red-team files build on (tests/test_notify_redteam2.py too):
+# an AD endpoint, its title drift a do-nothing case.
+CONFIG = textwrap.dedent("""\
         [endpoint]
         name = "test-ad"
         snapshot = "endpoint.csv"
@@ -77,7 +63,26 @@ def _dataset(tmp: Path, notify: str, *, title: str = "Manager", key: str = HOSTI
         endpoint = "title"
         repository = "title"
         on_drift = "do_nothing"
-        """) + extra + "\n" + textwrap.dedent(notify), encoding="utf-8")
+        """)
+
+
+def _dataset(tmp: Path, notify: str, *, title: str = "Manager", key: str = HOSTILE,
+             extra: str = "", admin: str = "1") -> Path:
+    """Two linked accounts (bob's title drifts, answered do_nothing) and one
+    unmatched account, ``key``, with adminCount 1: an alert naming it."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    rows = [["sAMAccountName", "mail", "title", "adminCount", "userAccountControl"],
+            ["alice", "alice@example.org", "Engineer", "0", "512"],
+            ["bob", "bob@example.org", title, "0", "512"],
+            [key, "mallory@example.org", "x", admin, "512"]]
+    (tmp / "endpoint.csv").write_text(
+        "\n".join(",".join('"' + c.replace('"', '""') + '"' for c in r) for r in rows) + "\n",
+        encoding="utf-8")
+    (tmp / "repository.csv").write_text(
+        "employee_id,ad_account,email,title\n1,alice,alice@example.org,Engineer\n"
+        "2,bob,bob@example.org,Boss\n", encoding="utf-8")
+    cfg = tmp / "recondiff.toml"
+    cfg.write_text(CONFIG + extra + "\n" + textwrap.dedent(notify), encoding="utf-8")
     return cfg
 
 

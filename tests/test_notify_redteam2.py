@@ -31,9 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from recondiff.cli.main import cli
 from recondiff.config.load import load_config
 from recondiff.errors import ConfigError
 from recondiff.notify.send import _scrub, _secret_forms
@@ -44,6 +42,7 @@ from tests.notify_redteam_receivers import (
     smtp_receiver,
     trickling_receiver,
 )
+from tests.test_notify_redteam import CONFIG, _cli
 
 MAIL = "from=recondiff@example.org&to=secops@example.org"
 CHAT_VALUE = "@channel [click](http://evil.example/reset) **urgent**"
@@ -72,37 +71,13 @@ def _dataset(tmp: Path, notify: str, *, key: str = "mallory", number: str = "3",
         on_drift = "do_nothing"
         """) if derived else ""
     cfg = tmp / "recondiff.toml"
-    cfg.write_text(textwrap.dedent("""\
-        [endpoint]
-        name = "test-ad"
-        snapshot = "endpoint.csv"
-        key = "sAMAccountName"
-        kind = "ad"
-
-        [repository]
-        name = "hr"
-        snapshot = "repository.csv"
-        key = "employee_id"
-        link = "ad_account"
-
-        [[attribute]]
-        endpoint = "title"
-        repository = "title"
-        on_drift = "do_nothing"
-        """) + cast + "\n" + textwrap.dedent(notify), encoding="utf-8")
+    cfg.write_text(CONFIG + cast + "\n" + textwrap.dedent(notify), encoding="utf-8")
     return cfg
 
 
 def _url_config(tmp: Path, url: str, secret_env: str | None = "RD_SECRET") -> Path:
     env = f'secret_env = "{secret_env}"\n' if secret_env else ""
     return _dataset(tmp, f'[[notify]]\nurl = "{url}"\n{env}')
-
-
-def _cli(*args: str, env: dict[str, str] | None = None) -> Result:
-    result = CliRunner().invoke(cli, list(args), env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"uncaught {result.exception!r}") from result.exception
-    return result
 
 
 def _fragments(secret: str) -> list[str]:

@@ -73,22 +73,34 @@ def ldif_tables(
         handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    with handle, ThreadPoolExecutor(max(threads, 1), "recondiff-ldif") as pool:
-        start = handle.read(4)
-        if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            yield from _reference_tables(read_ldif(path))
-            return
-        handle.seek(len(codecs.BOM_UTF8) if start.startswith(codecs.BOM_UTF8) else 0)
-        line, seen = 1, False
-        pending: deque[tuple[Future[pa.Table | None], bytes, int, bool]] = deque()
-        for chunk in _chunks(handle, chunk_bytes):
-            pending.append((pool.submit(_fast_table, chunk, not seen), chunk, line, seen))
-            seen = seen or _has_content(chunk)
-            line += chunk.count(b"\n")
-            if len(pending) > threads:
+    pool = ThreadPoolExecutor(max(threads, 1), "recondiff-ldif")
+    done = False
+    try:
+        with handle:
+            start = handle.read(4)
+            if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                yield from _reference_tables(read_ldif(path))
+                return
+            handle.seek(len(codecs.BOM_UTF8) if start.startswith(codecs.BOM_UTF8) else 0)
+            line, seen = 1, False
+            pending: deque[tuple[Future[pa.Table | None], bytes, int, bool]] = deque()
+            for chunk in _chunks(handle, chunk_bytes):
+                pending.append((pool.submit(_fast_table, chunk, not seen), chunk, line, seen))
+                seen = seen or _has_content(chunk)
+                line += chunk.count(b"\n")
+                if len(pending) > threads:
+                    yield from _finished(path, pending.popleft())
+            while pending:
                 yield from _finished(path, pending.popleft())
-        while pending:
-            yield from _finished(path, pending.popleft())
+        pool.shutdown(wait=True)
+        done = True
+    finally:
+        if not done:
+            # left early (an error, a caller that stopped reading, or this
+            # generator closed by the garbage collector): never wait for the
+            # workers; a collection can run inside threading's own locks, where
+            # a join deadlocks (recondiff/plan/file.iter_lines says how)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _finished(

@@ -366,17 +366,31 @@ def iter_lines(path: Path, header: Plan | None = None) -> Iterator[tuple[int, by
     number = 1
     # hashed in a thread while the caller parses (hashlib releases the GIL on
     # large buffers): one worker, so the blocks are hashed in order
-    with open_plan(path) as f, ThreadPoolExecutor(max_workers=1) as hasher:
-        head = header_of(f, path)
-        if header is not None and header.get("digest") != head["digest"]:
-            raise InputError(f"{path}: the plan file changed while it was read")
-        for block in _blocks(f):
-            if not block.endswith(b"\n"):
-                raise InputError(f"{path}: line {number + 1} is cut short (an interrupted copy?)")
-            hasher.submit(events.update, block)  # a block at a time: per line was a tenth
-            for line in block.split(b"\n")[:-1]:
-                number += 1
-                yield number, line
+    hasher = ThreadPoolExecutor(max_workers=1)
+    done = False
+    try:
+        with open_plan(path) as f:
+            head = header_of(f, path)
+            if header is not None and header.get("digest") != head["digest"]:
+                raise InputError(f"{path}: the plan file changed while it was read")
+            for block in _blocks(f):
+                if not block.endswith(b"\n"):
+                    raise InputError(
+                        f"{path}: line {number + 1} is cut short (an interrupted copy?)")
+                hasher.submit(events.update, block)  # a block at a time: per line was a tenth
+                for line in block.split(b"\n")[:-1]:
+                    number += 1
+                    yield number, line
+        hasher.shutdown(wait=True)  # every block hashed
+        done = True
+    finally:
+        if not done:
+            # left early (an error, or a caller that stopped reading and let the
+            # garbage collector close this generator): never wait for the worker.
+            # A collection can run inside threading's own locks, where a join
+            # deadlocks the thread being started (seen in the test suite:
+            # Thread._bootstrap_inner -> gc -> this generator -> shutdown(wait=True)).
+            hasher.shutdown(wait=False, cancel_futures=True)
     if head["digest"] != digest_with(head, events.hexdigest()):
         raise InputError(DIGEST_MISMATCH.format(source=path))
 

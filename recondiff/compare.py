@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -53,6 +53,9 @@ from recondiff.engine.resolve import (
     read_input,
 )
 from recondiff.engine.stage import stage
+
+if TYPE_CHECKING:
+    from recondiff.engine.spark_run import SparkRunner
 from recondiff.engine.steps import Session
 from recondiff.engine.workdirs import (
     spill_directory,
@@ -161,7 +164,8 @@ def compare(
         con = connect(run.cfg, work, snapshots, run.out, inputs.previous, spill)
         try:
             con.execute(macros())
-            session = Session(con, inputs.params(run.cfg), inputs.blame(run.cfg, run.out))
+            spark = stack.enter_context(_spark(run, work))
+            session = Session(con, inputs.params(run.cfg), inputs.blame(run.cfg, run.out), spark)
             fills = Fills(run.cfg, inputs.ep, inputs.repo, con, session.params)
             # policies: the repository as its identity policies say it should be
             policy_run = _policies(run, session, fills, work)
@@ -314,6 +318,16 @@ def _delta_endpoint(run: _Run) -> bool:
 
 
 # --- plan, report, publish, history ---------------------------------------------------
+
+
+def _spark(run: _Run, work: Path) -> contextlib.AbstractContextManager[SparkRunner | None]:
+    """[engine] kind = "spark": the runner of the Spark steps (engine/spark_run.py)."""
+    if run.cfg.engine.kind != "spark":
+        return contextlib.nullcontext()
+    from recondiff.engine.spark_run import open_spark
+
+    run.say("starting Spark")
+    return open_spark(run.cfg.engine.spark, work)
 
 
 def _policies(run: _Run, session: Session, fills: Fills, work: Path) -> PolicyRun | None:

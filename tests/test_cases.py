@@ -461,14 +461,27 @@ def _policy_problems(case: Path, config: dict[str, Any], summary: dict[str, Any]
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
 def test_case(case: Path, tmp_path: Path) -> None:
+    run_case(case, tmp_path)
+
+
+def run_case(case: Path, tmp_path: Path, engine: Any = None) -> None:
+    """Run the case and compare its outputs with ``expected/`` (``engine``: an
+    [engine] (config.model.EngineConfig) to run it with instead of its config's,
+    tests/test_spark_cases.py's)."""
+    import dataclasses
+
     try:
         from recondiff.compare import compare
+        from recondiff.config.load import load_config
     except ImportError as exc:  # the engine is not written yet
         pytest.fail(f"recondiff.compare.compare is not importable: {exc}")
 
     outdir = tmp_path / "out"
     readme = (case / "README.md").read_text(encoding="utf-8").strip()
-    result = compare(case / "recondiff.toml", outdir)
+    config = load_config(case / "recondiff.toml")
+    if engine is not None:
+        config = dataclasses.replace(config, engine=engine)
+    result = compare(config, outdir)
     exp = case / "expected"
 
     actual_summary = json.loads((outdir / "summary.json").read_text(encoding="utf-8"))

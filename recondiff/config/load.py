@@ -35,6 +35,7 @@ from recondiff.config.model import (
     PlanConfig,
     ReportConfig,
     RepositoryConfig,
+    SparkConfig,
     TrustConfig,
     TrustEntry,
 )
@@ -373,13 +374,95 @@ def _report(file: Path, raw: Any) -> ReportConfig:
 def _engine(file: Path, raw: Any) -> EngineConfig:
     s = Section(file, "[engine]", raw)
     temp = s.string("temp_directory")
+    kind = s.choice("kind", ENGINE_KINDS, "duckdb") or "duckdb"
+    raw_spark = s.table("spark")
     engine = EngineConfig(
         memory_limit=_memory_limit(s, s.string("memory_limit")),
         threads=s.integer("threads", maximum=MAX_THREADS),
         temp_directory=_temp_directory(s, file.parent / temp) if temp else None,
+        kind=kind,
+        spark=_spark(file, raw_spark) if raw_spark is not None else SparkConfig(),
     )
     s.finish()
+    if raw_spark is not None and kind != "spark":
+        raise ConfigError(
+            f'{file}: [engine.spark] is set but [engine] kind is "{kind}"; add '
+            'kind = "spark" to [engine], or remove [engine.spark]'
+        )
     return engine
+
+
+ENGINE_KINDS = ("duckdb", "spark")
+
+# The Spark settings a config may pass through ([engine.spark] conf): sizes,
+# parallelism and time-outs, by exact key or by a prefix ending in ".". None
+# of them names a class, a file, a program, a package or an environment (a
+# config is code, but confined: spark.jars, spark.*.extraJavaOptions,
+# spark.pyspark.python, spark.sql.extensions, spark.plugins... would run
+# anything). Cluster-wide settings belong in spark-defaults.conf or
+# spark-submit --conf, which the cluster's owner writes (docs/spark.md).
+SPARK_SETTINGS = (
+    "spark.app.name",
+    "spark.cores.max",
+    "spark.default.parallelism",
+    "spark.driver.cores",
+    "spark.driver.maxResultSize",
+    "spark.driver.memory",
+    "spark.driver.memoryOverhead",
+    "spark.dynamicAllocation.",
+    "spark.executor.cores",
+    "spark.executor.instances",
+    "spark.executor.memory",
+    "spark.executor.memoryOverhead",
+    "spark.memory.fraction",
+    "spark.memory.storageFraction",
+    "spark.network.timeout",
+    "spark.sql.adaptive.",
+    "spark.sql.autoBroadcastJoinThreshold",
+    "spark.sql.broadcastTimeout",
+    "spark.sql.files.maxPartitionBytes",
+    "spark.sql.files.openCostInBytes",
+    "spark.sql.shuffle.partitions",
+    "spark.task.cpus",
+)
+_SPARK_VALUE = re.compile(r"[A-Za-z0-9._:+-]{1,64}")
+
+
+def _spark_setting_allowed(key: str) -> bool:
+    return any(key == k or (k.endswith(".") and key.startswith(k)) for k in SPARK_SETTINGS)
+
+
+def _spark(file: Path, raw: Any) -> SparkConfig:
+    """[engine.spark]: ``master`` (a Spark master URL, default local[*]) and
+    ``conf``, a table of the settings of :data:`SPARK_SETTINGS`."""
+    s = Section(file, "[engine.spark]", raw)
+    master = s.string("master", default="local[*]") or "local[*]"
+    raw_conf = s.table("conf")
+    s.finish()
+    if not re.fullmatch(r"(local(\[(\*|[1-9][0-9]{0,3})(,[0-9]{1,3})?\])?|"
+                        r"(spark|yarn|k8s|mesos)(://[A-Za-z0-9._\[\]:,/-]+)?|yarn)", master):
+        raise s.err("master", f"{master!r} is not a Spark master URL; use local[2], "
+                    "local[*], spark://host:7077, yarn or k8s://https://host:port")
+    conf: list[tuple[str, str]] = []
+    if raw_conf is not None:
+        if not isinstance(raw_conf, dict):
+            raise s.err("conf", "must be a table of Spark settings, like "
+                        '{ "spark.sql.shuffle.partitions" = 200 }')
+        for key, value in raw_conf.items():
+            if not _spark_setting_allowed(key):
+                raise s.err(
+                    "conf", f"{key!r} cannot be set from a config (it is not a size, a "
+                    "parallelism or a time-out; allowed: " + ", ".join(SPARK_SETTINGS)
+                    + "); cluster settings belong in spark-defaults.conf or spark-submit --conf"
+                )
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise s.err("conf", f"{key}: must be a string or a number, got {value!r}")
+            text = str(value)
+            if not _SPARK_VALUE.fullmatch(text):
+                raise s.err("conf", f"{key}: {text!r} is not a plain value (letters, digits, "
+                            "'.', '_', ':', '+', '-'; at most 64)")
+            conf.append((key, text))
+    return SparkConfig(master=master, conf=tuple(conf))
 
 
 def _trust(file: Path, raw: Any) -> TrustConfig:

@@ -171,10 +171,23 @@ class TrustConfig:
 
 
 @dataclass(frozen=True)
+class SparkConfig:
+    """``[engine.spark]``: where the heavy steps run when ``[engine] kind =
+    "spark"`` (docs/spark.md). ``conf``: Spark settings passed through, only
+    those of :data:`recondiff.config.load.SPARK_SETTINGS` (a config is code:
+    none may load code or reach beyond the run's files)."""
+
+    master: str = "local[*]"
+    conf: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     memory_limit: str | None = None
     threads: int | None = None
     temp_directory: Path | None = None
+    kind: str = "duckdb"  # or "spark" (recondiff/engine/spark_run.py)
+    spark: SparkConfig = SparkConfig()
 
 
 @dataclass(frozen=True)

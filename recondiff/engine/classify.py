@@ -65,7 +65,8 @@ def _correlate(session: Session, fills: Fills) -> None:
             session.step(f"classify/correlate_repository_{step}", rule, values=values)
     decided = _count(session.step("classify/correlate"))
     session.step("classify/correlated")
-    if decided == todo > 0:  # none left unmatched: the table written again
+    # none left unmatched, or on Spark (which has no UPDATE): the table written again
+    if decided == todo > 0 or (decided and session.spark is not None):
         session.step("classify/correlated_rewrite")
     elif decided:
         session.step("classify/correlated_update")

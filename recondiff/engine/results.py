@@ -146,6 +146,7 @@ def write_tables(session: Session, fills: Fills, staging: Path) -> None:
     linked accounts in sync), drift.parquet and .csv, drift_diff.csv, into
     ``staging``, written from it. Nothing reads situations.parquet back."""
     session.step("results/situations_staged", session.params, **fills.situations_out())
+    session.hand_over()  # [engine] kind = "spark": every later step runs on DuckDB
     session.step("results/release_situation_table", {}, dn=fills.situations_out()["dn"])
     session.step("results/situations_parquet", {"path": str(staging / "situations.parquet")})
     session.step("results/situations_csv", {"path": str(staging / "situations.csv")})

@@ -195,9 +195,10 @@ def _text_hashed(text: str, kind: str) -> str:
     some non-ASCII letters to ASCII ones that NFC and folding do not, such as
     "I" + U+0307.) Whitespace that trim() leaves (a tab, a line break) and
     non-ASCII case go to drift, rare in exports."""
-    printable = (  # the common case: nothing to strip, not blank
-        f"ascii({text}) BETWEEN 33 AND 126 AND ascii(array_extract({text}, -1)) BETWEEN 33 AND 126"
-    )
+    # the common case: nothing to strip, not blank. right(v, 1), the last
+    # character, means the same on Spark (array_extract, DuckDB's other spelling,
+    # is a list's element there: engine/spark_sql.py)
+    printable = f"ascii({text}) BETWEEN 33 AND 126 AND ascii(right({text}, 1)) BETWEEN 33 AND 126"
     padded = f"trim({text})" if kind in STRIPPED_TEXT_KINDS else text
     if kind in FOLDED_TEXT_KINDS:
         as_is = _lower_ascii(text)

@@ -193,6 +193,129 @@ def fold_per_code_point(node: exp.Expr, ctx: Context) -> exp.Expr:
     return exp.Anonymous(this="array_join", expressions=[mapped, exp.Literal.string("")])
 
 
+def hugeint_is_decimal(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's HUGEINT (128-bit) has no Spark type (sqlglot writes INT128,
+    which Spark refuses): it becomes DECIMAL(38, 0), which holds every number
+    of up to 38 digits, all that rd_integer lets through ('[+-]?0*[0-9]{1,38}')."""
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.INT128:
+        return exp.DataType.build("DECIMAL(38, 0)")
+    return node
+
+
+def _duckdb_index(index: exp.Expr) -> exp.Expr:
+    """DuckDB's own 1-based index of a ``[i]``: sqlglot's parser subtracts 1 from
+    a number written in the brackets (``[1]`` is kept as 0, ``[-1]`` as -2), and
+    keeps any other expression as written."""
+    number = index.this if isinstance(index, exp.Neg) else index
+    if isinstance(number, exp.Literal) and not number.is_string:
+        value = -int(number.this) if isinstance(index, exp.Neg) else int(number.this)
+        return exp.Literal.number(value + 1) if value + 1 >= 0 else exp.Neg(
+            this=exp.Literal.number(-(value + 1))
+        )
+    return index.copy()
+
+
+def list_index_is_one_based(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list[i]`` counts from 1 (``[-1]`` the last element) and is NULL
+    past either end; sqlglot shifts a number written there to Spark's 0-based
+    ``[i]`` but not an expression (``list[i]`` is off by one on Spark), makes
+    ``[-1]`` ``[-2]``, and Spark's ``[i]`` fails past the end (ANSI mode) or
+    counts no negative index. It becomes ``try_element_at(list, i)``: 1-based,
+    negative from the end, NULL past either end, as DuckDB's (an index of 0,
+    NULL on DuckDB, fails in Spark: an expression is guarded by a CASE). A
+    string key (a map's, a struct's field) is left alone."""
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
+        return node
+    index = node.expressions[0]
+    if isinstance(index, exp.Slice) or (isinstance(index, exp.Literal) and index.is_string):
+        return node
+    position = _duckdb_index(index)
+    element = exp.Anonymous(this="try_element_at", expressions=[node.this.copy(), position])
+    if isinstance(position, (exp.Literal, exp.Neg)):
+        return element
+    return exp.If(
+        this=exp.EQ(this=position.copy(), expression=exp.Literal.number(0)),
+        true=exp.Null(),
+        false=element,
+    )
+
+
+def list_slice_is_inclusive(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list[a:b]`` is elements a to b, 1-based, both included; sqlglot
+    writes it as it is, which Spark cannot parse. With numbers a >= 1 and b >=
+    a it becomes ``slice(list, a, b - a + 1)``; any other slice has no form
+    here yet (an error, not a guess)."""
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
+        return node
+    part = node.expressions[0]
+    if not isinstance(part, exp.Slice):
+        return node
+    low, high = part.this, part.expression
+    if not (
+        isinstance(low, exp.Literal) and isinstance(high, exp.Literal)
+        and 1 <= int(low.this) <= int(high.this)
+    ):
+        raise ValueError(f"no Spark form for the slice {node.sql(dialect='duckdb')}")
+    return exp.Anonymous(
+        this="slice",
+        expressions=[
+            node.this.copy(),
+            exp.Literal.number(int(low.this)),
+            exp.Literal.number(int(high.this) - int(low.this) + 1),
+        ],
+    )
+
+
+_ELEMENT = "rd_e"
+
+
+def list_aggregate_keeps_nulls_and_order(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list(x ORDER BY k, ...)`` keeps NULL values of ``x``, in the
+    order asked for, and is NULL over no row. sqlglot makes it Spark's
+    ``collect_list(x)``, which drops the ORDER BY (silently), drops the NULLs
+    and gives ``[]`` over no row. It becomes ``collect_list`` of a struct of
+    the sort keys (each after an ``is null`` flag: DuckDB puts NULLs last) and
+    the value, sorted by ``array_sort`` (structs compare field by field), the
+    values taken out with ``transform``, and NULL when no row was collected.
+    Only ascending keys have this form (a descending one is an error)."""
+    if not isinstance(node, exp.ArrayAgg):
+        return node
+    inner = node.this
+    keys: list[exp.Expr] = []
+    if isinstance(inner, exp.Order):
+        for ordered in inner.expressions:
+            if ordered.args.get("desc") or ordered.args.get("nulls_first"):
+                raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}")
+            keys.append(ordered.this)
+        inner = inner.this
+    fields: list[exp.Expr] = []
+    for i, key in enumerate(keys):
+        fields += [exp.Literal.string(f"n{i}"), exp.Is(this=key.copy(), expression=exp.Null())]
+        fields += [exp.Literal.string(f"k{i}"), key.copy()]
+    fields += [exp.Literal.string("v"), inner.copy()]
+    collected = exp.Anonymous(
+        this="collect_list",
+        expressions=[exp.Anonymous(this="named_struct", expressions=fields)],
+    )
+    if keys:
+        collected = exp.Anonymous(this="array_sort", expressions=[collected])
+    e = exp.to_identifier(_ELEMENT)
+    values = exp.Anonymous(
+        this="transform",
+        expressions=[
+            collected,
+            exp.Lambda(this=exp.Dot(this=exp.column(e), expression=exp.to_identifier("v")),
+                       expressions=[e]),
+        ],
+    )
+    return exp.If(
+        this=exp.EQ(this=exp.Anonymous(this="count", expressions=[exp.Literal.number(1)]),
+                    expression=exp.Literal.number(0)),
+        true=exp.Null(),
+        false=values,
+    )
+
+
 REWRITES: tuple[Rewrite, ...] = (
     fold_per_code_point,
     strlen_is_bytes,
@@ -201,10 +324,15 @@ REWRITES: tuple[Rewrite, ...] = (
     trim_strips_unicode_spaces,
     regex_vertical_tab,
     regex_end_is_end,
+    hugeint_is_decimal,
+    list_slice_is_inclusive,
+    list_index_is_one_based,
+    list_aggregate_keeps_nulls_and_order,
 )
 
 
-def _translate(tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES) -> exp.Expr:
+def translate(tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES) -> exp.Expr:
+    """``tree`` (DuckDB's) with every rewrite of ``rewrites`` applied, in order."""
     for rewrite in rewrites:
         tree = tree.transform(lambda node, r=rewrite: r(node, ctx))
     return tree
@@ -214,7 +342,7 @@ def to_spark(sql: str, text_names: Collection[str] = ()) -> str:
     """One DuckDB statement or expression as Spark SQL (sqlglot, then :data:`REWRITES`).
     ``text_names``: column names known to hold text."""
     tree = sqlglot.parse_one(sql, read="duckdb")
-    return _translate(tree, Context(frozenset(text_names))).sql(dialect="spark", comments=False)
+    return translate(tree, Context(frozenset(text_names))).sql(dialect="spark", comments=False)
 
 
 _BOOLEAN = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)
@@ -238,7 +366,7 @@ def macros_for_spark(
         if names is not None and name not in names:
             continue
         args = [arg.name for arg in signature.expressions]
-        body = _translate(statement.expression, Context(frozenset(args)), rewrites)
+        body = translate(statement.expression, Context(frozenset(args)), rewrites)
         returns = "BOOLEAN" if isinstance(body, _BOOLEAN) else "STRING"
         params = ", ".join(f"{arg} STRING" for arg in args)
         functions.append(

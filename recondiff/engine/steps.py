@@ -19,12 +19,15 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from recondiff.errors import InputError, InternalError, RecondiffError, first_line, no_space
 from recondiff.io.sqlfiles import Rows, load, render
+
+if TYPE_CHECKING:
+    from recondiff.engine.spark_run import SparkRunner
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ OTHER_GROUPS = {
     "macros": "the `rd_*` macros, created first on every connection (io/sqlfiles.MACROS)",
     "plan": "the action plan (recondiff/plan/build.py), from situations_out and drift",
     "report": "every number and row of report.json / report.html (recondiff/report/)",
+    "spark": "[engine] kind = \"spark\": the tables of the Spark steps read into DuckDB "
+    "(recondiff/engine/spark_run.py)",
     "history": "the run history (recondiff/history.py) and the previous run's findings "
     "the report compares with",
 }
@@ -139,6 +144,30 @@ OTHER_GROUPS = {
 PHASES = ("resolve", "stage", "classify", "drift", "results")
 
 _ORDER = {step.name: i for i, step in enumerate(STEPS)}
+
+# [engine] kind = "spark" (recondiff/engine/spark_run.py): the steps that run on
+# Spark, the heavy ones: every step that reads a whole snapshot or joins the
+# two, up to the staged situations table. Their tables (HAND_OVER) then go to
+# DuckDB, which writes the outputs and runs the plan, the report and the history
+# over them: single files in a documented order, written on the machine that
+# runs recondiff, from tables of one narrow row per record (docs/spark.md says
+# why). check/expression checks the config's expressions on DuckDB, before any
+# work. classify/correlated_update (an UPDATE) has no Spark form: on Spark the
+# table is always written again (classify/correlated_rewrite).
+SPARK_STEPS = frozenset(
+    step.name
+    for step in STEPS[: _ORDER["results/situations_staged"] + 1]
+    if step.name not in ("check/expression", "classify/correlated_update")
+)
+# The tables the steps after SPARK_STEPS read, with the order DuckDB keeps them
+# in (situations_staged's rowid is the row's place in situations.parquet).
+HAND_OVER = {
+    "situations_staged": "rank, ep_row, identity_key",
+    "drift": None,
+    "drift_pairs": None,
+    "owner_hit": None,
+    "blank_records": None,
+}
 
 # When a step fails inside DuckDB, what the user should look at. Formatted with
 # the run's paths; the DuckDB message follows after a colon.
@@ -176,9 +205,16 @@ class Session:
     other groups' files (plan, report, history) whenever their callers ask."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, params: dict[str, Any], blame: dict[str, str]
+        self,
+        con: duckdb.DuckDBPyConnection,
+        params: dict[str, Any],
+        blame: dict[str, str],
+        spark: SparkRunner | None = None,
     ) -> None:
         self.con, self.params, self.blame = con, params, blame
+        # [engine] kind = "spark": the steps of SPARK_STEPS run there, the rest
+        # here once their tables are handed over (engine/results.write_tables)
+        self.spark = spark
         self._last = -1
 
     def step(
@@ -186,8 +222,21 @@ class Session:
     ) -> Rows:
         """Run ``queries/<name>.sql`` with ``params`` (by default the run's)."""
         self._in_order(name)
-        return run_step(self.con, name, self.params if params is None else params,
-                        self.blame, **fills)
+        params = self.params if params is None else params
+        if self.spark is not None and name in SPARK_STEPS:
+            return self.spark.step(name, params, self.blame, **fills)
+        return run_step(self.con, name, params, self.blame, **fills)
+
+    def hand_over(self) -> None:
+        """[engine] kind = "spark": the tables of :data:`HAND_OVER`, which the Spark
+        steps made, written as Parquet by Spark and read into DuckDB, where every
+        later step runs. Nothing to do on DuckDB."""
+        if self.spark is None:
+            return
+        for table, order in HAND_OVER.items():
+            files = self.spark.hand_over(table, order)
+            run_step(self.con, "spark/hand_over", {"files": files}, self.blame,
+                     table=f'"{table}"')
 
     def batches(
         self, name: str, params: dict[str, Any], size: int, /, **fills: str

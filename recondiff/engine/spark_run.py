@@ -1,0 +1,410 @@
+"""The engine's steps on Apache Spark ([engine] kind = "spark", issue 21).
+
+A step's query file is DuckDB SQL (``queries/``, written once). Here each of
+its statements is parsed by sqlglot, made Spark's, and run on a SparkSession:
+
+1. the ``rd_*`` macro calls are expanded inline (:class:`Macros`: a macro's
+   body is itself expanded and translated once, when the macro files load;
+   Spark 4's SQL functions cannot be called inside a lambda, which the
+   macros' bodies use, and are typed, which the macros are not);
+2. ``read_parquet($path[, file_row_number = true])`` becomes a temporary view
+   over the same file (:meth:`SparkRunner._parquet_view`), whose
+   ``file_row_number`` is Spark's per-file row index (sqlglot writes an empty
+   FROM for it);
+3. the rewrites of :mod:`recondiff.engine.spark_sql` (each names its trap);
+4. the statement is run by its kind (:meth:`SparkRunner.run`): ``CREATE TEMP
+   TABLE ... AS`` is a persisted DataFrame under a temporary view (Spark has no
+   writable temporary table), counted as DuckDB counts the rows written; ``CREATE
+   VIEW`` a temporary view; ``DROP`` drops it; a query is collected. Anything
+   else (an ``UPDATE``, a ``COPY``) has no Spark form here: the orchestration
+   takes the step that has one (engine/classify.py) or the step runs on DuckDB
+   after the hand-over (:meth:`SparkRunner.hand_over`).
+
+Values stay bound parameters: ``$name`` becomes Spark's named parameter
+``:name``, bound by ``SparkSession.sql(..., args=)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from recondiff.config.model import SparkConfig
+from recondiff.engine import spark_sql
+from recondiff.engine.steps import BLAME
+from recondiff.errors import ConfigError, InputError, InternalError, first_line
+from recondiff.io.sqlfiles import MACROS, Rows, load, render
+from recondiff.vocabulary import SITUATIONS
+
+# The macro files the Spark steps call (macros/output and macros/events serve
+# the steps after them, on DuckDB).
+SPARK_MACROS = tuple(m for m in MACROS if m not in ("macros/output", "macros/events"))
+# The macro files whose every argument is text (spark_sql.Context.text_names).
+_TEXT_MACROS = ("macros/text",)
+
+
+@dataclass(frozen=True)
+class Macro:
+    args: tuple[str, ...]
+    body: exp.Expr  # expanded and translated
+
+
+class Macros:
+    """The ``rd_*`` macros of queries/macros/, for inline expansion."""
+
+    def __init__(self, files: tuple[str, ...] = SPARK_MACROS) -> None:
+        self.by_name: dict[str, Macro] = {}
+        for name in files:
+            text_args = name in _TEXT_MACROS
+            for statement in _parse_macros(load(name)):
+                if not (isinstance(statement, exp.Create) and statement.kind == "MACRO"):
+                    continue
+                signature = statement.this
+                args = tuple(a.name for a in signature.expressions)
+                body = self.expand(statement.expression)
+                context = spark_sql.Context(frozenset(args) if text_args else frozenset())
+                body = spark_sql.translate(body, context)
+                self.by_name[signature.this.name.lower()] = Macro(args, body)
+
+    def expand(self, tree: exp.Expr) -> exp.Expr:
+        """``tree`` with every call of a known macro replaced by its body."""
+
+        def one(node: exp.Expr) -> exp.Expr:
+            name = _call_name(node)
+            macro = self.by_name.get(name) if name else None
+            if macro is None:
+                return node
+            given = [self.expand(g) for g in node.expressions]
+            if len(given) != len(macro.args):
+                raise InternalError(
+                    f"macro {name}() takes {len(macro.args)} argument(s), given {len(given)}"
+                )
+            bound = dict(zip(macro.args, given, strict=True))
+            return _substitute(macro.body.copy(), bound)
+
+        return tree.transform(one)
+
+
+def _parse_macros(text: str) -> list[exp.Expr | None]:
+    """A macro file's statements; one sqlglot cannot read (a macro only the
+    steps on DuckDB call) is kept as a command, without sqlglot's warning."""
+    log = logging.getLogger("sqlglot")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        return sqlglot.parse(text, read="duckdb")
+    finally:
+        log.setLevel(level)
+
+
+def _call_name(node: exp.Expr) -> str | None:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return None
+
+
+def _substitute(body: exp.Expr, bound: Mapping[str, exp.Expr]) -> exp.Expr:
+    """The macro's body with each unqualified reference to an argument replaced
+    by the expression given (in parentheses), but where a lambda rebinds the name."""
+
+    def one(node: exp.Expr) -> exp.Expr:
+        if (
+            isinstance(node, exp.Column)
+            and not node.table
+            and node.name in bound
+            and not _rebound(node, node.name)
+        ):
+            return exp.Paren(this=bound[node.name].copy())
+        return node
+
+    return body.transform(one)
+
+
+def _rebound(node: exp.Expr, name: str) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Lambda) and any(p.name == name for p in parent.expressions):
+            return True
+        parent = parent.parent
+    return False
+
+
+class SparkRows(Rows):
+    """A statement's result as :class:`recondiff.io.sqlfiles.Rows` gives it."""
+
+    def __init__(
+        self, description: list[tuple[str, ...]], rows: list[tuple[Any, ...]] | None = None
+    ) -> None:
+        self.description = description  # type: ignore[assignment]  # names only
+        self._rows = rows or []
+
+
+class SparkRunner:
+    """Runs DuckDB query files on a SparkSession: see the module's docstring."""
+
+    def __init__(self, spark: Any, directory: Path, macros: Macros | None = None) -> None:
+        self.spark = spark
+        self.directory = directory  # where hand_over writes (the run's work directory)
+        self.macros = macros or Macros()
+        self.tables: dict[str, Any] = {}  # name -> its persisted DataFrame
+        self._views: dict[tuple[str, bool], str] = {}
+        self._counter = itertools.count(1)
+        spark_sql.register_udfs(spark)
+        spark.sql(
+            "DECLARE OR REPLACE VARIABLE rd_situations ARRAY<STRING> DEFAULT "
+            + "array(" + ", ".join(f"'{s}'" for s in SITUATIONS) + ")"
+        )
+
+    # --- translation --------------------------------------------------------------
+
+    def translate(self, statement: exp.Expr, params: Mapping[str, Any]) -> exp.Expr:
+        tree = self.macros.expand(statement)
+        tree = tree.transform(lambda node: self._read_parquet(node, params))
+        tree = tree.transform(_situations_variable)
+        return spark_sql.translate(tree, spark_sql.Context())
+
+    def _read_parquet(self, node: exp.Expr, params: Mapping[str, Any]) -> exp.Expr:
+        if not (isinstance(node, exp.Table) and isinstance(node.this, exp.ReadParquet)):
+            return node
+        call = node.this
+        path_arg, *options = call.expressions
+        if not isinstance(path_arg, exp.Placeholder) or path_arg.name not in params:
+            raise InternalError(f"read_parquet() of a path not bound as a parameter: {call.sql()}")
+        row_number = any(
+            isinstance(o, exp.EQ) and o.this.name == "file_row_number" for o in options
+        )
+        view = self._parquet_view(str(params[path_arg.name]), row_number)
+        table = exp.Table(this=exp.to_identifier(view))
+        if node.alias:
+            table.set("alias", node.args["alias"].copy())
+        return table
+
+    def _parquet_view(self, path: str, row_number: bool) -> str:
+        """A temporary view over the Parquet file at ``path`` (any path Spark can
+        read); with ``row_number``, its column ``file_row_number`` is the
+        record's place in the file from 0 (Spark's ``_metadata.row_index``),
+        as DuckDB's."""
+        key = (path, row_number)
+        if key not in self._views:
+            frame = self.spark.read.parquet(path)
+            if row_number:
+                frame = frame.selectExpr("*", "_metadata.row_index AS file_row_number")
+            name = f"rd_parquet_{next(self._counter)}"
+            frame.createOrReplaceTempView(name)
+            self._views[key] = name
+        return self._views[key]
+
+    # --- running ------------------------------------------------------------------
+
+    def step(
+        self, name: str, params: Mapping[str, Any], blame: dict[str, str], **fills: str
+    ) -> SparkRows:
+        """Run ``queries/<name>.sql`` with its ``{{slots}}`` filled (as
+        engine/steps.run_step does on DuckDB); a failure on Spark becomes one
+        line naming what to check, as there."""
+        with spark_errors(name, blame):
+            return self.run(render(name, **fills), params)
+
+    def run(self, text: str, params: Mapping[str, Any]) -> SparkRows:
+        """Every statement of ``text`` (DuckDB SQL); the last one's rows."""
+        result = SparkRows([])
+        for statement in sqlglot.parse(text, read="duckdb"):
+            if statement is None:
+                continue
+            result = self._one(statement, params)
+        return result
+
+    def _one(self, statement: exp.Expr, params: Mapping[str, Any]) -> SparkRows:
+        if isinstance(statement, exp.Create) and statement.kind in ("TABLE", "VIEW"):
+            name = statement.this.name if isinstance(statement.this, exp.Table) else None
+            query = statement.expression
+            if name is None or query is None:
+                raise InternalError(f"no Spark form for: {statement.sql()[:80]}")
+            frame = self._frame(query, params)
+            if statement.kind == "VIEW":
+                frame.createOrReplaceTempView(name)
+                return SparkRows([])
+            frame = frame.persist()
+            rows = frame.count()
+            old = self.tables.get(name)
+            frame.createOrReplaceTempView(name)
+            self.tables[name] = frame
+            if old is not None:
+                old.unpersist()
+            return SparkRows([("Count",)], [(rows,)])
+        if isinstance(statement, exp.Drop):
+            name = statement.this.name
+            old = self.tables.pop(name, None)
+            if old is not None:
+                old.unpersist()
+            self.spark.catalog.dropTempView(name)
+            return SparkRows([])
+        if isinstance(statement, exp.Query):
+            frame = self._frame(statement, params)
+            rows = [tuple(r) for r in frame.collect()]
+            return SparkRows([(c,) for c in frame.columns], rows)
+        raise InternalError(
+            f"no Spark form for a {type(statement).__name__} statement: {statement.sql()[:80]}"
+        )
+
+    def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
+        tree = self.translate(query, params)
+        sql = tree.sql(dialect="spark", comments=False)
+        used = {p.name for p in tree.find_all(exp.Placeholder)}
+        args = {name: _literal(params[name]) for name in used}
+        try:
+            return self.spark.sql(sql, args=args) if args else self.spark.sql(sql)
+        except Exception as exc:
+            exc.add_note(f"Spark SQL: {sql}")  # in the traceback of a bug (exit 3)
+            raise
+
+    def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        for row in self.tables[table].toLocalIterator():
+            yield tuple(row)
+
+    def hand_over(self, table: str, order: str | None = None) -> str:
+        """Write ``table`` as Parquet files under the runner's directory (in
+        ``order``, a comma list of columns, when given): what DuckDB reads for
+        the steps after the heavy work. Returns the glob of the files."""
+        target = self.directory / "spark-tables" / table
+        frame = self.tables.get(table)
+        if frame is None:
+            frame = self.spark.table(table)
+        if order:
+            frame = frame.orderBy(*[c.strip() for c in order.split(",")])
+        frame.write.mode("overwrite").parquet(str(target))
+        return str(target / "*.parquet")
+
+    def close(self) -> None:
+        """Release the run's tables and views; the session itself is stopped by
+        :func:`open_spark`'s caller, and only when the run started it."""
+        for frame in self.tables.values():
+            frame.unpersist()
+        for name in [*self.tables, *self._views.values()]:
+            self.spark.catalog.dropTempView(name)
+        self.tables.clear()
+        self._views.clear()
+
+
+@contextmanager
+def open_spark(settings: SparkConfig, work: Path) -> Iterator[SparkRunner]:
+    """A :class:`SparkRunner` on the session this process already has (under
+    spark-submit, or a caller's), else on a new one with ``settings`` (the
+    master, and the config's Spark settings), stopped at the end. Spark writes
+    its own temporary files under ``work``."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError(
+            '[engine] kind = "spark" needs pyspark: pip install "recondiff[spark]" '
+            "(and Java 17 or later: Debian's default-jre-headless)"
+        ) from None
+    _quiet_python_loggers()
+    active = SparkSession.getActiveSession()
+    session = active
+    if session is None:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if "PYSPARK_GATEWAY_PORT" not in os.environ and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+            log4j = Path(__file__).with_name("spark-log4j2.properties")
+            os.environ["PYSPARK_SUBMIT_ARGS"] = (
+                f'--driver-java-options "-Dlog4j2.configurationFile={log4j.as_uri()}" '
+                "pyspark-shell"
+            )
+        builder = SparkSession.builder.appName("recondiff")
+        if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit, whose master wins
+            builder = builder.master(settings.master)
+        builder = (
+            builder.config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.local.dir", str(work / "spark-local"))
+        )
+        for key, value in settings.conf:
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:
+            if not (type(exc).__module__ or "").startswith(("pyspark", "py4j")):
+                raise
+            raise ConfigError(
+                f"[engine.spark] cannot start Spark (master {settings.master!r}): "
+                f"{_first_spark_line(exc)}; is Java 17 or later installed (JAVA_HOME)?"
+            ) from None
+        session.sparkContext.setLogLevel("ERROR")
+    else:
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+    runner = SparkRunner(session, work)
+    try:
+        yield runner
+    finally:
+        runner.close()
+        if active is None:
+            session.stop()
+
+
+@contextmanager
+def spark_errors(name: str, blame: Mapping[str, str] | None) -> Iterator[None]:
+    """A failure on Spark (pyspark's or py4j's exceptions) as one line: the
+    user's input when the step is one a bad input or config can make fail
+    (engine/steps.BLAME), else a bug. An interrupt stays an interrupt."""
+    try:
+        yield
+    except Exception as exc:
+        module = type(exc).__module__ or ""
+        if not module.startswith(("pyspark", "py4j")):
+            raise
+        message = _first_spark_line(exc)
+        where = BLAME.get(name)
+        if where is None:
+            raise InternalError(f"queries/{name}.sql failed on Spark: {message}") from exc
+        raise InputError(f"{where.format(**(blame or {}))}: {message}") from exc
+
+
+def _first_spark_line(exc: BaseException) -> str:
+    """The first line of a Spark error that says what went wrong (a Java
+    exception's own message, not py4j's frame of it)."""
+    text = str(exc)
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("An error occurred while calling", "py4j", "at ")):
+            return first_line(line)
+    return first_line(text)
+
+
+def _quiet_python_loggers() -> None:
+    """pyspark logs every failed query's whole Java stack (as JSON, on stderr)
+    before raising it; recondiff says the failure in one line of its own."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
+
+
+def _situations_variable(node: exp.Expr) -> exp.Expr:
+    """DuckDB's ``getvariable('rd_situations')`` is the session variable
+    ``rd_situations`` declared by :class:`SparkRunner` (qualified, so that no
+    column of that name can shadow it)."""
+    if _call_name(node) == "getvariable" and node.expressions:
+        arg = node.expressions[0]
+        if isinstance(arg, exp.Literal) and arg.this == "rd_situations":
+            return exp.column("rd_situations", table="session", db="system")
+    return node
+
+
+def _literal(value: Any) -> Any:
+    """A parameter's value as pyspark binds it (a list: an array literal)."""
+    if isinstance(value, (list, tuple)):
+        from pyspark.sql import functions as F
+
+        return F.array(*[F.lit(v) for v in value])
+    return value

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from recondiff.engine import spark_run
+
 from tests.conftest import require_system
 
 MASTER = "local[2]"
@@ -44,6 +46,12 @@ def local_spark(app: str) -> Iterator[Any]:
 
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", sys.executable))
+        # Spark's Java logging as a run has it (errors only, engine/spark_run.open_spark)
+        log4j = Path(spark_run.__file__).with_name("spark-log4j2.properties")
+        env.setenv(
+            "PYSPARK_SUBMIT_ARGS",
+            f'--driver-java-options "-Dlog4j2.configurationFile={log4j.as_uri()}" pyspark-shell',
+        )
         builder = SparkSession.builder.master(MASTER).appName(app)
         for key, value in SETTINGS.items():
             builder = builder.config(key, value)

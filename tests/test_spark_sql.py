@@ -89,3 +89,100 @@ def test_every_argument_is_text(sql: str) -> None:
     assert macros_for_spark(sql) == [
         "CREATE OR REPLACE TEMPORARY FUNCTION m(a STRING, b STRING) RETURNS STRING RETURN a || b"
     ]
+
+
+# --- the rewrites of the compare's steps (tests/test_spark_cases.py runs them on Spark)
+
+
+def test_hugeint_is_a_decimal_of_38_digits() -> None:
+    assert to_spark("CAST(v AS HUGEINT)") == "CAST(v AS DECIMAL(38, 0))"
+    assert "INT128" not in to_spark("try_cast(v AS HUGEINT) // 10")
+
+
+def test_list_index_counts_from_one_and_is_null_past_the_end() -> None:
+    # sqlglot alone: a[0] for a[1], a[-2] for a[-1], and an expression left 1-based
+    assert to_spark("a[1]") == "TRY_ELEMENT_AT(a, 1)"
+    assert to_spark("a[-1]") == "TRY_ELEMENT_AT(a, -1)"
+    assert to_spark("a[i]") == "IF(i = 0, NULL, TRY_ELEMENT_AT(a, CAST(i AS INT)))"
+    # inside a lambda too, and a string key (a map's) is left alone
+    assert to_spark("list_filter(xs, lambda x: x[1] = 'a')") == (
+        "FILTER(xs, x -> TRY_ELEMENT_AT(x, 1) = 'a')"
+    )
+    assert to_spark("m['k']") == "m['k']"
+
+
+def test_list_slice_is_inclusive_and_one_based() -> None:
+    assert to_spark("a[1:5]") == "SLICE(a, 1, 5)"
+    assert to_spark("a[2:3]") == "SLICE(a, 2, 2)"
+    with pytest.raises(ValueError, match="slice"):
+        to_spark("a[i:]")
+
+
+def test_ordered_list_keeps_its_order_its_nulls_and_is_null_over_no_row() -> None:
+    out = to_spark("list(x ORDER BY k)")
+    assert out == (
+        "IF(COUNT(1) = 0, NULL, TRANSFORM(ARRAY_SORT(COLLECT_LIST(NAMED_STRUCT("
+        "'n0', k IS NULL, 'k0', k, 'v', x))), rd_e -> rd_e.v))"
+    )
+    # no ORDER BY: still the NULLs kept (a struct is never NULL) and NULL over no row
+    assert to_spark("list(x)") == (
+        "IF(COUNT(1) = 0, NULL, TRANSFORM(COLLECT_LIST(NAMED_STRUCT('v', x)), rd_e -> rd_e.v))"
+    )
+    # a FILTER applies to both aggregates
+    out = to_spark("list(x ORDER BY k) FILTER (WHERE d)")
+    assert "COUNT(1) FILTER(WHERE d) = 0" in out
+    assert "COLLECT_LIST(NAMED_STRUCT('n0', k IS NULL, 'k0', k, 'v', x)) FILTER(WHERE d)" in out
+    with pytest.raises(ValueError):
+        to_spark("list(x ORDER BY k DESC)")
+
+
+def test_full_match_is_anchored_at_both_ends() -> None:
+    assert to_spark("regexp_full_match(v, '[0-9]{8}')") == r"v RLIKE '^(?:[0-9]{8})\\z'"
+    assert to_spark("regexp_full_match(v, p)") == r"v RLIKE '^(?:' || p || ')\\z'"
+
+
+def test_regex_replacement_in_java_spelling_and_options_kept() -> None:
+    assert to_spark(r"regexp_replace(v, '(a)', '\1-$', 'g')") == (
+        r"REGEXP_REPLACE(v, '(a)', '$1-\\$')"
+    )
+    assert to_spark("regexp_replace(v, 'a', 'b', 'gi')") == "REGEXP_REPLACE(v, '(?i)a', 'b')"
+    # first match only: the same where the pattern is anchored at its start
+    assert to_spark(r"regexp_replace(v, '^(a)', '\1')") == "REGEXP_REPLACE(v, '^(a)', '$1')"
+    with pytest.raises(ValueError):
+        to_spark("regexp_replace(v, 'a', 'b')")  # Spark would replace every match
+
+
+def test_hash_is_64_bit_and_tells_nulls_apart() -> None:
+    assert to_spark("hash(v)") == "XXHASH64(v IS NULL, CAST(v AS STRING), v)"
+    # a hash of hashes: each inner one is a number, never NULL
+    assert to_spark("hash(hash(a), hash(b))") == (
+        "XXHASH64(XXHASH64(a IS NULL, CAST(a AS STRING), a), "
+        "XXHASH64(b IS NULL, CAST(b AS STRING), b))"
+    )
+    assert "HASH(" not in to_spark("hash(hash(a), hash(b))").replace("XXHASH64(", "")
+
+
+def test_len_of_a_list_is_its_size_length_of_text_stays() -> None:
+    assert to_spark("len(l) = length(s)") == "IF(l IS NULL, NULL, SIZE(l)) = LENGTH(s)"
+
+
+def test_list_functions_of_duckdb() -> None:
+    assert to_spark("list_extract(l, 2)") == "TRY_ELEMENT_AT(l, 2)"
+    assert to_spark("list_position(l, x)") == "NULLIF(ARRAY_POSITION(l, x), 0)"
+    assert to_spark("list_count(l)") == "SIZE(FILTER(l, x -> NOT x IS NULL))"
+    assert to_spark("list_aggregate(l, 'bit_or')") == (
+        "IF(SIZE(FILTER(l, x -> NOT x IS NULL)) = 0, NULL, AGGREGATE(FILTER(l, x -> NOT x IS "
+        "NULL), CAST(0 AS BIGINT), (a, x) -> a | x))"
+    )
+    with pytest.raises(ValueError):
+        to_spark("list_aggregate(l, 'sum')")
+
+
+def test_microseconds_are_an_exact_interval() -> None:
+    assert to_spark("to_microseconds(n)") == (
+        "MAKE_DT_INTERVAL(0, 0, 0, CAST(CAST(n AS DECIMAL(20, 0)) / 1000000 AS DECIMAL(18, 6)))"
+    )
+
+
+def test_a_rewrite_sees_children_already_rewritten() -> None:
+    assert to_spark("a[1][2]") == "TRY_ELEMENT_AT(TRY_ELEMENT_AT(a, 1), 2)"

@@ -4,7 +4,7 @@ A step's query file is DuckDB SQL (``queries/``, written once). Here each of
 its statements is parsed by sqlglot, made Spark's, and run on a SparkSession:
 
 1. the ``rd_*`` macro calls are expanded inline (:class:`Macros`: a macro's
-   body is itself expanded and translated once, when the macro files load;
+   body is itself expanded once, when the macro files load;
    Spark 4's SQL functions cannot be called inside a lambda, which the
    macros' bodies use, and are typed, which the macros are not);
 2. ``read_parquet($path[, file_row_number = true])`` becomes a temporary view
@@ -13,7 +13,7 @@ its statements is parsed by sqlglot, made Spark's, and run on a SparkSession:
    FROM for it);
 3. the rewrites of :mod:`recondiff.engine.spark_sql` (each names its trap);
 4. the statement is run by its kind (:meth:`SparkRunner.run`): ``CREATE TEMP
-   TABLE ... AS`` is a persisted DataFrame under a temporary view (Spark has no
+   TABLE ... AS`` is a checkpointed DataFrame under a temporary view (Spark has no
    writable temporary table), counted as DuckDB counts the rows written; ``CREATE
    VIEW`` a temporary view; ``DROP`` drops it; a query is collected. Anything
    else (an ``UPDATE``, a ``COPY``) has no Spark form here: the orchestration
@@ -56,7 +56,7 @@ _TEXT_MACROS = ("macros/text",)
 @dataclass(frozen=True)
 class Macro:
     args: tuple[str, ...]
-    body: exp.Expr  # expanded and translated
+    body: exp.Expr  # expanded; translated as part of the statement that calls it
 
 
 class Macros:
@@ -72,8 +72,11 @@ class Macros:
                 signature = statement.this
                 args = tuple(a.name for a in signature.expressions)
                 body = self.expand(statement.expression)
-                context = spark_sql.Context(frozenset(args) if text_args else frozenset())
-                body = spark_sql.translate(body, context)
+                if text_args:  # the one rewrite that needs to know which names hold text
+                    context = spark_sql.Context(frozenset(args))
+                    body = spark_sql.translate(
+                        body, context, (spark_sql.text_element_is_substring,)
+                    )
                 self.by_name[signature.this.name.lower()] = Macro(args, body)
 
     def expand(self, tree: exp.Expr) -> exp.Expr:
@@ -156,7 +159,7 @@ class SparkRunner:
         self.spark = spark
         self.directory = directory  # where hand_over writes (the run's work directory)
         self.macros = macros or Macros()
-        self.tables: dict[str, Any] = {}  # name -> its persisted DataFrame
+        self.tables: dict[str, Any] = {}  # name -> its checkpointed DataFrame
         self._views: dict[tuple[str, bool], str] = {}
         self._counter = itertools.count(1)
         spark_sql.register_udfs(spark)
@@ -225,6 +228,26 @@ class SparkRunner:
         return result
 
     def _one(self, statement: exp.Expr, params: Mapping[str, Any]) -> SparkRows:
+        if (
+            isinstance(statement, exp.Create) and statement.kind == "TABLE"
+            and isinstance(statement.this, exp.Schema) and statement.expression is None
+        ):  # CREATE TEMP TABLE t (columns): an empty table of that schema
+            table = statement.this.this.name
+            columns = [
+                exp.alias_(exp.Cast(this=exp.Null(), to=d.args["kind"].copy()), d.name)
+                for d in statement.this.expressions
+            ]
+            empty = exp.select(*columns).where(exp.false())
+            return self._store(table, self._frame(empty, params))
+        if isinstance(statement, exp.Insert) and isinstance(statement.this, exp.Table):
+            # INSERT INTO t SELECT: t's rows and the new ones, by position (as DuckDB)
+            table = statement.this.name
+            old = self.tables[table]
+            before = old.count()
+            added = self._frame(statement.expression, params).toDF(*old.columns)
+            added = added.select(*[added[f.name].cast(f.dataType) for f in old.schema.fields])
+            total = self._store(table, old.union(added)).fetchall()[0][0]
+            return SparkRows([("Count",)], [(total - before,)])
         if isinstance(statement, exp.Create) and statement.kind in ("TABLE", "VIEW"):
             name = statement.this.name if isinstance(statement.this, exp.Table) else None
             query = statement.expression
@@ -234,20 +257,13 @@ class SparkRunner:
             if statement.kind == "VIEW":
                 frame.createOrReplaceTempView(name)
                 return SparkRows([])
-            frame = frame.persist()
-            rows = frame.count()
-            old = self.tables.get(name)
-            frame.createOrReplaceTempView(name)
-            self.tables[name] = frame
-            if old is not None:
-                old.unpersist()
-            return SparkRows([("Count",)], [(rows,)])
+            return self._store(name, frame)
         if isinstance(statement, exp.Drop):
-            name = statement.this.name
-            old = self.tables.pop(name, None)
-            if old is not None:
-                old.unpersist()
-            self.spark.catalog.dropTempView(name)
+            for table in statement.args.get("tables") or [statement.this]:
+                old = self.tables.pop(table.name, None)
+                if old is not None:
+                    old.unpersist()
+                self.spark.catalog.dropTempView(table.name)
             return SparkRows([])
         if isinstance(statement, exp.Query):
             frame = self._frame(statement, params)
@@ -256,6 +272,24 @@ class SparkRunner:
         raise InternalError(
             f"no Spark form for a {type(statement).__name__} statement: {statement.sql()[:80]}"
         )
+
+    def _store(self, name: str, frame: Any) -> SparkRows:
+        """``frame`` computed and kept (checkpointed) as the table ``name`` (a
+        temporary view over it), replacing the table of that name, which is
+        released once the new one is computed (it may read it). Its row count,
+        as DuckDB's CREATE TABLE AS returns it."""
+        # a checkpoint, not a cache: a cached table's view still carries the plan
+        # that made it, which every later statement analysed again, its lineage
+        # growing step by step (at correlation, minutes and the driver's memory
+        # on a 10-row case); a checkpoint's plan is its data
+        frame = frame.localCheckpoint(eager=True)
+        rows = frame.count()
+        old = self.tables.get(name)
+        frame.createOrReplaceTempView(name)
+        self.tables[name] = frame
+        if old is not None:
+            old.unpersist()
+        return SparkRows([("Count",)], [(rows,)])
 
     def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
         tree = self.translate(query, params)

@@ -230,9 +230,11 @@ def list_index_is_one_based(node: exp.Expr, ctx: Context) -> exp.Expr:
     if isinstance(index, exp.Slice) or (isinstance(index, exp.Literal) and index.is_string):
         return node
     position = _duckdb_index(index)
-    element = exp.Anonymous(this="try_element_at", expressions=[node.this.copy(), position])
     if isinstance(position, (exp.Literal, exp.Neg)):
-        return element
+        return _call("try_element_at", node.this.copy(), position)
+    # Spark's index is an INT (a BIGINT is refused)
+    as_int = exp.Cast(this=position.copy(), to=exp.DataType.build("INT"))
+    element = _call("try_element_at", node.this.copy(), as_int)
     return exp.If(
         this=exp.EQ(this=position.copy(), expression=exp.Literal.number(0)),
         true=exp.Null(),
@@ -276,16 +278,22 @@ def list_aggregate_keeps_nulls_and_order(node: exp.Expr, ctx: Context) -> exp.Ex
     and gives ``[]`` over no row. It becomes ``collect_list`` of a struct of
     the sort keys (each after an ``is null`` flag: DuckDB puts NULLs last) and
     the value, sorted by ``array_sort`` (structs compare field by field), the
-    values taken out with ``transform``, and NULL when no row was collected.
+    values taken out with ``transform``, and NULL when no row was collected
+    (``count(1)``; a ``FILTER (WHERE ...)`` applies to both aggregates).
     Only ascending keys have this form (a descending one is an error)."""
-    if not isinstance(node, exp.ArrayAgg):
+    where = None
+    if isinstance(node, exp.Filter) and isinstance(node.this, exp.ArrayAgg):
+        where, agg = node.expression, node.this
+    elif isinstance(node, exp.ArrayAgg) and not isinstance(node.parent, exp.Filter):
+        agg = node
+    else:
         return node
-    inner = node.this
+    inner = agg.this
     keys: list[exp.Expr] = []
     if isinstance(inner, exp.Order):
         for ordered in inner.expressions:
             if ordered.args.get("desc") or ordered.args.get("nulls_first"):
-                raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}")
+                raise ValueError(f"no Spark form for {agg.sql(dialect='duckdb')}")
             keys.append(ordered.this)
         inner = inner.this
     fields: list[exp.Expr] = []
@@ -293,9 +301,15 @@ def list_aggregate_keeps_nulls_and_order(node: exp.Expr, ctx: Context) -> exp.Ex
         fields += [exp.Literal.string(f"n{i}"), exp.Is(this=key.copy(), expression=exp.Null())]
         fields += [exp.Literal.string(f"k{i}"), key.copy()]
     fields += [exp.Literal.string("v"), inner.copy()]
-    collected = exp.Anonymous(
-        this="collect_list",
-        expressions=[exp.Anonymous(this="named_struct", expressions=fields)],
+
+    def filtered(aggregate: exp.Expr) -> exp.Expr:
+        return aggregate if where is None else exp.Filter(this=aggregate, expression=where.copy())
+
+    collected = filtered(
+        exp.Anonymous(
+            this="collect_list",
+            expressions=[exp.Anonymous(this="named_struct", expressions=fields)],
+        )
     )
     if keys:
         collected = exp.Anonymous(this="array_sort", expressions=[collected])
@@ -308,15 +322,265 @@ def list_aggregate_keeps_nulls_and_order(node: exp.Expr, ctx: Context) -> exp.Ex
                        expressions=[e]),
         ],
     )
+    count = filtered(exp.Anonymous(this="count", expressions=[exp.Literal.number(1)]))
     return exp.If(
-        this=exp.EQ(this=exp.Anonymous(this="count", expressions=[exp.Literal.number(1)]),
-                    expression=exp.Literal.number(0)),
+        this=exp.EQ(this=count, expression=exp.Literal.number(0)),
         true=exp.Null(),
         false=values,
     )
 
 
+def regex_full_match_is_anchored(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``regexp_full_match(s, p)`` matches the whole text; Spark has no
+    such function, and its ``rlike``/``regexp_like`` finds the pattern anywhere.
+    It becomes ``s RLIKE '^(?:p)\\z'``: anchored at both ends (``\\z``, the very
+    end: Java's ``$`` also matches before a final line break). A pattern that
+    is not a literal is anchored by concatenation."""
+    if not isinstance(node, exp.RegexpFullMatch) or node.args.get("options"):
+        return node
+    text, pattern = node.this, node.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        anchored: exp.Expr = exp.Literal.string(f"^(?:{pattern.this})\\z")
+    else:
+        anchored = exp.DPipe(
+            this=exp.DPipe(this=exp.Literal.string("^(?:"), expression=pattern.copy()),
+            expression=exp.Literal.string(")\\z"),
+        )
+    return exp.RegexpLike(this=text.copy(), expression=anchored)
+
+
+def _java_replacement(text: str) -> str:
+    """An RE2 replacement (``\\1`` a group, ``\\\\`` a backslash, ``$`` itself) in
+    Java's spelling (``$1``, ``\\\\``, ``\\$``)."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            out.append(f"${nxt}" if nxt.isdigit() else "\\" + nxt)
+            i += 2
+            continue
+        out.append("\\$" if c == "$" else c)
+        i += 1
+    return "".join(out)
+
+
+def regex_replace_as_re2(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``regexp_replace(s, p, r[, options])`` meets three traps on Spark.
+    Its replacement names a group ``\\1`` where Java's says ``$1`` (Java reads
+    ``\\1`` as the digit, and a ``$`` as a group). Without the ``'g'`` option it
+    replaces the first match only, where Spark's replaces all. And sqlglot
+    drops the options, ``'i'`` (ignore case) with them. The replacement is
+    spelled Java's way, ``'i'`` becomes ``(?i)`` before the pattern, and a
+    first-match-only replace is kept only for a pattern anchored at its start
+    (``^``: one match at most, the same); any other option or case has no form
+    here (an error, not a guess)."""
+    if not isinstance(node, exp.RegexpReplace):
+        return node
+    modifiers = node.args.get("modifiers")
+    options = modifiers.this if isinstance(modifiers, exp.Literal) else ""
+    pattern, replacement = node.args.get("expression"), node.args.get("replacement")
+    if not (isinstance(pattern, exp.Literal) and isinstance(replacement, exp.Literal)):
+        raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}: not literals")
+    if set(options) - {"g", "i"} or ("g" not in options and not pattern.this.startswith("^")):
+        raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}")
+    new = node.copy()
+    new.set("modifiers", None)
+    new.set("expression", exp.Literal.string(("(?i)" if "i" in options else "") + pattern.this))
+    new.set("replacement", exp.Literal.string(_java_replacement(replacement.this)))
+    return new
+
+
+def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _lambda(body: str, *names: str) -> exp.Lambda:
+    return exp.Lambda(
+        this=sqlglot.parse_one(body, read="spark"),
+        expressions=[exp.to_identifier(n) for n in names],
+    )
+
+
+def hash_is_64_bit(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``hash(...)`` is 64-bit; sqlglot keeps ``hash``, which on Spark is
+    a 32-bit Murmur3: at 10M accounts two different attribute sets would share
+    a hash often enough to be judged in sync without a look (attr_hash,
+    engine/slots.hash_of). It becomes ``xxhash64``. Spark's hashes also skip
+    NULLs, in a list too (``[NULL, 'a']``, ``['a']`` and ``['a', NULL]`` hash
+    alike), so each argument enters with whether it is NULL and its text form
+    (``CAST(... AS STRING)``, which spells a list's NULLs and places) before it."""
+    if _call_name(node) != "hash" and not (
+        isinstance(node, exp.Func) and node.sql_name() == "HASH"
+    ):
+        return node
+    args: list[exp.Expr] = list(node.expressions) or (
+        [node.this] if node.args.get("this") is not None else []
+    )
+    guarded: list[exp.Expr] = []
+    for arg in args:
+        if _call_name(arg) == "xxhash64":  # a hash inside: never NULL, a number
+            guarded.append(arg.copy())
+            continue
+        guarded += [
+            exp.Is(this=arg.copy(), expression=exp.Null()),
+            exp.Cast(this=arg.copy(), to=exp.DataType.build("STRING")),
+            arg.copy(),
+        ]
+    return _call("xxhash64", *guarded)
+
+
+def list_length_is_size(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``len(list)`` counts a list's elements; sqlglot writes
+    ``length``, which on Spark is a text's length (an array is refused). It
+    becomes ``size``, NULL for a NULL list as DuckDB's (Spark's legacy
+    ``size(NULL)`` is -1: the CASE does not depend on that setting)."""
+    if not (isinstance(node, exp.Length) and _is_len_call(node)):
+        return node
+    arg = node.this
+    return exp.If(
+        this=exp.Is(this=arg.copy(), expression=exp.Null()),
+        true=exp.Null(),
+        false=_call("size", arg.copy()),
+    )
+
+
+def _is_len_call(node: exp.Expr) -> bool:
+    """Whether a Length node was written ``len`` (DuckDB's spelling for lists in
+    queries/), not ``length`` (text): sqlglot parses both into one node, and
+    only the span of the name it read (``meta`` start and end) tells them apart."""
+    start, end = node.meta.get("start"), node.meta.get("end")
+    return isinstance(start, int) and isinstance(end, int) and end - start + 1 == len("len")
+
+
+def list_functions_as_spark(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's list functions that sqlglot writes under their DuckDB names, which
+    Spark does not know (or knows as another thing):
+    ``list_extract(l, i)`` is ``l[i]`` (1-based: the index rewrite follows);
+    ``list_position(l, x)`` is NULL where Spark's ``array_position`` says 0;
+    ``list_count(l)`` counts the elements that are not NULL;
+    ``list_aggregate(l, 'bit_or')`` ORs the elements that are not NULL, NULL
+    when there is none (Spark's ``aggregate`` folds from a start value)."""
+    name = _call_name(node)
+    if name == "list_extract" and len(node.expressions) == 2:
+        target, index = node.expressions
+        position = index.copy()
+        if isinstance(index, exp.Literal) and not index.is_string:
+            position = exp.Literal.number(int(index.this) - 1)  # as sqlglot's parser keeps [i]
+        return exp.Bracket(this=target.copy(), expressions=[position])
+    if name == "list_position" and len(node.expressions) == 2:
+        found = _call("array_position", *[e.copy() for e in node.expressions])
+        return exp.Nullif(this=found, expression=exp.Literal.number(0))
+    if name == "list_count" and len(node.expressions) == 1:
+        values = _call("filter", node.expressions[0].copy(), _lambda("x IS NOT NULL", "x"))
+        return _call("size", values)
+    if name == "list_aggregate" and len(node.expressions) == 2:
+        target, how = node.expressions
+        if isinstance(how, exp.Literal) and how.this == "bit_or":
+            present = _call("filter", target.copy(), _lambda("x IS NOT NULL", "x"))
+            folded = _call(
+                "aggregate", present.copy(), exp.Cast(this=exp.Literal.number(0),
+                                                      to=exp.DataType.build("BIGINT")),
+                _lambda("a | x", "a", "x"),
+            )
+            return exp.If(
+                this=exp.EQ(this=_call("size", present), expression=exp.Literal.number(0)),
+                true=exp.Null(),
+                false=folded,
+            )
+        raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}")
+    return node
+
+
+def subscripts_beside_unnest_are_inline(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``generate_subscripts(l, 1) AS i, unnest(l) AS v`` in one SELECT
+    are two set-returning functions read side by side: one row per element,
+    with its 1-based place. Spark allows one generator per SELECT and has no
+    generate_subscripts. The pair becomes one generator, ``inline(transform(l,
+    (v, i) -> named_struct('i', i + 1, 'v', v)))``, which gives both columns
+    (each other generator in the SELECT is an error, not a guess)."""
+    if not isinstance(node, exp.Select):
+        return node
+    subscripts = [
+        e for e in node.expressions
+        if isinstance(e, exp.Alias) and _call_name(e.this) == "generate_subscripts"
+    ]
+    if not subscripts:
+        return node
+    if len(subscripts) != 1:
+        raise ValueError("no Spark form for several generate_subscripts in one SELECT")
+    sub = subscripts[0]
+    target, dimension = sub.this.expressions
+    unnests = [
+        e for e in node.expressions
+        if isinstance(e, exp.Alias) and isinstance(e.this, exp.Explode) and e.this.this == target
+    ]
+    if len(unnests) != 1 or dimension != exp.Literal.number(1):
+        raise ValueError(f"no Spark form for {sub.sql(dialect='duckdb')} without its unnest")
+    values = unnests[0]
+    pair = exp.Anonymous(
+        this="named_struct",
+        expressions=[
+            exp.Literal.string(sub.alias), sqlglot.parse_one("rd_i + 1", read="spark"),
+            exp.Literal.string(values.alias), exp.column("rd_v"),
+        ],
+    )
+    generator = _call(
+        "inline",
+        _call("transform", target.copy(),
+              exp.Lambda(this=pair, expressions=[exp.to_identifier("rd_v"),
+                                                 exp.to_identifier("rd_i")])),
+    )
+    new = node.copy()
+    kept = [e for e in new.expressions if e.alias_or_name not in (sub.alias, values.alias)]
+    new.set("expressions", [*kept, generator])
+    return new
+
+
+def cte_hint_is_dropped(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``WITH t AS MATERIALIZED (...)`` asks it to compute the CTE once;
+    sqlglot keeps the word, which Spark cannot parse. The hint goes (Spark
+    decides on its own whether to reuse a CTE's result; the result is the same)."""
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        new = node.copy()
+        new.set("materialized", None)
+        return new
+    return node
+
+
+# DuckDB functions that Spark has under another name, with the same meaning.
+_RENAMED = {"error": "raise_error"}
+
+
+def renamed_functions(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB functions Spark knows under another name, meaning the same
+    (sqlglot keeps DuckDB's): ``error(msg)`` (stop the query with ``msg``) is
+    Spark's ``raise_error(msg)``."""
+    name = _call_name(node)
+    if name in _RENAMED:
+        return _call(_RENAMED[name], *[e.copy() for e in node.expressions])
+    return node
+
+
+def microseconds_are_an_interval(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``to_microseconds(n)`` is an interval of n microseconds; Spark has
+    no such function. It becomes ``make_dt_interval(0, 0, 0, seconds)`` with the
+    seconds as an exact DECIMAL(18, 6) (every microsecond count an AD
+    FILETIME can hold: rd_instant)."""
+    if _call_name(node) != "to_microseconds" or len(node.expressions) != 1:
+        return node
+    micros = exp.Cast(this=node.expressions[0].copy(), to=exp.DataType.build("DECIMAL(20, 0)"))
+    seconds = exp.Cast(
+        this=exp.Div(this=micros, expression=exp.Literal.number(1000000)),
+        to=exp.DataType.build("DECIMAL(18, 6)"),
+    )
+    zero = exp.Literal.number(0)
+    return _call("make_dt_interval", zero, zero.copy(), zero.copy(), seconds)
+
+
 REWRITES: tuple[Rewrite, ...] = (
+    regex_full_match_is_anchored,
+    regex_replace_as_re2,
     fold_per_code_point,
     strlen_is_bytes,
     text_element_is_substring,
@@ -325,17 +589,39 @@ REWRITES: tuple[Rewrite, ...] = (
     regex_vertical_tab,
     regex_end_is_end,
     hugeint_is_decimal,
+    list_functions_as_spark,
     list_slice_is_inclusive,
     list_index_is_one_based,
+    list_length_is_size,
+    hash_is_64_bit,
+    microseconds_are_an_interval,
+    renamed_functions,
+    subscripts_beside_unnest_are_inline,
+    cte_hint_is_dropped,
     list_aggregate_keeps_nulls_and_order,
 )
 
 
 def translate(tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES) -> exp.Expr:
-    """``tree`` (DuckDB's) with every rewrite of ``rewrites`` applied, in order."""
+    """``tree`` (DuckDB's) with every rewrite of ``rewrites`` applied, in order,
+    each over the whole tree. A rewrite sees a node after its children (so a
+    node it copies into its result, a list index inside a list index, is
+    already rewritten), and still under its parent (``node.parent``)."""
+    tree = tree.copy()
     for rewrite in rewrites:
-        tree = tree.transform(lambda node, r=rewrite: r(node, ctx))
+        tree = _post_order(tree, lambda node, r=rewrite: r(node, ctx))
     return tree
+
+
+def _post_order(node: exp.Expr, fn: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expr):
+            node.set(key, _post_order(value, fn))
+        elif isinstance(value, list):
+            node.set(
+                key, [_post_order(v, fn) if isinstance(v, exp.Expr) else v for v in value]
+            )
+    return fn(node)
 
 
 def to_spark(sql: str, text_names: Collection[str] = ()) -> str:

@@ -73,6 +73,11 @@ HOSTILE = [
     "aes_encrypt(title, '0123456789abcdef') IS NOT NULL",
     # a file by path
     "read_parquet('/etc/passwd') IS NULL",
+    # Spark's variable substitution, inside a string: the environment, Java's
+    # system properties, Spark's settings (DuckDB reads a plain string)
+    "title <> '${env:HOME}'",
+    "'${system:user.home}' <> title",
+    "title <> '${spark.app.name}'",
 ]
 
 # What a config reasonably writes: every one passes (the config keys of
@@ -231,6 +236,7 @@ def test_duckdb_runs_are_not_checked(tmp_path: Path) -> None:
         "SELECT uuid(), rand(), shuffle(array(1)) FROM ep",
         "SELECT my_udf(title) FROM ep",
         "SELECT `röflect`(title) FROM ep",
+        "SELECT '${env:HOME}' FROM ep",
     ],
 )
 def test_the_text_check_refuses(sql: str) -> None:
@@ -319,6 +325,26 @@ def test_the_runner_refuses_a_java_call_before_spark_runs_it(spark: Any, tmp_pat
         assert runner.run("SELECT lower('ÉA') AS x", {})._rows == [("éa",)]
     finally:
         runner.close()
+
+
+@pytest.mark.spark
+def test_spark_substitutes_no_variable(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spark replaces ${env:HOME} in the SQL text, inside a string too, unless
+    told not to: refused by the statement check, and, with it removed, a plain
+    string (spark_confine.lock_session), as DuckDB reads it."""
+    from recondiff.engine.spark_run import SparkRunner
+
+    runner = SparkRunner(spark, tmp_path)
+    try:
+        with pytest.raises(ConfigError, match=r"holds '\$\{'"):
+            runner.run("SELECT '${env:HOME}' AS x", {})
+        monkeypatch.setattr(spark_confine, "check_spark_tree", lambda *_a, **_k: None)
+        assert runner.run("SELECT '${env:HOME}' AS x", {})._rows == [("${env:HOME}",)]
+    finally:
+        runner.close()
+        spark.conf.unset("spark.sql.variable.substitute")
 
 
 @pytest.mark.spark

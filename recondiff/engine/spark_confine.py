@@ -16,7 +16,10 @@ just another function. So on Spark, what the runner sends is checked first:
   function Spark would call is on :data:`ALLOWED` (or is syntax that takes a
   parenthesis: :data:`SYNTAX`), by an unqualified name; each table read is one
   the runner made (or the statement's own ``WITH``), by a plain name; no bare
-  name that Spark reads as the session's user.
+  name that Spark reads as the session's user; no ``${`` (Spark's variable
+  substitution, which reads environment variables, even inside a string).
+* :func:`lock_session`: what Spark itself can refuse (SQL on files by path,
+  variable substitution), set on the runner's session.
 * :func:`check_config`: each config expression, translated as the runner
   translates it (:func:`recondiff.engine.spark_sql.to_spark`), when the run
   starts (compare, before any work): the same rules, no table or subquery at
@@ -191,6 +194,11 @@ def spark_refusal(sql: str, also: Collection[str] = ()) -> str | None:
     """Why the Spark SQL text ``sql`` may not run (a function it calls, a name
     it reads), or None. Reads the text as Spark's lexer does (module
     docstring). ``also``: more names it may call (lower case)."""
+    if "${" in sql:
+        return (
+            "holds '${', which Spark replaces, even inside a string, with a setting, an "
+            "environment variable or a Java system property (${env:NAME}, ${system:user.home})"
+        )
     tokens = _tokens(sql)
     for i, token in enumerate(tokens):
         before = tokens[i - 1].token_type if i else None
@@ -332,6 +340,10 @@ def check_config(cfg: Config) -> None:
 
 def lock_session(spark: Any) -> None:
     """The Spark-side layer, as far as Spark has one: no SQL on files by path
-    (``spark.sql.runSQLOnFiles``: ``parquet.`/path``` is then an unknown table).
-    The runner reads its files through the DataFrame reader, not through SQL."""
+    (``spark.sql.runSQLOnFiles``: ``parquet.`/path``` is then an unknown table;
+    the runner reads its files through the DataFrame reader, not through SQL),
+    and no variable substitution (``spark.sql.variable.substitute``: Spark
+    replaces ``${env:NAME}``, ``${system:user.home}`` and ``${spark.conf}``
+    in the SQL text, inside strings too, before it parses it)."""
     spark.conf.set("spark.sql.runSQLOnFiles", "false")
+    spark.conf.set("spark.sql.variable.substitute", "false")

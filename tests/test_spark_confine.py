@@ -97,6 +97,7 @@ PLAIN = [
     "starts_with(lower(mail), 'adm') OR ends_with(mail, '.test')",
     "split_part(mail, '@', 2) = 'example.com'",
     "md5(title) <> ''",
+    "title IN ('explode', 'reflect(1)', 'user')",
 ]
 
 
@@ -111,6 +112,12 @@ def test_a_hostile_expression_is_refused(expression: str) -> None:
 def test_a_subquery_is_refused_on_spark_too(expression: str) -> None:
     """(The parse check of recondiff/config/expression.py refuses them first.)"""
     assert "a subquery" in (expression_refusal(expression) or "")
+
+
+@pytest.mark.parametrize("expression", ["explode(memberOf) <> ''", "posexplode(l) IS NULL"])
+def test_a_generator_is_refused_in_a_config_expression(expression: str) -> None:
+    """One record would become several rows (the parse check refuses DuckDB's unnest)."""
+    assert "several rows" in (expression_refusal(expression) or "")
 
 
 @pytest.mark.parametrize("expression", PLAIN)

@@ -43,6 +43,7 @@ holds that every query's translation passes.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Iterator
 from functools import cache
@@ -137,6 +138,12 @@ ALLOWED: frozenset[str] = frozenset(
 
 # The names of ALLOWED that are Spark's grammar, not functions it registers.
 GRAMMAR_CALLS: frozenset[str] = frozenset({"try_cast", "timestampadd", "timestampdiff"})
+
+# The generators of ALLOWED (the queries' unnest): never in a config expression,
+# where one record would become several (DuckDB's unnest is refused there too).
+_GENERATORS = frozenset(
+    {"explode", "explode_outer", "posexplode", "posexplode_outer", "inline", "inline_outer"}
+)
 
 # Words Spark's grammar writes before a parenthesis that call no function:
 # keywords (``x IN (...)``, ``AND (...)``, ``FROM (SELECT ...)``, ``OVER
@@ -301,6 +308,11 @@ def expression_refusal(expression: str) -> str | None:
     for node in tree.find_all(exp.Query, exp.Subquery, exp.Table, exp.ReadParquet, exp.ReadCSV):
         what = "a table" if isinstance(node, exp.Table) else "a subquery"
         return f"holds {what} ({node.sql(dialect='spark')[:60]})"
+    for token, after in itertools.pairwise(_tokens(text)):
+        word = token.text.lower()
+        call = after.token_type == TokenType.L_PAREN and token.token_type not in _LITERALS
+        if call and word in _GENERATORS:
+            return f"calls {word}(...), which gives several rows for one record"
     return spark_refusal(text, also=macro_names())
 
 

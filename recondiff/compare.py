@@ -245,6 +245,10 @@ def _resolve_run(
 ) -> _Run:
     """The config and where the run writes; nothing is read or written yet."""
     cfg = config if isinstance(config, Config) else load_config(config)
+    if cfg.engine.kind == "spark":  # its SQL expressions as Spark would run them, before any work
+        from recondiff.engine.spark_confine import check_config
+
+        check_config(cfg)
     out = Path(outdir)
     history = History(history_path(out, Path(state_dir) if state_dir is not None else None))
     check_snapshots_outside_outputs(cfg, out, history.path)

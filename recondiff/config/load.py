@@ -429,6 +429,10 @@ _SPARK_VALUE = re.compile(r"[A-Za-z0-9._:+-]{1,64}")
 
 
 def _spark_setting_allowed(key: str) -> bool:
+    if any(word in key.lower() for word in ("class", "rules")):
+        # under the prefixes, yet naming classes: spark.sql.adaptive.customCostEvaluatorClass
+        # (a class to load), spark.sql.adaptive.optimizer.excludedRules
+        return False
     return any(key == k or (k.endswith(".") and key.startswith(k)) for k in SPARK_SETTINGS)
 
 

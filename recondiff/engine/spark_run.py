@@ -40,7 +40,7 @@ import sqlglot
 from sqlglot import exp
 
 from recondiff.config.model import SparkConfig
-from recondiff.engine import spark_sql
+from recondiff.engine import spark_confine, spark_sql
 from recondiff.engine.steps import BLAME
 from recondiff.errors import ConfigError, InputError, InternalError, first_line
 from recondiff.io.sqlfiles import MACROS, Rows, load, render
@@ -161,8 +161,10 @@ class SparkRunner:
         self.macros = macros or Macros()
         self.tables: dict[str, Any] = {}  # name -> its checkpointed DataFrame
         self._views: dict[tuple[str, bool], str] = {}
+        self.views: set[str] = set()  # the views CREATE VIEW made (spark_confine's known tables)
         self._counter = itertools.count(1)
         spark_sql.register_udfs(spark)
+        spark_confine.lock_session(spark)
         spark.sql(
             "DECLARE OR REPLACE VARIABLE rd_situations ARRAY<STRING> DEFAULT "
             + "array(" + ", ".join(f"'{s}'" for s in SITUATIONS) + ")"
@@ -256,6 +258,7 @@ class SparkRunner:
             frame = self._frame(query, params)
             if statement.kind == "VIEW":
                 frame.createOrReplaceTempView(name)
+                self.views.add(name)
                 return SparkRows([])
             return self._store(name, frame)
         if isinstance(statement, exp.Drop):
@@ -294,6 +297,8 @@ class SparkRunner:
     def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
         tree = self.translate(query, params)
         sql = tree.sql(dialect="spark", comments=False)
+        known = {*self.tables, *self._views.values(), *self.views}
+        spark_confine.check_spark_tree(tree, known, sql)  # before Spark reads any of it
         used = {p.name for p in tree.find_all(exp.Placeholder)}
         args = {name: _literal(params[name]) for name in used}
         try:

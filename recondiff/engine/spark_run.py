@@ -4,7 +4,9 @@ A step's query file is DuckDB SQL (``queries/``, written once). Here each of
 its statements is parsed by sqlglot, made Spark's, and run on a SparkSession:
 
 1. the ``rd_*`` macro calls are expanded inline (:class:`Macros`: a macro's
-   body is itself expanded and translated once, when the macro files load;
+   body is itself expanded once, when the macro files load, and translated
+   then when its arguments are all text (macros/text), else with the statement,
+   where a rewrite sees what the arguments are (a slice of text or of a list);
    Spark 4's SQL functions cannot be called inside a lambda, which the
    macros' bodies use, and are typed, which the macros are not);
 2. ``read_parquet($path[, file_row_number = true])`` becomes a temporary view
@@ -27,6 +29,7 @@ Values stay bound parameters: ``$name`` becomes Spark's named parameter
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import sys
@@ -56,7 +59,7 @@ _TEXT_MACROS = ("macros/text",)
 @dataclass(frozen=True)
 class Macro:
     args: tuple[str, ...]
-    body: exp.Expr  # expanded and translated
+    body: exp.Expr  # expanded; translated when its arguments are text (_TEXT_MACROS)
 
 
 class Macros:
@@ -72,8 +75,8 @@ class Macros:
                 signature = statement.this
                 args = tuple(a.name for a in signature.expressions)
                 body = self.expand(statement.expression)
-                context = spark_sql.Context(frozenset(args) if text_args else frozenset())
-                body = spark_sql.translate(body, context)
+                if text_args:  # the others once expanded: a rewrite may need the values
+                    body = spark_sql.translate(body, spark_sql.Context(frozenset(args)))
                 self.by_name[signature.this.name.lower()] = Macro(args, body)
 
     def expand(self, tree: exp.Expr) -> exp.Expr:
@@ -90,7 +93,9 @@ class Macros:
                     f"macro {name}() takes {len(macro.args)} argument(s), given {len(given)}"
                 )
             bound = dict(zip(macro.args, given, strict=True))
-            return _substitute(macro.body.copy(), bound)
+            # in parentheses: sqlglot writes a tree as it is nested only where
+            # the parser kept them (NOT rd_blank(x) is NOT (x = '' OR ...))
+            return exp.Paren(this=_substitute(macro.body.copy(), bound))
 
         return tree.transform(one)
 
@@ -102,7 +107,7 @@ def _parse_macros(text: str) -> list[exp.Expr | None]:
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        return sqlglot.parse(text, read="duckdb")
+        return sqlglot.parse(text, read=spark_sql.SOURCE)
     finally:
         log.setLevel(level)
 
@@ -218,7 +223,7 @@ class SparkRunner:
     def run(self, text: str, params: Mapping[str, Any]) -> SparkRows:
         """Every statement of ``text`` (DuckDB SQL); the last one's rows."""
         result = SparkRows([])
-        for statement in sqlglot.parse(text, read="duckdb"):
+        for statement in sqlglot.parse(text, read=spark_sql.SOURCE):
             if statement is None:
                 continue
             result = self._one(statement, params)
@@ -258,10 +263,13 @@ class SparkRunner:
         )
 
     def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
-        tree = self.translate(query, params)
+        tree, as_json = _json_parameters(self.translate(query, params), params)
         sql = tree.sql(dialect="spark", comments=False)
         used = {p.name for p in tree.find_all(exp.Placeholder)}
-        args = {name: _literal(params[name]) for name in used}
+        args = {
+            name: json.dumps(params[name]) if name in as_json else _literal(params[name])
+            for name in used
+        }
         try:
             return self.spark.sql(sql, args=args) if args else self.spark.sql(sql)
         except Exception as exc:
@@ -408,3 +416,26 @@ def _literal(value: Any) -> Any:
 
         return F.array(*[F.lit(v) for v in value])
     return value
+
+
+def _json_parameters(tree: exp.Expr, params: Mapping[str, Any]) -> tuple[exp.Expr, set[str]]:
+    """``CAST($p AS T)`` of a list parameter (``$attrs::STRUCT(...)[]``) as
+    ``from_json(:p, 'T')``, its value bound as JSON text: Spark binds only
+    literals and their constructors, no cast, so a list holding a None (an
+    untyped NULL beside strings) or structs whose fields are None cannot be
+    an array literal. Returns the tree and the names to bind as JSON."""
+    names: set[str] = set()
+
+    def one(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Cast) and isinstance(node.this, exp.Placeholder)):
+            return node
+        name = node.this.name
+        if not isinstance(params.get(name), (list, tuple)):
+            return node
+        names.add(name)
+        return exp.Anonymous(
+            this="from_json",
+            expressions=[node.this.copy(), exp.Literal.string(node.to.sql(dialect="spark"))],
+        )
+
+    return tree.transform(one), names

@@ -48,16 +48,18 @@ CREATE OR REPLACE MACRO rd_merge_pre(pre) AS
 -- them all gives, spelled with concat_ws (which leaves NULLs out alike), as
 -- list_aggr runs an aggregate per row. A change's values follow its op and
 -- attribute only when it has a value that is not NULL.
+-- (The body in parentheses: sqlglot, which makes the Spark form, reads a macro
+-- body that begins with a string as a function's body text; also rd_finding_key.)
 CREATE OR REPLACE MACRO rd_event_id(target, operation, key, dn, identity_key, member_key,
                                     member_dn, changes) AS
-    'ev-' || sha256(
+    ('ev-' || sha256(
         concat_ws(chr(30), target, operation, coalesce(key, ''), coalesce(dn, ''),
                   coalesce(identity_key, ''), coalesce(member_key, ''),
                   coalesce(member_dn, ''))
         || coalesce(array_to_string(list_transform(changes, lambda c: chr(30) || concat_ws(
                chr(31), c.op, c.attribute,
                CASE WHEN list_aggregate(c."values", 'count') > 0
-                    THEN array_to_string(c."values", chr(31)) END)), ''), ''))[1:16];
+                    THEN array_to_string(c."values", chr(31)) END)), ''), ''))[1:16]);
 
 CREATE OR REPLACE MACRO rd_approval(review) AS
     {'at': CAST(NULL AS VARCHAR), 'by': CAST(NULL AS VARCHAR), 'comment': CAST(NULL AS VARCHAR),

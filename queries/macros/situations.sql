@@ -33,11 +33,11 @@ CREATE OR REPLACE MACRO rd_is_finding(situation, sync) AS
 -- hashed as canonical JSON (unambiguous). Another value gives another key.
 CREATE OR REPLACE MACRO rd_finding_key(endpoint_key, identity_key, uuid, situation, attribute,
                                        vals) AS
-    'fd-' || sha256(to_json({
+    ('fd-' || sha256(to_json({
         'account': nullif(rd_nfc(rd_strip(endpoint_key)), ''),
         'identity': nullif(rd_nfc(rd_strip(identity_key)), ''),
         'uuid': nullif(rd_strip(uuid), ''),
         'situation': situation,
         'attribute': attribute,
         'values': vals
-    }))[1:32];
+    }))[1:32]);

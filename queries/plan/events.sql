@@ -234,7 +234,10 @@ drift_item AS (
                 || (CASE WHEN kind IN ('changed', 'added') THEN [rd_pre(ep_attr, old)]
                       ELSE rd_no_pre() END)
                 ELSE repo_pre END,
-            'why': why, 'response': response, 'alert': alert, 'findings': findings} AS item
+            -- why as text inside the item (JSON again in drift): the items are sorted
+            -- (drifted_account), and Spark's JSON (VARIANT) has no order
+            'why': CAST(why AS VARCHAR), 'response': response, 'alert': alert,
+            'findings': findings} AS item
     FROM drow WHERE cls IN ('plain', 'repository')
 ),
 multi AS (
@@ -261,7 +264,7 @@ single AS (
            CASE WHEN cls = 'repository' THEN 'update_repository'
                 WHEN held THEN 'review' ELSE response END AS response,
            item.changes AS changes, rd_merge_pre(item.pre) AS preconditions,
-           [item.why] AS drift, item.findings AS findings, item.alert AS alert,
+           [CAST(item.why AS JSON)] AS drift, item.findings AS findings, item.alert AS alert,
            CASE WHEN cls = 'plain' THEN held ELSE pair_review END AS review
     FROM (
         SELECT *, cls = 'plain' AND (pair_review OR coalesce(response = 'review', false)) AS held
@@ -293,7 +296,7 @@ plain AS (
                 ELSE items[1].response END AS response,
            flatten(list_transform(items, lambda x: x.changes)) AS changes,
            rd_merge_pre(flatten(list_transform(items, lambda x: x.pre))) AS preconditions,
-           list_transform(items, lambda x: x.why) AS drift,
+           list_transform(items, lambda x: CAST(x.why AS JSON)) AS drift,
            flatten(list_transform(items, lambda x: x.findings)) AS findings,
            list_filter(list_transform(items, lambda x: x.alert), lambda a: a IS NOT NULL)[1]
                AS alert,
@@ -305,7 +308,7 @@ repository AS (
            'repository' AS target, 'update_repository' AS response,
            flatten(list_transform(items, lambda x: x.changes)) AS changes,
            rd_merge_pre(flatten(list_transform(items, lambda x: x.pre))) AS preconditions,
-           list_transform(items, lambda x: x.why) AS drift,
+           list_transform(items, lambda x: CAST(x.why AS JSON)) AS drift,
            flatten(list_transform(items, lambda x: x.findings)) AS findings,
            list_filter(list_transform(items, lambda x: x.alert), lambda a: a IS NOT NULL)[1]
                AS alert,

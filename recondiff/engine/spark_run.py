@@ -27,6 +27,7 @@ Values stay bound parameters: ``$name`` becomes Spark's named parameter
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import sys
@@ -93,7 +94,9 @@ class Macros:
                     f"macro {name}() takes {len(macro.args)} argument(s), given {len(given)}"
                 )
             bound = dict(zip(macro.args, given, strict=True))
-            return _substitute(macro.body.copy(), bound)
+            # in parentheses: sqlglot writes a tree as it is nested only where
+            # the parser kept them (NOT rd_blank(x) is NOT (x = '' OR ...))
+            return exp.Paren(this=_substitute(macro.body.copy(), bound))
 
         return tree.transform(one)
 
@@ -105,7 +108,7 @@ def _parse_macros(text: str) -> list[exp.Expr | None]:
     level = log.level
     log.setLevel(logging.ERROR)
     try:
-        return sqlglot.parse(text, read="duckdb")
+        return sqlglot.parse(text, read=spark_sql.SOURCE)
     finally:
         log.setLevel(level)
 
@@ -223,7 +226,7 @@ class SparkRunner:
     def run(self, text: str, params: Mapping[str, Any]) -> SparkRows:
         """Every statement of ``text`` (DuckDB SQL); the last one's rows."""
         result = SparkRows([])
-        for statement in sqlglot.parse(text, read="duckdb"):
+        for statement in sqlglot.parse(text, read=spark_sql.SOURCE):
             if statement is None:
                 continue
             result = self._one(statement, params)
@@ -295,12 +298,15 @@ class SparkRunner:
         return SparkRows([("Count",)], [(rows,)])
 
     def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
-        tree = self.translate(query, params)
+        tree, as_json = _json_parameters(self.translate(query, params), params)
         sql = tree.sql(dialect="spark", comments=False)
         known = {*self.tables, *self._views.values(), *self.views}
         spark_confine.check_spark_tree(tree, known, sql)  # before Spark reads any of it
         used = {p.name for p in tree.find_all(exp.Placeholder)}
-        args = {name: _literal(params[name]) for name in used}
+        args = {
+            name: json.dumps(params[name]) if name in as_json else _literal(params[name])
+            for name in used
+        }
         try:
             return self.spark.sql(sql, args=args) if args else self.spark.sql(sql)
         except Exception as exc:
@@ -447,3 +453,26 @@ def _literal(value: Any) -> Any:
 
         return F.array(*[F.lit(v) for v in value])
     return value
+
+
+def _json_parameters(tree: exp.Expr, params: Mapping[str, Any]) -> tuple[exp.Expr, set[str]]:
+    """``CAST($p AS T)`` of a list parameter (``$attrs::STRUCT(...)[]``) as
+    ``from_json(:p, 'T')``, its value bound as JSON text: Spark binds only
+    literals and their constructors, no cast, so a list holding a None (an
+    untyped NULL beside strings) or structs whose fields are None cannot be
+    an array literal. Returns the tree and the names to bind as JSON."""
+    names: set[str] = set()
+
+    def one(node: exp.Expr) -> exp.Expr:
+        if not (isinstance(node, exp.Cast) and isinstance(node.this, exp.Placeholder)):
+            return node
+        name = node.this.name
+        if not isinstance(params.get(name), (list, tuple)):
+            return node
+        names.add(name)
+        return exp.Anonymous(
+            this="from_json",
+            expressions=[node.this.copy(), exp.Literal.string(node.to.sql(dialect="spark"))],
+        )
+
+    return tree.transform(one), names

@@ -25,12 +25,37 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.helper import seq_get
+from sqlglot.parsers.duckdb import DuckDBParser
 
 NFC_UDF = "rd_nfc_udf"
+
+
+class _QueriesParser(DuckDBParser):
+    FUNCTIONS: ClassVar[dict[str, Any]] = {
+        **DuckDBParser.FUNCTIONS,
+        "LEN": lambda args: exp.ArraySize(this=seq_get(args, 0)),
+    }
+
+
+class QueriesDuckDB(DuckDB):
+    """DuckDB's dialect as the queries are read for Spark. Its one difference,
+    a trap: DuckDB's ``len(v)`` is a list's size (or a text's length), but
+    sqlglot reads it as ``length``, which Spark takes only for text (an
+    error on a list, ``len(acc_extra)``). The queries spell a text's length
+    ``length`` and a list's ``len`` (tests/test_spark_sql.py holds them to
+    it): ``len`` is read as the list's size, Spark's ``size``."""
+
+    Parser = _QueriesParser
+
+
+SOURCE = QueriesDuckDB
+"""The dialect every query is read in for Spark (sqlglot's ``read=``)."""
 
 
 @dataclass(frozen=True)
@@ -250,7 +275,7 @@ def list_slice_is_inclusive(node: exp.Expr, ctx: Context) -> exp.Expr:
     if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
         return node
     part = node.expressions[0]
-    if not isinstance(part, exp.Slice):
+    if not isinstance(part, exp.Slice) or is_text(node.this, ctx):  # text_slice_is_substring
         return node
     low, high = part.this, part.expression
     if not (
@@ -330,6 +355,508 @@ def list_aggregate_keeps_nulls_and_order(node: exp.Expr, ctx: Context) -> exp.Ex
     )
 
 
+# What surely gives text (DuckDB's ``||`` also joins lists: it is text only
+# beside text).
+_TEXT_CALLS = (
+    exp.SHA2, exp.SHA, exp.MD5, exp.Substring, exp.RegexpReplace, exp.Lower, exp.Upper,
+    exp.Trim, exp.Concat, exp.ConcatWs, exp.ArrayToString,
+)
+
+
+def is_text(node: exp.Expr, ctx: Context) -> bool:
+    """Whether ``node`` surely holds text, seen from its spelling alone: a string,
+    a call that gives text, a ``||`` or a CASE of such, a name of
+    ``ctx.text_names``, a cast to text."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Literal):
+        return bool(node.is_string)
+    if isinstance(node, _TEXT_CALLS):
+        return True
+    if isinstance(node, exp.Cast):
+        return node.to.is_type(*exp.DataType.TEXT_TYPES)
+    if isinstance(node, exp.Column):
+        return not node.table and node.name in ctx.text_names
+    if isinstance(node, exp.DPipe):
+        return is_text(node.this, ctx) or is_text(node.expression, ctx)
+    if isinstance(node, exp.Case):
+        branches = [i.args.get("true") for i in node.args.get("ifs") or []]
+        branches.append(node.args.get("default"))
+        return any(b is not None and is_text(b, ctx) for b in branches)
+    return False
+
+
+def _one_based_end(low: int, high: exp.Expr, value: exp.Expr) -> exp.Expr:
+    """How many characters ``value[low:high]`` holds on DuckDB (Spark's
+    ``substring`` gives none for a count below 1)."""
+    if isinstance(high, exp.Literal) and not high.is_string:
+        return exp.Literal.number(int(high.this) - low + 1)
+    assert isinstance(high, exp.Neg) and isinstance(high.this, exp.Literal)
+    # [low:-k]: up to the k-th character from the end, included
+    return exp.Sub(
+        this=exp.Length(this=value.copy()),
+        expression=exp.Literal.number(int(high.this.this) + low - 2),
+    )
+
+
+def text_slice_is_substring(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``s[a:b]`` on text is the characters a to b, 1-based, both
+    included (``b`` negative: counted from the end, ``-1`` the last), as
+    ``sha256(x)[1:16]`` (rd_event_id) or ``e[1:-2]`` (rd_dn_escape_inner); sqlglot
+    writes the slice as it is, which Spark cannot parse, and
+    list_slice_is_inclusive's ``slice()`` is for arrays. On a value that is
+    surely text (:func:`is_text`) with a number ``a >= 1`` and a number ``b``
+    it becomes ``substring(s, a, b - a + 1)``, or for ``b = -k``
+    ``substring(s, a, length(s) - k - a + 2)`` (Spark's ``substring`` gives ''
+    for a count below 1, as DuckDB's slice past its end)."""
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1:
+        return node
+    part = node.expressions[0]
+    if not (isinstance(part, exp.Slice) and is_text(node.this, ctx)):
+        return node
+    low, high = part.this, part.expression
+    number = high.this if isinstance(high, exp.Neg) else high
+    if not (
+        isinstance(low, exp.Literal) and not low.is_string and int(low.this) >= 1
+        and isinstance(number, exp.Literal) and not number.is_string and int(number.this) >= 1
+    ):
+        raise ValueError(f"no Spark form for the slice {node.sql(dialect='duckdb')}")
+    value = node.this
+    return exp.Substring(
+        this=value.copy(),
+        start=exp.Literal.number(int(low.this)),
+        length=_one_based_end(int(low.this), high, value),
+    )
+
+
+_LAMBDA_CALLS = (exp.ArrayFilter, exp.Transform)
+
+
+def lambda_index_is_one_based(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list_filter(l, lambda x, i: ...)`` and ``list_transform`` give
+    a two-argument lambda the element's index from 1 (``list_position(l, x) =
+    i``: the first of its equals); sqlglot keeps ``(x, i) -> ...``, where Spark
+    counts from 0: off by one, silently. Each use of the index in the body
+    becomes ``(i + 1)`` (but where an inner lambda binds the same name)."""
+    if not (isinstance(node, exp.Lambda) and isinstance(node.parent, _LAMBDA_CALLS)):
+        return node
+    if len(node.expressions) != 2 or node.args.get("rd_one_based"):
+        return node
+    index = node.expressions[1].name
+
+    def one(inner: exp.Expr) -> exp.Expr:
+        # sqlglot reads a lambda's variable in its body as an Identifier
+        column = isinstance(inner, exp.Column) and not inner.table
+        if not (column or (isinstance(inner, exp.Identifier) and _is_reference(inner))):
+            return inner
+        if inner.name != index or _rebound_below(inner, index, body):
+            return inner
+        return exp.Paren(this=exp.Add(this=inner.copy(), expression=exp.Literal.number(1)))
+
+    body = node.this.copy()
+    for inner in reversed(list(body.dfs())):
+        new_inner = one(inner)
+        if new_inner is not inner:
+            if inner is body:
+                body = new_inner
+            else:
+                inner.replace(new_inner)
+    new = exp.Lambda(this=body, expressions=[e.copy() for e in node.expressions])
+    new.set("rd_one_based", True)  # translate() may see it again (a macro's body)
+    return new
+
+
+def _is_reference(node: exp.Identifier) -> bool:
+    """Whether an Identifier stands for a value (a lambda's variable), not a
+    field's, a column's, a table's or an alias's name."""
+    parent = node.parent
+    if isinstance(parent, exp.Dot):
+        return node.arg_key == "this"
+    return not isinstance(
+        parent, (exp.Column, exp.Table, exp.Alias, exp.TableAlias, exp.Lambda, exp.PropertyEQ)
+    )
+
+
+def _rebound_below(node: exp.Expr, name: str, top: exp.Expr) -> bool:
+    """Whether a lambda between ``node`` and ``top`` binds ``name`` again."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Lambda) and any(p.name == name for p in parent.expressions):
+            return True
+        if parent is top:
+            break
+        parent = parent.parent
+    return False
+
+
+_NULL_FLAG = "rd_n"
+
+
+def _lambda(name: str, body: Callable[[exp.Expr], exp.Expr]) -> exp.Lambda:
+    var = exp.to_identifier(name)
+    return exp.Lambda(this=body(exp.column(var)), expressions=[var])
+
+
+def _without_nulls(values: exp.Expr) -> exp.Expr:
+    return exp.ArrayFilter(
+        this=values.copy(),
+        expression=_lambda(_NULL_FLAG, lambda e: exp.not_(exp.Is(this=e, expression=exp.Null()))),
+    )
+
+
+def list_position_finds_null(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list_position(l, x)`` is the 1-based place of the first element
+    equal to ``x``, NULL when there is none, and finds a NULL ``x`` at the first
+    NULL element (rd_dedupe keeps one NULL); sqlglot keeps the name, which
+    Spark does not know, and Spark's ``array_position`` gives 0 for none and
+    NULL for a NULL ``x``. It becomes ``nullif(array_position(l, x), 0)``, or
+    for a NULL ``x`` the place of the first ``e IS NULL``."""
+    if _call_name(node) != "list_position" or len(node.expressions) != 2:
+        return node
+    values, x = node.expressions
+
+    def position(of: exp.Expr, where: exp.Expr) -> exp.Expr:
+        return exp.Nullif(
+            this=exp.Anonymous(this="array_position", expressions=[of, where]),
+            expression=exp.Literal.number(0),
+        )
+
+    flags = exp.Transform(
+        this=values.copy(),
+        expression=_lambda(_NULL_FLAG, lambda e: exp.Is(this=e, expression=exp.Null())),
+    )
+    return exp.If(
+        this=exp.Is(this=x.copy(), expression=exp.Null()),
+        true=position(flags, exp.true()),
+        false=position(values.copy(), x.copy()),
+    )
+
+
+def flatten_skips_null_lists(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``flatten(l)`` leaves out a NULL inner list (``flatten([[1],
+    NULL])`` is ``[1]``); Spark's is NULL as soon as one inner list is. It
+    becomes ``flatten(filter(l, e -> e IS NOT NULL))``."""
+    if not isinstance(node, exp.Flatten) or isinstance(node.this, exp.ArrayFilter):
+        return node
+    return exp.Flatten(this=_without_nulls(node.this))
+
+
+def list_count_counts_values(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list_aggregate(l, 'count')`` counts the values that are not
+    NULL (NULL for a NULL list); sqlglot keeps the name, which Spark does not
+    know. It becomes ``size(filter(l, e -> e IS NOT NULL))``. Another
+    aggregate but ``'bit_or'`` (list_bit_or_is_a_fold) has no form here yet (an
+    error, not a guess)."""
+    if _call_name(node) == "list_count" and len(node.expressions) == 1:  # the same
+        return exp.ArraySize(this=_without_nulls(node.expressions[0]))
+    if _call_name(node) not in ("list_aggregate", "list_aggr") or len(node.expressions) != 2:
+        return node
+    values, name = node.expressions
+    if isinstance(name, exp.Literal) and name.is_string and name.this.lower() == "bit_or":
+        return node  # list_bit_or_is_a_fold
+    if not (isinstance(name, exp.Literal) and name.is_string and name.this.lower() == "count"):
+        raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}")
+    return exp.ArraySize(this=_without_nulls(values))
+
+
+def list_contains_ignores_nulls(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list_contains(l, x)`` is false when ``x`` is not in ``l``; Spark's
+    ``array_contains`` is NULL then if ``l`` holds a NULL (a NOT of it would
+    differ). It becomes ``array_contains(filter(l, e -> e IS NOT NULL), x)``."""
+    if not isinstance(node, exp.ArrayContains) or isinstance(node.this, exp.ArrayFilter):
+        return node
+    return exp.ArrayContains(this=_without_nulls(node.this), expression=node.expression.copy())
+
+
+def list_extract_is_one_based(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list_extract(l, i)`` is ``l[i]``: 1-based, NULL past either end;
+    sqlglot keeps the name, which Spark does not know. It becomes
+    ``try_element_at(l, CAST(i AS INT))``, NULL for an index of 0 (an error in
+    Spark)."""
+    if _call_name(node) != "list_extract" or len(node.expressions) != 2:
+        return node
+    values, index = node.expressions
+    if isinstance(index, exp.Literal) and int(index.this) != 0:
+        return exp.Anonymous(this="try_element_at", expressions=[values.copy(), index.copy()])
+    # (Spark's index is an INT: a BIGINT one is refused, not narrowed)
+    position = exp.Cast(this=index.copy(), to=exp.DataType.build("INT"))
+    element = exp.Anonymous(this="try_element_at", expressions=[values.copy(), position])
+    return exp.If(
+        this=exp.EQ(this=index.copy(), expression=exp.Literal.number(0)),
+        true=exp.Null(),
+        false=element,
+    )
+
+
+def chr_is_a_code_point(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``chr(n)`` is the character of code point ``n``; Spark's is that of
+    ``n % 256`` (``chr(9216)``, rd_no_nul's U+2400, gives NUL). A number
+    written above 255 becomes the character itself as a string; any other
+    ``n`` not written as a number ``format_string('%c', n)`` (Java's ``%c``
+    takes a code point)."""
+    if not isinstance(node, exp.Chr) or len(node.expressions) != 1:
+        return node
+    (code,) = node.expressions
+    if isinstance(code, exp.Literal) and not code.is_string:
+        value = int(code.this)
+        return exp.Literal.string(chr(value)) if value > 255 else node
+    return exp.Anonymous(
+        this="format_string",
+        expressions=[
+            exp.Literal.string("%c"), exp.Cast(this=code.copy(), to=exp.DataType.build("INT"))
+        ],
+    )
+
+
+def _replacement_for_java(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            out.append(f"${nxt}" if nxt.isdigit() else "\\" + nxt)
+            i += 2
+            continue
+        out.append("\\$" if c == "$" else c)
+        i += 1
+    return "".join(out)
+
+
+def regex_back_reference(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """In RE2's replacement (DuckDB's ``regexp_replace``) ``\\1`` is the first
+    group and ``$`` is itself; in Java's (Spark's) the group is ``$1``, ``\\1``
+    a literal ``1`` and ``$`` starts a group. rd_dn_escape's ``'\\\\\\1'`` (a
+    backslash before the character matched) would put ``\\1`` there on Spark.
+    The replacement's ``\\N`` becomes ``$N``, its ``$`` ``\\$`` (``\\\\`` is a
+    backslash in both)."""
+    if not isinstance(node, exp.RegexpReplace) or node.args.get("rd_java"):
+        return node
+    replacement = node.args.get("replacement")
+    if isinstance(replacement, exp.Literal) and replacement.is_string:
+        node.set("replacement", exp.Literal.string(_replacement_for_java(replacement.this)))
+        node.set("rd_java", True)  # translate() may see it again (a macro's body)
+    return node
+
+
+# Where a to_json() result is used as text (not kept as JSON): sha256(to_json(...)).
+_JSON_AS_TEXT = (exp.SHA2, exp.SHA, exp.MD5, exp.DPipe, exp.Concat, exp.ConcatWs)
+
+
+def json_is_a_type(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``to_json(v)`` is of type JSON: put in a struct or a list that is
+    itself turned to JSON it stays an object (the plan's ``why`` and
+    ``member_of``), and a NULL field is written ``null``. Spark's ``to_json``
+    gives a string, which the outer one writes as a quoted string, and leaves
+    NULL fields out. It becomes ``parse_json(to_json(v, map('ignoreNullFields',
+    'false')))``, Spark's VARIANT, which an outer ``to_json`` writes as it is,
+    and ``CAST(... AS STRING)`` as its JSON text (a VARIANT writes an object's
+    fields sorted: the queries declare them so, for the canonical form). Its
+    text alone where hashed or joined (``sha256(to_json(...))``)."""
+    if _call_name(node) != "to_json" or len(node.expressions) != 1:
+        return node
+    options = exp.Anonymous(
+        this="map",
+        expressions=[exp.Literal.string("ignoreNullFields"), exp.Literal.string("false")],
+    )
+    text = exp.Anonymous(this="to_json", expressions=[node.expressions[0].copy(), options])
+    parent = node.parent
+    while isinstance(parent, exp.Paren):
+        parent = parent.parent
+    if isinstance(parent, _JSON_AS_TEXT):
+        return text
+    return exp.Anonymous(this="parse_json", expressions=[text])
+
+
+_POS, _VALUE, _UNNESTED = "rd_pos", "rd_val", "rd_unnest"
+
+
+def unnest_is_a_lateral_view(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``SELECT generate_subscripts(l, 1) AS i, ..., unnest(l) AS v`` is a
+    row per element of ``l`` (none for an empty or NULL list), with its index
+    from 1; ``unnest(l, recursive := true)`` of structs makes a column of each
+    field. sqlglot writes ``GENERATE_SUBSCRIPTS``, which Spark does not know,
+    and ``EXPLODE(l, recursive := TRUE)``. The SELECT gets ``LATERAL VIEW
+    posexplode(l) rd_unnest AS rd_pos, rd_val`` (``FROM (SELECT 1)`` when it
+    has no FROM); ``generate_subscripts(l, 1)`` becomes ``rd_pos + 1``,
+    ``unnest(l)`` ``rd_val`` (recursive: ``rd_val.*``). One list per SELECT."""
+    if not isinstance(node, exp.Select):
+        return node
+    explodes = [e for e in node.expressions if isinstance(e.unalias(), exp.Explode)]
+    if not explodes:
+        return node
+    lists = {e.unalias().this.sql() for e in explodes}
+    subscripts = [
+        e for e in node.expressions
+        if _call_name(e.unalias()) == "generate_subscripts"
+    ]
+    lists |= {e.unalias().expressions[0].sql() for e in subscripts}
+    if len(explodes) != 1 or len(lists) != 1:
+        raise ValueError(f"no Spark form for two unnests: {node.sql(dialect='duckdb')[:200]}")
+    explode = explodes[0].unalias()
+    values = explode.this.copy()
+    recursive = any(
+        isinstance(a, (exp.Kwarg, exp.PropertyEQ, exp.EQ)) and a.this.name.lower() == "recursive"
+        for a in explode.expressions
+    )
+    new_expressions = []
+    for e in node.expressions:
+        inner = e.unalias()
+        if isinstance(inner, exp.Explode):
+            new: exp.Expr = (
+                exp.Column(this=exp.Star(), table=exp.to_identifier(_VALUE)) if recursive
+                else exp.column(_VALUE)
+            )
+        elif _call_name(inner) == "generate_subscripts":
+            new = exp.Add(this=exp.column(_POS), expression=exp.Literal.number(1))
+        else:
+            new_expressions.append(e)
+            continue
+        new_expressions.append(exp.alias_(new, e.alias) if e.alias else new)
+    node = node.copy()
+    node.set("expressions", new_expressions)
+    if not node.args.get("from_"):
+        node.set("from_", exp.From(this=exp.Subquery(this=exp.select("1"))))
+    lateral = exp.Lateral(
+        this=exp.Posexplode(this=values),
+        view=True,
+        outer=False,
+        alias=exp.TableAlias(
+            this=exp.to_identifier(_UNNESTED),
+            columns=[exp.to_identifier(_POS), exp.to_identifier(_VALUE)],
+        ),
+    )
+    node.set("laterals", [*(node.args.get("laterals") or []), lateral])
+    return node
+
+
+def _output_names(query: exp.Expr) -> list[str] | None:
+    """The column names a SELECT gives, when its list says them all (no star)."""
+    if not isinstance(query, exp.Select):
+        return None
+    names = []
+    for e in query.expressions:
+        if isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star)):
+            return None
+        if not e.alias_or_name:
+            return None
+        names.append(e.alias_or_name)
+    return names
+
+
+def _cte_query(node: exp.Expr, name: str) -> exp.Expr | None:
+    parent = node.parent
+    while parent is not None:
+        with_ = parent.args.get("with_") if isinstance(parent, exp.Query) else None
+        if with_ is not None:
+            for cte in with_.expressions:
+                if cte.alias == name:
+                    query: exp.Expr = cte.this
+                    return query
+        parent = parent.parent
+    return None
+
+
+def _branch_names(branch: exp.Expr) -> list[str] | None:
+    names = _output_names(branch)
+    if names is not None:
+        return names
+    # SELECT * FROM cte: the CTE's own list
+    if (
+        isinstance(branch, exp.Select) and len(branch.expressions) == 1
+        and isinstance(branch.expressions[0], exp.Star) and not branch.args.get("joins")
+    ):
+        source = branch.args.get("from_")
+        table = source.this if source else None
+        if isinstance(table, exp.Table) and not table.db:
+            query = _cte_query(branch, table.name)
+            return _output_names(query) if query is not None else None
+    return None
+
+
+def union_by_name_is_by_place(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``UNION ALL BY NAME`` matches the branches' columns by name
+    (a column a branch lacks is NULL there); Spark SQL has no such form, and a
+    plain UNION ALL matches them by place. Where every branch's names are known
+    from the text (its SELECT list, or that of the CTE a ``SELECT *`` reads),
+    each branch becomes ``SELECT`` of the first one's names (then the others'),
+    NULL for those it lacks, and the union one by place. Otherwise an error."""
+    if not (isinstance(node, exp.Union) and node.args.get("by_name")):
+        return node
+    if isinstance(node.parent, exp.Union) and node.parent.args.get("by_name"):
+        return node  # the outermost one of a chain takes all its branches
+    branches: list[exp.Expr] = []
+
+    def gather(n: exp.Expr) -> None:
+        if isinstance(n, exp.Union) and n.args.get("by_name") and not n.args.get("distinct"):
+            gather(n.this)
+            gather(n.expression)
+        else:
+            branches.append(n)
+
+    gather(node)
+    known = [_branch_names(b) for b in branches]
+    if any(k is None for k in known):
+        raise ValueError(f"no Spark form for the UNION BY NAME {node.sql(dialect='duckdb')[:200]}")
+    order: list[str] = []
+    for names in known:
+        order += [n for n in names or [] if n not in order]
+    selects = []
+    for branch, names in zip(branches, known, strict=True):
+        have = set(names or [])
+        columns = [
+            exp.column(n) if n in have else exp.alias_(exp.Null(), n) for n in order
+        ]
+        source = exp.Subquery(
+            this=branch.copy(), alias=exp.TableAlias(this=exp.to_identifier("rd_b"))
+        )
+        selects.append(exp.select(*columns).from_(source))
+    result: exp.Expr = selects[0]
+    for s in selects[1:]:
+        result = exp.union(result, s, distinct=False)
+    return result
+
+
+_JAVA_NFC = ("com.ibm.icu.text.Normalizer", "compose")
+
+
+def nfc_in_a_lambda_is_java(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """Spark runs no Python UDF inside a lambda (UNSUPPORTED_FEATURE.
+    LAMBDA_FUNCTION_WITH_PYTHON_UDF), and rd_fold, which calls ``rd_nfc_udf``
+    (nfc_is_a_udf), is called in some (``list_filter(extra, lambda v: rd_fold(v)
+    <> rd_fold(value))``, rd_disable_changes). There the call becomes
+    ``reflect('com.ibm.icu.text.Normalizer', 'compose', v, false)``: NFC by the
+    ICU4J Spark 4 ships (for its collations), NULL for NULL. Its Unicode
+    version is ICU's, not Python's (docs/semantics.md, "On Spark")."""
+    if _call_name(node) != NFC_UDF or len(node.expressions) != 1:
+        return node
+    parent = node.parent
+    while parent is not None and not isinstance(parent, exp.Lambda):
+        parent = parent.parent
+    if parent is None:
+        return node
+    (value,) = node.expressions
+    composed = exp.Anonymous(
+        this="reflect",
+        expressions=[
+            exp.Literal.string(_JAVA_NFC[0]), exp.Literal.string(_JAVA_NFC[1]),
+            exp.Cast(this=value.copy(), to=exp.DataType.build("STRING")), exp.false(),
+        ],
+    )
+    return exp.If(this=exp.Is(this=value.copy(), expression=exp.Null()), true=exp.Null(),
+                  false=composed)
+
+
+def json_cast_is_parse_json(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``CAST(s AS JSON)`` reads JSON text as its JSON type (plan/events.sql
+    keeps an event's ``why`` as text inside the items it sorts, then JSON
+    again); Spark has no JSON type, and its JSON value (VARIANT, as
+    json_is_a_type makes it) is made by ``parse_json(s)``."""
+    if isinstance(node, exp.Cast) and node.to.is_type(exp.DataType.Type.JSON):
+        return exp.Anonymous(this="parse_json", expressions=[node.this.copy()])
+    return node
+
+
 def regex_full_match_is_anchored(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``regexp_full_match(s, p)`` matches the whole text; Spark has no
     such function, and its ``rlike``/``regexp_like`` finds the pattern anywhere.
@@ -395,13 +922,6 @@ def _call(name: str, *args: exp.Expr) -> exp.Anonymous:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
-def _lambda(body: str, *names: str) -> exp.Lambda:
-    return exp.Lambda(
-        this=sqlglot.parse_one(body, read="spark"),
-        expressions=[exp.to_identifier(n) for n in names],
-    )
-
-
 def hash_is_64_bit(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``hash(...)`` is 64-bit; sqlglot keeps ``hash``, which on Spark is
     a 32-bit Murmur3: at 10M accounts two different attribute sets would share
@@ -430,111 +950,30 @@ def hash_is_64_bit(node: exp.Expr, ctx: Context) -> exp.Expr:
     return _call("xxhash64", *guarded)
 
 
-def list_length_is_size(node: exp.Expr, ctx: Context) -> exp.Expr:
-    """DuckDB's ``len(list)`` counts a list's elements; sqlglot writes
-    ``length``, which on Spark is a text's length (an array is refused). It
-    becomes ``size``, NULL for a NULL list as DuckDB's (Spark's legacy
-    ``size(NULL)`` is -1: the CASE does not depend on that setting)."""
-    if not (isinstance(node, exp.Length) and _is_len_call(node)):
+def list_bit_or_is_a_fold(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``list_aggregate(l, 'bit_or')`` ORs the elements that are not
+    NULL, NULL when there is none; sqlglot keeps the name, which Spark does not
+    know. It becomes Spark's ``aggregate`` over the elements that are not NULL,
+    folding from 0 (a BIGINT), NULL when there is none (rd_uac_fold)."""
+    if _call_name(node) != "list_aggregate" or len(node.expressions) != 2:
         return node
-    arg = node.this
-    return exp.If(
-        this=exp.Is(this=arg.copy(), expression=exp.Null()),
-        true=exp.Null(),
-        false=_call("size", arg.copy()),
-    )
-
-
-def _is_len_call(node: exp.Expr) -> bool:
-    """Whether a Length node was written ``len`` (DuckDB's spelling for lists in
-    queries/), not ``length`` (text): sqlglot parses both into one node, and
-    only the span of the name it read (``meta`` start and end) tells them apart."""
-    start, end = node.meta.get("start"), node.meta.get("end")
-    return isinstance(start, int) and isinstance(end, int) and end - start + 1 == len("len")
-
-
-def list_functions_as_spark(node: exp.Expr, ctx: Context) -> exp.Expr:
-    """DuckDB's list functions that sqlglot writes under their DuckDB names, which
-    Spark does not know (or knows as another thing):
-    ``list_extract(l, i)`` is ``l[i]`` (1-based: the index rewrite follows);
-    ``list_position(l, x)`` is NULL where Spark's ``array_position`` says 0;
-    ``list_count(l)`` counts the elements that are not NULL;
-    ``list_aggregate(l, 'bit_or')`` ORs the elements that are not NULL, NULL
-    when there is none (Spark's ``aggregate`` folds from a start value)."""
-    name = _call_name(node)
-    if name == "list_extract" and len(node.expressions) == 2:
-        target, index = node.expressions
-        position = index.copy()
-        if isinstance(index, exp.Literal) and not index.is_string:
-            position = exp.Literal.number(int(index.this) - 1)  # as sqlglot's parser keeps [i]
-        return exp.Bracket(this=target.copy(), expressions=[position])
-    if name == "list_position" and len(node.expressions) == 2:
-        found = _call("array_position", *[e.copy() for e in node.expressions])
-        return exp.Nullif(this=found, expression=exp.Literal.number(0))
-    if name == "list_count" and len(node.expressions) == 1:
-        values = _call("filter", node.expressions[0].copy(), _lambda("x IS NOT NULL", "x"))
-        return _call("size", values)
-    if name == "list_aggregate" and len(node.expressions) == 2:
-        target, how = node.expressions
-        if isinstance(how, exp.Literal) and how.this == "bit_or":
-            present = _call("filter", target.copy(), _lambda("x IS NOT NULL", "x"))
-            folded = _call(
-                "aggregate", present.copy(), exp.Cast(this=exp.Literal.number(0),
-                                                      to=exp.DataType.build("BIGINT")),
-                _lambda("a | x", "a", "x"),
-            )
-            return exp.If(
-                this=exp.EQ(this=_call("size", present), expression=exp.Literal.number(0)),
-                true=exp.Null(),
-                false=folded,
-            )
+    target, how = node.expressions
+    if not (isinstance(how, exp.Literal) and how.this == "bit_or"):
         raise ValueError(f"no Spark form for {node.sql(dialect='duckdb')}")
-    return node
-
-
-def subscripts_beside_unnest_are_inline(node: exp.Expr, ctx: Context) -> exp.Expr:
-    """DuckDB's ``generate_subscripts(l, 1) AS i, unnest(l) AS v`` in one SELECT
-    are two set-returning functions read side by side: one row per element,
-    with its 1-based place. Spark allows one generator per SELECT and has no
-    generate_subscripts. The pair becomes one generator, ``inline(transform(l,
-    (v, i) -> named_struct('i', i + 1, 'v', v)))``, which gives both columns
-    (each other generator in the SELECT is an error, not a guess)."""
-    if not isinstance(node, exp.Select):
-        return node
-    subscripts = [
-        e for e in node.expressions
-        if isinstance(e, exp.Alias) and _call_name(e.this) == "generate_subscripts"
-    ]
-    if not subscripts:
-        return node
-    if len(subscripts) != 1:
-        raise ValueError("no Spark form for several generate_subscripts in one SELECT")
-    sub = subscripts[0]
-    target, dimension = sub.this.expressions
-    unnests = [
-        e for e in node.expressions
-        if isinstance(e, exp.Alias) and isinstance(e.this, exp.Explode) and e.this.this == target
-    ]
-    if len(unnests) != 1 or dimension != exp.Literal.number(1):
-        raise ValueError(f"no Spark form for {sub.sql(dialect='duckdb')} without its unnest")
-    values = unnests[0]
-    pair = exp.Anonymous(
-        this="named_struct",
-        expressions=[
-            exp.Literal.string(sub.alias), sqlglot.parse_one("rd_i + 1", read="spark"),
-            exp.Literal.string(values.alias), exp.column("rd_v"),
-        ],
+    present = _without_nulls(target)
+    folded = _call(
+        "aggregate", present.copy(),
+        exp.Cast(this=exp.Literal.number(0), to=exp.DataType.build("BIGINT")),
+        exp.Lambda(
+            this=sqlglot.parse_one("rd_a | rd_x", read="spark"),
+            expressions=[exp.to_identifier("rd_a"), exp.to_identifier("rd_x")],
+        ),
     )
-    generator = _call(
-        "inline",
-        _call("transform", target.copy(),
-              exp.Lambda(this=pair, expressions=[exp.to_identifier("rd_v"),
-                                                 exp.to_identifier("rd_i")])),
+    return exp.If(
+        this=exp.EQ(this=_call("size", present), expression=exp.Literal.number(0)),
+        true=exp.Null(),
+        false=folded,
     )
-    new = node.copy()
-    kept = [e for e in new.expressions if e.alias_or_name not in (sub.alias, values.alias)]
-    new.set("expressions", [*kept, generator])
-    return new
 
 
 def cte_hint_is_dropped(node: exp.Expr, ctx: Context) -> exp.Expr:
@@ -548,7 +987,6 @@ def cte_hint_is_dropped(node: exp.Expr, ctx: Context) -> exp.Expr:
     return node
 
 
-# DuckDB functions that Spark has under another name, with the same meaning.
 _RENAMED = {"error": "raise_error"}
 
 
@@ -579,8 +1017,6 @@ def microseconds_are_an_interval(node: exp.Expr, ctx: Context) -> exp.Expr:
 
 
 REWRITES: tuple[Rewrite, ...] = (
-    regex_full_match_is_anchored,
-    regex_replace_as_re2,
     fold_per_code_point,
     strlen_is_bytes,
     text_element_is_substring,
@@ -589,45 +1025,55 @@ REWRITES: tuple[Rewrite, ...] = (
     regex_vertical_tab,
     regex_end_is_end,
     hugeint_is_decimal,
-    list_functions_as_spark,
     list_slice_is_inclusive,
     list_index_is_one_based,
-    list_length_is_size,
-    hash_is_64_bit,
-    microseconds_are_an_interval,
-    renamed_functions,
-    subscripts_beside_unnest_are_inline,
-    cte_hint_is_dropped,
     list_aggregate_keeps_nulls_and_order,
+    text_slice_is_substring,
+    lambda_index_is_one_based,
+    list_position_finds_null,
+    flatten_skips_null_lists,
+    list_count_counts_values,
+    list_contains_ignores_nulls,
+    list_extract_is_one_based,
+    chr_is_a_code_point,
+    json_is_a_type,
+    unnest_is_a_lateral_view,
+    union_by_name_is_by_place,
+    nfc_in_a_lambda_is_java,
+    json_cast_is_parse_json,
+    regex_full_match_is_anchored,
+    regex_replace_as_re2,
+    hash_is_64_bit,
+    list_bit_or_is_a_fold,
+    cte_hint_is_dropped,
+    renamed_functions,
+    microseconds_are_an_interval,
 )
 
 
 def translate(tree: exp.Expr, ctx: Context, rewrites: Collection[Rewrite] = REWRITES) -> exp.Expr:
     """``tree`` (DuckDB's) with every rewrite of ``rewrites`` applied, in order,
-    each over the whole tree. A rewrite sees a node after its children (so a
-    node it copies into its result, a list index inside a list index, is
-    already rewritten), and still under its parent (``node.parent``)."""
+    each to every node, a node's children before it: a rewrite that replaces a
+    node by one holding copies of its children (``l[i]`` of a list that holds
+    ``m[j]``) finds them already rewritten (sqlglot's ``transform`` goes
+    parents first and skips what a replacement holds)."""
     tree = tree.copy()
     for rewrite in rewrites:
-        tree = _post_order(tree, lambda node, r=rewrite: r(node, ctx))
+        for node in reversed(list(tree.dfs())):
+            new = rewrite(node, ctx)
+            if new is node:
+                continue
+            if node is tree:
+                tree = new
+            else:
+                node.replace(new)
     return tree
-
-
-def _post_order(node: exp.Expr, fn: Callable[[exp.Expr], exp.Expr]) -> exp.Expr:
-    for key, value in list(node.args.items()):
-        if isinstance(value, exp.Expr):
-            node.set(key, _post_order(value, fn))
-        elif isinstance(value, list):
-            node.set(
-                key, [_post_order(v, fn) if isinstance(v, exp.Expr) else v for v in value]
-            )
-    return fn(node)
 
 
 def to_spark(sql: str, text_names: Collection[str] = ()) -> str:
     """One DuckDB statement or expression as Spark SQL (sqlglot, then :data:`REWRITES`).
     ``text_names``: column names known to hold text."""
-    tree = sqlglot.parse_one(sql, read="duckdb")
+    tree = sqlglot.parse_one(sql, read=SOURCE)
     return translate(tree, Context(frozenset(text_names))).sql(dialect="spark", comments=False)
 
 
@@ -644,7 +1090,7 @@ def macros_for_spark(
     A macro that calls another must come after it, as in the DuckDB file.
     ``rewrites``: all of :data:`REWRITES` but for a test that leaves one out."""
     functions = []
-    for statement in sqlglot.parse(text, read="duckdb"):
+    for statement in sqlglot.parse(text, read=SOURCE):
         if not (isinstance(statement, exp.Create) and statement.kind == "MACRO"):
             continue
         signature = statement.this

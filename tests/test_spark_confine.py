@@ -459,3 +459,22 @@ def test_a_plain_spark_config_is_accepted(tmp_path: Path) -> None:
     assert dict(cfg.engine.spark.conf)["spark.sql.shuffle.partitions"] == "400"
     check_config(cfg)
     assert json.dumps(cfg.engine.spark.conf)
+
+
+def test_reflect_only_for_icu_nfc_with_literal_names() -> None:
+    """spark_sql.nfc_in_a_lambda_is_java writes reflect('com.ibm.icu.text.Normalizer',
+    'compose', v, false); every other reflect stays refused."""
+    from recondiff.engine.spark_confine import spark_refusal
+
+    nfc = "SELECT reflect('com.ibm.icu.text.Normalizer', 'compose', CAST(v AS STRING), FALSE) FROM t"
+    assert spark_refusal(nfc) is None
+    for other in (
+        "SELECT reflect('com.ibm.icu.text.Normalizer2', 'compose', v) FROM t",
+        "SELECT reflect('java.lang.System', 'exit', 0) FROM t",
+        "SELECT reflect('com.ibm.icu.text.Normalizer', 'compose' || 'x', v) FROM t",
+        "SELECT java_method('com.ibm.icu.text.Normalizer', 'compose', v, FALSE) FROM t",
+        "SELECT reflect('com.ibm.icu.text.Normalizer', 'decompose', v, FALSE) FROM t",
+    ):
+        assert spark_refusal(other) == "calls reflect(...)" or "java_method" in str(
+            spark_refusal(other)
+        ), other

@@ -155,7 +155,7 @@ def test_list_count_counts_values() -> None:
 
 def test_list_contains_is_false_beside_nulls() -> None:
     assert to_spark("list_contains(l, v)") == (
-        "ARRAY_CONTAINS(FILTER(l, rd_n -> NOT rd_n IS NULL), v)"
+        "IF(v IS NULL, NULL, COALESCE(ARRAY_CONTAINS(l, v), FALSE))"
     )
 
 
@@ -322,3 +322,9 @@ def test_microseconds_are_an_exact_interval() -> None:
 
 def test_a_rewrite_sees_children_already_rewritten() -> None:
     assert to_spark("a[1][2]") == "TRY_ELEMENT_AT(TRY_ELEMENT_AT(a, 1), 2)"
+
+
+def test_unsigned_types_are_the_signed_ones_that_hold_them() -> None:
+    assert to_spark("SELECT CAST(a AS UTINYINT), CAST(b AS UINTEGER), CAST(c AS UBIGINT)") == (
+        "SELECT CAST(a AS SMALLINT), CAST(b AS BIGINT), CAST(c AS DECIMAL(20, 0))"
+    )

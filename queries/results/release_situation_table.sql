@@ -1,7 +1,9 @@
 -- situations_staged (results/situations_staged.sql) holds everything later
 -- steps need of the situation table: dropped now, it leaves the memory to
 -- them.
-DROP TABLE situation;
+-- (IF EXISTS: with [engine] kind = "spark" the table stayed on Spark, and only the
+-- staged table was handed over: engine/steps.HAND_OVER)
+DROP TABLE IF EXISTS situation;
 -- A row's sync and drift count, spelled from its rank and drift count n as
 -- situations.parquet writes them (docs/outputs.md): for linked and correlated
 -- pairs only.

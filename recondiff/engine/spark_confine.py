@@ -131,6 +131,9 @@ ALLOWED: frozenset[str] = frozenset(
         "string_agg", "row_number", "rank", "dense_rank", "lag", "lead",
         # DuckDB's error(): a failed statement with its message (no value leaves it)
         "raise_error",
+        # JSON (the plan's events: spark_sql.json_is_a_type; a list parameter bound
+        # as JSON text, spark_run._json_parameters)
+        "from_json", "to_json", "parse_json", "try_parse_json",
         # Spark's Unicode normalisation: spark_sql.nfc_is_a_udf (the one UDF)
         "rd_nfc_udf",
     }
@@ -222,7 +225,7 @@ def spark_refusal(sql: str, also: Collection[str] = ()) -> str | None:
                 return f"calls {token.text!r}(...), a function name Spark may read otherwise"
             if before == TokenType.DOT:
                 return f"calls {word}(...) by a qualified name (system.builtin.{word}, ...)"
-            if word in SYNTAX or word in ALLOWED or word in also:
+            if word in SYNTAX or word in ALLOWED or word in also or _java_nfc(tokens, i):
                 continue
             return f"calls {word}(...)"
         if before == TokenType.DOT:
@@ -235,6 +238,27 @@ def spark_refusal(sql: str, also: Collection[str] = ()) -> str | None:
                 'has the name (write a column of that name in double quotes: "user")'
             )
     return None
+
+
+# The one Java method a statement may call through reflect: ICU4J's NFC
+# (Normalizer.compose, pure), which spark_sql.nfc_in_a_lambda_is_java writes
+# where Spark cannot call the Python UDF (inside a lambda). Any other reflect,
+# java_method or try_reflect is refused.
+_JAVA_NFC = ("com.ibm.icu.text.Normalizer", "compose")
+
+
+def _java_nfc(tokens: list[Token], i: int) -> bool:
+    """Whether tokens[i] is ``reflect`` called as ``reflect('com.ibm.icu.text.
+    Normalizer', 'compose', ...``, both names string literals."""
+    window = tokens[i : i + 6]
+    return (
+        len(window) == 6
+        and window[0].text.lower() == "reflect"
+        and window[2].token_type in _LITERALS and window[2].text == _JAVA_NFC[0]
+        and window[3].token_type == TokenType.COMMA
+        and window[4].token_type in _LITERALS and window[4].text == _JAVA_NFC[1]
+        and window[5].token_type == TokenType.COMMA
+    )
 
 
 def _cte_names(tree: exp.Expr) -> set[str]:

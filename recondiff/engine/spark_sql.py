@@ -218,6 +218,24 @@ def fold_per_code_point(node: exp.Expr, ctx: Context) -> exp.Expr:
     return exp.Anonymous(this="array_join", expressions=[mapped, exp.Literal.string("")])
 
 
+# DuckDB's unsigned integer types, and the Spark type that holds each one's range.
+_UNSIGNED = {
+    exp.DataType.Type.UTINYINT: "SMALLINT",
+    exp.DataType.Type.USMALLINT: "INT",
+    exp.DataType.Type.UINT: "BIGINT",
+    exp.DataType.Type.UBIGINT: "DECIMAL(20, 0)",
+}
+
+
+def unsigned_is_wider(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's unsigned integers (UTINYINT ... UBIGINT) have no Spark type;
+    sqlglot writes UINT for UINTEGER, which Spark refuses. Each becomes the
+    signed type that holds its range (UBIGINT a DECIMAL(20, 0))."""
+    if isinstance(node, exp.DataType) and node.this in _UNSIGNED:
+        return exp.DataType.build(_UNSIGNED[node.this])
+    return node
+
+
 def hugeint_is_decimal(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's HUGEINT (128-bit) has no Spark type (sqlglot writes INT128,
     which Spark refuses): it becomes DECIMAL(38, 0), which holds every number
@@ -562,11 +580,17 @@ def list_count_counts_values(node: exp.Expr, ctx: Context) -> exp.Expr:
 def list_contains_ignores_nulls(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``list_contains(l, x)`` is false when ``x`` is not in ``l``; Spark's
     ``array_contains`` is NULL then if ``l`` holds a NULL (a NOT of it would
-    differ). It becomes ``array_contains(filter(l, e -> e IS NOT NULL), x)``."""
-    if not isinstance(node, exp.ArrayContains) or isinstance(node.this, exp.ArrayFilter):
+    differ). It becomes ``IF(x IS NULL, NULL, coalesce(array_contains(l, x),
+    false))``: no lambda, so ``l`` may be a subquery (Spark allows none inside
+    a higher-order function: stage/endpoint.sql's protected keys)."""
+    if not isinstance(node, exp.ArrayContains):
         return node
-    return exp.ArrayContains(this=_without_nulls(node.this), expression=node.expression.copy())
-
+    found = exp.Coalesce(this=node.copy(), expressions=[exp.false()])
+    return exp.If(
+        this=exp.Is(this=node.expression.copy(), expression=exp.Null()),
+        true=exp.Null(),
+        false=found,
+    )
 
 def list_extract_is_one_based(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``list_extract(l, i)`` is ``l[i]``: 1-based, NULL past either end;
@@ -1025,6 +1049,7 @@ REWRITES: tuple[Rewrite, ...] = (
     regex_vertical_tab,
     regex_end_is_end,
     hugeint_is_decimal,
+    unsigned_is_wider,
     list_slice_is_inclusive,
     list_index_is_one_based,
     list_aggregate_keeps_nulls_and_order,

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from recondiff.engine import spark_run
-
 from tests.conftest import require_system
 
 MASTER = "local[2]"
@@ -29,6 +28,10 @@ SETTINGS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "2",
     "spark.sql.session.timeZone": "UTC",
+    # the queries' macros, expanded inline, make large expressions: Spark's
+    # analysis of the drift step over every compare kind needs more than the
+    # default 1g of driver memory (an OutOfMemoryError on compare-uac-flags)
+    "spark.driver.memory": "3g",
 }
 
 

@@ -328,3 +328,13 @@ def test_unsigned_types_are_the_signed_ones_that_hold_them() -> None:
     assert to_spark("SELECT CAST(a AS UTINYINT), CAST(b AS UINTEGER), CAST(c AS UBIGINT)") == (
         "SELECT CAST(a AS SMALLINT), CAST(b AS BIGINT), CAST(c AS DECIMAL(20, 0))"
     )
+
+
+def test_text_to_integer_reads_hex_as_duckdb() -> None:
+    out = to_spark("try_cast(tok AS BIGINT)")
+    assert out == (
+        r"IF(CAST(tok AS STRING) RLIKE '^0[xX][0-9a-fA-F]+\\z', "
+        "TRY_CAST(CONV(SUBSTRING(CAST(tok AS STRING), 3), 16, 10) AS BIGINT), "
+        "TRY_CAST(tok AS BIGINT))"
+    )
+    assert to_spark("try_cast(x AS DOUBLE)") == "TRY_CAST(x AS DOUBLE)"

@@ -47,6 +47,10 @@ from recondiff.errors import ConfigError, InputError, InternalError, first_line
 from recondiff.io.sqlfiles import MACROS, Rows, load, render
 from recondiff.vocabulary import SITUATIONS
 
+# The driver's memory when recondiff starts Spark itself (local[N]): 1g, Spark's
+# default, ran out analysing the drift step of a case with every compare kind.
+DRIVER_MEMORY = "3g"
+
 # The macro files the Spark steps call (macros/output and macros/events serve
 # the steps after them, on DuckDB).
 SPARK_MACROS = tuple(m for m in MACROS if m not in ("macros/output", "macros/events"))
@@ -374,6 +378,10 @@ def open_spark(settings: SparkConfig, work: Path) -> Iterator[SparkRunner]:
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.local.dir", str(work / "spark-local"))
         )
+        # the macros expanded inline make large expressions, whose analysis
+        # outgrows Spark's default 1g driver (docs/spark.md); a config's own
+        # spark.driver.memory wins
+        builder = builder.config("spark.driver.memory", DRIVER_MEMORY)
         for key, value in settings.conf:
             builder = builder.config(key, value)
         try:

@@ -236,6 +236,36 @@ def unsigned_is_wider(node: exp.Expr, ctx: Context) -> exp.Expr:
     return node
 
 
+_INTEGERS = (
+    exp.DataType.Type.TINYINT, exp.DataType.Type.SMALLINT, exp.DataType.Type.INT,
+    exp.DataType.Type.BIGINT,
+)
+
+
+def text_to_integer_reads_hex(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's cast of text to an integer reads hexadecimal too (``'0x200'`` is
+    512: rd_uac_token's ``0X...`` flags); Spark's gives NULL (try_cast) or an
+    error. A ``try_cast(t AS BIGINT)`` (or another integer type) becomes: when
+    ``t`` is ``0x`` or ``0X`` and hex digits, ``conv(digits, 16, 10)`` cast;
+    else the cast as it was. (A plain CAST is left: an error stays an error.)"""
+    if not (
+        isinstance(node, exp.TryCast)
+        and isinstance(node.to, exp.DataType)
+        and node.to.this in _INTEGERS
+    ):
+        return node
+    text = exp.Cast(this=node.this.copy(), to=exp.DataType.build("STRING"))
+    hex_digits = exp.Literal.string("^0[xX][0-9a-fA-F]+\\z")
+    is_hex = exp.RegexpLike(this=text.copy(), expression=hex_digits)
+    digits = exp.Substring(this=text.copy(), start=exp.Literal.number(3))
+    converted = exp.TryCast(
+        this=_call("conv", digits, exp.Literal.number(16), exp.Literal.number(10)),
+        to=node.to.copy(),
+        safe=True,
+    )
+    return exp.If(this=is_hex, true=converted, false=node.copy())
+
+
 def hugeint_is_decimal(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's HUGEINT (128-bit) has no Spark type (sqlglot writes INT128,
     which Spark refuses): it becomes DECIMAL(38, 0), which holds every number
@@ -1050,6 +1080,7 @@ REWRITES: tuple[Rewrite, ...] = (
     regex_end_is_end,
     hugeint_is_decimal,
     unsigned_is_wider,
+    text_to_integer_reads_hex,
     list_slice_is_inclusive,
     list_index_is_one_based,
     list_aggregate_keeps_nulls_and_order,

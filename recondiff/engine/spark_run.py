@@ -317,10 +317,6 @@ class SparkRunner:
             exc.add_note(f"Spark SQL: {sql}")  # in the traceback of a bug (exit 3)
             raise
 
-    def rows(self, table: str) -> Iterator[tuple[Any, ...]]:
-        for row in self.tables[table].toLocalIterator():
-            yield tuple(row)
-
     def hand_over(self, table: str, order: str | None = None) -> str:
         """Write ``table`` as Parquet files under the runner's directory (in
         ``order``, a comma list of columns, when given): what DuckDB reads for

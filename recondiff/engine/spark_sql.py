@@ -662,37 +662,6 @@ def chr_is_a_code_point(node: exp.Expr, ctx: Context) -> exp.Expr:
     )
 
 
-def _replacement_for_java(text: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            out.append(f"${nxt}" if nxt.isdigit() else "\\" + nxt)
-            i += 2
-            continue
-        out.append("\\$" if c == "$" else c)
-        i += 1
-    return "".join(out)
-
-
-def regex_back_reference(node: exp.Expr, ctx: Context) -> exp.Expr:
-    """In RE2's replacement (DuckDB's ``regexp_replace``) ``\\1`` is the first
-    group and ``$`` is itself; in Java's (Spark's) the group is ``$1``, ``\\1``
-    a literal ``1`` and ``$`` starts a group. rd_dn_escape's ``'\\\\\\1'`` (a
-    backslash before the character matched) would put ``\\1`` there on Spark.
-    The replacement's ``\\N`` becomes ``$N``, its ``$`` ``\\$`` (``\\\\`` is a
-    backslash in both)."""
-    if not isinstance(node, exp.RegexpReplace) or node.args.get("rd_java"):
-        return node
-    replacement = node.args.get("replacement")
-    if isinstance(replacement, exp.Literal) and replacement.is_string:
-        node.set("replacement", exp.Literal.string(_replacement_for_java(replacement.this)))
-        node.set("rd_java", True)  # translate() may see it again (a macro's body)
-    return node
-
-
 # Where a to_json() result is used as text (not kept as JSON): sha256(to_json(...)).
 _JSON_AS_TEXT = (exp.SHA2, exp.SHA, exp.MD5, exp.DPipe, exp.Concat, exp.ConcatWs)
 

@@ -8,8 +8,8 @@ A case takes 15 to 40 s on Spark local[2] on this project's 2-core machine
 (DuckDB: under 1 s), most of it Spark analysing and compiling the large
 expressions the inlined macros make (benchmarks/NOTES.md, "Issue 21"). The
 whole set would take the suite far past its 10 minutes, so by default the
-cases of ON_EVERY_RUN run: one per kind of work (correlation, drift of dates
-and of flags, scope, expected accounts). RECONDIFF_SPARK_CASES=all runs every
+three cases of ON_EVERY_RUN run (correlation; drift with the largest
+expressions; missing identities). RECONDIFF_SPARK_CASES=all runs every
 folder (docs/testing.md). The cases of KNOWN_DIFFERENT fail on Spark for the
 reason given (strict: a fix makes them fail here until they leave the list).
 """
@@ -32,11 +32,9 @@ pytestmark = pytest.mark.spark
 ON_SPARK = EngineConfig(kind="spark", spark=SparkConfig(master=MASTER))
 
 ON_EVERY_RUN = (
-    "ambiguous-correlation",
-    "compare-date",
-    "compare-uac-flags",
-    "excluded-by-scope",
-    "expect-account",
+    "ambiguous-correlation",  # correlation, owner candidates
+    "compare-uac-flags",  # drift, the largest expressions (every flag), hex numbers
+    "expect-account",  # missing identities, the correlated table written again
 )
 
 # The cases Spark does not yet run as DuckDB does, and why.

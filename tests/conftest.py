@@ -127,3 +127,14 @@ def private_copy(shared: Path, tmp_path: Path) -> Path:
     copy_ = tmp_path / shared.name
     shutil.copytree(shared, copy_)
     return copy_
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One Spark local[2] session per pytest worker, shared by the spark test
+    files that run there (tests/spark_local.py; a JVM start is 10-15 s)."""
+    from tests.spark_local import local_spark
+
+    with local_spark("recondiff-tests") as session:
+        yield session
+

@@ -95,6 +95,7 @@ def on_spark(spark: Any, captured: Captured, work: Path) -> list[tuple[Any, ...]
                       for c in frame.columns]
                 )
             frame.createOrReplaceTempView(table)
+            runner.views.add(table)  # a table the statement may read (spark_confine)
         result = runner.run(render(EVENTS), captured.params)
         return [tuple(r) for r in result.fetchall()]
     finally:

@@ -8,8 +8,8 @@ A case takes 15 to 40 s on Spark local[2] on this project's 2-core machine
 (DuckDB: under 1 s), most of it Spark analysing and compiling the large
 expressions the inlined macros make (benchmarks/NOTES.md, "Issue 21"). The
 whole set would take the suite far past its 10 minutes, so by default the
-three cases of ON_EVERY_RUN run (correlation; drift with the largest
-expressions; missing identities). RECONDIFF_SPARK_CASES=all runs every
+two cases of ON_EVERY_RUN run (drift with the largest expressions;
+correlation and missing identities). RECONDIFF_SPARK_CASES=all runs every
 folder (docs/testing.md). The cases of KNOWN_DIFFERENT fail on Spark for the
 reason given (strict: a fix makes them fail here until they leave the list).
 """
@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from recondiff.config.model import EngineConfig, SparkConfig
-from tests.spark_local import MASTER, local_spark
+from tests.spark_local import MASTER
 from tests.test_cases import CASES, run_case
 
 pytestmark = pytest.mark.spark
@@ -32,9 +32,8 @@ pytestmark = pytest.mark.spark
 ON_SPARK = EngineConfig(kind="spark", spark=SparkConfig(master=MASTER))
 
 ON_EVERY_RUN = (
-    "ambiguous-correlation",  # correlation, owner candidates
     "compare-uac-flags",  # drift, the largest expressions (every flag), hex numbers
-    "expect-account",  # missing identities, the correlated table written again
+    "expect-account",  # correlation, missing identities, the table written again
 )
 
 # The cases Spark does not yet run as DuckDB does, and why.
@@ -56,9 +55,8 @@ def _param(case: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    with local_spark("recondiff-test-spark-cases") as session:
-        yield session
+def spark(spark_session: Any) -> Iterator[Any]:
+    yield spark_session
 
 
 @pytest.mark.parametrize("case", [_param(c) for c in SELECTED])

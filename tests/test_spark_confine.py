@@ -309,11 +309,8 @@ def test_every_allowed_name_is_a_spark_built_in(spark: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    from tests.spark_local import local_spark
-
-    with local_spark("recondiff-test-spark-confine") as session:
-        yield session
+def spark(spark_session: Any) -> Iterator[Any]:
+    yield spark_session
 
 
 @pytest.mark.spark

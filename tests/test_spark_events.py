@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from tests.spark_events_capture import capture_events, on_spark
-from tests.spark_local import local_spark
 
 pytestmark = pytest.mark.spark
 
@@ -45,9 +44,8 @@ CASES = ("expect-account",)
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    with local_spark("recondiff-test-spark-events") as session:
-        yield session
+def spark(spark_session: Any) -> Iterator[Any]:
+    yield spark_session
 
 
 def _config(name: str, tmp_path: Path) -> Path:

@@ -8,11 +8,9 @@ installed by scripts/test): skips without them, fails on CI."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
-import sys
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 from recondiff.engine import spark_sql
 from recondiff.engine.spark_sql import REWRITES, Rewrite, macros_for_spark, register_udfs
 from recondiff.io.sqlfiles import load
-from tests.conftest import ROOT, require_system
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.spark
 
@@ -93,24 +91,12 @@ def define_macros(session: Any, rewrites: tuple[Rewrite, ...] = REWRITES) -> Non
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    require_system("pyspark (the test extra)", importlib.util.find_spec("pyspark") is not None)
-    require_system("Java (Debian package default-jre-headless)", has_java())
-    from pyspark.sql import SparkSession
-
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON", sys.executable))
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("recondiff-test-spark-text")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .getOrCreate()
-        )
-        session.sparkContext.setLogLevel("ERROR")
-        define_macros(session)
-        yield session
-        session.stop()
+def spark(spark_session: Any) -> Iterator[Any]:
+    """The worker's shared session (tests/conftest.py) with MACROS as Spark SQL
+    functions (temporary: the runner of the other spark files expands its
+    macros inline and calls none of them)."""
+    define_macros(spark_session)
+    yield spark_session
 
 
 def differences(

@@ -308,8 +308,7 @@ def macro_names() -> frozenset[str]:
     """The ``rd_*`` macros the Spark runner expands inline (spark_run.SPARK_MACROS),
     by name: a config expression may call them (their bodies are recondiff's,
     checked by :func:`check_spark_tree` after expansion)."""
-    from recondiff.engine.spark_run import SPARK_MACROS  # here: spark_run calls this module
-    from recondiff.io.sqlfiles import load
+    from recondiff.io.sqlfiles import SPARK_MACROS, load
 
     pattern = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMP\w*\s+)?MACRO\s+(\w+)", re.I)
     return frozenset(

@@ -44,16 +44,13 @@ from recondiff.config.model import SparkConfig
 from recondiff.engine import spark_confine, spark_sql
 from recondiff.engine.steps import BLAME
 from recondiff.errors import ConfigError, InputError, InternalError, first_line
-from recondiff.io.sqlfiles import MACROS, Rows, load, render
+from recondiff.io.sqlfiles import SPARK_MACROS, Rows, load, render
 from recondiff.vocabulary import SITUATIONS
 
 # The driver's memory when recondiff starts Spark itself (local[N]): 1g, Spark's
 # default, ran out analysing the drift step of a case with every compare kind.
 DRIVER_MEMORY = "3g"
 
-# The macro files the Spark steps call (macros/output and macros/events serve
-# the steps after them, on DuckDB).
-SPARK_MACROS = tuple(m for m in MACROS if m not in ("macros/output", "macros/events"))
 # The macro files whose every argument is text (spark_sql.Context.text_names).
 _TEXT_MACROS = ("macros/text",)
 

@@ -19,15 +19,12 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import duckdb
 
 from recondiff.errors import InputError, InternalError, RecondiffError, first_line, no_space
 from recondiff.io.sqlfiles import Rows, load, render
-
-if TYPE_CHECKING:
-    from recondiff.engine.spark_run import SparkRunner
 
 
 @dataclass(frozen=True)
@@ -197,6 +194,17 @@ BLAME = {
 }
 
 
+class SparkSteps(Protocol):
+    """What a Session needs of the Spark runner (recondiff/engine/spark_run.SparkRunner;
+    a protocol here, so that this module does not import that one)."""
+
+    def step(
+        self, name: str, params: dict[str, Any], blame: dict[str, str], **fills: str
+    ) -> Rows: ...
+
+    def hand_over(self, table: str, order: str | None = None) -> str: ...
+
+
 class Session:
     """The run's connection, its parameters and the paths a failure names.
 
@@ -209,7 +217,7 @@ class Session:
         con: duckdb.DuckDBPyConnection,
         params: dict[str, Any],
         blame: dict[str, str],
-        spark: SparkRunner | None = None,
+        spark: SparkSteps | None = None,
     ) -> None:
         self.con, self.params, self.blame = con, params, blame
         # [engine] kind = "spark": the steps of SPARK_STEPS run there, the rest

@@ -39,6 +39,11 @@ def reports_dir() -> Path:
 MACROS = ("macros/text", "macros/kinds", "macros/situations", "macros/output", "macros/events")
 
 
+# The macro files the Spark steps call (engine/spark_run.py; macros/output and
+# macros/events serve the steps after them, on DuckDB).
+SPARK_MACROS = tuple(m for m in MACROS if m not in ("macros/output", "macros/events"))
+
+
 def macros() -> str:
     """Every ``rd_*`` macro of ``queries/macros/``: run first on each connection."""
     return "\n".join(load(name) for name in MACROS)

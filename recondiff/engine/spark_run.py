@@ -323,7 +323,8 @@ class SparkRunner:
         if frame is None:
             frame = self.spark.table(table)
         if order:
-            frame = frame.orderBy(*[c.strip() for c in order.split(",")])
+            # NULLs last, as DuckDB's ORDER BY (Spark's ascending puts them first)
+            frame = frame.orderBy(*[frame[c.strip()].asc_nulls_last() for c in order.split(",")])
         frame.write.mode("overwrite").parquet(str(target))
         return str(target / "*.parquet")
 

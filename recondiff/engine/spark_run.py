@@ -85,7 +85,7 @@ class Macros:
         """``tree`` with every call of a known macro replaced by its body."""
 
         def one(node: exp.Expr) -> exp.Expr:
-            name = _call_name(node)
+            name = spark_sql.call_name(node)
             macro = self.by_name.get(name) if name else None
             if macro is None:
                 return node
@@ -112,12 +112,6 @@ def _parse_macros(text: str) -> list[exp.Expr | None]:
         return sqlglot.parse(text, read=spark_sql.SOURCE)
     finally:
         log.setLevel(level)
-
-
-def _call_name(node: exp.Expr) -> str | None:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return None
 
 
 def _substitute(body: exp.Expr, bound: Mapping[str, exp.Expr]) -> exp.Expr:
@@ -333,10 +327,11 @@ class SparkRunner:
         :func:`open_spark`'s caller, and only when the run started it."""
         for frame in self.tables.values():
             frame.unpersist()
-        for name in [*self.tables, *self._views.values()]:
+        for name in [*self.tables, *self._views.values(), *self.views]:
             self.spark.catalog.dropTempView(name)
         self.tables.clear()
         self._views.clear()
+        self.views.clear()
 
 
 @contextmanager
@@ -441,7 +436,7 @@ def _situations_variable(node: exp.Expr) -> exp.Expr:
     """DuckDB's ``getvariable('rd_situations')`` is the session variable
     ``rd_situations`` declared by :class:`SparkRunner` (qualified, so that no
     column of that name can shadow it)."""
-    if _call_name(node) == "getvariable" and node.expressions:
+    if spark_sql.call_name(node) == "getvariable" and node.expressions:
         arg = node.expressions[0]
         if isinstance(arg, exp.Literal) and arg.this == "rd_situations":
             return exp.column("rd_situations", table="session", db="system")

@@ -70,7 +70,8 @@ class Context:
 Rewrite = Callable[[exp.Expr, Context], exp.Expr]
 
 
-def _call_name(node: exp.Expr) -> str | None:
+def call_name(node: exp.Expr) -> str | None:
+    """The name of a call sqlglot does not know (an ``Anonymous`` node), lower case."""
     return node.name.lower() if isinstance(node, exp.Anonymous) else None
 
 
@@ -78,7 +79,7 @@ def strlen_is_bytes(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB's ``strlen(v)`` counts bytes (``length`` counts characters); Spark
     has no ``strlen``: it becomes ``octet_length(v)``, the UTF-8 byte count.
     rd_nfc and rd_fold's ASCII fast path (bytes = characters) rests on it."""
-    if _call_name(node) == "strlen" and len(node.expressions) == 1:
+    if call_name(node) == "strlen" and len(node.expressions) == 1:
         return exp.Anonymous(this="octet_length", expressions=list(node.expressions))
     return node
 
@@ -89,7 +90,7 @@ def text_element_is_substring(node: exp.Expr, ctx: Context) -> exp.Expr:
     Spark does not know. On a name known to hold text it becomes
     ``substr(v, i, 1)``, which Spark reads the same way (on a list it would be
     the 1-based list index trap, left to the rewrite that handles lists)."""
-    if _call_name(node) != "array_extract" or len(node.expressions) != 2:
+    if call_name(node) != "array_extract" or len(node.expressions) != 2:
         return node
     target, index = node.expressions
     if isinstance(target, exp.Column) and target.name in ctx.text_names:
@@ -106,7 +107,7 @@ def nfc_is_a_udf(node: exp.Expr, ctx: Context) -> exp.Expr:
     through it (no pushdown, no code generation). rd_nfc and rd_fold call it
     only for values that are not pure ASCII, as on DuckDB. Python's Unicode
     version (3.11: 14.0) is not DuckDB's: see docs/semantics.md, "On Spark"."""
-    if _call_name(node) == "nfc_normalize" and len(node.expressions) == 1:
+    if call_name(node) == "nfc_normalize" and len(node.expressions) == 1:
         return exp.Anonymous(this=NFC_UDF, expressions=list(node.expressions))
     return node
 
@@ -559,7 +560,7 @@ def list_position_finds_null(node: exp.Expr, ctx: Context) -> exp.Expr:
     Spark does not know, and Spark's ``array_position`` gives 0 for none and
     NULL for a NULL ``x``. It becomes ``nullif(array_position(l, x), 0)``, or
     for a NULL ``x`` the place of the first ``e IS NULL``."""
-    if _call_name(node) != "list_position" or len(node.expressions) != 2:
+    if call_name(node) != "list_position" or len(node.expressions) != 2:
         return node
     values, x = node.expressions
 
@@ -595,9 +596,9 @@ def list_count_counts_values(node: exp.Expr, ctx: Context) -> exp.Expr:
     know. It becomes ``size(filter(l, e -> e IS NOT NULL))``. Another
     aggregate but ``'bit_or'`` (list_bit_or_is_a_fold) has no form here yet (an
     error, not a guess)."""
-    if _call_name(node) == "list_count" and len(node.expressions) == 1:  # the same
+    if call_name(node) == "list_count" and len(node.expressions) == 1:  # the same
         return exp.ArraySize(this=_without_nulls(node.expressions[0]))
-    if _call_name(node) not in ("list_aggregate", "list_aggr") or len(node.expressions) != 2:
+    if call_name(node) not in ("list_aggregate", "list_aggr") or len(node.expressions) != 2:
         return node
     values, name = node.expressions
     if isinstance(name, exp.Literal) and name.is_string and name.this.lower() == "bit_or":
@@ -627,7 +628,7 @@ def list_extract_is_one_based(node: exp.Expr, ctx: Context) -> exp.Expr:
     sqlglot keeps the name, which Spark does not know. It becomes
     ``try_element_at(l, CAST(i AS INT))``, NULL for an index of 0 (an error in
     Spark)."""
-    if _call_name(node) != "list_extract" or len(node.expressions) != 2:
+    if call_name(node) != "list_extract" or len(node.expressions) != 2:
         return node
     values, index = node.expressions
     if isinstance(index, exp.Literal) and int(index.this) != 0:
@@ -676,7 +677,7 @@ def json_is_a_type(node: exp.Expr, ctx: Context) -> exp.Expr:
     and ``CAST(... AS STRING)`` as its JSON text (a VARIANT writes an object's
     fields sorted: the queries declare them so, for the canonical form). Its
     text alone where hashed or joined (``sha256(to_json(...))``)."""
-    if _call_name(node) != "to_json" or len(node.expressions) != 1:
+    if call_name(node) != "to_json" or len(node.expressions) != 1:
         return node
     options = exp.Anonymous(
         this="map",
@@ -711,7 +712,7 @@ def unnest_is_a_lateral_view(node: exp.Expr, ctx: Context) -> exp.Expr:
     lists = {e.unalias().this.sql() for e in explodes}
     subscripts = [
         e for e in node.expressions
-        if _call_name(e.unalias()) == "generate_subscripts"
+        if call_name(e.unalias()) == "generate_subscripts"
     ]
     lists |= {e.unalias().expressions[0].sql() for e in subscripts}
     if len(explodes) != 1 or len(lists) != 1:
@@ -730,7 +731,7 @@ def unnest_is_a_lateral_view(node: exp.Expr, ctx: Context) -> exp.Expr:
                 exp.Column(this=exp.Star(), table=exp.to_identifier(_VALUE)) if recursive
                 else exp.column(_VALUE)
             )
-        elif _call_name(inner) == "generate_subscripts":
+        elif call_name(inner) == "generate_subscripts":
             new = exp.Add(this=exp.column(_POS), expression=exp.Literal.number(1))
         else:
             new_expressions.append(e)
@@ -851,7 +852,7 @@ def nfc_in_a_lambda_is_java(node: exp.Expr, ctx: Context) -> exp.Expr:
     ``reflect('com.ibm.icu.text.Normalizer', 'compose', v, false)``: NFC by the
     ICU4J Spark 4 ships (for its collations), NULL for NULL. Its Unicode
     version is ICU's, not Python's (docs/semantics.md, "On Spark")."""
-    if _call_name(node) != NFC_UDF or len(node.expressions) != 1:
+    if call_name(node) != NFC_UDF or len(node.expressions) != 1:
         return node
     parent = node.parent
     while parent is not None and not isinstance(parent, exp.Lambda):
@@ -953,7 +954,7 @@ def hash_is_64_bit(node: exp.Expr, ctx: Context) -> exp.Expr:
     NULLs, in a list too (``[NULL, 'a']``, ``['a']`` and ``['a', NULL]`` hash
     alike), so each argument enters with whether it is NULL and its text form
     (``CAST(... AS STRING)``, which spells a list's NULLs and places) before it."""
-    if _call_name(node) != "hash" and not (
+    if call_name(node) != "hash" and not (
         isinstance(node, exp.Func) and node.sql_name() == "HASH"
     ):
         return node
@@ -962,7 +963,7 @@ def hash_is_64_bit(node: exp.Expr, ctx: Context) -> exp.Expr:
     )
     guarded: list[exp.Expr] = []
     for arg in args:
-        if _call_name(arg) == "xxhash64":  # a hash inside: never NULL, a number
+        if call_name(arg) == "xxhash64":  # a hash inside: never NULL, a number
             guarded.append(arg.copy())
             continue
         guarded += [
@@ -978,7 +979,7 @@ def list_bit_or_is_a_fold(node: exp.Expr, ctx: Context) -> exp.Expr:
     NULL, NULL when there is none; sqlglot keeps the name, which Spark does not
     know. It becomes Spark's ``aggregate`` over the elements that are not NULL,
     folding from 0 (a BIGINT), NULL when there is none (rd_uac_fold)."""
-    if _call_name(node) != "list_aggregate" or len(node.expressions) != 2:
+    if call_name(node) != "list_aggregate" or len(node.expressions) != 2:
         return node
     target, how = node.expressions
     if not (isinstance(how, exp.Literal) and how.this == "bit_or"):
@@ -1017,7 +1018,7 @@ def renamed_functions(node: exp.Expr, ctx: Context) -> exp.Expr:
     """DuckDB functions Spark knows under another name, meaning the same
     (sqlglot keeps DuckDB's): ``error(msg)`` (stop the query with ``msg``) is
     Spark's ``raise_error(msg)``."""
-    name = _call_name(node)
+    name = call_name(node)
     if name in _RENAMED:
         return _call(_RENAMED[name], *[e.copy() for e in node.expressions])
     return node
@@ -1028,7 +1029,7 @@ def microseconds_are_an_interval(node: exp.Expr, ctx: Context) -> exp.Expr:
     no such function. It becomes ``make_dt_interval(0, 0, 0, seconds)`` with the
     seconds as an exact DECIMAL(18, 6) (every microsecond count an AD
     FILETIME can hold: rd_instant)."""
-    if _call_name(node) != "to_microseconds" or len(node.expressions) != 1:
+    if call_name(node) != "to_microseconds" or len(node.expressions) != 1:
         return node
     micros = exp.Cast(this=node.expressions[0].copy(), to=exp.DataType.build("DECIMAL(20, 0)"))
     seconds = exp.Cast(

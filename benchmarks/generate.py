@@ -72,10 +72,14 @@ ATTRIBUTES = [
 
 
 def write_config(
-    directory: Path, memory_limit: str | None = None, policies: bool | None = None
+    directory: Path,
+    memory_limit: str | None = None,
+    policies: bool | None = None,
+    spark: str | None = None,
 ) -> Path:
     """The config; `policies` None: the base scenario's, False: the policy
-    scenario's without its policies, True: with them."""
+    scenario's without its policies, True: with them; `spark`, a Spark master
+    URL: the run on Spark (`[engine] kind = "spark"`, issue 21)."""
     from policy_scenario import POLICY_ATTRIBUTES, config_text
 
     extra = POLICY_ATTRIBUTES if policies is not None else []
@@ -85,6 +89,9 @@ def write_config(
     )
     engine = f'memory_limit = "{memory_limit}"\n' if memory_limit else ""
     stem = f"recondiff-{memory_limit}" if memory_limit else "recondiff"
+    if spark:
+        engine += f'kind = "spark"\n\n[engine.spark]\nmaster = "{spark}"\n'
+        stem += "-spark"
     path = directory / (f"{stem}-policies.toml" if policies else f"{stem}.toml")
     text = CONFIG.format(attributes=attributes, engine=engine)
     if policies is not None:

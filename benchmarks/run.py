@@ -177,6 +177,8 @@ def main() -> int:
     parser.add_argument("--sizes", default="1000000,3000000,10000000")
     parser.add_argument("--work", type=Path, default=Path("/var/tmp/recondiff-bench"))
     parser.add_argument("--tools", default="read-limit,write-floor,recondiff,datacompy")
+    parser.add_argument("--spark-master", default="local[2]",
+                        help="the master of tool recondiff-spark (issue 21)")
     parser.add_argument("--datacompy-cap-gb", type=float, default=16.0)
     parser.add_argument(
         "--spill-at",
@@ -264,6 +266,18 @@ def main() -> int:
                         out1,
                     )
                 )
+        if "recondiff-spark" in tools:
+            cfg = write_config(directory, spark=args.spark_master)
+            out2 = directory / "out-spark"
+            runs.append(
+                (
+                    f"recondiff on Spark {args.spark_master}",
+                    [py, "-m", "recondiff.cli.main", "compare", "-q", "-c", str(cfg),
+                     "-o", str(out2)],
+                    None,
+                    out2,
+                )
+            )
         if "datacompy" in tools:
             runs.append(
                 (

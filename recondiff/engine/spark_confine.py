@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import Token, TokenType, exp
 
-from recondiff.errors import ConfigError
+from recondiff.errors import ConfigError, InternalError
 
 if TYPE_CHECKING:
     from recondiff.config.model import Config
@@ -283,7 +283,10 @@ def _table_refusal(tree: exp.Expr, known: set[str]) -> str | None:
 
 
 def check_spark_tree(
-    tree: exp.Expr, known_tables: Collection[str], sql: str | None = None
+    tree: exp.Expr,
+    known_tables: Collection[str],
+    sql: str | None = None,
+    functions: Collection[str] = (),
 ) -> None:
     """Refuse a statement about to be sent to Spark (``tree``, translated; ``sql``
     its Spark text, by default generated from ``tree``) that calls a function
@@ -291,16 +294,46 @@ def check_spark_tree(
     tables and views; the statement's own WITH names count too) or by a
     qualified name, or reads the session's user. A config expression is
     checked when the run starts (:func:`check_config`); this is the last line,
-    for a Config changed in code after that, or a rewrite's new function."""
+    for a Config changed in code after that, or a rewrite's new function.
+    ``functions``: the runner's own SQL functions (recondiff's macros, defined
+    by the runner and checked by :func:`check_spark_function`), which it may call."""
     text = tree.sql(dialect="spark", comments=False) if sql is None else sql
     known = {t.lower() for t in known_tables} | _cte_names(tree)
-    why = _table_refusal(tree, known) or spark_refusal(text)
+    why = _table_refusal(tree, known) or spark_refusal(text, also=functions)
     if why is not None:
         raise ConfigError(
             f"Spark SQL refused: the statement {why}, which recondiff does not send to Spark "
             "(a config expression may not hold it; in recondiff's own query, a rewrite's "
             f"new function belongs on the list); {HOW}"
         )
+
+
+# A definition of one of recondiff's macros as a Spark SQL function: the
+# statement the runner builds (spark_run.Macros.definitions), nothing else.
+_DEFINITION = re.compile(
+    r"CREATE OR REPLACE TEMPORARY FUNCTION (rd_[a-z_]+)\(([^()]*)\) RETURN (.*)", re.S
+)
+
+
+def check_spark_function(definition: str, functions: Collection[str]) -> None:
+    """Refuse a Spark function definition (``CREATE OR REPLACE TEMPORARY
+    FUNCTION rd_x(v STRING) RETURN body``) that is not one of ``functions``
+    (recondiff's macros) or whose body calls what a statement may not
+    (:func:`spark_refusal`), but the other macros' functions."""
+    match = _DEFINITION.fullmatch(definition)
+    if match is None or match.group(1) not in functions:
+        raise InternalError(f"not a definition of recondiff's macro: {definition[:80]}")
+    body = match.group(3)
+    statements = sqlglot.parse(body, read="spark")
+    if len(statements) != 1 or statements[0] is None:
+        raise InternalError(f"not one expression: the function {match.group(1)}: {body[:80]}")
+    tree = statements[0]
+    why = None
+    for node in tree.find_all(exp.Query, exp.Subquery, exp.Table):
+        why = f"holds a table or a subquery ({node.sql(dialect='spark')[:60]})"
+    why = why or spark_refusal(body, also=functions)
+    if why is not None:
+        raise InternalError(f"Spark SQL refused: the function {match.group(1)} {why}")
 
 
 @cache

@@ -54,52 +54,186 @@ DRIVER_MEMORY = "3g"
 # The macro files whose every argument is text (spark_sql.Context.text_names).
 _TEXT_MACROS = ("macros/text",)
 
+# The macros a Spark run defines as Spark SQL functions (CREATE TEMPORARY
+# FUNCTION, Spark 4) and calls by name, rather than expanding them inline:
+# Spark binds a SQL function's arguments once, in a projection below the call,
+# where an inline expansion copies the argument into every place the body
+# uses it, and the copies nest (rd_key(v) holds v 55 times; the stage steps of
+# a case with every compare kind were 220K characters, seconds of Spark's
+# analysis and generated code past its 64 KB limit). Spark cannot call a SQL
+# function inside a lambda, nor in a query's ORDER BY: there the runner still
+# expands the macro inline (Macros.expand). Each is typed: its parameters, by
+# name, STRING unless given here. Not here: the macros with an argument that a
+# rewrite must see as written (rd_when's format, rd_norm's kind), those of
+# lists (rd_setof, rd_set, ...), and those of situations, which are small.
+SPARK_FUNCTIONS: dict[str, dict[str, str]] = {
+    name: {} for name in (
+        "rd_strip", "rd_blank", "rd_value", "rd_nfc", "rd_fold", "rd_key",
+        "rd_exact", "rd_casefold", "rd_trim", "rd_casefold_trim", "rd_integer",
+        "rd_boolean", "rd_instant", "rd_date", "rd_timestamp", "rd_uac_token",
+        "rd_uac_list", "rd_uac_bits", "rd_uac_flags", "rd_dn_protect",
+        "rd_dn_unescape", "rd_dn_ava", "rd_dn", "rd_dn_plain", "rd_dn_final",
+        "rd_first_rdn_value",
+    )
+} | {"rd_uac_fold": {"bits": "ARRAY<BIGINT>"}, "rd_uac_names": {"bits": "BIGINT"}}
+
 
 @dataclass(frozen=True)
 class Macro:
     args: tuple[str, ...]
     body: exp.Expr  # expanded; translated as part of the statement that calls it
+    called: exp.Expr  # the body with the calls of Spark functions kept (the function's)
+    in_lambda: frozenset[str]  # the arguments the (expanded) body uses inside a lambda
+    uses: Mapping[str, int]  # how many times the (expanded) body names each argument
 
 
 class Macros:
-    """The ``rd_*`` macros of queries/macros/, for inline expansion."""
+    """The ``rd_*`` macros of queries/macros/: each expanded inline, or called
+    as a Spark SQL function (``functions``, defined by :meth:`definitions`)."""
 
-    def __init__(self, files: tuple[str, ...] = SPARK_MACROS) -> None:
+    def __init__(
+        self,
+        files: tuple[str, ...] = SPARK_MACROS,
+        functions: Mapping[str, Mapping[str, str]] = SPARK_FUNCTIONS,
+    ) -> None:
         self.by_name: dict[str, Macro] = {}
+        self.functions: dict[str, Mapping[str, str]] = {}
+        self.lambdas: set[str] = set()  # the functions whose body holds a lambda
+        self._lets = itertools.count(1)
         for name in files:
             text_args = name in _TEXT_MACROS
             for statement in _parse_macros(load(name)):
                 if not (isinstance(statement, exp.Create) and statement.kind == "MACRO"):
                     continue
                 signature = statement.this
+                macro = signature.this.name.lower()
                 args = tuple(a.name for a in signature.expressions)
-                body = self.expand(statement.expression)
+                body = self.expand(statement.expression, calls=False)
+                called = self.expand(statement.expression)
                 if text_args:  # the one rewrite that needs to know which names hold text
                     context = spark_sql.Context(frozenset(args))
-                    body = spark_sql.translate(
-                        body, context, (spark_sql.text_element_is_substring,)
+                    body, called = (
+                        spark_sql.translate(b, context, (spark_sql.text_element_is_substring,))
+                        for b in (body, called)
                     )
-                self.by_name[signature.this.name.lower()] = Macro(args, body)
+                in_lambda = frozenset(
+                    c.name for c in body.find_all(exp.Column)
+                    if not c.table and c.name in args and _under_lambda(c)
+                )
+                uses = {a: 0 for a in args}
+                for c in body.find_all(exp.Column):
+                    if not c.table and c.name in uses:
+                        uses[c.name] += 1
+                self.by_name[macro] = Macro(args, body, called, in_lambda, uses)
+                if macro in functions:  # after the macros its body calls: file order
+                    self.functions[macro] = functions[macro]
+                    if self._holds_lambda(called):
+                        self.lambdas.add(macro)
 
-    def expand(self, tree: exp.Expr) -> exp.Expr:
-        """``tree`` with every call of a known macro replaced by its body."""
+    def expand(self, tree: exp.Expr, calls: bool = True) -> exp.Expr:
+        """``tree`` with every call of a known macro replaced by its body, but
+        (with ``calls``) a call of a Spark function where Spark can call it."""
 
         def one(node: exp.Expr) -> exp.Expr:
             name = spark_sql.call_name(node)
             macro = self.by_name.get(name) if name else None
             if macro is None:
                 return node
-            given = [self.expand(g) for g in node.expressions]
-            if len(given) != len(macro.args):
+            if len(node.expressions) != len(macro.args):
                 raise InternalError(
-                    f"macro {name}() takes {len(macro.args)} argument(s), given {len(given)}"
+                    f"macro {name}() takes {len(macro.args)} argument(s), "
+                    f"given {len(node.expressions)}"
                 )
+            if not calls or _no_sql_function_here(node):
+                # no Spark function here: all inline, each argument computed once
+                return self._let(macro, [self.expand(g, calls=False) for g in node.expressions])
+            if name in self.functions:
+                given = [self.expand(g) for g in node.expressions]
+                if not any(self._holds_lambda(g) for g in given):
+                    return exp.Anonymous(this=name, expressions=given)
+                # Spark refuses a SQL function whose argument holds a lambda
+                # (LAMBDA_FUNCTION_WITH_SQL_UDF): the body inline, the argument bound
+                return self._let(macro, given)
+            # a macro Spark does not call: its body, the arguments in their places
+            # (an argument the body uses inside a lambda with no Spark function)
+            given = [
+                self.expand(g, calls=a not in macro.in_lambda)
+                for g, a in zip(node.expressions, macro.args, strict=True)
+            ]
             bound = dict(zip(macro.args, given, strict=True))
-            # in parentheses: sqlglot writes a tree as it is nested only where
-            # the parser kept them (NOT rd_blank(x) is NOT (x = '' OR ...))
-            return exp.Paren(this=_substitute(macro.body.copy(), bound))
+            return exp.Paren(this=_substitute(macro.called.copy(), bound))
 
         return tree.transform(one)
+
+    def _let(self, macro: Macro, given: list[exp.Expr]) -> exp.Expr:
+        """The macro's body inline (no Spark function in it) over ``given``: an
+        argument that is a column or a constant, or that the body uses once, in
+        its place; any other bound once by a lambda, ``list_transform([arg],
+        lambda p: body)[1]``, which Spark evaluates once per row, where putting
+        it in each place would copy it as many times, and the copies nest
+        (rd_key(v) is v 55 times)."""
+        bound: dict[str, exp.Expr] = {}
+        lets: list[tuple[str, exp.Expr]] = []
+        for arg, value in zip(macro.args, given, strict=True):
+            simple = isinstance(value, _SIMPLE) and not value.name.startswith("rd_let_")
+            if simple or macro.uses.get(arg, 0) <= 1:
+                bound[arg] = value
+            else:
+                variable = f"rd_let_{next(self._lets)}"
+                bound[arg] = exp.column(variable)
+                lets.append((variable, value))
+        tree: exp.Expr = exp.Paren(this=_substitute(macro.body.copy(), bound))
+        for variable, value in reversed(lets):
+            let = sqlglot.parse_one(f"list_transform([rd_value], lambda {variable}: rd_body)[1]",
+                                    read=spark_sql.SOURCE)
+            slots = {c.name: c for c in let.find_all(exp.Column)}
+            slots["rd_value"].replace(exp.Paren(this=value))
+            slots["rd_body"].replace(tree)
+            tree = exp.Paren(this=let)
+        return tree
+
+    def _holds_lambda(self, tree: exp.Expr) -> bool:
+        """Whether ``tree``, as Spark will read it, holds a lambda, or calls a Spark
+        function whose body does."""
+        spark = spark_sql.translate(tree.copy(), spark_sql.Context())
+        return spark.find(exp.Lambda) is not None or any(
+            spark_sql.call_name(n) in self.lambdas for n in spark.find_all(exp.Anonymous)
+        )
+
+    def definitions(self) -> Iterator[tuple[str, str]]:
+        """Each Spark function's name and ``CREATE OR REPLACE TEMPORARY FUNCTION``
+        statement (Spark SQL), a function after those its body calls."""
+        for name, types in self.functions.items():
+            macro = self.by_name[name]
+            params = ", ".join(f"{a} {types.get(a, 'STRING')}" for a in macro.args)
+            body = spark_sql.translate(macro.called.copy(), spark_sql.Context())
+            yield name, (
+                f"CREATE OR REPLACE TEMPORARY FUNCTION {name}({params}) "
+                f"RETURN {body.sql(dialect='spark', comments=False)}"
+            )
+
+
+# An argument put in its places as it is (not bound by a lambda): a column, a
+# lambda's variable (an identifier), a constant, a parameter.
+_SIMPLE = (exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.Placeholder)
+
+
+def _under_lambda(node: exp.Expr) -> bool:
+    return node.find_ancestor(exp.Lambda) is not None
+
+
+def _no_sql_function_here(node: exp.Expr) -> bool:
+    """Whether Spark refuses a SQL function at ``node``: inside a lambda
+    (UNSUPPORTED_FEATURE.LAMBDA_FUNCTION_WITH_SQL_UDF) or in a query's ORDER BY
+    (UNSUPPORTED_SQL_UDF_USAGE, "in Sort"; a window's ORDER BY takes one)."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, exp.Lambda):
+            return True
+        if isinstance(parent, exp.Order) and not isinstance(parent.parent, exp.Window):
+            return True
+        parent = parent.parent
+    return False
 
 
 def _parse_macros(text: str) -> list[exp.Expr | None]:
@@ -163,6 +297,9 @@ class SparkRunner:
         self._counter = itertools.count(1)
         spark_sql.register_udfs(spark)
         spark_confine.lock_session(spark)
+        for name, definition in self.macros.definitions():
+            spark_confine.check_spark_function(definition, self.macros.functions)
+            spark.sql(definition)
         spark.sql(
             "DECLARE OR REPLACE VARIABLE rd_situations ARRAY<STRING> DEFAULT "
             + "array(" + ", ".join(f"'{s}'" for s in SITUATIONS) + ")"
@@ -296,7 +433,8 @@ class SparkRunner:
         tree, as_json = _json_parameters(self.translate(query, params), params)
         sql = tree.sql(dialect="spark", comments=False)
         known = {*self.tables, *self._views.values(), *self.views}
-        spark_confine.check_spark_tree(tree, known, sql)  # before Spark reads any of it
+        # before Spark reads any of it
+        spark_confine.check_spark_tree(tree, known, sql, self.macros.functions)
         used = {p.name for p in tree.find_all(exp.Placeholder)}
         args = {
             name: json.dumps(params[name]) if name in as_json else _literal(params[name])

@@ -1,0 +1,170 @@
+"""How the Spark runner spells recondiff's macros (engine/spark_run.Macros):
+called as Spark SQL functions where Spark takes one, inline elsewhere, and
+each argument computed once. No Spark here: the translated text only (the
+tests/cases folders on Spark, tests/test_spark_cases.py, run it)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from recondiff.engine import spark_confine, spark_sql
+from recondiff.engine.spark_run import SPARK_FUNCTIONS, Macros
+from recondiff.errors import InternalError
+
+MACROS = Macros()
+INLINE = Macros(functions={})  # every macro inline, arguments bound by lambdas
+
+
+def spark(sql: str) -> exp.Expr:
+    tree = MACROS.expand(sqlglot.parse_one(sql, read=spark_sql.SOURCE))
+    return spark_sql.translate(tree, spark_sql.Context())
+
+
+def calls(tree: exp.Expr) -> list[str]:
+    return [n for n in (spark_sql.call_name(c) for c in tree.find_all(exp.Anonymous)) if n]
+
+
+def functions_in_lambdas(tree: exp.Expr) -> list[str]:
+    """The runner's Spark functions called inside a lambda (Spark refuses them)."""
+    return [
+        name
+        for lam in tree.find_all(exp.Lambda)
+        for name in calls(lam.this)
+        if name in MACROS.functions
+    ]
+
+
+def test_a_function_is_called_by_name() -> None:
+    assert spark("SELECT rd_key(name) FROM t").sql(dialect="spark") == (
+        "SELECT RD_KEY(name) FROM t"
+    )
+
+
+def test_every_named_function_is_one() -> None:
+    assert set(MACROS.functions) == set(SPARK_FUNCTIONS)
+
+
+def test_inside_a_lambda_it_is_inline_with_no_function() -> None:
+    tree = spark("SELECT list_transform(l, lambda x: rd_key(x)) FROM t")
+    assert "rd_key" not in calls(tree)
+    assert functions_in_lambdas(tree) == []
+
+
+def test_in_order_by_it_is_inline() -> None:
+    # Spark: UNSUPPORTED_SQL_UDF_USAGE in Sort; a window's ORDER BY takes one
+    tree = spark("SELECT a FROM t ORDER BY rd_key(a)")
+    assert "rd_key" not in calls(tree)
+    window = spark("SELECT max(a) OVER (ORDER BY rd_key(a)) FROM t")
+    assert "rd_key" in calls(window)
+
+
+def test_an_argument_holding_a_lambda_is_bound_once() -> None:
+    # Spark refuses a SQL function whose argument holds a lambda
+    # (LAMBDA_FUNCTION_WITH_SQL_UDF): the body inline, the argument bound once
+    tree = spark("SELECT rd_strip(array_to_string(list_transform(l, lambda x: upper(x)), ',')) FROM t")
+    assert "rd_strip" not in calls(tree)
+    assert functions_in_lambdas(tree) == []
+    assert tree.sql(dialect="spark").count("UPPER(x)") == 1  # rd_strip names v 11 times
+
+
+def test_nesting_grows_linearly() -> None:
+    # inline copies nested: rd_key(rd_key(rd_key(a))) was a copy of a per use, per level
+    one = len(spark("SELECT list_transform(l, lambda a: rd_key(a)) FROM t").sql(dialect="spark"))
+    three = len(
+        spark("SELECT list_transform(l, lambda a: rd_key(rd_key(rd_key(a)))) FROM t")
+        .sql(dialect="spark")
+    )
+    assert three < 4 * one
+
+
+def test_a_macro_not_a_function_keeps_its_literal_arguments() -> None:
+    # rd_when's format must reach strftime as a literal (sqlglot converts it)
+    assert "rd_when" not in SPARK_FUNCTIONS
+    tree = spark("SELECT rd_when(a, '%Y-%m-%d') FROM t")
+    assert "yyyy-MM-dd" in tree.sql(dialect="spark")
+
+
+# Values for the macros that every kind of input reaches: blank, spaces and
+# tabs, case, accents composed and not, a DN, flags, numbers, dates.
+VALUES = [
+    None, "", " ", "\t x \n", "Alice", "  ÉCOLE ", "e\u0301cole", "ß", "CN=Ab\\, C,OU=X",
+    "cn=a+sn=b, ou=People", "512", "0x200", "ACCOUNTDISABLE|NORMAL_ACCOUNT", "2024-01-02",
+    "20240102030405Z", "133500000000000000", "yes", "007", "\u2028x ",
+]
+
+
+@pytest.mark.parametrize("name", sorted(SPARK_FUNCTIONS))
+def test_the_expansion_is_the_macro_on_duckdb(name: str) -> None:
+    """What the runner makes of a macro call (function calls inlined, inside a
+    lambda, arguments bound by lambdas) is DuckDB SQL still: on DuckDB it gives
+    what the macro gives, also on a column named like a variable of a binding
+    lambda (rd_let_1, in rd_key's body), which must not be captured."""
+    import duckdb
+
+    from recondiff.io.sqlfiles import macros
+
+    con = duckdb.connect()
+    con.execute(macros())
+    column = "rd_let_1"
+    assert column in MACROS.by_name["rd_key"].body.sql()  # what the test rests on
+    con.execute(f"CREATE TABLE t ({column} VARCHAR, i INTEGER)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(v, i) for i, v in enumerate(VALUES)])
+    if name == "rd_uac_fold":
+        arg = f"rd_uac_list({column})"
+    elif name == "rd_uac_names":
+        arg = f"rd_uac_bits({column})"
+    else:
+        arg = column
+    forms = [f"{name}({arg})", f"list_transform([{arg}], lambda x: {name}(x))[1]"]
+    for form in forms:
+        query = f"SELECT i, {form} FROM t ORDER BY i"
+        want = con.execute(query).fetchall()
+        for macros in (MACROS, INLINE):  # the runner's; every call inline
+            expanded = macros.expand(sqlglot.parse_one(query, read=spark_sql.SOURCE))
+            if macros is INLINE:
+                assert not [c for c in calls(expanded) if c.startswith("rd_")]
+            got = con.execute(expanded.sql(dialect=spark_sql.SOURCE)).fetchall()
+            assert got == want, form
+
+
+def test_definitions_call_only_earlier_functions_and_none_in_a_lambda() -> None:
+    defined: set[str] = set()
+    for name, definition in MACROS.definitions():
+        spark_confine.check_spark_function(definition, MACROS.functions)
+        body = sqlglot.parse_one(definition.split(" RETURN ", 1)[1], read="spark")
+        called = {c for c in calls(body) if c in MACROS.functions}
+        assert called <= defined, (name, called - defined)
+        assert functions_in_lambdas(body) == [], name
+        defined.add(name)
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        # not one of recondiff's macros
+        "CREATE OR REPLACE TEMPORARY FUNCTION lower(v STRING) RETURN upper(v)",
+        "CREATE OR REPLACE TEMPORARY FUNCTION rd_other(v STRING) RETURN v",
+        # a body that calls Java, reads a table or a file
+        "CREATE OR REPLACE TEMPORARY FUNCTION rd_key(v STRING) RETURN "
+        "reflect('java.lang.System', 'getenv', v)",
+        "CREATE OR REPLACE TEMPORARY FUNCTION rd_key(v STRING) RETURN "
+        "(SELECT max(a) FROM t)",
+        "CREATE OR REPLACE TEMPORARY FUNCTION rd_key(v STRING) RETURN '${env:HOME}'",
+        # another statement after it
+        "CREATE OR REPLACE TEMPORARY FUNCTION rd_key(v STRING) RETURN v; DROP VIEW x",
+    ],
+)
+def test_a_definition_not_the_runners_is_refused(definition: str) -> None:
+    with pytest.raises(InternalError):
+        spark_confine.check_spark_function(definition, MACROS.functions)
+
+
+def test_a_statement_may_call_only_the_runners_functions() -> None:
+    tree = sqlglot.parse_one("SELECT rd_key(a) FROM t", read="spark")
+    spark_confine.check_spark_tree(tree, {"t"}, functions=MACROS.functions)
+    from recondiff.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rd_key"):
+        spark_confine.check_spark_tree(tree, {"t"})

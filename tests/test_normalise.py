@@ -127,6 +127,23 @@ def test_dn_canonical_form_is_readable(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # NFC is done once, on the whole text (rd_dn_nfc), and is the NFC of each part:
+        # a combining mark after a separator stays the value's own first character
+        ("cn=\u0301a,ou=X", "cn=\u0301a,ou=x"),
+        ("cn=e\u0301,ou=X+sn=o\u0308", "cn=\u00e9,ou=x+sn=\u00f6"),
+        # '=' followed by U+0338 would compose into U+2260 (NOT EQUAL TO)
+        ("cn=\u0338x,ou=Y", "cn=\u0338x,ou=y"),
+        # escaped, composed through the hex escape (UTF-8 of U+0301 is CC 81)
+        ("cn=e\\CC\\81 ,ou=Y", "cn=\u00e9,ou=y"),
+    ],
+)
+def test_dn_parts_are_nfc_once(con: duckdb.DuckDBPyConnection, value: str, expected: str) -> None:
+    assert norm(con, value, "dn") == expected
+
+
+@pytest.mark.parametrize(
     ("macro", "values", "expected"),
     [
         ("rd_set", ["b", "a", "b", "", None], ["a", "b"]),

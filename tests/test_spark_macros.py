@@ -121,9 +121,9 @@ def test_the_expansion_is_the_macro_on_duckdb(name: str) -> None:
     for form in forms:
         query = f"SELECT i, {form} FROM t ORDER BY i"
         want = con.execute(query).fetchall()
-        for macros in (MACROS, INLINE):  # the runner's; every call inline
-            expanded = macros.expand(sqlglot.parse_one(query, read=spark_sql.SOURCE))
-            if macros is INLINE:
+        for form_of in (MACROS, INLINE):  # the runner's; every call inline
+            expanded = form_of.expand(sqlglot.parse_one(query, read=spark_sql.SOURCE))
+            if form_of is INLINE:
                 assert not [c for c in calls(expanded) if c.startswith("rd_")]
             got = con.execute(expanded.sql(dialect=spark_sql.SOURCE)).fetchall()
             assert got == want, form

@@ -67,7 +67,7 @@ def test_every_rewrite_says_its_trap() -> None:
 def test_text_macros_as_spark_functions() -> None:
     functions = macros_for_spark(load("macros/text"))
     names = [re.match(r"CREATE OR REPLACE TEMPORARY FUNCTION (\w+)\(", f)[1] for f in functions]  # type: ignore[index]
-    assert names == ["rd_strip", "rd_blank", "rd_value", "rd_nfc", "rd_fold", "rd_key"]
+    assert names == ["rd_strip", "rd_blank", "rd_value", "rd_nfc", "rd_fold", "rd_fold_nfc", "rd_key"]
     blank = functions[1]
     assert blank.startswith(
         "CREATE OR REPLACE TEMPORARY FUNCTION rd_blank(v STRING) RETURNS BOOLEAN RETURN "
@@ -170,6 +170,13 @@ def test_chr_is_a_code_point() -> None:
     assert to_spark("chr(30)") == "CHR(30)"
     assert to_spark("chr(9216)") == "'\u2400'"
     assert to_spark("chr(n)") == "FORMAT_STRING('%c', CAST(n AS INT))"
+
+
+def test_url_decode_keeps_plus() -> None:
+    # Java's URLDecoder reads '+' as a space; rd_dn cuts multi-valued RDNs on it
+    assert to_spark("url_decode(v)") == "URL_DECODE(REPLACE(v, '+', '%2B'))"
+    # try() has no general Spark form (sqlglot drops it)
+    assert to_spark("try(url_decode(v))") == "TRY_URL_DECODE(REPLACE(v, '+', '%2B'))"
 
 
 def test_regex_back_reference_is_java_s() -> None:

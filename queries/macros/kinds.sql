@@ -129,8 +129,9 @@ CREATE OR REPLACE MACRO rd_uac_flags(v) AS
 --    placeholders, so that they survive splitting on the separators.
 -- 2. Remaining hex escapes (UTF-8 bytes such as \c3\a9) are decoded; then any
 --    other escaped character stands for itself.
--- 3. RDNs split on ',', AVAs on '+'; types lower-cased and trimmed, values
---    trimmed and case-folded; the AVAs of a multi-valued RDN sorted.
+-- 3. The text is put in NFC once, whole (rd_dn_nfc); RDNs split on ',', AVAs
+--    on '+'; types lower-cased and trimmed, values trimmed and case-folded
+--    (rd_fold_nfc: already NFC); the AVAs of a multi-valued RDN sorted.
 -- 4. Placeholders for ',' '+' '\' become escapes again; the rest literal.
 CREATE OR REPLACE MACRO rd_dn_protect(s) AS
     regexp_replace(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
@@ -153,17 +154,26 @@ CREATE OR REPLACE MACRO rd_dn_unescape(s) AS
             s),
         '\\(.)', '\1', 'g');
 
+-- NFC of a DN's text, whole, is NFC of each of its parts: the separators ','
+-- and '+' compose with nothing and no code point's NFC holds one, so nothing
+-- composes across them; '=' would ('=' U+0338 is U+2260), and is kept apart
+-- meanwhile (U+E009). Done once, before the cut, the parts need no NFC in the
+-- lambdas that fold them: on Spark, NFC is a Python UDF, which a lambda cannot
+-- call (docs/spark.md). A part cut from an NFC text and trimmed is NFC.
+CREATE OR REPLACE MACRO rd_dn_nfc(s) AS
+    replace(rd_nfc(replace(s, '=', chr(57353))), chr(57353), '=');
+
 CREATE OR REPLACE MACRO rd_dn_ava(ava) AS
     lower(rd_strip(split_part(ava, '=', 1)))
     || '='
-    || rd_fold(rd_strip(substr(ava, strpos(ava, '=') + 1)));
+    || rd_fold_nfc(rd_strip(substr(ava, strpos(ava, '=') + 1)));
 
 CREATE OR REPLACE MACRO rd_dn(v) AS
     CASE WHEN rd_trim(v) IS NULL THEN NULL ELSE
     replace(replace(replace(replace(replace(
         array_to_string(
             list_transform(
-                string_split(rd_dn_unescape(rd_dn_protect(rd_strip(v))), ','),
+                string_split(rd_dn_nfc(rd_dn_unescape(rd_dn_protect(rd_strip(v)))), ','),
                 lambda rdn: array_to_string(
                     list_sort(list_transform(string_split(rdn, '+'), lambda ava: rd_dn_ava(ava))),
                     '+')),
@@ -179,9 +189,12 @@ CREATE OR REPLACE MACRO rd_dn(v) AS
 -- separator is already canonical once lower-cased: the common case in AD and
 -- LDAP exports, and rd_dn is ten times slower on it (benchmarks/NOTES.md).
 -- docs/semantics.md is unchanged; tests/test_normalise.py covers both paths.
+-- Not plain either: '=' before U+0338, which NFC of the whole would compose into
+-- U+2260 (rd_dn keeps the separator apart: rd_dn_nfc).
 CREATE OR REPLACE MACRO rd_dn_plain(v) AS NOT (
     contains(v, '\') OR contains(v, '+') OR contains(v, '"')
     OR contains(v, ' ,') OR contains(v, ', ') OR contains(v, ' =') OR contains(v, '= ')
+    OR contains(v, '=' || chr(824))
     OR contains(v, chr(9)) OR contains(v, chr(10)) OR contains(v, chr(13))
     OR regexp_matches(v, '[\p{Z}],|,[\p{Z}]|[\p{Z}]=|=[\p{Z}]'));
 

@@ -53,5 +53,10 @@ CREATE OR REPLACE MACRO rd_fold(v) AS
     CASE WHEN strlen(v) = length(v) THEN lower(v)
          ELSE lower(upper(nfc_normalize(v))) END;
 
+-- rd_fold of a value already in NFC (rd_dn's parts, cut from a DN put in NFC
+-- whole: rd_dn_nfc): lower(upper(nfc_normalize(v))) is lower(upper(v)) there.
+CREATE OR REPLACE MACRO rd_fold_nfc(v) AS
+    CASE WHEN strlen(v) = length(v) THEN lower(v) ELSE lower(upper(v)) END;
+
 -- Keys and links compare case-insensitively, trimmed.
 CREATE OR REPLACE MACRO rd_key(v) AS nullif(rd_fold(rd_strip(v)), '');

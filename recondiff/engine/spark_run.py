@@ -34,6 +34,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +69,11 @@ _TEXT_MACROS = ("macros/text",)
 # lists (rd_setof, rd_set, ...), and those of situations, which are small.
 SPARK_FUNCTIONS: dict[str, dict[str, str]] = {
     name: {} for name in (
-        "rd_strip", "rd_blank", "rd_value", "rd_nfc", "rd_fold", "rd_key",
+        "rd_strip", "rd_blank", "rd_value", "rd_nfc", "rd_fold", "rd_fold_nfc", "rd_key",
         "rd_exact", "rd_casefold", "rd_trim", "rd_casefold_trim", "rd_integer",
         "rd_boolean", "rd_instant", "rd_date", "rd_timestamp", "rd_uac_token",
         "rd_uac_list", "rd_uac_bits", "rd_uac_flags", "rd_dn_protect",
-        "rd_dn_unescape", "rd_dn_ava", "rd_dn", "rd_dn_plain", "rd_dn_final",
+        "rd_dn_unescape", "rd_dn_nfc", "rd_dn_ava", "rd_dn", "rd_dn_plain", "rd_dn_final",
         "rd_first_rdn_value",
     )
 } | {"rd_uac_fold": {"bits": "ARRAY<BIGINT>"}, "rd_uac_names": {"bits": "BIGINT"}}
@@ -100,6 +101,7 @@ class Macros:
         self.functions: dict[str, Mapping[str, str]] = {}
         self.lambdas: set[str] = set()  # the functions whose body holds a lambda
         self._lets = itertools.count(1)
+        self._definitions: tuple[tuple[str, str], ...] | None = None
         for name in files:
             text_args = name in _TEXT_MACROS
             for statement in _parse_macros(load(name)):
@@ -200,17 +202,21 @@ class Macros:
             spark_sql.call_name(n) in self.lambdas for n in spark.find_all(exp.Anonymous)
         )
 
-    def definitions(self) -> Iterator[tuple[str, str]]:
+    def definitions(self) -> tuple[tuple[str, str], ...]:
         """Each Spark function's name and ``CREATE OR REPLACE TEMPORARY FUNCTION``
         statement (Spark SQL), a function after those its body calls."""
-        for name, types in self.functions.items():
-            macro = self.by_name[name]
-            params = ", ".join(f"{a} {types.get(a, 'STRING')}" for a in macro.args)
-            body = spark_sql.translate(macro.called.copy(), spark_sql.Context())
-            yield name, (
-                f"CREATE OR REPLACE TEMPORARY FUNCTION {name}({params}) "
-                f"RETURN {body.sql(dialect='spark', comments=False)}"
-            )
+        if self._definitions is None:
+            self._definitions = tuple(self._definition(n, t) for n, t in self.functions.items())
+        return self._definitions
+
+    def _definition(self, name: str, types: Mapping[str, str]) -> tuple[str, str]:
+        macro = self.by_name[name]
+        params = ", ".join(f"{a} {types.get(a, 'STRING')}" for a in macro.args)
+        body = spark_sql.translate(macro.called.copy(), spark_sql.Context())
+        return name, (
+            f"CREATE OR REPLACE TEMPORARY FUNCTION {name}({params}) "
+            f"RETURN {body.sql(dialect='spark', comments=False)}"
+        )
 
 
 # An argument put in its places as it is (not bound by a lambda): a column, a
@@ -220,6 +226,13 @@ _SIMPLE = (exp.Column, exp.Identifier, exp.Literal, exp.Null, exp.Boolean, exp.P
 
 def _under_lambda(node: exp.Expr) -> bool:
     return node.find_ancestor(exp.Lambda) is not None
+
+
+@cache
+def default_macros() -> Macros:
+    """The macros of SPARK_MACROS, read once per process (parsing and
+    translating them takes a second or two)."""
+    return Macros()
 
 
 def _no_sql_function_here(node: exp.Expr) -> bool:
@@ -290,16 +303,20 @@ class SparkRunner:
     def __init__(self, spark: Any, directory: Path, macros: Macros | None = None) -> None:
         self.spark = spark
         self.directory = directory  # where hand_over writes (the run's work directory)
-        self.macros = macros or Macros()
+        self.macros = macros or default_macros()
         self.tables: dict[str, Any] = {}  # name -> its checkpointed DataFrame
         self._views: dict[tuple[str, bool], str] = {}
         self.views: set[str] = set()  # the views CREATE VIEW made (spark_confine's known tables)
         self._counter = itertools.count(1)
         spark_sql.register_udfs(spark)
         spark_confine.lock_session(spark)
-        for name, definition in self.macros.definitions():
-            spark_confine.check_spark_function(definition, self.macros.functions)
-            spark.sql(definition)
+        definitions = tuple(self.macros.definitions())
+        # once per session (each CREATE FUNCTION is analysed: seconds for all)
+        if getattr(spark, "_recondiff_functions", None) != definitions:
+            for _name, definition in definitions:
+                spark_confine.check_spark_function(definition, self.macros.functions)
+                spark.sql(definition)
+            spark._recondiff_functions = definitions
         spark.sql(
             "DECLARE OR REPLACE VARIABLE rd_situations ARRAY<STRING> DEFAULT "
             + "array(" + ", ".join(f"'{s}'" for s in SITUATIONS) + ")"

@@ -663,6 +663,29 @@ def chr_is_a_code_point(node: exp.Expr, ctx: Context) -> exp.Expr:
     )
 
 
+def url_decode_keeps_plus(node: exp.Expr, ctx: Context) -> exp.Expr:
+    """DuckDB's ``url_decode`` keeps ``+``; Spark's (Java's URLDecoder, form
+    encoding) reads it as a space: rd_dn_unescape decodes a DN's hex escapes
+    before rd_dn cuts its RDNs on ``+``, so ``cn=a+uid=b`` lost its
+    multi-valued RDN. The text becomes ``replace(v, '+', '%2B')`` first. And
+    ``try(url_decode(v))``: Spark has no general ``try()`` (sqlglot drops it,
+    with a warning); it becomes ``try_url_decode`` (NULL on a malformed
+    escape). Still apart: bytes that are no UTF-8 (a DN's ``\ff``) fail on
+    DuckDB (so rd_dn_unescape keeps the text) and decode to U+FFFD on Spark
+    (docs/semantics.md, "On Spark")."""
+    if isinstance(node, exp.Try) and call_name(node.this) == "url_decode":
+        # its url_decode was rewritten already (a node's children go first)
+        return exp.Anonymous(this="try_url_decode", expressions=list(node.this.expressions))
+    if call_name(node) != "url_decode" or len(node.expressions) != 1:
+        return node
+    (text,) = node.expressions
+    plus = exp.Anonymous(
+        this="replace",
+        expressions=[text.copy(), exp.Literal.string("+"), exp.Literal.string("%2B")],
+    )
+    return exp.Anonymous(this="url_decode", expressions=[plus])
+
+
 # Where a to_json() result is used as text (not kept as JSON): sha256(to_json(...)).
 _JSON_AS_TEXT = (exp.SHA2, exp.SHA, exp.MD5, exp.DPipe, exp.Concat, exp.ConcatWs)
 
@@ -1062,6 +1085,7 @@ REWRITES: tuple[Rewrite, ...] = (
     list_contains_ignores_nulls,
     list_extract_is_one_based,
     chr_is_a_code_point,
+    url_decode_keeps_plus,
     json_is_a_type,
     unnest_is_a_lateral_view,
     union_by_name_is_by_place,

@@ -345,3 +345,26 @@ def test_text_to_integer_reads_hex_as_duckdb() -> None:
         "TRY_CAST(tok AS BIGINT))"
     )
     assert to_spark("try_cast(x AS DOUBLE)") == "TRY_CAST(x AS DOUBLE)"
+
+
+def test_the_nfc_udf_needs_no_recondiff_on_the_executors() -> None:
+    """pyspark sends rd_nfc_udf to the executors pickled: by value, so that an
+    executor needs Python and pyspark only, not recondiff nor sqlglot."""
+    import subprocess
+    import sys
+
+    cloudpickle = pytest.importorskip("pyspark.cloudpickle")
+    from recondiff.engine.spark_sql import _nfc_by_value
+
+    payload = cloudpickle.dumps(_nfc_by_value())
+    code = (
+        "import pickle, sys\n"
+        "sys.modules['recondiff'] = None\n"  # an import of it fails
+        "sys.modules['sqlglot'] = None\n"
+        "f = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(ascii(f('e\\u0301')), f(None))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=payload, capture_output=True, check=True
+    )
+    assert done.stdout.decode().split() == ["'\\xe9'", "None"]

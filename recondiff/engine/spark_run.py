@@ -291,10 +291,20 @@ class SparkRows(Rows):
     """A statement's result as :class:`recondiff.io.sqlfiles.Rows` gives it."""
 
     def __init__(
-        self, description: list[tuple[str, ...]], rows: list[tuple[Any, ...]] | None = None
+        self,
+        description: list[tuple[str, ...]],
+        rows: list[tuple[Any, ...]] | None = None,
+        count: Any = None,
     ) -> None:
         self.description = description  # type: ignore[assignment]  # names only
         self._rows = rows or []
+        self._count = count  # a checkpointed table: its rows counted when asked
+
+    def fetchall(self) -> list[Any]:
+        if self._count is not None:  # a Spark job: most steps never ask
+            frame, self._count = self._count, None
+            self._rows = [(frame.count(),)]
+        return super().fetchall()
 
 
 class SparkRunner:
@@ -432,19 +442,18 @@ class SparkRunner:
         """``frame`` computed and kept (checkpointed) as the table ``name`` (a
         temporary view over it), replacing the table of that name, which is
         released once the new one is computed (it may read it). Its row count,
-        as DuckDB's CREATE TABLE AS returns it."""
+        as DuckDB's CREATE TABLE AS returns it, counted only when read."""
         # a checkpoint, not a cache: a cached table's view still carries the plan
         # that made it, which every later statement analysed again, its lineage
         # growing step by step (at correlation, minutes and the driver's memory
         # on a 10-row case); a checkpoint's plan is its data
         frame = frame.localCheckpoint(eager=True)
-        rows = frame.count()
         old = self.tables.get(name)
         frame.createOrReplaceTempView(name)
         self.tables[name] = frame
         if old is not None:
             old.unpersist()
-        return SparkRows([("Count",)], [(rows,)])
+        return SparkRows([("Count",)], count=frame)
 
     def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
         tree, as_json = _json_parameters(self.translate(query, params), params)

@@ -1163,7 +1163,21 @@ def nfc(value: str | None) -> str | None:
     return None if value is None else unicodedata.normalize("NFC", value)
 
 
+def _nfc_by_value() -> Callable[[str | None], str | None]:
+    """:func:`nfc` as a function defined here, inside a function: pyspark
+    (cloudpickle) sends such a function to the executors by value, where a
+    module's function goes by reference and would need recondiff (and
+    sqlglot, which this module imports) installed on every executor. The
+    executors need Python and pyspark only (docs/spark.md, "On a cluster")."""
+    import unicodedata
+
+    def rd_nfc(value: str | None) -> str | None:
+        return None if value is None else unicodedata.normalize("NFC", value)
+
+    return rd_nfc
+
+
 def register_udfs(session: Any) -> None:
     """Register the Python UDFs the rewrites call (``rd_nfc_udf``) on a
     SparkSession (typed Any: recondiff does not import pyspark for this)."""
-    session.udf.register(NFC_UDF, nfc, "string")
+    session.udf.register(NFC_UDF, _nfc_by_value(), "string")

@@ -86,6 +86,7 @@ class Macro:
     called: exp.Expr  # the body with the calls of Spark functions kept (the function's)
     in_lambda: frozenset[str]  # the arguments the (expanded) body uses inside a lambda
     uses: Mapping[str, int]  # how many times the (expanded) body names each argument
+    typed: bool  # one of SPARK_FUNCTIONS: its arguments' types are known
 
 
 class Macros:
@@ -126,7 +127,9 @@ class Macros:
                 for c in body.find_all(exp.Column):
                     if not c.table and c.name in uses:
                         uses[c.name] += 1
-                self.by_name[macro] = Macro(args, body, called, in_lambda, uses)
+                self.by_name[macro] = Macro(
+                    args, body, called, in_lambda, uses, macro in functions
+                )
                 if macro in functions:  # after the macros its body calls: file order
                     self.functions[macro] = functions[macro]
                     if self._holds_lambda(called):
@@ -178,7 +181,9 @@ class Macros:
         lets: list[tuple[str, exp.Expr]] = []
         for arg, value in zip(macro.args, given, strict=True):
             simple = isinstance(value, _SIMPLE) and not value.name.startswith("rd_let_")
-            if simple or macro.uses.get(arg, 0) <= 1:
+            # only a typed macro's (a function's) arguments: a rewrite reads the
+            # others as written (a slice of a text, a format)
+            if simple or macro.uses.get(arg, 0) <= 1 or not macro.typed:
                 bound[arg] = value
             else:
                 variable = f"rd_let_{next(self._lets)}"

@@ -79,10 +79,9 @@ def _kinds(lines: list[str]) -> set[str]:
 SEEN: set[str] = set()
 
 
-# Each comparison takes one to two minutes on this project's 2-core machine
-# (Spark analysing the step's expanded statement, ~165K characters): the
-# sample's on every run, all of them with RECONDIFF_SPARK_CASES=all (as
-# tests/test_spark_cases.py), which also checks every kind of event was compared.
+# Each comparison takes 15 s to a minute on this project's 2-core machine: the
+# sample's on every run, all of them with RECONDIFF_SPARK_CASES=all
+# (docs/testing.md), which also checks every kind of event was compared.
 ALL = os.environ.get("RECONDIFF_SPARK_CASES") == "all"
 RUN = [*VARIANTS, *CASES] if ALL else ["sample"]
 

@@ -5,6 +5,9 @@ tests/cases folders on Spark, tests/test_spark_cases.py, run it)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -168,3 +171,22 @@ def test_a_statement_may_call_only_the_runners_functions() -> None:
 
     with pytest.raises(ConfigError, match="rd_key"):
         spark_confine.check_spark_tree(tree, {"t"})
+
+
+@pytest.mark.spark
+def test_dn_hex_escapes_on_spark(spark_session: Any) -> None:
+    """rd_dn's escapes on Spark: a '+' survives url_decode (Java's reads it as a
+    space), and a byte that is no UTF-8 decodes to U+FFFD where DuckDB keeps
+    the escaped text (docs/semantics.md, "On Spark")."""
+    from recondiff.engine.spark_run import SparkRunner
+
+    runner = SparkRunner(spark_session, Path("."))
+    try:
+        rows = runner.run(
+            "SELECT rd_dn('UID=b+CN=a\\2b,ou=X'), rd_dn('cn=a\\ff,ou=x'), "
+            "rd_dn('cn=Jos\\c3\\a9,ou=x')",
+            {},
+        ).fetchall()
+    finally:
+        runner.close()
+    assert rows == [("cn=a\\++uid=b,ou=x", "cn=a\ufffd,ou=x", "cn=jos\u00e9,ou=x")]

@@ -190,3 +190,52 @@ def test_dn_hex_escapes_on_spark(spark_session: Any) -> None:
     finally:
         runner.close()
     assert rows == [("cn=a\\++uid=b,ou=x", "cn=a\ufffd,ou=x", "cn=jos\u00e9,ou=x")]
+
+
+# --- shared CTEs (spark_run.shared_ctes): computed once, as on DuckDB ------------------
+
+
+def _tables_then(query: str) -> tuple[list[tuple[str, str]], str]:
+    import itertools
+
+    from recondiff.engine.spark_run import shared_ctes
+
+    counter = itertools.count(1)
+    tables, rest = shared_ctes(
+        sqlglot.parse_one(query, read=spark_sql.SOURCE), lambda: f"rd_cte_{next(counter)}"
+    )
+    return [(n, t.sql(dialect="duckdb")) for n, t in tables], rest.sql(dialect="duckdb")
+
+
+SHARED = """
+WITH src AS (SELECT range AS v FROM range(6)),
+     twice AS (SELECT v, v * 2 AS w FROM src),
+     odd AS (SELECT v FROM twice WHERE v % 2 = 1)
+SELECT twice.v, twice.w, o.v AS o FROM twice LEFT JOIN odd AS o USING (v)
+WHERE twice.v IN (SELECT v FROM twice WHERE w > 2) ORDER BY twice.v
+"""
+
+
+def test_a_cte_read_twice_is_a_table_first() -> None:
+    tables, rest = _tables_then(SHARED)
+    # src is read once (by twice); twice three times: a table, with src before it
+    assert [n for n, _ in tables] == ["rd_cte_1"]
+    assert tables[0][1].startswith("WITH src AS (")
+    assert "rd_cte_1 AS twice" in rest and "twice AS (" not in rest
+
+
+def test_the_tables_then_the_query_give_the_rows_of_the_query() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    want = con.execute(SHARED).fetchall()
+    tables, rest = _tables_then(SHARED)
+    for name, query in tables:
+        con.execute(f"CREATE TEMP TABLE {name} AS {query}")
+    assert con.execute(rest).fetchall() == want
+
+
+def test_a_recursive_with_and_a_single_read_stay() -> None:
+    recursive = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SELECT * FROM t JOIN t AS u USING (n)"
+    assert _tables_then(recursive)[0] == []
+    assert _tables_then("WITH a AS (SELECT 1 AS v) SELECT * FROM a")[0] == []

@@ -31,7 +31,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -322,6 +322,7 @@ class SparkRunner:
         self.tables: dict[str, Any] = {}  # name -> its checkpointed DataFrame
         self._views: dict[tuple[str, bool], str] = {}
         self.views: set[str] = set()  # the views CREATE VIEW made (spark_confine's known tables)
+        self._cte_tables: list[str] = []  # the current statement's shared CTEs, as tables
         self._counter = itertools.count(1)
         spark_sql.register_udfs(spark)
         spark_confine.lock_session(spark)
@@ -397,6 +398,23 @@ class SparkRunner:
         return result
 
     def _one(self, statement: exp.Expr, params: Mapping[str, Any]) -> SparkRows:
+        try:
+            return self._statement(statement, params)
+        finally:
+            # the tables of its shared CTEs (_frame), once its result is made;
+            # a view reads them later: they go with the run (close)
+            if not (isinstance(statement, exp.Create) and statement.kind == "VIEW"):
+                for name in self._cte_tables:
+                    self._drop(name)
+            self._cte_tables.clear()
+
+    def _drop(self, name: str) -> None:
+        old = self.tables.pop(name, None)
+        if old is not None:
+            old.unpersist()
+        self.spark.catalog.dropTempView(name)
+
+    def _statement(self, statement: exp.Expr, params: Mapping[str, Any]) -> SparkRows:
         if (
             isinstance(statement, exp.Create) and statement.kind == "TABLE"
             and isinstance(statement.this, exp.Schema) and statement.expression is None
@@ -430,10 +448,7 @@ class SparkRunner:
             return self._store(name, frame)
         if isinstance(statement, exp.Drop):
             for table in statement.args.get("tables") or [statement.this]:
-                old = self.tables.pop(table.name, None)
-                if old is not None:
-                    old.unpersist()
-                self.spark.catalog.dropTempView(table.name)
+                self._drop(table.name)
             return SparkRows([])
         if isinstance(statement, exp.Query):
             frame = self._frame(statement, params)
@@ -461,6 +476,10 @@ class SparkRunner:
         return SparkRows([("Count",)], count=frame)
 
     def _frame(self, query: exp.Expr, params: Mapping[str, Any]) -> Any:
+        shared, query = shared_ctes(query, lambda: f"rd_cte_{next(self._counter)}")
+        for name, body in shared:  # computed once, as DuckDB does (shared_ctes)
+            self._store(name, self._frame(body, params))
+            self._cte_tables.append(name)
         tree, as_json = _json_parameters(self.translate(query, params), params)
         sql = tree.sql(dialect="spark", comments=False)
         known = {*self.tables, *self._views.values(), *self.views}
@@ -599,6 +618,49 @@ def _quiet_python_loggers() -> None:
 
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).disabled = True
+
+
+def shared_ctes(
+    query: exp.Expr, name: Callable[[], str]
+) -> tuple[list[tuple[str, exp.Expr]], exp.Expr]:
+    """The WITH queries of ``query`` (a query, DuckDB's tree) that it reads more
+    than once, each as a query of its own to be made a table first (its name
+    from ``name()``), in order, and ``query`` reading those tables instead.
+
+    DuckDB computes such a CTE once; Spark inlines a deterministic CTE into
+    every place that reads it (its optimizer rule InlineCTE), so drift's
+    ``long`` (the snapshots' drifted rows, read six times) and ``norms`` (every
+    value normalised, three times) were computed as often. A table made by the
+    runner is computed once. A CTE read once stays; so does a RECURSIVE WITH."""
+    with_ = query.args.get("with_")
+    if not isinstance(with_, exp.With) or with_.args.get("recursive"):
+        return [], query
+    query = query.copy()
+    with_ = query.args["with_"]
+    tables: list[tuple[str, exp.Expr]] = []
+    kept: list[exp.CTE] = []
+    for cte in list(with_.expressions):
+        alias = cte.alias_or_name
+        reads = [
+            t for t in query.find_all(exp.Table)
+            if not t.args.get("db") and t.name == alias and t.find_ancestor(exp.CTE) is not cte
+        ]
+        if len(reads) < 2:
+            kept.append(cte)
+            continue
+        table = name()
+        body = cte.this.copy()
+        if kept:  # the CTEs before it that it may read, as they are
+            body.set("with_", exp.With(expressions=[k.copy() for k in kept]))
+        tables.append((table, body))
+        for read in reads:
+            as_ = read.args.get("alias") or exp.TableAlias(this=exp.to_identifier(alias))
+            read.set("alias", as_)
+            read.set("this", exp.to_identifier(table))
+        cte.pop()
+    if not with_.expressions:
+        query.set("with_", None)
+    return tables, query
 
 
 def _situations_variable(node: exp.Expr) -> exp.Expr:

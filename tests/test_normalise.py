@@ -135,6 +135,8 @@ def test_dn_canonical_form_is_readable(con: duckdb.DuckDBPyConnection) -> None:
         ("cn=e\u0301,ou=X+sn=o\u0308", "cn=\u00e9,ou=x+sn=\u00f6"),
         # '=' followed by U+0338 would compose into U+2260 (NOT EQUAL TO)
         ("cn=\u0338x,ou=Y", "cn=\u0338x,ou=y"),
+        # ... also after another mark: NFC puts U+0338 (class 1) first
+        ("cn=\u0323\u0338x,o=Y", "cn=\u0338\u0323x,o=y"),
         # escaped, composed through the hex escape (UTF-8 of U+0301 is CC 81)
         ("cn=e\\CC\\81 ,ou=Y", "cn=\u00e9,ou=y"),
     ],

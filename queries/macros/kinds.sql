@@ -189,14 +189,14 @@ CREATE OR REPLACE MACRO rd_dn(v) AS
 -- separator is already canonical once lower-cased: the common case in AD and
 -- LDAP exports, and rd_dn is ten times slower on it (benchmarks/NOTES.md).
 -- docs/semantics.md is unchanged; tests/test_normalise.py covers both paths.
--- Not plain either: '=' before U+0338, which NFC of the whole would compose into
--- U+2260 (rd_dn keeps the separator apart: rd_dn_nfc).
+-- Not plain either: '=' before a combining mark, which NFC of the whole would
+-- compose with it once U+0338 is among the marks ('=' U+0338 is U+2260; NFC puts
+-- U+0338, class 1, first): rd_dn keeps the separator apart (rd_dn_nfc).
 CREATE OR REPLACE MACRO rd_dn_plain(v) AS NOT (
     contains(v, '\') OR contains(v, '+') OR contains(v, '"')
     OR contains(v, ' ,') OR contains(v, ', ') OR contains(v, ' =') OR contains(v, '= ')
-    OR contains(v, '=' || chr(824))
     OR contains(v, chr(9)) OR contains(v, chr(10)) OR contains(v, chr(13))
-    OR regexp_matches(v, '[\p{Z}],|,[\p{Z}]|[\p{Z}]=|=[\p{Z}]'));
+    OR regexp_matches(v, '[\p{Z}],|,[\p{Z}]|[\p{Z}]=|=[\p{Z}]|=\p{M}'));
 
 -- Escaped spaces are ordinary spaces once the surrounding ones were trimmed.
 CREATE OR REPLACE MACRO rd_dn_final(v) AS

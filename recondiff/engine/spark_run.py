@@ -329,6 +329,7 @@ class SparkRunner:
         definitions = tuple(self.macros.definitions())
         # once per session (each CREATE FUNCTION is analysed: seconds for all)
         if getattr(spark, "_recondiff_functions", None) != definitions:
+            spark._recondiff_functions = None  # until every one is defined again
             for _name, definition in definitions:
                 spark_confine.check_spark_function(definition, self.macros.functions)
                 spark.sql(definition)

@@ -157,11 +157,12 @@ CREATE OR REPLACE MACRO rd_dn_unescape(s) AS
 -- NFC of a DN's text, whole, is NFC of each of its parts: the separators ','
 -- and '+' compose with nothing and no code point's NFC holds one, so nothing
 -- composes across them; '=' would ('=' U+0338 is U+2260), and is kept apart
--- meanwhile (U+E009). Done once, before the cut, the parts need no NFC in the
--- lambdas that fold them: on Spark, NFC is a Python UDF, which a lambda cannot
--- call (docs/spark.md). A part cut from an NFC text and trimmed is NFC.
+-- meanwhile as U+FDD0 (a noncharacter: not meant for interchanged text, where
+-- private-use characters are). Done once, before the cut, the parts need no NFC
+-- in the lambdas that fold them: on Spark, NFC is a Python UDF, which a lambda
+-- cannot call (docs/spark.md). A part cut from an NFC text and trimmed is NFC.
 CREATE OR REPLACE MACRO rd_dn_nfc(s) AS
-    replace(rd_nfc(replace(s, '=', chr(57353))), chr(57353), '=');
+    replace(rd_nfc(replace(s, '=', chr(64976))), chr(64976), '=');
 
 CREATE OR REPLACE MACRO rd_dn_ava(ava) AS
     lower(rd_strip(split_part(ava, '=', 1)))

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,9 +59,13 @@ def local_spark(app: str) -> Iterator[Any]:
         builder = SparkSession.builder.master(MASTER).appName(app)
         for key, value in SETTINGS.items():
             builder = builder.config(key, value)
+        # not ./spark-warehouse in the checkout (Spark makes it for the functions)
+        warehouse = Path(tempfile.mkdtemp(prefix="recondiff-spark-warehouse-"))
+        builder = builder.config("spark.sql.warehouse.dir", str(warehouse))
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         try:
             yield session
         finally:
             session.stop()
+            shutil.rmtree(warehouse, ignore_errors=True)

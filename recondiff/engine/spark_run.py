@@ -555,6 +555,9 @@ def open_spark(settings: SparkConfig, work: Path) -> Iterator[SparkRunner]:
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.local.dir", str(work / "spark-local"))
+            # Spark makes its catalog's directory when a session first defines a
+            # function: in the work directory, not ./spark-warehouse where you ran it
+            .config("spark.sql.warehouse.dir", str(work / "spark-warehouse"))
         )
         # the macros expanded inline make large expressions, whose analysis
         # outgrows Spark's default 1g driver (docs/spark.md); a config's own

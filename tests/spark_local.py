@@ -29,9 +29,9 @@ SETTINGS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "2",
     "spark.sql.session.timeZone": "UTC",
-    # the queries' macros, expanded inline, make large expressions: Spark's
-    # analysis of the drift step over every compare kind needs more than the
-    # default 1g of driver memory (an OutOfMemoryError on compare-uac-flags)
+    # as recondiff starts a local Spark (engine/spark_run.DRIVER_MEMORY): large
+    # plans outgrow the default 1g (an OutOfMemoryError on compare-uac-flags
+    # when the macros were all expanded inline)
     "spark.driver.memory": "3g",
 }
 

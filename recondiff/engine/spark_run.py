@@ -559,9 +559,9 @@ def open_spark(settings: SparkConfig, work: Path) -> Iterator[SparkRunner]:
             # function: in the work directory, not ./spark-warehouse where you ran it
             .config("spark.sql.warehouse.dir", str(work / "spark-warehouse"))
         )
-        # the macros expanded inline make large expressions, whose analysis
-        # outgrows Spark's default 1g driver (docs/spark.md); a config's own
-        # spark.driver.memory wins
+        # large plans (many compare kinds) outgrow Spark's default 1g driver:
+        # an OutOfMemoryError when the macros were all inline, minutes of
+        # garbage collection since (docs/spark.md); a config's own wins
         builder = builder.config("spark.driver.memory", DRIVER_MEMORY)
         for key, value in settings.conf:
             builder = builder.config(key, value)

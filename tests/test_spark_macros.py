@@ -239,3 +239,25 @@ def test_a_recursive_with_and_a_single_read_stay() -> None:
     recursive = "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) SELECT * FROM t JOIN t AS u USING (n)"
     assert _tables_then(recursive)[0] == []
     assert _tables_then("WITH a AS (SELECT 1 AS v) SELECT * FROM a")[0] == []
+
+
+def test_spark_out_of_memory_is_a_config_error_not_a_bug() -> None:
+    """10M accounts on local[2] with a 3g driver: SparkOutOfMemoryError in
+    classify/link was reported as an internal error (exit 3); it is the size of
+    the data against Spark's memory (exit 2, naming the settings)."""
+    from recondiff.engine.spark_run import spark_errors
+    from recondiff.errors import ConfigError
+
+    Py4JJavaError = type("Py4JJavaError", (Exception,), {"__module__": "py4j.protocol"})
+    oom = Py4JJavaError(
+        "An error occurred while calling o224.localCheckpoint.\n: org.apache.spark."
+        "memory.SparkOutOfMemoryError: [UNABLE_TO_ACQUIRE_MEMORY] Unable to acquire "
+        "262144 bytes of memory, got 0. SQLSTATE: 53200"
+    )
+    with pytest.raises(ConfigError, match=r"spark\.driver\.memory"), spark_errors(
+        "classify/link", None
+    ):
+        raise oom
+    other = Py4JJavaError("java.lang.IllegalStateException: something else")
+    with pytest.raises(InternalError, match="classify/link"), spark_errors("classify/link", None):
+        raise other  # any other failure there is still a bug

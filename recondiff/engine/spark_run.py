@@ -598,6 +598,14 @@ def spark_errors(name: str, blame: Mapping[str, str] | None) -> Iterator[None]:
         if not module.startswith(("pyspark", "py4j")):
             raise
         message = _first_spark_line(exc)
+        if "OutOfMemoryError" in str(exc) or "UNABLE_TO_ACQUIRE_MEMORY" in str(exc):
+            # the size of the data against Spark's memory, not a bug: exit 2
+            raise ConfigError(
+                f"queries/{name}.sql ran out of memory on Spark ({message[:200]}); give "
+                "Spark more: [engine.spark] conf spark.driver.memory (local[N]: the "
+                "driver does the work) or spark.executor.memory, or more partitions "
+                "(spark.sql.shuffle.partitions)"
+            ) from exc
         where = BLAME.get(name)
         if where is None:
             raise InternalError(f"queries/{name}.sql failed on Spark: {message}") from exc

@@ -514,11 +514,8 @@ class SparkRunner:
     def close(self) -> None:
         """Release the run's tables and views; the session itself is stopped by
         :func:`open_spark`'s caller, and only when the run started it."""
-        for frame in self.tables.values():
-            frame.unpersist()
         for name in [*self.tables, *self._views.values(), *self.views]:
-            self.spark.catalog.dropTempView(name)
-        self.tables.clear()
+            self._drop(name)
         self._views.clear()
         self.views.clear()
 
